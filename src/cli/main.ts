@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type CliIo, EXIT_USAGE } from './io.js';
+import { runPolicyCommand } from './policy-command.js';
+import { runReviewCommand } from './review-command.js';
+
+const HELP = `tokenguard: ServiceAccount token policy for Kubernetes
+
+usage: tokenguard <command> [options]
+
+commands:
+  serve            run the HTTPS admission webhook
+  review           answer one AdmissionReview as the webhook would (no network)
+  test             dry-run the policies against manifests (CI)
+  policy validate  check policy files
+  certs            generate or check webhook TLS certificates
+
+Every command takes --policies PATH (default ./policies).
+`;
+
+type Command = (argv: readonly string[], io: CliIo) => number | Promise<number>;
+
+const commands: Record<string, () => Promise<Command>> = {
+  review: async () => runReviewCommand,
+  policy: async () => runPolicyCommand,
+};
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(HELP);
+    return name ? 0 : EXIT_USAGE;
+  }
+  const load = commands[name];
+  if (!load) {
+    io.stderr.write(`unknown command "${name}"\n\n${HELP}`);
+    return EXIT_USAGE;
+  }
+  return (await load())(rest, io);
+}
+
+function isEntryPoint(): boolean {
+  if (process.argv[1] === undefined) return false;
+  try {
+    return realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+const isEntry = isEntryPoint();
+if (isEntry) {
+  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`tokenguard: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = EXIT_USAGE;
+    },
+  );
+}

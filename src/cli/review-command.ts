@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { type Endpoint, handleReview } from '../admission/review.js';
+import type { JsonObject } from '../engine/json.js';
+import { staticFacts } from '../facts/static.js';
+import { loadPolicies } from '../policy/load.js';
+import { formatPolicyError } from '../policy/types.js';
+import { parseManifests } from './manifests.js';
+import { type CliIo, EXIT_OK, EXIT_USAGE, readInput } from './io.js';
+
+const USAGE = 'usage: tokenguard review [--endpoint mutate|validate] [--policies PATH] [--facts FILE] FILE|-\n';
+
+/**
+ * `tokenguard review`: one AdmissionReview in, the exact AdmissionReview the server's endpoint
+ * would answer, out. Same engine, same adapter, facts from `--facts` (ServiceAccounts,
+ * Namespaces, bindings as YAML or JSON).
+ */
+export async function runReviewCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  let values: { endpoint?: string; policies?: string[]; facts?: string[] };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        endpoint: { type: 'string', default: 'mutate' },
+        policies: { type: 'string', multiple: true },
+        facts: { type: 'string', multiple: true },
+      },
+    }));
+  } catch (e) {
+    io.stderr.write(`${(e as Error).message}\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  const endpoint = values.endpoint as Endpoint;
+  if (endpoint !== 'mutate' && endpoint !== 'validate') {
+    io.stderr.write(`--endpoint must be mutate or validate\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (positionals.length !== 1) {
+    io.stderr.write(USAGE);
+    return EXIT_USAGE;
+  }
+  const loaded = loadPolicies(values.policies ?? ['policies']);
+  if (loaded.errors.length > 0) {
+    for (const e of loaded.errors) io.stderr.write(`${formatPolicyError(e)}\n`);
+    return EXIT_USAGE;
+  }
+  const factObjects: JsonObject[] = [];
+  for (const f of values.facts ?? []) {
+    try {
+      const parsed = parseManifests(readFileSync(f, 'utf8'), f);
+      if (parsed.errors.length > 0) throw new Error(parsed.errors.join('; '));
+      factObjects.push(...parsed.objects.map((o) => o.object));
+    } catch (e) {
+      io.stderr.write(`${f}: cannot read facts: ${(e as Error).message}\n`);
+      return EXIT_USAGE;
+    }
+  }
+  const source = positionals[0] as string;
+  let body: unknown;
+  try {
+    body = JSON.parse(readInput(source, io));
+  } catch (e) {
+    io.stderr.write(`${source}: not a JSON AdmissionReview: ${(e as Error).message}\n`);
+    return EXIT_USAGE;
+  }
+  const result = await handleReview(endpoint, body, { policies: () => loaded.policies, facts: staticFacts(factObjects) });
+  if (!result.ok) {
+    io.stderr.write(`${source}: ${result.message} (the server answers HTTP 400)\n`);
+    return EXIT_USAGE;
+  }
+  io.stdout.write(`${JSON.stringify(result.outcome.review, null, 2)}\n`);
+  return EXIT_OK;
+}

@@ -1,0 +1,49 @@
+/**
+ * Names and numbers fixed by Kubernetes, written down once. Each comes from
+ * KUBERNETES-FACTS.md with its upstream source.
+ */
+
+/** Prefix of the token volume the ServiceAccount admission plugin adds (fact 1.2). */
+export const API_TOKEN_VOLUME_PREFIX = 'kube-api-access-';
+
+/** Where the ServiceAccount admission plugin mounts the API token (fact 1.1). */
+export const API_TOKEN_MOUNT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** The plugin's token expiration: 1 h + 7 s, the value API servers may silently extend to a year (fact 1.4, 6.2). */
+export const API_TOKEN_DEFAULT_EXPIRATION_SECONDS = 3607;
+
+/** Expiration of a projected token that leaves `expirationSeconds` out (fact 2.1). */
+export const DEFAULT_PROJECTED_EXPIRATION_SECONDS = 3600;
+
+/** Smallest `expirationSeconds` Kubernetes accepts: 10 minutes (fact 2.1). */
+export const MIN_EXPIRATION_SECONDS = 600;
+
+/** Largest `expirationSeconds` Kubernetes accepts: 2^32 (fact 2.1). */
+export const MAX_EXPIRATION_SECONDS = 4294967296;
+
+/** The expiration API servers with `--service-account-extend-token-expiration` give 3607 s tokens (fact 6.2). */
+export const EXTENDED_EXPIRATION_SECONDS = 31536000;
+
+/** `defaultMode` the API server sets on projected volumes (fact 1.4, 2.11). */
+export const PROJECTED_DEFAULT_MODE = 420;
+
+/** Annotation that marks a kubelet mirror pod (fact 1.12). */
+export const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror';
+
+/** The ServiceAccount a pod gets when it names none (fact 1.9). */
+export const DEFAULT_SERVICE_ACCOUNT = 'default';
+
+/** Secret type of legacy, never-expiring ServiceAccount token Secrets (fact 4.1). */
+export const SERVICE_ACCOUNT_TOKEN_SECRET_TYPE = 'kubernetes.io/service-account-token';
+
+/** Annotation on a token Secret naming its ServiceAccount (fact 4.1). */
+export const SERVICE_ACCOUNT_NAME_ANNOTATION = 'kubernetes.io/service-account.name';
+
+/** Label every namespace carries with its own name; set by the control plane, so safe to match on. */
+export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+
+/** Default opt-in annotation in the shipped policies. */
+export const DEFAULT_OPT_IN_ANNOTATION = 'tokenguard.dev/api-access';
+
+/** Warnings longer than this are cut: the API server asks for 120 characters (fact 3.3). */
+export const MAX_WARNING_LENGTH = 120;

@@ -1,0 +1,49 @@
+import type { TokenPolicy } from '../policy/types.js';
+import { SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_SECRET_TYPE } from './constants.js';
+import { type JsonObject, objectAt, stringAt, stringMapAt } from './json.js';
+import { serviceAccountPatternMatches } from './match.js';
+import type { RuleResult } from './types.js';
+
+/** The ServiceAccount a Secret names in `kubernetes.io/service-account.name`, if any. */
+export function secretServiceAccount(secret: JsonObject): string | undefined {
+  return stringMapAt(objectAt(secret, 'metadata'), 'annotations')[SERVICE_ACCOUNT_NAME_ANNOTATION] || undefined;
+}
+
+/**
+ * Judges a Secret CREATE under one policy. Only the exact type string makes the token
+ * controller mint a never-expiring token (fact 4.4); look-alike spellings are warned about, as
+ * is the ServiceAccount annotation on a Secret of another type. Secret data is never read here,
+ * and nothing of it reaches a message.
+ */
+export function judgeSecret(
+  secret: JsonObject,
+  namespace: string,
+  policy: TokenPolicy,
+  mode: RuleResult['mode'],
+): RuleResult[] {
+  const spec = policy.spec.legacyTokenSecrets;
+  if (!spec) return [];
+  const type = stringAt(secret, 'type') ?? 'Opaque';
+  const sa = secretServiceAccount(secret);
+  const r = (status: RuleResult['status'], message: string): RuleResult[] => [
+    { policy: policy.name, rule: 'legacy-token-secret', mode, status, message },
+  ];
+  if (type !== SERVICE_ACCOUNT_TOKEN_SECRET_TYPE) {
+    if (type.trim().toLowerCase() === SERVICE_ACCOUNT_TOKEN_SECRET_TYPE) {
+      return r('warn', `type ${JSON.stringify(type)} looks like ${SERVICE_ACCOUNT_TOKEN_SECRET_TYPE} but is not it; no token will be issued`);
+    }
+    if (sa !== undefined) {
+      return r('warn', `Secret of type ${JSON.stringify(type)} names ServiceAccount ${sa}; only ${SERVICE_ACCOUNT_TOKEN_SECRET_TYPE} Secrets get tokens`);
+    }
+    return [];
+  }
+  if (spec.action === 'Allow') return r('pass', 'legacy token Secrets allowed by policy');
+  const who = `${namespace}/${sa ?? ''}`;
+  if (sa !== undefined && (spec.exemptServiceAccounts ?? []).some((p) => p.includes('/') && serviceAccountPatternMatches(p, namespace, sa))) {
+    return r('pass', `ServiceAccount ${who} is exempt`);
+  }
+  return r(
+    'fail',
+    `legacy token Secret for ServiceAccount ${who} denied: such tokens never expire; use a projected token or kubectl create token`,
+  );
+}

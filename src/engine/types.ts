@@ -1,0 +1,109 @@
+import type { PolicyMode } from '../policy/types.js';
+import type { JsonObject } from './json.js';
+
+export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+
+/** Which side of admission is asking: the mutating webhook or the validating one. */
+export type Phase = 'mutate' | 'validate';
+
+/** The object kinds the engine judges; everything else is let through untouched. */
+export type ObjectKind = 'Pod' | 'Secret' | 'Other';
+
+/** One admission request, reduced to what the engine reads. Built by the adapter or the CLI. */
+export interface EngineInput {
+  readonly operation: Operation;
+  readonly kind: ObjectKind;
+  /** `request.subResource`, e.g. `status` or `ephemeralcontainers`; empty for the main resource. */
+  readonly subResource: string;
+  /** The object as sent (never modified by the engine). */
+  readonly object: JsonObject | undefined;
+  readonly oldObject: JsonObject | undefined;
+  /** Namespace of the request; pods made by controllers carry it only here. */
+  readonly namespace: string;
+  readonly dryRun: boolean;
+}
+
+/** What is known of the pod's ServiceAccount. */
+export interface ServiceAccountFacts {
+  readonly namespace: string;
+  readonly name: string;
+  readonly automountServiceAccountToken?: boolean;
+  readonly annotations: Readonly<Record<string, string>>;
+  /**
+   * Whether some RoleBinding or ClusterRoleBinding names this ServiceAccount, directly or
+   * through `system:serviceaccounts[:<ns>]`. Undefined when bindings are unknown.
+   */
+  readonly bound?: boolean;
+  /** The bindings that name it, as `Kind namespace/name`, for reports. */
+  readonly boundBy?: readonly string[];
+}
+
+export interface NamespaceFacts {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/**
+ * Cluster knowledge the engine may use. `undefined` means unknown: the engine never guesses
+ * labels or bindings it was not given.
+ */
+export interface ClusterFacts {
+  readonly serviceAccount?: ServiceAccountFacts;
+  readonly namespace?: NamespaceFacts;
+}
+
+/**
+ * How a rule came out, in Kyverno's vocabulary:
+ * - `pass`: the object meets the rule;
+ * - `fail`: it does not (Enforce: denied; Audit: warned);
+ * - `mutate`: the mutating phase changed the object to meet the rule;
+ * - `warn`: worth telling, not a violation (for example a look-alike Secret type);
+ * - `skip`: the rule does not apply to this object;
+ * - `error`: the rule could not be evaluated (for example unknown namespace labels).
+ */
+export type RuleStatus = 'pass' | 'fail' | 'mutate' | 'warn' | 'skip' | 'error';
+
+/** Stable rule ids; they appear verbatim in messages, reports and logs. */
+export type RuleId =
+  | 'match'
+  | 'legacy-token-secret'
+  | 'automount'
+  | 'api-token-expiration'
+  | 'token-bounds'
+  | 'token-audience'
+  | 'inject-token';
+
+export interface RuleResult {
+  /** `metadata.name` of the policy, or several joined by `+` when bounds were intersected. */
+  readonly policy: string;
+  readonly rule: RuleId;
+  readonly mode: Exclude<PolicyMode, 'Off'>;
+  readonly status: RuleStatus;
+  readonly message: string;
+}
+
+/** A JSON Patch operation (RFC 6902) as the engine emits it. */
+export interface PatchOperation {
+  readonly op: 'add' | 'remove' | 'replace';
+  readonly path: string;
+  readonly value?: unknown;
+}
+
+/** The engine's answer for one phase. */
+export interface EngineResult {
+  readonly phase: Phase;
+  /** Every rule outcome, Enforce and Audit, in a stable order. */
+  readonly results: readonly RuleResult[];
+  /** False when some Enforce rule failed (validate phase only). */
+  readonly allowed: boolean;
+  /** `policy/rule: message` lines of the failures that deny. */
+  readonly denials: readonly string[];
+  /** The mutated object (mutate phase, Enforce policies), or undefined when nothing changed. */
+  readonly mutated: JsonObject | undefined;
+  /** The patch Audit policies would have added on top of the Enforce mutation (mutate phase). */
+  readonly auditPatch: readonly PatchOperation[];
+  /** One-line messages for the client (`warnings`), at most 120 characters each. */
+  readonly warnings: readonly string[];
+  /** `auditAnnotations` for the API server's audit log; keys are valid qualified-name parts. */
+  readonly auditAnnotations: Readonly<Record<string, string>>;
+}

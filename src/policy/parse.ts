@@ -1,0 +1,137 @@
+import { Ajv, type ErrorObject } from 'ajv';
+import { type Document, LineCounter, parseAllDocuments } from 'yaml';
+import { tokenPolicySchema } from './schema.js';
+import type { PolicyError, TokenPolicy, TokenPolicySpec } from './types.js';
+import { semanticErrors } from './validate.js';
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validateSchema = ajv.compile(tokenPolicySchema);
+
+export interface ParseResult {
+  readonly policies: TokenPolicy[];
+  readonly errors: PolicyError[];
+}
+
+/**
+ * Parses every YAML document of one policy file, checks each against the JSON Schema and the
+ * semantic rules, and returns the good policies and *every* problem found (not just the first).
+ * Pure: the caller reads the file.
+ *
+ * @param text  the file's content
+ * @param file  the name used in error messages
+ */
+export function parsePolicyDocuments(text: string, file: string): ParseResult {
+  const lineCounter = new LineCounter();
+  const policies: TokenPolicy[] = [];
+  const errors: PolicyError[] = [];
+  let docs: Document.Parsed[];
+  try {
+    docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false }) as Document.Parsed[];
+  } catch (e) {
+    return { policies, errors: [{ file, document: 1, path: '', message: `cannot parse YAML: ${(e as Error).message}` }] };
+  }
+  if (!Array.isArray(docs)) docs = [];
+  let index = 0;
+  for (const doc of docs) {
+    index++;
+    const docLine = doc.range ? lineCounter.linePos(doc.range[0]).line : undefined;
+    const lineOf = (path: (string | number)[]): number | undefined => {
+      const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
+      const r = node && typeof node === 'object' && 'range' in node ? node.range : undefined;
+      return r ? lineCounter.linePos(r[0]).line : docLine;
+    };
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        errors.push({ file, document: index, line: e.linePos?.[0]?.line ?? docLine, path: '', message: `YAML: ${firstLine(e.message)}` });
+      }
+      continue;
+    }
+    if (doc.contents === null) continue; // an empty document, e.g. after a trailing `---`
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 50 });
+    } catch (e) {
+      errors.push({ file, document: index, line: docLine, path: '', message: `YAML: ${firstLine((e as Error).message)}` });
+      continue;
+    }
+    const found: PolicyError[] = [];
+    if (!validateSchema(value)) {
+      for (const e of validateSchema.errors ?? []) {
+        const { path, message } = describeSchemaError(e);
+        found.push({ file, document: index, line: lineOf(path), path: dotted(path), message });
+      }
+    }
+    for (const e of semanticErrors(value)) {
+      found.push({ file, document: index, line: lineOf(e.path), path: dotted(e.path), message: e.message });
+    }
+    if (found.length > 0) {
+      errors.push(...dedupe(found));
+      continue;
+    }
+    const v = value as { metadata: { name: string }; spec: TokenPolicySpec };
+    policies.push({ name: v.metadata.name, spec: v.spec, source: { file, document: index, line: docLine } });
+  }
+  return { policies, errors };
+}
+
+/** Cross-file checks for a whole policy set: names are unique, and the set is not empty. */
+export function checkPolicySet(policies: readonly TokenPolicy[]): PolicyError[] {
+  const errors: PolicyError[] = [];
+  const seen = new Map<string, TokenPolicy>();
+  for (const p of policies) {
+    const first = seen.get(p.name);
+    if (first) {
+      errors.push({
+        file: p.source.file,
+        document: p.source.document,
+        line: p.source.line,
+        path: 'metadata.name',
+        message: `duplicate policy name "${p.name}" (first defined in ${first.source.file}:${first.source.document})`,
+      });
+    } else seen.set(p.name, p);
+  }
+  return errors;
+}
+
+function describeSchemaError(e: ErrorObject): { path: (string | number)[]; message: string } {
+  const path = e.instancePath
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return { path: [...path, e.params.additionalProperty], message: 'unknown field' };
+    case 'required':
+      return { path: [...path, e.params.missingProperty], message: 'required field is missing' };
+    case 'enum':
+      return { path, message: `must be one of ${(e.params.allowedValues as unknown[]).join(', ')}` };
+    case 'const':
+      return { path, message: `must be ${JSON.stringify(e.params.allowedValue)}` };
+    case 'pattern':
+      return { path, message: path.at(-1) === 'name' ? 'must be a DNS subdomain (lower-case letters, digits, - and .)' : 'must not contain whitespace' };
+    default:
+      return { path, message: e.message ?? 'is invalid' };
+  }
+}
+
+/** `['spec', 'inject', 0, 'audience']` → `spec.inject[0].audience`. */
+export function dotted(path: readonly (string | number)[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
+  return out;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0] ?? s;
+}
+
+function dedupe(errors: PolicyError[]): PolicyError[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    const k = `${e.path}\n${e.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

@@ -1,0 +1,125 @@
+/**
+ * The TokenPolicy vocabulary (PRODUCT.md "Policy files"), as the engine sees it after loading.
+ * Optional fields stay optional: the engine applies the documented defaults, so a policy
+ * round-trips unchanged through `tokenguard policy validate`.
+ */
+
+/** `Enforce` denies and mutates; `Audit` only reports what Enforce would do; `Off` is ignored. */
+export type PolicyMode = 'Enforce' | 'Audit' | 'Off';
+
+/** A Kubernetes label selector (`metav1.LabelSelector`). */
+export interface LabelSelector {
+  readonly matchLabels?: Readonly<Record<string, string>>;
+  readonly matchExpressions?: readonly LabelSelectorRequirement[];
+}
+
+export interface LabelSelectorRequirement {
+  readonly key: string;
+  readonly operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  readonly values?: readonly string[];
+}
+
+/** Which objects a policy applies to. Every field is optional; an empty match matches everything. */
+export interface PolicyMatch {
+  /** Namespace globs (`team-*`). */
+  readonly namespaces?: readonly string[];
+  /** Namespace globs that are never matched, whatever else matches. */
+  readonly excludeNamespaces?: readonly string[];
+  readonly namespaceSelector?: LabelSelector;
+  readonly objectSelector?: LabelSelector;
+  /** `name` or `namespace/name`, both parts globs. */
+  readonly serviceAccounts?: readonly string[];
+}
+
+export interface LegacyTokenSecretsSpec {
+  readonly action: 'Deny' | 'Allow';
+  /** `namespace/name` globs of ServiceAccounts whose legacy token Secrets may still be created. */
+  readonly exemptServiceAccounts?: readonly string[];
+}
+
+export interface AutomountNeeded {
+  /** Annotation key; the value `"true"` on the pod or its ServiceAccount marks API access as needed. */
+  readonly annotation?: string;
+  /** `namespace/name` (or `name`) globs of ServiceAccounts that need the API. */
+  readonly serviceAccounts?: readonly string[];
+  /** The ServiceAccount is a subject of some RoleBinding or ClusterRoleBinding. */
+  readonly rbacBound?: boolean;
+  /**
+   * What a pod is taken to need when `rbacBound` is set but the bindings are not known
+   * (no cluster access, or the facts are stale). Default `Needed`: keep the token.
+   */
+  readonly whenUnknown?: 'Needed' | 'NotNeeded';
+}
+
+export interface AutomountSpec {
+  readonly action: 'DisableUnlessNeeded' | 'Keep';
+  readonly needed?: AutomountNeeded;
+}
+
+export interface TokenInjection {
+  readonly volumeName: string;
+  readonly audience: string;
+  /** Default 3600, as Kubernetes defaults it. */
+  readonly expirationSeconds?: number;
+  readonly mountPath: string;
+  /** File name inside the volume. Default `token`. */
+  readonly path?: string;
+  /** Container name globs; init containers included. Default `["*"]`. */
+  readonly containers?: readonly string[];
+}
+
+export interface TokenBounds {
+  /** Exact audiences (or globs) allowed on projected tokens; tokens with no audience are the API's own. */
+  readonly allowedAudiences?: readonly string[];
+  readonly minExpirationSeconds?: number;
+  readonly maxExpirationSeconds?: number;
+  /** `Mutate` clamps expirations into bounds; `Deny` rejects. Default `Mutate`. */
+  readonly onViolation?: 'Mutate' | 'Deny';
+}
+
+export interface ProjectedTokensSpec {
+  readonly inject?: readonly TokenInjection[];
+  readonly bounds?: TokenBounds;
+  /** Upper bound written into the kube-api-access token (replacing the 3607 s default). */
+  readonly apiTokenExpirationSeconds?: number;
+}
+
+export interface TokenPolicySpec {
+  readonly mode: PolicyMode;
+  readonly match?: PolicyMatch;
+  readonly legacyTokenSecrets?: LegacyTokenSecretsSpec;
+  readonly automount?: AutomountSpec;
+  readonly projectedTokens?: ProjectedTokensSpec;
+}
+
+/** Where a policy came from, for error messages and reports. */
+export interface PolicySource {
+  readonly file: string;
+  /** 1-based index of the YAML document in the file. */
+  readonly document: number;
+  /** 1-based line of the document start, when known. */
+  readonly line?: number;
+}
+
+export interface TokenPolicy {
+  readonly name: string;
+  readonly spec: TokenPolicySpec;
+  readonly source: PolicySource;
+}
+
+/** One problem found while loading policies: `file:document: path: message`. */
+export interface PolicyError {
+  readonly file: string;
+  readonly document: number;
+  readonly line?: number;
+  /** Dotted field path inside the document, e.g. `spec.automount.action`; empty for the whole document. */
+  readonly path: string;
+  readonly message: string;
+}
+
+/** Renders a policy error as `file:document: path: message (line N)`. */
+export function formatPolicyError(e: PolicyError): string {
+  const where = e.path ? `${e.path}: ` : '';
+  const line = e.line !== undefined ? ` (line ${e.line})` : '';
+  return `${e.file}:${e.document}: ${where}${e.message}${line}`;
+}

@@ -1,7 +1,7 @@
 import type { TokenPolicy } from '../policy/types.js';
 import { MAX_WARNING_LENGTH } from './constants.js';
 import { diff } from './diff.js';
-import { type JsonObject, objectAt, stringAt, stringMapAt } from './json.js';
+import { cloneJson, type JsonObject, objectAt, stringAt, stringMapAt } from './json.js';
 import { type MatchSubject, matchPolicy } from './match.js';
 import { planForPod } from './plan.js';
 import { isMirrorPod, podServiceAccount } from './pod.js';
@@ -71,12 +71,12 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
     results.push(...validatePod(object, planE, 'Enforce'), ...validatePod(object, planA, 'Audit'));
     return finish(phase, results, undefined, []);
   }
-  const mutated = structuredClone(object);
+  const mutated = cloneJson(object);
   const enforced = mutatePod(mutated, planE, 'Enforce');
   results.push(...enforced);
   let auditPatch: PatchOperation[] = [];
   if (audit.length > 0) {
-    const wouldBe = structuredClone(mutated);
+    const wouldBe = cloneJson(mutated);
     const audited = mutatePod(wouldBe, planA, 'Audit');
     results.push(...audited);
     if (audited.some((r) => r.status === 'mutate')) auditPatch = diff(mutated, wouldBe);
@@ -105,15 +105,17 @@ function finish(
   const denials: string[] = [];
   const warnings: string[] = [];
   const auditFindings: string[] = [];
+  // Warnings name the policy and lead with what matters, since the API server asks for 120
+  // characters; denials and audit annotations also carry the rule id.
   for (const r of results) {
     const line = `${r.policy}/${r.rule}: ${r.message}`;
-    if (r.status === 'warn') warnings.push(warning(line));
+    if (r.status === 'warn') warnings.push(warning(`${r.policy}: ${r.message}`));
     else if (r.mode === 'Enforce' && (r.status === 'fail' || r.status === 'error')) {
       if (phase === 'validate') denials.push(line);
-      else warnings.push(warning(`will be denied: ${line}`));
+      else warnings.push(warning(`${r.policy}: cannot fix: ${r.message}`));
     } else if (r.mode === 'Audit' && (r.status === 'fail' || r.status === 'error' || r.status === 'mutate')) {
       const verb = r.status === 'mutate' ? 'would change' : 'would deny';
-      warnings.push(warning(`audit: ${verb}: ${line}`));
+      warnings.push(warning(`audit ${r.policy} ${verb}: ${r.message}`));
       auditFindings.push(`${verb}: ${line}`);
     }
   }

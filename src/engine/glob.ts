@@ -22,5 +22,5 @@ export function globMatch(pattern: string, value: string): boolean {
 
 /** True when any pattern matches. */
 export function anyGlob(patterns: readonly string[] | undefined, value: string): boolean {
-  return patterns !== undefined && patterns.some((p) => globMatch(p, value));
+  return patterns?.some((p) => globMatch(p, value)) ?? false;
 }

@@ -54,3 +54,22 @@ export function jsonDepth(value: unknown, limit = Number.POSITIVE_INFINITY): num
   }
   return max;
 }
+
+/**
+ * A deep copy of plain JSON. Several times faster than `structuredClone` for the small objects
+ * of admission (measured by `npm run bench:engine`). Recursive: callers bound the depth first
+ * (the adapter and the manifest reader refuse more than 100 levels).
+ */
+export function cloneJson<T>(value: T): T {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    const out = new Array(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = cloneJson(value[i]);
+    return out as T;
+  }
+  const out: Record<string, unknown> = {};
+  for (const k in value) {
+    if (Object.hasOwn(value, k)) out[k] = cloneJson((value as Record<string, unknown>)[k]);
+  }
+  return out as T;
+}

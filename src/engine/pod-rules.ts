@@ -39,8 +39,8 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
     if (names.size > 0 || wasTrue) spec.automountServiceAccountToken = false;
     for (const v of plan.automount.filter((a) => a.disable)) {
       if (names.size > 0 || wasTrue) {
-        const what = names.size > 0 ? `removed API token volume ${[...names].join(', ')} and ${mounts} mount(s); ` : '';
-        r(v.policy, 'automount', 'mutate', `${what}set automountServiceAccountToken=false (${v.reason})`);
+        const what = names.size > 0 ? `removed API token ${[...names].join(', ')} (${mounts} mounts), ` : '';
+        r(v.policy, 'automount', 'mutate', `${what}automountServiceAccountToken=false: ${v.reason}`);
       } else r(v.policy, 'automount', 'pass', 'pod carries no API token');
     }
   } else {
@@ -54,7 +54,7 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
         if (!s.isApiToken || !names.has(s.volumeName)) continue;
         if (s.expirationSeconds > max) {
           s.token.expirationSeconds = max;
-          r(policy, 'api-token-expiration', 'mutate', `${s.volumeName}: expirationSeconds ${s.expirationSeconds} -> ${max}`);
+          r(policy, 'api-token-expiration', 'mutate', `API token ${s.volumeName} expirationSeconds ${s.expirationSeconds} -> ${max}`);
         } else r(policy, 'api-token-expiration', 'pass', `${s.volumeName}: expirationSeconds ${s.expirationSeconds}`);
       }
     }
@@ -71,14 +71,16 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
   if (plan.bounds) {
     const b = plan.bounds;
     const policy = b.policies.join('+');
+    const apiNames = apiTokenVolumeNames(spec);
     if (b.min > b.max) {
       r(policy, 'token-bounds', 'error', `bounds do not intersect: min ${b.min} > max ${b.max}`);
     } else {
       for (const s of tokenSources(spec)) {
+        if (s.isApiToken && apiNames.has(s.volumeName)) continue; // governed by apiTokenExpirationSeconds
         const target = clamp(s.expirationSeconds, b.min, b.max);
         if (target !== s.expirationSeconds) {
           if (b.deny) {
-            r(policy, 'token-bounds', 'fail', `${s.volumeName}: expirationSeconds ${s.expirationSeconds} is outside [${b.min}, ${b.max}]`);
+            r(policy, 'token-bounds', 'fail', `${s.volumeName}: expirationSeconds ${s.expirationSeconds} outside [${b.min}, ${b.max}]`);
           } else {
             s.token.expirationSeconds = target;
             r(policy, 'token-bounds', 'mutate', `${s.volumeName}: expirationSeconds ${s.expirationSeconds} -> ${target}`);
@@ -111,7 +113,7 @@ export function validatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleRes
     }
     const carried = [...new Set(sources.filter((s) => s.isApiToken && mounted.has(s.volumeName)).map((s) => s.volumeName))];
     if (carried.length > 0) {
-      r(v.policy, 'automount', 'fail', `pod mounts an API token (volume ${carried.join(', ')}) but does not need API access`);
+      r(v.policy, 'automount', 'fail', `pod mounts API token ${carried.join(', ')} but does not need API access`);
     } else r(v.policy, 'automount', 'pass', 'pod carries no API token');
   }
 
@@ -121,8 +123,7 @@ export function validatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleRes
     for (const s of sources) {
       if (!s.isApiToken || !names.has(s.volumeName)) continue;
       if (s.expirationSeconds > plan.apiTokenMax.value) {
-        r(policy, 'api-token-expiration', 'fail',
-          `${s.volumeName}: API token expirationSeconds ${s.expirationSeconds} exceeds ${plan.apiTokenMax.value}`);
+        r(policy, 'api-token-expiration', 'fail', `API token ${s.volumeName} expirationSeconds ${s.expirationSeconds} > ${plan.apiTokenMax.value}`);
       } else r(policy, 'api-token-expiration', 'pass', `${s.volumeName}: expirationSeconds ${s.expirationSeconds}`);
     }
   }
@@ -130,10 +131,12 @@ export function validatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleRes
   if (plan.bounds) {
     const b = plan.bounds;
     const policy = b.policies.join('+');
+    const apiNames = apiTokenVolumeNames(spec);
     if (b.min > b.max) r(policy, 'token-bounds', 'error', `bounds do not intersect: min ${b.min} > max ${b.max}`);
     for (const s of sources) {
+      if (s.isApiToken && apiNames.has(s.volumeName)) continue; // governed by apiTokenExpirationSeconds
       if (s.expirationSeconds < b.min || s.expirationSeconds > b.max) {
-        r(policy, 'token-bounds', 'fail', `${s.volumeName}: expirationSeconds ${s.expirationSeconds} is outside [${b.min}, ${b.max}]`);
+        r(policy, 'token-bounds', 'fail', `${s.volumeName}: expirationSeconds ${s.expirationSeconds} outside [${b.min}, ${b.max}]`);
       } else r(policy, 'token-bounds', 'pass', `${s.volumeName}: expirationSeconds ${s.expirationSeconds}`);
       const aud = audienceProblem(s.audience, b.audienceLists);
       if (aud) r(policy, 'token-audience', 'fail', `${s.volumeName}: ${aud}`);
@@ -144,22 +147,21 @@ export function validatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleRes
   for (const inj of plan.injections) {
     const missing = injectionTargets(spec, inj).filter((c) => !satisfied(spec, c, inj)).map((c) => c.name);
     if (missing.length > 0) {
-      r(inj.policy, 'inject-token', 'fail',
-        `token for audience "${inj.audience}" is not mounted at ${inj.mountPath} in container(s) ${missing.join(', ')}`);
+      r(inj.policy, 'inject-token', 'fail', `token ${inj.volumeName} (audience ${inj.audience}) missing in container(s) ${missing.join(', ')}`);
     } else r(inj.policy, 'inject-token', 'pass', `token "${inj.volumeName}" mounted`);
   }
   return results;
 }
 
 function clamp(v: number, min: number, max: number): number {
-  return v < min ? min : v > max ? max : v;
+  return Math.min(Math.max(v, min), max);
 }
 
 /** Why an audience is not allowed, or undefined. API-audience tokens (no audience) are always allowed. */
 function audienceProblem(audience: string, lists: readonly (readonly string[])[]): string | undefined {
   if (audience === '') return undefined;
   for (const list of lists) {
-    if (!anyGlob(list, audience)) return `audience "${audience}" is not allowed (allowed: ${list.join(', ') || 'none'})`;
+    if (!anyGlob(list, audience)) return `audience ${JSON.stringify(audience)} not allowed (allowed: ${list.join(', ') || 'none'})`;
   }
   return undefined;
 }
@@ -213,7 +215,7 @@ function inject(spec: JsonObject, inj: PlannedInjection, expiration: number): { 
   if (existing && !isInjectionVolume(existing, inj)) {
     out.push({
       status: 'fail',
-      message: `volume name "${inj.volumeName}" is already used by a different volume; token not injected`,
+      message: `volume name ${inj.volumeName} is taken by another volume; token not injected`,
     });
     return out;
   }
@@ -227,7 +229,7 @@ function inject(spec: JsonObject, inj: PlannedInjection, expiration: number): { 
     if (taken) {
       out.push({
         status: 'fail',
-        message: `container ${c.name} already mounts volume "${stringAt(taken, 'name')}" at ${inj.mountPath}; token not injected there`,
+        message: `container ${c.name} already mounts ${stringAt(taken, 'name')} at ${inj.mountPath}; token ${inj.volumeName} not injected there`,
       });
       continue;
     }
@@ -246,7 +248,7 @@ function inject(spec: JsonObject, inj: PlannedInjection, expiration: number): { 
   if (added.length > 0) {
     out.push({
       status: 'mutate',
-      message: `injected token "${inj.volumeName}" (audience ${inj.audience}, ${expiration}s) into ${added.join(', ')}`,
+      message: `injected token ${inj.volumeName} (audience ${inj.audience}, ${expiration}s) into ${added.join(', ')}`,
     });
   }
   return out;

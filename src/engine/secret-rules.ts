@@ -30,7 +30,7 @@ export function judgeSecret(
   ];
   if (type !== SERVICE_ACCOUNT_TOKEN_SECRET_TYPE) {
     if (type.trim().toLowerCase() === SERVICE_ACCOUNT_TOKEN_SECRET_TYPE) {
-      return r('warn', `type ${JSON.stringify(type)} looks like ${SERVICE_ACCOUNT_TOKEN_SECRET_TYPE} but is not it; no token will be issued`);
+      return r('warn', `type ${JSON.stringify(type)} is not exactly ${SERVICE_ACCOUNT_TOKEN_SECRET_TYPE}; no token will be issued`);
     }
     if (sa !== undefined) {
       return r('warn', `Secret of type ${JSON.stringify(type)} names ServiceAccount ${sa}; only ${SERVICE_ACCOUNT_TOKEN_SECRET_TYPE} Secrets get tokens`);
@@ -44,6 +44,6 @@ export function judgeSecret(
   }
   return r(
     'fail',
-    `legacy token Secret for ServiceAccount ${who} denied: such tokens never expire; use a projected token or kubectl create token`,
+    `legacy token Secret for ServiceAccount ${who}: such tokens never expire; use kubectl create token or a projected token`,
   );
 }

@@ -34,11 +34,16 @@ export function parsePolicyDocuments(text: string, file: string): ParseResult {
   let index = 0;
   for (const doc of docs) {
     index++;
-    const docLine = doc.range ? lineCounter.linePos(doc.range[0]).line : undefined;
+    const start = (doc.contents as { range?: [number, number, number] } | null)?.range?.[0] ?? doc.range?.[0];
+    const docLine = start !== undefined ? lineCounter.linePos(start).line : undefined;
+    // The line of the field, or of its nearest ancestor that exists (a missing field's parent).
     const lineOf = (path: (string | number)[]): number | undefined => {
-      const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
-      const r = node && typeof node === 'object' && 'range' in node ? node.range : undefined;
-      return r ? lineCounter.linePos(r[0]).line : docLine;
+      for (let n = path.length; n >= 0; n--) {
+        const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+        const r = node && typeof node === 'object' && 'range' in node ? node.range : undefined;
+        if (r) return lineCounter.linePos(r[0]).line;
+      }
+      return docLine;
     };
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
@@ -54,6 +59,7 @@ export function parsePolicyDocuments(text: string, file: string): ParseResult {
       errors.push({ file, document: index, line: docLine, path: '', message: `YAML: ${firstLine((e as Error).message)}` });
       continue;
     }
+    if (value === null || value === undefined) continue; // an empty document
     const found: PolicyError[] = [];
     if (!validateSchema(value)) {
       for (const e of validateSchema.errors ?? []) {

@@ -1,7 +1,7 @@
 import { diff } from '../engine/diff.js';
 import { evaluate } from '../engine/evaluate.js';
 import { isObject, type JsonObject, jsonDepth, objectAt, stringAt } from '../engine/json.js';
-import type { EngineInput, EngineResult, ObjectKind, Operation } from '../engine/types.js';
+import type { EngineInput, EngineResult, ObjectKind, Operation, RequestUser } from '../engine/types.js';
 import type { FactsProvider, FactsRequest } from '../facts/types.js';
 import type { TokenPolicy } from '../policy/types.js';
 import { podServiceAccount } from '../engine/pod.js';
@@ -102,14 +102,25 @@ export function decodeAdmissionReview(body: unknown): DecodeResult {
     oldObject: isObject(oldObject) ? oldObject : undefined,
     namespace: summary.namespace,
     dryRun: summary.dryRun,
+    name: summary.name,
+    user: requestUser(request),
   };
   return { ok: true, review: { apiVersion, uid, input, problem: undefined, summary } };
 }
 
 function objectKind(gvk: JsonObject): ObjectKind {
-  if ((stringAt(gvk, 'group') ?? '') !== '') return 'Other';
+  const group = stringAt(gvk, 'group') ?? '';
+  if (group === 'authentication.k8s.io' && stringAt(gvk, 'kind') === 'TokenRequest') return 'TokenRequest';
+  if (group !== '') return 'Other';
   const kind = stringAt(gvk, 'kind');
   return kind === 'Pod' || kind === 'Secret' ? kind : 'Other';
+}
+
+function requestUser(request: JsonObject): RequestUser | undefined {
+  const info = objectAt(request, 'userInfo');
+  if (!info) return undefined;
+  const groups = Array.isArray(info.groups) ? info.groups.filter((g): g is string => typeof g === 'string') : [];
+  return { username: stringAt(info, 'username') ?? '', groups };
 }
 
 /** What facts an input needs: its namespace, and a pod's ServiceAccount. */

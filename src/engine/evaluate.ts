@@ -7,6 +7,7 @@ import { planForPod } from './plan.js';
 import { isMirrorPod, podServiceAccount } from './pod.js';
 import { mutatePod, validatePod } from './pod-rules.js';
 import { judgeSecret, secretServiceAccount } from './secret-rules.js';
+import { judgeTokenRequest, planTokenRequest } from './token-request-rules.js';
 import type { ClusterFacts, EngineInput, EngineResult, PatchOperation, Phase, RuleResult } from './types.js';
 
 export interface EvaluateArgs {
@@ -35,7 +36,8 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
 
   const metadata = objectAt(object, 'metadata');
   const namespace = stringAt(metadata, 'namespace') || input.namespace;
-  const serviceAccount = input.kind === 'Pod' ? podServiceAccount(object) : secretServiceAccount(object);
+  const serviceAccount =
+    input.kind === 'Pod' ? podServiceAccount(object) : input.kind === 'Secret' ? secretServiceAccount(object) : input.name || undefined;
   const subject: MatchSubject = {
     namespace,
     labels: stringMapAt(metadata, 'labels'),
@@ -60,6 +62,27 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
       for (const p of audit) results.push(...judgeSecret(object, namespace, p, 'Audit'));
     }
     return finish(phase, results, undefined, []);
+  }
+
+  if (input.kind === 'TokenRequest') {
+    const planE = planTokenRequest(enforce, object, input.user);
+    const planA = planTokenRequest(audit, object, input.user);
+    if (phase === 'validate') {
+      if (planE) results.push(...judgeTokenRequest(object, planE, 'Enforce', false));
+      if (planA) results.push(...judgeTokenRequest(object, planA, 'Audit', false));
+      return finish(phase, results, undefined, []);
+    }
+    const mutated = cloneJson(object);
+    const enforced = planE ? judgeTokenRequest(mutated, planE, 'Enforce', true) : [];
+    results.push(...enforced);
+    let auditPatch: PatchOperation[] = [];
+    if (planA) {
+      const wouldBe = cloneJson(mutated);
+      const audited = judgeTokenRequest(wouldBe, planA, 'Audit', true);
+      results.push(...audited);
+      if (audited.some((r) => r.status === 'mutate')) auditPatch = diff(mutated, wouldBe);
+    }
+    return finish(phase, results, enforced.some((r) => r.status === 'mutate') ? mutated : undefined, auditPatch);
   }
 
   // Pods.
@@ -88,10 +111,13 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
 /**
  * What the engine leaves alone, because Kubernetes forbids or ignores changes there: anything
  * but CREATE (pod volumes are immutable; Secret UPDATE/DELETE must never be blocked), every
- * subresource, kinds it does not know, and mirror pods (fact 1.12).
+ * subresource but `serviceaccounts/token`, kinds it does not know, and mirror pods (fact 1.12).
  */
 function appliesTo(input: EngineInput): boolean {
-  if (input.kind === 'Other' || input.operation !== 'CREATE' || input.subResource !== '') return false;
+  if (input.kind === 'Other' || input.operation !== 'CREATE') return false;
+  // A TokenRequest arrives on serviceaccounts/token; the CLI passes it with no subresource.
+  const subResources = input.kind === 'TokenRequest' ? ['token', ''] : [''];
+  if (!subResources.includes(input.subResource)) return false;
   if (input.kind === 'Pod' && input.object && isMirrorPod(input.object)) return false;
   return true;
 }
@@ -112,7 +138,7 @@ function finish(
     if (r.status === 'warn') warnings.push(warning(`${r.policy}: ${r.message}`));
     else if (r.mode === 'Enforce' && (r.status === 'fail' || r.status === 'error')) {
       if (phase === 'validate') denials.push(line);
-      else warnings.push(warning(`${r.policy}: cannot fix: ${r.message}`));
+      else warnings.push(warning(`${r.policy}: not fixed: ${r.message}`));
     } else if (r.mode === 'Audit' && (r.status === 'fail' || r.status === 'error' || r.status === 'mutate')) {
       const verb = r.status === 'mutate' ? 'would change' : 'would deny';
       warnings.push(warning(`audit ${r.policy} ${verb}: ${r.message}`));

@@ -6,8 +6,17 @@ export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
 /** Which side of admission is asking: the mutating webhook or the validating one. */
 export type Phase = 'mutate' | 'validate';
 
-/** The object kinds the engine judges; everything else is let through untouched. */
-export type ObjectKind = 'Pod' | 'Secret' | 'Other';
+/**
+ * The object kinds the engine judges; everything else is let through untouched.
+ * `TokenRequest` is `authentication.k8s.io/v1` on the `serviceaccounts/token` subresource.
+ */
+export type ObjectKind = 'Pod' | 'Secret' | 'TokenRequest' | 'Other';
+
+/** Who is asking (`request.userInfo`); undefined in the CLI. */
+export interface RequestUser {
+  readonly username: string;
+  readonly groups: readonly string[];
+}
 
 /** One admission request, reduced to what the engine reads. Built by the adapter or the CLI. */
 export interface EngineInput {
@@ -21,6 +30,10 @@ export interface EngineInput {
   /** Namespace of the request; pods made by controllers carry it only here. */
   readonly namespace: string;
   readonly dryRun: boolean;
+  /** The requesting user, when known (the webhook); undefined in the CLI. */
+  readonly user?: RequestUser;
+  /** `request.name`: for `serviceaccounts/token`, the ServiceAccount the token is for. */
+  readonly name?: string;
 }
 
 /** What is known of the pod's ServiceAccount. */
@@ -71,7 +84,9 @@ export type RuleId =
   | 'api-token-expiration'
   | 'token-bounds'
   | 'token-audience'
-  | 'inject-token';
+  | 'inject-token'
+  | 'embedded-legacy-token'
+  | 'token-request';
 
 export interface RuleResult {
   /** `metadata.name` of the policy, or several joined by `+` when bounds were intersected. */

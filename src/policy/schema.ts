@@ -102,6 +102,14 @@ export const tokenPolicySchema = {
             "exemptServiceAccounts": {
               "$ref": "#/definitions/globList",
               "description": "namespace/name; globs"
+            },
+            "embeddedTokens": {
+              "enum": [
+                "Deny",
+                "Warn",
+                "Ignore"
+              ],
+              "description": "Secrets of any type whose data carries a legacy ServiceAccount JWT; default Warn."
             }
           }
         },
@@ -210,6 +218,34 @@ export const tokenPolicySchema = {
             },
             "apiTokenExpirationSeconds": {
               "$ref": "#/definitions/seconds"
+            }
+          }
+        },
+        "tokenRequests": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Limits on tokens requested through the TokenRequest API; the kubelet's pod-bound requests are always exempt.",
+          "properties": {
+            "maxExpirationSeconds": {
+              "$ref": "#/definitions/seconds"
+            },
+            "allowedAudiences": {
+              "type": "array",
+              "items": {
+                "$ref": "#/definitions/audience"
+              }
+            },
+            "onViolation": {
+              "enum": [
+                "Mutate",
+                "Deny"
+              ]
+            },
+            "exemptUsers": {
+              "$ref": "#/definitions/globList"
+            },
+            "exemptGroups": {
+              "$ref": "#/definitions/globList"
             }
           }
         }

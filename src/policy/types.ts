@@ -35,6 +35,28 @@ export interface LegacyTokenSecretsSpec {
   readonly action: 'Deny' | 'Allow';
   /** `namespace/name` globs of ServiceAccounts whose legacy token Secrets may still be created. */
   readonly exemptServiceAccounts?: readonly string[];
+  /**
+   * A Secret of any type whose data carries a legacy ServiceAccount JWT (copied out of a token
+   * Secret, or inside a kubeconfig): `Deny`, `Warn` (default) or `Ignore`.
+   */
+  readonly embeddedTokens?: 'Deny' | 'Warn' | 'Ignore';
+}
+
+/**
+ * Limits on tokens requested through the TokenRequest API (`kubectl create token`,
+ * `serviceaccounts/<name>/token`). The kubelet's pod-bound requests are always exempt: their
+ * bounds were enforced when the pod was admitted.
+ */
+export interface TokenRequestsSpec {
+  readonly maxExpirationSeconds?: number;
+  /** Audience globs; a request with no audiences asks for the API server's own and is allowed. */
+  readonly allowedAudiences?: readonly string[];
+  /** `Mutate` shortens the requested expiration to the maximum; `Deny` (default) refuses. */
+  readonly onViolation?: 'Mutate' | 'Deny';
+  /** User name globs that are exempt, e.g. a CI identity. */
+  readonly exemptUsers?: readonly string[];
+  /** Group globs that are exempt. */
+  readonly exemptGroups?: readonly string[];
 }
 
 export interface AutomountNeeded {
@@ -90,6 +112,7 @@ export interface TokenPolicySpec {
   readonly legacyTokenSecrets?: LegacyTokenSecretsSpec;
   readonly automount?: AutomountSpec;
   readonly projectedTokens?: ProjectedTokensSpec;
+  readonly tokenRequests?: TokenRequestsSpec;
 }
 
 /** Where a policy came from, for error messages and reports. */

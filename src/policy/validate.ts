@@ -22,8 +22,15 @@ export function semanticErrors(doc: unknown): SemanticError[] {
   const spec = obj(obj(doc)?.spec);
   if (!spec) return errors;
 
-  if (!('legacyTokenSecrets' in spec) && !('automount' in spec) && !('projectedTokens' in spec)) {
-    add(['spec'], 'sets none of legacyTokenSecrets, automount, projectedTokens: the policy would do nothing');
+  if (!['legacyTokenSecrets', 'automount', 'projectedTokens', 'tokenRequests'].some((k) => k in spec)) {
+    add(['spec'], 'sets none of legacyTokenSecrets, automount, projectedTokens, tokenRequests: the policy would do nothing');
+  }
+  const tr = obj(spec.tokenRequests);
+  if (tr && Array.isArray(tr.allowedAudiences) && tr.allowedAudiences.length === 0) {
+    add(['spec', 'tokenRequests', 'allowedAudiences'], 'is empty: every request naming an audience would be refused');
+  }
+  if (tr && tr.maxExpirationSeconds === undefined && tr.allowedAudiences === undefined) {
+    add(['spec', 'tokenRequests'], 'sets neither maxExpirationSeconds nor allowedAudiences: it would do nothing');
   }
 
   const match = obj(spec.match);

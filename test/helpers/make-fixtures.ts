@@ -57,7 +57,64 @@ const deploymentPod = (extra: Parameters<typeof pod>[0] = {}) =>
   pod({ generateName: 'web-7d4b9c8f5-', namespace: null, labels: { app: 'web', 'pod-template-hash': '7d4b9c8f5' }, ...extra });
 const rsReview = (object: JsonObject, namespace = 'team-a') => review(object, { namespace });
 
+const tokenRequest = (o: { exp?: number; audiences?: string[]; pod?: boolean }): JsonObject => ({
+  kind: 'TokenRequest',
+  apiVersion: 'authentication.k8s.io/v1',
+  metadata: { name: 'builder', namespace: 'team-a', creationTimestamp: null },
+  spec: {
+    audiences: o.audiences ?? [],
+    expirationSeconds: o.exp ?? 3600,
+    ...(o.pod ? { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'web-1', uid: '3f1c' } } : {}),
+  },
+  status: { token: '', expirationTimestamp: null },
+});
+const trReview = (object: JsonObject, user = { username: 'alice@example.com', groups: ['developers', 'system:authenticated'] }) =>
+  review(object, { kind: 'TokenRequest', subResource: 'token', name: 'builder', user });
+const kubelet = { username: 'system:node:node-1', groups: ['system:nodes', 'system:authenticated'] };
+
 const cases: Case[] = [
+  {
+    name: 'tokenrequest-over-max-denied',
+    description: 'kubectl create token --duration=48h: over the 1 h maximum, denied (onViolation Deny).',
+    policies: 'token-requests',
+    review: trReview(tokenRequest({ exp: 172800 })),
+  },
+  {
+    name: 'tokenrequest-over-max-shortened',
+    description: 'The same request under onViolation Mutate: shortened to 3600 s by the mutating side.',
+    policies: 'token-requests-shorten',
+    review: trReview(tokenRequest({ exp: 172800 })),
+  },
+  {
+    name: 'tokenrequest-within-bounds-allowed',
+    description: 'A 10-minute token for vault: allowed.',
+    policies: 'token-requests',
+    review: trReview(tokenRequest({ exp: 600, audiences: ['vault'] })),
+  },
+  {
+    name: 'tokenrequest-audience-denied',
+    description: 'A token for an audience the policy does not allow: denied, whatever the mode of violation.',
+    policies: 'token-requests-shorten',
+    review: trReview(tokenRequest({ exp: 600, audiences: ['https://evil.example'] })),
+  },
+  {
+    name: 'tokenrequest-kubelet-pod-bound-exempt',
+    description: 'The kubelet asking for a pod-bound token (3607 s, its projected volume) is always let through.',
+    policies: 'token-requests',
+    review: trReview(tokenRequest({ exp: 3607, pod: true }), kubelet),
+  },
+  {
+    name: 'tokenrequest-node-unbound-judged',
+    description: 'A node identity asking for a token bound to nothing is not the kubelet projecting a volume: judged.',
+    policies: 'token-requests',
+    review: trReview(tokenRequest({ exp: 86400 }), kubelet),
+  },
+  {
+    name: 'tokenrequest-exempt-user-allowed',
+    description: 'A CI identity listed in exemptUsers may ask for a long token.',
+    policies: 'token-requests',
+    review: trReview(tokenRequest({ exp: 86400 }), { username: 'system:serviceaccount:ci:deployer', groups: ['system:serviceaccounts'] }),
+  },
   {
     name: 'pod-deployment-default-sa-kept-bindings-unknown',
     description: 'Shipped policies, no cluster facts: a Deployment pod (generateName, no namespace in the object) keeps its token; the audit-mode API token policy warns.',

@@ -79,19 +79,24 @@ export function review(object: JsonObject | null, o: {
   subResource?: string;
   oldObject?: JsonObject | null;
   dryRun?: boolean;
+  user?: { username: string; groups: string[] };
 } = {}): JsonObject {
   const kind = o.kind ?? (object?.kind as string) ?? 'Pod';
-  const resource = kind === 'Secret' ? 'secrets' : 'pods';
+  const tokenRequest = kind === 'TokenRequest';
+  const group = tokenRequest ? 'authentication.k8s.io' : '';
+  const resource = kind === 'Secret' ? 'secrets' : tokenRequest ? 'serviceaccounts' : 'pods';
   const request: JsonObject = {
     uid: o.uid ?? '705ab4f5-6393-11e8-b7cc-42010a800002',
-    kind: { group: '', version: 'v1', kind },
+    kind: { group, version: 'v1', kind },
     resource: { group: '', version: 'v1', resource },
-    requestKind: { group: '', version: 'v1', kind },
+    requestKind: { group, version: 'v1', kind },
     requestResource: { group: '', version: 'v1', resource },
     name: o.name ?? '',
     namespace: o.namespace ?? 'team-a',
     operation: o.operation ?? 'CREATE',
-    userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', uid: 'u-1', groups: ['system:serviceaccounts', 'system:authenticated'] },
+    userInfo: o.user
+      ? { ...o.user, uid: 'u-2' }
+      : { username: 'system:serviceaccount:kube-system:replicaset-controller', uid: 'u-1', groups: ['system:serviceaccounts', 'system:authenticated'] },
     object,
     oldObject: o.oldObject ?? null,
     dryRun: o.dryRun ?? false,

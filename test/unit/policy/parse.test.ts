@@ -60,7 +60,7 @@ test('every problem of every document is listed as file:document: field: message
     'p.yaml:3: spec.match.objectSelector.matchExpressions[0].values: must not be empty for operator In (line 32)',
     'p.yaml:3: spec.match.objectSelector.matchExpressions[1].values: must be empty for operator Exists (line 32)',
     'p.yaml:3: spec.match.serviceAccounts[0]: must be "name" or "namespace/name" (line 33)',
-    'p.yaml:4: spec: sets none of legacyTokenSecrets, automount, projectedTokens: the policy would do nothing (line 41)',
+    'p.yaml:4: spec: sets none of legacyTokenSecrets, automount, projectedTokens, tokenRequests: the policy would do nothing (line 41)',
   ]);
 });
 

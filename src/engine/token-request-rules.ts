@@ -1,0 +1,69 @@
+import type { TokenPolicy } from '../policy/types.js';
+import { DEFAULT_PROJECTED_EXPIRATION_SECONDS } from './constants.js';
+import { anyGlob } from './glob.js';
+import { isObject, type JsonObject, objectAt, stringAt } from './json.js';
+import type { RequestUser, RuleResult } from './types.js';
+
+/** The kubelet's group: its pod-bound token requests were bounded when the pod was admitted. */
+const NODES_GROUP = 'system:nodes';
+
+/** TokenRequest limits after composing every matching policy: the lowest maximum, every audience list. */
+export interface TokenRequestPlan {
+  readonly policies: readonly string[];
+  readonly max: number | undefined;
+  readonly audienceLists: readonly (readonly string[])[];
+  readonly deny: boolean;
+}
+
+/** Composes the `tokenRequests` of the matching policies that are not exempting this user. */
+export function planTokenRequest(policies: readonly TokenPolicy[], request: JsonObject, user: RequestUser | undefined): TokenRequestPlan | undefined {
+  if (isKubeletPodRequest(request, user)) return undefined;
+  let plan: { policies: string[]; max: number | undefined; audienceLists: string[][]; deny: boolean } | undefined;
+  for (const p of [...policies].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const tr = p.spec.tokenRequests;
+    if (!tr) continue;
+    if (user && (anyGlob(tr.exemptUsers, user.username) || user.groups.some((g) => anyGlob(tr.exemptGroups, g)))) continue;
+    plan ??= { policies: [], max: undefined, audienceLists: [], deny: false };
+    plan.policies.push(p.name);
+    if (tr.maxExpirationSeconds !== undefined) plan.max = Math.min(plan.max ?? Number.POSITIVE_INFINITY, tr.maxExpirationSeconds);
+    if (tr.allowedAudiences) plan.audienceLists.push([...tr.allowedAudiences]);
+    if ((tr.onViolation ?? 'Deny') === 'Deny') plan.deny = true;
+  }
+  return plan;
+}
+
+/** The kubelet asking for a token bound to a pod (its projected volumes), which is always let through. */
+function isKubeletPodRequest(request: JsonObject, user: RequestUser | undefined): boolean {
+  const bound = objectAt(objectAt(request, 'spec'), 'boundObjectRef');
+  return user !== undefined && user.groups.includes(NODES_GROUP) && stringAt(bound, 'kind') === 'Pod';
+}
+
+/**
+ * Judges (and in the mutate phase, with `onViolation: Mutate`, shortens) one TokenRequest.
+ * `request` is the caller's copy: the mutate phase edits it.
+ */
+export function judgeTokenRequest(request: JsonObject, plan: TokenRequestPlan, mode: RuleResult['mode'], mutate: boolean): RuleResult[] {
+  const results: RuleResult[] = [];
+  const policy = plan.policies.join('+');
+  const r = (status: RuleResult['status'], message: string) => results.push({ policy, rule: 'token-request', mode, status, message });
+  const spec = objectAt(request, 'spec');
+  const exp = typeof spec?.expirationSeconds === 'number' ? spec.expirationSeconds : DEFAULT_PROJECTED_EXPIRATION_SECONDS;
+  if (plan.max !== undefined && exp > plan.max) {
+    if (mutate && !plan.deny && spec) {
+      spec.expirationSeconds = plan.max;
+      r('mutate', `requested expirationSeconds ${exp} shortened to ${plan.max}`);
+    } else r('fail', `requested expirationSeconds ${exp} exceeds the maximum ${plan.max}`);
+  }
+  const audiences = Array.isArray(spec?.audiences) ? spec.audiences.filter((a): a is string => typeof a === 'string') : [];
+  for (const list of plan.audienceLists) {
+    const bad = audiences.filter((a) => !anyGlob(list, a));
+    if (bad.length > 0) r('fail', `audience ${bad.map((a) => JSON.stringify(a)).join(', ')} not allowed (allowed: ${list.join(', ') || 'none'})`);
+  }
+  if (results.length === 0) r('pass', `expirationSeconds ${exp}, audiences ${audiences.length > 0 ? audiences.join(', ') : '(API server)'}`);
+  return results;
+}
+
+/** True for an AdmissionRequest object that looks like a TokenRequest. */
+export function isTokenRequest(o: JsonObject | undefined): o is JsonObject {
+  return isObject(o) && isObject(o.spec);
+}

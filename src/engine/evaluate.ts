@@ -28,7 +28,7 @@ export interface EvaluateArgs {
  *
  * @example
  * const r = evaluate({ policies, input, facts: {}, phase: 'validate' });
- * if (!r.allowed) console.log(r.denials.join('\n'));
+ * if (!r.allowed) report(r.denials);
  */
 export function evaluate({ policies, input, facts, phase }: EvaluateArgs): EngineResult {
   const object = input.object;

@@ -1,0 +1,43 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { REPO } from '../helpers/fixtures.js';
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
+}
+
+function imports(file: string): { spec: string; typeOnly: boolean }[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/^\s*(import|export)\s+(type\s+)?[^'"]*?from\s+'([^']+)'/gm)].map((m) => ({ spec: m[3] as string, typeOnly: Boolean(m[2]) }));
+}
+
+// The engine is a pure function of (policies, input, facts): no I/O, no clock, no framework.
+test('src/engine and src/policy (except load.ts) import nothing with side effects', () => {
+  const pure = [...sources(join(REPO, 'src', 'engine')), ...sources(join(REPO, 'src', 'policy')).filter((f) => !/load\.ts$|write-schema\.ts$/.test(f))];
+  const offending: string[] = [];
+  for (const file of pure) {
+    for (const { spec, typeOnly } of imports(file)) {
+      const bad =
+        spec.startsWith('node:') ||
+        ['express', 'pino', 'prom-client', '@kubernetes/client-node'].includes(spec) ||
+        (!typeOnly && /\.\.\/(admission|server|cli|facts|certs|tokens)\//.test(spec));
+      if (bad) offending.push(`${relative(REPO, file)} imports ${spec}`);
+    }
+    const text = readFileSync(file, 'utf8');
+    for (const banned of ['Date.now(', 'new Date(', 'Math.random(', 'process.env', 'console.']) {
+      if (text.includes(banned)) offending.push(`${relative(REPO, file)} uses ${banned}`);
+    }
+  }
+  expect(offending).toEqual([]);
+});
+
+test('the admission adapter does no I/O either', () => {
+  const offending = sources(join(REPO, 'src', 'admission')).flatMap((file) =>
+    imports(file)
+      .filter(({ spec }) => spec.startsWith('node:') || ['express', 'pino', '@kubernetes/client-node'].includes(spec))
+      .map(({ spec }) => `${relative(REPO, file)} imports ${spec}`),
+  );
+  expect(offending).toEqual([]);
+});

@@ -24,6 +24,7 @@ type Command = (argv: readonly string[], io: CliIo) => number | Promise<number>;
 const commands: Record<string, () => Promise<Command>> = {
   review: async () => runReviewCommand,
   policy: async () => runPolicyCommand,
+  certs: async () => (await import('../certs/command.js')).runCertsCommand,
 };
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */

@@ -35,7 +35,7 @@ export function planTokenRequest(policies: readonly TokenPolicy[], request: Json
 /** The kubelet asking for a token bound to a pod (its projected volumes), which is always let through. */
 function isKubeletPodRequest(request: JsonObject, user: RequestUser | undefined): boolean {
   const bound = objectAt(objectAt(request, 'spec'), 'boundObjectRef');
-  return user !== undefined && user.groups.includes(NODES_GROUP) && stringAt(bound, 'kind') === 'Pod';
+  return (user?.groups.includes(NODES_GROUP) ?? false) && stringAt(bound, 'kind') === 'Pod';
 }
 
 /**

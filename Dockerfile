@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1
+# tokenguard admission webhook image.
+#
+#   docker build -t ghcr.io/tokenguard/tokenguard:0.1.0 .
+#
+# Pin the base images by digest in release builds (node:24-bookworm-slim@sha256:...); the tag
+# below is kept readable. Node 24 is what CI must test on as well (RELIABILITY-NOTES.md 3.7).
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+# ---- build: compile TypeScript with the full (dev) dependency set ----------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# No install scripts: nothing the build needs runs one, and it keeps dependency code out of the build.
+# npm ci refuses a lockfile that lacks other platforms' optional binaries (a lockfile written
+# against a registry mirror that serves only some of them); npm install from it is the fallback.
+RUN npm ci --ignore-scripts --no-audit --no-fund || npm install --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# ---- deps: production dependencies only -------------------------------------------------------
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN (npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+      || npm install --omit=dev --ignore-scripts --no-audit --no-fund) \
+ && npm cache clean --force
+
+# ---- runtime -----------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS runtime
+# The webhook needs node and its own files only: drop the package managers from the image.
+RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
+      /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /opt/yarn-* \
+      /usr/local/bin/yarn /usr/local/bin/yarnpkg
+WORKDIR /app
+ENV NODE_ENV=production
+# package.json is needed at run time: it makes dist/*.js ES modules ("type": "module").
+COPY --from=deps --chown=0:0 /app/package.json ./package.json
+COPY --from=deps --chown=0:0 /app/node_modules ./node_modules
+COPY --from=build --chown=0:0 /app/dist ./dist
+COPY --chown=0:0 policies ./policies
+# Files stay owned by root and read-only for the process; it runs as an unprivileged user
+# (deploy/base also sets runAsUser 65532 and readOnlyRootFilesystem).
+USER 65532:65532
+EXPOSE 8443
+ENTRYPOINT ["node", "dist/cli/main.js"]
+CMD ["serve"]

@@ -24,6 +24,7 @@ type Command = (argv: readonly string[], io: CliIo) => number | Promise<number>;
 const commands: Record<string, () => Promise<Command>> = {
   review: async () => runReviewCommand,
   policy: async () => runPolicyCommand,
+  test: async () => (await import('./test-command.js')).runTestCommand,
   certs: async () => (await import('../certs/command.js')).runCertsCommand,
 };
 

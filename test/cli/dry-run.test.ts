@@ -1,0 +1,249 @@
+import { parseManifests } from '../../src/cli/manifests.js';
+import { simulateServiceAccountAdmission } from '../../src/cli/simulate.js';
+import { applyEditsToJson, rewriteManifests } from '../../src/cli/test-mutated.js';
+import { admitPod, exitCode, tokenLifetimes, type WebhookAnswer } from '../../src/cli/test-run.js';
+import type { JsonObject } from '../../src/engine/json.js';
+import { dryRun } from './helpers.js';
+
+const POD = (extra = '') => `apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+  namespace: team-a
+${extra}spec:
+  containers:
+    - name: app
+      image: registry.example/app:1
+`;
+
+describe('facts from the manifests', () => {
+  test('a ServiceAccount with automountServiceAccountToken: false: the plugin mounts nothing, nothing to remove', () => {
+    const r = dryRun(
+      `apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: quiet, namespace: team-a}\nautomountServiceAccountToken: false\n---\n${POD().replace('spec:\n', 'spec:\n  serviceAccountName: quiet\n')}`,
+      { policies: 'strict' },
+    );
+    expect(r.objects.map((o) => o.outcome)).toEqual(['fact', 'passed']);
+    expect(r.objects[1]!.plugin).toMatchObject({ serviceAccountName: 'quiet', serviceAccountKnown: true, automount: false, automountFrom: 'serviceAccount', tokenVolume: undefined });
+    expect(r.objects[1]!.tokens).toEqual([]);
+  });
+
+  test("a ServiceAccount's opt-in annotation keeps the token; its imagePullSecrets are copied by the plugin but never written back", () => {
+    const sa = 'apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: app, annotations: {tokenguard.dev/api-access: "true"}}\nimagePullSecrets: [{name: regcred}]\n';
+    const pod = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {serviceAccountName: app, containers: [{name: a}]}\n';
+    const r = dryRun(`${sa}---\n${pod}`, { policies: 'strict', namespace: 'team-a' });
+    const o = r.objects[1]!;
+    expect(o.namespace).toBe('team-a');
+    expect(o.plugin!.changes).toContain('imagePullSecrets copied from ServiceAccount app: regcred');
+    // Strict rewrites the kept API token to 3600 s: a change to the plugin's own volume, which no manifest can carry.
+    expect(o.changes.map((c) => c.rule)).toEqual(['api-token-expiration']);
+    expect(o.manifestEdits).toEqual([]);
+    expect(o.notes.join('\n')).toContain('made at admission only (not expressible in the manifest): volume kube-api-access-');
+    expect(o.tokens!.find((t) => t.apiToken)).toMatchObject({ expirationSeconds: 3600, lifetimeSeconds: 3600, extended: false });
+  });
+
+  test('RoleBindings in the manifests: bound ServiceAccounts keep the token; with --bindings-complete, unbound ones lose it', () => {
+    const rb = 'apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: rb, namespace: team-a}\nroleRef: {kind: Role, name: r, apiGroup: rbac.authorization.k8s.io}\nsubjects: [{kind: ServiceAccount, name: bound}]\n';
+    const pod = (sa: string) => `apiVersion: v1\nkind: Pod\nmetadata: {name: ${sa}, namespace: team-a}\nspec: {serviceAccountName: ${sa}, containers: [{name: a}]}\n`;
+    const text = `${rb}---\n${pod('bound')}---\n${pod('other')}`;
+    const complete = dryRun(text, { bindingsComplete: true });
+    expect(complete.objects.map((o) => [o.name, o.outcome])).toEqual([
+      ['rb', 'fact'],
+      ['bound', 'warned'], // kept; the shipped Audit policy warns about its year-long token
+      ['other', 'mutated'],
+    ]);
+    // Without --bindings-complete, an unnamed ServiceAccount's bindings are unknown: kept (whenUnknown: Needed).
+    expect(dryRun(text).objects[2]!.outcome).toBe('warned');
+  });
+
+  test("Namespace labels from the manifests feed namespaceSelector; unknown labels deny, as the webhook would", () => {
+    const pod = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: apps, labels: {app: x}}\nspec: {containers: [{name: a}]}\n';
+    const withNs = dryRun(`apiVersion: v1\nkind: Namespace\nmetadata: {name: apps, labels: {tier: apps}}\n---\n${pod}`, { policies: 'selector' });
+    expect(withNs.objects[1]).toMatchObject({ outcome: 'mutated' });
+    const without = dryRun(pod, { policies: 'selector' });
+    expect(without.objects[0]).toMatchObject({ outcome: 'denied' });
+    expect(without.objects[0]!.denials[0]!.message).toContain('labels of namespace "apps" are unknown');
+  });
+
+  test('a ServiceAccount found nowhere is assumed to exist, and the report says so', () => {
+    const o = dryRun(POD().replace('spec:\n', 'spec:\n  serviceAccountName: ghost\n')).objects[0]!;
+    expect(o.notes[0]).toMatch(/^ServiceAccount team-a\/ghost is in neither the inputs nor --facts/);
+  });
+
+  test('--facts objects count like manifest ones, and --namespace places namespaced facts without one', () => {
+    const facts = parseManifests('apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: quiet}\nautomountServiceAccountToken: false\n', 'f.yaml').objects.map((o) => o.object);
+    const pod = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {serviceAccountName: quiet, containers: [{name: a}]}\n';
+    expect(dryRun(pod, { facts, namespace: 'team-b' }).objects[0]!.plugin!.automount).toBe(false);
+    expect(dryRun(pod, { facts, namespace: 'team-b' }).objects[0]!.namespace).toBe('team-b');
+  });
+});
+
+describe('verdicts', () => {
+  test('a legacy token Secret is denied; no Secret data reaches the report', () => {
+    const r = dryRun(
+      'apiVersion: v1\nkind: Secret\nmetadata: {name: t, namespace: team-a, annotations: {kubernetes.io/service-account.name: ci}}\ntype: kubernetes.io/service-account-token\nstringData: {token: SUPER-SECRET-VALUE}\n',
+    );
+    expect(r.objects[0]).toMatchObject({ outcome: 'denied', denials: [expect.objectContaining({ policy: 'legacy-token-secrets', rule: 'legacy-token-secret' })] });
+    const { admission: _internal, ...visible } = r.objects[0]!;
+    expect(JSON.stringify(visible)).not.toContain('SUPER-SECRET-VALUE');
+    expect(exitCode(r, { failOnWarn: false })).toBe(1);
+  });
+
+  test('a token out of Deny bounds is denied after mutation; the mutating side warned about it', () => {
+    const pod = `${POD()}  volumes:\n    - name: vault\n      projected: {sources: [{serviceAccountToken: {audience: vault, expirationSeconds: 86400, path: token}}]}\n`;
+    const o = dryRun(pod.replace('      image: registry.example/app:1\n', '      image: registry.example/app:1\n      volumeMounts: [{name: vault, mountPath: /v}]\n'), { policies: 'deny-bounds' }).objects[0]!;
+    expect(o.outcome).toBe('denied');
+    expect(o.denials.map((d) => d.message)).toEqual(['vault: expirationSeconds 86400 outside [600, 3600]']);
+    expect(o.warnings.some((w) => w.startsWith('tokenguard: short-tokens: ') && w.includes('vault: expirationSeconds 86400'))).toBe(true);
+    expect(o.policies).toEqual([expect.objectContaining({ policy: 'short-tokens', status: 'fail' })]);
+  });
+
+  test('Audit mode warns with exactly the warnings the webhook sends; --fail-on warn turns them into exit 1', () => {
+    const r = dryRun(POD(), { policies: 'audit' });
+    const o = r.objects[0]!;
+    expect(o.outcome).toBe('warned');
+    expect(o.warnings.length).toBeGreaterThan(0);
+    expect(o.warnings.every((w) => w.startsWith('tokenguard: audit strict-audit would '))).toBe(true);
+    expect(exitCode(r, { failOnWarn: false })).toBe(0);
+    expect(exitCode(r, { failOnWarn: true })).toBe(1);
+  });
+
+  test('a mirror pod is left alone by the plugin and by tokenguard', () => {
+    const o = dryRun(POD('  annotations: {kubernetes.io/config.mirror: abc}\n'), { policies: 'strict' }).objects[0]!;
+    expect(o).toMatchObject({ outcome: 'passed', mutated: false, tokens: [] });
+    expect(o.notes).toContain('mirror pod: the ServiceAccount plugin and tokenguard leave it alone');
+  });
+
+  test('every loaded policy has a verdict per evaluated object, skipped when it does not apply', () => {
+    const o = dryRun(POD()).objects[0]!;
+    expect(o.policies.map((p) => [p.policy, p.status])).toEqual([
+      ['api-token-expiration', 'warn'],
+      ['automount', 'pass'],
+      ['legacy-token-secrets', 'skip'],
+      ['token-bounds', 'skip'],
+    ]);
+  });
+});
+
+test('reinvocation (fact 1.14): a webhook that drops the token without automount=false sees the plugin put it back, and is called again', () => {
+  const pod: JsonObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'a' }, spec: { containers: [{ name: 'c' }] } };
+  const calls: string[] = [];
+  let n = 0;
+  const answer = (patch: WebhookAnswer['patch']): WebhookAnswer =>
+    ({ outcome: { review: { response: { uid: 'u', allowed: true } } }, results: [], patch }) as unknown as WebhookAnswer;
+  const admitted = admitPod(pod, {
+    plugin: (p) => simulateServiceAccountAdmission({ pod: p, serviceAccount: () => undefined, suffix: () => `sfx${n++}x`.slice(0, 5) }),
+    webhook: (endpoint, object) => {
+      calls.push(endpoint);
+      const spec = object.spec as JsonObject;
+      const vols = (spec.volumes as JsonObject[] | undefined) ?? [];
+      if (endpoint === 'mutate' && vols.length > 0 && calls.length === 1) {
+        return answer([
+          { op: 'remove', path: '/spec/volumes' },
+          { op: 'remove', path: '/spec/containers/0/volumeMounts' },
+        ]);
+      }
+      return answer([]);
+    },
+  });
+  expect(calls).toEqual(['mutate', 'mutate', 'validate']);
+  expect(admitted.reinvocation?.changes.some((c) => c.startsWith('added volume kube-api-access-'))).toBe(true);
+  expect(((admitted.final.spec as JsonObject).volumes as JsonObject[]).length).toBe(1);
+});
+
+test('token lifetimes: only 3607 s with the API audience is stretched to a year; an unmounted token is never requested', () => {
+  const pod: JsonObject = {
+    spec: {
+      containers: [{ name: 'a', volumeMounts: [{ name: 'api', mountPath: '/x' }, { name: 'aud', mountPath: '/y' }] }],
+      volumes: [
+        { name: 'api', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }] } },
+        { name: 'aud', projected: { sources: [{ serviceAccountToken: { path: 'token', audience: 'vault', expirationSeconds: 3607 } }] } },
+        { name: 'unused', projected: { sources: [{ serviceAccountToken: { path: 'token' } }] } },
+      ],
+    },
+  };
+  expect(tokenLifetimes(pod).map((t) => [t.volume, t.lifetimeSeconds, t.extended, t.containers.length])).toEqual([
+    ['api', 31536000, true, 1],
+    ['aud', 3607, false, 1],
+    ['unused', 3600, false, 0],
+  ]);
+  expect(tokenLifetimes(pod)[2]!.note).toContain('no container mounts it');
+});
+
+describe('write-back (--mutated)', () => {
+  test("a manifest's own kube-api-access-* token volume is removed with its mounts, and the result needs nothing more", () => {
+    const text = `apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: team-a}
+spec:
+  containers:
+    - name: a
+      volumeMounts:
+        - {name: kube-api-access-mine, mountPath: /var/run/secrets/kubernetes.io/serviceaccount}
+        - {name: data, mountPath: /data}
+  volumes:
+    - name: data
+      emptyDir: {}
+    - name: kube-api-access-mine
+      projected: {sources: [{serviceAccountToken: {path: token}}]}
+`;
+    const o = dryRun(text, { policies: 'strict' }).objects[0]!;
+    // Reused (fact 1.3), and nothing to mount: every container already has a mount at the path.
+    expect(o.plugin).toMatchObject({ tokenVolume: 'kube-api-access-mine', changes: ['serviceAccountName defaulted to "default"'] });
+    expect(o.manifestEdits).toEqual([
+      { op: 'set', path: ['spec', 'automountServiceAccountToken'], value: false },
+      { op: 'delete', path: ['spec', 'volumes', 1] },
+      { op: 'delete', path: ['spec', 'containers', 0, 'volumeMounts', 0] },
+    ]);
+    const out = rewriteManifests(text, [{ document: 1, edits: o.manifestEdits }]);
+    expect(parseManifests(out, 'x').objects[0]!.object).toEqual(applyEditsToJson(parseManifests(text, 'x').objects[0]!.object, o.manifestEdits));
+    expect(dryRun(out, { policies: 'strict' }).objects[0]).toMatchObject({ outcome: 'passed', manifestEdits: [] });
+  });
+
+  test('injected tokens become volumes and mounts in the manifest (init containers too); fed back, nothing changes', () => {
+    const text = `# a comment that stays
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d, namespace: team-a}
+spec:
+  template:
+    spec:
+      initContainers: [{name: init, image: i}]
+      containers:
+        - name: app # the app
+          image: a
+`;
+    const o = dryRun(text, { policies: 'inject' }).objects[0]!;
+    expect(o.outcome).toBe('mutated');
+    const out = rewriteManifests(text, [{ document: 1, edits: o.manifestEdits }]);
+    expect(out).toContain('# a comment that stays');
+    expect(out).toContain('# the app');
+    const spec = ((parseManifests(out, 'x').objects[0]!.object.spec as JsonObject).template as JsonObject).spec as JsonObject;
+    expect(spec.volumes).toEqual([
+      { name: 'vault-token', projected: { defaultMode: 420, sources: [{ serviceAccountToken: { audience: 'vault', expirationSeconds: 3600, path: 'token' } }] } },
+    ]);
+    for (const c of [...(spec.initContainers as JsonObject[]), ...(spec.containers as JsonObject[])]) {
+      expect(c.volumeMounts).toEqual([{ name: 'vault-token', mountPath: '/var/run/secrets/tokens/vault', readOnly: true }]);
+    }
+    const again = dryRun(out, { policies: 'inject' }).objects[0]!;
+    expect(again).toMatchObject({ mutated: false, manifestEdits: [] });
+  });
+
+  test('untouched documents stay byte for byte, broken ones too; JSON stays JSON; List items are edited in place', () => {
+    const yaml = `# head\napiVersion: v1\nkind: ConfigMap\nmetadata:   {name: c}   # odd spacing kept\n---\nkind: Broken\n  bad: : x\n---\n${POD()}`;
+    const o = dryRun(yaml, { policies: 'strict' });
+    const pod = o.objects.find((x) => x.kind === 'Pod')!;
+    const out = rewriteManifests(yaml, [{ document: pod.document, edits: pod.manifestEdits }]);
+    expect(out.startsWith(`# head\napiVersion: v1\nkind: ConfigMap\nmetadata:   {name: c}   # odd spacing kept\n---\nkind: Broken\n  bad: : x\n---\n`)).toBe(true);
+    expect(out).toContain('automountServiceAccountToken: false');
+
+    const json = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } }, parseManifests(POD(), 'p').objects[0]!.object] });
+    const r = dryRun(json, { policies: 'strict', file: 'list.json' });
+    const item = r.objects[1]!;
+    expect(item.item).toBe(1);
+    const written = rewriteManifests(json, [{ document: 1, item: 1, edits: item.manifestEdits }]);
+    const parsed = JSON.parse(written);
+    expect(parsed.items[1].spec.automountServiceAccountToken).toBe(false);
+    expect(parsed.items[0]).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } });
+    expect(dryRun(written, { policies: 'strict', file: 'list.json' }).objects[1]).toMatchObject({ mutated: false });
+  });
+});

@@ -1,7 +1,7 @@
 import { diff } from '../engine/diff.js';
 import { evaluate } from '../engine/evaluate.js';
 import { isObject, type JsonObject, jsonDepth, objectAt, stringAt } from '../engine/json.js';
-import type { EngineInput, EngineResult, ObjectKind, Operation, RequestUser } from '../engine/types.js';
+import type { EngineInput, EngineResult, ObjectKind, Operation, RequestUser, RuleResult } from '../engine/types.js';
 import type { FactsProvider, FactsRequest } from '../facts/types.js';
 import type { TokenPolicy } from '../policy/types.js';
 import { podServiceAccount } from '../engine/pod.js';
@@ -138,6 +138,8 @@ export interface ReviewOutcome {
   /** Policies with a rule that failed, mutated or warned. */
   readonly policies: readonly string[];
   readonly patchOps: number;
+  /** Every rule outcome of the engine (empty for invalid or errored requests), for reports. */
+  readonly results: readonly RuleResult[];
   readonly error?: string;
 }
 
@@ -158,7 +160,7 @@ export function respond(endpoint: Endpoint, decoded: DecodedReview, policies: re
       endpoint === 'validate'
         ? { uid, allowed: false, status: { code: 400, reason: 'BadRequest', message } }
         : { uid, allowed: true, warnings: [message.slice(0, 120)] };
-    return { review: toReview(apiVersion, response), summary, decision: 'invalid', policies: [], patchOps: 0, error: decoded.problem };
+    return { review: toReview(apiVersion, response), summary, decision: 'invalid', policies: [], patchOps: 0, results: [], error: decoded.problem };
   }
   const input = decoded.input;
   const result = evaluate({ policies, input, facts, phase: endpoint });
@@ -179,7 +181,7 @@ export function respond(endpoint: Endpoint, decoded: DecodedReview, policies: re
   if (result.warnings.length > 0) response.warnings = [...result.warnings];
   if (Object.keys(result.auditAnnotations).length > 0) response.auditAnnotations = { ...result.auditAnnotations };
   const decision = !result.allowed ? 'denied' : patchOps > 0 ? 'patched' : 'allowed';
-  return { review: toReview(apiVersion, response), summary, decision, policies: fired, patchOps };
+  return { review: toReview(apiVersion, response), summary, decision, policies: fired, patchOps, results: result.results };
 }
 
 /**
@@ -193,7 +195,7 @@ export function errored(endpoint: Endpoint, decoded: DecodedReview, err: unknown
     endpoint === 'validate'
       ? { uid: decoded.uid, allowed: false, status: { code: 500, reason: 'InternalError', message } }
       : { uid: decoded.uid, allowed: true, warnings: [message.slice(0, 120)] };
-  return { review: toReview(decoded.apiVersion, response), summary: decoded.summary, decision: 'error', policies: [], patchOps: 0, error: message };
+  return { review: toReview(decoded.apiVersion, response), summary: decoded.summary, decision: 'error', policies: [], patchOps: 0, results: [], error: message };
 }
 
 function firedPolicies(result: EngineResult): string[] {

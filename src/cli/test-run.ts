@@ -10,7 +10,6 @@ import {
   API_TOKEN_VOLUME_PREFIX,
   EXTENDED_EXPIRATION_SECONDS,
 } from '../engine/constants.js';
-import { evaluate } from '../engine/evaluate.js';
 import { type JsonObject, objectAt, objectsAt, stringAt } from '../engine/json.js';
 import { tokenSources } from '../engine/pod.js';
 import type { ClusterFacts, PatchOperation, RuleResult } from '../engine/types.js';
@@ -391,7 +390,7 @@ function webhookFor(ctx: Context, kind: 'Pod' | 'Secret', namespace: string, use
     const review = decoded.review;
     const facts = review.input && !review.problem ? ctx.lookup(factsRequestFor(review.input)) : {};
     const outcome = respond(endpoint, review, ctx.policies, facts);
-    const results = review.input ? evaluate({ policies: ctx.policies, input: review.input, facts, phase: endpoint }).results : [];
+    const results = outcome.results;
     const encoded = outcome.review.response.patch;
     const patch = encoded ? (JSON.parse(Buffer.from(encoded, 'base64').toString('utf8')) as PatchOperation[]) : [];
     return { outcome, results, patch };

@@ -39,7 +39,7 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
     if (names.size > 0 || wasTrue) spec.automountServiceAccountToken = false;
     for (const v of plan.automount.filter((a) => a.disable)) {
       if (names.size > 0 || wasTrue) {
-        const what = names.size > 0 ? `removed API token ${[...names].join(', ')} (${mounts} mounts), ` : '';
+        const what = names.size > 0 ? `removed API token ${[...names].join(', ')} (${mounts} mount${mounts === 1 ? '' : 's'}), ` : '';
         r(v.policy, 'automount', 'mutate', `${what}automountServiceAccountToken=false: ${v.reason}`);
       } else r(v.policy, 'automount', 'pass', 'pod carries no API token');
     }

@@ -15,6 +15,7 @@ commands:
   test             dry-run the policies against manifests (CI)
   policy validate  check policy files
   certs            generate or check webhook TLS certificates
+  token inspect    decode, classify and verify a ServiceAccount token (never prints it)
 
 Every command takes --policies PATH (default ./policies).
 `;
@@ -26,6 +27,7 @@ const commands: Record<string, () => Promise<Command>> = {
   policy: async () => runPolicyCommand,
   test: async () => (await import('./test-command.js')).runTestCommand,
   certs: async () => (await import('../certs/command.js')).runCertsCommand,
+  token: async () => (await import('./token-command.js')).runTokenCommand,
 };
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */

@@ -6,7 +6,7 @@ import { type MatchSubject, matchPolicy } from './match.js';
 import { planForPod } from './plan.js';
 import { isMirrorPod, podServiceAccount } from './pod.js';
 import { mutatePod, validatePod } from './pod-rules.js';
-import { judgeSecret, secretServiceAccount } from './secret-rules.js';
+import { judgeEmbeddedTokens, judgeSecret, secretServiceAccount } from './secret-rules.js';
 import { judgeTokenRequest, planTokenRequest } from './token-request-rules.js';
 import type { ClusterFacts, EngineInput, EngineResult, PatchOperation, Phase, RuleResult } from './types.js';
 
@@ -58,8 +58,14 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
 
   if (input.kind === 'Secret') {
     if (phase === 'validate') {
-      for (const p of enforce) results.push(...judgeSecret(object, namespace, p, 'Enforce'));
-      for (const p of audit) results.push(...judgeSecret(object, namespace, p, 'Audit'));
+      // UPDATEs are only scanned for embedded tokens: token Secrets are never blocked there.
+      const create = input.operation === 'CREATE';
+      for (const [set, mode] of [[enforce, 'Enforce'], [audit, 'Audit']] as const) {
+        for (const p of set) {
+          if (create) results.push(...judgeSecret(object, namespace, p, mode));
+          results.push(...judgeEmbeddedTokens(object, p, mode));
+        }
+      }
     }
     return finish(phase, results, undefined, []);
   }
@@ -110,11 +116,14 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
 
 /**
  * What the engine leaves alone, because Kubernetes forbids or ignores changes there: anything
- * but CREATE (pod volumes are immutable; Secret UPDATE/DELETE must never be blocked), every
+ * but CREATE (pod volumes are immutable; a Secret UPDATE is only scanned for embedded legacy
+ * tokens, so a token Secret's UPDATE or DELETE is never blocked), every
  * subresource but `serviceaccounts/token`, kinds it does not know, and mirror pods (fact 1.12).
  */
 function appliesTo(input: EngineInput): boolean {
-  if (input.kind === 'Other' || input.operation !== 'CREATE') return false;
+  if (input.kind === 'Other') return false;
+  const updatable = input.kind === 'Secret' && input.operation === 'UPDATE'; // embedded-token scan only
+  if (input.operation !== 'CREATE' && !updatable) return false;
   // A TokenRequest arrives on serviceaccounts/token; the CLI passes it with no subresource.
   const subResources = input.kind === 'TokenRequest' ? ['token', ''] : [''];
   if (!subResources.includes(input.subResource)) return false;

@@ -2,7 +2,31 @@ import type { TokenPolicy } from '../policy/types.js';
 import { SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_SECRET_TYPE } from './constants.js';
 import { type JsonObject, objectAt, stringAt, stringMapAt } from './json.js';
 import { serviceAccountPatternMatches } from './match.js';
+import { findLegacyTokens } from '../tokens/classify.js';
 import type { RuleResult } from './types.js';
+
+/**
+ * Looks for legacy ServiceAccount JWTs inside a Secret's data (copied out of a token Secret,
+ * pasted into a kubeconfig or an .env file) under one policy's `embeddedTokens` setting
+ * (default `Warn`). Token-type Secrets are skipped: they carry such a token by design, and the
+ * legacy rule judges their creation. Bounded work; findings name the key and the token's subject,
+ * never the token.
+ */
+export function judgeEmbeddedTokens(secret: JsonObject, policy: TokenPolicy, mode: RuleResult['mode']): RuleResult[] {
+  const spec = policy.spec.legacyTokenSecrets;
+  const action = spec?.embeddedTokens ?? 'Warn';
+  if (!spec || action === 'Ignore' || stringAt(secret, 'type') === SERVICE_ACCOUNT_TOKEN_SECRET_TYPE) return [];
+  const found = findLegacyTokens(objectAt(secret, 'data'), objectAt(secret, 'stringData'));
+  return found.map((f) => ({
+    policy: policy.name,
+    rule: 'embedded-legacy-token' as const,
+    mode,
+    status: action === 'Deny' ? ('fail' as const) : ('warn' as const),
+    message: f.incomplete
+      ? `data key ${JSON.stringify(f.key)} holds too many token-like values to check; treated as a legacy token`
+      : `data key ${JSON.stringify(f.key)} holds a never-expiring legacy token of ${f.subject}`,
+  }));
+}
 
 /** The ServiceAccount a Secret names in `kubernetes.io/service-account.name`, if any. */
 export function secretServiceAccount(secret: JsonObject): string | undefined {

@@ -49,6 +49,23 @@ describe.each(fixtures.map((f) => [f.name, f] as const))('%s', (_name, f) => {
     }
   });
 
+  test('no answer repeats Secret data, encoded or decoded', async () => {
+    const req = (f.body as JsonObject | undefined)?.request as JsonObject | undefined;
+    const values: string[] = [];
+    for (const o of [req?.object, req?.oldObject] as (JsonObject | undefined)[]) {
+      if (o?.kind !== 'Secret') continue;
+      for (const v of Object.values((o.data as Record<string, string>) ?? {})) values.push(v, Buffer.from(v, 'base64').toString());
+      for (const v of Object.values((o.stringData as Record<string, string>) ?? {})) values.push(v);
+    }
+    for (const endpoint of ['mutate', 'validate'] as const) {
+      const text = JSON.stringify(await answer(f, endpoint));
+      for (const v of values) {
+        for (const piece of v.split(/[\s.:]+/).filter((p) => p.length >= 12)) expect(text).not.toContain(piece);
+      }
+      expect(text).not.toContain('CANARY');
+    }
+  });
+
   test('a mutated object: the patch applies, a mutated pod is a valid pod, a second pass changes nothing, and validation admits it', async () => {
     const actual = await answer(f, 'mutate');
     const patch = decodedPatch(actual);

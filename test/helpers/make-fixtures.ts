@@ -72,7 +72,56 @@ const trReview = (object: JsonObject, user = { username: 'alice@example.com', gr
   review(object, { kind: 'TokenRequest', subResource: 'token', name: 'builder', user });
 const kubelet = { username: 'system:node:node-1', groups: ['system:nodes', 'system:authenticated'] };
 
+/** A legacy ServiceAccount JWT (claims of fact 5.4; the signature is not checked by the scanner). */
+const b64url = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+const LEGACY_JWT = [
+  b64url({ alg: 'RS256', kid: 'k1' }),
+  b64url({
+    iss: 'kubernetes/serviceaccount',
+    'kubernetes.io/serviceaccount/namespace': 'ci',
+    'kubernetes.io/serviceaccount/secret.name': 'deployer-token-x1',
+    'kubernetes.io/serviceaccount/service-account.name': 'deployer',
+    'kubernetes.io/serviceaccount/service-account.uid': '5b1c6d2e-0000-4000-8000-000000000001',
+    sub: 'system:serviceaccount:ci:deployer',
+  }),
+  Buffer.from('CANARY-signature-bytes').toString('base64url'),
+].join('.');
+const kubeconfig = `apiVersion: v1\nkind: Config\nusers:\n- name: deployer\n  user:\n    token: ${LEGACY_JWT}\n`;
+const opaqueWith = (data: Record<string, string>, name = 'ci-kubeconfig'): JsonObject => ({
+  apiVersion: 'v1',
+  kind: 'Secret',
+  type: 'Opaque',
+  metadata: { name, namespace: 'team-a' },
+  data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+});
+
 const cases: Case[] = [
+  {
+    name: 'secret-embedded-legacy-token-warned',
+    description: 'An Opaque Secret whose kubeconfig carries a legacy token: the shipped policy warns (embeddedTokens defaults to Warn); the token never appears in the answer.',
+    review: review(opaqueWith({ config: kubeconfig, 'other.txt': 'nothing here' }), { name: 'ci-kubeconfig' }),
+  },
+  {
+    name: 'secret-embedded-legacy-token-denied',
+    description: 'Strict policy (embeddedTokens: Deny): the same Secret is refused, naming the key and the subject only.',
+    policies: 'strict',
+    review: review(opaqueWith({ config: kubeconfig }), { name: 'ci-kubeconfig' }),
+  },
+  {
+    name: 'secret-embedded-legacy-token-update-denied',
+    description: 'Strict policy: pasting a legacy token into an existing Opaque Secret by UPDATE is refused too.',
+    policies: 'strict',
+    review: review(opaqueWith({ token: LEGACY_JWT }), { operation: 'UPDATE', name: 'ci-kubeconfig', oldObject: opaqueWith({ token: 'old' }) }),
+  },
+  {
+    name: 'secret-token-type-update-with-token-allowed',
+    description: 'Strict policy: the token controller filling in a token Secret (UPDATE, real legacy JWT in data) is never blocked.',
+    policies: 'strict',
+    review: review(
+      { ...secret({ type: 'kubernetes.io/service-account-token', sa: 'deployer', ns: 'ci' }), data: { token: Buffer.from(LEGACY_JWT).toString('base64') } },
+      { operation: 'UPDATE', namespace: 'ci', name: 'ci-token', oldObject: secret({ type: 'kubernetes.io/service-account-token', sa: 'deployer', ns: 'ci' }) },
+    ),
+  },
   {
     name: 'tokenrequest-over-max-denied',
     description: 'kubectl create token --duration=48h: over the 1 h maximum, denied (onViolation Deny).',

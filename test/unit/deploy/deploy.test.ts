@@ -200,8 +200,13 @@ describe.each(NAMES)('%s: webhook configurations', (name) => {
   it('has one mutating and one validating configuration with the expected webhooks', () => {
     const mutating = one<WebhookConfiguration>(name, 'MutatingWebhookConfiguration', 'tokenguard');
     const validating = one<WebhookConfiguration>(name, 'ValidatingWebhookConfiguration', 'tokenguard');
-    expect(mutating.webhooks.map((w) => w.name)).toEqual(['mutate.tokenguard.dev']);
-    expect(validating.webhooks.map((w) => w.name)).toEqual(['validate-pods.tokenguard.dev', 'validate-secrets.tokenguard.dev']);
+    expect(mutating.webhooks.map((w) => w.name)).toEqual(['mutate.tokenguard.dev', 'mutate-token-requests.tokenguard.dev']);
+    expect(validating.webhooks.map((w) => w.name)).toEqual([
+      'validate-pods.tokenguard.dev',
+      'validate-secrets.tokenguard.dev',
+      'scan-secrets.tokenguard.dev',
+      'validate-token-requests.tokenguard.dev',
+    ]);
   });
 
   it('excludes its own namespace, kube-system and kube-node-lease by the immutable name label', () => {
@@ -244,6 +249,14 @@ describe.each(NAMES)('%s: webhook configurations', (name) => {
     expect(resources('mutate.tokenguard.dev')).toEqual(['pods']);
     expect(resources('validate-pods.tokenguard.dev')).toEqual(['pods']);
     expect(resources('validate-secrets.tokenguard.dev')).toEqual(['secrets']);
+    expect(resources('scan-secrets.tokenguard.dev')).toEqual(['secrets']);
+    expect(resources('validate-token-requests.tokenguard.dev')).toEqual(['serviceaccounts/token']);
+    expect(resources('mutate-token-requests.tokenguard.dev')).toEqual(['serviceaccounts/token']);
+    // Only the embedded-token scan sees UPDATEs, and only of Secrets that are not token Secrets.
+    const ops = (w: string) => webhooks(name).find((x) => x.webhook.name === w)?.webhook.rules?.flatMap((r) => r.operations);
+    for (const { webhook } of webhooks(name)) {
+      expect(ops(webhook.name)).toEqual(webhook.name === 'scan-secrets.tokenguard.dev' ? ['CREATE', 'UPDATE'] : ['CREATE']);
+    }
   });
 
   it('skips mirror pods on every pod webhook, and calls the secrets webhook only for token Secrets', () => {
@@ -253,6 +266,13 @@ describe.each(NAMES)('%s: webhook configurations', (name) => {
       if (onPods) expect(expressions).toContain(MIRROR_POD_CONDITION);
       if (webhook.name === 'validate-secrets.tokenguard.dev') {
         expect(expressions).toEqual(["has(object.type) && object.type == 'kubernetes.io/service-account-token'"]);
+      }
+      if (webhook.name === 'scan-secrets.tokenguard.dev') {
+        expect(expressions).toEqual(["!has(object.type) || object.type != 'kubernetes.io/service-account-token'"]);
+      }
+      // The kubelet's token requests (every pod's projected tokens) must never depend on tokenguard.
+      if (webhook.rules?.some((r) => r.resources?.includes('serviceaccounts/token'))) {
+        expect(expressions).toEqual(["!has(request.userInfo.groups) || !('system:nodes' in request.userInfo.groups)"]);
       }
     }
   });
@@ -269,12 +289,17 @@ describe.each(NAMES)('%s: webhook configurations', (name) => {
     }
     const mutate = webhooks(name).find((w) => w.webhook.name === 'mutate.tokenguard.dev')?.webhook;
     expect(mutate?.reinvocationPolicy).toBe('IfNeeded');
+    const mutateTokens = webhooks(name).find((w) => w.webhook.name === 'mutate-token-requests.tokenguard.dev')?.webhook;
+    expect(mutateTokens?.reinvocationPolicy).toBe('Never');
   });
 
   it('has the documented failurePolicy choice', () => {
     const expected = INSTALLATIONS[name];
+    // The detective webhooks (embedded-token scan, token requests) always fail open.
+    const detective = ['scan-secrets.tokenguard.dev', 'validate-token-requests.tokenguard.dev', 'mutate-token-requests.tokenguard.dev'];
     for (const { kind, webhook } of webhooks(name)) {
-      expect(webhook.failurePolicy).toBe(kind === 'MutatingWebhookConfiguration' ? expected.mutating : expected.validating);
+      const want = detective.includes(webhook.name) ? 'Ignore' : kind === 'MutatingWebhookConfiguration' ? expected.mutating : expected.validating;
+      expect({ name: webhook.name, failurePolicy: webhook.failurePolicy }).toEqual({ name: webhook.name, failurePolicy: want });
     }
   });
 });
@@ -483,7 +508,7 @@ describe('overlays/cert-manager', () => {
 describe.each(['overlays/self-managed', 'overlays/self-managed-audit-only'] as const)('%s', (name) => {
   it('patches the generated CA into every webhook as base64 PEM, and it verifies the served certificate', () => {
     const all = webhooks(name);
-    expect(all).toHaveLength(3);
+    expect(all).toHaveLength(6);
     for (const { webhook } of all) {
       const bundle = webhook.clientConfig.caBundle ?? '';
       expect(bundle).toMatch(/^[A-Za-z0-9+/]+={0,2}$/);

@@ -26,6 +26,7 @@ const commands: Record<string, () => Promise<Command>> = {
   review: async () => runReviewCommand,
   policy: async () => runPolicyCommand,
   test: async () => (await import('./test-command.js')).runTestCommand,
+  serve: async () => (await import('./serve-command.js')).runServeCommand,
   certs: async () => (await import('../certs/command.js')).runCertsCommand,
   token: async () => (await import('./token-command.js')).runTokenCommand,
 };

@@ -145,6 +145,9 @@ function finish(
   for (const r of results) {
     const line = `${r.policy}/${r.rule}: ${r.message}`;
     if (r.status === 'warn') warnings.push(warning(`${r.policy}: ${r.message}`));
+    // A requester must hear that the token they get is shorter than asked (as the API server's
+    // own --service-account-max-token-expiration warns); pod mutations are reported by audit logs.
+    else if (r.mode === 'Enforce' && r.status === 'mutate' && r.rule === 'token-request') warnings.push(warning(`${r.policy}: ${r.message}`));
     else if (r.mode === 'Enforce' && (r.status === 'fail' || r.status === 'error')) {
       if (phase === 'validate') denials.push(line);
       else warnings.push(warning(`${r.policy}: not fixed: ${r.message}`));

@@ -40,7 +40,7 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
     for (const v of plan.automount.filter((a) => a.disable)) {
       if (names.size > 0 || wasTrue) {
         const what = names.size > 0 ? `removed API token ${[...names].join(', ')} (${mounts} mount${mounts === 1 ? '' : 's'}), ` : '';
-        r(v.policy, 'automount', 'mutate', `${what}automountServiceAccountToken=false: ${v.reason}`);
+        r(v.policy, 'automount', 'mutate', `${what}automount off: ${v.reason}`);
       } else r(v.policy, 'automount', 'pass', 'pod carries no API token');
     }
   } else {

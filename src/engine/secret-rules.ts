@@ -23,9 +23,15 @@ export function judgeEmbeddedTokens(secret: JsonObject, policy: TokenPolicy, mod
     mode,
     status: action === 'Deny' ? ('fail' as const) : ('warn' as const),
     message: f.incomplete
-      ? `data key ${JSON.stringify(f.key)} holds too many token-like values to check; treated as a legacy token`
-      : `data key ${JSON.stringify(f.key)} holds a never-expiring legacy token of ${f.subject}`,
+      ? `data key ${JSON.stringify(f.key)}: too many token-like values to check; treated as a legacy token`
+      : `legacy token of ${shortSubject(f.subject)} in data key ${JSON.stringify(f.key)} (never expires)`,
   }));
+}
+
+/** `system:serviceaccount:ns:name` → `ns/name`, the form policies use. */
+function shortSubject(subject: string): string {
+  const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(subject);
+  return m ? `${m[1]}/${m[2]}` : subject;
 }
 
 /** The ServiceAccount a Secret names in `kubernetes.io/service-account.name`, if any. */

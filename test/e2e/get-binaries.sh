@@ -16,7 +16,8 @@
 #   GO                       go binary (default: `go` on PATH, else /usr/local/go/bin/go)
 #
 # Progress goes to stderr; the last line on stdout is the bin directory.
-# On failure a single line `e2e: <what> failed: <cause>` is printed on stderr, exit 1.
+# On failure a single line `e2e: <what> failed: <cause>` is printed on stderr, exit 1
+# (or written, without the `e2e: ` prefix, to $TOKENGUARD_E2E_ERROR_FILE when that is set).
 set -euo pipefail
 
 K8S_VERSION="${TOKENGUARD_K8S_VERSION:-v1.34.4}"
@@ -28,7 +29,13 @@ LOGS="${VDIR}/logs"
 STAMP="${BIN}/VERSIONS"
 
 log() { printf 'e2e: %s\n' "$*" >&2; }
-die() { printf 'e2e: %s\n' "$*" >&2; exit 1; }
+# With TOKENGUARD_E2E_ERROR_FILE set (run.sh does), the failure line goes to that file instead,
+# so the caller can print it once in its own words.
+die() {
+  if [[ -n "${TOKENGUARD_E2E_ERROR_FILE:-}" ]]; then printf '%s\n' "$*" >"${TOKENGUARD_E2E_ERROR_FILE}"
+  else printf 'e2e: %s\n' "$*" >&2; fi
+  exit 1
+}
 
 # The last error of a go log, on one line: the last unindented line plus the indented
 # continuation lines that follow it (skips blank lines, "exit status N", "go: downloading").

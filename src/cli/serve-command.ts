@@ -1,0 +1,178 @@
+import { parseArgs } from 'node:util';
+import { ensureDevCertificates } from '../certs/dev.js';
+import { createLogger, LOG_LEVELS, type Logger } from '../log.js';
+import { DEFAULT_SHUTDOWN_DELAY_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, type RunningServer, StartupError, startServer } from '../server/serve.js';
+import { type CliIo, EXIT_OK, EXIT_USAGE } from './io.js';
+
+const USAGE = `usage: tokenguard serve [--port 8443] [--host 0.0.0.0] [--tls-cert FILE --tls-key FILE]
+                        [--client-ca FILE] [--policies PATH]... [--no-cluster]
+                        [--log-level info] [--shutdown-delay 5s] [--shutdown-timeout 10s]
+
+Without --tls-cert/--tls-key, serves certs/tls.crt and certs/tls.key, creating development
+certificates there (for localhost, 127.0.0.1 and the tokenguard Service) when they are missing.
+`;
+
+/** Folder of the development certificates, relative to the working directory. */
+export const DEV_CERT_DIR = 'certs';
+
+/** Where the command listens for shutdown signals; tests pass their own emitter. */
+export interface ServeHooks {
+  readonly signals?: Pick<NodeJS.EventEmitter, 'on' | 'removeListener'>;
+  /** Called once the server listens. */
+  readonly onListening?: (server: RunningServer) => void;
+  /** Log lines go here instead of standard output. */
+  readonly logDestination?: { write(line: string): unknown };
+}
+
+/**
+ * `tokenguard serve`: runs the HTTPS admission webhook until SIGTERM or SIGINT, then shuts down
+ * gracefully and returns 0. Returns 2 at once for bad arguments, an invalid policy set or an
+ * unusable certificate, after printing every problem.
+ */
+export async function runServeCommand(argv: readonly string[], io: CliIo, hooks: ServeHooks = {}): Promise<number> {
+  let values: {
+    port?: string;
+    host?: string;
+    'tls-cert'?: string;
+    'tls-key'?: string;
+    'client-ca'?: string;
+    policies?: string[];
+    'no-cluster'?: boolean;
+    'log-level'?: string;
+    'shutdown-delay'?: string;
+    'shutdown-timeout'?: string;
+    help?: boolean;
+  };
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      allowPositionals: false,
+      options: {
+        port: { type: 'string', default: '8443' },
+        host: { type: 'string', default: '0.0.0.0' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'client-ca': { type: 'string' },
+        policies: { type: 'string', multiple: true },
+        'no-cluster': { type: 'boolean', default: false },
+        'log-level': { type: 'string', default: 'info' },
+        'shutdown-delay': { type: 'string', default: `${DEFAULT_SHUTDOWN_DELAY_MS / 1000}s` },
+        'shutdown-timeout': { type: 'string', default: `${DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000}s` },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (e) {
+    io.stderr.write(`${(e as Error).message}\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (values.help) {
+    io.stdout.write(USAGE);
+    return EXIT_OK;
+  }
+  const usage = (message: string) => {
+    io.stderr.write(`${message}\n${USAGE}`);
+    return EXIT_USAGE;
+  };
+  const port = Number(values.port);
+  if (!/^\d+$/.test(values.port ?? '') || port > 65535) return usage(`--port must be a port number (0-65535), got "${values.port}"`);
+  const level = values['log-level'] ?? 'info';
+  if (!LOG_LEVELS.includes(level)) return usage(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const shutdownDelayMs = parseDuration(values['shutdown-delay'] ?? '');
+  if (shutdownDelayMs === undefined) return usage(`--shutdown-delay must be a duration such as 5s or 500ms, got "${values['shutdown-delay']}"`);
+  const shutdownTimeoutMs = parseDuration(values['shutdown-timeout'] ?? '');
+  if (shutdownTimeoutMs === undefined) return usage(`--shutdown-timeout must be a duration such as 10s, got "${values['shutdown-timeout']}"`);
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) return usage('--tls-cert and --tls-key go together');
+
+  const logger: Logger = createLogger({ level }, hooks.logDestination ?? { write: (line: string) => io.stdout.write(line) });
+
+  let tlsCert = values['tls-cert'];
+  let tlsKey = values['tls-key'];
+  if (tlsCert === undefined || tlsKey === undefined) {
+    try {
+      const dev = await ensureDevCertificates(DEV_CERT_DIR);
+      tlsCert = dev.cert;
+      tlsKey = dev.key;
+      logger.info(
+        { event: 'dev-certificates', generated: dev.generated, reason: dev.reason, caCert: dev.caCert },
+        dev.generated ? `development certificates written to ${DEV_CERT_DIR}/ (trust ${dev.caCert})` : `using development certificates in ${DEV_CERT_DIR}/`,
+      );
+    } catch (e) {
+      io.stderr.write(`tokenguard serve: cannot create development certificates in ${DEV_CERT_DIR}/: ${(e as Error).message}\n`);
+      return EXIT_USAGE;
+    }
+  }
+  if (!values['no-cluster']) {
+    // TODO(cluster-facts issue): informers for ServiceAccounts, Namespaces and bindings.
+    logger.warn({ event: 'facts' }, 'cluster facts are not implemented yet: serving as with --no-cluster (RBAC bindings unknown)');
+  }
+
+  let running: RunningServer;
+  try {
+    running = await startServer({
+      port,
+      host: values.host ?? '0.0.0.0',
+      tlsCert,
+      tlsKey,
+      clientCa: values['client-ca'],
+      policies: values.policies ?? ['policies'],
+      logger,
+      shutdownDelayMs,
+      shutdownTimeoutMs,
+    });
+  } catch (e) {
+    if (e instanceof StartupError) {
+      io.stderr.write(`tokenguard serve: ${e.message}${e.details.length > 0 ? ':' : ''}\n`);
+      for (const d of e.details) io.stderr.write(`  ${d}\n`);
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+  hooks.onListening?.(running);
+
+  const signals = hooks.signals ?? process;
+  const onUnhandled = (reason: unknown) => {
+    // A safety net: every request path catches its own errors, so this is a bug; log it
+    // rather than let Node end the process and every request in flight with it.
+    logger.error({ event: 'unhandled-rejection', err: reason }, 'unhandled promise rejection');
+  };
+  process.on('unhandledRejection', onUnhandled);
+  let received = 0;
+  let onTerm = () => {};
+  let onInt = () => {};
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => {
+      received += 1;
+      if (received > 1) {
+        logger.warn({ event: 'shutdown', signal }, 'second signal: closing every connection now');
+        running.forceClose();
+        return;
+      }
+      logger.info({ event: 'shutdown', signal }, `received ${signal}`);
+      running.close().then(
+        () => resolve(),
+        () => resolve(),
+      );
+    };
+    onTerm = () => onSignal('SIGTERM');
+    onInt = () => onSignal('SIGINT');
+    signals.on('SIGTERM', onTerm);
+    signals.on('SIGINT', onInt);
+  });
+  signals.removeListener('SIGTERM', onTerm);
+  signals.removeListener('SIGINT', onInt);
+  process.removeListener('unhandledRejection', onUnhandled);
+  return EXIT_OK;
+}
+
+/**
+ * Parses `500ms`, `5s`, `1m` or a bare number of seconds into milliseconds; undefined when
+ * invalid or negative.
+ */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  const ms = unit === 'ms' ? n : unit === 's' ? n * 1000 : n * 60_000;
+  return Number.isFinite(ms) ? Math.round(ms) : undefined;
+}

@@ -1,0 +1,124 @@
+/**
+ * Prometheus metrics of one server. Each server gets its own Registry (never prom-client's
+ * global default), so tests can run several servers in one process without "already
+ * registered" errors (the EKS webhook's `init()` registration is the anti-pattern avoided).
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Latency buckets, 0.5 ms to 5 s: a review takes well under a millisecond; 5 s is half the API server's default timeout. */
+export const DURATION_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * Kinds and operations used as label values as they are; anything else is `other`. The body is
+ * caller-controlled, and a label per distinct string would let one caller grow the registry
+ * without bound.
+ */
+const KNOWN_KINDS = new Set(['Pod', 'Secret', 'ServiceAccount', 'TokenRequest', 'Namespace', 'Deployment', 'ConfigMap']);
+const KNOWN_OPERATIONS = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']);
+
+export type ReloadResult = 'success' | 'failure';
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Counts one answered AdmissionReview and its latency. */
+  observeReview(endpoint: string, kind: string, operation: string, decision: string, seconds: number): void;
+  /** Counts a request answered with a plain HTTP error (no AdmissionReview: 400, 403, 413, 415, 500). */
+  observeHttpError(endpoint: string, code: number): void;
+  /** Records a policy reload attempt; `loaded` is the size of the set in force afterwards. */
+  observePolicyReload(result: ReloadResult, loaded: number): void;
+  /** Sets the policy gauges without counting a reload (start-up). */
+  setPoliciesLoaded(loaded: number): void;
+  /** Records a certificate reload attempt. */
+  observeCertificateReload(result: ReloadResult): void;
+  /** The serving certificate's notAfter. */
+  setCertificateExpiry(notAfter: Date): void;
+}
+
+/**
+ * Registers every tokenguard metric, plus prom-client's default process metrics, in `registry`.
+ *
+ * @example const metrics = createMetrics(); res.end(await metrics.registry.metrics());
+ */
+export function createMetrics(registry: Registry = new Registry()): Metrics {
+  collectDefaultMetrics({ register: registry });
+  const requests = new Counter({
+    name: 'tokenguard_admission_requests_total',
+    help: 'AdmissionReviews answered, by endpoint, object kind, operation and decision (allowed, patched, denied, invalid, error).',
+    labelNames: ['endpoint', 'kind', 'operation', 'decision'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'tokenguard_admission_duration_seconds',
+    help: 'Time from the request to the AdmissionReview answer, body reading included.',
+    labelNames: ['endpoint'] as const,
+    buckets: [...DURATION_BUCKETS],
+    registers: [registry],
+  });
+  const httpErrors = new Counter({
+    name: 'tokenguard_http_errors_total',
+    help: 'Admission requests answered with a plain HTTP error instead of an AdmissionReview, by endpoint and status code.',
+    labelNames: ['endpoint', 'code'] as const,
+    registers: [registry],
+  });
+  const policyReloads = new Counter({
+    name: 'tokenguard_policy_reloads_total',
+    help: 'Policy reloads after a file change, by result; a failed reload keeps the last good set.',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const policiesLoaded = new Gauge({ name: 'tokenguard_policies_loaded', help: 'Policies in the set in force.', registers: [registry] });
+  const lastReloadSuccess = new Gauge({
+    name: 'tokenguard_policy_last_reload_success',
+    help: '1 when the last policy load succeeded, 0 when the files on disk are broken and an older set is in force.',
+    registers: [registry],
+  });
+  const lastReloadTime = new Gauge({
+    name: 'tokenguard_policy_last_reload_timestamp_seconds',
+    help: 'When policies were last loaded or a reload was last attempted.',
+    registers: [registry],
+  });
+  const certReloads = new Counter({
+    name: 'tokenguard_certificate_reloads_total',
+    help: 'Serving certificate reloads after a file change, by result; a failed reload keeps the certificate in use.',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const certExpiry = new Gauge({
+    name: 'tokenguard_certificate_expiry_timestamp_seconds',
+    help: 'notAfter of the serving certificate in use, as a Unix time.',
+    registers: [registry],
+  });
+  for (const result of ['success', 'failure'] as const) {
+    policyReloads.inc({ result }, 0);
+    certReloads.inc({ result }, 0);
+  }
+  const kindLabel = (kind: string) => (KNOWN_KINDS.has(kind) ? kind : kind === '' ? 'unknown' : 'other');
+  const operationLabel = (op: string) => (KNOWN_OPERATIONS.has(op) ? op : op === '' ? 'unknown' : 'other');
+  return {
+    registry,
+    observeReview(endpoint, kind, operation, decision, seconds) {
+      requests.inc({ endpoint, kind: kindLabel(kind), operation: operationLabel(operation), decision });
+      duration.observe({ endpoint }, seconds);
+    },
+    observeHttpError(endpoint, code) {
+      httpErrors.inc({ endpoint, code: String(code) });
+    },
+    observePolicyReload(result, loaded) {
+      policyReloads.inc({ result });
+      lastReloadSuccess.set(result === 'success' ? 1 : 0);
+      lastReloadTime.set(Date.now() / 1000);
+      policiesLoaded.set(loaded);
+    },
+    setPoliciesLoaded(loaded) {
+      policiesLoaded.set(loaded);
+      lastReloadSuccess.set(1);
+      lastReloadTime.set(Date.now() / 1000);
+    },
+    observeCertificateReload(result) {
+      certReloads.inc({ result });
+    },
+    setCertificateExpiry(notAfter) {
+      certExpiry.set(notAfter.getTime() / 1000);
+    },
+  };
+}

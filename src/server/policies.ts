@@ -1,0 +1,128 @@
+/**
+ * The policy set in force, and its hot reload.
+ *
+ * On a change the whole set is loaded again with the same loader the CLI uses and swapped in one
+ * assignment, so a review sees either the old set or the new one, never a mix. A set with any
+ * error is not used at all: the last good set stays in force, every error is logged with file,
+ * document and field, and `tokenguard_policy_last_reload_success` drops to 0 until the files
+ * are fixed.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../log.js';
+import { loadPolicies } from '../policy/load.js';
+import { formatPolicyError, type TokenPolicy } from '../policy/types.js';
+import type { Metrics } from './metrics.js';
+import { contentFingerprint, dirsToWatch, safeFingerprint, type Watch, watchForChanges } from './watch.js';
+
+/** What a reload attempt did; emitted as the `reload` event. */
+export interface PolicyReloadEvent {
+  readonly result: 'success' | 'failure';
+  /** Increases with every successful load (1 after start-up). */
+  readonly generation: number;
+  /** Policies in force after the attempt. */
+  readonly loaded: number;
+  /** Formatted errors of a failed attempt. */
+  readonly errors: readonly string[];
+}
+
+export interface PolicyStore {
+  /** The set in force; a new array after each successful reload, never modified in place. */
+  current(): readonly TokenPolicy[];
+  /** Successful loads so far, start-up included. */
+  generation(): number;
+  /** True when the files on disk are the set in force (the last attempt succeeded). */
+  upToDate(): boolean;
+  /** Loads the files again now, whether or not they changed. */
+  reload(): PolicyReloadEvent;
+  /** Starts watching the files (folder watch plus poll). */
+  watch(options?: { readonly pollIntervalMs?: number }): void;
+  /** Stops watching. */
+  close(): void;
+  /** `reload` events, for logs and tests. */
+  readonly events: EventEmitter<{ reload: [PolicyReloadEvent] }>;
+}
+
+export interface PolicyStoreOptions {
+  readonly paths: readonly string[];
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+export type LoadStoreResult = { readonly ok: true; readonly store: PolicyStore } | { readonly ok: false; readonly errors: readonly string[] };
+
+/**
+ * Loads the policies at `paths` and returns a store holding them, or every error when the set
+ * is invalid (start-up must then fail: never serve with no policies).
+ */
+export function loadPolicyStore(options: PolicyStoreOptions): LoadStoreResult {
+  const { paths, logger, metrics } = options;
+  const fingerprint = () => contentFingerprint(paths);
+  const baseline = safeFingerprint(fingerprint);
+  const first = loadPolicies(paths);
+  if (first.errors.length > 0) return { ok: false, errors: first.errors.map(formatPolicyError) };
+  let policies: readonly TokenPolicy[] = Object.freeze([...first.policies]);
+  let generation = 1;
+  let upToDate = true;
+  let watcher: Watch | undefined;
+  const events = new EventEmitter<{ reload: [PolicyReloadEvent] }>();
+  metrics.setPoliciesLoaded(policies.length);
+
+  const reload = (): PolicyReloadEvent => {
+    let event: PolicyReloadEvent;
+    let loaded: ReturnType<typeof loadPolicies>;
+    try {
+      loaded = loadPolicies(paths);
+    } catch (e) {
+      // The loader collects errors rather than throwing; this is for the unforeseen.
+      loaded = { policies: [], files: [], errors: [{ file: paths.join(', '), document: 0, path: '', message: (e as Error).message }] };
+    }
+    if (loaded.errors.length > 0) {
+      upToDate = false;
+      const errors = loaded.errors.map(formatPolicyError);
+      for (const error of errors) logger.error({ event: 'policy-error', error }, 'policy error');
+      logger.error(
+        { event: 'policy-reload', result: 'failure', errorCount: errors.length, inForce: policies.length, generation },
+        'policy files are invalid; keeping the last good policy set',
+      );
+      metrics.observePolicyReload('failure', policies.length);
+      event = { result: 'failure', generation, loaded: policies.length, errors };
+    } else {
+      policies = Object.freeze([...loaded.policies]);
+      generation += 1;
+      upToDate = true;
+      logger.info(
+        { event: 'policy-reload', result: 'success', policies: policies.map((p) => p.name), files: loaded.files.length, generation },
+        'policies reloaded',
+      );
+      metrics.observePolicyReload('success', policies.length);
+      event = { result: 'success', generation, loaded: policies.length, errors: [] };
+    }
+    events.emit('reload', event);
+    return event;
+  };
+
+  const store: PolicyStore = {
+    current: () => policies,
+    generation: () => generation,
+    upToDate: () => upToDate,
+    reload,
+    watch(watchOptions = {}) {
+      if (watcher) return;
+      watcher = watchForChanges({
+        dirs: dirsToWatch(paths),
+        fingerprint,
+        baseline,
+        onChange: () => {
+          reload();
+        },
+        ...(watchOptions.pollIntervalMs !== undefined ? { pollIntervalMs: watchOptions.pollIntervalMs } : {}),
+      });
+    },
+    close() {
+      watcher?.close();
+      watcher = undefined;
+    },
+    events,
+  };
+  return { ok: true, store };
+}

@@ -1,0 +1,243 @@
+/**
+ * The built CLI as a process: `node dist/cli/main.js serve`, compiled here into a private
+ * folder (so it never races another suite's build of dist/). SIGTERM under load drops no
+ * in-flight request and the process exits 0; without --tls-cert/--tls-key it creates
+ * development certificates, as `npm start` does on a fresh clone.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { Agent, request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { pod, review } from '../helpers/pods.js';
+import { EVENT_WAIT_LIMIT_MS, makeCertificates, postReview, REPO, request, SHIPPED_POLICIES } from './helpers.js';
+
+const TIMEOUT = 120_000;
+let buildDir: string;
+let cli: string;
+
+beforeAll(() => {
+  buildDir = mkdtempSync(join(tmpdir(), 'tokenguard-http-build-'));
+  execFileSync(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO, 'tsconfig.build.json'), '--outDir', join(buildDir, 'dist')], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // dist/*.js are ES modules because of "type": "module"; dependencies come from the repository.
+  writeFileSync(join(buildDir, 'package.json'), '{"type":"module"}\n');
+  symlinkSync(join(REPO, 'node_modules'), join(buildDir, 'node_modules'));
+  cli = join(buildDir, 'dist', 'cli', 'main.js');
+}, TIMEOUT);
+afterAll(() => {
+  rmSync(buildDir, { recursive: true, force: true });
+});
+
+interface Proc {
+  readonly child: ChildProcess;
+  readonly logs: Record<string, unknown>[];
+  stderr(): string;
+  waitForLog(predicate: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function startCli(args: string[], cwd: string): Proc {
+  const child = spawn(process.execPath, [cli, 'serve', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  const waiters: { predicate: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      parsed = { unparsed: line };
+    }
+    logs.push(parsed);
+    for (const w of [...waiters]) {
+      if (w.predicate(parsed)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(parsed);
+      }
+    }
+  });
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const waitForLog = (predicate: (l: Record<string, unknown>) => boolean) => {
+    const found = logs.find(predicate);
+    if (found) return Promise.resolve(found);
+    return new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`log line not seen within ${EVENT_WAIT_LIMIT_MS} ms; stderr: ${stderr}`)), EVENT_WAIT_LIMIT_MS);
+      waiters.push({
+        predicate,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+      void exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`process exited before the log line; stderr: ${stderr}`));
+      });
+    });
+  };
+  return { child, logs, stderr: () => stderr, waitForLog, exited };
+}
+
+/** A request whose body is sent in two halves: in flight until `finish()` is called. */
+function heldRequest(port: number, ca: string, uid: string) {
+  const text = JSON.stringify(review(pod({ name: uid }), { uid }));
+  let finish = () => {};
+  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/mutate?timeout=10s',
+        method: 'POST',
+        ca,
+        servername: 'localhost',
+        agent: false,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    const half = Math.floor(text.length / 2);
+    req.write(text.slice(0, half));
+    finish = () => req.end(text.slice(half));
+  });
+  return { response, finish: () => finish() };
+}
+
+test(
+  'SIGTERM under load: readiness fails first, every request sent gets its answer, in-flight ones included, and the process exits 0',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tokenguard-http-sigterm-'));
+    const certs = await makeCertificates();
+    writeFileSync(join(dir, 'tls.crt'), certs.cert);
+    writeFileSync(join(dir, 'tls.key'), certs.key);
+    const p = startCli(
+      ['--port', '0', '--host', '127.0.0.1', '--tls-cert', 'tls.crt', '--tls-key', 'tls.key', '--policies', SHIPPED_POLICIES, '--no-cluster', '--shutdown-delay', '2s'],
+      dir,
+    );
+    const agent = new Agent({ keepAlive: true, ca: certs.caCert });
+    try {
+      const listening = await p.waitForLog((l) => l.event === 'listening');
+      const port = listening.port as number;
+      const ca = certs.caCert;
+
+      // In flight across the whole shutdown: headers and half a body sent before SIGTERM.
+      const held = Array.from({ length: 4 }, (_, i) => heldRequest(port, ca, `held-${i}`));
+
+      // Load: 4 loops over kept-alive connections until the server says it is draining (the
+      // load balancer's cue to stop sending); at most 2000 requests.
+      let draining = false;
+      void p.waitForLog((l) => l.event === 'shutdown' && l.phase === 'drain').then(
+        () => {
+          draining = true;
+        },
+        () => {},
+      );
+      const results: { uid: string; status: number | string; answeredUid?: string }[] = [];
+      let sent = 0;
+      let signalled = false;
+      const worker = async () => {
+        while (!draining && sent < 2000) {
+          const uid = `load-${sent++}`;
+          try {
+            const r = await postReview({ port, ca, agent, endpoint: 'validate', review: review(pod({ name: uid }), { uid }), query: '?timeout=10s' });
+            results.push({ uid, status: r.status, answeredUid: JSON.parse(r.body).response?.uid });
+          } catch (e) {
+            results.push({ uid, status: String(e) });
+          }
+          if (!signalled && results.length >= 100) {
+            signalled = true;
+            p.child.kill('SIGTERM');
+          }
+        }
+      };
+      await Promise.all([worker(), worker(), worker(), worker()]);
+      expect(signalled).toBe(true);
+
+      // During the drain period readiness fails but requests are still answered.
+      const ready = await request({ port, ca, path: '/readyz' });
+      expect(ready.status).toBe(503);
+      expect(JSON.parse(ready.body)).toEqual({ status: 'not ready', reasons: ['shutting down'] });
+      const during = await postReview({ port, ca, endpoint: 'mutate', review: review(pod({ name: 'late' }), { uid: 'during-drain' }) });
+      expect(during.status).toBe(200);
+      expect(during.headers.connection).toBe('close');
+
+      // The server stops accepting; the held requests are still in flight. Finish them now.
+      const closing = await p.waitForLog((l) => l.event === 'shutdown' && l.phase === 'close');
+      expect(closing.inFlight).toBeGreaterThanOrEqual(4);
+      for (const h of held) h.finish();
+      const heldAnswers = await Promise.all(held.map((h) => h.response));
+      heldAnswers.forEach((a, i) => {
+        expect(a.status).toBe(200);
+        expect(JSON.parse(a.body).response.uid).toBe(`held-${i}`);
+      });
+
+      expect(results.length).toBeGreaterThanOrEqual(100);
+      expect(results.filter((r) => r.status !== 200 || r.answeredUid !== r.uid)).toEqual([]);
+      expect(await p.exited).toEqual({ code: 0, signal: null });
+      expect(p.logs.find((l) => l.phase === 'done')).toMatchObject({ event: 'shutdown', forcedConnections: 0 });
+      expect(p.stderr()).toBe('');
+    } finally {
+      agent.destroy();
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  TIMEOUT,
+);
+
+test(
+  'without --tls-cert/--tls-key, development certificates are created under certs/ and served',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tokenguard-http-devcerts-'));
+    const p = startCli(['--port', '0', '--host', '127.0.0.1', '--policies', SHIPPED_POLICIES, '--no-cluster', '--shutdown-delay', '0s'], dir);
+    try {
+      const listening = await p.waitForLog((l) => l.event === 'listening');
+      expect(existsSync(join(dir, 'certs', 'tls.crt'))).toBe(true);
+      expect(p.logs.find((l) => l.event === 'dev-certificates')).toMatchObject({ generated: true });
+      const ca = readFileSync(join(dir, 'certs', 'ca.crt'), 'utf8');
+      const r = await postReview({ port: listening.port as number, ca, endpoint: 'validate', review: review(pod({ name: 'dev' }), { uid: 'dev-uid' }) });
+      expect(r.status).toBe(200);
+      p.child.kill('SIGINT');
+      expect(await p.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  TIMEOUT,
+);
+
+test(
+  'an invalid policy set fails start-up with exit code 2 and every error on stderr',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tokenguard-http-badpolicy-'));
+    const certs = await makeCertificates();
+    writeFileSync(join(dir, 'tls.crt'), certs.cert);
+    writeFileSync(join(dir, 'tls.key'), certs.key);
+    writeFileSync(join(dir, 'bad.yaml'), 'apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata:\n  name: bad\nspec:\n  mode: Sometimes\n');
+    const p = startCli(['--port', '0', '--host', '127.0.0.1', '--tls-cert', 'tls.crt', '--tls-key', 'tls.key', '--policies', 'bad.yaml'], dir);
+    try {
+      expect(await p.exited).toEqual({ code: 2, signal: null });
+      expect(p.stderr()).toMatch(/^tokenguard serve: invalid policy set:\n {2}bad\.yaml:1: spec\.mode: /);
+      expect(p.logs.some((l) => l.event === 'listening')).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  TIMEOUT,
+);

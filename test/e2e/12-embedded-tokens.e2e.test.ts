@@ -9,13 +9,13 @@
  * - a short-lived token from `kubectl create token` is not flagged;
  * - the token text reaches no log.
  */
+import { readFileSync } from 'node:fs';
 import { loadState, waitFor } from './env.js';
 import { create, createRefused, ensureNamespace, getObject, kubectl, kubectlOk, type K8sObject, warningLines } from './kube.js';
 import { policyFiles, setPolicies } from './tokenguard.js';
 import { legacyTokenSecret } from './webhooks.js';
 
 const SCAN = 'scan-secrets.tokenguard.dev';
-const d = describe;
 
 const NS = 'e2e-embedded';
 /** How tokenguard names that subject in messages: the policy form `namespace/name`. */
@@ -37,7 +37,6 @@ function named(o: K8sObject, name: string): K8sObject {
 }
 
 beforeAll(async () => {
-  if (!present) return;
   await ensureNamespace(NS);
   await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(legacyTokenSecret('kube-system', 'e2e-legacy-source')) });
   legacyToken = await waitFor('the token controller to fill kube-system/e2e-legacy-source', 60_000, async () => {
@@ -47,10 +46,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (present) await kubectl(['delete', 'secret', 'e2e-legacy-source', '-n', 'kube-system', '--ignore-not-found']);
+  await kubectl(['delete', 'secret', 'e2e-legacy-source', '-n', 'kube-system', '--ignore-not-found']);
 });
 
-d('scenario 12: legacy tokens embedded in other Secrets', () => {
+describe('scenario 12: legacy tokens embedded in other Secrets', () => {
   test('shipped policies (Warn): stored, with a warning naming the key', async () => {
     await setPolicies(policyFiles('policies'));
     const { stored, result } = await create(named(kubeconfigWith(legacyToken), 'kubeconfig-warned'));

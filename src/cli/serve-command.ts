@@ -1,12 +1,22 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
 import { ensureDevCertificates } from '../certs/dev.js';
+import { type ClusterFactsProvider, createClusterFacts } from '../facts/informers.js';
+import { registerFactsMetrics } from '../facts/metrics.js';
 import { createLogger, LOG_LEVELS, type Logger } from '../log.js';
+import { createMetrics } from '../server/metrics.js';
 import { DEFAULT_SHUTDOWN_DELAY_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, type RunningServer, StartupError, startServer } from '../server/serve.js';
 import { type CliIo, EXIT_OK, EXIT_USAGE } from './io.js';
 
 const USAGE = `usage: tokenguard serve [--port 8443] [--host 0.0.0.0] [--tls-cert FILE --tls-key FILE]
-                        [--client-ca FILE] [--policies PATH]... [--no-cluster]
+                        [--client-ca FILE] [--policies PATH]... [--no-cluster | --kubeconfig FILE]
                         [--log-level info] [--shutdown-delay 5s] [--shutdown-timeout 10s]
+
+With cluster access (the default: in-cluster credentials, KUBECONFIG or ~/.kube/config, or
+--kubeconfig), ServiceAccounts, Namespaces and RBAC bindings are watched read-only and /readyz
+waits for the first full sync. --no-cluster serves without them: bindings are unknown.
 
 Without --tls-cert/--tls-key, serves certs/tls.crt and certs/tls.key, creating development
 certificates there (for localhost, 127.0.0.1 and the tokenguard Service) when they are missing.
@@ -38,6 +48,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
     'client-ca'?: string;
     policies?: string[];
     'no-cluster'?: boolean;
+    kubeconfig?: string;
     'log-level'?: string;
     'shutdown-delay'?: string;
     'shutdown-timeout'?: string;
@@ -55,6 +66,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
         'client-ca': { type: 'string' },
         policies: { type: 'string', multiple: true },
         'no-cluster': { type: 'boolean', default: false },
+        kubeconfig: { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
         'shutdown-delay': { type: 'string', default: `${DEFAULT_SHUTDOWN_DELAY_MS / 1000}s` },
         'shutdown-timeout': { type: 'string', default: `${DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000}s` },
@@ -101,10 +113,22 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
       return EXIT_USAGE;
     }
   }
+  if (values['no-cluster'] && values.kubeconfig) return usage('--no-cluster and --kubeconfig exclude each other');
+  const metrics = createMetrics();
+  let facts: ClusterFactsProvider | undefined;
   if (!values['no-cluster']) {
-    // TODO(cluster-facts issue): informers for ServiceAccounts, Namespaces and bindings.
-    logger.warn({ event: 'facts' }, 'cluster facts are not implemented yet: serving as with --no-cluster (RBAC bindings unknown)');
-  }
+    let kubeConfig: KubeConfig;
+    try {
+      kubeConfig = loadKubeConfig(values.kubeconfig);
+    } catch (e) {
+      return usage(`tokenguard serve: ${(e as Error).message}`);
+    }
+    facts = createClusterFacts({ kubeConfig, logger: logger.child({ component: 'facts' }) });
+    registerFactsMetrics(metrics.registry, facts);
+    // Rejects only when stopped before the first sync; readiness follows facts.ready().
+    facts.start().catch(() => {});
+  } else logger.info({ event: 'facts', cluster: false }, 'serving without cluster facts (--no-cluster): RBAC bindings are unknown');
+  const clusterFacts = facts;
 
   let running: RunningServer;
   try {
@@ -118,8 +142,11 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
       logger,
       shutdownDelayMs,
       shutdownTimeoutMs,
+      metrics,
+      ...(clusterFacts ? { facts: clusterFacts, factsReady: () => clusterFacts.ready() } : {}),
     });
   } catch (e) {
+    await clusterFacts?.stop();
     if (e instanceof StartupError) {
       io.stderr.write(`tokenguard serve: ${e.message}${e.details.length > 0 ? ':' : ''}\n`);
       for (const d of e.details) io.stderr.write(`  ${d}\n`);
@@ -158,10 +185,28 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
     signals.on('SIGTERM', onTerm);
     signals.on('SIGINT', onInt);
   });
+  await clusterFacts?.stop();
   signals.removeListener('SIGTERM', onTerm);
   signals.removeListener('SIGINT', onInt);
   process.removeListener('unhandledRejection', onUnhandled);
   return EXIT_OK;
+}
+
+/**
+ * Finds cluster credentials the way kubectl does: `--kubeconfig`, else `KUBECONFIG`, else
+ * `~/.kube/config`, else the in-cluster ServiceAccount. Unlike client-node's `loadFromDefault`,
+ * it never falls back to `http://localhost:8080`: no credentials is an error that says what to do.
+ */
+export function loadKubeConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+  const kc = new KubeConfig();
+  const home = join(env.HOME ?? '', '.kube', 'config');
+  if (file) kc.loadFromFile(file);
+  else if (env.KUBECONFIG) kc.loadFromDefault();
+  else if (env.HOME && existsSync(home)) kc.loadFromFile(home);
+  else if (env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else throw new Error('no cluster credentials (in-cluster, KUBECONFIG or ~/.kube/config): pass --kubeconfig FILE, or --no-cluster');
+  if (!kc.getCurrentCluster()) throw new Error(`${file ?? 'the kubeconfig'} names no current cluster`);
+  return kc;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Scenarios 1 and 2: automount. Policy set test/fixtures/policies/strict (automount
- * DisableUnlessNeeded; tokenguard runs --no-cluster, so RBAC bindings are unknown and
- * whenUnknown: NotNeeded applies; apiTokenExpirationSeconds 3600).
+ * DisableUnlessNeeded with rbacBound; tokenguard watches the cluster's bindings and nothing binds
+ * these ServiceAccounts; apiTokenExpirationSeconds 3600).
  */
 import { API_TOKEN_PATH, allContainers, apiAccessVolumes, apply, create, ensureNamespace, KUBE_API_ACCESS, type Pod, podManifest, tokenSources } from './kube.js';
 import { policyFiles, setPolicies } from './tokenguard.js';

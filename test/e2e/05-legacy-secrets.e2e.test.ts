@@ -38,10 +38,17 @@ describe('scenario 5: legacy token Secrets (shipped policies)', () => {
     expect(await getObject('secret', 'plain', NS)).toBeDefined();
   });
 
-  test('a pod keeps its API token (bindings unknown: whenUnknown Needed) and kubectl shows the Audit warning about 3607 s', async () => {
-    const { stored, result } = await create(podManifest(NS, 'default-pod'));
+  test('shipped automount policy: the default ServiceAccount is bound by nothing, so the pod loses its token', async () => {
+    const { stored } = await create(podManifest(NS, 'default-pod'));
     const pod = stored as Pod;
-    expect(pod.spec.automountServiceAccountToken).toBeUndefined();
+    expect(pod.spec.automountServiceAccountToken).toBe(false);
+    expect(apiAccessVolumes(pod)).toEqual([]);
+    expect(pod.spec.containers[0]?.volumeMounts ?? []).toEqual([]);
+  });
+
+  test('an opted-in pod keeps its token, and kubectl shows the Audit warning about 3607 s', async () => {
+    const { stored, result } = await create(podManifest(NS, 'api-pod', { annotations: { 'tokenguard.dev/api-access': 'true' } }));
+    const pod = stored as Pod;
     expect(apiAccessVolumes(pod)).toHaveLength(1);
     expect(tokenSources(apiAccessVolumes(pod)[0])).toEqual([{ path: 'token', expirationSeconds: 3607 }]);
     expect(pod.spec.containers[0]?.volumeMounts?.map((m) => m.mountPath)).toEqual([API_TOKEN_PATH]);

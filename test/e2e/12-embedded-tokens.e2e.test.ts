@@ -72,7 +72,7 @@ describe('scenario 12: legacy tokens embedded in other Secrets', () => {
     // `kubectl replace`, not `apply`: apply echoes its whole patch, Secret data included, when refused.
     const r = await kubectl(['replace', '-f', '-'], { input: JSON.stringify(named(kubeconfigWith(legacyToken), 'kubeconfig-updated')) });
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain(`admission webhook "${SCAN}" denied the request: tokenguard: strict/embedded-legacy-token: data key "kubeconfig"`);
+    expect(r.stderr).toContain(`admission webhook "${SCAN}" denied the request: tokenguard: strict/embedded-legacy-token: legacy token of ${SHORT_SUBJECT} in data key "kubeconfig"`);
   });
 
   test('a short-lived token from kubectl create token is not flagged', async () => {

@@ -39,6 +39,8 @@ export interface ServeState {
   readonly clientCaFile: string;
   /** The ConfigMap-like folder `--policies` points at (see policies.ts). */
   readonly policyDir: string;
+  /** Kubeconfig tokenguard watches the cluster with (`--kubeconfig`); none means `--no-cluster`. */
+  readonly kubeconfig?: string;
   /** `node dist/cli/main.js serve ...` arguments (after `node`). */
   readonly args: readonly string[];
   /** stdout + stderr of every tokenguard process of the run, appended. */

@@ -5,7 +5,7 @@
  * 1. startCluster() from the binaries in TOKENGUARD_E2E_BIN_DIR, with an AdmissionConfiguration
  *    that gives the API server a client certificate for webhook calls;
  * 2. `tokenguard certs generate` for 127.0.0.1, then `tokenguard serve` on a free loopback port
- *    with `--client-ca`, `--no-cluster` and a hot-reloaded policy folder;
+ *    with `--client-ca`, `--kubeconfig` (cluster facts) and a hot-reloaded policy folder;
  * 3. the Mutating- and ValidatingWebhookConfiguration of deploy/base, pointed at it;
  * 4. a bounded wait until the API server really calls the webhooks.
  *
@@ -64,7 +64,8 @@ export default async function globalSetup(): Promise<void> {
     if (port === undefined) throw new Error('e2e: no free port');
     const policyDir = join(tgDir, 'policies');
     initPolicyDir(policyDir, policyFiles('test/fixtures/policies/strict'));
-    const serve = { port, pid: 0, certDir, clientCaFile: clientAuth.caFile, policyDir, log: join(tgDir, 'tokenguard.log') };
+    // tokenguard watches ServiceAccounts, Namespaces and RBAC bindings of this cluster (read-only).
+    const serve = { port, pid: 0, certDir, clientCaFile: clientAuth.caFile, policyDir, kubeconfig: cluster.kubeconfig, log: join(tgDir, 'tokenguard.log') };
     state = {
       workDir,
       binDir,

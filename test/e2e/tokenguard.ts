@@ -95,7 +95,7 @@ export async function makeWebhookClientAuth(dir: string): Promise<{ caFile: stri
 
 // ------------------------------------------------------------------ the serve process
 
-export function serveArgs(s: Pick<ServeState, 'port' | 'certDir' | 'clientCaFile' | 'policyDir'>): string[] {
+export function serveArgs(s: Pick<ServeState, 'port' | 'certDir' | 'clientCaFile' | 'policyDir' | 'kubeconfig'>): string[] {
   return [
     CLI,
     'serve',
@@ -111,7 +111,7 @@ export function serveArgs(s: Pick<ServeState, 'port' | 'certDir' | 'clientCaFile
     s.clientCaFile,
     '--policies',
     s.policyDir,
-    '--no-cluster',
+    ...(s.kubeconfig ? ['--kubeconfig', s.kubeconfig] : ['--no-cluster']),
     '--log-level',
     'info',
     '--shutdown-delay',

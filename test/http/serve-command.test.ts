@@ -3,11 +3,12 @@
  * emitter the test owns). The real process is tested in serve-process.test.ts.
  */
 import { EventEmitter, once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
-import { parseDuration, runServeCommand } from '../../src/cli/serve-command.js';
+import { loadKubeConfig, parseDuration, runServeCommand } from '../../src/cli/serve-command.js';
 import type { RunningServer } from '../../src/server/serve.js';
 import { LogSink, makeCertificates, request, SHIPPED_POLICIES, tempDir } from './helpers.js';
 
@@ -48,7 +49,7 @@ test('serve --help prints the usage and exits 0', async () => {
 test('an unreadable certificate fails start-up with exit code 2 and names the file', async () => {
   const dir = tempDir('nocert');
   const o = io();
-  const code = await runServeCommand(['--port', '0', '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--policies', SHIPPED_POLICIES], o, {
+  const code = await runServeCommand(['--port', '0', '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--policies', SHIPPED_POLICIES, '--no-cluster'], o, {
     logDestination: new LogSink(),
   });
   expect(code).toBe(2);
@@ -62,7 +63,7 @@ test('a key that does not match the certificate fails start-up', async () => {
   writeFileSync(join(dir, 'tls.crt'), a.cert);
   writeFileSync(join(dir, 'tls.key'), b.key);
   const o = io();
-  const code = await runServeCommand(['--port', '0', '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--policies', SHIPPED_POLICIES], o, {
+  const code = await runServeCommand(['--port', '0', '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--policies', SHIPPED_POLICIES, '--no-cluster'], o, {
     logDestination: new LogSink(),
   });
   expect(code).toBe(2);
@@ -82,7 +83,7 @@ test(
     let running: RunningServer | undefined;
     const listening = new Promise<RunningServer>((resolve) => {
       void runServeCommand(
-        ['--port', '0', '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--policies', SHIPPED_POLICIES, '--shutdown-delay', '0'],
+        ['--port', '0', '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--policies', SHIPPED_POLICIES, '--no-cluster', '--shutdown-delay', '0'],
         io(),
         {
           signals,
@@ -146,7 +147,7 @@ test('a port in use fails start-up with exit code 2', async () => {
     const port = (blocker.address() as AddressInfo).port;
     const o = io();
     const code = await runServeCommand(
-      ['--port', String(port), '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--policies', SHIPPED_POLICIES],
+      ['--port', String(port), '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--policies', SHIPPED_POLICIES, '--no-cluster'],
       o,
       { logDestination: new LogSink() },
     );
@@ -155,4 +156,27 @@ test('a port in use fails start-up with exit code 2', async () => {
   } finally {
     blocker.close();
   }
+});
+
+describe('cluster credentials', () => {
+  test('without --no-cluster and without any credentials, serve refuses to start and says what to do', async () => {
+    expect(() => loadKubeConfig(undefined, { HOME: '/nonexistent-home' })).toThrow(
+      'no cluster credentials (in-cluster, KUBECONFIG or ~/.kube/config): pass --kubeconfig FILE, or --no-cluster',
+    );
+    expect(() => loadKubeConfig('/nonexistent/kubeconfig', {})).toThrow();
+  });
+
+  test('a kubeconfig file is read, and --no-cluster excludes --kubeconfig', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tg-kc-'));
+    const file = join(dir, 'config');
+    writeFileSync(
+      file,
+      'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n',
+    );
+    expect(loadKubeConfig(file, {}).getCurrentCluster()?.server).toBe('https://127.0.0.1:6443');
+    let err = '';
+    const code = await runServeCommand(['--no-cluster', '--kubeconfig', file], { stdout: { write: () => true }, stderr: { write: (s: string) => (err += s) } });
+    expect(code).toBe(2);
+    expect(err).toContain('--no-cluster and --kubeconfig exclude each other');
+  });
 });

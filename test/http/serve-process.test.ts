@@ -230,7 +230,7 @@ test(
     writeFileSync(join(dir, 'tls.crt'), certs.cert);
     writeFileSync(join(dir, 'tls.key'), certs.key);
     writeFileSync(join(dir, 'bad.yaml'), 'apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata:\n  name: bad\nspec:\n  mode: Sometimes\n');
-    const p = startCli(['--port', '0', '--host', '127.0.0.1', '--tls-cert', 'tls.crt', '--tls-key', 'tls.key', '--policies', 'bad.yaml'], dir);
+    const p = startCli(['--port', '0', '--host', '127.0.0.1', '--tls-cert', 'tls.crt', '--tls-key', 'tls.key', '--policies', 'bad.yaml', '--no-cluster'], dir);
     try {
       expect(await p.exited).toEqual({ code: 2, signal: null });
       expect(p.stderr()).toMatch(/^tokenguard serve: invalid policy set:\n {2}bad\.yaml:1: spec\.mode: /);

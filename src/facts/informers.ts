@@ -1,0 +1,720 @@
+/**
+ * Live cluster facts for the webhook: informers (client-node `ListWatch`) on ServiceAccounts,
+ * Namespaces, RoleBindings and ClusterRoleBindings, kept as small projections in O(1) indexes
+ * ({@link FactsStore}), with a bounded direct read on a cache miss.
+ *
+ * What client-node 1.4's `ListWatch` does not do, and this module adds (RELIABILITY-NOTES
+ * §2.2 "Node.js informer silently stops", §6 item 14):
+ *
+ * | gap in ListWatch 1.4                                  | here                                                        |
+ * |-------------------------------------------------------|-------------------------------------------------------------|
+ * | stops for good after any error (emits `error` once)   | restart with capped exponential backoff, jittered by `random` |
+ * | a hung watch or list is never noticed (no timeout)    | server-side `timeoutSeconds`, a stall watchdog, list deadlines |
+ * | no periodic relist                                    | `resyncPeriodMs`: the watch is ended as if the server said 410 Gone, which is the one path on which ListWatch relists |
+ * | keeps every full object                               | the Watch it is given strips each object on arrival (`projectForCache`) |
+ * | errors thrown by handlers vanish (Watch swallows them) | handlers never throw; failures are logged                  |
+ * | a watch that ends at once is reopened at once, forever | two such ends in a row count as a failure, so backoff applies |
+ *
+ * Unknown facts are the safe default: while the binding informers are stale (no event, bookmark
+ * or relist for `staleAfterMs`, or a watch down) `bound` is left undefined, so the policy's
+ * `automount.needed.whenUnknown` decides, and its default (`Needed`) keeps tokens rather than
+ * removing them on stale data. ServiceAccount annotations and Namespace labels keep being
+ * served from the last cache (they change rarely, and an SA created since is read directly).
+ */
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleepFor } from 'node:timers/promises';
+import { type KubeConfig, type KubernetesListObject, ListWatch, Watch } from '@kubernetes/client-node';
+import type { JsonObject } from '../engine/json.js';
+import type { ClusterFacts, NamespaceFacts, ServiceAccountFacts } from '../engine/types.js';
+import { describeError, KubeApi, statusOf, WATCH_PATHS } from './kube-api.js';
+import { serviceAccountKey, toNamespaceFacts, toServiceAccountFacts } from './project.js';
+import { staticFacts } from './static.js';
+import { type CachedObject, FACTS_RESOURCES, type FactsResource, type FactsSnapshot, FactsStore, kindOf, projectForCache } from './store.js';
+import type { FactsProvider, FactsRequest } from './types.js';
+
+/** Structured logger; pino's `Logger` fits. Messages never carry object contents. */
+export interface FactsLogger {
+  debug(obj: Record<string, unknown>, msg: string): void;
+  info(obj: Record<string, unknown>, msg: string): void;
+  warn(obj: Record<string, unknown>, msg: string): void;
+  error(obj: Record<string, unknown>, msg: string): void;
+}
+
+const silent: FactsLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Defaults, each overridable in {@link ClusterFactsOptions}. */
+export const FACTS_DEFAULTS = {
+  /** Deadline of a direct read on a cache miss: well inside the webhook's 5 s `timeoutSeconds`. */
+  directReadTimeoutMs: 1_500,
+  /** No event, bookmark or relist for this long makes a resource stale. */
+  staleAfterMs: 5 * 60_000,
+  /** Full relist period (0: never); jittered by ±10 %. */
+  resyncPeriodMs: 10 * 60_000,
+  /** First reconnect delay; doubles per failed attempt. */
+  backoffInitialMs: 500,
+  /** Reconnect delay cap. */
+  backoffMaxMs: 30_000,
+  /** How long a direct-read result (found or 404) is reused. */
+  missCacheTtlMs: 30_000,
+  /** Direct reads in flight at once; more misses get unknown facts at once. */
+  maxConcurrentDirectReads: 16,
+  /** Items per list page. */
+  pageSize: 500,
+  /** Deadline of one list page, and of opening a watch. */
+  requestTimeoutMs: 30_000,
+} as const;
+
+/** A watch that ends sooner than this without any event did not really work (twice in a row: a failure). */
+const MIN_HEALTHY_WATCH_MS = 1_000;
+/** Bound on the direct-read result cache. */
+const MISS_CACHE_MAX = 4_096;
+
+export interface ClusterFactsOptions {
+  /** Where the API server is and how to authenticate (in-cluster: `loadFromCluster()`). */
+  readonly kubeConfig: KubeConfig;
+  /** Wall clock in milliseconds (staleness, ages, cache expiry). Default `Date.now`. */
+  readonly now?: () => number;
+  /** Waits between reconnect attempts; must settle (reject is fine) once `signal` aborts. */
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Jitter source in [0, 1). Default `Math.random`. */
+  readonly random?: () => number;
+  readonly logger?: FactsLogger;
+  readonly resyncPeriodMs?: number;
+  readonly directReadTimeoutMs?: number;
+  readonly staleAfterMs?: number;
+  readonly backoffInitialMs?: number;
+  readonly backoffMaxMs?: number;
+  /**
+   * Server-side watch timeout. Default: random between 50 % and 80 % of `staleAfterMs`, so a
+   * quiet but healthy watch is renewed (and counts as fresh) before it could look stale.
+   */
+  readonly watchTimeoutSeconds?: number;
+  readonly missCacheTtlMs?: number;
+  readonly maxConcurrentDirectReads?: number;
+  readonly pageSize?: number;
+  readonly requestTimeoutMs?: number;
+}
+
+/** How a direct read on a cache miss ended. */
+export type DirectReadResult = 'found' | 'not_found' | 'timeout' | 'error' | 'throttled';
+
+/** Health of one informer. */
+export interface ResourceStatus {
+  /** The first full list has been applied and a watch opened after it. */
+  readonly synced: boolean;
+  /** A watch is open (false from a failure until the next successful connect). */
+  readonly watching: boolean;
+  /** Not synced, not watching, or nothing heard for `staleAfterMs`. */
+  readonly stale: boolean;
+  /** Seconds since the last list, watch connect, event or bookmark; null before any. */
+  readonly lastEventAgeSeconds: number | null;
+  /** Restarts after a failure (list or watch error, stall). */
+  readonly reconnects: number;
+  /** Full lists after the first one (410 Gone, resync). */
+  readonly relists: number;
+  /** Objects held. */
+  readonly objects: number;
+}
+
+/** What `status()` reports; the metrics are read from it. */
+export interface ClusterFactsStatus {
+  /** Every informer has applied its first full list. */
+  readonly synced: boolean;
+  /** Some informer is stale. */
+  readonly stale: boolean;
+  readonly lastEventAgeSeconds: Readonly<Record<FactsResource, number | null>>;
+  readonly reconnects: Readonly<Record<FactsResource, number>>;
+  readonly objects: Readonly<Record<FactsResource, number>>;
+  readonly resources: Readonly<Record<FactsResource, ResourceStatus>>;
+  readonly directReads: Readonly<Record<DirectReadResult, number>>;
+}
+
+/** A {@link FactsProvider} fed by informers, with its lifecycle. */
+export interface ClusterFactsProvider extends FactsProvider {
+  /**
+   * Starts the informers. Resolves once each has applied its first full list (retrying with
+   * backoff until then); rejects if `stop()` comes first. Idempotent; not restartable.
+   */
+  start(): Promise<void>;
+  /** Stops every informer, timer and request. Lookups keep answering from the cache. */
+  stop(): Promise<void>;
+  /** True once the first full sync is done (and until `stop()`). */
+  ready(): boolean;
+  status(): ClusterFactsStatus;
+  /** Everything the informers hold, sorted (for tests and diagnostics; O(n), not for the hot path). */
+  snapshot(): FactsSnapshot;
+}
+
+/**
+ * The reconnect delay before attempt `attempt` (0-based): `initial * 2^attempt`, capped at
+ * `max`, then jittered into its upper half ("equal jitter") so replicas do not reconnect in step.
+ */
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: () => number): number {
+  const cap = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+  return Math.round(cap / 2 + (random() * cap) / 2);
+}
+
+const defaultSleep = async (ms: number, signal: AbortSignal): Promise<void> => {
+  await sleepFor(ms, undefined, { signal });
+};
+
+/** Resolved options and shared services of one provider. */
+interface Context {
+  readonly api: KubeApi;
+  readonly kubeConfig: KubeConfig;
+  readonly store: FactsStore;
+  readonly now: () => number;
+  readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  readonly random: () => number;
+  readonly log: FactsLogger;
+  readonly stopSignal: AbortSignal;
+  readonly staleAfterMs: number;
+  readonly backoffInitialMs: number;
+  readonly backoffMaxMs: number;
+  readonly watchTimeoutSeconds: (() => number) | number;
+  readonly pageSize: number;
+  readonly requestTimeoutMs: number;
+  /** Called after the store applied a change (cache-miss bookkeeping). */
+  readonly changed: (resource: FactsResource, obj: CachedObject) => void;
+  readonly listed: () => void;
+}
+
+type WatchCallback = (phase: string, apiObj: unknown, watchObj?: unknown) => void;
+type DoneCallback = (err: unknown) => void;
+
+/** The Watch handed to ListWatch: every watch it opens goes through its reflector. */
+class ReflectorWatch extends Watch {
+  readonly #owner: Reflector;
+
+  constructor(kubeConfig: KubeConfig, owner: Reflector) {
+    super(kubeConfig);
+    this.#owner = owner;
+  }
+
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: WatchCallback,
+    done: DoneCallback,
+  ): Promise<AbortController> {
+    return this.#owner.openWatch(queryParams, callback, done, (q, cb, d) => super.watch(path, q, cb, d));
+  }
+}
+
+/** An error ListWatch treats as 410 Gone: it clears its resourceVersion and relists at once. */
+function goneError(reason: string): Error {
+  return Object.assign(new Error(reason), { statusCode: 410 });
+}
+
+/** One informer: a client-node ListWatch plus reconnects, staleness and relist bookkeeping. */
+class Reflector {
+  readonly resource: FactsResource;
+  synced = false;
+  watching = false;
+  lastAliveAt: number | undefined;
+  reconnects = 0;
+  relists = 0;
+  readonly #ctx: Context;
+  readonly #informer: ListWatch<CachedObject>;
+  #attempt = 0;
+  #restartPending = false;
+  /** The list just applied, until its watch opens; `changes` counts what it added, changed or removed. */
+  #listed: { count: number; reason: string; startedAt: number; changes: number } | undefined;
+  #listedOnce = false;
+  /** Consecutive watches that ended at once without an event (the second one counts as a failure). */
+  #quickEnds = 0;
+  #relistReason: string | undefined;
+  #current: { abort(reason: 'stall' | 'resync'): void } | undefined;
+
+  constructor(resource: FactsResource, ctx: Context) {
+    this.resource = resource;
+    this.#ctx = ctx;
+    this.#informer = new ListWatch<CachedObject>(WATCH_PATHS[resource], new ReflectorWatch(ctx.kubeConfig, this), () => this.#list(), false);
+    this.#informer.on('add', (o) => this.#apply('upsert', o));
+    this.#informer.on('update', (o) => this.#apply('upsert', o)); // only when the resourceVersion changed
+    this.#informer.on('delete', (o) => this.#apply('remove', o));
+    this.#informer.on('error', (err) => this.#failed(err));
+  }
+
+  start(): void {
+    this.#informer.start().catch((err: unknown) => this.#failed(err));
+  }
+
+  async stop(): Promise<void> {
+    this.watching = false;
+    await this.#informer.stop();
+    this.#current?.abort('stall');
+  }
+
+  /** Ends the open watch so that ListWatch relists (periodic resync); no-op while reconnecting. */
+  resync(): void {
+    if (!this.#current) return;
+    this.#relistReason = 'periodic resync';
+    this.#current.abort('resync');
+  }
+
+  stale(now: number): boolean {
+    return !this.synced || !this.watching || this.lastAliveAt === undefined || now - this.lastAliveAt > this.#ctx.staleAfterMs;
+  }
+
+  async #list(): Promise<KubernetesListObject<CachedObject>> {
+    const startedAt = performance.now();
+    const reason = this.#relistReason ?? (this.synced ? 'relist after reconnect' : 'initial list');
+    const list = await this.#ctx.api.listAll(this.resource, {
+      pageSize: this.#ctx.pageSize,
+      pageTimeoutMs: this.#ctx.requestTimeoutMs,
+      signal: this.#ctx.stopSignal,
+    });
+    const items = list.items.map((i) => projectForCache(this.resource, i));
+    if (this.#listedOnce) this.relists++;
+    this.#listedOnce = true;
+    // ListWatch applies these synchronously, then opens the watch: openWatch() completes the
+    // bookkeeping once the watch is open (synced means "listed and watching").
+    this.#listed = { count: items.length, reason, startedAt, changes: 0 };
+    this.#relistReason = undefined;
+    return { metadata: { resourceVersion: list.resourceVersion }, items };
+  }
+
+  /** Called by ListWatch, through ReflectorWatch, each time it (re)opens the watch. */
+  async openWatch(
+    query: Record<string, string | number | boolean | undefined>,
+    callback: WatchCallback,
+    done: DoneCallback,
+    open: (query: Record<string, string | number | boolean | undefined>, cb: WatchCallback, d: DoneCallback) => Promise<AbortController>,
+  ): Promise<AbortController> {
+    const ctx = this.#ctx;
+    if (ctx.stopSignal.aborted) {
+      const c = new AbortController();
+      c.abort();
+      return c;
+    }
+    const timeoutSeconds =
+      typeof ctx.watchTimeoutSeconds === 'number' ? ctx.watchTimeoutSeconds : Math.max(1, Math.round(ctx.watchTimeoutSeconds()));
+    const stallMs = timeoutSeconds * 1000 + Math.min(30_000, Math.max(1_000, (timeoutSeconds * 1000) / 4));
+    const openedAt = performance.now();
+    let events = 0;
+    let ended = false;
+    let controller: AbortController | undefined;
+    let abortReason: 'stall' | 'resync' | undefined;
+    let watchdog: NodeJS.Timeout | undefined;
+    const arm = (ms: number) => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => {
+        if (!controller) return onDone(new Error(`watch did not open within ${ms} ms`));
+        abortReason = 'stall';
+        controller.abort();
+      }, ms);
+      watchdog.unref();
+    };
+
+    const onEvent: WatchCallback = (phase, obj, raw) => {
+      if (ended) return;
+      events++;
+      this.#attempt = 0;
+      this.lastAliveAt = ctx.now();
+      arm(stallMs);
+      let forwarded: unknown = obj;
+      if (phase === 'ERROR') {
+        const code = statusOf(obj);
+        if (code === 410) this.#relistReason = 'resourceVersion expired (410 Gone)';
+        ctx.log.info({ resource: this.resource, code }, 'facts watch received an error event; reopening');
+      } else if (phase !== 'BOOKMARK' && typeof obj === 'object' && obj !== null) {
+        forwarded = projectForCache(this.resource, obj as JsonObject);
+      }
+      settle(callback(phase, forwarded, raw));
+    };
+
+    const onDone: DoneCallback = (err) => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(watchdog);
+      if (this.#current === handle) this.#current = undefined;
+      const healthy = events > 0 || performance.now() - openedAt >= MIN_HEALTHY_WATCH_MS;
+      let out: unknown = err ?? null;
+      if (abortReason === 'resync') out = goneError('periodic resync');
+      else if (abortReason === 'stall') out = new Error(`watch stalled: nothing received for ${stallMs} ms`);
+      else if (!err && !healthy && !ctx.stopSignal.aborted && ++this.#quickEnds >= 2) {
+        out = new Error('watch ended at once without any event, twice in a row');
+      }
+      if (healthy) this.#quickEnds = 0;
+      if (statusOf(out) === 410 && abortReason !== 'resync') this.#relistReason = 'resourceVersion expired (410 Gone)';
+      settle(done(out));
+    };
+
+    const settle = (r: unknown) => {
+      if (r instanceof Promise) r.catch((e: unknown) => this.#failed(e));
+    };
+
+    const handle = {
+      abort: (reason: 'stall' | 'resync') => {
+        abortReason = reason;
+        controller?.abort();
+      },
+    };
+    arm(ctx.requestTimeoutMs);
+    const c = await open({ ...query, allowWatchBookmarks: true, timeoutSeconds }, onEvent, onDone);
+    controller = c;
+    if (ended || ctx.stopSignal.aborted) {
+      // opened after the connect watchdog gave up on it, or after stop()
+      clearTimeout(watchdog);
+      c.abort();
+      return c;
+    }
+    arm(stallMs);
+    this.#current = handle;
+    const wasDown = !this.watching;
+    this.watching = true;
+    this.lastAliveAt = ctx.now();
+    if (wasDown && this.reconnects > 0) ctx.log.info({ resource: this.resource, reconnects: this.reconnects }, 'facts watch reconnected');
+    const listed = this.#listed;
+    this.#listed = undefined;
+    if (listed) this.#afterList(listed);
+    return c;
+  }
+
+  #afterList(listed: { count: number; reason: string; startedAt: number; changes: number }): void {
+    const first = !this.synced;
+    this.synced = true;
+    this.lastAliveAt = this.#ctx.now();
+    const fields = { resource: this.resource, objects: listed.count, reason: listed.reason, ms: Math.round(performance.now() - listed.startedAt) };
+    if (first) {
+      this.#ctx.log.info(fields, 'facts listed');
+      this.#ctx.listed();
+    } else if (listed.changes > 0 && listed.reason === 'periodic resync') {
+      // The watch had missed something (kubernetes-client/javascript#364 class): say how much.
+      this.#ctx.log.warn({ ...fields, changes: listed.changes }, 'facts relisted: the periodic resync found changes the watch had missed');
+    } else {
+      this.#ctx.log[listed.reason === 'periodic resync' ? 'debug' : 'info']({ ...fields, changes: listed.changes }, 'facts relisted');
+    }
+  }
+
+  #apply(verb: 'upsert' | 'remove', obj: CachedObject): void {
+    try {
+      if (verb === 'upsert') this.#ctx.store.upsert(this.resource, obj);
+      else this.#ctx.store.remove(this.resource, obj);
+      if (this.#listed) this.#listed.changes++; // applied by a list, before its watch opens
+      this.#ctx.changed(this.resource, obj);
+    } catch (err) {
+      // client-node's Watch drops handler exceptions silently (the Pepr PR #3052 class of bug): say so.
+      this.#ctx.log.error({ resource: this.resource, error: describeError(err) }, 'facts update failed');
+    }
+  }
+
+  #failed(err: unknown): void {
+    const ctx = this.#ctx;
+    if (ctx.stopSignal.aborted) return;
+    this.watching = false;
+    if (this.#restartPending) return;
+    this.#restartPending = true;
+    this.reconnects++;
+    const attempt = this.#attempt++;
+    const delayMs = backoffDelay(attempt, ctx.backoffInitialMs, ctx.backoffMaxMs, ctx.random);
+    ctx.log.warn({ resource: this.resource, error: describeError(err), attempt: attempt + 1, retryInMs: delayMs }, 'facts watch failed; reconnecting');
+    ctx.sleep(delayMs, ctx.stopSignal).then(
+      () => {
+        this.#restartPending = false;
+        if (!ctx.stopSignal.aborted) this.start();
+      },
+      () => {
+        this.#restartPending = false;
+      },
+    );
+  }
+}
+
+/** A DNS-1123 subdomain (what ServiceAccount and Namespace names are), at most 253 characters. */
+function isObjectName(s: string): boolean {
+  return s.length > 0 && s.length <= 253 && /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(s);
+}
+
+/** A direct-read result kept for `missCacheTtlMs`: the facts, or undefined for "does not exist". */
+interface MissEntry<T> {
+  readonly value: T | undefined;
+  readonly expiresAt: number;
+}
+
+/** A cache answer: `{ value }` (value undefined: known not to exist), or undefined on a miss. */
+type Hit<T> = { readonly value: T | undefined } | undefined;
+
+/**
+ * Creates the informer-backed facts provider. Does no I/O until `start()`.
+ *
+ * @example
+ * const kc = new KubeConfig();
+ * kc.loadFromCluster();
+ * const facts = createClusterFacts({ kubeConfig: kc, logger });
+ * facts.start().catch(() => {}); // readiness follows facts.ready()
+ * await facts.lookup({ namespace: 'team-a', serviceAccount: 'web' });
+ */
+export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsProvider {
+  const now = options.now ?? Date.now;
+  const log = options.logger ?? silent;
+  const random = options.random ?? Math.random;
+  const staleAfterMs = options.staleAfterMs ?? FACTS_DEFAULTS.staleAfterMs;
+  const directReadTimeoutMs = options.directReadTimeoutMs ?? FACTS_DEFAULTS.directReadTimeoutMs;
+  const missCacheTtlMs = options.missCacheTtlMs ?? FACTS_DEFAULTS.missCacheTtlMs;
+  const maxConcurrentDirectReads = options.maxConcurrentDirectReads ?? FACTS_DEFAULTS.maxConcurrentDirectReads;
+  const resyncPeriodMs = options.resyncPeriodMs ?? FACTS_DEFAULTS.resyncPeriodMs;
+  const stopper = new AbortController();
+  const store = new FactsStore();
+  const api = new KubeApi(options.kubeConfig);
+  const saMisses = new Map<string, MissEntry<ServiceAccountFacts>>();
+  const nsMisses = new Map<string, MissEntry<NamespaceFacts>>();
+  const inflight = new Map<string, Promise<{ value: unknown }>>();
+  const directReads: Record<DirectReadResult, number> = { found: 0, not_found: 0, timeout: 0, error: 0, throttled: 0 };
+  const timers: NodeJS.Timeout[] = [];
+  let started = false;
+  let wasStale: boolean | undefined;
+
+  let resolveSynced: () => void = () => {};
+  let rejectSynced: (err: Error) => void = () => {};
+  const synced = new Promise<void>((resolve, reject) => {
+    resolveSynced = resolve;
+    rejectSynced = reject;
+  });
+  synced.catch(() => {}); // callers that drop start()'s promise must not crash the process on stop()
+
+  const ctx: Context = {
+    api,
+    kubeConfig: options.kubeConfig,
+    store,
+    now,
+    sleep: options.sleep ?? defaultSleep,
+    random,
+    log,
+    stopSignal: stopper.signal,
+    staleAfterMs,
+    backoffInitialMs: options.backoffInitialMs ?? FACTS_DEFAULTS.backoffInitialMs,
+    backoffMaxMs: options.backoffMaxMs ?? FACTS_DEFAULTS.backoffMaxMs,
+    watchTimeoutSeconds: options.watchTimeoutSeconds ?? (() => (staleAfterMs / 1000) * (0.5 + 0.3 * random())),
+    pageSize: options.pageSize ?? FACTS_DEFAULTS.pageSize,
+    requestTimeoutMs: options.requestTimeoutMs ?? FACTS_DEFAULTS.requestTimeoutMs,
+    changed: (resource, obj) => {
+      if (resource === 'serviceaccounts') saMisses.delete(serviceAccountKey(obj.metadata.namespace ?? '', obj.metadata.name));
+      else if (resource === 'namespaces') nsMisses.delete(obj.metadata.name);
+    },
+    listed: () => {
+      if (reflectors.every((r) => r.synced)) {
+        log.info({ objects: Object.fromEntries(FACTS_RESOURCES.map((r) => [r, store.count(r)])) }, 'cluster facts synced');
+        resolveSynced();
+      }
+    },
+  };
+  const reflectors = FACTS_RESOURCES.map((r) => new Reflector(r, ctx));
+  const byResource = Object.fromEntries(reflectors.map((r) => [r.resource, r])) as Record<FactsResource, Reflector>;
+
+  /** Bindings are known when both binding informers are synced and fresh. */
+  const bindingsKnown = (t: number) => !byResource.rolebindings.stale(t) && !byResource.clusterrolebindings.stale(t);
+
+  function cached<T>(fromStore: T | undefined, misses: Map<string, MissEntry<T>>, key: string): Hit<T> {
+    if (fromStore) return { value: fromStore };
+    const m = misses.get(key);
+    if (!m) return undefined;
+    if (m.expiresAt > now()) return { value: m.value };
+    misses.delete(key);
+    return undefined;
+  }
+
+  function remember<T>(misses: Map<string, MissEntry<T>>, key: string, value: T | undefined): void {
+    misses.delete(key);
+    misses.set(key, { value, expiresAt: now() + missCacheTtlMs });
+    if (misses.size > MISS_CACHE_MAX) {
+      const oldest = misses.keys().next();
+      if (!oldest.done) misses.delete(oldest.value);
+    }
+  }
+
+  /** One bounded direct read, shared by concurrent misses of the same object. Never rejects. */
+  function directRead<T>(what: 'ServiceAccount' | 'Namespace', namespace: string, name: string): Promise<{ value: T | undefined }> {
+    // Only names the API server could hold are worth a request (and nothing odd reaches a URL).
+    if (!isObjectName(name) || (what === 'ServiceAccount' && !isObjectName(namespace))) return Promise.resolve({ value: undefined });
+    const key = `${what} ${namespace}/${name}`;
+    const pending = inflight.get(key);
+    if (pending) return pending as Promise<{ value: T | undefined }>;
+    if (stopper.signal.aborted || inflight.size >= maxConcurrentDirectReads) {
+      directReads.throttled++;
+      log.warn({ kind: what, namespace, name }, 'facts cache miss not read: too many direct reads in flight');
+      return Promise.resolve({ value: undefined });
+    }
+    const p = readOnce<T>(what, namespace, name).finally(() => inflight.delete(key));
+    inflight.set(key, p);
+    return p;
+  }
+
+  async function readOnce<T>(what: 'ServiceAccount' | 'Namespace', namespace: string, name: string): Promise<{ value: T | undefined }> {
+    const controller = new AbortController();
+    const onStop = () => controller.abort();
+    stopper.signal.addEventListener('abort', onStop, { once: true });
+    const timer = setTimeout(() => controller.abort(), directReadTimeoutMs);
+    const deadline = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener('abort', () => reject(new Error('deadline')), { once: true });
+    });
+    deadline.catch(() => {});
+    const startedAt = performance.now();
+    try {
+      const request = what === 'ServiceAccount' ? api.readServiceAccount(namespace, name, controller.signal) : api.readNamespace(name, controller.signal);
+      request.catch(() => {}); // may settle after the deadline won the race
+      const obj = await Promise.race([request, deadline]);
+      const value = (what === 'ServiceAccount' ? toServiceAccountFacts(obj, namespace) : toNamespaceFacts(obj)) as T | undefined;
+      if (what === 'ServiceAccount') remember(saMisses, serviceAccountKey(namespace, name), value as ServiceAccountFacts | undefined);
+      else remember(nsMisses, name, value as NamespaceFacts | undefined);
+      directReads.found++;
+      log.debug({ kind: what, namespace, name, ms: Math.round(performance.now() - startedAt) }, 'facts cache miss read directly');
+      return { value };
+    } catch (err) {
+      if (!controller.signal.aborted && statusOf(err) === 404) {
+        if (what === 'ServiceAccount') remember(saMisses, serviceAccountKey(namespace, name), undefined);
+        else remember(nsMisses, name, undefined);
+        directReads.not_found++;
+        log.debug({ kind: what, namespace, name }, 'facts cache miss: object does not exist');
+      } else if (controller.signal.aborted) {
+        directReads.timeout++;
+        log.warn({ kind: what, namespace, name, timeoutMs: directReadTimeoutMs }, 'facts cache miss: direct read timed out; facts unknown');
+      } else {
+        directReads.error++;
+        log.warn({ kind: what, namespace, name, error: describeError(err) }, 'facts cache miss: direct read failed; facts unknown');
+      }
+      return { value: undefined };
+    } finally {
+      clearTimeout(timer);
+      stopper.signal.removeEventListener('abort', onStop);
+    }
+  }
+
+  function answer(sa: ServiceAccountFacts | undefined, ns: NamespaceFacts | undefined): ClusterFacts {
+    return store.facts(sa, ns, bindingsKnown(now()));
+  }
+
+  function lookup(req: FactsRequest): ClusterFacts | Promise<ClusterFacts> {
+    try {
+      const hit = store.lookup(req.namespace, req.serviceAccount, bindingsKnown(now()));
+      if (hit) return hit;
+      const ns = cached(store.namespaces.get(req.namespace), nsMisses, req.namespace);
+      const saKey = serviceAccountKey(req.namespace, req.serviceAccount ?? '');
+      const sa: Hit<ServiceAccountFacts> =
+        req.serviceAccount === undefined ? { value: undefined } : cached(store.serviceAccounts.get(saKey), saMisses, saKey);
+      if (ns && sa) return answer(sa.value, ns.value);
+      return Promise.all([
+        ns ?? directRead<NamespaceFacts>('Namespace', '', req.namespace),
+        sa ?? directRead<ServiceAccountFacts>('ServiceAccount', req.namespace, req.serviceAccount ?? ''),
+      ]).then(
+        ([n, s]) => answer(s.value, n.value),
+        () => ({}),
+      );
+    } catch (err) {
+      log.error({ error: describeError(err) }, 'facts lookup failed; facts unknown');
+      return {};
+    }
+  }
+
+  function status(): ClusterFactsStatus {
+    const t = now();
+    const per = {} as Record<FactsResource, ResourceStatus>;
+    for (const r of reflectors) {
+      per[r.resource] = {
+        synced: r.synced,
+        watching: r.watching,
+        stale: r.stale(t),
+        lastEventAgeSeconds: r.lastAliveAt === undefined ? null : Math.max(0, (t - r.lastAliveAt) / 1000),
+        reconnects: r.reconnects,
+        relists: r.relists,
+        objects: store.count(r.resource),
+      };
+    }
+    const pick = <K extends keyof ResourceStatus>(k: K) =>
+      Object.fromEntries(FACTS_RESOURCES.map((r) => [r, per[r][k]])) as Record<FactsResource, ResourceStatus[K]>;
+    return {
+      synced: reflectors.every((r) => r.synced),
+      stale: reflectors.some((r) => r.stale(t)),
+      lastEventAgeSeconds: pick('lastEventAgeSeconds'),
+      reconnects: pick('reconnects'),
+      objects: pick('objects'),
+      resources: per,
+      directReads: { ...directReads },
+    };
+  }
+
+  function watchStaleness(): void {
+    const s = status();
+    if (!s.synced || s.stale === wasStale) return;
+    wasStale = s.stale;
+    if (s.stale) log.warn({ lastEventAgeSeconds: s.lastEventAgeSeconds, watching: Object.fromEntries(reflectors.map((r) => [r.resource, r.watching])) }, 'cluster facts are stale; RBAC bindings now count as unknown');
+    else log.info({}, 'cluster facts are fresh again');
+  }
+
+  function scheduleResync(): void {
+    if (resyncPeriodMs <= 0 || stopper.signal.aborted) return;
+    const t = setTimeout(
+      () => {
+        timers.splice(timers.indexOf(t), 1);
+        for (const r of reflectors) r.resync();
+        scheduleResync();
+      },
+      resyncPeriodMs * (0.9 + 0.2 * random()),
+    );
+    t.unref();
+    timers.push(t);
+  }
+
+  return {
+    lookup,
+    status,
+    snapshot: () => store.snapshot(),
+    ready: () => !stopper.signal.aborted && reflectors.every((r) => r.synced),
+    start() {
+      if (stopper.signal.aborted) return Promise.reject(new Error('cluster facts were stopped; create a new provider'));
+      if (!started) {
+        started = true;
+        for (const r of reflectors) r.start();
+        const check = setInterval(watchStaleness, Math.min(10_000, Math.max(100, staleAfterMs / 4)));
+        check.unref();
+        timers.push(check as unknown as NodeJS.Timeout);
+        scheduleResync();
+      }
+      return synced;
+    },
+    async stop() {
+      if (stopper.signal.aborted) return;
+      stopper.abort();
+      for (const t of timers) clearTimeout(t);
+      timers.length = 0;
+      rejectSynced(new Error('cluster facts stopped before the first full sync'));
+      await Promise.all(reflectors.map((r) => r.stop()));
+    },
+  };
+}
+
+/** Options of {@link readClusterFacts}. */
+export interface ReadClusterFactsOptions {
+  /** Deadline of each list page. Default 30 s. */
+  readonly requestTimeoutMs?: number;
+  readonly pageSize?: number;
+}
+
+/**
+ * Lists the four kinds once, read-only, as plain objects with their `kind` set (what
+ * `staticFacts` takes), e.g. to merge with the objects of a set of manifests. Rejects if any
+ * list fails.
+ */
+export async function listClusterObjects(kubeConfig: KubeConfig, options: ReadClusterFactsOptions = {}): Promise<JsonObject[]> {
+  const api = new KubeApi(kubeConfig);
+  const lists = await Promise.all(
+    FACTS_RESOURCES.map(async (resource) => {
+      const list = await api.listAll(resource, {
+        pageSize: options.pageSize ?? FACTS_DEFAULTS.pageSize,
+        pageTimeoutMs: options.requestTimeoutMs ?? FACTS_DEFAULTS.requestTimeoutMs,
+      });
+      return list.items.map((item): JsonObject => ({ ...item, kind: kindOf(resource) }));
+    }),
+  );
+  return lists.flat();
+}
+
+/**
+ * Lists the four kinds once, read-only, and returns static facts from them (for
+ * `tokenguard test --kubeconfig`): the same projection rules as the informers (`project.ts`),
+ * bindings taken as complete. Rejects if any list fails.
+ */
+export async function readClusterFacts(kubeConfig: KubeConfig, options: ReadClusterFactsOptions = {}): Promise<ReturnType<typeof staticFacts>> {
+  return staticFacts(await listClusterObjects(kubeConfig, options), { bindingsComplete: true });
+}

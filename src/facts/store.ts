@@ -1,0 +1,182 @@
+/**
+ * The in-memory facts of a cluster: ServiceAccounts by `ns/name`, Namespaces by name and the
+ * binding index, fed object by object (informer events, or generated objects in the
+ * benchmark). Every lookup is O(1) whatever the cluster size. No I/O, no clock.
+ */
+import { type JsonObject, objectAt, stringAt, stringMapAt } from '../engine/json.js';
+import type { ClusterFacts, NamespaceFacts, ServiceAccountFacts } from '../engine/types.js';
+import { BindingIndex, type BindingKind, bindingId, serviceAccountKey, toBindingFacts } from './project.js';
+
+/** The four kinds the facts come from, by their API resource name (also the metrics label). */
+export type FactsResource = 'serviceaccounts' | 'namespaces' | 'rolebindings' | 'clusterrolebindings';
+
+/** Every {@link FactsResource}, in a fixed order. */
+export const FACTS_RESOURCES: readonly FactsResource[] = ['serviceaccounts', 'namespaces', 'rolebindings', 'clusterrolebindings'];
+
+/**
+ * At most this many bindings are listed in `boundBy` (the engine quotes three): a lookup does
+ * bounded work even for a ServiceAccount named by thousands of bindings.
+ */
+export const MAX_BOUND_BY = 16;
+
+/** The binding kind of a binding resource. */
+export function bindingKindOf(resource: FactsResource): BindingKind | undefined {
+  return resource === 'rolebindings' ? 'RoleBinding' : resource === 'clusterrolebindings' ? 'ClusterRoleBinding' : undefined;
+}
+
+/** The `kind` of the objects of a resource. */
+export function kindOf(resource: FactsResource): string {
+  switch (resource) {
+    case 'serviceaccounts':
+      return 'ServiceAccount';
+    case 'namespaces':
+      return 'Namespace';
+    case 'rolebindings':
+      return 'RoleBinding';
+    case 'clusterrolebindings':
+      return 'ClusterRoleBinding';
+  }
+}
+
+/**
+ * The stripped-down copy of an object that the informer cache keeps (the EKS webhook's
+ * `stripDownServiceAccount` idea): name, namespace and resourceVersion (which the cache needs
+ * to diff a relist), plus exactly what the facts read: a ServiceAccount's annotations and
+ * automount flag, a Namespace's labels, and the subject keys of a binding (`subjectKeys` of
+ * `project.ts`, computed once on arrival). Everything else (managedFields, secrets, roleRef,
+ * other subjects...) is dropped on arrival. The facts store shares these maps and arrays
+ * rather than copying them.
+ */
+export interface CachedObject {
+  metadata: {
+    name: string;
+    namespace?: string;
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+  };
+  automountServiceAccountToken?: boolean;
+  subjectKeys?: readonly string[];
+}
+
+/** Projects an API object (raw JSON or a client-node typed object) for the cache. */
+export function projectForCache(resource: FactsResource, obj: JsonObject): CachedObject {
+  const md = objectAt(obj, 'metadata');
+  const metadata: CachedObject['metadata'] = { name: stringAt(md, 'name') ?? '' };
+  const namespace = stringAt(md, 'namespace');
+  if (namespace) metadata.namespace = namespace;
+  const rv = stringAt(md, 'resourceVersion');
+  if (rv) metadata.resourceVersion = rv;
+  const out: CachedObject = { metadata };
+  if (resource === 'serviceaccounts') {
+    const annotations = stringMapAt(md, 'annotations');
+    if (Object.keys(annotations).length > 0) metadata.annotations = annotations;
+    if (typeof obj.automountServiceAccountToken === 'boolean') out.automountServiceAccountToken = obj.automountServiceAccountToken;
+  } else if (resource === 'namespaces') {
+    const labels = stringMapAt(md, 'labels');
+    if (Object.keys(labels).length > 0) metadata.labels = labels;
+  } else {
+    out.subjectKeys = toBindingFacts(bindingKindOf(resource)!, obj)?.keys ?? [];
+  }
+  return out;
+}
+
+/** The content of a {@link FactsStore}, for comparisons in tests and diagnostics. */
+export interface FactsSnapshot {
+  readonly serviceAccounts: Readonly<Record<string, ServiceAccountFacts>>;
+  readonly namespaces: Readonly<Record<string, NamespaceFacts>>;
+  /** Subject key (`ns/name` or `group:<group>`) to the ids of the bindings naming it. */
+  readonly bindings: Readonly<Record<string, string[]>>;
+}
+
+const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
+
+/** The facts of a cluster, indexed for O(1) lookups and updated one object at a time. */
+export class FactsStore {
+  readonly serviceAccounts = new Map<string, ServiceAccountFacts>();
+  readonly namespaces = new Map<string, NamespaceFacts>();
+  readonly bindings = new BindingIndex();
+  readonly #bindingCount = { rolebindings: 0, clusterrolebindings: 0 };
+
+  /** Adds or replaces one object (an ADDED or MODIFIED event, or an item of a list), as projected for the cache. */
+  upsert(resource: FactsResource, obj: CachedObject): void {
+    const md = obj.metadata;
+    if (!md.name) return;
+    if (resource === 'serviceaccounts') {
+      const namespace = md.namespace || 'default';
+      const sa: Mutable<ServiceAccountFacts> = { namespace, name: md.name, annotations: md.annotations ?? EMPTY };
+      if (obj.automountServiceAccountToken !== undefined) sa.automountServiceAccountToken = obj.automountServiceAccountToken;
+      this.serviceAccounts.set(serviceAccountKey(namespace, md.name), sa);
+    } else if (resource === 'namespaces') {
+      this.namespaces.set(md.name, { name: md.name, labels: md.labels ?? EMPTY });
+    } else {
+      const kind = bindingKindOf(resource)!;
+      const before = this.bindings.size;
+      this.bindings.set({ id: bindingId(kind, kind === 'RoleBinding' ? (md.namespace ?? '') : '', md.name), keys: obj.subjectKeys ?? [] });
+      if (this.bindings.size > before) this.#bindingCount[resource as 'rolebindings' | 'clusterrolebindings']++;
+    }
+  }
+
+  /** Removes one object (a DELETED event); unknown objects are ignored. */
+  remove(resource: FactsResource, obj: CachedObject): void {
+    const { name, namespace = '' } = obj.metadata;
+    if (resource === 'serviceaccounts') this.serviceAccounts.delete(serviceAccountKey(namespace || 'default', name));
+    else if (resource === 'namespaces') this.namespaces.delete(name);
+    else {
+      const kind = bindingKindOf(resource)!;
+      const before = this.bindings.size;
+      this.bindings.delete(bindingId(kind, kind === 'RoleBinding' ? namespace : '', name));
+      if (this.bindings.size < before) this.#bindingCount[resource as 'rolebindings' | 'clusterrolebindings']--;
+    }
+  }
+
+  /** How many objects of a resource are held. */
+  count(resource: FactsResource): number {
+    if (resource === 'serviceaccounts') return this.serviceAccounts.size;
+    if (resource === 'namespaces') return this.namespaces.size;
+    return this.#bindingCount[resource];
+  }
+
+  /** Everything held, with sorted keys (for tests and diagnostics; O(n)). */
+  snapshot(): FactsSnapshot {
+    const sorted = <T>(m: ReadonlyMap<string, T>) => Object.fromEntries([...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return { serviceAccounts: sorted(this.serviceAccounts), namespaces: sorted(this.namespaces), bindings: this.bindings.snapshot() };
+  }
+
+  /**
+   * A ServiceAccount's facts with its bindings: `bound` and `boundBy` when `bindingsKnown`,
+   * neither otherwise (unknown: the policy's `whenUnknown` decides). Built field by field:
+   * object spread costs more than the rest of a lookup together.
+   */
+  withBindings(sa: ServiceAccountFacts, bindingsKnown: boolean, key?: string): ServiceAccountFacts {
+    if (!bindingsKnown) return sa;
+    const by = this.bindings.boundBy(sa.namespace, sa.name, MAX_BOUND_BY, key);
+    const out: Mutable<ServiceAccountFacts> = { namespace: sa.namespace, name: sa.name, annotations: sa.annotations, bound: by.length > 0 };
+    if (sa.automountServiceAccountToken !== undefined) out.automountServiceAccountToken = sa.automountServiceAccountToken;
+    if (by.length > 0) out.boundBy = by;
+    return out;
+  }
+
+  /** The facts to answer with, from what was found (the cache, or a direct read). */
+  facts(sa: ServiceAccountFacts | undefined, ns: NamespaceFacts | undefined, bindingsKnown: boolean, key?: string): ClusterFacts {
+    const out: Mutable<ClusterFacts> = {};
+    if (sa) out.serviceAccount = this.withBindings(sa, bindingsKnown, key);
+    if (ns) out.namespace = ns;
+    return out;
+  }
+
+  /**
+   * The cache-hit path of a lookup: the facts when the namespace and (if asked for) the
+   * ServiceAccount are both held, undefined otherwise (the caller then tries harder).
+   */
+  lookup(namespace: string, serviceAccount: string | undefined, bindingsKnown: boolean): ClusterFacts | undefined {
+    const ns = this.namespaces.get(namespace);
+    if (!ns) return undefined;
+    if (serviceAccount === undefined) return { namespace: ns };
+    const key = serviceAccountKey(namespace, serviceAccount);
+    const sa = this.serviceAccounts.get(key);
+    return sa ? this.facts(sa, ns, bindingsKnown, key) : undefined;
+  }
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };

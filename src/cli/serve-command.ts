@@ -1,10 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { ensureDevCertificates } from '../certs/dev.js';
-import { type ClusterFactsProvider, createClusterFacts } from '../facts/informers.js';
-import { registerFactsMetrics } from '../facts/metrics.js';
+import type { ClusterFactsProvider } from '../facts/informers.js';
 import { createLogger, LOG_LEVELS, type Logger } from '../log.js';
 import { createMetrics } from '../server/metrics.js';
 import { DEFAULT_SHUTDOWN_DELAY_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, type RunningServer, StartupError, startServer } from '../server/serve.js';
@@ -117,9 +116,15 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
   const metrics = createMetrics();
   let facts: ClusterFactsProvider | undefined;
   if (!values['no-cluster']) {
+    // Loaded only with cluster access: the Kubernetes client is most of the process's memory.
+    const [{ KubeConfig }, { createClusterFacts }, { registerFactsMetrics }] = await Promise.all([
+      import('@kubernetes/client-node'),
+      import('../facts/informers.js'),
+      import('../facts/metrics.js'),
+    ]);
     let kubeConfig: KubeConfig;
     try {
-      kubeConfig = loadKubeConfig(values.kubeconfig);
+      kubeConfig = loadKubeConfig(values.kubeconfig, process.env, KubeConfig);
     } catch (e) {
       return usage(`tokenguard serve: ${(e as Error).message}`);
     }
@@ -197,8 +202,12 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
  * `~/.kube/config`, else the in-cluster ServiceAccount. Unlike client-node's `loadFromDefault`,
  * it never falls back to `http://localhost:8080`: no credentials is an error that says what to do.
  */
-export function loadKubeConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): KubeConfig {
-  const kc = new KubeConfig();
+export function loadKubeConfig(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv,
+  KubeConfigClass: new () => KubeConfig,
+): KubeConfig {
+  const kc = new KubeConfigClass();
   const home = join(env.HOME ?? '', '.kube', 'config');
   if (file) kc.loadFromFile(file);
   else if (env.KUBECONFIG) kc.loadFromDefault();

@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 import { main } from '../../src/cli/main.js';
 import { loadKubeConfig, parseDuration, runServeCommand } from '../../src/cli/serve-command.js';
 import type { RunningServer } from '../../src/server/serve.js';
@@ -160,10 +161,10 @@ test('a port in use fails start-up with exit code 2', async () => {
 
 describe('cluster credentials', () => {
   test('without --no-cluster and without any credentials, serve refuses to start and says what to do', async () => {
-    expect(() => loadKubeConfig(undefined, { HOME: '/nonexistent-home' })).toThrow(
+    expect(() => loadKubeConfig(undefined, { HOME: '/nonexistent-home' }, KubeConfig)).toThrow(
       'no cluster credentials (in-cluster, KUBECONFIG or ~/.kube/config): pass --kubeconfig FILE, or --no-cluster',
     );
-    expect(() => loadKubeConfig('/nonexistent/kubeconfig', {})).toThrow();
+    expect(() => loadKubeConfig('/nonexistent/kubeconfig', {}, KubeConfig)).toThrow();
   });
 
   test('a kubeconfig file is read, and --no-cluster excludes --kubeconfig', async () => {
@@ -173,7 +174,7 @@ describe('cluster credentials', () => {
       file,
       'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n',
     );
-    expect(loadKubeConfig(file, {}).getCurrentCluster()?.server).toBe('https://127.0.0.1:6443');
+    expect(loadKubeConfig(file, {}, KubeConfig).getCurrentCluster()?.server).toBe('https://127.0.0.1:6443');
     let err = '';
     const code = await runServeCommand(['--no-cluster', '--kubeconfig', file], { stdout: { write: () => true }, stderr: { write: (s: string) => (err += s) } });
     expect(code).toBe(2);

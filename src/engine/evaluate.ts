@@ -4,7 +4,7 @@ import { diff } from './diff.js';
 import { cloneJson, type JsonObject, objectAt, stringAt, stringMapAt } from './json.js';
 import { type MatchSubject, matchPolicy } from './match.js';
 import { planForPod } from './plan.js';
-import { isMirrorPod, podServiceAccount } from './pod.js';
+import { isMirrorPod, podEditCopy, podServiceAccount } from './pod.js';
 import { mutatePod, validatePod } from './pod-rules.js';
 import { judgeEmbeddedTokens, judgeSecret, secretServiceAccount } from './secret-rules.js';
 import { judgeTokenRequest, planTokenRequest } from './token-request-rules.js';
@@ -100,12 +100,13 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
     results.push(...validatePod(object, planE, 'Enforce'), ...validatePod(object, planA, 'Audit'));
     return finish(phase, results, undefined, []);
   }
-  const mutated = cloneJson(object);
+  // Copy-on-write copies sharing with `object` whatever the rules leave alone: cheap to make and to diff.
+  const mutated = podEditCopy(object);
   const enforced = mutatePod(mutated, planE, 'Enforce');
   results.push(...enforced);
   let auditPatch: PatchOperation[] = [];
   if (audit.length > 0) {
-    const wouldBe = cloneJson(mutated);
+    const wouldBe = podEditCopy(mutated);
     const audited = mutatePod(wouldBe, planA, 'Audit');
     results.push(...audited);
     if (audited.some((r) => r.status === 'mutate')) auditPatch = diff(mutated, wouldBe);

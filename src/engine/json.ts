@@ -37,11 +37,16 @@ export function stringMapAt(o: JsonObject | undefined, key: string): Record<stri
 }
 
 /**
- * The nesting depth of a JSON value, computed without recursion so that hostile input
- * (10,000 levels parse fine but break recursive code) cannot overflow the stack.
+ * The nesting depth of a JSON value, computed without unbounded recursion so that hostile
+ * input (10,000 levels parse fine but break recursive code) cannot overflow the stack.
  * Stops counting once `limit` is exceeded.
  */
 export function jsonDepth(value: unknown, limit = Number.POSITIVE_INFINITY): number {
+  // The admission path calls this on every request with limit 100. Recursion is safe there (it
+  // never goes more than limit + 1 calls deep) and allocates nothing, where the explicit stack
+  // below allocates an array of values and a pair per object: measured in the server, 9% less
+  // CPU per typical pod request and 23% less per 100 KB pod (docs/benchmarks.md).
+  if (limit <= MAX_RECURSIVE_LIMIT) return boundedDepth(value, 1, limit);
   let max = 0;
   const stack: Array<[unknown, number]> = [[value, 1]];
   while (stack.length > 0) {
@@ -51,6 +56,42 @@ export function jsonDepth(value: unknown, limit = Number.POSITIVE_INFINITY): num
     if (max > limit) return max;
     const children = Array.isArray(v) ? v : Object.values(v);
     for (const c of children) if (typeof c === 'object' && c !== null) stack.push([c, d + 1]);
+  }
+  return max;
+}
+
+/** Limits up to which {@link jsonDepth} recurses instead of keeping an explicit stack. */
+const MAX_RECURSIVE_LIMIT = 1000;
+
+/**
+ * The depth of `v`, which sits at depth `d`, or the first depth past `limit`. `for...in` walks
+ * an object's enumerable keys, inherited ones included: values here come from JSON.parse or
+ * YAML (plain objects), and an inherited key could only make the answer deeper, never shallower.
+ */
+function boundedDepth(v: unknown, d: number, limit: number): number {
+  if (typeof v !== 'object' || v === null) return 0;
+  if (d > limit) return d;
+  let max = d;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const c: unknown = v[i];
+      if (typeof c !== 'object' || c === null) continue;
+      const x = boundedDepth(c, d + 1, limit);
+      if (x > max) {
+        max = x;
+        if (max > limit) return max;
+      }
+    }
+    return max;
+  }
+  for (const k in v) {
+    const c: unknown = (v as Record<string, unknown>)[k];
+    if (typeof c !== 'object' || c === null) continue;
+    const x = boundedDepth(c, d + 1, limit);
+    if (x > max) {
+      max = x;
+      if (max > limit) return max;
+    }
   }
   return max;
 }

@@ -3,13 +3,15 @@ import { API_TOKEN_VOLUME_PREFIX, PROJECTED_DEFAULT_MODE } from './constants.js'
 import { anyGlob } from './glob.js';
 import { isObject, type JsonObject, objectAt, objectsAt, stringAt } from './json.js';
 import { disables, type PlannedInjection, type PodPlan } from './plan.js';
-import { allContainers, apiTokenVolumeNames, arrayField, mountedVolumeNames, tokenSources } from './pod.js';
+import { allContainers, apiTokenVolumeNames, arrayField, mountedVolumeNames, tokenSources, writableContainer, writableToken } from './pod.js';
 import type { RuleResult } from './types.js';
 
 type Mode = Exclude<PolicyMode, 'Off'>;
 
 /**
- * Edits `pod` (a copy owned by the caller) so that it meets the plan, and reports each rule.
+ * Edits `pod` (a copy made by `podEditCopy`) so that it meets the plan, and reports each rule.
+ * Writes go to the spec, to its volume and container arrays, or through `writableToken` and
+ * `writableContainer`: everything else in `pod` is shared with the caller's object.
  * Order matters and is fixed: automount, API token expiration, injections, then bounds, so that
  * injected tokens are bounded too. Running it again on its own output changes nothing.
  */
@@ -32,7 +34,7 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
         if (!Array.isArray(vm)) continue;
         const kept = vm.filter((m) => !(isObject(m) && names.has(stringAt(m, 'name') ?? '')));
         mounts += vm.length - kept.length;
-        c.container.volumeMounts = kept;
+        if (kept.length !== vm.length) writableContainer(spec, c).volumeMounts = kept;
       }
     }
     const wasTrue = spec.automountServiceAccountToken === true;
@@ -53,7 +55,7 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
       for (const s of tokenSources(spec)) {
         if (!s.isApiToken || !names.has(s.volumeName)) continue;
         if (s.expirationSeconds > max) {
-          s.token.expirationSeconds = max;
+          writableToken(spec, s).expirationSeconds = max;
           r(policy, 'api-token-expiration', 'mutate', `API token ${s.volumeName} expirationSeconds ${s.expirationSeconds} -> ${max}`);
         } else r(policy, 'api-token-expiration', 'pass', `${s.volumeName}: expirationSeconds ${s.expirationSeconds}`);
       }
@@ -82,7 +84,7 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
           if (b.deny) {
             r(policy, 'token-bounds', 'fail', `${s.volumeName}: expirationSeconds ${s.expirationSeconds} outside [${b.min}, ${b.max}]`);
           } else {
-            s.token.expirationSeconds = target;
+            writableToken(spec, s).expirationSeconds = target;
             r(policy, 'token-bounds', 'mutate', `${s.volumeName}: expirationSeconds ${s.expirationSeconds} -> ${target}`);
           }
         }
@@ -233,7 +235,7 @@ function inject(spec: JsonObject, inj: PlannedInjection, expiration: number): { 
       });
       continue;
     }
-    arrayField(c.container, 'volumeMounts').push({ name: inj.volumeName, mountPath: inj.mountPath, readOnly: true });
+    arrayField(writableContainer(spec, c), 'volumeMounts').push({ name: inj.volumeName, mountPath: inj.mountPath, readOnly: true });
     added.push(c.name);
   }
   if (added.length > 0 && !existing) {

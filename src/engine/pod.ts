@@ -115,3 +115,69 @@ export function arrayField(obj: JsonObject, key: string): unknown[] {
   obj[key] = arr as JsonObject[];
   return arr;
 }
+
+/**
+ * A copy of `pod` for `mutatePod` (pod-rules.ts) to edit, copy-on-write: the pod, its spec and
+ * the spec's volume and container arrays are new (shallow copies); everything else, every volume
+ * and every container included, is shared with `pod` until a rule writes to it through
+ * {@link writableToken} or {@link writableContainer}, which copy the path to what they return.
+ *
+ * Why not a deep copy: the sharing is what makes the copy and the JSON Patch cheap.
+ * fast-json-patch's `compare` (diff.ts) returns at once on identical references, so comparing
+ * the edited copy with the original visits only what a rule changed. With deep copies the engine
+ * copied and compared the whole pod twice (served and audit patches): ~80% of its time on a
+ * typical pod (docs/benchmarks.md). The patch is the same either way: identical subtrees yield
+ * no operation.
+ *
+ * Contract: `mutatePod` writes only to the spec itself, to the copied arrays, and to objects
+ * returned by the two helpers. test/unit/engine/edit-copy.test.ts runs every pod rule on a deeply
+ * frozen pod to catch a write anywhere else, and the property tests check that the input never
+ * changes.
+ */
+export function podEditCopy(pod: JsonObject): JsonObject {
+  const spec = pod.spec;
+  if (!isObject(spec)) return { ...pod };
+  const copy: JsonObject = { ...spec };
+  if (Array.isArray(spec.volumes)) copy.volumes = [...spec.volumes];
+  for (const field of CONTAINER_FIELDS) {
+    const list = spec[field];
+    if (Array.isArray(list)) copy[field] = [...list];
+  }
+  return { ...pod, spec: copy };
+}
+
+/**
+ * The `serviceAccountToken` object of `source`, made writable in a spec copied by
+ * {@link podEditCopy}: the volume, its projection, the sources array, the source and the token
+ * are copied and put in place of the shared ones. Calling it again for the same token copies the
+ * path again, from the current state: correct, if not free.
+ */
+export function writableToken(spec: JsonObject, source: TokenSource): JsonObject {
+  const volumes = spec.volumes as JsonObject[]; // the edit's own array (tokenSources found the token there)
+  const volume: JsonObject = { ...(volumes[source.volumeIndex] as JsonObject) };
+  const projected: JsonObject = { ...(volume.projected as JsonObject) };
+  const sources = [...(projected.sources as JsonObject[])];
+  const entry: JsonObject = { ...(sources[source.sourceIndex] as JsonObject) };
+  const token: JsonObject = { ...(entry.serviceAccountToken as JsonObject) };
+  entry.serviceAccountToken = token;
+  sources[source.sourceIndex] = entry;
+  projected.sources = sources;
+  volume.projected = projected;
+  volumes[source.volumeIndex] = volume;
+  return token;
+}
+
+/**
+ * The container of `ref`, made writable in a spec copied by {@link podEditCopy}: the container
+ * and its `volumeMounts` array are copied and put in place of the shared ones. `ref` must come
+ * from `allContainers` on this spec, after any earlier write to the same container.
+ */
+export function writableContainer(spec: JsonObject, ref: ContainerRef): JsonObject {
+  const list = spec[ref.field] as unknown[]; // the edit's own array
+  const index = list.indexOf(ref.container);
+  if (index === -1) throw new Error(`engine: stale reference to ${ref.field} ${ref.name}`);
+  const container: JsonObject = { ...ref.container };
+  if (Array.isArray(container.volumeMounts)) container.volumeMounts = [...container.volumeMounts];
+  list[index] = container;
+  return container;
+}

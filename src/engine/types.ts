@@ -113,7 +113,10 @@ export interface EngineResult {
   readonly allowed: boolean;
   /** `policy/rule: message` lines of the failures that deny. */
   readonly denials: readonly string[];
-  /** The mutated object (mutate phase, Enforce policies), or undefined when nothing changed. */
+  /**
+   * The mutated object (mutate phase, Enforce policies), or undefined when nothing changed. For
+   * pods it shares every subtree the engine did not edit with the input object: read-only.
+   */
   readonly mutated: JsonObject | undefined;
   /** The patch Audit policies would have added on top of the Enforce mutation (mutate phase). */
   readonly auditPatch: readonly PatchOperation[];

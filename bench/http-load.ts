@@ -1,0 +1,260 @@
+/**
+ * The load generator of the HTTP benchmark, one process pinned to the other core, driven by
+ * bench/http.ts over IPC. Two kinds of load:
+ *
+ * - `saturate`: closed loop, N keep-alive connections each sending its next request as soon as
+ *   the previous answer arrived (autocannon's programmatic API). Gives throughput.
+ * - `fixed`: open loop at a fixed rate. Request i is due at t0 + i/rate whatever happened to
+ *   the earlier ones, and its latency is measured from that *intended* time, not from when it
+ *   was actually sent: a server stall then shows as the latency of every request it delayed,
+ *   instead of silently lowering the rate (coordinated omission; `autocannon -R` bursts and
+ *   measures from the actual send). node:https with a keep-alive Agent, as the API server
+ *   keeps its connections. The scheduler spins on setImmediate for sub-millisecond precision
+ *   (this core belongs to the generator); how late sends leave is reported as `sendLag`.
+ */
+import { Agent, request } from 'node:https';
+import autocannon from 'autocannon';
+import { serveIpc } from './ipc.js';
+
+export interface Percentiles {
+  readonly count: number;
+  readonly mean: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+}
+
+/** Percentiles of a sample (ms), nearest-rank on the sorted values. */
+export function percentiles(values: Float64Array): Percentiles {
+  const sorted = Float64Array.from(values).sort();
+  const n = sorted.length;
+  const at = (q: number) => (n === 0 ? 0 : (sorted[Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1))] as number));
+  let sum = 0;
+  for (const v of sorted) sum += v;
+  return { count: n, mean: n === 0 ? 0 : sum / n, p50: at(0.5), p90: at(0.9), p99: at(0.99), p999: at(0.999), max: n === 0 ? 0 : (sorted[n - 1] as number) };
+}
+
+export interface SaturateResult {
+  readonly ok: number;
+  readonly non2xx: number;
+  readonly errors: number;
+  readonly timeouts: number;
+  readonly seconds: number;
+  readonly rps: number;
+  readonly latencyMs: { readonly mean: number; readonly p50: number; readonly p99: number; readonly max: number };
+  /** Share of its core the generator used: near 1 means the generator, not the server, was the limit. */
+  readonly loadCpuShare: number;
+}
+
+async function saturate(args: Record<string, unknown>): Promise<SaturateResult> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const r = await autocannon({
+    url: `https://127.0.0.1:${Number(args.port)}${String(args.path)}`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: String(args.body),
+    connections: Number(args.connections),
+    duration: Number(args.seconds),
+    pipelining: 1,
+    timeout: 10,
+  });
+  const wall = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const seconds = r.duration;
+  return {
+    ok: r['2xx'],
+    non2xx: r.non2xx,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    seconds,
+    rps: r['2xx'] / seconds,
+    latencyMs: { mean: r.latency.average, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max },
+    loadCpuShare: (cpu.user + cpu.system) / 1000 / wall,
+  };
+}
+
+export interface FixedResult {
+  readonly rate: number;
+  readonly seconds: number;
+  readonly sent: number;
+  readonly ok: number;
+  readonly failed: number;
+  readonly timedOut: number;
+  /** Response time from the intended send time, ms (failures count as their time to fail). */
+  readonly latency: Percentiles;
+  /** How late requests left the generator compared with their intended time, ms. */
+  readonly sendLag: Percentiles;
+  readonly loadCpuShare: number;
+}
+
+const agents = new Map<number, Agent>();
+/** One keep-alive agent per port, kept across calls, so a warm-up call leaves warm connections. */
+function agentFor(port: number, maxSockets: number): Agent {
+  let a = agents.get(port);
+  if (!a) {
+    a = new Agent({ keepAlive: true, maxSockets, rejectUnauthorized: false, scheduling: 'lifo' });
+    agents.set(port, a);
+  }
+  return a;
+}
+
+const REQUEST_TIMEOUT_MS = 10_000;
+
+function fixed(args: Record<string, unknown>): Promise<FixedResult> {
+  const port = Number(args.port);
+  const rate = Number(args.rate);
+  const seconds = Number(args.seconds);
+  const path = String(args.path);
+  const body = Buffer.from(String(args.body));
+  const agent = agentFor(port, Number(args.maxSockets ?? 64));
+  const total = Math.round(rate * seconds);
+  const periodMs = 1000 / rate;
+  const latency = new Float64Array(total);
+  const lag = new Float64Array(total);
+  let sent = 0;
+  let finished = 0;
+  let ok = 0;
+  let failed = 0;
+  let timedOut = 0;
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
+  const t0 = wall0 + 5;
+
+  return new Promise((resolve) => {
+    let done = false;
+    let deadline: NodeJS.Timeout | undefined;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      if (deadline) clearTimeout(deadline);
+      // Requests still unanswered at the deadline count as timed out, at the deadline.
+      for (let i = 0; i < sent; i++) if (latency[i] === 0) latency[i] = performance.now() - (t0 + i * periodMs);
+      const cpu = process.cpuUsage(cpu0);
+      resolve({
+        rate,
+        seconds,
+        sent,
+        ok,
+        failed,
+        timedOut: timedOut + (sent - finished),
+        latency: percentiles(latency.subarray(0, sent)),
+        sendLag: percentiles(lag.subarray(0, sent)),
+        loadCpuShare: (cpu.user + cpu.system) / 1000 / (performance.now() - wall0),
+      });
+    };
+    const record = (i: number, intended: number, success: boolean, timeout = false) => {
+      latency[i] = Math.max(performance.now() - intended, Number.MIN_VALUE);
+      finished += 1;
+      if (success) ok += 1;
+      else failed += 1;
+      if (timeout) timedOut += 1;
+      if (finished === total) finish();
+    };
+    const send = (i: number, intended: number) => {
+      lag[i] = performance.now() - intended;
+      let settled = false;
+      const settle = (success: boolean, timeout = false) => {
+        if (settled) return;
+        settled = true;
+        record(i, intended, success, timeout);
+      };
+      const req = request(
+        { agent, host: '127.0.0.1', port, path, method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': body.length } },
+        (res) => {
+          res.on('data', () => {});
+          res.on('end', () => settle(res.statusCode === 200));
+          res.on('error', () => settle(false));
+        },
+      );
+      req.setTimeout(REQUEST_TIMEOUT_MS, () => {
+        settle(false, true);
+        req.destroy();
+      });
+      req.on('error', () => settle(false));
+      req.end(body);
+    };
+    const tick = () => {
+      if (done) return;
+      const now = performance.now();
+      while (sent < total && t0 + sent * periodMs <= now) {
+        send(sent, t0 + sent * periodMs);
+        sent += 1;
+      }
+      if (sent < total) setImmediate(tick);
+      else deadline = setTimeout(finish, REQUEST_TIMEOUT_MS + 2_000);
+    };
+    setImmediate(tick);
+  });
+}
+
+export interface FreshResult {
+  readonly ok: number;
+  readonly failed: number;
+  readonly seconds: number;
+  /** Request latency, new TLS connection included, ms. */
+  readonly latency: Percentiles;
+  readonly loadCpuShare: number;
+}
+
+/**
+ * Closed loop without keep-alive: every request opens a new TLS connection (full handshake, no
+ * session resumption), as a client does after its idle connection was closed. `concurrency`
+ * requests in flight; runs for `seconds`.
+ */
+function fresh(args: Record<string, unknown>): Promise<FreshResult> {
+  const port = Number(args.port);
+  const path = String(args.path);
+  const body = Buffer.from(String(args.body));
+  const concurrency = Number(args.concurrency ?? 4);
+  const seconds = Number(args.seconds);
+  const latencies: number[] = [];
+  let ok = 0;
+  let failed = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const start = performance.now();
+      const req = request(
+        { agent: false, host: '127.0.0.1', port, path, method: 'POST', rejectUnauthorized: false, headers: { 'Content-Type': 'application/json', 'Content-Length': body.length, Connection: 'close' } },
+        (res) => {
+          res.on('data', () => {});
+          res.on('end', () => {
+            if (res.statusCode === 200) ok += 1;
+            else failed += 1;
+            latencies.push(performance.now() - start);
+            resolve();
+          });
+        },
+      );
+      req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error('timeout')));
+      req.on('error', () => {
+        failed += 1;
+        resolve();
+      });
+      req.end(body);
+    });
+  const worker = async () => {
+    while (performance.now() < end) await one();
+  };
+  return Promise.all(Array.from({ length: concurrency }, worker)).then(() => {
+    const wall = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    return { ok, failed, seconds: wall / 1000, latency: percentiles(Float64Array.from(latencies)), loadCpuShare: (cpu.user + cpu.system) / 1000 / wall };
+  });
+}
+
+serveIpc({
+  saturate,
+  fixed,
+  fresh,
+  close: () => {
+    for (const a of agents.values()) a.destroy();
+    agents.clear();
+  },
+});
+process.send?.({ ready: true, pid: process.pid });

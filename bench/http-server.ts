@@ -1,0 +1,281 @@
+/**
+ * The server side of the HTTP benchmark, one process per server, started by bench/http.ts
+ * (pinned to one core with taskset, compiled to plain JavaScript first so that no loader hook
+ * runs in it, as in production). Two kinds:
+ *
+ * - `tokenguard`: the real webhook, `startServer` with the shipped policies, the production
+ *   logger at `info` writing to standard output (which the parent points at /dev/null or a file,
+ *   as a container runtime points it at a pipe), metrics, hot-reload watchers, and every
+ *   dependency `tokenguard serve` loads (@kubernetes/client-node included).
+ * - `baseline`: baseline A, the least a webhook can do: bare `node:https`, the body read and
+ *   `JSON.parse`d, a canned AdmissionReview sent back. Same certificate, same keep-alive timeout.
+ *
+ * Instrumentation, identical in both: CPU time (`process.cpuUsage`), GC pauses by kind
+ * (PerformanceObserver), event-loop delay (`monitorEventLoopDelay`), RSS sampled every 200 ms,
+ * requests counted, and an optional CPU profile (inspector), reported to the parent over IPC.
+ *
+ * argv: kind certFile keyFile policiesDir [variant]
+ *
+ * `variant` (for experiments; comma-separated): tokenguard `log=<level>` (default info),
+ * `no-client-node` (skip loading @kubernetes/client-node), `log-sink=noop|sonic-sync|sonic-async`
+ * (where pino's lines go: nowhere, pino.destination sync, or buffered; default process.stdout);
+ * baseline `pad=<bytes>` (a canned answer of about that size), `burn=<us>` (CPU spent per
+ * request before answering), `express` (the same canned answer through express, express.json()
+ * and res.json()). The parent also knows `ref=<commit or folder>` (this file then runs
+ * against src/ from there).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import { Session } from 'node:inspector';
+import { constants, type EntryType, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { serveIpc } from './ipc.js';
+
+const [kind, certFile, keyFile, policiesDir, variantArg] = process.argv.slice(2);
+const variant = new Map((variantArg ?? '').split(',').filter(Boolean).map((v) => [v.split('=')[0] as string, v.split('=')[1] ?? 'true'] as const));
+if ((kind !== 'tokenguard' && kind !== 'baseline') || !certFile || !keyFile || !policiesDir) {
+  process.stderr.write('usage: http-server.js tokenguard|baseline certFile keyFile policiesDir\n');
+  process.exit(2);
+}
+
+// ------------------------------------------------------------------ instrumentation
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge',
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental-marking',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak-callbacks',
+};
+
+export interface GcStats {
+  count: number;
+  totalMs: number;
+  maxMs: number;
+}
+
+let gc: Record<string, GcStats> = {};
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const detail = (entry as { detail?: { kind?: number } }).detail;
+    const name = GC_KINDS[detail?.kind ?? -1] ?? `kind-${detail?.kind}`;
+    const s = gc[name] ?? { count: 0, totalMs: 0, maxMs: 0 };
+    gc[name] = s;
+    s.count += 1;
+    s.totalMs += entry.duration;
+    if (entry.duration > s.maxMs) s.maxMs = entry.duration;
+  }
+}).observe({ entryTypes: ['gc' as EntryType] });
+
+const eld = monitorEventLoopDelay({ resolution: 10 });
+eld.enable();
+
+let rssMax = 0;
+setInterval(() => {
+  const rss = process.memoryUsage.rss();
+  if (rss > rssMax) rssMax = rss;
+}, 200).unref();
+
+let requests = 0;
+let window = { cpu: process.cpuUsage(), start: performance.now(), rss: process.memoryUsage.rss() };
+
+export interface WindowStats {
+  readonly wallMs: number;
+  readonly cpuUs: number;
+  readonly cpuUserUs: number;
+  readonly cpuSystemUs: number;
+  readonly requests: number;
+  readonly rssStart: number;
+  readonly rssEnd: number;
+  readonly rssMax: number;
+  readonly heapUsed: number;
+  readonly gc: Record<string, GcStats>;
+  /** Event-loop delay, ms (resolution 10 ms: the sampler's own period is subtracted by Node). */
+  readonly eld: { readonly mean: number; readonly p50: number; readonly p99: number; readonly max: number };
+}
+
+function startWindow(): void {
+  gc = {};
+  eld.reset();
+  requests = 0;
+  rssMax = process.memoryUsage.rss();
+  window = { cpu: process.cpuUsage(), start: performance.now(), rss: rssMax };
+}
+
+function endWindow(): WindowStats {
+  const cpu = process.cpuUsage(window.cpu);
+  const mem = process.memoryUsage();
+  if (mem.rss > rssMax) rssMax = mem.rss;
+  const ms = (ns: number) => (Number.isFinite(ns) ? ns / 1e6 : 0);
+  return {
+    wallMs: performance.now() - window.start,
+    cpuUs: cpu.user + cpu.system,
+    cpuUserUs: cpu.user,
+    cpuSystemUs: cpu.system,
+    requests,
+    rssStart: window.rss,
+    rssEnd: mem.rss,
+    rssMax,
+    heapUsed: mem.heapUsed,
+    gc,
+    eld: { mean: ms(eld.mean), p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max) },
+  };
+}
+
+// ------------------------------------------------------------------ profiling
+const session = new Session();
+let profiling = false;
+function post<T>(method: string, params?: object): Promise<T> {
+  return new Promise((resolve, reject) => {
+    session.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result as T)));
+  });
+}
+
+// ------------------------------------------------------------------ servers
+const cert = readFileSync(certFile, 'utf8');
+const key = readFileSync(keyFile, 'utf8');
+let server: Server;
+let stop: () => Promise<void>;
+
+if (kind === 'baseline') {
+  const pad = Number(variant.get('pad') ?? 0);
+  const burnUs = Number(variant.get('burn') ?? 0);
+  const canned = JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: { uid: '11111111-2222-4333-8444-555555555555', allowed: true, ...(pad > 0 ? { warnings: ['x'.repeat(pad)] } : {}) },
+  });
+  const cannedLength = String(Buffer.byteLength(canned));
+  server = createServer({ cert, key }, (req, res) => {
+    if (req.method !== 'POST') {
+      res.writeHead(404).end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (burnUs > 0) {
+        const until = performance.now() + burnUs / 1000;
+        while (performance.now() < until) {
+          // busy: an experiment on how the cost of the answer's write depends on server speed
+        }
+      }
+      let status = 200;
+      try {
+        JSON.parse((chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString('utf8'));
+      } catch {
+        status = 400;
+      }
+      res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': cannedLength });
+      res.end(canned);
+    });
+  });
+  if (variant.has('express')) {
+    // What the admission endpoints would cost behind express: express.json() and res.json().
+    const { default: express } = await import('express');
+    const app = express();
+    app.use(express.json({ limit: '7mb' }));
+    app.use((_req, res) => {
+      res.json(JSON.parse(canned));
+    });
+    server.removeAllListeners('request');
+    server.on('request', app);
+  }
+  server.keepAliveTimeout = 120_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  stop = () => new Promise<void>((resolve) => server.close(() => resolve()).closeAllConnections());
+} else {
+  // What `tokenguard serve` has loaded even with --no-cluster: the Kubernetes client too.
+  if (!variant.has('no-client-node')) await import('@kubernetes/client-node');
+  const { startServer } = await import('../src/server/serve.js');
+  const { createLogger } = await import('../src/log.js');
+  // As serve-command.ts does: the production logger, writing to standard output.
+  const { default: pino } = await import('pino');
+  const sinks: Record<string, () => { write: (line: string) => void }> = {
+    // serve-command.ts's destination: standard output through Node's stream.
+    stdout: () => ({ write: (line: string) => process.stdout.write(line) }),
+    noop: () => ({ write: (_line: string) => {} }),
+    // pino's own destination on fd 1: direct writeSync per line, no Node stream in between.
+    'sonic-sync': () => pino.destination({ dest: 1, sync: true }),
+    // The same, buffered: one write per 4 KiB (lines are lost if the process dies before a flush).
+    'sonic-async': () => pino.destination({ dest: 1, sync: false, minLength: 4096 }),
+  };
+  const sink = (sinks[variant.get('log-sink') ?? 'stdout'] ?? (sinks.stdout as () => { write: (line: string) => void }))();
+  const logger = createLogger({ level: variant.get('log') ?? 'info' }, sink);
+  const running = await startServer({
+    port: 0,
+    host: '127.0.0.1',
+    tlsCert: certFile,
+    tlsKey: keyFile,
+    policies: [policiesDir],
+    logger,
+    shutdownDelayMs: 0,
+    shutdownTimeoutMs: 2_000,
+  });
+  server = running.server;
+  stop = async () => {
+    running.forceClose();
+    await running.close();
+  };
+}
+server.on('request', () => {
+  requests += 1;
+});
+const port = (server.address() as { port: number }).port;
+
+/** The engine alone on the typical pod, in this pinned process (evaluations/s). */
+async function engineRate(seconds: number): Promise<Record<string, number>> {
+  const { evaluate } = await import('../src/engine/evaluate.js');
+  const { decodeAdmissionReview, respond } = await import('../src/admission/review.js');
+  const { loadPolicies } = await import('../src/policy/load.js');
+  const { benchBodies } = await import('./bodies.js');
+  const policies = loadPolicies([policiesDir as string]).policies;
+  const body = benchBodies().find((b) => b.id === 'typical')!.body;
+  const decoded = decodeAdmissionReview(JSON.parse(body));
+  if (!decoded.ok || !decoded.review.input) throw new Error('typical body does not decode');
+  const { review } = decoded;
+  const input = review.input!;
+  const rate = (fn: () => void): number => {
+    for (let i = 0; i < 2000; i++) fn();
+    let n = 0;
+    const start = performance.now();
+    const end = start + seconds * 1000;
+    let now = start;
+    while (now < end) {
+      for (let i = 0; i < 200; i++) fn();
+      n += 200;
+      now = performance.now();
+    }
+    return n / ((now - start) / 1000);
+  };
+  return {
+    jsonParse: rate(() => JSON.parse(body)),
+    evaluateMutate: rate(() => evaluate({ policies, input, facts: {}, phase: 'mutate' })),
+    evaluateValidate: rate(() => evaluate({ policies, input, facts: {}, phase: 'validate' })),
+    respondMutate: rate(() => respond('mutate', review, policies, {})),
+  };
+}
+
+serveIpc({
+  'window-start': () => startWindow(),
+  'window-end': () => endWindow(),
+  memory: () => process.memoryUsage(),
+  'engine-rate': (args) => engineRate(Number(args.seconds ?? 1.5)),
+  'profile-start': async (args) => {
+    session.connect();
+    profiling = true;
+    await post('Profiler.enable');
+    await post('Profiler.setSamplingInterval', { interval: Number(args.intervalUs ?? 250) });
+    await post('Profiler.start');
+  },
+  'profile-stop': async (args) => {
+    if (!profiling) throw new Error('not profiling');
+    const { profile } = await post<{ profile: unknown }>('Profiler.stop');
+    session.disconnect();
+    profiling = false;
+    writeFileSync(String(args.file), JSON.stringify(profile));
+    return String(args.file);
+  },
+  stop: async () => {
+    await stop();
+    setImmediate(() => process.exit(0));
+  },
+});
+process.send?.({ ready: true, port, pid: process.pid, rss: process.memoryUsage.rss() });

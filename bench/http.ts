@@ -1,0 +1,730 @@
+/**
+ * The webhook's HTTP benchmark (issue 9): tokenguard's real server against baseline A (bare
+ * `node:https`, JSON.parse, canned answer) in the same run, each in its own process pinned to
+ * CPU 1, the load generator pinned to CPU 0, the same AdmissionReview bodies for both.
+ *
+ *   npx tsx bench/http.ts            full run (~12 min), writes bench/results/ and docs/benchmarks.md
+ *   npx tsx bench/http.ts --quick    short look (~2 min), writes bench/results/ only
+ *
+ * Options: --rounds N, --seconds S (per saturation test), --fixed-seconds S, --fixed-rounds N,
+ * --rate R (default 1000), --connections 10,50, --bodies typical,large,..., --log-file FILE
+ * (tokenguard's log; default /dev/null), --no-profile, --no-handshakes, --docs / --no-docs,
+ * --docs-section NAME (which generated block of docs/benchmarks.md to replace), --render FILE
+ * (print, and with --docs write, the report of an earlier run's JSON), --variants 'A|B'
+ * (experiments: more server processes, each with a variant of http-server.ts such as
+ * `log=silent`, `no-client-node`, `ref=HEAD` (src/ as committed) or `baseline:pad=1000`,
+ * measured in the same saturation rounds).
+ *
+ * Tests: saturation (closed loop, autocannon, 10 and 50 keep-alive connections) for throughput
+ * and server CPU per request (the server child's `process.cpuUsage()` delta / requests), and a
+ * fixed rate with an open-loop generator measuring from each request's intended send time, for
+ * latency, CPU share, GC pauses and event-loop delay. Rounds are interleaved (A, T, then T, A)
+ * and reported as medians; every tokenguard figure is also given as a ratio to A from the same
+ * round, because the machine is shared and absolute figures drift.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { generateCertificates } from '../src/certs/generate.js';
+import { type BenchBody, benchBodies } from './bodies.js';
+import { compileForChildren } from './build.js';
+import type { FixedResult, FreshResult, SaturateResult } from './http-load.js';
+import type { WindowStats } from './http-server.js';
+import { IpcClient } from './ipc.js';
+import { type CpuProfile, type ProfileSummary, summarize } from './profile.js';
+
+const root = join(import.meta.dirname, '..');
+const resultsDir = join(root, 'bench', 'results');
+
+const { values: opts } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    seconds: { type: 'string' },
+    'fixed-seconds': { type: 'string' },
+    'fixed-rounds': { type: 'string' },
+    rate: { type: 'string' },
+    connections: { type: 'string' },
+    bodies: { type: 'string' },
+    'log-file': { type: 'string' },
+    variants: { type: 'string' },
+    'no-profile': { type: 'boolean', default: false },
+    'no-handshakes': { type: 'boolean', default: false },
+    docs: { type: 'boolean', default: false },
+    'no-docs': { type: 'boolean', default: false },
+    'docs-section': { type: 'string', default: 'http' },
+    render: { type: 'string' },
+  },
+  strict: true,
+});
+const quick = opts.quick === true;
+const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
+const cfg = {
+  rounds: num(opts.rounds, quick ? 1 : 3),
+  seconds: num(opts.seconds, quick ? 2 : 5),
+  warmSeconds: quick ? 1 : 2,
+  fixedSeconds: num(opts['fixed-seconds'], quick ? 10 : 60),
+  fixedRounds: num(opts['fixed-rounds'], quick ? 1 : 2),
+  fixedWarmSeconds: quick ? 2 : 5,
+  rate: num(opts.rate, 1000),
+  connections: (opts.connections ?? '10,50').split(',').map(Number),
+  profileSeconds: quick ? 4 : 10,
+  handshakeRounds: quick ? 1 : 3,
+  handshakeSeconds: quick ? 2 : 4,
+  idleWaitMs: 3_000,
+};
+const writeDocs = opts['no-docs'] ? false : opts.docs || !quick;
+const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
+const command = ['npx tsx bench/http.ts', ...process.argv.slice(2).map(shellQuote)].join(' ');
+
+const log = (msg: string) => process.stderr.write(`[bench:http ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+// ------------------------------------------------------------------ child processes
+const children = new Set<ChildProcess>();
+function killAll(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const pinned = hasTaskset() && cpus().length >= 2;
+
+interface Child {
+  readonly name: string;
+  readonly client: IpcClient;
+  readonly child: ChildProcess;
+  readonly ready: Record<string, unknown>;
+}
+
+async function spawnChild(name: string, cpu: number, script: string, args: readonly string[], stdout: number | 'ignore'): Promise<Child> {
+  const node = [process.execPath, script, ...args];
+  const argv = pinned ? ['taskset', '-c', String(cpu), ...node] : node;
+  const child = spawn(argv[0] as string, argv.slice(1), { cwd: root, stdio: ['ignore', stdout, 'inherit', 'ipc'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s`)), 60_000);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited during start-up (${code ?? signal})`));
+    });
+    const onMessage = (m: unknown) => {
+      if (typeof m === 'object' && m !== null && (m as { ready?: unknown }).ready === true) {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        resolve(m as Record<string, unknown>);
+      }
+    };
+    child.on('message', onMessage);
+  });
+  return { name, client: new IpcClient(name, child), child, ready };
+}
+
+async function stopChild(c: Child): Promise<void> {
+  if (c.child.exitCode !== null || c.child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => c.child.once('exit', () => r()));
+  try {
+    await c.client.call('stop', {}, 5_000);
+  } catch {
+    // fall through to the kill below
+  }
+  await Promise.race([exited, sleep(5_000)]);
+  if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+}
+
+// ------------------------------------------------------------------ measurements
+/** `baseline`, `tokenguard`, or `tokenguard[<variant>]` / `baseline[<variant>]` for an experiment (--variants). */
+type ServerKind = string;
+/** `--variants` entries are `variant` (of tokenguard) or `baseline:variant`. */
+const variantId = (v: string) => (v.startsWith('baseline:') ? `baseline[${v.slice(9)}]` : `tokenguard[${v.replace(/^tokenguard:/, '')}]`);
+interface Server extends Child {
+  readonly kind: ServerKind;
+  readonly port: number;
+}
+
+interface SaturationRound {
+  readonly round: number;
+  readonly server: ServerKind;
+  readonly load: SaturateResult;
+  readonly stats: WindowStats;
+}
+interface HandshakeRound {
+  readonly round: number;
+  readonly cert: string;
+  readonly mode: 'new-connection' | 'keep-alive';
+  readonly requests: number;
+  readonly cpuUs: number;
+  readonly p50Ms: number;
+}
+interface FixedRound {
+  readonly round: number;
+  readonly server: ServerKind;
+  readonly load: FixedResult;
+  readonly stats: WindowStats;
+}
+
+let load: Child;
+
+async function saturate(server: Server, body: BenchBody, connections: number, seconds: number): Promise<{ load: SaturateResult; stats: WindowStats }> {
+  await server.client.call('window-start');
+  const r = await load.client.call<SaturateResult>('saturate', { port: server.port, path: body.path, body: body.body, connections, seconds }, (seconds + 60) * 1000);
+  const stats = await server.client.call<WindowStats>('window-end');
+  if (r.non2xx > 0 || r.errors > 0 || r.timeouts > 0) log(`  ! ${server.kind} ${body.id} c=${connections}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
+  return { load: r, stats };
+}
+
+async function fixedRate(server: Server, body: BenchBody, seconds: number): Promise<{ load: FixedResult; stats: WindowStats }> {
+  const args = { port: server.port, path: body.path, body: body.body, rate: cfg.rate };
+  await load.client.call<FixedResult>('fixed', { ...args, seconds: cfg.fixedWarmSeconds }, (cfg.fixedWarmSeconds + 60) * 1000);
+  await server.client.call('window-start');
+  const r = await load.client.call<FixedResult>('fixed', { ...args, seconds }, (seconds + 60) * 1000);
+  const stats = await server.client.call<WindowStats>('window-end');
+  if (r.failed > 0 || r.timedOut > 0) log(`  ! ${server.kind} fixed: ${r.failed} failed, ${r.timedOut} timed out`);
+  return { load: r, stats };
+}
+
+const cpuPerRequest = (s: WindowStats) => (s.requests > 0 ? s.cpuUs / s.requests : Number.NaN);
+const coreShare = (s: WindowStats) => s.cpuUs / 1000 / s.wallMs;
+
+// ------------------------------------------------------------------ main
+interface Results {
+  readonly meta: Record<string, unknown>;
+  readonly bodies: { id: string; label: string; path: string; bytes: number }[];
+  /** RSS right after start-up, before any request. */
+  readonly startup: Record<ServerKind, number>;
+  readonly idle: Record<ServerKind, NodeJS.MemoryUsage>;
+  readonly idleAfter: Record<ServerKind, NodeJS.MemoryUsage>;
+  readonly saturation: { body: string; connections: number; rounds: SaturationRound[] }[];
+  readonly fixed: FixedRound[];
+  readonly engine: Record<string, number> | undefined;
+  readonly handshakes: HandshakeRound[];
+  readonly profiles: Partial<Record<ServerKind, { file: string; summary: ProfileSummary }>>;
+}
+
+async function main(): Promise<void> {
+  const bodies = benchBodies().filter((b) => !opts.bodies || opts.bodies.split(',').includes(b.id));
+  if (bodies.length === 0) throw new Error('--bodies selects nothing');
+  const typical = bodies.find((b) => b.id === 'typical') ?? (bodies[0] as BenchBody);
+  const variants = (opts.variants ?? '').split('|').filter(Boolean);
+  const ids: ServerKind[] = ['baseline', 'tokenguard', ...variants.map(variantId)];
+  if (!pinned) log('! taskset or a second core is missing: processes are NOT pinned; figures mean less');
+  const load0 = loadavg();
+  log(`Node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}, load average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
+
+  log('compiling the children to JavaScript');
+  const build = compileForChildren(root);
+  const tmp = mkdtempSync(join(tmpdir(), 'tokenguard-bench-'));
+  const logPath = opts['log-file'] ?? '/dev/null';
+  const logFd = openSync(logPath, 'a');
+  const started = Date.now();
+  try {
+    log('generating an ECDSA P-256 certificate for 127.0.0.1');
+    const certs = await generateCertificates({ service: 'tokenguard', namespace: 'tokenguard-system', ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'], keyType: 'ecdsa-p256' });
+    const certFile = join(tmp, 'tls.crt');
+    const keyFile = join(tmp, 'tls.key');
+    writeFileSync(certFile, certs.cert);
+    writeFileSync(keyFile, certs.key, { mode: 0o600 });
+
+    const serverJs = join(build, 'bench', 'http-server.js');
+    const builds = new Map<string, string>();
+    const serverJsFor = (variant: string | undefined) => {
+      const ref = /(?:^|,)ref=([^,]+)/.exec(variant ?? '')?.[1];
+      if (!ref) return serverJs;
+      if (!builds.has(ref)) {
+        log(`compiling src/ at ${ref}`);
+        builds.set(ref, compileForChildren(root, ref));
+      }
+      return join(builds.get(ref) as string, 'bench', 'http-server.js');
+    };
+    const policies = join(root, 'policies');
+    const servers: Record<ServerKind, Server> = {};
+    for (const id of ids) {
+      const variant = /^\w+\[(.*)\]$/.exec(id)?.[1];
+      const kind = id.startsWith('baseline') ? 'baseline' : 'tokenguard';
+      const c = await spawnChild(id, 1, serverJsFor(variant), [kind, certFile, keyFile, policies, ...(variant ? [variant] : [])], kind === 'tokenguard' ? logFd : 'ignore');
+      servers[id] = { ...c, kind: id, port: Number(c.ready.port) };
+    }
+    const server = (id: ServerKind) => servers[id] as Server;
+    load = await spawnChild('load', 0, join(build, 'bench', 'http-load.js'), [], 'ignore');
+    log(`servers up: ${ids.map((id) => `${id} :${server(id).port}`).join(', ')}; generator pid ${load.ready.pid}`);
+    const startup = Object.fromEntries(ids.map((id) => [id, Number(server(id).ready.rss)]));
+
+    log('warm-up');
+    for (const id of ids) for (const b of bodies) await saturate(server(id), b, 10, cfg.warmSeconds);
+    await sleep(cfg.idleWaitMs);
+    const memory = async () => Object.fromEntries(await Promise.all(ids.map(async (id) => [id, await server(id).client.call<NodeJS.MemoryUsage>('memory')] as const)));
+    const idle = await memory();
+    log(`RSS idle after warm-up: ${ids.map((id) => `${id} ${mb(idle[id]?.rss ?? 0)}`).join(', ')}`);
+
+    const saturation: Results['saturation'] = [];
+    for (const b of bodies) for (const c of cfg.connections) saturation.push({ body: b.id, connections: c, rounds: [] });
+    for (let round = 1; round <= cfg.rounds; round++) {
+      const order = round % 2 ? ids : [...ids].reverse();
+      for (const entry of saturation) {
+        const b = bodies.find((x) => x.id === entry.body) as BenchBody;
+        for (const kind of order) {
+          const r = await saturate(server(kind), b, entry.connections, cfg.seconds);
+          entry.rounds.push({ round, server: kind, ...r });
+          log(
+            `sat r${round} ${kind.padEnd(12)} ${b.id.padEnd(7)} c=${String(entry.connections).padEnd(2)} ${Math.round(r.load.rps).toString().padStart(6)} req/s ${cpuPerRequest(r.stats).toFixed(1).padStart(6)} us/req server ${(coreShare(r.stats) * 100).toFixed(0)}% gen ${(r.load.loadCpuShare * 100).toFixed(0)}%`,
+          );
+        }
+      }
+    }
+
+    const fixed: FixedRound[] = [];
+    for (let round = 1; round <= cfg.fixedRounds; round++) {
+      const order: ServerKind[] = round % 2 ? ['baseline', 'tokenguard'] : ['tokenguard', 'baseline'];
+      for (const kind of order) {
+        const r = await fixedRate(server(kind), typical, cfg.fixedSeconds);
+        fixed.push({ round, server: kind, ...r });
+        const l = r.load.latency;
+        log(
+          `fixed r${round} ${kind.padEnd(10)} ${cfg.rate}/s: p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} p99.9 ${l.p999.toFixed(2)} max ${l.max.toFixed(1)} ms, cpu ${(coreShare(r.stats) * 100).toFixed(1)}%, mark-compact ${r.stats.gc['mark-compact']?.count ?? 0}`,
+        );
+      }
+    }
+
+    await sleep(cfg.idleWaitMs);
+    const idleAfter = await memory();
+
+    log('engine alone on the pinned core');
+    const engine = await server('tokenguard').client.call<Record<string, number>>('engine-rate', { seconds: quick ? 0.7 : 2 }, 60_000);
+
+    const handshakes: HandshakeRound[] = [];
+    if (!opts['no-handshakes']) {
+      // TLS handshake cost by certificate type, on baseline A servers (the handshake does not
+      // depend on what the server does with the request): every request on a new connection,
+      // against keep-alive, small body (the Secret review), same rounds.
+      log('handshakes: ECDSA P-256 vs RSA-2048 certificates');
+      const rsa = await generateCertificates({ service: 'tokenguard', namespace: 'tokenguard-system', ipAddresses: ['127.0.0.1'], keyType: 'rsa-2048' });
+      const rsaCert = join(tmp, 'rsa.crt');
+      const rsaKey = join(tmp, 'rsa.key');
+      writeFileSync(rsaCert, rsa.cert);
+      writeFileSync(rsaKey, rsa.key, { mode: 0o600 });
+      const small = bodies.find((b) => b.id === 'secret') ?? typical;
+      const hs: Record<string, Server> = {};
+      for (const [cert, files] of [
+        ['ecdsa-p256', [certFile, keyFile]],
+        ['rsa-2048', [rsaCert, rsaKey]],
+      ] as const) {
+        const c = await spawnChild(`baseline-${cert}`, 1, serverJs, ['baseline', files[0], files[1], policies], 'ignore');
+        hs[cert] = { ...c, kind: `baseline-${cert}`, port: Number(c.ready.port) };
+      }
+      try {
+        for (let round = 1; round <= cfg.handshakeRounds; round++) {
+          for (const cert of round % 2 ? ['ecdsa-p256', 'rsa-2048'] : ['rsa-2048', 'ecdsa-p256']) {
+            const srv = hs[cert] as Server;
+            for (const mode of ['new-connection', 'keep-alive'] as const) {
+              await srv.client.call('window-start');
+              const args = { port: srv.port, path: small.path, body: small.body, seconds: cfg.handshakeSeconds };
+              const r =
+                mode === 'new-connection'
+                  ? await load.client.call<FreshResult>('fresh', { ...args, concurrency: 4 }, (cfg.handshakeSeconds + 60) * 1000)
+                  : await load.client.call<SaturateResult>('saturate', { ...args, connections: 4 }, (cfg.handshakeSeconds + 60) * 1000);
+              const stats = await srv.client.call<WindowStats>('window-end');
+              // autocannon's percentiles are whole milliseconds: its mean is the better figure here.
+              const p50 = 'latencyMs' in r ? r.latencyMs.mean : r.latency.p50;
+              handshakes.push({ round, cert, mode, requests: stats.requests, cpuUs: cpuPerRequest(stats), p50Ms: p50 });
+              log(`hs r${round} ${cert.padEnd(10)} ${mode.padEnd(14)} ${cpuPerRequest(stats).toFixed(0).padStart(5)} us/req server, p50 ${p50.toFixed(2)} ms`);
+            }
+          }
+        }
+      } finally {
+        for (const srv of Object.values(hs)) await stopChild(srv);
+      }
+    }
+
+    const profiles: Results['profiles'] = {};
+    if (!opts['no-profile']) {
+      for (const kind of ['baseline', 'tokenguard'] as const) {
+        log(`CPU profile of ${kind} at saturation (typical pod, 50 connections, ${cfg.profileSeconds} s)`);
+        const file = join(resultsDir, `http-${kind}.cpuprofile`);
+        mkdirSync(resultsDir, { recursive: true });
+        await server(kind).client.call('profile-start', { intervalUs: 250 });
+        await load.client.call('saturate', { port: server(kind).port, path: typical.path, body: typical.body, connections: 50, seconds: cfg.profileSeconds }, (cfg.profileSeconds + 60) * 1000);
+        await server(kind).client.call('profile-stop', { file }, 60_000);
+        profiles[kind] = { file: relative(root, file), summary: summarize(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, 30) };
+      }
+    }
+
+    const results: Results = {
+      meta: {
+        command,
+        node: process.version,
+        cpu: cpuModel(),
+        cores: cpus().length,
+        date: new Date().toISOString(),
+        durationMinutes: (Date.now() - started) / 60_000,
+        loadAverageStart: load0,
+        loadAverageEnd: loadavg(),
+        pinned,
+        serverCpu: pinned ? 1 : undefined,
+        generatorCpu: pinned ? 0 : undefined,
+        quick,
+        config: cfg,
+        tokenguardLog: logPath,
+        variants,
+        certificate: 'ECDSA P-256 (src/certs generateCertificates)',
+      },
+      bodies: bodies.map((b) => ({ id: b.id, label: b.label, path: b.path, bytes: Buffer.byteLength(b.body) })),
+      startup,
+      idle,
+      idleAfter,
+      saturation,
+      fixed,
+      engine,
+      handshakes,
+      profiles,
+    };
+    mkdirSync(resultsDir, { recursive: true });
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const json = `${JSON.stringify(results, null, 2)}\n`;
+    writeFileSync(join(resultsDir, `http-${quick ? 'quick-' : ''}${stamp}.json`), json);
+    writeFileSync(join(resultsDir, `http-${quick ? 'quick-' : ''}latest.json`), json);
+    const md = renderMarkdown(results);
+    writeFileSync(join(resultsDir, `http-${quick ? 'quick-' : ''}latest.md`), md);
+    process.stdout.write(md);
+    if (writeDocs) updateDocs(docsSection === 'http' ? md : renderMarkdown(results, true));
+    log(`done in ${((Date.now() - started) / 60_000).toFixed(1)} min; results in ${relative(root, resultsDir)}/${writeDocs ? ', docs/benchmarks.md updated' : ''}`);
+
+    for (const id of ids) await stopChild(server(id));
+    await load.client.call('close').catch(() => undefined);
+    await stopChild(load);
+  } finally {
+    killAll();
+    closeSync(logFd);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function cpuModel(): string {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('model name'));
+    return line ? line.slice(line.indexOf(':') + 1).trim() : (cpus()[0]?.model ?? 'unknown');
+  } catch {
+    return cpus()[0]?.model ?? 'unknown';
+  }
+}
+
+// ------------------------------------------------------------------ report
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+const fmt = (x: number, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a');
+const ratio = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a');
+const yes = (ok: boolean) => (ok ? 'yes' : '**no**');
+const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+
+/** Medians per server, and ratios paired within each round (both servers measured back to back). */
+class SatSummary {
+  constructor(private readonly rounds: readonly SaturationRound[]) {}
+  private of(k: ServerKind): SaturationRound[] {
+    return this.rounds.filter((r) => r.server === k);
+  }
+  private med(k: ServerKind, f: (r: SaturationRound) => number): number {
+    return median(this.of(k).map(f));
+  }
+  private paired(k: ServerKind, base: ServerKind, f: (r: SaturationRound) => number): number {
+    return median(
+      this.of(k).map((t) => {
+        const a = this.of(base).find((x) => x.round === t.round);
+        return a ? f(t) / f(a) : Number.NaN;
+      }),
+    );
+  }
+  has(k: ServerKind): boolean {
+    return this.of(k).length > 0;
+  }
+  rps(k: ServerKind): number {
+    return this.med(k, (r) => r.load.rps);
+  }
+  cpuUs(k: ServerKind): number {
+    return this.med(k, (r) => cpuPerRequest(r.stats));
+  }
+  userUs(k: ServerKind): number {
+    return this.med(k, (r) => r.stats.cpuUserUs / r.stats.requests);
+  }
+  systemUs(k: ServerKind): number {
+    return this.med(k, (r) => r.stats.cpuSystemUs / r.stats.requests);
+  }
+  serverShare(k: ServerKind): number {
+    return this.med(k, (r) => coreShare(r.stats));
+  }
+  genShare(k: ServerKind): number {
+    return this.med(k, (r) => r.load.loadCpuShare);
+  }
+  rpsRatio(k: ServerKind, base: ServerKind = 'baseline'): number {
+    return this.paired(k, base, (r) => r.load.rps);
+  }
+  cpuRatio(k: ServerKind, base: ServerKind = 'baseline'): number {
+    return this.paired(k, base, (r) => cpuPerRequest(r.stats));
+  }
+}
+
+/** The experiments table (--variants): every server of the run, per body. */
+function experimentsTable(r: Results): string[] {
+  const out: string[] = [];
+  const m = r.meta;
+  const A = 'baseline';
+  const T = 'tokenguard';
+  const rss = (mem: Record<ServerKind, NodeJS.MemoryUsage>, k: ServerKind) => mem[k]?.rss ?? Number.NaN;
+  const variants = (m.variants as string[] | undefined) ?? [];
+  if (variants.length > 0) {
+    out.push(
+      '',
+      '#### Experiments (variants of the tokenguard process, same rounds)',
+      '',
+      '| server | body | conns | req/s | CPU µs/req (user + system) | vs A (CPU) | vs tokenguard (CPU) | RSS idle after warm-up | RSS at start-up |',
+      '|---|---|---|---|---|---|---|---|---|',
+    );
+    for (const e of r.saturation) {
+      const s = new SatSummary(e.rounds);
+      for (const id of [A, T, ...variants.map(variantId)]) {
+        if (!s.has(id)) continue;
+        out.push(
+          `| ${id} | ${e.body} | ${e.connections} | ${fmt(s.rps(id))} | ${fmt(s.cpuUs(id), 1)} (${fmt(s.userUs(id))} + ${fmt(s.systemUs(id))}) | ${ratio(s.cpuRatio(id))} | ${id === A ? '' : ratio(s.cpuRatio(id, T))} | ${mb(rss(r.idle, id))} | ${mb(r.startup[id] ?? Number.NaN)} |`,
+        );
+      }
+    }
+  }
+
+  return out;
+}
+
+function renderMarkdown(r: Results, compact = false): string {
+  const m = r.meta;
+  const cfgUsed = m.config as typeof cfg;
+  const out: string[] = [];
+  const T = 'tokenguard';
+  const A = 'baseline';
+  const rss = (mem: Record<ServerKind, NodeJS.MemoryUsage>, k: ServerKind) => mem[k]?.rss ?? Number.NaN;
+  const heap = (mem: Record<ServerKind, NodeJS.MemoryUsage>, k: ServerKind) => mem[k]?.heapUsed ?? Number.NaN;
+  const typicalId = r.bodies.find((b) => b.id === 'typical') ? 'typical' : r.bodies[0]?.id;
+  const sat = (body: string | undefined, c: number) => {
+    const e = r.saturation.find((s) => s.body === body && s.connections === c);
+    return e && e.rounds.length > 0 ? new SatSummary(e.rounds) : undefined;
+  };
+  const maxConn = Math.max(...cfgUsed.connections);
+  const t50 = sat(typicalId, maxConn);
+  const fixedOf = (k: ServerKind) => r.fixed.filter((f) => f.server === k);
+  const fx = (k: ServerKind, f: (x: FixedRound) => number) => median(fixedOf(k).map(f));
+  const fxRatio = (f: (x: FixedRound) => number) => fx(T, f) / fx(A, f);
+  const markCompact = (k: ServerKind) => fixedOf(k).reduce((n, x) => n + (x.stats.gc['mark-compact']?.count ?? 0), 0);
+  const rssSat = (k: ServerKind, body?: string) =>
+    Math.max(...r.saturation.filter((s) => body === undefined || s.body === body).flatMap((s) => s.rounds.filter((x) => x.server === k).map((x) => x.stats.rssMax)));
+  const loadAvg = (x: unknown) => (x as number[]).map((v) => v.toFixed(2)).join(' ');
+
+  out.push(
+    `Command: \`${m.command}\` · Node ${m.node} · CPU: ${m.cpu} (${m.cores} cores) · ${String(m.date).slice(0, 16).replace('T', ' ')} UTC · ${fmt(Number(m.durationMinutes), 1)} min`,
+    '',
+    `Server processes pinned to CPU ${m.serverCpu ?? '-'} and the load generator to CPU ${m.generatorCpu ?? '-'} (taskset: ${m.pinned ? 'yes' : '**no**'}); ECDSA P-256 certificate; tokenguard with the shipped policies, no cluster facts, logging at info to ${m.tokenguardLog}. ` +
+      `Load average ${loadAvg(m.loadAverageStart)} at the start and ${loadAvg(m.loadAverageEnd)} at the end: the machine was shared, so absolute figures are noisy and the ratios to A (measured back to back in each round) are the figures to trust. ` +
+      `Saturation: ${cfgUsed.rounds} interleaved round(s) of ${cfgUsed.seconds} s per test, medians. Fixed rate: ${cfgUsed.fixedRounds} round(s) of ${cfgUsed.fixedSeconds} s per server at ${fmt(cfgUsed.rate)} req/s after ${cfgUsed.fixedWarmSeconds} s of warm-up.`,
+  );
+  if (compact) return `${[...out, ...experimentsTable(r)].join('\n')}\n`;
+  out.push('', '#### Goals (issue 9)', '', '| goal | target | tokenguard | A (same run) | tokenguard / A | met |', '|---|---|---|---|---|---|');
+  if (t50?.has(T)) {
+    out.push(
+      `| /mutate throughput, typical pod, ${maxConn} connections | ≥ 0.6× A | ${fmt(t50.rps(T))} req/s | ${fmt(t50.rps(A))} req/s | ${ratio(t50.rpsRatio(T))} | ${yes(t50.rpsRatio(T) >= 0.6)} |`,
+      `| CPU per typical request | ≤ 80 µs | ${fmt(t50.cpuUs(T), 1)} µs | ${fmt(t50.cpuUs(A), 1)} µs | ${ratio(t50.cpuRatio(T))} | ${yes(t50.cpuUs(T) <= 80)} |`,
+    );
+  }
+  if (r.fixed.length > 0) {
+    const p99 = fx(T, (x) => x.load.latency.p99);
+    const p999 = fx(T, (x) => x.load.latency.p999);
+    const share = fx(T, (x) => coreShare(x.stats));
+    out.push(
+      `| p99 at ${fmt(cfgUsed.rate)} req/s | ≤ 1.5 ms | ${fmt(p99, 2)} ms | ${fmt(fx(A, (x) => x.load.latency.p99), 2)} ms | ${ratio(fxRatio((x) => x.load.latency.p99))} | ${yes(p99 <= 1.5)} |`,
+      `| p99.9 at ${fmt(cfgUsed.rate)} req/s | ≤ 5 ms | ${fmt(p999, 2)} ms | ${fmt(fx(A, (x) => x.load.latency.p999), 2)} ms | ${ratio(fxRatio((x) => x.load.latency.p999))} | ${yes(p999 <= 5)} |`,
+      `| CPU at ${fmt(cfgUsed.rate)} req/s | ≤ 0.2 core | ${fmt(share, 3)} core | ${fmt(fx(A, (x) => coreShare(x.stats)), 3)} core | ${ratio(fxRatio((x) => coreShare(x.stats)))} | ${yes(share <= 0.2)} |`,
+      `| mark-compact GCs at ${fmt(cfgUsed.rate)} req/s | 0 | ${markCompact(T)} | ${markCompact(A)} | | ${yes(markCompact(T) === 0)} |`,
+    );
+  }
+  const drift = rss(r.idleAfter, T) - rss(r.idle, T);
+  out.push(
+    `| RSS idle after warm-up, every dependency loaded | ≤ 70 MB | ${mb(rss(r.idle, T))} | ${mb(rss(r.idle, A))} | ${ratio(rss(r.idle, T) / rss(r.idle, A))} | ${yes(rss(r.idle, T) <= 70e6)} |`,
+    `| RSS at saturation, typical pod (max sampled) | ≤ 150 MB | ${mb(rssSat(T, typicalId))} | ${mb(rssSat(A, typicalId))} | ${ratio(rssSat(T, typicalId) / rssSat(A, typicalId))} | ${yes(rssSat(T, typicalId) <= 150e6)} |`,
+    `| RSS at saturation, any body (100 KB pods included) | ≤ 150 MB | ${mb(rssSat(T))} | ${mb(rssSat(A))} | ${ratio(rssSat(T) / rssSat(A))} | ${yes(rssSat(T) <= 150e6)} |`,
+    `| RSS idle after the whole run (flatness) | ≈ idle before | ${mb(rss(r.idleAfter, T))} | ${mb(rss(r.idleAfter, A))} | ${ratio(rss(r.idleAfter, T) / rss(r.idleAfter, A))} | ${Math.abs(drift) <= 15e6 ? 'yes' : '**check**'} (${drift >= 0 ? '+' : ''}${mb(drift)}) |`,
+  );
+  if (r.engine) {
+    const e = r.engine;
+    out.push(
+      `| engine alone, typical pod (evaluate, mutate phase) | ≥ 50,000 /s | ${fmt(e.evaluateMutate ?? Number.NaN)} /s | JSON.parse of the body: ${fmt(e.jsonParse ?? Number.NaN)} /s | ${ratio((e.evaluateMutate ?? Number.NaN) / (e.jsonParse ?? Number.NaN))} of JSON.parse | ${yes((e.evaluateMutate ?? 0) >= 50_000)} |`,
+    );
+  }
+
+  out.push(
+    '',
+    `#### Saturation (closed loop, keep-alive), medians of ${cfgUsed.rounds} round(s)`,
+    '',
+    'CPU µs per request is the server process’s CPU time (user + system) over the requests it answered. Server core busy near 100% means the server was the limit; below that with the generator also below 100%, other processes on the shared machine took the difference.',
+    '',
+    '| body | bytes | conns | A req/s | tokenguard req/s | ratio | A CPU µs/req | tokenguard CPU µs/req | ratio | server core busy A / tg | generator core busy A / tg |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  );
+  for (const e of r.saturation) {
+    const s = new SatSummary(e.rounds);
+    if (!s.has(T)) continue;
+    const b = r.bodies.find((x) => x.id === e.body);
+    out.push(
+      `| ${b?.label ?? e.body} → ${b?.path} | ${fmt(b?.bytes ?? 0)} | ${e.connections} | ${fmt(s.rps(A))} | ${fmt(s.rps(T))} | ${ratio(s.rpsRatio(T))} | ${fmt(s.cpuUs(A), 1)} | ${fmt(s.cpuUs(T), 1)} | ${ratio(s.cpuRatio(T))} | ${pct(s.serverShare(A))} / ${pct(s.serverShare(T))} | ${pct(s.genShare(A))} / ${pct(s.genShare(T))} |`,
+    );
+  }
+
+  out.push(...experimentsTable(r));
+
+  if (r.fixed.length > 0) {
+    out.push(
+      '',
+      `#### Fixed rate ${fmt(cfgUsed.rate)} req/s, open loop, typical pod (latency from the intended send time, ms)`,
+      '',
+      '| server | round | p50 | p90 | p99 | p99.9 | max | failed | CPU (cores) | scavenges (max ms) | mark-compact | event-loop delay p99 / max | generator send lag p99 / max |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    );
+    for (const f of [...r.fixed].sort((a, b) => a.server.localeCompare(b.server) || a.round - b.round)) {
+      const l = f.load.latency;
+      const sc = f.stats.gc.scavenge;
+      const mc = f.stats.gc['mark-compact'];
+      out.push(
+        `| ${f.server === A ? 'A' : f.server} | ${f.round} | ${fmt(l.p50, 3)} | ${fmt(l.p90, 3)} | ${fmt(l.p99, 3)} | ${fmt(l.p999, 3)} | ${fmt(l.max, 2)} | ${f.load.failed + f.load.timedOut} | ${fmt(coreShare(f.stats), 3)} | ${sc ? `${sc.count} (${fmt(sc.maxMs, 2)})` : '0'} | ${mc ? `${mc.count} (${fmt(mc.maxMs, 1)} ms)` : '0'} | ${fmt(f.stats.eld.p99, 1)} / ${fmt(f.stats.eld.max, 1)} | ${fmt(f.load.sendLag.p99, 3)} / ${fmt(f.load.sendLag.max, 1)} |`,
+      );
+    }
+    const ratioRow = (name: string, f: (x: FixedRound) => number) => `${name} ${ratio(fxRatio(f))}`;
+    out.push(
+      '',
+      `tokenguard / A (medians): ${[
+        ratioRow('p50', (x) => x.load.latency.p50),
+        ratioRow('p99', (x) => x.load.latency.p99),
+        ratioRow('p99.9', (x) => x.load.latency.p999),
+        ratioRow('max', (x) => x.load.latency.max),
+        ratioRow('CPU', (x) => coreShare(x.stats)),
+      ].join(', ')}. A generator send lag well above the server latencies means the generator's core was taken by other processes at that moment: those requests count late, as they would for any client.`,
+    );
+  }
+
+  out.push(
+    '',
+    '#### Memory (RSS)',
+    '',
+    '| | A | tokenguard | ratio |',
+    '|---|---|---|---|',
+    `| at start-up, before any request | ${mb(r.startup[A] ?? Number.NaN)} | ${mb(r.startup[T] ?? Number.NaN)} | ${ratio((r.startup[T] ?? Number.NaN) / (r.startup[A] ?? Number.NaN))} |`,
+    `| idle after warm-up | ${mb(rss(r.idle, A))} | ${mb(rss(r.idle, T))} | ${ratio(rss(r.idle, T) / rss(r.idle, A))} |`,
+    `| V8 heap used, idle | ${mb(heap(r.idle, A))} | ${mb(heap(r.idle, T))} | ${ratio(heap(r.idle, T) / heap(r.idle, A))} |`,
+    `| max at saturation | ${mb(rssSat(A))} | ${mb(rssSat(T))} | ${ratio(rssSat(T) / rssSat(A))} |`,
+    `| idle after the run | ${mb(rss(r.idleAfter, A))} | ${mb(rss(r.idleAfter, T))} | ${ratio(rss(r.idleAfter, T) / rss(r.idleAfter, A))} |`,
+  );
+
+  if (r.engine) {
+    const e = r.engine;
+    out.push(
+      '',
+      '#### Engine alone, typical pod, pinned core (per second)',
+      '',
+      `JSON.parse of the review ${fmt(e.jsonParse ?? Number.NaN)}; evaluate (mutate) ${fmt(e.evaluateMutate ?? Number.NaN)}; evaluate (validate) ${fmt(e.evaluateValidate ?? Number.NaN)}; respond (mutate: evaluate + patch + response) ${fmt(e.respondMutate ?? Number.NaN)}.`,
+    );
+  }
+
+  if (r.handshakes.length > 0) {
+    const hm = (cert: string, mode: string, f: (h: HandshakeRound) => number) => median(r.handshakes.filter((h) => h.cert === cert && h.mode === mode).map(f));
+    out.push(
+      '',
+      '#### TLS handshakes by certificate type (baseline A server, Secret review, 4 clients, medians)',
+      '',
+      '| certificate | server CPU µs/req, new connection each time | server CPU µs/req, keep-alive | handshake ≈ difference | latency, new connection (p50) / keep-alive (mean) |',
+      '|---|---|---|---|---|',
+    );
+    for (const cert of ['ecdsa-p256', 'rsa-2048']) {
+      const fresh = hm(cert, 'new-connection', (h) => h.cpuUs);
+      const kept = hm(cert, 'keep-alive', (h) => h.cpuUs);
+      out.push(`| ${cert} | ${fmt(fresh)} | ${fmt(kept)} | ${fmt(fresh - kept)} µs | ${fmt(hm(cert, 'new-connection', (h) => h.p50Ms), 2)} / ${fmt(hm(cert, 'keep-alive', (h) => h.p50Ms), 2)} ms |`);
+    }
+  }
+
+  const profs = r.profiles;
+  const tp = profs[T];
+  if (tp) {
+    const t = tp.summary;
+    const a = profs[A]?.summary;
+    out.push(
+      '',
+      `#### CPU profile at saturation (typical pod, 50 connections; self time as a share of busy time)`,
+      '',
+      `Profiles: \`${tp.file}\`${profs[A] ? `, \`${profs[A].file}\`` : ''} (open in Chrome DevTools or speedscope). Builtins such as JSON.parse are often charged to their caller (A's JSON.parse shows as "benchmark harness").`,
+      '',
+      '| category | A | tokenguard |',
+      '|---|---|---|',
+    );
+    const cats = new Set([...t.categories.map((c) => c.name), ...(a?.categories.map((c) => c.name) ?? [])]);
+    const share = (s: ProfileSummary | undefined, name: string) => {
+      const row = s?.categories.find((c) => c.name === name);
+      return row ? `${(row.share * 100).toFixed(1)}%` : '';
+    };
+    const tShare = (name: string) => t.categories.find((c) => c.name === name)?.share ?? 0;
+    for (const c of [...cats].sort((x, y) => tShare(y) - tShare(x))) out.push(`| ${c} | ${share(a, c)} | ${share(t, c)} |`);
+    out.push('', 'Top self-time functions in tokenguard:', '', '| self | function |', '|---|---|');
+    for (const f of t.functions.slice(0, 20)) out.push(`| ${(f.share * 100).toFixed(1)}% | \`${f.name}\` |`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+function updateDocs(md: string): void {
+  const section = docsSection;
+  const START = `<!-- bench:${section}:start (generated by bench/http.ts; edit outside these markers) -->`;
+  const END = `<!-- bench:${section}:end -->`;
+  const file = join(root, 'docs', 'benchmarks.md');
+  const block = `${START}\n${md}${END}`;
+  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\n## HTTP benchmark: latest full run\n\n';
+  const s = text.indexOf(START);
+  const e = text.indexOf(END);
+  text = s !== -1 && e > s ? `${text.slice(0, s)}${block}${text.slice(e + END.length)}` : `${text.trimEnd()}\n\n${block}\n`;
+  mkdirSync(join(root, 'docs'), { recursive: true });
+  writeFileSync(file, text);
+}
+
+const docsSection = (opts['docs-section'] ?? 'http').replace(/[^\w-]/g, '');
+
+/** `--render FILE`: the report of an earlier run, from its JSON, without running anything. */
+function render(file: string): void {
+  const results = JSON.parse(readFileSync(file, 'utf8')) as Results;
+  const md = renderMarkdown(results);
+  process.stdout.write(md);
+  if (opts.docs) updateDocs(docsSection === 'http' ? md : renderMarkdown(results, true));
+}
+
+try {
+  if (opts.render) render(opts.render);
+  else await main();
+} catch (e) {
+  killAll();
+  log(`failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  process.exitCode = 1;
+}

@@ -6,7 +6,9 @@
  * - `tokenguard`: the real webhook, `startServer` with the shipped policies, the production
  *   logger at `info` writing to standard output (which the parent points at /dev/null or a file,
  *   as a container runtime points it at a pipe), metrics, hot-reload watchers, and every
- *   dependency `tokenguard serve` loads (@kubernetes/client-node included).
+ *   dependency `tokenguard serve` loads with cluster access (@kubernetes/client-node included;
+ *   `serve --no-cluster` leaves it out, as the variant `no-client-node` does). Cluster facts
+ *   themselves are not used: the benchmark has no API server.
  * - `baseline`: baseline A, the least a webhook can do: bare `node:https`, the body read and
  *   `JSON.parse`d, a canned AdmissionReview sent back. Same certificate, same keep-alive timeout.
  *
@@ -21,8 +23,9 @@
  * (where pino's lines go: nowhere, pino.destination sync, or buffered; default process.stdout);
  * baseline `pad=<bytes>` (a canned answer of about that size), `burn=<us>` (CPU spent per
  * request before answering), `express` (the same canned answer through express, express.json()
- * and res.json()). The parent also knows `ref=<commit or folder>` (this file then runs
- * against src/ from there).
+ * and res.json()). The parent also knows `ref=<commit or folder>` (this file then runs against
+ * src/ from there) and `node=<flag>` (a Node.js option for this process, e.g.
+ * `node=--max-semi-space-size=32`; repeat for several).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
@@ -31,7 +34,12 @@ import { constants, type EntryType, monitorEventLoopDelay, PerformanceObserver }
 import { serveIpc } from './ipc.js';
 
 const [kind, certFile, keyFile, policiesDir, variantArg] = process.argv.slice(2);
-const variant = new Map((variantArg ?? '').split(',').filter(Boolean).map((v) => [v.split('=')[0] as string, v.split('=')[1] ?? 'true'] as const));
+const variant = new Map(
+  (variantArg ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((v) => (v.includes('=') ? [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)] : [v, 'true'])),
+);
 if ((kind !== 'tokenguard' && kind !== 'baseline') || !certFile || !keyFile || !policiesDir) {
   process.stderr.write('usage: http-server.js tokenguard|baseline certFile keyFile policiesDir\n');
   process.exit(2);
@@ -182,7 +190,7 @@ if (kind === 'baseline') {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   stop = () => new Promise<void>((resolve) => server.close(() => resolve()).closeAllConnections());
 } else {
-  // What `tokenguard serve` has loaded even with --no-cluster: the Kubernetes client too.
+  // What `tokenguard serve` has loaded in a cluster: the Kubernetes client too (not its caches).
   if (!variant.has('no-client-node')) await import('@kubernetes/client-node');
   const { startServer } = await import('../src/server/serve.js');
   const { createLogger } = await import('../src/log.js');

@@ -7,13 +7,15 @@
  *   npx tsx bench/http.ts --quick    short look (~2 min), writes bench/results/ only
  *
  * Options: --rounds N, --seconds S (per saturation test), --fixed-seconds S, --fixed-rounds N,
+ * --fixed-warm-seconds S (at the fixed rate, before measuring; default 30, --quick 2),
+ * --fixed-servers 'baseline|tokenguard|<variant>' (which servers the fixed-rate test runs on),
  * --rate R (default 1000), --connections 10,50, --bodies typical,large,..., --log-file FILE
  * (tokenguard's log; default /dev/null), --no-profile, --no-handshakes, --docs / --no-docs,
  * --docs-section NAME (which generated block of docs/benchmarks.md to replace), --render FILE
  * (print, and with --docs write, the report of an earlier run's JSON), --variants 'A|B'
  * (experiments: more server processes, each with a variant of http-server.ts such as
- * `log=silent`, `no-client-node`, `ref=HEAD` (src/ as committed) or `baseline:pad=1000`,
- * measured in the same saturation rounds).
+ * `log=silent`, `no-client-node`, `ref=HEAD` (src/ as committed), `node=--max-semi-space-size=32`
+ * or `baseline:pad=1000`, measured in the same saturation rounds).
  *
  * Tests: saturation (closed loop, autocannon, 10 and 50 keep-alive connections) for throughput
  * and server CPU per request (the server child's `process.cpuUsage()` delta / requests), and a
@@ -45,6 +47,8 @@ const { values: opts } = parseArgs({
     seconds: { type: 'string' },
     'fixed-seconds': { type: 'string' },
     'fixed-rounds': { type: 'string' },
+    'fixed-warm-seconds': { type: 'string' },
+    'fixed-servers': { type: 'string' },
     rate: { type: 'string' },
     connections: { type: 'string' },
     bodies: { type: 'string' },
@@ -67,7 +71,7 @@ const cfg = {
   warmSeconds: quick ? 1 : 2,
   fixedSeconds: num(opts['fixed-seconds'], quick ? 10 : 60),
   fixedRounds: num(opts['fixed-rounds'], quick ? 1 : 2),
-  fixedWarmSeconds: quick ? 2 : 5,
+  fixedWarmSeconds: num(opts['fixed-warm-seconds'], quick ? 2 : 30),
   rate: num(opts.rate, 1000),
   connections: (opts.connections ?? '10,50').split(',').map(Number),
   profileSeconds: quick ? 4 : 10,
@@ -118,8 +122,8 @@ interface Child {
   readonly ready: Record<string, unknown>;
 }
 
-async function spawnChild(name: string, cpu: number, script: string, args: readonly string[], stdout: number | 'ignore'): Promise<Child> {
-  const node = [process.execPath, script, ...args];
+async function spawnChild(name: string, cpu: number, script: string, args: readonly string[], stdout: number | 'ignore', nodeFlags: readonly string[] = []): Promise<Child> {
+  const node = [process.execPath, ...nodeFlags, script, ...args];
   const argv = pinned ? ['taskset', '-c', String(cpu), ...node] : node;
   const child = spawn(argv[0] as string, argv.slice(1), { cwd: root, stdio: ['ignore', stdout, 'inherit', 'ipc'] });
   children.add(child);
@@ -267,7 +271,11 @@ async function main(): Promise<void> {
     for (const id of ids) {
       const variant = /^\w+\[(.*)\]$/.exec(id)?.[1];
       const kind = id.startsWith('baseline') ? 'baseline' : 'tokenguard';
-      const c = await spawnChild(id, 1, serverJsFor(variant), [kind, certFile, keyFile, policies, ...(variant ? [variant] : [])], kind === 'tokenguard' ? logFd : 'ignore');
+      const nodeFlags = (variant ?? '')
+        .split(',')
+        .filter((v) => v.startsWith('node='))
+        .map((v) => v.slice(5));
+      const c = await spawnChild(id, 1, serverJsFor(variant), [kind, certFile, keyFile, policies, ...(variant ? [variant] : [])], kind === 'tokenguard' ? logFd : 'ignore', nodeFlags);
       servers[id] = { ...c, kind: id, port: Number(c.ready.port) };
     }
     const server = (id: ServerKind) => servers[id] as Server;
@@ -300,7 +308,8 @@ async function main(): Promise<void> {
 
     const fixed: FixedRound[] = [];
     for (let round = 1; round <= cfg.fixedRounds; round++) {
-      const order: ServerKind[] = round % 2 ? ['baseline', 'tokenguard'] : ['tokenguard', 'baseline'];
+      const fixedIds = opts['fixed-servers'] ? opts['fixed-servers'].split('|').map((v) => (v === 'baseline' || v === 'tokenguard' ? v : variantId(v))) : ['baseline', 'tokenguard'];
+      const order = round % 2 ? fixedIds : [...fixedIds].reverse();
       for (const kind of order) {
         const r = await fixedRate(server(kind), typical, cfg.fixedSeconds);
         fixed.push({ round, server: kind, ...r });

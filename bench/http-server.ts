@@ -28,11 +28,13 @@
  * `node=--max-semi-space-size=32`; repeat for several).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:https';
 import { Session } from 'node:inspector';
 import { constants, type EntryType, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { serveIpc } from './ipc.js';
 
+const require = createRequire(import.meta.url);
 const [kind, certFile, keyFile, policiesDir, variantArg] = process.argv.slice(2);
 const variant = new Map(
   (variantArg ?? '')
@@ -137,6 +139,20 @@ function post<T>(method: string, params?: object): Promise<T> {
 }
 
 // ------------------------------------------------------------------ servers
+/** Experiment `metrics=off`: a metrics object that records nothing (the registry stays empty). */
+function noMetrics() {
+  const { Registry } = require('prom-client') as typeof import('prom-client');
+  const nothing = () => {};
+  return {
+    registry: new Registry(),
+    observeReview: nothing,
+    observeHttpError: nothing,
+    observePolicyReload: nothing,
+    setPoliciesLoaded: nothing,
+    observeCertificateReload: nothing,
+    setCertificateExpiry: nothing,
+  };
+}
 const cert = readFileSync(certFile, 'utf8');
 const key = readFileSync(keyFile, 'utf8');
 let server: Server;
@@ -216,8 +232,24 @@ if (kind === 'baseline') {
     logger,
     shutdownDelayMs: 0,
     shutdownTimeoutMs: 2_000,
+    ...(variant.get('metrics') === 'off' ? { metrics: noMetrics() } : {}),
   });
   server = running.server;
+  if (variant.get('handler') === 'canned') {
+    // Experiment: tokenguard's server (options, connection tracking, watchers, metrics registry)
+    // answering like baseline A, to tell the server's own cost from the review's.
+    const canned = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '11111111-2222-4333-8444-555555555555', allowed: true } });
+    server.removeAllListeners('request');
+    server.on('request', (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(canned) });
+        res.end(canned);
+      });
+    });
+  }
   stop = async () => {
     running.forceClose();
     await running.close();

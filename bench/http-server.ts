@@ -6,8 +6,8 @@
  * - `tokenguard`: the real webhook, `startServer` with the shipped policies, the production
  *   logger at `info` writing to standard output (which the parent points at /dev/null or a file,
  *   as a container runtime points it at a pipe), metrics, hot-reload watchers, and every
- *   dependency `tokenguard serve` loads with cluster access (@kubernetes/client-node included;
- *   `serve --no-cluster` leaves it out, as the variant `no-client-node` does). Cluster facts
+ *   dependency `tokenguard serve` loads with cluster access (the facts modules and src/kube;
+ *   `serve --no-cluster` leaves them out, as the variant `no-cluster` does). Cluster facts
  *   themselves are not used: the benchmark has no API server.
  * - `baseline`: baseline A, the least a webhook can do: bare `node:https`, the body read and
  *   `JSON.parse`d, a canned AdmissionReview sent back. Same certificate, same keep-alive timeout.
@@ -19,7 +19,9 @@
  * argv: kind certFile keyFile policiesDir [variant]
  *
  * `variant` (for experiments; comma-separated): tokenguard `log=<level>` (default info),
- * `no-client-node` (skip loading @kubernetes/client-node), `log-sink=noop|sonic-sync|sonic-async`
+ * `no-cluster` (skip loading the facts modules), `client-node` (also load @kubernetes/client-node,
+ * which serve used before src/kube), `handler=canned` (the server answering like baseline A),
+ * `metrics=off` (a metrics object that records nothing), `log-sink=noop|sonic-sync|sonic-async`
  * (where pino's lines go: nowhere, pino.destination sync, or buffered; default process.stdout);
  * baseline `pad=<bytes>` (a canned answer of about that size), `burn=<us>` (CPU spent per
  * request before answering), `express` (the same canned answer through express, express.json()
@@ -207,7 +209,14 @@ if (kind === 'baseline') {
   stop = () => new Promise<void>((resolve) => server.close(() => resolve()).closeAllConnections());
 } else {
   // What `tokenguard serve` has loaded in a cluster: the Kubernetes client too (not its caches).
-  if (!variant.has('no-client-node')) await import('@kubernetes/client-node');
+  // What `tokenguard serve` loads with cluster access: the facts modules and the own Kubernetes
+  // client (`no-cluster`: as `serve --no-cluster`, without them; `client-node`: the Kubernetes
+  // client serve used before src/kube, for comparison).
+  if (!variant.has('no-cluster')) {
+    await import('../src/facts/informers.js');
+    await import('../src/facts/metrics.js');
+  }
+  if (variant.has('client-node')) await import('@kubernetes/client-node');
   const { startServer } = await import('../src/server/serve.js');
   const { createLogger } = await import('../src/log.js');
   // As serve-command.ts does: the production logger, writing to standard output.

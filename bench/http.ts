@@ -16,7 +16,7 @@
  * --docs-section NAME (which generated block of docs/benchmarks.md to replace), --render FILE
  * (print, and with --docs write, the report of an earlier run's JSON), --variants 'A|B'
  * (experiments: more server processes, each with a variant of http-server.ts such as
- * `log=silent`, `no-client-node`, `ref=HEAD` (src/ as committed), `node=--max-semi-space-size=32`,
+ * `log=silent`, `no-cluster`, `client-node`, `ref=HEAD` (src/ as committed), `node=--max-semi-space-size=32`,
  * `bin=node24` (the server on Node 24, the image's runtime; `baseline:bin=node24` for A)
  * or `baseline:pad=1000`, measured in the same saturation rounds).
  *

@@ -1,9 +1,7 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { ensureDevCertificates } from '../certs/dev.js';
 import type { ClusterFactsProvider } from '../facts/informers.js';
+import { type KubeConfig, loadKubeConfig } from '../kube/config.js';
 import { createLogger, LOG_LEVELS, type Logger } from '../log.js';
 import { createMetrics } from '../server/metrics.js';
 import { DEFAULT_SHUTDOWN_DELAY_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, type RunningServer, StartupError, startServer } from '../server/serve.js';
@@ -116,18 +114,17 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
   const metrics = createMetrics();
   let facts: ClusterFactsProvider | undefined;
   if (!values['no-cluster']) {
-    // Loaded only with cluster access: the Kubernetes client is most of the process's memory.
-    const [{ KubeConfig }, { createClusterFacts }, { registerFactsMetrics }] = await Promise.all([
-      import('@kubernetes/client-node'),
-      import('../facts/informers.js'),
-      import('../facts/metrics.js'),
-    ]);
+    // Loaded only with cluster access (one after the other: jest's ESM loader fails on parallel imports sharing a module).
+    const { createClusterFacts } = await import('../facts/informers.js');
+    const { registerFactsMetrics } = await import('../facts/metrics.js');
     let kubeConfig: KubeConfig;
     try {
-      kubeConfig = loadKubeConfig(values.kubeconfig, process.env, KubeConfig);
+      kubeConfig = loadKubeConfig(values.kubeconfig, process.env);
     } catch (e) {
       return usage(`tokenguard serve: ${(e as Error).message}`);
     }
+    for (const warning of kubeConfig.warnings ?? []) logger.warn({ event: 'kubeconfig' }, warning);
+    logger.info({ event: 'facts', cluster: true, source: kubeConfig.source, server: new URL(kubeConfig.server).host }, 'watching cluster facts');
     facts = createClusterFacts({ kubeConfig, logger: logger.child({ component: 'facts' }) });
     registerFactsMetrics(metrics.registry, facts);
     // Rejects only when stopped before the first sync; readiness follows facts.ready().
@@ -197,26 +194,8 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
   return EXIT_OK;
 }
 
-/**
- * Finds cluster credentials the way kubectl does: `--kubeconfig`, else `KUBECONFIG`, else
- * `~/.kube/config`, else the in-cluster ServiceAccount. Unlike client-node's `loadFromDefault`,
- * it never falls back to `http://localhost:8080`: no credentials is an error that says what to do.
- */
-export function loadKubeConfig(
-  file: string | undefined,
-  env: NodeJS.ProcessEnv,
-  KubeConfigClass: new () => KubeConfig,
-): KubeConfig {
-  const kc = new KubeConfigClass();
-  const home = join(env.HOME ?? '', '.kube', 'config');
-  if (file) kc.loadFromFile(file);
-  else if (env.KUBECONFIG) kc.loadFromDefault();
-  else if (env.HOME && existsSync(home)) kc.loadFromFile(home);
-  else if (env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-  else throw new Error('no cluster credentials (in-cluster, KUBECONFIG or ~/.kube/config): pass --kubeconfig FILE, or --no-cluster');
-  if (!kc.getCurrentCluster()) throw new Error(`${file ?? 'the kubeconfig'} names no current cluster`);
-  return kc;
-}
+/** Finds cluster credentials the way kubectl does; see `src/kube/config.ts`. */
+export { loadKubeConfig };
 
 /**
  * Parses `500ms`, `5s`, `1m` or a bare number of seconds into milliseconds; undefined when

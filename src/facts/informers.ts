@@ -1,19 +1,24 @@
 /**
- * Live cluster facts for the webhook: informers (client-node `ListWatch`) on ServiceAccounts,
- * Namespaces, RoleBindings and ClusterRoleBindings, kept as small projections in O(1) indexes
+ * Live cluster facts for the webhook: one informer (list, then watch from the list's
+ * resourceVersion) per resource — ServiceAccounts, Namespaces, RoleBindings and
+ * ClusterRoleBindings — over the own client of `src/kube` (not `@kubernetes/client-node`, whose
+ * generated models cost 55–75 MB of RSS). Objects are kept as small projections in O(1) indexes
  * ({@link FactsStore}), with a bounded direct read on a cache miss.
  *
- * What client-node 1.4's `ListWatch` does not do, and this module adds (RELIABILITY-NOTES
- * §2.2 "Node.js informer silently stops", §6 item 14):
+ * What each informer does (client-go reflector semantics; RELIABILITY-NOTES §2.2 "Node.js
+ * informer silently stops", §6 item 14):
  *
- * | gap in ListWatch 1.4                                  | here                                                        |
- * |-------------------------------------------------------|-------------------------------------------------------------|
- * | stops for good after any error (emits `error` once)   | restart with capped exponential backoff, jittered by `random` |
- * | a hung watch or list is never noticed (no timeout)    | server-side `timeoutSeconds`, a stall watchdog, list deadlines |
- * | no periodic relist                                    | `resyncPeriodMs`: the watch is ended as if the server said 410 Gone, which is the one path on which ListWatch relists |
- * | keeps every full object                               | the Watch it is given strips each object on arrival (`projectForCache`) |
- * | errors thrown by handlers vanish (Watch swallows them) | handlers never throw; failures are logged                  |
- * | a watch that ends at once is reopened at once, forever | two such ends in a row count as a failure, so backoff applies |
+ * | situation                                           | here                                                          |
+ * |-----------------------------------------------------|---------------------------------------------------------------|
+ * | start, or no resourceVersion to resume from         | list (paged), replace the cache (objects no longer listed are removed), watch from the list's resourceVersion |
+ * | the watch ends cleanly (server-side `timeoutSeconds`) | reopen it at once from the last resourceVersion seen (events and bookmarks advance it) |
+ * | 410 Gone (an ERROR event, or HTTP 410 on reopening) | relist at once, then watch again (a 410 again right after that relist is a failure) |
+ * | periodic resync (`resyncPeriodMs`, jittered)         | end the watch and relist; changes the watch had missed are logged as a warning |
+ * | list or watch failure, HTTP error, other ERROR event, broken connection | after a capped exponential backoff, jittered by `random`: reopen the watch from the last resourceVersion (relist if there is none, or after an ERROR event) |
+ * | a hung watch or list                                | server-side `timeoutSeconds`, a stall watchdog, list and watch-open deadlines |
+ * | a watch that ends at once, twice in a row           | counts as a failure, so backoff applies (no hot loop)         |
+ * | arrival of an object                                | projected at once (`projectForCache`): the full object is never kept |
+ * | a store update throws                               | logged; the informer goes on                                  |
  *
  * Unknown facts are the safe default: while the binding informers are stale (no event, bookmark
  * or relist for `staleAfterMs`, or a watch down) `bound` is left undefined, so the policy's
@@ -21,12 +26,14 @@
  * removing them on stale data. ServiceAccount annotations and Namespace labels keep being
  * served from the last cache (they change rarely, and an SA created since is read directly).
  */
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleepFor } from 'node:timers/promises';
-import { type KubeConfig, type KubernetesListObject, ListWatch, Watch } from '@kubernetes/client-node';
 import type { JsonObject } from '../engine/json.js';
 import type { ClusterFacts, NamespaceFacts, ServiceAccountFacts } from '../engine/types.js';
-import { describeError, KubeApi, statusOf, WATCH_PATHS } from './kube-api.js';
+import type { WatchEvent } from '../kube/client.js';
+import type { KubeConfig } from '../kube/config.js';
+import { describeError, KubeApi, statusOf } from './kube-api.js';
 import { serviceAccountKey, toNamespaceFacts, toServiceAccountFacts } from './project.js';
 import { staticFacts } from './static.js';
 import { type CachedObject, FACTS_RESOURCES, type FactsResource, type FactsSnapshot, FactsStore, kindOf, projectForCache } from './store.js';
@@ -70,7 +77,7 @@ const MIN_HEALTHY_WATCH_MS = 1_000;
 const MISS_CACHE_MAX = 4_096;
 
 export interface ClusterFactsOptions {
-  /** Where the API server is and how to authenticate (in-cluster: `loadFromCluster()`). */
+  /** Where the API server is and how to authenticate (`loadKubeConfig` of `src/kube/config.ts`). */
   readonly kubeConfig: KubeConfig;
   /** Wall clock in milliseconds (staleness, ages, cache expiry). Default `Date.now`. */
   readonly now?: () => number;
@@ -161,7 +168,6 @@ const defaultSleep = async (ms: number, signal: AbortSignal): Promise<void> => {
 /** Resolved options and shared services of one provider. */
 interface Context {
   readonly api: KubeApi;
-  readonly kubeConfig: KubeConfig;
   readonly store: FactsStore;
   readonly now: () => number;
   readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
@@ -179,34 +185,25 @@ interface Context {
   readonly listed: () => void;
 }
 
-type WatchCallback = (phase: string, apiObj: unknown, watchObj?: unknown) => void;
-type DoneCallback = (err: unknown) => void;
-
-/** The Watch handed to ListWatch: every watch it opens goes through its reflector. */
-class ReflectorWatch extends Watch {
-  readonly #owner: Reflector;
-
-  constructor(kubeConfig: KubeConfig, owner: Reflector) {
-    super(kubeConfig);
-    this.#owner = owner;
-  }
-
-  override watch(
-    path: string,
-    queryParams: Record<string, string | number | boolean | undefined>,
-    callback: WatchCallback,
-    done: DoneCallback,
-  ): Promise<AbortController> {
-    return this.#owner.openWatch(queryParams, callback, done, (q, cb, d) => super.watch(path, q, cb, d));
-  }
+/** A list just applied, until the watch after it opens; `changes`: objects it added, changed or removed. */
+interface Listed {
+  readonly count: number;
+  readonly reason: string;
+  readonly startedAt: number;
+  readonly changes: number;
 }
 
-/** An error ListWatch treats as 410 Gone: it clears its resourceVersion and relists at once. */
-function goneError(reason: string): Error {
-  return Object.assign(new Error(reason), { statusCode: 410 });
+/** Why the informer itself ended a watch. */
+type AbortReason = 'open-timeout' | 'stall' | 'resync' | 'error-event';
+
+const GONE_REASON = 'resourceVersion expired (410 Gone)';
+
+/** The cache key of an object: `namespace/name`, or `name` for cluster-scoped objects. */
+function cacheKey(obj: CachedObject): string {
+  return obj.metadata.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : obj.metadata.name;
 }
 
-/** One informer: a client-node ListWatch plus reconnects, staleness and relist bookkeeping. */
+/** One informer: list, watch, relist, with reconnects, staleness and relist bookkeeping. */
 class Reflector {
   readonly resource: FactsResource;
   synced = false;
@@ -215,38 +212,39 @@ class Reflector {
   reconnects = 0;
   relists = 0;
   readonly #ctx: Context;
-  readonly #informer: ListWatch<CachedObject>;
+  /** What the informer holds, by namespace/name, as projected for the cache. */
+  readonly #cache = new Map<string, CachedObject>();
+  /** Where the next watch starts; empty: list first. */
+  #resourceVersion = '';
   #attempt = 0;
-  #restartPending = false;
-  /** The list just applied, until its watch opens; `changes` counts what it added, changed or removed. */
-  #listed: { count: number; reason: string; startedAt: number; changes: number } | undefined;
+  #listed: Listed | undefined;
   #listedOnce = false;
   /** Consecutive watches that ended at once without an event (the second one counts as a failure). */
   #quickEnds = 0;
+  /** HTTP 410 answers to opening a watch since one last opened (the second one in a row counts as a failure). */
+  #gonesInARow = 0;
   #relistReason: string | undefined;
-  #current: { abort(reason: 'stall' | 'resync'): void } | undefined;
+  #current: { abort(reason: AbortReason): void } | undefined;
+  #loop: Promise<void> | undefined;
 
   constructor(resource: FactsResource, ctx: Context) {
     this.resource = resource;
     this.#ctx = ctx;
-    this.#informer = new ListWatch<CachedObject>(WATCH_PATHS[resource], new ReflectorWatch(ctx.kubeConfig, this), () => this.#list(), false);
-    this.#informer.on('add', (o) => this.#apply('upsert', o));
-    this.#informer.on('update', (o) => this.#apply('upsert', o)); // only when the resourceVersion changed
-    this.#informer.on('delete', (o) => this.#apply('remove', o));
-    this.#informer.on('error', (err) => this.#failed(err));
   }
 
+  /** Starts the list-and-watch loop (once). */
   start(): void {
-    this.#informer.start().catch((err: unknown) => this.#failed(err));
+    this.#loop ??= this.#run();
   }
 
+  /** Waits for the loop to end; `stopSignal` must have been aborted first. */
   async stop(): Promise<void> {
     this.watching = false;
-    await this.#informer.stop();
     this.#current?.abort('stall');
+    await this.#loop;
   }
 
-  /** Ends the open watch so that ListWatch relists (periodic resync); no-op while reconnecting. */
+  /** Ends the open watch and relists (periodic resync); no-op while listing or reconnecting. */
   resync(): void {
     if (!this.#current) return;
     this.#relistReason = 'periodic resync';
@@ -257,122 +255,179 @@ class Reflector {
     return !this.synced || !this.watching || this.lastAliveAt === undefined || now - this.lastAliveAt > this.#ctx.staleAfterMs;
   }
 
-  async #list(): Promise<KubernetesListObject<CachedObject>> {
-    const startedAt = performance.now();
-    const reason = this.#relistReason ?? (this.synced ? 'relist after reconnect' : 'initial list');
-    const list = await this.#ctx.api.listAll(this.resource, {
-      pageSize: this.#ctx.pageSize,
-      pageTimeoutMs: this.#ctx.requestTimeoutMs,
-      signal: this.#ctx.stopSignal,
-    });
-    const items = list.items.map((i) => projectForCache(this.resource, i));
-    if (this.#listedOnce) this.relists++;
-    this.#listedOnce = true;
-    // ListWatch applies these synchronously, then opens the watch: openWatch() completes the
-    // bookkeeping once the watch is open (synced means "listed and watching").
-    this.#listed = { count: items.length, reason, startedAt, changes: 0 };
-    this.#relistReason = undefined;
-    return { metadata: { resourceVersion: list.resourceVersion }, items };
+  async #run(): Promise<void> {
+    const ctx = this.#ctx;
+    while (!ctx.stopSignal.aborted) {
+      try {
+        if (!this.#resourceVersion) await this.#list();
+        await this.#watch();
+      } catch (err) {
+        if (ctx.stopSignal.aborted) return;
+        this.watching = false;
+        this.reconnects++;
+        const attempt = this.#attempt++;
+        const delayMs = backoffDelay(attempt, ctx.backoffInitialMs, ctx.backoffMaxMs, ctx.random);
+        ctx.log.warn({ resource: this.resource, error: describeError(err), attempt: attempt + 1, retryInMs: delayMs }, 'facts watch failed; reconnecting');
+        try {
+          await ctx.sleep(delayMs, ctx.stopSignal);
+        } catch {
+          // a sleep that rejects on stop ends the loop below
+        }
+      }
+    }
   }
 
-  /** Called by ListWatch, through ReflectorWatch, each time it (re)opens the watch. */
-  async openWatch(
-    query: Record<string, string | number | boolean | undefined>,
-    callback: WatchCallback,
-    done: DoneCallback,
-    open: (query: Record<string, string | number | boolean | undefined>, cb: WatchCallback, d: DoneCallback) => Promise<AbortController>,
-  ): Promise<AbortController> {
+  /** Lists every object, replaces the cache with them, and remembers the resourceVersion to watch from. */
+  async #list(): Promise<void> {
     const ctx = this.#ctx;
-    if (ctx.stopSignal.aborted) {
-      const c = new AbortController();
-      c.abort();
-      return c;
+    const startedAt = performance.now();
+    const reason = this.#relistReason ?? (this.synced ? 'relist after reconnect' : 'initial list');
+    const list = await ctx.api.listAll(
+      this.resource,
+      { pageSize: ctx.pageSize, pageTimeoutMs: ctx.requestTimeoutMs, signal: ctx.stopSignal },
+      (item) => projectForCache(this.resource, item),
+    );
+    if (ctx.stopSignal.aborted) return;
+    if (this.#listedOnce) this.relists++;
+    this.#listedOnce = true;
+    let changes = 0;
+    const seen = new Set<string>();
+    for (const obj of list.items) {
+      const key = cacheKey(obj);
+      seen.add(key);
+      if (this.#upsert(key, obj)) changes++;
     }
+    for (const [key, old] of this.#cache) {
+      if (seen.has(key)) continue;
+      this.#cache.delete(key);
+      this.#apply('remove', old);
+      changes++;
+    }
+    this.#resourceVersion = list.resourceVersion;
+    // synced means "listed and watching": #watch completes this once the watch is open.
+    this.#listed = { count: list.items.length, reason, startedAt, changes };
+    this.#relistReason = undefined;
+  }
+
+  /**
+   * One watch from the current resourceVersion, until it ends. Returns when the next step is
+   * to reopen it (clean end) or to relist (410 Gone, resync: the resourceVersion is cleared);
+   * throws when the next step is a backoff.
+   */
+  async #watch(): Promise<void> {
+    const ctx = this.#ctx;
     const timeoutSeconds =
       typeof ctx.watchTimeoutSeconds === 'number' ? ctx.watchTimeoutSeconds : Math.max(1, Math.round(ctx.watchTimeoutSeconds()));
     const stallMs = timeoutSeconds * 1000 + Math.min(30_000, Math.max(1_000, (timeoutSeconds * 1000) / 4));
-    const openedAt = performance.now();
+    const controller = new AbortController();
+    const onStop = () => controller.abort();
+    ctx.stopSignal.addEventListener('abort', onStop, { once: true });
+    let abortReason: AbortReason | undefined;
+    let errorEvent: { code: number | undefined } | undefined;
+    let opened = false;
     let events = 0;
-    let ended = false;
-    let controller: AbortController | undefined;
-    let abortReason: 'stall' | 'resync' | undefined;
+    const openedAt = performance.now();
     let watchdog: NodeJS.Timeout | undefined;
-    const arm = (ms: number) => {
+    const abort = (reason: AbortReason) => {
+      abortReason ??= reason;
+      controller.abort();
+    };
+    const arm = (ms: number, reason: AbortReason) => {
       clearTimeout(watchdog);
-      watchdog = setTimeout(() => {
-        if (!controller) return onDone(new Error(`watch did not open within ${ms} ms`));
-        abortReason = 'stall';
-        controller.abort();
-      }, ms);
+      watchdog = setTimeout(() => abort(reason), ms);
       watchdog.unref();
     };
+    const handle = { abort };
 
-    const onEvent: WatchCallback = (phase, obj, raw) => {
-      if (ended) return;
+    const onOpen = () => {
+      opened = true;
+      this.#gonesInARow = 0;
+      arm(stallMs, 'stall');
+      this.#current = handle;
+      const wasDown = !this.watching;
+      this.watching = true;
+      this.lastAliveAt = ctx.now();
+      if (wasDown && this.reconnects > 0) ctx.log.info({ resource: this.resource, reconnects: this.reconnects }, 'facts watch reconnected');
+      const listed = this.#listed;
+      this.#listed = undefined;
+      if (listed) this.#afterList(listed);
+    };
+
+    const onEvent = (event: WatchEvent) => {
+      if (abortReason) return;
       events++;
       this.#attempt = 0;
       this.lastAliveAt = ctx.now();
-      arm(stallMs);
-      let forwarded: unknown = obj;
-      if (phase === 'ERROR') {
-        const code = statusOf(obj);
-        if (code === 410) this.#relistReason = 'resourceVersion expired (410 Gone)';
+      arm(stallMs, 'stall');
+      if (event.type === 'ERROR') {
+        const code = statusOf(event.object);
+        errorEvent = { code };
         ctx.log.info({ resource: this.resource, code }, 'facts watch received an error event; reopening');
-      } else if (phase !== 'BOOKMARK' && typeof obj === 'object' && obj !== null) {
-        forwarded = projectForCache(this.resource, obj as JsonObject);
+        abort('error-event'); // the API server ends the stream after an ERROR event; do not wait for it
+        return;
       }
-      settle(callback(phase, forwarded, raw));
+      const md = event.object.metadata;
+      const rv = typeof md === 'object' && md !== null && !Array.isArray(md) && typeof md.resourceVersion === 'string' ? md.resourceVersion : '';
+      if (event.type === 'ADDED' || event.type === 'MODIFIED') {
+        const obj = projectForCache(this.resource, event.object);
+        this.#upsert(cacheKey(obj), obj);
+      } else if (event.type === 'DELETED') {
+        const key = cacheKey(projectForCache(this.resource, event.object));
+        const old = this.#cache.get(key);
+        if (old) {
+          this.#cache.delete(key);
+          this.#apply('remove', old);
+        }
+      }
+      // BOOKMARK: nothing but the resourceVersion (and liveness, above).
+      if (rv) this.#resourceVersion = rv;
     };
 
-    const onDone: DoneCallback = (err) => {
-      if (ended) return;
-      ended = true;
+    let failure: unknown;
+    arm(ctx.requestTimeoutMs, 'open-timeout');
+    try {
+      await ctx.api.watch(this.resource, { resourceVersion: this.#resourceVersion, timeoutSeconds, signal: controller.signal, onOpen, onEvent });
+    } catch (err) {
+      failure = err;
+    } finally {
       clearTimeout(watchdog);
+      ctx.stopSignal.removeEventListener('abort', onStop);
       if (this.#current === handle) this.#current = undefined;
-      const healthy = events > 0 || performance.now() - openedAt >= MIN_HEALTHY_WATCH_MS;
-      let out: unknown = err ?? null;
-      if (abortReason === 'resync') out = goneError('periodic resync');
-      else if (abortReason === 'stall') out = new Error(`watch stalled: nothing received for ${stallMs} ms`);
-      else if (!err && !healthy && !ctx.stopSignal.aborted && ++this.#quickEnds >= 2) {
-        out = new Error('watch ended at once without any event, twice in a row');
-      }
-      if (healthy) this.#quickEnds = 0;
-      if (statusOf(out) === 410 && abortReason !== 'resync') this.#relistReason = 'resourceVersion expired (410 Gone)';
-      settle(done(out));
-    };
-
-    const settle = (r: unknown) => {
-      if (r instanceof Promise) r.catch((e: unknown) => this.#failed(e));
-    };
-
-    const handle = {
-      abort: (reason: 'stall' | 'resync') => {
-        abortReason = reason;
-        controller?.abort();
-      },
-    };
-    arm(ctx.requestTimeoutMs);
-    const c = await open({ ...query, allowWatchBookmarks: true, timeoutSeconds }, onEvent, onDone);
-    controller = c;
-    if (ended || ctx.stopSignal.aborted) {
-      // opened after the connect watchdog gave up on it, or after stop()
-      clearTimeout(watchdog);
-      c.abort();
-      return c;
     }
-    arm(stallMs);
-    this.#current = handle;
-    const wasDown = !this.watching;
-    this.watching = true;
-    this.lastAliveAt = ctx.now();
-    if (wasDown && this.reconnects > 0) ctx.log.info({ resource: this.resource, reconnects: this.reconnects }, 'facts watch reconnected');
-    const listed = this.#listed;
-    this.#listed = undefined;
-    if (listed) this.#afterList(listed);
-    return c;
+    if (ctx.stopSignal.aborted) return;
+
+    const healthy = events > 0 || performance.now() - openedAt >= MIN_HEALTHY_WATCH_MS;
+    if (healthy) this.#quickEnds = 0;
+    const quickEnd = () => !healthy && ++this.#quickEnds >= 2;
+    switch (abortReason) {
+      case 'resync':
+        this.#resourceVersion = '';
+        return;
+      case 'stall':
+        throw new Error(`watch stalled: nothing received for ${stallMs} ms`);
+      case 'open-timeout':
+        throw new Error(`watch did not open within ${ctx.requestTimeoutMs} ms`);
+      case 'error-event':
+        this.#resourceVersion = '';
+        if (errorEvent?.code === 410) {
+          this.#relistReason = GONE_REASON;
+          return;
+        }
+        throw new Error(`watch error event${errorEvent?.code ? ` (code ${errorEvent.code})` : ''}`);
+    }
+    if (failure !== undefined) {
+      if (statusOf(failure) !== 410) throw failure;
+      // HTTP 410 on (re)opening: the resourceVersion is too old; relist, unless even a fresh one is refused.
+      this.#resourceVersion = '';
+      this.#relistReason = GONE_REASON;
+      if (++this.#gonesInARow >= 2) throw new Error('watch refused with 410 Gone right after a relist');
+      return;
+    }
+    if (!opened) throw new Error('watch ended before it opened');
+    if (quickEnd()) throw new Error('watch ended at once without any event, twice in a row');
   }
 
-  #afterList(listed: { count: number; reason: string; startedAt: number; changes: number }): void {
+  #afterList(listed: Listed): void {
     const first = !this.synced;
     this.synced = true;
     this.lastAliveAt = this.#ctx.now();
@@ -388,37 +443,24 @@ class Reflector {
     }
   }
 
+  /** Adds or replaces an object unless the cache holds the same resourceVersion; true if it changed anything. */
+  #upsert(key: string, obj: CachedObject): boolean {
+    const old = this.#cache.get(key);
+    if (old?.metadata.resourceVersion !== undefined && old.metadata.resourceVersion === obj.metadata.resourceVersion) return false;
+    this.#cache.set(key, obj);
+    this.#apply('upsert', obj);
+    return true;
+  }
+
   #apply(verb: 'upsert' | 'remove', obj: CachedObject): void {
     try {
       if (verb === 'upsert') this.#ctx.store.upsert(this.resource, obj);
       else this.#ctx.store.remove(this.resource, obj);
-      if (this.#listed) this.#listed.changes++; // applied by a list, before its watch opens
       this.#ctx.changed(this.resource, obj);
     } catch (err) {
-      // client-node's Watch drops handler exceptions silently (the Pepr PR #3052 class of bug): say so.
+      // An exception must neither vanish (the Pepr PR #3052 class of bug) nor stop the informer: say so.
       this.#ctx.log.error({ resource: this.resource, error: describeError(err) }, 'facts update failed');
     }
-  }
-
-  #failed(err: unknown): void {
-    const ctx = this.#ctx;
-    if (ctx.stopSignal.aborted) return;
-    this.watching = false;
-    if (this.#restartPending) return;
-    this.#restartPending = true;
-    this.reconnects++;
-    const attempt = this.#attempt++;
-    const delayMs = backoffDelay(attempt, ctx.backoffInitialMs, ctx.backoffMaxMs, ctx.random);
-    ctx.log.warn({ resource: this.resource, error: describeError(err), attempt: attempt + 1, retryInMs: delayMs }, 'facts watch failed; reconnecting');
-    ctx.sleep(delayMs, ctx.stopSignal).then(
-      () => {
-        this.#restartPending = false;
-        if (!ctx.stopSignal.aborted) this.start();
-      },
-      () => {
-        this.#restartPending = false;
-      },
-    );
   }
 }
 
@@ -440,9 +482,7 @@ type Hit<T> = { readonly value: T | undefined } | undefined;
  * Creates the informer-backed facts provider. Does no I/O until `start()`.
  *
  * @example
- * const kc = new KubeConfig();
- * kc.loadFromCluster();
- * const facts = createClusterFacts({ kubeConfig: kc, logger });
+ * const facts = createClusterFacts({ kubeConfig: loadKubeConfig(undefined, process.env), logger });
  * facts.start().catch(() => {}); // readiness follows facts.ready()
  * await facts.lookup({ namespace: 'team-a', serviceAccount: 'web' });
  */
@@ -456,6 +496,8 @@ export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsPr
   const maxConcurrentDirectReads = options.maxConcurrentDirectReads ?? FACTS_DEFAULTS.maxConcurrentDirectReads;
   const resyncPeriodMs = options.resyncPeriodMs ?? FACTS_DEFAULTS.resyncPeriodMs;
   const stopper = new AbortController();
+  // Every watch, list page and direct read in flight listens on it (up to 4 + 4 + maxConcurrentDirectReads).
+  setMaxListeners(16 + maxConcurrentDirectReads, stopper.signal);
   const store = new FactsStore();
   const api = new KubeApi(options.kubeConfig);
   const saMisses = new Map<string, MissEntry<ServiceAccountFacts>>();
@@ -476,7 +518,6 @@ export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsPr
 
   const ctx: Context = {
     api,
-    kubeConfig: options.kubeConfig,
     store,
     now,
     sleep: options.sleep ?? defaultSleep,
@@ -680,6 +721,7 @@ export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsPr
       timers.length = 0;
       rejectSynced(new Error('cluster facts stopped before the first full sync'));
       await Promise.all(reflectors.map((r) => r.stop()));
+      api.close();
     },
   };
 }
@@ -698,16 +740,24 @@ export interface ReadClusterFactsOptions {
  */
 export async function listClusterObjects(kubeConfig: KubeConfig, options: ReadClusterFactsOptions = {}): Promise<JsonObject[]> {
   const api = new KubeApi(kubeConfig);
-  const lists = await Promise.all(
-    FACTS_RESOURCES.map(async (resource) => {
-      const list = await api.listAll(resource, {
-        pageSize: options.pageSize ?? FACTS_DEFAULTS.pageSize,
-        pageTimeoutMs: options.requestTimeoutMs ?? FACTS_DEFAULTS.requestTimeoutMs,
-      });
-      return list.items.map((item): JsonObject => ({ ...item, kind: kindOf(resource) }));
-    }),
-  );
-  return lists.flat();
+  try {
+    const lists = await Promise.all(
+      FACTS_RESOURCES.map(async (resource) => {
+        const list = await api.listAll(
+          resource,
+          {
+            pageSize: options.pageSize ?? FACTS_DEFAULTS.pageSize,
+            pageTimeoutMs: options.requestTimeoutMs ?? FACTS_DEFAULTS.requestTimeoutMs,
+          },
+          (item): JsonObject => ({ ...item, kind: kindOf(resource) }),
+        );
+        return list.items;
+      }),
+    );
+    return lists.flat();
+  } finally {
+    api.close();
+  }
 }
 
 /**

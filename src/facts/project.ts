@@ -4,8 +4,7 @@
  * O(1). Shared by {@link staticFacts} (manifests), the informers (live cluster) and the
  * benchmark, so that all three apply exactly the same rules.
  *
- * Inputs are plain JSON as parsed from a manifest or a watch event, or the typed objects of
- * `@kubernetes/client-node` lists (same field names for everything read here).
+ * Inputs are plain JSON as parsed from a manifest, a list or a watch event.
  */
 import { type JsonObject, objectAt, objectsAt, stringAt, stringMapAt } from '../engine/json.js';
 import type { NamespaceFacts, ServiceAccountFacts } from '../engine/types.js';

@@ -59,7 +59,7 @@ export interface CachedObject {
   subjectKeys?: readonly string[];
 }
 
-/** Projects an API object (raw JSON or a client-node typed object) for the cache. */
+/** Projects an API object (plain JSON, as listed or watched) for the cache. */
 export function projectForCache(resource: FactsResource, obj: JsonObject): CachedObject {
   const md = objectAt(obj, 'metadata');
   const metadata: CachedObject['metadata'] = { name: stringAt(md, 'name') ?? '' };

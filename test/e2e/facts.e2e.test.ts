@@ -1,13 +1,13 @@
 /**
  * Cluster facts (src/facts/informers.ts) against the real API server of the suite: the
  * informers run in this test process with the admin kubeconfig (TLS, client certificate,
- * typed lists, real watches), not through `tokenguard serve` (which the server wiring will do).
+ * paged lists, real watches), not through `tokenguard serve` (which the server wiring will do).
  * The fault scenarios that stop the API server run against the fake API server of
  * test/unit/facts, since this control plane is shared by every scenario.
  */
-import { KubeConfig } from '@kubernetes/client-node';
 import type { ClusterFacts } from '../../src/engine/types.js';
 import { type ClusterFactsProvider, createClusterFacts, readClusterFacts } from '../../src/facts/informers.js';
+import { type KubeConfig, loadKubeConfig } from '../../src/kube/config.js';
 import { loadState, waitFor } from './env.js';
 import { apply, ensureNamespace, kubectlOk } from './kube.js';
 
@@ -23,8 +23,7 @@ const until = <T>(what: string, f: () => T | undefined | false) =>
   }, 100);
 
 beforeAll(async () => {
-  kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(loadState().kubeconfig);
+  kubeConfig = loadKubeConfig(loadState().kubeconfig, {});
   await ensureNamespace(NS, { team: 'facts' });
   facts = createClusterFacts({ kubeConfig, resyncPeriodMs: 3_000 });
   await facts.start();

@@ -7,10 +7,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { main } from '../../src/cli/main.js';
 import { loadKubeConfig, parseDuration, runServeCommand } from '../../src/cli/serve-command.js';
 import type { RunningServer } from '../../src/server/serve.js';
+import { FakeApiServer, k8s } from '../unit/facts/fake-apiserver.js';
 import { LogSink, makeCertificates, request, SHIPPED_POLICIES, tempDir } from './helpers.js';
 
 const TIMEOUT = 30_000;
@@ -161,10 +161,10 @@ test('a port in use fails start-up with exit code 2', async () => {
 
 describe('cluster credentials', () => {
   test('without --no-cluster and without any credentials, serve refuses to start and says what to do', async () => {
-    expect(() => loadKubeConfig(undefined, { HOME: '/nonexistent-home' }, KubeConfig)).toThrow(
+    expect(() => loadKubeConfig(undefined, { HOME: '/nonexistent-home' })).toThrow(
       'no cluster credentials (in-cluster, KUBECONFIG or ~/.kube/config): pass --kubeconfig FILE, or --no-cluster',
     );
-    expect(() => loadKubeConfig('/nonexistent/kubeconfig', {}, KubeConfig)).toThrow();
+    expect(() => loadKubeConfig('/nonexistent/kubeconfig', {})).toThrow('cannot read kubeconfig /nonexistent/kubeconfig (ENOENT)');
   });
 
   test('a kubeconfig file is read, and --no-cluster excludes --kubeconfig', async () => {
@@ -174,10 +174,54 @@ describe('cluster credentials', () => {
       file,
       'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n',
     );
-    expect(loadKubeConfig(file, {}, KubeConfig).getCurrentCluster()?.server).toBe('https://127.0.0.1:6443');
+    expect(loadKubeConfig(file, {}).server).toBe('https://127.0.0.1:6443');
     let err = '';
     const code = await runServeCommand(['--no-cluster', '--kubeconfig', file], { stdout: { write: () => true }, stderr: { write: (s: string) => (err += s) } });
     expect(code).toBe(2);
     expect(err).toContain('--no-cluster and --kubeconfig exclude each other');
   });
+
+  test(
+    'with --kubeconfig, serve watches the cluster and is ready only after the first full sync',
+    async () => {
+      const api = new FakeApiServer();
+      await api.up();
+      api.apply('namespaces', k8s.ns('team-a'));
+      const dir = tempDir('cluster');
+      const certs = await makeCertificates();
+      writeFileSync(join(dir, 'tls.crt'), certs.cert);
+      writeFileSync(join(dir, 'tls.key'), certs.key);
+      const kubeconfig = join(dir, 'kubeconfig');
+      writeFileSync(
+        kubeconfig,
+        `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "${api.url}"}}]\nusers: [{name: u, user: {token: not-a-real-token}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`,
+      );
+      const signals = new EventEmitter();
+      const sink = new LogSink();
+      let exitCode: number | undefined;
+      try {
+        const r = await new Promise<RunningServer>((resolve, reject) => {
+          runServeCommand(
+            ['--port', '0', '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--policies', SHIPPED_POLICIES, '--kubeconfig', kubeconfig, '--shutdown-delay', '0'],
+            io(),
+            { signals, logDestination: sink, onListening: resolve },
+          ).then((code) => {
+            exitCode = code;
+            reject(new Error(`serve returned ${code} before listening`));
+          }, reject);
+        });
+        for (let i = 0; i < 200 && (await request({ port: r.port, ca: certs.caCert, path: '/readyz' })).status !== 200; i++) await new Promise((res) => setTimeout(res, 25));
+        expect((await request({ port: r.port, ca: certs.caCert, path: '/readyz' })).status).toBe(200);
+        expect(api.requests.some((q) => q.startsWith('GET /api/v1/namespaces?') && q.includes('watch=true'))).toBe(true);
+        expect(sink.text()).not.toContain('not-a-real-token');
+        signals.emit('SIGTERM');
+        for (let i = 0; i < 400 && exitCode === undefined; i++) await new Promise((res) => setTimeout(res, 10));
+        expect(exitCode).toBe(0);
+      } finally {
+        if (exitCode === undefined) signals.emit('SIGTERM');
+        await api.close();
+      }
+    },
+    TIMEOUT,
+  );
 });

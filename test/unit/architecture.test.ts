@@ -26,7 +26,7 @@ test('src/engine, src/policy (except load.ts) and the token classifier import no
       const bad =
         spec.startsWith('node:') ||
         ['express', 'pino', 'prom-client', '@kubernetes/client-node'].includes(spec) ||
-        (!typeOnly && /\.\.\/(admission|server|cli|facts|certs)\//.test(spec)) ||
+        (!typeOnly && /\.\.\/(admission|server|cli|facts|certs|kube)\//.test(spec)) ||
         (!typeOnly && spec.startsWith('../tokens/') && spec !== '../tokens/classify.js');
       if (bad) offending.push(`${relative(REPO, file)} imports ${spec}`);
     }
@@ -42,6 +42,24 @@ test('the admission adapter does no I/O either', () => {
   const offending = sources(join(REPO, 'src', 'admission')).flatMap((file) =>
     imports(file)
       .filter(({ spec }) => spec.startsWith('node:') || ['express', 'pino', '@kubernetes/client-node'].includes(spec))
+      .map(({ spec }) => `${relative(REPO, file)} imports ${spec}`),
+  );
+  expect(offending).toEqual([]);
+});
+
+// @kubernetes/client-node costs 55-75 MB of RSS (its config.js loads every generated model): the
+// serve path talks to the API server through src/kube instead. Tests and benchmarks may still use it.
+test('nothing under src/ imports @kubernetes/client-node, statically or dynamically', () => {
+  const offending = sources(join(REPO, 'src')).filter((file) =>
+    /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"]@kubernetes\/client-node(?:\/[^'"]*)?['"]/m.test(readFileSync(file, 'utf8')),
+  );
+  expect(offending.map((f) => relative(REPO, f))).toEqual([]);
+});
+
+test('src/kube is built on node: modules and yaml only', () => {
+  const offending = sources(join(REPO, 'src', 'kube')).flatMap((file) =>
+    imports(file)
+      .filter(({ spec, typeOnly }) => !(spec.startsWith('node:') || spec === 'yaml' || spec.startsWith('./') || (typeOnly && spec.startsWith('../'))))
       .map(({ spec }) => `${relative(REPO, file)} imports ${spec}`),
   );
   expect(offending).toEqual([]);

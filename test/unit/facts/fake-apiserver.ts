@@ -13,7 +13,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/config.js';
 
 export type Resource = 'serviceaccounts' | 'namespaces' | 'rolebindings' | 'clusterrolebindings';
 type Obj = Record<string, unknown> & { metadata: Record<string, unknown> & { name: string; namespace?: string } };
@@ -104,16 +104,9 @@ export class FakeApiServer {
     return this.down();
   }
 
-  /** A kubeconfig for this server (plain http, which client-node allows only with skipTLSVerify). */
+  /** Connection settings for this server (plain http on loopback, a bearer token). */
   kubeConfig(): KubeConfig {
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'fake', server: this.url, skipTLSVerify: true }],
-      users: [{ name: 'test', token: 'not-a-real-token' }],
-      contexts: [{ name: 'fake', cluster: 'fake', user: 'test' }],
-      currentContext: 'fake',
-    });
-    return kc;
+    return { source: 'fake', server: this.url, user: { token: 'not-a-real-token' } };
   }
 
   /** Creates or replaces an object; watchers get ADDED or MODIFIED unless `silent`. */

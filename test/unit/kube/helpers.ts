@@ -1,0 +1,122 @@
+/**
+ * Loopback servers and temp files for the src/kube tests: a real HTTPS server on 127.0.0.1
+ * (certificates from src/certs), and a tiny exec credential plugin written in JavaScript.
+ */
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { type CertificateSet, generateCertificates } from '../../../src/certs/generate.js';
+
+/** A fresh temporary directory. */
+export function tempDir(prefix = 'tg-kube-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Writes `files` (name to content) into a fresh temporary directory and returns it. */
+export function writeFiles(files: Record<string, string>): string {
+  const dir = tempDir();
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
+  return dir;
+}
+
+/** A server certificate for 127.0.0.1 and localhost, or (with `ip: false`) only for the Service names. */
+export function serverCertificates(options: { ip?: boolean } = {}): Promise<CertificateSet> {
+  return generateCertificates({
+    service: 'tokenguard',
+    namespace: 'tokenguard-system',
+    ...(options.ip === false ? {} : { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }),
+  });
+}
+
+/** What the test server saw of one request. */
+export interface SeenRequest {
+  readonly url: string;
+  readonly authorization: string | undefined;
+  /** SHA-256 fingerprint of the client certificate, if one was presented. */
+  readonly clientCert: string | undefined;
+}
+
+export interface TestServer {
+  readonly url: string;
+  readonly port: number;
+  readonly seen: SeenRequest[];
+  close(): Promise<void>;
+}
+
+/** An HTTPS server on 127.0.0.1 that asks for (but does not verify) client certificates. */
+export async function httpsServer(certs: CertificateSet, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<TestServer> {
+  const seen: SeenRequest[] = [];
+  const server: Server = createServer({ cert: certs.cert, key: certs.key, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+    const peer = (req.socket as TLSSocket).getPeerCertificate();
+    seen.push({ url: req.url ?? '', authorization: req.headers.authorization, clientCert: peer && 'fingerprint256' in peer && peer.fingerprint256 ? peer.fingerprint256 : undefined });
+    handler(req, res);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `https://127.0.0.1:${port}`,
+    port,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** Answers JSON. */
+export function json(res: ServerResponse, code: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** A Kubernetes Status object. */
+export function status(code: number, reason: string, message: string) {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+/**
+ * An exec credential plugin (run as `node plugin.mjs ...`). It appends what it was given (args,
+ * KUBERNETES_EXEC_INFO, the EXTRA variable) to `$PLUGIN_LOG`, one JSON line per run, and prints
+ * an ExecCredential whose token is `tok-<run number>`. `$PLUGIN_MODE`: `fail` (prints a token
+ * on stdout anyway, says "login required" on stderr, exits 3), `garbage` (prints a token that
+ * is not JSON), `cert` (a client certificate from `$PLUGIN_CERT`/`$PLUGIN_KEY` files instead).
+ * `$PLUGIN_EXPIRES` sets `expirationTimestamp`; `$PLUGIN_API` the apiVersion answered.
+ */
+export const PLUGIN_SOURCE = `
+import { appendFileSync, readFileSync } from 'node:fs';
+const log = process.env.PLUGIN_LOG;
+appendFileSync(log, JSON.stringify({ args: process.argv.slice(2), info: JSON.parse(process.env.KUBERNETES_EXEC_INFO ?? 'null'), extra: process.env.EXTRA ?? null }) + '\\n');
+const run = readFileSync(log, 'utf8').trim().split('\\n').length;
+const mode = process.env.PLUGIN_MODE ?? '';
+if (mode === 'fail') {
+  process.stdout.write(JSON.stringify({ status: { token: 'leaked-secret-' + run } }));
+  process.stderr.write('some progress\\nlogin required\\n');
+  process.exit(3);
+}
+if (mode === 'garbage') {
+  process.stdout.write('token=leaked-secret-' + run + '\\n');
+  process.exit(0);
+}
+const status = mode === 'cert'
+  ? { clientCertificateData: readFileSync(process.env.PLUGIN_CERT, 'utf8'), clientKeyData: readFileSync(process.env.PLUGIN_KEY, 'utf8') }
+  : { token: 'tok-' + run };
+if (process.env.PLUGIN_EXPIRES) status.expirationTimestamp = process.env.PLUGIN_EXPIRES;
+process.stdout.write(JSON.stringify({ apiVersion: process.env.PLUGIN_API ?? JSON.parse(process.env.KUBERNETES_EXEC_INFO).apiVersion, kind: 'ExecCredential', status }));
+`;
+
+/** Writes the plugin into a fresh directory; returns its path and the log it appends to. */
+export function writePlugin(): { dir: string; script: string; log: string } {
+  const dir = tempDir('tg-plugin-');
+  const script = join(dir, 'plugin.mjs');
+  writeFileSync(script, PLUGIN_SOURCE);
+  return { dir, script, log: join(dir, 'runs.log') };
+}

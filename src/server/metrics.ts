@@ -3,7 +3,8 @@
  * global default), so tests can run several servers in one process without "already
  * registered" errors (the EKS webhook's `init()` registration is the anti-pattern avoided).
  */
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { ScrapedCounter, ScrapedHistogram } from './request-metrics.js';
 
 /** Latency buckets, 0.5 ms to 5 s: a review takes well under a millisecond; 5 s is half the API server's default timeout. */
 export const DURATION_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -41,19 +42,18 @@ export interface Metrics {
  */
 export function createMetrics(registry: Registry = new Registry()): Metrics {
   collectDefaultMetrics({ register: registry });
-  const requests = new Counter({
+  const requests = new ScrapedCounter(registry, {
     name: 'tokenguard_admission_requests_total',
     help: 'AdmissionReviews answered, by endpoint, object kind, operation and decision (allowed, patched, denied, invalid, error).',
     labelNames: ['endpoint', 'kind', 'operation', 'decision'] as const,
-    registers: [registry],
   });
-  const duration = new Histogram({
-    name: 'tokenguard_admission_duration_seconds',
-    help: 'Time from the request to the AdmissionReview answer, body reading included.',
-    labelNames: ['endpoint'] as const,
-    buckets: [...DURATION_BUCKETS],
-    registers: [registry],
-  });
+  const duration = new ScrapedHistogram(
+    registry,
+    'tokenguard_admission_duration_seconds',
+    'Time from the request to the AdmissionReview answer, body reading included.',
+    'endpoint',
+    DURATION_BUCKETS,
+  );
   const httpErrors = new Counter({
     name: 'tokenguard_http_errors_total',
     help: 'Admission requests answered with a plain HTTP error instead of an AdmissionReview, by endpoint and status code.',
@@ -94,29 +94,11 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
   }
   const kindLabel = (kind: string) => (KNOWN_KINDS.has(kind) ? kind : kind === '' ? 'unknown' : 'other');
   const operationLabel = (op: string) => (KNOWN_OPERATIONS.has(op) ? op : op === '' ? 'unknown' : 'other');
-  // The labelled children, made once per label set: prom-client hashes the label object on every
-  // call otherwise. Every label here takes a few values only (kind and operation are folded into
-  // known values above), so the maps stay small.
-  const requestChildren = new Map<string, { inc(): void }>();
-  const durationChildren = new Map<string, { observe(value: number): void }>();
   return {
     registry,
     observeReview(endpoint, kind, operation, decision, seconds) {
-      const k = kindLabel(kind);
-      const op = operationLabel(operation);
-      const key = `${endpoint}|${k}|${op}|${decision}`;
-      let counter = requestChildren.get(key);
-      if (counter === undefined) {
-        counter = requests.labels({ endpoint, kind: k, operation: op, decision });
-        requestChildren.set(key, counter);
-      }
-      counter.inc();
-      let histogram = durationChildren.get(endpoint);
-      if (histogram === undefined) {
-        histogram = duration.labels({ endpoint });
-        durationChildren.set(endpoint, histogram);
-      }
-      histogram.observe(seconds);
+      requests.inc(endpoint, kindLabel(kind), operationLabel(operation), decision);
+      duration.observe(endpoint, seconds);
     },
     observeHttpError(endpoint, code) {
       httpErrors.inc({ endpoint, code: String(code) });

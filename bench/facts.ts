@@ -1,8 +1,8 @@
 /**
  * Cluster-facts benchmark: memory and lookup time with 10,000 ServiceAccounts and 20,000
- * bindings (plus 200 Namespaces), generated and fed through the same code the informers run
- * (client-node's `addOrUpdateObject`, the cache-projection of `store.ts`, `FactsStore`), no
- * network. Not a test; run with `npx tsx bench/facts.ts`.
+ * bindings (plus 200 Namespaces), generated and fed the way the informers feed them (the
+ * cache-projection of `store.ts`, the informer's cache by namespace/name with its
+ * resourceVersion check, `FactsStore`), no network. Not a test; run with `npx tsx bench/facts.ts`.
  *
  * Memory is the V8 heap retained after a full GC (`heapUsed` deltas; GC is exposed at run time
  * if the process was not started with --expose-gc), next to what keeping the full objects
@@ -12,7 +12,6 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { addOrUpdateObject, type CacheMap, deleteItems } from '@kubernetes/client-node';
 import type { JsonObject } from '../src/engine/json.js';
 import type { ClusterFacts } from '../src/engine/types.js';
 import { serviceAccountKey } from '../src/facts/project.js';
@@ -108,8 +107,18 @@ function* everything(): Generator<[FactsResource, JsonObject]> {
 }
 
 // ------------------------------------------------------------------ memory
-const caches = (): Record<FactsResource, CacheMap<CachedObject>> =>
-  Object.fromEntries(FACTS_RESOURCES.map((r) => [r, new Map()])) as Record<FactsResource, CacheMap<CachedObject>>;
+type Cache = Map<string, CachedObject>;
+const caches = (): Record<FactsResource, Cache> => Object.fromEntries(FACTS_RESOURCES.map((r) => [r, new Map()])) as Record<FactsResource, Cache>;
+/** The informer's cache key (src/facts/informers.ts `cacheKey`). */
+const cacheKey = (o: CachedObject) => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name);
+/** The informer's upsert: a new resourceVersion replaces the cached projection and updates the indexes. */
+function upsert(cache: Cache, resource: FactsResource, o: CachedObject): void {
+  const key = cacheKey(o);
+  const old = cache.get(key);
+  if (old?.metadata.resourceVersion !== undefined && old.metadata.resourceVersion === o.metadata.resourceVersion) return;
+  cache.set(key, o);
+  store.upsert(resource, o);
+}
 
 await new Promise((r) => setTimeout(r, 200)); // let start-up garbage (the TypeScript transform) become collectable
 const h0 = heap();
@@ -121,31 +130,35 @@ const fullBytes = hFull - h0;
 full = undefined;
 const h1 = heap();
 
-// What ours keeps: client-node's ListWatch cache of projections, plus the facts indexes,
-// updated by the same callbacks the informers register.
+// What ours keeps: the informers' cache of projections, plus the facts indexes.
 const store = new FactsStore();
 const cache = caches();
 const t0 = process.hrtime.bigint();
-for (const [resource, o] of everything()) {
-  const projected = projectForCache(resource, o);
-  addOrUpdateObject(cache[resource], projected, [(x) => store.upsert(resource, x)], [(x) => store.upsert(resource, x)]);
-}
+for (const [resource, o] of everything()) upsert(cache[resource], resource, projectForCache(resource, o));
 const buildMs = Number(process.hrtime.bigint() - t0) / 1e6;
 const h2 = heap();
 const ourBytes = h2 - h1;
 
 // The indexes alone (a second store fed from the projections already in memory).
 const indexOnly = new FactsStore();
-for (const r of FACTS_RESOURCES) for (const m of cache[r].values()) for (const o of m.values()) indexOnly.upsert(r, o);
+for (const r of FACTS_RESOURCES) for (const o of cache[r].values()) indexOnly.upsert(r, o);
 const h3 = heap();
 const indexBytes = h3 - h2;
 
-// A relist with nothing changed: ListWatch's diff (deleteItems + addOrUpdateObject) over every item.
+// A relist with nothing changed: the informer's replace (upsert every item, remove the unseen).
 const t1 = process.hrtime.bigint();
 for (const r of FACTS_RESOURCES) {
-  const items = [...cache[r].values()].flatMap((m) => [...m.values()]);
-  deleteItems(cache[r], items, [(x) => store.remove(r, x)]);
-  for (const o of items) addOrUpdateObject(cache[r], o, [(x) => store.upsert(r, x)], [(x) => store.upsert(r, x)]);
+  const items = [...cache[r].values()];
+  const seen = new Set<string>();
+  for (const o of items) {
+    seen.add(cacheKey(o));
+    upsert(cache[r], r, o);
+  }
+  for (const [key, old] of cache[r]) {
+    if (seen.has(key)) continue;
+    cache[r].delete(key);
+    store.remove(r, old);
+  }
 }
 const relistMs = Number(process.hrtime.bigint() - t1) / 1e6;
 
@@ -186,8 +199,8 @@ console.log(`Node ${process.version}; objects held: ${JSON.stringify(counts)}; $
 console.log('');
 console.log('memory (V8 heap retained after full GC)');
 console.log(`  full objects, as a plain informer cache keeps them   ${mib(fullBytes).padStart(10)}`);
-console.log(`  tokenguard: projected ListWatch cache + indexes      ${mib(ourBytes).padStart(10)}   (${((ourBytes / fullBytes) * 100).toFixed(0)} % of full)`);
-console.log(`    of which the projected ListWatch cache             ${mib(ourBytes - indexBytes).padStart(10)}`);
+console.log(`  tokenguard: projected informer cache + indexes       ${mib(ourBytes).padStart(10)}   (${((ourBytes / fullBytes) * 100).toFixed(0)} % of full)`);
+console.log(`    of which the projected informer cache              ${mib(ourBytes - indexBytes).padStart(10)}`);
 console.log(`    of which the facts indexes (FactsStore)            ${mib(indexBytes).padStart(10)}`);
 console.log(`  process RSS at the end (benchmark garbage included) ${mib(process.memoryUsage().rss).padStart(10)}`);
 console.log('');

@@ -99,46 +99,6 @@ function redactedCopy(value: unknown, depth: number): unknown {
   return copy;
 }
 
-/** A value {@link logFlat} writes itself: a primitive or a list of strings. */
-export type FlatValue = string | number | boolean | readonly string[] | undefined;
-
-const INFO_LEVEL = 30;
-
-/**
- * `logger.info(fields, msg)` for a flat object, serialized here instead of by pino: the same line
- * pino writes (`level`, `time`, the logger's bindings, the fields in order, undefined ones left
- * out, `msg`), to the same destination. The server writes one such line per AdmissionReview;
- * pino's general path (its formatters and a serializer call per key) cost about as much as the
- * review itself there (docs/benchmarks.md). A field whose key is redacted, or whose value is not
- * flat, sends the whole line through pino, redaction included.
- */
-export function logFlat(logger: Logger, fields: Readonly<Record<string, FlatValue>>, msg: string): void {
-  if (logger.levelVal > INFO_LEVEL) return;
-  const bindings = (logger as unknown as Record<symbol, unknown>)[pino.symbols.chindingsSym];
-  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as DestinationStream | undefined;
-  if (typeof bindings !== 'string' || typeof stream?.write !== 'function') {
-    logger.info(fields, msg);
-    return;
-  }
-  let line = `{"level":"info","time":${Date.now()}${bindings}`;
-  for (const key in fields) {
-    const value = fields[key];
-    if (value === undefined) continue;
-    if (isRedactedKey(key) || (typeof value === 'object' && !isStringList(value))) {
-      logger.info(fields, msg);
-      return;
-    }
-    line += `,${JSON.stringify(key)}:${typeof value === 'number' && !Number.isFinite(value) ? 'null' : JSON.stringify(value)}`;
-  }
-  stream.write(`${line},"msg":${JSON.stringify(msg)}}\n`);
-}
-
-function isStringList(value: unknown): boolean {
-  if (!Array.isArray(value)) return false;
-  for (const v of value) if (typeof v !== 'string') return false;
-  return true;
-}
-
 /** Log levels `--log-level` accepts. */
 export const LOG_LEVELS: readonly string[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 

@@ -28,7 +28,7 @@ import type { TLSSocket } from 'node:tls';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { decodeAdmissionReview, type Endpoint, errored, handleReview, type ReviewOutcome } from '../admission/review.js';
 import type { FactsProvider } from '../facts/types.js';
-import { type Logger, logFlat } from '../log.js';
+import type { Logger } from '../log.js';
 import type { TokenPolicy } from '../policy/types.js';
 import type { Metrics } from './metrics.js';
 
@@ -165,8 +165,7 @@ export function createApp(deps: AppDeps): App {
     const s = outcome.summary;
     deps.metrics.observeReview(endpoint, s.kind, s.operation, outcome.decision, seconds);
     // Identifiers only, never the object (RELIABILITY-NOTES.md 3.1).
-    logFlat(
-      deps.logger,
+    deps.logger.info(
       {
         event: 'review',
         uid: s.uid,
@@ -182,7 +181,7 @@ export function createApp(deps: AppDeps): App {
         policies: outcome.policies,
         patchOps: outcome.patchOps,
         durationMs: Math.round(seconds * 1e6) / 1e3,
-        error: outcome.error,
+        ...(outcome.error !== undefined ? { error: outcome.error } : {}),
       },
       'review',
     );

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { JsonObject } from '../../src/engine/json.js';
-import { createLogger, logFlat, redactSecrets } from '../../src/log.js';
+import { createLogger, redactSecrets } from '../../src/log.js';
 import { pod, review } from '../helpers/pods.js';
 import { LogSink, postReview, request, startTestServer, type TestServer } from './helpers.js';
 
@@ -163,55 +163,3 @@ test('redactSecrets returns a clean value itself, copies only what it censors, a
   expect(redactSecrets({ k5999: 1, k42: 2 })).toEqual({ k5999: 1, k42: 2 });
 });
 
-describe('logFlat writes the line pino writes', () => {
-  const fields = {
-    event: 'review',
-    uid: 'u-1',
-    name: 'we"ird\\name\n\u2028',
-    dryRun: false,
-    policies: ['a', 'b'],
-    patchOps: 3,
-    durationMs: 0.123,
-    nan: Number.NaN,
-    absent: undefined,
-  };
-  const both = (level: string, child?: Record<string, unknown>, f: Record<string, unknown> = fields) => {
-    const viaPino = new LogSink();
-    const viaFlat = new LogSink();
-    const a = createLogger({ level }, viaPino);
-    const b = createLogger({ level }, viaFlat);
-    const la = child ? a.child(child) : a;
-    const lb = child ? b.child(child) : b;
-    la.info(f, 'review');
-    logFlat(lb, f as Parameters<typeof logFlat>[1], 'review');
-    return { pino: viaPino, flat: viaFlat };
-  };
-  const withoutTime = (line: Record<string, unknown>) => ({ ...line, time: typeof line.time });
-
-  test('same keys, order and values, with the logger and child bindings', () => {
-    for (const child of [undefined, { component: 'server', nested: { a: 1 } }]) {
-      const { pino, flat } = both('info', child);
-      expect(flat.raw).toHaveLength(1);
-      expect(flat.text().endsWith('}\n')).toBe(true);
-      expect(flat.text().split('\n')).toHaveLength(2);
-      const [p] = pino.lines();
-      const [f] = flat.lines();
-      expect(Object.keys(f as object)).toEqual(Object.keys(p as object));
-      expect(withoutTime(f as Record<string, unknown>)).toEqual(withoutTime(p as Record<string, unknown>));
-      expect(f).toMatchObject({ level: 'info', name: fields.name, nan: null, msg: 'review' });
-    }
-  });
-
-  test('nothing below the level', () => {
-    expect(both('warn').flat.raw).toHaveLength(0);
-    expect(both('silent').flat.raw).toHaveLength(0);
-  });
-
-  test('a redacted key or a nested value goes through pino and its redaction', () => {
-    const { flat } = both('info', undefined, { event: 'review', token: CANARY });
-    expect(flat.text()).not.toContain(CANARY);
-    expect(flat.lines()[0]).toMatchObject({ token: '[REDACTED]' });
-    const nested = both('info', undefined, { event: 'review', context: { data: CANARY } }).flat;
-    expect(nested.text()).not.toContain(CANARY);
-  });
-});

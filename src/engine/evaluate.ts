@@ -144,6 +144,7 @@ function finish(
   // Warnings name the policy and lead with what matters, since the API server asks for 120
   // characters; denials and audit annotations also carry the rule id.
   for (const r of results) {
+    if (r.status === 'pass' || r.status === 'skip') continue;
     const line = `${r.policy}/${r.rule}: ${r.message}`;
     if (r.status === 'warn') warnings.push(warning(`${r.policy}: ${r.message}`));
     // A requester must hear that the token they get is shorter than asked (as the API server's

@@ -181,6 +181,15 @@ function finish(
 export function warning(text: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
   const clean = `tokenguard: ${text}`.replace(/[\u0000-\u001f\u007f]+/g, ' ');
-  const chars = Array.from(clean);
-  return chars.length <= MAX_WARNING_LENGTH ? clean : `${chars.slice(0, MAX_WARNING_LENGTH - 1).join('')}…`;
+  // The limit counts characters (code points); a string of at most that many UTF-16 units has at
+  // most that many, which is nearly every warning: no walk at all then.
+  if (clean.length <= MAX_WARNING_LENGTH) return clean;
+  let count = 0;
+  let cut = 0;
+  for (const ch of clean) {
+    count += 1;
+    if (count > MAX_WARNING_LENGTH) return `${clean.slice(0, cut)}…`;
+    if (count < MAX_WARNING_LENGTH) cut += ch.length;
+  }
+  return clean;
 }

@@ -8,12 +8,17 @@ import { DEFAULT_SHUTDOWN_DELAY_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, type RunningSer
 import { type CliIo, EXIT_OK, EXIT_USAGE } from './io.js';
 
 const USAGE = `usage: tokenguard serve [--port 8443] [--host 0.0.0.0] [--tls-cert FILE --tls-key FILE]
-                        [--client-ca FILE] [--policies PATH]... [--no-cluster | --kubeconfig FILE]
+                        [--client-ca FILE [--client-subject NAME]...] [--policies PATH]...
+                        [--no-cluster | --kubeconfig FILE]
                         [--log-level info] [--shutdown-delay 5s] [--shutdown-timeout 10s]
 
 With cluster access (the default: in-cluster credentials, KUBECONFIG or ~/.kube/config, or
 --kubeconfig), ServiceAccounts, Namespaces and RBAC bindings are watched read-only and /readyz
 waits for the first full sync. --no-cluster serves without them: bindings are unknown.
+
+--client-ca: /mutate and /validate answer only callers with a client certificate from that CA
+whose subject CN or a DNS subject alternative name is one of --client-subject (default
+kube-apiserver; '*' accepts any certificate from the CA). Probes and /metrics stay open.
 
 Without --tls-cert/--tls-key, serves certs/tls.crt and certs/tls.key, creating development
 certificates there (for localhost, 127.0.0.1 and the tokenguard Service) when they are missing.
@@ -43,6 +48,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
     'tls-cert'?: string;
     'tls-key'?: string;
     'client-ca'?: string;
+    'client-subject'?: string[];
     policies?: string[];
     'no-cluster'?: boolean;
     kubeconfig?: string;
@@ -61,6 +67,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         'client-ca': { type: 'string' },
+        'client-subject': { type: 'string', multiple: true },
         policies: { type: 'string', multiple: true },
         'no-cluster': { type: 'boolean', default: false },
         kubeconfig: { type: 'string' },
@@ -111,6 +118,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
     }
   }
   if (values['no-cluster'] && values.kubeconfig) return usage('--no-cluster and --kubeconfig exclude each other');
+  if (values['client-subject'] && !values['client-ca']) return usage('--client-subject needs --client-ca');
   const metrics = createMetrics();
   let facts: ClusterFactsProvider | undefined;
   if (!values['no-cluster']) {
@@ -140,6 +148,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
       tlsCert,
       tlsKey,
       clientCa: values['client-ca'],
+      clientSubjects: values['client-subject'],
       policies: values.policies ?? ['policies'],
       logger,
       shutdownDelayMs,

@@ -21,6 +21,7 @@
  * | body over {@link MAX_BODY_BYTES}           | 413    |
  * | empty body, not JSON, no `request.uid`     | 400    |
  * | `--client-ca` set, no client certificate   | 403    |
+ * | `--client-ca` set, subject not allowed     | 403    |
  * | anything with a uid                        | 200 + AdmissionReview echoing the uid |
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -45,6 +46,24 @@ export const MAX_BODY_BYTES = 7 * 1024 * 1024;
  */
 const MAX_DISCARD_BYTES = 64 * 1024 * 1024;
 
+/**
+ * The subject required of a client certificate by default, as Gatekeeper does
+ * (`--client-cn-name`, default `kube-apiserver`).
+ */
+export const DEFAULT_CLIENT_SUBJECT = 'kube-apiserver';
+
+/** The subject CN(s) and DNS subject alternative names of a peer certificate. */
+export function certificateNames(cert: { subject?: { CN?: string | string[] }; subjectaltname?: string } | undefined): string[] {
+  const names: string[] = [];
+  const cn = cert?.subject?.CN;
+  if (typeof cn === 'string') names.push(cn);
+  else if (Array.isArray(cn)) names.push(...cn);
+  for (const entry of (cert?.subjectaltname ?? '').split(', ')) {
+    if (entry.startsWith('DNS:')) names.push(entry.slice(4));
+  }
+  return names;
+}
+
 /** The paths of the endpoints, shared with deploy/ and the tests. */
 export const ROUTES = { mutate: '/mutate', validate: '/validate', healthz: '/healthz', readyz: '/readyz', metrics: '/metrics' } as const;
 
@@ -68,6 +87,13 @@ export interface AppDeps {
    * Probes and metrics stay open: the kubelet and Prometheus present no client certificate.
    */
   readonly requireClientCert: boolean;
+  /**
+   * With {@link requireClientCert}: the names the client certificate must carry, as its
+   * subject CN or a DNS subject alternative name (`--client-subject`; `*` accepts any certificate
+   * from the CA). A CA that also signs other clients' certificates would otherwise let any of
+   * them call the webhook (RELIABILITY-NOTES.md 3.3).
+   */
+  readonly clientSubjects?: readonly string[];
   /** Default {@link MAX_BODY_BYTES}. */
   readonly maxBodyBytes?: number;
 }
@@ -84,6 +110,20 @@ export interface App {
 /** Creates the request listener. No I/O happens here. */
 export function createApp(deps: AppDeps): App {
   const maxBodyBytes = deps.maxBodyBytes ?? MAX_BODY_BYTES;
+  const allowedSubjects = new Set(deps.clientSubjects ?? [DEFAULT_CLIENT_SUBJECT]);
+  // One verdict per connection: the certificate cannot change on a TLS connection.
+  const verdicts = new WeakMap<TLSSocket, boolean>();
+  const subjectAllowed = (socket: TLSSocket): boolean => {
+    if (allowedSubjects.has('*')) return true;
+    let ok = verdicts.get(socket);
+    if (ok === undefined) {
+      const names = certificateNames(socket.getPeerCertificate());
+      ok = names.some((n) => allowedSubjects.has(n));
+      verdicts.set(socket, ok);
+      if (!ok) deps.logger.warn({ event: 'tls', remoteAddress: socket.remoteAddress, subjects: names.slice(0, 8) }, 'client certificate subject not allowed');
+    }
+    return ok;
+  };
   const app = createExpressApp(deps);
   let inFlight = 0;
   const reviewDeps = { policies: deps.policies, facts: deps.facts };
@@ -108,8 +148,10 @@ export function createApp(deps: AppDeps): App {
     };
     let body: unknown;
     try {
-      if (deps.requireClientCert && (req.socket as TLSSocket).authorized !== true) {
-        return fail(403, 'a client certificate issued by the configured client CA is required', true);
+      if (deps.requireClientCert) {
+        const socket = req.socket as TLSSocket;
+        if (socket.authorized !== true) return fail(403, 'a client certificate issued by the configured client CA is required', true);
+        if (!subjectAllowed(socket)) return fail(403, 'the client certificate names none of the allowed subjects (--client-subject)', true);
       }
       if (!isJsonMediaType(req.headers['content-type'])) return fail(415, 'Content-Type must be application/json', true);
       const encoding = req.headers['content-encoding'];

@@ -10,7 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import type { FactsProvider } from '../facts/types.js';
 import { noFacts } from '../facts/types.js';
 import type { Logger } from '../log.js';
-import { type App, createApp, type Readiness } from './app.js';
+import { type App, createApp, DEFAULT_CLIENT_SUBJECT, type Readiness } from './app.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadPolicyStore, type PolicyStore } from './policies.js';
 import { type CertFiles, CertificateError, type CertWatcher, certFingerprint, loadServingCert, secureContextOptions, watchServingCert } from './tls.js';
@@ -48,6 +48,8 @@ export interface ServeOptions {
   readonly tlsKey: string;
   /** PEM CA bundle: admission requests must present a client certificate issued by it. */
   readonly clientCa?: string | undefined;
+  /** With `clientCa`: the allowed client certificate subjects (default `kube-apiserver`; `*`: any). */
+  readonly clientSubjects?: readonly string[] | undefined;
   /** Policy files and folders. */
   readonly policies: readonly string[];
   /** Where cluster facts come from; default: none (`--no-cluster`). */
@@ -146,6 +148,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     readiness,
     draining: () => shuttingDown,
     requireClientCert,
+    ...(options.clientSubjects !== undefined && options.clientSubjects.length > 0 ? { clientSubjects: options.clientSubjects } : {}),
   });
 
   const server = createServer(
@@ -219,6 +222,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       serialNumber: cert.serialNumber,
       notAfter: cert.notAfter.toISOString(),
       clientAuth: requireClientCert,
+      ...(requireClientCert ? { clientSubjects: options.clientSubjects?.length ? options.clientSubjects : [DEFAULT_CLIENT_SUBJECT] } : {}),
     },
     'tokenguard webhook listening',
   );

@@ -43,10 +43,14 @@ keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = clientAuth
 `;
 
+/** The subject of the API server's client certificate for webhook calls; tokenguard's `--client-subject`. */
+export const WEBHOOK_CLIENT_CN = 'kube-apiserver-webhook-client';
+
 /**
  * A CA and a client certificate for the API server's calls to webhooks, plus the
  * AdmissionConfiguration that makes kube-apiserver present it (its `kubeConfigFile` user `*`).
- * tokenguard gets the CA as `--client-ca`, so every admission call is authenticated.
+ * tokenguard gets the CA as `--client-ca` and the subject as `--client-subject`, so every
+ * admission call is authenticated.
  */
 export async function makeWebhookClientAuth(dir: string): Promise<{ caFile: string; admissionConfigFile: string }> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -58,7 +62,7 @@ export async function makeWebhookClientAuth(dir: string): Promise<{ caFile: stri
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', p('ca.crt'),
   ]);
   await run('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', p('client.key')]);
-  await run('openssl', ['req', '-new', '-key', p('client.key'), '-subj', '/CN=kube-apiserver-webhook-client', '-out', p('client.csr')]);
+  await run('openssl', ['req', '-new', '-key', p('client.key'), '-subj', `/CN=${WEBHOOK_CLIENT_CN}`, '-out', p('client.csr')]);
   await run('openssl', [
     'x509', '-req', '-in', p('client.csr'), '-CA', p('ca.crt'), '-CAkey', p('ca.key'), '-CAcreateserial',
     '-days', '30', '-sha256', '-extfile', p('client.ext'), '-out', p('client.crt'),
@@ -109,6 +113,9 @@ export function serveArgs(s: Pick<ServeState, 'port' | 'certDir' | 'clientCaFile
     join(s.certDir, 'tls.key'),
     '--client-ca',
     s.clientCaFile,
+    // The API server's client certificate for webhook calls (makeWebhookClientAuth).
+    '--client-subject',
+    WEBHOOK_CLIENT_CN,
     '--policies',
     s.policyDir,
     ...(s.kubeconfig ? ['--kubeconfig', s.kubeconfig] : ['--no-cluster']),

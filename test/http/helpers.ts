@@ -273,13 +273,14 @@ export const OPENSSL = ['/usr/bin/openssl', '/usr/local/bin/openssl'].find((p) =
  * A client certificate (extendedKeyUsage clientAuth) signed by the given CA, made with openssl:
  * the project's generator only issues serving certificates.
  */
-export function clientCertificate(ca: { cert: string; key: string }, cn = 'kube-apiserver'): { cert: string; key: string } {
+export function clientCertificate(ca: { cert: string; key: string }, cn = 'kube-apiserver', dnsNames: readonly string[] = []): { cert: string; key: string } {
   if (!OPENSSL) throw new Error('openssl not installed');
   const dir = tempDir('client');
   try {
     writeFileSync(join(dir, 'ca.crt'), ca.cert);
     writeFileSync(join(dir, 'ca.key'), ca.key);
-    writeFileSync(join(dir, 'ext.cnf'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
+    const san = dnsNames.length > 0 ? `subjectAltName=${dnsNames.map((n) => `DNS:${n}`).join(',')}\n` : '';
+    writeFileSync(join(dir, 'ext.cnf'), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n${san}`);
     const run = (args: string[]) => execFileSync(OPENSSL, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', `/CN=${cn}`]);
     run(['x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', '4242', '-days', '1', '-extfile', 'ext.cnf', '-out', 'client.crt']);

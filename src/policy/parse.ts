@@ -1,11 +1,11 @@
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { type Document, LineCounter, parseAllDocuments } from 'yaml';
-import { tokenPolicySchema } from './schema.js';
+import compiledPolicySchema from './schema-validator.generated.js';
 import type { PolicyError, TokenPolicy, TokenPolicySpec } from './types.js';
 import { semanticErrors } from './validate.js';
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-const validateSchema = ajv.compile(tokenPolicySchema);
+/** The policy JSON Schema, compiled ahead of time (src/policy/validator-source.ts). */
+const validateSchema = compiledPolicySchema as unknown as { (data: unknown): boolean; errors?: ErrorObject[] | null };
 
 export interface ParseResult {
   readonly policies: TokenPolicy[];

@@ -4,6 +4,7 @@ import { checkPolicySet, parsePolicyDocuments } from '../../../src/policy/parse.
 import { loadPolicies } from '../../../src/policy/load.js';
 import { tokenPolicySchema } from '../../../src/policy/schema.js';
 import { formatPolicyError } from '../../../src/policy/types.js';
+import { policyValidatorSource } from '../../../src/policy/validator-source.js';
 import { REPO } from '../../helpers/fixtures.js';
 
 const errorsOf = (text: string) => parsePolicyDocuments(text, 'p.yaml').errors.map(formatPolicyError);
@@ -85,4 +86,8 @@ test('policy names are unique across files', () => {
 test('loading a missing path or an empty folder is an error, never an empty policy set', () => {
   expect(loadPolicies(['/nonexistent/policies']).errors.map(formatPolicyError)).toEqual(['/nonexistent/policies:0: cannot read: ENOENT']);
   expect(loadPolicies([join(REPO, 'src', 'engine')]).errors.map((e) => e.message)).toEqual(['no policy files (*.yaml, *.yml) found']);
+});
+
+test('the compiled policy schema the loader uses is current (npm run schema writes it)', () => {
+  expect(readFileSync(join(REPO, 'src', 'policy', 'schema-validator.generated.ts'), 'utf8')).toBe(policyValidatorSource());
 });

@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import type { ClientRequest } from 'node:http';
 import { type Agent, createServer, request as httpsRequest, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -81,6 +82,8 @@ export interface RequestOptions {
   readonly path: string;
   readonly method?: string;
   readonly body?: string | Buffer;
+  /** Sends the body itself (in pieces, or later) instead of `req.end(body)`. */
+  readonly send?: (req: ClientRequest) => void;
   readonly headers?: Record<string, string | number>;
   /** CA to trust; verification is always on. */
   readonly ca: string;
@@ -115,7 +118,8 @@ export function request(o: RequestOptions): Promise<HttpResult> {
       },
     );
     req.on('error', reject);
-    req.end(o.body);
+    if (o.send) o.send(req);
+    else req.end(o.body);
   });
 }
 

@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { Agent, request as httpsRequest } from 'node:https';
+import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -88,32 +88,18 @@ function startCli(args: string[], cwd: string): Proc {
 /** A request whose body is sent in two halves: in flight until `finish()` is called. */
 function heldRequest(port: number, ca: string, uid: string) {
   const text = JSON.stringify(review(pod({ name: uid }), { uid }));
+  const half = Math.floor(text.length / 2);
   let finish = () => {};
-  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/mutate?timeout=10s',
-        method: 'POST',
-        ca,
-        servername: 'localhost',
-        agent: false,
-        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => {
-          body += c;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('error', reject);
-    const half = Math.floor(text.length / 2);
-    req.write(text.slice(0, half));
-    finish = () => req.end(text.slice(half));
+  const response = request({
+    port,
+    ca,
+    path: '/mutate?timeout=10s',
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) },
+    send: (req) => {
+      req.write(text.slice(0, half));
+      finish = () => req.end(text.slice(half));
+    },
   });
   return { response, finish: () => finish() };
 }

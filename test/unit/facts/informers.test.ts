@@ -40,6 +40,18 @@ function seed(server: FakeApiServer): void {
   });
 }
 
+/** What the seeded cluster's facts say about team-a/bound (a RoleBinding names it). */
+const BOUND_IN_TEAM_A = {
+  serviceAccount: {
+    namespace: 'team-a',
+    name: 'bound',
+    annotations: { 'tokenguard.dev/api-access': 'false', other: 'x' },
+    bound: true,
+    boundBy: ['RoleBinding team-a/bound-reader'],
+  },
+  namespace: { name: 'team-a', labels: { 'kubernetes.io/metadata.name': 'team-a', tier: 'apps' } },
+};
+
 describe('cluster facts from informers (fake API server)', () => {
   let server: FakeApiServer;
   let facts: ClusterFactsProvider | undefined;
@@ -88,16 +100,7 @@ describe('cluster facts from informers (fake API server)', () => {
 
       const bound = f.lookup({ namespace: 'team-a', serviceAccount: 'bound' });
       expect(bound).not.toBeInstanceOf(Promise); // a cache hit costs no await
-      expect(bound).toEqual({
-        serviceAccount: {
-          namespace: 'team-a',
-          name: 'bound',
-          annotations: { 'tokenguard.dev/api-access': 'false', other: 'x' },
-          bound: true,
-          boundBy: ['RoleBinding team-a/bound-reader'],
-        },
-        namespace: { name: 'team-a', labels: { 'kubernetes.io/metadata.name': 'team-a', tier: 'apps' } },
-      });
+      expect(bound).toEqual(BOUND_IN_TEAM_A);
       expect(f.lookup({ namespace: 'team-a', serviceAccount: 'unbound' })).toEqual({
         serviceAccount: { namespace: 'team-a', name: 'unbound', annotations: {}, automountServiceAccountToken: false, bound: false },
         namespace: { name: 'team-a', labels: { 'kubernetes.io/metadata.name': 'team-a', tier: 'apps' } },
@@ -447,16 +450,7 @@ describe('readClusterFacts: one read-only listing for `tokenguard test --kubecon
       expect(server.requests.every((r) => r.startsWith('GET ') && !r.includes('watch=true'))).toBe(true);
       expect(server.requests.filter((r) => r.includes('continue=')).length).toBeGreaterThan(0); // paged
       expect(facts.serviceAccounts.size).toBe(5);
-      expect(facts.lookup({ namespace: 'team-a', serviceAccount: 'bound' })).toEqual({
-        serviceAccount: {
-          namespace: 'team-a',
-          name: 'bound',
-          annotations: { 'tokenguard.dev/api-access': 'false', other: 'x' },
-          bound: true,
-          boundBy: ['RoleBinding team-a/bound-reader'],
-        },
-        namespace: { name: 'team-a', labels: { 'kubernetes.io/metadata.name': 'team-a', tier: 'apps' } },
-      });
+      expect(facts.lookup({ namespace: 'team-a', serviceAccount: 'bound' })).toEqual(BOUND_IN_TEAM_A);
       expect(facts.lookup({ namespace: 'team-a', serviceAccount: 'unbound' })).toMatchObject({ serviceAccount: { bound: false, automountServiceAccountToken: false } });
       expect(facts.lookup({ namespace: 'grp', serviceAccount: 'any' })).toMatchObject({ serviceAccount: { bound: true } });
       // The same objects, to merge with a set of manifests.

@@ -39,11 +39,15 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
     }
     const wasTrue = spec.automountServiceAccountToken === true;
     if (names.size > 0 || wasTrue) spec.automountServiceAccountToken = false;
+    // An API token in a volume of the pod's own (not the plugin's kube-api-access-*) is the
+    // author's: it is not removed, and the rule fails as validatePod's does.
+    const own = ownApiTokenVolumes(spec);
     for (const v of plan.automount.filter((a) => a.disable)) {
       if (names.size > 0 || wasTrue) {
         const what = names.size > 0 ? `removed API token ${[...names].join(', ')} (${mounts} mount${mounts === 1 ? '' : 's'}), ` : '';
         r(v.policy, 'automount', 'mutate', `${what}automount off: ${v.reason}`);
-      } else r(v.policy, 'automount', 'pass', 'pod carries no API token');
+      } else if (own.length === 0) r(v.policy, 'automount', 'pass', 'pod carries no API token');
+      if (own.length > 0) r(v.policy, 'automount', 'fail', `pod mounts API token ${own.join(', ')} (its own volume, not removed) but does not need API access`);
     }
   } else {
     for (const v of plan.automount) r(v.policy, 'automount', 'pass', `API token kept: ${v.reason}`);
@@ -96,6 +100,17 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
   return results;
 }
 
+/** The volumes holding an API-audience token that some container mounts. */
+function mountedApiTokenVolumes(sources: ReturnType<typeof tokenSources>, mounted: ReadonlySet<string>): string[] {
+  return [...new Set(sources.filter((s) => s.isApiToken && mounted.has(s.volumeName)).map((s) => s.volumeName))];
+}
+
+/** Mounted API-token volumes other than the ServiceAccount plugin's own `kube-api-access-*`. */
+function ownApiTokenVolumes(spec: JsonObject): string[] {
+  const plugin = apiTokenVolumeNames(spec);
+  return mountedApiTokenVolumes(tokenSources(spec), mountedVolumeNames(spec)).filter((n) => !plugin.has(n));
+}
+
 /**
  * Judges the pod as it stands, after every mutation, without trusting that the mutating side
  * ran: a token the pod does not need, a token out of bounds, or a missing injection fails.
@@ -113,7 +128,7 @@ export function validatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleRes
       r(v.policy, 'automount', 'pass', `API token allowed: ${v.reason}`);
       continue;
     }
-    const carried = [...new Set(sources.filter((s) => s.isApiToken && mounted.has(s.volumeName)).map((s) => s.volumeName))];
+    const carried = mountedApiTokenVolumes(sources, mounted);
     if (carried.length > 0) {
       r(v.policy, 'automount', 'fail', `pod mounts API token ${carried.join(', ')} but does not need API access`);
     } else r(v.policy, 'automount', 'pass', 'pod carries no API token');

@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
 import { anyGlob } from '../engine/glob.js';
-import { serviceAccountPatternMatches } from '../engine/match.js';
+import { matchesScope } from '../engine/match.js';
 import { loadPolicies } from '../policy/load.js';
 import { formatPolicyError, type TokenPolicy } from '../policy/types.js';
 import { classifyToken, decodeToken, LEGACY_ISSUER, MAX_TOKEN_LENGTH, type TokenClassification } from '../tokens/classify.js';
@@ -205,9 +205,9 @@ async function inspect(argv: readonly string[], io: CliIo): Promise<number> {
     verification = { ...result, ...(keySource !== undefined ? { keySource } : {}), checked: !result.keysUnavailable };
   }
 
-  const limits = collectLimits(token, policies, maxFlag, values['allowed-audience']);
   const apiAudiences = new Set([...(values['api-audience'] ?? []), ...(token.issuer !== undefined ? [token.issuer] : [])]);
   if (token.extended) for (const a of token.audiences) apiAudiences.add(a); // fact 6.2: only API audiences are extended
+  const limits = collectLimits(token, policies, maxFlag, values['allowed-audience'], apiAudiences);
   const findings = judge(token, decoded.signed, verification, limits, apiAudiences, values, Math.floor(now.getTime() / 1000));
 
   const report = {
@@ -328,11 +328,18 @@ function embeddedJwts(text: string, max: number): string[] {
 /**
  * The limits that apply to this token: `--max-expiration` / `--allowed-audience`, and those of
  * each Enforce (error) or Audit (warning) policy whose namespaces and ServiceAccounts match the
- * token's (label selectors cannot be evaluated for a token and are taken to match). Pod-bound
- * tokens are held to `projectedTokens.bounds` (what pod admission enforced); other TokenRequest
+ * token's (label selectors cannot be evaluated for a token and are taken to match). The pod's API
+ * token (only API audiences) is held to `projectedTokens.apiTokenExpirationSeconds`, as pod
+ * admission holds it; other pod-bound tokens to `projectedTokens.bounds`; other TokenRequest
  * tokens to `tokenRequests`.
  */
-function collectLimits(token: TokenClassification, policies: readonly TokenPolicy[], maxFlag: number | undefined, audFlag: readonly string[] | undefined): Limit[] {
+function collectLimits(
+  token: TokenClassification,
+  policies: readonly TokenPolicy[],
+  maxFlag: number | undefined,
+  audFlag: readonly string[] | undefined,
+  apiAudiences: ReadonlySet<string>,
+): Limit[] {
   const limits: Limit[] = [];
   if (maxFlag !== undefined || audFlag !== undefined) {
     limits.push({
@@ -346,7 +353,11 @@ function collectLimits(token: TokenClassification, policies: readonly TokenPolic
   for (const p of [...policies].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     if (p.spec.mode === 'Off' || !mayApply(p, token)) continue;
     const level: FindingLevel = p.spec.mode === 'Enforce' ? 'error' : 'warning';
-    if (token.kind === 'bound-pod') {
+    if (token.kind === 'bound-pod' && token.audiences.length > 0 && token.audiences.every((a) => apiAudiences.has(a))) {
+      // The pod's API token: pod admission holds it to apiTokenExpirationSeconds, not to bounds.
+      const max = p.spec.projectedTokens?.apiTokenExpirationSeconds;
+      if (max !== undefined) limits.push({ source: `policy ${p.name} (spec.projectedTokens.apiTokenExpirationSeconds)`, level, maxExpirationSeconds: max });
+    } else if (token.kind === 'bound-pod') {
       const b = p.spec.projectedTokens?.bounds;
       if (b?.maxExpirationSeconds !== undefined || b?.allowedAudiences !== undefined) {
         limits.push({
@@ -371,17 +382,9 @@ function collectLimits(token: TokenClassification, policies: readonly TokenPolic
   return limits;
 }
 
+/** Whether `p` may apply to the token: its namespace and ServiceAccount match (selectors cannot be evaluated and are taken to match). */
 function mayApply(p: TokenPolicy, token: TokenClassification): boolean {
-  const m = p.spec.match;
-  const ns = token.namespace;
-  if (!m || ns === undefined) return true;
-  if (anyGlob(m.excludeNamespaces, ns)) return false;
-  if (m.namespaces && m.namespaces.length > 0 && !anyGlob(m.namespaces, ns)) return false;
-  if (m.serviceAccounts && m.serviceAccounts.length > 0) {
-    const sa = token.serviceAccount?.name;
-    if (sa === undefined || !m.serviceAccounts.some((pat) => serviceAccountPatternMatches(pat, ns, sa))) return false;
-  }
-  return true;
+  return token.namespace === undefined || matchesScope(p, token.namespace, token.serviceAccount?.name);
 }
 
 function judge(

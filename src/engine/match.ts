@@ -33,13 +33,7 @@ export function matchPolicy(policy: TokenPolicy, subject: MatchSubject): MatchOu
   const m = policy.spec.match;
   if (!m) return { matched: true };
   const ns = subject.namespace;
-  if (anyGlob(m.excludeNamespaces, ns)) return { matched: false };
-  if (m.namespaces && m.namespaces.length > 0 && !anyGlob(m.namespaces, ns)) return { matched: false };
-  if (m.serviceAccounts && m.serviceAccounts.length > 0) {
-    const sa = subject.serviceAccount;
-    if (sa === undefined) return { matched: false };
-    if (!m.serviceAccounts.some((p) => serviceAccountPatternMatches(p, ns, sa))) return { matched: false };
-  }
+  if (!matchesScope(policy, ns, subject.serviceAccount)) return { matched: false };
   if (m.objectSelector && !selectorMatches(m.objectSelector, subject.labels)) return { matched: false };
   if (m.namespaceSelector) {
     let labels = subject.namespaceFacts?.labels;
@@ -51,6 +45,22 @@ export function matchPolicy(policy: TokenPolicy, subject: MatchSubject): MatchOu
     if (!selectorMatches(m.namespaceSelector, { ...labels, [NAMESPACE_NAME_LABEL]: ns })) return { matched: false };
   }
   return { matched: true };
+}
+
+/**
+ * The name-based part of `match`: `excludeNamespaces`, `namespaces` and `serviceAccounts` (an
+ * unknown ServiceAccount matches no `serviceAccounts` list). Label selectors are not looked at.
+ */
+export function matchesScope(policy: TokenPolicy, namespace: string, serviceAccount: string | undefined): boolean {
+  const m = policy.spec.match;
+  if (!m) return true;
+  if (anyGlob(m.excludeNamespaces, namespace)) return false;
+  if (m.namespaces && m.namespaces.length > 0 && !anyGlob(m.namespaces, namespace)) return false;
+  if (m.serviceAccounts && m.serviceAccounts.length > 0) {
+    if (serviceAccount === undefined) return false;
+    if (!m.serviceAccounts.some((p) => serviceAccountPatternMatches(p, namespace, serviceAccount))) return false;
+  }
+  return true;
 }
 
 /** `name` matches the ServiceAccount name in any namespace; `namespace/name` both parts. Globs allowed. */

@@ -211,7 +211,7 @@ describe('token inspect: limits from flags and policies', () => {
 
   test('the shipped policies: pod-bound tokens against projectedTokens.bounds, kube-system excluded', async () => {
     const policies = join(REPO, 'policies');
-    const long = file('long.jwt', await token(teamPodClaims(2 * 86400)));
+    const long = file('long.jwt', await token(teamPodClaims(2 * 86400, ['vault'])));
     const r = await run(['inspect', long, '--policies', policies, '--output', 'json', ...NOW]);
     expect(r.code).toBe(1);
     expect(r.json().limits).toEqual([{ source: 'policy token-bounds (spec.projectedTokens.bounds)', level: 'error', maxExpirationSeconds: 86400 }]);
@@ -225,9 +225,28 @@ describe('token inspect: limits from flags and policies', () => {
     ]);
     const text = await run(['inspect', long, '--policies', policies, ...NOW]);
     expect(text.stdout).toMatch(/^limit: +max 86400 s from policy token-bounds \(spec\.projectedTokens\.bounds\)$/m);
-    expect((await run(['inspect', file('short.jwt', await token(teamPodClaims(3600))), '--policies', policies, ...NOW])).code).toBe(0);
+    expect((await run(['inspect', file('short.jwt', await token(teamPodClaims(3600, ['vault']))), '--policies', policies, ...NOW])).code).toBe(0);
     const system = await run(['inspect', file('sys.jwt', await token(boundPodClaims({ exp: IAT + 2 * 86400 }))), '--policies', policies, '--output', 'json', ...NOW]);
     expect(system.json().limits).toEqual([]);
+  });
+
+  test("the pod's API token is held to apiTokenExpirationSeconds, not to bounds, as pod admission holds it", async () => {
+    const policies = join(REPO, 'policies');
+    // Two days: over token-bounds' 86400, which pod admission does not apply to the API token.
+    const api = await run(['inspect', file('api-long.jwt', await token(teamPodClaims(2 * 86400))), '--policies', policies, '--output', 'json', ...NOW]);
+    expect(api.json().limits).toEqual([{ source: 'policy api-token-expiration (spec.projectedTokens.apiTokenExpirationSeconds)', level: 'warning', maxExpirationSeconds: 3600 }]);
+    expect(api.json().findings).toEqual([expect.objectContaining({ level: 'warning', code: 'lifetime-over-maximum', source: 'policy api-token-expiration (spec.projectedTokens.apiTokenExpirationSeconds)' })]);
+    expect(api.code).toBe(0); // the shipped api-token-expiration policy is Audit
+    // Under one policy's apiTokenExpirationSeconds but over another's bounds maximum: no finding.
+    const doc = (name: string, projected: string) =>
+      `apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata: {name: ${name}}\nspec:\n  mode: Enforce\n  projectedTokens: ${projected}\n`;
+    const tight = file('tight.yaml', `${doc('tight', '{apiTokenExpirationSeconds: 7200}')}---\n${doc('bounds', '{bounds: {maxExpirationSeconds: 1800}}')}`);
+    const ok = await run(['inspect', file('api-1h.jwt', await token(teamPodClaims(3600))), '--policies', tight, '--output', 'json', ...NOW]);
+    expect(ok.code).toBe(0);
+    expect(ok.json().findings).toEqual([]);
+    const over = await run(['inspect', file('api-3h.jwt', await token(teamPodClaims(3 * 3600))), '--policies', tight, '--output', 'json', ...NOW]);
+    expect(over.code).toBe(1);
+    expect(over.json().findings[0]).toMatchObject({ level: 'error', code: 'lifetime-over-maximum', source: 'policy tight (spec.projectedTokens.apiTokenExpirationSeconds)' });
   });
 
   test('TokenRequest tokens against spec.tokenRequests; Audit policies warn', async () => {

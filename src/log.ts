@@ -48,12 +48,13 @@ const MAX_LOG_DEPTH = 8;
  * Memoized, since log lines use a small fixed set of keys; the memo is bounded so keys taken
  * from input cannot grow it without limit.
  */
+const REDACTED_KEYS_LOWER: ReadonlySet<string> = new Set([...REDACTED_KEYS].map((k) => k.toLowerCase()));
 const keyVerdicts = new Map<string, boolean>();
 const MAX_KEY_VERDICTS = 4096;
 function isRedactedKey(key: string): boolean {
   let verdict = keyVerdicts.get(key);
   if (verdict === undefined) {
-    verdict = REDACTED_KEYS.has(key) || REDACTED_KEYS.has(key.toLowerCase());
+    verdict = REDACTED_KEYS_LOWER.has(key.toLowerCase());
     if (keyVerdicts.size < MAX_KEY_VERDICTS) keyVerdicts.set(key, verdict);
   }
   return verdict;
@@ -61,7 +62,7 @@ function isRedactedKey(key: string): boolean {
 
 /** Whether `value` holds anything {@link redactSecrets} would change. */
 function needsRedaction(value: object, depth: number): boolean {
-  if (depth >= MAX_LOG_DEPTH || value instanceof Error) return true;
+  if (depth >= MAX_LOG_DEPTH || value instanceof Error || isBinary(value)) return true;
   if (Array.isArray(value)) {
     for (const v of value) if (typeof v === 'object' && v !== null && needsRedaction(v, depth + 1)) return true;
     return false;
@@ -91,12 +92,18 @@ function redactedCopy(value: unknown, depth: number): unknown {
   if (depth >= MAX_LOG_DEPTH) return '[TOO DEEP]';
   if (Array.isArray(value)) return value.map((v) => redactedCopy(v, depth + 1));
   if (value instanceof Error) return { type: value.name, message: value.message };
+  // A Buffer would be printed byte by byte (its toJSON): it is a body, and may hold Secret data.
+  if (isBinary(value)) return `[BINARY ${(value as ArrayBufferView | ArrayBuffer).byteLength} bytes]`;
   const copy: Record<string, unknown> = {};
   for (const key of Object.keys(value)) {
     const v = (value as Record<string, unknown>)[key];
     copy[key] = isRedactedKey(key) ? CENSOR : redactedCopy(v, depth + 1);
   }
   return copy;
+}
+
+function isBinary(value: object): boolean {
+  return ArrayBuffer.isView(value) || value instanceof ArrayBuffer;
 }
 
 /** Log levels `--log-level` accepts. */
@@ -127,6 +134,14 @@ export function createLogger(options: LoggerOptions = {}, destination?: Destinat
       // Error objects are reduced to type and message (`redactSecrets` does it first): stacks
       // can quote input in some engines.
       serializers: { err: (e: unknown) => (e instanceof Error ? { type: e.name, message: e.message } : e) },
+      // printf-style arguments (`log.info('%j', obj)`) would put objects into msg, past the
+      // redaction: they are dropped, only the merging object and the message are logged.
+      hooks: {
+        logMethod(args, method) {
+          const keep = typeof args[0] === 'object' && args[0] !== null ? 2 : 1;
+          return method.apply(this, args.slice(0, keep) as Parameters<typeof method>);
+        },
+      },
     },
     destination ?? pino.destination({ dest: 1, sync: true }),
   );

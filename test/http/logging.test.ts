@@ -132,6 +132,9 @@ test('redaction is the second layer: secrets logged by mistake are blanked out a
   log.debug({ review: { request: { uid: 'x' } }, manifest: { metadata: legacy.metadata } }, 'annotations');
   log.debug({ req: { headers: { authorization: `Bearer ${CANARY}`, Authorization: `Bearer ${CANARY}` } } }, 'headers');
   log.debug({ token: CANARY, data: { a: CANARY_B64 }, stringData: { b: CANARY } }, 'fields');
+  log.debug({ StringData: { b: CANARY }, OLDOBJECT: { c: CANARY }, Authorization: CANARY }, 'keys in any case');
+  log.debug({ received: Buffer.from(`{"data":"${CANARY}"}`) }, 'a body as bytes');
+  log.debug('printf-style %j %s', { data: CANARY }, CANARY);
   log.debug({ list: [legacy, { nested: [legacy] }] }, 'arrays');
   log.child({ object: legacy, context: { secret: legacy } }).debug('child bindings');
   log.child({ a: 1 }).child({ secret: legacy }).debug('grandchild bindings');
@@ -139,10 +142,11 @@ test('redaction is the second layer: secrets logged by mistake are blanked out a
   const cyclic: Record<string, unknown> = { name: 'loop' };
   cyclic.self = cyclic;
   log.debug({ cyclic }, 'a cycle ends at the depth limit');
-  expect(sink.lines()).toHaveLength(12);
+  expect(sink.lines()).toHaveLength(15);
   expectNoCanary(sink.text());
   expect(sink.text()).toContain('[REDACTED]');
-  expect(sink.lines()[10]).toMatchObject({ err: { type: 'Error', message: 'boom' } });
+  expect(sink.lines()[13]).toMatchObject({ err: { type: 'Error', message: 'boom' } });
+  expect(sink.lines()[8]).toMatchObject({ received: expect.stringMatching(/^\[BINARY \d+ bytes\]$/) });
   expect(sink.lines()[3]).toMatchObject({ a: { b: { c: { d: { secret: { metadata: { name: 'ci-token' } } } } } } });
 });
 

@@ -9,7 +9,8 @@
  *
  * The credential is cached until that timestamp (forever without one) or until the API server
  * answers 401 to it; concurrent callers share one run. Errors name the command and say what
- * went wrong; stdout is never quoted (it holds the credential), only the last line of stderr.
+ * went wrong; neither stdout (it holds the credential) nor stderr (login prompts, device codes)
+ * is ever quoted, and stderr is not read at all.
  */
 import { spawn } from 'node:child_process';
 import type { ExecConfig } from './config.js';
@@ -37,7 +38,6 @@ export interface ExecPluginOptions {
 
 /** Bound on what a plugin may print: an ExecCredential is a few KB. */
 const MAX_STDOUT = 1 << 20;
-const MAX_STDERR = 8 << 10;
 
 /** Runs an exec plugin when a credential is needed, and caches what it returns. */
 export class ExecCredentialPlugin {
@@ -91,11 +91,8 @@ export class ExecCredentialPlugin {
     for (const { name: k, value } of cfg.env) env[k] = value;
     env.KUBERNETES_EXEC_INFO = JSON.stringify(info);
     this.runs++;
-    const { code, signal, stdout, stderr } = await runCommand(cfg.command, cfg.args, env, this.#timeoutMs, name, cfg.installHint);
-    if (code !== 0) {
-      const last = stderr.trim().split('\n').pop()?.trim().slice(0, 300);
-      throw new Error(`${name} failed (${signal ? `killed by ${signal}` : `exit code ${code}`})${last ? `: ${last}` : ''}`);
-    }
+    const { code, signal, stdout } = await runCommand(cfg.command, cfg.args, env, this.#timeoutMs, name, cfg.installHint);
+    if (code !== 0) throw new Error(`${name} failed (${signal ? `killed by ${signal}` : `exit code ${code}`})`);
     const cred = parseExecCredential(stdout, cfg.apiVersion, name);
     this.#cached = cred;
     return cred;
@@ -145,31 +142,34 @@ interface RunResult {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
-  readonly stderr: string;
 }
 
 function runCommand(command: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number, name: string, installHint?: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], { env, stdio: ['ignore', 'pipe', 'pipe'], shell: false, windowsHide: true });
+    // Its own process group, so that a timeout kills what the plugin started too: a child left
+    // holding stdout open would otherwise keep this run (and every caller waiting on it) pending.
+    const child = spawn(command, [...args], { env, stdio: ['ignore', 'pipe', 'ignore'], shell: false, windowsHide: true, detached: true });
     const out: Buffer[] = [];
-    const err: Buffer[] = [];
     let outBytes = 0;
-    let errBytes = 0;
     let failure: Error | undefined;
-    const timer = setTimeout(() => {
-      failure = new Error(`${name} did not finish within ${timeoutMs} ms`);
-      child.kill('SIGKILL');
-    }, timeoutMs);
+    /** Kills the plugin and all it started, and settles at once (not on 'close'). */
+    const abort = (why: Error) => {
+      if (failure) return;
+      failure = why;
+      clearTimeout(timer);
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+      child.stdout.destroy();
+      reject(why);
+    };
+    const timer = setTimeout(() => abort(new Error(`${name} did not finish within ${timeoutMs} ms`)), timeoutMs);
     child.stdout.on('data', (b: Buffer) => {
       outBytes += b.length;
-      if (outBytes > MAX_STDOUT) {
-        failure ??= new Error(`${name} printed more than ${MAX_STDOUT} bytes`);
-        child.kill('SIGKILL');
-      } else out.push(b);
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      if (errBytes < MAX_STDERR) err.push(b.subarray(0, MAX_STDERR - errBytes));
-      errBytes += b.length;
+      if (outBytes > MAX_STDOUT) abort(new Error(`${name} printed more than ${MAX_STDOUT} bytes`));
+      else out.push(b);
     });
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
@@ -178,8 +178,7 @@ function runCommand(command: string, args: readonly string[], env: NodeJS.Proces
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      if (failure) reject(failure);
-      else resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+      if (!failure) resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8') });
     });
   });
 }

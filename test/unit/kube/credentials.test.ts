@@ -127,13 +127,13 @@ describe('exec credential plugins', () => {
     expect(() => readFileSync(plugin.log)).toThrow();
   });
 
-  test('a failing plugin: the error names the command, the exit code and its last stderr line, never its stdout', async () => {
+  test('a failing plugin: the error names the command and the exit code, never its stdout or stderr', async () => {
     const p = new ExecCredentialPlugin(config({}, { PLUGIN_MODE: 'fail' }));
     const err = await p.get().then(
       () => undefined,
       (e: Error) => e,
     );
-    expect(err?.message).toBe(`exec plugin "${process.execPath}" failed (exit code 3): login required`);
+    expect(err?.message).toBe(`exec plugin "${process.execPath}" failed (exit code 3)`);
     expect(err?.message).not.toContain('leaked-secret');
     const garbage = await new ExecCredentialPlugin(config({}, { PLUGIN_MODE: 'garbage' })).get().catch((e: Error) => e);
     expect(String(garbage)).toContain(`exec plugin "${process.execPath}" did not print an ExecCredential (its output is not JSON)`);
@@ -155,6 +155,24 @@ describe('exec credential plugins', () => {
     const p = new ExecCredentialPlugin({ ...config(), args: [join(dir, 'hang.mjs')] }, { timeoutMs: 300 });
     await expect(p.get()).rejects.toThrow('did not finish within 300 ms');
   });
+
+  test('a plugin whose own child keeps its output open is killed with it, and the run ends at the timeout', async () => {
+    // The child inherits stdout and outlives the plugin's own process by a minute.
+    const dir = writeFiles({
+      'spawner.mjs': `import { spawn } from 'node:child_process';
+spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'inherit' });
+setTimeout(() => {}, 60000);`,
+    });
+    const p = new ExecCredentialPlugin({ ...config(), args: [join(dir, 'spawner.mjs')] }, { timeoutMs: 500 });
+    const outcome = await Promise.race([
+      p.get().then(
+        () => 'resolved',
+        (e: Error) => e.message,
+      ),
+      new Promise<string>((r) => setTimeout(() => r('still pending'), 10_000)),
+    ]);
+    expect(outcome).toContain('did not finish within 500 ms');
+  }, 15_000);
 
   test.each([
     [{ kind: 'ExecCredential', apiVersion: V1 }, "didn't return a status field"],

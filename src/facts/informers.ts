@@ -341,7 +341,6 @@ class Reflector {
 
     const onOpen = () => {
       opened = true;
-      this.#gonesInARow = 0;
       arm(stallMs, 'stall');
       this.#current = handle;
       const wasDown = !this.watching;
@@ -356,9 +355,14 @@ class Reflector {
     const onEvent = (event: WatchEvent) => {
       if (abortReason) return;
       events++;
-      this.#attempt = 0;
       this.lastAliveAt = ctx.now();
       arm(stallMs, 'stall');
+      if (event.type !== 'ERROR') {
+        // Only a watch that delivers resets the backoff and the 410 count: a server answering
+        // every watch with an ERROR event must meet the backoff, not a relist loop.
+        this.#attempt = 0;
+        this.#gonesInARow = 0;
+      }
       if (event.type === 'ERROR') {
         const code = statusOf(event.object);
         errorEvent = { code };
@@ -411,6 +415,7 @@ class Reflector {
         this.#resourceVersion = '';
         if (errorEvent?.code === 410) {
           this.#relistReason = GONE_REASON;
+          if (++this.#gonesInARow >= 2) throw new Error('watch answered 410 Gone again right after a relist');
           return;
         }
         throw new Error(`watch error event${errorEvent?.code ? ` (code ${errorEvent.code})` : ''}`);

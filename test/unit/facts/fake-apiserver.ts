@@ -50,6 +50,8 @@ export class FakeApiServer {
   endWatchesAtOnce = false;
   /** Watches from a compacted resourceVersion get an HTTP 410 instead of a 410 ERROR event. */
   goneAsHttpStatus = false;
+  /** Every watch, from any resourceVersion, is answered with a 410 ERROR event and ended (a broken server). */
+  goneAlways = false;
 
   #server: Server | undefined;
   #port = 0;
@@ -251,7 +253,7 @@ export class FakeApiServer {
       res.end();
       return;
     }
-    if (from < this.#compactedBelow) {
+    if (from < this.#compactedBelow || this.goneAlways) {
       this.#write(w, { type: 'ERROR', object: gone(this.#rv) });
       res.end();
       return;

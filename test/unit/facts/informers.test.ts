@@ -303,6 +303,25 @@ describe('cluster facts from informers (fake API server)', () => {
   );
 
   test(
+    'a server that answers every watch with 410 Gone meets the backoff, not a relist loop',
+    async () => {
+      const f = make({ backoffInitialMs: 200, backoffMaxMs: 400 });
+      await f.start();
+      server.goneAlways = true;
+      server.endWatches();
+      await new Promise((r) => setTimeout(r, 1500));
+      const lists = server.requests.filter((r) => r.includes('/serviceaccounts') && !r.includes('watch=true')).length;
+      // Each round is a relist and one watch refused, then 200-400 ms of backoff: a handful in 1.5 s
+      // (without the backoff it was a tight loop of hundreds).
+      expect(lists).toBeLessThan(12);
+      expect(f.status().reconnects.serviceaccounts).toBeGreaterThan(0);
+      server.goneAlways = false;
+      await waitFor('watching again', () => Object.values(f.status().resources).every((r) => r.watching));
+    },
+    T,
+  );
+
+  test(
     'staleness by age (injected clock): bindings unknown until an event or bookmark arrives',
     async () => {
       let clock = 1_700_000_000_000;

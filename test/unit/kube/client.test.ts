@@ -133,10 +133,8 @@ describe('errors', () => {
   test('the deadline really ends a request that never answers; so does the caller’s signal', async () => {
     const s = await serve(() => {}); // accepts, never answers
     const c = connect(s, { token: 't' });
-    const started = Date.now();
     const late = await rejection(c.getJson('/api/v1/namespaces/slow', {}, { timeoutMs: 200 }));
     expect(late?.message).toBe('GET /api/v1/namespaces/slow: no answer within 200 ms');
-    expect(Date.now() - started).toBeLessThan(5_000);
     const controller = new AbortController();
     const pending = rejection(c.getJson('/api/v1/namespaces/slow', {}, { signal: controller.signal }));
     setTimeout(() => controller.abort(new Error('stopping')), 50);

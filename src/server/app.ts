@@ -23,6 +23,9 @@
  * | `--client-ca` set, no client certificate   | 403    |
  * | `--client-ca` set, subject not allowed     | 403    |
  * | anything with a uid                        | 200 + AdmissionReview echoing the uid |
+ *
+ * A 403 or 415 reads at most 64 KiB more of the body before answering, a 413 up to 64 MiB; past
+ * that the connection is dropped unanswered.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -45,6 +48,13 @@ export const MAX_BODY_BYTES = 7 * 1024 * 1024;
  * error response instead of a reset; past it the connection is dropped.
  */
 const MAX_DISCARD_BYTES = 64 * 1024 * 1024;
+
+/**
+ * What is read and discarded before refusing a caller that is not allowed to send a body at all
+ * (403) or sent one of the wrong type (415): enough for an ordinary request to get its answer,
+ * not enough for an unauthenticated client to make the server read megabytes.
+ */
+const SMALL_DISCARD_BYTES = 64 * 1024;
 
 /**
  * The subject required of a client certificate by default, as Gatekeeper does
@@ -141,7 +151,8 @@ export function createApp(deps: AppDeps): App {
   const admit = async (endpoint: Endpoint, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
-    const fail = (status: number, error: string, drain: boolean) => {
+    /** `drain`: how much of an unread body to read and discard before answering (0: none). */
+    const fail = (status: number, error: string, drain: number) => {
       deps.metrics.observeHttpError(endpoint, status);
       deps.logger.warn({ event: 'http-error', endpoint, status, error, remoteAddress: req.socket.remoteAddress, durationMs: seconds() * 1000 }, 'request rejected');
       sendError(req, res, status, error, drain);
@@ -150,27 +161,27 @@ export function createApp(deps: AppDeps): App {
     try {
       if (deps.requireClientCert) {
         const socket = req.socket as TLSSocket;
-        if (socket.authorized !== true) return fail(403, 'a client certificate issued by the configured client CA is required', true);
-        if (!subjectAllowed(socket)) return fail(403, 'the client certificate names none of the allowed subjects (--client-subject)', true);
+        if (socket.authorized !== true) return fail(403, 'a client certificate issued by the configured client CA is required', SMALL_DISCARD_BYTES);
+        if (!subjectAllowed(socket)) return fail(403, 'the client certificate names none of the allowed subjects (--client-subject)', SMALL_DISCARD_BYTES);
       }
-      if (!isJsonMediaType(req.headers['content-type'])) return fail(415, 'Content-Type must be application/json', true);
+      if (!isJsonMediaType(req.headers['content-type'])) return fail(415, 'Content-Type must be application/json', SMALL_DISCARD_BYTES);
       const encoding = req.headers['content-encoding'];
-      if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return fail(415, 'Content-Encoding is not supported', true);
+      if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return fail(415, 'Content-Encoding is not supported', SMALL_DISCARD_BYTES);
       const declared = req.headers['content-length'];
-      if (declared !== undefined && Number(declared) > maxBodyBytes) return fail(413, `request body exceeds ${maxBodyBytes} bytes`, true);
+      if (declared !== undefined && Number(declared) > maxBodyBytes) return fail(413, `request body exceeds ${maxBodyBytes} bytes`, MAX_DISCARD_BYTES);
       const read = await readBody(req, maxBodyBytes);
       if (read === 'aborted') return; // the client went away; nobody to answer
-      if (read === 'too-large') return fail(413, `request body exceeds ${maxBodyBytes} bytes`, true);
-      if (read.length === 0) return fail(400, 'request body is empty', false);
+      if (read === 'too-large') return fail(413, `request body exceeds ${maxBodyBytes} bytes`, MAX_DISCARD_BYTES);
+      if (read.length === 0) return fail(400, 'request body is empty', 0);
       try {
         body = JSON.parse(read.toString('utf8'));
       } catch {
         // The parser's message quotes the input, which may be Secret data: never echo it.
-        return fail(400, 'request body is not valid JSON', false);
+        return fail(400, 'request body is not valid JSON', 0);
       }
       const pending = handleReview(endpoint, body, reviewDeps);
       const result = pending instanceof Promise ? await pending : pending;
-      if (!result.ok) return fail(result.status, result.message, false);
+      if (!result.ok) return fail(result.status, result.message, 0);
       answer(endpoint, res, result.outcome, seconds());
     } catch (err) {
       // A bug in this module (handleReview itself never throws). With a uid, still answer with
@@ -184,7 +195,7 @@ export function createApp(deps: AppDeps): App {
         } else if (decoded?.ok) {
           answer(endpoint, res, errored(endpoint, decoded.review, err), seconds());
         } else {
-          fail(500, 'internal error', true);
+          fail(500, 'internal error', MAX_DISCARD_BYTES);
         }
       } catch {
         res.destroy();
@@ -300,24 +311,25 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-la
 }
 
 /**
- * Sends `{"error": message}`. With `drain`, an unread body is read and discarded first (as
- * body-parser does), and the connection is closed afterwards: its state is unknown.
+ * Sends `{"error": message}`. With `drain` > 0, an unread body is read and discarded first (as
+ * body-parser does), up to `drain` bytes (past that the connection is dropped), and the
+ * connection is closed afterwards: its state is unknown.
  */
-function sendError(req: IncomingMessage, res: ServerResponse, status: number, message: string, drain: boolean): void {
+function sendError(req: IncomingMessage, res: ServerResponse, status: number, message: string, drain: number): void {
   const payload = JSON.stringify({ error: message });
   const send = () => {
     if (res.headersSent || res.destroyed) return;
-    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload), ...(drain ? { Connection: 'close' } : {}) });
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload), ...(drain > 0 ? { Connection: 'close' } : {}) });
     res.end(payload);
   };
-  if (!drain || req.complete || req.readableEnded) {
+  if (drain === 0 || req.complete || req.readableEnded) {
     send();
     return;
   }
   let discarded = 0;
   req.on('data', (chunk: Buffer) => {
     discarded += chunk.length;
-    if (discarded > MAX_DISCARD_BYTES) req.destroy();
+    if (discarded > drain) req.destroy();
   });
   req.once('end', send);
   req.resume();

@@ -99,6 +99,16 @@ describe('media type', () => {
     expect(r.headers['content-type']).toBe('application/json');
   });
 
+  test('a large body of the wrong type is not read to the end: past 64 KiB the connection is dropped', async () => {
+    const big = 'x'.repeat(4 * 1024 * 1024);
+    const outcome = await post(big, { 'Content-Type': 'text/plain' }).then(
+      (r) => `answered ${r.status}`,
+      (e: NodeJS.ErrnoException) => `dropped ${e.code ?? e.message}`,
+    );
+    expect(outcome).toMatch(/^dropped /);
+    expect((await post(body, { 'Content-Type': 'text/plain' })).status).toBe(415); // the server is fine
+  });
+
   test('a compressed body is 415', async () => {
     const r = await post(body, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' });
     expect(r.status).toBe(415);

@@ -159,6 +159,15 @@ export function watchServingCert(options: WatchCertOptions): CertWatcher {
     let event: CertReloadEvent;
     try {
       const next = loadServingCert(files);
+      // A rotation to a certificate that is not valid now (expired, or not yet valid: a clock
+      // or issuer mistake) would break every call; keep the one in use, unless it is no better.
+      const now = Date.now();
+      const usable = (c: ServingCert) => c.notBefore.getTime() <= now && now < c.notAfter.getTime();
+      if (!usable(next) && usable(current)) {
+        throw new CertificateError(
+          `the new certificate is not valid now (valid ${next.notBefore.toISOString()} to ${next.notAfter.toISOString()}); keeping the one in use`,
+        );
+      }
       server.setSecureContext(secureContextOptions(next));
       const previous = current.serialNumber;
       current = next;

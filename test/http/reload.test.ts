@@ -6,6 +6,7 @@
  */
 import { Agent } from 'node:https';
 import { join } from 'node:path';
+import { generateCertificates } from '../../src/certs/generate.js';
 import { handleReview } from '../../src/admission/review.js';
 import { noFacts } from '../../src/facts/types.js';
 import { loadPolicies } from '../../src/policy/load.js';
@@ -255,6 +256,39 @@ test(
       expect(metrics).toContain(`tokenguard_certificate_expiry_timestamp_seconds ${Math.floor(new Date(new X509Certificate(second.cert).validTo).getTime() / 1000)}`);
     } finally {
       keepAlive.destroy();
+      await s.close();
+    }
+  },
+  TIMEOUT,
+);
+
+test(
+  'a certificate that is not valid now (expired, or not yet valid) is refused on reload; the one in use stays',
+  async () => {
+    const first = await makeCertificates();
+    const certDir = new VolumeDir(tempDir('tls'), { 'tls.crt': first.cert, 'tls.key': first.key });
+    const s = await startTestServer({ certs: first, certDir: certDir.dir });
+    try {
+      const day = 86_400_000;
+      const base = { service: 'tokenguard', namespace: 'tokenguard-system', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], ca: { cert: first.caCert, key: first.caKey }, days: 1 };
+      const expired = await generateCertificates({ ...base, now: new Date(Date.now() - 3 * day) });
+      const future = await generateCertificates({ ...base, now: new Date(Date.now() + 3 * day) });
+      const { X509Certificate } = await import('node:crypto');
+      for (const bad of [expired, future]) {
+        const failed = nextEvent<CertReloadEvent>(s.running.certificate.events);
+        certDir.swap({ 'tls.crt': bad.cert, 'tls.key': bad.key });
+        const event = await failed;
+        expect(event.result).toBe('failure');
+        expect(event.error).toMatch(/^the new certificate is not valid now \(valid .* to .*\); keeping the one in use$/);
+        const r = await request({ port: s.port, ca: s.ca, path: '/healthz' });
+        expect(r.serial).toBe(new X509Certificate(first.cert).serialNumber);
+      }
+      // A valid one after that is taken.
+      const good = await makeCertificates({ cert: first.caCert, key: first.caKey });
+      const ok = nextEvent<CertReloadEvent>(s.running.certificate.events);
+      certDir.swap({ 'tls.crt': good.cert, 'tls.key': good.key });
+      expect((await ok).result).toBe('success');
+    } finally {
       await s.close();
     }
   },

@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { type Document, LineCounter, parseAllDocuments } from 'yaml';
 import { MAX_JSON_DEPTH } from '../admission/review.js';
 import { isObject, type JsonObject, jsonDepth } from '../engine/json.js';
+import type { CliIo } from './io.js';
 
 /** One object read from a manifest file, with where it came from. */
 export interface ManifestObject {
@@ -97,4 +100,30 @@ function helmSource(doc: Document.Parsed): string | undefined {
   const before = doc.commentBefore ?? (doc.contents as { commentBefore?: string | null } | null)?.commentBefore ?? '';
   const m = /^\s*Source:\s*(\S.*)$/m.exec(before);
   return m?.[1]?.trim();
+}
+
+/**
+ * Reads `--facts` files (ServiceAccounts, Namespaces, bindings; YAML or JSON), relative to
+ * `cwd`. On any problem writes every error to stderr and returns undefined.
+ *
+ * @param label  how a file is named in messages
+ */
+export function readFactFiles(paths: readonly string[], io: CliIo, cwd: string, label: (file: string) => string = (f) => f): JsonObject[] | undefined {
+  const objects: JsonObject[] = [];
+  for (const f of paths) {
+    let text: string;
+    try {
+      text = readFileSync(resolve(cwd, f), 'utf8');
+    } catch (e) {
+      io.stderr.write(`${label(f)}: cannot read facts: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+      return undefined;
+    }
+    const parsed = parseManifests(text, label(f));
+    if (parsed.errors.length > 0) {
+      for (const e of parsed.errors) io.stderr.write(`${e}\n`);
+      return undefined;
+    }
+    objects.push(...parsed.objects.map((o) => o.object));
+  }
+  return objects;
 }

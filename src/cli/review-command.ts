@@ -1,11 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Endpoint, handleReview } from '../admission/review.js';
-import type { JsonObject } from '../engine/json.js';
 import { staticFacts } from '../facts/static.js';
 import { loadPolicies } from '../policy/load.js';
 import { formatPolicyError } from '../policy/types.js';
-import { parseManifests } from './manifests.js';
+import { readFactFiles } from './manifests.js';
 import { type CliIo, EXIT_OK, EXIT_USAGE, readInput } from './io.js';
 
 const USAGE = 'usage: tokenguard review [--endpoint mutate|validate] [--policies PATH] [--facts FILE] FILE|-\n';
@@ -46,17 +44,8 @@ export async function runReviewCommand(argv: readonly string[], io: CliIo): Prom
     for (const e of loaded.errors) io.stderr.write(`${formatPolicyError(e)}\n`);
     return EXIT_USAGE;
   }
-  const factObjects: JsonObject[] = [];
-  for (const f of values.facts ?? []) {
-    try {
-      const parsed = parseManifests(readFileSync(f, 'utf8'), f);
-      if (parsed.errors.length > 0) throw new Error(parsed.errors.join('; '));
-      factObjects.push(...parsed.objects.map((o) => o.object));
-    } catch (e) {
-      io.stderr.write(`${f}: cannot read facts: ${(e as Error).message}\n`);
-      return EXIT_USAGE;
-    }
-  }
+  const factObjects = readFactFiles(values.facts ?? [], io, process.cwd());
+  if (!factObjects) return EXIT_USAGE;
   const source = positionals[0] as string;
   let body: unknown;
   try {

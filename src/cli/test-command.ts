@@ -1,11 +1,10 @@
 import { mkdirSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { JsonObject } from '../engine/json.js';
 import { loadPolicies } from '../policy/load.js';
 import type { PolicyError } from '../policy/types.js';
 import { type CliIo, EXIT_USAGE, readInput } from './io.js';
-import { type ManifestError, type ManifestObject, parseManifests } from './manifests.js';
+import { type ManifestError, type ManifestObject, parseManifests, readFactFiles } from './manifests.js';
 import { formatJson } from './report-json.js';
 import { formatJunit } from './report-junit.js';
 import { formatSarif } from './report-sarif.js';
@@ -107,22 +106,8 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
     return EXIT_USAGE;
   }
 
-  const factObjects: JsonObject[] = [];
-  for (const f of values.facts ?? []) {
-    let text: string;
-    try {
-      text = readFileSync(resolve(cwd, f), 'utf8');
-    } catch (e) {
-      io.stderr.write(`${f}: cannot read facts: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
-      return EXIT_USAGE;
-    }
-    const parsed = parseManifests(text, display(resolve(cwd, f), cwd));
-    if (parsed.errors.length > 0) {
-      for (const e of parsed.errors) io.stderr.write(`${e}\n`);
-      return EXIT_USAGE;
-    }
-    factObjects.push(...parsed.objects.map((o) => o.object));
-  }
+  const factObjects = readFactFiles(values.facts ?? [], io, cwd, (f) => display(resolve(cwd, f), cwd));
+  if (!factObjects) return EXIT_USAGE;
 
   const { files, errors } = readInputs(positionals, io, cwd);
   const objects: ManifestObject[] = [];

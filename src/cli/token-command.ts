@@ -7,7 +7,7 @@ import { loadPolicies } from '../policy/load.js';
 import { formatPolicyError, type TokenPolicy } from '../policy/types.js';
 import { classifyToken, decodeToken, LEGACY_ISSUER, MAX_TOKEN_LENGTH, type TokenClassification } from '../tokens/classify.js';
 import { readKeysFile, type VerifyResult, verifyToken } from '../tokens/verify.js';
-import { type CliIo, EXIT_DENIED, EXIT_OK, EXIT_USAGE } from './io.js';
+import { type CliIo, EXIT_DENIED, EXIT_OK, EXIT_USAGE, readInput } from './io.js';
 
 const USAGE = `usage: tokenguard token inspect [TOKEN|FILE|-] [options]
 
@@ -244,7 +244,7 @@ function readTokenInput(arg: string, io: CliIo): TokenInput {
   if (arg === '-') {
     let text: string;
     try {
-      text = io.readStdin ? io.readStdin() : readFileSync(0, 'utf8');
+      text = readInput('-', io);
     } catch (e) {
       return { ok: false, message: `-: cannot read standard input: ${(e as Error).message}` };
     }

@@ -65,3 +65,22 @@ test('unknown commands and missing arguments are usage errors', async () => {
   expect((await cli(['--help'])).code).toBe(0);
   expect((await cli(['policy'])).code).toBe(2);
 });
+
+test('review and test name a facts file they cannot use, and stop with exit 2', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tg-facts-'));
+  const broken = join(dir, 'broken.yaml');
+  writeFileSync(broken, 'kind: ServiceAccount\nmetadata: [not, a, map\n');
+  const missing = join(dir, 'missing.yaml');
+  const review = fixture('secret-legacy-create-denied', 'review.json');
+  for (const args of [
+    ['review', '--policies', join(REPO, 'policies'), '--facts', missing, review],
+    ['test', '--policies', join(REPO, 'policies'), '--facts', missing, join(REPO, 'policies')],
+  ]) {
+    const r = await cli(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/missing\.yaml: cannot read facts: ENOENT/);
+  }
+  const r = await cli(['review', '--policies', join(REPO, 'policies'), '--facts', broken, review]);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain('broken.yaml');
+});

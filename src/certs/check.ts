@@ -3,6 +3,7 @@
  * generate`, or a Kubernetes TLS Secret copied to disk): expiry, key match, chain, SANs.
  * Findings name files and dates only; no key material ever reaches a message.
  */
+import { subjectAltDnsNames } from './san.js';
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -219,10 +220,7 @@ function checkServing(leaf: X509Certificate, options: CheckOptions, add: Add): v
     add(file, 'error', 'has no subjectAltName; the API server requires a DNS SAN <service>.<namespace>.svc');
     return;
   }
-  const dnsNames = san
-    .split(', ')
-    .filter((e) => e.startsWith('DNS:'))
-    .map((e) => e.slice(4));
+  const dnsNames = subjectAltDnsNames(san);
   if (options.service && options.namespace) {
     const expected = `${options.service}.${options.namespace}.svc`;
     if (leaf.checkHost(expected, { subject: 'never' }) === undefined) {

@@ -14,10 +14,10 @@ import {
   API_TOKEN_VOLUME_PREFIX,
   DEFAULT_PROJECTED_EXPIRATION_SECONDS,
   DEFAULT_SERVICE_ACCOUNT,
-  MIRROR_POD_ANNOTATION,
   PROJECTED_DEFAULT_MODE,
 } from '../engine/constants.js';
 import { isObject, type JsonObject, type JsonValue, objectAt, objectsAt, stringAt } from '../engine/json.js';
+import { isMirrorPod } from '../engine/pod.js';
 
 /** Characters `utilrand.String` draws from: no vowels, no 0, 1 or 3 (fact 1.2). */
 export const NAME_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
@@ -98,10 +98,8 @@ export interface PluginSimulation {
  */
 export function simulateServiceAccountAdmission({ pod: input, serviceAccount, suffix }: SimulateArgs): PluginSimulation {
   const pod = structuredClone(input);
-  const metadata = objectAt(pod, 'metadata');
-  const annotations = objectAt(metadata, 'annotations');
   const specIn = objectAt(pod, 'spec');
-  const mirror = annotations !== undefined && Object.hasOwn(annotations, MIRROR_POD_ANNOTATION);
+  const mirror = isMirrorPod(pod);
   const changes: string[] = [];
   const nameIn = stringAt(specIn, 'serviceAccountName') || stringAt(specIn, 'serviceAccount') || '';
   if (mirror || !specIn) {

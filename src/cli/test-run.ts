@@ -7,11 +7,10 @@ import fastJsonPatch from 'fast-json-patch';
 import { decodeAdmissionReview, type Endpoint, factsRequestFor, type ReviewOutcome, respond } from '../admission/review.js';
 import {
   API_TOKEN_DEFAULT_EXPIRATION_SECONDS,
-  API_TOKEN_VOLUME_PREFIX,
   EXTENDED_EXPIRATION_SECONDS,
 } from '../engine/constants.js';
 import { type JsonObject, objectAt, objectsAt, stringAt } from '../engine/json.js';
-import { tokenSources } from '../engine/pod.js';
+import { allContainers, apiTokenVolumeNames, tokenSources } from '../engine/pod.js';
 import type { ClusterFacts, PatchOperation, RuleResult } from '../engine/types.js';
 import { staticFacts } from '../facts/static.js';
 import type { FactsRequest } from '../facts/types.js';
@@ -502,17 +501,16 @@ function verdicts(policies: readonly TokenPolicy[], mutations: readonly WebhookA
 export function tokenLifetimes(pod: JsonObject): TokenLifetime[] {
   const spec = objectAt(pod, 'spec') ?? {};
   const mounts = new Map<string, string[]>();
-  for (const field of ['initContainers', 'containers', 'ephemeralContainers'] as const) {
-    for (const c of objectsAt(spec, field)) {
-      for (const vm of objectsAt(c, 'volumeMounts')) {
-        const n = stringAt(vm, 'name') ?? '';
-        const list = mounts.get(n) ?? [];
-        const who = `${field}/${stringAt(c, 'name') ?? ''}`;
-        if (!list.includes(who)) list.push(who);
-        mounts.set(n, list);
-      }
+  for (const c of allContainers(spec)) {
+    for (const vm of objectsAt(c.container, 'volumeMounts')) {
+      const n = stringAt(vm, 'name') ?? '';
+      const list = mounts.get(n) ?? [];
+      const who = `${c.field}/${c.name}`;
+      if (!list.includes(who)) list.push(who);
+      mounts.set(n, list);
     }
   }
+  const apiTokens = apiTokenVolumeNames(spec);
   return tokenSources(spec).map((s) => {
     const extended = s.expirationSeconds === API_TOKEN_DEFAULT_EXPIRATION_SECONDS && s.audience === '';
     const containers = mounts.get(s.volumeName) ?? [];
@@ -529,7 +527,7 @@ export function tokenLifetimes(pod: JsonObject): TokenLifetime[] {
       expirationSeconds: s.expirationSeconds,
       lifetimeSeconds: extended ? EXTENDED_EXPIRATION_SECONDS : s.expirationSeconds,
       extended,
-      apiToken: s.audience === '' && s.volumeName.startsWith(API_TOKEN_VOLUME_PREFIX),
+      apiToken: apiTokens.has(s.volumeName),
       containers,
       note: notes.join('; '),
     };

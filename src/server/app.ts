@@ -30,6 +30,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { subjectAltDnsNames } from '../certs/san.js';
 import { decodeAdmissionReview, type Endpoint, errored, handleReview, type ReviewOutcome } from '../admission/review.js';
 import type { FactsProvider } from '../facts/types.js';
 import type { Logger } from '../log.js';
@@ -68,9 +69,7 @@ export function certificateNames(cert: { subject?: { CN?: string | string[] }; s
   const cn = cert?.subject?.CN;
   if (typeof cn === 'string') names.push(cn);
   else if (Array.isArray(cn)) names.push(...cn);
-  for (const entry of (cert?.subjectaltname ?? '').split(', ')) {
-    if (entry.startsWith('DNS:')) names.push(entry.slice(4));
-  }
+  names.push(...subjectAltDnsNames(cert?.subjectaltname));
   return names;
 }
 

@@ -1,10 +1,16 @@
 import fc from 'fast-check';
 import { jsonDepth } from '../../../src/engine/json.js';
 
-test('jsonDepth with a limit (recursive) agrees with the unbounded walk (explicit stack)', () => {
+/** The plain definition: the depth of a scalar is 0, of a container 1 + its deepest child. */
+function depth(v: unknown): number {
+  if (typeof v !== 'object' || v === null) return 0;
+  return 1 + Math.max(0, ...Object.values(v).map(depth));
+}
+
+test('jsonDepth agrees with the plain definition up to the limit, and stops just past it', () => {
   fc.assert(
     fc.property(fc.jsonValue({ maxDepth: 8 }), fc.integer({ min: 1, max: 12 }), (value, limit) => {
-      const full = jsonDepth(value);
+      const full = depth(value);
       const bounded = jsonDepth(value, limit);
       if (full <= limit) expect(bounded).toBe(full);
       else expect(bounded).toBe(limit + 1);

@@ -766,9 +766,10 @@ export async function listClusterObjects(kubeConfig: KubeConfig, options: ReadCl
 }
 
 /**
- * Lists the four kinds once, read-only, and returns static facts from them (for
- * `tokenguard test --kubeconfig`): the same projection rules as the informers (`project.ts`),
- * bindings taken as complete. Rejects if any list fails.
+ * Lists the four kinds once, read-only, and returns static facts from them: the same
+ * projection rules as the informers (`project.ts`), bindings taken as complete. Rejects if any
+ * list fails. No command uses it yet (the CLI takes facts as manifests); the end-to-end suite
+ * compares the informers' facts with it.
  */
 export async function readClusterFacts(kubeConfig: KubeConfig, options: ReadClusterFactsOptions = {}): Promise<ReturnType<typeof staticFacts>> {
   return staticFacts(await listClusterObjects(kubeConfig, options), { bindingsComplete: true });

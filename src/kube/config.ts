@@ -108,12 +108,19 @@ export function loadKubeConfig(file: string | undefined, env: NodeJS.ProcessEnv,
     for (const f of files) if (!present.includes(f)) warnings.push(`KUBECONFIG names ${f}, which does not exist`);
     // clientcmd: KUBECONFIG replaces ~/.kube/config; an empty result falls back to in-cluster.
     if (present.length > 0) {
-      const kc = fromFiles(present, present.length === 1 ? present[0]! : `KUBECONFIG (${present.join(':')})`, false);
-      return { ...kc, warnings: [...warnings, ...(kc.warnings ?? [])] };
+      const merged = mergeFiles(present, false);
+      // clientcmd: an empty merged config is no config, and in-cluster credentials are next.
+      if (!isEmpty(merged)) {
+        const kc = resolveContext(merged, present.length === 1 ? present[0]! : `KUBECONFIG (${present.join(':')})`);
+        return { ...kc, warnings: [...warnings, ...(kc.warnings ?? [])] };
+      }
     }
   } else {
     const home = env.HOME ? join(env.HOME, '.kube', 'config') : undefined;
-    if (home && existsSync(home)) return fromFiles([home], home, false);
+    if (home && existsSync(home)) {
+      const merged = mergeFiles([home], false);
+      if (!isEmpty(merged)) return resolveContext(merged, home);
+    }
   }
   const inCluster = inClusterConfig(env, options.inCluster ?? IN_CLUSTER_PATHS);
   if (inCluster) return { ...inCluster, warnings: [...warnings, ...(inCluster.warnings ?? [])] };
@@ -172,6 +179,16 @@ interface Merged {
  * @param mustExist false: unreadable files are skipped with a warning (KUBECONFIG)
  */
 export function fromFiles(files: readonly string[], source: string, mustExist = true): KubeConfig {
+  const merged = mergeFiles(files, mustExist);
+  return resolveContext(merged, source);
+}
+
+/** A kubeconfig with no cluster, user, context nor current-context (client-go `ErrEmptyConfig`). */
+function isEmpty(m: Merged): boolean {
+  return m.clusters.size === 0 && m.users.size === 0 && m.contexts.size === 0 && !m.currentContext;
+}
+
+function mergeFiles(files: readonly string[], mustExist: boolean): Merged {
   const merged: Merged = { clusters: new Map(), users: new Map(), contexts: new Map(), currentContext: '' };
   for (const f of files) {
     let text: string;
@@ -183,7 +200,7 @@ export function fromFiles(files: readonly string[], source: string, mustExist = 
     }
     mergeInto(merged, text, f);
   }
-  return resolveContext(merged, source);
+  return merged;
 }
 
 function mergeInto(merged: Merged, text: string, file: string): void {

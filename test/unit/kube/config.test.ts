@@ -219,6 +219,25 @@ describe('in-cluster', () => {
     expect(inClusterConfig({ KUBERNETES_SERVICE_PORT: '443' }, paths)).toBeUndefined();
   });
 
+  test('an empty kubeconfig (no cluster, user or context) is no config: in-cluster next, as clientcmd does', () => {
+    const dir = writeFiles({ token: 'sa-token', 'ca.crt': CA, empty: '', bare: 'apiVersion: v1\nkind: Config\nclusters: []\n' });
+    const paths = { tokenFile: join(dir, 'token'), caFile: join(dir, 'ca.crt') };
+    const env = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' };
+    for (const kubeconfig of [join(dir, 'empty'), `${join(dir, 'empty')}:${join(dir, 'bare')}`]) {
+      expect(loadKubeConfig(undefined, { ...env, KUBECONFIG: kubeconfig }, { inCluster: paths }).source).toBe('in-cluster');
+    }
+    mkdirSync(join(dir, '.kube'));
+    writeFileSync(join(dir, '.kube', 'config'), '');
+    expect(loadKubeConfig(undefined, { ...env, HOME: dir }, { inCluster: paths }).source).toBe('in-cluster');
+    // Without in-cluster credentials an empty file is the usual "no credentials".
+    expect(() => loadKubeConfig(undefined, { HOME: dir })).toThrow(NO_CREDENTIALS);
+    // A config that names a context it lacks is an error, not an empty config.
+    writeFileSync(join(dir, '.kube', 'config'), 'current-context: gone\n');
+    expect(() => loadKubeConfig(undefined, { ...env, HOME: dir }, { inCluster: paths })).toThrow('names no current cluster');
+    // --kubeconfig never falls back.
+    expect(() => loadKubeConfig(join(dir, 'empty'), env, { inCluster: paths })).toThrow('names no current cluster');
+  });
+
   test('no token: an error naming the file; no CA: the system roots, with a warning', () => {
     const dir = writeFiles({ token: 'sa-token' });
     const env = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' };

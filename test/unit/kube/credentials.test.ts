@@ -169,7 +169,7 @@ setTimeout(() => {}, 60000);`,
         () => 'resolved',
         (e: Error) => e.message,
       ),
-      new Promise<string>((r) => setTimeout(() => r('still pending'), 10_000)),
+      new Promise<string>((r) => setTimeout(() => r('still pending'), 10_000).unref()),
     ]);
     expect(outcome).toContain('did not finish within 500 ms');
   }, 15_000);

@@ -21,6 +21,8 @@
  * `variant` (for experiments; comma-separated): tokenguard `log=<level>` (default info),
  * `no-cluster` (skip loading the facts modules), `client-node` (also load @kubernetes/client-node,
  * which serve used before src/kube), `handler=canned` (the server answering like baseline A),
+ * `handler=review` / `handler=review-canned` (A's plain listener running tokenguard's review and
+ * answering with it, or with A's canned answer: no log line, no metrics),
  * `metrics=off` (a metrics object that records nothing), `log-sink=noop|sonic-sync|sonic-async`
  * (where pino's lines go: nowhere, pino.destination sync, or buffered; default process.stdout);
  * baseline `pad=<bytes>` (a canned answer of about that size), `burn=<us>` (CPU spent per
@@ -244,7 +246,32 @@ if (kind === 'baseline') {
     ...(variant.get('metrics') === 'off' ? { metrics: noMetrics() } : {}),
   });
   server = running.server;
-  if (variant.get('handler') === 'canned') {
+  const handler = variant.get('handler');
+  if (handler === 'review' || handler === 'review-canned') {
+    // Experiment, bisecting the admission path: tokenguard's review (decode, facts, engine,
+    // patch) in a plain listener like A's, answered with the real review (`review`) or A's canned
+    // answer (`review-canned`); no log line, no metrics.
+    const { handleReview } = await import('../src/admission/review.js');
+    const { loadPolicies } = await import('../src/policy/load.js');
+    const { noFacts } = await import('../src/facts/types.js');
+    const policies = loadPolicies([policiesDir as string]).policies;
+    const deps = { policies: () => policies, facts: noFacts };
+    const canned = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '11111111-2222-4333-8444-555555555555', allowed: true } });
+    server.removeAllListeners('request');
+    server.on('request', (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const endpoint = req.url?.startsWith('/validate') ? 'validate' : 'mutate';
+        const result = handleReview(endpoint, JSON.parse(Buffer.concat(chunks).toString('utf8')), deps);
+        if (result instanceof Promise || !result.ok) throw new Error('unexpected review result');
+        const payload = handler === 'review' ? JSON.stringify(result.outcome.review) : canned;
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
+        res.end(payload);
+      });
+    });
+  }
+  if (handler === 'canned') {
     // Experiment: tokenguard's server (options, connection tracking, watchers, metrics registry)
     // answering like baseline A, to tell the server's own cost from the review's.
     const canned = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '11111111-2222-4333-8444-555555555555', allowed: true } });

@@ -169,7 +169,14 @@ export function createApp(deps: AppDeps): App {
       const declared = req.headers['content-length'];
       if (declared !== undefined && Number(declared) > maxBodyBytes) return fail(413, `request body exceeds ${maxBodyBytes} bytes`, MAX_DISCARD_BYTES);
       const read = await readBody(req, maxBodyBytes);
-      if (read === 'aborted') return; // the client went away; nobody to answer
+      if (read === 'aborted') {
+        // The client went away; nobody to answer. Counted and logged (identifiers only, never
+        // the partial body). No remoteAddress: the socket is closed by now, and reading it up
+        // front would cost every request a getpeername call.
+        deps.metrics.observeAborted?.(endpoint);
+        deps.logger.warn({ event: 'aborted', endpoint, durationMs: seconds() * 1000 }, 'client closed the connection before the request body arrived');
+        return;
+      }
       if (read === 'too-large') return fail(413, `request body exceeds ${maxBodyBytes} bytes`, MAX_DISCARD_BYTES);
       if (read.length === 0) return fail(400, 'request body is empty', 0);
       try {
@@ -273,8 +280,8 @@ export function isJsonMediaType(header: string | undefined): boolean {
 
 /**
  * Reads the whole body, up to `limit` bytes. Past the limit the rest is read and discarded (up
- * to {@link MAX_DISCARD_BYTES}), so the client can receive the 413; 'aborted' when the client
- * goes away first.
+ * to {@link MAX_DISCARD_BYTES}, then the connection is dropped), so the client can receive the
+ * 413: 'too-large' either way. 'aborted' when the client goes away first.
  */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-large' | 'aborted'> {
   return new Promise((resolve) => {
@@ -291,8 +298,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-la
       size += chunk.length;
       if (tooLarge) {
         if (size > limit + MAX_DISCARD_BYTES) {
+          // Dropped by us, not abandoned by the client: a 413 that cannot be delivered.
           req.destroy();
-          finish('aborted');
+          finish('too-large');
         }
         return;
       }

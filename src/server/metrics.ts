@@ -25,6 +25,12 @@ export interface Metrics {
   observeReview(endpoint: string, kind: string, operation: string, decision: string, seconds: number): void;
   /** Counts a request answered with a plain HTTP error (no AdmissionReview: 400, 403, 413, 415, 500). */
   observeHttpError(endpoint: string, code: number): void;
+  /**
+   * Counts an admission request whose client went away before its body was read: nothing was
+   * answered. Optional only so that stand-in metrics objects written before it (the benchmark's
+   * `metrics=off`) still type-check; {@link createMetrics} always provides it.
+   */
+  observeAborted?(endpoint: string): void;
   /** Records a policy reload attempt; `loaded` is the size of the set in force afterwards. */
   observePolicyReload(result: ReloadResult, loaded: number): void;
   /** Sets the policy gauges without counting a reload (start-up). */
@@ -60,6 +66,16 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     labelNames: ['endpoint', 'code'] as const,
     registers: [registry],
   });
+  // A series of its own rather than a `code` on the errors above: no status was sent, and
+  // `code` stays numeric for queries such as `code=~"5..|4.."`. When the client was the API
+  // server, it applied the webhook's failurePolicy to these requests; a rate above zero points
+  // at the network between the two (or a client that sends half a request and leaves).
+  const aborted = new Counter({
+    name: 'tokenguard_admission_aborted_total',
+    help: 'Admission requests whose client closed the connection before the whole request body arrived, left unanswered, by endpoint.',
+    labelNames: ['endpoint'] as const,
+    registers: [registry],
+  });
   const policyReloads = new Counter({
     name: 'tokenguard_policy_reloads_total',
     help: 'Policy reloads after a file change, by result; a failed reload keeps the last good set.',
@@ -88,6 +104,7 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     help: 'notAfter of the serving certificate in use, as a Unix time.',
     registers: [registry],
   });
+  for (const endpoint of ['mutate', 'validate'] as const) aborted.inc({ endpoint }, 0);
   for (const result of ['success', 'failure'] as const) {
     policyReloads.inc({ result }, 0);
     certReloads.inc({ result }, 0);
@@ -102,6 +119,9 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     },
     observeHttpError(endpoint, code) {
       httpErrors.inc({ endpoint, code: String(code) });
+    },
+    observeAborted(endpoint) {
+      aborted.inc({ endpoint });
     },
     observePolicyReload(result, loaded) {
       policyReloads.inc({ result });

@@ -3,6 +3,7 @@
  * size limit, media type, malformed JSON, missing uid, errors inside a review, and hostile
  * input that must never produce a 5xx.
  */
+import type { IncomingMessage } from 'node:http';
 import fc from 'fast-check';
 import { MAX_BODY_BYTES } from '../../src/server/app.js';
 import { pod, review } from '../helpers/pods.js';
@@ -150,6 +151,59 @@ describe('malformed bodies are 400 with an exact body', () => {
     const m = await request({ port: s.port, ca: s.ca, path: '/metrics' });
     expect(m.body).toMatch(/tokenguard_http_errors_total\{endpoint="validate",code="400"\} [1-9]/);
   });
+});
+
+describe('a client that goes away mid-body', () => {
+  const abortedCount = async (): Promise<number> => {
+    const m = await request({ port: s.port, ca: s.ca, path: '/metrics' });
+    const hit = /^tokenguard_admission_aborted_total\{endpoint="validate"\} (\d+)$/m.exec(m.body);
+    if (!hit) throw new Error('tokenguard_admission_aborted_total{endpoint="validate"} not exposed');
+    return Number(hit[1]);
+  };
+
+  test('is counted in tokenguard_admission_aborted_total and logged once with identifiers only', async () => {
+    const metrics = await request({ port: s.port, ca: s.ca, path: '/metrics' });
+    expect(metrics.body).toContain('# HELP tokenguard_admission_aborted_total ');
+    expect(metrics.body).toContain('# TYPE tokenguard_admission_aborted_total counter');
+    const before = await abortedCount();
+    const logStart = s.sink.raw.length;
+    const canary = 'aborted-body-canary';
+    const part = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"${canary}"`;
+    // The server has the headers and part of the body (its first 'data'), then the client leaves.
+    const received = new Promise<void>((resolve) => {
+      s.running.server.once('request', (req: IncomingMessage) => req.once('data', () => resolve()));
+    });
+    const outcome = request({
+      port: s.port,
+      ca: s.ca,
+      path: '/validate',
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Content-Length': 4096 },
+      send: (req) => {
+        req.write(part);
+        void received.then(() => req.destroy());
+      },
+    }).then(
+      (r) => `answered ${r.status}`,
+      () => 'gone',
+    );
+    expect(await outcome).toBe('gone');
+    const deadline = Date.now() + 10_000;
+    while ((await abortedCount()) === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await abortedCount()).toBe(before + 1);
+    const logged = s.sink.raw.slice(logStart).join('');
+    const lines = logged
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const aborted = lines.filter((l) => l.event === 'aborted');
+    expect(aborted).toHaveLength(1);
+    expect(aborted[0]).toMatchObject({ level: 'warn', endpoint: 'validate', msg: 'client closed the connection before the request body arrived' });
+    expect(logged).not.toContain(canary);
+    // Not an HTTP error: nothing was answered.
+    expect(lines.filter((l) => l.event === 'http-error')).toHaveLength(0);
+    expect((await post(JSON.stringify(review(pod({ name: 'after' }), { uid: UID })), undefined, '/validate')).status).toBe(200);
+  }, TIMEOUT);
 });
 
 describe('a review that has a uid is always answered with it', () => {

@@ -3,11 +3,12 @@
  * generate`, or a Kubernetes TLS Secret copied to disk): expiry, key match, chain, SANs.
  * Findings name files and dates only; no key material ever reaches a message.
  */
-import { subjectAltDnsNames } from './san.js';
-import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CERT_FILES } from './generate.js';
+import { parseCertificate, privateKeyFor } from './keys.js';
+import { subjectAltDnsNames } from './san.js';
 
 export type FindingLevel = 'error' | 'warn' | 'info';
 
@@ -63,10 +64,7 @@ export function checkCertificates(dir: string, options: CheckOptions = {}): Chec
   if (leaf) {
     checkValidity(CERT_FILES.cert, 'serving certificate', leaf, now, warnDays, add);
     checkServing(leaf, options, add);
-    const key = readKey(dir, CERT_FILES.key, add);
-    if (key && !leaf.checkPrivateKey(key)) {
-      add(CERT_FILES.key, 'error', 'private key does not match the certificate in tls.crt');
-    }
+    checkKey(dir, CERT_FILES.key, leaf, add);
   }
 
   let anchors: X509Certificate[] | undefined;
@@ -126,31 +124,30 @@ function parsePemCertificates(text: string, file: string, add: Add): X509Certifi
   }
   const certs: X509Certificate[] = [];
   for (const [i, block] of blocks.entries()) {
-    try {
-      certs.push(new X509Certificate(block));
-    } catch {
+    const cert = parseCertificate(block);
+    if (cert === undefined) {
       add(file, 'error', `certificate ${i + 1} cannot be parsed`);
       return undefined;
     }
+    certs.push(cert);
   }
   return certs;
 }
 
-function readKey(dir: string, file: string, add: Add): KeyObject | undefined {
+/** Reads the private key in `file` and reports when it is unreadable or not the key of `leaf`. */
+function checkKey(dir: string, file: string, leaf: X509Certificate, add: Add): void {
   let pem: Buffer;
   try {
     pem = readFileSync(join(dir, file));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     add(file, 'error', code === 'ENOENT' ? 'missing' : `cannot read (${code ?? 'unknown error'})`);
-    return undefined;
+    return;
   }
   try {
-    return createPrivateKey(pem);
-  } catch {
-    // Deliberately no detail: parser messages could quote the input.
-    add(file, 'error', 'is not a readable unencrypted PEM private key');
-    return undefined;
+    const key = privateKeyFor(leaf, pem);
+    if (key === 'unreadable') add(file, 'error', 'is not a readable unencrypted PEM private key');
+    else if (key === 'mismatch') add(file, 'error', 'private key does not match the certificate in tls.crt');
   } finally {
     pem.fill(0);
   }

@@ -4,7 +4,7 @@
  * KUBERNETES-FACTS.md 3.15). Used by `tokenguard certs generate` (the self-managed overlay) and by
  * {@link ensureDevCertificates} for local development.
  */
-import { createHash, createPrivateKey, generateKeyPair, type KeyObject, randomBytes, sign, X509Certificate } from 'node:crypto';
+import { createHash, generateKeyPair, type KeyObject, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -28,6 +28,7 @@ import {
   unsignedInteger,
   utf8String,
 } from './der.js';
+import { NOT_A_CERTIFICATE, NOT_A_PRIVATE_KEY, parseCertificate, privateKeyFor } from './keys.js';
 
 /** Key algorithms `tokenguard certs generate --key-type` accepts. */
 export const KEY_TYPES = ['ecdsa-p256', 'rsa-2048'] as const;
@@ -233,20 +234,12 @@ async function newCa(keyType: KeyType, notBefore: Date, notAfter: Date, now: Dat
 }
 
 function existingCa(ca: { readonly cert: string; readonly key: string }, now: Date, leafNotAfter: Date): Issuer {
-  let cert: X509Certificate;
-  let key: KeyObject;
-  try {
-    cert = new X509Certificate(ca.cert);
-  } catch {
-    throw new CertificateOptionsError('ca.cert: not a PEM certificate');
-  }
-  try {
-    key = createPrivateKey(ca.key);
-  } catch {
-    throw new CertificateOptionsError('ca.key: not an unencrypted PEM private key'); // no detail: it could quote the key
-  }
+  const cert = parseCertificate(ca.cert);
+  if (cert === undefined) throw new CertificateOptionsError(`ca.cert: ${NOT_A_CERTIFICATE}`);
+  const key = privateKeyFor(cert, ca.key);
+  if (key === 'unreadable') throw new CertificateOptionsError(`ca.key: ${NOT_A_PRIVATE_KEY}`);
   if (!cert.ca) throw new CertificateOptionsError('ca.cert: not a CA certificate (basicConstraints CA:true)');
-  if (!cert.checkPrivateKey(key)) throw new CertificateOptionsError('ca.key: does not match ca.cert');
+  if (key === 'mismatch') throw new CertificateOptionsError('ca.key: does not match ca.cert');
   signatureAlgorithm(key); // throws for key types we cannot sign with
   const caNotAfter = new Date(cert.validTo);
   if (caNotAfter.getTime() < leafNotAfter.getTime()) {

@@ -9,11 +9,11 @@
  * Node's `setSecureContext` is nodejs/node#4464 / #15115; RELIABILITY-NOTES.md 3.2 says to test
  * that the *served* certificate changes, which test/http/reload.test.ts does.
  */
-import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
+import { NOT_A_CERTIFICATE, NOT_A_PRIVATE_KEY, parseCertificate, privateKeyFor } from '../certs/keys.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from './metrics.js';
 import { contentFingerprint, dirsToWatch, safeFingerprint, type Watch, watchForChanges } from './watch.js';
@@ -54,31 +54,19 @@ export class CertificateError extends Error {
 export function loadServingCert(files: CertFiles): ServingCert {
   const cert = readText(files.certFile, 'certificate');
   const key = readText(files.keyFile, 'private key');
-  let x509: X509Certificate;
-  try {
-    x509 = new X509Certificate(cert);
-  } catch {
-    throw new CertificateError(`${files.certFile}: not a PEM certificate`);
-  }
-  let privateKey: KeyObject;
-  try {
-    privateKey = createPrivateKey(key);
-  } catch {
-    // No detail from the parser: its message could quote part of the key.
-    throw new CertificateError(`${files.keyFile}: not an unencrypted PEM private key`);
-  }
-  if (!x509.checkPrivateKey(privateKey)) {
+  const x509 = parseCertificate(cert);
+  if (x509 === undefined) throw new CertificateError(`${files.certFile}: ${NOT_A_CERTIFICATE}`);
+  const privateKey = privateKeyFor(x509, key);
+  if (privateKey === 'unreadable') throw new CertificateError(`${files.keyFile}: ${NOT_A_PRIVATE_KEY}`);
+  if (privateKey === 'mismatch') {
     throw new CertificateError(`${files.keyFile}: the private key does not belong to the certificate in ${files.certFile}`);
   }
   let clientCa: string | undefined;
   if (files.clientCaFile !== undefined) {
     clientCa = readText(files.clientCaFile, 'client CA bundle');
-    try {
-      if (!new X509Certificate(clientCa).ca) throw new CertificateError(`${files.clientCaFile}: the first certificate is not a CA (basicConstraints CA:true)`);
-    } catch (e) {
-      if (e instanceof CertificateError) throw e;
-      throw new CertificateError(`${files.clientCaFile}: not a PEM certificate`);
-    }
+    const first = parseCertificate(clientCa);
+    if (first === undefined) throw new CertificateError(`${files.clientCaFile}: ${NOT_A_CERTIFICATE}`);
+    if (!first.ca) throw new CertificateError(`${files.clientCaFile}: the first certificate is not a CA (basicConstraints CA:true)`);
   }
   return {
     cert,

@@ -14,7 +14,7 @@ import { allContainers, apiTokenVolumeNames, tokenSources } from '../engine/pod.
 import type { ClusterFacts, PatchOperation, RuleResult } from '../engine/types.js';
 import { staticFacts } from '../facts/static.js';
 import type { FactsRequest } from '../facts/types.js';
-import type { PolicyMode, TokenPolicy } from '../policy/types.js';
+import { byName, type PolicyMode, type TokenPolicy } from '../policy/types.js';
 import type { ManifestError, ManifestObject } from './manifests.js';
 import { applyTokenDefaults, jsonEqual, type PluginServiceAccount, type PluginSimulation, seededSuffix, simulateServiceAccountAdmission } from './simulate.js';
 import { type Classified, classify, isFactKind } from './test-objects.js';
@@ -185,7 +185,7 @@ export function runDryRun(args: DryRunArgs): Report {
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
     policies: [...args.policies]
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .sort(byName)
       .map((p) => ({ name: p.name, mode: p.spec.mode, file: p.source.file, document: p.source.document })),
     objects,
     errors,

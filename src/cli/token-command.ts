@@ -4,7 +4,7 @@ import type { JSONWebKeySet } from 'jose';
 import { anyGlob } from '../engine/glob.js';
 import { matchesScope } from '../engine/match.js';
 import { loadPolicies } from '../policy/load.js';
-import { formatPolicyError, type TokenPolicy } from '../policy/types.js';
+import { byName, formatPolicyError, type TokenPolicy } from '../policy/types.js';
 import { classifyToken, decodeToken, LEGACY_ISSUER, MAX_TOKEN_LENGTH, type TokenClassification } from '../tokens/classify.js';
 import { readKeysFile, type VerifyResult, verifyToken } from '../tokens/verify.js';
 import { type CliIo, EXIT_DENIED, EXIT_OK, EXIT_USAGE, readInput } from './io.js';
@@ -350,7 +350,7 @@ function collectLimits(
     });
   }
   if (token.kind === 'legacy' || token.kind === 'not-kubernetes') return limits;
-  for (const p of [...policies].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+  for (const p of [...policies].sort(byName)) {
     if (p.spec.mode === 'Off' || !mayApply(p, token)) continue;
     const level: FindingLevel = p.spec.mode === 'Enforce' ? 'error' : 'warning';
     if (token.kind === 'bound-pod' && token.audiences.length > 0 && token.audiences.every((a) => apiAudiences.has(a))) {

@@ -1,4 +1,4 @@
-import type { TokenInjection, TokenPolicy } from '../policy/types.js';
+import { byName, type TokenInjection, type TokenPolicy } from '../policy/types.js';
 import { DEFAULT_PROJECTED_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS } from './constants.js';
 import { objectAt, stringMapAt, type JsonObject } from './json.js';
 import { serviceAccountPatternMatches } from './match.js';
@@ -66,7 +66,7 @@ export function planForPod(
   serviceAccount: string,
   saFacts: ServiceAccountFacts | undefined,
 ): PodPlan {
-  const sorted = [...policies].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const sorted = [...policies].sort(byName);
   const automount: AutomountVerdict[] = [];
   const injections: PlannedInjection[] = [];
   const conflicts: string[] = [];

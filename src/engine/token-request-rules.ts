@@ -1,4 +1,4 @@
-import type { TokenPolicy } from '../policy/types.js';
+import { byName, type TokenPolicy } from '../policy/types.js';
 import { DEFAULT_PROJECTED_EXPIRATION_SECONDS } from './constants.js';
 import { anyGlob } from './glob.js';
 import { isObject, type JsonObject, objectAt, stringAt } from './json.js';
@@ -19,7 +19,7 @@ export interface TokenRequestPlan {
 export function planTokenRequest(policies: readonly TokenPolicy[], request: JsonObject, user: RequestUser | undefined): TokenRequestPlan | undefined {
   if (isKubeletPodRequest(request, user)) return undefined;
   let plan: { policies: string[]; max: number | undefined; audienceLists: string[][]; deny: boolean } | undefined;
-  for (const p of [...policies].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+  for (const p of [...policies].sort(byName)) {
     const tr = p.spec.tokenRequests;
     if (!tr) continue;
     if (user && (anyGlob(tr.exemptUsers, user.username) || user.groups.some((g) => anyGlob(tr.exemptGroups, g)))) continue;

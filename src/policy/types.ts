@@ -146,3 +146,14 @@ export function formatPolicyError(e: PolicyError): string {
   const line = e.line !== undefined ? ` (line ${e.line})` : '';
   return `${e.file}:${e.document}: ${where}${e.message}${line}`;
 }
+
+/**
+ * Orders policies (or anything with a name) by name, comparing UTF-16 code units as `<` does,
+ * not by locale: the order policies are composed and reported in is then the same everywhere.
+ * Equal names compare 0 (the loader refuses duplicate policy names anyway).
+ *
+ * @example for (const p of [...policies].sort(byName)) ...
+ */
+export function byName(a: { readonly name: string }, b: { readonly name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}

@@ -24,8 +24,8 @@ const DIRECT_READ_RESULTS: readonly DirectReadResult[] = ['found', 'not_found', 
  *
  * | metric                                              | type    | meaning                                                |
  * |-----------------------------------------------------|---------|--------------------------------------------------------|
- * | `tokenguard_facts_synced`                           | gauge   | 1 once every informer has listed and is watching        |
- * | `tokenguard_facts_stale`                            | gauge   | 1 while some informer is stale (bindings count as unknown) |
+ * | `tokenguard_facts_synced`                           | gauge   | 1 once every informer has listed (stays 1)              |
+ * | `tokenguard_facts_stale`                            | gauge   | 1 while some informer is stale (a binding informer: bindings count as unknown) |
  * | `tokenguard_facts_last_event_age_seconds{resource}` | gauge   | seconds since the last list, watch open, event or bookmark |
  * | `tokenguard_facts_watch_reconnects_total{resource}` | counter | restarts after a list or watch failure                  |
  * | `tokenguard_facts_objects{resource}`                | gauge   | objects held                                            |
@@ -37,7 +37,7 @@ export function registerFactsMetrics(registry: Registry, facts: { status(): Clus
   const registers = [registry];
   new Gauge({
     name: FACTS_METRICS.synced,
-    help: 'Whether every cluster-facts informer has listed and is watching (1) or not (0).',
+    help: 'Whether every cluster-facts informer has completed its first list (1) or not yet (0); it stays 1 afterwards, tokenguard_facts_stale tells whether the facts are current.',
     registers,
     collect() {
       this.set(facts.status().synced ? 1 : 0);
@@ -45,7 +45,7 @@ export function registerFactsMetrics(registry: Registry, facts: { status(): Clus
   });
   new Gauge({
     name: FACTS_METRICS.stale,
-    help: 'Whether some cluster-facts informer is stale (1); RBAC bindings then count as unknown.',
+    help: 'Whether some cluster-facts informer is stale (1): no list, event or bookmark for too long. While a RoleBinding or ClusterRoleBinding informer is stale, RBAC bindings count as unknown.',
     registers,
     collect() {
       this.set(facts.status().stale ? 1 : 0);

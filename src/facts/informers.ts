@@ -31,8 +31,9 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import type { JsonObject } from '../engine/json.js';
 import type { ClusterFacts, NamespaceFacts, ServiceAccountFacts } from '../engine/types.js';
-import type { WatchEvent } from '../kube/client.js';
+import { isDeadlineError, type WatchEvent } from '../kube/client.js';
 import type { KubeConfig } from '../kube/config.js';
+import { isDnsSubdomain } from '../policy/validate.js';
 import { describeError, KubeApi, statusOf } from './kube-api.js';
 import { serviceAccountKey, toNamespaceFacts, toServiceAccountFacts } from './project.js';
 import { staticFacts } from './static.js';
@@ -469,11 +470,6 @@ class Reflector {
   }
 }
 
-/** A DNS-1123 subdomain (what ServiceAccount and Namespace names are), at most 253 characters. */
-function isObjectName(s: string): boolean {
-  return s.length > 0 && s.length <= 253 && /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(s);
-}
-
 /** A direct-read result kept for `missCacheTtlMs`: the facts, or undefined for "does not exist". */
 interface MissEntry<T> {
   readonly value: T | undefined;
@@ -572,8 +568,10 @@ export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsPr
 
   /** One bounded direct read, shared by concurrent misses of the same object. Never rejects. */
   function directRead<T>(what: 'ServiceAccount' | 'Namespace', namespace: string, name: string): Promise<{ value: T | undefined }> {
-    // Only names the API server could hold are worth a request (and nothing odd reaches a URL).
-    if (!isObjectName(name) || (what === 'ServiceAccount' && !isObjectName(namespace))) return Promise.resolve({ value: undefined });
+    // Only names the API server could hold are worth a request (and nothing odd reaches a URL):
+    // DNS-1123 subdomains, by the policy validator's rule. (Namespace names are stricter still,
+    // DNS-1123 labels; one that is a subdomain but not a label is read and answered 404, harmlessly.)
+    if (!isDnsSubdomain(name) || (what === 'ServiceAccount' && !isDnsSubdomain(namespace))) return Promise.resolve({ value: undefined });
     const key = `${what} ${namespace}/${name}`;
     const pending = inflight.get(key);
     if (pending) return pending as Promise<{ value: T | undefined }>;
@@ -588,19 +586,12 @@ export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsPr
   }
 
   async function readOnce<T>(what: 'ServiceAccount' | 'Namespace', namespace: string, name: string): Promise<{ value: T | undefined }> {
-    const controller = new AbortController();
-    const onStop = () => controller.abort();
-    stopper.signal.addEventListener('abort', onStop, { once: true });
-    const timer = setTimeout(() => controller.abort(), directReadTimeoutMs);
-    const deadline = new Promise<never>((_, reject) => {
-      controller.signal.addEventListener('abort', () => reject(new Error('deadline')), { once: true });
-    });
-    deadline.catch(() => {});
+    // The client's deadline bounds the whole read (credentials, connection, body), and the stop
+    // signal ends it at once: no timer of its own here.
+    const options = { signal: stopper.signal, timeoutMs: directReadTimeoutMs };
     const startedAt = performance.now();
     try {
-      const request = what === 'ServiceAccount' ? api.readServiceAccount(namespace, name, controller.signal) : api.readNamespace(name, controller.signal);
-      request.catch(() => {}); // may settle after the deadline won the race
-      const obj = await Promise.race([request, deadline]);
+      const obj = what === 'ServiceAccount' ? await api.readServiceAccount(namespace, name, options) : await api.readNamespace(name, options);
       const value = (what === 'ServiceAccount' ? toServiceAccountFacts(obj, namespace) : toNamespaceFacts(obj)) as T | undefined;
       if (what === 'ServiceAccount') remember(saMisses, serviceAccountKey(namespace, name), value as ServiceAccountFacts | undefined);
       else remember(nsMisses, name, value as NamespaceFacts | undefined);
@@ -608,22 +599,19 @@ export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsPr
       log.debug({ kind: what, namespace, name, ms: Math.round(performance.now() - startedAt) }, 'facts cache miss read directly');
       return { value };
     } catch (err) {
-      if (!controller.signal.aborted && statusOf(err) === 404) {
+      if (isDeadlineError(err) || stopper.signal.aborted) {
+        directReads.timeout++;
+        log.warn({ kind: what, namespace, name, timeoutMs: directReadTimeoutMs }, 'facts cache miss: direct read timed out; facts unknown');
+      } else if (statusOf(err) === 404) {
         if (what === 'ServiceAccount') remember(saMisses, serviceAccountKey(namespace, name), undefined);
         else remember(nsMisses, name, undefined);
         directReads.not_found++;
         log.debug({ kind: what, namespace, name }, 'facts cache miss: object does not exist');
-      } else if (controller.signal.aborted) {
-        directReads.timeout++;
-        log.warn({ kind: what, namespace, name, timeoutMs: directReadTimeoutMs }, 'facts cache miss: direct read timed out; facts unknown');
       } else {
         directReads.error++;
         log.warn({ kind: what, namespace, name, error: describeError(err) }, 'facts cache miss: direct read failed; facts unknown');
       }
       return { value: undefined };
-    } finally {
-      clearTimeout(timer);
-      stopper.signal.removeEventListener('abort', onStop);
     }
   }
 

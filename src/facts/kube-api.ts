@@ -4,7 +4,7 @@
  * carries an abort signal, so a deadline really ends the request.
  */
 import type { JsonObject } from '../engine/json.js';
-import { KubeClient, type KubeClientOptions, type ListResult, type WatchEvent } from '../kube/client.js';
+import { KubeClient, type KubeClientOptions, type ListResult, type RequestOptions, type WatchEvent } from '../kube/client.js';
 import type { KubeConfig } from '../kube/config.js';
 import type { FactsResource } from './store.js';
 
@@ -29,7 +29,7 @@ export function statusOf(err: unknown): number | undefined {
 /** A short, secret-free description of an error for logs (never a response body or headers). */
 export function describeError(err: unknown): string {
   const status = statusOf(err);
-  const message = err instanceof Error ? `${err.name === 'Error' || err.name === 'KubeApiError' ? '' : `${err.name}: `}${err.message}` : String(err);
+  const message = err instanceof Error ? `${err.name === 'Error' || err.name === 'KubeApiError' || err.name === 'KubeDeadlineError' ? '' : `${err.name}: `}${err.message}` : String(err);
   const short = message.split('\n')[0]!.slice(0, 300);
   return status !== undefined && !short.includes(String(status)) ? `HTTP ${status}: ${short}` : short;
 }
@@ -65,17 +65,21 @@ export class KubeApi {
     return this.#client.watch(WATCH_PATHS[resource], { ...options, allowWatchBookmarks: true });
   }
 
-  /** Reads one ServiceAccount; rejects with the API error (404: it does not exist). */
-  readServiceAccount(namespace: string, name: string, signal: AbortSignal): Promise<JsonObject> {
-    return this.#client.getJson(`/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(name)}`, {}, { signal });
+  /**
+   * Reads one ServiceAccount; rejects with the API error (404: it does not exist), or with a
+   * `KubeDeadlineError` (`isDeadlineError` of `src/kube/client.ts`) when `options.timeoutMs`
+   * passes first: the client's deadline bounds the whole read.
+   */
+  readServiceAccount(namespace: string, name: string, options: RequestOptions): Promise<JsonObject> {
+    return this.#client.getJson(`/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(name)}`, {}, options);
   }
 
-  /** Reads one Namespace; rejects with the API error (404: it does not exist). */
-  readNamespace(name: string, signal: AbortSignal): Promise<JsonObject> {
-    return this.#client.getJson(`/api/v1/namespaces/${encodeURIComponent(name)}`, {}, { signal });
+  /** Reads one Namespace; rejects as {@link readServiceAccount} does. */
+  readNamespace(name: string, options: RequestOptions): Promise<JsonObject> {
+    return this.#client.getJson(`/api/v1/namespaces/${encodeURIComponent(name)}`, {}, options);
   }
 
-  /** Closes pooled connections. */
+  /** Closes pooled connections and kills a running exec credential plugin ({@link KubeClient.close}). */
   close(): void {
     this.#client.close();
   }

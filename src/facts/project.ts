@@ -6,7 +6,7 @@
  *
  * Inputs are plain JSON as parsed from a manifest, a list or a watch event.
  */
-import { type JsonObject, objectAt, objectsAt, stringAt, stringMapAt } from '../engine/json.js';
+import { type JsonObject, objectAt, objectsAt, stringAt } from '../engine/json.js';
 import type { NamespaceFacts, ServiceAccountFacts } from '../engine/types.js';
 
 /** Prefix of the user name a ServiceAccount authenticates as: `system:serviceaccount:<ns>:<name>`. */
@@ -31,6 +31,24 @@ export const NON_GRANTING_CLUSTER_ROLES: ReadonlySet<string> = new Set([
   'system:basic-user',
   'system:public-info-viewer',
 ]);
+
+/** The one empty label or annotation map that every object without any shares. */
+const EMPTY_MAP: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
+ * The string entries of the map at `key` (labels, annotations): the map itself when every value
+ * is a string (facts are read-only, so a projected cache entry and the store, or a manifest and
+ * its facts, share it rather than hold copies), a copy without the other values otherwise, and
+ * {@link EMPTY_MAP} when there is none.
+ */
+function stringMap(md: JsonObject | undefined, key: string): Readonly<Record<string, string>> {
+  const map = objectAt(md, key);
+  if (!map) return EMPTY_MAP;
+  const entries = Object.entries(map);
+  const strings = entries.filter((e): e is [string, string] => typeof e[1] === 'string');
+  if (strings.length === 0) return EMPTY_MAP;
+  return strings.length === entries.length ? (map as Record<string, string>) : Object.fromEntries(strings);
+}
 
 /** The kinds of binding that can name a ServiceAccount. */
 export type BindingKind = 'RoleBinding' | 'ClusterRoleBinding';
@@ -92,7 +110,7 @@ export function toServiceAccountFacts(sa: JsonObject, defaultNamespace = 'defaul
   return {
     namespace: stringAt(md, 'namespace') || defaultNamespace,
     name,
-    annotations: stringMapAt(md, 'annotations'),
+    annotations: stringMap(md, 'annotations'),
     ...(typeof automount === 'boolean' ? { automountServiceAccountToken: automount } : {}),
   };
 }
@@ -101,7 +119,7 @@ export function toServiceAccountFacts(sa: JsonObject, defaultNamespace = 'defaul
 export function toNamespaceFacts(ns: JsonObject): NamespaceFacts | undefined {
   const md = objectAt(ns, 'metadata');
   const name = stringAt(md, 'name');
-  return name ? { name, labels: stringMapAt(md, 'labels') } : undefined;
+  return name ? { name, labels: stringMap(md, 'labels') } : undefined;
 }
 
 /** What the binding index keeps of one binding: its id and the keys its subjects stand for. */

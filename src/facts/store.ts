@@ -3,9 +3,9 @@
  * binding index, fed object by object (informer events, or generated objects in the
  * benchmark). Every lookup is O(1) whatever the cluster size. No I/O, no clock.
  */
-import { type JsonObject, objectAt, stringAt, stringMapAt } from '../engine/json.js';
+import { type JsonObject, objectAt, stringAt } from '../engine/json.js';
 import type { ClusterFacts, NamespaceFacts, ServiceAccountFacts } from '../engine/types.js';
-import { BindingIndex, type BindingKind, bindingId, serviceAccountKey, toBindingFacts } from './project.js';
+import { BindingIndex, type BindingKind, bindingId, serviceAccountKey, toBindingFacts, toNamespaceFacts, toServiceAccountFacts } from './project.js';
 
 /** The four kinds the facts come from, by their API resource name (also the metrics label). */
 export type FactsResource = 'serviceaccounts' | 'namespaces' | 'rolebindings' | 'clusterrolebindings';
@@ -41,11 +41,12 @@ export function kindOf(resource: FactsResource): string {
 /**
  * The stripped-down copy of an object that the informer cache keeps (the EKS webhook's
  * `stripDownServiceAccount` idea): name, namespace and resourceVersion (which the cache needs
- * to diff a relist), plus exactly what the facts read: a ServiceAccount's annotations and
- * automount flag, a Namespace's labels, and the subject keys of a binding (`subjectKeys` of
- * `project.ts`, computed once on arrival). Everything else (managedFields, secrets, roleRef,
- * other subjects...) is dropped on arrival. The facts store shares these maps and arrays
- * rather than copying them.
+ * to diff a relist), plus exactly what the facts read, as `project.ts` reads it: a
+ * ServiceAccount's annotations and automount flag, a Namespace's labels, and the subject keys
+ * of a binding (computed once on arrival). Everything else (managedFields, secrets, roleRef,
+ * other subjects...) is dropped on arrival. A ServiceAccount or Namespace entry is itself a
+ * (small) API object, so the store projects it with the same `project.ts` functions as any
+ * other, sharing its maps and arrays rather than copying them.
  */
 export interface CachedObject {
   metadata: {
@@ -59,7 +60,7 @@ export interface CachedObject {
   subjectKeys?: readonly string[];
 }
 
-/** Projects an API object (plain JSON, as listed or watched) for the cache. */
+/** Projects an API object (plain JSON, as listed or watched) for the cache, by the rules of `project.ts`. */
 export function projectForCache(resource: FactsResource, obj: JsonObject): CachedObject {
   const md = objectAt(obj, 'metadata');
   const metadata: CachedObject['metadata'] = { name: stringAt(md, 'name') ?? '' };
@@ -69,16 +70,21 @@ export function projectForCache(resource: FactsResource, obj: JsonObject): Cache
   if (rv) metadata.resourceVersion = rv;
   const out: CachedObject = { metadata };
   if (resource === 'serviceaccounts') {
-    const annotations = stringMapAt(md, 'annotations');
-    if (Object.keys(annotations).length > 0) metadata.annotations = annotations;
-    if (typeof obj.automountServiceAccountToken === 'boolean') out.automountServiceAccountToken = obj.automountServiceAccountToken;
+    const sa = toServiceAccountFacts(obj);
+    if (sa && Object.keys(sa.annotations).length > 0) metadata.annotations = sa.annotations;
+    if (sa?.automountServiceAccountToken !== undefined) out.automountServiceAccountToken = sa.automountServiceAccountToken;
   } else if (resource === 'namespaces') {
-    const labels = stringMapAt(md, 'labels');
-    if (Object.keys(labels).length > 0) metadata.labels = labels;
+    const ns = toNamespaceFacts(obj);
+    if (ns && Object.keys(ns.labels).length > 0) metadata.labels = ns.labels;
   } else {
     out.subjectKeys = toBindingFacts(bindingKindOf(resource)!, obj)?.keys ?? [];
   }
   return out;
+}
+
+/** A cache entry as the API object it is a subset of (what the `project.ts` functions read). */
+function asJson(obj: CachedObject): JsonObject {
+  return obj as unknown as JsonObject;
 }
 
 /** The content of a {@link FactsStore}, for comparisons in tests and diagnostics. */
@@ -89,8 +95,6 @@ export interface FactsSnapshot {
   readonly bindings: Readonly<Record<string, string[]>>;
 }
 
-const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
-
 /** The facts of a cluster, indexed for O(1) lookups and updated one object at a time. */
 export class FactsStore {
   readonly serviceAccounts = new Map<string, ServiceAccountFacts>();
@@ -98,35 +102,40 @@ export class FactsStore {
   readonly bindings = new BindingIndex();
   readonly #bindingCount = { rolebindings: 0, clusterrolebindings: 0 };
 
-  /** Adds or replaces one object (an ADDED or MODIFIED event, or an item of a list), as projected for the cache. */
+  /**
+   * Adds or replaces one object (an ADDED or MODIFIED event, or an item of a list), as projected
+   * for the cache; its facts are those `project.ts` gives. Objects without a name are ignored.
+   */
   upsert(resource: FactsResource, obj: CachedObject): void {
-    const md = obj.metadata;
-    if (!md.name) return;
     if (resource === 'serviceaccounts') {
-      const namespace = md.namespace || 'default';
-      const sa: Mutable<ServiceAccountFacts> = { namespace, name: md.name, annotations: md.annotations ?? EMPTY };
-      if (obj.automountServiceAccountToken !== undefined) sa.automountServiceAccountToken = obj.automountServiceAccountToken;
-      this.serviceAccounts.set(serviceAccountKey(namespace, md.name), sa);
+      const sa = toServiceAccountFacts(asJson(obj));
+      if (sa) this.serviceAccounts.set(serviceAccountKey(sa.namespace, sa.name), sa);
     } else if (resource === 'namespaces') {
-      this.namespaces.set(md.name, { name: md.name, labels: md.labels ?? EMPTY });
+      const ns = toNamespaceFacts(asJson(obj));
+      if (ns) this.namespaces.set(ns.name, ns);
     } else {
-      const kind = bindingKindOf(resource)!;
+      const id = this.#bindingId(resource, obj);
+      if (id === undefined) return;
       const before = this.bindings.size;
-      this.bindings.set({ id: bindingId(kind, kind === 'RoleBinding' ? (md.namespace ?? '') : '', md.name), keys: obj.subjectKeys ?? [] });
-      if (this.bindings.size > before) this.#bindingCount[resource as 'rolebindings' | 'clusterrolebindings']++;
+      this.bindings.set({ id, keys: obj.subjectKeys ?? [] });
+      if (this.bindings.size > before) this.#bindingCount[resource]++;
     }
   }
 
   /** Removes one object (a DELETED event); unknown objects are ignored. */
   remove(resource: FactsResource, obj: CachedObject): void {
-    const { name, namespace = '' } = obj.metadata;
-    if (resource === 'serviceaccounts') this.serviceAccounts.delete(serviceAccountKey(namespace || 'default', name));
-    else if (resource === 'namespaces') this.namespaces.delete(name);
-    else {
-      const kind = bindingKindOf(resource)!;
+    if (resource === 'serviceaccounts') {
+      const sa = toServiceAccountFacts(asJson(obj));
+      if (sa) this.serviceAccounts.delete(serviceAccountKey(sa.namespace, sa.name));
+    } else if (resource === 'namespaces') {
+      const ns = toNamespaceFacts(asJson(obj));
+      if (ns) this.namespaces.delete(ns.name);
+    } else {
+      const id = this.#bindingId(resource, obj);
+      if (id === undefined) return;
       const before = this.bindings.size;
-      this.bindings.delete(bindingId(kind, kind === 'RoleBinding' ? namespace : '', name));
-      if (this.bindings.size < before) this.#bindingCount[resource as 'rolebindings' | 'clusterrolebindings']--;
+      this.bindings.delete(id);
+      if (this.bindings.size < before) this.#bindingCount[resource]--;
     }
   }
 
@@ -163,6 +172,12 @@ export class FactsStore {
     if (sa) out.serviceAccount = this.withBindings(sa, bindingsKnown, key);
     if (ns) out.namespace = ns;
     return out;
+  }
+
+  /** A binding's index id (`bindingId` of `project.ts`, which also ignores a ClusterRoleBinding's namespace). */
+  #bindingId(resource: 'rolebindings' | 'clusterrolebindings', obj: CachedObject): string | undefined {
+    const { name, namespace = '' } = obj.metadata;
+    return name ? bindingId(bindingKindOf(resource)!, namespace, name) : undefined;
   }
 
   /**

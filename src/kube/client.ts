@@ -18,6 +18,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { JsonObject } from '../engine/json.js';
 import type { KubeConfig } from './config.js';
 import { type CredentialOptions, type CredentialSource, credentialSource, type RequestCredentials } from './credentials.js';
+import { isObject } from './json.js';
 
 /** An error answer of the API server. */
 export class KubeApiError extends Error {
@@ -32,6 +33,17 @@ export class KubeApiError extends Error {
     this.statusCode = statusCode;
     this.reason = reason;
   }
+}
+
+/** A request that did not end within its `timeoutMs` ({@link RequestOptions}); it was aborted. */
+export class KubeDeadlineError extends Error {
+  override readonly name = 'KubeDeadlineError';
+  readonly code = 'ETIMEDOUT';
+}
+
+/** True when a request failed because its own deadline passed (not the caller's signal, not the network). */
+export function isDeadlineError(err: unknown): err is KubeDeadlineError {
+  return err instanceof KubeDeadlineError;
 }
 
 /** One event of a watch stream. `object` is a Status for `ERROR`. */
@@ -122,7 +134,7 @@ export class KubeClient {
       } catch {
         throw new Error(`GET ${path}: the answer is not JSON`);
       }
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`GET ${path}: the answer is not a JSON object`);
+      if (!isObject(parsed)) throw new Error(`GET ${path}: the answer is not a JSON object`);
       return parsed as JsonObject;
     } finally {
       done();
@@ -157,8 +169,8 @@ export class KubeClient {
       }
       const list = page.items;
       if (!Array.isArray(list) && list !== null && list !== undefined) throw new Error(`GET ${path}: the answer is not a list`);
-      for (const item of list ?? []) if (typeof item === 'object' && item !== null && !Array.isArray(item)) items.push(map(item));
-      const md = typeof page.metadata === 'object' && page.metadata !== null && !Array.isArray(page.metadata) ? page.metadata : {};
+      for (const item of list ?? []) if (isObject(item)) items.push(map(item));
+      const md = isObject(page.metadata) ? page.metadata : {};
       if (!resourceVersion && typeof md.resourceVersion === 'string') resourceVersion = md.resourceVersion;
       cont = typeof md.continue === 'string' && md.continue !== '' ? md.continue : undefined;
       if (!cont) return { resourceVersion, items };
@@ -199,11 +211,10 @@ export class KubeClient {
         } catch {
           throw new Error(`watch ${path}: the server sent a line that is not JSON`);
         }
-        const e = event as { type?: unknown; object?: unknown };
-        if (typeof e !== 'object' || e === null || typeof e.type !== 'string' || typeof e.object !== 'object' || e.object === null || Array.isArray(e.object)) {
+        if (!isObject(event) || typeof event.type !== 'string' || !isObject(event.object)) {
           throw new Error(`watch ${path}: the server sent a line that is not a watch event`);
         }
-        options.onEvent({ type: e.type, object: e.object as JsonObject });
+        options.onEvent({ type: event.type, object: event.object as JsonObject });
       };
       if (signal.aborted) return fail(abortError(signal));
       signal.addEventListener('abort', onAbort, { once: true });
@@ -243,10 +254,15 @@ export class KubeClient {
     });
   }
 
-  /** Closes every pooled connection. Requests in flight fail. */
+  /**
+   * Closes every pooled connection and kills a running exec credential plugin. Requests in
+   * flight fail, those waiting for the plugin at once. The client stays usable: a later request
+   * connects (and runs the plugin) again.
+   */
   close(): void {
     this.#agent?.destroy();
     this.#agent = undefined;
+    this.#credentials.stop();
   }
 
   /** Sends a GET and resolves with a 2xx response whose body is unread; retries once after a 401 that gave new credentials. */
@@ -390,7 +406,7 @@ function deadline(what: string, options: RequestOptions): { signal: AbortSignal;
   const onOuter = () => controller.abort(outer?.reason);
   if (outer?.aborted) controller.abort(outer.reason);
   else outer?.addEventListener('abort', onOuter, { once: true });
-  const timer = setTimeout(() => controller.abort(Object.assign(new Error(`${what}: no answer within ${options.timeoutMs} ms`), { code: 'ETIMEDOUT' })), options.timeoutMs);
+  const timer = setTimeout(() => controller.abort(new KubeDeadlineError(`${what}: no answer within ${options.timeoutMs} ms`)), options.timeoutMs);
   return {
     signal: controller.signal,
     done: () => {

@@ -20,6 +20,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { isObject } from './json.js';
 
 /** An exec credential plugin, as configured in a kubeconfig user (`users[].user.exec`). */
 export interface ExecConfig {
@@ -211,16 +212,16 @@ function mergeInto(merged: Merged, text: string, file: string): void {
     throw new Error(`kubeconfig ${file} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
   if (doc === null || doc === undefined) return; // an empty file is an empty config
-  if (!isRecord(doc)) throw new Error(`kubeconfig ${file} is not a mapping`);
+  if (!isObject(doc)) throw new Error(`kubeconfig ${file} is not a mapping`);
   const dir = dirname(resolve(file));
   const section = (key: 'clusters' | 'users' | 'contexts', inner: string, into: Map<string, Entry>) => {
     const list = doc[key];
     if (list === undefined || list === null) return;
     if (!Array.isArray(list)) throw new Error(`kubeconfig ${file}: ${key} must be a list`);
     for (const item of list) {
-      if (!isRecord(item) || typeof item.name !== 'string' || item.name === '') throw new Error(`kubeconfig ${file}: every entry of ${key} needs a name`);
+      if (!isObject(item) || typeof item.name !== 'string' || item.name === '') throw new Error(`kubeconfig ${file}: every entry of ${key} needs a name`);
       const value = item[inner];
-      if (!into.has(item.name)) into.set(item.name, { value: isRecord(value) ? value : {}, dir });
+      if (!into.has(item.name)) into.set(item.name, { value: isObject(value) ? value : {}, dir });
     }
   };
   section('clusters', 'cluster', merged.clusters);
@@ -281,7 +282,7 @@ function readUser(
 ): UserConfig {
   const u = entry.value;
   const authProvider = u['auth-provider'];
-  if (isRecord(authProvider)) {
+  if (isObject(authProvider)) {
     const name = typeof authProvider.name === 'string' ? authProvider.name : 'unnamed';
     throw new Error(`${where}: auth-provider "${name}" is not supported; use its exec credential plugin (users[].user.exec) instead`);
   }
@@ -303,7 +304,7 @@ function readUser(
   const username = str(u.username, `${where}: username`);
   const password = str(u.password, `${where}: password`);
   if ((token || tokenFile) && (username || password)) throw new Error(`${where}: username/password or a bearer token may be set, but not both`);
-  const exec = isRecord(u.exec) ? readExec(u.exec, entry.dir, where, cluster) : undefined;
+  const exec = isObject(u.exec) ? readExec(u.exec, entry.dir, where, cluster) : undefined;
   return {
     ...(clientCertificate ? { clientCertificate } : {}),
     ...(clientKey ? { clientKey } : {}),
@@ -334,7 +335,7 @@ function readExec(
   const envList = e.env === undefined || e.env === null ? [] : e.env;
   if (!Array.isArray(envList)) throw new Error(`${where}: exec.env must be a list of {name, value}`);
   const env = envList.map((v) => {
-    if (!isRecord(v) || typeof v.name !== 'string' || typeof v.value !== 'string') throw new Error(`${where}: exec.env must be a list of {name, value}`);
+    if (!isObject(v) || typeof v.name !== 'string' || typeof v.value !== 'string') throw new Error(`${where}: exec.env must be a list of {name, value}`);
     return { name: v.name, value: v.value };
   });
   // clientcmd defaults v1beta1 to IfAvailable and requires the field for v1.
@@ -346,13 +347,13 @@ function readExec(
   let clusterInfo: Record<string, unknown> | undefined;
   if (e.provideClusterInfo === true) {
     const extensions = Array.isArray(cluster.cluster.extensions) ? cluster.cluster.extensions : [];
-    const execExtension = extensions.find((x) => isRecord(x) && x.name === 'client.authentication.k8s.io/exec');
+    const execExtension = extensions.find((x) => isObject(x) && x.name === 'client.authentication.k8s.io/exec');
     clusterInfo = {
       server: cluster.server,
       ...(cluster.tlsServerName ? { 'tls-server-name': cluster.tlsServerName } : {}),
       ...(cluster.insecureSkipTlsVerify ? { 'insecure-skip-tls-verify': true } : {}),
       ...(cluster.certificateAuthority ? { 'certificate-authority-data': Buffer.from(cluster.certificateAuthority).toString('base64') } : {}),
-      ...(isRecord(execExtension) && execExtension.extension !== undefined ? { config: execExtension.extension } : {}),
+      ...(isObject(execExtension) && execExtension.extension !== undefined ? { config: execExtension.extension } : {}),
     };
   }
   return { apiVersion, command, args, env, interactiveMode, ...(installHint ? { installHint } : {}), ...(clusterInfo ? { cluster: clusterInfo } : {}) };
@@ -392,6 +393,3 @@ function str(v: unknown, what: string): string | undefined {
   return v;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}

@@ -35,7 +35,11 @@ export interface CredentialSource {
   get(): Promise<RequestCredentials>;
   /** The API server answered 401 to `used`: true when there are new credentials to retry with. */
   refused(used: RequestCredentials): Promise<boolean>;
+  /** Ends work in progress (a running exec plugin is killed; its callers reject at once). */
+  stop(): void;
 }
+
+const nothingToStop = (): void => {};
 
 /** Options of {@link credentialSource}. */
 export interface CredentialOptions {
@@ -118,16 +122,17 @@ export function credentialSource(config: KubeConfig, options: CredentialOptions 
         return { authorization: `Bearer ${token}`, ...cert, origin: token };
       },
       refused: async (used) => (await file.reread()) !== used.origin,
+      stop: nothingToStop,
     };
   }
   if (u.token) {
     const creds: RequestCredentials = { authorization: `Bearer ${u.token}`, ...cert };
-    return { get: () => Promise.resolve(creds), refused: () => Promise.resolve(false) };
+    return { get: () => Promise.resolve(creds), refused: () => Promise.resolve(false), stop: nothingToStop };
   }
   if (u.username !== undefined || u.password !== undefined) {
     const basic = Buffer.from(`${u.username ?? ''}:${u.password ?? ''}`).toString('base64');
     const creds: RequestCredentials = { authorization: `Basic ${basic}`, ...cert };
-    return { get: () => Promise.resolve(creds), refused: () => Promise.resolve(false) };
+    return { get: () => Promise.resolve(creds), refused: () => Promise.resolve(false), stop: nothingToStop };
   }
   if (u.exec && !u.clientCertificate) {
     const plugin = new ExecCredentialPlugin(u.exec, {
@@ -145,8 +150,9 @@ export function credentialSource(config: KubeConfig, options: CredentialOptions 
         };
       },
       refused: (used) => (typeof used.origin === 'object' ? plugin.refused(used.origin) : Promise.resolve(false)),
+      stop: () => plugin.stop(),
     };
   }
   const creds: RequestCredentials = cert;
-  return { get: () => Promise.resolve(creds), refused: () => Promise.resolve(false) };
+  return { get: () => Promise.resolve(creds), refused: () => Promise.resolve(false), stop: nothingToStop };
 }

@@ -8,12 +8,15 @@
  * `status.clientKeyData`, and optionally `status.expirationTimestamp`.
  *
  * The credential is cached until that timestamp (forever without one) or until the API server
- * answers 401 to it; concurrent callers share one run. Errors name the command and say what
- * went wrong; neither stdout (it holds the credential) nor stderr (login prompts, device codes)
- * is ever quoted, and stderr is not read at all.
+ * answers 401 to it; concurrent callers share one run. A run is killed, with everything it
+ * started, when it outlives its timeout or on {@link ExecCredentialPlugin.stop} (the client
+ * closing). Errors name the command and say what went wrong; neither stdout (it holds the
+ * credential) nor stderr (login prompts, device codes) is ever quoted, and stderr is not read
+ * at all.
  */
 import { spawn } from 'node:child_process';
 import type { ExecConfig } from './config.js';
+import { isObject } from './json.js';
 
 /** What a plugin gave: a bearer token, a client certificate, or both. */
 export interface ExecCredential {
@@ -47,6 +50,8 @@ export class ExecCredentialPlugin {
   readonly #env: NodeJS.ProcessEnv;
   #cached: ExecCredential | undefined;
   #running: Promise<ExecCredential> | undefined;
+  /** Aborted by {@link stop}; replaced then, so that a later `get()` runs the plugin again. */
+  #stopper = new AbortController();
   /** Runs so far (for tests and diagnostics). */
   runs = 0;
 
@@ -73,6 +78,17 @@ export class ExecCredentialPlugin {
     return fresh.token !== used.token || fresh.clientCertificate !== used.clientCertificate;
   }
 
+  /**
+   * Kills a run in progress, and whatever it started (its process group), and rejects every
+   * caller waiting on it at once; a plugin left running would keep the process alive until its
+   * timeout. Nothing else changes: a later `get()` runs the plugin again.
+   */
+  stop(): void {
+    const stopper = this.#stopper;
+    this.#stopper = new AbortController();
+    stopper.abort();
+  }
+
   #refresh(): Promise<ExecCredential> {
     this.#running ??= this.#run().finally(() => {
       this.#running = undefined;
@@ -91,7 +107,7 @@ export class ExecCredentialPlugin {
     for (const { name: k, value } of cfg.env) env[k] = value;
     env.KUBERNETES_EXEC_INFO = JSON.stringify(info);
     this.runs++;
-    const { code, signal, stdout } = await runCommand(cfg.command, cfg.args, env, this.#timeoutMs, name, cfg.installHint);
+    const { code, signal, stdout } = await runCommand(cfg.command, cfg.args, env, { timeoutMs: this.#timeoutMs, stop: this.#stopper.signal }, name, cfg.installHint);
     if (code !== 0) throw new Error(`${name} failed (${signal ? `killed by ${signal}` : `exit code ${code}`})`);
     const cred = parseExecCredential(stdout, cfg.apiVersion, name);
     this.#cached = cred;
@@ -110,7 +126,7 @@ export function parseExecCredential(stdout: string, apiVersion: string, name: st
   } catch {
     throw new Error(`${name} did not print an ExecCredential (its output is not JSON)`);
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error(`${name} did not print an ExecCredential object`);
+  if (!isObject(doc)) throw new Error(`${name} did not print an ExecCredential object`);
   const d = doc as { apiVersion?: unknown; kind?: unknown; status?: unknown };
   if (d.kind !== 'ExecCredential') throw new Error(`${name} printed kind ${JSON.stringify(String(d.kind ?? ''))}, not ExecCredential`);
   if (d.apiVersion !== apiVersion) {
@@ -144,19 +160,32 @@ interface RunResult {
   readonly stdout: string;
 }
 
-function runCommand(command: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number, name: string, installHint?: string): Promise<RunResult> {
+/** What ends a run early: its deadline, or a stop (a signal not yet aborted when the run starts). */
+interface RunLimits {
+  readonly timeoutMs: number;
+  readonly stop: AbortSignal;
+}
+
+function runCommand(command: string, args: readonly string[], env: NodeJS.ProcessEnv, limits: RunLimits, name: string, installHint?: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    // Its own process group, so that a timeout kills what the plugin started too: a child left
-    // holding stdout open would otherwise keep this run (and every caller waiting on it) pending.
+    // Its own process group, so that a timeout or a stop kills what the plugin started too: a
+    // child left holding stdout open would otherwise keep this run (and every caller waiting on
+    // it) pending.
     const child = spawn(command, [...args], { env, stdio: ['ignore', 'pipe', 'ignore'], shell: false, windowsHide: true, detached: true });
     const out: Buffer[] = [];
     let outBytes = 0;
     let failure: Error | undefined;
+    const onStop = () => abort(new Error(`${name} was stopped: the client was closed`));
+    /** Ends the watch on the run (deadline and stop signal). */
+    const release = () => {
+      clearTimeout(timer);
+      limits.stop.removeEventListener('abort', onStop);
+    };
     /** Kills the plugin and all it started, and settles at once (not on 'close'). */
     const abort = (why: Error) => {
       if (failure) return;
       failure = why;
-      clearTimeout(timer);
+      release();
       try {
         if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
       } catch {
@@ -165,19 +194,20 @@ function runCommand(command: string, args: readonly string[], env: NodeJS.Proces
       child.stdout.destroy();
       reject(why);
     };
-    const timer = setTimeout(() => abort(new Error(`${name} did not finish within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => abort(new Error(`${name} did not finish within ${limits.timeoutMs} ms`)), limits.timeoutMs);
+    limits.stop.addEventListener('abort', onStop, { once: true });
     child.stdout.on('data', (b: Buffer) => {
       outBytes += b.length;
       if (outBytes > MAX_STDOUT) abort(new Error(`${name} printed more than ${MAX_STDOUT} bytes`));
       else out.push(b);
     });
     child.on('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
+      release();
       if (e.code === 'ENOENT') reject(new Error(`${name} not found${installHint ? `\n\n${installHint}` : ''}`));
       else reject(new Error(`${name} could not run: ${e.code ?? e.message}`));
     });
     child.on('close', (code, signal) => {
-      clearTimeout(timer);
+      release();
       if (!failure) resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8') });
     });
   });

@@ -12,6 +12,16 @@ const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /**
+ * True for a DNS-1123 subdomain of at most 253 characters (Kubernetes `IsDNS1123Subdomain`):
+ * dot-separated labels of lower-case letters, digits and `-`, each starting and ending with a
+ * letter or digit. The names of most objects (ServiceAccounts included) and annotation-key
+ * prefixes follow it; the facts informers use it too, to read only names the API server could hold.
+ */
+export function isDnsSubdomain(s: string): boolean {
+  return s.length <= 253 && DNS_SUBDOMAIN.test(s);
+}
+
+/**
  * Checks what a JSON Schema cannot say about a policy: ranges that relate two fields, names
  * Kubernetes would reject, paths the kubelet would refuse. Reads the document defensively, so it
  * can run on documents that also failed the schema.
@@ -135,7 +145,7 @@ function isAnnotationKey(k: string): boolean {
   const parts = k.split('/');
   if (parts.length > 2) return false;
   const name = parts.at(-1) ?? '';
-  if (parts.length === 2 && (!DNS_SUBDOMAIN.test(parts[0] ?? '') || (parts[0] ?? '').length > 253)) return false;
+  if (parts.length === 2 && !isDnsSubdomain(parts[0] ?? '')) return false;
   return name.length <= 63 && QUALIFIED_NAME.test(name);
 }
 

@@ -12,7 +12,7 @@
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { KubeConfig } from '../../../src/kube/config.js';
 
 export type Resource = 'serviceaccounts' | 'namespaces' | 'rolebindings' | 'clusterrolebindings';
@@ -66,6 +66,7 @@ export class FakeApiServer {
   readonly #history: { rv: number; resource: Resource; type: EventType; object: Obj }[] = [];
   readonly #watchers = new Set<Watcher>();
   readonly #snapshots = new Map<string, Obj[]>();
+  readonly #sockets = new Set<Socket>();
 
   get url(): string {
     return `http://127.0.0.1:${this.#port}`;
@@ -73,6 +74,11 @@ export class FakeApiServer {
 
   get resourceVersion(): string {
     return String(this.#rv);
+  }
+
+  /** TCP connections open now, from any client (keep-alive ones included). */
+  connections(): number {
+    return this.#sockets.size;
   }
 
   /** Open watch streams per resource. */
@@ -83,6 +89,13 @@ export class FakeApiServer {
   /** Starts listening (an ephemeral port the first time, the same port after `down()`). */
   async up(): Promise<void> {
     const server = createServer((req, res) => this.#handle(req, res));
+    // Idle keep-alive connections stay open until the client closes them (Node's default closes
+    // them after 5 s; the API server keeps them far longer), so a client that leaks one shows.
+    server.keepAliveTimeout = 0;
+    server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.on('close', () => this.#sockets.delete(socket));
+    });
     server.listen(this.#port, '127.0.0.1');
     await once(server, 'listening');
     this.#port = (server.address() as AddressInfo).port;

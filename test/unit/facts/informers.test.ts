@@ -1,3 +1,5 @@
+import { createHook } from 'node:async_hooks';
+import { join } from 'node:path';
 import type { ClusterFacts } from '../../../src/engine/types.js';
 import {
   type ClusterFactsOptions,
@@ -8,6 +10,9 @@ import {
   readClusterFacts,
 } from '../../../src/facts/informers.js';
 import type { FactsRequest } from '../../../src/facts/types.js';
+import { WATCH_PATHS } from '../../../src/facts/kube-api.js';
+import type { FactsResource } from '../../../src/facts/store.js';
+import { hungPluginPids, isRunning, writePlugin } from '../kube/helpers.js';
 import { FakeApiServer, k8s, waitFor } from './fake-apiserver.js';
 
 const T = 30_000; // per-test budget; conditions are polled for at most 10 s each
@@ -17,6 +22,49 @@ function logSink(): FactsLogger & { lines: { level: string; msg: string; obj: Re
   const lines: { level: string; msg: string; obj: Record<string, unknown> }[] = [];
   const at = (level: string) => (obj: Record<string, unknown>, msg: string) => void lines.push({ level, msg, obj });
   return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/** The watch requests the server received for a resource, in order. */
+function watchRequests(server: FakeApiServer, resource: FactsResource): string[] {
+  return server.requests.filter((r) => r.startsWith(`GET ${WATCH_PATHS[resource]}?`) && r.includes('watch=true'));
+}
+
+/** How many list requests (pages) the server received for a resource. */
+function listRequests(server: FakeApiServer, resource: FactsResource): number {
+  return server.requests.filter((r) => r.startsWith(`GET ${WATCH_PATHS[resource]}?`) && !r.includes('watch=true')).length;
+}
+
+/** The resourceVersion a request asked for. */
+function resourceVersionOf(request: string | undefined): string | null {
+  return new URL(request?.split(' ')[1] ?? '/', 'http://x').searchParams.get('resourceVersion');
+}
+
+/**
+ * Watches, with async_hooks, the handles that keep a process alive or leak (timers, ref'd or
+ * not, sockets, child processes) from now on. `created()` lists those made so far and not yet
+ * closed; `stillOpen(ids)` which of them are still open.
+ */
+function trackHandles() {
+  const types = new Set(['Timeout', 'TCPWRAP', 'TCPCONNECTWRAP', 'PIPEWRAP', 'PROCESSWRAP', 'TLSWRAP', 'GETADDRINFOREQWRAP']);
+  const open = new Map<number, string>();
+  let recording = true;
+  const hook = createHook({
+    init(id, type) {
+      if (recording && types.has(type)) open.set(id, type);
+    },
+    destroy(id) {
+      open.delete(id);
+    },
+  }).enable();
+  return {
+    /** Stops recording new handles (those of the checks themselves) and returns the ids open now. */
+    created(): number[] {
+      recording = false;
+      return [...open.keys()];
+    },
+    stillOpen: (ids: number[]) => ids.filter((id) => open.has(id)).map((id) => open.get(id)!),
+    disable: () => hook.disable(),
+  };
 }
 
 /** A cluster every test starts from. */
@@ -226,6 +274,167 @@ describe('cluster facts from informers (fake API server)', () => {
       await waitFor('reads settle', () => f.status().directReads.timeout >= 3);
       expect(f.status().directReads).toMatchObject({ found: 2, not_found: 1, error: 0 });
       expect(log.lines.some((l) => l.level === 'warn' && l.msg.includes('timed out'))).toBe(true);
+    },
+    T,
+  );
+
+  test(
+    'a direct read is made only for DNS-1123 subdomain names, by the policy validator’s rule',
+    async () => {
+      const f = make();
+      await f.start();
+      const readsOf = (path: string) => server.requests.filter((r) => r === `GET ${path}`).length;
+      const notNames = ['a..b', 'a.-b', 'a-.b', '.a', 'a.', '-a', 'a-', 'A', 'a_b', 'a b', '', 'a'.repeat(254)];
+      for (const name of notNames) {
+        await expect(lookup({ namespace: 'team-a', serviceAccount: name })).resolves.toMatchObject({ namespace: { name: 'team-a' } });
+        await expect(lookup({ namespace: name, serviceAccount: 'x' })).resolves.toEqual({});
+        expect([readsOf(`/api/v1/namespaces/team-a/serviceaccounts/${encodeURIComponent(name)}`), readsOf(`/api/v1/namespaces/${encodeURIComponent(name)}`)]).toEqual([0, 0]);
+      }
+      // Subdomains, dotted and at the length limit, are read (and answered 404 here).
+      for (const name of ['a.b', 'a-1.b-2.c', `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`]) {
+        expect(name.length).toBeLessThanOrEqual(253);
+        await lookup({ namespace: 'team-a', serviceAccount: name });
+        expect(readsOf(`/api/v1/namespaces/team-a/serviceaccounts/${name}`)).toBe(1);
+      }
+      expect(f.status().directReads).toMatchObject({ not_found: 3, throttled: 0 });
+    },
+    T,
+  );
+
+  test(
+    'a direct read that gets no answer ends at the client’s deadline (directReadTimeoutMs): facts unknown, counted as a timeout',
+    async () => {
+      const f = make({ directReadTimeoutMs: 200 });
+      await f.start();
+      server.hangReads = true;
+      await expect(lookup({ namespace: 'team-a', serviceAccount: 'slow' })).resolves.toEqual({
+        namespace: { name: 'team-a', labels: { 'kubernetes.io/metadata.name': 'team-a', tier: 'apps' } },
+      });
+      expect(f.status().directReads).toMatchObject({ timeout: 1, error: 0, found: 0 });
+      expect(log.lines.filter((l) => l.msg.includes('direct read timed out')).map((l) => l.obj)).toEqual([
+        { kind: 'ServiceAccount', namespace: 'team-a', name: 'slow', timeoutMs: 200 },
+      ]);
+    },
+    T,
+  );
+
+  test(
+    'a watch that ends cleanly is reopened at once from the last resourceVersion it delivered, without a relist',
+    async () => {
+      const f = make();
+      await f.start();
+      const listRv = resourceVersionOf(watchRequests(server, 'serviceaccounts')[0]);
+      server.apply('serviceaccounts', k8s.sa('team-a', 'one'));
+      server.apply('serviceaccounts', k8s.sa('team-a', 'two'));
+      const lastDelivered = server.resourceVersion;
+      server.apply('namespaces', k8s.ns('later')); // the server moves on; the ServiceAccount watch never sees this one
+      await waitFor('events applied', () => f.status().objects.serviceaccounts === 7 && f.status().objects.namespaces === 4);
+      const lists = listRequests(server, 'serviceaccounts');
+      const watches = watchRequests(server, 'serviceaccounts').length;
+
+      server.endWatches(); // as the server-side timeoutSeconds does
+      await waitFor('the watch reopened', () => watchRequests(server, 'serviceaccounts').length === watches + 1 && server.watchers('serviceaccounts') === 1);
+      expect(lastDelivered).not.toBe(listRv);
+      expect(lastDelivered).not.toBe(server.resourceVersion);
+      expect(resourceVersionOf(watchRequests(server, 'serviceaccounts').at(-1))).toBe(lastDelivered);
+      expect(listRequests(server, 'serviceaccounts')).toBe(lists);
+      expect(f.status().resources.serviceaccounts).toMatchObject({ relists: 0, reconnects: 0, watching: true });
+      server.apply('serviceaccounts', k8s.sa('team-a', 'three'));
+      await waitFor('events flow on the new watch', () => f.status().objects.serviceaccounts === 8);
+    },
+    T,
+  );
+
+  test(
+    'a BOOKMARK’s resourceVersion is where the next watch starts',
+    async () => {
+      const f = make();
+      await f.start();
+      const before = resourceVersionOf(watchRequests(server, 'serviceaccounts').at(-1));
+      server.apply('namespaces', k8s.ns('elsewhere')); // moves the server's resourceVersion; nothing for the ServiceAccount watch
+      await waitFor('namespace applied', () => f.status().objects.namespaces === 4);
+      const watches = watchRequests(server, 'serviceaccounts').length;
+      const lists = listRequests(server, 'serviceaccounts');
+
+      server.bookmark(); // at the current resourceVersion, to every watch; the stream carries it before its end
+      server.endWatches();
+      await waitFor('the watch reopened', () => watchRequests(server, 'serviceaccounts').length === watches + 1);
+      expect(before).not.toBe(server.resourceVersion);
+      expect(resourceVersionOf(watchRequests(server, 'serviceaccounts').at(-1))).toBe(server.resourceVersion);
+      expect(listRequests(server, 'serviceaccounts')).toBe(lists);
+    },
+    T,
+  );
+
+  test(
+    'after stop(), no timer, socket or request of the provider remains, and nothing reconnects',
+    async () => {
+      const handles = trackHandles();
+      try {
+        // A direct read in flight with a deadline far away, the periodic resync and staleness timers
+        // armed, an idle keep-alive connection and four open watches: stop() must end all of it.
+        const f = make({ directReadTimeoutMs: 60_000 });
+        await f.start();
+        server.apply('serviceaccounts', k8s.sa('team-a', 'fresh-1'), { silent: true });
+        server.apply('serviceaccounts', k8s.sa('team-a', 'fresh-2'), { silent: true });
+        // Two reads at once take two connections; the hanging read below reuses one, the other stays idle in the pool.
+        const found = await Promise.all([lookup({ namespace: 'team-a', serviceAccount: 'fresh-1' }), lookup({ namespace: 'team-a', serviceAccount: 'fresh-2' })]);
+        expect(found.map((x) => x.serviceAccount?.name)).toEqual(['fresh-1', 'fresh-2']);
+        server.hangReads = true;
+        const pending = f.lookup({ namespace: 'team-a', serviceAccount: 'in-flight' });
+        await waitFor('the direct read reached the server', () => server.requests.some((r) => r.endsWith('/serviceaccounts/in-flight')));
+        expect(server.watchers()).toBe(4);
+        expect(server.connections()).toBeGreaterThanOrEqual(6); // four watches, the hanging read, at least one idle
+
+        await f.stop();
+        await expect(pending).resolves.toMatchObject({ namespace: { name: 'team-a' } }); // ended by stop(), not by its deadline
+        const created = handles.created();
+        await waitFor('the server saw every connection close', () => server.connections() === 0);
+        try {
+          await waitFor('every handle made since start() is closed', () => handles.stillOpen(created).length === 0);
+        } catch (e) {
+          throw new Error(`${(e as Error).message}; still open: ${handles.stillOpen(created).join(', ')}`);
+        }
+        const requests = server.requests.length;
+        await new Promise((r) => setTimeout(r, 500)); // more than the longest backoff (backoffMaxMs 200)
+        expect(server.requests.length).toBe(requests);
+        expect(server.connections()).toBe(0);
+      } finally {
+        handles.disable();
+      }
+    },
+    T,
+  );
+
+  test(
+    'stop() kills an exec credential plugin still running (and the child it started), and rejects start()',
+    async () => {
+      const plugin = writePlugin();
+      const pidFile = join(plugin.dir, 'pids');
+      const exec = {
+        apiVersion: 'client.authentication.k8s.io/v1',
+        command: process.execPath,
+        args: [plugin.script],
+        env: [
+          { name: 'PLUGIN_LOG', value: plugin.log },
+          { name: 'PLUGIN_MODE', value: 'hang' },
+          { name: 'PLUGIN_PIDS', value: pidFile },
+        ],
+        interactiveMode: 'Never',
+      };
+      const f = make({ kubeConfig: { source: 'fake', server: server.url, user: { exec } } });
+      const started = f.start();
+      started.catch(() => {});
+      const pids = await hungPluginPids(pidFile);
+      try {
+        expect(pids.map(isRunning)).toEqual([true, true]);
+        await f.stop();
+        await expect(started).rejects.toThrow('stopped before the first full sync');
+        await waitFor('plugin and child are gone', () => !pids.some(isRunning));
+        expect(server.requests).toEqual([]); // every request waited for the credential
+      } finally {
+        for (const pid of pids) if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+      }
     },
     T,
   );

@@ -122,6 +122,49 @@ test('facts store: counts, removal, bound only when bindings are known, boundBy 
   expect([store.count('serviceaccounts'), store.count('namespaces'), store.count('rolebindings'), store.count('clusterrolebindings')]).toEqual([0, 0, 0, 41]);
 });
 
+test('the facts store holds what project.ts gives for the same objects, sharing the cached maps rather than copying them', () => {
+  const serviceAccounts: JsonObject[] = [
+    { metadata: { name: 'plain', namespace: 'ns' } },
+    { metadata: { name: 'no-namespace' } },
+    { metadata: { name: 'annotated', namespace: 'ns', annotations: { a: 'b', n: 1 as unknown as string } }, automountServiceAccountToken: true },
+    { metadata: { name: 'odd-flag', namespace: 'ns', annotations: { only: 2 as unknown as string } }, automountServiceAccountToken: 'no' as unknown as boolean },
+    { metadata: { namespace: 'ns' } },
+  ];
+  const namespaces: JsonObject[] = [{ metadata: { name: 'bare' } }, { metadata: { name: 'labelled', labels: { a: 'b', n: null } } }, { metadata: {} }];
+  const rbs: JsonObject[] = [
+    { metadata: { name: 'r', namespace: 'ns' }, roleRef: { kind: 'Role', name: 'x' }, subjects: [{ kind: 'ServiceAccount', name: 'plain' }, { kind: 'Group', name: 'system:serviceaccounts' }] },
+    { metadata: { namespace: 'ns' }, subjects: [{ kind: 'ServiceAccount', name: 'plain' }] },
+  ];
+  const crbs: JsonObject[] = [{ metadata: { name: 'c', namespace: 'ignored' }, roleRef: { kind: 'ClusterRole', name: 'system:discovery' }, subjects: [{ kind: 'Group', name: 'system:serviceaccounts' }] }];
+  const store = new FactsStore();
+  const cached = (r: FactsResource, objects: JsonObject[]) => objects.map((o) => projectForCache(r, o));
+  const sas = cached('serviceaccounts', serviceAccounts);
+  for (const o of sas) store.upsert('serviceaccounts', o);
+  for (const o of cached('namespaces', namespaces)) store.upsert('namespaces', o);
+  for (const o of cached('rolebindings', rbs)) store.upsert('rolebindings', o);
+  for (const o of cached('clusterrolebindings', crbs)) store.upsert('clusterrolebindings', o);
+
+  const byKey = <T>(facts: (T | undefined)[], key: (f: T) => string) => Object.fromEntries(facts.flatMap((f) => (f ? [[key(f), f]] : [])));
+  expect(store.snapshot().serviceAccounts).toEqual(byKey(serviceAccounts.map((o) => toServiceAccountFacts(o)), (f) => `${f.namespace}/${f.name}`));
+  expect(store.snapshot().namespaces).toEqual(byKey(namespaces.map((o) => toNamespaceFacts(o)), (f) => f.name));
+  const index = new BindingIndex();
+  for (const o of rbs) if (toBindingFacts('RoleBinding', o)) index.set(toBindingFacts('RoleBinding', o)!);
+  for (const o of crbs) if (toBindingFacts('ClusterRoleBinding', o)) index.set(toBindingFacts('ClusterRoleBinding', o)!);
+  expect(store.snapshot().bindings).toEqual(index.snapshot());
+  expect([store.count('serviceaccounts'), store.count('namespaces'), store.count('rolebindings'), store.count('clusterrolebindings')]).toEqual([4, 2, 1, 1]);
+
+  // One copy of each map: the cache entry's annotations are the store's; no annotations share one empty map.
+  expect(store.serviceAccounts.get('ns/annotated')!.annotations).toBe(sas[2]!.metadata.annotations);
+  expect(store.serviceAccounts.get('ns/plain')!.annotations).toBe(store.serviceAccounts.get('default/no-namespace')!.annotations);
+  expect(store.namespaces.get('bare')!.labels).toBe(store.serviceAccounts.get('ns/plain')!.annotations);
+
+  // A DELETED event finds what the ADDED one indexed, by the same rules.
+  for (const o of sas) store.remove('serviceaccounts', o);
+  store.remove('rolebindings', projectForCache('rolebindings', { metadata: { name: 'r', namespace: 'ns' } }));
+  store.remove('clusterrolebindings', projectForCache('clusterrolebindings', { metadata: { name: 'c' } }));
+  expect([store.count('serviceaccounts'), store.count('rolebindings'), store.count('clusterrolebindings')]).toEqual([0, 0, 0]);
+});
+
 test('backoff: doubles per attempt, capped, jittered into the upper half by the injected random', () => {
   const at = (r: number) => [0, 1, 2, 3, 4, 5, 6, 40].map((n) => backoffDelay(n, 500, 30_000, () => r));
   expect(at(0)).toEqual([250, 500, 1000, 2000, 4000, 8000, 15000, 15000]);

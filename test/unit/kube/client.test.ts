@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import type { CertificateSet } from '../../../src/certs/generate.js';
 import { apiError, KubeApiError, KubeClient, LineSplitter, type WatchEvent } from '../../../src/kube/client.js';
 import type { KubeConfig, UserConfig } from '../../../src/kube/config.js';
-import { httpsServer, json, serverCertificates, status, type TestServer, writeFiles, writePlugin } from './helpers.js';
+import { waitFor } from '../facts/fake-apiserver.js';
+import { httpsServer, hungPluginPids, isRunning, json, serverCertificates, status, type TestServer, writeFiles, writePlugin } from './helpers.js';
 
 let certs: CertificateSet; // the API server's, for 127.0.0.1
 let client: CertificateSet; // another CA's leaf, presented as a client certificate
@@ -84,6 +85,42 @@ describe('authentication against a real HTTPS server on loopback', () => {
     await expect(c.getJson('/api/v1/namespaces/a')).resolves.toMatchObject({ kind: 'Namespace' }); // cached, no new run
     expect(s.seen.map((r) => r.authorization)).toEqual(['Bearer tok-1', 'Bearer tok-2', 'Bearer tok-2']);
   });
+
+  test('close() kills a running exec plugin and the child it started, and the request waiting on it fails at once', async () => {
+    const plugin = writePlugin();
+    const pidFile = join(plugin.dir, 'pids');
+    const s = await serve((_req, res) => ok(res));
+    const env = [
+      { name: 'PLUGIN_LOG', value: plugin.log },
+      { name: 'PLUGIN_MODE', value: 'hang' },
+      { name: 'PLUGIN_PIDS', value: pidFile },
+    ];
+    // The default timeout (60 s) is far beyond this test's: only close() can end the run in time.
+    const c = connect(s, { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: [plugin.script], env, interactiveMode: 'Never' } });
+    let outcome: string | undefined;
+    const request = c.getJson('/api/v1/namespaces/a').then(
+      () => {
+        outcome = 'resolved';
+      },
+      (e: Error) => {
+        outcome = e.message;
+      },
+    );
+    const pids = await hungPluginPids(pidFile);
+    try {
+      const [pluginPid, childPid] = pids;
+      expect([isRunning(pluginPid), isRunning(childPid)]).toEqual([true, true]);
+      expect(outcome).toBeUndefined();
+      c.close();
+      await new Promise((r) => setImmediate(r)); // no timer, no I/O: settled by close() itself
+      expect(outcome).toBe(`exec plugin "${process.execPath}" was stopped: the client was closed`);
+      await request;
+      await waitFor('plugin and child are gone', () => !isRunning(pluginPid) && !isRunning(childPid));
+      expect(s.seen).toEqual([]); // nothing was sent without a credential
+    } finally {
+      for (const pid of pids) if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+    }
+  }, 20_000);
 
   test('a 401 re-reads the token file and retries once if it changed; still refused: a 401 error', async () => {
     const dir = writeFiles({ token: 'one' });

@@ -3,7 +3,7 @@
  * (certificates from src/certs), and a tiny exec credential plugin written in JavaScript.
  */
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -88,7 +88,9 @@ export function status(code: number, reason: string, message: string) {
  * KUBERNETES_EXEC_INFO, the EXTRA variable) to `$PLUGIN_LOG`, one JSON line per run, and prints
  * an ExecCredential whose token is `tok-<run number>`. `$PLUGIN_MODE`: `fail` (prints a token
  * on stdout anyway, says "login required" on stderr, exits 3), `garbage` (prints a token that
- * is not JSON), `cert` (a client certificate from `$PLUGIN_CERT`/`$PLUGIN_KEY` files instead).
+ * is not JSON), `cert` (a client certificate from `$PLUGIN_CERT`/`$PLUGIN_KEY` files instead),
+ * `hang` (starts a child that holds the plugin's stdout open, writes `<plugin pid> <child pid>`
+ * to `$PLUGIN_PIDS`, then neither prints nor exits: both would live for a minute).
  * `$PLUGIN_EXPIRES` sets `expirationTimestamp`; `$PLUGIN_API` the apiVersion answered.
  */
 export const PLUGIN_SOURCE = `
@@ -102,6 +104,13 @@ if (mode === 'fail') {
   process.stderr.write('some progress\\nlogin required\\n');
   process.exit(3);
 }
+if (mode === 'hang') {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: ['ignore', 'inherit', 'ignore'] });
+  appendFileSync(process.env.PLUGIN_PIDS, process.pid + ' ' + child.pid + '\\n');
+  setTimeout(() => {}, 60000);
+  await new Promise(() => {});
+}
 if (mode === 'garbage') {
   process.stdout.write('token=leaked-secret-' + run + '\\n');
   process.exit(0);
@@ -112,6 +121,40 @@ const status = mode === 'cert'
 if (process.env.PLUGIN_EXPIRES) status.expirationTimestamp = process.env.PLUGIN_EXPIRES;
 process.stdout.write(JSON.stringify({ apiVersion: process.env.PLUGIN_API ?? JSON.parse(process.env.KUBERNETES_EXEC_INFO).apiVersion, kind: 'ExecCredential', status }));
 `;
+
+/**
+ * True while process `pid` runs. A zombie (dead, not yet reaped by its parent: a plugin's child
+ * is re-parented to PID 1, which in a container may never reap it) counts as gone.
+ */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ..."; comm may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc: signal 0 said it exists
+  }
+}
+
+/** Waits (at most 10 s) for a plugin in `hang` mode to write its pids to `file`: the plugin's, then its child's. */
+export async function hungPluginPids(file: string): Promise<[number, number]> {
+  const end = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const m = /^(\d+) (\d+)\n/.exec(readFileSync(file, 'utf8'));
+      if (m) return [Number(m[1]), Number(m[2])];
+    } catch {
+      // not written yet
+    }
+    if (Date.now() > end) throw new Error(`the plugin wrote no pids to ${file}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 /** Writes the plugin into a fresh directory; returns its path and the log it appends to. */
 export function writePlugin(): { dir: string; script: string; log: string } {

@@ -151,6 +151,7 @@ function noMetrics() {
     registry: new Registry(),
     observeReview: nothing,
     observeHttpError: nothing,
+    observeAborted: nothing,
     observePolicyReload: nothing,
     setPoliciesLoaded: nothing,
     observeCertificateReload: nothing,

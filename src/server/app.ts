@@ -173,7 +173,7 @@ export function createApp(deps: AppDeps): App {
         // The client went away; nobody to answer. Counted and logged (identifiers only, never
         // the partial body). No remoteAddress: the socket is closed by now, and reading it up
         // front would cost every request a getpeername call.
-        deps.metrics.observeAborted?.(endpoint);
+        deps.metrics.observeAborted(endpoint);
         deps.logger.warn({ event: 'aborted', endpoint, durationMs: seconds() * 1000 }, 'client closed the connection before the request body arrived');
         return;
       }

@@ -27,10 +27,9 @@ export interface Metrics {
   observeHttpError(endpoint: string, code: number): void;
   /**
    * Counts an admission request whose client went away before its body was read: nothing was
-   * answered. Optional only so that stand-in metrics objects written before it (the benchmark's
-   * `metrics=off`) still type-check; {@link createMetrics} always provides it.
+   * answered.
    */
-  observeAborted?(endpoint: string): void;
+  observeAborted(endpoint: string): void;
   /** Records a policy reload attempt; `loaded` is the size of the set in force afterwards. */
   observePolicyReload(result: ReloadResult, loaded: number): void;
   /** Sets the policy gauges without counting a reload (start-up). */

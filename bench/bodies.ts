@@ -3,10 +3,20 @@
  * created by the ReplicaSet controller after the built-in admission plugins ran (ServiceAccount
  * plugin volume and mounts, default tolerations, managedFields, ownerReferences), and the other
  * request kinds the webhook configurations route to tokenguard. The same bodies are sent to
- * tokenguard and to baseline A.
+ * tokenguard and to baseline A. Each body carries the answer tokenguard gives it (shipped
+ * policies, no cluster facts), as docs/benchmarks.md describes it: bench/http.ts sends every body
+ * once to every server before measuring and stops when an answer differs.
  */
 import type { JsonObject } from '../src/engine/json.js';
 import { apiTokenVolume, review } from '../test/helpers/pods.js';
+
+/** The decision tokenguard's AdmissionReview response carries for a body. */
+export interface ExpectedAnswer {
+  /** `response.allowed`. */
+  readonly allowed: boolean;
+  /** A JSONPatch in the response (`patchType: JSONPatch` and a non-empty `patch`). */
+  readonly patched: boolean;
+}
 
 export interface BenchBody {
   /** Short id used in result keys. */
@@ -14,7 +24,11 @@ export interface BenchBody {
   readonly label: string;
   /** `/mutate` or `/validate`, as the shipped webhook configurations route it. */
   readonly path: string;
+  /** `request.uid`, which the answer must echo. */
+  readonly uid: string;
   readonly body: string;
+  /** tokenguard's answer (baseline A and the canned variants answer `allowed` whatever the body). */
+  readonly expect: ExpectedAnswer;
 }
 
 const SA_MOUNT = { name: 'kube-api-access-x7k2p', readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' };
@@ -173,17 +187,26 @@ export function benchBodies(): BenchBody[] {
     },
   };
   const user = { username: 'alice@example.com', groups: ['developers', 'system:authenticated'] };
-  const bodies: [string, string, string, JsonObject][] = [
-    ['typical', 'typical pod CREATE (Deployment pod, 2 containers + init)', '/mutate', review(typical, { uid: '11111111-2222-4333-8444-555555555555', user: CONTROLLER })],
-    ['large', 'large pod CREATE (12 containers, long env)', '/mutate', review(largePod(), { uid: '21111111-2222-4333-8444-555555555555', user: CONTROLLER })],
-    ['update', 'pod UPDATE with oldObject', '/mutate', review(updated, { uid: '31111111-2222-4333-8444-555555555555', operation: 'UPDATE', name: 'web-7d4b9c8f5-x2xkq', oldObject: running, user })],
-    ['secret', 'legacy token Secret CREATE (/validate, denied)', '/validate', review(secret, { uid: '41111111-2222-4333-8444-555555555555', name: 'ci-deployer-token', user })],
-    ['dryrun', 'typical pod CREATE, dry run', '/mutate', review(typical, { uid: '51111111-2222-4333-8444-555555555555', dryRun: true, user: CONTROLLER })],
+  // Pod CREATEs (dry run too): allowed with a patch (token-bounds clamps the Vault token to a
+  // day). The UPDATE: allowed, nothing to change. The legacy token Secret on /validate: denied.
+  const patch: ExpectedAnswer = { allowed: true, patched: true };
+  const bodies: [string, string, string, JsonObject, ExpectedAnswer][] = [
+    ['typical', 'typical pod CREATE (Deployment pod, 2 containers + init)', '/mutate', review(typical, { uid: '11111111-2222-4333-8444-555555555555', user: CONTROLLER }), patch],
+    ['large', 'large pod CREATE (12 containers, long env)', '/mutate', review(largePod(), { uid: '21111111-2222-4333-8444-555555555555', user: CONTROLLER }), patch],
+    [
+      'update',
+      'pod UPDATE with oldObject',
+      '/mutate',
+      review(updated, { uid: '31111111-2222-4333-8444-555555555555', operation: 'UPDATE', name: 'web-7d4b9c8f5-x2xkq', oldObject: running, user }),
+      { allowed: true, patched: false },
+    ],
+    ['secret', 'legacy token Secret CREATE (/validate, denied)', '/validate', review(secret, { uid: '41111111-2222-4333-8444-555555555555', name: 'ci-deployer-token', user }), { allowed: false, patched: false }],
+    ['dryrun', 'typical pod CREATE, dry run', '/mutate', review(typical, { uid: '51111111-2222-4333-8444-555555555555', dryRun: true, user: CONTROLLER }), patch],
   ];
-  return bodies.map(([id, label, path, r]) => {
+  return bodies.map(([id, label, path, r, expect]) => {
     const request = r.request as JsonObject;
     if (request.operation === 'UPDATE') request.options = { kind: 'UpdateOptions', apiVersion: 'meta.k8s.io/v1' };
     if (request.dryRun === true) request.options = { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1', dryRun: ['All'] };
-    return { id, label, path, body: JSON.stringify(r) };
+    return { id, label, path, uid: String(request.uid), body: JSON.stringify(r), expect };
   });
 }

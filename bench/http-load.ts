@@ -11,9 +11,13 @@
  *   measures from the actual send). node:https with a keep-alive Agent, as the API server
  *   keeps its connections. The scheduler spins on setImmediate for sub-millisecond precision
  *   (this core belongs to the generator); how late sends leave is reported as `sendLag`.
+ *   Requests that got no 2xx answer are counted by kind (`non2xx`, `errors`, `timedOut`); with
+ *   `histogram: true` the latencies also come back as a histogram (bench/histogram.ts), which the
+ *   parent merges over the slices of a soak into whole-run percentiles.
  */
 import { Agent, request } from 'node:https';
 import autocannon from 'autocannon';
+import { histogramOf, type LatencyHistogram } from './histogram.js';
 import { serveIpc } from './ipc.js';
 
 export interface Percentiles {
@@ -80,14 +84,23 @@ export interface FixedResult {
   readonly rate: number;
   readonly seconds: number;
   readonly sent: number;
+  /** Answered with a 2xx status. */
   readonly ok: number;
+  /** Not `ok` by the deadline of the call: non2xx + errors + the timed out ones among those that finished. */
   readonly failed: number;
+  /** Timed out: no answer within the request timeout (10 s), or none yet when the call's deadline came. */
   readonly timedOut: number;
+  /** Answered with a status outside 2xx. Missing in results recorded before it was counted. */
+  readonly non2xx?: number;
+  /** Connection or request errors (not timeouts). Missing in results recorded before it was counted. */
+  readonly errors?: number;
   /** Response time from the intended send time, ms (failures count as their time to fail). */
   readonly latency: Percentiles;
   /** How late requests left the generator compared with their intended time, ms. */
   readonly sendLag: Percentiles;
   readonly loadCpuShare: number;
+  /** The latencies as a histogram, when the call asked for it (`histogram: true`). */
+  readonly histogram?: LatencyHistogram;
 }
 
 const agents = new Map<number, Agent>();
@@ -102,6 +115,7 @@ function agentFor(port: number, maxSockets: number): Agent {
 }
 
 const REQUEST_TIMEOUT_MS = 10_000;
+type Outcome = 'ok' | 'non2xx' | 'error' | 'timeout';
 
 function fixed(args: Record<string, unknown>): Promise<FixedResult> {
   const port = Number(args.port);
@@ -119,6 +133,8 @@ function fixed(args: Record<string, unknown>): Promise<FixedResult> {
   let ok = 0;
   let failed = 0;
   let timedOut = 0;
+  let non2xx = 0;
+  let errors = 0;
   const cpu0 = process.cpuUsage();
   const wall0 = performance.now();
   const t0 = wall0 + 5;
@@ -140,40 +156,46 @@ function fixed(args: Record<string, unknown>): Promise<FixedResult> {
         ok,
         failed,
         timedOut: timedOut + (sent - finished),
+        non2xx,
+        errors,
         latency: percentiles(latency.subarray(0, sent)),
         sendLag: percentiles(lag.subarray(0, sent)),
         loadCpuShare: (cpu.user + cpu.system) / 1000 / (performance.now() - wall0),
+        // After loadCpuShare: building the histogram is not part of the load.
+        ...(args.histogram === true ? { histogram: histogramOf(latency.subarray(0, sent)) } : {}),
       });
     };
-    const record = (i: number, intended: number, success: boolean, timeout = false) => {
+    const record = (i: number, intended: number, outcome: Outcome) => {
       latency[i] = Math.max(performance.now() - intended, Number.MIN_VALUE);
       finished += 1;
-      if (success) ok += 1;
+      if (outcome === 'ok') ok += 1;
       else failed += 1;
-      if (timeout) timedOut += 1;
+      if (outcome === 'non2xx') non2xx += 1;
+      else if (outcome === 'error') errors += 1;
+      else if (outcome === 'timeout') timedOut += 1;
       if (finished === total) finish();
     };
     const send = (i: number, intended: number) => {
       lag[i] = performance.now() - intended;
       let settled = false;
-      const settle = (success: boolean, timeout = false) => {
+      const settle = (outcome: Outcome) => {
         if (settled) return;
         settled = true;
-        record(i, intended, success, timeout);
+        record(i, intended, outcome);
       };
       const req = request(
         { agent, host: '127.0.0.1', port, path, method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': body.length } },
         (res) => {
           res.on('data', () => {});
-          res.on('end', () => settle(res.statusCode === 200));
-          res.on('error', () => settle(false));
+          res.on('end', () => settle(res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300 ? 'ok' : 'non2xx'));
+          res.on('error', () => settle('error'));
         },
       );
       req.setTimeout(REQUEST_TIMEOUT_MS, () => {
-        settle(false, true);
+        settle('timeout');
         req.destroy();
       });
-      req.on('error', () => settle(false));
+      req.on('error', () => settle('error'));
       req.end(body);
     };
     const tick = () => {

@@ -8,13 +8,22 @@
  *
  *   npx tsx bench/http.ts --soak 10 --docs   the soak test: 10 minutes at the fixed rate (memory flatness)
  *
+ * Before any measurement every body of bench/bodies.ts is sent once to every server: tokenguard
+ * and its variants must answer as the body's `expect` says (HTTP 200, uid echoed, `allowed`, a
+ * patch or none), baseline A and the variants answering A's canned review (`handler=canned`,
+ * `handler=review-canned`, `baseline:*`) with HTTP 200 and an AdmissionReview carrying a uid
+ * (the echoed one or the canned answer's). Any difference stops the run with the server, the
+ * body, what was expected and what came (decisions only, never bodies or patches).
+ *
  * Options: --rounds N, --seconds S (per saturation test), --fixed-seconds S, --fixed-rounds N,
  * --fixed-warm-seconds S (at the fixed rate, before measuring; default 30, --quick 2),
  * --fixed-servers 'baseline|tokenguard|<variant>' (which servers the fixed-rate test runs on),
  * --rate R (default 1000), --connections 10,50, --bodies typical,large,..., --log-file FILE
  * (tokenguard's log; default /dev/null), --no-profile, --profile-body ID (default typical), --no-handshakes, --docs / --no-docs,
  * --docs-section NAME (which generated block of docs/benchmarks.md to replace), --render FILE
- * (print, and with --docs write, the report of an earlier run's JSON), --variants 'A|B'
+ * (print, and with --docs write, the report of an earlier run's JSON, an http-*.json or a
+ * soak-*.json; fields that JSON predates are shown as unknown), --soak-slice-seconds S (default
+ * 30; a short smoke test of the soak: `--soak 0.1 --soak-slice-seconds 3`), --variants 'A|B'
  * (experiments: more server processes, each with a variant of http-server.ts such as
  * `log=silent`, `no-cluster`, `client-node`, `ref=HEAD` (src/ as committed), `node=--max-semi-space-size=32`,
  * `bin=node24` (the server on Node 24, the image's runtime; `baseline:bin=node24` for A)
@@ -25,17 +34,22 @@
  * fixed rate with an open-loop generator measuring from each request's intended send time, for
  * latency, CPU share, GC pauses and event-loop delay. Rounds are interleaved (A, T, then T, A)
  * and reported as medians; every tokenguard figure is also given as a ratio to A from the same
- * round, because the machine is shared and absolute figures drift.
+ * round, because the machine is shared and absolute figures drift. Requests without a 2xx answer
+ * (non-2xx, errors, timeouts) are printed to stderr as they happen, kept per measurement in the
+ * JSON, and shown under every table of the report, with a warning at its top when any occurred.
+ * The soak also gives whole-run latency percentiles, from the slices' histograms merged.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateCertificates } from '../src/certs/generate.js';
-import { type BenchBody, benchBodies } from './bodies.js';
+import { type BenchBody, benchBodies, type ExpectedAnswer } from './bodies.js';
 import { compileForChildren } from './build.js';
-import type { FixedResult, FreshResult, SaturateResult } from './http-load.js';
+import { histogramPercentiles, type LatencyHistogram, mergeHistograms } from './histogram.js';
+import type { FixedResult, FreshResult, Percentiles, SaturateResult } from './http-load.js';
 import type { WindowStats } from './http-server.js';
 import { IpcClient } from './ipc.js';
 import { type CpuProfile, type ProfileSummary, summarize } from './profile.js';
@@ -65,6 +79,7 @@ const { values: opts } = parseArgs({
     'docs-section': { type: 'string', default: 'http' },
     render: { type: 'string' },
     soak: { type: 'string' },
+    'soak-slice-seconds': { type: 'string' },
   },
   strict: true,
 });
@@ -84,7 +99,7 @@ const cfg = {
   handshakeSeconds: quick ? 2 : 4,
   idleWaitMs: 3_000,
   soakMinutes: num(opts.soak, 0),
-  soakSliceSeconds: 30,
+  soakSliceSeconds: num(opts['soak-slice-seconds'], 30),
 };
 const writeDocs = opts['no-docs'] ? false : opts.docs || !quick;
 const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
@@ -223,6 +238,120 @@ interface FixedRound {
 
 let load: Child;
 
+// ------------------------------------------------------------------ answer check
+/** The uid in the canned answer of baseline A and of `handler=canned` / `handler=review-canned` (bench/http-server.ts): the typical body's. */
+const CANNED_UID = '11111111-2222-4333-8444-555555555555';
+
+/** Servers answering A's canned AdmissionReview whatever the body: baseline A and its variants, `handler=canned`, `handler=review-canned`. */
+function answersCanned(id: ServerKind): boolean {
+  if (id.startsWith('baseline')) return true;
+  const variant = /^\w+\[(.*)\]$/.exec(id)?.[1] ?? '';
+  return variant.split(',').some((v) => v === 'handler=canned' || v === 'handler=review-canned');
+}
+
+/** What one server answered to one body before the measurements: decisions only, no patch, no message. */
+interface AnswerCheck {
+  readonly server: ServerKind;
+  readonly body: string;
+  /** `decision`: status, uid, allowed and patch checked against the body's `expect`; `status+uid`: a canned answer, status and uid only. */
+  readonly checked: 'decision' | 'status+uid';
+  /** HTTP status; 0 when no answer came. */
+  readonly status: number;
+  /** `canned`: the canned answer's uid, which only the typical body has. */
+  readonly uid: 'echoed' | 'canned' | 'other' | 'missing';
+  /** `response.allowed`; undefined when the answer is no AdmissionReview. */
+  readonly allowed?: boolean;
+  /** Whether the response carries a patch. */
+  readonly patched?: boolean;
+  readonly patchType?: string;
+}
+
+/** A difference found by the answer check: the run stops before measuring. */
+class AnswerMismatch extends Error {}
+
+/** One POST on a connection of its own; the answer's status and text (kept in memory, never printed). */
+function postOnce(port: number, path: string, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const data = Buffer.from(body);
+    const req = httpsRequest(
+      { host: '127.0.0.1', port, path, method: 'POST', agent: false, rejectUnauthorized: false, headers: { 'Content-Type': 'application/json', 'Content-Length': data.length } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(10_000, () => req.destroy(new Error('no answer within 10 s')));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+const decisionText = (allowed: boolean | undefined, patched: boolean | undefined) =>
+  allowed === undefined ? 'no decision' : `${allowed ? 'allowed' : 'denied'}${patched ? ' + patch' : ''}`;
+const expectedText = (e: ExpectedAnswer) => `HTTP 200, uid echoed, allowed=${e.allowed}, ${e.patched ? 'a JSONPatch' : 'no patch'}`;
+function answerText(a: AnswerCheck): string {
+  if (a.status === 0) return 'no answer';
+  if (a.allowed === undefined) return `HTTP ${a.status}, not an AdmissionReview with a decision`;
+  return `HTTP ${a.status}, uid ${a.uid}, allowed=${a.allowed}, ${a.patched ? `a patch (patchType ${a.patchType ?? 'missing'})` : 'no patch'}`;
+}
+
+/**
+ * Sends every body once to every server and compares the answers with bench/bodies.ts (see the
+ * header). Throws AnswerMismatch naming every difference; returns what each server answered.
+ */
+async function checkAnswers(servers: readonly Server[], bodies: readonly BenchBody[], when: string): Promise<AnswerCheck[]> {
+  const checks: AnswerCheck[] = [];
+  const problems: string[] = [];
+  for (const srv of servers) {
+    const canned = answersCanned(srv.kind);
+    for (const b of bodies) {
+      let answer: AnswerCheck = { server: srv.kind, body: b.id, checked: canned ? 'status+uid' : 'decision', status: 0, uid: 'missing' };
+      let failure: string | undefined;
+      try {
+        const { status, text } = await postOnce(srv.port, b.path, b.body);
+        let response: Record<string, unknown> | undefined;
+        try {
+          const review = JSON.parse(text) as { kind?: unknown; response?: unknown };
+          if (review.kind === 'AdmissionReview' && typeof review.response === 'object' && review.response !== null) response = review.response as Record<string, unknown>;
+        } catch {
+          // not JSON: no decision
+        }
+        const uid = response?.uid;
+        answer = {
+          ...answer,
+          status,
+          uid: uid === b.uid ? 'echoed' : uid === CANNED_UID ? 'canned' : typeof uid === 'string' && uid !== '' ? 'other' : 'missing',
+          ...(typeof response?.allowed === 'boolean'
+            ? { allowed: response.allowed, patched: typeof response.patch === 'string' && response.patch !== '', ...(typeof response.patchType === 'string' ? { patchType: response.patchType } : {}) }
+            : {}),
+        };
+      } catch (e) {
+        failure = `no answer (${e instanceof Error ? e.message : String(e)})`;
+      }
+      checks.push(answer);
+      const a = answer;
+      const where = `${srv.kind}, body ${b.id} (POST ${b.path})`;
+      if (failure) problems.push(`${where}: ${failure}`);
+      else if (canned) {
+        if (a.status !== 200 || a.allowed === undefined || (a.uid !== 'echoed' && a.uid !== 'canned'))
+          problems.push(`${where}: expected HTTP 200 and an AdmissionReview with the request's uid or the canned one; got ${answerText(a)}`);
+      } else if (a.status !== 200 || a.uid !== 'echoed' || a.allowed !== b.expect.allowed || a.patched !== b.expect.patched || (a.patched && a.patchType !== 'JSONPatch')) {
+        problems.push(`${where}: expected ${expectedText(b.expect)}; got ${answerText(a)}`);
+      }
+    }
+    const mine = checks.filter((c) => c.server === srv.kind);
+    log(`answers ${srv.kind}: ${mine.map((c) => (c.checked === 'decision' ? `${c.body} ${decisionText(c.allowed, c.patched)}` : `${c.body} HTTP ${c.status} uid ${c.uid}`)).join(', ')}`);
+  }
+  if (problems.length > 0) {
+    throw new AnswerMismatch(
+      `answer check failed ${when}: ${problems.length} answer(s) differ from bench/bodies.ts; the run stops\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+  }
+  return checks;
+}
+
 async function saturate(server: Server, body: BenchBody, connections: number, seconds: number): Promise<{ load: SaturateResult; stats: WindowStats }> {
   await server.client.call('window-start');
   const r = await load.client.call<SaturateResult>('saturate', { port: server.port, path: body.path, body: body.body, connections, seconds }, (seconds + 60) * 1000);
@@ -237,13 +366,14 @@ async function fixedRate(server: Server, body: BenchBody, seconds: number): Prom
   await server.client.call('window-start');
   const r = await load.client.call<FixedResult>('fixed', { ...args, seconds }, (seconds + 60) * 1000);
   const stats = await server.client.call<WindowStats>('window-end');
-  if (r.failed > 0 || r.timedOut > 0) log(`  ! ${server.kind} fixed: ${r.failed} failed, ${r.timedOut} timed out`);
+  if (fixedBad(r)) log(`  ! ${server.kind} fixed: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timedOut} timeouts`);
   return { load: r, stats };
 }
 
 /** One slice of a soak run: the fixed rate for `soakSliceSeconds`, and the server's state at its end. */
 interface SoakSlice {
   readonly minute: number;
+  /** The generator's result for the slice (its latency histogram is merged into the run's `latency`, not kept). */
   readonly load: FixedResult;
   readonly stats: WindowStats;
   readonly heapUsed: number;
@@ -255,31 +385,49 @@ interface SoakRun {
   readonly minutes: number;
   readonly rssBefore: number;
   readonly slices: SoakSlice[];
+  /**
+   * Latency over the whole run, ms: the percentiles of the slices' histograms merged (at most 1 µs
+   * or 0.1% above the exact value; count, mean and max exact). Missing in older soak JSON.
+   */
+  readonly latency?: Percentiles;
+  /** How the run was made. Missing in older soak JSON. */
+  readonly meta?: { readonly command: string; readonly date: string; readonly node: string; readonly cpu: string; readonly rate: number; readonly sliceSeconds: number };
+  /** This server's answers in the check before measuring. Missing in older soak JSON. */
+  readonly answers?: AnswerCheck[];
 }
 
 /**
  * The soak test (`--soak MINUTES`): the fixed rate without pause for that long, in slices of
  * `soakSliceSeconds`; after each slice the server reports its CPU, GC and memory. Flat means
  * the RSS and heap of the second half do not trend up (least-squares slope, MB per minute).
+ * Each slice's latencies come back as a histogram too; merged, they give the whole run's percentiles.
  */
-async function soak(server: Server, body: BenchBody, minutes: number): Promise<SoakRun> {
-  const args = { port: server.port, path: body.path, body: body.body, rate: cfg.rate };
+async function soak(server: Server, body: BenchBody, minutes: number, answers: readonly AnswerCheck[]): Promise<SoakRun> {
+  const args = { port: server.port, path: body.path, body: body.body, rate: cfg.rate, histogram: true };
   const rssBefore = (await server.client.call<NodeJS.MemoryUsage>('memory')).rss;
   const slices: SoakSlice[] = [];
+  const histograms: LatencyHistogram[] = [];
   const count = Math.max(1, Math.round((minutes * 60) / cfg.soakSliceSeconds));
   log(`soak ${server.kind}: ${cfg.rate}/s for ${minutes} min, ${count} slices of ${cfg.soakSliceSeconds} s`);
   for (let i = 0; i < count; i++) {
     await server.client.call('window-start');
-    const r = await load.client.call<FixedResult>('fixed', { ...args, seconds: cfg.soakSliceSeconds }, (cfg.soakSliceSeconds + 60) * 1000);
+    const { histogram, ...r } = await load.client.call<FixedResult>('fixed', { ...args, seconds: cfg.soakSliceSeconds }, (cfg.soakSliceSeconds + 60) * 1000);
     const stats = await server.client.call<WindowStats>('window-end');
     const mem = await server.client.call<NodeJS.MemoryUsage>('memory');
+    if (!histogram) throw new Error('the load generator returned no latency histogram');
+    histograms.push(histogram);
     const slice = { minute: ((i + 1) * cfg.soakSliceSeconds) / 60, load: r, stats, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal, external: mem.external };
     slices.push(slice);
     log(
-      `  ${slice.minute.toFixed(1)} min: RSS ${mb(stats.rssEnd)} heap ${mb(mem.heapUsed)} p99 ${r.latency.p99.toFixed(2)} ms, cpu ${(coreShare(stats) * 100).toFixed(1)}%, mark-compact ${stats.gc['mark-compact']?.count ?? 0}${r.failed + r.timedOut > 0 ? `, ${r.failed} failed ${r.timedOut} timed out` : ''}`,
+      `  ${minuteText(slice.minute)} min: RSS ${mb(stats.rssEnd)} heap ${mb(mem.heapUsed)} p99 ${r.latency.p99.toFixed(2)} ms, cpu ${(coreShare(stats) * 100).toFixed(1)}%, mark-compact ${stats.gc['mark-compact']?.count ?? 0}${fixedBad(r) ? `; ! non-2xx / errors / timeouts ${fmtFailures(fixedFailures(r))}` : ''}`,
     );
   }
-  return { server: server.kind, minutes, rssBefore, slices };
+  const latency = histogramPercentiles(mergeHistograms(histograms));
+  log(
+    `soak ${server.kind} whole run: p50 ${latency.p50.toFixed(3)} p99 ${latency.p99.toFixed(3)} p99.9 ${latency.p999.toFixed(3)} max ${latency.max.toFixed(2)} ms over ${latency.count} requests; non-2xx / errors / timeouts ${fixedTotal(slices.map((x) => x.load))}`,
+  );
+  const meta = { command, date: new Date().toISOString(), node: process.version, cpu: cpuModel(), rate: cfg.rate, sliceSeconds: cfg.soakSliceSeconds };
+  return { server: server.kind, minutes, rssBefore, slices, latency, meta, answers: answers.filter((a) => a.server === server.kind) };
 }
 
 /** Least-squares slope of y over x. */
@@ -297,10 +445,26 @@ function slope(xs: readonly number[], ys: readonly number[]): number {
   return den === 0 ? Number.NaN : num / den;
 }
 
-function renderSoak(runs: readonly SoakRun[], meta: { node: string; cpu: string; rate: number }): string {
+/** A slope with its sign; n/a with fewer than two slices in the second half. */
+const signed = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(2)}` : 'n/a');
+
+/** Slice ends in minutes: 0.5, 1.0, … for 30-s slices; two decimals for shorter ones. */
+const minuteText = (m: number) => (Number.isInteger(m * 2) ? m.toFixed(1) : m.toFixed(2));
+
+/** The soak report. Older soak JSON (without `meta`, `latency`, failure kinds, answers) shows those as unknown. */
+function renderSoak(runs: readonly SoakRun[]): string {
   const out: string[] = [];
-  out.push(`### Soak: ${meta.rate.toLocaleString('en-US')} requests/s without pause (\`npx tsx bench/http.ts --soak ${runs[0]?.minutes ?? 10}\`)`, '');
-  out.push(`Node ${meta.node}, ${meta.cpu}; typical pod on /mutate, one pinned server core; each row is one slice, measured at its end.`, '');
+  const first = runs[0];
+  const meta = first?.meta;
+  const rate = meta?.rate ?? first?.slices[0]?.load.rate ?? Number.NaN;
+  const sliceSeconds = meta?.sliceSeconds ?? first?.slices[0]?.load.seconds ?? Number.NaN;
+  out.push(`### Soak: ${rate.toLocaleString('en-US')} requests/s without pause (\`npx tsx bench/http.ts --soak ${first?.minutes ?? 10}\`)`, '');
+  out.push(
+    `${meta ? `Node ${meta.node}, ${meta.cpu}` : 'Node and CPU not recorded (older soak JSON)'}; typical pod on /mutate, one pinned server core; each row is one ${sliceSeconds}-s slice, measured at its end, and the last row the whole run.`,
+    '',
+  );
+  const answers = runs.flatMap((run) => run.answers ?? []);
+  out.push(answersLine(runs.some((run) => run.answers) ? answers : undefined), '');
   for (const run of runs) {
     const s = run.slices;
     const half = s.slice(Math.floor(s.length / 2));
@@ -308,20 +472,44 @@ function renderSoak(runs: readonly SoakRun[], meta: { node: string; cpu: string;
     const heapSlope = slope(half.map((x) => x.minute), half.map((x) => x.heapUsed / 1e6));
     const rss = s.map((x) => x.stats.rssEnd);
     const mc = s.reduce((a, x) => a + (x.stats.gc['mark-compact']?.count ?? 0), 0);
-    const failed = s.reduce((a, x) => a + x.load.failed + x.load.timedOut, 0);
+    const failures = fixedTotal(s.map((x) => x.load));
+    const bad = s.filter((x) => fixedBad(x.load));
     out.push(`#### ${run.server}, ${run.minutes} minutes`, '');
+    if (bad.length > 0) {
+      out.push(
+        `> **⚠ WARNING: requests without a 2xx answer in ${bad.length} of ${s.length} slices (minutes ${bad.map((x) => minuteText(x.minute)).join(', ')}): non-2xx / errors / timeouts ${failures}. The latency figures count them at their time to fail.**`,
+        '',
+      );
+    }
     out.push(
-      `RSS ${mb(run.rssBefore)} before, ${mb(Math.min(...rss))}–${mb(Math.max(...rss))} during, ${mb(rss[rss.length - 1] ?? 0)} at the end; second half: RSS ${rssSlope >= 0 ? '+' : ''}${rssSlope.toFixed(2)} MB/min, V8 heap used ${heapSlope >= 0 ? '+' : ''}${heapSlope.toFixed(2)} MB/min; ${mc} mark-compacts; ${failed} failed or timed out.`,
+      `RSS ${mb(run.rssBefore)} before, ${mb(Math.min(...rss))}–${mb(Math.max(...rss))} during, ${mb(rss[rss.length - 1] ?? 0)} at the end; second half: RSS ${signed(rssSlope)} MB/min, V8 heap used ${signed(heapSlope)} MB/min; ${mc} mark-compacts; ${failuresLine('', failures, bad.length)}`,
       '',
     );
-    out.push('| minute | RSS | heap used | p50 ms | p99 ms | p99.9 ms | max ms | CPU (cores) | scavenges (max ms) | mark-compact |', '|---|---|---|---|---|---|---|---|---|---|');
+    const l = run.latency;
+    out.push(
+      l
+        ? `Whole run, ${fmt(l.count)} requests: p50 ${l.p50.toFixed(3)} ms, p99 ${l.p99.toFixed(3)} ms, p99.9 ${l.p999.toFixed(3)} ms, max ${l.max.toFixed(2)} ms: percentiles of the slices' latency histograms merged (at most 1 µs or 0.1% above the exact value), not averages of the slices' percentiles.`
+        : `Whole run: percentiles not recorded (older soak JSON, before the slices' histograms were merged); the largest slice maximum is ${fmt(Math.max(...s.map((x) => x.load.latency.max)), 2)} ms.`,
+      '',
+    );
+    out.push(
+      '| minute | RSS | heap used | p50 ms | p99 ms | p99.9 ms | max ms | CPU (cores) | scavenges (max ms) | mark-compact | non-2xx / errors / timeouts |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
+    );
     for (const x of s) {
       const sc = x.stats.gc.scavenge;
       out.push(
-        `| ${x.minute.toFixed(1)} | ${mb(x.stats.rssEnd)} | ${mb(x.heapUsed)} | ${x.load.latency.p50.toFixed(3)} | ${x.load.latency.p99.toFixed(3)} | ${x.load.latency.p999.toFixed(3)} | ${x.load.latency.max.toFixed(2)} | ${coreShare(x.stats).toFixed(3)} | ${sc?.count ?? 0} (${(sc?.maxMs ?? 0).toFixed(2)}) | ${x.stats.gc['mark-compact']?.count ?? 0} |`,
+        `| ${minuteText(x.minute)} | ${mb(x.stats.rssEnd)} | ${mb(x.heapUsed)} | ${x.load.latency.p50.toFixed(3)} | ${x.load.latency.p99.toFixed(3)} | ${x.load.latency.p999.toFixed(3)} | ${x.load.latency.max.toFixed(2)} | ${coreShare(x.stats).toFixed(3)} | ${sc?.count ?? 0} (${(sc?.maxMs ?? 0).toFixed(2)}) | ${x.stats.gc['mark-compact']?.count ?? 0} | ${fixedCell(x.load)} |`,
       );
     }
-    out.push('');
+    const scCount = s.reduce((a, x) => a + (x.stats.gc.scavenge?.count ?? 0), 0);
+    const scMax = Math.max(0, ...s.map((x) => x.stats.gc.scavenge?.maxMs ?? 0));
+    const cpu = s.reduce((a, x) => a + x.stats.cpuUs, 0) / 1000 / s.reduce((a, x) => a + x.stats.wallMs, 0);
+    const pct3 = (v: number | undefined) => (v === undefined ? 'n/a' : v.toFixed(3));
+    out.push(
+      `| **whole run** | max ${mb(Math.max(...s.map((x) => x.stats.rssMax)))} | | ${pct3(l?.p50)} | ${pct3(l?.p99)} | ${pct3(l?.p999)} | ${fmt(l?.max ?? Math.max(...s.map((x) => x.load.latency.max)), 2)} | ${fmt(cpu, 3)} | ${scCount} (${scMax.toFixed(2)}) | ${mc} | ${failures} |`,
+      '',
+    );
   }
   return out.join('\n');
 }
@@ -332,7 +520,8 @@ const coreShare = (s: WindowStats) => s.cpuUs / 1000 / s.wallMs;
 // ------------------------------------------------------------------ main
 interface Results {
   readonly meta: Record<string, unknown>;
-  readonly bodies: { id: string; label: string; path: string; bytes: number }[];
+  /** `expect`: tokenguard's answer (missing in older results JSON). */
+  readonly bodies: { id: string; label: string; path: string; bytes: number; expect?: ExpectedAnswer }[];
   /** RSS right after start-up, before any request. */
   readonly startup: Record<ServerKind, number>;
   readonly idle: Record<ServerKind, NodeJS.MemoryUsage>;
@@ -342,6 +531,8 @@ interface Results {
   readonly engine: Record<string, number> | undefined;
   readonly handshakes: HandshakeRound[];
   readonly profiles: Partial<Record<ServerKind, { file: string; summary: ProfileSummary }>>;
+  /** The answer check before measuring (missing in older results JSON). */
+  readonly answers?: AnswerCheck[];
 }
 
 async function main(): Promise<void> {
@@ -408,6 +599,10 @@ async function main(): Promise<void> {
     log(`servers up: ${ids.map((id) => `${id} :${server(id).port}`).join(', ')}; generator pid ${load.ready.pid}`);
     const startup = Object.fromEntries(ids.map((id) => [id, Number(server(id).ready.rss)]));
 
+    // Every body, also those --bodies leaves out (the profile and the soak may use them), once each.
+    log('checking every body\'s answer on every server');
+    const answers = await checkAnswers(ids.map(server), benchBodies(), 'before any measurement');
+
     log('warm-up');
     for (const id of ids) for (const b of bodies) await saturate(server(id), b, 10, cfg.warmSeconds);
     await sleep(cfg.idleWaitMs);
@@ -418,8 +613,8 @@ async function main(): Promise<void> {
     if (cfg.soakMinutes > 0) {
       const soakIds = opts['fixed-servers'] ? opts['fixed-servers'].split('|').map((v) => (v === 'baseline' || v === 'tokenguard' ? v : variantId(v))) : ['tokenguard'];
       const soaks: SoakRun[] = [];
-      for (const kind of soakIds) soaks.push(await soak(server(kind), typical, cfg.soakMinutes));
-      const md = renderSoak(soaks, { node: process.version, cpu: cpuModel(), rate: cfg.rate });
+      for (const kind of soakIds) soaks.push(await soak(server(kind), typical, cfg.soakMinutes, answers));
+      const md = renderSoak(soaks);
       mkdirSync(resultsDir, { recursive: true });
       // Timestamped too: a later soak (of A, say) must not replace the data behind the docs.
       const soakJson = `${JSON.stringify(soaks, null, 2)}\n`;
@@ -492,6 +687,7 @@ async function main(): Promise<void> {
         hs[cert] = { ...c, kind: `baseline-${cert}`, port: Number(c.ready.port) };
       }
       try {
+        answers.push(...(await checkAnswers(Object.values(hs), [small], 'on the handshake servers')));
         for (let round = 1; round <= cfg.handshakeRounds; round++) {
           for (const cert of round % 2 ? ['ecdsa-p256', 'rsa-2048'] : ['rsa-2048', 'ecdsa-p256']) {
             const srv = hs[cert] as Server;
@@ -550,7 +746,7 @@ async function main(): Promise<void> {
         variants,
         certificate: 'ECDSA P-256 (src/certs generateCertificates)',
       },
-      bodies: bodies.map((b) => ({ id: b.id, label: b.label, path: b.path, bytes: Buffer.byteLength(b.body) })),
+      bodies: bodies.map((b) => ({ id: b.id, label: b.label, path: b.path, bytes: Buffer.byteLength(b.body), expect: b.expect })),
       startup,
       idle,
       idleAfter,
@@ -559,6 +755,7 @@ async function main(): Promise<void> {
       engine,
       handshakes,
       profiles,
+      answers,
     };
     mkdirSync(resultsDir, { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -598,6 +795,52 @@ const fmt = (x: number, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('e
 const ratio = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a');
 const yes = (ok: boolean) => (ok ? 'yes' : '**no**');
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+
+/**
+ * Requests of one or more measurements that got no 2xx answer, by kind. `undefined` is unknown,
+ * not zero: the results JSON predates the count (fixed-rate results before non2xx and errors).
+ */
+interface Failures {
+  readonly non2xx: number | undefined;
+  readonly errors: number | undefined;
+  readonly timeouts: number | undefined;
+}
+const known = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
+const satFailures = (l: SaturateResult): Failures => ({ non2xx: known(l.non2xx), errors: known(l.errors), timeouts: known(l.timeouts) });
+const fixedFailures = (l: FixedResult): Failures => ({ non2xx: known(l.non2xx), errors: known(l.errors), timeouts: known(l.timedOut) });
+function sumFailures(fs: readonly Failures[]): Failures {
+  const sum = (k: keyof Failures) => fs.reduce<number | undefined>((a, f) => (a === undefined || f[k] === undefined ? undefined : a + f[k]), 0);
+  return { non2xx: sum('non2xx'), errors: sum('errors'), timeouts: sum('timeouts') };
+}
+const fmtFailures = (f: Failures) => `${f.non2xx ?? '?'} / ${f.errors ?? '?'} / ${f.timeouts ?? '?'}`;
+/** Whether a measurement lost requests, from counters every results JSON has (also the older ones). */
+const satBad = (l: SaturateResult) => (known(l.non2xx) ?? 0) + (known(l.errors) ?? 0) + (known(l.timeouts) ?? 0) > 0;
+const fixedBad = (l: FixedResult) => (known(l.failed) ?? 0) + (known(l.timedOut) ?? 0) > 0;
+/** A fixed-rate measurement's cell; older JSON only has `failed` (non-2xx and errors together) besides the timeouts. */
+const fixedCell = (l: FixedResult) => `${fmtFailures(fixedFailures(l))}${known(l.non2xx) === undefined && l.failed > 0 ? ` (${l.failed} failed)` : ''}`;
+/** Totals of fixed-rate measurements, as fixedCell. */
+function fixedTotal(loads: readonly FixedResult[]): string {
+  const f = sumFailures(loads.map(fixedFailures));
+  const failed = loads.reduce((a, l) => a + (known(l.failed) ?? 0), 0);
+  return `${fmtFailures(f)}${f.non2xx === undefined && failed > 0 ? ` (${failed} failed)` : ''}`;
+}
+/** The line under a table: totals of its measurements (`total`: fmtFailures or fixedTotal), flagged when any is not zero. */
+function failuresLine(what: string, total: string, bad: number): string {
+  return `${bad > 0 ? `**⚠ ${bad} measurement(s) with failed requests:** ` : ''}non-2xx / errors / timeouts${what}: ${total}${total.includes('?') ? ' (? = not recorded: results JSON from before bench/http.ts counted it)' : ''}.`;
+}
+
+/** The answer check of a run, in one sentence (a run with a wrong answer stops, so every recorded answer matched). */
+function answersLine(answers: readonly AnswerCheck[] | undefined): string {
+  if (answers === undefined) return 'Answers: not checked (results JSON from before bench/http.ts checked them).';
+  const decided = answers.filter((a) => a.checked === 'decision');
+  const canned = answers.filter((a) => a.checked === 'status+uid');
+  const servers = (xs: readonly AnswerCheck[]) => [...new Set(xs.map((a) => (a.server === 'baseline' ? 'A' : a.server)))].join(', ');
+  const perBody = [...new Map(decided.map((a) => [a.body, decisionText(a.allowed, a.patched)])).entries()].map(([b, d]) => `${b} ${d}`).join(', ');
+  const parts: string[] = [];
+  if (decided.length > 0) parts.push(`${servers(decided)} as bench/bodies.ts expects (HTTP 200, uid echoed): ${perBody}`);
+  if (canned.length > 0) parts.push(`${servers(canned)} (canned answers) HTTP 200 with an AdmissionReview and a uid`);
+  return `Answers checked before measuring, every body once per server: ${parts.join('; ')}.`;
+}
 
 /** Medians per server, and ratios paired within each round (both servers measured back to back). */
 class SatSummary {
@@ -670,6 +913,8 @@ function experimentsTable(r: Results): string[] {
         );
       }
     }
+    const rounds = r.saturation.flatMap((e) => e.rounds);
+    out.push('', failuresLine(' (every server and round above)', fmtFailures(sumFailures(rounds.map((x) => satFailures(x.load)))), rounds.filter((x) => satBad(x.load)).length));
   }
 
   return out;
@@ -703,6 +948,19 @@ function renderMarkdown(r: Results, compact = false): string {
       `Load average ${loadAvg(m.loadAverageStart)} at the start and ${loadAvg(m.loadAverageEnd)} at the end: the machine was shared, so absolute figures are noisy and the ratios to A (measured back to back in each round) are the figures to trust. ` +
       `Saturation: ${cfgUsed.rounds} interleaved round(s) of ${cfgUsed.seconds} s per test, medians. Fixed rate: ${cfgUsed.fixedRounds} round(s) of ${cfgUsed.fixedSeconds} s per server at ${fmt(cfgUsed.rate)} req/s after ${cfgUsed.fixedWarmSeconds} s of warm-up.`,
   );
+  out.push('', answersLine(r.answers));
+  const offenders = [
+    ...r.saturation.flatMap((e) =>
+      e.rounds.filter((x) => satBad(x.load)).map((x) => `saturation, ${x.server}, ${e.body}, ${e.connections} connections, round ${x.round}: ${fmtFailures(satFailures(x.load))}`),
+    ),
+    ...r.fixed.filter((f) => fixedBad(f.load)).map((f) => `fixed rate, ${f.server}, round ${f.round}: ${fixedCell(f.load)}`),
+  ];
+  if (offenders.length > 0) {
+    out.push(
+      '',
+      `> **⚠ WARNING: requests without a 2xx answer in ${offenders.length} measurement(s) (non-2xx / errors / timeouts): ${offenders.slice(0, 12).join('; ')}${offenders.length > 12 ? `; and ${offenders.length - 12} more` : ''}. Their figures count those requests (throughput counts 2xx answers only; latency counts failures at their time to fail).**`,
+    );
+  }
   if (compact) return `${[...out, ...experimentsTable(r)].join('\n')}\n`;
   out.push('', '#### Goals (issue 9)', '', '| goal | target | tokenguard | A (same run) | tokenguard / A | met |', '|---|---|---|---|---|---|');
   for (const c of cfgUsed.connections) {
@@ -755,6 +1013,10 @@ function renderMarkdown(r: Results, compact = false): string {
       `| ${b?.label ?? e.body} → ${b?.path} | ${fmt(b?.bytes ?? 0)} | ${e.connections} | ${fmt(s.rps(A))} | ${fmt(s.rps(T))} | ${ratio(s.rpsRatio(T))} | ${fmt(s.cpuUs(A), 1)} | ${fmt(s.cpuUs(T), 1)} | ${ratio(s.cpuRatio(T))} | ${pct(s.serverShare(A))} / ${pct(s.serverShare(T))} | ${pct(s.genShare(A))} / ${pct(s.genShare(T))} |`,
     );
   }
+  {
+    const rounds = r.saturation.flatMap((e) => e.rounds);
+    out.push('', failuresLine(', every saturation test, server and round', fmtFailures(sumFailures(rounds.map((x) => satFailures(x.load)))), rounds.filter((x) => satBad(x.load)).length));
+  }
 
   out.push(...experimentsTable(r));
 
@@ -763,7 +1025,7 @@ function renderMarkdown(r: Results, compact = false): string {
       '',
       `#### Fixed rate ${fmt(cfgUsed.rate)} req/s, open loop, typical pod (latency from the intended send time, ms)`,
       '',
-      '| server | round | p50 | p90 | p99 | p99.9 | max | failed | CPU (cores) | scavenges (max ms) | mark-compact | event-loop delay p99 / max | generator send lag p99 / max | RSS start → end |',
+      '| server | round | p50 | p90 | p99 | p99.9 | max | non-2xx / errors / timeouts | CPU (cores) | scavenges (max ms) | mark-compact | event-loop delay p99 / max | generator send lag p99 / max | RSS start → end |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     );
     for (const f of [...r.fixed].sort((a, b) => a.server.localeCompare(b.server) || a.round - b.round)) {
@@ -771,11 +1033,13 @@ function renderMarkdown(r: Results, compact = false): string {
       const sc = f.stats.gc.scavenge;
       const mc = f.stats.gc['mark-compact'];
       out.push(
-        `| ${f.server === A ? 'A' : f.server} | ${f.round} | ${fmt(l.p50, 3)} | ${fmt(l.p90, 3)} | ${fmt(l.p99, 3)} | ${fmt(l.p999, 3)} | ${fmt(l.max, 2)} | ${f.load.failed + f.load.timedOut} | ${fmt(coreShare(f.stats), 3)} | ${sc ? `${sc.count} (${fmt(sc.maxMs, 2)})` : '0'} | ${mc ? `${mc.count} (${fmt(mc.maxMs, 1)} ms)` : '0'} | ${fmt(f.stats.eld.p99, 1)} / ${fmt(f.stats.eld.max, 1)} | ${fmt(f.load.sendLag.p99, 3)} / ${fmt(f.load.sendLag.max, 1)} | ${fmt(f.stats.rssStart / 1e6, 1)} → ${fmt(f.stats.rssEnd / 1e6, 1)} MB |`,
+        `| ${f.server === A ? 'A' : f.server} | ${f.round} | ${fmt(l.p50, 3)} | ${fmt(l.p90, 3)} | ${fmt(l.p99, 3)} | ${fmt(l.p999, 3)} | ${fmt(l.max, 2)} | ${fixedCell(f.load)} | ${fmt(coreShare(f.stats), 3)} | ${sc ? `${sc.count} (${fmt(sc.maxMs, 2)})` : '0'} | ${mc ? `${mc.count} (${fmt(mc.maxMs, 1)} ms)` : '0'} | ${fmt(f.stats.eld.p99, 1)} / ${fmt(f.stats.eld.max, 1)} | ${fmt(f.load.sendLag.p99, 3)} / ${fmt(f.load.sendLag.max, 1)} | ${fmt(f.stats.rssStart / 1e6, 1)} → ${fmt(f.stats.rssEnd / 1e6, 1)} MB |`,
       );
     }
     const ratioRow = (name: string, f: (x: FixedRound) => number) => `${name} ${ratio(fxRatio(f))}`;
     out.push(
+      '',
+      failuresLine(', every fixed-rate round', fixedTotal(r.fixed.map((f) => f.load)), r.fixed.filter((f) => fixedBad(f.load)).length),
       '',
       `tokenguard / A (medians): ${[
         ratioRow('p50', (x) => x.load.latency.p50),
@@ -870,7 +1134,15 @@ const docsSection = (opts['docs-section'] ?? 'http').replace(/[^\w-]/g, '');
 
 /** `--render FILE`: the report of an earlier run, from its JSON, without running anything. */
 function render(file: string): void {
-  const results = JSON.parse(readFileSync(file, 'utf8')) as Results;
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as Results | SoakRun[];
+  if (Array.isArray(parsed)) {
+    // A soak-*.json: the soak runs of one invocation.
+    const md = renderSoak(parsed);
+    process.stdout.write(md);
+    if (opts.docs) updateDocs(md, 'soak');
+    return;
+  }
+  const results = parsed;
   const md = renderMarkdown(results);
   process.stdout.write(md);
   if (opts.docs) updateDocs(docsSection === 'http' ? md : renderMarkdown(results, true));
@@ -881,6 +1153,6 @@ try {
   else await main();
 } catch (e) {
   killAll();
-  log(`failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  log(`failed: ${e instanceof AnswerMismatch ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   process.exitCode = 1;
 }

@@ -248,42 +248,34 @@ if (kind === 'baseline') {
   });
   server = running.server;
   const handler = variant.get('handler');
-  if (handler === 'review' || handler === 'review-canned') {
-    // Experiment, bisecting the admission path: tokenguard's review (decode, facts, engine,
-    // patch) in a plain listener like A's, answered with the real review (`review`) or A's canned
-    // answer (`review-canned`); no log line, no metrics.
-    const { handleReview } = await import('../src/admission/review.js');
-    const { loadPolicies } = await import('../src/policy/load.js');
-    const { noFacts } = await import('../src/facts/types.js');
-    const policies = loadPolicies([policiesDir as string]).policies;
-    const deps = { policies: () => policies, facts: noFacts };
+  if (handler === 'canned' || handler === 'review' || handler === 'review-canned') {
+    // Experiments, in a plain listener like A's. `canned`: tokenguard's server (options,
+    // connection tracking, watchers, metrics registry) answering like A, to tell the server's own
+    // cost from the review's. `review` / `review-canned`: tokenguard's review (decode, facts,
+    // engine, patch) run and answered with, or A's canned answer sent; no log line, no metrics.
     const canned = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '11111111-2222-4333-8444-555555555555', allowed: true } });
+    let answer = (_endpoint: 'mutate' | 'validate', _body: unknown): string => canned;
+    if (handler !== 'canned') {
+      const { handleReview } = await import('../src/admission/review.js');
+      const { loadPolicies } = await import('../src/policy/load.js');
+      const { noFacts } = await import('../src/facts/types.js');
+      const policies = loadPolicies([policiesDir as string]).policies;
+      const deps = { policies: () => policies, facts: noFacts };
+      answer = (endpoint, body) => {
+        const result = handleReview(endpoint, body, deps);
+        if (result instanceof Promise || !result.ok) throw new Error('unexpected review result');
+        return handler === 'review' ? JSON.stringify(result.outcome.review) : canned;
+      };
+    }
     server.removeAllListeners('request');
     server.on('request', (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const endpoint = req.url?.startsWith('/validate') ? 'validate' : 'mutate';
-        const result = handleReview(endpoint, JSON.parse(Buffer.concat(chunks).toString('utf8')), deps);
-        if (result instanceof Promise || !result.ok) throw new Error('unexpected review result');
-        const payload = handler === 'review' ? JSON.stringify(result.outcome.review) : canned;
+        const payload = answer(endpoint, JSON.parse(Buffer.concat(chunks).toString('utf8')));
         res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
         res.end(payload);
-      });
-    });
-  }
-  if (handler === 'canned') {
-    // Experiment: tokenguard's server (options, connection tracking, watchers, metrics registry)
-    // answering like baseline A, to tell the server's own cost from the review's.
-    const canned = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '11111111-2222-4333-8444-555555555555', allowed: true } });
-    server.removeAllListeners('request');
-    server.on('request', (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(canned) });
-        res.end(canned);
       });
     });
   }

@@ -59,3 +59,40 @@ rows.push(['adapter: JSON.parse + handleReview mutate, strict policy', adapter])
 console.log(`Node ${process.version}, body ${body.length} bytes`);
 console.log(`baseline JSON.parse of the review: ${Math.round(baseline).toLocaleString('en')} /s`);
 for (const [name, r] of rows) console.log(`${name}: ${Math.round(r).toLocaleString('en')} /s (${(r / baseline).toFixed(2)}x baseline)`);
+
+// The admission path's steps on the HTTP benchmark's bodies, in microseconds per call: what each
+// step costs in a tight loop, to set beside what the server pays for it (docs/benchmarks.md,
+// "Where the rest of the gap is").
+{
+  const { benchBodies } = await import('./bodies.js');
+  const { decodeAdmissionReview, MAX_JSON_DEPTH } = await import('../src/admission/review.js');
+  const { jsonDepth } = await import('../src/engine/json.js');
+  const { diff } = await import('../src/engine/diff.js');
+  const { createLogger } = await import('../src/log.js');
+  const logger = createLogger({ level: 'info' }, { write: () => {} });
+  const deps = { policies: () => shipped, facts: noFacts };
+  const us = (fn: () => unknown) => 1e6 / rate(fn, 1000);
+  console.log('\nadmission path steps, shipped policies, µs per call:');
+  for (const b of benchBodies().filter((x) => x.id === 'typical' || x.id === 'secret')) {
+    const endpoint = b.path === '/validate' ? 'validate' : 'mutate';
+    const parsed = JSON.parse(b.body) as JsonObject;
+    const decoded = decodeAdmissionReview(parsed);
+    if (!decoded.ok || !decoded.review.input) throw new Error(`${b.id} does not decode`);
+    const engineInput = decoded.review.input;
+    const result = evaluate({ policies: shipped, input: engineInput, facts: {}, phase: endpoint });
+    const outcome = handleReview(endpoint, parsed, deps);
+    if (outcome instanceof Promise || !outcome.ok) throw new Error(`${b.id}: unexpected review result`);
+    const s = outcome.outcome.summary;
+    const line = { event: 'review', uid: s.uid, kind: s.kind, namespace: s.namespace, name: s.name, operation: s.operation, subResource: s.subResource, user: s.user, dryRun: s.dryRun, endpoint, decision: outcome.outcome.decision, policies: outcome.outcome.policies, patchOps: outcome.outcome.patchOps, durationMs: 0.1 };
+    const steps: [string, number][] = [
+      ['JSON.parse of the body', us(() => JSON.parse(b.body))],
+      ['decode (depth check included)', us(() => decodeAdmissionReview(parsed))],
+      ['depth check alone', us(() => jsonDepth(parsed.request, MAX_JSON_DEPTH))],
+      [`evaluate (${endpoint})`, us(() => evaluate({ policies: shipped, input: engineInput, facts: {}, phase: endpoint }))],
+      ...(result.mutated && engineInput.object ? [['served patch (diff)', us(() => diff(engineInput.object as JsonObject, result.mutated as JsonObject))] as [string, number]] : []),
+      ['handleReview + JSON.stringify of the answer', us(() => JSON.stringify((handleReview(endpoint, parsed, deps) as { outcome: { review: unknown } }).outcome.review))],
+      ['review log line (pino, redaction, no write)', us(() => logger.info(line, 'review'))],
+    ];
+    console.log(`  ${b.id} (${b.body.length} bytes): ${steps.map(([n, v]) => `${n} ${v.toFixed(1)}`).join('; ')}`);
+  }
+}

@@ -93,6 +93,9 @@ export function secureContextOptions(c: ServingCert): SecureContextOptions {
   return { cert: c.cert, key: c.key, minVersion: MIN_TLS_VERSION, ...(c.clientCa !== undefined ? { ca: c.clientCa } : {}) };
 }
 
+/** The longest delay `setTimeout` takes (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** What a certificate reload attempt did; emitted as the `reload` event. */
 export interface CertReloadEvent {
   readonly result: 'success' | 'failure';
@@ -135,7 +138,8 @@ export function certFingerprint(files: CertFiles): string {
 
 /**
  * Watches the certificate files and swaps the server's secure context when they change to a
- * valid pair; an invalid pair is logged and counted, and the certificate in use stays.
+ * valid pair; an invalid pair is logged and counted, and the certificate in use stays (one that
+ * is only not valid yet is read again once it is).
  */
 export function watchServingCert(options: WatchCertOptions): CertWatcher {
   const { files, server, logger, metrics } = options;
@@ -143,7 +147,13 @@ export function watchServingCert(options: WatchCertOptions): CertWatcher {
   const events = new EventEmitter<{ reload: [CertReloadEvent] }>();
   metrics.setCertificateExpiry(current.notAfter);
 
+  // A refused certificate that is not valid yet is tried again when it becomes valid: the files
+  // may not change again before the one in use expires.
+  let retry: NodeJS.Timeout | undefined;
+
   const reload = (): CertReloadEvent => {
+    clearTimeout(retry);
+    retry = undefined;
     let event: CertReloadEvent;
     try {
       const next = loadServingCert(files);
@@ -152,6 +162,8 @@ export function watchServingCert(options: WatchCertOptions): CertWatcher {
       const now = Date.now();
       const usable = (c: ServingCert) => c.notBefore.getTime() <= now && now < c.notAfter.getTime();
       if (!usable(next) && usable(current)) {
+        const wait = next.notBefore.getTime() - now;
+        if (wait > 0) retry = setTimeout(reload, Math.min(wait + 1000, MAX_TIMER_MS)).unref();
         throw new CertificateError(
           `the new certificate is not valid now (valid ${next.notBefore.toISOString()} to ${next.notAfter.toISOString()}); keeping the one in use`,
         );
@@ -186,5 +198,9 @@ export function watchServingCert(options: WatchCertOptions): CertWatcher {
     ...(options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {}),
   });
 
-  return { current: () => current, reload, close: () => watch.close(), events };
+  const close = () => {
+    clearTimeout(retry);
+    watch.close();
+  };
+  return { current: () => current, reload, close, events };
 }

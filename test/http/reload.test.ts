@@ -4,16 +4,17 @@
  * volumes (an atomic `..data` symlink swap). No timing assertions: phases advance on the
  * server's own reload events, and every loop has a hard bound.
  */
+import { X509Certificate } from 'node:crypto';
 import { Agent } from 'node:https';
 import { join } from 'node:path';
-import { generateCertificates } from '../../src/certs/generate.js';
+import { type CertificateSet, CLOCK_SKEW_MS, generateCertificates } from '../../src/certs/generate.js';
 import { handleReview } from '../../src/admission/review.js';
 import { noFacts } from '../../src/facts/types.js';
 import { loadPolicies } from '../../src/policy/load.js';
 import type { CertReloadEvent } from '../../src/server/tls.js';
 import type { PolicyReloadEvent } from '../../src/server/policies.js';
 import { pod, review } from '../helpers/pods.js';
-import { makeCertificates, nextEvent, postReview, request, startTestServer, tempDir, VolumeDir } from './helpers.js';
+import { makeCertificates, nextEvent, postReview, request, startTestServer, type TestServer, tempDir, VolumeDir } from './helpers.js';
 
 const TIMEOUT = 60_000;
 /** Requests at least; the loop goes on until every phase has been seen, never past MAX_REQUESTS. */
@@ -196,84 +197,90 @@ test(
   TIMEOUT,
 );
 
+/** A server started on a fresh certificate from a kubelet-style volume folder, closed after `body`. */
+async function withCertVolume(body: (t: { first: CertificateSet; certDir: VolumeDir; s: TestServer }) => Promise<void>): Promise<void> {
+  const first = await makeCertificates();
+  const certDir = new VolumeDir(tempDir('tls'), { 'tls.crt': first.cert, 'tls.key': first.key });
+  const s = await startTestServer({ certs: first, certDir: certDir.dir });
+  try {
+    await body({ first, certDir, s });
+  } finally {
+    await s.close();
+  }
+}
+
+const serialOf = (pem: string) => new X509Certificate(pem).serialNumber;
+
 test(
   'certificate rotation under load: zero failed requests, and new connections get the new certificate',
-  async () => {
-    const first = await makeCertificates();
-    const certDir = new VolumeDir(tempDir('tls'), { 'tls.crt': first.cert, 'tls.key': first.key });
-    const s = await startTestServer({ certs: first, certDir: certDir.dir });
-    const keepAlive = new Agent({ keepAlive: true, ca: s.ca });
-    try {
-      const second = await makeCertificates({ cert: first.caCert, key: first.caKey });
-      const { X509Certificate } = await import('node:crypto');
-      const oldSerial = new X509Certificate(first.cert).serialNumber;
-      const newSerial = new X509Certificate(second.cert).serialNumber;
-      expect(newSerial).not.toBe(oldSerial);
+  () =>
+    withCertVolume(async ({ first, certDir, s }) => {
+      const keepAlive = new Agent({ keepAlive: true, ca: s.ca });
+      try {
+        const second = await makeCertificates({ cert: first.caCert, key: first.caKey });
+        const oldSerial = serialOf(first.cert);
+        const newSerial = serialOf(second.cert);
+        expect(newSerial).not.toBe(oldSerial);
 
-      type Phase = 'old' | 'rotating' | 'new';
-      let phase: Phase = 'old';
-      const results: (Sent<Phase> & { fresh: boolean })[] = [];
-      const raw: Sent<Phase>[] = [];
-      let rotated = false;
-      let controllerFailed = false;
-      const controller = (async () => {
-        await untilCount(raw, 50);
-        const reloaded = nextEvent<CertReloadEvent>(s.running.certificate.events);
-        phase = 'rotating';
-        certDir.swap({ 'tls.crt': second.cert, 'tls.key': second.key });
-        const event = await reloaded;
-        phase = 'new';
-        rotated = true;
-        return event;
-      })();
-      controller.catch(() => {
-        controllerFailed = true;
-      });
-      await load(
-        async (i) => {
-          // Half the requests reuse kept-alive connections, half open a new one.
-          const fresh = i % 2 === 0;
-          const sentIn = phase;
-          const r = await postReview({ port: s.port, ca: s.ca, agent: fresh ? false : keepAlive, endpoint: 'mutate', review: review(pod({ name: `p${i}` }), { uid: `tls-${i}` }) });
-          results.push({ phase: sentIn, status: r.status, body: null, serial: r.serial, fresh });
-          return r;
-        },
-        () => phase,
-        () => controllerFailed || (rotated && raw.filter((r) => r.phase === 'new').length >= 50),
-        raw,
-      );
-      const event = await controller;
-      expect(event).toEqual({ result: 'success', serialNumber: newSerial });
-      expect(raw.length).toBeGreaterThanOrEqual(MIN_REQUESTS);
-      expect(raw.filter((r) => r.status !== 200)).toEqual([]);
-      const freshAfter = results.filter((r) => r.fresh && r.phase === 'new');
-      expect(freshAfter.length).toBeGreaterThan(0);
-      expect(new Set(freshAfter.map((r) => r.serial))).toEqual(new Set([newSerial]));
-      expect(new Set(results.filter((r) => r.phase === 'old').map((r) => r.serial))).toEqual(new Set([oldSerial]));
+        type Phase = 'old' | 'rotating' | 'new';
+        let phase: Phase = 'old';
+        const results: (Sent<Phase> & { fresh: boolean })[] = [];
+        const raw: Sent<Phase>[] = [];
+        let rotated = false;
+        let controllerFailed = false;
+        const controller = (async () => {
+          await untilCount(raw, 50);
+          const reloaded = nextEvent<CertReloadEvent>(s.running.certificate.events);
+          phase = 'rotating';
+          certDir.swap({ 'tls.crt': second.cert, 'tls.key': second.key });
+          const event = await reloaded;
+          phase = 'new';
+          rotated = true;
+          return event;
+        })();
+        controller.catch(() => {
+          controllerFailed = true;
+        });
+        await load(
+          async (i) => {
+            // Half the requests reuse kept-alive connections, half open a new one.
+            const fresh = i % 2 === 0;
+            const sentIn = phase;
+            const r = await postReview({ port: s.port, ca: s.ca, agent: fresh ? false : keepAlive, endpoint: 'mutate', review: review(pod({ name: `p${i}` }), { uid: `tls-${i}` }) });
+            results.push({ phase: sentIn, status: r.status, body: null, serial: r.serial, fresh });
+            return r;
+          },
+          () => phase,
+          () => controllerFailed || (rotated && raw.filter((r) => r.phase === 'new').length >= 50),
+          raw,
+        );
+        const event = await controller;
+        expect(event).toEqual({ result: 'success', serialNumber: newSerial });
+        expect(raw.length).toBeGreaterThanOrEqual(MIN_REQUESTS);
+        expect(raw.filter((r) => r.status !== 200)).toEqual([]);
+        const freshAfter = results.filter((r) => r.fresh && r.phase === 'new');
+        expect(freshAfter.length).toBeGreaterThan(0);
+        expect(new Set(freshAfter.map((r) => r.serial))).toEqual(new Set([newSerial]));
+        expect(new Set(results.filter((r) => r.phase === 'old').map((r) => r.serial))).toEqual(new Set([oldSerial]));
 
-      const metrics = (await request({ port: s.port, ca: s.ca, path: '/metrics' })).body;
-      expect(metrics).toContain('tokenguard_certificate_reloads_total{result="success"} 1');
-      expect(metrics).toContain(`tokenguard_certificate_expiry_timestamp_seconds ${Math.floor(new Date(new X509Certificate(second.cert).validTo).getTime() / 1000)}`);
-    } finally {
-      keepAlive.destroy();
-      await s.close();
-    }
-  },
+        const metrics = (await request({ port: s.port, ca: s.ca, path: '/metrics' })).body;
+        expect(metrics).toContain('tokenguard_certificate_reloads_total{result="success"} 1');
+        expect(metrics).toContain(`tokenguard_certificate_expiry_timestamp_seconds ${Math.floor(new Date(new X509Certificate(second.cert).validTo).getTime() / 1000)}`);
+      } finally {
+        keepAlive.destroy();
+      }
+    }),
   TIMEOUT,
 );
 
 test(
   'a certificate that is not valid now (expired, or not yet valid) is refused on reload; the one in use stays',
-  async () => {
-    const first = await makeCertificates();
-    const certDir = new VolumeDir(tempDir('tls'), { 'tls.crt': first.cert, 'tls.key': first.key });
-    const s = await startTestServer({ certs: first, certDir: certDir.dir });
-    try {
+  () =>
+    withCertVolume(async ({ first, certDir, s }) => {
       const day = 86_400_000;
       const base = { service: 'tokenguard', namespace: 'tokenguard-system', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], ca: { cert: first.caCert, key: first.caKey }, days: 1 };
       const expired = await generateCertificates({ ...base, now: new Date(Date.now() - 3 * day) });
       const future = await generateCertificates({ ...base, now: new Date(Date.now() + 3 * day) });
-      const { X509Certificate } = await import('node:crypto');
       for (const bad of [expired, future]) {
         const failed = nextEvent<CertReloadEvent>(s.running.certificate.events);
         certDir.swap({ 'tls.crt': bad.cert, 'tls.key': bad.key });
@@ -281,27 +288,46 @@ test(
         expect(event.result).toBe('failure');
         expect(event.error).toMatch(/^the new certificate is not valid now \(valid .* to .*\); keeping the one in use$/);
         const r = await request({ port: s.port, ca: s.ca, path: '/healthz' });
-        expect(r.serial).toBe(new X509Certificate(first.cert).serialNumber);
+        expect(r.serial).toBe(serialOf(first.cert));
       }
       // A valid one after that is taken.
       const good = await makeCertificates({ cert: first.caCert, key: first.caKey });
       const ok = nextEvent<CertReloadEvent>(s.running.certificate.events);
       certDir.swap({ 'tls.crt': good.cert, 'tls.key': good.key });
       expect((await ok).result).toBe('success');
-    } finally {
-      await s.close();
-    }
-  },
+    }),
+  TIMEOUT,
+);
+
+test(
+  'a certificate refused as not yet valid is taken once it is valid, though the files do not change again',
+  () =>
+    withCertVolume(async ({ first, certDir, s }) => {
+      // notBefore about 2 s from now (the generator backdates notBefore by CLOCK_SKEW_MS).
+      const soon = await generateCertificates({
+        service: 'tokenguard',
+        namespace: 'tokenguard-system',
+        dnsNames: ['localhost'],
+        ipAddresses: ['127.0.0.1'],
+        ca: { cert: first.caCert, key: first.caKey },
+        days: 1,
+        now: new Date(Date.now() + CLOCK_SKEW_MS + 2000),
+      });
+      const events: CertReloadEvent[] = [];
+      s.running.certificate.events.on('reload', (e) => events.push(e));
+      const taken = nextEvent<CertReloadEvent>(s.running.certificate.events, (e) => e.result === 'success');
+      certDir.swap({ 'tls.crt': soon.cert, 'tls.key': soon.key });
+      expect(await taken).toEqual({ result: 'success', serialNumber: serialOf(soon.cert) });
+      expect(events.map((e) => e.result)).toEqual(['failure', 'success']);
+      expect((await request({ port: s.port, ca: s.ca, path: '/healthz' })).serial).toBe(serialOf(soon.cert));
+    }),
   TIMEOUT,
 );
 
 test(
   'a mismatched certificate and key keep the certificate in use, and the failure is counted',
-  async () => {
-    const first = await makeCertificates();
-    const certDir = new VolumeDir(tempDir('tls'), { 'tls.crt': first.cert, 'tls.key': first.key });
-    const s = await startTestServer({ certs: first, certDir: certDir.dir });
-    try {
+  () =>
+    withCertVolume(async ({ first, certDir, s }) => {
       const second = await makeCertificates({ cert: first.caCert, key: first.caKey });
       const failed = nextEvent<CertReloadEvent>(s.running.certificate.events);
       certDir.swap({ 'tls.crt': second.cert, 'tls.key': first.key });
@@ -310,16 +336,12 @@ test(
       expect(event.error).toBe(`${join(certDir.dir, 'tls.key')}: the private key does not belong to the certificate in ${join(certDir.dir, 'tls.crt')}`);
       const r = await request({ port: s.port, ca: s.ca, path: '/healthz' });
       expect(r.status).toBe(200);
-      const { X509Certificate } = await import('node:crypto');
-      expect(r.serial).toBe(new X509Certificate(first.cert).serialNumber);
+      expect(r.serial).toBe(serialOf(first.cert));
       const metrics = (await request({ port: s.port, ca: s.ca, path: '/metrics' })).body;
       expect(metrics).toContain('tokenguard_certificate_reloads_total{result="failure"} 1');
       // Key material never reaches the log.
       const keyLines = first.key.split('\n').filter((l) => l.length > 16 && !l.startsWith('-----'));
       for (const line of keyLines) expect(s.sink.text()).not.toContain(line);
-    } finally {
-      await s.close();
-    }
-  },
+    }),
   TIMEOUT,
 );

@@ -64,7 +64,7 @@ const SMALL_DISCARD_BYTES = 64 * 1024;
 export const DEFAULT_CLIENT_SUBJECT = 'kube-apiserver';
 
 /** The subject CN(s) and DNS subject alternative names of a peer certificate. */
-export function certificateNames(cert: { subject?: { CN?: string | string[] }; subjectaltname?: string } | undefined): string[] {
+function certificateNames(cert: { subject?: { CN?: string | string[] }; subjectaltname?: string } | undefined): string[] {
   const names: string[] = [];
   const cn = cert?.subject?.CN;
   if (typeof cn === 'string') names.push(cn);
@@ -240,7 +240,7 @@ export function createApp(deps: AppDeps): App {
         policies: outcome.policies,
         patchOps: outcome.patchOps,
         durationMs: Math.round(seconds * 1e6) / 1e3,
-        ...(outcome.error !== undefined ? { error: outcome.error } : {}),
+        error: outcome.error, // pino leaves undefined fields out
       },
       'review',
     );

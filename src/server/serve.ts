@@ -140,6 +140,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return { ready: reasons.length === 0, reasons };
   };
   const requireClientCert = cert.clientCa !== undefined;
+  const clientSubjects = options.clientSubjects?.length ? options.clientSubjects : [DEFAULT_CLIENT_SUBJECT];
   const app = createApp({
     policies: () => policies.current(),
     facts: options.facts ?? noFacts,
@@ -148,7 +149,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     readiness,
     draining: () => shuttingDown,
     requireClientCert,
-    ...(options.clientSubjects !== undefined && options.clientSubjects.length > 0 ? { clientSubjects: options.clientSubjects } : {}),
+    clientSubjects,
   });
 
   const server = createServer(
@@ -222,7 +223,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       serialNumber: cert.serialNumber,
       notAfter: cert.notAfter.toISOString(),
       clientAuth: requireClientCert,
-      ...(requireClientCert ? { clientSubjects: options.clientSubjects?.length ? options.clientSubjects : [DEFAULT_CLIENT_SUBJECT] } : {}),
+      ...(requireClientCert ? { clientSubjects } : {}),
     },
     'tokenguard webhook listening',
   );

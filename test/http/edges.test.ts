@@ -4,8 +4,10 @@
  * input that must never produce a 5xx.
  */
 import type { IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import fc from 'fast-check';
 import { MAX_BODY_BYTES } from '../../src/server/app.js';
+import { createMetrics } from '../../src/server/metrics.js';
 import { pod, review } from '../helpers/pods.js';
 import { postReview, request, startTestServer, serveApp, type TestServer } from './helpers.js';
 
@@ -203,6 +205,41 @@ describe('a client that goes away mid-body', () => {
     // Not an HTTP error: nothing was answered.
     expect(lines.filter((l) => l.event === 'http-error')).toHaveLength(0);
     expect((await post(JSON.stringify(review(pod({ name: 'after' }), { uid: UID })), undefined, '/validate')).status).toBe(200);
+  }, TIMEOUT);
+});
+
+describe('a body past the limit and the discard allowance', () => {
+  test('the server drops the connection and counts a 413, not a client abort', async () => {
+    const metrics = createMetrics();
+    const app = await serveApp({ policies: () => [], metrics, maxBodyBytes: 1024 });
+    try {
+      // Chunked, so no Content-Length refuses it up front: the server reads 1 KiB, then discards
+      // up to 64 MiB more, then drops the connection.
+      const chunk = Buffer.alloc(1024 * 1024, 0x20);
+      const ended = await new Promise<string>((resolve) => {
+        const req = httpsRequest({ host: '127.0.0.1', port: app.port, ca: app.ca, path: '/validate', method: 'POST', headers: { 'Content-Type': 'application/json' } });
+        req.on('response', (res) => resolve(`answered ${res.statusCode}`));
+        req.on('error', () => resolve('dropped'));
+        let sent = 0;
+        const pump = () => {
+          while (sent < 80 && !req.destroyed) {
+            sent += 1;
+            if (!req.write(chunk)) return void req.once('drain', pump);
+          }
+          if (!req.destroyed) req.end();
+        };
+        pump();
+      });
+      expect(ended).toBe('dropped');
+      const text = await metrics.registry.metrics();
+      expect(text).toMatch(/^tokenguard_http_errors_total\{endpoint="validate",code="413"\} 1$/m);
+      expect(text).toMatch(/^tokenguard_admission_aborted_total\{endpoint="validate"\} 0$/m);
+      const lines = app.sink.raw.join('').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.filter((l) => l.event === 'aborted')).toHaveLength(0);
+      expect(lines.filter((l) => l.event === 'http-error')).toEqual([expect.objectContaining({ status: 413, endpoint: 'validate' })]);
+    } finally {
+      await app.close();
+    }
   }, TIMEOUT);
 });
 

@@ -1,5 +1,4 @@
 import { createHook } from 'node:async_hooks';
-import { join } from 'node:path';
 import type { ClusterFacts } from '../../../src/engine/types.js';
 import {
   type ClusterFactsOptions,
@@ -12,7 +11,7 @@ import {
 import type { FactsRequest } from '../../../src/facts/types.js';
 import { WATCH_PATHS } from '../../../src/facts/kube-api.js';
 import type { FactsResource } from '../../../src/facts/store.js';
-import { hungPluginPids, isRunning, writePlugin } from '../kube/helpers.js';
+import { hangingPlugin, isRunning } from '../kube/helpers.js';
 import { FakeApiServer, k8s, waitFor } from './fake-apiserver.js';
 
 const T = 30_000; // per-test budget; conditions are polled for at most 10 s each
@@ -409,31 +408,19 @@ describe('cluster facts from informers (fake API server)', () => {
   test(
     'stop() kills an exec credential plugin still running (and the child it started), and rejects start()',
     async () => {
-      const plugin = writePlugin();
-      const pidFile = join(plugin.dir, 'pids');
-      const exec = {
-        apiVersion: 'client.authentication.k8s.io/v1',
-        command: process.execPath,
-        args: [plugin.script],
-        env: [
-          { name: 'PLUGIN_LOG', value: plugin.log },
-          { name: 'PLUGIN_MODE', value: 'hang' },
-          { name: 'PLUGIN_PIDS', value: pidFile },
-        ],
-        interactiveMode: 'Never',
-      };
-      const f = make({ kubeConfig: { source: 'fake', server: server.url, user: { exec } } });
+      const plugin = hangingPlugin();
+      const f = make({ kubeConfig: { source: 'fake', server: server.url, user: { exec: plugin.exec } } });
       const started = f.start();
       started.catch(() => {});
-      const pids = await hungPluginPids(pidFile);
       try {
+        const pids = await plugin.pids();
         expect(pids.map(isRunning)).toEqual([true, true]);
         await f.stop();
         await expect(started).rejects.toThrow('stopped before the first full sync');
         await waitFor('plugin and child are gone', () => !pids.some(isRunning));
         expect(server.requests).toEqual([]); // every request waited for the credential
       } finally {
-        for (const pid of pids) if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+        plugin.kill();
       }
     },
     T,
@@ -514,17 +501,26 @@ describe('cluster facts from informers (fake API server)', () => {
   test(
     'a server that answers every watch with 410 Gone meets the backoff, not a relist loop',
     async () => {
-      const f = make({ backoffInitialMs: 200, backoffMaxMs: 400 });
+      // Every backoff is held until released: what the informers do before one is all they do.
+      const backoffs: (() => void)[] = [];
+      const sleep = (_ms: number, signal: AbortSignal) =>
+        new Promise<void>((resolve, reject) => {
+          backoffs.push(resolve);
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        });
+      const f = make({ sleep });
       await f.start();
+      const lists = listRequests(server, 'serviceaccounts');
+      const watches = watchRequests(server, 'serviceaccounts').length;
       server.goneAlways = true;
       server.endWatches();
-      await new Promise((r) => setTimeout(r, 1500));
-      const lists = server.requests.filter((r) => r.includes('/serviceaccounts') && !r.includes('watch=true')).length;
-      // Each round is a relist and one watch refused, then 200-400 ms of backoff: a handful in 1.5 s
-      // (without the backoff it was a tight loop of hundreds).
-      expect(lists).toBeLessThan(12);
-      expect(f.status().reconnects.serviceaccounts).toBeGreaterThan(0);
+      // Each informer: its watch reopened and refused, one relist, the watch from it refused again, then the backoff.
+      await waitFor('every informer in backoff', () => backoffs.length === 4);
+      expect(listRequests(server, 'serviceaccounts')).toBe(lists + 1);
+      expect(watchRequests(server, 'serviceaccounts').length).toBe(watches + 2);
+      expect(f.status().reconnects.serviceaccounts).toBe(1);
       server.goneAlways = false;
+      for (const release of backoffs.splice(0)) release();
       await waitFor('watching again', () => Object.values(f.status().resources).every((r) => r.watching));
     },
     T,

@@ -6,7 +6,7 @@ import type { CertificateSet } from '../../../src/certs/generate.js';
 import { apiError, KubeApiError, KubeClient, LineSplitter, type WatchEvent } from '../../../src/kube/client.js';
 import type { KubeConfig, UserConfig } from '../../../src/kube/config.js';
 import { waitFor } from '../facts/fake-apiserver.js';
-import { httpsServer, hungPluginPids, isRunning, json, serverCertificates, status, type TestServer, writeFiles, writePlugin } from './helpers.js';
+import { hangingPlugin, httpsServer, isRunning, json, serverCertificates, status, type TestServer, writeFiles, writePlugin } from './helpers.js';
 
 let certs: CertificateSet; // the API server's, for 127.0.0.1
 let client: CertificateSet; // another CA's leaf, presented as a client certificate
@@ -87,16 +87,10 @@ describe('authentication against a real HTTPS server on loopback', () => {
   });
 
   test('close() kills a running exec plugin and the child it started, and the request waiting on it fails at once', async () => {
-    const plugin = writePlugin();
-    const pidFile = join(plugin.dir, 'pids');
+    const plugin = hangingPlugin();
     const s = await serve((_req, res) => ok(res));
-    const env = [
-      { name: 'PLUGIN_LOG', value: plugin.log },
-      { name: 'PLUGIN_MODE', value: 'hang' },
-      { name: 'PLUGIN_PIDS', value: pidFile },
-    ];
     // The default timeout (60 s) is far beyond this test's: only close() can end the run in time.
-    const c = connect(s, { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: [plugin.script], env, interactiveMode: 'Never' } });
+    const c = connect(s, { exec: plugin.exec });
     let outcome: string | undefined;
     const request = c.getJson('/api/v1/namespaces/a').then(
       () => {
@@ -106,9 +100,8 @@ describe('authentication against a real HTTPS server on loopback', () => {
         outcome = e.message;
       },
     );
-    const pids = await hungPluginPids(pidFile);
     try {
-      const [pluginPid, childPid] = pids;
+      const [pluginPid, childPid] = await plugin.pids();
       expect([isRunning(pluginPid), isRunning(childPid)]).toEqual([true, true]);
       expect(outcome).toBeUndefined();
       c.close();
@@ -118,7 +111,7 @@ describe('authentication against a real HTTPS server on loopback', () => {
       await waitFor('plugin and child are gone', () => !isRunning(pluginPid) && !isRunning(childPid));
       expect(s.seen).toEqual([]); // nothing was sent without a credential
     } finally {
-      for (const pid of pids) if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+      plugin.kill();
     }
   }, 20_000);
 

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { ExecConfig } from '../../../src/kube/config.js';
 import { credentialSource, TOKEN_FILE_MAX_AGE_MS, TokenFile } from '../../../src/kube/credentials.js';
 import { ExecCredentialPlugin, parseExecCredential } from '../../../src/kube/exec.js';
-import { writeFiles, writePlugin } from './helpers.js';
+import { waitFor } from '../facts/fake-apiserver.js';
+import { hangingPlugin, isRunning, writeFiles, writePlugin } from './helpers.js';
 
 const V1 = 'client.authentication.k8s.io/v1';
 const V1BETA1 = 'client.authentication.k8s.io/v1beta1';
@@ -157,21 +158,19 @@ describe('exec credential plugins', () => {
   });
 
   test('a plugin whose own child keeps its output open is killed with it, and the run ends at the timeout', async () => {
-    // The child inherits stdout and outlives the plugin's own process by a minute.
-    const dir = writeFiles({
-      'spawner.mjs': `import { spawn } from 'node:child_process';
-spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'inherit' });
-setTimeout(() => {}, 60000);`,
-    });
-    const p = new ExecCredentialPlugin({ ...config(), args: [join(dir, 'spawner.mjs')] }, { timeoutMs: 500 });
-    const outcome = await Promise.race([
-      p.get().then(
-        () => 'resolved',
-        (e: Error) => e.message,
-      ),
-      new Promise<string>((r) => setTimeout(() => r('still pending'), 10_000).unref()),
-    ]);
-    expect(outcome).toContain('did not finish within 500 ms');
+    // The child inherits stdout and would outlive the plugin's own process by a minute.
+    const plugin = hangingPlugin();
+    const outcome = new ExecCredentialPlugin(plugin.exec, { timeoutMs: 2_000 }).get().then(
+      () => 'resolved',
+      (e: Error) => e.message,
+    );
+    try {
+      const pids = await plugin.pids();
+      expect(await outcome).toBe(`exec plugin "${process.execPath}" did not finish within 2000 ms`);
+      await waitFor('plugin and child are gone', () => !pids.some(isRunning));
+    } finally {
+      plugin.kill();
+    }
   }, 15_000);
 
   test.each([

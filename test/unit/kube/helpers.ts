@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { type CertificateSet, generateCertificates } from '../../../src/certs/generate.js';
+import type { ExecConfig } from '../../../src/kube/config.js';
 
 /** A fresh temporary directory. */
 export function tempDir(prefix = 'tg-kube-'): string {
@@ -142,7 +143,7 @@ export function isRunning(pid: number): boolean {
 }
 
 /** Waits (at most 10 s) for a plugin in `hang` mode to write its pids to `file`: the plugin's, then its child's. */
-export async function hungPluginPids(file: string): Promise<[number, number]> {
+async function hungPluginPids(file: string): Promise<[number, number]> {
   const end = Date.now() + 10_000;
   for (;;) {
     try {
@@ -154,6 +155,37 @@ export async function hungPluginPids(file: string): Promise<[number, number]> {
     if (Date.now() > end) throw new Error(`the plugin wrote no pids to ${file}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * The plugin in `hang` mode, as a kubeconfig's exec entry. `pids()` waits for the pids it
+ * writes (the plugin's, then its child's); `kill()` SIGKILLs those still running (cleanup).
+ */
+export function hangingPlugin(): { exec: ExecConfig; pids(): Promise<[number, number]>; kill(): void } {
+  const plugin = writePlugin();
+  const pidFile = join(plugin.dir, 'pids');
+  let known: readonly number[] = [];
+  return {
+    exec: {
+      apiVersion: 'client.authentication.k8s.io/v1',
+      command: process.execPath,
+      args: [plugin.script],
+      env: [
+        { name: 'PLUGIN_LOG', value: plugin.log },
+        { name: 'PLUGIN_MODE', value: 'hang' },
+        { name: 'PLUGIN_PIDS', value: pidFile },
+      ],
+      interactiveMode: 'Never',
+    },
+    async pids() {
+      const pids = await hungPluginPids(pidFile);
+      known = pids;
+      return pids;
+    },
+    kill() {
+      for (const pid of known) if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+    },
+  };
 }
 
 /** Writes the plugin into a fresh directory; returns its path and the log it appends to. */

@@ -170,7 +170,9 @@ function runCommand(command: string, args: readonly string[], env: NodeJS.Proces
   return new Promise((resolve, reject) => {
     // Its own process group, so that a timeout or a stop kills what the plugin started too: a
     // child left holding stdout open would otherwise keep this run (and every caller waiting on
-    // it) pending.
+    // it) pending. The price: a signal to tokenguard's own process group (Ctrl-C in a terminal)
+    // no longer reaches the plugin; `serve` stops the client on SIGINT and SIGTERM, which kills
+    // a run in progress (ExecCredentialPlugin.stop).
     const child = spawn(command, [...args], { env, stdio: ['ignore', 'pipe', 'ignore'], shell: false, windowsHide: true, detached: true });
     const out: Buffer[] = [];
     let outBytes = 0;

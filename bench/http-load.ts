@@ -43,6 +43,7 @@ export function percentiles(values: Float64Array): Percentiles {
 export interface SaturateResult {
   readonly ok: number;
   readonly non2xx: number;
+  /** Connection errors, timeouts not included (results recorded before this may include them). */
   readonly errors: number;
   readonly timeouts: number;
   readonly seconds: number;
@@ -71,7 +72,8 @@ async function saturate(args: Record<string, unknown>): Promise<SaturateResult> 
   return {
     ok: r['2xx'],
     non2xx: r.non2xx,
-    errors: r.errors,
+    // autocannon counts a timeout in `errors` too ("connection errors (including timeouts)").
+    errors: r.errors - r.timeouts,
     timeouts: r.timeouts,
     seconds,
     rps: r['2xx'] / seconds,

@@ -261,7 +261,7 @@ interface AnswerCheck {
   readonly uid: 'echoed' | 'canned' | 'other' | 'missing';
   /** `response.allowed`; undefined when the answer is no AdmissionReview. */
   readonly allowed?: boolean;
-  /** Whether the response carries a patch. */
+  /** Whether the response carries a JSON Patch of at least one operation. */
   readonly patched?: boolean;
   readonly patchType?: string;
 }
@@ -286,6 +286,17 @@ function postOnce(port: number, path: string, body: string): Promise<{ status: n
     req.on('error', reject);
     req.end(data);
   });
+}
+
+/** Operations in a response's base64 JSON Patch; 0 when there is none, it is empty (`W10=`) or unreadable. */
+function patchOps(patch: unknown): number {
+  if (typeof patch !== 'string' || patch === '') return 0;
+  try {
+    const ops: unknown = JSON.parse(Buffer.from(patch, 'base64').toString('utf8'));
+    return Array.isArray(ops) ? ops.length : 0;
+  } catch {
+    return 0;
+  }
 }
 
 const decisionText = (allowed: boolean | undefined, patched: boolean | undefined) =>
@@ -324,7 +335,7 @@ async function checkAnswers(servers: readonly Server[], bodies: readonly BenchBo
           status,
           uid: uid === b.uid ? 'echoed' : uid === CANNED_UID ? 'canned' : typeof uid === 'string' && uid !== '' ? 'other' : 'missing',
           ...(typeof response?.allowed === 'boolean'
-            ? { allowed: response.allowed, patched: typeof response.patch === 'string' && response.patch !== '', ...(typeof response.patchType === 'string' ? { patchType: response.patchType } : {}) }
+            ? { allowed: response.allowed, patched: patchOps(response.patch) > 0, ...(typeof response.patchType === 'string' ? { patchType: response.patchType } : {}) }
             : {}),
         };
       } catch (e) {

@@ -48,7 +48,7 @@ try {
       duration: seconds,
       timeout: 10,
     });
-    console.log(`${id}: ${r.requests.total} answered (2xx ${r['2xx']}), non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts}`);
+    console.log(`${id}: ${r.requests.total} answered (2xx ${r['2xx']}), non-2xx ${r.non2xx}, errors ${r.errors - r.timeouts}, timeouts ${r.timeouts}`);
   }
   const oom = Object.fromEntries(read('memory.oom_control').split('\n').map((l) => l.split(' ') as [string, string]));
   console.log(
@@ -56,8 +56,12 @@ try {
       `limit hit ${read('memory.failcnt')} times, OOM kills ${oom.oom_kill ?? '?'}, server ${exited ?? 'alive'}`,
   );
 } finally {
-  child.kill('SIGKILL');
-  await new Promise((r) => setTimeout(r, 300));
+  // The cgroup can only be removed once its last process is gone: wait for the exit, not a guess.
+  if (exited === undefined) {
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
+  }
   try {
     rmdirSync(cg);
   } catch {

@@ -81,6 +81,22 @@ new PerformanceObserver((list) => {
 const eld = monitorEventLoopDelay({ resolution: 10 });
 eld.enable();
 
+/**
+ * RSS split as Linux counts it (/proc/self/status): `rssAnon`, the process's own memory (heap,
+ * buffers, compiled code), and `rssFile`, pages of mapped files, mostly the node binary, which
+ * every Node process has, are shared between processes and can be dropped under memory
+ * pressure. Empty where /proc is missing.
+ */
+function rssParts(): { rssAnon?: number; rssFile?: number } {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
+    return { rssAnon: kb('RssAnon'), rssFile: kb('RssFile') };
+  } catch {
+    return {};
+  }
+}
+
 let rssMax = 0;
 setInterval(() => {
   const rss = process.memoryUsage.rss();
@@ -325,7 +341,7 @@ async function engineRate(seconds: number): Promise<Record<string, number>> {
 serveIpc({
   'window-start': () => startWindow(),
   'window-end': () => endWindow(),
-  memory: () => process.memoryUsage(),
+  memory: () => ({ ...process.memoryUsage(), ...rssParts() }),
   'engine-rate': (args) => engineRate(Number(args.seconds ?? 1.5)),
   'profile-start': async (args) => {
     session.connect();
@@ -347,4 +363,4 @@ serveIpc({
     setImmediate(() => process.exit(0));
   },
 });
-process.send?.({ ready: true, port, pid: process.pid, rss: process.memoryUsage.rss() });
+process.send?.({ ready: true, port, pid: process.pid, rss: process.memoryUsage.rss(), ...rssParts() });

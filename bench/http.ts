@@ -528,6 +528,24 @@ function renderSoak(runs: readonly SoakRun[]): string {
 const cpuPerRequest = (s: WindowStats) => (s.requests > 0 ? s.cpuUs / s.requests : Number.NaN);
 const coreShare = (s: WindowStats) => s.cpuUs / 1000 / s.wallMs;
 
+/** What bench/http-server.ts reads from /proc/self/status besides RSS (bytes). */
+interface RssParts {
+  readonly rssAnon?: number;
+  readonly rssFile?: number;
+}
+
+/** Rows of the memory table for the private and file-backed parts of an RSS figure; none where unknown (older JSON, no /proc). */
+function rssPartRows(when: string, a: RssParts | undefined, t: RssParts | undefined): string[] {
+  const known = (v: number | undefined): v is number => typeof v === 'number' && Number.isFinite(v);
+  const rows: string[] = [];
+  for (const [key, label] of [['rssAnon', 'private (RssAnon)'], ['rssFile', 'file-backed (RssFile: the node binary and modules, shared)']] as const) {
+    const av = a?.[key];
+    const tv = t?.[key];
+    if (known(av) && known(tv)) rows.push(`| ${when}, of which ${label} | ${mb(av)} | ${mb(tv)} | ${ratio(tv / av)} |`);
+  }
+  return rows;
+}
+
 // ------------------------------------------------------------------ main
 interface Results {
   readonly meta: Record<string, unknown>;
@@ -535,6 +553,8 @@ interface Results {
   readonly bodies: { id: string; label: string; path: string; bytes: number; expect?: ExpectedAnswer }[];
   /** RSS right after start-up, before any request. */
   readonly startup: Record<ServerKind, number>;
+  /** The same split into private and file-backed pages (missing in older results JSON). */
+  readonly startupParts?: Record<ServerKind, RssParts>;
   readonly idle: Record<ServerKind, NodeJS.MemoryUsage>;
   readonly idleAfter: Record<ServerKind, NodeJS.MemoryUsage>;
   readonly saturation: { body: string; connections: number; rounds: SaturationRound[] }[];
@@ -609,6 +629,7 @@ async function main(): Promise<void> {
     load = await spawnChild('load', 0, join(build, 'bench', 'http-load.js'), [], 'ignore');
     log(`servers up: ${ids.map((id) => `${id} :${server(id).port}`).join(', ')}; generator pid ${load.ready.pid}`);
     const startup = Object.fromEntries(ids.map((id) => [id, Number(server(id).ready.rss)]));
+    const startupParts = Object.fromEntries(ids.map((id) => [id, { rssAnon: Number(server(id).ready.rssAnon), rssFile: Number(server(id).ready.rssFile) }]));
 
     // Every body, also those --bodies leaves out (the profile and the soak may use them), once each.
     log('checking every body\'s answer on every server');
@@ -759,6 +780,7 @@ async function main(): Promise<void> {
       },
       bodies: bodies.map((b) => ({ id: b.id, label: b.label, path: b.path, bytes: Buffer.byteLength(b.body), expect: b.expect })),
       startup,
+      startupParts,
       idle,
       idleAfter,
       saturation,
@@ -1069,7 +1091,9 @@ function renderMarkdown(r: Results, compact = false): string {
     '| | A | tokenguard | ratio |',
     '|---|---|---|---|',
     `| at start-up, before any request | ${mb(r.startup[A] ?? Number.NaN)} | ${mb(r.startup[T] ?? Number.NaN)} | ${ratio((r.startup[T] ?? Number.NaN) / (r.startup[A] ?? Number.NaN))} |`,
+    ...rssPartRows('at start-up', r.startupParts?.[A], r.startupParts?.[T]),
     `| idle after warm-up | ${mb(rss(r.idle, A))} | ${mb(rss(r.idle, T))} | ${ratio(rss(r.idle, T) / rss(r.idle, A))} |`,
+    ...rssPartRows('idle after warm-up', r.idle[A] as RssParts | undefined, r.idle[T] as RssParts | undefined),
     `| V8 heap used, idle | ${mb(heap(r.idle, A))} | ${mb(heap(r.idle, T))} | ${ratio(heap(r.idle, T) / heap(r.idle, A))} |`,
     `| max at saturation | ${mb(rssSat(A))} | ${mb(rssSat(T))} | ${ratio(rssSat(T) / rssSat(A))} |`,
     `| idle after the run | ${mb(rss(r.idleAfter, A))} | ${mb(rss(r.idleAfter, T))} | ${ratio(rss(r.idleAfter, T) / rss(r.idleAfter, A))} |`,

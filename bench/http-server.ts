@@ -37,6 +37,7 @@ import { createServer, type Server } from 'node:https';
 import { Session } from 'node:inspector';
 import { constants, type EntryType, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { serveIpc } from './ipc.js';
+import { parseProcStatusMemory, type RssParts } from './proc-status.js';
 
 const require = createRequire(import.meta.url);
 const [kind, certFile, keyFile, policiesDir, variantArg] = process.argv.slice(2);
@@ -81,17 +82,11 @@ new PerformanceObserver((list) => {
 const eld = monitorEventLoopDelay({ resolution: 10 });
 eld.enable();
 
-/**
- * RSS split as Linux counts it (/proc/self/status): `rssAnon`, the process's own memory (heap,
- * buffers, compiled code), and `rssFile`, pages of mapped files, mostly the node binary, which
- * every Node process has, are shared between processes and can be dropped under memory
- * pressure. Empty where /proc is missing.
- */
-function rssParts(): { rssAnon?: number; rssFile?: number } {
+/** The RSS split of bench/proc-status.ts for this process; empty where /proc is missing. */
+function rssParts(): Partial<RssParts> {
   try {
-    const status = readFileSync('/proc/self/status', 'utf8');
-    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
-    return { rssAnon: kb('RssAnon'), rssFile: kb('RssFile') };
+    const { rssAnon, rssFile } = parseProcStatusMemory(readFileSync('/proc/self/status', 'utf8'));
+    return { rssAnon, rssFile };
   } catch {
     return {};
   }

@@ -50,6 +50,7 @@ import { type BenchBody, benchBodies, type ExpectedAnswer } from './bodies.js';
 import { compileForChildren } from './build.js';
 import { histogramPercentiles, type LatencyHistogram, mergeHistograms } from './histogram.js';
 import type { FixedResult, FreshResult, Percentiles, SaturateResult } from './http-load.js';
+import type { RssParts } from './proc-status.js';
 import type { WindowStats } from './http-server.js';
 import { IpcClient } from './ipc.js';
 import { type CpuProfile, type ProfileSummary, summarize } from './profile.js';
@@ -528,14 +529,8 @@ function renderSoak(runs: readonly SoakRun[]): string {
 const cpuPerRequest = (s: WindowStats) => (s.requests > 0 ? s.cpuUs / s.requests : Number.NaN);
 const coreShare = (s: WindowStats) => s.cpuUs / 1000 / s.wallMs;
 
-/** What bench/http-server.ts reads from /proc/self/status besides RSS (bytes). */
-interface RssParts {
-  readonly rssAnon?: number;
-  readonly rssFile?: number;
-}
-
 /** Rows of the memory table for the private and file-backed parts of an RSS figure; none where unknown (older JSON, no /proc). */
-function rssPartRows(when: string, a: RssParts | undefined, t: RssParts | undefined): string[] {
+function rssPartRows(when: string, a: Partial<RssParts> | undefined, t: Partial<RssParts> | undefined): string[] {
   const known = (v: number | undefined): v is number => typeof v === 'number' && Number.isFinite(v);
   const rows: string[] = [];
   for (const [key, label] of [['rssAnon', 'private (RssAnon)'], ['rssFile', 'file-backed (RssFile: the node binary and modules, shared)']] as const) {
@@ -554,8 +549,9 @@ interface Results {
   /** RSS right after start-up, before any request. */
   readonly startup: Record<ServerKind, number>;
   /** The same split into private and file-backed pages (missing in older results JSON). */
-  readonly startupParts?: Record<ServerKind, RssParts>;
-  readonly idle: Record<ServerKind, NodeJS.MemoryUsage>;
+  readonly startupParts?: Record<ServerKind, Partial<RssParts>>;
+  /** With the RSS split since it was added (missing in older results JSON). */
+  readonly idle: Record<ServerKind, NodeJS.MemoryUsage & Partial<RssParts>>;
   readonly idleAfter: Record<ServerKind, NodeJS.MemoryUsage>;
   readonly saturation: { body: string; connections: number; rounds: SaturationRound[] }[];
   readonly fixed: FixedRound[];
@@ -1093,7 +1089,7 @@ function renderMarkdown(r: Results, compact = false): string {
     `| at start-up, before any request | ${mb(r.startup[A] ?? Number.NaN)} | ${mb(r.startup[T] ?? Number.NaN)} | ${ratio((r.startup[T] ?? Number.NaN) / (r.startup[A] ?? Number.NaN))} |`,
     ...rssPartRows('at start-up', r.startupParts?.[A], r.startupParts?.[T]),
     `| idle after warm-up | ${mb(rss(r.idle, A))} | ${mb(rss(r.idle, T))} | ${ratio(rss(r.idle, T) / rss(r.idle, A))} |`,
-    ...rssPartRows('idle after warm-up', r.idle[A] as RssParts | undefined, r.idle[T] as RssParts | undefined),
+    ...rssPartRows('idle after warm-up', r.idle[A], r.idle[T]),
     `| V8 heap used, idle | ${mb(heap(r.idle, A))} | ${mb(heap(r.idle, T))} | ${ratio(heap(r.idle, T) / heap(r.idle, A))} |`,
     `| max at saturation | ${mb(rssSat(A))} | ${mb(rssSat(T))} | ${ratio(rssSat(T) / rssSat(A))} |`,
     `| idle after the run | ${mb(rss(r.idleAfter, A))} | ${mb(rss(r.idleAfter, T))} | ${ratio(rss(r.idleAfter, T) / rss(r.idleAfter, A))} |`,

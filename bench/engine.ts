@@ -71,8 +71,9 @@ for (const [name, r] of rows) console.log(`${name}: ${Math.round(r).toLocaleStri
   const { createLogger } = await import('../src/log.js');
   const logger = createLogger({ level: 'info' }, { write: () => {} });
   const deps = { policies: () => shipped, facts: noFacts };
+  const { bytesPerCall } = await import('./allocation.js');
   const us = (fn: () => unknown) => 1e6 / rate(fn, 1000);
-  console.log('\nadmission path steps, shipped policies, µs per call:');
+  console.log('\nadmission path steps, shipped policies, µs per call (KB of V8 heap allocated per call):');
   for (const b of benchBodies().filter((x) => x.id === 'typical' || x.id === 'secret')) {
     const endpoint = b.path === '/validate' ? 'validate' : 'mutate';
     const parsed = JSON.parse(b.body) as JsonObject;
@@ -84,15 +85,18 @@ for (const [name, r] of rows) console.log(`${name}: ${Math.round(r).toLocaleStri
     if (outcome instanceof Promise || !outcome.ok) throw new Error(`${b.id}: unexpected review result`);
     const s = outcome.outcome.summary;
     const line = { event: 'review', uid: s.uid, kind: s.kind, namespace: s.namespace, name: s.name, operation: s.operation, subResource: s.subResource, user: s.user, dryRun: s.dryRun, endpoint, decision: outcome.outcome.decision, policies: outcome.outcome.policies, patchOps: outcome.outcome.patchOps, durationMs: 0.1 };
-    const steps: [string, number][] = [
-      ['JSON.parse of the body', us(() => JSON.parse(b.body))],
-      ['decode (depth check included)', us(() => decodeAdmissionReview(parsed))],
-      ['depth check alone', us(() => jsonDepth(parsed.request, MAX_JSON_DEPTH))],
-      [`evaluate (${endpoint})`, us(() => evaluate({ policies: shipped, input: engineInput, facts: {}, phase: endpoint }))],
-      ...(result.mutated && engineInput.object ? [['served patch (diff)', us(() => diff(engineInput.object as JsonObject, result.mutated as JsonObject))] as [string, number]] : []),
-      ['handleReview + JSON.stringify of the answer', us(() => JSON.stringify((handleReview(endpoint, parsed, deps) as { outcome: { review: unknown } }).outcome.review))],
-      ['review log line (pino, redaction, no write)', us(() => logger.info(line, 'review'))],
+    const bodyBuffer = Buffer.from(b.body);
+    const calls: [string, () => unknown][] = [
+      ['body Buffer to string', () => bodyBuffer.toString('utf8')],
+      ['JSON.parse of the body', () => JSON.parse(b.body)],
+      ['decode (depth check included)', () => decodeAdmissionReview(parsed)],
+      ['depth check alone', () => jsonDepth(parsed.request, MAX_JSON_DEPTH)],
+      [`evaluate (${endpoint})`, () => evaluate({ policies: shipped, input: engineInput, facts: {}, phase: endpoint })],
+      ...(result.mutated && engineInput.object ? [['served patch (diff)', () => diff(engineInput.object as JsonObject, result.mutated as JsonObject)] as [string, () => unknown]] : []),
+      ['handleReview + JSON.stringify of the answer', () => JSON.stringify((handleReview(endpoint, parsed, deps) as { outcome: { review: unknown } }).outcome.review)],
+      ['review log line (pino, redaction, no write)', () => logger.info(line, 'review')],
     ];
-    console.log(`  ${b.id} (${b.body.length} bytes): ${steps.map(([n, v]) => `${n} ${v.toFixed(1)}`).join('; ')}`);
+    const steps = calls.map(([n, fn]) => `${n} ${us(fn).toFixed(1)} (${(bytesPerCall(fn) / 1024).toFixed(1)} KB)`);
+    console.log(`  ${b.id} (${b.body.length} bytes): ${steps.join('; ')}`);
   }
 }

@@ -22,7 +22,10 @@
  * `no-cluster` (skip loading the facts modules), `client-node` (also load @kubernetes/client-node,
  * which serve used before src/kube), `handler=canned` (the server answering like baseline A),
  * `handler=review` / `handler=review-canned` (A's plain listener running tokenguard's review and
- * answering with it, or with A's canned answer: no log line, no metrics),
+ * answering with it, or with A's canned answer: no log line, no metrics), `handler=review-steps`
+ * (as `handler=review`, timing each step of every request by the wall clock, and the engine run
+ * twice more before the review: once first, on caches the HTTP and TLS work left cold, once
+ * right after, warm; the mean µs per request of each is printed to standard error at the end),
  * `metrics=off` (a metrics object that records nothing), `log-sink=noop|sonic-sync|sonic-async`
  * (where pino's lines go: nowhere, pino.destination sync, or buffered; default process.stdout);
  * baseline `pad=<bytes>` (a canned answer of about that size), `burn=<us>` (CPU spent per
@@ -93,13 +96,38 @@ function rssParts(): Partial<RssParts> {
 }
 
 let rssMax = 0;
-setInterval(() => {
-  const rss = process.memoryUsage.rss();
-  if (rss > rssMax) rssMax = rss;
-}, 200).unref();
+/** What the largest RSS sample was made of: V8's heap, and memory outside it (ArrayBuffers, Buffers). */
+let rssMaxParts: RssMaxParts = { heapTotal: 0, external: 0, arrayBuffers: 0 };
+const sampleRss = (mem: NodeJS.MemoryUsage = process.memoryUsage()) => {
+  if (mem.rss > rssMax) {
+    rssMax = mem.rss;
+    rssMaxParts = { heapTotal: mem.heapTotal, external: mem.external, arrayBuffers: mem.arrayBuffers };
+  }
+};
+setInterval(() => sampleRss(), 200).unref();
 
 let requests = 0;
+/** `handler=review-steps`: per endpoint, milliseconds summed per step and the requests timed. */
+const steps = {
+  byEndpoint: new Map<string, { totals: Record<string, number>; requests: number }>(),
+  add(endpoint: string, times: Record<string, number>): void {
+    let e = this.byEndpoint.get(endpoint);
+    if (!e) {
+      e = { totals: {}, requests: 0 };
+      this.byEndpoint.set(endpoint, e);
+    }
+    if ('parse' in times) e.requests += 1;
+    for (const [k, v] of Object.entries(times)) e.totals[k] = (e.totals[k] ?? 0) + v;
+  },
+};
 let window = { cpu: process.cpuUsage(), start: performance.now(), rss: process.memoryUsage.rss() };
+
+export interface RssMaxParts {
+  readonly heapTotal: number;
+  /** Memory of C++ objects bound to JavaScript ones, ArrayBuffers and Buffers included. */
+  readonly external: number;
+  readonly arrayBuffers: number;
+}
 
 export interface WindowStats {
   readonly wallMs: number;
@@ -110,6 +138,7 @@ export interface WindowStats {
   readonly rssStart: number;
   readonly rssEnd: number;
   readonly rssMax: number;
+  readonly rssMaxParts: RssMaxParts;
   readonly heapUsed: number;
   readonly gc: Record<string, GcStats>;
   /** Event-loop delay, ms (resolution 10 ms: the sampler's own period is subtracted by Node). */
@@ -120,14 +149,15 @@ function startWindow(): void {
   gc = {};
   eld.reset();
   requests = 0;
-  rssMax = process.memoryUsage.rss();
+  rssMax = 0;
+  sampleRss();
   window = { cpu: process.cpuUsage(), start: performance.now(), rss: rssMax };
 }
 
 function endWindow(): WindowStats {
   const cpu = process.cpuUsage(window.cpu);
   const mem = process.memoryUsage();
-  if (mem.rss > rssMax) rssMax = mem.rss;
+  sampleRss(mem);
   const ms = (ns: number) => (Number.isFinite(ns) ? ns / 1e6 : 0);
   return {
     wallMs: performance.now() - window.start,
@@ -138,6 +168,7 @@ function endWindow(): WindowStats {
     rssStart: window.rss,
     rssEnd: mem.rss,
     rssMax,
+    rssMaxParts,
     heapUsed: mem.heapUsed,
     gc,
     eld: { mean: ms(eld.mean), p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max) },
@@ -259,7 +290,7 @@ if (kind === 'baseline') {
   });
   server = running.server;
   const handler = variant.get('handler');
-  if (handler === 'canned' || handler === 'review' || handler === 'review-canned') {
+  if (handler === 'canned' || handler === 'review' || handler === 'review-canned' || handler === 'review-steps') {
     // Experiments, in a plain listener like A's. `canned`: tokenguard's server (options,
     // connection tracking, watchers, metrics registry) answering like A, to tell the server's own
     // cost from the review's. `review` / `review-canned`: tokenguard's review (decode, facts,
@@ -275,16 +306,48 @@ if (kind === 'baseline') {
       answer = (endpoint, body) => {
         const result = handleReview(endpoint, body, deps);
         if (result instanceof Promise || !result.ok) throw new Error('unexpected review result');
-        return handler === 'review' ? JSON.stringify(result.outcome.review) : canned;
+        return handler === 'review-canned' ? canned : JSON.stringify(result.outcome.review);
       };
+      if (handler === 'review-steps') {
+        const { decodeAdmissionReview } = await import('../src/admission/review.js');
+        const { evaluate } = await import('../src/engine/evaluate.js');
+        const review = answer;
+        answer = (endpoint, body) => {
+          const t0 = performance.now();
+          const decoded = decodeAdmissionReview(body);
+          const t1 = performance.now();
+          const input = decoded.ok ? decoded.review.input : undefined;
+          if (!input) throw new Error('unexpected review result');
+          evaluate({ policies, input, facts: {}, phase: endpoint });
+          const t2 = performance.now();
+          evaluate({ policies, input, facts: {}, phase: endpoint });
+          const t3 = performance.now();
+          const payload = review(endpoint, body);
+          steps.add(endpoint, { decode: t1 - t0, evaluateCold: t2 - t1, evaluateWarm: t3 - t2, reviewAndStringify: performance.now() - t3 });
+          return payload;
+        };
+      }
     }
     server.removeAllListeners('request');
+    const timeSteps = handler === 'review-steps';
+    if (timeSteps) {
+      process.once('exit', () => {
+        for (const [endpoint, { totals, requests }] of steps.byEndpoint) {
+          const per = (k: string) => `${k} ${((1000 * (totals[k] ?? 0)) / Math.max(1, requests)).toFixed(1)}`;
+          const names = ['parse', 'decode', 'evaluateCold', 'evaluateWarm', 'reviewAndStringify'];
+          process.stderr.write(`review-steps /${endpoint}, mean µs per request over ${requests} requests: ${names.map(per).join(', ')}\n`);
+        }
+      });
+    }
     server.on('request', (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const endpoint = req.url?.startsWith('/validate') ? 'validate' : 'mutate';
-        const payload = answer(endpoint, JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        const t0 = timeSteps ? performance.now() : 0;
+        const body: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        if (timeSteps) steps.add(endpoint, { parse: performance.now() - t0 });
+        const payload = answer(endpoint, body);
         res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
         res.end(payload);
       });

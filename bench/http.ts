@@ -166,10 +166,11 @@ async function spawnChild(
   stdout: number | 'ignore',
   nodeFlags: readonly string[] = [],
   nodeBin: string = process.execPath,
+  env: Readonly<Record<string, string>> = {},
 ): Promise<Child> {
   const node = [nodeBin, ...nodeFlags, script, ...args];
   const argv = pinned ? ['taskset', '-c', String(cpu), ...node] : node;
-  const child = spawn(argv[0] as string, argv.slice(1), { cwd: root, stdio: ['ignore', stdout, 'inherit', 'ipc'] });
+  const child = spawn(argv[0] as string, argv.slice(1), { cwd: root, stdio: ['ignore', stdout, 'inherit', 'ipc'], env: { ...process.env, ...env } });
   children.add(child);
   child.once('exit', () => children.delete(child));
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -610,6 +611,13 @@ async function main(): Promise<void> {
         .split(',')
         .find((v) => v.startsWith('bin='))
         ?.slice(4);
+      // `env=NAME=VALUE`: an environment variable of this server process (e.g. malloc tuning).
+      const env = Object.fromEntries(
+        (variant ?? '')
+          .split(',')
+          .filter((v) => v.startsWith('env=') && v.indexOf('=', 4) > 4)
+          .map((v) => [v.slice(4, v.indexOf('=', 4)), v.slice(v.indexOf('=', 4) + 1)]),
+      );
       const c = await spawnChild(
         id,
         1,
@@ -618,6 +626,7 @@ async function main(): Promise<void> {
         kind === 'tokenguard' ? logFd : 'ignore',
         nodeFlags,
         nodeBinary(bin),
+        env,
       );
       servers[id] = { ...c, kind: id, port: Number(c.ready.port) };
     }

@@ -106,6 +106,68 @@ function isBinary(value: object): boolean {
   return ArrayBuffer.isView(value) || value instanceof ArrayBuffer;
 }
 
+/** What a flat log line carries: identifiers, counts and flags, never objects. */
+export type FlatFields = Readonly<Record<string, string | number | boolean | readonly string[] | undefined>>;
+
+const { lsCacheSym, timeSym, chindingsSym, endSym, streamSym, needsMetadataGsym, hooksSym, mixinSym, serializersSym, stringifiersSym, nestedKeySym, messageKeySym, errorKeySym } = pino.symbols;
+/** Not in pino's typings; a child's `msgPrefix`. */
+const msgPrefixSym = (pino.symbols as unknown as Record<string, symbol>).msgPrefixSym as symbol;
+
+/**
+ * Writes `info` lines of flat fields exactly as `logger.info(fields, msg)` writes them (the same
+ * bytes, a test compares both; a lone surrogate alone is escaped, where pino writes it raw), with
+ * one `JSON.stringify` of the fields instead of pino's walk of each value and the redaction walk. For the one line written per admission review: in the
+ * server, on caches the HTTP and TLS work of each request leaves cold, pino's path cost the
+ * Secret review 10× what it costs in a loop (docs/benchmarks.md, decision 21).
+ *
+ * Redaction still holds: a field whose name is redacted or has a serializer, an object value,
+ * or an array with anything but strings goes through `logger.info` and so through
+ * {@link redactSecrets}. So does every line when the logger has anything this writer would
+ * bypass: a stream that needs pino's metadata (multistream), a mixin, a stream-write hook,
+ * per-key stringifiers (pino's `redact`) or a nested key.
+ */
+export function flatInfoWriter(logger: Logger, msg: string): (fields: FlatFields) => void {
+  const internals = logger as unknown as Record<symbol, unknown>;
+  const stream = internals[streamSym] as DestinationStream & Record<symbol, unknown>;
+  const hooks = internals[hooksSym] as { streamWrite?: unknown } | undefined;
+  const serializers = internals[serializersSym] as Record<string, unknown>;
+  const stringifiers = internals[stringifiersSym] as object;
+  const direct =
+    stream?.[needsMetadataGsym] !== true &&
+    !hooks?.streamWrite &&
+    !internals[mixinSym] &&
+    !internals[nestedKeySym] &&
+    !internals[msgPrefixSym] &&
+    Reflect.ownKeys(stringifiers ?? {}).length === 0;
+  const levelString = (internals[lsCacheSym] as Record<number, string>)[logger.levels.values.info as number];
+  const time = internals[timeSym] as () => string;
+  const errorKey = internals[errorKeySym] as string;
+  const end = `,${JSON.stringify(internals[messageKeySym])}:${JSON.stringify(msg)}${internals[endSym] as string}`;
+  return (fields) => {
+    if (!logger.isLevelEnabled('info')) return;
+    if (!direct || levelString === undefined || !isFlat(fields, serializers, errorKey)) {
+      logger.info(fields, msg);
+      return;
+    }
+    const props = JSON.stringify(fields);
+    const line = `${levelString}${time()}${internals[chindingsSym] as string}${props.length > 2 ? `,${props.slice(1, -1)}` : ''}${end}`;
+    stream.write(line);
+  };
+}
+
+/** True when pino's redaction and serializers would leave `fields` as they are. */
+function isFlat(fields: FlatFields, serializers: Record<string, unknown>, errorKey: string): boolean {
+  for (const key in fields) {
+    if (isRedactedKey(key) || serializers[key] !== undefined || key === errorKey) return false;
+    const v = fields[key];
+    if (typeof v === 'object' && v !== null) {
+      if (!Array.isArray(v)) return false;
+      for (const item of v) if (typeof item !== 'string') return false;
+    }
+  }
+  return true;
+}
+
 /** Log levels `--log-level` accepts. */
 export const LOG_LEVELS: readonly string[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 

@@ -7,7 +7,7 @@
  * are kept, as `[index, count]` pairs sorted by index (a 30-s slice at 1,000/s has a few thousand).
  * No dependencies and no side effects: both the load generator and the parent import it.
  */
-import type { Percentiles } from './http-load.js';
+import type { Percentiles } from './percentiles.js';
 
 export interface LatencyHistogram {
   readonly count: number;
@@ -71,7 +71,7 @@ export function mergeHistograms(hs: readonly LatencyHistogram[]): LatencyHistogr
   return { count, sumMs, maxMs, buckets: [...counts].sort((a, b) => a[0] - b[0]) };
 }
 
-/** Nearest-rank percentiles, as `percentiles()` of http-load.ts computes them on the raw values. */
+/** Nearest-rank percentiles, as `percentiles()` of percentiles.ts computes them on the raw values. */
 export function histogramPercentiles(h: LatencyHistogram): Percentiles {
   const n = h.count;
   const at = (q: number): number => {

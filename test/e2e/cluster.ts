@@ -61,6 +61,13 @@ export interface Cluster {
   logs: { etcd: string; apiserver: string; controllerManager: string };
   /** Stops every process (SIGTERM, then SIGKILL after a grace period). Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Stops kube-apiserver alone (SIGTERM, as a rolling restart does); etcd and the
+   * controller-manager keep running. For fault scenarios on a cluster of their own.
+   */
+  stopApiserver(): Promise<void>;
+  /** Starts kube-apiserver again with the same command line (same port, certificates, etcd) and waits for /readyz. */
+  startApiserver(): Promise<void>;
 }
 
 const SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24";
@@ -603,7 +610,8 @@ export async function startCluster(opts: StartClusterOptions): Promise<Cluster> 
     if (!stopped) {
       stopped = (async () => {
         // Reverse start order: controller-manager and apiserver first, etcd last.
-        const byName = (n: string): Proc | undefined => procs.find((p) => p.name === n);
+        // The latest process of each name: the API server may have been restarted.
+        const byName = (n: string): Proc | undefined => procs.filter((p) => p.name === n).at(-1);
         const front = [byName("kube-controller-manager"), byName("kube-apiserver")].filter(
           (p): p is Proc => p !== undefined,
         );
@@ -641,6 +649,24 @@ export async function startCluster(opts: StartClusterOptions): Promise<Cluster> 
     throw err;
   }
 
+  const apiserverProc = (): Proc | undefined => procs.filter((p) => p.name === "kube-apiserver").at(-1);
+  const stopApiserver = async (): Promise<void> => {
+    const p = apiserverProc();
+    if (p) await stopProcess(p);
+  };
+  const startApiserver = async (): Promise<void> => {
+    if (stopped) throw new Error("e2e: the cluster was stopped");
+    if (apiserverProc()?.exitInfo === null) throw new Error("e2e: kube-apiserver is already running");
+    appendFileSync(logs.apiserver, `\n[cluster.ts] starting kube-apiserver again\n`);
+    const apiserver = startProcess("kube-apiserver", bins.apiserver, apiserverArgs, logs.apiserver, workDir);
+    procs.push(apiserver);
+    const etcd = procs.find((p) => p.name === "etcd") as Proc;
+    await waitFor("kube-apiserver /readyz after a restart", timeoutMs, [etcd, apiserver], async () => {
+      const r = await httpGet(`${apiserverUrl}/readyz`, tls);
+      return r.status === 200;
+    });
+  };
+
   return {
     kubeconfig,
     apiserverUrl,
@@ -653,5 +679,7 @@ export async function startCluster(opts: StartClusterOptions): Promise<Cluster> 
     args: { etcd: etcdArgs, apiserver: apiserverArgs, controllerManager: kcmArgs },
     logs,
     stop,
+    stopApiserver,
+    startApiserver,
   };
 }

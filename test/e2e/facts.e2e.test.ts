@@ -2,8 +2,8 @@
  * Cluster facts (src/facts/informers.ts) against the real API server of the suite: the
  * informers run in this test process with the admin kubeconfig (TLS, client certificate,
  * paged lists, real watches), not through `tokenguard serve` (which the server wiring will do).
- * The fault scenarios that stop the API server run against the fake API server of
- * test/unit/facts, since this control plane is shared by every scenario.
+ * The faults that stop the API server run against the fake API server of test/unit/facts and,
+ * on a control plane of its own since this one is shared by every scenario, in scenario 16.
  */
 import type { ClusterFacts } from '../../src/engine/types.js';
 import { type ClusterFactsProvider, createClusterFacts, readClusterFacts } from '../../src/facts/informers.js';

@@ -26,7 +26,7 @@
  * (as `handler=review`, timing each step of every request by the wall clock, and the engine run
  * twice more before the review: once first, on caches the HTTP and TLS work left cold, once
  * right after, warm; the mean µs per request of each is printed to standard error at the end),
- * `metrics=off` (a metrics object that records nothing), `log-sink=noop|sonic-sync|sonic-async`
+ * `metrics=off` (a metrics object that records nothing), `log-sink=noop|per-line|sonic-sync|sonic-async`
  * (where pino's lines go: nowhere, pino.destination sync, or buffered; default process.stdout);
  * baseline `pad=<bytes>` (a canned answer of about that size), `burn=<us>` (CPU spent per
  * request before answering), `express` (the same canned answer through express, express.json()
@@ -263,12 +263,19 @@ if (kind === 'baseline') {
   }
   if (variant.has('client-node')) await import('@kubernetes/client-node');
   const { startServer } = await import('../src/server/serve.js');
-  const { createLogger } = await import('../src/log.js');
+  const { createLogger, turnBatched } = await import('../src/log.js');
   // As serve-command.ts does: the production logger, writing to standard output.
   const { default: pino } = await import('pino');
   const sinks: Record<string, () => { write: (line: string) => void }> = {
-    // serve-command.ts's destination: standard output through Node's stream.
-    stdout: () => ({ write: (line: string) => process.stdout.write(line) }),
+    // serve-command.ts's destination: standard output through Node's stream, the lines of one
+    // event-loop turn in one write (src/log.ts, turnBatched).
+    stdout: () => {
+      const batched = turnBatched((chunk) => process.stdout.write(chunk));
+      process.once('exit', () => batched.flush());
+      return batched;
+    },
+    // One write per line, as serve did before decision 24.
+    'per-line': () => ({ write: (line: string) => process.stdout.write(line) }),
     noop: () => ({ write: (_line: string) => {} }),
     // pino's own destination on fd 1: direct writeSync per line, no Node stream in between.
     'sonic-sync': () => pino.destination({ dest: 1, sync: true }),

@@ -19,7 +19,8 @@
  * --fixed-warm-seconds S (at the fixed rate, before measuring; default 30, --quick 2),
  * --fixed-servers 'baseline|tokenguard|<variant>' (which servers the fixed-rate test runs on),
  * --rate R (default 1000), --connections 10,50, --bodies typical,large,..., --log-file FILE
- * (tokenguard's log; default /dev/null), --no-profile, --profile-body ID (default typical), --no-handshakes, --docs / --no-docs,
+ * (tokenguard's log; default a pipe the parent drains, as a container runtime reads standard
+ * output; variants `stdout=file` (--log-file, default /dev/null) and `stdout=pipe` pick per server), --no-profile, --profile-body ID (default typical), --no-handshakes, --docs / --no-docs,
  * --docs-section NAME (which generated block of docs/benchmarks.md to replace), --render FILE
  * (print, and with --docs write, the report of an earlier run's JSON, an http-*.json or a
  * soak-*.json; fields that JSON predates are shown as unknown), --soak-slice-seconds S (default
@@ -163,7 +164,7 @@ async function spawnChild(
   cpu: number,
   script: string,
   args: readonly string[],
-  stdout: number | 'ignore',
+  stdout: number | 'ignore' | 'pipe',
   nodeFlags: readonly string[] = [],
   nodeBin: string = process.execPath,
   env: Readonly<Record<string, string>> = {},
@@ -173,6 +174,8 @@ async function spawnChild(
   const child = spawn(argv[0] as string, argv.slice(1), { cwd: root, stdio: ['ignore', stdout, 'inherit', 'ipc'], env: { ...process.env, ...env } });
   children.add(child);
   child.once('exit', () => children.delete(child));
+  // `stdout=pipe`: the log lines go to a pipe, as a container runtime reads them; drained here.
+  child.stdout?.resume();
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s`)), 60_000);
     child.once('error', (e) => {
@@ -578,6 +581,14 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'tokenguard-bench-'));
   const logPath = opts['log-file'] ?? '/dev/null';
   const logFd = openSync(logPath, 'a');
+  // Standard output of tokenguard: a pipe drained by this process, as a container runtime reads
+  // it (a write to a pipe wakes its reader; one to /dev/null does not: decision 24), or the file.
+  const stdoutOf = (variant: string | undefined): number | 'pipe' => {
+    const parts = (variant ?? '').split(',');
+    if (parts.includes('stdout=pipe')) return 'pipe';
+    if (parts.includes('stdout=file')) return logFd;
+    return opts['log-file'] ? logFd : 'pipe';
+  };
   const started = Date.now();
   try {
     log('generating an ECDSA P-256 certificate for 127.0.0.1');
@@ -623,7 +634,7 @@ async function main(): Promise<void> {
         1,
         serverJsFor(variant),
         [kind, certFile, keyFile, policies, ...(variant ? [variant] : [])],
-        kind === 'tokenguard' ? logFd : 'ignore',
+        kind === 'tokenguard' ? stdoutOf(variant) : 'ignore',
         nodeFlags,
         nodeBinary(bin),
         env,
@@ -779,7 +790,7 @@ async function main(): Promise<void> {
         generatorCpu: pinned ? 0 : undefined,
         quick,
         config: cfg,
-        tokenguardLog: logPath,
+        tokenguardLog: opts['log-file'] ? logPath : 'a pipe (standard output, read by the benchmark as a container runtime reads it)',
         variants,
         certificate: 'ECDSA P-256 (src/certs generateCertificates)',
       },

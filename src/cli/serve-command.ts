@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { ensureDevCertificates } from '../certs/dev.js';
 import type { ClusterFactsProvider } from '../facts/informers.js';
 import { type KubeConfig, loadKubeConfig } from '../kube/config.js';
-import { createLogger, LOG_LEVELS, type Logger } from '../log.js';
+import { createLogger, LOG_LEVELS, type Logger, turnBatched } from '../log.js';
 import { createMetrics } from '../server/metrics.js';
 import { DEFAULT_SHUTDOWN_DELAY_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, type RunningServer, StartupError, startServer } from '../server/serve.js';
 import { type CliIo, EXIT_OK, EXIT_USAGE } from './io.js';
@@ -99,7 +99,15 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
   if (shutdownTimeoutMs === undefined) return usage(`--shutdown-timeout must be a duration such as 10s, got "${values['shutdown-timeout']}"`);
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) return usage('--tls-cert and --tls-key go together');
 
-  const logger: Logger = createLogger({ level }, hooks.logDestination ?? { write: (line: string) => io.stdout.write(line) });
+  // Standard output is a pipe in a container: the lines of one event-loop turn go out in one
+  // write (log.ts, turnBatched), and whatever is pending when the process exits is written then.
+  let destination = hooks.logDestination;
+  if (destination === undefined) {
+    const batched = turnBatched((chunk) => io.stdout.write(chunk));
+    process.once('exit', () => batched.flush());
+    destination = batched;
+  }
+  const logger: Logger = createLogger({ level }, destination);
 
   let tlsCert = values['tls-cert'];
   let tlsKey = values['tls-key'];

@@ -269,11 +269,7 @@ if (kind === 'baseline') {
   const sinks: Record<string, () => { write: (line: string) => void }> = {
     // serve-command.ts's destination: standard output through Node's stream, the lines of one
     // event-loop turn in one write (src/log.ts, turnBatched).
-    stdout: () => {
-      const batched = turnBatched((chunk) => process.stdout.write(chunk));
-      process.once('exit', () => batched.flush());
-      return batched;
-    },
+    stdout: () => turnBatched((chunk) => process.stdout.write(chunk), { flushOnExit: true }),
     // One write per line, as serve did before decision 24.
     'per-line': () => ({ write: (line: string) => process.stdout.write(line) }),
     noop: () => ({ write: (_line: string) => {} }),

@@ -174,23 +174,32 @@ export interface TurnBatchedDestination extends DestinationStream {
   flush(): void;
 }
 
+export interface TurnBatchedOptions {
+  /**
+   * Also write what is pending when the process exits (`process.exit`, an uncaught exception).
+   * The `exit` hook is held only while lines are pending, so no listener outlives a turn.
+   */
+  readonly flushOnExit?: boolean;
+}
+
 /**
  * Joins the lines written during one event-loop turn into one `write` at the end of the turn
  * (`setImmediate`), in order. Standard output of a container is a pipe, and every write to a
- * pipe wakes its reader: one write per review line cost 10-23 % of the CPU per request at
- * saturation (docs/benchmarks.md, decision 24); one write per turn costs what a write to
- * /dev/null costs. A process that dies without running its `exit` handlers (SIGKILL, an OOM
- * kill) loses the lines of that one turn; callers flush on `exit`.
+ * pipe wakes its reader: one write per review line cost 9-23 % more CPU per request at
+ * saturation (docs/benchmarks.md, decision 24). A process that dies without running its `exit`
+ * handlers (SIGKILL, an OOM kill) loses the lines of that one turn.
  *
- * @example const out = turnBatched((chunk) => process.stdout.write(chunk)); process.once('exit', () => out.flush());
+ * @example const out = turnBatched((chunk) => process.stdout.write(chunk), { flushOnExit: true });
  */
-export function turnBatched(write: (chunk: string) => unknown): TurnBatchedDestination {
+export function turnBatched(write: (chunk: string) => unknown, options: TurnBatchedOptions = {}): TurnBatchedDestination {
   let pending: string[] = [];
   let scheduled: NodeJS.Immediate | undefined;
+  const onExit = (): void => flush();
   const flush = (): void => {
     if (scheduled !== undefined) {
       clearImmediate(scheduled);
       scheduled = undefined;
+      if (options.flushOnExit) process.removeListener('exit', onExit);
     }
     if (pending.length === 0) return;
     const lines = pending;
@@ -200,7 +209,10 @@ export function turnBatched(write: (chunk: string) => unknown): TurnBatchedDesti
   return {
     write(line: string) {
       pending.push(line);
-      if (scheduled === undefined) scheduled = setImmediate(flush);
+      if (scheduled === undefined) {
+        scheduled = setImmediate(flush);
+        if (options.flushOnExit) process.once('exit', onExit);
+      }
     },
     flush,
   };

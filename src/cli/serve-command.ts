@@ -101,12 +101,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
 
   // Standard output is a pipe in a container: the lines of one event-loop turn go out in one
   // write (log.ts, turnBatched), and whatever is pending when the process exits is written then.
-  let destination = hooks.logDestination;
-  if (destination === undefined) {
-    const batched = turnBatched((chunk) => io.stdout.write(chunk));
-    process.once('exit', () => batched.flush());
-    destination = batched;
-  }
+  const destination = hooks.logDestination ?? turnBatched((chunk) => io.stdout.write(chunk), { flushOnExit: true });
   const logger: Logger = createLogger({ level }, destination);
 
   let tlsCert = values['tls-cert'];

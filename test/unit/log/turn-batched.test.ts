@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { createLogger, turnBatched } from '../../../src/log.js';
+import { REPO } from '../../http/helpers.js';
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -48,4 +51,43 @@ describe('turnBatched (the log destination of tokenguard serve)', () => {
       ['warn', 'request rejected'],
     ]);
   });
+
+  it('holds its exit hook only while lines are pending: no listener outlives a turn', async () => {
+    const before = process.listenerCount('exit');
+    const out = turnBatched(() => {}, { flushOnExit: true });
+    for (let turn = 0; turn < 20; turn++) {
+      out.write('a\n');
+      out.write('b\n');
+      expect(process.listenerCount('exit')).toBe(before + 1);
+      await nextTurn();
+      expect(process.listenerCount('exit')).toBe(before);
+    }
+    out.write('c\n');
+    out.flush();
+    expect(process.listenerCount('exit')).toBe(before);
+  });
+
+  it('a process that ends on an uncaught exception still writes the lines of its last turn', async () => {
+    // A real Node process: the line is pending (the turn never ends) when the exception ends it.
+    const script = [
+      `import { turnBatched } from ${JSON.stringify(join(REPO, 'src', 'log.ts'))};`,
+      "const out = turnBatched((chunk) => process.stdout.write(chunk), { flushOnExit: true });",
+      "out.write('last line before the crash\\n');",
+      "throw new Error('boom');",
+    ].join('\n');
+    const run = (flushOnExit: boolean) =>
+      new Promise<{ code: number | null; stdout: string }>((resolve) => {
+        const child = execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', flushOnExit ? script : script.replace('{ flushOnExit: true }', '{}')], { cwd: REPO, timeout: 30_000 }, (err, stdout) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout: String(stdout) }),
+        );
+        child.stdin?.end();
+      });
+    const flushed = await run(true);
+    expect(flushed.code).toBe(1);
+    expect(flushed.stdout).toBe('last line before the crash\n');
+    // Without the hook the line is lost: what the option is for.
+    const lost = await run(false);
+    expect(lost.code).toBe(1);
+    expect(lost.stdout).toBe('');
+  }, 60_000);
 });

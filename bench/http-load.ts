@@ -191,6 +191,8 @@ function fixed(args: Record<string, unknown>): Promise<FixedResult> {
         sent += 1;
       }
       if (sent < total) setImmediate(tick);
+      // Every request already answered (none at all for a call of 0 seconds): done now.
+      else if (finished === total) finish();
       else deadline = setTimeout(finish, REQUEST_TIMEOUT_MS + 2_000);
     };
     setImmediate(tick);

@@ -129,6 +129,18 @@ describe('bench/http-load.ts, the load generator of npm run bench:http', () => {
     }
   }, TIMEOUT);
 
+  it('fixed rate: a call of 0 seconds sends nothing and answers at once, not after the 12-s deadline for stragglers', async () => {
+    const { server, port, requests } = await serve((_i, res) => ok(res));
+    try {
+      // The IPC deadline of 5 s is far below the generator's 12-s wait for unanswered requests.
+      const r = await load.call<FixedResult>('fixed', { port, path: '/mutate', body: '{}', rate: 1000, seconds: 0 }, 5_000);
+      expect([r.sent, r.ok, r.failed, r.timedOut, r.latency.count]).toEqual([0, 0, 0, 0, 0]);
+      expect(requests()).toBe(0);
+    } finally {
+      await close(server);
+    }
+  }, TIMEOUT);
+
   it('saturation: the closed loop counts what the server answered, 2xx and not', async () => {
     let served200 = 0;
     let served500 = 0;

@@ -3,7 +3,9 @@
  * global default), so tests can run several servers in one process without "already
  * registered" errors (the EKS webhook's `init()` registration is the anti-pattern avoided).
  */
+import { createRequire } from 'node:module';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { registerGcMetric } from './gc-metrics.js';
 import { ScrapedCounter, ScrapedHistogram } from './request-metrics.js';
 
 /** Latency buckets, 0.5 ms to 5 s: a review takes well under a millisecond; 5 s is half the API server's default timeout. */
@@ -40,13 +42,30 @@ export interface Metrics {
   setCertificateExpiry(notAfter: Date): void;
 }
 
+const require = createRequire(import.meta.url);
+type DefaultMetric = (registry: Registry, config: Record<string, unknown>) => void;
+
+/**
+ * prom-client's default metrics (its own list, `collectDefaultMetrics.metricsList`), each
+ * registered as `collectDefaultMetrics` would, except `gc`: its `PerformanceObserver` is
+ * replaced by gc-metrics.ts, which keeps the same metric without a JavaScript object per GC.
+ */
+function registerDefaultMetrics(registry: Registry): void {
+  const config = { register: registry, eventLoopMonitoringPrecision: 10 };
+  for (const name of collectDefaultMetrics.metricsList) {
+    if (name === 'gc') continue;
+    (require(`prom-client/lib/metrics/${name}`) as DefaultMetric)(registry, config);
+  }
+  registerGcMetric(registry);
+}
+
 /**
  * Registers every tokenguard metric, plus prom-client's default process metrics, in `registry`.
  *
  * @example const metrics = createMetrics(); res.end(await metrics.registry.metrics());
  */
 export function createMetrics(registry: Registry = new Registry()): Metrics {
-  collectDefaultMetrics({ register: registry });
+  registerDefaultMetrics(registry);
   const requests = new ScrapedCounter(registry, {
     name: 'tokenguard_admission_requests_total',
     help: 'AdmissionReviews answered, by endpoint, object kind, operation and decision (allowed, patched, denied, invalid, error).',

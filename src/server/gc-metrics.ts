@@ -32,9 +32,11 @@ const KIND_OF: Readonly<Record<string, string>> = {
 /** How often recorded GCs are moved into the histograms between scrapes (bounds what the profiler holds). */
 export const FOLD_MS = 10_000;
 
-type Sink = (kind: string, seconds: number) => void;
-
-const sinks = new Set<Sink>();
+/**
+ * The histograms fed, held weakly: a server's registry (and its histogram) that is dropped is
+ * collected, and its entry goes at the next fold, instead of being fed for the life of the process.
+ */
+const sinks = new Set<WeakRef<Histogram<'kind'>>>();
 let profiler: GCProfiler | undefined;
 
 /** Moves the GCs recorded since the last fold into every histogram, and records on. */
@@ -42,12 +44,24 @@ export function foldGcStatistics(): void {
   if (!profiler) return;
   const recorded = profiler.stop();
   profiler.start();
+  const live: Histogram<'kind'>[] = [];
+  for (const ref of sinks) {
+    const histogram = ref.deref();
+    if (histogram) live.push(histogram);
+    else sinks.delete(ref);
+  }
   for (const s of recorded?.statistics ?? []) {
     const kind = KIND_OF[s.gcType] ?? 'other';
     // The profiler gives each GC's cost in microseconds.
     const seconds = s.cost / 1e6;
-    for (const sink of sinks) sink(kind, seconds);
+    for (const histogram of live) histogram.observe({ kind }, seconds);
   }
+}
+
+/** How many histograms are fed now (after a fold, which drops those collected). For tests. */
+export function gcMetricSinks(): number {
+  foldGcStatistics();
+  return sinks.size;
 }
 
 function ensureProfiler(): void {
@@ -68,6 +82,6 @@ export function registerGcMetric(registry: Registry): void {
     // A scrape sees every GC up to now, not only those of the last fold.
     collect: foldGcStatistics,
   });
-  sinks.add((kind, seconds) => histogram.observe({ kind }, seconds));
+  sinks.add(new WeakRef(histogram));
   ensureProfiler();
 }

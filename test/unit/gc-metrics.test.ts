@@ -1,6 +1,8 @@
 import { PerformanceObserver } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { GC_METRIC } from '../../src/server/gc-metrics.js';
+import { GC_METRIC, gcMetricSinks } from '../../src/server/gc-metrics.js';
 import { createMetrics } from '../../src/server/metrics.js';
 
 /** Where churn() keeps its objects for a while, so the optimizing compiler cannot elide them. */
@@ -85,5 +87,21 @@ describe('process and Node.js metrics', () => {
     const after = [await minor(a), await minor(b)];
     expect(after[0]).toBeGreaterThan(before[0] ?? 0);
     expect(after[1]).toBeGreaterThan(before[1] ?? 0);
+  });
+
+  it('stops feeding the histogram of a registry nobody holds any more', async () => {
+    setFlagsFromString('--expose-gc');
+    const collect = runInNewContext('gc') as () => void;
+    const held = createMetrics().registry;
+    const before = gcMetricSinks();
+    for (let i = 0; i < 5; i++) createMetrics();
+    expect(gcMetricSinks()).toBe(before + 5);
+    // WeakRefs are cleared only after the job that made them ends, and a full GC has run.
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setImmediate(r));
+      collect();
+    }
+    expect(gcMetricSinks()).toBeLessThanOrEqual(before);
+    expect(await names(held)).toContain(GC_METRIC);
   });
 });

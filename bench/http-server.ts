@@ -13,7 +13,7 @@
  *   `JSON.parse`d, a canned AdmissionReview sent back. Same certificate, same keep-alive timeout.
  *
  * Instrumentation, identical in both: CPU time (`process.cpuUsage`), GC pauses by kind
- * (V8's GC profiler), event-loop delay (`monitorEventLoopDelay`), RSS sampled every 200 ms,
+ * (PerformanceObserver), event-loop delay (`monitorEventLoopDelay`), RSS sampled every 200 ms,
  * requests counted, and an optional CPU profile (inspector), reported to the parent over IPC.
  *
  * argv: kind certFile keyFile policiesDir [variant]
@@ -30,8 +30,7 @@
  * (where pino's lines go: nowhere, pino.destination sync, or buffered; default process.stdout);
  * baseline `pad=<bytes>` (a canned answer of about that size), `burn=<us>` (CPU spent per
  * request before answering), `express` (the same canned answer through express, express.json()
- * and res.json()); either kind `gc-observer` (GC pauses counted by a `PerformanceObserver`, the
- * instrument used before V8's GC profiler). The parent also knows `ref=<commit or folder>` (this file then runs against
+ * and res.json()). The parent also knows `ref=<commit or folder>` (this file then runs against
  * src/ from there) and `node=<flag>` (a Node.js option for this process, e.g.
  * `node=--max-semi-space-size=32`; repeat for several).
  */
@@ -40,7 +39,6 @@ import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:https';
 import { Session } from 'node:inspector';
 import { constants, type EntryType, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import { GCProfiler } from 'node:v8';
 import { serveIpc } from './ipc.js';
 import { parseProcStatusMemory, type RssParts } from './proc-status.js';
 
@@ -58,6 +56,13 @@ if ((kind !== 'tokenguard' && kind !== 'baseline') || !certFile || !keyFile || !
 }
 
 // ------------------------------------------------------------------ instrumentation
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge',
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental-marking',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak-callbacks',
+};
+
 export interface GcStats {
   count: number;
   totalMs: number;
@@ -65,55 +70,17 @@ export interface GcStats {
 }
 
 let gc: Record<string, GcStats> = {};
-const countGc = (name: string, ms: number): void => {
-  const s = gc[name] ?? { count: 0, totalMs: 0, maxMs: 0 };
-  gc[name] = s;
-  s.count += 1;
-  s.totalMs += ms;
-  if (ms > s.maxMs) s.maxMs = ms;
-};
-
-/**
- * GC pauses are recorded by V8's GC profiler, as tokenguard's own metric records them
- * (src/server/gc-metrics.ts): a `PerformanceObserver` of `gc` entries makes Node build an entry
- * object per GC, and at 1,000 requests/s those made request objects survive into the old
- * generation, so the instrument itself caused mark-compacts (docs/benchmarks.md, decisions 25
- * and 26). The variant `gc-observer` measures with the observer instead, in either server.
- */
-const PROFILER_KINDS: Record<string, string> = {
-  Scavenge: 'scavenge',
-  MinorMarkSweep: 'scavenge',
-  MinorMarkCompact: 'scavenge',
-  MarkSweepCompact: 'mark-compact',
-  IncrementalMarking: 'incremental-marking',
-  ProcessWeakCallbacks: 'weak-callbacks',
-};
-const OBSERVER_KINDS: Record<number, string> = {
-  [constants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge',
-  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact',
-  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental-marking',
-  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak-callbacks',
-};
-let foldGc = (): void => {};
-if (variant.has('gc-observer')) {
-  new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) {
-      const kind = (entry as { detail?: { kind?: number } }).detail?.kind ?? -1;
-      countGc(OBSERVER_KINDS[kind] ?? `kind-${kind}`, entry.duration);
-    }
-  }).observe({ entryTypes: ['gc' as EntryType] });
-} else {
-  const profiler = new GCProfiler();
-  profiler.start();
-  foldGc = () => {
-    const recorded = profiler.stop();
-    profiler.start();
-    // The profiler gives each GC's cost in microseconds.
-    for (const s of recorded?.statistics ?? []) countGc(PROFILER_KINDS[s.gcType] ?? s.gcType, s.cost / 1000);
-  };
-  // Bounds what the profiler holds between windows; a fold a second costs nothing measurable.
-  setInterval(foldGc, 1000).unref();
-}
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const detail = (entry as { detail?: { kind?: number } }).detail;
+    const name = GC_KINDS[detail?.kind ?? -1] ?? `kind-${detail?.kind}`;
+    const s = gc[name] ?? { count: 0, totalMs: 0, maxMs: 0 };
+    gc[name] = s;
+    s.count += 1;
+    s.totalMs += entry.duration;
+    if (entry.duration > s.maxMs) s.maxMs = entry.duration;
+  }
+}).observe({ entryTypes: ['gc' as EntryType] });
 
 const eld = monitorEventLoopDelay({ resolution: 10 });
 eld.enable();
@@ -179,7 +146,6 @@ export interface WindowStats {
 }
 
 function startWindow(): void {
-  foldGc();
   gc = {};
   eld.reset();
   requests = 0;
@@ -190,7 +156,6 @@ function startWindow(): void {
 
 function endWindow(): WindowStats {
   const cpu = process.cpuUsage(window.cpu);
-  foldGc();
   const mem = process.memoryUsage();
   sampleRss(mem);
   const ms = (ns: number) => (Number.isFinite(ns) ? ns / 1e6 : 0);

@@ -76,13 +76,6 @@ describe('bench/http.ts, smallest run', () => {
         // The server counted what the generator sent (the warm-up is outside the window).
         expect(r.stats.requests).toBeGreaterThanOrEqual(r.load.ok);
         expect(r.stats.cpuUs).toBeGreaterThan(0);
-        // GC pauses by kind, from V8's GC profiler: only the harness's own kind names.
-        for (const [kind, g] of Object.entries(r.stats.gc)) {
-          expect(['scavenge', 'mark-compact', 'incremental-marking', 'weak-callbacks']).toContain(kind);
-          expect(g.maxMs).toBeLessThanOrEqual(g.totalMs);
-        }
-        // A second of typical pods allocates far more than the young generation holds.
-        if (s.body === 'typical') expect(r.stats.gc.scavenge?.count).toBeGreaterThan(0);
       }
     }
     expect(results.fixed.map((f) => f.server).sort()).toEqual(['baseline', 'tokenguard']);

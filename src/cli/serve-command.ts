@@ -11,6 +11,7 @@ const USAGE = `usage: tokenguard serve [--port 8443] [--host 0.0.0.0] [--tls-cer
                         [--client-ca FILE [--client-subject NAME]...] [--policies PATH]...
                         [--no-cluster | --kubeconfig FILE]
                         [--log-level info] [--shutdown-delay 5s] [--shutdown-timeout 10s]
+                        [--gc-metrics]
 
 With cluster access (the default: in-cluster credentials, KUBECONFIG or ~/.kube/config, or
 --kubeconfig), ServiceAccounts, Namespaces and RBAC bindings are watched read-only and /readyz
@@ -19,6 +20,9 @@ waits for the first full sync. --no-cluster serves without them: bindings are un
 --client-ca: /mutate and /validate answer only callers with a client certificate from that CA
 whose subject CN or a DNS subject alternative name is one of --client-subject (default
 kube-apiserver; '*' accepts any certificate from the CA). Probes and /metrics stay open.
+
+--gc-metrics: /metrics also has nodejs_gc_duration_seconds. Off by default: timing every GC
+from JavaScript makes short-lived objects reach the old generation (docs/metrics.md).
 
 Without --tls-cert/--tls-key, serves certs/tls.crt and certs/tls.key, creating development
 certificates there (for localhost, 127.0.0.1 and the tokenguard Service) when they are missing.
@@ -55,6 +59,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
     'log-level'?: string;
     'shutdown-delay'?: string;
     'shutdown-timeout'?: string;
+    'gc-metrics'?: boolean;
     help?: boolean;
   };
   try {
@@ -74,6 +79,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
         'log-level': { type: 'string', default: 'info' },
         'shutdown-delay': { type: 'string', default: `${DEFAULT_SHUTDOWN_DELAY_MS / 1000}s` },
         'shutdown-timeout': { type: 'string', default: `${DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000}s` },
+        'gc-metrics': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -122,7 +128,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
   }
   if (values['no-cluster'] && values.kubeconfig) return usage('--no-cluster and --kubeconfig exclude each other');
   if (values['client-subject'] && !values['client-ca']) return usage('--client-subject needs --client-ca');
-  const metrics = createMetrics();
+  const metrics = createMetrics(undefined, { gcMetrics: values['gc-metrics'] === true });
   let facts: ClusterFactsProvider | undefined;
   if (!values['no-cluster']) {
     // Loaded only with cluster access (one after the other: jest's ESM loader fails on parallel imports sharing a module).

@@ -5,7 +5,6 @@
  */
 import { createRequire } from 'node:module';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import { registerGcMetric } from './gc-metrics.js';
 import { ScrapedCounter, ScrapedHistogram } from './request-metrics.js';
 
 /** Latency buckets, 0.5 ms to 5 s: a review takes well under a millisecond; 5 s is half the API server's default timeout. */
@@ -45,18 +44,32 @@ export interface Metrics {
 const require = createRequire(import.meta.url);
 type DefaultMetric = (registry: Registry, config: Record<string, unknown>) => void;
 
+/** prom-client's default metric that times GC pauses (`nodejs_gc_duration_seconds`). */
+export const GC_METRIC = 'nodejs_gc_duration_seconds';
+
+export interface MetricsOptions {
+  /**
+   * Also register `nodejs_gc_duration_seconds` (`tokenguard serve --gc-metrics`). Off by
+   * default: prom-client times GCs with a `PerformanceObserver` of `gc` entries, and the object
+   * Node builds for each entry (with deprecated accessors made per entry) made review objects
+   * survive into the old generation: at 1,000 reviews/s the old generation grew 2.5 MB/min with
+   * it and 0.07 MB/min without, hence a mark-compact every minute or two (docs/benchmarks.md,
+   * decisions 25 and 26). V8's GC profiler is no way out: a stopped profiler keeps recording
+   * every GC until a mark-compact frees it. GC pauses also show in `nodejs_eventloop_lag_*`.
+   */
+  readonly gcMetrics?: boolean;
+}
+
 /**
  * prom-client's default metrics (its own list, `collectDefaultMetrics.metricsList`), each
- * registered as `collectDefaultMetrics` would, except `gc`: its `PerformanceObserver` is
- * replaced by gc-metrics.ts, which keeps the same metric without a JavaScript object per GC.
+ * registered as `collectDefaultMetrics` would; `gc` only when asked for ({@link MetricsOptions}).
  */
-function registerDefaultMetrics(registry: Registry): void {
+function registerDefaultMetrics(registry: Registry, options: MetricsOptions): void {
   const config = { register: registry, eventLoopMonitoringPrecision: 10 };
   for (const name of collectDefaultMetrics.metricsList) {
-    if (name === 'gc') continue;
+    if (name === 'gc' && !options.gcMetrics) continue;
     (require(`prom-client/lib/metrics/${name}`) as DefaultMetric)(registry, config);
   }
-  registerGcMetric(registry);
 }
 
 /**
@@ -64,8 +77,8 @@ function registerDefaultMetrics(registry: Registry): void {
  *
  * @example const metrics = createMetrics(); res.end(await metrics.registry.metrics());
  */
-export function createMetrics(registry: Registry = new Registry()): Metrics {
-  registerDefaultMetrics(registry);
+export function createMetrics(registry: Registry = new Registry(), options: MetricsOptions = {}): Metrics {
+  registerDefaultMetrics(registry, options);
   const requests = new ScrapedCounter(registry, {
     name: 'tokenguard_admission_requests_total',
     help: 'AdmissionReviews answered, by endpoint, object kind, operation and decision (allowed, patched, denied, invalid, error).',

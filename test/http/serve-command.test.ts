@@ -123,6 +123,35 @@ test(
 );
 
 test.each([
+  [[], false],
+  [['--gc-metrics'], true],
+])(
+  'serve %j: /metrics has nodejs_gc_duration_seconds only with --gc-metrics',
+  async (flags, present) => {
+    const dir = tempDir('gcmetrics');
+    const certs = await makeCertificates();
+    writeFileSync(join(dir, 'tls.crt'), certs.cert);
+    writeFileSync(join(dir, 'tls.key'), certs.key);
+    const signals = new EventEmitter();
+    let done: Promise<number> | undefined;
+    const r = await new Promise<RunningServer>((resolve) => {
+      done = runServeCommand(
+        ['--port', '0', '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--policies', SHIPPED_POLICIES, '--no-cluster', '--shutdown-delay', '0', ...flags],
+        io(),
+        { signals, logDestination: new LogSink(), onListening: resolve },
+      );
+    });
+    const scrape = await request({ port: r.port, ca: certs.caCert, path: '/metrics' });
+    expect(scrape.status).toBe(200);
+    expect(scrape.body).toContain('nodejs_eventloop_lag_p99_seconds');
+    expect(scrape.body.includes('# TYPE nodejs_gc_duration_seconds histogram')).toBe(present);
+    signals.emit('SIGTERM');
+    expect(await done).toBe(0);
+  },
+  TIMEOUT,
+);
+
+test.each([
   ['5s', 5000],
   ['500ms', 500],
   ['0', 0],

@@ -30,7 +30,8 @@
  * (where pino's lines go: nowhere, pino.destination sync, or buffered; default process.stdout);
  * baseline `pad=<bytes>` (a canned answer of about that size), `burn=<us>` (CPU spent per
  * request before answering), `express` (the same canned answer through express, express.json()
- * and res.json()). The parent also knows `ref=<commit or folder>` (this file then runs against
+ * and res.json()); either kind `gc=heap` (mark-compacts counted from the old generation's size
+ * instead of a PerformanceObserver, which adds its own). The parent also knows `ref=<commit or folder>` (this file then runs against
  * src/ from there) and `node=<flag>` (a Node.js option for this process, e.g.
  * `node=--max-semi-space-size=32`; repeat for several).
  */
@@ -39,6 +40,7 @@ import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:https';
 import { Session } from 'node:inspector';
 import { constants, type EntryType, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { serveIpc } from './ipc.js';
 import { parseProcStatusMemory, type RssParts } from './proc-status.js';
 
@@ -70,17 +72,40 @@ export interface GcStats {
 }
 
 let gc: Record<string, GcStats> = {};
-new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) {
-    const detail = (entry as { detail?: { kind?: number } }).detail;
-    const name = GC_KINDS[detail?.kind ?? -1] ?? `kind-${detail?.kind}`;
-    const s = gc[name] ?? { count: 0, totalMs: 0, maxMs: 0 };
-    gc[name] = s;
+/**
+ * Variant `gc=heap`: no observer. The observer's own entries make objects reach the old
+ * generation (docs/benchmarks.md, decisions 25 and 26), so it adds mark-compacts of its own to
+ * what it counts. With `gc=heap`, a mark-compact is counted when the old generation's used
+ * size falls between two samples (every 200 ms; only a mark-compact frees it), its duration
+ * unknown (0), and scavenges are not counted.
+ */
+const gcFromHeap = variant.get('gc') === 'heap';
+if (!gcFromHeap) {
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const detail = (entry as { detail?: { kind?: number } }).detail;
+      const name = GC_KINDS[detail?.kind ?? -1] ?? `kind-${detail?.kind}`;
+      const s = gc[name] ?? { count: 0, totalMs: 0, maxMs: 0 };
+      gc[name] = s;
+      s.count += 1;
+      s.totalMs += entry.duration;
+      if (entry.duration > s.maxMs) s.maxMs = entry.duration;
+    }
+  }).observe({ entryTypes: ['gc' as EntryType] });
+}
+const OLD_SPACES = new Set(['old_space', 'large_object_space', 'code_space']);
+const oldUsed = (): number => getHeapSpaceStatistics().reduce((sum, s) => (OLD_SPACES.has(s.space_name) ? sum + s.space_used_size : sum), 0);
+let lastOldUsed = gcFromHeap ? oldUsed() : 0;
+const sampleOldGeneration = (): void => {
+  if (!gcFromHeap) return;
+  const used = oldUsed();
+  if (used < lastOldUsed) {
+    const s = gc['mark-compact'] ?? { count: 0, totalMs: 0, maxMs: 0 };
+    gc['mark-compact'] = s;
     s.count += 1;
-    s.totalMs += entry.duration;
-    if (entry.duration > s.maxMs) s.maxMs = entry.duration;
   }
-}).observe({ entryTypes: ['gc' as EntryType] });
+  lastOldUsed = used;
+};
 
 const eld = monitorEventLoopDelay({ resolution: 10 });
 eld.enable();
@@ -104,7 +129,10 @@ const sampleRss = (mem: NodeJS.MemoryUsage = process.memoryUsage()) => {
     rssMaxParts = { heapTotal: mem.heapTotal, external: mem.external, arrayBuffers: mem.arrayBuffers };
   }
 };
-setInterval(() => sampleRss(), 200).unref();
+setInterval(() => {
+  sampleRss();
+  sampleOldGeneration();
+}, 200).unref();
 
 let requests = 0;
 /** `handler=review-steps`: per endpoint, milliseconds summed per step and the requests timed. */
@@ -147,6 +175,7 @@ export interface WindowStats {
 
 function startWindow(): void {
   gc = {};
+  if (gcFromHeap) lastOldUsed = oldUsed();
   eld.reset();
   requests = 0;
   rssMax = 0;
@@ -155,6 +184,7 @@ function startWindow(): void {
 }
 
 function endWindow(): WindowStats {
+  sampleOldGeneration();
   const cpu = process.cpuUsage(window.cpu);
   const mem = process.memoryUsage();
   sampleRss(mem);

@@ -169,9 +169,8 @@ export function renderSoak(runs: readonly SoakRun[]): string {
       '|---|---|---|---|---|---|---|---|---|---|---|',
     );
     for (const x of s) {
-      const sc = x.stats.gc.scavenge;
       out.push(
-        `| ${minuteText(x.minute)} | ${mb(x.stats.rssEnd)} | ${mb(x.heapUsed)} | ${x.load.latency.p50.toFixed(3)} | ${x.load.latency.p99.toFixed(3)} | ${x.load.latency.p999.toFixed(3)} | ${x.load.latency.max.toFixed(2)} | ${coreShare(x.stats).toFixed(3)} | ${sc?.count ?? 0} (${(sc?.maxMs ?? 0).toFixed(2)}) | ${x.stats.gc['mark-compact']?.count ?? 0} | ${fixedCell(x.load)} |`,
+        `| ${minuteText(x.minute)} | ${mb(x.stats.rssEnd)} | ${mb(x.heapUsed)} | ${x.load.latency.p50.toFixed(3)} | ${x.load.latency.p99.toFixed(3)} | ${x.load.latency.p999.toFixed(3)} | ${x.load.latency.max.toFixed(2)} | ${coreShare(x.stats).toFixed(3)} | ${scavengeCell(x.stats)} | ${x.stats.gc['mark-compact']?.count ?? 0} | ${fixedCell(x.load)} |`,
       );
     }
     const scCount = s.reduce((a, x) => a + (x.stats.gc.scavenge?.count ?? 0), 0);
@@ -179,7 +178,7 @@ export function renderSoak(runs: readonly SoakRun[]): string {
     const cpu = s.reduce((a, x) => a + x.stats.cpuUs, 0) / 1000 / s.reduce((a, x) => a + x.stats.wallMs, 0);
     const pct3 = (v: number | undefined) => (v === undefined ? 'n/a' : v.toFixed(3));
     out.push(
-      `| **whole run** | max ${mb(Math.max(...s.map((x) => x.stats.rssMax)))} | | ${pct3(l?.p50)} | ${pct3(l?.p99)} | ${pct3(l?.p999)} | ${fmt(l?.max ?? Math.max(...s.map((x) => x.load.latency.max)), 2)} | ${fmt(cpu, 3)} | ${scCount} (${scMax.toFixed(2)}) | ${mc} | ${failures} |`,
+      `| **whole run** | max ${mb(Math.max(...s.map((x) => x.stats.rssMax)))} | | ${pct3(l?.p50)} | ${pct3(l?.p99)} | ${pct3(l?.p999)} | ${fmt(l?.max ?? Math.max(...s.map((x) => x.load.latency.max)), 2)} | ${fmt(cpu, 3)} | ${s.some((x) => gcFromHeap(x.stats)) ? 'not counted' : `${scCount} (${scMax.toFixed(2)})`} | ${mc} | ${failures} |`,
       '',
     );
   }
@@ -188,6 +187,21 @@ export function renderSoak(runs: readonly SoakRun[]): string {
 
 export const cpuPerRequest = (s: WindowStats) => (s.requests > 0 ? s.cpuUs / s.requests : Number.NaN);
 export const coreShare = (s: WindowStats) => s.cpuUs / 1000 / s.wallMs;
+
+/** Whether the window's GC counts are falls of the old generation's size (`gc=heap`): mark-compacts only, no durations. */
+const gcFromHeap = (s: WindowStats): boolean => s.gcSource === 'old-generation';
+/** The scavenges cell: count (max ms), or why there is none. */
+export const scavengeCell = (s: WindowStats): string => {
+  if (gcFromHeap(s)) return 'not counted';
+  const sc = s.gc.scavenge;
+  return sc ? `${sc.count} (${fmt(sc.maxMs, 2)})` : '0';
+};
+/** The mark-compact cell: count (max ms), the count alone when durations were not measured. */
+export const markCompactCell = (s: WindowStats): string => {
+  const mc = s.gc['mark-compact'];
+  if (!mc) return '0';
+  return gcFromHeap(s) ? `${mc.count} (duration not measured)` : `${mc.count} (${fmt(mc.maxMs, 1)} ms)`;
+};
 
 /** Rows of the memory table for the private and file-backed parts of an RSS figure; none where unknown (older JSON, no /proc). */
 export function rssPartRows(when: string, a: Partial<RssParts> | undefined, t: Partial<RssParts> | undefined): string[] {
@@ -472,10 +486,8 @@ export function renderMarkdown(r: Results, compact = false): string {
     );
     for (const f of [...r.fixed].sort((a, b) => a.server.localeCompare(b.server) || a.round - b.round)) {
       const l = f.load.latency;
-      const sc = f.stats.gc.scavenge;
-      const mc = f.stats.gc['mark-compact'];
       out.push(
-        `| ${f.server === A ? 'A' : f.server} | ${f.round} | ${fmt(l.p50, 3)} | ${fmt(l.p90, 3)} | ${fmt(l.p99, 3)} | ${fmt(l.p999, 3)} | ${fmt(l.max, 2)} | ${fixedCell(f.load)} | ${fmt(coreShare(f.stats), 3)} | ${sc ? `${sc.count} (${fmt(sc.maxMs, 2)})` : '0'} | ${mc ? `${mc.count} (${fmt(mc.maxMs, 1)} ms)` : '0'} | ${fmt(f.stats.eld.p99, 1)} / ${fmt(f.stats.eld.max, 1)} | ${fmt(f.load.sendLag.p99, 3)} / ${fmt(f.load.sendLag.max, 1)} | ${fmt(f.stats.rssStart / 1e6, 1)} → ${fmt(f.stats.rssEnd / 1e6, 1)} MB |`,
+        `| ${f.server === A ? 'A' : f.server} | ${f.round} | ${fmt(l.p50, 3)} | ${fmt(l.p90, 3)} | ${fmt(l.p99, 3)} | ${fmt(l.p999, 3)} | ${fmt(l.max, 2)} | ${fixedCell(f.load)} | ${fmt(coreShare(f.stats), 3)} | ${scavengeCell(f.stats)} | ${markCompactCell(f.stats)} | ${fmt(f.stats.eld.p99, 1)} / ${fmt(f.stats.eld.max, 1)} | ${fmt(f.load.sendLag.p99, 3)} / ${fmt(f.load.sendLag.max, 1)} | ${fmt(f.stats.rssStart / 1e6, 1)} → ${fmt(f.stats.rssEnd / 1e6, 1)} MB |`,
       );
     }
     const ratioRow = (name: string, f: (x: FixedRound) => number) => `${name} ${ratio(fxRatio(f))}`;

@@ -31,8 +31,8 @@
  * baseline `pad=<bytes>` (a canned answer of about that size), `burn=<us>` (CPU spent per
  * request before answering), `express` (the same canned answer through express, express.json()
  * and res.json()); either kind `gc=heap` (mark-compacts counted from the old generation's size
- * instead of a PerformanceObserver, which adds its own). The parent also knows `ref=<commit or folder>` (this file then runs against
- * src/ from there) and `node=<flag>` (a Node.js option for this process, e.g.
+ * instead of a PerformanceObserver, which adds its own; bench/old-generation.ts). The parent
+ * also knows `ref=<commit or folder>` (this file then runs against src/ from there) and `node=<flag>` (a Node.js option for this process, e.g.
  * `node=--max-semi-space-size=32`; repeat for several).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -40,8 +40,8 @@ import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:https';
 import { Session } from 'node:inspector';
 import { constants, type EntryType, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import { getHeapSpaceStatistics } from 'node:v8';
 import { serveIpc } from './ipc.js';
+import { OldGenerationFalls } from './old-generation.js';
 import { parseProcStatusMemory, type RssParts } from './proc-status.js';
 
 const require = createRequire(import.meta.url);
@@ -93,18 +93,13 @@ if (!gcFromHeap) {
     }
   }).observe({ entryTypes: ['gc' as EntryType] });
 }
-const OLD_SPACES = new Set(['old_space', 'large_object_space', 'code_space']);
-const oldUsed = (): number => getHeapSpaceStatistics().reduce((sum, s) => (OLD_SPACES.has(s.space_name) ? sum + s.space_used_size : sum), 0);
-let lastOldUsed = gcFromHeap ? oldUsed() : 0;
+const oldGeneration = gcFromHeap ? new OldGenerationFalls() : undefined;
 const sampleOldGeneration = (): void => {
-  if (!gcFromHeap) return;
-  const used = oldUsed();
-  if (used < lastOldUsed) {
+  if (oldGeneration?.sample()) {
     const s = gc['mark-compact'] ?? { count: 0, totalMs: 0, maxMs: 0 };
     gc['mark-compact'] = s;
     s.count += 1;
   }
-  lastOldUsed = used;
 };
 
 const eld = monitorEventLoopDelay({ resolution: 10 });
@@ -169,13 +164,19 @@ export interface WindowStats {
   readonly rssMaxParts: RssMaxParts;
   readonly heapUsed: number;
   readonly gc: Record<string, GcStats>;
+  /**
+   * Where `gc` comes from: a PerformanceObserver (every kind, with durations), or, with
+   * `gc=heap`, falls of the old generation's size (mark-compacts only, no durations). Absent in
+   * results written before it existed, which are the observer's.
+   */
+  readonly gcSource?: 'observer' | 'old-generation';
   /** Event-loop delay, ms (resolution 10 ms: the sampler's own period is subtracted by Node). */
   readonly eld: { readonly mean: number; readonly p50: number; readonly p99: number; readonly max: number };
 }
 
 function startWindow(): void {
   gc = {};
-  if (gcFromHeap) lastOldUsed = oldUsed();
+  oldGeneration?.reset();
   eld.reset();
   requests = 0;
   rssMax = 0;
@@ -201,6 +202,7 @@ function endWindow(): WindowStats {
     rssMaxParts,
     heapUsed: mem.heapUsed,
     gc,
+    gcSource: gcFromHeap ? 'old-generation' : 'observer',
     eld: { mean: ms(eld.mean), p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max) },
   };
 }

@@ -12,6 +12,8 @@ import {
   type SoakRun,
   slope,
   startLoadText,
+  scavengeCell,
+  markCompactCell,
   updateDocs,
 } from '../../../bench/http-report.js';
 import type { WindowStats } from '../../../bench/http-server.js';
@@ -244,6 +246,20 @@ describe('renderMarkdown', () => {
     expect(compact).toContain('#### Experiments');
     expect(compact).not.toContain('#### Goals');
     expect(compact).not.toContain('#### Fixed rate');
+  });
+});
+
+describe('GC cells', () => {
+  it('shows counts with durations from the observer, and from gc=heap the mark-compacts alone, scavenges not counted', () => {
+    const observed = stats({ gc: { scavenge: { count: 12, totalMs: 6, maxMs: 1.234 }, 'mark-compact': { count: 2, totalMs: 9, maxMs: 5.54 } } });
+    expect(scavengeCell(observed)).toBe('12 (1.23)');
+    expect(markCompactCell(observed)).toBe('2 (5.5 ms)');
+    expect(scavengeCell(stats())).toBe('0');
+    expect(markCompactCell(stats())).toBe('0');
+    const fromHeap = stats({ gcSource: 'old-generation', gc: { 'mark-compact': { count: 3, totalMs: 0, maxMs: 0 } } });
+    expect(scavengeCell(fromHeap)).toBe('not counted');
+    expect(markCompactCell(fromHeap)).toBe('3 (duration not measured)');
+    expect(scavengeCell(stats({ gcSource: 'old-generation' }))).toBe('not counted');
   });
 });
 

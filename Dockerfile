@@ -44,5 +44,11 @@ COPY --chown=0:0 policies ./policies
 # (deploy/base also sets runAsUser 65532 and readOnlyRootFilesystem).
 USER 65532:65532
 EXPOSE 8443
-ENTRYPOINT ["node", "dist/cli/main.js"]
+# --initial-old-space-size: V8 shrinks its first old-generation limit to about what start-up
+# has loaded (13 MB on Node 20), so a mark-compact ran while the server started; that one sets
+# V8's memory reducer off, which then ran full GCs (14-35 ms pauses) every ~100 s under steady
+# load. 48 MB holds start-up's 10-15 MB plus one young generation (V8 starts marking once less
+# than that is left): no full GC then (docs/benchmarks.md, decision 27). Not allowed in
+# NODE_OPTIONS, where the heap cap is (deploy/base).
+ENTRYPOINT ["node", "--initial-old-space-size=48", "dist/cli/main.js"]
 CMD ["serve"]

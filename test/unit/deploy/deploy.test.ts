@@ -581,7 +581,8 @@ describe('Dockerfile', () => {
 
   it('runs the CLI as uid 65532, matching the Deployment, with serve as the default command', () => {
     expect(runtime).toMatch(/^USER 65532:65532$/m);
-    expect(runtime).toMatch(/^ENTRYPOINT \["node", "dist\/cli\/main\.js"\]$/m);
+    // Node.js flags between node and the script: decision 27's initial old generation.
+    expect(runtime).toMatch(/^ENTRYPOINT \["node", "--initial-old-space-size=48", "dist\/cli\/main\.js"\]$/m);
     expect(runtime).toMatch(/^CMD \["serve"\]$/m);
     expect(container('base').securityContext?.runAsUser).toBe(65532);
     expect(container('base').args?.[0]).toBe('serve');

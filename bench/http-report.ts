@@ -97,7 +97,7 @@ export interface SoakRun {
    */
   readonly latency?: Percentiles;
   /** How the run was made. Missing in older soak JSON. */
-  readonly meta?: { readonly command: string; readonly date: string; readonly node: string; readonly cpu: string; readonly rate: number; readonly sliceSeconds: number };
+  readonly meta?: { readonly command: string; readonly date: string; readonly node: string; readonly cpu: string; readonly rate: number; readonly sliceSeconds: number; readonly tokenguardStart?: TokenguardStart };
   /** This server's answers in the check before measuring. Missing in older soak JSON. */
   readonly answers?: AnswerCheck[];
 }
@@ -123,6 +123,19 @@ export const signed = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}
 /** Slice ends in minutes: 0.5, 1.0, … for 30-s slices; two decimals for shorter ones. */
 export const minuteText = (m: number) => (Number.isInteger(m * 2) ? m.toFixed(1) : m.toFixed(2));
 
+/** How the tokenguard processes of a run were started (`meta.tokenguardStart`; bench/image-start.ts). */
+export interface TokenguardStart {
+  readonly nodeFlags: readonly string[];
+  readonly nodeOptions: string;
+}
+
+/** How tokenguard was started, for the reports; results from before it was recorded ran plain `node`. */
+export function startText(start: unknown): string {
+  const s = start as Partial<TokenguardStart> | undefined;
+  if (!s?.nodeFlags) return 'tokenguard started with plain `node` (results from before the image set Node.js flags)';
+  return `tokenguard started as the image and the Deployment start it (\`node ${[...s.nodeFlags, 'dist/cli/main.js'].join(' ')}\`, NODE_OPTIONS=\`${s.nodeOptions ?? ''}\`; variant \`image=off\` without them)`;
+}
+
 /** The soak report. Older soak JSON (without `meta`, `latency`, failure kinds, answers) shows those as unknown. */
 export function renderSoak(runs: readonly SoakRun[]): string {
   const out: string[] = [];
@@ -132,7 +145,7 @@ export function renderSoak(runs: readonly SoakRun[]): string {
   const sliceSeconds = meta?.sliceSeconds ?? first?.slices[0]?.load.seconds ?? Number.NaN;
   out.push(`### Soak: ${rate.toLocaleString('en-US')} requests/s without pause (\`npx tsx bench/http.ts --soak ${first?.minutes ?? 10}\`)`, '');
   out.push(
-    `${meta ? `Node ${meta.node}, ${meta.cpu}` : 'Node and CPU not recorded (older soak JSON)'}; typical pod on /mutate, one pinned server core; each row is one ${sliceSeconds}-s slice, measured at its end, and the last row the whole run.`,
+    `${meta ? `Node ${meta.node}, ${meta.cpu}` : 'Node and CPU not recorded (older soak JSON)'}; typical pod on /mutate, one pinned server core; ${startText(meta?.tokenguardStart)}; each row is one ${sliceSeconds}-s slice, measured at its end, and the last row the whole run.`,
     '',
   );
   const answers = runs.flatMap((run) => run.answers ?? []);
@@ -400,7 +413,7 @@ export function renderMarkdown(r: Results, compact = false): string {
   out.push(
     `Command: \`${m.command}\` · Node ${m.node} · CPU: ${m.cpu} (${m.cores} cores) · ${String(m.date).slice(0, 16).replace('T', ' ')} UTC · ${fmt(Number(m.durationMinutes), 1)} min`,
     '',
-    `Server processes pinned to CPU ${m.serverCpu ?? '-'} and the load generator to CPU ${m.generatorCpu ?? '-'} (taskset: ${m.pinned ? 'yes' : '**no**'}); ECDSA P-256 certificate; tokenguard with the shipped policies, no cluster facts, logging at info to ${m.tokenguardLog}. ` +
+    `Server processes pinned to CPU ${m.serverCpu ?? '-'} and the load generator to CPU ${m.generatorCpu ?? '-'} (taskset: ${m.pinned ? 'yes' : '**no**'}); ECDSA P-256 certificate; tokenguard with the shipped policies, no cluster facts, logging at info to ${m.tokenguardLog}; ${startText(m.tokenguardStart)}. ` +
       `Load average ${loadAvg(m.loadAverageStart)} at the start and ${loadAvg(m.loadAverageEnd)} at the end (the run's own two busy processes count up to 2 of it): ${startLoadText(m.loadAverageStart)}. Absolute figures drift with other work on the machine, so the ratios to A (measured back to back in each round) are the figures to trust. ` +
       `Saturation: ${cfgUsed.rounds} interleaved round(s) of ${cfgUsed.seconds} s per test, medians. Fixed rate: ${cfgUsed.fixedRounds} round(s) of ${cfgUsed.fixedSeconds} s per server at ${fmt(cfgUsed.rate)} req/s after ${cfgUsed.fixedWarmSeconds} s of warm-up.`,
   );

@@ -28,6 +28,9 @@
  * 30; a short smoke test of the soak: `--soak 0.1 --soak-slice-seconds 3`), --variants 'A|B'
  * (experiments: more server processes, each with a variant of http-server.ts such as
  * `log=silent`, `no-cluster`, `client-node`, `ref=HEAD` (src/ as committed), `node=--max-semi-space-size=32`,
+ * `image=off` (tokenguard started with plain `node`, without the Node.js flags of the image's
+ * ENTRYPOINT and the Deployment's NODE_OPTIONS, which every other tokenguard process gets:
+ * bench/image-start.ts),
  * `bin=node24` (the server on Node 24, the image's runtime; `baseline:bin=node24` for A)
  * or `baseline:pad=1000`, measured in the same saturation rounds).
  *
@@ -50,6 +53,7 @@ import { parseArgs } from 'node:util';
 import { generateCertificates } from '../src/certs/generate.js';
 import { type BenchBody, benchBodies, type ExpectedAnswer } from './bodies.js';
 import { compileForChildren } from './build.js';
+import { imageStart } from './image-start.js';
 import { histogramPercentiles, type LatencyHistogram, mergeHistograms } from './histogram.js';
 import type { FixedResult, FreshResult, SaturateResult } from './http-load.js';
 import type { WindowStats } from './http-server.js';
@@ -126,6 +130,8 @@ const cfg = {
   soakMinutes: num(opts.soak, 0),
   soakSliceSeconds: num(opts['soak-slice-seconds'], 30),
 };
+/** How the image and the Deployment start tokenguard: its server processes start the same way. */
+const shipped = imageStart(root);
 const writeDocs = opts['no-docs'] ? false : opts.docs || !quick;
 const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
 const command = ['npx tsx bench/http.ts', ...process.argv.slice(2).map(shellQuote)].join(' ');
@@ -388,7 +394,7 @@ async function soak(server: Server, body: BenchBody, minutes: number, answers: r
   log(
     `soak ${server.kind} whole run: p50 ${latency.p50.toFixed(3)} p99 ${latency.p99.toFixed(3)} p99.9 ${latency.p999.toFixed(3)} max ${latency.max.toFixed(2)} ms over ${latency.count} requests; non-2xx / errors / timeouts ${fixedTotal(slices.map((x) => x.load))}`,
   );
-  const meta = { command, date: new Date().toISOString(), node: process.version, cpu: cpuModel(), rate: cfg.rate, sliceSeconds: cfg.soakSliceSeconds };
+  const meta = { command, date: new Date().toISOString(), node: process.version, cpu: cpuModel(), rate: cfg.rate, sliceSeconds: cfg.soakSliceSeconds, tokenguardStart: { nodeFlags: shipped.nodeFlags, nodeOptions: shipped.nodeOptions } };
   return { server: server.kind, minutes, rssBefore, slices, latency, meta, answers: answers.filter((a) => a.server === server.kind) };
 }
 
@@ -438,25 +444,33 @@ async function main(): Promise<void> {
       return join(builds.get(ref) as string, 'bench', 'http-server.js');
     };
     const policies = join(root, 'policies');
+    log(`tokenguard started as the image starts it: node ${[...shipped.nodeFlags, '…'].join(' ')}, NODE_OPTIONS=${shipped.nodeOptions || '(none)'}`);
     const servers: Record<ServerKind, Server> = {};
     for (const id of ids) {
       const variant = /^\w+\[(.*)\]$/.exec(id)?.[1];
       const kind = id.startsWith('baseline') ? 'baseline' : 'tokenguard';
-      const nodeFlags = (variant ?? '')
-        .split(',')
-        .filter((v) => v.startsWith('node='))
-        .map((v) => v.slice(5));
+      // tokenguard runs as the image and the Deployment start it (bench/image-start.ts), unless
+      // the variant says `image=off`; `node=` flags come after the image's.
+      const asShipped = kind === 'tokenguard' && !(variant ?? '').split(',').includes('image=off');
+      const nodeFlags = [
+        ...(asShipped ? shipped.nodeFlags : []),
+        ...(variant ?? '')
+          .split(',')
+          .filter((v) => v.startsWith('node='))
+          .map((v) => v.slice(5)),
+      ];
       const bin = (variant ?? '')
         .split(',')
         .find((v) => v.startsWith('bin='))
         ?.slice(4);
       // `env=NAME=VALUE`: an environment variable of this server process (e.g. malloc tuning).
-      const env = Object.fromEntries(
-        (variant ?? '')
+      const env = Object.fromEntries([
+        ...(asShipped && shipped.nodeOptions ? [['NODE_OPTIONS', shipped.nodeOptions]] : []),
+        ...(variant ?? '')
           .split(',')
           .filter((v) => v.startsWith('env=') && v.indexOf('=', 4) > 4)
           .map((v) => [v.slice(4, v.indexOf('=', 4)), v.slice(v.indexOf('=', 4) + 1)]),
-      );
+      ]);
       const c = await spawnChild(
         id,
         1,
@@ -621,6 +635,7 @@ async function main(): Promise<void> {
         tokenguardLog: opts['log-file'] ? logPath : 'a pipe (standard output, read by the benchmark as a container runtime reads it)',
         variants,
         certificate: 'ECDSA P-256 (src/certs generateCertificates)',
+        tokenguardStart: { nodeFlags: shipped.nodeFlags, nodeOptions: shipped.nodeOptions },
       },
       bodies: bodies.map((b) => ({ id: b.id, label: b.label, path: b.path, bytes: Buffer.byteLength(b.body), expect: b.expect })),
       startup,

@@ -5,7 +5,7 @@
  * development certificates, as `npm start` does on a fresh clone.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,9 +42,16 @@ interface Proc {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** `node [nodeFlags] dist/cli/main.js serve [args]`, with `env` added to the environment. */
-function startCli(args: string[], cwd: string, options: { nodeFlags?: readonly string[]; env?: Record<string, string> } = {}): Proc {
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), cli, 'serve', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+/**
+ * `node [nodeFlags] dist/cli/main.js serve [args]`, with `env` added to the environment; in the
+ * cgroup v1 memory group `cgroup` when given (the shell joins it, then becomes node).
+ */
+function startCli(args: string[], cwd: string, options: { nodeFlags?: readonly string[]; env?: Record<string, string>; cgroup?: string } = {}): Proc {
+  const argv = [...(options.nodeFlags ?? []), cli, 'serve', ...args];
+  const [command, commandArgs] = options.cgroup
+    ? ['sh', ['-c', `echo $$ > "$0/cgroup.procs" && exec "$@"`, options.cgroup, process.execPath, ...argv]]
+    : [process.execPath, argv];
+  const child = spawn(command, commandArgs, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   const waiters: { predicate: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
@@ -232,10 +239,15 @@ test(
 );
 
 /**
- * Mark-compact GCs of `serve` over its start-up and 3,000 typical-pod reviews, counted from V8's
- * own `--trace-gc` lines (they share standard output with the log lines).
+ * Mark-compacts and scavenges of `serve` over its start-up and `load.reviews` typical-pod
+ * reviews from `load.concurrency` keep-alive connections, counted from V8's own `--trace-gc`
+ * lines (they share standard output with the log lines).
  */
-async function markCompactsServing(start: { nodeFlags: readonly string[]; nodeOptions: string }): Promise<{ count: number; reviews: number }> {
+async function gcServing(
+  start: { nodeFlags: readonly string[]; nodeOptions: string },
+  load: { reviews: number; concurrency: number },
+  cgroup?: string,
+): Promise<{ count: number; scavenges: number; reviews: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'tokenguard-http-gc-'));
   const certs = await makeCertificates();
   writeFileSync(join(dir, 'tls.crt'), certs.cert);
@@ -243,7 +255,7 @@ async function markCompactsServing(start: { nodeFlags: readonly string[]; nodeOp
   const p = startCli(
     ['--port', '0', '--host', '127.0.0.1', '--tls-cert', 'tls.crt', '--tls-key', 'tls.key', '--policies', SHIPPED_POLICIES, '--no-cluster', '--shutdown-delay', '0s'],
     dir,
-    { nodeFlags: [...start.nodeFlags, '--trace-gc'], env: start.nodeOptions ? { NODE_OPTIONS: start.nodeOptions } : {} },
+    { nodeFlags: [...start.nodeFlags, '--trace-gc'], env: start.nodeOptions ? { NODE_OPTIONS: start.nodeOptions } : {}, cgroup },
   );
   const agent = new Agent({ keepAlive: true, ca: certs.caCert });
   try {
@@ -254,18 +266,18 @@ async function markCompactsServing(start: { nodeFlags: readonly string[]; nodeOp
     let sent = 0;
     let answered = 0;
     const worker = async () => {
-      while (sent < 3000) {
+      while (sent < load.reviews) {
         sent += 1;
         const r = await postReview({ port, ca: certs.caCert, agent, endpoint: 'mutate', review: body });
         if (r.status === 200) answered += 1;
       }
     };
-    await Promise.all([worker(), worker(), worker(), worker()]);
+    await Promise.all(Array.from({ length: load.concurrency }, worker));
     p.child.kill('SIGINT');
     expect(await p.exited).toEqual({ code: 0, signal: null });
     const traced = p.logs.map((l) => l.unparsed).filter((u): u is string => typeof u === 'string');
     expect(traced.some((l) => l.includes('Scavenge'))).toBe(true); // the trace is there at all
-    return { count: traced.filter((l) => l.includes('Mark-Compact')).length, reviews: answered };
+    return { count: traced.filter((l) => l.includes('Mark-Compact')).length, scavenges: traced.filter((l) => l.includes('Scavenge')).length, reviews: answered };
   } finally {
     agent.destroy();
     if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
@@ -278,13 +290,48 @@ test(
   async () => {
     const shipped = imageStart(REPO);
     expect(shipped.nodeFlags.length).toBeGreaterThan(0);
-    const asShipped = await markCompactsServing(shipped);
-    expect(asShipped).toEqual({ count: 0, reviews: 3000 });
+    const asShipped = await gcServing(shipped, { reviews: 3000, concurrency: 4 });
+    expect(asShipped).toMatchObject({ count: 0, reviews: 3000 });
     // Without the ENTRYPOINT's flags, the same start under the Deployment's heap cap runs one
     // while loading: the reason for the flag, checked so that this test can fail.
-    const plain = await markCompactsServing({ nodeFlags: [], nodeOptions: shipped.nodeOptions });
+    const plain = await gcServing({ nodeFlags: [], nodeOptions: shipped.nodeOptions }, { reviews: 3000, concurrency: 4 });
     expect(plain.reviews).toBe(3000);
     expect(plain.count).toBeGreaterThan(0);
+  },
+  TIMEOUT,
+);
+
+const MEMORY_CGROUPS = '/sys/fs/cgroup/memory';
+const canCreateMemoryCgroup = (() => {
+  try {
+    accessSync(MEMORY_CGROUPS, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+(canCreateMemoryCgroup ? test : test.skip)(
+  "inside the Deployment's memory limit (a cgroup v1 memory group of 256Mi), as shipped: no mark-compact over start-up and 20,000 reviews from 50 connections; without --max-semi-space-size, V8's 1 MiB semi-spaces scavenge over four times as often (decision 28)",
+  async () => {
+    const shipped = imageStart(REPO);
+    const limit = /^\s+limits:\s*\n\s+memory:\s*(\d+)Mi\s*$/m.exec(readFileSync(join(REPO, 'deploy/base/deployment.yaml'), 'utf8'));
+    if (!limit) throw new Error('deploy/base/deployment.yaml: no limits.memory in Mi');
+    const cgroup = join(MEMORY_CGROUPS, `tokenguard-test-${process.pid}`);
+    mkdirSync(cgroup);
+    try {
+      writeFileSync(join(cgroup, 'memory.limit_in_bytes'), String(Number(limit[1]) * 1024 * 1024));
+      const asShipped = await gcServing(shipped, { reviews: 20_000, concurrency: 50 }, cgroup);
+      expect(asShipped).toMatchObject({ count: 0, reviews: 20_000 });
+      const withoutSemi = { ...shipped, nodeOptions: shipped.nodeOptions.replace(/--max-semi-space-size=\d+/, '').trim() };
+      expect(withoutSemi.nodeOptions).not.toBe(shipped.nodeOptions);
+      const tiny = await gcServing(withoutSemi, { reviews: 20_000, concurrency: 50 }, cgroup);
+      expect(tiny.reviews).toBe(20_000);
+      // 1 MiB semi-spaces fill every ~25 ms at 1,000 reviews/s: some 8 times the scavenges.
+      expect(tiny.scavenges).toBeGreaterThan(4 * asShipped.scavenges);
+    } finally {
+      rmdirSync(cgroup);
+    }
   },
   TIMEOUT,
 );

@@ -10,6 +10,7 @@ import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { CertificateSet } from '../../src/certs/generate.js';
 import { benchBodies } from '../../bench/bodies.js';
 import { imageStart } from '../../bench/image-start.js';
 import { pod, review } from '../helpers/pods.js';
@@ -95,6 +96,15 @@ function startCli(args: string[], cwd: string, options: { nodeFlags?: readonly s
   return { child, logs, stderr: () => stderr, waitForLog, exited };
 }
 
+/** A new temporary folder holding `tls.crt` and `tls.key` for 127.0.0.1, and the certificates. */
+async function folderWithCertificates(prefix: string): Promise<{ dir: string; certs: CertificateSet }> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const certs = await makeCertificates();
+  writeFileSync(join(dir, 'tls.crt'), certs.cert);
+  writeFileSync(join(dir, 'tls.key'), certs.key);
+  return { dir, certs };
+}
+
 /** A request whose body is sent in two halves: in flight until `finish()` is called. */
 function heldRequest(port: number, ca: string, uid: string) {
   const text = JSON.stringify(review(pod({ name: uid }), { uid }));
@@ -117,10 +127,7 @@ function heldRequest(port: number, ca: string, uid: string) {
 test(
   'SIGTERM under load: readiness fails first, every request sent gets its answer, in-flight ones included, and the process exits 0',
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tokenguard-http-sigterm-'));
-    const certs = await makeCertificates();
-    writeFileSync(join(dir, 'tls.crt'), certs.cert);
-    writeFileSync(join(dir, 'tls.key'), certs.key);
+    const { dir, certs } = await folderWithCertificates('tokenguard-http-sigterm-');
     const p = startCli(
       ['--port', '0', '--host', '127.0.0.1', '--tls-cert', 'tls.crt', '--tls-key', 'tls.key', '--policies', SHIPPED_POLICIES, '--no-cluster', '--shutdown-delay', '2s'],
       dir,
@@ -221,10 +228,7 @@ test(
 test(
   'an invalid policy set fails start-up with exit code 2 and every error on stderr',
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tokenguard-http-badpolicy-'));
-    const certs = await makeCertificates();
-    writeFileSync(join(dir, 'tls.crt'), certs.cert);
-    writeFileSync(join(dir, 'tls.key'), certs.key);
+    const { dir } = await folderWithCertificates('tokenguard-http-badpolicy-');
     writeFileSync(join(dir, 'bad.yaml'), 'apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata:\n  name: bad\nspec:\n  mode: Sometimes\n');
     const p = startCli(['--port', '0', '--host', '127.0.0.1', '--tls-cert', 'tls.crt', '--tls-key', 'tls.key', '--policies', 'bad.yaml', '--no-cluster'], dir);
     try {
@@ -248,10 +252,7 @@ async function gcServing(
   load: { reviews: number; concurrency: number },
   cgroup?: string,
 ): Promise<{ count: number; scavenges: number; reviews: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'tokenguard-http-gc-'));
-  const certs = await makeCertificates();
-  writeFileSync(join(dir, 'tls.crt'), certs.cert);
-  writeFileSync(join(dir, 'tls.key'), certs.key);
+  const { dir, certs } = await folderWithCertificates('tokenguard-http-gc-');
   const p = startCli(
     ['--port', '0', '--host', '127.0.0.1', '--tls-cert', 'tls.crt', '--tls-key', 'tls.key', '--policies', SHIPPED_POLICIES, '--no-cluster', '--shutdown-delay', '0s'],
     dir,

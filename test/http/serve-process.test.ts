@@ -5,7 +5,7 @@
  * development certificates, as `npm start` does on a fresh clone.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline';
 import type { CertificateSet } from '../../src/certs/generate.js';
 import { benchBodies } from '../../bench/bodies.js';
 import { imageStart } from '../../bench/image-start.js';
+import { canCreateMemoryCgroup, createMemoryCgroup, type MemoryCgroup } from '../../bench/memory-cgroup.js';
 import { pod, review } from '../helpers/pods.js';
 import { EVENT_WAIT_LIMIT_MS, makeCertificates, postReview, REPO, request, SHIPPED_POLICIES } from './helpers.js';
 
@@ -45,13 +46,11 @@ interface Proc {
 
 /**
  * `node [nodeFlags] dist/cli/main.js serve [args]`, with `env` added to the environment; in the
- * cgroup v1 memory group `cgroup` when given (the shell joins it, then becomes node).
+ * memory cgroup `cgroup` when given.
  */
-function startCli(args: string[], cwd: string, options: { nodeFlags?: readonly string[]; env?: Record<string, string>; cgroup?: string } = {}): Proc {
+function startCli(args: string[], cwd: string, options: { nodeFlags?: readonly string[]; env?: Record<string, string>; cgroup?: MemoryCgroup } = {}): Proc {
   const argv = [...(options.nodeFlags ?? []), cli, 'serve', ...args];
-  const [command, commandArgs] = options.cgroup
-    ? ['sh', ['-c', `echo $$ > "$0/cgroup.procs" && exec "$@"`, options.cgroup, process.execPath, ...argv]]
-    : [process.execPath, argv];
+  const [command, commandArgs] = options.cgroup ? options.cgroup.command([process.execPath, ...argv]) : [process.execPath, argv];
   const child = spawn(command, commandArgs, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
@@ -250,7 +249,7 @@ test(
 async function gcServing(
   start: { nodeFlags: readonly string[]; nodeOptions: string },
   load: { reviews: number; concurrency: number },
-  cgroup?: string,
+  cgroup?: MemoryCgroup,
 ): Promise<{ count: number; scavenges: number; reviews: number }> {
   const { dir, certs } = await folderWithCertificates('tokenguard-http-gc-');
   const p = startCli(
@@ -302,26 +301,12 @@ test(
   TIMEOUT,
 );
 
-const MEMORY_CGROUPS = '/sys/fs/cgroup/memory';
-const canCreateMemoryCgroup = (() => {
-  try {
-    accessSync(MEMORY_CGROUPS, constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-(canCreateMemoryCgroup ? test : test.skip)(
+(canCreateMemoryCgroup() ? test : test.skip)(
   "inside the Deployment's memory limit (a cgroup v1 memory group of 256Mi), as shipped: no mark-compact over start-up and 20,000 reviews from 50 connections; without --max-semi-space-size, V8's 1 MiB semi-spaces scavenge over four times as often (decision 28)",
   async () => {
     const shipped = imageStart(REPO);
-    const limit = /^\s+limits:\s*\n\s+memory:\s*(\d+)Mi\s*$/m.exec(readFileSync(join(REPO, 'deploy/base/deployment.yaml'), 'utf8'));
-    if (!limit) throw new Error('deploy/base/deployment.yaml: no limits.memory in Mi');
-    const cgroup = join(MEMORY_CGROUPS, `tokenguard-test-${process.pid}`);
-    mkdirSync(cgroup);
+    const cgroup = createMemoryCgroup(`tokenguard-test-${process.pid}`, shipped.memoryLimitBytes);
     try {
-      writeFileSync(join(cgroup, 'memory.limit_in_bytes'), String(Number(limit[1]) * 1024 * 1024));
       const asShipped = await gcServing(shipped, { reviews: 20_000, concurrency: 50 }, cgroup);
       expect(asShipped).toMatchObject({ count: 0, reviews: 20_000 });
       const withoutSemi = { ...shipped, nodeOptions: shipped.nodeOptions.replace(/--max-semi-space-size=\d+/, '').trim() };
@@ -331,7 +316,7 @@ const canCreateMemoryCgroup = (() => {
       // 1 MiB semi-spaces fill every ~25 ms at 1,000 reviews/s: some 8 times the scavenges.
       expect(tiny.scavenges).toBeGreaterThan(4 * asShipped.scavenges);
     } finally {
-      rmdirSync(cgroup);
+      cgroup.remove();
     }
   },
   TIMEOUT,

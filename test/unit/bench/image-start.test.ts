@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { deploymentNodeOptions, entrypointNodeFlags, imageStart } from '../../../bench/image-start.js';
+import { deploymentMemoryLimit, deploymentNodeOptions, entrypointNodeFlags, imageStart } from '../../../bench/image-start.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
@@ -43,11 +43,29 @@ describe('deploymentNodeOptions', () => {
   });
 });
 
+describe('deploymentMemoryLimit', () => {
+  const manifest = (memory: string) =>
+    `kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: tokenguard\n          resources:\n            requests: {memory: 1Gi}\n${memory}`;
+
+  it('reads limits.memory in the quantities a Deployment uses', () => {
+    expect(deploymentMemoryLimit(manifest('            limits: {memory: 256Mi}\n'))).toBe(256 * 1024 * 1024);
+    expect(deploymentMemoryLimit(manifest('            limits: {memory: 1Gi}\n'))).toBe(1024 ** 3);
+    expect(deploymentMemoryLimit(manifest('            limits: {memory: 500M}\n'))).toBe(500e6);
+    expect(deploymentMemoryLimit(manifest('            limits: {memory: 1048576}\n'))).toBe(1048576);
+  });
+
+  it('says when there is none it can read', () => {
+    expect(() => deploymentMemoryLimit(manifest(''))).toThrow('deployment.yaml: container tokenguard has no resources.limits.memory this reads (none)');
+    expect(() => deploymentMemoryLimit(manifest('            limits: {memory: 1.5Gi}\n'))).toThrow('(1.5Gi)');
+  });
+});
+
 describe("the repository's own start commands", () => {
   it('the image gives V8 an initial old generation (decision 27), and npm start runs serve with the same flags', () => {
     const shipped = imageStart(ROOT);
     expect(shipped.nodeFlags).toContainEqual(expect.stringMatching(/^--initial-old-space-size=\d+$/));
     expect(shipped.nodeOptions).toMatch(/--max-old-space-size=\d+/);
+    expect(shipped.memoryLimitBytes).toBe(256 * 1024 * 1024);
     const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? '';
     expect(start).toContain(`node ${shipped.nodeFlags.join(' ')} dist/cli/main.js serve`);
   });

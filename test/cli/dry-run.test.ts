@@ -1,3 +1,4 @@
+import { DEFAULT_API_AUDIENCES } from '../../src/engine/constants.js';
 import { parseManifests } from '../../src/cli/manifests.js';
 import { simulateServiceAccountAdmission } from '../../src/cli/simulate.js';
 import { applyEditsToJson, rewriteManifests } from '../../src/cli/test-mutated.js';
@@ -161,16 +162,16 @@ test('token lifetimes: only 3607 s with the API audience is stretched to a year;
       ],
     },
   };
-  expect(tokenLifetimes(pod).map((t) => [t.volume, t.lifetimeSeconds, t.extended, t.containers.length])).toEqual([
+  expect(tokenLifetimes(pod, DEFAULT_API_AUDIENCES).map((t) => [t.volume, t.lifetimeSeconds, t.extended, t.containers.length])).toEqual([
     ['api', 31536000, true, 1],
     ['aud', 3607, false, 1],
     ['unused', 3600, false, 0],
   ]);
-  expect(tokenLifetimes(pod)[2]!.note).toContain('no container mounts it');
+  expect(tokenLifetimes(pod, DEFAULT_API_AUDIENCES)[2]!.note).toContain('no container mounts it');
 });
 
 describe('write-back (--mutated)', () => {
-  test("a manifest's own kube-api-access-* token volume is removed with its mounts, and the result needs nothing more", () => {
+  test("a manifest's copy of the plugin's kube-api-access-* volume (kubectl get -o yaml) is removed with its mounts, and the result needs nothing more", () => {
     const text = `apiVersion: v1
 kind: Pod
 metadata: {name: p, namespace: team-a}
@@ -184,7 +185,12 @@ spec:
     - name: data
       emptyDir: {}
     - name: kube-api-access-mine
-      projected: {sources: [{serviceAccountToken: {path: token}}]}
+      projected:
+        defaultMode: 420
+        sources:
+          - serviceAccountToken: {path: token, expirationSeconds: 3607}
+          - configMap: {name: kube-root-ca.crt, items: [{key: ca.crt, path: ca.crt}]}
+          - downwardAPI: {items: [{path: namespace, fieldRef: {apiVersion: v1, fieldPath: metadata.namespace}}]}
 `;
     const o = dryRun(text, { policies: 'strict' }).objects[0]!;
     // Reused (fact 1.3), and nothing to mount: every container already has a mount at the path.
@@ -197,6 +203,24 @@ spec:
     const out = rewriteManifests(text, [{ document: 1, edits: o.manifestEdits }]);
     expect(parseManifests(out, 'x').objects[0]!.object).toEqual(applyEditsToJson(parseManifests(text, 'x').objects[0]!.object, o.manifestEdits));
     expect(dryRun(out, { policies: 'strict' }).objects[0]).toMatchObject({ outcome: 'passed', manifestEdits: [] });
+  });
+
+  test("a token volume of the manifest's own making under a kube-api-access-* name is the author's: kept, and the pod is denied", () => {
+    const text = `apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: team-a}
+spec:
+  containers:
+    - name: a
+      volumeMounts: [{name: kube-api-access-mine, mountPath: /var/run/secrets/kubernetes.io/serviceaccount}]
+  volumes:
+    - name: kube-api-access-mine
+      projected: {sources: [{serviceAccountToken: {path: token, expirationSeconds: 4294967296}}]}
+`;
+    const o = dryRun(text, { policies: 'strict' }).objects[0]!;
+    expect(o.outcome).toBe('denied');
+    expect(o.manifestEdits.some((e) => e.op === 'delete' && e.path[1] === 'volumes')).toBe(false);
+    expect(JSON.stringify(o.denials)).toContain('pod mounts API token kube-api-access-mine but does not need API access');
   });
 
   test('injected tokens become volumes and mounts in the manifest (init containers too); fed back, nothing changes', () => {

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ensureDevCertificates } from '../certs/dev.js';
 import type { ClusterFactsProvider } from '../facts/informers.js';
+import { noFacts, withApiAudiences } from '../facts/types.js';
 import { type KubeConfig, loadKubeConfig } from '../kube/config.js';
 import { createLogger, LOG_LEVELS, type Logger, turnBatched } from '../log.js';
 import { createMetrics } from '../server/metrics.js';
@@ -11,7 +12,7 @@ const USAGE = `usage: tokenguard serve [--port 8443] [--host 0.0.0.0] [--tls-cer
                         [--client-ca FILE [--client-subject NAME]...] [--policies PATH]...
                         [--no-cluster | --kubeconfig FILE]
                         [--log-level info] [--shutdown-delay 5s] [--shutdown-timeout 10s]
-                        [--gc-metrics]
+                        [--gc-metrics] [--api-audience A]...
 
 With cluster access (the default: in-cluster credentials, KUBECONFIG or ~/.kube/config, or
 --kubeconfig), ServiceAccounts, Namespaces and RBAC bindings are watched read-only and /readyz
@@ -20,6 +21,12 @@ waits for the first full sync. --no-cluster serves without them: bindings are un
 --client-ca: /mutate and /validate answer only callers with a client certificate from that CA
 whose subject CN or a DNS subject alternative name is one of --client-subject (default
 kube-apiserver; '*' accepts any certificate from the CA). Probes and /metrics stay open.
+
+--api-audience: the cluster's API audiences (kube-apiserver --api-audiences, which default to its
+--service-account-issuer; globs; repeatable). A token for one of them is an API token in every
+rule, and a TokenRequest the API server filled in with them is one with no audience. Default
+https://kubernetes.default.svc and https://kubernetes.default.svc.*; managed clusters (EKS, GKE,
+AKS) use their own issuer: \`kubectl create token default | tokenguard token inspect -\` shows it.
 
 --gc-metrics: /metrics also has nodejs_gc_duration_seconds. Off by default: timing every GC
 from JavaScript makes short-lived objects reach the old generation (docs/metrics.md).
@@ -60,6 +67,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
     'shutdown-delay'?: string;
     'shutdown-timeout'?: string;
     'gc-metrics'?: boolean;
+    'api-audience'?: string[];
     help?: boolean;
   };
   try {
@@ -80,6 +88,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
         'shutdown-delay': { type: 'string', default: `${DEFAULT_SHUTDOWN_DELAY_MS / 1000}s` },
         'shutdown-timeout': { type: 'string', default: `${DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000}s` },
         'gc-metrics': { type: 'boolean', default: false },
+        'api-audience': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -128,6 +137,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
   }
   if (values['no-cluster'] && values.kubeconfig) return usage('--no-cluster and --kubeconfig exclude each other');
   if (values['client-subject'] && !values['client-ca']) return usage('--client-subject needs --client-ca');
+  if (values['api-audience']?.some((a) => a.trim() === '')) return usage('--api-audience must not be empty');
   const metrics = createMetrics(undefined, { gcMetrics: values['gc-metrics'] === true });
   let facts: ClusterFactsProvider | undefined;
   if (!values['no-cluster']) {
@@ -148,6 +158,10 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
     facts.start().catch(() => {});
   } else logger.info({ event: 'facts', cluster: false }, 'serving without cluster facts (--no-cluster): RBAC bindings are unknown');
   const clusterFacts = facts;
+  const apiAudiences = values['api-audience'];
+  if (apiAudiences) logger.info({ event: 'api-audiences', apiAudiences }, 'API audiences from --api-audience');
+  // Without --api-audience the engine's defaults apply and the facts provider is used as it is.
+  const served = apiAudiences ? withApiAudiences(clusterFacts ?? noFacts, apiAudiences) : clusterFacts;
 
   let running: RunningServer;
   try {
@@ -163,7 +177,8 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
       shutdownDelayMs,
       shutdownTimeoutMs,
       metrics,
-      ...(clusterFacts ? { facts: clusterFacts, factsReady: () => clusterFacts.ready() } : {}),
+      ...(served ? { facts: served } : {}),
+      ...(clusterFacts ? { factsReady: () => clusterFacts.ready() } : {}),
     });
   } catch (e) {
     await clusterFacts?.stop();

@@ -203,6 +203,7 @@ describe.each(NAMES)('%s: webhook configurations', (name) => {
     expect(mutating.webhooks.map((w) => w.name)).toEqual(['mutate.tokenguard.dev', 'mutate-token-requests.tokenguard.dev']);
     expect(validating.webhooks.map((w) => w.name)).toEqual([
       'validate-pods.tokenguard.dev',
+      'validate-ephemeral-containers.tokenguard.dev',
       'validate-secrets.tokenguard.dev',
       'scan-secrets.tokenguard.dev',
       'validate-token-requests.tokenguard.dev',
@@ -248,15 +249,19 @@ describe.each(NAMES)('%s: webhook configurations', (name) => {
     const resources = (w: string) => webhooks(name).find((x) => x.webhook.name === w)?.webhook.rules?.flatMap((r) => r.resources);
     expect(resources('mutate.tokenguard.dev')).toEqual(['pods']);
     expect(resources('validate-pods.tokenguard.dev')).toEqual(['pods']);
+    expect(resources('validate-ephemeral-containers.tokenguard.dev')).toEqual(['pods/ephemeralcontainers']);
     expect(resources('validate-secrets.tokenguard.dev')).toEqual(['secrets']);
     expect(resources('scan-secrets.tokenguard.dev')).toEqual(['secrets']);
     expect(resources('validate-token-requests.tokenguard.dev')).toEqual(['serviceaccounts/token']);
     expect(resources('mutate-token-requests.tokenguard.dev')).toEqual(['serviceaccounts/token']);
-    // Only the embedded-token scan sees UPDATEs, and only of Secrets that are not token Secrets.
+    // Only the embedded-token scan sees UPDATEs of Secrets (and only of Secrets that are not
+    // token Secrets); pods are seen on CREATE, and on UPDATE only of pods/ephemeralcontainers.
     const ops = (w: string) => webhooks(name).find((x) => x.webhook.name === w)?.webhook.rules?.flatMap((r) => r.operations);
-    for (const { webhook } of webhooks(name)) {
-      expect(ops(webhook.name)).toEqual(webhook.name === 'scan-secrets.tokenguard.dev' ? ['CREATE', 'UPDATE'] : ['CREATE']);
-    }
+    const want: Record<string, string[]> = {
+      'scan-secrets.tokenguard.dev': ['CREATE', 'UPDATE'],
+      'validate-ephemeral-containers.tokenguard.dev': ['UPDATE'],
+    };
+    for (const { webhook } of webhooks(name)) expect(ops(webhook.name)).toEqual(want[webhook.name] ?? ['CREATE']);
   });
 
   it('skips mirror pods on every pod webhook, and calls the secrets webhook only for token Secrets', () => {
@@ -508,7 +513,7 @@ describe('overlays/cert-manager', () => {
 describe.each(['overlays/self-managed', 'overlays/self-managed-audit-only'] as const)('%s', (name) => {
   it('patches the generated CA into every webhook as base64 PEM, and it verifies the served certificate', () => {
     const all = webhooks(name);
-    expect(all).toHaveLength(6);
+    expect(all).toHaveLength(7);
     for (const { webhook } of all) {
       const bundle = webhook.clientConfig.caBundle ?? '';
       expect(bundle).toMatch(/^[A-Za-z0-9+/]+={0,2}$/);

@@ -199,14 +199,25 @@ describe('token inspect: limits from flags and policies', () => {
     expect((await run(['inspect', api, '--allowed-audience', 'vault', '--api-audience', 'https://api.example', ...NOW])).code).toBe(0);
   });
 
-  test('an extended token is held to its 3607 s warn threshold, its one-year exp only warned about', async () => {
+  test('an extended token is held to what it lives, a year, not to its 3607 s warn threshold', async () => {
     const f = file('ext.jwt', await token(boundPodClaims()));
-    const ok = await run(['inspect', f, '--max-expiration', '3607', '--output', 'json', ...NOW]);
+    const over = await run(['inspect', f, '--max-expiration', '3607', '--output', 'json', ...NOW]);
+    expect(over.code).toBe(1);
+    expect(over.json().findings.map((x: { code: string }) => x.code)).toEqual(['extended-expiration', 'lifetime-over-maximum']);
+    expect(over.json().findings[1]).toMatchObject({ code: 'lifetime-over-maximum', message: 'lifetime 31536000 s (365d) is over the maximum 3607 s (1h 0m 7s)' });
+    const ok = await run(['inspect', f, '--max-expiration', '31536000', '--output', 'json', ...NOW]);
     expect(ok.code).toBe(0);
     expect(ok.json().findings.map((x: { code: string }) => x.code)).toEqual(['extended-expiration']);
-    const over = await run(['inspect', f, '--max-expiration', '3600', '--output', 'json', ...NOW]);
-    expect(over.code).toBe(1);
-    expect(over.json().findings[1]).toMatchObject({ code: 'lifetime-over-maximum', message: 'lifetime 3607 s (1h 0m 7s) is over the maximum 3600 s (1h)' });
+  });
+
+  test('an explicit API server audience is the API server\'s own: allowed by every audience list, by default and with --api-audience globs', async () => {
+    const f = file('svc.jwt', await token(unboundClaims({ aud: ['https://kubernetes.default.svc'] }))); // not the issuer
+    expect((await run(['inspect', f, '--allowed-audience', 'vault', ...NOW])).code).toBe(0);
+    const r = await run(['inspect', f, '--allowed-audience', 'vault', '--api-audience', 'https://api.*.example', '--output', 'json', ...NOW]);
+    expect(r.code).toBe(1);
+    expect(r.json().findings.map((x: { code: string }) => x.code)).toEqual(['audience-not-allowed']);
+    const g = file('glob.jwt', await token(unboundClaims({ aud: ['https://api.eu.example'] })));
+    expect((await run(['inspect', g, '--allowed-audience', 'vault', '--api-audience', 'https://api.*.example', ...NOW])).code).toBe(0);
   });
 
   test('the shipped policies: pod-bound tokens against projectedTokens.bounds, kube-system excluded', async () => {

@@ -61,7 +61,7 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
         const what = names.size > 0 ? `removed API token ${[...names].join(', ')} (${mounts} mount${mounts === 1 ? '' : 's'}), ` : '';
         r(v.policy, 'automount', 'mutate', `${what}automount off: ${v.reason}`);
       } else if (own.length === 0) r(v.policy, 'automount', 'pass', 'pod carries no API token');
-      if (own.length > 0) r(v.policy, 'automount', 'fail', `${own.join('; ')} (its own volume, not removed) but does not need API access`);
+      if (own.length > 0) r(v.policy, 'automount', 'fail', `${own.join('; ')} but does not need API access`);
     }
   } else {
     for (const v of plan.automount) r(v.policy, 'automount', 'pass', `API token kept: ${v.reason}`);
@@ -113,22 +113,23 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
   return results;
 }
 
-/** The volumes, mounted or not, holding a token for the API server, other than the plugin's own, as a phrase each. */
+/** The volumes, mounted or not, holding a token for the API server, other than the plugin's own, as phrases. */
 function apiTokenVolumes(sources: readonly TokenSource[], mounted: ReadonlySet<string>): string[] {
-  return carriedApiTokens(sources.filter((s) => !s.isPluginVolume), mounted);
+  return carriedApiTokens(sources.filter((s) => !s.isPluginVolume), mounted, true);
 }
 
 /**
- * `pod mounts API token a, b` and `pod has API token c, which no container mounts yet`: the
- * volumes holding a token for the API server, mounted or not.
+ * `pod mounts API token a, b` and `pod has API token c (no container mounts it yet)`: the
+ * volumes holding a token for the API server, mounted or not. `own`: they are the author's
+ * volumes, which the mutating side leaves in place.
  */
-function carriedApiTokens(sources: readonly TokenSource[], mounted: ReadonlySet<string>): string[] {
+function carriedApiTokens(sources: readonly TokenSource[], mounted: ReadonlySet<string>, own = false): string[] {
   const names = [...new Set(sources.filter((s) => s.isApiToken).map((s) => s.volumeName))];
   const on = names.filter((n) => mounted.has(n));
   const off = names.filter((n) => !mounted.has(n));
   const out: string[] = [];
-  if (on.length > 0) out.push(`pod mounts API token ${on.join(', ')}`);
-  if (off.length > 0) out.push(`pod has API token ${off.join(', ')} (no container mounts it yet)`);
+  if (on.length > 0) out.push(`pod mounts API token ${on.join(', ')}${own ? ' (its own volume, not removed)' : ''}`);
+  if (off.length > 0) out.push(`pod has API token ${off.join(', ')} (${own ? 'its own volume, not removed; ' : ''}no container mounts it yet)`);
   return out;
 }
 

@@ -96,8 +96,14 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
     } else {
       for (const s of tokenSources(spec, plan.apiAudiences)) {
         if (s.isPluginVolume) continue; // governed by apiTokenExpirationSeconds
-        if (outside(s, b)) {
-          const target = boundedExpiration(s.expirationSeconds, b.min, b.max, s.isApiToken);
+        // An API token of the pod's own is held to apiTokenExpirationSeconds too (validatePod
+        // checks both): clamp into both at once, or say that no expiration meets them.
+        const api = s.isApiToken ? plan.apiTokenMax?.value : undefined;
+        const max = api !== undefined ? Math.min(b.max, api) : b.max;
+        if (b.min > max) {
+          r(policy, 'token-bounds', 'fail', `${s.volumeName}: no expiration is within [${b.min}, ${b.max}] and apiTokenExpirationSeconds ${api}`);
+        } else if (b.deny ? outside(s, b) : outside(s, b) || s.lifetimeSeconds > max) {
+          const target = boundedExpiration(s.expirationSeconds, b.min, max, s.isApiToken);
           if (b.deny || target === undefined) {
             r(policy, 'token-bounds', 'fail', boundsFailure(s, b));
           } else {

@@ -56,12 +56,12 @@ export function boundedExpiration(requested: number, min: number, max: number, e
 
 /**
  * `expirationSeconds 3600`, for messages; when the request alone is within `max` but the API
- * server extends it, says so: `expirationSeconds 3607 (issued for 31536000 s: extended to a year)`.
+ * server extends it, says so: `expirationSeconds 3607 (extended to 31536000 s)`.
  */
 export function describeLifetime(expirationSeconds: number, lifetime: number, max: number): string {
   return lifetime === expirationSeconds || expirationSeconds > max
     ? `expirationSeconds ${expirationSeconds}`
-    : `expirationSeconds ${expirationSeconds} (issued for ${lifetime} s: extended to a year)`;
+    : `expirationSeconds ${expirationSeconds} (extended to ${lifetime} s)`;
 }
 
 /**

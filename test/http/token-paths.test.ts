@@ -92,7 +92,7 @@ describe('shipped policies (tokenguard serve --no-cluster)', () => {
     const body = review(podWithToken('own-api', { expirationSeconds: 3607 }));
     const v = await answer(s, 'validate', body);
     expect(v.allowed).toBe(false);
-    expect((v.status as JsonObject).message).toBe('tokenguard: token-bounds/token-bounds: own-api: expirationSeconds 3607 (issued for 31536000 s: extended to a year) outside [600, 86400]');
+    expect((v.status as JsonObject).message).toBe('tokenguard: token-bounds/token-bounds: own-api: expirationSeconds 3607 (extended to 31536000 s) outside [600, 86400]');
     const m = await answer(s, 'mutate', body);
     expect(patchOf(m)).toEqual([{ op: 'replace', path: '/spec/volumes/0/projected/sources/0/serviceAccountToken/expirationSeconds', value: 3606 }]);
     expect((await answer(s, 'validate', review(podWithToken('own-api', { expirationSeconds: 3606 })))).allowed).toBe(true);
@@ -181,7 +181,7 @@ describe('TokenRequests (allowedAudiences [vault], maximum 7200 s) and --api-aud
         expect((await answer(plain, 'validate', tokenRequest({ audiences: ['https://kubernetes.default.svc'], expirationSeconds: 3600 }))).allowed).toBe(true);
         const long = await answer(plain, 'validate', tokenRequest({ audiences: ['https://kubernetes.default.svc'], ...pod3607 }));
         expect((long.status as JsonObject).message).toBe(
-          'tokenguard: token-requests-vault/token-request: requested expirationSeconds 3607 (issued for 31536000 s: extended to a year) exceeds the maximum 7200',
+          'tokenguard: token-requests-vault/token-request: requested expirationSeconds 3607 (extended to 31536000 s) exceeds the maximum 7200',
         );
         expect((await answer(plain, 'validate', tokenRequest({ audiences: [eks], expirationSeconds: 3600 }))).allowed).toBe(false);
       } finally {

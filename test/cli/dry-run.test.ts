@@ -4,7 +4,9 @@ import { simulateServiceAccountAdmission } from '../../src/cli/simulate.js';
 import { applyEditsToJson, rewriteManifests } from '../../src/cli/test-mutated.js';
 import { admitPod, exitCode, tokenLifetimes, type WebhookAnswer } from '../../src/cli/test-run.js';
 import type { JsonObject } from '../../src/engine/json.js';
-import { dryRun } from './helpers.js';
+import { join } from 'node:path';
+import { REPO } from '../helpers/fixtures.js';
+import { dryRun, testCli } from './helpers.js';
 
 const POD = (extra = '') => `apiVersion: v1
 kind: Pod
@@ -168,6 +170,31 @@ test('token lifetimes: only 3607 s with the API audience is stretched to a year;
     ['unused', 3600, false, 0],
   ]);
   expect(tokenLifetimes(pod, DEFAULT_API_AUDIENCES)[2]!.note).toContain('no container mounts it');
+});
+
+test('tokenguard test: a 3607 s token for the API audience spelled out lives a year and is held to it; --api-audience says which audiences are the API server\'s', async () => {
+  const text = `apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: team-a, annotations: {tokenguard.dev/api-access: "true"}}
+spec:
+  containers: [{name: a, image: i, volumeMounts: [{name: api, mountPath: /x}]}]
+  volumes:
+    - name: api
+      projected: {sources: [{serviceAccountToken: {path: token, audience: "https://kubernetes.default.svc.cluster.local", expirationSeconds: 3607}}]}
+`;
+  // With no pod policy, the token is admitted as asked: it lives a year.
+  const asked = dryRun(text, { policies: 'token-requests' }).objects[0]!;
+  expect(asked.tokens?.find((t) => t.volume === 'api')).toMatchObject({ expirationSeconds: 3607, lifetimeSeconds: 31536000, extended: true });
+  // The shipped token-bounds (86400 s) hold it to that year.
+  const o = dryRun(text).objects[0]!;
+  expect(o.changes).toContainEqual(expect.objectContaining({ rule: 'token-bounds', message: 'api: expirationSeconds 3607 (extended to 31536000 s) -> 3606' }));
+  const r = await testCli(['--policies', join(REPO, 'policies'), '-'], { stdin: text });
+  expect(r.stdout).toContain('token api (audience https://kubernetes.default.svc.cluster.local, 3606 s) in containers/a: lives 3606 s');
+  // Another cluster's API audience: that audience is then someone else's, not extended.
+  const other = dryRun(text, { policies: 'token-requests', apiAudiences: ['https://oidc.example/*'] }).objects[0]!;
+  expect(other.tokens?.find((t) => t.volume === 'api')).toMatchObject({ lifetimeSeconds: 3607, extended: false });
+  const flagged = await testCli(['--policies', join(REPO, 'policies'), '--api-audience', 'https://oidc.example/*', '-'], { stdin: text });
+  expect(flagged.stdout).toContain('token api (audience https://kubernetes.default.svc.cluster.local, 3607 s) in containers/a: lives 3607 s');
 });
 
 describe('write-back (--mutated)', () => {

@@ -563,7 +563,7 @@ function textReport(r: Report): string {
     const wr = t.warnRemainingSeconds ?? 0;
     lines.push([
       'warnafter',
-      `${iso(t.warnAfter)} (${wr > 0 ? `in ${duration(wr)}` : `${duration(-wr)} ago`}): extended; the real bound is this ${t.intendedLifetimeSeconds ?? '?'} s warn threshold, exp is stretched to ${duration(t.lifetimeSeconds ?? 0)}`,
+      `${iso(t.warnAfter)} (${wr > 0 ? `in ${duration(wr)}` : `${duration(-wr)} ago`}): extended; requested for ${t.intendedLifetimeSeconds ?? '?'} s, accepted until exp, ${duration(t.lifetimeSeconds ?? 0)} after issue (later use is only audited as stale)`,
     ]);
   }
   lines.push([

@@ -4,54 +4,34 @@
  * verdict: `spec.volumes: "x"` read as "no volumes" would pass a pod that no API server would
  * ever send. So a Pod or TokenRequest with a field of the wrong type is refused as malformed,
  * naming the field. `null` counts as absent, as Kubernetes decodes it.
+ *
+ * Runs on every judged request: paths and messages are built only on the failure path, so a
+ * well-formed object allocates nothing here.
  */
-import { CONTAINER_FIELDS } from './pod.js';
 import { isObject, type JsonObject, type JsonValue } from './json.js';
+import { CONTAINER_FIELDS } from './pod.js';
 
 type Kind = 'object' | 'array' | 'string' | 'boolean' | 'integer';
 
-/** Where a shape problem is, and what is wrong: `spec.volumes[2].projected must be an object, not a string`. */
-class Shape {
-  problem: string | undefined;
-  constructor(private readonly root: string) {}
-
-  /** The value at `path` if it has the type `kind` (or is absent), recording a problem otherwise. */
-  check(value: JsonValue | undefined, path: string, kind: Kind): boolean {
-    if (this.problem !== undefined) return false;
-    if (value === undefined || value === null) return false;
-    const ok =
-      kind === 'object'
-        ? isObject(value)
-        : kind === 'array'
-          ? Array.isArray(value)
-          : kind === 'integer'
-            ? typeof value === 'number' && Number.isSafeInteger(value)
-            : typeof value === kind;
-    if (!ok) this.problem = `${this.root}${path} must be ${kind === 'integer' || kind === 'array' || kind === 'object' ? `an ${kind}` : `a ${kind}`}, not ${typeName(value)}`;
-    return ok;
+/** True when `v` is present (not undefined or null) and not of `kind`. */
+function wrong(v: JsonValue | undefined, kind: Kind): boolean {
+  if (v === undefined || v === null) return false;
+  switch (kind) {
+    case 'object':
+      return !isObject(v);
+    case 'array':
+      return !Array.isArray(v);
+    case 'integer':
+      return typeof v !== 'number' || !Number.isSafeInteger(v);
+    default:
+      return typeof v !== kind;
   }
+}
 
-  /** Every element of the array at `path` must be an object; returns those. */
-  objects(value: JsonValue | undefined, path: string): JsonObject[] {
-    if (!this.check(value, path, 'array')) return [];
-    const out: JsonObject[] = [];
-    (value as JsonValue[]).forEach((v, i) => {
-      if (this.check(v, `${path}[${i}]`, 'object')) out.push(v as JsonObject);
-      else if (this.problem === undefined) this.problem = `${this.root}${path}[${i}] must be an object, not null`;
-    });
-    return out;
-  }
-
-  /** A map whose values must all be strings (labels, annotations). */
-  stringMap(value: JsonValue | undefined, path: string): void {
-    if (!this.check(value, path, 'object')) return;
-    for (const [k, v] of Object.entries(value as JsonObject)) {
-      if (typeof v !== 'string') {
-        this.problem ??= `${this.root}${path}[${JSON.stringify(k).slice(0, 80)}] must be a string, not ${typeName(v)}`;
-        return;
-      }
-    }
-  }
+/** `<path> must be an array, not a string`. */
+function problem(path: string, kind: Kind, v: JsonValue | undefined): string {
+  const want = kind === 'object' || kind === 'array' || kind === 'integer' ? `an ${kind}` : `a ${kind}`;
+  return `${path} must be ${want}, not ${typeName(v)}`;
 }
 
 function typeName(v: JsonValue | undefined): string {
@@ -62,67 +42,134 @@ function typeName(v: JsonValue | undefined): string {
   return `a ${typeof v}`;
 }
 
+/** The first element of an array that is not an object (null included), or -1. */
+function firstNonObject(list: readonly JsonValue[]): number {
+  for (let i = 0; i < list.length; i++) if (!isObject(list[i])) return i;
+  return -1;
+}
+
+/** The first key of a string map whose value is not a string, or undefined. */
+function firstNonString(map: JsonObject): string | undefined {
+  for (const k in map) if (Object.hasOwn(map, k) && typeof map[k] !== 'string') return k;
+  return undefined;
+}
+
 /**
  * Why a Pod's fields that the engine reads have the wrong JSON type, or undefined. `root` is
  * put before each path, e.g. `request.object.`.
  */
 export function podShapeProblem(pod: JsonObject, root = ''): string | undefined {
-  const s = new Shape(root);
-  if (s.check(pod.metadata, 'metadata', 'object')) {
-    const md = pod.metadata as JsonObject;
-    s.check(md.namespace, 'metadata.namespace', 'string');
-    s.stringMap(md.labels, 'metadata.labels');
-    s.stringMap(md.annotations, 'metadata.annotations');
+  const md = pod.metadata;
+  if (wrong(md, 'object')) return problem(`${root}metadata`, 'object', md);
+  if (isObject(md)) {
+    if (wrong(md.namespace, 'string')) return problem(`${root}metadata.namespace`, 'string', md.namespace);
+    for (const key of ['labels', 'annotations'] as const) {
+      const map = md[key];
+      if (wrong(map, 'object')) return problem(`${root}metadata.${key}`, 'object', map);
+      const bad = isObject(map) ? firstNonString(map) : undefined;
+      if (bad !== undefined) return problem(`${root}metadata.${key}[${JSON.stringify(bad).slice(0, 80)}]`, 'string', (map as JsonObject)[bad]);
+    }
   }
-  if (pod.spec === undefined || pod.spec === null) return s.problem ?? `${root}spec is missing`;
-  if (!s.check(pod.spec, 'spec', 'object')) return s.problem;
-  const spec = pod.spec as JsonObject;
-  s.check(spec.serviceAccountName, 'spec.serviceAccountName', 'string');
-  s.check(spec.serviceAccount, 'spec.serviceAccount', 'string');
-  s.check(spec.automountServiceAccountToken, 'spec.automountServiceAccountToken', 'boolean');
-  s.objects(spec.volumes, 'spec.volumes').forEach((v, i) => {
-    const at = `spec.volumes[${i}]`;
-    s.check(v.name, `${at}.name`, 'string');
-    if (!s.check(v.projected, `${at}.projected`, 'object')) return;
-    s.objects((v.projected as JsonObject).sources, `${at}.projected.sources`).forEach((src, j) => {
-      const t = `${at}.projected.sources[${j}].serviceAccountToken`;
-      if (!s.check(src.serviceAccountToken, t, 'object')) return;
-      const token = src.serviceAccountToken as JsonObject;
-      s.check(token.audience, `${t}.audience`, 'string');
-      s.check(token.expirationSeconds, `${t}.expirationSeconds`, 'integer');
-      s.check(token.path, `${t}.path`, 'string');
-    });
-  });
+  const spec = pod.spec;
+  if (spec === undefined || spec === null) return `${root}spec is missing`;
+  if (!isObject(spec)) return problem(`${root}spec`, 'object', spec);
+  for (const [key, kind] of SPEC_SCALARS) if (wrong(spec[key], kind)) return problem(`${root}spec.${key}`, kind, spec[key]);
+  const volumes = spec.volumes;
+  if (wrong(volumes, 'array')) return problem(`${root}spec.volumes`, 'array', volumes);
+  if (Array.isArray(volumes)) {
+    const i = firstNonObject(volumes);
+    if (i !== -1) return problem(`${root}spec.volumes[${i}]`, 'object', volumes[i]);
+    for (let v = 0; v < volumes.length; v++) {
+      const found = volumeProblem(volumes[v] as JsonObject);
+      if (found) return `${root}spec.volumes[${v}]${found}`;
+    }
+  }
   for (const field of CONTAINER_FIELDS) {
-    s.objects(spec[field], `spec.${field}`).forEach((c, i) => {
-      const at = `spec.${field}[${i}]`;
-      s.check(c.name, `${at}.name`, 'string');
-      s.objects(c.volumeMounts, `${at}.volumeMounts`).forEach((m, j) => {
-        s.check(m.name, `${at}.volumeMounts[${j}].name`, 'string');
-        s.check(m.mountPath, `${at}.volumeMounts[${j}].mountPath`, 'string');
-      });
-    });
+    const list = spec[field];
+    if (wrong(list, 'array')) return problem(`${root}spec.${field}`, 'array', list);
+    if (!Array.isArray(list)) continue;
+    const i = firstNonObject(list);
+    if (i !== -1) return problem(`${root}spec.${field}[${i}]`, 'object', list[i]);
+    for (let c = 0; c < list.length; c++) {
+      const found = containerProblem(list[c] as JsonObject);
+      if (found) return `${root}spec.${field}[${c}]${found}`;
+    }
   }
-  return s.problem;
+  return undefined;
+}
+
+const SPEC_SCALARS: readonly (readonly [string, Kind])[] = [
+  ['serviceAccountName', 'string'],
+  ['serviceAccount', 'string'],
+  ['automountServiceAccountToken', 'boolean'],
+];
+
+const TOKEN_FIELDS: readonly (readonly [string, Kind])[] = [
+  ['audience', 'string'],
+  ['expirationSeconds', 'integer'],
+  ['path', 'string'],
+];
+
+/** The problem of one volume, as a path below it (`.projected.sources ...`), or undefined. */
+function volumeProblem(v: JsonObject): string | undefined {
+  if (wrong(v.name, 'string')) return problem('.name', 'string', v.name);
+  const projected = v.projected;
+  if (wrong(projected, 'object')) return problem('.projected', 'object', projected);
+  if (!isObject(projected)) return undefined;
+  const sources = projected.sources;
+  if (wrong(sources, 'array')) return problem('.projected.sources', 'array', sources);
+  if (!Array.isArray(sources)) return undefined;
+  const i = firstNonObject(sources);
+  if (i !== -1) return problem(`.projected.sources[${i}]`, 'object', sources[i]);
+  for (let s = 0; s < sources.length; s++) {
+    const token = (sources[s] as JsonObject).serviceAccountToken;
+    if (token === undefined || token === null) continue;
+    if (!isObject(token)) return problem(`.projected.sources[${s}].serviceAccountToken`, 'object', token);
+    for (const [key, kind] of TOKEN_FIELDS) {
+      if (wrong(token[key], kind)) return problem(`.projected.sources[${s}].serviceAccountToken.${key}`, kind, token[key]);
+    }
+  }
+  return undefined;
+}
+
+/** The problem of one container, as a path below it, or undefined. */
+function containerProblem(c: JsonObject): string | undefined {
+  if (wrong(c.name, 'string')) return problem('.name', 'string', c.name);
+  const mounts = c.volumeMounts;
+  if (wrong(mounts, 'array')) return problem('.volumeMounts', 'array', mounts);
+  if (!Array.isArray(mounts)) return undefined;
+  const i = firstNonObject(mounts);
+  if (i !== -1) return problem(`.volumeMounts[${i}]`, 'object', mounts[i]);
+  for (let m = 0; m < mounts.length; m++) {
+    const mount = mounts[m] as JsonObject;
+    if (wrong(mount.name, 'string')) return problem(`.volumeMounts[${m}].name`, 'string', mount.name);
+    if (wrong(mount.mountPath, 'string')) return problem(`.volumeMounts[${m}].mountPath`, 'string', mount.mountPath);
+  }
+  return undefined;
 }
 
 /** Why a TokenRequest's fields that the engine reads have the wrong JSON type, or undefined. */
 export function tokenRequestShapeProblem(request: JsonObject, root = ''): string | undefined {
-  const s = new Shape(root);
-  if (s.check(request.metadata, 'metadata', 'object')) s.check((request.metadata as JsonObject).namespace, 'metadata.namespace', 'string');
-  if (!s.check(request.spec, 'spec', 'object')) return s.problem ?? `${root}spec is missing`;
-  const spec = request.spec as JsonObject;
-  s.check(spec.expirationSeconds, 'spec.expirationSeconds', 'integer');
-  if (s.check(spec.audiences, 'spec.audiences', 'array')) {
-    (spec.audiences as JsonValue[]).forEach((a, i) => {
-      if (typeof a !== 'string') s.problem ??= `${root}spec.audiences[${i}] must be a string, not ${typeName(a)}`;
-    });
+  const md = request.metadata;
+  if (wrong(md, 'object')) return problem(`${root}metadata`, 'object', md);
+  if (isObject(md) && wrong(md.namespace, 'string')) return problem(`${root}metadata.namespace`, 'string', md.namespace);
+  const spec = request.spec;
+  if (spec === undefined || spec === null) return `${root}spec is missing`;
+  if (!isObject(spec)) return problem(`${root}spec`, 'object', spec);
+  if (wrong(spec.expirationSeconds, 'integer')) return problem(`${root}spec.expirationSeconds`, 'integer', spec.expirationSeconds);
+  const audiences = spec.audiences;
+  if (wrong(audiences, 'array')) return problem(`${root}spec.audiences`, 'array', audiences);
+  if (Array.isArray(audiences)) {
+    for (let i = 0; i < audiences.length; i++) {
+      if (typeof audiences[i] !== 'string') return problem(`${root}spec.audiences[${i}]`, 'string', audiences[i]);
+    }
   }
-  if (s.check(spec.boundObjectRef, 'spec.boundObjectRef', 'object')) {
-    const ref = spec.boundObjectRef as JsonObject;
-    s.check(ref.kind, 'spec.boundObjectRef.kind', 'string');
-    s.check(ref.apiVersion, 'spec.boundObjectRef.apiVersion', 'string');
-    s.check(ref.name, 'spec.boundObjectRef.name', 'string');
+  const ref = spec.boundObjectRef;
+  if (wrong(ref, 'object')) return problem(`${root}spec.boundObjectRef`, 'object', ref);
+  if (isObject(ref)) {
+    for (const key of ['kind', 'apiVersion', 'name'] as const) {
+      if (wrong(ref[key], 'string')) return problem(`${root}spec.boundObjectRef.${key}`, 'string', ref[key]);
+    }
   }
-  return s.problem;
+  return undefined;
 }

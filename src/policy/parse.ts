@@ -2,7 +2,7 @@ import type { ErrorObject } from 'ajv';
 import { type Document, LineCounter, parseAllDocuments } from 'yaml';
 import compiledPolicySchema from './schema-validator.generated.js';
 import type { PolicyError, TokenPolicy, TokenPolicySpec } from './types.js';
-import { semanticErrors } from './validate.js';
+import { semanticErrors, semanticWarnings } from './validate.js';
 
 /** The policy JSON Schema, compiled ahead of time (src/policy/validator-source.ts). */
 const validateSchema = compiledPolicySchema as unknown as { (data: unknown): boolean; errors?: ErrorObject[] | null };
@@ -10,6 +10,8 @@ const validateSchema = compiledPolicySchema as unknown as { (data: unknown): boo
 export interface ParseResult {
   readonly policies: TokenPolicy[];
   readonly errors: PolicyError[];
+  /** Problems of valid policies that do not stop them being used (`policy validate` shows them). */
+  readonly warnings: PolicyError[];
 }
 
 /**
@@ -24,11 +26,13 @@ export function parsePolicyDocuments(text: string, file: string): ParseResult {
   const lineCounter = new LineCounter();
   const policies: TokenPolicy[] = [];
   const errors: PolicyError[] = [];
+  const warnings: PolicyError[] = [];
   let docs: Document.Parsed[];
   try {
     docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false }) as Document.Parsed[];
   } catch (e) {
-    return { policies, errors: [{ file, document: 1, path: '', message: `cannot parse YAML: ${(e as Error).message}` }] };
+    // Never the parser's message: it may quote the file, and a misplaced file may hold secrets.
+    return { policies, errors: [{ file, document: 1, path: '', message: `cannot parse YAML (${(e as Error).name})` }], warnings };
   }
   if (!Array.isArray(docs)) docs = [];
   let index = 0;
@@ -74,10 +78,11 @@ export function parsePolicyDocuments(text: string, file: string): ParseResult {
       errors.push(...dedupe(found));
       continue;
     }
+    for (const w of semanticWarnings(value)) warnings.push({ file, document: index, line: lineOf(w.path), path: dotted(w.path), message: w.message });
     const v = value as { metadata: { name: string }; spec: TokenPolicySpec };
     policies.push({ name: v.metadata.name, spec: v.spec, source: { file, document: index, line: docLine } });
   }
-  return { policies, errors };
+  return { policies, errors, warnings };
 }
 
 /** Cross-file checks for a whole policy set: names are unique, and the set is not empty. */

@@ -11,7 +11,7 @@ const USAGE = `usage: tokenguard serve [--port 8443] [--host 0.0.0.0] [--tls-cer
                         [--client-ca FILE [--client-subject NAME]...] [--policies PATH]...
                         [--no-cluster | --kubeconfig FILE]
                         [--log-level info] [--shutdown-delay 5s] [--shutdown-timeout 10s]
-                        [--gc-metrics]
+                        [--gc-metrics] [--allow-empty-policy-files]
 
 With cluster access (the default: in-cluster credentials, KUBECONFIG or ~/.kube/config, or
 --kubeconfig), ServiceAccounts, Namespaces and RBAC bindings are watched read-only and /readyz
@@ -23,6 +23,11 @@ kube-apiserver; '*' accepts any certificate from the CA). Probes and /metrics st
 
 --gc-metrics: /metrics also has nodejs_gc_duration_seconds. Off by default: timing every GC
 from JavaScript makes short-lived objects reach the old generation (docs/metrics.md).
+
+Policy files reload when they change, once they have been unchanged for half a second. A set
+with an error is not used (the last good one stays). Nor is a file that held policies and now
+holds none (empty, or only comments): delete a file to remove its policies, or pass
+--allow-empty-policy-files to let an emptied file drop them.
 
 Without --tls-cert/--tls-key, serves certs/tls.crt and certs/tls.key, creating development
 certificates there (for localhost, 127.0.0.1 and the tokenguard Service) when they are missing.
@@ -60,6 +65,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
     'shutdown-delay'?: string;
     'shutdown-timeout'?: string;
     'gc-metrics'?: boolean;
+    'allow-empty-policy-files'?: boolean;
     help?: boolean;
   };
   try {
@@ -80,6 +86,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
         'shutdown-delay': { type: 'string', default: `${DEFAULT_SHUTDOWN_DELAY_MS / 1000}s` },
         'shutdown-timeout': { type: 'string', default: `${DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000}s` },
         'gc-metrics': { type: 'boolean', default: false },
+        'allow-empty-policy-files': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -159,6 +166,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
       clientCa: values['client-ca'],
       clientSubjects: values['client-subject'],
       policies: values.policies ?? ['policies'],
+      allowEmptyPolicyFiles: values['allow-empty-policy-files'] === true,
       logger,
       shutdownDelayMs,
       shutdownTimeoutMs,

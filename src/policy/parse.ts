@@ -3,6 +3,7 @@ import { type Document, LineCounter, parseAllDocuments } from 'yaml';
 import compiledPolicySchema from './schema-validator.generated.js';
 import type { PolicyError, TokenPolicy, TokenPolicySpec } from './types.js';
 import { semanticErrors, semanticWarnings } from './validate.js';
+import { describeYamlProblem } from './yaml-errors.js';
 
 /** The policy JSON Schema, compiled ahead of time (src/policy/validator-source.ts). */
 const validateSchema = compiledPolicySchema as unknown as { (data: unknown): boolean; errors?: ErrorObject[] | null };
@@ -29,7 +30,8 @@ export function parsePolicyDocuments(text: string, file: string): ParseResult {
   const warnings: PolicyError[] = [];
   let docs: Document.Parsed[];
   try {
-    docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false }) as Document.Parsed[];
+    // logLevel error: the parser's warnings would go to stderr as process warnings, quoting the file.
+    docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false, logLevel: 'error' }) as Document.Parsed[];
   } catch (e) {
     // Never the parser's message: it may quote the file, and a misplaced file may hold secrets.
     return { policies, errors: [{ file, document: 1, path: '', message: `cannot parse YAML (${(e as Error).name})` }], warnings };
@@ -51,7 +53,7 @@ export function parsePolicyDocuments(text: string, file: string): ParseResult {
     };
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
-        errors.push({ file, document: index, line: e.linePos?.[0]?.line ?? docLine, path: '', message: `YAML: ${firstLine(e.message)}` });
+        errors.push({ file, document: index, line: e.linePos?.[0]?.line ?? docLine, path: '', message: `YAML: ${describeYamlProblem(e)}` });
       }
       continue;
     }
@@ -60,7 +62,7 @@ export function parsePolicyDocuments(text: string, file: string): ParseResult {
     try {
       value = doc.toJS({ maxAliasCount: 50 });
     } catch (e) {
-      errors.push({ file, document: index, line: docLine, path: '', message: `YAML: ${firstLine((e as Error).message)}` });
+      errors.push({ file, document: index, line: docLine, path: '', message: `YAML: ${describeYamlProblem(e)}` });
       continue;
     }
     if (value === null || value === undefined) continue; // an empty document
@@ -131,10 +133,6 @@ export function dotted(path: readonly (string | number)[]): string {
   let out = '';
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
   return out;
-}
-
-function firstLine(s: string): string {
-  return s.split('\n')[0] ?? s;
 }
 
 function dedupe(errors: PolicyError[]): PolicyError[] {

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { ensureDevCertificates } from '../certs/dev.js';
 import type { ClusterFactsProvider } from '../facts/informers.js';
 import { type KubeConfig, loadKubeConfig } from '../kube/config.js';
+import { proxyFromEnvironment, shownProxy } from '../kube/proxy.js';
 import { createLogger, LOG_LEVELS, type Logger, turnBatched } from '../log.js';
 import { createMetrics } from '../server/metrics.js';
 import { DEFAULT_SHUTDOWN_DELAY_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, type RunningServer, StartupError, startServer } from '../server/serve.js';
@@ -148,7 +149,14 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
       return usage(`tokenguard serve: ${(e as Error).message}`);
     }
     for (const warning of kubeConfig.warnings ?? []) logger.warn({ event: 'kubeconfig' }, warning);
-    logger.info({ event: 'facts', cluster: true, source: kubeConfig.source, server: new URL(kubeConfig.server).host }, 'watching cluster facts');
+    // HTTPS_PROXY/NO_PROXY, as kubectl reads them (the client reads the same variables).
+    const proxies = proxyFromEnvironment(process.env);
+    for (const warning of proxies.warnings) logger.warn({ event: 'proxy' }, warning);
+    const proxy = proxies.proxyFor(new URL(kubeConfig.server));
+    logger.info(
+      { event: 'facts', cluster: true, source: kubeConfig.source, server: new URL(kubeConfig.server).host, ...(proxy ? { proxy: shownProxy(proxy) } : {}) },
+      'watching cluster facts',
+    );
     facts = createClusterFacts({ kubeConfig, logger: logger.child({ component: 'facts' }) });
     registerFactsMetrics(metrics.registry, facts);
     // Rejects only when stopped before the first sync; readiness follows facts.ready().

@@ -12,7 +12,7 @@
  * started, when it outlives its timeout or on {@link ExecCredentialPlugin.stop} (the client
  * closing). Errors name the command and say what went wrong, never quoting stdout (it holds the
  * credential). A plugin's stderr is where it explains a failure ("login required", "refresh
- * token expired"): client-go passes it through to the terminal, and a server has none, so the
+ * token expired"): client-go passes it through to the terminal (docs/cluster-access.md), and a server has none, so the
  * last {@link STDERR_LINES} lines are added to the error, with anything that looks like a token
  * or a password replaced by `[redacted]` ({@link redactSecrets}).
  */

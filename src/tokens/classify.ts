@@ -360,7 +360,7 @@ const JWT_CHAR_RUN = /[A-Za-z0-9_.-]{30,}/g;
 const BASE64_RUN = /[A-Za-z0-9+/_-]{40,}={0,2}/g;
 /**
  * Lines that hold nothing but base64 (after any indentation), for base64 wrapped over several
- * lines: GNU `base64` writes 76 characters a line, `openssl base64` and PEM 64, with `\n` or
+ * lines (docs/policies.md): GNU `base64` writes 76 characters a line, `openssl base64` and PEM 64, with `\n` or
  * `\r\n` between them. Only a line's start can begin a match and the line is read once, so
  * this is linear too.
  */

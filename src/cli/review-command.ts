@@ -48,11 +48,20 @@ export async function runReviewCommand(argv: readonly string[], io: CliIo): Prom
   const factObjects = readFactFiles(values.facts ?? [], io, process.cwd());
   if (!factObjects) return EXIT_USAGE;
   const source = positionals[0] as string;
+  let text: string;
+  try {
+    text = readInput(source, io);
+  } catch (e) {
+    io.stderr.write(`${source}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+    return EXIT_USAGE;
+  }
   let body: unknown;
   try {
-    body = JSON.parse(readInput(source, io));
+    body = JSON.parse(text);
   } catch (e) {
-    io.stderr.write(`${source}: not a JSON AdmissionReview: ${(e as Error).message}\n`);
+    // V8's message quotes the input around the error, and a review may carry Secret data: only the position.
+    const position = /at position (\d+)/.exec((e as Error).message)?.[1];
+    io.stderr.write(`${source}: not a JSON AdmissionReview${position !== undefined ? ` (invalid at character ${position})` : ''}\n`);
     return EXIT_USAGE;
   }
   // The cluster's API audiences, as `serve --api-audience` takes them (docs/tokens.md).

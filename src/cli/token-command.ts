@@ -276,12 +276,10 @@ function readTokenInput(arg: string, io: CliIo): TokenInput {
     if (!st.isFile()) return { ok: false, message: `${shown(arg)}: not a file` };
     size = st.size;
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const tokenish = arg.includes('eyJ') || /^[A-Za-z0-9_-]+\.[A-Za-z0-9_.-]*$/.test(arg);
-    return {
-      ok: false,
-      message: tokenish ? 'the argument is neither a readable file nor a well-formed JWT (three base64url parts)' : `${shown(arg)}: cannot read: ${code ?? (e as Error).message}`,
-    };
+    // Nothing exists by that name, so the argument may well be a token or password pasted in
+    // the wrong place (a short one, not a JWT): say so without echoing it.
+    const code = (e as NodeJS.ErrnoException).code ?? 'unreadable';
+    return { ok: false, message: `the argument (${arg.length} characters) is neither a readable file (${code}) nor a well-formed JWT (three base64url parts); it is not shown, as it may be a secret` };
   }
   if (size > MAX_INPUT_BYTES) return { ok: false, message: `${shown(arg)}: over ${MAX_INPUT_BYTES} bytes; not a token file` };
   let text: string;

@@ -351,9 +351,9 @@ describe('token inspect: inputs', () => {
     const badJson = remember(`${h}.${Buffer.from('{"sub":').toString('base64url')}.${signatureOf(good)}`);
     const huge = remember(`${h}.${Buffer.from(JSON.stringify({ pad: 'x'.repeat(20_000) })).toString('base64url')}.${signatureOf(good)}`);
     const cases: [string[], string | undefined, RegExp][] = [
-      [['inspect', join(dir.dir, 'missing.jwt')], undefined, /missing\.jwt: cannot read: ENOENT/],
+      [['inspect', join(dir.dir, 'missing.jwt')], undefined, /^the argument \(\d+ characters\) is neither a readable file \(ENOENT\) nor a well-formed JWT/],
       [['inspect', twoParts], undefined, /^argument: not a readable JWT: a JWT has 3 dot-separated parts; this has 2\n$/],
-      [['inspect', h], undefined, /^the argument is neither a readable file nor a well-formed JWT \(three base64url parts\)\n$/],
+      [['inspect', h], undefined, /^the argument \(\d+ characters\) is neither a readable file \(ENOENT\) nor a well-formed JWT \(three base64url parts\); it is not shown, as it may be a secret\n$/],
       [['inspect', file('two-parts.jwt', twoParts)], undefined, /not a readable JWT: a JWT has 3 dot-separated parts; this has 2/],
       [['inspect', file('bad-json.jwt', badJson)], undefined, /not a readable JWT: the claims are not JSON/],
       [['inspect', badJson], undefined, /argument: not a readable JWT: the claims are not JSON/],

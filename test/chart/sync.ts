@@ -35,7 +35,7 @@ export function prometheusRulesFromDocs(): string {
   const rule = blocks.filter((b) => /^kind: PrometheusRule$/m.test(b));
   if (rule.length !== 1) throw new Error(`docs/metrics.md has ${rule.length} PrometheusRule blocks, expected 1`);
   const lines = (rule[0] ?? '').split('\n');
-  const spec = lines.findIndex((l) => l === 'spec:');
+  const spec = lines.indexOf('spec:');
   if (spec < 0) throw new Error('the PrometheusRule of docs/metrics.md has no top-level spec:');
   const body = lines.slice(spec + 1);
   const end = body.findIndex((l) => l !== '' && !l.startsWith('  '));

@@ -12,7 +12,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const found = new Map<string, string>();
 
 /** The path of `name`, built by test/tools/get-tool.sh when not cached yet. */
-export function tool(name: 'helm' | 'actionlint' | 'kustomize'): string {
+export function tool(name: 'helm' | 'helm3' | 'actionlint' | 'kustomize'): string {
   const known = found.get(name);
   if (known) return known;
   let out: string;

@@ -11,9 +11,11 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isMap, parseAllDocuments } from 'yaml';
+import { isMap, parse, parseAllDocuments } from 'yaml';
 import { generateCertificates, writeCertificates } from '../../../src/certs/generate.js';
 import { parsePolicyDocuments } from '../../../src/policy/parse.js';
+import { copyInstallTree } from '../../helpers/deploy-tree.js';
+import { DOCUMENTED, documentedKustomization, readmePolicy, writeUserOverlay } from '../../helpers/documented.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const NAMESPACE = 'tokenguard-system';
@@ -103,6 +105,7 @@ interface PodSpec {
   hostPID?: boolean;
   hostIPC?: boolean;
   securityContext?: SecurityContext & { fsGroup?: number };
+  nodeSelector?: Record<string, string>;
   topologySpreadConstraints?: { topologyKey: string; whenUnsatisfiable: string; maxSkew: number; labelSelector?: { matchLabels?: Record<string, string> } }[];
   containers: Container[];
   initContainers?: Container[];
@@ -179,10 +182,10 @@ function container(name: Installation): Container {
 }
 
 beforeAll(async () => {
-  // Render from a copy, so the self-managed overlay can hold freshly generated certificates.
+  // Render from a copy (without certificates a user generated into deploy/overlays/self-managed),
+  // so the self-managed overlay can hold freshly generated ones.
   work = mkdtempSync(join(tmpdir(), 'tokenguard-deploy-'));
-  cpSync(join(ROOT, 'deploy'), join(work, 'deploy'), { recursive: true });
-  cpSync(join(ROOT, 'policies'), join(work, 'policies'), { recursive: true });
+  copyInstallTree(ROOT, work);
   const certs = await generateCertificates({ service: 'tokenguard', namespace: NAMESPACE, days: 30 });
   await writeCertificates(join(work, 'deploy/overlays/self-managed'), certs);
   selfManagedCa = certs.caCert;
@@ -208,6 +211,16 @@ describe.each(NAMES)('%s: webhook configurations', (name) => {
       'scan-secrets.tokenguard.dev',
       'validate-token-requests.tokenguard.dev',
     ]);
+  });
+
+  it('takes every webhook\'s excluded namespaces from the one list in base/excluded-namespaces.yaml, which is not applied', () => {
+    const list = (parse(readFileSync(join(ROOT, 'deploy/base/excluded-namespaces.yaml'), 'utf8')) as { namespaces: string[] }).namespaces;
+    expect(list).toEqual(expect.arrayContaining(MUST_EXCLUDE_NAMESPACES));
+    for (const { webhook } of webhooks(name)) {
+      const e = webhook.namespaceSelector?.matchExpressions?.find((x) => x.key === 'kubernetes.io/metadata.name' && x.operator === 'NotIn');
+      expect({ webhook: webhook.name, values: e?.values }).toEqual({ webhook: webhook.name, values: list });
+    }
+    expect(objects(name).filter((o) => o.kind === 'ExcludedNamespaces')).toEqual([]);
   });
 
   it('excludes its own namespace, kube-system and kube-node-lease by the immutable name label', () => {
@@ -394,6 +407,14 @@ describe.each(NAMES)('%s: Deployment, Service, PDB', (name) => {
     for (const v of spec.volumes ?? []) expect(v.hostPath).toBeUndefined();
   });
 
+  it('runs on Linux nodes, labels its pods part-of tokenguard, and names the published image', () => {
+    const deployment = one<Deployment>(name, 'Deployment', 'tokenguard');
+    expect(podSpec(name).nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
+    expect(deployment.spec.template.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': 'tokenguard', 'app.kubernetes.io/part-of': 'tokenguard' });
+    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    expect(container(name).image).toBe(`ghcr.io/tokenguard/tokenguard:${version}`);
+  });
+
   it('serves HTTPS on 8443 named https, probed on /readyz and /healthz, with the documented arguments', () => {
     const c = container(name);
     expect(c.command).toBeUndefined(); // the image's ENTRYPOINT runs the CLI
@@ -524,7 +545,9 @@ describe.each(['overlays/self-managed', 'overlays/self-managed-audit-only'] as c
     }
     const secret = one<K8sObject & { type: string; data: Record<string, string> }>(name, 'Secret', 'tokenguard-tls');
     expect(secret.type).toBe('kubernetes.io/tls');
-    expect(Object.keys(secret.data).sort()).toEqual(['tls.crt', 'tls.key']);
+    expect(Object.keys(secret.data).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
+    // ca.crt (for a ServiceMonitor's tlsConfig) is the CA itself, never its key.
+    expect(Buffer.from(secret.data['ca.crt'] ?? '', 'base64').toString('utf8')).toBe(selfManagedCa);
     const served = new X509Certificate(Buffer.from(secret.data['tls.crt'] ?? '', 'base64'));
     expect(served.toString()).toBe(new X509Certificate(selfManagedCert).toString());
     expect(served.verify(new X509Certificate(selfManagedCa).publicKey)).toBe(true);
@@ -540,8 +563,7 @@ describe('overlays/self-managed without certificates', () => {
   it('refuses to render, naming the missing file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tokenguard-deploy-nocerts-'));
     try {
-      cpSync(join(ROOT, 'deploy'), join(dir, 'deploy'), { recursive: true });
-      cpSync(join(ROOT, 'policies'), join(dir, 'policies'), { recursive: true });
+      copyInstallTree(ROOT, dir);
       for (const f of ['tls.crt', 'tls.key', 'ca.crt', 'ca.key', 'caBundle']) {
         rmSync(join(dir, 'deploy/overlays/self-managed', f), { force: true });
       }
@@ -549,6 +571,39 @@ describe('overlays/self-managed without certificates', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the kustomizations deploy/README.md shows users', () => {
+  const overlay = (n: string, text: string, files?: Record<string, string>) => kustomize(writeUserOverlay(join(work, 'user', n), text.replaceAll('../tokenguard/', '../../'), files));
+
+  it('your own policies: a configMapGenerator merge adds policies/vault.yaml to the shipped ones in the served ConfigMap', () => {
+    const vault = readmePolicy();
+    const objs = overlay('own-policies', documentedKustomization(DOCUMENTED.ownPolicies, 'own policies'), { 'policies/vault.yaml': vault });
+    const cms = objs.filter((o) => o.kind === 'ConfigMap') as (K8sObject & { data: Record<string, string> })[];
+    expect(cms.map((c) => `${c.metadata.namespace}/${c.metadata.name}`)).toEqual([`${NAMESPACE}/tokenguard-policies`]);
+    expect(Object.keys(cms[0]?.data ?? {}).sort()).toEqual([...SHIPPED_POLICY_FILES, 'vault.yaml'].sort());
+    expect(cms[0]?.data['vault.yaml']).toBe(vault);
+    expect(parsePolicyDocuments(vault, 'vault.yaml').errors).toEqual([]);
+    const deployment = objs.find((o) => o.kind === 'Deployment') as Deployment;
+    expect(deployment.spec.template.spec.volumes?.find((v) => v.name === 'policies')?.configMap?.name).toBe('tokenguard-policies');
+  });
+
+  it('excluded namespaces: one patch of the list adds the namespace to all six webhooks and keeps the defaults', () => {
+    const objs = overlay('excluded', documentedKustomization(DOCUMENTED.excludedNamespaces, 'excluded namespaces'));
+    const hooks = objs.filter((o) => o.kind.endsWith('WebhookConfiguration')).flatMap((c) => (c as WebhookConfiguration).webhooks);
+    expect(hooks).toHaveLength(6);
+    for (const w of hooks) {
+      const e = w.namespaceSelector?.matchExpressions?.find((x) => x.key === 'kubernetes.io/metadata.name');
+      expect({ webhook: w.name, values: e?.values }).toEqual({ webhook: w.name, values: [...MUST_EXCLUDE_NAMESPACES, 'cert-manager'] });
+    }
+    expect(objs.filter((o) => o.kind === 'ExcludedNamespaces')).toEqual([]);
+  });
+
+  it('the image: an images: entry for the published name changes the Deployment\'s image', () => {
+    const objs = overlay('image', documentedKustomization(DOCUMENTED.image, 'the image'));
+    const d = objs.find((o) => o.kind === 'Deployment') as Deployment;
+    expect(d.spec.template.spec.containers.map((c) => c.image)).toEqual(['registry.example/platform/tokenguard:0.1.0-patched']);
   });
 });
 

@@ -150,7 +150,7 @@ describe('helm template', () => {
     expect(days(caCert)).toBe(3650);
     expect(days(leaf)).toBe(365);
     const hooks = webhooks(objs);
-    expect(hooks).toHaveLength(6);
+    expect(hooks).toHaveLength(7);
     for (const w of hooks) expect(Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8')).toBe(ca['ca.crt']);
     const volumes = deployment(objs).spec.template.spec.volumes ?? [];
     expect(volumes.find((v) => v.name === 'tls')?.secret?.secretName).toBe('tokenguard-tls');
@@ -195,6 +195,7 @@ describe('helm template', () => {
       'mutate.tokenguard.dev': 'Ignore',
       'mutate-token-requests.tokenguard.dev': 'Ignore',
       'validate-pods.tokenguard.dev': 'Fail',
+      'validate-ephemeral-containers.tokenguard.dev': 'Fail',
       'validate-secrets.tokenguard.dev': 'Fail',
       'scan-secrets.tokenguard.dev': 'Ignore',
       'validate-token-requests.tokenguard.dev': 'Ignore',
@@ -203,6 +204,7 @@ describe('helm template', () => {
       'mutate.tokenguard.dev': 'Fail',
       'mutate-token-requests.tokenguard.dev': 'Fail',
       'validate-pods.tokenguard.dev': 'Ignore',
+      'validate-ephemeral-containers.tokenguard.dev': 'Ignore',
       'validate-secrets.tokenguard.dev': 'Ignore',
       'scan-secrets.tokenguard.dev': 'Fail',
       'validate-token-requests.tokenguard.dev': 'Fail',
@@ -216,7 +218,7 @@ describe('helm template', () => {
     }
   });
 
-  it('excludedNamespaces: one list for all six webhooks, and the release namespace always in it', () => {
+  it('excludedNamespaces: one list for all seven webhooks, and the release namespace always in it', () => {
     const objs = helmTemplate({ namespace: 'security', values: { webhooks: { excludedNamespaces: ['kube-system', 'kube-node-lease', 'cert-manager', 'security'] } } });
     for (const w of webhooks(objs)) {
       const e = w.namespaceSelector.matchExpressions.filter((x) => x.key === 'kubernetes.io/metadata.name');

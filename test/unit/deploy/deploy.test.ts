@@ -589,10 +589,10 @@ describe('the kustomizations deploy/README.md shows users', () => {
     expect(deployment.spec.template.spec.volumes?.find((v) => v.name === 'policies')?.configMap?.name).toBe('tokenguard-policies');
   });
 
-  it('excluded namespaces: one patch of the list adds the namespace to all six webhooks and keeps the defaults', () => {
+  it('excluded namespaces: one patch of the list adds the namespace to all seven webhooks and keeps the defaults', () => {
     const objs = overlay('excluded', documentedKustomization(DOCUMENTED.excludedNamespaces, 'excluded namespaces'));
     const hooks = objs.filter((o) => o.kind.endsWith('WebhookConfiguration')).flatMap((c) => (c as WebhookConfiguration).webhooks);
-    expect(hooks).toHaveLength(6);
+    expect(hooks).toHaveLength(7);
     for (const w of hooks) {
       const e = w.namespaceSelector?.matchExpressions?.find((x) => x.key === 'kubernetes.io/metadata.name');
       expect({ webhook: w.name, values: e?.values }).toEqual({ webhook: w.name, values: [...MUST_EXCLUDE_NAMESPACES, 'cert-manager'] });

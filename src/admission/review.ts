@@ -1,6 +1,6 @@
 import { diff } from '../engine/diff.js';
 import { evaluate } from '../engine/evaluate.js';
-import { isObject, type JsonObject, jsonDepth, objectAt, stringAt } from '../engine/json.js';
+import { isObject, type JsonObject, jsonDepth, MAX_JSON_DEPTH, objectAt, stringAt } from '../json.js';
 import type { ClusterFacts, EngineInput, EngineResult, ObjectKind, Operation, RequestUser, RuleResult } from '../engine/types.js';
 import type { FactsProvider, FactsRequest } from '../facts/types.js';
 import type { TokenPolicy } from '../policy/types.js';
@@ -10,8 +10,8 @@ import { podShapeProblem, tokenRequestShapeProblem } from '../engine/shape.js';
 /** The two webhook endpoints. */
 export type Endpoint = 'mutate' | 'validate';
 
-/** Deepest JSON accepted. Real Pods and Secrets stay far below; deeper input breaks recursive code. */
-export const MAX_JSON_DEPTH = 100;
+/** The depth limit, from src/json.ts (bench/engine.ts imports it from here). */
+export { MAX_JSON_DEPTH };
 
 /** `admission.k8s.io/v1` AdmissionResponse (JSON names). */
 export interface AdmissionResponse {

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Document, LineCounter, parseAllDocuments } from 'yaml';
-import { MAX_JSON_DEPTH } from '../admission/review.js';
-import { isObject, type JsonObject, jsonDepth } from '../engine/json.js';
+import { isObject, type JsonObject, jsonDepth, MAX_JSON_DEPTH } from '../json.js';
 import { describeYamlProblem } from '../policy/yaml-errors.js';
 import type { CliIo } from './io.js';
 

@@ -15,8 +15,8 @@ import {
   DEFAULT_PROJECTED_EXPIRATION_SECONDS,
   DEFAULT_SERVICE_ACCOUNT,
   PROJECTED_DEFAULT_MODE,
-} from '../engine/constants.js';
-import { isObject, type JsonObject, type JsonValue, objectAt, objectsAt, stringAt } from '../engine/json.js';
+} from '../constants.js';
+import { isObject, type JsonObject, type JsonValue, objectAt, objectsAt, stringAt } from '../json.js';
 import { isMirrorPod } from '../engine/pod.js';
 
 /** Characters `utilrand.String` draws from: no vowels, no 0, 1 or 3 (fact 1.2). */

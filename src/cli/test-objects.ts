@@ -4,7 +4,7 @@
  * facts, everything else skipped. Pure.
  */
 import { createHash } from 'node:crypto';
-import { isObject, type JsonObject, objectAt, stringAt, stringMapAt } from '../engine/json.js';
+import { isObject, type JsonObject, objectAt, stringAt, stringMapAt } from '../json.js';
 import { NAME_SUFFIX_ALPHABET } from './simulate.js';
 
 /** Workload kinds whose pod template is evaluated as the pod it will create. */

@@ -5,8 +5,8 @@
  */
 import fastJsonPatch from 'fast-json-patch';
 import { decodeAdmissionReview, type Endpoint, factsRequestFor, type ReviewOutcome, respond } from '../admission/review.js';
-import { DEFAULT_API_AUDIENCES } from '../engine/constants.js';
-import { type JsonObject, objectAt, objectsAt, stringAt } from '../engine/json.js';
+import { DEFAULT_API_AUDIENCES } from '../constants.js';
+import { type JsonObject, objectAt, objectsAt, stringAt } from '../json.js';
 import { allContainers, tokenSources } from '../engine/pod.js';
 import type { ClusterFacts, PatchOperation, RuleResult } from '../engine/types.js';
 import { staticFacts } from '../facts/static.js';

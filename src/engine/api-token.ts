@@ -10,9 +10,9 @@ import {
   EXTENDED_EXPIRATION_SECONDS,
   PROJECTED_DEFAULT_MODE,
   ROOT_CA_CONFIGMAP,
-} from './constants.js';
-import { anyGlob } from './glob.js';
-import { isObject, type JsonObject, type JsonValue } from './json.js';
+} from '../constants.js';
+import { anyGlob } from '../glob.js';
+import { isObject, type JsonObject, type JsonValue } from '../json.js';
 
 /**
  * True when a token for `audience` is a token for the API server: the empty audience (the API

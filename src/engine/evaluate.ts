@@ -1,7 +1,7 @@
 import type { TokenPolicy } from '../policy/types.js';
-import { DEFAULT_API_AUDIENCES, MAX_WARNING_LENGTH } from './constants.js';
+import { DEFAULT_API_AUDIENCES, MAX_WARNING_LENGTH } from '../constants.js';
 import { diff } from './diff.js';
-import { cloneJson, type JsonObject, objectAt, stringAt, stringMapAt } from './json.js';
+import { cloneJson, type JsonObject, objectAt, stringAt, stringMapAt } from '../json.js';
 import { type MatchSubject, matchPolicy } from './match.js';
 import { planForPod } from './plan.js';
 import { isMirrorPod, podEditCopy, podServiceAccount } from './pod.js';

@@ -1,6 +1,6 @@
 import { byName, type TokenInjection, type TokenPolicy } from '../policy/types.js';
-import { DEFAULT_PROJECTED_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS } from './constants.js';
-import { objectAt, stringMapAt, type JsonObject } from './json.js';
+import { DEFAULT_PROJECTED_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS } from '../constants.js';
+import { objectAt, stringMapAt, type JsonObject } from '../json.js';
 import { serviceAccountPatternMatches } from './match.js';
 import type { ServiceAccountFacts } from './types.js';
 

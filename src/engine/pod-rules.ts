@@ -1,8 +1,8 @@
 import type { PolicyMode } from '../policy/types.js';
 import { boundedExpiration, describeLifetime, isApiAudience, podBoundLifetime } from './api-token.js';
-import { API_TOKEN_VOLUME_PREFIX, PROJECTED_DEFAULT_MODE } from './constants.js';
-import { anyGlob } from './glob.js';
-import { isObject, type JsonObject, objectAt, objectsAt, stringAt } from './json.js';
+import { API_TOKEN_VOLUME_PREFIX, PROJECTED_DEFAULT_MODE } from '../constants.js';
+import { anyGlob } from '../glob.js';
+import { isObject, type JsonObject, objectAt, objectsAt, stringAt } from '../json.js';
 import { disables, type PlannedBounds, type PlannedInjection, type PodPlan } from './plan.js';
 import {
   allContainers,

@@ -1,6 +1,6 @@
 import type { TokenPolicy } from '../policy/types.js';
-import { SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_SECRET_TYPE } from './constants.js';
-import { type JsonObject, objectAt, stringAt, stringMapAt } from './json.js';
+import { SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_SECRET_TYPE } from '../constants.js';
+import { type JsonObject, objectAt, stringAt, stringMapAt } from '../json.js';
 import { serviceAccountPatternMatches } from './match.js';
 import { findLegacyTokens } from '../tokens/classify.js';
 import type { RuleResult } from './types.js';

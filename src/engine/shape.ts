@@ -8,7 +8,7 @@
  * Runs on every judged request: paths and messages are built only on the failure path, so a
  * well-formed object allocates nothing here.
  */
-import { isObject, type JsonObject, type JsonValue } from './json.js';
+import { isObject, type JsonObject, type JsonValue } from '../json.js';
 import { CONTAINER_FIELDS } from './pod.js';
 
 type Kind = 'object' | 'array' | 'string' | 'boolean' | 'integer';

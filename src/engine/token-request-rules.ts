@@ -1,8 +1,8 @@
 import { byName, type TokenPolicy } from '../policy/types.js';
 import { boundedExpiration, describeLifetime, isApiAudience, podBoundLifetime } from './api-token.js';
-import { DEFAULT_PROJECTED_EXPIRATION_SECONDS } from './constants.js';
-import { anyGlob } from './glob.js';
-import { isObject, type JsonObject, objectAt, stringAt } from './json.js';
+import { DEFAULT_PROJECTED_EXPIRATION_SECONDS } from '../constants.js';
+import { anyGlob } from '../glob.js';
+import { isObject, type JsonObject, objectAt, stringAt } from '../json.js';
 import type { RequestUser, RuleResult } from './types.js';
 
 /** The kubelet's group: its pod-bound token requests were bounded when the pod was admitted. */

@@ -1,5 +1,5 @@
 import type { PolicyMode } from '../policy/types.js';
-import type { JsonObject } from './json.js';
+import type { JsonObject } from '../json.js';
 
 export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
 

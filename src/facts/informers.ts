@@ -29,7 +29,7 @@
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleepFor } from 'node:timers/promises';
-import type { JsonObject } from '../engine/json.js';
+import type { JsonObject } from '../json.js';
 import type { ClusterFacts, NamespaceFacts, ServiceAccountFacts } from '../engine/types.js';
 import { isDeadlineError, type WatchEvent } from '../kube/client.js';
 import type { KubeConfig } from '../kube/config.js';

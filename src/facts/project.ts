@@ -6,7 +6,7 @@
  *
  * Inputs are plain JSON as parsed from a manifest, a list or a watch event.
  */
-import { type JsonObject, objectAt, objectsAt, stringAt } from '../engine/json.js';
+import { type JsonObject, objectAt, objectsAt, stringAt } from '../json.js';
 import type { NamespaceFacts, ServiceAccountFacts } from '../engine/types.js';
 
 /** Prefix of the user name a ServiceAccount authenticates as: `system:serviceaccount:<ns>:<name>`. */

@@ -17,10 +17,9 @@
 import { type Agent as HttpAgent, type ClientRequest, type IncomingMessage, request as httpRequest, Agent as PlainAgent, STATUS_CODES } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
-import type { JsonObject } from '../engine/json.js';
 import type { KubeConfig } from './config.js';
 import { type CredentialOptions, type CredentialSource, credentialSource, type RequestCredentials } from './credentials.js';
-import { isObject } from './json.js';
+import { isObject, type JsonObject } from '../json.js';
 import { isSupportedProxy, proxyFromEnvironment, shownProxy } from './proxy.js';
 import { proxyAuthorization, TunnelingAgent } from './tunnel.js';
 

@@ -20,7 +20,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { isObject } from './json.js';
+import { isObject } from '../json.js';
 
 /** An exec credential plugin, as configured in a kubeconfig user (`users[].user.exec`). */
 export interface ExecConfig {

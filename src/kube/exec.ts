@@ -18,7 +18,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ExecConfig } from './config.js';
-import { isObject } from './json.js';
+import { isObject } from '../json.js';
 
 /** What a plugin gave: a bearer token, a client certificate, or both. */
 export interface ExecCredential {

@@ -5,7 +5,7 @@
  * Pure: no I/O, no clock (`now` is passed in), no logging. Nothing here returns or reports the
  * token text or its signature; results carry claims-derived facts only.
  */
-import { API_TOKEN_DEFAULT_EXPIRATION_SECONDS, EXTENDED_EXPIRATION_SECONDS } from '../engine/constants.js';
+import { API_TOKEN_DEFAULT_EXPIRATION_SECONDS, EXTENDED_EXPIRATION_SECONDS } from '../constants.js';
 
 /** Tokens longer than this are refused before any decoding. Real ServiceAccount tokens are 1–2 KiB. */
 export const MAX_TOKEN_LENGTH = 16 * 1024;

@@ -1,9 +1,9 @@
-import { DEFAULT_API_AUDIENCES } from '../../src/engine/constants.js';
+import { DEFAULT_API_AUDIENCES } from '../../src/constants.js';
 import { parseManifests } from '../../src/cli/manifests.js';
 import { simulateServiceAccountAdmission } from '../../src/cli/simulate.js';
 import { applyEditsToJson, rewriteManifests } from '../../src/cli/test-mutated.js';
 import { admitPod, exitCode, tokenLifetimes, type WebhookAnswer } from '../../src/cli/test-run.js';
-import type { JsonObject } from '../../src/engine/json.js';
+import type { JsonObject } from '../../src/json.js';
 import { join } from 'node:path';
 import { REPO } from '../helpers/fixtures.js';
 import { dryRun, testCli } from './helpers.js';

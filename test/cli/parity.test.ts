@@ -11,7 +11,7 @@ import { parseManifests } from '../../src/cli/manifests.js';
 import { applyTokenDefaults } from '../../src/cli/simulate.js';
 import { classify } from '../../src/cli/test-objects.js';
 import { type ObjectReport, runDryRun, toAdmissionReview } from '../../src/cli/test-run.js';
-import type { JsonObject } from '../../src/engine/json.js';
+import type { JsonObject } from '../../src/json.js';
 import { staticFacts } from '../../src/facts/static.js';
 import type { TokenPolicy } from '../../src/policy/types.js';
 import { admissionFixtures, policySet, REPO } from '../helpers/fixtures.js';

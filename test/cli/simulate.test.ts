@@ -1,4 +1,4 @@
-import type { JsonObject } from '../../src/engine/json.js';
+import type { JsonObject } from '../../src/json.js';
 import {
   applyTokenDefaults,
   apiTokenVolumeSource,

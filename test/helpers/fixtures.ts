@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Endpoint, handleReview } from '../../src/admission/review.js';
-import type { JsonObject } from '../../src/engine/json.js';
+import type { JsonObject } from '../../src/json.js';
 import { staticFacts } from '../../src/facts/static.js';
 import type { FactsProvider } from '../../src/facts/types.js';
 import { parseManifests } from '../../src/cli/manifests.js';

@@ -1,5 +1,5 @@
 import { Pod } from 'kubernetes-models/v1/Pod';
-import type { JsonObject } from '../../src/engine/json.js';
+import type { JsonObject } from '../../src/json.js';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const VOLUME_TYPES = [

@@ -1,4 +1,4 @@
-import type { JsonObject } from '../../src/engine/json.js';
+import type { JsonObject } from '../../src/json.js';
 
 /** The volume the ServiceAccount admission plugin adds (KUBERNETES-FACTS.md 1.4). */
 export function apiTokenVolume(suffix = 'x7k2p'): JsonObject {

@@ -11,7 +11,7 @@ import fastJsonPatch from 'fast-json-patch';
 import { isPluginTokenVolume } from '../../../src/engine/api-token.js';
 import { diff } from '../../../src/engine/diff.js';
 import { evaluate } from '../../../src/engine/evaluate.js';
-import type { JsonObject } from '../../../src/engine/json.js';
+import type { JsonObject } from '../../../src/json.js';
 import type { ClusterFacts, EngineInput, Phase } from '../../../src/engine/types.js';
 import type { TokenPolicy, TokenPolicySpec } from '../../../src/policy/types.js';
 import { policySet } from '../../helpers/fixtures.js';

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { globMatch, globStepsPerCharacter, MAX_GLOB_VALUE_LENGTH, matchCounting } from '../../../src/engine/glob.js';
+import { globMatch, globStepsPerCharacter, MAX_GLOB_VALUE_LENGTH, matchCounting } from '../../../src/glob.js';
 
 /**
  * The matcher this one replaced, kept as the reference semantics: a regular expression where

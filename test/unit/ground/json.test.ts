@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { jsonDepth } from '../../../src/engine/json.js';
+import { jsonDepth } from '../../../src/json.js';
 
 /** The plain definition: the depth of a scalar is 0, of a container 1 + its deepest child. */
 function depth(v: unknown): number {

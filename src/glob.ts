@@ -17,8 +17,9 @@
  *    included. Every value character is read by at most one search.
  *
  * Total work: at most `length(value) × ⌈L / 32⌉` word steps, L the longest run between stars,
- * however many stars there are. A regular expression (what this replaces) backtracks instead:
- * `*.*.example.com` against 60,000 dots took 7 s, and every extra star multiplied that again.
+ * however many stars there are. A regular expression (what this replaces) backtracks instead: a
+ * pattern such as `*.*.example.com` against a long run of dots takes time that grows with the
+ * value's length to the power of the number of stars.
  *
  * Values longer than {@link MAX_GLOB_VALUE_LENGTH} match nothing: no name the API server accepts
  * comes near, and for audiences, users and groups a non-match is the strict outcome (not allowed,

@@ -1,7 +1,7 @@
 /**
  * Certificates for the webhook's HTTPS endpoint, without openssl: a private CA and a serving
  * certificate signed by it, for the names the API server dials (`<service>.<namespace>.svc`,
- * KUBERNETES-FACTS.md 3.15). Used by `tokenguard certs generate` (the self-managed overlay) and by
+ * docs/kubernetes.md "How the API server calls a webhook"). Used by `tokenguard certs generate` (the self-managed overlay) and by
  * {@link ensureDevCertificates} for local development.
  */
 import { createHash, generateKeyPair, type KeyObject, randomBytes, sign, X509Certificate } from 'node:crypto';

@@ -1,7 +1,8 @@
 /**
  * What the API server does to a Pod CREATE before any webhook sees it, for the offline CLI:
- * the `ServiceAccount` admission plugin (KUBERNETES-FACTS.md §1), plus the few defaults that
- * decoding applies to token volumes (fact 2.11). Pure: every random choice comes from an
+ * the `ServiceAccount` admission plugin (docs/kubernetes.md "The ServiceAccount admission
+ * plugin"), plus the few defaults that decoding applies to token volumes ("Projected token
+ * fields"). Pure: every random choice comes from an
  * injected generator, so reports are reproducible.
  *
  * Upstream: kubernetes/kubernetes plugin/pkg/admission/serviceaccount/admission.go
@@ -19,10 +20,10 @@ import {
 import { isObject, type JsonObject, type JsonValue, objectAt, objectsAt, stringAt } from '../json.js';
 import { isMirrorPod } from '../engine/pod.js';
 
-/** Characters `utilrand.String` draws from: no vowels, no 0, 1 or 3 (fact 1.2). */
+/** Characters `utilrand.String` draws from: no vowels, no 0, 1 or 3. */
 export const NAME_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
-/** Length of the random part `names.SimpleNameGenerator` appends (fact 1.2). */
+/** Length of the random part `names.SimpleNameGenerator` appends. */
 export const NAME_SUFFIX_LENGTH = 5;
 
 /**
@@ -55,14 +56,14 @@ export interface SimulateArgs {
   readonly suffix: () => string;
 }
 
-/** Where the effective automount value came from (fact 1.8). */
+/** Where the effective automount value came from. */
 export type AutomountSource = 'pod' | 'serviceAccount' | 'default';
 
 /** What the plugin did to one pod, and why. */
 export interface PluginSimulation {
   /** The pod as the plugin leaves it (a copy). */
   readonly pod: JsonObject;
-  /** True for mirror pods, which the plugin never changes (fact 1.12). */
+  /** True for mirror pods, which the plugin never changes (docs/kubernetes.md "Mirror pods"). */
   readonly mirror: boolean;
   readonly serviceAccountName: string;
   /** False when the ServiceAccount was in neither the manifests nor the facts. */
@@ -71,9 +72,9 @@ export interface PluginSimulation {
   readonly automountFrom: AutomountSource;
   /** The `kube-api-access-*` volume the containers mount, when automount is on. */
   readonly tokenVolume: string | undefined;
-  /** True when the plugin added that volume (false when it reused one, fact 1.3). */
+  /** True when the plugin added that volume (false when it reused one). */
   readonly volumeAdded: boolean;
-  /** `field/name` of every container that got the mount (init containers first, fact 1.6). */
+  /** `field/name` of every container that got the mount (init containers first). */
   readonly mountedInto: readonly string[];
   readonly imagePullSecretsCopied: readonly string[];
   /** One line per change, for reports. */
@@ -194,7 +195,7 @@ export function simulateServiceAccountAdmission({ pod: input, serviceAccount, su
 }
 
 /**
- * The projected volume source the plugin adds (`TokenVolumeSource`, fact 1.4): defaultMode 420
+ * The projected volume source the plugin adds (`TokenVolumeSource`, docs/tokens.md "The plugin's volume"): defaultMode 420
  * and exactly three sources, in this order. Keys follow the Go field order, as the API server
  * serialises them.
  */
@@ -210,7 +211,7 @@ export function apiTokenVolumeSource(): JsonObject {
 }
 
 /**
- * Applies the API server's defaults that token rules read (fact 2.11): a projected volume
+ * Applies the API server's defaults that token rules read (docs/kubernetes.md "Projected token fields"): a projected volume
  * without `defaultMode` gets 420, and a `serviceAccountToken` without `expirationSeconds` gets
  * 3600. Done on decode, so webhooks see them. Returns a copy; the input is not changed.
  */

@@ -317,7 +317,7 @@ export interface AdmittedPod {
   readonly plugin: PluginSimulation;
   /** Every mutating webhook call, in order (a second one only on reinvocation). */
   readonly mutations: readonly WebhookAnswer[];
-  /** Set when the plugin changed the pod again after the webhook's patch (fact 1.14). */
+  /** Set when the plugin changed the pod again after the webhook's patch (reinvocation). */
   readonly reinvocation: PluginSimulation | undefined;
   /** The pod the validating webhook judged. */
   readonly final: JsonObject;
@@ -325,7 +325,7 @@ export interface AdmittedPod {
 }
 
 /**
- * Admits one pod the way kube-apiserver orders it (facts 1.13, 1.14, 2.10, 2.11):
+ * Admits one pod the way kube-apiserver orders it (docs/kubernetes.md "Admission order"):
  *
  * | step | what                                                                                     |
  * |------|------------------------------------------------------------------------------------------|

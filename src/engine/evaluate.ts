@@ -133,7 +133,7 @@ const EPHEMERAL_CONTAINERS = 'ephemeralcontainers';
  * tokens, so a token Secret's UPDATE or DELETE is never blocked), every subresource but
  * `serviceaccounts/token` and the validating side of `pods/ephemeralcontainers` (an UPDATE that
  * may mount a token volume into a new container), kinds it does not know, and mirror pods
- * (fact 1.12).
+ * (docs/kubernetes.md "Mirror pods").
  */
 function appliesTo(input: EngineInput, phase: Phase): boolean {
   if (input.kind === 'Other') return false;
@@ -193,7 +193,7 @@ function finish(
 
 /**
  * Makes a warning the API server will pass on: one line without control characters (it drops
- * those silently, fact 3.8), prefixed with the product name, at most 120 characters.
+ * those silently, docs/kubernetes.md "Warnings"), prefixed with the product name, at most 120 characters.
  */
 export function warning(text: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point

@@ -33,7 +33,7 @@ export interface AutomountVerdict {
   readonly reason: string;
 }
 
-/** What a set of policies asks of one pod: the composition rules of PRODUCT.md, strictest wins. */
+/** What a set of policies asks of one pod: composed as docs/policies.md "How policies combine" says, strictest wins. */
 export interface PodPlan {
   readonly automount: readonly AutomountVerdict[];
   readonly injections: readonly PlannedInjection[];

@@ -37,7 +37,7 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
     results.push({ policy, rule, mode, status, message });
 
   // 1. Automount. Setting the field alone is not enough: the ServiceAccount plugin already
-  //    added the volume and mounts before any webhook runs (facts 1.13-1.15).
+  //    added the volume and mounts before any webhook runs (docs/kubernetes.md "Admission order").
   if (disables(plan)) {
     const names = pluginTokenVolumeNames(spec);
     let mounts = 0;

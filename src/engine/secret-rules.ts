@@ -41,7 +41,7 @@ export function secretServiceAccount(secret: JsonObject): string | undefined {
 
 /**
  * Judges a Secret CREATE under one policy. Only the exact type string makes the token
- * controller mint a never-expiring token (fact 4.4); look-alike spellings are warned about, as
+ * controller mint a never-expiring token (docs/kubernetes.md "Legacy token Secrets"); look-alike spellings are warned about, as
  * is the ServiceAccount annotation on a Secret of another type. Secret data is never read here,
  * and nothing of it reaches a message.
  */

@@ -2,11 +2,11 @@
  * Live cluster facts for the webhook: one informer (list, then watch from the list's
  * resourceVersion) per resource — ServiceAccounts, Namespaces, RoleBindings and
  * ClusterRoleBindings — over the own client of `src/kube` (not `@kubernetes/client-node`, whose
- * generated models cost 55–75 MB of RSS). Objects are kept as small projections in O(1) indexes
+ * generated models all load with it and multiply the resident memory). Objects are kept as small projections in O(1) indexes
  * ({@link FactsStore}), with a bounded direct read on a cache miss.
  *
- * What each informer does (client-go reflector semantics; RELIABILITY-NOTES §2.2 "Node.js
- * informer silently stops", §6 item 14):
+ * What each informer does (client-go reflector semantics; docs/reliability.md "Informers that
+ * stop"):
  *
  * | situation                                           | here                                                          |
  * |-----------------------------------------------------|---------------------------------------------------------------|

@@ -1,7 +1,8 @@
 /**
  * A small Kubernetes API client over node:https: JSON GETs, paged lists and watch streams, with
  * the credentials of a {@link KubeConfig} (`credentials.ts`). It is what the cluster facts
- * need and nothing more; `@kubernetes/client-node` costs 55–75 MB of RSS for the same calls.
+ * need and nothing more; `@kubernetes/client-node` loads every generated model for the same
+ * calls, which multiplies the server's resident memory.
  *
  * - One keep-alive agent per client; TLS settings go with each request (Node pools connections
  *   by them, so a rotated exec client certificate gets new connections).

@@ -1,6 +1,6 @@
 /**
  * Understanding ServiceAccount tokens without verifying them: decoding a JWT defensively, and
- * telling the kinds apart (KUBERNETES-FACTS.md §5, §6).
+ * telling the kinds apart (docs/tokens.md "Token claims", "Extension to a year").
  *
  * Pure: no I/O, no clock (`now` is passed in), no logging. Nothing here returns or reports the
  * token text or its signature; results carry claims-derived facts only.
@@ -10,10 +10,10 @@ import { API_TOKEN_DEFAULT_EXPIRATION_SECONDS, EXTENDED_EXPIRATION_SECONDS } fro
 /** Tokens longer than this are refused before any decoding. Real ServiceAccount tokens are 1–2 KiB. */
 export const MAX_TOKEN_LENGTH = 16 * 1024;
 
-/** `iss` of legacy, Secret-based tokens (fact 5.4, `LegacyIssuer`). */
+/** `iss` of legacy, Secret-based tokens (docs/tokens.md "Token claims", `LegacyIssuer`). */
 export const LEGACY_ISSUER = 'kubernetes/serviceaccount';
 
-/** The private claims of a legacy token (fact 5.4, `LegacyClaims`). */
+/** The private claims of a legacy token (`LegacyClaims`). */
 export const LEGACY_CLAIMS = {
   namespace: 'kubernetes.io/serviceaccount/namespace',
   secretName: 'kubernetes.io/serviceaccount/secret.name',
@@ -21,7 +21,7 @@ export const LEGACY_CLAIMS = {
   serviceAccountUid: 'kubernetes.io/serviceaccount/service-account.uid',
 } as const;
 
-/** The private claim of bound tokens (fact 5.1). */
+/** The private claim of bound tokens (docs/tokens.md "Token claims"). */
 export const KUBERNETES_CLAIM = 'kubernetes.io';
 
 /** `sub` prefix of ServiceAccount tokens (`MakeUsername`). */
@@ -141,10 +141,10 @@ export interface TokenClassification {
   /** `exp - iat` (or `exp - nbf`): how long the token is accepted. */
   readonly lifetimeSeconds?: number;
   readonly audiences: string[];
-  /** `kubernetes.io.warnafter`: after it, use of the token is audited as stale (fact 5.2). */
+  /** `kubernetes.io.warnafter`: after it, use of the token is audited as stale. */
   readonly warnAfter?: number;
   /**
-   * The API server stretched a 3607 s token to a year (facts 6.2, 5.3). Such a token is accepted
+   * The API server stretched a 3607 s token to a year (docs/tokens.md "Extension to a year"). Such a token is accepted
    * until `exp`; its intended bound is `warnAfter` (`intendedLifetimeSeconds`).
    */
   readonly extended: boolean;
@@ -153,7 +153,7 @@ export interface TokenClassification {
   /** Seconds until `warnafter`; negative once past it. */
   readonly warnRemainingSeconds?: number;
   readonly jti?: string;
-  /** The header's `alg` and `kid` (public; the `kid` is a hash of the signing key, fact 5.5). */
+  /** The header's `alg` and `kid` (public; the `kid` is a hash of the signing key, docs/tokens.md "Signatures and discovery"). */
   readonly algorithm?: string;
   readonly keyId?: string;
   /** Inconsistencies in the claims (the API server would reject or mistrust such a token). */
@@ -165,7 +165,7 @@ export interface ClassifyOptions {
 }
 
 /**
- * Classifies a decoded token (fact 5.1 for bound tokens, 5.4 for legacy ones). A token is
+ * Classifies a decoded token (docs/tokens.md "Token claims"). A token is
  * `legacy` when its issuer is `kubernetes/serviceaccount` or it carries the legacy private
  * claims; bound kinds follow the `kubernetes.io` claim (pod wins over node: a pod-bound token
  * may also name its node); a `kubernetes.io` claim with no bound object is `unbound` (a plain
@@ -401,7 +401,7 @@ export interface ScanStats {
 }
 
 /**
- * True when `text` contains a Kubernetes legacy ServiceAccount JWT (fact 5.4: issuer
+ * True when `text` contains a Kubernetes legacy ServiceAccount JWT (docs/tokens.md "Token claims": issuer
  * `kubernetes/serviceaccount` or the legacy claims, no `exp`) anywhere: bare, inside a
  * kubeconfig, an `.env` file, a JSON document, or base64-encoded one level down (a pasted token
  * Secret's YAML). Linear in the text; at most {@link MAX_SCAN_CANDIDATES} candidates are decoded.

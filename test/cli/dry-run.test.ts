@@ -127,7 +127,7 @@ describe('verdicts', () => {
   });
 });
 
-test('reinvocation (fact 1.14): a webhook that drops the token without automount=false sees the plugin put it back, and is called again', () => {
+test('reinvocation (docs/kubernetes.md "Admission order"): a webhook that drops the token without automount=false sees the plugin put it back, and is called again', () => {
   const pod: JsonObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'a' }, spec: { containers: [{ name: 'c' }] } };
   const calls: string[] = [];
   let n = 0;
@@ -220,7 +220,7 @@ spec:
           - downwardAPI: {items: [{path: namespace, fieldRef: {apiVersion: v1, fieldPath: metadata.namespace}}]}
 `;
     const o = dryRun(text, { policies: 'strict' }).objects[0]!;
-    // Reused (fact 1.3), and nothing to mount: every container already has a mount at the path.
+    // Reused (the first kube-api-access-* volume, whatever it holds), and nothing to mount: every container already has a mount at the path.
     expect(o.plugin).toMatchObject({ tokenVolume: 'kube-api-access-mine', changes: ['serviceAccountName defaulted to "default"'] });
     expect(o.manifestEdits).toEqual([
       { op: 'set', path: ['spec', 'automountServiceAccountToken'], value: false },

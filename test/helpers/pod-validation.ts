@@ -13,7 +13,7 @@ const SOURCE_TYPES = ['secret', 'configMap', 'downwardAPI', 'serviceAccountToken
 const arr = (v: unknown): JsonObject[] => (Array.isArray(v) ? (v as JsonObject[]) : []);
 
 /**
- * The pod validation rules a token webhook can break (KUBERNETES-FACTS.md §2), as the API
+ * The pod validation rules a token webhook can break (docs/kubernetes.md "Pod validation"), as the API
  * server's `ValidatePodCreate` words them, plus the OpenAPI schema check of kubernetes-models.
  * Returns every problem; an empty list means the API server would accept these parts.
  */

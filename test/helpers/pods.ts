@@ -1,6 +1,6 @@
 import type { JsonObject } from '../../src/json.js';
 
-/** The volume the ServiceAccount admission plugin adds (KUBERNETES-FACTS.md 1.4). */
+/** The volume the ServiceAccount admission plugin adds (docs/tokens.md "The plugin's volume"). */
 export function apiTokenVolume(suffix = 'x7k2p'): JsonObject {
   return {
     name: `kube-api-access-${suffix}`,

@@ -47,7 +47,7 @@ test('the admission adapter does no I/O either', () => {
   expect(offending).toEqual([]);
 });
 
-// @kubernetes/client-node costs 55-75 MB of RSS (its config.js loads every generated model): the
+// @kubernetes/client-node multiplies the server's RSS (its config.js loads every generated model): the
 // serve path talks to the API server through src/kube instead. Tests and benchmarks may still use it.
 test('nothing under src/ imports @kubernetes/client-node, statically or dynamically', () => {
   const offending = sources(join(REPO, 'src')).filter((file) =>

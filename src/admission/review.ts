@@ -220,7 +220,7 @@ function firedPolicies(result: EngineResult): string[] {
   const names = new Set<string>();
   for (const r of result.results) {
     if (r.status === 'fail' || r.status === 'mutate' || r.status === 'warn' || r.status === 'error') {
-      for (const n of r.policy.split('+')) names.add(n);
+      for (const n of r.policies) names.add(n);
     }
   }
   return [...names].sort();

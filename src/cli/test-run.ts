@@ -7,6 +7,7 @@ import fastJsonPatch from 'fast-json-patch';
 import { decodeAdmissionReview, type Endpoint, factsRequestFor, type ReviewOutcome, respond } from '../admission/review.js';
 import { DEFAULT_API_AUDIENCES } from '../constants.js';
 import { type JsonObject, objectAt, objectsAt, stringAt } from '../json.js';
+import { policyLabel } from '../engine/messages.js';
 import { allContainers, tokenSources } from '../engine/pod.js';
 import type { ClusterFacts, PatchOperation, RuleResult } from '../engine/types.js';
 import { staticFacts } from '../facts/static.js';
@@ -442,7 +443,7 @@ function assemble(
 }
 
 function finding(r: RuleResult): Finding {
-  return { policy: r.policy, rule: r.rule, mode: r.mode, message: r.message };
+  return { policy: policyLabel(r.policies), rule: r.rule, mode: r.mode, message: r.message };
 }
 
 /**
@@ -459,7 +460,7 @@ function finding(r: RuleResult): Finding {
 function verdicts(policies: readonly TokenPolicy[], mutations: readonly WebhookAnswer[], validate: WebhookAnswer): PolicyVerdict[] {
   const byPolicy = new Map<string, { mode: RuleResult['mode']; results: { r: RuleResult; phase: Endpoint }[] }>();
   const add = (r: RuleResult, phase: Endpoint) => {
-    for (const name of r.policy.split('+')) {
+    for (const name of r.policies) {
       const e = byPolicy.get(name) ?? { mode: r.mode, results: [] };
       e.results.push({ r, phase });
       byPolicy.set(name, e);

@@ -1,9 +1,21 @@
-import { byName, type TokenPolicy } from '../policy/types.js';
-import { boundedExpiration, describeLifetime, isApiAudience, podBoundLifetime } from './api-token.js';
-import { DEFAULT_PROJECTED_EXPIRATION_SECONDS } from '../constants.js';
-import { anyGlob } from '../glob.js';
-import { isObject, type JsonObject, objectAt, stringAt } from '../json.js';
-import type { RequestUser, RuleResult } from './types.js';
+/**
+ * Rule `token-request` (`tokenRequests`): tokens requested through the TokenRequest API
+ * (`kubectl create token`, `serviceaccounts/<name>/token`) live at most the maximum and carry
+ * allowed audiences. The kubelet's pod-bound requests are always let through: their bounds were
+ * enforced when the pod was admitted.
+ *
+ * The maximum holds against what the token really lives (docs/tokens.md "Extension to a year"):
+ * a request bound to a Pod for exactly 3607 s and only the API server's audiences is issued for a
+ * year. Audiences: the validating side sees the API server's own audiences where the request
+ * named none (docs/tokens.md "TokenRequest audience defaulting"; the mutating side still sees an
+ * empty list), and those are always allowed, as a request with no audience is.
+ */
+import { byName, type TokenPolicy } from '../../policy/types.js';
+import { DEFAULT_PROJECTED_EXPIRATION_SECONDS } from '../../constants.js';
+import { anyGlob } from '../../glob.js';
+import { type JsonObject, objectAt, stringAt } from '../../json.js';
+import { boundedExpiration, describeLifetime, isApiAudience, podBoundLifetime } from '../api-token.js';
+import type { RequestUser, RuleMode, RuleResult } from '../types.js';
 
 /** The kubelet's group: its pod-bound token requests were bounded when the pod was admitted. */
 const NODES_GROUP = 'system:nodes';
@@ -18,7 +30,11 @@ export interface TokenRequestPlan {
   readonly apiAudiences: readonly string[];
 }
 
-/** Composes the `tokenRequests` of the matching policies that are not exempting this user. */
+// ---------------------------------------------------------------------------------------------
+// Plan
+// ---------------------------------------------------------------------------------------------
+
+/** Composes the `tokenRequests` of `policies` (taken in name order) that do not exempt this user. */
 export function planTokenRequest(
   policies: readonly TokenPolicy[],
   request: JsonObject,
@@ -46,20 +62,26 @@ function isKubeletPodRequest(request: JsonObject, user: RequestUser | undefined)
   return (user?.groups.includes(NODES_GROUP) ?? false) && stringAt(bound, 'kind') === 'Pod';
 }
 
+// ---------------------------------------------------------------------------------------------
+// Mutate and validate
+// ---------------------------------------------------------------------------------------------
+
 /**
- * Judges (and in the mutate phase, with `onViolation: Mutate`, shortens) one TokenRequest.
- * `request` is the caller's copy: the mutate phase edits it.
- *
- * The maximum holds against what the token really lives (docs/tokens.md): a request bound to a
- * Pod for exactly 3607 s and only the API server's audiences is issued for a year. Audiences:
- * the validating side sees the API server's own audiences where the request named none (it fills
- * them in before validating admission; the mutating side still sees an empty list), and those
- * are always allowed, as a request with no audience is.
+ * Judges the request, and with `onViolation: Mutate` everywhere shortens one that lives too long
+ * to the maximum. `request` is the caller's copy: it is edited.
  */
-export function judgeTokenRequest(request: JsonObject, plan: TokenRequestPlan, mode: RuleResult['mode'], mutate: boolean): RuleResult[] {
+export function mutateTokenRequest(request: JsonObject, plan: TokenRequestPlan, mode: RuleMode): RuleResult[] {
+  return judge(request, plan, mode, true);
+}
+
+/** Judges the request as it stands: too long, or an audience not allowed, fails. */
+export function validateTokenRequest(request: JsonObject, plan: TokenRequestPlan, mode: RuleMode): RuleResult[] {
+  return judge(request, plan, mode, false);
+}
+
+function judge(request: JsonObject, plan: TokenRequestPlan, mode: RuleMode, edit: boolean): RuleResult[] {
   const results: RuleResult[] = [];
-  const policy = plan.policies.join('+');
-  const r = (status: RuleResult['status'], message: string) => results.push({ policy, rule: 'token-request', mode, status, message });
+  const r = (status: RuleResult['status'], message: string) => results.push({ policies: plan.policies, rule: 'token-request', mode, status, message });
   const spec = objectAt(request, 'spec');
   const exp = typeof spec?.expirationSeconds === 'number' ? spec.expirationSeconds : DEFAULT_PROJECTED_EXPIRATION_SECONDS;
   const audiences = Array.isArray(spec?.audiences) ? spec.audiences.filter((a): a is string => typeof a === 'string') : [];
@@ -68,7 +90,7 @@ export function judgeTokenRequest(request: JsonObject, plan: TokenRequestPlan, m
   if (plan.max !== undefined && lifetime > plan.max) {
     const target = boundedExpiration(exp, 0, plan.max, podBound && audiences.every((a) => isApiAudience(a, plan.apiAudiences))) as number;
     const asked = describeLifetime(exp, lifetime, plan.max);
-    if (mutate && !plan.deny && spec) {
+    if (edit && !plan.deny && spec) {
       spec.expirationSeconds = target;
       r('mutate', `requested ${asked} shortened to ${target}`);
     } else r('fail', `requested ${asked} exceeds the maximum ${plan.max}`);
@@ -85,9 +107,4 @@ export function judgeTokenRequest(request: JsonObject, plan: TokenRequestPlan, m
 function isPodReference(ref: JsonObject | undefined): boolean {
   const apiVersion = stringAt(ref, 'apiVersion') ?? '';
   return stringAt(ref, 'kind') === 'Pod' && (apiVersion === 'v1' || apiVersion === '');
-}
-
-/** True for an AdmissionRequest object that looks like a TokenRequest. */
-export function isTokenRequest(o: JsonObject | undefined): o is JsonObject {
-  return isObject(o) && isObject(o.spec);
 }

@@ -1,13 +1,12 @@
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
-import { isApiAudience } from '../engine/api-token.js';
 import { DEFAULT_API_AUDIENCES } from '../constants.js';
-import { anyGlob } from '../glob.js';
-import { matchesScope } from '../engine/match.js';
+import { isApiAudience } from '../engine/api-token.js';
+import { duration, judgeToken, type TokenFinding, type TokenLimit, tokenApiAudiences, tokenLimits } from '../engine/token-limits.js';
+import { classifyToken, decodeToken, LEGACY_ISSUER, MAX_TOKEN_LENGTH, type TokenClassification } from '../engine/tokens.js';
 import { loadPolicies } from '../policy/load.js';
-import { byName, formatPolicyError, type TokenPolicy } from '../policy/types.js';
-import { classifyToken, decodeToken, LEGACY_ISSUER, MAX_TOKEN_LENGTH, type TokenClassification } from '../tokens/classify.js';
+import { formatPolicyError, type TokenPolicy } from '../policy/types.js';
 import { readKeysFile, type VerifyResult, verifyToken } from '../tokens/verify.js';
 import { type CliIo, EXIT_DENIED, EXIT_OK, EXIT_USAGE, readInput } from './io.js';
 
@@ -43,23 +42,6 @@ exit: 0 no error-level findings, 1 findings, 2 unreadable input or usage
 
 /** Largest input file (or stdin) read; a token is found in it when it is not a bare token. */
 const MAX_INPUT_BYTES = 1024 * 1024;
-
-export type FindingLevel = 'error' | 'warning' | 'info';
-
-export interface TokenFinding {
-  readonly level: FindingLevel;
-  readonly code: string;
-  readonly message: string;
-  /** The policy (or `--max-expiration`, `--allowed-audience`) behind the finding. */
-  readonly source?: string;
-}
-
-interface Limit {
-  readonly source: string;
-  readonly level: FindingLevel;
-  readonly maxExpirationSeconds?: number;
-  readonly allowedAudiences?: readonly string[];
-}
 
 interface Options {
   jwks?: string;
@@ -208,22 +190,21 @@ async function inspect(argv: readonly string[], io: CliIo): Promise<number> {
     verification = { ...result, ...(keySource !== undefined ? { keySource } : {}), checked: !result.keysUnavailable };
   }
 
-  // The API server's own audiences (docs/tokens.md "API audiences"): --api-audience or the
-  // defaults, the issuer (the API audiences default to it), and those of an extended token (only
-  // API audiences are extended).
-  const apiAudiences = new Set([...(values['api-audience'] ?? DEFAULT_API_AUDIENCES), ...(token.issuer !== undefined ? [token.issuer] : [])]);
-  if (token.extended) for (const a of token.audiences) apiAudiences.add(a);
-  const limits = collectLimits(token, policies, maxFlag, values['allowed-audience'], apiAudiences);
-  const findings = judge(token, decoded.signed, verification, limits, apiAudiences, values, Math.floor(now.getTime() / 1000));
-
-  const report = {
-    source: input.source,
+  // Which limits apply, and what the token breaks, the engine decides; the signature is checked here.
+  const apiAudiences = tokenApiAudiences(token, values['api-audience'] ?? DEFAULT_API_AUDIENCES);
+  const limits = tokenLimits({
     token,
-    verification,
-    limits,
-    apiAudiences: [...apiAudiences],
-    findings,
-  };
+    policies,
+    apiAudiences,
+    ...(maxFlag !== undefined ? { maxExpirationSeconds: maxFlag } : {}),
+    ...(values['allowed-audience'] !== undefined ? { allowedAudiences: values['allowed-audience'] } : {}),
+  });
+  const findings = [
+    ...judgeToken({ token, signed: decoded.signed, limits, apiAudiences, nowSeconds: Math.floor(now.getTime() / 1000) }),
+    ...signatureFindings(token, verification, values),
+  ];
+
+  const report = { source: input.source, token, verification, limits, apiAudiences, findings };
   io.stdout.write(output === 'json' ? `${JSON.stringify(jsonReport(report), null, 2)}\n` : textReport(report));
   if (input.note) io.stderr.write(`${input.note}\n`);
   if (verification?.keysUnavailable) {
@@ -326,134 +307,24 @@ function embeddedJwts(text: string, max: number): string[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Policy limits and findings
+// Signature findings (the policy limits and findings are the engine's: engine/token-limits.ts)
 // ---------------------------------------------------------------------------------------------
 
 /**
- * The limits that apply to this token: `--max-expiration` / `--allowed-audience`, and those of
- * each Enforce (error) or Audit (warning) policy whose namespaces and ServiceAccounts match the
- * token's (label selectors cannot be evaluated for a token and are taken to match). The pod's API
- * token (only API audiences) is held to `projectedTokens.apiTokenExpirationSeconds`, as pod
- * admission holds it; other pod-bound tokens to `projectedTokens.bounds`; other TokenRequest
- * tokens to `tokenRequests`.
+ * What the signature check found, or (without keys) whether the claims match the `--issuer` and
+ * `--audience` asked about.
  */
-function collectLimits(
-  token: TokenClassification,
-  policies: readonly TokenPolicy[],
-  maxFlag: number | undefined,
-  audFlag: readonly string[] | undefined,
-  apiAudiences: ReadonlySet<string>,
-): Limit[] {
-  const limits: Limit[] = [];
-  if (maxFlag !== undefined || audFlag !== undefined) {
-    limits.push({
-      source: 'command line',
-      level: 'error',
-      ...(maxFlag !== undefined ? { maxExpirationSeconds: maxFlag } : {}),
-      ...(audFlag !== undefined ? { allowedAudiences: audFlag } : {}),
-    });
-  }
-  if (token.kind === 'legacy' || token.kind === 'not-kubernetes') return limits;
-  for (const p of [...policies].sort(byName)) {
-    if (p.spec.mode === 'Off' || !mayApply(p, token)) continue;
-    const level: FindingLevel = p.spec.mode === 'Enforce' ? 'error' : 'warning';
-    if (token.kind === 'bound-pod' && token.audiences.length > 0 && token.audiences.every((a) => isApiAudience(a, [...apiAudiences]))) {
-      // The pod's API token: pod admission holds it to apiTokenExpirationSeconds, not to bounds.
-      const max = p.spec.projectedTokens?.apiTokenExpirationSeconds;
-      if (max !== undefined) limits.push({ source: `policy ${p.name} (spec.projectedTokens.apiTokenExpirationSeconds)`, level, maxExpirationSeconds: max });
-    } else if (token.kind === 'bound-pod') {
-      const b = p.spec.projectedTokens?.bounds;
-      if (b?.maxExpirationSeconds !== undefined || b?.allowedAudiences !== undefined) {
-        limits.push({
-          source: `policy ${p.name} (spec.projectedTokens.bounds)`,
-          level,
-          ...(b.maxExpirationSeconds !== undefined ? { maxExpirationSeconds: b.maxExpirationSeconds } : {}),
-          ...(b.allowedAudiences !== undefined ? { allowedAudiences: b.allowedAudiences } : {}),
-        });
-      }
-    } else {
-      const t = p.spec.tokenRequests;
-      if (t?.maxExpirationSeconds !== undefined || t?.allowedAudiences !== undefined) {
-        limits.push({
-          source: `policy ${p.name} (spec.tokenRequests)`,
-          level,
-          ...(t.maxExpirationSeconds !== undefined ? { maxExpirationSeconds: t.maxExpirationSeconds } : {}),
-          ...(t.allowedAudiences !== undefined ? { allowedAudiences: t.allowedAudiences } : {}),
-        });
-      }
-    }
-  }
-  return limits;
-}
-
-/** Whether `p` may apply to the token: its namespace and ServiceAccount match (selectors cannot be evaluated and are taken to match). */
-function mayApply(p: TokenPolicy, token: TokenClassification): boolean {
-  return token.namespace === undefined || matchesScope(p, token.namespace, token.serviceAccount?.name);
-}
-
-function judge(
-  token: TokenClassification,
-  signed: boolean,
-  verification: (VerifyResult & { checked: boolean }) | undefined,
-  limits: readonly Limit[],
-  apiAudiences: ReadonlySet<string>,
-  values: Options,
-  nowSeconds: number,
-): TokenFinding[] {
+function signatureFindings(token: TokenClassification, verification: (VerifyResult & { checked: boolean }) | undefined, values: Options): TokenFinding[] {
   const findings: TokenFinding[] = [];
-  const add = (level: FindingLevel, code: string, message: string, source?: string) =>
-    findings.push(source !== undefined ? { level, code, message, source } : { level, code, message });
-
-  if (token.kind === 'not-kubernetes') add('warning', 'not-kubernetes', 'not a Kubernetes ServiceAccount token (no kubernetes.io or legacy claims)');
-  if (!signed || token.algorithm?.toLowerCase() === 'none') add('error', 'unsigned', 'the token is unsigned (alg none or no signature); no API server accepts it');
-  for (const p of token.problems) add('warning', 'inconsistent-claims', p);
-
-  // Expiry and lifetime.
-  if (token.expiresAt === undefined) {
-    add(
-      'error',
-      'no-expiry',
-      token.kind === 'legacy'
-        ? 'legacy Secret-based token: it never expires and works until its Secret is deleted; replace it with kubectl create token or a projected token'
-        : 'the token has no exp: it never expires',
-    );
-  } else {
-    if (token.notBefore !== undefined && token.notBefore > nowSeconds) add('warning', 'not-yet-valid', `not valid for another ${duration(token.notBefore - nowSeconds)} (nbf)`);
-    if (token.remainingSeconds !== undefined && token.remainingSeconds <= 0) add('warning', 'expired', `expired ${duration(-token.remainingSeconds)} ago`);
-    if (token.extended) {
-      add(
-        'warning',
-        'extended-expiration',
-        `extended token: requested for ${duration(token.intendedLifetimeSeconds ?? 3607)} (the warnafter threshold), but the API server accepts it until exp, ${duration(token.lifetimeSeconds ?? 0)} after issue; use after warnafter is only audited as stale. projectedTokens.apiTokenExpirationSeconds gives the API token a real bound`,
-      );
-    }
-  }
-  for (const l of limits) {
-    if (l.maxExpirationSeconds === undefined || token.expiresAt === undefined) continue;
-    // An extended token is judged by what it lives, a year, as pod and TokenRequest admission
-    // count it (docs/tokens.md "Extension to a year").
-    const lifetime = token.lifetimeSeconds;
-    if (lifetime !== undefined && lifetime > l.maxExpirationSeconds) {
-      add(l.level, 'lifetime-over-maximum', `lifetime ${lifetime} s (${duration(lifetime)}) is over the maximum ${l.maxExpirationSeconds} s (${duration(l.maxExpirationSeconds)})`, l.source);
-    }
-  }
-  for (const l of limits) {
-    if (l.allowedAudiences === undefined) continue;
-    const bad = token.audiences.filter((a) => !isApiAudience(a, [...apiAudiences]) && !anyGlob(l.allowedAudiences, a));
-    if (bad.length > 0) {
-      add(l.level, 'audience-not-allowed', `audience ${bad.map((a) => JSON.stringify(a)).join(', ')} not allowed (allowed: ${l.allowedAudiences.join(', ') || 'none'}, and the API server's own)`, l.source);
-    }
-  }
-
-  // Signature, or (without keys) the claims the user asked about.
+  const add = (code: string, message: string) => findings.push({ level: 'error', code, message });
   if (verification?.checked) {
-    if (!verification.verified) add('error', 'not-verified', `signature verification failed: ${verification.reason ?? 'unknown reason'}`);
+    if (!verification.verified) add('not-verified', `signature verification failed: ${verification.reason ?? 'unknown reason'}`);
   } else if (verification === undefined) {
     if (values.issuer !== undefined && token.issuer !== values.issuer && !(token.kind === 'legacy' && token.issuer === LEGACY_ISSUER)) {
-      add('error', 'issuer-mismatch', `issuer is not ${values.issuer}`);
+      add('issuer-mismatch', `issuer is not ${values.issuer}`);
     }
     if (values.audience !== undefined && !token.audiences.some((a) => values.audience?.includes(a))) {
-      add('error', 'audience-mismatch', `aud does not include ${values.audience.join(' or ')}`);
+      add('audience-mismatch', `aud does not include ${values.audience.join(' or ')}`);
     }
   }
   return findings;
@@ -467,7 +338,7 @@ interface Report {
   readonly source: string;
   readonly token: TokenClassification;
   readonly verification: (VerifyResult & { checked: boolean }) | undefined;
-  readonly limits: readonly Limit[];
+  readonly limits: readonly TokenLimit[];
   readonly apiAudiences: readonly string[];
   readonly findings: readonly TokenFinding[];
 }
@@ -476,23 +347,6 @@ function iso(seconds: number | undefined): string | undefined {
   if (seconds === undefined) return undefined;
   const d = new Date(seconds * 1000);
   return Number.isNaN(d.getTime()) ? String(seconds) : d.toISOString().replace('.000Z', 'Z');
-}
-
-/** `3607` → `1h 0m 7s`; `31536000` → `365d`. */
-export function duration(seconds: number): string {
-  let s = Math.abs(Math.round(seconds));
-  const d = Math.floor(s / 86400);
-  s -= d * 86400;
-  const h = Math.floor(s / 3600);
-  s -= h * 3600;
-  const m = Math.floor(s / 60);
-  s -= m * 60;
-  const parts: string[] = [];
-  if (d) parts.push(`${d}d`);
-  if (h || (d && (m || s))) parts.push(`${h}h`);
-  if (m || ((d || h) && s)) parts.push(`${m}m`);
-  if (s || parts.length === 0) parts.push(`${s}s`);
-  return `${seconds < 0 ? '-' : ''}${parts.join(' ')}`;
 }
 
 function jsonReport(r: Report) {

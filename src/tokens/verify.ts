@@ -19,7 +19,7 @@ import {
   jwtVerify,
   type KeyObject,
 } from 'jose';
-import { decodeToken, LEGACY_ISSUER } from './classify.js';
+import { decodeToken, LEGACY_ISSUER } from '../engine/tokens.js';
 
 /** RSA keys sign RS256, ECDSA keys ES256/ES384/ES512 (docs/tokens.md "Signatures and discovery"). */
 export const ALLOWED_ALGORITHMS = ['RS256', 'ES256', 'ES384', 'ES512'] as const;

@@ -6,7 +6,7 @@
 import type { TokenPolicy } from '../../policy/types.js';
 import { SERVICE_ACCOUNT_TOKEN_SECRET_TYPE } from '../../constants.js';
 import { type JsonObject, objectAt, stringAt } from '../../json.js';
-import { findLegacyTokens } from '../../tokens/classify.js';
+import { findLegacyTokens } from '../tokens.js';
 import type { RuleMode, RuleResult } from '../types.js';
 
 /**

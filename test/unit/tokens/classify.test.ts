@@ -7,7 +7,7 @@ import {
   MAX_SCAN_CANDIDATES,
   MAX_TOKEN_LENGTH,
   scanForLegacyTokens,
-} from '../../../src/tokens/classify.js';
+} from '../../../src/engine/tokens.js';
 import {
   at,
   boundNodeClaims,

@@ -4,7 +4,8 @@
  * validating webhook), with the server's own adapter. Pure: no file system, no clock.
  */
 import fastJsonPatch from 'fast-json-patch';
-import { decodeAdmissionReview, type Endpoint, factsRequestFor, type ReviewOutcome, respond } from '../admission/review.js';
+import { decodeAdmissionReview, type Endpoint, type ReviewOutcome, respond } from '../admission/review.js';
+import { factsRequestFor } from '../facts/types.js';
 import { DEFAULT_API_AUDIENCES } from '../constants.js';
 import { type JsonObject, objectAt, objectsAt, stringAt } from '../json.js';
 import { policyLabel } from '../engine/messages.js';

@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseManifests } from '../dryrun/manifests.js';
+import type { JsonObject } from '../json.js';
 
 /** Where a command writes; tests pass buffers. */
 export interface CliIo {
@@ -18,3 +21,29 @@ export function readInput(path: string, io: CliIo): string {
 export const EXIT_OK = 0;
 export const EXIT_DENIED = 1;
 export const EXIT_USAGE = 2;
+
+/**
+ * Reads `--facts` files (ServiceAccounts, Namespaces, bindings; YAML or JSON), relative to
+ * `cwd`. On any problem writes every error to stderr and returns undefined.
+ *
+ * @param label  how a file is named in messages
+ */
+export function readFactFiles(paths: readonly string[], io: CliIo, cwd: string, label: (file: string) => string = (f) => f): JsonObject[] | undefined {
+  const objects: JsonObject[] = [];
+  for (const f of paths) {
+    let text: string;
+    try {
+      text = readFileSync(resolve(cwd, f), 'utf8');
+    } catch (e) {
+      io.stderr.write(`${label(f)}: cannot read facts: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+      return undefined;
+    }
+    const parsed = parseManifests(text, label(f));
+    if (parsed.errors.length > 0) {
+      for (const e of parsed.errors) io.stderr.write(`${e}\n`);
+      return undefined;
+    }
+    objects.push(...parsed.objects.map((o) => o.object));
+  }
+  return objects;
+}

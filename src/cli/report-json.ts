@@ -1,5 +1,5 @@
-import { describeEdit } from './test-mutated.js';
-import type { ObjectReport, Report } from './test-run.js';
+import { describeEdit } from '../dryrun/write-back.js';
+import type { ObjectReport, Report } from '../dryrun/report.js';
 
 /**
  * The machine-readable report (`--output json`), documented in docs/ci.md and described by

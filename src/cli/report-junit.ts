@@ -1,5 +1,5 @@
 import { title } from './report-text.js';
-import type { ObjectReport, PolicyVerdict, Report } from './test-run.js';
+import type { ObjectReport, PolicyVerdict, Report } from '../dryrun/report.js';
 
 export interface JunitOptions {
   /** Warnings fail too (`--fail-on warn`). */

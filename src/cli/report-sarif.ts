@@ -1,5 +1,5 @@
 import { title } from './report-text.js';
-import type { ObjectReport, Report } from './test-run.js';
+import type { ObjectReport, Report } from '../dryrun/report.js';
 
 export interface SarifOptions {
   readonly toolVersion: string;

@@ -1,4 +1,4 @@
-import type { ObjectReport, Outcome, Report, TokenLifetime } from './test-run.js';
+import type { ObjectReport, Outcome, Report, TokenLifetime } from '../dryrun/report.js';
 
 export interface TextOptions {
   /** ANSI colours (only when stdout is a terminal and NO_COLOR is unset). */

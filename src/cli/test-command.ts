@@ -3,14 +3,15 @@ import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'no
 import { parseArgs } from 'node:util';
 import { loadPolicies } from '../policy/load.js';
 import type { PolicyError } from '../policy/types.js';
-import { type CliIo, EXIT_USAGE, readInput } from './io.js';
-import { type ManifestError, type ManifestObject, parseManifests, readFactFiles } from './manifests.js';
+import { type ManifestError, type ManifestObject, parseManifests } from '../dryrun/manifests.js';
+import { type CliIo, EXIT_USAGE, readFactFiles, readInput } from './io.js';
 import { formatJson } from './report-json.js';
 import { formatJunit } from './report-junit.js';
 import { formatSarif } from './report-sarif.js';
 import { formatText } from './report-text.js';
-import { type ObjectEdits, rewriteManifests } from './test-mutated.js';
-import { exitCode, type Report, runDryRun } from './test-run.js';
+import { exitCode, type Report } from '../dryrun/report.js';
+import { runDryRun } from '../dryrun/run.js';
+import { type ObjectEdits, rewriteManifests } from '../dryrun/write-back.js';
 
 const USAGE = `usage: tokenguard test [--output text|json|junit|sarif] [--mutated DIR] [--policies PATH]...
                        [--facts FILE]... [--namespace NS] [--bindings-complete] [--fail-on deny|warn]

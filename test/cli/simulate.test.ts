@@ -6,7 +6,7 @@ import {
   type PluginServiceAccount,
   seededSuffix,
   simulateServiceAccountAdmission,
-} from '../../src/cli/simulate.js';
+} from '../../src/dryrun/plugin.js';
 import { apiTokenVolume } from '../helpers/pods.js';
 
 const PATH = '/var/run/secrets/kubernetes.io/serviceaccount';

@@ -12,8 +12,7 @@
  */
 import fastJsonPatch from 'fast-json-patch';
 import { type Document, isMap, isSeq, parseAllDocuments } from 'yaml';
-import { isObject, type JsonObject, type JsonValue, objectAt, objectsAt, stringAt } from '../json.js';
-import { jsonEqual } from './simulate.js';
+import { isObject, type JsonObject, type JsonValue, jsonEqual, objectAt, objectsAt, stringAt } from '../json.js';
 
 export type EditPath = readonly (string | number)[];
 

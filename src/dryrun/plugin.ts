@@ -17,7 +17,7 @@ import {
   DEFAULT_SERVICE_ACCOUNT,
   PROJECTED_DEFAULT_MODE,
 } from '../constants.js';
-import { isObject, type JsonObject, type JsonValue, objectAt, objectsAt, stringAt } from '../json.js';
+import { isObject, type JsonObject, objectAt, objectsAt, stringAt } from '../json.js';
 import { isMirrorPod } from '../engine/pod.js';
 
 /** Characters `utilrand.String` draws from: no vowels, no 0, 1 or 3. */
@@ -229,17 +229,4 @@ export function applyTokenDefaults(pod: JsonObject): JsonObject {
     }
   }
   return out;
-}
-
-/** True when two JSON values are equal (key order ignored). */
-export function jsonEqual(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => jsonEqual(x, b[i]));
-  const ao = a as JsonObject;
-  const bo = b as JsonObject;
-  const ka = Object.keys(ao).filter((k) => ao[k] !== undefined);
-  const kb = Object.keys(bo).filter((k) => bo[k] !== undefined);
-  return ka.length === kb.length && ka.every((k) => jsonEqual(ao[k], bo[k]));
 }

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isObject, type JsonObject, objectAt, stringAt, stringMapAt } from '../json.js';
-import { NAME_SUFFIX_ALPHABET } from './simulate.js';
+import { NAME_SUFFIX_ALPHABET } from './plugin.js';
 
 /** Workload kinds whose pod template is evaluated as the pod it will create. */
 export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job', 'CronJob'] as const;

@@ -17,6 +17,12 @@ export function readInput(path: string, io: CliIo): string {
   return readFileSync(path, 'utf8');
 }
 
+/** The version in the package.json beside dist/ (and src/): the one npm installed. Throws when it cannot be read. */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return pkg.version ?? 'unknown';
+}
+
 /** Exit codes shared by every command: 0 fine, 1 something denied or failed a check, 2 bad input or usage. */
 export const EXIT_OK = 0;
 export const EXIT_DENIED = 1;

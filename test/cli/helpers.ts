@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseManifests } from '../../src/dryrun/manifests.js';
-import { type TestCommandOptions, runTestCommand } from '../../src/cli/test-command.js';
+import { type TestCommandOptions, runTestCommand } from '../../src/cli/commands/test.js';
 import type { Report } from '../../src/dryrun/report.js';
 import { type DryRunArgs, runDryRun } from '../../src/dryrun/run.js';
 import { policySet, REPO, UPDATE_GOLDEN } from '../helpers/fixtures.js';

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { loadPolicies } from '../policy/load.js';
-import { formatPolicyError } from '../policy/types.js';
-import { type CliIo, EXIT_DENIED, EXIT_OK, EXIT_USAGE } from './io.js';
+import { loadPolicies } from '../../policy/load.js';
+import { formatPolicyError } from '../../policy/types.js';
+import { type CliIo, EXIT_DENIED, EXIT_OK, EXIT_USAGE } from '../io.js';
 
 const USAGE = 'usage: tokenguard policy validate PATH...\n';
 

@@ -1,14 +1,14 @@
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
-import { DEFAULT_API_AUDIENCES } from '../constants.js';
-import { isApiAudience } from '../engine/api-token.js';
-import { duration, judgeToken, type TokenFinding, type TokenLimit, tokenApiAudiences, tokenLimits } from '../engine/token-limits.js';
-import { classifyToken, decodeToken, LEGACY_ISSUER, MAX_TOKEN_LENGTH, type TokenClassification } from '../engine/tokens.js';
-import { loadPolicies } from '../policy/load.js';
-import { formatPolicyError, type TokenPolicy } from '../policy/types.js';
-import { readKeysFile, type VerifyResult, verifyToken } from '../tokens/verify.js';
-import { type CliIo, EXIT_DENIED, EXIT_OK, EXIT_USAGE, readInput } from './io.js';
+import { DEFAULT_API_AUDIENCES } from '../../constants.js';
+import { isApiAudience } from '../../engine/api-token.js';
+import { duration, judgeToken, type TokenFinding, type TokenLimit, tokenApiAudiences, tokenLimits } from '../../engine/token-limits.js';
+import { classifyToken, decodeToken, LEGACY_ISSUER, MAX_TOKEN_LENGTH, type TokenClassification } from '../../engine/tokens.js';
+import { loadPolicies } from '../../policy/load.js';
+import { formatPolicyError, type TokenPolicy } from '../../policy/types.js';
+import { readKeysFile, type VerifyResult, verifyToken } from '../../tokens/verify.js';
+import { type CliIo, EXIT_DENIED, EXIT_OK, EXIT_USAGE, readInput } from '../io.js';
 
 const USAGE = `usage: tokenguard token inspect [TOKEN|FILE|-] [options]
 

@@ -5,8 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type CertificateFinding, checkCertificates } from './check.js';
-import { ensureDevCertificates } from './dev.js';
+import { type CertificateFinding, checkCertificates } from '../../certs/check.js';
+import { ensureDevCertificates } from '../../certs/dev.js';
 import {
   CERT_FILES,
   CertificateOptionsError,
@@ -15,7 +15,7 @@ import {
   type KeyType,
   serviceDnsNames,
   writeCertificates,
-} from './generate.js';
+} from '../../certs/generate.js';
 
 /** Where a command writes; `process.stdout` / `process.stderr` in the CLI, buffers in tests. */
 export interface CommandIo {

@@ -1,17 +1,14 @@
 import { mkdirSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadPolicies } from '../policy/load.js';
-import type { PolicyError } from '../policy/types.js';
-import { type ManifestError, type ManifestObject, parseManifests } from '../dryrun/manifests.js';
-import { type CliIo, EXIT_USAGE, readFactFiles, readInput } from './io.js';
-import { formatJson } from './report-json.js';
-import { formatJunit } from './report-junit.js';
-import { formatSarif } from './report-sarif.js';
-import { formatText } from './report-text.js';
-import { exitCode, type Report } from '../dryrun/report.js';
-import { runDryRun } from '../dryrun/run.js';
-import { type ObjectEdits, rewriteManifests } from '../dryrun/write-back.js';
+import { type ManifestError, type ManifestObject, parseManifests } from '../../dryrun/manifests.js';
+import { exitCode, type Report } from '../../dryrun/report.js';
+import { runDryRun } from '../../dryrun/run.js';
+import { type ObjectEdits, rewriteManifests } from '../../dryrun/write-back.js';
+import { loadPolicies } from '../../policy/load.js';
+import type { PolicyError } from '../../policy/types.js';
+import { type CliIo, EXIT_USAGE, packageVersion, readFactFiles, readInput } from '../io.js';
+import { isReportFormat, REPORT_FORMATS } from '../report/formats.js';
 
 const USAGE = `usage: tokenguard test [--output text|json|junit|sarif] [--mutated DIR] [--policies PATH]...
                        [--facts FILE]... [--namespace NS] [--bindings-complete] [--fail-on deny|warn]
@@ -28,9 +25,6 @@ https://kubernetes.default.svc.* (docs/tokens.md).
 
 /** Inputs with more objects than this get a progress bar (on a terminal). */
 const PROGRESS_THRESHOLD = 200;
-
-const FORMATS = ['text', 'json', 'junit', 'sarif'] as const;
-type Format = (typeof FORMATS)[number];
 
 export interface TestCommandOptions {
   /** The version written into json, junit and sarif reports (default: package.json's). */
@@ -92,9 +86,9 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
     io.stdout.write(USAGE);
     return 0;
   }
-  const format = values.output as Format;
-  if (!FORMATS.includes(format)) {
-    io.stderr.write(`--output must be one of ${FORMATS.join(', ')}\n${USAGE}`);
+  const format = values.output ?? 'text';
+  if (!isReportFormat(format)) {
+    io.stderr.write(`--output must be one of ${Object.keys(REPORT_FORMATS).join(', ')}\n${USAGE}`);
     return EXIT_USAGE;
   }
   const failOn = values['fail-on'];
@@ -141,10 +135,10 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
   for (const o of report.objects) if (o.outcome === 'error') io.stderr.write(`${o.file}:${o.line}: ${o.kind} ${o.name}: ${o.reason}\n`);
 
   const failOnWarn = failOn === 'warn';
-  const version = options.version ?? packageVersion();
+  const version = options.version ?? versionOrUnknown();
   const color = format === 'text' && (io.stdout as { isTTY?: boolean }).isTTY === true && !env.NO_COLOR;
   const shown: Report = { ...report, policies: report.policies.map((p) => ({ ...p, file: display(p.file, cwd) })) };
-  io.stdout.write(render(shown, format, { version, failOnWarn, color }));
+  io.stdout.write(REPORT_FORMATS[format](shown, { version, failOnWarn, color }));
 
   if (values.mutated) {
     try {
@@ -156,19 +150,6 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
     }
   }
   return exitCode(report, { failOnWarn });
-}
-
-function render(report: Report, format: Format, o: { version: string; failOnWarn: boolean; color: boolean }): string {
-  switch (format) {
-    case 'json':
-      return formatJson(report, o.version);
-    case 'junit':
-      return formatJunit(report, { failOnWarn: o.failOnWarn });
-    case 'sarif':
-      return formatSarif(report, { toolVersion: o.version, failOnWarn: o.failOnWarn });
-    default:
-      return formatText(report, { color: o.color });
-  }
 }
 
 /** A policy error as `file:line: field: message (document N)`, the form CI log parsers pick up. */
@@ -301,10 +282,10 @@ function progressBar(io: CliIo, total: number): ((done: number, total: number) =
   };
 }
 
-function packageVersion(): string {
+/** The package version, or `unknown`: a report is still worth writing without it. */
+function versionOrUnknown(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
+    return packageVersion();
   } catch {
     return 'unknown';
   }

@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
-import { type Endpoint, handleReview } from '../admission/review.js';
-import { staticFacts } from '../facts/static.js';
-import { loadPolicies } from '../policy/load.js';
-import { formatPolicyError } from '../policy/types.js';
-import { type CliIo, EXIT_OK, EXIT_USAGE, readFactFiles, readInput } from './io.js';
+import { type Endpoint, handleReview } from '../../admission/review.js';
+import { staticFacts } from '../../facts/static.js';
+import { loadPolicies } from '../../policy/load.js';
+import { formatPolicyError } from '../../policy/types.js';
+import { type CliIo, EXIT_OK, EXIT_USAGE, readFactFiles, readInput } from '../io.js';
 
 const USAGE = 'usage: tokenguard review [--endpoint mutate|validate] [--policies PATH] [--facts FILE] [--api-audience A]... FILE|-\n';
 

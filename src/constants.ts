@@ -58,8 +58,5 @@ export const SERVICE_ACCOUNT_NAME_ANNOTATION = 'kubernetes.io/service-account.na
 /** Label every namespace carries with its own name; set by the control plane, so safe to match on. */
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
-/** Default opt-in annotation in the shipped policies. */
-export const DEFAULT_OPT_IN_ANNOTATION = 'tokenguard.dev/api-access';
-
 /** Warnings longer than this are cut: the API server asks for 120 characters (docs/kubernetes.md "Warnings"). */
 export const MAX_WARNING_LENGTH = 120;

@@ -35,10 +35,10 @@ export const KEY_TYPES = ['ecdsa-p256', 'rsa-2048'] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
 
 /** Longest validity accepted, in days (10 years). */
-export const MAX_DAYS = 3650;
+const MAX_DAYS = 3650;
 
 /** Default validity of a new CA, in days (10 years). */
-export const DEFAULT_CA_DAYS = 3650;
+const DEFAULT_CA_DAYS = 3650;
 
 /**
  * How far `notBefore` is set before `now`, so that an API server whose clock is slightly behind

@@ -15,7 +15,7 @@ import { type RunningServer, StartupError, startServer } from '../server/serve.j
 import { type CliIo, EXIT_OK, EXIT_USAGE } from './io.js';
 
 /** Folder of the development certificates, relative to the working directory. */
-export const DEV_CERT_DIR = 'certs';
+const DEV_CERT_DIR = 'certs';
 
 /** What `tokenguard serve` runs with: its flags, checked and defaulted. */
 export interface ServeOptions {

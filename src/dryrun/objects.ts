@@ -12,7 +12,7 @@ export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Replic
 export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
 
 /** Kinds read as facts (ServiceAccount automount and annotations, namespace labels, bindings). */
-export const FACT_KINDS = ['ServiceAccount', 'Namespace', 'RoleBinding', 'ClusterRoleBinding'] as const;
+const FACT_KINDS = ['ServiceAccount', 'Namespace', 'RoleBinding', 'ClusterRoleBinding'] as const;
 
 /** The API groups each known kind may come from; another group means a look-alike custom resource. */
 const GROUPS: Readonly<Record<string, readonly string[]>> = {
@@ -73,7 +73,7 @@ export function isFactKind(object: JsonObject): boolean {
 }
 
 /** The kind when it is one of Kubernetes' own (right API group, or no apiVersion at all), else undefined. */
-export function builtinKind(object: JsonObject): string | undefined {
+function builtinKind(object: JsonObject): string | undefined {
   const kind = stringAt(object, 'kind');
   if (!kind) return undefined;
   const groups = GROUPS[kind];
@@ -151,7 +151,7 @@ const CONTROLLERS: Readonly<Record<WorkloadKind, string>> = {
  * stable from run to run; the real ones depend on the cluster. StatefulSet volume claim
  * templates become the `persistentVolumeClaim` volumes the controller adds.
  */
-export function podFromTemplate(kind: WorkloadKind, workload: JsonObject, template: JsonObject, namespace: string): JsonObject {
+function podFromTemplate(kind: WorkloadKind, workload: JsonObject, template: JsonObject, namespace: string): JsonObject {
   const name = stringAt(objectAt(workload, 'metadata'), 'name') ?? '';
   const tmd = objectAt(template, 'metadata');
   const labels = stringMapAt(tmd, 'labels');

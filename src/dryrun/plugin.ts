@@ -24,7 +24,7 @@ import { isMirrorPod } from '../engine/pod.js';
 export const NAME_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
 /** Length of the random part `names.SimpleNameGenerator` appends. */
-export const NAME_SUFFIX_LENGTH = 5;
+const NAME_SUFFIX_LENGTH = 5;
 
 /**
  * A deterministic stand-in for `utilrand.String(5)`: five characters of

@@ -260,7 +260,7 @@ function describeOps(ops: readonly { op: string; path: string; value?: unknown }
 }
 
 /** `['spec', 'volumes', 0, 'name']` → `spec.volumes[0].name`. */
-export function dottedPath(path: EditPath): string {
+function dottedPath(path: EditPath): string {
   let out = '';
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
   return out;

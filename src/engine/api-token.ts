@@ -31,7 +31,7 @@ export function isApiAudience(audience: string, apiAudiences: readonly string[])
  * those differ the token lives at most the requested time, so counting a year is stricter than
  * needed, never looser. docs/tokens.md "Extension to a year".
  */
-export function isExtended(expirationSeconds: number, audiences: readonly string[], apiAudiences: readonly string[]): boolean {
+function isExtended(expirationSeconds: number, audiences: readonly string[], apiAudiences: readonly string[]): boolean {
   return expirationSeconds === API_TOKEN_DEFAULT_EXPIRATION_SECONDS && audiences.every((a) => isApiAudience(a, apiAudiences));
 }
 

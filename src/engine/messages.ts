@@ -12,7 +12,7 @@ export function policyLabel(policies: readonly string[]): string {
 }
 
 /** `policy/rule: message`, the form of denial reasons, audit findings and reports. */
-export function ruleLine(r: RuleResult): string {
+function ruleLine(r: RuleResult): string {
   return `${policyLabel(r.policies)}/${r.rule}: ${r.message}`;
 }
 

@@ -14,7 +14,7 @@ export const MAX_TOKEN_LENGTH = 16 * 1024;
 export const LEGACY_ISSUER = 'kubernetes/serviceaccount';
 
 /** The private claims of a legacy token (`LegacyClaims`). */
-export const LEGACY_CLAIMS = {
+const LEGACY_CLAIMS = {
   namespace: 'kubernetes.io/serviceaccount/namespace',
   secretName: 'kubernetes.io/serviceaccount/secret.name',
   serviceAccountName: 'kubernetes.io/serviceaccount/service-account.name',
@@ -22,10 +22,10 @@ export const LEGACY_CLAIMS = {
 } as const;
 
 /** The private claim of bound tokens (docs/tokens.md "Token claims"). */
-export const KUBERNETES_CLAIM = 'kubernetes.io';
+const KUBERNETES_CLAIM = 'kubernetes.io';
 
 /** `sub` prefix of ServiceAccount tokens (`MakeUsername`). */
-export const SERVICE_ACCOUNT_SUBJECT_PREFIX = 'system:serviceaccount:';
+const SERVICE_ACCOUNT_SUBJECT_PREFIX = 'system:serviceaccount:';
 
 /** A decoded JSON object (JWS header or JWT claims set). */
 export type JsonRecord = Record<string, unknown>;
@@ -333,15 +333,6 @@ function numericDate(claims: JsonRecord, key: 'iat' | 'nbf' | 'exp', problems: s
   return undefined;
 }
 
-/** The ServiceAccount a subject names, `system:serviceaccount:<ns>:<name>`, if it does. */
-export function parseServiceAccountSubject(subject: string | undefined): { namespace: string; name: string } | undefined {
-  if (!subject?.startsWith(SERVICE_ACCOUNT_SUBJECT_PREFIX)) return undefined;
-  const rest = subject.slice(SERVICE_ACCOUNT_SUBJECT_PREFIX.length);
-  const colon = rest.indexOf(':');
-  if (colon <= 0 || colon === rest.length - 1) return undefined;
-  return { namespace: rest.slice(0, colon), name: rest.slice(colon + 1) };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Finding legacy tokens inside arbitrary data (smuggled tokens in Secrets).
 // ---------------------------------------------------------------------------------------------
@@ -513,7 +504,7 @@ export interface LegacyTokenFinding {
 }
 
 /** Findings returned per Secret, at most. */
-export const MAX_SECRET_FINDINGS = 32;
+const MAX_SECRET_FINDINGS = 32;
 
 /**
  * Legacy ServiceAccount tokens inside a Secret's `data` (base64 values, as the API carries them)

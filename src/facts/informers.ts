@@ -51,7 +51,7 @@ export interface FactsLogger {
 const silent: FactsLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** Defaults, each overridable in {@link ClusterFactsOptions}. */
-export const FACTS_DEFAULTS = {
+const FACTS_DEFAULTS = {
   /** Deadline of a direct read on a cache miss: well inside the webhook's 5 s `timeoutSeconds`. */
   directReadTimeoutMs: 1_500,
   /** No event, bookmark or relist for this long makes a resource stale. */

@@ -20,7 +20,7 @@ export const FACTS_RESOURCES: readonly FactsResource[] = ['serviceaccounts', 'na
 export const MAX_BOUND_BY = 16;
 
 /** The binding kind of a binding resource. */
-export function bindingKindOf(resource: FactsResource): BindingKind | undefined {
+function bindingKindOf(resource: FactsResource): BindingKind | undefined {
   return resource === 'rolebindings' ? 'RoleBinding' : resource === 'clusterrolebindings' ? 'ClusterRoleBinding' : undefined;
 }
 

@@ -77,7 +77,7 @@ export interface InClusterPaths {
 }
 
 /** The paths every pod gets from the ServiceAccount admission plugin (or a projected volume at the same place). */
-export const IN_CLUSTER_PATHS: InClusterPaths = {
+const IN_CLUSTER_PATHS: InClusterPaths = {
   tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
   caFile: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt',
 };

@@ -22,13 +22,13 @@ import {
 import { decodeToken, LEGACY_ISSUER } from '../engine/tokens.js';
 
 /** RSA keys sign RS256, ECDSA keys ES256/ES384/ES512 (docs/tokens.md "Signatures and discovery"). */
-export const ALLOWED_ALGORITHMS = ['RS256', 'ES256', 'ES384', 'ES512'] as const;
+const ALLOWED_ALGORITHMS = ['RS256', 'ES256', 'ES384', 'ES512'] as const;
 
 /** OIDC discovery path (docs/tokens.md "Signatures and discovery"). */
-export const OPENID_CONFIG_PATH = '/.well-known/openid-configuration';
+const OPENID_CONFIG_PATH = '/.well-known/openid-configuration';
 
 /** Largest JWKS or discovery document read from the network or a file. */
-export const MAX_KEYS_DOCUMENT_BYTES = 1024 * 1024;
+const MAX_KEYS_DOCUMENT_BYTES = 1024 * 1024;
 
 export interface VerifyOptions {
   /**

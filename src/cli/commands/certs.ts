@@ -24,9 +24,9 @@ export interface CommandIo {
 }
 
 /** Exit codes: 0 success / certificates fine, 1 check found a problem, 2 usage or I/O error. */
-export const EXIT = { ok: 0, problem: 1, usage: 2 } as const;
+const EXIT = { ok: 0, problem: 1, usage: 2 } as const;
 
-export const CERTS_USAGE = `Usage:
+const CERTS_USAGE = `Usage:
   tokenguard certs generate --service NAME --namespace NS --out DIR [--days N] [--ca-days N]
                             [--key-type ecdsa-p256|rsa-2048] [--dns NAME ...] [--ip ADDR ...]
                             [--renew | --force]
@@ -191,7 +191,7 @@ async function runDev(args: readonly string[], io: CommandIo): Promise<number> {
 }
 
 /** One line per finding: `error tls.crt: message`. */
-export function formatFinding(f: CertificateFinding): string {
+function formatFinding(f: CertificateFinding): string {
   return `${f.level.padEnd(5)} ${f.file}: ${f.message}\n`;
 }
 

@@ -103,7 +103,7 @@ function tokenLine(t: TokenLifetime, paint: (code: string, s: string) => string)
 }
 
 /** `12 objects: 1 denied, 2 warned, 3 mutated, 4 passed, 1 skipped, 1 facts, 0 errors; 0 input errors`. */
-export function summaryLine(report: Report): string {
+function summaryLine(report: Report): string {
   const s = report.summary;
   return `${s.objects} objects: ${s.denied} denied, ${s.warned} warned, ${s.mutated} mutated, ${s.passed} passed, ${s.skipped} skipped, ${s.facts} facts, ${s.errors} errors; ${s.inputErrors} input errors`;
 }

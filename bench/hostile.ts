@@ -4,10 +4,11 @@
  * 100 ms over a kept-alive connection, as the API server would (from a worker thread, so that
  * the hostile clients' own work does not delay it). Each scenario gets a fresh process:
  *
- * - `flood`: 8 connections at a time POST, 2 rounds each: a 7 MiB body of `[{},{},…]`; the same
- *   cut to the server's byte limit (`MAX_BODY_BYTES` of the build) less one byte; a valid pod
- *   review with an env list, and one with as many distinct labels, each of about as many JSON
- *   values as the build accepts (`MAX_JSON_VALUES`, 131,072 where the build has none).
+ * - `flood`, `flood-at-limit`, `env-list`, `labels`: 8 connections at a time POST, 2 rounds: a
+ *   7 MiB body of `[{},{},…]`; the same cut to the server's byte limit (`MAX_BODY_BYTES` of the
+ *   build) less one byte; a valid pod review with an env list, and one with as many distinct
+ *   labels, of about as many JSON values as the build accepts (`MAX_JSON_VALUES`; 131,072 where
+ *   the build has none).
  * - `held`: 36 connections each declare a body of exactly the server's limit (`MAX_BODY_BYTES`
  *   of the build) and send all of it but the last byte; held 5 s.
  * - `idle`: 2,000 connections complete the TLS handshake and send nothing, 200 more never
@@ -41,7 +42,7 @@ const MiB = 1024 * 1024;
 const args = process.argv.slice(2);
 const refAt = args.indexOf('--ref');
 const ref = refAt === -1 ? undefined : args.splice(refAt, 2)[1];
-const scenarios = args.length > 0 ? args : ['flood', 'held', 'idle'];
+const scenarios = args.length > 0 ? args : ['flood', 'flood-at-limit', 'env-list', 'labels', 'held', 'idle'];
 
 /** Compiles src/ (of `ref`, or the working tree) into a temporary folder; returns it. */
 function build(): string {
@@ -207,15 +208,17 @@ function manyLabels(labels: number): Buffer {
   return Buffer.from(JSON.stringify(base));
 }
 
-async function flood(port: number, ca: string, limit: number, values: number): Promise<string> {
-  const kinds: [string, Buffer][] = [
-    ['7 MiB of [{},…]', emptyObjects(7 * MiB)],
-    [`${limit - 1} bytes of [{},…]`, emptyObjects(limit - 1)],
-    [`a ${values}-value env list`, manyValues(values)],
-    [`${values - 1000} labels`, manyLabels(values - 1000)],
-  ];
+/** The body each flood scenario sends. */
+function floodBody(name: string, limit: number, values: number): [string, Buffer] {
+  if (name === 'flood') return ['7 MiB of [{},…]', emptyObjects(7 * MiB)];
+  if (name === 'flood-at-limit') return [`${limit - 1} bytes of [{},…]`, emptyObjects(limit - 1)];
+  if (name === 'env-list') return [`a ${values}-value env list`, manyValues(values)];
+  return [`${values - 1000} labels`, manyLabels(values - 1000)];
+}
+
+async function flood(port: number, ca: string, kind: [string, Buffer]): Promise<string> {
   const lines: string[] = [];
-  for (const [name, body] of kinds) {
+  for (const [name, body] of [kind]) {
     const outcomes: string[] = [];
     for (let round = 0; round < 2; round++) {
       const rs = await Promise.all(Array.from({ length: 8 }, () => send(port, ca, { path: '/validate', body, headers: { 'Content-Type': 'application/json' } })));
@@ -299,7 +302,7 @@ try {
     await eventLoopMax(server.port, ca); // resets the server's histogram
     const stopLegit = legitimateTraffic(server.port, ca);
     let hostile: string;
-    if (name === 'flood') hostile = await flood(server.port, ca, limit, values);
+    if (['flood', 'flood-at-limit', 'env-list', 'labels'].includes(name)) hostile = await flood(server.port, ca, floodBody(name, limit, values));
     else if (name === 'held') hostile = await held(server.port, ca, limit);
     else if (name === 'idle') hostile = await idle(server.port, ca);
     else throw new Error(`unknown scenario ${name}`);

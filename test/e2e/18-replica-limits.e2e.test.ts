@@ -1,5 +1,5 @@
 /**
- * Scenario 17: the limits of one replica (docs/reliability.md) against what a real API server
+ * Scenario 18: the limits of one replica (docs/reliability.md) against what a real API server
  * sends and accepts.
  * - A Secret at the API server's 1 MiB data limit, with a legacy token pasted into one key, is
  *   scanned on CREATE (a review of about 1.4 MiB) and on UPDATE (object and oldObject, about
@@ -45,7 +45,7 @@ function fullSecret(name: string, filler: string): K8sObject {
 
 const WARNING = /^Warning: tokenguard: legacy-token-secrets: legacy token of kube-system\/default in data key "kubeconfig"/;
 
-describe('scenario 17: one replica\'s limits and real traffic', () => {
+describe('scenario 18: one replica\'s limits and real traffic', () => {
   test('a Secret at the 1 MiB data limit is scanned on CREATE and on UPDATE (object and oldObject): the reviews fit the body limit', async () => {
     const state = loadState();
     const logStart = fileSize(state.serve.log);

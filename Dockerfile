@@ -3,9 +3,11 @@
 #
 #   docker build -t ghcr.io/tokenguard/tokenguard:0.1.0 .
 #
-# Pin the base images by digest in release builds (node:24-bookworm-slim@sha256:...); the tag
-# below is kept readable. Node 24 is what CI must test on as well (RELIABILITY-NOTES.md 3.7).
-ARG NODE_IMAGE=node:24-bookworm-slim
+# The base image is pinned by digest (the multi-platform index of node:24-bookworm-slim, Node.js
+# 24.18.0), so a release builds from exactly this base; the release workflow checks that it
+# holds linux/amd64 and linux/arm64. Move it forward with the tag's current digest
+# (`docker buildx imagetools inspect node:24-bookworm-slim`). Node 24 is also what CI tests on.
+ARG NODE_IMAGE=node:24-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d
 
 # ---- build: compile TypeScript with the full (dev) dependency set ----------------------------
 FROM ${NODE_IMAGE} AS build

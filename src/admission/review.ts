@@ -5,6 +5,7 @@ import type { ClusterFacts, EngineInput, EngineResult, ObjectKind, Operation, Re
 import type { FactsProvider, FactsRequest } from '../facts/types.js';
 import type { TokenPolicy } from '../policy/types.js';
 import { podServiceAccount } from '../engine/pod.js';
+import { podShapeProblem, tokenRequestShapeProblem } from '../engine/shape.js';
 
 /** The two webhook endpoints. */
 export type Endpoint = 'mutate' | 'validate';
@@ -105,7 +106,24 @@ export function decodeAdmissionReview(body: unknown): DecodeResult {
     name: summary.name,
     user: requestUser(request),
   };
+  const shape = shapeProblem(input);
+  if (shape !== undefined) return answer(shape);
   return { ok: true, review: { apiVersion, uid, input, problem: undefined, summary } };
+}
+
+/**
+ * Why an object the engine would judge has a field of the wrong JSON type (engine/shape.ts), or
+ * undefined: a Pod CREATE, a `pods/ephemeralcontainers` UPDATE (both objects), a TokenRequest.
+ */
+function shapeProblem(input: EngineInput): string | undefined {
+  const { kind, operation, subResource, object, oldObject } = input;
+  if (!object) return undefined;
+  if (kind === 'Pod' && operation === 'CREATE' && subResource === '') return podShapeProblem(object, 'request.object.');
+  if (kind === 'Pod' && operation === 'UPDATE' && subResource === 'ephemeralcontainers') {
+    return podShapeProblem(object, 'request.object.') ?? (oldObject ? podShapeProblem(oldObject, 'request.oldObject.') : undefined);
+  }
+  if (kind === 'TokenRequest' && operation === 'CREATE') return tokenRequestShapeProblem(object, 'request.object.');
+  return undefined;
 }
 
 function objectKind(gvk: JsonObject): ObjectKind {

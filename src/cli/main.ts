@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type CliIo, EXIT_USAGE } from './io.js';
 import { runPolicyCommand } from './policy-command.js';
@@ -17,7 +17,7 @@ commands:
   certs            generate or check webhook TLS certificates
   token inspect    decode, classify and verify a ServiceAccount token (never prints it)
 
-Every command takes --policies PATH (default ./policies).
+Every command takes --policies PATH (default ./policies). tokenguard --version prints the version.
 `;
 
 type Command = (argv: readonly string[], io: CliIo) => number | Promise<number>;
@@ -38,12 +38,22 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     io.stdout.write(HELP);
     return name ? 0 : EXIT_USAGE;
   }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    io.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
   const load = commands[name];
   if (!load) {
     io.stderr.write(`unknown command "${name}"\n\n${HELP}`);
     return EXIT_USAGE;
   }
   return (await load())(rest, io);
+}
+
+/** The version in the package.json beside dist/ (and src/): the one npm installed. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return pkg.version ?? 'unknown';
 }
 
 function isEntryPoint(): boolean {

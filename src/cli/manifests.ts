@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { type Document, LineCounter, parseAllDocuments } from 'yaml';
 import { MAX_JSON_DEPTH } from '../admission/review.js';
 import { isObject, type JsonObject, jsonDepth } from '../engine/json.js';
+import { describeYamlProblem } from '../policy/yaml-errors.js';
 import type { CliIo } from './io.js';
 
 /** One object read from a manifest file, with where it came from. */
@@ -46,14 +47,15 @@ export function parseManifests(text: string, file: string): ManifestParse {
   const objects: ManifestObject[] = [];
   const problems: ManifestError[] = [];
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
+  // logLevel error: the parser's warnings would go to stderr as process warnings, quoting the file.
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, logLevel: 'error' });
   const list = Array.isArray(docs) ? docs : [];
   const fail = (line: number, message: string) => problems.push({ file, line, message });
   list.forEach((doc, i) => {
     const line = lineCounter.linePos(startOf(doc)).line;
     if (doc.errors.length > 0) {
       const e = doc.errors[0]!;
-      fail(lineCounter.linePos(e.pos[0]).line, `YAML: ${e.message.split('\n')[0]}`);
+      fail(lineCounter.linePos(e.pos[0]).line, `YAML: ${describeYamlProblem(e)}`);
       return;
     }
     if (doc.contents === null) return;
@@ -61,7 +63,7 @@ export function parseManifests(text: string, file: string): ManifestParse {
     try {
       value = doc.toJS({ maxAliasCount: 100 });
     } catch (e) {
-      fail(line, `YAML: ${(e as Error).message.split('\n')[0]}`);
+      fail(line, `YAML: ${describeYamlProblem(e)}`);
       return;
     }
     if (value === null || value === undefined) return;

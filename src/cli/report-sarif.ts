@@ -15,6 +15,7 @@ const RULE_TEXT: Readonly<Record<string, string>> = {
   'token-bounds': 'Projected ServiceAccount tokens expire within the allowed bounds',
   'token-audience': 'Projected ServiceAccount tokens use an allowed audience',
   'inject-token': 'Required projected tokens are mounted',
+  'ephemeral-token': 'Ephemeral containers mount no token the policies withhold from them',
   match: 'The policy can be matched against the object',
 };
 

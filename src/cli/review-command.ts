@@ -6,7 +6,7 @@ import { formatPolicyError } from '../policy/types.js';
 import { readFactFiles } from './manifests.js';
 import { type CliIo, EXIT_OK, EXIT_USAGE, readInput } from './io.js';
 
-const USAGE = 'usage: tokenguard review [--endpoint mutate|validate] [--policies PATH] [--facts FILE] FILE|-\n';
+const USAGE = 'usage: tokenguard review [--endpoint mutate|validate] [--policies PATH] [--facts FILE] [--api-audience A]... FILE|-\n';
 
 /**
  * `tokenguard review`: one AdmissionReview in, the exact AdmissionReview the server's endpoint
@@ -14,7 +14,7 @@ const USAGE = 'usage: tokenguard review [--endpoint mutate|validate] [--policies
  * Namespaces, bindings as YAML or JSON).
  */
 export async function runReviewCommand(argv: readonly string[], io: CliIo): Promise<number> {
-  let values: { endpoint?: string; policies?: string[]; facts?: string[] };
+  let values: { endpoint?: string; policies?: string[]; facts?: string[]; 'api-audience'?: string[] };
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
@@ -24,6 +24,7 @@ export async function runReviewCommand(argv: readonly string[], io: CliIo): Prom
         endpoint: { type: 'string', default: 'mutate' },
         policies: { type: 'string', multiple: true },
         facts: { type: 'string', multiple: true },
+        'api-audience': { type: 'string', multiple: true },
       },
     }));
   } catch (e) {
@@ -47,14 +48,26 @@ export async function runReviewCommand(argv: readonly string[], io: CliIo): Prom
   const factObjects = readFactFiles(values.facts ?? [], io, process.cwd());
   if (!factObjects) return EXIT_USAGE;
   const source = positionals[0] as string;
-  let body: unknown;
+  let text: string;
   try {
-    body = JSON.parse(readInput(source, io));
+    text = readInput(source, io);
   } catch (e) {
-    io.stderr.write(`${source}: not a JSON AdmissionReview: ${(e as Error).message}\n`);
+    io.stderr.write(`${source}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
     return EXIT_USAGE;
   }
-  const result = await handleReview(endpoint, body, { policies: () => loaded.policies, facts: staticFacts(factObjects) });
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {
+    // V8's message quotes the input around the error, and a review may carry Secret data: only the position.
+    const position = /at position (\d+)/.exec((e as Error).message)?.[1];
+    io.stderr.write(`${source}: not a JSON AdmissionReview${position !== undefined ? ` (invalid at character ${position})` : ''}\n`);
+    return EXIT_USAGE;
+  }
+  // The cluster's API audiences, as `serve --api-audience` takes them (docs/tokens.md).
+  const apiAudiences = values['api-audience'];
+  const facts = staticFacts(factObjects, apiAudiences ? { apiAudiences } : {});
+  const result = await handleReview(endpoint, body, { policies: () => loaded.policies, facts });
   if (!result.ok) {
     io.stderr.write(`${source}: ${result.message} (the server answers HTTP 400)\n`);
     return EXIT_USAGE;

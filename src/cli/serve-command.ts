@@ -1,7 +1,9 @@
 import { parseArgs } from 'node:util';
 import { ensureDevCertificates } from '../certs/dev.js';
 import type { ClusterFactsProvider } from '../facts/informers.js';
+import { noFacts, withApiAudiences } from '../facts/types.js';
 import { type KubeConfig, loadKubeConfig } from '../kube/config.js';
+import { proxyFromEnvironment, shownProxy } from '../kube/proxy.js';
 import { createLogger, LOG_LEVELS, type Logger, turnBatched } from '../log.js';
 import { createMetrics } from '../server/metrics.js';
 import { DEFAULT_SHUTDOWN_DELAY_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, type RunningServer, StartupError, startServer } from '../server/serve.js';
@@ -11,7 +13,7 @@ const USAGE = `usage: tokenguard serve [--port 8443] [--host 0.0.0.0] [--tls-cer
                         [--client-ca FILE [--client-subject NAME]...] [--policies PATH]...
                         [--no-cluster | --kubeconfig FILE]
                         [--log-level info] [--shutdown-delay 5s] [--shutdown-timeout 10s]
-                        [--gc-metrics]
+                        [--gc-metrics] [--api-audience A]... [--allow-empty-policy-files]
 
 With cluster access (the default: in-cluster credentials, KUBECONFIG or ~/.kube/config, or
 --kubeconfig), ServiceAccounts, Namespaces and RBAC bindings are watched read-only and /readyz
@@ -21,8 +23,19 @@ waits for the first full sync. --no-cluster serves without them: bindings are un
 whose subject CN or a DNS subject alternative name is one of --client-subject (default
 kube-apiserver; '*' accepts any certificate from the CA). Probes and /metrics stay open.
 
+--api-audience: the cluster's API audiences (kube-apiserver --api-audiences, which default to its
+--service-account-issuer; globs; repeatable). A token for one of them is an API token in every
+rule, and a TokenRequest the API server filled in with them is one with no audience. Default
+https://kubernetes.default.svc and https://kubernetes.default.svc.*; managed clusters (EKS, GKE,
+AKS) use their own issuer: \`kubectl create token default | tokenguard token inspect -\` shows it.
+
 --gc-metrics: /metrics also has nodejs_gc_duration_seconds. Off by default: timing every GC
 from JavaScript makes short-lived objects reach the old generation (docs/metrics.md).
+
+Policy files reload when they change, once they have been unchanged for half a second. A set
+with an error is not used (the last good one stays). Nor is a file that held policies and now
+holds none (empty, or only comments): delete a file to remove its policies, or pass
+--allow-empty-policy-files to let an emptied file drop them.
 
 Without --tls-cert/--tls-key, serves certs/tls.crt and certs/tls.key, creating development
 certificates there (for localhost, 127.0.0.1 and the tokenguard Service) when they are missing.
@@ -60,6 +73,8 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
     'shutdown-delay'?: string;
     'shutdown-timeout'?: string;
     'gc-metrics'?: boolean;
+    'api-audience'?: string[];
+    'allow-empty-policy-files'?: boolean;
     help?: boolean;
   };
   try {
@@ -80,6 +95,8 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
         'shutdown-delay': { type: 'string', default: `${DEFAULT_SHUTDOWN_DELAY_MS / 1000}s` },
         'shutdown-timeout': { type: 'string', default: `${DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000}s` },
         'gc-metrics': { type: 'boolean', default: false },
+        'api-audience': { type: 'string', multiple: true },
+        'allow-empty-policy-files': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -128,6 +145,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
   }
   if (values['no-cluster'] && values.kubeconfig) return usage('--no-cluster and --kubeconfig exclude each other');
   if (values['client-subject'] && !values['client-ca']) return usage('--client-subject needs --client-ca');
+  if (values['api-audience']?.some((a) => a.trim() === '')) return usage('--api-audience must not be empty');
   const metrics = createMetrics(undefined, { gcMetrics: values['gc-metrics'] === true });
   let facts: ClusterFactsProvider | undefined;
   if (!values['no-cluster']) {
@@ -141,13 +159,24 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
       return usage(`tokenguard serve: ${(e as Error).message}`);
     }
     for (const warning of kubeConfig.warnings ?? []) logger.warn({ event: 'kubeconfig' }, warning);
-    logger.info({ event: 'facts', cluster: true, source: kubeConfig.source, server: new URL(kubeConfig.server).host }, 'watching cluster facts');
+    // HTTPS_PROXY/NO_PROXY, as kubectl reads them (the client reads the same variables).
+    const proxies = proxyFromEnvironment(process.env);
+    for (const warning of proxies.warnings) logger.warn({ event: 'proxy' }, warning);
+    const proxy = proxies.proxyFor(new URL(kubeConfig.server));
+    logger.info(
+      { event: 'facts', cluster: true, source: kubeConfig.source, server: new URL(kubeConfig.server).host, ...(proxy ? { proxy: shownProxy(proxy) } : {}) },
+      'watching cluster facts',
+    );
     facts = createClusterFacts({ kubeConfig, logger: logger.child({ component: 'facts' }) });
     registerFactsMetrics(metrics.registry, facts);
     // Rejects only when stopped before the first sync; readiness follows facts.ready().
     facts.start().catch(() => {});
   } else logger.info({ event: 'facts', cluster: false }, 'serving without cluster facts (--no-cluster): RBAC bindings are unknown');
   const clusterFacts = facts;
+  const apiAudiences = values['api-audience'];
+  if (apiAudiences) logger.info({ event: 'api-audiences', apiAudiences }, 'API audiences from --api-audience');
+  // Without --api-audience the engine's defaults apply and the facts provider is used as it is.
+  const served = apiAudiences ? withApiAudiences(clusterFacts ?? noFacts, apiAudiences) : clusterFacts;
 
   let running: RunningServer;
   try {
@@ -159,11 +188,13 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
       clientCa: values['client-ca'],
       clientSubjects: values['client-subject'],
       policies: values.policies ?? ['policies'],
+      allowEmptyPolicyFiles: values['allow-empty-policy-files'] === true,
       logger,
       shutdownDelayMs,
       shutdownTimeoutMs,
       metrics,
-      ...(clusterFacts ? { facts: clusterFacts, factsReady: () => clusterFacts.ready() } : {}),
+      ...(served ? { facts: served } : {}),
+      ...(clusterFacts ? { factsReady: () => clusterFacts.ready() } : {}),
     });
   } catch (e) {
     await clusterFacts?.stop();

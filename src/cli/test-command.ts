@@ -13,11 +13,16 @@ import { type ObjectEdits, rewriteManifests } from './test-mutated.js';
 import { exitCode, type Report, runDryRun } from './test-run.js';
 
 const USAGE = `usage: tokenguard test [--output text|json|junit|sarif] [--mutated DIR] [--policies PATH]...
-                       [--facts FILE]... [--namespace NS] [--bindings-complete] [--fail-on deny|warn] PATH...
+                       [--facts FILE]... [--namespace NS] [--bindings-complete] [--fail-on deny|warn]
+                       [--api-audience A]... PATH...
 
 Dry-runs the policies on manifests (files, folders searched for *.yaml, *.yml and *.json, or - for
 standard input) exactly as the cluster would admit them. Exit 0: nothing denied; 1: something
 denied (or warned, with --fail-on warn); 2: unreadable input or invalid policy.
+
+--api-audience: the cluster's API audiences (kube-apiserver --api-audiences, or its issuer;
+globs; repeatable). Tokens for them are API tokens. Default https://kubernetes.default.svc and
+https://kubernetes.default.svc.* (docs/tokens.md).
 `;
 
 /** Inputs with more objects than this get a progress bar (on a terminal). */
@@ -58,6 +63,7 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
     namespace?: string;
     'fail-on'?: string;
     'bindings-complete'?: boolean;
+    'api-audience'?: string[];
     help?: boolean;
   };
   let positionals: string[];
@@ -73,6 +79,7 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
         namespace: { type: 'string', short: 'n' },
         'fail-on': { type: 'string', default: 'deny' },
         'bindings-complete': { type: 'boolean', default: false },
+        'api-audience': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -125,6 +132,7 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
     errors,
     ...(values.namespace ? { namespace: values.namespace } : {}),
     bindingsComplete: values['bindings-complete'] === true,
+    ...(values['api-audience'] ? { apiAudiences: values['api-audience'] } : {}),
     ...(progress ? { onProgress: progress } : {}),
   });
 

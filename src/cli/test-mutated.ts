@@ -181,7 +181,8 @@ export interface ObjectEdits {
 export function rewriteManifests(text: string, objectEdits: readonly ObjectEdits[]): string {
   const wanted = objectEdits.filter((o) => o.edits.length > 0);
   if (wanted.length === 0) return text;
-  const docs = parseAllDocuments(text, { prettyErrors: false });
+  // logLevel error: the parser's warnings (process warnings on stderr) quote the document.
+  const docs = parseAllDocuments(text, { prettyErrors: false, logLevel: 'error' });
   const list = Array.isArray(docs) ? docs : [];
   if (/^\s*[{[]/.test(text) && list.length === 1 && list[0]!.errors.length === 0) {
     let value = list[0]!.toJS() as JsonObject;

@@ -5,12 +5,9 @@
  */
 import fastJsonPatch from 'fast-json-patch';
 import { decodeAdmissionReview, type Endpoint, factsRequestFor, type ReviewOutcome, respond } from '../admission/review.js';
-import {
-  API_TOKEN_DEFAULT_EXPIRATION_SECONDS,
-  EXTENDED_EXPIRATION_SECONDS,
-} from '../engine/constants.js';
+import { DEFAULT_API_AUDIENCES } from '../engine/constants.js';
 import { type JsonObject, objectAt, objectsAt, stringAt } from '../engine/json.js';
-import { allContainers, apiTokenVolumeNames, tokenSources } from '../engine/pod.js';
+import { allContainers, tokenSources } from '../engine/pod.js';
 import type { ClusterFacts, PatchOperation, RuleResult } from '../engine/types.js';
 import { staticFacts } from '../facts/static.js';
 import type { FactsRequest } from '../facts/types.js';
@@ -152,6 +149,8 @@ export interface DryRunArgs {
   readonly namespace?: string;
   /** Take the bindings given as all there are (`--bindings-complete`). */
   readonly bindingsComplete?: boolean;
+  /** The API server's own audiences (`--api-audience`, globs); default the engine's (docs/tokens.md). */
+  readonly apiAudiences?: readonly string[];
   /** The 5 random characters of a generated name, from a seed (default {@link seededSuffix}). */
   readonly suffix?: (seed: string) => string;
   /** Called after each object, for a progress bar. */
@@ -169,7 +168,8 @@ export function runDryRun(args: DryRunArgs): Report {
   const namespace = args.namespace || 'default';
   const suffix = args.suffix ?? seededSuffix;
   const factObjects = [...args.objects.map((o) => o.object), ...(args.facts ?? [])].filter(isFactKind).map((o) => withNamespace(o, namespace));
-  const facts = staticFacts(factObjects, { bindingsComplete: args.bindingsComplete === true });
+  const apiAudiences = args.apiAudiences && args.apiAudiences.length > 0 ? args.apiAudiences : DEFAULT_API_AUDIENCES;
+  const facts = staticFacts(factObjects, { bindingsComplete: args.bindingsComplete === true, apiAudiences });
   const accounts = pluginAccounts(factObjects);
   const lookup = (req: FactsRequest): ClusterFacts => {
     const f = facts.lookup(req);
@@ -178,7 +178,7 @@ export function runDryRun(args: DryRunArgs): Report {
   };
   const objects: ObjectReport[] = [];
   args.objects.forEach((m, i) => {
-    objects.push(evaluateObject(m, { policies: args.policies, namespace, suffix, lookup, accounts }));
+    objects.push(evaluateObject(m, { policies: args.policies, namespace, suffix, lookup, accounts, apiAudiences }));
     args.onProgress?.(i + 1, args.objects.length);
   });
   const errors = [...(args.errors ?? [])];
@@ -208,6 +208,7 @@ interface Context {
   readonly suffix: (seed: string) => string;
   readonly lookup: (req: FactsRequest) => ClusterFacts;
   readonly accounts: ReadonlyMap<string, PluginServiceAccount>;
+  readonly apiAudiences: readonly string[];
 }
 
 function evaluateObject(m: ManifestObject, ctx: Context): ObjectReport {
@@ -295,7 +296,7 @@ function evaluatePod(m: ManifestObject, c: Extract<Classified, { role: 'pod' }>,
     tokenVolume: sim.tokenVolume,
     changes: sim.changes,
   };
-  const report = assemble(ctx.policies, base, c.namespace, admitted.mutations, admitted.validate, pluginReport, tokenLifetimes(admitted.final), notes, edits);
+  const report = assemble(ctx.policies, base, c.namespace, admitted.mutations, admitted.validate, pluginReport, tokenLifetimes(admitted.final, ctx.apiAudiences), notes, edits);
   const admission = { given: sim.pod, judged: admitted.final };
   return pod ? { ...report, pod, admission } : { ...report, admission };
 }
@@ -492,13 +493,13 @@ function verdicts(policies: readonly TokenPolicy[], mutations: readonly WebhookA
 }
 
 /**
- * The real lifetime of every projected token in the admitted pod. A token asking for exactly
- * 3607 s with the API server's audience is what API servers with
- * `--service-account-extend-token-expiration` (the default) issue for a year (fact 6.2); every
- * other token lives exactly its `expirationSeconds`, capped by
- * `--service-account-max-token-expiration` when that is set (fact 6.1).
+ * The real lifetime of every projected token in the admitted pod (docs/tokens.md "Extension to
+ * a year"): a token asking for exactly 3607 s for the API server's audience (none, or one of
+ * `apiAudiences`) is what API servers with `--service-account-extend-token-expiration` (the
+ * default) issue for a year, whoever's volume it is; every other token lives exactly its
+ * `expirationSeconds`, capped by `--service-account-max-token-expiration` when that is set.
  */
-export function tokenLifetimes(pod: JsonObject): TokenLifetime[] {
+export function tokenLifetimes(pod: JsonObject, apiAudiences: readonly string[]): TokenLifetime[] {
   const spec = objectAt(pod, 'spec') ?? {};
   const mounts = new Map<string, string[]>();
   for (const c of allContainers(spec)) {
@@ -510,9 +511,8 @@ export function tokenLifetimes(pod: JsonObject): TokenLifetime[] {
       mounts.set(n, list);
     }
   }
-  const apiTokens = apiTokenVolumeNames(spec);
-  return tokenSources(spec).map((s) => {
-    const extended = s.expirationSeconds === API_TOKEN_DEFAULT_EXPIRATION_SECONDS && s.audience === '';
+  return tokenSources(spec, apiAudiences).map((s) => {
+    const extended = s.lifetimeSeconds !== s.expirationSeconds;
     const containers = mounts.get(s.volumeName) ?? [];
     const notes: string[] = [];
     if (extended) {
@@ -520,14 +520,14 @@ export function tokenLifetimes(pod: JsonObject): TokenLifetime[] {
         'API servers with --service-account-extend-token-expiration (on by default) stretch a 3607 s request to 1 year; the kubelet still refreshes it after about 48 minutes',
       );
     } else notes.push(`lives exactly ${s.expirationSeconds} s (less if --service-account-max-token-expiration is lower)`);
-    if (containers.length === 0) notes.push('no container mounts it, so the kubelet never requests it');
+    if (containers.length === 0) notes.push('no container mounts it, so the kubelet does not request it until one does (an ephemeral container can)');
     return {
       volume: s.volumeName,
       audience: s.audience,
       expirationSeconds: s.expirationSeconds,
-      lifetimeSeconds: extended ? EXTENDED_EXPIRATION_SECONDS : s.expirationSeconds,
+      lifetimeSeconds: s.lifetimeSeconds,
       extended,
-      apiToken: apiTokens.has(s.volumeName),
+      apiToken: s.isPluginVolume,
       containers,
       note: notes.join('; '),
     };

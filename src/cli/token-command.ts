@@ -1,6 +1,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
+import { isApiAudience } from '../engine/api-token.js';
+import { DEFAULT_API_AUDIENCES } from '../engine/constants.js';
 import { anyGlob } from '../engine/glob.js';
 import { matchesScope } from '../engine/match.js';
 import { loadPolicies } from '../policy/load.js';
@@ -25,7 +27,8 @@ options:
   --max-expiration SECONDS   flag tokens that live longer
   --allowed-audience A       flag other audiences (repeatable; globs); the API server's own
                              audiences (the issuer, --api-audience) are always allowed
-  --api-audience A           an audience of the API server itself (repeatable)
+  --api-audience A           an audience of the API server itself (repeatable; globs); default
+                             https://kubernetes.default.svc and https://kubernetes.default.svc.*
   --policies PATH            take the maximum and audiences from these policies (Enforce: errors,
                              Audit: warnings)
   --output text|json         default text
@@ -205,8 +208,11 @@ async function inspect(argv: readonly string[], io: CliIo): Promise<number> {
     verification = { ...result, ...(keySource !== undefined ? { keySource } : {}), checked: !result.keysUnavailable };
   }
 
-  const apiAudiences = new Set([...(values['api-audience'] ?? []), ...(token.issuer !== undefined ? [token.issuer] : [])]);
-  if (token.extended) for (const a of token.audiences) apiAudiences.add(a); // fact 6.2: only API audiences are extended
+  // The API server's own audiences (docs/tokens.md "API audiences"): --api-audience or the
+  // defaults, the issuer (the API audiences default to it), and those of an extended token (only
+  // API audiences are extended).
+  const apiAudiences = new Set([...(values['api-audience'] ?? DEFAULT_API_AUDIENCES), ...(token.issuer !== undefined ? [token.issuer] : [])]);
+  if (token.extended) for (const a of token.audiences) apiAudiences.add(a);
   const limits = collectLimits(token, policies, maxFlag, values['allowed-audience'], apiAudiences);
   const findings = judge(token, decoded.signed, verification, limits, apiAudiences, values, Math.floor(now.getTime() / 1000));
 
@@ -270,12 +276,10 @@ function readTokenInput(arg: string, io: CliIo): TokenInput {
     if (!st.isFile()) return { ok: false, message: `${shown(arg)}: not a file` };
     size = st.size;
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const tokenish = arg.includes('eyJ') || /^[A-Za-z0-9_-]+\.[A-Za-z0-9_.-]*$/.test(arg);
-    return {
-      ok: false,
-      message: tokenish ? 'the argument is neither a readable file nor a well-formed JWT (three base64url parts)' : `${shown(arg)}: cannot read: ${code ?? (e as Error).message}`,
-    };
+    // Nothing exists by that name, so the argument may well be a token or password pasted in
+    // the wrong place (a short one, not a JWT): say so without echoing it.
+    const code = (e as NodeJS.ErrnoException).code ?? 'unreadable';
+    return { ok: false, message: `the argument (${arg.length} characters) is neither a readable file (${code}) nor a well-formed JWT (three base64url parts); it is not shown, as it may be a secret` };
   }
   if (size > MAX_INPUT_BYTES) return { ok: false, message: `${shown(arg)}: over ${MAX_INPUT_BYTES} bytes; not a token file` };
   let text: string;
@@ -353,7 +357,7 @@ function collectLimits(
   for (const p of [...policies].sort(byName)) {
     if (p.spec.mode === 'Off' || !mayApply(p, token)) continue;
     const level: FindingLevel = p.spec.mode === 'Enforce' ? 'error' : 'warning';
-    if (token.kind === 'bound-pod' && token.audiences.length > 0 && token.audiences.every((a) => apiAudiences.has(a))) {
+    if (token.kind === 'bound-pod' && token.audiences.length > 0 && token.audiences.every((a) => isApiAudience(a, [...apiAudiences]))) {
       // The pod's API token: pod admission holds it to apiTokenExpirationSeconds, not to bounds.
       const max = p.spec.projectedTokens?.apiTokenExpirationSeconds;
       if (max !== undefined) limits.push({ source: `policy ${p.name} (spec.projectedTokens.apiTokenExpirationSeconds)`, level, maxExpirationSeconds: max });
@@ -426,16 +430,16 @@ function judge(
   }
   for (const l of limits) {
     if (l.maxExpirationSeconds === undefined || token.expiresAt === undefined) continue;
-    // An extended token is judged by its intended bound, the 3607 s warn threshold, as pod
-    // admission judged its expirationSeconds; its one-year exp is reported above.
-    const lifetime = token.extended ? token.intendedLifetimeSeconds : token.lifetimeSeconds;
+    // An extended token is judged by what it lives, a year, as pod and TokenRequest admission
+    // count it (docs/tokens.md "Extension to a year").
+    const lifetime = token.lifetimeSeconds;
     if (lifetime !== undefined && lifetime > l.maxExpirationSeconds) {
       add(l.level, 'lifetime-over-maximum', `lifetime ${lifetime} s (${duration(lifetime)}) is over the maximum ${l.maxExpirationSeconds} s (${duration(l.maxExpirationSeconds)})`, l.source);
     }
   }
   for (const l of limits) {
     if (l.allowedAudiences === undefined) continue;
-    const bad = token.audiences.filter((a) => !apiAudiences.has(a) && !anyGlob(l.allowedAudiences, a));
+    const bad = token.audiences.filter((a) => !isApiAudience(a, [...apiAudiences]) && !anyGlob(l.allowedAudiences, a));
     if (bad.length > 0) {
       add(l.level, 'audience-not-allowed', `audience ${bad.map((a) => JSON.stringify(a)).join(', ')} not allowed (allowed: ${l.allowedAudiences.join(', ') || 'none'}, and the API server's own)`, l.source);
     }
@@ -557,12 +561,12 @@ function textReport(r: Report): string {
     const wr = t.warnRemainingSeconds ?? 0;
     lines.push([
       'warnafter',
-      `${iso(t.warnAfter)} (${wr > 0 ? `in ${duration(wr)}` : `${duration(-wr)} ago`}): extended; the real bound is this ${t.intendedLifetimeSeconds ?? '?'} s warn threshold, exp is stretched to ${duration(t.lifetimeSeconds ?? 0)}`,
+      `${iso(t.warnAfter)} (${wr > 0 ? `in ${duration(wr)}` : `${duration(-wr)} ago`}): extended; requested for ${t.intendedLifetimeSeconds ?? '?'} s, accepted until exp, ${duration(t.lifetimeSeconds ?? 0)} after issue (later use is only audited as stale)`,
     ]);
   }
   lines.push([
     'audiences',
-    t.audiences.length === 0 ? '(none)' : t.audiences.map((a) => (r.apiAudiences.includes(a) ? `${a} (API server)` : a)).join(', '),
+    t.audiences.length === 0 ? '(none)' : t.audiences.map((a) => (isApiAudience(a, r.apiAudiences) ? `${a} (API server)` : a)).join(', '),
   ]);
   if (t.jti !== undefined) lines.push(['token id (jti)', t.jti]);
   const v = r.verification;

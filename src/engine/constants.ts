@@ -1,6 +1,6 @@
 /**
  * Names and numbers fixed by Kubernetes, written down once. Each comes from
- * KUBERNETES-FACTS.md with its upstream source.
+ * KUBERNETES-FACTS.md with its upstream source; those about tokens are in docs/tokens.md.
  */
 
 /** Prefix of the token volume the ServiceAccount admission plugin adds (fact 1.2). */
@@ -9,8 +9,21 @@ export const API_TOKEN_VOLUME_PREFIX = 'kube-api-access-';
 /** Where the ServiceAccount admission plugin mounts the API token (fact 1.1). */
 export const API_TOKEN_MOUNT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-/** The plugin's token expiration: 1 h + 7 s, the value API servers may silently extend to a year (fact 1.4, 6.2). */
+/**
+ * The plugin's token expiration: 1 h + 7 s (`WarnOnlyBoundTokenExpirationSeconds`), the one value
+ * API servers extend to a year for pod-bound tokens of their own audiences (docs/tokens.md).
+ */
 export const API_TOKEN_DEFAULT_EXPIRATION_SECONDS = 3607;
+
+/**
+ * The API server's own audiences when none are configured (`--api-audience`): globs matching the
+ * issuer most clusters use, `https://kubernetes.default.svc` and its cluster-domain forms
+ * (`https://kubernetes.default.svc.cluster.local`). docs/tokens.md "API audiences".
+ */
+export const DEFAULT_API_AUDIENCES: readonly string[] = ['https://kubernetes.default.svc', 'https://kubernetes.default.svc.*'];
+
+/** Name of the ConfigMap with the cluster CA that the plugin's token volume projects (docs/tokens.md). */
+export const ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
 
 /** Expiration of a projected token that leaves `expirationSeconds` out (fact 2.1). */
 export const DEFAULT_PROJECTED_EXPIRATION_SECONDS = 3600;
@@ -21,7 +34,10 @@ export const MIN_EXPIRATION_SECONDS = 600;
 /** Largest `expirationSeconds` Kubernetes accepts: 2^32 (fact 2.1). */
 export const MAX_EXPIRATION_SECONDS = 4294967296;
 
-/** The expiration API servers with `--service-account-extend-token-expiration` give 3607 s tokens (fact 6.2). */
+/**
+ * What API servers with `--service-account-extend-token-expiration` (on by default) issue a
+ * pod-bound 3607 s request for, in seconds: one year (`ExpirationExtensionSeconds`, docs/tokens.md).
+ */
 export const EXTENDED_EXPIRATION_SECONDS = 31536000;
 
 /** `defaultMode` the API server sets on projected volumes (fact 1.4, 2.11). */

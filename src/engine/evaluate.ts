@@ -1,11 +1,11 @@
 import type { TokenPolicy } from '../policy/types.js';
-import { MAX_WARNING_LENGTH } from './constants.js';
+import { DEFAULT_API_AUDIENCES, MAX_WARNING_LENGTH } from './constants.js';
 import { diff } from './diff.js';
 import { cloneJson, type JsonObject, objectAt, stringAt, stringMapAt } from './json.js';
 import { type MatchSubject, matchPolicy } from './match.js';
 import { planForPod } from './plan.js';
 import { isMirrorPod, podEditCopy, podServiceAccount } from './pod.js';
-import { mutatePod, validatePod } from './pod-rules.js';
+import { mutatePod, validateEphemeralContainers, validatePod } from './pod-rules.js';
 import { judgeEmbeddedTokens, judgeSecret, secretServiceAccount } from './secret-rules.js';
 import { judgeTokenRequest, planTokenRequest } from './token-request-rules.js';
 import type { ClusterFacts, EngineInput, EngineResult, PatchOperation, Phase, RuleResult } from './types.js';
@@ -32,7 +32,8 @@ export interface EvaluateArgs {
  */
 export function evaluate({ policies, input, facts, phase }: EvaluateArgs): EngineResult {
   const object = input.object;
-  if (!object || !appliesTo(input)) return finish(phase, [], undefined, []);
+  if (!object || !appliesTo(input, phase)) return finish(phase, [], undefined, []);
+  const apiAudiences = facts.apiAudiences ?? DEFAULT_API_AUDIENCES;
 
   const metadata = objectAt(object, 'metadata');
   const namespace = stringAt(metadata, 'namespace') || input.namespace;
@@ -71,8 +72,8 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
   }
 
   if (input.kind === 'TokenRequest') {
-    const planE = planTokenRequest(enforce, object, input.user);
-    const planA = planTokenRequest(audit, object, input.user);
+    const planE = planTokenRequest(enforce, object, input.user, apiAudiences);
+    const planA = planTokenRequest(audit, object, input.user, apiAudiences);
     if (phase === 'validate') {
       if (planE) results.push(...judgeTokenRequest(object, planE, 'Enforce', false));
       if (planA) results.push(...judgeTokenRequest(object, planA, 'Audit', false));
@@ -94,8 +95,16 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
   // Pods.
   const sa = serviceAccount ?? 'default';
   const saFacts = facts.serviceAccount?.name === sa && facts.serviceAccount.namespace === namespace ? facts.serviceAccount : undefined;
-  const planE = planForPod(enforce, object, namespace, sa, saFacts);
-  const planA = planForPod(audit, object, namespace, sa, saFacts);
+  const planE = planForPod(enforce, object, namespace, sa, saFacts, apiAudiences);
+  const planA = planForPod(audit, object, namespace, sa, saFacts, apiAudiences);
+  if (input.subResource === EPHEMERAL_CONTAINERS) {
+    // Validate only (appliesTo): the new ephemeral containers' mounts; the rest cannot change.
+    results.push(
+      ...validateEphemeralContainers(object, input.oldObject, planE, 'Enforce'),
+      ...validateEphemeralContainers(object, input.oldObject, planA, 'Audit'),
+    );
+    return finish(phase, results, undefined, []);
+  }
   if (phase === 'validate') {
     results.push(...validatePod(object, planE, 'Enforce'), ...validatePod(object, planA, 'Audit'));
     return finish(phase, results, undefined, []);
@@ -115,14 +124,22 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
   return finish(phase, results, changed ? mutated : undefined, auditPatch);
 }
 
+/** The subresource `kubectl debug` adds ephemeral containers through (docs/tokens.md "Ephemeral containers"). */
+const EPHEMERAL_CONTAINERS = 'ephemeralcontainers';
+
 /**
  * What the engine leaves alone, because Kubernetes forbids or ignores changes there: anything
  * but CREATE (pod volumes are immutable; a Secret UPDATE is only scanned for embedded legacy
- * tokens, so a token Secret's UPDATE or DELETE is never blocked), every
- * subresource but `serviceaccounts/token`, kinds it does not know, and mirror pods (fact 1.12).
+ * tokens, so a token Secret's UPDATE or DELETE is never blocked), every subresource but
+ * `serviceaccounts/token` and the validating side of `pods/ephemeralcontainers` (an UPDATE that
+ * may mount a token volume into a new container), kinds it does not know, and mirror pods
+ * (fact 1.12).
  */
-function appliesTo(input: EngineInput): boolean {
+function appliesTo(input: EngineInput, phase: Phase): boolean {
   if (input.kind === 'Other') return false;
+  if (input.kind === 'Pod' && input.subResource === EPHEMERAL_CONTAINERS) {
+    return phase === 'validate' && input.operation === 'UPDATE' && input.object !== undefined && !isMirrorPod(input.object);
+  }
   const updatable = input.kind === 'Secret' && input.operation === 'UPDATE'; // embedded-token scan only
   if (input.operation !== 'CREATE' && !updatable) return false;
   // A TokenRequest arrives on serviceaccounts/token; the CLI passes it with no subresource.

@@ -41,6 +41,8 @@ export interface PodPlan {
   readonly conflicts: readonly string[];
   readonly bounds: PlannedBounds | undefined;
   readonly apiTokenMax: { readonly value: number; readonly policies: readonly string[] } | undefined;
+  /** The API server's own audiences (globs): tokens for them are API tokens in every rule. */
+  readonly apiAudiences: readonly string[];
 }
 
 /** True when some policy wants the API token gone from this pod. */
@@ -65,6 +67,7 @@ export function planForPod(
   namespace: string,
   serviceAccount: string,
   saFacts: ServiceAccountFacts | undefined,
+  apiAudiences: readonly string[],
 ): PodPlan {
   const sorted = [...policies].sort(byName);
   const automount: AutomountVerdict[] = [];
@@ -104,7 +107,7 @@ export function planForPod(
       } else if (pt.apiTokenExpirationSeconds === apiTokenMax.value) apiTokenMax.policies.push(p.name);
     }
   }
-  return { automount, injections, conflicts, bounds, apiTokenMax };
+  return { automount, injections, conflicts, bounds, apiTokenMax, apiAudiences };
 }
 
 /**

@@ -1,9 +1,19 @@
 import type { PolicyMode } from '../policy/types.js';
+import { boundedExpiration, describeLifetime, isApiAudience, podBoundLifetime } from './api-token.js';
 import { API_TOKEN_VOLUME_PREFIX, PROJECTED_DEFAULT_MODE } from './constants.js';
 import { anyGlob } from './glob.js';
 import { isObject, type JsonObject, objectAt, objectsAt, stringAt } from './json.js';
-import { disables, type PlannedInjection, type PodPlan } from './plan.js';
-import { allContainers, apiTokenVolumeNames, arrayField, mountedVolumeNames, tokenSources, writableContainer, writableToken } from './pod.js';
+import { disables, type PlannedBounds, type PlannedInjection, type PodPlan } from './plan.js';
+import {
+  allContainers,
+  arrayField,
+  mountedVolumeNames,
+  pluginTokenVolumeNames,
+  type TokenSource,
+  tokenSources,
+  writableContainer,
+  writableToken,
+} from './pod.js';
 import type { RuleResult } from './types.js';
 
 type Mode = Exclude<PolicyMode, 'Off'>;
@@ -14,6 +24,10 @@ type Mode = Exclude<PolicyMode, 'Off'>;
  * `writableContainer`: everything else in `pod` is shared with the caller's object.
  * Order matters and is fixed: automount, API token expiration, injections, then bounds, so that
  * injected tokens are bounded too. Running it again on its own output changes nothing.
+ *
+ * Lifetimes are what the API server really issues (docs/tokens.md "Extension to a year"): a
+ * 3607 s token for the API server's audience counts as a year against every maximum, and a
+ * clamp never writes 3607 for such a token.
  */
 export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResult[] {
   const results: RuleResult[] = [];
@@ -25,7 +39,7 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
   // 1. Automount. Setting the field alone is not enough: the ServiceAccount plugin already
   //    added the volume and mounts before any webhook runs (facts 1.13-1.15).
   if (disables(plan)) {
-    const names = apiTokenVolumeNames(spec);
+    const names = pluginTokenVolumeNames(spec);
     let mounts = 0;
     if (names.size > 0) {
       spec.volumes = objectsAt(spec, 'volumes').filter((v) => !names.has(stringAt(v, 'name') ?? ''));
@@ -39,28 +53,28 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
     }
     const wasTrue = spec.automountServiceAccountToken === true;
     if (names.size > 0 || wasTrue) spec.automountServiceAccountToken = false;
-    // An API token in a volume of the pod's own (not the plugin's kube-api-access-*) is the
-    // author's: it is not removed, and the rule fails as validatePod's does.
-    const own = ownApiTokenVolumes(spec);
+    // An API token in a volume of the pod's own (not the plugin's) is the author's: it is not
+    // removed, and the rule fails as validatePod's does, mounted or not.
+    const own = apiTokenVolumes(tokenSources(spec, plan.apiAudiences), mountedVolumeNames(spec));
     for (const v of plan.automount.filter((a) => a.disable)) {
       if (names.size > 0 || wasTrue) {
         const what = names.size > 0 ? `removed API token ${[...names].join(', ')} (${mounts} mount${mounts === 1 ? '' : 's'}), ` : '';
         r(v.policy, 'automount', 'mutate', `${what}automount off: ${v.reason}`);
       } else if (own.length === 0) r(v.policy, 'automount', 'pass', 'pod carries no API token');
-      if (own.length > 0) r(v.policy, 'automount', 'fail', `pod mounts API token ${own.join(', ')} (its own volume, not removed) but does not need API access`);
+      if (own.length > 0) r(v.policy, 'automount', 'fail', `${own.join('; ')} but does not need API access`);
     }
   } else {
     for (const v of plan.automount) r(v.policy, 'automount', 'pass', `API token kept: ${v.reason}`);
-    // 2. API token expiration, only for the plugin's own volume.
+    // 2. API token expiration: every token for the API server, the plugin's and the pod's own.
     if (plan.apiTokenMax) {
       const max = plan.apiTokenMax.value;
       const policy = plan.apiTokenMax.policies.join('+');
-      const names = apiTokenVolumeNames(spec);
-      for (const s of tokenSources(spec)) {
-        if (!s.isApiToken || !names.has(s.volumeName)) continue;
-        if (s.expirationSeconds > max) {
-          writableToken(spec, s).expirationSeconds = max;
-          r(policy, 'api-token-expiration', 'mutate', `API token ${s.volumeName} expirationSeconds ${s.expirationSeconds} -> ${max}`);
+      for (const s of tokenSources(spec, plan.apiAudiences)) {
+        if (!s.isApiToken) continue;
+        if (s.lifetimeSeconds > max) {
+          const target = boundedExpiration(s.expirationSeconds, 0, max, true) as number; // min 0: always found
+          writableToken(spec, s).expirationSeconds = target;
+          r(policy, 'api-token-expiration', 'mutate', `API token ${s.volumeName} ${describeLifetime(s.expirationSeconds, s.lifetimeSeconds, max)} -> ${target}`);
         } else r(policy, 'api-token-expiration', 'pass', `${s.volumeName}: expirationSeconds ${s.expirationSeconds}`);
       }
     }
@@ -69,7 +83,7 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
   // 3. Injections.
   for (const c of plan.conflicts) r(c.slice(0, c.indexOf(':')), 'inject-token', 'warn', c.slice(c.indexOf(':') + 2));
   for (const inj of plan.injections) {
-    const expiration = plan.bounds ? clamp(inj.expirationSeconds, plan.bounds.min, plan.bounds.max) : inj.expirationSeconds;
+    const expiration = plan.bounds ? injectedExpiration(inj, plan.bounds, plan.apiAudiences) : inj.expirationSeconds;
     for (const msg of inject(spec, inj, expiration)) r(inj.policy, 'inject-token', msg.status, msg.message);
   }
 
@@ -77,22 +91,27 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
   if (plan.bounds) {
     const b = plan.bounds;
     const policy = b.policies.join('+');
-    const apiNames = apiTokenVolumeNames(spec);
     if (b.min > b.max) {
       r(policy, 'token-bounds', 'error', `bounds do not intersect: min ${b.min} > max ${b.max}`);
     } else {
-      for (const s of tokenSources(spec)) {
-        if (s.isApiToken && apiNames.has(s.volumeName)) continue; // governed by apiTokenExpirationSeconds
-        const target = clamp(s.expirationSeconds, b.min, b.max);
-        if (target !== s.expirationSeconds) {
-          if (b.deny) {
-            r(policy, 'token-bounds', 'fail', `${s.volumeName}: expirationSeconds ${s.expirationSeconds} outside [${b.min}, ${b.max}]`);
+      for (const s of tokenSources(spec, plan.apiAudiences)) {
+        if (s.isPluginVolume) continue; // governed by apiTokenExpirationSeconds
+        // An API token of the pod's own is held to apiTokenExpirationSeconds too (validatePod
+        // checks both): clamp into both at once, or say that no expiration meets them.
+        const api = s.isApiToken ? plan.apiTokenMax?.value : undefined;
+        const max = api !== undefined ? Math.min(b.max, api) : b.max;
+        if (b.min > max) {
+          r(policy, 'token-bounds', 'fail', `${s.volumeName}: no expiration is within [${b.min}, ${b.max}] and apiTokenExpirationSeconds ${api}`);
+        } else if (b.deny ? outside(s, b) : outside(s, b) || s.lifetimeSeconds > max) {
+          const target = boundedExpiration(s.expirationSeconds, b.min, max, s.isApiToken);
+          if (b.deny || target === undefined) {
+            r(policy, 'token-bounds', 'fail', boundsFailure(s, b));
           } else {
             writableToken(spec, s).expirationSeconds = target;
-            r(policy, 'token-bounds', 'mutate', `${s.volumeName}: expirationSeconds ${s.expirationSeconds} -> ${target}`);
+            r(policy, 'token-bounds', 'mutate', `${s.volumeName}: ${describeLifetime(s.expirationSeconds, s.lifetimeSeconds, b.max)} -> ${target}`);
           }
         }
-        const aud = audienceProblem(s.audience, b.audienceLists);
+        const aud = audienceProblem(s.audience, b.audienceLists, plan.apiAudiences);
         if (aud) r(policy, 'token-audience', 'fail', `${s.volumeName}: ${aud}`);
       }
     }
@@ -100,27 +119,54 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResul
   return results;
 }
 
-/** The volumes holding an API-audience token that some container mounts. */
-function mountedApiTokenVolumes(sources: ReturnType<typeof tokenSources>, mounted: ReadonlySet<string>): string[] {
-  return [...new Set(sources.filter((s) => s.isApiToken && mounted.has(s.volumeName)).map((s) => s.volumeName))];
+/** The volumes, mounted or not, holding a token for the API server, other than the plugin's own, as phrases. */
+function apiTokenVolumes(sources: readonly TokenSource[], mounted: ReadonlySet<string>): string[] {
+  return carriedApiTokens(sources.filter((s) => !s.isPluginVolume), mounted, true);
 }
 
-/** Mounted API-token volumes other than the ServiceAccount plugin's own `kube-api-access-*`. */
-function ownApiTokenVolumes(spec: JsonObject): string[] {
-  const plugin = apiTokenVolumeNames(spec);
-  return mountedApiTokenVolumes(tokenSources(spec), mountedVolumeNames(spec)).filter((n) => !plugin.has(n));
+/**
+ * `pod mounts API token a, b` and `pod has API token c (no container mounts it yet)`: the
+ * volumes holding a token for the API server, mounted or not. `own`: they are the author's
+ * volumes, which the mutating side leaves in place.
+ */
+function carriedApiTokens(sources: readonly TokenSource[], mounted: ReadonlySet<string>, own = false): string[] {
+  const names = [...new Set(sources.filter((s) => s.isApiToken).map((s) => s.volumeName))];
+  const on = names.filter((n) => mounted.has(n));
+  const off = names.filter((n) => !mounted.has(n));
+  const out: string[] = [];
+  if (on.length > 0) out.push(`pod mounts API token ${on.join(', ')}${own ? ' (its own volume, not removed)' : ''}`);
+  if (off.length > 0) out.push(`pod has API token ${off.join(', ')} (${own ? 'its own volume, not removed; ' : ''}no container mounts it yet)`);
+  return out;
+}
+
+/** True when the token's real lifetime is outside the bounds. */
+function outside(s: TokenSource, b: PlannedBounds): boolean {
+  return s.lifetimeSeconds < b.min || s.lifetimeSeconds > b.max;
+}
+
+function boundsFailure(s: TokenSource, b: PlannedBounds): string {
+  return `${s.volumeName}: ${describeLifetime(s.expirationSeconds, s.lifetimeSeconds, b.max)} outside [${b.min}, ${b.max}]`;
+}
+
+/** An injection's expiration, clamped so that the token it mints lives within the bounds. */
+function injectedExpiration(inj: PlannedInjection, b: PlannedBounds, apiAudiences: readonly string[]): number {
+  if (b.min > b.max) return inj.expirationSeconds;
+  const lifetime = podBoundLifetime(inj.expirationSeconds, [inj.audience], apiAudiences);
+  if (lifetime >= b.min && lifetime <= b.max) return inj.expirationSeconds;
+  return boundedExpiration(inj.expirationSeconds, b.min, b.max, isApiAudience(inj.audience, apiAudiences)) ?? inj.expirationSeconds;
 }
 
 /**
  * Judges the pod as it stands, after every mutation, without trusting that the mutating side
  * ran: a token the pod does not need, a token out of bounds, or a missing injection fails.
+ * Token volumes are judged whether some container mounts them or not.
  */
 export function validatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleResult[] {
   const results: RuleResult[] = [];
   const spec = objectAt(pod, 'spec') ?? {};
   const r = (policy: string, rule: RuleResult['rule'], status: RuleResult['status'], message: string) =>
     results.push({ policy, rule, mode, status, message });
-  const sources = tokenSources(spec);
+  const sources = tokenSources(spec, plan.apiAudiences);
   const mounted = mountedVolumeNames(spec);
 
   for (const v of plan.automount) {
@@ -128,19 +174,18 @@ export function validatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleRes
       r(v.policy, 'automount', 'pass', `API token allowed: ${v.reason}`);
       continue;
     }
-    const carried = mountedApiTokenVolumes(sources, mounted);
+    const carried = carriedApiTokens(sources, mounted);
     if (carried.length > 0) {
-      r(v.policy, 'automount', 'fail', `pod mounts API token ${carried.join(', ')} but does not need API access`);
+      r(v.policy, 'automount', 'fail', `${carried.join('; ')} but does not need API access`);
     } else r(v.policy, 'automount', 'pass', 'pod carries no API token');
   }
 
   if (plan.apiTokenMax) {
-    const names = apiTokenVolumeNames(spec);
     const policy = plan.apiTokenMax.policies.join('+');
     for (const s of sources) {
-      if (!s.isApiToken || !names.has(s.volumeName)) continue;
-      if (s.expirationSeconds > plan.apiTokenMax.value) {
-        r(policy, 'api-token-expiration', 'fail', `API token ${s.volumeName} expirationSeconds ${s.expirationSeconds} > ${plan.apiTokenMax.value}`);
+      if (!s.isApiToken) continue;
+      if (s.lifetimeSeconds > plan.apiTokenMax.value) {
+        r(policy, 'api-token-expiration', 'fail', `API token ${s.volumeName} ${describeLifetime(s.expirationSeconds, s.lifetimeSeconds, plan.apiTokenMax.value)} > ${plan.apiTokenMax.value}`);
       } else r(policy, 'api-token-expiration', 'pass', `${s.volumeName}: expirationSeconds ${s.expirationSeconds}`);
     }
   }
@@ -148,14 +193,12 @@ export function validatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleRes
   if (plan.bounds) {
     const b = plan.bounds;
     const policy = b.policies.join('+');
-    const apiNames = apiTokenVolumeNames(spec);
     if (b.min > b.max) r(policy, 'token-bounds', 'error', `bounds do not intersect: min ${b.min} > max ${b.max}`);
     for (const s of sources) {
-      if (s.isApiToken && apiNames.has(s.volumeName)) continue; // governed by apiTokenExpirationSeconds
-      if (s.expirationSeconds < b.min || s.expirationSeconds > b.max) {
-        r(policy, 'token-bounds', 'fail', `${s.volumeName}: expirationSeconds ${s.expirationSeconds} outside [${b.min}, ${b.max}]`);
-      } else r(policy, 'token-bounds', 'pass', `${s.volumeName}: expirationSeconds ${s.expirationSeconds}`);
-      const aud = audienceProblem(s.audience, b.audienceLists);
+      if (s.isPluginVolume) continue; // governed by apiTokenExpirationSeconds
+      if (outside(s, b)) r(policy, 'token-bounds', 'fail', boundsFailure(s, b));
+      else r(policy, 'token-bounds', 'pass', `${s.volumeName}: expirationSeconds ${s.expirationSeconds}`);
+      const aud = audienceProblem(s.audience, b.audienceLists, plan.apiAudiences);
       if (aud) r(policy, 'token-audience', 'fail', `${s.volumeName}: ${aud}`);
     }
   }
@@ -170,13 +213,61 @@ export function validatePod(pod: JsonObject, plan: PodPlan, mode: Mode): RuleRes
   return results;
 }
 
-function clamp(v: number, min: number, max: number): number {
-  return Math.min(Math.max(v, min), max);
+/**
+ * Judges the ephemeral containers a `pods/ephemeralcontainers` UPDATE adds (`kubectl debug`):
+ * none may mount a token volume the policies would not give it. The ServiceAccount plugin never
+ * mounts into ephemeral containers, and the kubelet sets up a volume no container mounted once
+ * one does (docs/tokens.md "Ephemeral containers"), so this is where a token withheld at
+ * creation could be reached:
+ * - a volume with a token for the API server, when the pod does not need API access;
+ * - a volume a policy injects, when the container's name matches none of its `containers`.
+ * The rest of the pod cannot change on this subresource and is not judged again.
+ */
+export function validateEphemeralContainers(pod: JsonObject, oldPod: JsonObject | undefined, plan: PodPlan, mode: Mode): RuleResult[] {
+  const results: RuleResult[] = [];
+  const spec = objectAt(pod, 'spec') ?? {};
+  const before = new Set(objectsAt(objectAt(oldPod, 'spec'), 'ephemeralContainers').map((c) => stringAt(c, 'name') ?? ''));
+  const added = objectsAt(spec, 'ephemeralContainers').filter((c) => !before.has(stringAt(c, 'name') ?? ''));
+  if (added.length === 0) return results;
+  const sources = tokenSources(spec, plan.apiAudiences);
+  const volumes = objectsAt(spec, 'volumes');
+  const withheld = plan.automount.filter((v) => v.disable);
+  const policies = [...new Set([...plan.automount.map((v) => v.policy), ...plan.injections.map((i) => i.policy)])];
+  if (policies.length === 0) return results;
+  const failures: { policy: string; message: string }[] = [];
+  for (const c of added) {
+    const name = stringAt(c, 'name') ?? '';
+    for (const m of objectsAt(c, 'volumeMounts')) {
+      const vol = stringAt(m, 'name') ?? '';
+      const api = sources.some((s) => s.volumeName === vol && s.isApiToken);
+      for (const v of api ? withheld : []) {
+        failures.push({ policy: v.policy, message: `ephemeral container ${name} mounts API token ${vol}, but the pod does not need API access` });
+      }
+      const volume = volumes.find((x) => stringAt(x, 'name') === vol);
+      for (const inj of plan.injections) {
+        if (inj.volumeName !== vol || !volume || !isInjectionVolume(volume, inj) || anyGlob(inj.containers, name)) continue;
+        failures.push({
+          policy: inj.policy,
+          message: `ephemeral container ${name} mounts token ${vol} (audience ${inj.audience}), injected only into ${inj.containers.join(', ')}`,
+        });
+      }
+    }
+  }
+  for (const f of failures) results.push({ policy: f.policy, rule: 'ephemeral-token', mode, status: 'fail', message: f.message });
+  const names = added.map((c) => stringAt(c, 'name') ?? '').join(', ');
+  for (const p of policies) {
+    if (!failures.some((f) => f.policy === p)) results.push({ policy: p, rule: 'ephemeral-token', mode, status: 'pass', message: `ephemeral container(s) ${names} mount no withheld token` });
+  }
+  return results;
 }
 
-/** Why an audience is not allowed, or undefined. API-audience tokens (no audience) are always allowed. */
-function audienceProblem(audience: string, lists: readonly (readonly string[])[]): string | undefined {
-  if (audience === '') return undefined;
+/**
+ * Why an audience is not allowed, or undefined. Tokens for the API server (no audience, or one
+ * of the API audiences) are always allowed: whether a pod may have one is the automount rule's
+ * question.
+ */
+function audienceProblem(audience: string, lists: readonly (readonly string[])[], apiAudiences: readonly string[]): string | undefined {
+  if (isApiAudience(audience, apiAudiences)) return undefined;
   for (const list of lists) {
     if (!anyGlob(list, audience)) return `audience ${JSON.stringify(audience)} not allowed (allowed: ${list.join(', ') || 'none'})`;
   }

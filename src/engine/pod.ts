@@ -1,5 +1,5 @@
+import { isApiAudience, isPluginTokenVolume, podBoundLifetime } from './api-token.js';
 import {
-  API_TOKEN_VOLUME_PREFIX,
   DEFAULT_PROJECTED_EXPIRATION_SECONDS,
   DEFAULT_SERVICE_ACCOUNT,
   MIRROR_POD_ANNOTATION,
@@ -50,12 +50,23 @@ export interface TokenSource {
   readonly audience: string;
   /** `expirationSeconds`, or 3600 when omitted (Kubernetes' default). */
   readonly expirationSeconds: number;
-  /** True when the token is the API server's own (no audience), as in kube-api-access. */
+  /**
+   * What the issued token lives: a year when the API server extends it (3607 s for its own
+   * audience; every projected token is pod-bound), else `expirationSeconds` (docs/tokens.md).
+   */
+  readonly lifetimeSeconds: number;
+  /** True when the token is for the API server: no audience, or one of the API audiences. */
   readonly isApiToken: boolean;
+  /** True when the volume is the ServiceAccount plugin's own, by its whole shape (docs/tokens.md). */
+  readonly isPluginVolume: boolean;
 }
 
-/** Every projected ServiceAccount token source in the pod's volumes. */
-export function tokenSources(spec: JsonObject): TokenSource[] {
+/**
+ * Every projected ServiceAccount token source in the pod's volumes, mounted or not: a volume no
+ * container mounts today can be mounted by an ephemeral container tomorrow. `apiAudiences` are
+ * the API server's own audiences (globs).
+ */
+export function tokenSources(spec: JsonObject, apiAudiences: readonly string[]): TokenSource[] {
   const out: TokenSource[] = [];
   const volumes = spec.volumes;
   if (!Array.isArray(volumes)) return out;
@@ -63,19 +74,24 @@ export function tokenSources(spec: JsonObject): TokenSource[] {
     if (!isObject(volume)) return;
     const sources = objectAt(volume, 'projected')?.sources;
     if (!Array.isArray(sources)) return;
+    let plugin: boolean | undefined;
     sources.forEach((source, sourceIndex) => {
       const token = isObject(source) ? objectAt(source, 'serviceAccountToken') : undefined;
       if (!token) return;
+      plugin ??= isPluginTokenVolume(volume);
       const audience = stringAt(token, 'audience') ?? '';
       const exp = token.expirationSeconds;
+      const expirationSeconds = typeof exp === 'number' ? exp : DEFAULT_PROJECTED_EXPIRATION_SECONDS;
       out.push({
         volumeIndex,
         volumeName: stringAt(volume, 'name') ?? '',
         sourceIndex,
         token,
         audience,
-        expirationSeconds: typeof exp === 'number' ? exp : DEFAULT_PROJECTED_EXPIRATION_SECONDS,
-        isApiToken: audience === '',
+        expirationSeconds,
+        lifetimeSeconds: podBoundLifetime(expirationSeconds, [audience], apiAudiences),
+        isApiToken: isApiAudience(audience, apiAudiences),
+        isPluginVolume: plugin,
       });
     });
   });
@@ -83,14 +99,14 @@ export function tokenSources(spec: JsonObject): TokenSource[] {
 }
 
 /**
- * Names of the volumes the ServiceAccount admission plugin added for the API token: a
- * `kube-api-access-` prefix and a projected API-audience token inside. A volume that merely
- * carries the prefix (say, a user's emptyDir) is not one of them and is never removed.
+ * Names of the volumes the ServiceAccount admission plugin added for the API token, recognised
+ * by their whole shape (`isPluginTokenVolume`), not by the `kube-api-access-` prefix alone: a
+ * user's volume under that name (an emptyDir, or a token of its own making) is the author's.
  */
-export function apiTokenVolumeNames(spec: JsonObject): Set<string> {
+export function pluginTokenVolumeNames(spec: JsonObject): Set<string> {
   const names = new Set<string>();
-  for (const s of tokenSources(spec)) {
-    if (s.isApiToken && s.volumeName.startsWith(API_TOKEN_VOLUME_PREFIX)) names.add(s.volumeName);
+  for (const v of objectsAt(spec, 'volumes')) {
+    if (isPluginTokenVolume(v)) names.add(stringAt(v, 'name') ?? '');
   }
   return names;
 }

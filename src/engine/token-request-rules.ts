@@ -1,4 +1,5 @@
 import { byName, type TokenPolicy } from '../policy/types.js';
+import { boundedExpiration, describeLifetime, isApiAudience, podBoundLifetime } from './api-token.js';
 import { DEFAULT_PROJECTED_EXPIRATION_SECONDS } from './constants.js';
 import { anyGlob } from './glob.js';
 import { isObject, type JsonObject, objectAt, stringAt } from './json.js';
@@ -13,17 +14,24 @@ export interface TokenRequestPlan {
   readonly max: number | undefined;
   readonly audienceLists: readonly (readonly string[])[];
   readonly deny: boolean;
+  /** The API server's own audiences (globs), always allowed: they are what a request with none gets. */
+  readonly apiAudiences: readonly string[];
 }
 
 /** Composes the `tokenRequests` of the matching policies that are not exempting this user. */
-export function planTokenRequest(policies: readonly TokenPolicy[], request: JsonObject, user: RequestUser | undefined): TokenRequestPlan | undefined {
+export function planTokenRequest(
+  policies: readonly TokenPolicy[],
+  request: JsonObject,
+  user: RequestUser | undefined,
+  apiAudiences: readonly string[],
+): TokenRequestPlan | undefined {
   if (isKubeletPodRequest(request, user)) return undefined;
-  let plan: { policies: string[]; max: number | undefined; audienceLists: string[][]; deny: boolean } | undefined;
+  let plan: { policies: string[]; max: number | undefined; audienceLists: string[][]; deny: boolean; apiAudiences: readonly string[] } | undefined;
   for (const p of [...policies].sort(byName)) {
     const tr = p.spec.tokenRequests;
     if (!tr) continue;
     if (user && (anyGlob(tr.exemptUsers, user.username) || user.groups.some((g) => anyGlob(tr.exemptGroups, g)))) continue;
-    plan ??= { policies: [], max: undefined, audienceLists: [], deny: false };
+    plan ??= { policies: [], max: undefined, audienceLists: [], deny: false, apiAudiences };
     plan.policies.push(p.name);
     if (tr.maxExpirationSeconds !== undefined) plan.max = Math.min(plan.max ?? Number.POSITIVE_INFINITY, tr.maxExpirationSeconds);
     if (tr.allowedAudiences) plan.audienceLists.push([...tr.allowedAudiences]);
@@ -41,6 +49,12 @@ function isKubeletPodRequest(request: JsonObject, user: RequestUser | undefined)
 /**
  * Judges (and in the mutate phase, with `onViolation: Mutate`, shortens) one TokenRequest.
  * `request` is the caller's copy: the mutate phase edits it.
+ *
+ * The maximum holds against what the token really lives (docs/tokens.md): a request bound to a
+ * Pod for exactly 3607 s and only the API server's audiences is issued for a year. Audiences:
+ * the validating side sees the API server's own audiences where the request named none (it fills
+ * them in before validating admission; the mutating side still sees an empty list), and those
+ * are always allowed, as a request with no audience is.
  */
 export function judgeTokenRequest(request: JsonObject, plan: TokenRequestPlan, mode: RuleResult['mode'], mutate: boolean): RuleResult[] {
   const results: RuleResult[] = [];
@@ -48,19 +62,29 @@ export function judgeTokenRequest(request: JsonObject, plan: TokenRequestPlan, m
   const r = (status: RuleResult['status'], message: string) => results.push({ policy, rule: 'token-request', mode, status, message });
   const spec = objectAt(request, 'spec');
   const exp = typeof spec?.expirationSeconds === 'number' ? spec.expirationSeconds : DEFAULT_PROJECTED_EXPIRATION_SECONDS;
-  if (plan.max !== undefined && exp > plan.max) {
-    if (mutate && !plan.deny && spec) {
-      spec.expirationSeconds = plan.max;
-      r('mutate', `requested expirationSeconds ${exp} shortened to ${plan.max}`);
-    } else r('fail', `requested expirationSeconds ${exp} exceeds the maximum ${plan.max}`);
-  }
   const audiences = Array.isArray(spec?.audiences) ? spec.audiences.filter((a): a is string => typeof a === 'string') : [];
+  const podBound = isPodReference(objectAt(spec, 'boundObjectRef'));
+  const lifetime = podBound ? podBoundLifetime(exp, audiences, plan.apiAudiences) : exp;
+  if (plan.max !== undefined && lifetime > plan.max) {
+    const target = boundedExpiration(exp, 0, plan.max, podBound && audiences.every((a) => isApiAudience(a, plan.apiAudiences))) as number;
+    const asked = describeLifetime(exp, lifetime, plan.max);
+    if (mutate && !plan.deny && spec) {
+      spec.expirationSeconds = target;
+      r('mutate', `requested ${asked} shortened to ${target}`);
+    } else r('fail', `requested ${asked} exceeds the maximum ${plan.max}`);
+  }
   for (const list of plan.audienceLists) {
-    const bad = audiences.filter((a) => !anyGlob(list, a));
+    const bad = audiences.filter((a) => !isApiAudience(a, plan.apiAudiences) && !anyGlob(list, a));
     if (bad.length > 0) r('fail', `audience ${bad.map((a) => JSON.stringify(a)).join(', ')} not allowed (allowed: ${list.join(', ') || 'none'})`);
   }
   if (results.length === 0) r('pass', `expirationSeconds ${exp}, audiences ${audiences.length > 0 ? audiences.join(', ') : '(API server)'}`);
   return results;
+}
+
+/** A `boundObjectRef` naming a Pod (core group), the only binding the API server extends. */
+function isPodReference(ref: JsonObject | undefined): boolean {
+  const apiVersion = stringAt(ref, 'apiVersion') ?? '';
+  return stringAt(ref, 'kind') === 'Pod' && (apiVersion === 'v1' || apiVersion === '');
 }
 
 /** True for an AdmissionRequest object that looks like a TokenRequest. */

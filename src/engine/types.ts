@@ -63,6 +63,11 @@ export interface NamespaceFacts {
 export interface ClusterFacts {
   readonly serviceAccount?: ServiceAccountFacts;
   readonly namespace?: NamespaceFacts;
+  /**
+   * The API server's own audiences (`--api-audiences`; globs): a token for one of them is an API
+   * token in every rule. Undefined: `DEFAULT_API_AUDIENCES` (docs/tokens.md "API audiences").
+   */
+  readonly apiAudiences?: readonly string[];
 }
 
 /**
@@ -86,7 +91,8 @@ export type RuleId =
   | 'token-audience'
   | 'inject-token'
   | 'embedded-legacy-token'
-  | 'token-request';
+  | 'token-request'
+  | 'ephemeral-token';
 
 export interface RuleResult {
   /** `metadata.name` of the policy, or several joined by `+` when bounds were intersected. */

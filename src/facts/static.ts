@@ -9,6 +9,8 @@ export interface StaticFactsOptions {
    * "not bound". Off by default: absence from a set of manifests proves nothing.
    */
   readonly bindingsComplete?: boolean;
+  /** The API server's own audiences (`--api-audience`), given with every answer; default: the engine's. */
+  readonly apiAudiences?: readonly string[];
 }
 
 /**
@@ -44,9 +46,10 @@ export function staticFacts(objects: readonly JsonObject[], options: StaticFacts
   const bindings = new BindingIndex();
   for (const [id, keys] of bindingKeys) bindings.set({ id, keys: [...keys] });
 
+  const audiences = options.apiAudiences ? { apiAudiences: options.apiAudiences } : {};
   const lookup = (req: FactsRequest): ClusterFacts => {
     const namespace = namespaces.get(req.namespace);
-    if (req.serviceAccount === undefined) return namespace ? { namespace } : {};
+    if (req.serviceAccount === undefined) return namespace ? { namespace, ...audiences } : { ...audiences };
     const known = serviceAccounts.get(serviceAccountKey(req.namespace, req.serviceAccount));
     const by = bindings.boundBy(req.namespace, req.serviceAccount);
     const bound = by.length > 0 ? true : options.bindingsComplete ? false : undefined;
@@ -55,7 +58,7 @@ export function staticFacts(objects: readonly JsonObject[], options: StaticFacts
       ...(bound !== undefined ? { bound } : {}),
       ...(by.length > 0 ? { boundBy: by } : {}),
     };
-    return { serviceAccount, ...(namespace ? { namespace } : {}) };
+    return { serviceAccount, ...(namespace ? { namespace } : {}), ...audiences };
   };
   return { lookup, serviceAccounts, namespaces };
 }

@@ -17,3 +17,19 @@ export interface FactsProvider {
 
 /** A provider that knows nothing: every fact is unknown. */
 export const noFacts: FactsProvider = { lookup: () => ({}) };
+
+/**
+ * `provider` with the API server's own audiences (`serve --api-audience`) added to every answer
+ * (docs/tokens.md "API audiences"). Without a list the provider itself is returned: the engine
+ * then uses its defaults, and the hot path pays nothing.
+ */
+export function withApiAudiences(provider: FactsProvider, apiAudiences: readonly string[] | undefined): FactsProvider {
+  if (!apiAudiences || apiAudiences.length === 0) return provider;
+  const add = (f: ClusterFacts): ClusterFacts => ({ ...f, apiAudiences });
+  return {
+    lookup(request) {
+      const f = provider.lookup(request);
+      return f instanceof Promise ? f.then(add) : add(f);
+    },
+  };
+}

@@ -11,6 +11,8 @@
  *   `reason` and `message` only: never headers, never a body that is not a Status.
  * - A 401 asks the credentials for new ones (token file re-read, exec plugin re-run) and
  *   retries once if they changed.
+ * - `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` are honoured as kubectl honours them (`proxy.ts`):
+ *   an `https://` API server through a CONNECT tunnel (`tunnel.ts`).
  */
 import { type Agent as HttpAgent, type ClientRequest, type IncomingMessage, request as httpRequest, Agent as PlainAgent, STATUS_CODES } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -19,6 +21,8 @@ import type { JsonObject } from '../engine/json.js';
 import type { KubeConfig } from './config.js';
 import { type CredentialOptions, type CredentialSource, credentialSource, type RequestCredentials } from './credentials.js';
 import { isObject } from './json.js';
+import { isSupportedProxy, proxyFromEnvironment, shownProxy } from './proxy.js';
+import { proxyAuthorization, TunnelingAgent } from './tunnel.js';
 
 /** An error answer of the API server. */
 export class KubeApiError extends Error {
@@ -107,12 +111,15 @@ export class KubeClient {
   readonly #credentials: CredentialSource;
   readonly #maxBodyBytes: number;
   readonly #maxLineBytes: number;
+  /** The proxy the API server is reached through (from `options.env`), if any. */
+  readonly proxy: URL | undefined;
   #agent: HttpAgent | undefined;
 
   constructor(config: KubeConfig, options: KubeClientOptions = {}) {
     this.#config = config;
     this.#url = new URL(config.server);
     if (this.#url.protocol !== 'https:' && this.#url.protocol !== 'http:') throw new Error(`${config.source}: server must be an https:// URL`);
+    this.proxy = proxyFromEnvironment(options.env ?? process.env).proxyFor(this.#url);
     this.#credentials = credentialSource(config, options);
     this.#maxBodyBytes = options.maxBodyBytes ?? 64 << 20;
     this.#maxLineBytes = options.maxLineBytes ?? 16 << 20;
@@ -279,20 +286,45 @@ export class KubeClient {
     throw apiError(status, body);
   }
 
+  /** The agent, made on first use: plain, tunnelling through the proxy, or towards an `http://` proxy. */
+  #agentFor(tls: boolean): HttpAgent {
+    if (this.#agent) return this.#agent;
+    const keepAlive = { keepAlive: true, keepAliveMsecs: 30_000 };
+    const proxy = this.proxy;
+    if (!proxy) this.#agent = tls ? new HttpsAgent(keepAlive) : new PlainAgent(keepAlive);
+    else if (tls) {
+      // An https:// proxy's certificate is checked as client-go checks it: with the cluster's CA settings.
+      const proxyTls = { rejectUnauthorized: this.#config.insecureSkipTlsVerify !== true, ...(this.#config.certificateAuthority ? { ca: this.#config.certificateAuthority } : {}) };
+      this.#agent = new TunnelingAgent(proxy, proxyTls, USER_AGENT, keepAlive);
+    } else this.#agent = proxy.protocol === 'https:' ? new HttpsAgent(keepAlive) : new PlainAgent(keepAlive);
+    return this.#agent;
+  }
+
   #send(pathAndQuery: string, creds: RequestCredentials, signal: AbortSignal): Promise<IncomingMessage> {
     const url = this.#url;
     const tls = url.protocol === 'https:';
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT };
     if (creds.authorization) headers.authorization = creds.authorization;
-    this.#agent ??= tls ? new HttpsAgent({ keepAlive: true, keepAliveMsecs: 30_000 }) : new PlainAgent({ keepAlive: true, keepAliveMsecs: 30_000 });
+    if (this.proxy && !isSupportedProxy(this.proxy)) {
+      return Promise.reject(new Error(`proxy ${shownProxy(this.proxy)}: only http:// and https:// proxies are supported`));
+    }
+    const agent = this.#agentFor(tls);
+    const path = `${url.pathname.replace(/\/+$/, '')}${pathAndQuery}`;
+    // An http:// API server behind a proxy: the request goes to the proxy, with the absolute URL.
+    const viaProxy = !tls && this.proxy ? this.proxy : undefined;
+    if (viaProxy) {
+      const auth = proxyAuthorization(viaProxy);
+      if (auth) headers['proxy-authorization'] = auth;
+      headers.host = url.host;
+    }
     const options = {
-      protocol: url.protocol,
-      hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: url.port || (tls ? 443 : 80),
-      path: `${url.pathname.replace(/\/+$/, '')}${pathAndQuery}`,
+      protocol: viaProxy ? viaProxy.protocol : url.protocol,
+      hostname: (viaProxy ?? url).hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: viaProxy ? viaProxy.port || (viaProxy.protocol === 'https:' ? 443 : 80) : url.port || (tls ? 443 : 80),
+      path: viaProxy ? `${url.origin}${path}` : path,
       method: 'GET',
       headers,
-      agent: this.#agent,
+      agent,
       ...(tls
         ? {
             minVersion: 'TLSv1.2' as const,
@@ -307,7 +339,7 @@ export class KubeClient {
       let req: ClientRequest;
       const onAbort = () => req.destroy(abortError(signal));
       try {
-        req = (tls ? httpsRequest : httpRequest)(options);
+        req = (tls || viaProxy?.protocol === 'https:' ? httpsRequest : httpRequest)(options);
       } catch (e) {
         reject(e);
         return;

@@ -207,9 +207,10 @@ function mergeFiles(files: readonly string[], mustExist: boolean): Merged {
 function mergeInto(merged: Merged, text: string, file: string): void {
   let doc: unknown;
   try {
-    doc = parse(text);
+    // logLevel error: the parser's warnings would go to stderr as process warnings, quoting the file.
+    doc = parse(text, { logLevel: 'error' });
   } catch (e) {
-    throw new Error(`kubeconfig ${file} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    throw new Error(`kubeconfig ${file} is not valid YAML: ${yamlProblem(e)}`);
   }
   if (doc === null || doc === undefined) return; // an empty file is an empty config
   if (!isObject(doc)) throw new Error(`kubeconfig ${file} is not a mapping`);
@@ -229,6 +230,18 @@ function mergeInto(merged: Merged, text: string, file: string): void {
   section('contexts', 'context', merged.contexts);
   const current = doc['current-context'];
   if (!merged.currentContext && typeof current === 'string') merged.currentContext = current;
+}
+
+/**
+ * A YAML error without the parser's message, which may quote the file (a kubeconfig holds
+ * tokens and keys): its code and line, or what kind of error it was.
+ */
+function yamlProblem(e: unknown): string {
+  const err = e as { code?: unknown; linePos?: { line?: unknown }[]; message?: unknown; name?: unknown };
+  const line = typeof err.linePos?.[0]?.line === 'number' ? ` at line ${err.linePos[0].line}` : '';
+  if (typeof err.code === 'string') return `${err.code}${line}`;
+  if (typeof err.message === 'string' && err.message.startsWith('Unresolved alias')) return 'an alias (*name) refers to no anchor set before it';
+  return String(err.name ?? 'unreadable');
 }
 
 function resolveContext(merged: Merged, source: string): KubeConfig {

@@ -10,9 +10,11 @@
  * The credential is cached until that timestamp (forever without one) or until the API server
  * answers 401 to it; concurrent callers share one run. A run is killed, with everything it
  * started, when it outlives its timeout or on {@link ExecCredentialPlugin.stop} (the client
- * closing). Errors name the command and say what went wrong; neither stdout (it holds the
- * credential) nor stderr (login prompts, device codes) is ever quoted, and stderr is not read
- * at all.
+ * closing). Errors name the command and say what went wrong, never quoting stdout (it holds the
+ * credential). A plugin's stderr is where it explains a failure ("login required", "refresh
+ * token expired"): client-go passes it through to the terminal (docs/cluster-access.md), and a server has none, so the
+ * last {@link STDERR_LINES} lines are added to the error, with anything that looks like a token
+ * or a password replaced by `[redacted]` ({@link redactSecrets}).
  */
 import { spawn } from 'node:child_process';
 import type { ExecConfig } from './config.js';
@@ -41,6 +43,62 @@ export interface ExecPluginOptions {
 
 /** Bound on what a plugin may print: an ExecCredential is a few KB. */
 const MAX_STDOUT = 1 << 20;
+/** Lines of a failed plugin's stderr shown in the error, at most, and characters per line. */
+export const STDERR_LINES = 5;
+const STDERR_LINE_CHARS = 200;
+/** Only the end of stderr is kept while the plugin runs. */
+const STDERR_TAIL_BYTES = 8 << 10;
+/** How long stderr may stay open after the plugin exited and closed its stdout. */
+const STDERR_GRACE_MS = 500;
+
+/**
+ * `line` with what may be a secret replaced by `[redacted]`: JWTs, `Bearer` values, the value
+ * of a `token=`/`password: `/`secret`/`credential`/`authorization`/`cookie`/`assertion`-style
+ * assignment, and runs of 20 or more base64/hex-like characters that mix letters and digits
+ * (access keys, opaque tokens, UUIDs); in a path (a run starting with `/`, `./` or `~/`) each
+ * part separately, so that paths stay readable.
+ */
+export function redactSecrets(line: string): string {
+  return line
+    .replace(/eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){1,2}/g, '[redacted]')
+    .replace(/\b(bearer|basic)\s+[^\s"']+/gi, '$1 [redacted]')
+    .replace(/\b([\w.-]*(?:token|passw(?:or)?d|pwd|secret|credential|authorization|cookie|assertion|api[_-]?key)[\w.-]*)(["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;]+)/gi, (_m, key: string, sep: string, value: string) =>
+      value === '[redacted]' ? `${key}${sep}${value}` : `${key}${sep}[redacted]`,
+    )
+    .replace(/(^|[^A-Za-z0-9+/=_.~-])([A-Za-z0-9+/=_.~-]{20,})/g, (_m, before: string, run: string) =>
+      // A path: only its parts are judged (a file named by a hash); anything else as a whole.
+      /^(?:\/|\.\/|~\/)/.test(run) ? `${before}${run.split('/').map(redactRun).join('/')}` : `${before}${redactRun(run)}`,
+    );
+}
+
+/** `[redacted]` for 20 or more characters that mix letters and digits, else the run itself. */
+function redactRun(run: string): string {
+  return run.length >= 20 && /[0-9]/.test(run) && /[A-Za-z]/.test(run) ? '[redacted]' : run;
+}
+
+/** `s` without control characters (terminal escapes, bells), tabs kept. */
+function withoutControlCharacters(s: string): string {
+  let out = '';
+  for (const c of s) {
+    const n = c.charCodeAt(0);
+    if (n === 9 || (n >= 32 && n !== 127)) out += c;
+  }
+  return out;
+}
+
+/** The last lines of a plugin's stderr, redacted and shortened, for an error message; empty when it printed nothing. */
+function stderrSummary(tail: string): string {
+  const lines = tail
+    .split(/\r?\n/)
+    .map((l) => withoutControlCharacters(l).trim())
+    .filter((l) => l !== '')
+    .slice(-STDERR_LINES)
+    .map((l) => {
+      const r = redactSecrets(l);
+      return r.length > STDERR_LINE_CHARS ? `${r.slice(0, STDERR_LINE_CHARS)}…` : r;
+    });
+  return lines.length === 0 ? '' : `; its stderr ended with: ${lines.map((l) => JSON.stringify(l)).join(' / ')}`;
+}
 
 /** Runs an exec plugin when a credential is needed, and caches what it returns. */
 export class ExecCredentialPlugin {
@@ -107,9 +165,14 @@ export class ExecCredentialPlugin {
     for (const { name: k, value } of cfg.env) env[k] = value;
     env.KUBERNETES_EXEC_INFO = JSON.stringify(info);
     this.runs++;
-    const { code, signal, stdout } = await runCommand(cfg.command, cfg.args, env, { timeoutMs: this.#timeoutMs, stop: this.#stopper.signal }, name, cfg.installHint);
-    if (code !== 0) throw new Error(`${name} failed (${signal ? `killed by ${signal}` : `exit code ${code}`})`);
-    const cred = parseExecCredential(stdout, cfg.apiVersion, name);
+    const { code, signal, stdout, stderr } = await runCommand(cfg.command, cfg.args, env, { timeoutMs: this.#timeoutMs, stop: this.#stopper.signal }, name, cfg.installHint);
+    if (code !== 0) throw new Error(`${name} failed (${signal ? `killed by ${signal}` : `exit code ${code}`})${stderrSummary(stderr)}`);
+    let cred: ExecCredential;
+    try {
+      cred = parseExecCredential(stdout, cfg.apiVersion, name);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}${stderrSummary(stderr)}`);
+    }
     this.#cached = cred;
     return cred;
   }
@@ -158,6 +221,8 @@ interface RunResult {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
+  /** The last {@link STDERR_TAIL_BYTES} of stderr (never logged as is). */
+  readonly stderr: string;
 }
 
 /** What ends a run early: its deadline, or a stop (a signal not yet aborted when the run starts). */
@@ -173,10 +238,13 @@ function runCommand(command: string, args: readonly string[], env: NodeJS.Proces
     // it) pending. The price: a signal to tokenguard's own process group (Ctrl-C in a terminal)
     // no longer reaches the plugin; `serve` stops the client on SIGINT and SIGTERM, which kills
     // a run in progress (ExecCredentialPlugin.stop).
-    const child = spawn(command, [...args], { env, stdio: ['ignore', 'pipe', 'ignore'], shell: false, windowsHide: true, detached: true });
+    const child = spawn(command, [...args], { env, stdio: ['ignore', 'pipe', 'pipe'], shell: false, windowsHide: true, detached: true });
     const out: Buffer[] = [];
     let outBytes = 0;
+    let errTail = Buffer.alloc(0);
     let failure: Error | undefined;
+    /** Resolved: nothing after this counts. */
+    let settled = false;
     const onStop = () => abort(new Error(`${name} was stopped: the client was closed`));
     /** Ends the watch on the run (deadline and stop signal). */
     const release = () => {
@@ -185,7 +253,7 @@ function runCommand(command: string, args: readonly string[], env: NodeJS.Proces
     };
     /** Kills the plugin and all it started, and settles at once (not on 'close'). */
     const abort = (why: Error) => {
-      if (failure) return;
+      if (failure || settled) return;
       failure = why;
       release();
       try {
@@ -194,7 +262,8 @@ function runCommand(command: string, args: readonly string[], env: NodeJS.Proces
         child.kill('SIGKILL');
       }
       child.stdout.destroy();
-      reject(why);
+      child.stderr.destroy();
+      reject(new Error(`${why.message}${stderrSummary(errTail.toString('utf8'))}`));
     };
     const timer = setTimeout(() => abort(new Error(`${name} did not finish within ${limits.timeoutMs} ms`)), limits.timeoutMs);
     limits.stop.addEventListener('abort', onStop, { once: true });
@@ -203,14 +272,50 @@ function runCommand(command: string, args: readonly string[], env: NodeJS.Proces
       if (outBytes > MAX_STDOUT) abort(new Error(`${name} printed more than ${MAX_STDOUT} bytes`));
       else out.push(b);
     });
+    child.stderr.on('data', (b: Buffer) => {
+      const all = errTail.length + b.length > STDERR_TAIL_BYTES ? Buffer.concat([errTail, b]).subarray(-STDERR_TAIL_BYTES) : Buffer.concat([errTail, b]);
+      errTail = Buffer.from(all);
+    });
     child.on('error', (e: NodeJS.ErrnoException) => {
       release();
       if (e.code === 'ENOENT') reject(new Error(`${name} not found${installHint ? `\n\n${installHint}` : ''}`));
       else reject(new Error(`${name} could not run: ${e.code ?? e.message}`));
     });
-    child.on('close', (code, signal) => {
+    // Done once the plugin has exited and its stdout is closed. Its stderr gets a moment more to
+    // deliver its last lines; something it started may hold stderr open, and that must not
+    // hold up a credential the plugin already printed.
+    let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let outClosed = false;
+    let errClosed = false;
+    let grace: NodeJS.Timeout | undefined;
+    const finish = () => {
+      if (failure || settled || !exited || !outClosed) return;
+      if (!errClosed && grace === undefined) {
+        grace = setTimeout(() => {
+          errClosed = true;
+          finish();
+        }, STDERR_GRACE_MS);
+        grace.unref();
+        return;
+      }
+      if (!errClosed) return;
+      clearTimeout(grace);
       release();
-      if (!failure) resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8') });
+      child.stderr.destroy();
+      settled = true;
+      resolve({ ...exited, stdout: Buffer.concat(out).toString('utf8'), stderr: errTail.toString('utf8') });
+    };
+    child.on('exit', (code, signal) => {
+      exited = { code, signal };
+      finish();
+    });
+    child.stdout.on('close', () => {
+      outClosed = true;
+      finish();
+    });
+    child.stderr.on('close', () => {
+      errClosed = true;
+      finish();
     });
   });
 }

@@ -2,7 +2,8 @@ import type { ErrorObject } from 'ajv';
 import { type Document, LineCounter, parseAllDocuments } from 'yaml';
 import compiledPolicySchema from './schema-validator.generated.js';
 import type { PolicyError, TokenPolicy, TokenPolicySpec } from './types.js';
-import { semanticErrors } from './validate.js';
+import { semanticErrors, semanticWarnings } from './validate.js';
+import { describeYamlProblem } from './yaml-errors.js';
 
 /** The policy JSON Schema, compiled ahead of time (src/policy/validator-source.ts). */
 const validateSchema = compiledPolicySchema as unknown as { (data: unknown): boolean; errors?: ErrorObject[] | null };
@@ -10,6 +11,8 @@ const validateSchema = compiledPolicySchema as unknown as { (data: unknown): boo
 export interface ParseResult {
   readonly policies: TokenPolicy[];
   readonly errors: PolicyError[];
+  /** Problems of valid policies that do not stop them being used (`policy validate` shows them). */
+  readonly warnings: PolicyError[];
 }
 
 /**
@@ -24,11 +27,14 @@ export function parsePolicyDocuments(text: string, file: string): ParseResult {
   const lineCounter = new LineCounter();
   const policies: TokenPolicy[] = [];
   const errors: PolicyError[] = [];
+  const warnings: PolicyError[] = [];
   let docs: Document.Parsed[];
   try {
-    docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false }) as Document.Parsed[];
+    // logLevel error: the parser's warnings would go to stderr as process warnings, quoting the file.
+    docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false, logLevel: 'error' }) as Document.Parsed[];
   } catch (e) {
-    return { policies, errors: [{ file, document: 1, path: '', message: `cannot parse YAML: ${(e as Error).message}` }] };
+    // Never the parser's message: it may quote the file, and a misplaced file may hold secrets.
+    return { policies, errors: [{ file, document: 1, path: '', message: `cannot parse YAML (${(e as Error).name})` }], warnings };
   }
   if (!Array.isArray(docs)) docs = [];
   let index = 0;
@@ -47,7 +53,7 @@ export function parsePolicyDocuments(text: string, file: string): ParseResult {
     };
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
-        errors.push({ file, document: index, line: e.linePos?.[0]?.line ?? docLine, path: '', message: `YAML: ${firstLine(e.message)}` });
+        errors.push({ file, document: index, line: e.linePos?.[0]?.line ?? docLine, path: '', message: `YAML: ${describeYamlProblem(e)}` });
       }
       continue;
     }
@@ -56,7 +62,7 @@ export function parsePolicyDocuments(text: string, file: string): ParseResult {
     try {
       value = doc.toJS({ maxAliasCount: 50 });
     } catch (e) {
-      errors.push({ file, document: index, line: docLine, path: '', message: `YAML: ${firstLine((e as Error).message)}` });
+      errors.push({ file, document: index, line: docLine, path: '', message: `YAML: ${describeYamlProblem(e)}` });
       continue;
     }
     if (value === null || value === undefined) continue; // an empty document
@@ -74,10 +80,11 @@ export function parsePolicyDocuments(text: string, file: string): ParseResult {
       errors.push(...dedupe(found));
       continue;
     }
+    for (const w of semanticWarnings(value)) warnings.push({ file, document: index, line: lineOf(w.path), path: dotted(w.path), message: w.message });
     const v = value as { metadata: { name: string }; spec: TokenPolicySpec };
     policies.push({ name: v.metadata.name, spec: v.spec, source: { file, document: index, line: docLine } });
   }
-  return { policies, errors };
+  return { policies, errors, warnings };
 }
 
 /** Cross-file checks for a whole policy set: names are unique, and the set is not empty. */
@@ -126,10 +133,6 @@ export function dotted(path: readonly (string | number)[]): string {
   let out = '';
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
   return out;
-}
-
-function firstLine(s: string): string {
-  return s.split('\n')[0] ?? s;
 }
 
 function dedupe(errors: PolicyError[]): PolicyError[] {

@@ -49,7 +49,10 @@ export interface LegacyTokenSecretsSpec {
  */
 export interface TokenRequestsSpec {
   readonly maxExpirationSeconds?: number;
-  /** Audience globs; a request with no audiences asks for the API server's own and is allowed. */
+  /**
+   * Audience globs. A request with no audiences asks for the API server's own, which the API
+   * server fills in before validating admission: those (the API audiences) are always allowed.
+   */
   readonly allowedAudiences?: readonly string[];
   /** `Mutate` shortens the requested expiration to the maximum; `Deny` (default) refuses. */
   readonly onViolation?: 'Mutate' | 'Deny';
@@ -91,7 +94,10 @@ export interface TokenInjection {
 }
 
 export interface TokenBounds {
-  /** Exact audiences (or globs) allowed on projected tokens; tokens with no audience are the API's own. */
+  /**
+   * Exact audiences (or globs) allowed on projected tokens. Tokens for the API server (no
+   * audience, or an API audience) are always allowed: the automount rule decides about those.
+   */
   readonly allowedAudiences?: readonly string[];
   readonly minExpirationSeconds?: number;
   readonly maxExpirationSeconds?: number;
@@ -102,7 +108,11 @@ export interface TokenBounds {
 export interface ProjectedTokensSpec {
   readonly inject?: readonly TokenInjection[];
   readonly bounds?: TokenBounds;
-  /** Upper bound written into the kube-api-access token (replacing the 3607 s default). */
+  /**
+   * Upper bound on every token for the API server (no audience, or an API audience): the
+   * plugin's kube-api-access token, whose 3607 s lives a year, and any of the pod's own. Counted
+   * as the token really lives (docs/tokens.md).
+   */
   readonly apiTokenExpirationSeconds?: number;
 }
 

@@ -1,5 +1,5 @@
 import { API_TOKEN_VOLUME_PREFIX } from '../engine/constants.js';
-import { globMatch } from '../engine/glob.js';
+import { globMatch, globMinLength, globStepsPerCharacter, MAX_GLOB_VALUE_LENGTH } from '../engine/glob.js';
 
 /** One semantic problem: where (a field path inside the document) and what. */
 export interface SemanticError {
@@ -134,6 +134,61 @@ export function semanticErrors(doc: unknown): SemanticError[] {
     }
   });
   return errors;
+}
+
+/** Where globs live in a policy: the lists whose items are matched with `globMatch`. */
+const GLOB_LISTS: readonly (readonly string[])[] = [
+  ['match', 'namespaces'],
+  ['match', 'excludeNamespaces'],
+  ['match', 'serviceAccounts'],
+  ['legacyTokenSecrets', 'exemptServiceAccounts'],
+  ['automount', 'needed', 'serviceAccounts'],
+  ['projectedTokens', 'bounds', 'allowedAudiences'],
+  ['tokenRequests', 'allowedAudiences'],
+  ['tokenRequests', 'exemptUsers'],
+  ['tokenRequests', 'exemptGroups'],
+];
+
+/**
+ * Things worth saying about a valid policy that do not make it invalid, for `policy validate`
+ * and the server's log. Today: globs (docs/policies.md, "Globs"). Every glob is matched in time
+ * linear in the value, so none is refused; a pattern is flagged when it can never match (it
+ * needs more characters than any value is matched with), or when it holds a run of more than 32
+ * characters between stars, which the matcher searches with more than one machine word per
+ * character (still linear, but that many times the work of an ordinary pattern).
+ */
+export function semanticWarnings(doc: unknown): SemanticError[] {
+  const warnings: SemanticError[] = [];
+  const spec = obj(obj(doc)?.spec);
+  if (!spec) return warnings;
+  const check = (path: (string | number)[], pattern: unknown) => {
+    if (typeof pattern !== 'string') return;
+    const need = globMinLength(pattern);
+    if (need > MAX_GLOB_VALUE_LENGTH) {
+      warnings.push({ path, message: `can never match: it needs ${need} characters, and values over ${MAX_GLOB_VALUE_LENGTH} match no glob` });
+      return;
+    }
+    const words = globStepsPerCharacter(pattern);
+    if (words > 1) {
+      warnings.push({
+        path,
+        message: `has a run of more than 32 characters between stars: matching it costs ${words} steps per character of the value instead of 1 (still linear; values are capped at ${MAX_GLOB_VALUE_LENGTH})`,
+      });
+    }
+  };
+  for (const path of GLOB_LISTS) {
+    let node: unknown = spec;
+    for (const key of path) node = obj(node)?.[key];
+    arr(node).forEach((pattern, i) => {
+      check(['spec', ...path, i], pattern);
+    });
+  }
+  arr(obj(spec.projectedTokens)?.inject).forEach((inj, j) => {
+    arr(obj(inj)?.containers).forEach((pattern, i) => {
+      check(['spec', 'projectedTokens', 'inject', j, 'containers', i], pattern);
+    });
+  });
+  return warnings;
 }
 
 function isLabelKey(k: string): boolean {

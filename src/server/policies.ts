@@ -5,11 +5,16 @@
  * assignment, so a review sees either the old set or the new one, never a mix. A set with any
  * error is not used at all: the last good set stays in force, every error is logged with file,
  * document and field, and `tokenguard_policy_last_reload_success` drops to 0 until the files
- * are fixed.
+ * are fixed. A file that held policies in the set in force and now holds none (emptied, or
+ * only comments left) counts as such an error, unless `allowEmptiedFiles` is set: that is
+ * how an editor's truncate-then-write, or a mistaken `kubectl apply` of an empty ConfigMap
+ * key, would otherwise switch policies off without a word. Deleting a file removes its
+ * policies. While watching, a change is loaded only once the files have stopped changing for
+ * {@link DEFAULT_POLICY_SETTLE_MS} (a file still being written is not read).
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
-import { loadPolicies } from '../policy/load.js';
+import { emptiedFiles, type LoadResult, loadPolicies } from '../policy/load.js';
 import { formatPolicyError, type TokenPolicy } from '../policy/types.js';
 import type { Metrics } from './metrics.js';
 import { contentFingerprint, dirsToWatch, safeFingerprint, type Watch, watchForChanges } from './watch.js';
@@ -17,6 +22,8 @@ import { contentFingerprint, dirsToWatch, safeFingerprint, type Watch, watchForC
 /** What a reload attempt did; emitted as the `reload` event. */
 export interface PolicyReloadEvent {
   readonly result: 'success' | 'failure';
+  /** Files that held policies and now hold none (errors unless `allowEmptiedFiles`). */
+  readonly emptied: readonly string[];
   /** Increases with every successful load (1 after start-up). */
   readonly generation: number;
   /** Policies in force after the attempt. */
@@ -34,8 +41,8 @@ export interface PolicyStore {
   upToDate(): boolean;
   /** Loads the files again now, whether or not they changed. */
   reload(): PolicyReloadEvent;
-  /** Starts watching the files (folder watch plus poll). */
-  watch(options?: { readonly pollIntervalMs?: number }): void;
+  /** Starts watching the files (folder watch plus poll); a change is loaded once it has settled. */
+  watch(options?: { readonly pollIntervalMs?: number; readonly settleMs?: number }): void;
   /** Stops watching. */
   close(): void;
   /** `reload` events, for logs and tests. */
@@ -46,7 +53,12 @@ export interface PolicyStoreOptions {
   readonly paths: readonly string[];
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** A file that held policies may come back empty (its policies are then dropped, with a warning). Default false. */
+  readonly allowEmptiedFiles?: boolean;
 }
+
+/** How long policy files must stay unchanged before a change is loaded. */
+export const DEFAULT_POLICY_SETTLE_MS = 500;
 
 export type LoadStoreResult = { readonly ok: true; readonly store: PolicyStore } | { readonly ok: false; readonly errors: readonly string[] };
 
@@ -60,6 +72,9 @@ export function loadPolicyStore(options: PolicyStoreOptions): LoadStoreResult {
   const baseline = safeFingerprint(fingerprint);
   const first = loadPolicies(paths);
   if (first.errors.length > 0) return { ok: false, errors: first.errors.map(formatPolicyError) };
+  logWarnings(logger, first);
+  /** What the set in force was loaded from: the files emptied since are measured against it. */
+  let inForce: LoadResult['byFile'] = first.byFile;
   let policies: readonly TokenPolicy[] = Object.freeze([...first.policies]);
   let generation = 1;
   let upToDate = true;
@@ -74,19 +89,29 @@ export function loadPolicyStore(options: PolicyStoreOptions): LoadStoreResult {
       loaded = loadPolicies(paths);
     } catch (e) {
       // The loader collects errors rather than throwing; this is for the unforeseen.
-      loaded = { policies: [], files: [], errors: [{ file: paths.join(', '), document: 0, path: '', message: (e as Error).message }] };
+      loaded = { policies: [], files: [], warnings: [], byFile: new Map(), errors: [{ file: paths.join(', '), document: 0, path: '', message: (e as Error).message }] };
     }
-    if (loaded.errors.length > 0) {
+    const emptied = loaded.errors.length === 0 ? emptiedFiles(inForce, loaded.byFile) : [];
+    const emptiedNames = emptied.map((e) => e.file);
+    if (emptied.length > 0 && options.allowEmptiedFiles) {
+      for (const e of emptied) {
+        logger.warn({ event: 'policy-file-emptied', file: e.file }, `${e.file} holds no policies any more; its policies are dropped (--allow-empty-policy-files)`);
+      }
+    }
+    const failed = loaded.errors.length > 0 ? loaded.errors : options.allowEmptiedFiles ? [] : emptied;
+    if (failed.length > 0) {
       upToDate = false;
-      const errors = loaded.errors.map(formatPolicyError);
+      const errors = failed.map(formatPolicyError);
       for (const error of errors) logger.error({ event: 'policy-error', error }, 'policy error');
       logger.error(
         { event: 'policy-reload', result: 'failure', errorCount: errors.length, inForce: policies.length, generation },
         'policy files are invalid; keeping the last good policy set',
       );
       metrics.observePolicyReload('failure', policies.length);
-      event = { result: 'failure', generation, loaded: policies.length, errors };
+      event = { result: 'failure', emptied: emptiedNames, generation, loaded: policies.length, errors };
     } else {
+      logWarnings(logger, loaded);
+      inForce = loaded.byFile;
       policies = Object.freeze([...loaded.policies]);
       generation += 1;
       upToDate = true;
@@ -95,7 +120,7 @@ export function loadPolicyStore(options: PolicyStoreOptions): LoadStoreResult {
         'policies reloaded',
       );
       metrics.observePolicyReload('success', policies.length);
-      event = { result: 'success', generation, loaded: policies.length, errors: [] };
+      event = { result: 'success', emptied: emptiedNames, generation, loaded: policies.length, errors: [] };
     }
     events.emit('reload', event);
     return event;
@@ -115,6 +140,7 @@ export function loadPolicyStore(options: PolicyStoreOptions): LoadStoreResult {
         onChange: () => {
           reload();
         },
+        settleMs: watchOptions.settleMs ?? DEFAULT_POLICY_SETTLE_MS,
         ...(watchOptions.pollIntervalMs !== undefined ? { pollIntervalMs: watchOptions.pollIntervalMs } : {}),
       });
     },
@@ -125,4 +151,9 @@ export function loadPolicyStore(options: PolicyStoreOptions): LoadStoreResult {
     events,
   };
   return { ok: true, store };
+}
+
+/** Logs the warnings of a set about to be used (`policy validate` prints the same). */
+function logWarnings(logger: Logger, loaded: LoadResult): void {
+  for (const w of loaded.warnings) logger.warn({ event: 'policy-warning', warning: formatPolicyError(w) }, 'policy warning');
 }

@@ -54,6 +54,10 @@ export interface ServeOptions {
   readonly clientSubjects?: readonly string[] | undefined;
   /** Policy files and folders. */
   readonly policies: readonly string[];
+  /** A policy file that held policies may come back empty (`--allow-empty-policy-files`); default: an error. */
+  readonly allowEmptyPolicyFiles?: boolean;
+  /** How long changed policy files must stay unchanged before they are loaded. Default 500 ms. */
+  readonly policySettleMs?: number;
   /** Where cluster facts come from; default: none (`--no-cluster`). */
   readonly facts?: FactsProvider;
   /** Extra readiness condition, e.g. informers synced. */
@@ -124,7 +128,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
   const metrics = options.metrics ?? createMetrics();
 
-  const loaded = loadPolicyStore({ paths: options.policies, logger, metrics });
+  const loaded = loadPolicyStore({ paths: options.policies, logger, metrics, allowEmptiedFiles: options.allowEmptyPolicyFiles === true });
   if (!loaded.ok) throw new StartupError('invalid policy set', loaded.errors);
   const policies = loaded.store;
 
@@ -241,7 +245,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   });
 
   const pollIntervalMs = options.pollIntervalMs;
-  policies.watch(pollIntervalMs !== undefined ? { pollIntervalMs } : {});
+  policies.watch({
+    ...(pollIntervalMs !== undefined ? { pollIntervalMs } : {}),
+    ...(options.policySettleMs !== undefined ? { settleMs: options.policySettleMs } : {}),
+  });
   const certificate = watchServingCert({
     files: certFiles,
     initial: cert,

@@ -10,10 +10,12 @@
  * certwatcher approach (fsnotify plus a periodic re-read).
  *
  * Either signal only triggers a comparison of a content fingerprint; the callback runs when the
- * content actually changed, so bursts of events and the poll do not cause extra reloads.
+ * content actually changed, so bursts of events and the poll do not cause extra reloads. With
+ * `settleMs`, it runs only once the content has stopped changing for that long: a file that a
+ * slow writer is still writing (an editor, `cat >`, a copy over the network) is not read halfway.
  */
 import { createHash } from 'node:crypto';
-import { type FSWatcher, readdirSync, readFileSync, statSync, watch } from 'node:fs';
+import { type FSWatcher, readdirSync, readFileSync, realpathSync, statSync, watch } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export interface WatchOptions {
@@ -29,10 +31,15 @@ export interface WatchOptions {
   readonly debounceMs?: number;
   /** The fingerprint of the content the caller loaded; default: the fingerprint now. */
   readonly baseline?: string;
+  /**
+   * A changed fingerprint must then stay the same for this long before `onChange` runs; every
+   * further change starts the wait again. Default 0: at once.
+   */
+  readonly settleMs?: number;
 }
 
 export interface Watch {
-  /** Compares the fingerprint now and calls `onChange` if it moved. */
+  /** Compares the fingerprint now and calls `onChange` if it moved (with `settleMs`: once it has settled). */
   check(): void;
   close(): void;
 }
@@ -44,17 +51,47 @@ export interface Watch {
 export function watchForChanges(options: WatchOptions): Watch {
   const pollIntervalMs = options.pollIntervalMs ?? 2000;
   const debounceMs = options.debounceMs ?? 50;
+  const settleMs = options.settleMs ?? 0;
   let last = options.baseline ?? safeFingerprint(options.fingerprint);
   let closed = false;
   let debounce: NodeJS.Timeout | undefined;
+  /** A changed fingerprint waiting to settle, and the timer that looks again. */
+  let pending: string | undefined;
+  let settle: NodeJS.Timeout | undefined;
   const watchers = new Map<string, FSWatcher>();
 
+  const fire = (now: string) => {
+    pending = undefined;
+    last = now;
+    options.onChange();
+  };
+  /** The settle timer: fires if nothing changed since the change was seen, else waits again. */
+  const settled = () => {
+    settle = undefined;
+    if (closed) return;
+    const now = safeFingerprint(options.fingerprint);
+    if (now === last) pending = undefined;
+    else if (now === pending) fire(now);
+    else wait(now);
+  };
+  const wait = (now: string) => {
+    pending = now;
+    if (settle) clearTimeout(settle);
+    settle = setTimeout(settled, settleMs);
+    settle.unref();
+  };
   const check = () => {
     if (closed) return;
     const now = safeFingerprint(options.fingerprint);
-    if (now === last) return;
-    last = now;
-    options.onChange();
+    if (now === last) {
+      // Changed and changed back before settling: nothing to do.
+      pending = undefined;
+      if (settle) clearTimeout(settle);
+      settle = undefined;
+      return;
+    }
+    if (settleMs <= 0) fire(now);
+    else if (now !== pending) wait(now);
   };
   const schedule = () => {
     if (closed) return;
@@ -91,6 +128,7 @@ export function watchForChanges(options: WatchOptions): Watch {
       closed = true;
       clearInterval(poll);
       if (debounce) clearTimeout(debounce);
+      if (settle) clearTimeout(settle);
       for (const w of watchers.values()) w.close();
       watchers.clear();
     },
@@ -129,10 +167,13 @@ const MAX_DEPTH = 8;
 /**
  * A digest of the content of files and folders: every regular file below a folder (entries
  * starting with `.` are skipped, as the policy loader skips them), by path and content.
- * Missing paths are part of the digest, so a file appearing or vanishing is a change.
+ * Missing paths are part of the digest, so a file appearing or vanishing is a change. A folder
+ * reached again through a symlink (a loop, or a second link to it) is entered once, so
+ * symlink loops cost nothing (the policy loader reports them).
  */
 export function contentFingerprint(paths: readonly string[]): string {
   const hash = createHash('sha256');
+  const entered = new Set<string>();
   const add = (p: string, depth: number) => {
     let st: ReturnType<typeof statSync>;
     try {
@@ -143,6 +184,17 @@ export function contentFingerprint(paths: readonly string[]): string {
     }
     if (st.isDirectory()) {
       if (depth >= MAX_DEPTH) return;
+      let real: string;
+      try {
+        real = realpathSync(p);
+      } catch {
+        real = p;
+      }
+      if (entered.has(real)) {
+        hash.update(`again\0${p}\0${real}\0`);
+        return;
+      }
+      entered.add(real);
       let names: string[];
       try {
         names = readdirSync(p)

@@ -358,6 +358,13 @@ export const MAX_SCAN_CANDIDATES = 64;
 const JWT_CHAR_RUN = /[A-Za-z0-9_.-]{30,}/g;
 /** Maximal runs of base64 (either alphabet) that may hide an encoded JWT one level down. */
 const BASE64_RUN = /[A-Za-z0-9+/_-]{40,}={0,2}/g;
+/**
+ * Lines that hold nothing but base64 (after any indentation), for base64 wrapped over several
+ * lines (docs/policies.md): GNU `base64` writes 76 characters a line, `openssl base64` and PEM 64, with `\n` or
+ * `\r\n` between them. Only a line's start can begin a match and the line is read once, so
+ * this is linear too.
+ */
+const BASE64_LINE = /(?:^|\n)[ \t]*([A-Za-z0-9+/_-]+={0,2})\r?(?=\n|$)/g;
 
 /**
  * The base64url text that `needle` encodes to at each of the three byte alignments, trimmed to
@@ -383,6 +390,14 @@ export interface LegacyTokenScan {
 interface ScanBudget {
   candidates: number;
   exhausted: boolean;
+  /** Base64 characters decoded so far (for the work bound; see {@link ScanStats}). */
+  decoded: number;
+}
+
+/** What a scan did, for tests of its work bound. */
+export interface ScanStats {
+  /** Base64 characters decoded: at most twice the text's length (single lines, then wrapped blocks). */
+  decodedCharacters: number;
 }
 
 /**
@@ -399,9 +414,10 @@ export function isLegacyServiceAccountJwt(text: string): boolean {
 }
 
 /** The subjects of the legacy tokens in `text` (at most `limit`), never the tokens. */
-export function scanForLegacyTokens(text: string, limit = 16): LegacyTokenScan {
-  const budget: ScanBudget = { candidates: MAX_SCAN_CANDIDATES, exhausted: false };
+export function scanForLegacyTokens(text: string, limit = 16, stats?: ScanStats): LegacyTokenScan {
+  const budget: ScanBudget = { candidates: MAX_SCAN_CANDIDATES, exhausted: false, decoded: 0 };
   const subjects = scanLegacyTokens(text, budget, limit);
+  if (stats) stats.decodedCharacters = budget.decoded;
   return { subjects, complete: !budget.exhausted };
 }
 
@@ -410,11 +426,35 @@ function scanLegacyTokens(text: string, budget: ScanBudget, limit: number): stri
   if (typeof text !== 'string') return hits;
   scanText(text, budget, limit, hits);
   // One level of base64 below: a Secret value holding, e.g., `kubectl get secret -o yaml` output.
+  const decode = (b64: string) => {
+    budget.decoded += b64.length;
+    scanText(Buffer.from(b64.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('latin1'), budget, limit, hits);
+  };
   for (const m of text.matchAll(BASE64_RUN)) {
-    if (hits.length >= limit || budget.exhausted) break;
-    const decoded = Buffer.from(m[0].replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('latin1');
-    scanText(decoded, budget, limit, hits);
+    if (hits.length >= limit || budget.exhausted) return hits;
+    decode(m[0]);
   }
+  if (!text.includes('\n')) return hits;
+  // The same, wrapped over lines: consecutive base64-only lines form one block while each line
+  // but the last has a whole number of 4-character groups and no padding (a wrapped encoding
+  // keeps that alignment; a line that breaks it is the block's last).
+  let block: string[] = [];
+  let blockEnd = -1;
+  let open = false;
+  const flush = () => {
+    if (block.length > 1) decode(block.join(''));
+    block = [];
+  };
+  for (const m of text.matchAll(BASE64_LINE)) {
+    if (hits.length >= limit || budget.exhausted) return hits;
+    const line = m[1] as string;
+    if (!open || m.index !== blockEnd) flush();
+    block.push(line);
+    blockEnd = m.index + m[0].length;
+    open = line.length % 4 === 0 && !line.endsWith('=');
+    if (!open) flush();
+  }
+  if (!budget.exhausted && hits.length < limit) flush();
   return hits;
 }
 
@@ -487,7 +527,7 @@ export function findLegacyTokens(
   stringData?: Readonly<Record<string, unknown>>,
 ): LegacyTokenFinding[] {
   const out: LegacyTokenFinding[] = [];
-  const budget: ScanBudget = { candidates: MAX_SCAN_CANDIDATES, exhausted: false };
+  const budget: ScanBudget = { candidates: MAX_SCAN_CANDIDATES, exhausted: false, decoded: 0 };
   const scan = (key: string, text: string): boolean => {
     for (const subject of scanLegacyTokens(text, budget, MAX_SECRET_FINDINGS - out.length)) {
       if (!out.some((f) => f.key === key && f.subject === subject)) out.push({ key, subject });

@@ -1,9 +1,12 @@
+import { DEFAULT_API_AUDIENCES } from '../../src/engine/constants.js';
 import { parseManifests } from '../../src/cli/manifests.js';
 import { simulateServiceAccountAdmission } from '../../src/cli/simulate.js';
 import { applyEditsToJson, rewriteManifests } from '../../src/cli/test-mutated.js';
 import { admitPod, exitCode, tokenLifetimes, type WebhookAnswer } from '../../src/cli/test-run.js';
 import type { JsonObject } from '../../src/engine/json.js';
-import { dryRun } from './helpers.js';
+import { join } from 'node:path';
+import { REPO } from '../helpers/fixtures.js';
+import { dryRun, testCli } from './helpers.js';
 
 const POD = (extra = '') => `apiVersion: v1
 kind: Pod
@@ -161,16 +164,41 @@ test('token lifetimes: only 3607 s with the API audience is stretched to a year;
       ],
     },
   };
-  expect(tokenLifetimes(pod).map((t) => [t.volume, t.lifetimeSeconds, t.extended, t.containers.length])).toEqual([
+  expect(tokenLifetimes(pod, DEFAULT_API_AUDIENCES).map((t) => [t.volume, t.lifetimeSeconds, t.extended, t.containers.length])).toEqual([
     ['api', 31536000, true, 1],
     ['aud', 3607, false, 1],
     ['unused', 3600, false, 0],
   ]);
-  expect(tokenLifetimes(pod)[2]!.note).toContain('no container mounts it');
+  expect(tokenLifetimes(pod, DEFAULT_API_AUDIENCES)[2]!.note).toContain('no container mounts it');
+});
+
+test('tokenguard test: a 3607 s token for the API audience spelled out lives a year and is held to it; --api-audience says which audiences are the API server\'s', async () => {
+  const text = `apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: team-a, annotations: {tokenguard.dev/api-access: "true"}}
+spec:
+  containers: [{name: a, image: i, volumeMounts: [{name: api, mountPath: /x}]}]
+  volumes:
+    - name: api
+      projected: {sources: [{serviceAccountToken: {path: token, audience: "https://kubernetes.default.svc.cluster.local", expirationSeconds: 3607}}]}
+`;
+  // With no pod policy, the token is admitted as asked: it lives a year.
+  const asked = dryRun(text, { policies: 'token-requests' }).objects[0]!;
+  expect(asked.tokens?.find((t) => t.volume === 'api')).toMatchObject({ expirationSeconds: 3607, lifetimeSeconds: 31536000, extended: true });
+  // The shipped token-bounds (86400 s) hold it to that year.
+  const o = dryRun(text).objects[0]!;
+  expect(o.changes).toContainEqual(expect.objectContaining({ rule: 'token-bounds', message: 'api: expirationSeconds 3607 (extended to 31536000 s) -> 3606' }));
+  const r = await testCli(['--policies', join(REPO, 'policies'), '-'], { stdin: text });
+  expect(r.stdout).toContain('token api (audience https://kubernetes.default.svc.cluster.local, 3606 s) in containers/a: lives 3606 s');
+  // Another cluster's API audience: that audience is then someone else's, not extended.
+  const other = dryRun(text, { policies: 'token-requests', apiAudiences: ['https://oidc.example/*'] }).objects[0]!;
+  expect(other.tokens?.find((t) => t.volume === 'api')).toMatchObject({ lifetimeSeconds: 3607, extended: false });
+  const flagged = await testCli(['--policies', join(REPO, 'policies'), '--api-audience', 'https://oidc.example/*', '-'], { stdin: text });
+  expect(flagged.stdout).toContain('token api (audience https://kubernetes.default.svc.cluster.local, 3607 s) in containers/a: lives 3607 s');
 });
 
 describe('write-back (--mutated)', () => {
-  test("a manifest's own kube-api-access-* token volume is removed with its mounts, and the result needs nothing more", () => {
+  test("a manifest's copy of the plugin's kube-api-access-* volume (kubectl get -o yaml) is removed with its mounts, and the result needs nothing more", () => {
     const text = `apiVersion: v1
 kind: Pod
 metadata: {name: p, namespace: team-a}
@@ -184,7 +212,12 @@ spec:
     - name: data
       emptyDir: {}
     - name: kube-api-access-mine
-      projected: {sources: [{serviceAccountToken: {path: token}}]}
+      projected:
+        defaultMode: 420
+        sources:
+          - serviceAccountToken: {path: token, expirationSeconds: 3607}
+          - configMap: {name: kube-root-ca.crt, items: [{key: ca.crt, path: ca.crt}]}
+          - downwardAPI: {items: [{path: namespace, fieldRef: {apiVersion: v1, fieldPath: metadata.namespace}}]}
 `;
     const o = dryRun(text, { policies: 'strict' }).objects[0]!;
     // Reused (fact 1.3), and nothing to mount: every container already has a mount at the path.
@@ -197,6 +230,24 @@ spec:
     const out = rewriteManifests(text, [{ document: 1, edits: o.manifestEdits }]);
     expect(parseManifests(out, 'x').objects[0]!.object).toEqual(applyEditsToJson(parseManifests(text, 'x').objects[0]!.object, o.manifestEdits));
     expect(dryRun(out, { policies: 'strict' }).objects[0]).toMatchObject({ outcome: 'passed', manifestEdits: [] });
+  });
+
+  test("a token volume of the manifest's own making under a kube-api-access-* name is the author's: kept, and the pod is denied", () => {
+    const text = `apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: team-a}
+spec:
+  containers:
+    - name: a
+      volumeMounts: [{name: kube-api-access-mine, mountPath: /var/run/secrets/kubernetes.io/serviceaccount}]
+  volumes:
+    - name: kube-api-access-mine
+      projected: {sources: [{serviceAccountToken: {path: token, expirationSeconds: 4294967296}}]}
+`;
+    const o = dryRun(text, { policies: 'strict' }).objects[0]!;
+    expect(o.outcome).toBe('denied');
+    expect(o.manifestEdits.some((e) => e.op === 'delete' && e.path[1] === 'volumes')).toBe(false);
+    expect(JSON.stringify(o.denials)).toContain('pod mounts API token kube-api-access-mine but does not need API access');
   });
 
   test('injected tokens become volumes and mounts in the manifest (init containers too); fed back, nothing changes', () => {

@@ -1,6 +1,6 @@
 /**
  * Writes the inputs of the golden admission fixtures (review.json, facts.yaml, case.json) under
- * test/fixtures/admission/. Run `npx tsx test/helpers/make-fixtures.ts`, then
+ * test/fixtures/admission/. Run `npx tsx test/helpers/make-fixtures.ts` (`FIXTURE=name` for one), then
  * `UPDATE_GOLDEN=1 npm run test:unit -- test/golden` to write the expected responses, and
  * review the diff. Fixtures are data: edit them by hand freely; this script only seeds them.
  */
@@ -106,6 +106,15 @@ const cases: Case[] = [
     description: 'Strict policy (embeddedTokens: Deny): the same Secret is refused, naming the key and the subject only.',
     policies: 'strict',
     review: review(opaqueWith({ config: kubeconfig }), { name: 'ci-kubeconfig' }),
+  },
+  {
+    name: 'secret-embedded-wrapped-legacy-token-denied',
+    description: 'Strict policy: a legacy token run through `base64` (76-column lines, CRLF) and stored as a Secret value is found and refused.',
+    policies: 'strict',
+    review: review(
+      opaqueWith({ 'token.b64': `${(Buffer.from(LEGACY_JWT).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n')}\r\n` }, 'ci-wrapped'),
+      { name: 'ci-wrapped' },
+    ),
   },
   {
     name: 'secret-embedded-legacy-token-update-denied',
@@ -546,7 +555,8 @@ const cases: Case[] = [
 ];
 
 const root = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', 'fixtures', 'admission');
-for (const c of cases) {
+const only = process.env.FIXTURE;
+for (const c of cases.filter((x) => only === undefined || x.name === only)) {
   const dir = join(root, c.name);
   mkdirSync(dir, { recursive: true });
   const raw = (c.review as { raw?: string }).raw;
@@ -557,5 +567,5 @@ for (const c of cases) {
   );
   if (c.facts) writeFileSync(join(dir, 'facts.yaml'), c.facts.map((f) => stringify(f)).join('---\n'));
 }
-console.log(`wrote ${cases.length} fixtures under ${root}`);
+console.log(`wrote ${only === undefined ? cases.length : 1} fixture(s) under ${root}`);
 void apiTokenVolume;

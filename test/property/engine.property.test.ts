@@ -11,6 +11,8 @@ const RUNS = Number(process.env.PROPERTY_RUNS ?? 300);
 
 const name = fc.constantFrom('app', 'web', 'sidecar', 'init', 'proxy', 'worker');
 const audience = fc.constantFrom('vault', 'sts.amazonaws.com', 'evil', 'api');
+/** A user token's audience: also none, or the API server's own, spelled out (both API tokens). */
+const tokenAudience = fc.constantFrom<string | undefined>('vault', 'sts.amazonaws.com', 'evil', 'api', undefined, 'https://kubernetes.default.svc.cluster.local');
 const expiration = fc.constantFrom(undefined, 600, 1200, 3600, 3607, 7200, 86400, 604800);
 const mountPath = fc.constantFrom('/var/run/secrets/tokens/vault', '/vault', '/sts', '/data', '/var/run/secrets/eks.amazonaws.com/serviceaccount');
 
@@ -24,11 +26,17 @@ const podArb = fc
     serviceAccount: fc.constantFrom('default', 'builder', 'prometheus'),
     annotate: fc.constantFrom(undefined, 'true', 'false'),
     labels: fc.constantFrom({}, { app: 'web' }),
-    tokens: fc.array(fc.record({ audience, expiration, mountPath, container: fc.nat(3) }), { maxLength: 3 }),
+    tokens: fc.array(
+      fc.record({ audience: tokenAudience, expiration, mountPath, container: fc.nat(3), mounted: fc.constantFrom(true, true, false), lookalike: fc.boolean() }),
+      { maxLength: 3 },
+    ),
+    // The plugin's token as the plugin wrote it, or as an earlier apiTokenExpirationSeconds left it.
+    pluginExpiration: fc.constantFrom(3607, 3607, 600, 3600),
     future: fc.boolean(),
   })
   .map((o) => {
     const vol = apiTokenVolume('b4z9q');
+    ((vol.projected as { sources: { serviceAccountToken?: JsonObject }[] }).sources[0]?.serviceAccountToken as JsonObject).expirationSeconds = o.pluginExpiration;
     const volumes: JsonObject[] = [];
     const container = (n: string): JsonObject => ({
       name: n,
@@ -39,13 +47,14 @@ const podArb = fc
     const containers = o.containers.map(container);
     const initContainers = o.initContainers.map(container);
     o.tokens.forEach((t, i) => {
-      volumes.push({
-        name: `user-token-${i}`,
-        projected: { sources: [{ serviceAccountToken: { audience: t.audience, path: 'token', ...(t.expiration ? { expirationSeconds: t.expiration } : {}) } }] },
-      });
+      // A volume of the author's under the plugin's prefix (without the plugin, which would reuse it).
+      const volumeName = t.lookalike && !o.plugin ? `kube-api-access-mine${i}` : `user-token-${i}`;
+      const token = { ...(t.audience !== undefined ? { audience: t.audience } : {}), path: 'token', ...(t.expiration ? { expirationSeconds: t.expiration } : {}) };
+      volumes.push({ name: volumeName, projected: { sources: [{ serviceAccountToken: token }] } });
+      if (!t.mounted) return;
       const c = containers[t.container % containers.length] as JsonObject;
       const mounts = c.volumeMounts as JsonObject[];
-      if (!mounts.some((m) => m.mountPath === t.mountPath)) mounts.push({ name: `user-token-${i}`, mountPath: t.mountPath, readOnly: true });
+      if (!mounts.some((m) => m.mountPath === t.mountPath)) mounts.push({ name: volumeName, mountPath: t.mountPath, readOnly: true });
     });
     if (o.plugin) volumes.push(vol);
     const spec: JsonObject = {
@@ -98,12 +107,12 @@ const specArb: fc.Arbitrary<TokenPolicySpec> = fc
       fc.record({
         allowedAudiences: fc.constantFrom(undefined, ['vault'], ['vault', 'sts.amazonaws.com', 'api']),
         minExpirationSeconds: fc.constantFrom(600, 1200),
-        maxExpirationSeconds: fc.constantFrom(3600, 7200, 86400),
+        maxExpirationSeconds: fc.constantFrom(3600, 3607, 7200, 86400),
         onViolation: fc.constantFrom('Mutate', 'Deny') as fc.Arbitrary<'Mutate' | 'Deny'>,
       }),
       { nil: undefined },
     ),
-    api: fc.constantFrom(undefined, 600, 3600),
+    api: fc.constantFrom(undefined, 600, 3600, 3607, 7200),
   })
   .map((o) => ({
     mode: o.mode,

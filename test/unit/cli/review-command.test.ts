@@ -84,3 +84,36 @@ test('review and test name a facts file they cannot use, and stop with exit 2', 
   expect(r.code).toBe(2);
   expect(r.stderr).toContain('broken.yaml');
 });
+
+test('policy validate warns about globs that can never match or cost more than a step per character, and files without policies', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tg-'));
+  const file = join(dir, 'globs.yaml');
+  writeFileSync(
+    file,
+    [
+      'apiVersion: tokenguard.dev/v1alpha1',
+      'kind: TokenPolicy',
+      'metadata: {name: globs}',
+      'spec:',
+      '  mode: Enforce',
+      '  match:',
+      `    namespaces: ["team-*", "${'n'.repeat(4097)}*"]`,
+      '  projectedTokens:',
+      '    bounds:',
+      `      allowedAudiences: ["*.*.*.example.com", "*${'a?'.repeat(20)}*"]`,
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(join(dir, 'empty.yaml'), '# nothing yet\n');
+  const r = await cli(['policy', 'validate', dir]);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain('1 policies in 2 file(s) are valid');
+  expect(r.stderr).toBe(
+    [
+      `warning: ${file}:1: spec.match.namespaces[1]: can never match: it needs 4097 characters, and values over 4096 match no glob (line 7)`,
+      `warning: ${file}:1: spec.projectedTokens.bounds.allowedAudiences[1]: has a run of more than 32 characters between stars: matching it costs 2 steps per character of the value instead of 1 (still linear; values are capped at 4096) (line 10)`,
+      `warning: ${join(dir, 'empty.yaml')}: holds no policies (empty, or only comments); a server would refuse it in place of a file that held some`,
+      '',
+    ].join('\n'),
+  );
+});

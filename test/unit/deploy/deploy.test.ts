@@ -12,9 +12,11 @@ import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isMap, parseAllDocuments } from 'yaml';
+import { isMap, parse, parseAllDocuments } from 'yaml';
 import { generateCertificates, writeCertificates } from '../../../src/certs/generate.js';
 import { parsePolicyDocuments } from '../../../src/policy/parse.js';
+import { copyInstallTree } from '../../helpers/deploy-tree.js';
+import { DOCUMENTED, documentedKustomization, readmePolicy, writeUserOverlay } from '../../helpers/documented.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const NAMESPACE = 'tokenguard-system';
@@ -104,6 +106,7 @@ interface PodSpec {
   hostPID?: boolean;
   hostIPC?: boolean;
   securityContext?: SecurityContext & { fsGroup?: number };
+  nodeSelector?: Record<string, string>;
   topologySpreadConstraints?: { topologyKey: string; whenUnsatisfiable: string; maxSkew: number; labelSelector?: { matchLabels?: Record<string, string> } }[];
   containers: Container[];
   initContainers?: Container[];
@@ -180,10 +183,10 @@ function container(name: Installation): Container {
 }
 
 beforeAll(async () => {
-  // Render from a copy, so the self-managed overlay can hold freshly generated certificates.
+  // Render from a copy (without certificates a user generated into deploy/overlays/self-managed),
+  // so the self-managed overlay can hold freshly generated ones.
   work = mkdtempSync(join(tmpdir(), 'tokenguard-deploy-'));
-  cpSync(join(ROOT, 'deploy'), join(work, 'deploy'), { recursive: true });
-  cpSync(join(ROOT, 'policies'), join(work, 'policies'), { recursive: true });
+  copyInstallTree(ROOT, work);
   const certs = await generateCertificates({ service: 'tokenguard', namespace: NAMESPACE, days: 30 });
   await writeCertificates(join(work, 'deploy/overlays/self-managed'), certs);
   selfManagedCa = certs.caCert;
@@ -204,10 +207,21 @@ describe.each(NAMES)('%s: webhook configurations', (name) => {
     expect(mutating.webhooks.map((w) => w.name)).toEqual(['mutate.tokenguard.dev', 'mutate-token-requests.tokenguard.dev']);
     expect(validating.webhooks.map((w) => w.name)).toEqual([
       'validate-pods.tokenguard.dev',
+      'validate-ephemeral-containers.tokenguard.dev',
       'validate-secrets.tokenguard.dev',
       'scan-secrets.tokenguard.dev',
       'validate-token-requests.tokenguard.dev',
     ]);
+  });
+
+  it('takes every webhook\'s excluded namespaces from the one list in base/excluded-namespaces.yaml, which is not applied', () => {
+    const list = (parse(readFileSync(join(ROOT, 'deploy/base/excluded-namespaces.yaml'), 'utf8')) as { namespaces: string[] }).namespaces;
+    expect(list).toEqual(expect.arrayContaining(MUST_EXCLUDE_NAMESPACES));
+    for (const { webhook } of webhooks(name)) {
+      const e = webhook.namespaceSelector?.matchExpressions?.find((x) => x.key === 'kubernetes.io/metadata.name' && x.operator === 'NotIn');
+      expect({ webhook: webhook.name, values: e?.values }).toEqual({ webhook: webhook.name, values: list });
+    }
+    expect(objects(name).filter((o) => o.kind === 'ExcludedNamespaces')).toEqual([]);
   });
 
   it('excludes its own namespace, kube-system and kube-node-lease by the immutable name label', () => {
@@ -249,15 +263,19 @@ describe.each(NAMES)('%s: webhook configurations', (name) => {
     const resources = (w: string) => webhooks(name).find((x) => x.webhook.name === w)?.webhook.rules?.flatMap((r) => r.resources);
     expect(resources('mutate.tokenguard.dev')).toEqual(['pods']);
     expect(resources('validate-pods.tokenguard.dev')).toEqual(['pods']);
+    expect(resources('validate-ephemeral-containers.tokenguard.dev')).toEqual(['pods/ephemeralcontainers']);
     expect(resources('validate-secrets.tokenguard.dev')).toEqual(['secrets']);
     expect(resources('scan-secrets.tokenguard.dev')).toEqual(['secrets']);
     expect(resources('validate-token-requests.tokenguard.dev')).toEqual(['serviceaccounts/token']);
     expect(resources('mutate-token-requests.tokenguard.dev')).toEqual(['serviceaccounts/token']);
-    // Only the embedded-token scan sees UPDATEs, and only of Secrets that are not token Secrets.
+    // Only the embedded-token scan sees UPDATEs of Secrets (and only of Secrets that are not
+    // token Secrets); pods are seen on CREATE, and on UPDATE only of pods/ephemeralcontainers.
     const ops = (w: string) => webhooks(name).find((x) => x.webhook.name === w)?.webhook.rules?.flatMap((r) => r.operations);
-    for (const { webhook } of webhooks(name)) {
-      expect(ops(webhook.name)).toEqual(webhook.name === 'scan-secrets.tokenguard.dev' ? ['CREATE', 'UPDATE'] : ['CREATE']);
-    }
+    const want: Record<string, string[]> = {
+      'scan-secrets.tokenguard.dev': ['CREATE', 'UPDATE'],
+      'validate-ephemeral-containers.tokenguard.dev': ['UPDATE'],
+    };
+    for (const { webhook } of webhooks(name)) expect(ops(webhook.name)).toEqual(want[webhook.name] ?? ['CREATE']);
   });
 
   it('skips mirror pods on every pod webhook, and calls the secrets webhook only for token Secrets', () => {
@@ -388,6 +406,14 @@ describe.each(NAMES)('%s: Deployment, Service, PDB', (name) => {
     expect((c.seccompProfile ?? pod.seccompProfile)?.type).toBe('RuntimeDefault');
     expect(spec.automountServiceAccountToken).toBe(true);
     for (const v of spec.volumes ?? []) expect(v.hostPath).toBeUndefined();
+  });
+
+  it('runs on Linux nodes, labels its pods part-of tokenguard, and names the published image', () => {
+    const deployment = one<Deployment>(name, 'Deployment', 'tokenguard');
+    expect(podSpec(name).nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
+    expect(deployment.spec.template.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': 'tokenguard', 'app.kubernetes.io/part-of': 'tokenguard' });
+    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    expect(container(name).image).toBe(`ghcr.io/tokenguard/tokenguard:${version}`);
   });
 
   it('serves HTTPS on 8443 named https, probed on /readyz and /healthz, with the documented arguments', () => {
@@ -611,7 +637,7 @@ describe('overlays/cert-manager', () => {
 describe.each(['overlays/self-managed', 'overlays/self-managed-audit-only'] as const)('%s', (name) => {
   it('patches the generated CA into every webhook as base64 PEM, and it verifies the served certificate', () => {
     const all = webhooks(name);
-    expect(all).toHaveLength(6);
+    expect(all).toHaveLength(7);
     for (const { webhook } of all) {
       const bundle = webhook.clientConfig.caBundle ?? '';
       expect(bundle).toMatch(/^[A-Za-z0-9+/]+={0,2}$/);
@@ -622,7 +648,9 @@ describe.each(['overlays/self-managed', 'overlays/self-managed-audit-only'] as c
     }
     const secret = one<K8sObject & { type: string; data: Record<string, string> }>(name, 'Secret', 'tokenguard-tls');
     expect(secret.type).toBe('kubernetes.io/tls');
-    expect(Object.keys(secret.data).sort()).toEqual(['tls.crt', 'tls.key']);
+    expect(Object.keys(secret.data).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
+    // ca.crt (for a ServiceMonitor's tlsConfig) is the CA itself, never its key.
+    expect(Buffer.from(secret.data['ca.crt'] ?? '', 'base64').toString('utf8')).toBe(selfManagedCa);
     const served = new X509Certificate(Buffer.from(secret.data['tls.crt'] ?? '', 'base64'));
     expect(served.toString()).toBe(new X509Certificate(selfManagedCert).toString());
     expect(served.verify(new X509Certificate(selfManagedCa).publicKey)).toBe(true);
@@ -638,8 +666,7 @@ describe('overlays/self-managed without certificates', () => {
   it('refuses to render, naming the missing file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tokenguard-deploy-nocerts-'));
     try {
-      cpSync(join(ROOT, 'deploy'), join(dir, 'deploy'), { recursive: true });
-      cpSync(join(ROOT, 'policies'), join(dir, 'policies'), { recursive: true });
+      copyInstallTree(ROOT, dir);
       for (const f of ['tls.crt', 'tls.key', 'ca.crt', 'ca.key', 'caBundle']) {
         rmSync(join(dir, 'deploy/overlays/self-managed', f), { force: true });
       }
@@ -647,6 +674,39 @@ describe('overlays/self-managed without certificates', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the kustomizations deploy/README.md shows users', () => {
+  const overlay = (n: string, text: string, files?: Record<string, string>) => kustomize(writeUserOverlay(join(work, 'user', n), text.replaceAll('../tokenguard/', '../../'), files));
+
+  it('your own policies: a configMapGenerator merge adds policies/vault.yaml to the shipped ones in the served ConfigMap', () => {
+    const vault = readmePolicy();
+    const objs = overlay('own-policies', documentedKustomization(DOCUMENTED.ownPolicies, 'own policies'), { 'policies/vault.yaml': vault });
+    const cms = objs.filter((o) => o.kind === 'ConfigMap') as (K8sObject & { data: Record<string, string> })[];
+    expect(cms.map((c) => `${c.metadata.namespace}/${c.metadata.name}`)).toEqual([`${NAMESPACE}/tokenguard-policies`]);
+    expect(Object.keys(cms[0]?.data ?? {}).sort()).toEqual([...SHIPPED_POLICY_FILES, 'vault.yaml'].sort());
+    expect(cms[0]?.data['vault.yaml']).toBe(vault);
+    expect(parsePolicyDocuments(vault, 'vault.yaml').errors).toEqual([]);
+    const deployment = objs.find((o) => o.kind === 'Deployment') as Deployment;
+    expect(deployment.spec.template.spec.volumes?.find((v) => v.name === 'policies')?.configMap?.name).toBe('tokenguard-policies');
+  });
+
+  it('excluded namespaces: one patch of the list adds the namespace to all seven webhooks and keeps the defaults', () => {
+    const objs = overlay('excluded', documentedKustomization(DOCUMENTED.excludedNamespaces, 'excluded namespaces'));
+    const hooks = objs.filter((o) => o.kind.endsWith('WebhookConfiguration')).flatMap((c) => (c as WebhookConfiguration).webhooks);
+    expect(hooks).toHaveLength(7);
+    for (const w of hooks) {
+      const e = w.namespaceSelector?.matchExpressions?.find((x) => x.key === 'kubernetes.io/metadata.name');
+      expect({ webhook: w.name, values: e?.values }).toEqual({ webhook: w.name, values: [...MUST_EXCLUDE_NAMESPACES, 'cert-manager'] });
+    }
+    expect(objs.filter((o) => o.kind === 'ExcludedNamespaces')).toEqual([]);
+  });
+
+  it('the image: an images: entry for the published name changes the Deployment\'s image', () => {
+    const objs = overlay('image', documentedKustomization(DOCUMENTED.image, 'the image'));
+    const d = objs.find((o) => o.kind === 'Deployment') as Deployment;
+    expect(d.spec.template.spec.containers.map((c) => c.image)).toEqual(['registry.example/platform/tokenguard:0.1.0-patched']);
   });
 });
 

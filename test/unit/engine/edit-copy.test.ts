@@ -5,6 +5,7 @@
  * modules are strict), instead of silently changing the caller's object and dropping an
  * operation from the patch.
  */
+import { DEFAULT_API_AUDIENCES } from '../../../src/engine/constants.js';
 import fastJsonPatch from 'fast-json-patch';
 import { diff } from '../../../src/engine/diff.js';
 import { evaluate } from '../../../src/engine/evaluate.js';
@@ -88,7 +89,7 @@ test('podEditCopy copies the pod, the spec and its arrays; the write helpers cop
     });
   }
 
-  const [source] = tokenSources(copySpec);
+  const [source] = tokenSources(copySpec, DEFAULT_API_AUDIENCES);
   writableToken(copySpec, source!).expirationSeconds = 600;
   const [volumes, copyVolumes] = [spec.volumes as JsonObject[], copySpec.volumes as JsonObject[]];
   expect(copyVolumes[0]).toBe(volumes[0]);

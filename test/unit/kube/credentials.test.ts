@@ -2,7 +2,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecConfig } from '../../../src/kube/config.js';
 import { credentialSource, TOKEN_FILE_MAX_AGE_MS, TokenFile } from '../../../src/kube/credentials.js';
-import { ExecCredentialPlugin, parseExecCredential } from '../../../src/kube/exec.js';
+import { ExecCredentialPlugin, parseExecCredential, redactSecrets } from '../../../src/kube/exec.js';
 import { waitFor } from '../facts/fake-apiserver.js';
 import { hangingPlugin, isRunning, writeFiles, writePlugin } from './helpers.js';
 
@@ -128,17 +128,37 @@ describe('exec credential plugins', () => {
     expect(() => readFileSync(plugin.log)).toThrow();
   });
 
-  test('a failing plugin: the error names the command and the exit code, never its stdout or stderr', async () => {
+  test('a failing plugin: the error names the command, the exit code and the last lines of its stderr, never its stdout', async () => {
     const p = new ExecCredentialPlugin(config({}, { PLUGIN_MODE: 'fail' }));
     const err = await p.get().then(
       () => undefined,
       (e: Error) => e,
     );
-    expect(err?.message).toBe(`exec plugin "${process.execPath}" failed (exit code 3)`);
+    expect(err?.message).toBe(`exec plugin "${process.execPath}" failed (exit code 3); its stderr ended with: "some progress" / "login required"`);
     expect(err?.message).not.toContain('leaked-secret');
     const garbage = await new ExecCredentialPlugin(config({}, { PLUGIN_MODE: 'garbage' })).get().catch((e: Error) => e);
-    expect(String(garbage)).toContain(`exec plugin "${process.execPath}" did not print an ExecCredential (its output is not JSON)`);
+    expect(String(garbage)).toContain(
+      `exec plugin "${process.execPath}" did not print an ExecCredential (its output is not JSON); its stderr ended with: "warning: printing a plain token, not an ExecCredential"`,
+    );
     expect(String(garbage)).not.toContain('leaked-secret');
+  });
+
+  test('a failing plugin’s stderr: only its last lines, with tokens, keys and passwords redacted', async () => {
+    const err = await new ExecCredentialPlugin(config({}, { PLUGIN_MODE: 'fail-verbose' })).get().catch((e: Error) => e);
+    expect(String(err)).not.toContain('leaked');
+    expect(String(err)).not.toContain('AKIA');
+    expect((err as Error).message).toBe(
+      `exec plugin "${process.execPath}" failed (exit code 1); its stderr ended with: ` +
+        [
+          'using cache /home/user/.kube/cache/oidc-login/4f2a9c',
+          'error: refresh token [redacted] expired',
+          'retrying with Authorization: [redacted] [redacted]',
+          'fallback key [redacted] password=[redacted]',
+          'login required: open https://login.example.com/device and enter the code ABCD-EFGH',
+        ]
+          .map((l) => JSON.stringify(l))
+          .join(' / '),
+    );
   });
 
   test('not found (with the install hint), the wrong apiVersion back, interactiveMode Always', async () => {
@@ -187,4 +207,19 @@ describe('exec credential plugins', () => {
       expect((e as Error).message).not.toContain('secret-tok');
     }
   });
+});
+
+test.each([
+  ['error: token expired', 'error: token expired'],
+  ['open https://login.microsoftonline.com/common/oauth2/devicecode and enter ABCD1234', 'open https://login.microsoftonline.com/common/oauth2/devicecode and enter ABCD1234'],
+  ['cache /home/ci/.kube/cache/oidc-login/0a1b2c3d4e5f60718293a4b5c6d7e8f9', 'cache /home/ci/.kube/cache/oidc-login/[redacted]'],
+  ['id_token=abc.def.ghi', 'id_token=[redacted]'],
+  ['"refresh_token": "1//0gABCDEF"', '"refresh_token": [redacted]'],
+  ['Password: hunter2', 'Password: [redacted]'],
+  ['got eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig', 'got [redacted]'],
+  ['Authorization: Bearer abc', 'Authorization: [redacted] [redacted]'],
+  ['key AKIAIOSFODNN7EXAMPLE and secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'key [redacted] and secret [redacted]'],
+  ['request 5b1c6d2e-0000-4000-8000-000000000001 failed', 'request [redacted] failed'],
+])('redactSecrets(%j) is %j', (line, want) => {
+  expect(redactSecrets(line)).toBe(want);
 });

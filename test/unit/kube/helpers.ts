@@ -1,12 +1,12 @@
 /**
- * Loopback servers and temp files for the src/kube tests: a real HTTPS server on 127.0.0.1
+ * Loopback servers and temp files for the src/kube tests: a real HTTPS server and a real HTTP proxy on 127.0.0.1
  * (certificates from src/certs), and a tiny exec credential plugin written in JavaScript.
  */
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
@@ -88,8 +88,10 @@ export function status(code: number, reason: string, message: string) {
  * An exec credential plugin (run as `node plugin.mjs ...`). It appends what it was given (args,
  * KUBERNETES_EXEC_INFO, the EXTRA variable) to `$PLUGIN_LOG`, one JSON line per run, and prints
  * an ExecCredential whose token is `tok-<run number>`. `$PLUGIN_MODE`: `fail` (prints a token
- * on stdout anyway, says "login required" on stderr, exits 3), `garbage` (prints a token that
- * is not JSON), `cert` (a client certificate from `$PLUGIN_CERT`/`$PLUGIN_KEY` files instead),
+ * on stdout anyway, says "login required" on stderr, exits 3), `fail-verbose` (200 lines of
+ * stderr ending in secrets a login tool might print: a refresh token, a Bearer value, an access
+ * key, a password, then "login required"; exits 1), `garbage` (prints a token that is not JSON,
+ * and a reason on stderr), `cert` (a client certificate from `$PLUGIN_CERT`/`$PLUGIN_KEY` files instead),
  * `hang` (starts a child that holds the plugin's stdout open, writes `<plugin pid> <child pid>`
  * to `$PLUGIN_PIDS`, then neither prints nor exits: both would live for a minute).
  * `$PLUGIN_EXPIRES` sets `expirationTimestamp`; `$PLUGIN_API` the apiVersion answered.
@@ -112,7 +114,17 @@ if (mode === 'hang') {
   setTimeout(() => {}, 60000);
   await new Promise(() => {});
 }
+if (mode === 'fail-verbose') {
+  for (let i = 0; i < 200; i++) process.stderr.write('progress line ' + i + '\\n');
+  process.stderr.write('using cache /home/user/.kube/cache/oidc-login/4f2a9c\\n');
+  process.stderr.write('error: refresh token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJsZWFrZWQtc2VjcmV0In0.c2lnbmF0dXJl expired\\r\\n');
+  process.stderr.write('retrying with Authorization: Bearer leaked-secret-bearer-0123\\n');
+  process.stderr.write('fallback key AKIAleakedsecret0123456789 password=leaked-secret-pw\\n');
+  process.stderr.write('login required: open https://login.example.com/device and enter the code ABCD-EFGH\\n');
+  process.exit(1);
+}
 if (mode === 'garbage') {
+  process.stderr.write('warning: printing a plain token, not an ExecCredential\\n');
   process.stdout.write('token=leaked-secret-' + run + '\\n');
   process.exit(0);
 }
@@ -194,4 +206,110 @@ export function writePlugin(): { dir: string; script: string; log: string } {
   const script = join(dir, 'plugin.mjs');
   writeFileSync(script, PLUGIN_SOURCE);
   return { dir, script, log: join(dir, 'runs.log') };
+}
+
+/** What a {@link TestProxy} saw. */
+export interface TestProxy {
+  /** `http://127.0.0.1:PORT`. */
+  readonly url: string;
+  /** Every CONNECT target, as sent (`host:port`). */
+  readonly connects: string[];
+  /** Every plain request forwarded, as `METHOD absolute-url`. */
+  readonly requests: string[];
+  /** The Proxy-Authorization header of each CONNECT or request ('' when absent). */
+  readonly authorizations: string[];
+  /** Every byte that went through a tunnel, both ways. */
+  tunnelled(): Buffer;
+  /** Tunnels open now. */
+  openTunnels(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * A real HTTP proxy on 127.0.0.1 (node:http): CONNECT tunnels and absolute-URL requests, as
+ * Squid or a corporate proxy would serve them. Host names are resolved from `hosts` only
+ * (name to a port on 127.0.0.1, 0 for the port asked for), so nothing leaves the loopback;
+ * others get 502. With `auth`,
+ * a request without that exact `Proxy-Authorization` value gets 407.
+ */
+export async function startProxy(options: { hosts: Record<string, number>; auth?: string }): Promise<TestProxy> {
+  const connects: string[] = [];
+  const requests: string[] = [];
+  const authorizations: string[] = [];
+  const bytes: Buffer[] = [];
+  const tunnels = new Set<Socket>();
+  const target = (authority: string): number | undefined => {
+    const m = /^(.*):(\d+)$/.exec(authority);
+    if (!m || options.hosts[m[1] as string] === undefined) return undefined;
+    return options.hosts[m[1] as string] === 0 ? Number(m[2]) : options.hosts[m[1] as string];
+  };
+  const allowed = (header: string | undefined) => options.auth === undefined || header === options.auth;
+  const server = createHttpServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    authorizations.push(req.headers['proxy-authorization'] ?? '');
+    if (!allowed(req.headers['proxy-authorization'])) {
+      res.writeHead(407, { 'proxy-authenticate': 'Basic realm="test"' }).end();
+      return;
+    }
+    const url = new URL(req.url ?? '/');
+    const port = target(url.host);
+    if (port === undefined) {
+      res.writeHead(502).end();
+      return;
+    }
+    const headers = { ...req.headers };
+    delete headers['proxy-authorization'];
+    const upstream = httpRequest({ host: '127.0.0.1', port, path: `${url.pathname}${url.search}`, method: req.method, headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  server.on('connect', (req, client, head) => {
+    const authority = req.url ?? '';
+    connects.push(authority);
+    authorizations.push(req.headers['proxy-authorization'] ?? '');
+    if (!allowed(req.headers['proxy-authorization'])) {
+      client.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="test"\r\n\r\n');
+      return;
+    }
+    const port = target(authority);
+    if (port === undefined) {
+      client.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
+      return;
+    }
+    const upstream = netConnect({ host: '127.0.0.1', port }, () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length > 0) upstream.write(head);
+      client.on('data', (b: Buffer) => bytes.push(b));
+      upstream.on('data', (b: Buffer) => bytes.push(b));
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    tunnels.add(client as Socket);
+    client.on('close', () => {
+      tunnels.delete(client as Socket);
+      upstream.destroy();
+    });
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    connects,
+    requests,
+    authorizations,
+    tunnelled: () => Buffer.concat(bytes),
+    openTunnels: () => tunnels.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const t of tunnels) t.destroy();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }

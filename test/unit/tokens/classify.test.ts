@@ -311,3 +311,54 @@ describe('findLegacyTokens', () => {
     expect(performance.now() - t0).toBeLessThan(1000);
   });
 });
+
+describe('base64 wrapped over lines', () => {
+  let legacy: string;
+  let bound: string;
+  beforeAll(async () => {
+    legacy = await sign(legacyClaims('ci', 'legacy-runner'), rsa);
+    bound = await sign(boundPodClaims(), rsa);
+  });
+  /** `base64` as GNU coreutils writes it: `width` characters a line, a line break after each. */
+  const wrapped = (s: string, width = 76, eol = '\n') => `${(b64(s).match(new RegExp(`.{1,${width}}`, 'g')) ?? []).join(eol)}${eol}`;
+  const found = [{ key: 'token', subject: 'system:serviceaccount:ci:legacy-runner' }];
+
+  test('a legacy token base64-encoded by `base64` (76 columns) and stored as a Secret value is found', () => {
+    expect(wrapped(legacy).split('\n').length).toBeGreaterThan(3);
+    // kubectl create secret generic --from-file=token=token.b64: the data value is base64 of the wrapped text.
+    expect(findLegacyTokens({ token: b64(wrapped(legacy)) })).toEqual(found);
+    // The same in stringData, and with CRLF line ends, 64 columns (openssl base64), or indented in YAML.
+    expect(findLegacyTokens({}, { token: wrapped(legacy) })).toEqual(found);
+    expect(findLegacyTokens({ token: b64(wrapped(legacy, 76, '\r\n')) })).toEqual(found);
+    expect(findLegacyTokens({}, { token: wrapped(legacy, 64) })).toEqual(found);
+    const yaml = `token: |\n${wrapped(legacy)
+      .split('\n')
+      .map((l) => (l ? `  ${l}` : l))
+      .join('\n')}`;
+    expect(findLegacyTokens({ 'values.yaml': b64(`replicas: 2\n${yaml}other: x\n`) })).toEqual([{ key: 'values.yaml', subject: 'system:serviceaccount:ci:legacy-runner' }]);
+    // A base64 line of prose before the block does not hide it, whatever its length.
+    expect(findLegacyTokens({}, { token: `dGhpcyBpcyBub3QgaXQ\n${wrapped(legacy)}` })).toEqual(found);
+    expect(findLegacyTokens({}, { token: `${'QUJD'.repeat(5)}\n${wrapped(legacy)}` })).toEqual(found);
+    expect(isLegacyServiceAccountJwt(wrapped(legacy, 76, '\r\n'))).toBe(true);
+  });
+
+  test('a wrapped bound token, or wrapped non-tokens, are not reported', () => {
+    expect(findLegacyTokens({}, { token: wrapped(bound) })).toEqual([]);
+    expect(findLegacyTokens({}, { key: wrapped('-----BEGIN PRIVATE KEY-----\nMIIE'.repeat(40)) })).toEqual([]);
+  });
+
+  test('bounded work: every character is decoded at most twice, whatever the line structure', () => {
+    const hostile = [
+      `${'AAAA'.repeat(19)}\n`.repeat(14_000), // 1 MiB of 76-column lines: one block
+      'AAAA\n'.repeat(200_000), // very many short lines
+      `${'A'.repeat(76)}\n${'A'.repeat(75)}\n`.repeat(7_000), // blocks broken by an unaligned line
+      `${'eyJh'.repeat(19)}\r\n`.repeat(14_000),
+      wrapped('eyJ'.repeat(260_000)),
+    ];
+    for (const text of hostile) {
+      const stats = { decodedCharacters: 0 };
+      expect(scanForLegacyTokens(text, 16, stats)).toEqual({ subjects: [], complete: true });
+      expect(stats.decodedCharacters).toBeLessThanOrEqual(2 * text.length);
+    }
+  });
+});

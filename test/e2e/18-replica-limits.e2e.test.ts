@@ -78,10 +78,10 @@ describe('scenario 18: one replica\'s limits and real traffic', () => {
       expect(unset.code).not.toBe(0);
       expect(unset.stderr).toMatch(/spec\.ingress\[0\]\.from\[0\]\.ipBlock\.cidr: Invalid value: "SET-THE-API-SERVER-CIDR"/);
       const set = await render(
-        'patches:\n  - target: { kind: NetworkPolicy, name: tokenguard-webhook }\n    patch: |-\n      - op: replace\n        path: /spec/ingress/0/from\n        value:\n          - ipBlock: { cidr: 127.0.0.0/8 }\n',
+        'patches:\n  - target: { kind: NetworkPolicy, name: tokenguard }\n    patch: |-\n      - op: replace\n        path: /spec/ingress/0/from\n        value:\n          - ipBlock: { cidr: 127.0.0.0/8 }\n',
       );
       expect(set.stderr).toBe('');
-      expect(set.stdout).toContain('networkpolicy.networking.k8s.io/tokenguard-webhook created (server dry run)');
+      expect(set.stdout).toContain('networkpolicy.networking.k8s.io/tokenguard created (server dry run)');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

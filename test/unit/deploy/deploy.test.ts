@@ -564,7 +564,7 @@ ${patch}`;
     const objs = renderCustom(
       'np-set',
       withComponent(`patches:
-  - target: { kind: NetworkPolicy, name: tokenguard-webhook }
+  - target: { kind: NetworkPolicy, name: tokenguard }
     patch: |-
       - op: replace
         path: /spec/ingress/0/from

@@ -25,7 +25,8 @@ export interface AdmissionAttributes {
   readonly namespace: string;
   readonly name: string;
   readonly kind: { readonly group: string; readonly version: string; readonly kind: string };
-  readonly object: JsonObject;
+  /** The object (absent on DELETE). */
+  readonly object?: JsonObject;
   readonly oldObject?: JsonObject;
   readonly userInfo: { readonly username: string; readonly groups: readonly string[] };
   /** The namespace object (its labels), as `namespaceObject`. */
@@ -401,8 +402,9 @@ const MUTATION_ROUNDS = 2;
  * each patch.
  */
 export function mutateRequest(objects: readonly MutatingObject[], a: AdmissionAttributes, defaults: (o: JsonObject) => JsonObject = (o) => o): MutationResult {
+  if (a.object === undefined) return { object: {}, changedBy: [], errors: [] };
   const policies = objects.filter((o): o is MutatingAdmissionPolicy => o.kind === 'MutatingAdmissionPolicy').sort((x, y) => (x.metadata.name < y.metadata.name ? -1 : 1));
-  let object = a.object;
+  let object: JsonObject = a.object;
   const changedBy: string[] = [];
   const errors: { policy: string; message: string }[] = [];
   for (let round = 0; round < MUTATION_ROUNDS; round++) {

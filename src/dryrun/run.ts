@@ -28,7 +28,7 @@ import {
   summarize,
   type TokenLifetime,
 } from './report.js';
-import { type Webhook, type WebhookAnswer, webhookFor } from './webhook.js';
+import { type CreateRequest, type Webhook, type WebhookAnswer, type WebhookContext, webhookFor } from './webhook.js';
 import { type ManifestEdit, planWriteBack, specAt } from './write-back.js';
 
 export interface DryRunArgs {
@@ -49,6 +49,11 @@ export interface DryRunArgs {
   readonly suffix?: (seed: string) => string;
   /** Called after each object, for a progress bar. */
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * What answers in the webhook's place (default: the webhook itself, webhook.ts); `tokenguard
+   * test --engine vap` passes the exported admission policies (admission-policies.ts).
+   */
+  readonly webhook?: (ctx: WebhookContext, request: CreateRequest) => Webhook;
 }
 
 /**
@@ -72,7 +77,7 @@ export function runDryRun(args: DryRunArgs): Report {
   };
   const objects: ObjectReport[] = [];
   args.objects.forEach((m, i) => {
-    objects.push(evaluateObject(m, { policies: args.policies, namespace, suffix, lookup, accounts, apiAudiences }));
+    objects.push(evaluateObject(m, { policies: args.policies, namespace, suffix, lookup, accounts, apiAudiences, webhook: args.webhook ?? webhookFor }));
     args.onProgress?.(i + 1, args.objects.length);
   });
   const errors = [...(args.errors ?? [])];
@@ -94,6 +99,7 @@ interface Context {
   readonly lookup: (req: FactsRequest) => ClusterFacts;
   readonly accounts: ReadonlyMap<string, PluginServiceAccount>;
   readonly apiAudiences: readonly string[];
+  readonly webhook: (ctx: WebhookContext, request: CreateRequest) => Webhook;
 }
 
 function evaluateObject(m: ManifestObject, ctx: Context): ObjectReport {
@@ -134,7 +140,7 @@ function evaluateObject(m: ManifestObject, ctx: Context): ObjectReport {
 type Base = Pick<ObjectReport, 'file' | 'document' | 'item' | 'line' | 'source' | 'apiVersion' | 'kind' | 'name'>;
 
 function evaluateSecret(c: Extract<Classified, { role: 'secret' }>, base: Base, ctx: Context): ObjectReport {
-  const webhook = webhookFor({ policies: ctx.policies, facts: ctx.lookup }, { kind: 'Secret', namespace: c.namespace, username: 'tokenguard-test' });
+  const webhook = ctx.webhook({ policies: ctx.policies, facts: ctx.lookup }, { kind: 'Secret', namespace: c.namespace, username: 'tokenguard-test' });
   const mutate = webhook('mutate', c.secret);
   const final = mutate.patch.length > 0 ? applyPatch(c.secret, mutate.patch) : c.secret;
   const validate = webhook('validate', final);
@@ -149,7 +155,7 @@ function evaluatePod(m: ManifestObject, c: Extract<Classified, { role: 'pod' }>,
   const plugin = (pod: JsonObject) =>
     simulateServiceAccountAdmission({ pod, suffix, serviceAccount: (name) => ctx.accounts.get(`${c.namespace}/${name}`) });
   const username = c.controller ? `system:serviceaccount:kube-system:${c.controller}` : 'tokenguard-test';
-  const admitted = admitPod(c.pod, { plugin, webhook: webhookFor({ policies: ctx.policies, facts: ctx.lookup }, { kind: 'Pod', namespace: c.namespace, username }) });
+  const admitted = admitPod(c.pod, { plugin, webhook: ctx.webhook({ policies: ctx.policies, facts: ctx.lookup }, { kind: 'Pod', namespace: c.namespace, username }) });
   const notes: string[] = [];
   const sim = admitted.plugin;
   if (sim.mirror) notes.push('mirror pod: the ServiceAccount plugin and tokenguard leave it alone');

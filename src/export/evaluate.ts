@@ -412,7 +412,7 @@ export function mutateRequest(objects: readonly MutatingObject[], a: AdmissionAt
     for (const policy of policies) {
       if (round > 0 && policy.spec.reinvocationPolicy !== 'IfNeeded') continue;
       const binding = objects.find((o) => o.kind === 'MutatingAdmissionPolicyBinding' && o.spec.policyName === policy.metadata.name);
-      if (!binding || binding.kind !== 'MutatingAdmissionPolicyBinding') continue;
+      if (binding?.kind !== 'MutatingAdmissionPolicyBinding') continue;
       const current = { ...a, object };
       if (!constraintsMatch(policy.spec.matchConstraints, current)) continue;
       const params = paramsFor(binding.spec.paramRef, policy.spec.paramKind !== undefined, current);

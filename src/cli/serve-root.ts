@@ -9,7 +9,7 @@ import type { ClusterFactsProvider } from '../facts/informers.js';
 import { noFacts, withApiAudiences } from '../facts/types.js';
 import { type KubeConfig, loadKubeConfig } from '../kube/config.js';
 import { proxyFromEnvironment, shownProxy } from '../kube/proxy.js';
-import { createLogger, type Logger, turnBatched } from '../log.js';
+import { childLogger, createLogger, type Logger, turnBatched } from '../log.js';
 import { createMetrics } from '../server/metrics.js';
 import { type RunningServer, StartupError, startServer } from '../server/serve.js';
 import { type CliIo, EXIT_OK, EXIT_USAGE } from './io.js';
@@ -104,7 +104,7 @@ export async function runServe({ options, io, hooks, usage }: RunServeArgs): Pro
       { event: 'facts', cluster: true, source: kubeConfig.source, server: new URL(kubeConfig.server).host, ...(proxy ? { proxy: shownProxy(proxy) } : {}) },
       'watching cluster facts',
     );
-    facts = createClusterFacts({ kubeConfig, logger: logger.child({ component: 'facts' }) });
+    facts = createClusterFacts({ kubeConfig, logger: childLogger(logger, { component: 'facts' }) });
     registerFactsMetrics(metrics.registry, facts);
     // Rejects only when stopped before the first sync; readiness follows facts.ready().
     facts.start().catch(() => {});

@@ -12,7 +12,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { JsonObject } from '../src/engine/json.js';
+import type { JsonObject } from '../src/json.js';
 import type { ClusterFacts } from '../src/engine/types.js';
 import { serviceAccountKey } from '../src/facts/project.js';
 import { type CachedObject, FACTS_RESOURCES, type FactsResource, FactsStore, projectForCache } from '../src/facts/store.js';

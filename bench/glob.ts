@@ -9,7 +9,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { handleReview } from '../src/admission/review.js';
-import type { JsonObject } from '../src/engine/json.js';
+import type { JsonObject } from '../src/json.js';
 import { noFacts } from '../src/facts/types.js';
 import { parsePolicyDocuments } from '../src/policy/parse.js';
 import { pod, review } from '../test/helpers/pods.js';

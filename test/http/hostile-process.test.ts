@@ -15,7 +15,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { imageStart } from '../helpers/image-start.js';
 import { canCreateMemoryCgroup, createMemoryCgroup } from '../helpers/memory-cgroup.js';
-import type { JsonObject } from '../../src/engine/json.js';
+import type { JsonObject } from '../../src/json.js';
 import { MAX_CONNECTIONS } from '../../src/server/limits.js';
 import { pod, review } from '../helpers/pods.js';
 import { postHead, postReview, REPO, rawExchange, request, SHIPPED_POLICIES } from './helpers.js';

@@ -6,7 +6,7 @@
  * or the answers. Child loggers are made with `childLogger`, which redacts their bindings.
  */
 import { randomBytes } from 'node:crypto';
-import type { JsonObject } from '../../src/engine/json.js';
+import type { JsonObject } from '../../src/json.js';
 import { childLogger, createLogger, redactSecrets } from '../../src/log.js';
 import { pod, review } from '../helpers/pods.js';
 import { LogSink, postReview, request, startTestServer, type TestServer } from './helpers.js';

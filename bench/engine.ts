@@ -7,9 +7,9 @@
 import { join } from 'node:path';
 import { handleReview } from '../src/admission/review.js';
 import { evaluate } from '../src/engine/evaluate.js';
-import type { JsonObject } from '../src/json.js';
 import type { EngineInput } from '../src/engine/types.js';
 import { noFacts } from '../src/facts/types.js';
+import type { JsonObject } from '../src/json.js';
 import { loadPolicies } from '../src/policy/load.js';
 import { pod, review } from '../test/helpers/pods.js';
 

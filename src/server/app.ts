@@ -34,7 +34,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { subjectAltDnsNames } from '../certs/san.js';
-import { decodeAdmissionReview, type Endpoint, errored, handleReview, type ReviewOutcome } from '../admission/review.js';
+import { decodeAdmissionReview } from '../admission/decode.js';
+import { type Endpoint, errored, handleReview, type ReviewOutcome } from '../admission/review.js';
 import type { FactsProvider } from '../facts/types.js';
 import type { Logger } from '../log.js';
 import type { TokenPolicy } from '../policy/types.js';
@@ -212,12 +213,11 @@ export function createApp(deps: AppDeps): App {
         // The parser's message quotes the input, which may be Secret data: never echo it.
         return fail(400, 'request body is not valid JSON');
       }
-      const pending = handleReview(endpoint, body, reviewDeps);
-      const result = pending instanceof Promise ? await pending : pending;
+      const result = await handleReview(endpoint, body, reviewDeps);
       if (!result.ok) return fail(result.status, result.message);
       answer(endpoint, res, result.outcome, seconds());
     } catch (err) {
-      // A bug in this module (handleReview itself never throws). With a uid, still answer with
+      // A bug in this module (handleReview itself never rejects). With a uid, still answer with
       // an AdmissionReview; without one, a plain 500. Nothing may escape: the promise of this
       // function is not awaited, and an unhandled rejection would end the process.
       try {

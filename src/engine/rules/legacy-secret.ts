@@ -5,13 +5,13 @@
  */
 import type { TokenPolicy } from '../../policy/types.js';
 import { SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_SECRET_TYPE } from '../../constants.js';
-import { type JsonObject, objectAt, stringAt, stringMapAt } from '../../json.js';
+import { type JsonObject, objectAt, stringAt, stringIn } from '../../json.js';
 import { serviceAccountPatternMatches } from '../match.js';
 import type { RuleMode, RuleResult } from '../types.js';
 
 /** The ServiceAccount a Secret names in `kubernetes.io/service-account.name`, if any. */
 export function secretServiceAccount(secret: JsonObject): string | undefined {
-  return stringMapAt(objectAt(secret, 'metadata'), 'annotations')[SERVICE_ACCOUNT_NAME_ANNOTATION] || undefined;
+  return stringIn(objectAt(objectAt(secret, 'metadata'), 'annotations'), SERVICE_ACCOUNT_NAME_ANNOTATION) || undefined;
 }
 
 /**

@@ -3,7 +3,7 @@
  * Deployment's memory limit on this machine. Node sizes V8's heap from it
  * (`uv_get_constrained_memory`), so a process inside behaves as in the cluster. Needs root and
  * the v1 memory controller at /sys/fs/cgroup/memory; {@link canCreateMemoryCgroup} says whether
- * this process can make one. Used by bench/memory-limit.ts and the tests of decision 28.
+ * this process can make one. Used by the process tests of the Deployment's memory settings.
  */
 import { accessSync, constants, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

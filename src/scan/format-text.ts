@@ -105,11 +105,12 @@ function workloadLines(w: WorkloadReport): string[] {
   }
   if (w.otherVariantPods > 0) out.push(`    ${w.otherVariantPods} more pod${w.otherVariantPods === 1 ? '' : 's'} with other verdicts (not listed)`);
   for (const t of w.legacyTokens) {
-    const where = t.pods > 0 ? `${t.pods} pod${t.pods === 1 ? '' : 's'}${t.template ? ' and its template' : ''}` : 'its template only';
+    const template = t.template && w.workload.kind !== 'Pod';
+    const where = t.pods > 0 ? `${t.pods} pod${t.pods === 1 ? '' : 's'}${template ? ' and its template' : ''}` : 'its template only';
     out.push(`    uses legacy token ${t.secret} (${where}): ${[...new Set(t.uses.map((u) => u.text))].join('; ')}`);
   }
   if (w.plan) {
-    out.push(`    plan: ${w.plan.status}${w.plan.expirationSeconds ? ` (token of ServiceAccount ${w.plan.serviceAccount}, ${w.plan.expirationSeconds} s)` : ''}`);
+    out.push(`    plan: ${w.plan.status}${w.plan.expirationSeconds ? ` (a token of ServiceAccount ${w.plan.serviceAccount} for ${w.plan.expirationSeconds} s)` : ''}`);
     for (const c of w.plan.changes) out.push(`      - ${c}`);
     for (const m of w.plan.manual) out.push(`      ! ${m}`);
     if (w.plan.check) {

@@ -118,18 +118,8 @@ export function planWorkload(input: PlanInput): WorkloadPlan {
   const specs = [templateSpec(live, path), templateSpec(manifest, path)];
   const podSpec = specs[1] as JsonObject;
 
-  const currentSa = stringAt(podSpec, 'serviceAccountName') || stringAt(podSpec, 'serviceAccount') || 'default';
-  if (currentSa !== serviceAccount) {
-    for (const s of specs) {
-      s.serviceAccountName = serviceAccount;
-      if (s.serviceAccount !== undefined) s.serviceAccount = serviceAccount;
-    }
-    smpSpec.serviceAccountName = serviceAccount;
-    if (podSpec.serviceAccount !== undefined) smpSpec.serviceAccount = serviceAccount;
-    changes.push(`runs as ServiceAccount ${serviceAccount}, the one the legacy token was for (was ${currentSa})`);
-  }
-
   const expiration = chooseExpiration(input, manifest, path, serviceAccount);
+  let imagePullChanges = 0;
   const byVolume = new Map<string, SecretUse[]>();
   for (const s of templateSecrets) {
     for (const u of s.uses) {
@@ -145,6 +135,7 @@ export function planWorkload(input: PlanInput): WorkloadPlan {
         }
         smpSpec.imagePullSecrets = [...((smpSpec.imagePullSecrets as JsonObject[] | undefined) ?? []), { name: u.secret, $patch: 'delete' }];
         changes.push(`removes ${u.secret} from imagePullSecrets (a token Secret holds no registry credentials)`);
+        imagePullChanges++;
         replaced.add(u.secret);
       } else if (u.kind === 'env' || u.kind === 'envFrom') {
         unhandled.add(u.secret);
@@ -184,8 +175,22 @@ export function planWorkload(input: PlanInput): WorkloadPlan {
   }
   if (smpVolumes.length > 0) smpSpec.volumes = smpVolumes;
 
+  // A projected token is for the pod's own ServiceAccount: run as the one the legacy token was for.
+  const tokenVolumes = changes.length - imagePullChanges;
+  const currentSa = stringAt(podSpec, 'serviceAccountName') || stringAt(podSpec, 'serviceAccount') || 'default';
+  if (tokenVolumes > 0 && currentSa !== serviceAccount) {
+    for (const s of specs) {
+      s.serviceAccountName = serviceAccount;
+      if (s.serviceAccount !== undefined) s.serviceAccount = serviceAccount;
+    }
+    smpSpec.serviceAccountName = serviceAccount;
+    if (podSpec.serviceAccount !== undefined) smpSpec.serviceAccount = serviceAccount;
+    changes.unshift(`runs as ServiceAccount ${serviceAccount}, the one the legacy token was for (was ${currentSa})`);
+  }
+
   // A pod that uses a token needs the API: say so where a policy would otherwise take tokens away.
-  for (const annotation of neededAnnotations(input, manifest, path, serviceAccount)) {
+  const annotations = tokenVolumes > 0 ? neededAnnotations(input, manifest, path, serviceAccount) : [];
+  for (const annotation of annotations) {
     for (const obj of [live, manifest]) setTemplateAnnotation(obj, path, annotation);
     smpMeta.annotations = { ...((smpMeta.annotations as JsonObject | undefined) ?? {}), [annotation]: 'true' };
     changes.push(`annotates the pod template ${annotation}: "true" (it uses the API, so the automount policy keeps its tokens)`);
@@ -199,7 +204,7 @@ export function planWorkload(input: PlanInput): WorkloadPlan {
     workload,
     status,
     serviceAccount,
-    expirationSeconds: expiration,
+    expirationSeconds: tokenVolumes > 0 ? expiration : 0,
     changes,
     manual,
     replaces: [...replaced].filter((n) => !unhandled.has(n)).sort(),

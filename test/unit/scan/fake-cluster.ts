@@ -132,7 +132,7 @@ export class FakeCluster {
     });
   }
 
-  #answer(method: string, path: string, query: Record<string, string>, accept: string, body: string, res: ServerResponse): void {
+  #answer(method: string, path: string, query: Record<string, string>, accept: string, body: string, res: ServerResponse): undefined {
     if (this.forbidden.has(path)) return json(res, 403, status(403, 'Forbidden', `forbidden: cannot list ${path}`));
     if (path === '/version') return json(res, 200, { major: '1', minor: '34', gitVersion: this.version });
     if (path === '/apis/wgpolicyk8s.io/v1alpha2') {
@@ -170,7 +170,7 @@ export class FakeCluster {
     const page = items.slice(offset, offset + limit);
     const more = offset + limit < items.length;
     const metadataOnly = accept.includes('as=PartialObjectMetadataList');
-    json(res, 200, {
+    return json(res, 200, {
       kind: metadataOnly ? 'PartialObjectMetadataList' : `${meta[0]}List`,
       apiVersion: metadataOnly ? 'meta.k8s.io/v1' : meta[1],
       metadata: { resourceVersion: '100', ...(more ? { continue: String(offset + limit) } : {}) },
@@ -179,10 +179,11 @@ export class FakeCluster {
   }
 }
 
-function json(res: ServerResponse, code: number, body: unknown): void {
+function json(res: ServerResponse, code: number, body: unknown): undefined {
   const text = JSON.stringify(body);
   res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+  return undefined;
 }
 
 function status(code: number, reason: string, message: string): Record<string, unknown> {

@@ -319,6 +319,7 @@ describe('exit codes and errors', () => {
 describe('progress', () => {
   test('a line per page on a terminal, cleared at the end; none when piped', async () => {
     const tty = await scan(['--page-size', '2', '--fail-on', 'never'], { stderrTTY: true });
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's erase-line sequence is the point
     expect(tty.stderr).toMatch(/\r\u001b\[Kscan: pods page 4 \(8\), \d+ objects, [\d,]+\/s/);
     expect(tty.stderr.endsWith('\r\u001b[K')).toBe(true);
     expect((await scan(['--page-size', '2', '--fail-on', 'never'])).stderr).toBe('');

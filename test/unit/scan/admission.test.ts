@@ -143,7 +143,7 @@ describe('owners and references', () => {
     owners.add('Job', { metadata: { name: 'nightly-29', namespace: 'ns', ownerReferences: [ref('CronJob', 'nightly', 'batch/v1')] } });
     owners.add('ReplicaSet', { metadata: { name: 'bare-rs', namespace: 'ns' } });
     expect(owners.size).toBe(2);
-    const of = (ownerReferences?: unknown[]) => owners.workloadOf({ metadata: { name: 'p', namespace: 'ns', uid: 'pu', ...(ownerReferences ? { ownerReferences } : {}) } });
+    const of = (ownerReferences?: JsonObject[]) => owners.workloadOf({ metadata: { name: 'p', namespace: 'ns', uid: 'pu', ...(ownerReferences ? { ownerReferences } : {}) } });
     expect(of([ref('ReplicaSet', 'web-abc')])).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'ns', name: 'web', uid: 'u-web' });
     expect(of([ref('Job', 'nightly-29', 'batch/v1')])).toEqual({ apiVersion: 'batch/v1', kind: 'CronJob', namespace: 'ns', name: 'nightly', uid: 'u-nightly' });
     expect(of([ref('ReplicaSet', 'bare-rs')])).toMatchObject({ kind: 'ReplicaSet', name: 'bare-rs' });

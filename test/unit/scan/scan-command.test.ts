@@ -325,3 +325,35 @@ describe('progress', () => {
     expect((await scan(['--page-size', '2', '--fail-on', 'never'])).stderr).toBe('');
   });
 });
+
+describe('deploy/scan: the RBAC the scan needs', () => {
+  type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+  const docs = parseAllDocuments(readFileSync(join(REPO, 'deploy/scan/rbac.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string }; rules: Rule[] });
+  const role = (name: string) => docs.find((d) => d.metadata.name === name) as (typeof docs)[number];
+
+  /** The RBAC attributes of a request, as the API server derives them. */
+  function attributes(r: { method: string; path: string; query: Record<string, string> }) {
+    const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?$/.exec(r.path);
+    if (!m) return { nonResource: r.path };
+    const verb = r.method === 'PATCH' ? 'patch' : m[4] ? 'get' : 'list';
+    return { group: m[1] ?? '', namespace: m[2], resource: m[3] as string, name: m[4], verb };
+  }
+  const allows = (rules: Rule[], a: ReturnType<typeof attributes>) =>
+    'resource' in a && rules.some((rule) => rule.apiGroups.includes(a.group ?? '') && rule.resources.includes(a.resource ?? '') && rule.verbs.includes(a.verb ?? '') && (!rule.resourceNames || rule.resourceNames.includes(a.name ?? '')));
+
+  test('every request of a scan (and of --apply) is allowed by the roles; /version is public', async () => {
+    await scan(['--apply', '--page-size', '3']);
+    const scanRules = [...role('tokenguard-scan').rules, ...role('tokenguard-scan-tracking').rules];
+    const denied = cluster.requests
+      .map(attributes)
+      .filter((a) => !('nonResource' in a && a.nonResource === '/version') && !('nonResource' in a && a.nonResource === '/apis/wgpolicyk8s.io/v1alpha2'))
+      .filter((a) => !allows(scanRules, a) && !allows(role('tokenguard-scan-reports').rules, a));
+    expect(denied).toEqual([]);
+  });
+
+  test('list only; nothing on Secrets but list; no write outside the reports role', () => {
+    expect(role('tokenguard-scan').rules.flatMap((r) => r.verbs)).toEqual(['list', 'list', 'list', 'list']);
+    expect(role('tokenguard-scan-tracking')).toMatchObject({ metadata: { namespace: 'kube-system' }, rules: [{ resources: ['configmaps'], resourceNames: ['kube-apiserver-legacy-service-account-token-tracking'], verbs: ['get'] }] });
+    expect(role('tokenguard-scan-reports').rules).toEqual([{ apiGroups: ['wgpolicyk8s.io'], resources: ['policyreports', 'clusterpolicyreports'], verbs: ['get', 'create', 'patch'] }]);
+  });
+});

@@ -303,26 +303,32 @@ function workloadResults(w: WorkloadEntry, plan: WorkloadPlan | undefined): Scan
   }
   if (w.pods === 0) return out;
   const rank: Record<string, number> = { error: 0, fail: 1, mutate: 2, warn: 3, pass: 4 };
-  const byRule = new Map<string, { policy: string; rule: string; status: string; message: string; pods: number }>();
+  const byRule = new Map<string, { policy: string; rule: string; status: string; messages: string[]; pods: number }>();
   for (const v of w.variants.values()) {
     if (v.verdict.outcome === 'error') {
       const k = `\u0000error`;
-      const e = byRule.get(k) ?? { policy: SCAN_POLICY, rule: 'evaluate', status: 'error', message: v.verdict.reason ?? 'could not be evaluated', pods: 0 };
+      const e = byRule.get(k) ?? { policy: SCAN_POLICY, rule: 'evaluate', status: 'error', messages: [v.verdict.reason ?? 'could not be evaluated'], pods: 0 };
       e.pods += v.pods;
       byRule.set(k, e);
       continue;
     }
+    const counted = new Set<string>();
     for (const p of v.verdict.policies) {
       if (p.status === 'skip') continue;
       for (const r of p.results) {
         const k = `${p.policy}\u0000${r.rule}`;
-        const e = byRule.get(k);
-        if (!e) byRule.set(k, { policy: p.policy, rule: r.rule, status: p.status, message: r.message, pods: v.pods });
-        else {
-          if ((rank[p.status] ?? 9) < (rank[e.status] ?? 9)) {
-            e.status = p.status;
-            e.message = r.message;
-          }
+        let e = byRule.get(k);
+        if (!e) {
+          e = { policy: p.policy, rule: r.rule, status: p.status, messages: [], pods: 0 };
+          byRule.set(k, e);
+        } else if ((rank[p.status] ?? 9) < (rank[e.status] ?? 9)) {
+          e.status = p.status;
+          e.messages = [];
+        }
+        if (p.status === e.status && !e.messages.includes(r.message)) e.messages.push(r.message);
+        // A pod counts once per rule, however many messages the rule gave it.
+        if (!counted.has(k)) {
+          counted.add(k);
           e.pods += v.pods;
         }
       }
@@ -338,7 +344,7 @@ function workloadResults(w: WorkloadEntry, plan: WorkloadPlan | undefined): Scan
       rule: e.rule,
       result,
       severity,
-      message: `${lead} (${e.pods} of ${w.pods} pod${w.pods === 1 ? '' : 's'}): ${e.message}`,
+      message: `${lead} (${e.pods} of ${w.pods} pod${w.pods === 1 ? '' : 's'}): ${e.messages.join('; ')}`,
       resource,
       properties: props({ pods: String(w.pods), matchingPods: String(e.pods) }),
     });

@@ -145,6 +145,12 @@ describe('the report', () => {
       { pods: 3, outcome: 'changed', examplePod: 'web-xyz-1', denials: [], changes: ['automount/automount: removed API token kube-api-access-* (1 mount), automount off: API access not needed'], warnings: [] },
     ]);
     expect(r.workloads.find((w) => w.workload.name === 'long-token')?.variants[0]?.changes).toEqual(['token-bounds/token-bounds: vault: expirationSeconds 172800 -> 86400']);
+    // One result per workload, policy and rule; a pod counted once, whatever the rule said of it.
+    expect(r.results.filter((x) => x.resource?.name === 'long-token').map((x) => `${x.policy}/${x.rule} ${x.result} ${x.severity}: ${x.message}`)).toEqual([
+      'api-token-expiration/api-token-expiration warn low: admission would warn (1 of 1 pod): API token kube-api-access-* expirationSeconds 3607 -> 3600; API token kube-api-access-* expirationSeconds 3607 > 3600',
+      'automount/automount pass info: passes (1 of 1 pod): API token allowed: pod annotation tokenguard.dev/api-access=true',
+      'token-bounds/token-bounds fail medium: admission would change these pods now (1 of 1 pod): vault: expirationSeconds 172800 -> 86400',
+    ]);
     expect(r.summary).toMatchObject({ legacyTokens: 8, inUse: 4, safeToDelete: 1, invalidated: 1, orphaned: 1, findClient: 1, pods: 8, apiTokenPods: 7, wouldLoseApiTokenPods: 6, wouldLoseApiTokenShare: 0.75, oldestUnused: { namespace: 'team-a', name: 'stale-token', days: 343 } });
     expect(r.namespaces.map((n) => [n.namespace, n.legacyTokens, n.pods])).toEqual([
       ['kube-system', 0, 0],

@@ -183,7 +183,7 @@ export function analyze(input: AnalyzeInput): Analysis {
     const listed = sa.secrets.map((name) => ({ name, tokenSecret: tokenNames.has(key(sa.namespace, name)) }));
     const tokens = listed.filter((x) => x.tokenSecret).map((x) => x.name);
     if (tokens.length === 0) continue;
-    const message = `lists legacy token Secret${tokens.length === 1 ? '' : 's'} ${tokens.join(', ')} in .secrets: the API server counts ${tokens.length === 1 ? 'it' : 'them'} as auto-generated, and the cleaner invalidates such Secrets once unused for a period; after deleting ${tokens.length === 1 ? 'it' : 'them'}, remove the entr${tokens.length === 1 ? 'y' : 'ies'} from .secrets`;
+    const message = `lists legacy token Secret${tokens.length === 1 ? '' : 's'} ${tokens.join(', ')} in .secrets: the API server counts ${tokens.length === 1 ? 'it' : 'them'} as auto-generated, and the cleaner invalidates such Secrets once unused for a period (deleting ${tokens.length === 1 ? 'it' : 'them'} also drops the entr${tokens.length === 1 ? 'y' : 'ies'}: the token controller does it)`;
     serviceAccounts.push({ namespace: sa.namespace, name: sa.name, secrets: listed, message });
     results.push({
       namespace: sa.namespace,

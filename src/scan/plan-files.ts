@@ -9,14 +9,14 @@
  * | `json-patch/<ns>/<kind>-<name>.json`   | JSON Patch of the live object (`kubectl patch --type=json --patch-file`) |
  * | `kustomize/<ns>/<kind>-<name>.yaml`    | strategic-merge patch for a kustomization's `patches:`           |
  * | `facts.yaml`                          | the Namespaces, ServiceAccounts and bindings the workloads' pods use (`tokenguard test --facts`) |
- * | `delete-secrets.sh`                   | `kubectl delete secret` for the Secrets nothing uses, and the `.secrets` entries to drop |
+ * | `delete-secrets.sh`                   | `kubectl delete secret` for the Secrets nothing uses                  |
  */
 import { stringify } from 'yaml';
 import type { JsonObject } from '../engine/json.js';
 import type { FactsIndex } from './facts-index.js';
 import { DELETABLE } from './legacy.js';
 import type { WorkloadPlan } from './plan.js';
-import type { LegacyTokenReport, ScanReport } from './report.js';
+import type { ScanReport } from './report.js';
 
 /** The marker that makes a folder a plan folder (and lets the next `--plan` replace it). */
 export const PLAN_MARKER = '.tokenguard-plan';
@@ -53,7 +53,7 @@ export function planFiles(input: PlanFilesInput): Map<string, string> {
     }
   }
   if (factObjects.length > 0) files.set('facts.yaml', factObjects.map(yaml).join('---\n'));
-  files.set('delete-secrets.sh', deleteScript(report, input.plans, input.facts));
+  files.set('delete-secrets.sh', deleteScript(report, input.plans));
   files.set('README.md', readme(input, patched));
   files.set(PLAN_MARKER, `written by tokenguard scan at ${report.scannedAt}\n`);
   return files;
@@ -64,7 +64,7 @@ function yaml(o: JsonObject): string {
 }
 
 /** The delete lines: now for the deletable Secrets, commented for those a plan frees. */
-function deleteScript(report: ScanReport, plans: readonly WorkloadPlan[], facts: FactsIndex): string {
+function deleteScript(report: ScanReport, plans: readonly WorkloadPlan[]): string {
   const lines = [
     '#!/bin/sh',
     `# Legacy token Secrets, from tokenguard scan of ${report.cluster.server} at ${report.scannedAt}.`,
@@ -78,7 +78,7 @@ function deleteScript(report: ScanReport, plans: readonly WorkloadPlan[], facts:
     lines.push(`# ${t.namespace}/${t.name}: ${t.verdict}: ${oneLine(t.message)}`);
     lines.push(`kubectl delete secret ${t.name} -n ${t.namespace}`);
   }
-  lines.push(...serviceAccountLines(now, facts, false));
+  lines.push('# kube-controller-manager\'s token controller then removes each from its ServiceAccount\'s .secrets.');
   // Secrets that only workloads with a ready plan use: deletable once those are rolled out.
   const freed = report.legacyTokens.filter((t) => {
     if (t.verdict !== 'migrate-first' || t.consumers.length === 0) return false;
@@ -86,36 +86,7 @@ function deleteScript(report: ScanReport, plans: readonly WorkloadPlan[], facts:
   });
   lines.push('', `# Once the planned workloads are rolled out and tokenguard scan shows no consumer (${freed.length}):`);
   for (const t of freed) lines.push(`# kubectl delete secret ${t.name} -n ${t.namespace}`);
-  lines.push(...serviceAccountLines(freed, facts, true));
   return `${lines.join('\n')}\n`;
-}
-
-/** `kubectl patch serviceaccount` lines that drop the deleted Secrets from `.secrets`, highest index first. */
-function serviceAccountLines(tokens: readonly LegacyTokenReport[], facts: FactsIndex, commented: boolean): string[] {
-  const out: string[] = [];
-  const bySa = new Map<string, { namespace: string; name: string; secrets: Set<string> }>();
-  for (const t of tokens) {
-    if (!t.serviceAccount.name || !t.serviceAccount.listsSecret) continue;
-    const k = `${t.namespace}/${t.serviceAccount.name}`;
-    const e = bySa.get(k) ?? { namespace: t.namespace, name: t.serviceAccount.name, secrets: new Set<string>() };
-    e.secrets.add(t.name);
-    bySa.set(k, e);
-  }
-  for (const e of [...bySa.values()].sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1))) {
-    const sa = facts.serviceAccount(e.namespace, e.name);
-    if (!sa) continue;
-    const ops = sa.secrets
-      .map((name, index) => ({ name, index }))
-      .filter((x) => e.secrets.has(x.name))
-      .sort((a, b) => b.index - a.index)
-      .flatMap((x) => [
-        { op: 'test', path: `/secrets/${x.index}/name`, value: x.name },
-        { op: 'remove', path: `/secrets/${x.index}` },
-      ]);
-    if (ops.length === 0) continue;
-    out.push(`${commented ? '# ' : ''}kubectl patch serviceaccount ${e.name} -n ${e.namespace} --type=json -p '${JSON.stringify(ops)}'`);
-  }
-  return out;
 }
 
 function readme(input: PlanFilesInput, patched: readonly WorkloadPlan[]): string {

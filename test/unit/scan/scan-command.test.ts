@@ -225,7 +225,6 @@ describe('the plan (--plan DIR)', () => {
       'kubectl delete secret listed-token -n team-a',
       'kubectl delete secret stale-token -n team-a',
       'kubectl delete secret orphan-token -n team-b',
-      `kubectl patch serviceaccount listed -n team-a --type=json -p '[{"op":"test","path":"/secrets/0/name","value":"listed-token"},{"op":"remove","path":"/secrets/0"}]'`,
     ]);
     expect(script).toContain('# kubectl delete secret legacy-user-token -n team-a');
     expect(script).not.toContain('env-user-token -n'); // its plan is manual

@@ -232,6 +232,8 @@ interface Measure {
   readonly wallMs: number;
   readonly objects: number;
   readonly maxRssKiB: number;
+  /** CPU time of the scan process (user + system). */
+  readonly cpuMs: number;
   readonly exit: number;
   readonly summary: Record<string, unknown>;
 }
@@ -239,7 +241,7 @@ interface Measure {
 async function measure(kubeconfig: string, work: string, pods: number): Promise<Measure> {
   const rssFile = join(work, 'maxrss');
   const hook = join(work, 'maxrss.mjs');
-  writeFileSync(hook, `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(process.env.TG_MAXRSS_FILE, String(process.resourceUsage().maxRSS)));\n`);
+  writeFileSync(hook, `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => { const u = process.resourceUsage(); writeFileSync(process.env.TG_MAXRSS_FILE, JSON.stringify({ maxRSS: u.maxRSS, cpuMs: (u.userCPUTime + u.systemCPUTime) / 1000 })); });\n`);
   const out = join(work, 'report.json');
   const started = performance.now();
   const exit = await new Promise<number>((res) => {
@@ -260,22 +262,23 @@ async function measure(kubeconfig: string, work: string, pods: number): Promise<
   const report = JSON.parse(text) as { summary: Record<string, unknown> & { pods: number; legacyTokens: number; workloads: number } };
   if (report.summary.pods !== pods) throw new Error(`bench:scan: the report counts ${report.summary.pods} pods, ${pods} expected`);
   const objects = await listed();
-  return { pods, wallMs, objects, maxRssKiB: Number(readFileSync(rssFile, 'utf8')), exit, summary: report.summary };
+  const usage = JSON.parse(readFileSync(rssFile, 'utf8')) as { maxRSS: number; cpuMs: number };
+  return { pods, wallMs, objects, maxRssKiB: usage.maxRSS, cpuMs: usage.cpuMs, exit, summary: report.summary };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 function render(rows: Measure[][], env: string): string {
   const lines = [
-    `| pods | workloads | objects listed | wall time (median of ${RUNS}) | objects/s | peak RSS (median, range) |`,
-    '|---:|---:|---:|---:|---:|---:|',
+    `| pods | workloads | objects listed | wall time (median of ${RUNS}) | objects/s | CPU time of the scan | peak RSS (median, range) |`,
+    '|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const runs of rows) {
     const m = runs[0] as Measure;
     const wall = median(runs.map((r) => r.wallMs));
     const rss = runs.map((r) => r.maxRssKiB / 1024);
     lines.push(
-      `| ${m.pods.toLocaleString('en-US')} | ${WORKLOADS.toLocaleString('en-US')} | ${m.objects.toLocaleString('en-US')} | ${(wall / 1000).toFixed(1)} s | ${Math.round(m.objects / (wall / 1000)).toLocaleString('en-US')} | ${median(rss).toFixed(0)} MiB (${Math.min(...rss).toFixed(0)}–${Math.max(...rss).toFixed(0)}) |`,
+      `| ${m.pods.toLocaleString('en-US')} | ${WORKLOADS.toLocaleString('en-US')} | ${m.objects.toLocaleString('en-US')} | ${(wall / 1000).toFixed(1)} s | ${Math.round(m.objects / (wall / 1000)).toLocaleString('en-US')} | ${(median(runs.map((r) => r.cpuMs)) / 1000).toFixed(1)} s | ${median(rss).toFixed(0)} MiB (${Math.min(...rss).toFixed(0)}–${Math.max(...rss).toFixed(0)}) |`,
     );
   }
   const [small, large] = rows.map((runs) => median(runs.map((r) => r.maxRssKiB / 1024)));
@@ -313,7 +316,7 @@ async function main(): Promise<void> {
       const runs: Measure[] = [];
       for (let i = 0; i < RUNS; i++) {
         const m = await measure(cluster.kubeconfig, work, to * WORKLOADS);
-        log(`scan of ${m.pods} pods: ${(m.wallMs / 1000).toFixed(2)} s, peak RSS ${(m.maxRssKiB / 1024).toFixed(0)} MiB, exit ${m.exit}`);
+        log(`scan of ${m.pods} pods: ${(m.wallMs / 1000).toFixed(2)} s (CPU ${(m.cpuMs / 1000).toFixed(2)} s), peak RSS ${(m.maxRssKiB / 1024).toFixed(0)} MiB, exit ${m.exit}`);
         runs.push(m);
       }
       rows.push(runs);

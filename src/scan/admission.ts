@@ -18,11 +18,12 @@
  * test/unit/scan/admission.test.ts checks that the reduction changes no verdict.
  */
 import { isPluginTokenVolume } from '../engine/api-token.js';
-import { DEFAULT_API_AUDIENCES, MIRROR_POD_ANNOTATION } from '../engine/constants.js';
-import { isObject, type JsonObject, objectAt, stringAt } from '../engine/json.js';
+import { DEFAULT_API_AUDIENCES, MIRROR_POD_ANNOTATION } from '../constants.js';
+import { isObject, type JsonObject, objectAt, stringAt } from '../json.js';
 import { mountedVolumeNames, tokenSources } from '../engine/pod.js';
 import { selectorKeys } from '../engine/selector.js';
-import { type Finding, type PolicyVerdict, runDryRun } from '../cli/test-run.js';
+import type { Finding, PolicyVerdict } from '../dryrun/report.js';
+import { runDryRun } from '../dryrun/run.js';
 import type { TokenPolicy } from '../policy/types.js';
 import type { FactsIndex } from './facts-index.js';
 

@@ -4,7 +4,7 @@
  * Secrets, the admission verdicts per workload, the summaries, and the results in PolicyReport
  * vocabulary. Pure: the clock comes in as `now`.
  */
-import { runDryRun } from '../cli/test-run.js';
+import { runDryRun } from '../dryrun/run.js';
 import type { TokenPolicy } from '../policy/types.js';
 import { byName } from '../policy/types.js';
 import type { PodOutcome } from './admission.js';

@@ -3,7 +3,7 @@
  * (field manager `tokenguard`), so each scan replaces the last one's results in place. The
  * `wgpolicyk8s.io/v1alpha2` CRDs must be installed; the API server's discovery says so first.
  */
-import { type JsonObject, objectAt, objectsAt, stringAt } from '../engine/json.js';
+import { type JsonObject, objectAt, objectsAt, stringAt } from '../json.js';
 import { KubeApiError, type KubeClient } from '../kube/client.js';
 import { ScanError } from './collect.js';
 import { REPORT_SOURCE } from './constants.js';

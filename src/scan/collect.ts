@@ -15,7 +15,7 @@
  * the API server then sends no `data` (test/unit/scan/collect.test.ts and the e2e check the
  * requests themselves).
  */
-import { type JsonObject, objectAt, stringAt } from '../engine/json.js';
+import { type JsonObject, objectAt, stringAt } from '../json.js';
 import { KubeApiError, type KubeClient } from '../kube/client.js';
 import type { TokenPolicy } from '../policy/types.js';
 import { createPodEvaluator, type PodEvaluator } from './admission.js';

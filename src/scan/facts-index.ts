@@ -5,9 +5,9 @@
  * bindings of the cluster, "bound by nothing" is then known (`bindingsComplete`), as
  * `tokenguard serve` knows it from its informers. Pure.
  */
-import type { JsonObject } from '../engine/json.js';
-import { objectAt, objectsAt, stringAt } from '../engine/json.js';
-import { ALL_SERVICE_ACCOUNTS_GROUP, groupKey, NAMESPACE_SERVICE_ACCOUNTS_GROUP_PREFIX, serviceAccountKey, subjectKeys } from '../facts/project.js';
+import type { JsonObject } from '../json.js';
+import { objectAt, objectsAt, stringAt } from '../json.js';
+import { serviceAccountKey, subjectKeys } from '../facts/project.js';
 import type { ServiceAccountInfo } from './inventory.js';
 
 export class FactsIndex {
@@ -85,7 +85,9 @@ export class FactsIndex {
     const sa = this.#serviceAccounts.get(serviceAccountKey(namespace, serviceAccount));
     if (sa) out.push(sa.fact);
     const seen = new Set<string>();
-    for (const k of [serviceAccountKey(namespace, serviceAccount), groupKey(NAMESPACE_SERVICE_ACCOUNTS_GROUP_PREFIX + namespace), groupKey(ALL_SERVICE_ACCOUNTS_GROUP)]) {
+    // The keys the facts' binding index files a ServiceAccount and its two groups under.
+    const groups = [`system:serviceaccounts:${namespace}`, 'system:serviceaccounts'].flatMap((name) => subjectKeys({ kind: 'Group', name }, ''));
+    for (const k of [serviceAccountKey(namespace, serviceAccount), ...groups]) {
       for (const id of this.#bindings.get(k) ?? []) {
         if (seen.has(id)) continue;
         seen.add(id);

@@ -5,7 +5,7 @@
  * ClusterPolicyReport with a line per namespace and one for the cluster. Pure.
  */
 import { stringify } from 'yaml';
-import type { JsonObject } from '../engine/json.js';
+import type { JsonObject } from '../json.js';
 import { REPORT_NAME, REPORT_SOURCE, SCAN_POLICY } from './constants.js';
 import type { ScanReport, ScanResult } from './report.js';
 

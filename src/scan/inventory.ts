@@ -2,8 +2,8 @@
  * What the scan keeps of each object it lists: small projections made as each page arrives, so
  * that the full objects (and anything secret in them) are dropped at once. Pure.
  */
-import { SERVICE_ACCOUNT_NAME_ANNOTATION } from '../engine/constants.js';
-import { isObject, type JsonObject, objectAt, objectsAt, stringAt, stringMapAt } from '../engine/json.js';
+import { SERVICE_ACCOUNT_NAME_ANNOTATION } from '../constants.js';
+import { isObject, type JsonObject, objectAt, objectsAt, stringAt, stringMapAt } from '../json.js';
 import { INVALID_SINCE_LABEL, LAST_USED_LABEL, SERVICE_ACCOUNT_UID_ANNOTATION } from './constants.js';
 import { parseTimestamp } from './dates.js';
 

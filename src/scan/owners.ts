@@ -4,7 +4,7 @@
  * controller are their own workload. Pure; the index holds one entry per owned ReplicaSet and
  * Job, whatever the number of pods.
  */
-import { isObject, type JsonObject, objectAt, stringAt } from '../engine/json.js';
+import { isObject, type JsonObject, objectAt, stringAt } from '../json.js';
 import { type ObjectRef, key } from './inventory.js';
 
 /** Kinds whose own controller is the workload worth naming. */

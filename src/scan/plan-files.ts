@@ -12,7 +12,7 @@
  * | `delete-secrets.sh`                   | `kubectl delete secret` for the Secrets nothing uses                  |
  */
 import { stringify } from 'yaml';
-import type { JsonObject } from '../engine/json.js';
+import type { JsonObject } from '../json.js';
 import type { FactsIndex } from './facts-index.js';
 import { DELETABLE } from './legacy.js';
 import type { WorkloadPlan } from './plan.js';

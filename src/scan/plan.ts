@@ -11,15 +11,17 @@
  * variable (it can never rotate), a `subPath` mount (the kubelet never updates it), a key other
  * than `token`, `ca.crt` and `namespace`, tokens of two ServiceAccounts in one pod.
  */
-import { API_TOKEN_DEFAULT_EXPIRATION_SECONDS, DEFAULT_API_AUDIENCES, DEFAULT_PROJECTED_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS, ROOT_CA_CONFIGMAP } from '../engine/constants.js';
+import { API_TOKEN_DEFAULT_EXPIRATION_SECONDS, DEFAULT_PROJECTED_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS, ROOT_CA_CONFIGMAP } from '../constants.js';
 import { diff } from '../engine/diff.js';
-import { cloneJson, isObject, type JsonObject, objectAt, objectsAt, stringAt, stringMapAt } from '../engine/json.js';
+import { cloneJson, isObject, type JsonObject, objectAt, objectsAt, stringAt, stringMapAt } from '../json.js';
 import { matchPolicy } from '../engine/match.js';
-import { planForPod } from '../engine/plan.js';
+import { planApiTokenExpiration } from '../engine/rules/api-token-expiration.js';
+import { planAutomount } from '../engine/rules/automount.js';
+import { planBounds } from '../engine/rules/bounds.js';
 import type { PatchOperation } from '../engine/types.js';
-import { runDryRun } from '../cli/test-run.js';
+import { runDryRun } from '../dryrun/run.js';
 import { staticFacts } from '../facts/static.js';
-import type { TokenPolicy } from '../policy/types.js';
+import { byName, type TokenPolicy } from '../policy/types.js';
 import type { FactsIndex } from './facts-index.js';
 import { describeRef, type ObjectRef, type TokenSecret } from './inventory.js';
 import { describeUse, type SecretUse } from './references.js';
@@ -338,8 +340,16 @@ function composed(input: PlanInput, manifest: JsonObject, path: readonly string[
     const m = matchPolicy(p, { namespace, labels: stringMapAt(objectAt(pod, 'metadata'), 'labels'), serviceAccount, namespaceFacts: facts.namespace });
     return 'matched' in m && m.matched;
   });
-  const apiAudiences = input.apiAudiences && input.apiAudiences.length > 0 ? input.apiAudiences : DEFAULT_API_AUDIENCES;
-  return { matched, plan: planForPod(matched, pod, namespace, serviceAccount, facts.serviceAccount, apiAudiences) };
+  // Composed as the engine composes them: in policy name order, strictest wins.
+  const sorted = [...matched].sort(byName);
+  return {
+    matched,
+    plan: {
+      bounds: planBounds(sorted),
+      apiTokenMax: planApiTokenExpiration(sorted),
+      automount: planAutomount(sorted, pod, { namespace, serviceAccount, saFacts: facts.serviceAccount }),
+    },
+  };
 }
 
 /**

@@ -3,7 +3,7 @@
  * legacy-token cleaner counts as "used by a pod" (upstream `VisitPodSecretNames`, docs/scan.md),
  * with the detail a migration needs (container, mount path, keys). Pure.
  */
-import { isObject, type JsonObject, objectAt, objectsAt, stringAt } from '../engine/json.js';
+import { isObject, type JsonObject, objectAt, objectsAt, stringAt } from '../json.js';
 import { allContainers } from '../engine/pod.js';
 
 /**

@@ -4,7 +4,7 @@
  * judged by the pod evaluator (admission.ts), its references to legacy token Secrets recorded
  * (references.ts), and then dropped. Pure.
  */
-import { type JsonObject, objectAt, stringAt } from '../engine/json.js';
+import { type JsonObject, objectAt, stringAt } from '../json.js';
 import type { PodEvaluator, PodOutcome, PodVerdict } from './admission.js';
 import type { ObjectRef } from './inventory.js';
 import { workloadKey } from './owners.js';

@@ -5,9 +5,9 @@
  * pods that differ only outside it share one evaluation.
  */
 import fc from 'fast-check';
-import { runDryRun } from '../../../src/cli/test-run.js';
+import { runDryRun } from '../../../src/dryrun/run.js';
 import { isPluginTokenVolume } from '../../../src/engine/api-token.js';
-import type { JsonObject } from '../../../src/engine/json.js';
+import type { JsonObject } from '../../../src/json.js';
 import { createPodEvaluator, reducePod } from '../../../src/scan/admission.js';
 import { FactsIndex } from '../../../src/scan/facts-index.js';
 import { toNamespaceFact, toServiceAccount } from '../../../src/scan/inventory.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fastJsonPatch from 'fast-json-patch';
 import { parse, stringify } from 'yaml';
-import type { JsonObject } from '../../../src/engine/json.js';
+import type { JsonObject } from '../../../src/json.js';
 import { parsePolicyDocuments } from '../../../src/policy/parse.js';
 import type { TokenPolicy } from '../../../src/policy/types.js';
 import { FactsIndex } from '../../../src/scan/facts-index.js';
@@ -69,6 +69,12 @@ function policies(yaml: string): TokenPolicy[] {
   return r.policies;
 }
 
+/** The volumes of a Deployment's pod template. */
+function volumesOf(o: JsonObject | undefined): unknown {
+  const spec = o?.spec as JsonObject | undefined;
+  return ((spec?.template as JsonObject | undefined)?.spec as JsonObject | undefined)?.volumes;
+}
+
 const container = (mounts: JsonObject[]) => ({ name: 'app', image: 'x', volumeMounts: mounts });
 
 describe('the projected volume gives the same files', () => {
@@ -82,7 +88,7 @@ describe('the projected volume gives the same files', () => {
       [token('tok')],
     );
     expect(p.status).toBe('ready');
-    const volumes = (((p.patched?.spec as JsonObject).template as JsonObject).spec as JsonObject).volumes;
+    const volumes = volumesOf(p.patched);
     expect(volumes).toEqual([
       {
         name: 't',
@@ -109,7 +115,7 @@ describe('the projected volume gives the same files', () => {
       }),
       [token('tok')],
     );
-    expect((((p.patched?.spec as JsonObject).template as JsonObject).spec as JsonObject).volumes).toEqual([
+    expect(volumesOf(p.patched)).toEqual([
       { name: 'p', projected: { sources: [{ configMap: { name: 'cfg' } }, { serviceAccountToken: { path: 'tk', expirationSeconds: 3600 } }] } },
     ]);
   });

@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { parseAllDocuments } from 'yaml';
-import { runScanCommand } from '../../../src/cli/scan-command.js';
+import { runScanCommand } from '../../../src/cli/commands/scan.js';
 import { MISSING_CRDS } from '../../../src/scan/apply.js';
 import { REPO } from '../../helpers/fixtures.js';
 import { FakeCluster } from './fake-cluster.js';

@@ -9,8 +9,8 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { runScanCommand } from '../../../src/cli/scan-command.js';
-import { runTestCommand } from '../../../src/cli/test-command.js';
+import { runScanCommand } from '../../../src/cli/commands/scan.js';
+import { runTestCommand } from '../../../src/cli/commands/test.js';
 import type { ScanReport } from '../../../src/scan/report.js';
 import { REPO } from '../../helpers/fixtures.js';
 import { FakeCluster } from './fake-cluster.js';

@@ -3,7 +3,7 @@
  * the mix of mix.ts: what it asks for (list requests only; Secrets only as metadata, typed by a
  * field selector), what it reports, that nothing of any Secret's data reaches any output, paging
  * and an expired continue token, exit codes, errors and the progress line. The same scan
- * against the real kube-apiserver is test/e2e/22-scan.e2e.test.ts.
+ * against the real kube-apiserver is test/e2e/23-scan.e2e.test.ts.
  */
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

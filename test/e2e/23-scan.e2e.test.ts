@@ -1,5 +1,5 @@
 /**
- * Scenario 22: `tokenguard scan` against the real kube-apiserver and kube-controller-manager.
+ * Scenario 23: `tokenguard scan` against the real kube-apiserver and kube-controller-manager.
  *
  * A known mix in one namespace, created while tokenguard only audits (so the stored objects are
  * as their authors wrote them): legacy token Secrets (the token controller fills them in) used by
@@ -498,7 +498,7 @@ async function recorded(args: readonly string[]): Promise<Run> {
   return r;
 }
 
-describe('scenario 22: tokenguard scan of the real cluster', () => {
+describe('scenario 23: tokenguard scan of the real cluster', () => {
   test('JSON: the exact report', async () => {
     const r = await recorded(['--output', 'json']);
     expect(r.stderr).toBe('');
@@ -578,7 +578,7 @@ describe('scenario 22: tokenguard scan of the real cluster', () => {
   });
 });
 
-describe('scenario 22: as the ServiceAccount of deploy/scan', () => {
+describe('scenario 23: as the ServiceAccount of deploy/scan', () => {
   let kubeconfig = '';
   beforeAll(async () => {
     await ensureNamespace('tokenguard-system');
@@ -627,7 +627,7 @@ describe('scenario 22: as the ServiceAccount of deploy/scan', () => {
   });
 });
 
-describe('scenario 22: the plan, applied', () => {
+describe('scenario 23: the plan, applied', () => {
   let dir = '';
 
   beforeAll(async () => {

@@ -12,8 +12,8 @@
  * ReplicaSet, ...) are off, so the pods stay exactly as created, owners and all; the
  * ServiceAccount admission plugin still gives every pod its API token volume.
  *
- * Opt-in, not part of `npm test` or the e2e suite (about 6 minutes on 2 cores):
- *   npm run build && npx tsx bench/scan.ts [--runs 3] [--docs]
+ * Opt-in, not part of `npm test` or the e2e suite (about 3 minutes on 2 cores):
+ *   npm run bench:scan -- [--runs 3] [--docs]   (builds dist/ first)
  * `--docs` rewrites the "tokenguard scan" block of docs/benchmarks.md; the JSON goes to
  * bench/results/scan-latest.json either way.
  */

@@ -1,5 +1,5 @@
 /**
- * The legacy-token cleaner's dates (docs/scan.md "When the cleaner acts"), case by case, from
+ * The legacy-token cleaner's dates (docs/scan.md "What the labels mean, and when the cleaner acts"), case by case, from
  * the rules of kube-controller-manager's legacy_serviceaccount_token_cleaner.go, and the verdicts
  * built on them.
  */

@@ -15,7 +15,7 @@ export const NOW = Date.parse('2026-12-10T12:00:00Z');
 const ALPHABET_SUFFIXES = ['bcdfg', 'hjklm', 'npqrs', 'tvwxz', '24567', 'zz2b4', 'k9m2p'];
 let nextSuffix = 0;
 
-/** The volume the ServiceAccount plugin adds (fact 1.4), under a fresh 5-character name. */
+/** The volume the ServiceAccount plugin adds, under a fresh 5-character name. */
 function apiVolume(): { name: string; projected: Record<string, unknown> } {
   const name = `kube-api-access-${ALPHABET_SUFFIXES[nextSuffix++ % ALPHABET_SUFFIXES.length]}`;
   return {

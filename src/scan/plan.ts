@@ -13,7 +13,7 @@
  */
 import { API_TOKEN_DEFAULT_EXPIRATION_SECONDS, DEFAULT_PROJECTED_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS, ROOT_CA_CONFIGMAP } from '../constants.js';
 import { diff } from '../engine/diff.js';
-import { cloneJson, isObject, type JsonObject, objectAt, objectsAt, stringAt, stringMapAt } from '../json.js';
+import { cloneJson, isObject, type JsonObject, objectAt, objectsAt, stringAt, stringMapAt, stringIn } from '../json.js';
 import { matchPolicy } from '../engine/match.js';
 import { planApiTokenExpiration } from '../engine/rules/api-token-expiration.js';
 import { planAutomount } from '../engine/rules/automount.js';
@@ -337,7 +337,7 @@ function composed(input: PlanInput, manifest: JsonObject, path: readonly string[
   if (facts instanceof Promise) throw new Error('static facts answer synchronously');
   const matched = input.policies.filter((p) => {
     if (p.spec.mode === 'Off') return false;
-    const m = matchPolicy(p, { namespace, labels: stringMapAt(objectAt(pod, 'metadata'), 'labels'), serviceAccount, namespaceFacts: facts.namespace });
+    const m = matchPolicy(p, { namespace, label: (key) => stringIn(objectAt(objectAt(pod, 'metadata'), 'labels'), key), serviceAccount, namespaceFacts: facts.namespace });
     return 'matched' in m && m.matched;
   });
   // Composed as the engine composes them: in policy name order, strictest wins.

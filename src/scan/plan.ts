@@ -13,7 +13,7 @@
  */
 import { API_TOKEN_DEFAULT_EXPIRATION_SECONDS, DEFAULT_PROJECTED_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS, ROOT_CA_CONFIGMAP } from '../constants.js';
 import { diff } from '../engine/diff.js';
-import { cloneJson, isObject, type JsonObject, objectAt, objectsAt, stringAt, stringMapAt, stringIn } from '../json.js';
+import { cloneJson, isObject, type JsonObject, objectAt, objectsAt, stringAt, stringIn } from '../json.js';
 import { matchPolicy } from '../engine/match.js';
 import { planApiTokenExpiration } from '../engine/rules/api-token-expiration.js';
 import { planAutomount } from '../engine/rules/automount.js';

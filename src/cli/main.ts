@@ -17,6 +17,7 @@ commands:
   certs            generate or check webhook TLS certificates
   token inspect    decode, classify and verify a ServiceAccount token (never prints it)
   export vap|map   compile the policies to ValidatingAdmissionPolicy / MutatingAdmissionPolicy
+  scan             report the tokens already in a cluster, and plan to retire the legacy ones
 
 Every command takes --policies PATH (default ./policies). tokenguard --version prints the version.
 `;
@@ -31,6 +32,7 @@ const commands: Record<string, () => Promise<Command>> = {
   certs: async () => (await import('./commands/certs.js')).runCertsCommand,
   token: async () => (await import('./commands/token.js')).runTokenCommand,
   export: async () => (await import('./commands/export.js')).runExportCommand,
+  scan: async () => (await import('./commands/scan.js')).runScanCommand,
 };
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */

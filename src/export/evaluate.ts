@@ -238,12 +238,17 @@ function ruleMatches(m: MatchResources, a: AdmissionAttributes): boolean {
   );
 }
 
+/** Labels as the selector matcher reads them. */
+function reader(labels: Record<string, string>): (key: string) => string | undefined {
+  return (key) => (Object.hasOwn(labels, key) ? labels[key] : undefined);
+}
+
 function constraintsMatch(m: MatchResources, a: AdmissionAttributes): boolean {
   if (!ruleMatches(m, a)) return false;
-  if (m.namespaceSelector && !selectorMatches(m.namespaceSelector as never, { ...labelsOf(a.namespaceObject), 'kubernetes.io/metadata.name': a.namespace })) return false;
+  if (m.namespaceSelector && !selectorMatches(m.namespaceSelector as never, reader({ ...labelsOf(a.namespaceObject), 'kubernetes.io/metadata.name': a.namespace }))) return false;
   if (m.objectSelector) {
     const sel = m.objectSelector as never;
-    if (!selectorMatches(sel, labelsOf(a.object)) && !(a.oldObject && selectorMatches(sel, labelsOf(a.oldObject)))) return false;
+    if (!selectorMatches(sel, reader(labelsOf(a.object))) && !(a.oldObject && selectorMatches(sel, reader(labelsOf(a.oldObject))))) return false;
   }
   return true;
 }
@@ -305,7 +310,7 @@ function conditionsMatch(conditions: readonly { name: string; expression: string
 /** Each parameter the binding selects (the namespace's ServiceAccounts), or `[null]` without paramKind. */
 function paramsFor(paramRef: ParamRef | undefined, hasParamKind: boolean, a: AdmissionAttributes): (JsonObject | null)[] | 'not-found' {
   if (!hasParamKind) return [null];
-  const selected = (a.serviceAccounts ?? []).filter((sa) => selectorMatches((paramRef?.selector ?? {}) as never, labelsOf(sa)));
+  const selected = (a.serviceAccounts ?? []).filter((sa) => selectorMatches((paramRef?.selector ?? {}) as never, reader(labelsOf(sa))));
   if (selected.length > 0) return selected;
   return paramRef?.parameterNotFoundAction === 'Allow' ? [] : 'not-found';
 }

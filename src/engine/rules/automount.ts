@@ -4,7 +4,7 @@
  * of ServiceAccounts, or an RBAC binding of the ServiceAccount.
  */
 import type { AutomountSpec, TokenPolicy } from '../../policy/types.js';
-import { isObject, type JsonObject, objectAt, objectsAt, stringAt, stringMapAt } from '../../json.js';
+import { isObject, type JsonObject, objectAt, objectsAt, stringAt, stringIn } from '../../json.js';
 import { serviceAccountPatternMatches } from '../match.js';
 import { allContainers, mountedVolumeNames, pluginTokenVolumeNames, type TokenSource, tokenSources, writableContainer } from '../pod.js';
 import type { RuleMode, RuleResult, ServiceAccountFacts } from '../types.js';
@@ -52,8 +52,7 @@ export function disables(verdicts: readonly AutomountVerdict[]): boolean {
 function neededReason(needed: AutomountSpec['needed'], pod: JsonObject, { namespace, serviceAccount, saFacts }: PodOwner): string | undefined {
   if (!needed) return undefined;
   if (needed.annotation) {
-    const podAnnotations = stringMapAt(objectAt(pod, 'metadata'), 'annotations');
-    if (podAnnotations[needed.annotation] === 'true') return `pod annotation ${needed.annotation}=true`;
+    if (stringIn(objectAt(objectAt(pod, 'metadata'), 'annotations'), needed.annotation) === 'true') return `pod annotation ${needed.annotation}=true`;
     if (saFacts?.annotations[needed.annotation] === 'true') {
       return `ServiceAccount ${namespace}/${serviceAccount} annotation ${needed.annotation}=true`;
     }

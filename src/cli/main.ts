@@ -16,6 +16,7 @@ commands:
   policy validate  check policy files
   certs            generate or check webhook TLS certificates
   token inspect    decode, classify and verify a ServiceAccount token (never prints it)
+  usage            who used which ServiceAccount token, from the API server's audit log
 
 Every command takes --policies PATH (default ./policies). tokenguard --version prints the version.
 `;
@@ -29,6 +30,7 @@ const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve-command.js')).runServeCommand,
   certs: async () => (await import('../certs/command.js')).runCertsCommand,
   token: async () => (await import('./token-command.js')).runTokenCommand,
+  usage: async () => (await import('../usage/command.js')).runUsageCommand,
 };
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */

@@ -148,6 +148,11 @@ export interface UsageSummary {
   readonly otherEvents: number;
   /** Requests whose later stages may have been counted again: their auditID was forgotten at the cap. */
   readonly unpaired: number;
+  /**
+   * Requests refused with 401 before any user was known (a bad, expired or invalidated token):
+   * the log names no identity for them, only where they came from.
+   */
+  readonly refusedAuthentication: { readonly requests: number; readonly sourceIPs: readonly string[]; readonly userAgents: readonly string[] };
   readonly serviceAccounts: readonly ServiceAccountUsage[];
   readonly reviewers: readonly ReviewerUsage[];
 }
@@ -247,6 +252,7 @@ export class UsageAggregator {
   #beforeSince = 0;
   #otherEvents = 0;
   #unpaired = 0;
+  readonly #refusedAuthn = { requests: 0, sourceIPs: new Set<string>(), userAgents: new Set<string>() };
   #from: number | undefined;
   #to: number | undefined;
 
@@ -268,11 +274,19 @@ export class UsageAggregator {
     const isReview = object !== undefined && object.resource === 'tokenreviews' && object.group === 'authentication.k8s.io';
     const isTokenRequest = object !== undefined && object.resource === 'serviceaccounts' && object.subresource === 'token' && r.verb === 'create';
     const refused = r.legacy?.kind === 'invalidated' && r.user.username === '' ? serviceAccountOf(r.legacy.subject ?? '') : undefined;
-    if (!sa && !isReview && !isTokenRequest && !refused) {
+    const unauthenticated = !refused && r.user.username === '' && r.code === 401;
+    if (!sa && !isReview && !isTokenRequest && !refused && !unauthenticated) {
       this.#otherEvents++;
       return;
     }
     const open = this.#sight(r);
+    if (unauthenticated) {
+      const a = this.#refusedAuthn;
+      if (open.first) a.requests++;
+      if (r.sourceIP !== undefined) capAdd(a.sourceIPs, r.sourceIP, this.#caps.sourceIPs);
+      if (r.userAgent !== undefined) capAdd(a.userAgents, r.userAgent, this.#caps.userAgents);
+      return;
+    }
     if (refused) {
       if (open.first) this.#refusedLegacy(refused, r);
       return;
@@ -474,6 +488,11 @@ export class UsageAggregator {
       beforeSince: this.#beforeSince,
       otherEvents: this.#otherEvents,
       unpaired: this.#unpaired,
+      refusedAuthentication: {
+        requests: this.#refusedAuthn.requests,
+        sourceIPs: [...this.#refusedAuthn.sourceIPs].sort(cmp),
+        userAgents: [...this.#refusedAuthn.userAgents].sort(cmp),
+      },
       serviceAccounts: accounts.map(toUsage),
       reviewers: [...this.#reviewers.values()]
         .sort((a, b) => cmp(a.username, b.username))

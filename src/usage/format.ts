@@ -41,6 +41,12 @@ export function formatUsageText(report: UsageReport): string {
   if (s.since !== undefined) out.push(`  since ${isoSecond(s.since)}: ${plural(s.beforeSince, 'earlier event')} skipped`);
   if (s.unpaired > 0) out.push(`  ${plural(s.unpaired, 'request')} whose later stages came too late to be paired may be counted twice`);
 
+  const refused = s.refusedAuthentication;
+  if (refused.requests > 0) {
+    const from = [...refused.sourceIPs, ...refused.userAgents];
+    out.push(`  ${plural(refused.requests, 'request')} refused before any user was known (401)${from.length > 0 ? ` from ${from.join(', ')}` : ''}: the log does not say whose token`);
+  }
+
   for (const a of seen) out.push('', ...serviceAccountLines(a));
 
   if (s.reviewers.length > 0) {
@@ -147,6 +153,7 @@ export function formatUsageJson(report: UsageReport, version: string): string {
     beforeSince: s.beforeSince,
     otherEvents: s.otherEvents,
     unpaired: s.unpaired,
+    refusedAuthentication: s.refusedAuthentication,
     read: report.read,
     serviceAccounts: s.serviceAccounts.map((a) => ({
       ...a,

@@ -233,3 +233,14 @@ test('memory follows identities, not events: the summary of 10x the events is th
   expect(shape(large)).toBe(shape(small));
   expect(large.serviceAccounts.reduce((n, a) => n + a.requests, 0)).toBe(500 * 20);
 });
+
+test('requests refused before any user was known (401) are counted with where they came from, under no identity', () => {
+  const s = aggregate([
+    { auditID: 'f1', stage: 'ResponseStarted', user: '', code: 401, uri: '/api', verb: 'get', sourceIP: '10.9.9.9', userAgent: 'curl/8' },
+    { auditID: 'f1', stage: 'ResponseComplete', user: '', code: 401, uri: '/api', verb: 'get', sourceIP: '10.9.9.9', userAgent: 'curl/8' },
+    { user: '', code: 200, uri: '/healthz', verb: 'get' },
+  ]);
+  expect(s.refusedAuthentication).toEqual({ requests: 1, sourceIPs: ['10.9.9.9'], userAgents: ['curl/8'] });
+  expect(s.serviceAccounts).toEqual([]);
+  expect(s.otherEvents).toBe(1);
+});

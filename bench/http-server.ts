@@ -230,6 +230,8 @@ function noMetrics() {
     setPoliciesLoaded: nothing,
     observeCertificateReload: nothing,
     setCertificateExpiry: nothing,
+    observeConnectionClosed: nothing,
+    setLoadSources: nothing,
   };
 }
 const cert = readFileSync(certFile, 'utf8');

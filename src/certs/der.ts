@@ -15,7 +15,6 @@ const TAG = {
   null: 0x05,
   oid: 0x06,
   utf8String: 0x0c,
-  ia5String: 0x16,
   utcTime: 0x17,
   generalizedTime: 0x18,
   sequence: 0x30,
@@ -30,7 +29,7 @@ function encodeLength(length: number): Buffer {
 }
 
 /** Encodes one tag-length-value. */
-export function tlv(tag: number, content: Uint8Array): Buffer {
+function tlv(tag: number, content: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from([tag]), encodeLength(content.length), content]);
 }
 
@@ -91,13 +90,6 @@ export function oid(dotted: string): Buffer {
 
 export function utf8String(value: string): Buffer {
   return tlv(TAG.utf8String, Buffer.from(value, 'utf8'));
-}
-
-/** An IA5String (ASCII), as used by dNSName. */
-export function ia5String(value: string): Buffer {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: the IA5 range starts at 0x00
-  if (!/^[\x00-\x7f]*$/.test(value)) throw new RangeError('IA5String must be ASCII');
-  return tlv(TAG.ia5String, Buffer.from(value, 'ascii'));
 }
 
 /** A BIT STRING whose last `unusedBits` bits are padding. */

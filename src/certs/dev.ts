@@ -8,10 +8,10 @@ import { checkCertificates } from './check.js';
 import { CERT_FILES, generateCertificates, type WrittenCertificates, writeCertificates } from './generate.js';
 
 /** The Service the development certificates are issued for, as in deploy/base. */
-export const DEV_SERVICE = 'tokenguard';
-export const DEV_NAMESPACE = 'tokenguard-system';
+const DEV_SERVICE = 'tokenguard';
+const DEV_NAMESPACE = 'tokenguard-system';
 /** Certificates expiring within this many days are replaced. */
-export const DEV_RENEW_DAYS = 7;
+const DEV_RENEW_DAYS = 7;
 
 export interface EnsureDevOptions {
   /** Default: the current time. */

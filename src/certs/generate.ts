@@ -1,7 +1,7 @@
 /**
  * Certificates for the webhook's HTTPS endpoint, without openssl: a private CA and a serving
  * certificate signed by it, for the names the API server dials (`<service>.<namespace>.svc`,
- * KUBERNETES-FACTS.md 3.15). Used by `tokenguard certs generate` (the self-managed overlay) and by
+ * docs/kubernetes.md "How the API server calls a webhook"). Used by `tokenguard certs generate` (the self-managed overlay) and by
  * {@link ensureDevCertificates} for local development.
  */
 import { createHash, generateKeyPair, type KeyObject, randomBytes, sign, X509Certificate } from 'node:crypto';
@@ -35,10 +35,10 @@ export const KEY_TYPES = ['ecdsa-p256', 'rsa-2048'] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
 
 /** Longest validity accepted, in days (10 years). */
-export const MAX_DAYS = 3650;
+const MAX_DAYS = 3650;
 
 /** Default validity of a new CA, in days (10 years). */
-export const DEFAULT_CA_DAYS = 3650;
+const DEFAULT_CA_DAYS = 3650;
 
 /**
  * How far `notBefore` is set before `now`, so that an API server whose clock is slightly behind

@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseManifests } from '../dryrun/manifests.js';
+import type { JsonObject } from '../json.js';
 
 /** Where a command writes; tests pass buffers. */
 export interface CliIo {
@@ -14,7 +17,39 @@ export function readInput(path: string, io: CliIo): string {
   return readFileSync(path, 'utf8');
 }
 
+/** The version in the package.json beside dist/ (and src/): the one npm installed. Throws when it cannot be read. */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return pkg.version ?? 'unknown';
+}
+
 /** Exit codes shared by every command: 0 fine, 1 something denied or failed a check, 2 bad input or usage. */
 export const EXIT_OK = 0;
 export const EXIT_DENIED = 1;
 export const EXIT_USAGE = 2;
+
+/**
+ * Reads `--facts` files (ServiceAccounts, Namespaces, bindings; YAML or JSON), relative to
+ * `cwd`. On any problem writes every error to stderr and returns undefined.
+ *
+ * @param label  how a file is named in messages
+ */
+export function readFactFiles(paths: readonly string[], io: CliIo, cwd: string, label: (file: string) => string = (f) => f): JsonObject[] | undefined {
+  const objects: JsonObject[] = [];
+  for (const f of paths) {
+    let text: string;
+    try {
+      text = readFileSync(resolve(cwd, f), 'utf8');
+    } catch (e) {
+      io.stderr.write(`${label(f)}: cannot read facts: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+      return undefined;
+    }
+    const parsed = parseManifests(text, label(f));
+    if (parsed.errors.length > 0) {
+      for (const e of parsed.errors) io.stderr.write(`${e}\n`);
+      return undefined;
+    }
+    objects.push(...parsed.objects.map((o) => o.object));
+  }
+  return objects;
+}

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type CliIo, EXIT_USAGE } from './io.js';
-import { runPolicyCommand } from './policy-command.js';
-import { runReviewCommand } from './review-command.js';
+import { runPolicyCommand } from './commands/policy.js';
+import { runReviewCommand } from './commands/review.js';
+import { type CliIo, EXIT_USAGE, packageVersion } from './io.js';
 
 const HELP = `tokenguard: ServiceAccount token policy for Kubernetes
 
@@ -26,11 +26,11 @@ type Command = (argv: readonly string[], io: CliIo) => number | Promise<number>;
 const commands: Record<string, () => Promise<Command>> = {
   review: async () => runReviewCommand,
   policy: async () => runPolicyCommand,
-  test: async () => (await import('./test-command.js')).runTestCommand,
-  serve: async () => (await import('./serve-command.js')).runServeCommand,
-  certs: async () => (await import('../certs/command.js')).runCertsCommand,
-  token: async () => (await import('./token-command.js')).runTokenCommand,
-  usage: async () => (await import('../usage/command.js')).runUsageCommand,
+  test: async () => (await import('./commands/test.js')).runTestCommand,
+  serve: async () => (await import('./commands/serve.js')).runServeCommand,
+  certs: async () => (await import('./commands/certs.js')).runCertsCommand,
+  token: async () => (await import('./commands/token.js')).runTokenCommand,
+  usage: async () => (await import('./commands/usage.js')).runUsageCommand,
 };
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
@@ -50,12 +50,6 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     return EXIT_USAGE;
   }
   return (await load())(rest, io);
-}
-
-/** The version in the package.json beside dist/ (and src/): the one npm installed. */
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-  return pkg.version ?? 'unknown';
 }
 
 function isEntryPoint(): boolean {

@@ -10,9 +10,9 @@ import {
   EXTENDED_EXPIRATION_SECONDS,
   PROJECTED_DEFAULT_MODE,
   ROOT_CA_CONFIGMAP,
-} from './constants.js';
-import { anyGlob } from './glob.js';
-import { isObject, type JsonObject, type JsonValue } from './json.js';
+} from '../constants.js';
+import { anyGlob } from '../glob.js';
+import { isObject, type JsonObject, type JsonValue } from '../json.js';
 
 /**
  * True when a token for `audience` is a token for the API server: the empty audience (the API
@@ -31,7 +31,7 @@ export function isApiAudience(audience: string, apiAudiences: readonly string[])
  * those differ the token lives at most the requested time, so counting a year is stricter than
  * needed, never looser. docs/tokens.md "Extension to a year".
  */
-export function isExtended(expirationSeconds: number, audiences: readonly string[], apiAudiences: readonly string[]): boolean {
+function isExtended(expirationSeconds: number, audiences: readonly string[], apiAudiences: readonly string[]): boolean {
   return expirationSeconds === API_TOKEN_DEFAULT_EXPIRATION_SECONDS && audiences.every((a) => isApiAudience(a, apiAudiences));
 }
 

@@ -1,5 +1,5 @@
 import fastJsonPatch from 'fast-json-patch';
-import type { JsonObject } from './json.js';
+import type { JsonObject } from '../json.js';
 import type { PatchOperation } from './types.js';
 
 /** The JSON Patch (RFC 6902) that turns `from` into `to`; pure, used for both served and audit patches. */

@@ -1,13 +1,14 @@
 import type { TokenPolicy } from '../policy/types.js';
-import { DEFAULT_API_AUDIENCES, MAX_WARNING_LENGTH } from './constants.js';
+import { DEFAULT_API_AUDIENCES } from '../constants.js';
+import { cloneJson, type JsonObject, objectAt, stringAt, stringMapAt } from '../json.js';
 import { diff } from './diff.js';
-import { cloneJson, type JsonObject, objectAt, stringAt, stringMapAt } from './json.js';
 import { type MatchSubject, matchPolicy } from './match.js';
-import { planForPod } from './plan.js';
+import { phaseMessages } from './messages.js';
 import { isMirrorPod, podEditCopy, podServiceAccount } from './pod.js';
-import { mutatePod, validateEphemeralContainers, validatePod } from './pod-rules.js';
-import { judgeEmbeddedTokens, judgeSecret, secretServiceAccount } from './secret-rules.js';
-import { judgeTokenRequest, planTokenRequest } from './token-request-rules.js';
+import { mutatePod, planForPod, validateEphemeralContainers, validatePod } from './pod-rules.js';
+import { validateEmbeddedTokens } from './rules/embedded-token.js';
+import { secretServiceAccount, validateLegacySecret } from './rules/legacy-secret.js';
+import { mutateTokenRequest, planTokenRequest, validateTokenRequest } from './rules/token-request.js';
 import type { ClusterFacts, EngineInput, EngineResult, PatchOperation, Phase, RuleResult } from './types.js';
 
 export interface EvaluateArgs {
@@ -53,7 +54,7 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
     if (p.spec.mode === 'Off') continue;
     const m = matchPolicy(p, subject);
     if ('error' in m) {
-      results.push({ policy: p.name, rule: 'match', mode: p.spec.mode, status: 'error', message: m.error });
+      results.push({ policies: [p.name], rule: 'match', mode: p.spec.mode, status: 'error', message: m.error });
     } else if (m.matched) (p.spec.mode === 'Enforce' ? enforce : audit).push(p);
   }
 
@@ -63,8 +64,8 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
       const create = input.operation === 'CREATE';
       for (const [set, mode] of [[enforce, 'Enforce'], [audit, 'Audit']] as const) {
         for (const p of set) {
-          if (create) results.push(...judgeSecret(object, namespace, p, mode));
-          results.push(...judgeEmbeddedTokens(object, p, mode));
+          if (create) results.push(...validateLegacySecret(object, namespace, p, mode));
+          results.push(...validateEmbeddedTokens(object, p, mode));
         }
       }
     }
@@ -75,17 +76,17 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
     const planE = planTokenRequest(enforce, object, input.user, apiAudiences);
     const planA = planTokenRequest(audit, object, input.user, apiAudiences);
     if (phase === 'validate') {
-      if (planE) results.push(...judgeTokenRequest(object, planE, 'Enforce', false));
-      if (planA) results.push(...judgeTokenRequest(object, planA, 'Audit', false));
+      if (planE) results.push(...validateTokenRequest(object, planE, 'Enforce'));
+      if (planA) results.push(...validateTokenRequest(object, planA, 'Audit'));
       return finish(phase, results, undefined, []);
     }
     const mutated = cloneJson(object);
-    const enforced = planE ? judgeTokenRequest(mutated, planE, 'Enforce', true) : [];
+    const enforced = planE ? mutateTokenRequest(mutated, planE, 'Enforce') : [];
     results.push(...enforced);
     let auditPatch: PatchOperation[] = [];
     if (planA) {
       const wouldBe = cloneJson(mutated);
-      const audited = judgeTokenRequest(wouldBe, planA, 'Audit', true);
+      const audited = mutateTokenRequest(wouldBe, planA, 'Audit');
       results.push(...audited);
       if (audited.some((r) => r.status === 'mutate')) auditPatch = diff(mutated, wouldBe);
     }
@@ -95,8 +96,9 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
   // Pods.
   const sa = serviceAccount ?? 'default';
   const saFacts = facts.serviceAccount?.name === sa && facts.serviceAccount.namespace === namespace ? facts.serviceAccount : undefined;
-  const planE = planForPod(enforce, object, namespace, sa, saFacts, apiAudiences);
-  const planA = planForPod(audit, object, namespace, sa, saFacts, apiAudiences);
+  const who = { pod: object, namespace, serviceAccount: sa, saFacts, apiAudiences };
+  const planE = planForPod({ policies: enforce, ...who });
+  const planA = planForPod({ policies: audit, ...who });
   if (input.subResource === EPHEMERAL_CONTAINERS) {
     // Validate only (appliesTo): the new ephemeral containers' mounts; the rest cannot change.
     results.push(
@@ -133,7 +135,7 @@ const EPHEMERAL_CONTAINERS = 'ephemeralcontainers';
  * tokens, so a token Secret's UPDATE or DELETE is never blocked), every subresource but
  * `serviceaccounts/token` and the validating side of `pods/ephemeralcontainers` (an UPDATE that
  * may mount a token volume into a new container), kinds it does not know, and mirror pods
- * (fact 1.12).
+ * (docs/kubernetes.md "Mirror pods").
  */
 function appliesTo(input: EngineInput, phase: Phase): boolean {
   if (input.kind === 'Other') return false;
@@ -155,58 +157,9 @@ function finish(
   mutated: JsonObject | undefined,
   auditPatch: PatchOperation[],
 ): EngineResult {
-  const denials: string[] = [];
-  const warnings: string[] = [];
-  const auditFindings: string[] = [];
-  // Warnings name the policy and lead with what matters, since the API server asks for 120
-  // characters; denials and audit annotations also carry the rule id.
-  for (const r of results) {
-    if (r.status === 'pass' || r.status === 'skip') continue;
-    const line = `${r.policy}/${r.rule}: ${r.message}`;
-    if (r.status === 'warn') warnings.push(warning(`${r.policy}: ${r.message}`));
-    // A requester must hear that the token they get is shorter than asked (as the API server's
-    // own --service-account-max-token-expiration warns); pod mutations are reported by audit logs.
-    else if (r.mode === 'Enforce' && r.status === 'mutate' && r.rule === 'token-request') warnings.push(warning(`${r.policy}: ${r.message}`));
-    else if (r.mode === 'Enforce' && (r.status === 'fail' || r.status === 'error')) {
-      if (phase === 'validate') denials.push(line);
-      else warnings.push(warning(`${r.policy}: not fixed: ${r.message}`));
-    } else if (r.mode === 'Audit' && (r.status === 'fail' || r.status === 'error' || r.status === 'mutate')) {
-      const verb = r.status === 'mutate' ? 'would change' : 'would deny';
-      warnings.push(warning(`audit ${r.policy} ${verb}: ${r.message}`));
-      auditFindings.push(`${verb}: ${line}`);
-    }
-  }
+  const { denials, warnings, auditFindings } = phaseMessages(phase, results);
   const auditAnnotations: Record<string, string> = {};
   if (auditPatch.length > 0) auditAnnotations['audit-patch'] = JSON.stringify(auditPatch);
   if (auditFindings.length > 0) auditAnnotations['audit-findings'] = JSON.stringify(auditFindings);
-  return {
-    phase,
-    results,
-    allowed: denials.length === 0,
-    denials,
-    mutated,
-    auditPatch,
-    warnings: [...new Set(warnings)],
-    auditAnnotations,
-  };
-}
-
-/**
- * Makes a warning the API server will pass on: one line without control characters (it drops
- * those silently, fact 3.8), prefixed with the product name, at most 120 characters.
- */
-export function warning(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
-  const clean = `tokenguard: ${text}`.replace(/[\u0000-\u001f\u007f]+/g, ' ');
-  // The limit counts characters (code points); a string of at most that many UTF-16 units has at
-  // most that many, which is nearly every warning: no walk at all then.
-  if (clean.length <= MAX_WARNING_LENGTH) return clean;
-  let count = 0;
-  let cut = 0;
-  for (const ch of clean) {
-    count += 1;
-    if (count > MAX_WARNING_LENGTH) return `${clean.slice(0, cut)}…`;
-    if (count < MAX_WARNING_LENGTH) cut += ch.length;
-  }
-  return clean;
+  return { phase, results, allowed: denials.length === 0, denials, mutated, auditPatch, warnings, auditAnnotations };
 }

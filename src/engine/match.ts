@@ -1,6 +1,6 @@
 import type { TokenPolicy } from '../policy/types.js';
-import { NAMESPACE_NAME_LABEL } from './constants.js';
-import { anyGlob } from './glob.js';
+import { NAMESPACE_NAME_LABEL } from '../constants.js';
+import { anyGlob } from '../glob.js';
 import { selectorKeys, selectorMatches } from './selector.js';
 import type { NamespaceFacts } from './types.js';
 

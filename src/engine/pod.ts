@@ -3,8 +3,8 @@ import {
   DEFAULT_PROJECTED_EXPIRATION_SECONDS,
   DEFAULT_SERVICE_ACCOUNT,
   MIRROR_POD_ANNOTATION,
-} from './constants.js';
-import { isObject, type JsonObject, objectAt, objectsAt, stringAt } from './json.js';
+} from '../constants.js';
+import { isObject, type JsonObject, objectAt, objectsAt, stringAt } from '../json.js';
 
 /** The three container lists of a pod spec, in the order the API server walks them. */
 export const CONTAINER_FIELDS = ['initContainers', 'containers', 'ephemeralContainers'] as const;
@@ -28,13 +28,13 @@ export function allContainers(spec: JsonObject): ContainerRef[] {
   return out;
 }
 
-/** The ServiceAccount a pod runs as: `serviceAccountName`, its deprecated alias, else `default` (facts 1.9, 1.16). */
+/** The ServiceAccount a pod runs as: `serviceAccountName`, its deprecated alias, else `default` (docs/kubernetes.md "The ServiceAccount admission plugin"). */
 export function podServiceAccount(pod: JsonObject): string {
   const spec = objectAt(pod, 'spec');
   return stringAt(spec, 'serviceAccountName') || stringAt(spec, 'serviceAccount') || DEFAULT_SERVICE_ACCOUNT;
 }
 
-/** True for kubelet mirror pods, which webhooks must leave alone (fact 1.12). */
+/** True for kubelet mirror pods, which webhooks must leave alone (docs/kubernetes.md "Mirror pods"). */
 export function isMirrorPod(pod: JsonObject): boolean {
   const annotations = objectAt(objectAt(pod, 'metadata'), 'annotations');
   return annotations !== undefined && Object.hasOwn(annotations, MIRROR_POD_ANNOTATION);
@@ -141,9 +141,9 @@ export function arrayField(obj: JsonObject, key: string): unknown[] {
  * Why not a deep copy: the sharing is what makes the copy and the JSON Patch cheap.
  * fast-json-patch's `compare` (diff.ts) returns at once on identical references, so comparing
  * the edited copy with the original visits only what a rule changed. With deep copies the engine
- * copied and compared the whole pod twice (served and audit patches): ~80% of its time on a
- * typical pod (docs/benchmarks.md). The patch is the same either way: identical subtrees yield
- * no operation.
+ * copied and compared the whole pod twice (served and audit patches), which was most of its
+ * time on a typical pod. The patch is the same either way: identical subtrees yield no
+ * operation.
  *
  * Contract: `mutatePod` writes only to the spec itself, to the copied arrays, and to objects
  * returned by the two helpers. test/unit/engine/edit-copy.test.ts runs every pod rule on a deeply

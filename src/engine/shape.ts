@@ -8,8 +8,31 @@
  * Runs on every judged request: paths and messages are built only on the failure path, so a
  * well-formed object allocates nothing here.
  */
-import { isObject, type JsonObject, type JsonValue } from './json.js';
+import { isObject, type JsonObject, type JsonValue } from '../json.js';
 import { CONTAINER_FIELDS } from './pod.js';
+import type { EngineInput } from './types.js';
+
+/** Where the two objects of an input sit, for the paths in messages (`request.object.`). */
+export interface ShapeRoots {
+  readonly object: string;
+  readonly oldObject: string;
+}
+
+/**
+ * Why an object the engine would judge has a field of the wrong JSON type, or undefined: a Pod
+ * CREATE, a `pods/ephemeralcontainers` UPDATE (both objects), a TokenRequest CREATE. Other
+ * inputs are not read field by field and are never malformed here.
+ */
+export function inputShapeProblem(input: EngineInput, roots: ShapeRoots): string | undefined {
+  const { kind, operation, subResource, object, oldObject } = input;
+  if (!object) return undefined;
+  if (kind === 'Pod' && operation === 'CREATE' && subResource === '') return podShapeProblem(object, roots.object);
+  if (kind === 'Pod' && operation === 'UPDATE' && subResource === 'ephemeralcontainers') {
+    return podShapeProblem(object, roots.object) ?? (oldObject ? podShapeProblem(oldObject, roots.oldObject) : undefined);
+  }
+  if (kind === 'TokenRequest' && operation === 'CREATE') return tokenRequestShapeProblem(object, roots.object);
+  return undefined;
+}
 
 type Kind = 'object' | 'array' | 'string' | 'boolean' | 'integer';
 
@@ -58,7 +81,7 @@ function firstNonString(map: JsonObject): string | undefined {
  * Why a Pod's fields that the engine reads have the wrong JSON type, or undefined. `root` is
  * put before each path, e.g. `request.object.`.
  */
-export function podShapeProblem(pod: JsonObject, root = ''): string | undefined {
+function podShapeProblem(pod: JsonObject, root = ''): string | undefined {
   const md = pod.metadata;
   if (wrong(md, 'object')) return problem(`${root}metadata`, 'object', md);
   if (isObject(md)) {
@@ -149,7 +172,7 @@ function containerProblem(c: JsonObject): string | undefined {
 }
 
 /** Why a TokenRequest's fields that the engine reads have the wrong JSON type, or undefined. */
-export function tokenRequestShapeProblem(request: JsonObject, root = ''): string | undefined {
+function tokenRequestShapeProblem(request: JsonObject, root = ''): string | undefined {
   const md = request.metadata;
   if (wrong(md, 'object')) return problem(`${root}metadata`, 'object', md);
   if (isObject(md) && wrong(md.namespace, 'string')) return problem(`${root}metadata.namespace`, 'string', md.namespace);

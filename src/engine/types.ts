@@ -1,5 +1,5 @@
 import type { PolicyMode } from '../policy/types.js';
-import type { JsonObject } from './json.js';
+import type { JsonObject } from '../json.js';
 
 export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
 
@@ -94,11 +94,18 @@ export type RuleId =
   | 'token-request'
   | 'ephemeral-token';
 
+/** The modes a rule runs in (`Off` policies are never evaluated). */
+export type RuleMode = Exclude<PolicyMode, 'Off'>;
+
 export interface RuleResult {
-  /** `metadata.name` of the policy, or several joined by `+` when bounds were intersected. */
-  readonly policy: string;
+  /**
+   * `metadata.name` of the policy, or of every policy whose limits were composed into the one
+   * outcome (bounds, API token expiration, token requests), in name order. Messages name them
+   * joined by `+` (messages.ts, `policyLabel`).
+   */
+  readonly policies: readonly string[];
   readonly rule: RuleId;
-  readonly mode: Exclude<PolicyMode, 'Off'>;
+  readonly mode: RuleMode;
   readonly status: RuleStatus;
   readonly message: string;
 }

@@ -2,11 +2,11 @@
  * Live cluster facts for the webhook: one informer (list, then watch from the list's
  * resourceVersion) per resource — ServiceAccounts, Namespaces, RoleBindings and
  * ClusterRoleBindings — over the own client of `src/kube` (not `@kubernetes/client-node`, whose
- * generated models cost 55–75 MB of RSS). Objects are kept as small projections in O(1) indexes
+ * generated models all load with it and multiply the resident memory). Objects are kept as small projections in O(1) indexes
  * ({@link FactsStore}), with a bounded direct read on a cache miss.
  *
- * What each informer does (client-go reflector semantics; RELIABILITY-NOTES §2.2 "Node.js
- * informer silently stops", §6 item 14):
+ * What each informer does (client-go reflector semantics; docs/reliability.md "Informers that
+ * stop"):
  *
  * | situation                                           | here                                                          |
  * |-----------------------------------------------------|---------------------------------------------------------------|
@@ -29,7 +29,7 @@
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleepFor } from 'node:timers/promises';
-import type { JsonObject } from '../engine/json.js';
+import type { JsonObject } from '../json.js';
 import type { ClusterFacts, NamespaceFacts, ServiceAccountFacts } from '../engine/types.js';
 import { isDeadlineError, type WatchEvent } from '../kube/client.js';
 import type { KubeConfig } from '../kube/config.js';
@@ -51,7 +51,7 @@ export interface FactsLogger {
 const silent: FactsLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** Defaults, each overridable in {@link ClusterFactsOptions}. */
-export const FACTS_DEFAULTS = {
+const FACTS_DEFAULTS = {
   /** Deadline of a direct read on a cache miss: well inside the webhook's 5 s `timeoutSeconds`. */
   directReadTimeoutMs: 1_500,
   /** No event, bookmark or relist for this long makes a resource stale. */

@@ -3,7 +3,7 @@
  * of the four resources, and single reads of a ServiceAccount or a Namespace. Every call
  * carries an abort signal, so a deadline really ends the request.
  */
-import type { JsonObject } from '../engine/json.js';
+import type { JsonObject } from '../json.js';
 import { KubeClient, type KubeClientOptions, type ListResult, type RequestOptions, type WatchEvent } from '../kube/client.js';
 import type { KubeConfig } from '../kube/config.js';
 import type { FactsResource } from './store.js';

@@ -8,7 +8,7 @@ import type { ClusterFactsStatus, DirectReadResult } from './informers.js';
 import { FACTS_RESOURCES } from './store.js';
 
 /** Metric names, part of the operations contract (alerts and dashboards use them). */
-export const FACTS_METRICS = {
+const FACTS_METRICS = {
   synced: 'tokenguard_facts_synced',
   stale: 'tokenguard_facts_stale',
   lastEventAge: 'tokenguard_facts_last_event_age_seconds',

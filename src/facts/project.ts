@@ -6,15 +6,15 @@
  *
  * Inputs are plain JSON as parsed from a manifest, a list or a watch event.
  */
-import { type JsonObject, objectAt, objectsAt, stringAt } from '../engine/json.js';
+import { type JsonObject, objectAt, objectsAt, stringAt } from '../json.js';
 import type { NamespaceFacts, ServiceAccountFacts } from '../engine/types.js';
 
 /** Prefix of the user name a ServiceAccount authenticates as: `system:serviceaccount:<ns>:<name>`. */
-export const SERVICE_ACCOUNT_USER_PREFIX = 'system:serviceaccount:';
+const SERVICE_ACCOUNT_USER_PREFIX = 'system:serviceaccount:';
 /** The group every ServiceAccount is in. */
-export const ALL_SERVICE_ACCOUNTS_GROUP = 'system:serviceaccounts';
+const ALL_SERVICE_ACCOUNTS_GROUP = 'system:serviceaccounts';
 /** Prefix of the per-namespace group: `system:serviceaccounts:<ns>`. */
-export const NAMESPACE_SERVICE_ACCOUNTS_GROUP_PREFIX = 'system:serviceaccounts:';
+const NAMESPACE_SERVICE_ACCOUNTS_GROUP_PREFIX = 'system:serviceaccounts:';
 
 /**
  * ClusterRoles that Kubernetes binds by default and that grant nothing but discovery and
@@ -25,7 +25,7 @@ export const NAMESPACE_SERVICE_ACCOUNTS_GROUP_PREFIX = 'system:serviceaccounts:'
  * `automount.needed.rbacBound` meaningless. A binding's roleRef cannot change, so this is
  * decided once per binding.
  */
-export const NON_GRANTING_CLUSTER_ROLES: ReadonlySet<string> = new Set([
+const NON_GRANTING_CLUSTER_ROLES: ReadonlySet<string> = new Set([
   'system:service-account-issuer-discovery',
   'system:discovery',
   'system:basic-user',
@@ -59,7 +59,7 @@ export function serviceAccountKey(namespace: string, name: string): string {
 }
 
 /** The key of a group subject in the binding index. */
-export function groupKey(group: string): string {
+function groupKey(group: string): string {
   return `group:${group}`;
 }
 

@@ -1,4 +1,4 @@
-import { isObject, type JsonObject, stringAt } from '../engine/json.js';
+import { isObject, type JsonObject, stringAt } from '../json.js';
 import type { ClusterFacts, NamespaceFacts, ServiceAccountFacts } from '../engine/types.js';
 import { BindingIndex, serviceAccountKey, toBindingFacts, toNamespaceFacts, toServiceAccountFacts } from './project.js';
 import type { FactsProvider, FactsRequest } from './types.js';

@@ -3,7 +3,7 @@
  * binding index, fed object by object (informer events, or generated objects in the
  * benchmark). Every lookup is O(1) whatever the cluster size. No I/O, no clock.
  */
-import { type JsonObject, objectAt, stringAt } from '../engine/json.js';
+import { type JsonObject, objectAt, stringAt } from '../json.js';
 import type { ClusterFacts, NamespaceFacts, ServiceAccountFacts } from '../engine/types.js';
 import { BindingIndex, type BindingKind, bindingId, serviceAccountKey, toBindingFacts, toNamespaceFacts, toServiceAccountFacts } from './project.js';
 
@@ -20,7 +20,7 @@ export const FACTS_RESOURCES: readonly FactsResource[] = ['serviceaccounts', 'na
 export const MAX_BOUND_BY = 16;
 
 /** The binding kind of a binding resource. */
-export function bindingKindOf(resource: FactsResource): BindingKind | undefined {
+function bindingKindOf(resource: FactsResource): BindingKind | undefined {
   return resource === 'rolebindings' ? 'RoleBinding' : resource === 'clusterrolebindings' ? 'ClusterRoleBinding' : undefined;
 }
 

@@ -1,10 +1,19 @@
-import type { ClusterFacts } from '../engine/types.js';
+import { podServiceAccount } from '../engine/pod.js';
+import type { ClusterFacts, EngineInput } from '../engine/types.js';
+import { objectAt, stringAt } from '../json.js';
 
 /** What the engine needs to know about for one object. */
 export interface FactsRequest {
   readonly namespace: string;
   /** The pod's ServiceAccount; undefined for other kinds. */
   readonly serviceAccount?: string;
+}
+
+/** What facts an input needs: its namespace, and a pod's ServiceAccount. */
+export function factsRequestFor(input: EngineInput): FactsRequest {
+  const ns = stringAt(objectAt(input.object, 'metadata'), 'namespace') || input.namespace;
+  if (input.kind === 'Pod' && input.object) return { namespace: ns, serviceAccount: podServiceAccount(input.object) };
+  return { namespace: ns };
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * A small Kubernetes API client over node:https: JSON GETs, paged lists and watch streams, with
  * the credentials of a {@link KubeConfig} (`credentials.ts`). It is what the cluster facts
- * need and nothing more; `@kubernetes/client-node` costs 55–75 MB of RSS for the same calls.
+ * need and nothing more; `@kubernetes/client-node` loads every generated model for the same
+ * calls, which multiplies the server's resident memory.
  *
  * - One keep-alive agent per client; TLS settings go with each request (Node pools connections
  *   by them, so a rotated exec client certificate gets new connections).
@@ -17,10 +18,9 @@
 import { type Agent as HttpAgent, type ClientRequest, type IncomingMessage, request as httpRequest, Agent as PlainAgent, STATUS_CODES } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
-import type { JsonObject } from '../engine/json.js';
 import type { KubeConfig } from './config.js';
 import { type CredentialOptions, type CredentialSource, credentialSource, type RequestCredentials } from './credentials.js';
-import { isObject } from './json.js';
+import { isObject, type JsonObject } from '../json.js';
 import { isSupportedProxy, proxyFromEnvironment, shownProxy } from './proxy.js';
 import { proxyAuthorization, TunnelingAgent } from './tunnel.js';
 

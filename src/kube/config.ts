@@ -20,7 +20,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { isObject } from './json.js';
+import { isObject } from '../json.js';
 
 /** An exec credential plugin, as configured in a kubeconfig user (`users[].user.exec`). */
 export interface ExecConfig {
@@ -77,7 +77,7 @@ export interface InClusterPaths {
 }
 
 /** The paths every pod gets from the ServiceAccount admission plugin (or a projected volume at the same place). */
-export const IN_CLUSTER_PATHS: InClusterPaths = {
+const IN_CLUSTER_PATHS: InClusterPaths = {
   tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
   caFile: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt',
 };

@@ -18,7 +18,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ExecConfig } from './config.js';
-import { isObject } from './json.js';
+import { isObject } from '../json.js';
 
 /** What a plugin gave: a bearer token, a client certificate, or both. */
 export interface ExecCredential {
@@ -44,7 +44,7 @@ export interface ExecPluginOptions {
 /** Bound on what a plugin may print: an ExecCredential is a few KB. */
 const MAX_STDOUT = 1 << 20;
 /** Lines of a failed plugin's stderr shown in the error, at most, and characters per line. */
-export const STDERR_LINES = 5;
+const STDERR_LINES = 5;
 const STDERR_LINE_CHARS = 200;
 /** Only the end of stderr is kept while the plugin runs. */
 const STDERR_TAIL_BYTES = 8 << 10;

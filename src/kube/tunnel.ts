@@ -12,7 +12,7 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { shownProxy } from './proxy.js';
 
 /** How long a proxy may take to connect and answer the CONNECT. */
-export const TUNNEL_TIMEOUT_MS = 30_000;
+const TUNNEL_TIMEOUT_MS = 30_000;
 /** Longest CONNECT answer (status line and headers) accepted. */
 const MAX_ANSWER_BYTES = 16 << 10;
 
@@ -39,7 +39,7 @@ function authorityOf(host: string, port: number | string): string {
  * Opens a connection to `proxy` (TLS to it for an `https://` proxy) and a tunnel through it to
  * `host:port`. Resolves with the tunnel, ready for the TLS handshake with the API server.
  */
-export function openTunnel(o: {
+function openTunnel(o: {
   proxy: URL;
   host: string;
   port: number | string;

@@ -1,5 +1,5 @@
 /**
- * The TokenPolicy vocabulary (PRODUCT.md "Policy files"), as the engine sees it after loading.
+ * The TokenPolicy vocabulary (README "Policies", docs/policies.md), as the engine sees it after loading.
  * Optional fields stay optional: the engine applies the documented defaults, so a policy
  * round-trips unchanged through `tokenguard policy validate`.
  */

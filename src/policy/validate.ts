@@ -1,5 +1,5 @@
-import { API_TOKEN_VOLUME_PREFIX } from '../engine/constants.js';
-import { globMatch, globMinLength, globStepsPerCharacter, MAX_GLOB_VALUE_LENGTH } from '../engine/glob.js';
+import { API_TOKEN_VOLUME_PREFIX } from '../constants.js';
+import { globMatch, globMinLength, globStepsPerCharacter, MAX_GLOB_VALUE_LENGTH } from '../glob.js';
 
 /** One semantic problem: where (a field path inside the document) and what. */
 export interface SemanticError {

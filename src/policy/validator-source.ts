@@ -1,8 +1,9 @@
 /**
  * The source of `schema-validator.generated.ts`: the policy JSON Schema compiled by ajv ahead of
  * time (`npm run schema` writes it; a test checks it is current). The server and the CLI load
- * the generated function, never ajv's compiler: compiling the schema at start-up cost ~6 MB of
- * RSS and ajv itself ~3 MB (docs/benchmarks.md, decision 15). Same options, same error objects.
+ * the generated function, never ajv's compiler: compiling the schema at every start costs time
+ * and resident memory that loading a generated function does not. Same options, same error
+ * objects.
  */
 import { Ajv } from 'ajv';
 import ucs2lengthModule from 'ajv/dist/runtime/ucs2length.js';

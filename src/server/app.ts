@@ -3,29 +3,32 @@
  *
  * Design choice (performance, measured by the benchmark issue): `POST /mutate` and
  * `POST /validate` are answered by a plain Node request handler that runs *before* express. It
- * checks the media type, reads the body with a size cap, `JSON.parse`s it and hands it to
- * {@link handleReview}, the same adapter `tokenguard review` uses. Express (router, req/res
- * prototype swap, body-parser's content negotiation) would add work to every admission call
- * and buys nothing there; it serves everything else: `/healthz`, `/readyz`, `/metrics`, 404,
- * 405, and an error middleware as the last net.
+ * checks the media type, reads the body within the limits of limits.ts, `JSON.parse`s it and
+ * hands it to {@link handleReview}, the same adapter `tokenguard review` uses. Express (router,
+ * req/res prototype swap, body-parser's content negotiation) would add work to every admission
+ * call and buys nothing there; it serves everything else: `/healthz`, `/readyz`, `/metrics`,
+ * 404, 405, and an error middleware as the last net.
  *
  * HTTP edge rules (controller-runtime's http.go, RELIABILITY-NOTES.md 3.4), each pinned by an
  * exact-output test in test/http/edges.test.ts. Without a uid there is nothing to put in an
  * AdmissionReview, so these are plain HTTP errors with a `{"error": "..."}` body, and the API
  * server applies the webhook's failurePolicy:
  *
- * | request                                   | answer |
- * |-------------------------------------------|--------|
- * | media type other than application/json    | 415    |
- * | Content-Encoding other than identity      | 415    |
- * | body over {@link MAX_BODY_BYTES}           | 413    |
- * | empty body, not JSON, no `request.uid`     | 400    |
- * | `--client-ca` set, no client certificate   | 403    |
- * | `--client-ca` set, subject not allowed     | 403    |
- * | anything with a uid                        | 200 + AdmissionReview echoing the uid |
+ * | request                                              | answer |
+ * |------------------------------------------------------|--------|
+ * | `--client-ca` set, no client certificate              | 403    |
+ * | `--client-ca` set, subject not allowed                | 403    |
+ * | media type other than application/json               | 415    |
+ * | Content-Encoding other than identity                 | 415    |
+ * | body over `maxBodyBytes` (declared or as it arrives)  | 413    |
+ * | body with over `maxJsonValues` JSON values            | 413    |
+ * | {@link AdmissionLimits} in flight reached              | 429 + `Retry-After: 1` |
+ * | empty body, not JSON, no `request.uid`                | 400    |
+ * | anything with a uid                                   | 200 + AdmissionReview echoing the uid |
  *
- * A 403 or 415 reads at most 64 KiB more of the body before answering, a 413 up to 64 MiB; past
- * that the connection is dropped unanswered.
+ * The 403, 415, 413 and 429 are sent as soon as they are known, without reading the rest of the
+ * body, and the connection is then closed in stages ({@link refuse}); the 429 makes the API
+ * server's client try again a second later (docs/reliability.md).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -35,27 +38,36 @@ import { decodeAdmissionReview, type Endpoint, errored, handleReview, type Revie
 import type { FactsProvider } from '../facts/types.js';
 import { flatInfoWriter, type Logger } from '../log.js';
 import type { TokenPolicy } from '../policy/types.js';
+import {
+  ADMISSION_LIMITS,
+  type AdmissionBudget,
+  type AdmissionLimits,
+  type BudgetTicket,
+  CHARGE_PER_BYTE,
+  CHARGE_PER_VALUE,
+  createAdmissionBudget,
+  JsonValueCounter,
+} from './limits.js';
 import type { Metrics } from './metrics.js';
 
-/**
- * Largest request body accepted: 7 MiB, controller-runtime's `maxRequestSize`. The API server
- * refuses request bodies over 3 MiB, but an UPDATE review carries `object` and `oldObject`, and
- * client-side apply's last-applied annotation can double an object.
- */
-export const MAX_BODY_BYTES = 7 * 1024 * 1024;
+export { MAX_BODY_BYTES } from './limits.js';
 
 /**
- * After a rejected body, at most this much more is read and discarded so the client gets the
- * error response instead of a reset; past it the connection is dropped.
+ * After a refusal, at most this much more of the body is read (and discarded) while waiting for
+ * the client to close; then reading stops, and the rest waits in the socket buffers until
+ * {@link LINGER_MS} is up.
  */
-const MAX_DISCARD_BYTES = 64 * 1024 * 1024;
+export const LINGER_BYTES = 256 * 1024;
 
 /**
- * What is read and discarded before refusing a caller that is not allowed to send a body at all
- * (403) or sent one of the wrong type (415): enough for an ordinary request to get its answer,
- * not enough for an unauthenticated client to make the server read megabytes.
+ * How long a refused request's connection stays open after the answer was sent, at most: the
+ * client has read the answer by then (RFC 9112 section 9.6 on closing a connection whose request
+ * was not read to the end: an early close would reset it and lose the answer).
  */
-const SMALL_DISCARD_BYTES = 64 * 1024;
+export const LINGER_MS = 2_000;
+
+/** The `Retry-After` of a 429, in seconds. */
+export const RETRY_AFTER_SECONDS = 1;
 
 /**
  * The subject required of a client certificate by default, as Gatekeeper does
@@ -103,8 +115,8 @@ export interface AppDeps {
    * them call the webhook (RELIABILITY-NOTES.md 3.3).
    */
   readonly clientSubjects?: readonly string[];
-  /** Default {@link MAX_BODY_BYTES}. */
-  readonly maxBodyBytes?: number;
+  /** What is accepted at once; default {@link ADMISSION_LIMITS} (tests shrink some). */
+  readonly limits?: Partial<AdmissionLimits>;
 }
 
 export interface App {
@@ -114,11 +126,14 @@ export interface App {
   readonly express: Express;
   /** Admission requests being answered right now. */
   inFlight(): number;
+  /** The admission requests' claim on memory (limits.ts). */
+  readonly budget: AdmissionBudget;
 }
 
 /** Creates the request listener. No I/O happens here. */
 export function createApp(deps: AppDeps): App {
-  const maxBodyBytes = deps.maxBodyBytes ?? MAX_BODY_BYTES;
+  const limits: AdmissionLimits = { ...ADMISSION_LIMITS, ...deps.limits };
+  const budget = createAdmissionBudget(limits);
   const allowedSubjects = new Set(deps.clientSubjects ?? [DEFAULT_CLIENT_SUBJECT]);
   // One verdict per connection: the certificate cannot change on a TLS connection.
   const verdicts = new WeakMap<TLSSocket, boolean>();
@@ -152,25 +167,37 @@ export function createApp(deps: AppDeps): App {
   const admit = async (endpoint: Endpoint, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
-    /** `drain`: how much of an unread body to read and discard before answering (0: none). */
-    const fail = (status: number, error: string, drain: number) => {
+    const reject = (status: number, error: string) => {
       deps.metrics.observeHttpError(endpoint, status);
       deps.logger.warn({ event: 'http-error', endpoint, status, error, remoteAddress: req.socket.remoteAddress, durationMs: seconds() * 1000 }, 'request rejected');
-      sendError(req, res, status, error, drain);
+    };
+    /** A plain HTTP error once the whole body has been read: the connection stays usable. */
+    const fail = (status: number, error: string) => {
+      reject(status, error);
+      sendError(res, status, error);
+    };
+    /** A plain HTTP error sent before the body was read to the end ({@link refuse}). */
+    const refuseWith = (status: number, error: string) => {
+      reject(status, error);
+      refuse(req, res, status, error);
     };
     let body: unknown;
+    let ticket: BudgetTicket | undefined;
     try {
       if (deps.requireClientCert) {
         const socket = req.socket as TLSSocket;
-        if (socket.authorized !== true) return fail(403, 'a client certificate issued by the configured client CA is required', SMALL_DISCARD_BYTES);
-        if (!subjectAllowed(socket)) return fail(403, 'the client certificate names none of the allowed subjects (--client-subject)', SMALL_DISCARD_BYTES);
+        if (socket.authorized !== true) return refuseWith(403, 'a client certificate issued by the configured client CA is required');
+        if (!subjectAllowed(socket)) return refuseWith(403, 'the client certificate names none of the allowed subjects (--client-subject)');
       }
-      if (!isJsonMediaType(req.headers['content-type'])) return fail(415, 'Content-Type must be application/json', SMALL_DISCARD_BYTES);
+      if (!isJsonMediaType(req.headers['content-type'])) return refuseWith(415, 'Content-Type must be application/json');
       const encoding = req.headers['content-encoding'];
-      if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return fail(415, 'Content-Encoding is not supported', SMALL_DISCARD_BYTES);
-      const declared = req.headers['content-length'];
-      if (declared !== undefined && Number(declared) > maxBodyBytes) return fail(413, `request body exceeds ${maxBodyBytes} bytes`, MAX_DISCARD_BYTES);
-      const read = await readBody(req, maxBodyBytes);
+      if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return refuseWith(415, 'Content-Encoding is not supported');
+      const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+      if (declared !== undefined && declared > limits.maxBodyBytes) return refuseWith(413, `request body exceeds ${limits.maxBodyBytes} bytes`);
+      ticket = budget.admit();
+      if (ticket === undefined) return refuseWith(429, `${limits.maxReviewsInFlight} admission requests are in flight; try again`);
+      if (declared !== undefined && !ticket.grow(CHARGE_PER_BYTE * declared)) return refuseWith(429, OVER_BUDGET);
+      const read = await readBody(req, limits, ticket, declared === undefined);
       if (read === 'aborted') {
         // The client went away; nobody to answer. Counted and logged (identifiers only, never
         // the partial body). No remoteAddress: the socket is closed by now, and reading it up
@@ -179,17 +206,17 @@ export function createApp(deps: AppDeps): App {
         deps.logger.warn({ event: 'aborted', endpoint, durationMs: seconds() * 1000 }, 'client closed the connection before the request body arrived');
         return;
       }
-      if (read === 'too-large') return fail(413, `request body exceeds ${maxBodyBytes} bytes`, MAX_DISCARD_BYTES);
-      if (read.length === 0) return fail(400, 'request body is empty', 0);
+      if (!Buffer.isBuffer(read)) return refuseWith(read.status, read.error);
+      if (read.length === 0) return fail(400, 'request body is empty');
       try {
         body = JSON.parse(read.toString('utf8'));
       } catch {
         // The parser's message quotes the input, which may be Secret data: never echo it.
-        return fail(400, 'request body is not valid JSON', 0);
+        return fail(400, 'request body is not valid JSON');
       }
       const pending = handleReview(endpoint, body, reviewDeps);
       const result = pending instanceof Promise ? await pending : pending;
-      if (!result.ok) return fail(result.status, result.message, 0);
+      if (!result.ok) return fail(result.status, result.message);
       answer(endpoint, res, result.outcome, seconds());
     } catch (err) {
       // A bug in this module (handleReview itself never throws). With a uid, still answer with
@@ -202,12 +229,16 @@ export function createApp(deps: AppDeps): App {
           if (!res.writableEnded) res.destroy();
         } else if (decoded?.ok) {
           answer(endpoint, res, errored(endpoint, decoded.review, err), seconds());
+        } else if (req.complete) {
+          fail(500, 'internal error');
         } else {
-          fail(500, 'internal error', MAX_DISCARD_BYTES);
+          refuseWith(500, 'internal error');
         }
       } catch {
         res.destroy();
       }
+    } finally {
+      ticket?.release();
     }
   };
 
@@ -255,7 +286,7 @@ export function createApp(deps: AppDeps): App {
     void admission(endpoint, req, res);
   };
 
-  return { listener, express: app, inFlight: () => inFlight };
+  return { listener, express: app, inFlight: () => inFlight, budget };
 }
 
 /** `POST /mutate` or `POST /validate`, with or without a query string (the API server adds `?timeout=10s`). */
@@ -277,67 +308,105 @@ export function isJsonMediaType(header: string | undefined): boolean {
   return type === 'application/json';
 }
 
-/**
- * Reads the whole body, up to `limit` bytes. Past the limit the rest is read and discarded (up
- * to {@link MAX_DISCARD_BYTES}, then the connection is dropped), so the client can receive the
- * 413: 'too-large' either way. 'aborted' when the client goes away first.
- */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-large' | 'aborted'> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
-    let done = false;
-    const finish = (v: Buffer | 'too-large' | 'aborted') => {
-      if (done) return;
-      done = true;
-      resolve(v);
-    };
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (tooLarge) {
-        if (size > limit + MAX_DISCARD_BYTES) {
-          // Dropped by us, not abandoned by the client: a 413 that cannot be delivered.
-          req.destroy();
-          finish('too-large');
-        }
-        return;
-      }
-      if (size > limit) {
-        tooLarge = true;
-        chunks.length = 0;
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => finish(tooLarge ? 'too-large' : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
-    req.on('error', () => finish('aborted'));
-    req.on('close', () => finish(req.complete ? (tooLarge ? 'too-large' : Buffer.concat(chunks)) : 'aborted'));
-  });
+const OVER_BUDGET = 'tokenguard is at its memory budget for admission requests in flight; try again';
+
+/** Why a body was not read to the end. */
+interface BodyRefusal {
+  readonly status: number;
+  readonly error: string;
 }
 
 /**
- * Sends `{"error": message}`. With `drain` > 0, an unread body is read and discarded first (as
- * body-parser does), up to `drain` bytes (past that the connection is dropped), and the
- * connection is closed afterwards: its state is unknown.
+ * Reads the whole body within `limits`: at most `maxBodyBytes` and `maxJsonValues`, each chunk
+ * charged to `ticket` as it arrives (its bytes too when `chargeBytes`, i.e. when no
+ * Content-Length paid for them up front). Stops at the first limit reached, with the refusal
+ * to send; 'aborted' when the client goes away first.
  */
-function sendError(req: IncomingMessage, res: ServerResponse, status: number, message: string, drain: number): void {
+function readBody(req: IncomingMessage, limits: AdmissionLimits, ticket: BudgetTicket, chargeBytes: boolean): Promise<Buffer | BodyRefusal | 'aborted'> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const values = new JsonValueCounter();
+    let size = 0;
+    let done = false;
+    const finish = (v: Buffer | BodyRefusal | 'aborted') => {
+      if (done) return;
+      done = true;
+      req.removeListener('data', onData);
+      chunks.length = 0;
+      resolve(v);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limits.maxBodyBytes) return finish({ status: 413, error: `request body exceeds ${limits.maxBodyBytes} bytes` });
+      if (chargeBytes && !ticket.grow(CHARGE_PER_BYTE * chunk.length)) return finish({ status: 429, error: OVER_BUDGET });
+      const before = values.count();
+      const after = values.add(chunk);
+      if (after > limits.maxJsonValues) return finish({ status: 413, error: `request body holds over ${limits.maxJsonValues} JSON values` });
+      if (after > before && !ticket.grow(CHARGE_PER_VALUE * (after - before))) return finish({ status: 429, error: OVER_BUDGET });
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.on('end', () => {
+      if (done) return;
+      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+      finish(body);
+    });
+    req.on('error', () => finish('aborted'));
+    req.on('close', () => {
+      if (!req.complete) finish('aborted');
+    });
+  });
+}
+
+/** Sends `{"error": message}` for a request whose body was read to the end. */
+function sendError(res: ServerResponse, status: number, message: string): void {
+  if (res.headersSent || res.destroyed) return;
   const payload = JSON.stringify({ error: message });
-  const send = () => {
-    if (res.headersSent || res.destroyed) return;
-    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload), ...(drain > 0 ? { Connection: 'close' } : {}) });
-    res.end(payload);
-  };
-  if (drain === 0 || req.complete || req.readableEnded) {
-    send();
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
+  res.end(payload);
+}
+
+/**
+ * Sends `{"error": message}` for a request whose body has not been read to the end, without
+ * reading it, and closes the connection in stages (RFC 9112 section 9.6): the whole answer goes
+ * out with `Connection: close` (and `Retry-After` on a 429), then at most {@link LINGER_BYTES}
+ * more of the body are read and dropped while the client, which has its answer, closes. The
+ * response is ended, and the socket with it, when the body ends, the client goes away, or
+ * {@link LINGER_MS} have passed. Closing at once would make the kernel reset a connection with
+ * unread data, and a client still sending its body could lose the answer to that reset.
+ */
+function refuse(req: IncomingMessage, res: ServerResponse, status: number, message: string): void {
+  if (res.headersSent || res.destroyed) {
+    if (!res.writableEnded) res.destroy();
     return;
   }
+  const payload = JSON.stringify({ error: message });
+  const headers: Record<string, string | number> = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload), Connection: 'close' };
+  if (status === 429) headers['Retry-After'] = RETRY_AFTER_SECONDS;
+  res.writeHead(status, headers);
+  if (req.complete || req.readableEnded) {
+    res.end(payload);
+    return;
+  }
+  res.write(payload);
   let discarded = 0;
-  req.on('data', (chunk: Buffer) => {
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(timer);
+    req.removeListener('data', onData);
+    res.end();
+  };
+  const onData = (chunk: Buffer) => {
     discarded += chunk.length;
-    if (discarded > drain) req.destroy();
-  });
-  req.once('end', send);
+    if (discarded > LINGER_BYTES) req.pause();
+  };
+  const timer = setTimeout(end, LINGER_MS);
+  timer.unref();
+  req.on('data', onData);
+  req.once('end', end);
+  req.socket.once('close', end);
   req.resume();
 }
 

@@ -24,7 +24,7 @@ export interface Metrics {
   readonly registry: Registry;
   /** Counts one answered AdmissionReview and its latency. */
   observeReview(endpoint: string, kind: string, operation: string, decision: string, seconds: number): void;
-  /** Counts a request answered with a plain HTTP error (no AdmissionReview: 400, 403, 413, 415, 500). */
+  /** Counts a request answered with a plain HTTP error (no AdmissionReview: 400, 403, 413, 415, 429, 500). */
   observeHttpError(endpoint: string, code: number): void;
   /**
    * Counts an admission request whose client went away before its body was read: nothing was
@@ -39,6 +39,22 @@ export interface Metrics {
   observeCertificateReload(result: ReloadResult): void;
   /** The serving certificate's notAfter. */
   setCertificateExpiry(notAfter: Date): void;
+  /** Counts a connection closed by one of the connection limits (limits.ts). */
+  observeConnectionClosed(reason: ConnectionCloseReason): void;
+  /** Where the load gauges read from at each scrape: open connections, memory charged to requests in flight. */
+  setLoadSources(sources: LoadSources): void;
+}
+
+/**
+ * Why the server closed a connection itself: `limit` (refused on accept, `MAX_CONNECTIONS`
+ * open), `handshake-timeout` (no TLS handshake within 10 s), `idle` (no request within 10 s of
+ * the handshake).
+ */
+export type ConnectionCloseReason = 'limit' | 'handshake-timeout' | 'idle';
+
+export interface LoadSources {
+  connections(): number;
+  chargedBytes(): number;
 }
 
 const require = createRequire(import.meta.url);
@@ -135,6 +151,30 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
     help: 'notAfter of the serving certificate in use, as a Unix time.',
     registers: [registry],
   });
+  const connectionsClosed = new Counter({
+    name: 'tokenguard_connections_closed_total',
+    help: 'Connections the server closed itself, by reason: limit (refused on accept at the connection cap), handshake-timeout, idle (no request after the handshake).',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  let load: LoadSources = { connections: () => 0, chargedBytes: () => 0 };
+  new Gauge({
+    name: 'tokenguard_connections_open',
+    help: 'TCP connections open to the server, handshakes in progress included.',
+    registers: [registry],
+    collect() {
+      this.set(load.connections());
+    },
+  });
+  new Gauge({
+    name: 'tokenguard_admission_charged_bytes',
+    help: 'Memory charged to the admission requests in flight (4 bytes per body byte, 64 per JSON value), against a budget of 64 MiB.',
+    registers: [registry],
+    collect() {
+      this.set(load.chargedBytes());
+    },
+  });
+  for (const reason of ['limit', 'handshake-timeout', 'idle'] as const) connectionsClosed.inc({ reason }, 0);
   for (const endpoint of ['mutate', 'validate'] as const) aborted.inc({ endpoint }, 0);
   for (const result of ['success', 'failure'] as const) {
     policyReloads.inc({ result }, 0);
@@ -170,6 +210,12 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
     },
     setCertificateExpiry(notAfter) {
       certExpiry.set(notAfter.getTime() / 1000);
+    },
+    observeConnectionClosed(reason) {
+      connectionsClosed.inc({ reason });
+    },
+    setLoadSources(sources) {
+      load = sources;
     },
   };
 }

@@ -5,12 +5,14 @@
  */
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { FactsProvider } from '../facts/types.js';
 import { noFacts } from '../facts/types.js';
 import type { Logger } from '../log.js';
 import { type App, createApp, DEFAULT_CLIENT_SUBJECT, type Readiness } from './app.js';
+import { type AdmissionLimits, FIRST_REQUEST_TIMEOUT_MS, HANDSHAKE_TIMEOUT_MS, MAX_CONNECTIONS } from './limits.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadPolicyStore, type PolicyStore } from './policies.js';
 import { type CertFiles, CertificateError, type CertWatcher, certFingerprint, loadServingCert, secureContextOptions, watchServingCert } from './tls.js';
@@ -69,6 +71,14 @@ export interface ServeOptions {
   readonly pollIntervalMs?: number;
   /** Default: a new registry with every metric. */
   readonly metrics?: Metrics;
+  /** Admission limits other than the defaults of limits.ts (tests shrink them). */
+  readonly limits?: Partial<AdmissionLimits>;
+  /** Default {@link MAX_CONNECTIONS}. */
+  readonly maxConnections?: number;
+  /** Default {@link HANDSHAKE_TIMEOUT_MS} (tests shorten it). */
+  readonly handshakeTimeoutMs?: number;
+  /** Default {@link FIRST_REQUEST_TIMEOUT_MS} (tests shorten it). */
+  readonly firstRequestTimeoutMs?: number;
 }
 
 /** A problem that prevents start-up; each line is one error, printed as is. */
@@ -154,6 +164,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     draining: () => shuttingDown,
     requireClientCert,
     clientSubjects,
+    ...(options.limits ? { limits: options.limits } : {}),
   });
 
   const server = createServer(
@@ -167,15 +178,40 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       requestTimeout: REQUEST_TIMEOUT_MS,
       headersTimeout: HEADERS_TIMEOUT_MS,
       connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+      handshakeTimeout: options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
     },
     app.listener,
   );
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  // Past the cap, Node closes each new connection as it is accepted ('drop'). The kubelet's
+  // probes then fail too, which takes an overrun replica out of the Service.
+  server.maxConnections = options.maxConnections ?? MAX_CONNECTIONS;
+  server.on('drop', () => metrics.observeConnectionClosed('limit'));
 
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+  });
+  metrics.setLoadSources({ connections: () => sockets.size, chargedBytes: () => app.budget.inUse() });
+  // Node closes a connection that stays silent before its first request only at
+  // requestTimeout after that request starts, i.e. never. Node's own 'timeout' handler destroys
+  // a socket that no request or response claims, so an inactivity timeout from the handshake to
+  // the first request is enough; it is lifted once that request's headers are in (requestTimeout
+  // and headersTimeout apply from then on, keepAliveTimeout between requests).
+  const served = new WeakSet<Socket>();
+  const firstRequestTimeoutMs = options.firstRequestTimeoutMs ?? FIRST_REQUEST_TIMEOUT_MS;
+  server.on('secureConnection', (socket: TLSSocket) => {
+    socket.setTimeout(firstRequestTimeoutMs);
+    socket.once('timeout', () => {
+      if (!served.has(socket)) metrics.observeConnectionClosed('idle');
+    });
+  });
+  server.on('request', (req: IncomingMessage) => {
+    const socket = req.socket;
+    if (served.has(socket)) return;
+    served.add(socket);
+    socket.setTimeout(0);
   });
   if (requireClientCert) {
     server.on('secureConnection', (socket: TLSSocket) => {
@@ -187,7 +223,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       }
     });
   }
-  server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') metrics.observeConnectionClosed('handshake-timeout');
     logger.debug({ event: 'tls', remoteAddress: socket.remoteAddress, error: err.message }, 'TLS handshake failed');
     socket.destroy();
   });

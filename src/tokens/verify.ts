@@ -1,7 +1,7 @@
 /**
  * Verifying ServiceAccount token signatures with jose, against a JWKS given inline, read from a
- * file, or fetched from a cluster (its `/openid/v1/jwks`, or OIDC discovery from the issuer,
- * fact 5.6). Only the algorithms Kubernetes signs with are accepted (fact 5.5): never `none`,
+ * file, or fetched from a cluster (its `/openid/v1/jwks`, or OIDC discovery from the issuer).
+ * Only the algorithms Kubernetes signs with are accepted (docs/tokens.md "Signatures and discovery"): never `none`,
  * never an HMAC. Nothing here logs, and no result or error message quotes the token.
  */
 import { createHash, createPublicKey } from 'node:crypto';
@@ -19,16 +19,16 @@ import {
   jwtVerify,
   type KeyObject,
 } from 'jose';
-import { decodeToken, LEGACY_ISSUER } from './classify.js';
+import { decodeToken, LEGACY_ISSUER } from '../engine/tokens.js';
 
-/** RSA keys sign RS256, ECDSA keys ES256/ES384/ES512 (fact 5.5). */
-export const ALLOWED_ALGORITHMS = ['RS256', 'ES256', 'ES384', 'ES512'] as const;
+/** RSA keys sign RS256, ECDSA keys ES256/ES384/ES512 (docs/tokens.md "Signatures and discovery"). */
+const ALLOWED_ALGORITHMS = ['RS256', 'ES256', 'ES384', 'ES512'] as const;
 
-/** OIDC discovery path (fact 5.6). */
-export const OPENID_CONFIG_PATH = '/.well-known/openid-configuration';
+/** OIDC discovery path (docs/tokens.md "Signatures and discovery"). */
+const OPENID_CONFIG_PATH = '/.well-known/openid-configuration';
 
 /** Largest JWKS or discovery document read from the network or a file. */
-export const MAX_KEYS_DOCUMENT_BYTES = 1024 * 1024;
+const MAX_KEYS_DOCUMENT_BYTES = 1024 * 1024;
 
 export interface VerifyOptions {
   /**
@@ -71,7 +71,7 @@ export interface VerifyResult {
 
 /**
  * Verifies a token's signature and standard claims at `now`. Tokens with `exp` go through
- * `jwtVerify` (exp, nbf, iss, aud); tokens without it (legacy ones, fact 5.4) through
+ * `jwtVerify` (exp, nbf, iss, aud); tokens without it (legacy ones, docs/tokens.md "Token claims") through
  * `compactVerify`, with iss, aud and nbf checked here. Never throws.
  */
 export async function verifyToken(token: string, options: VerifyOptions): Promise<VerifyResult> {
@@ -218,7 +218,7 @@ export function parseKeys(text: string): JSONWebKeySet {
     for (const pem of blocks) {
       if (/PRIVATE KEY/.test(pem)) throw new Error('holds a private key; give the public key');
       const key = createPublicKey(pem);
-      // The kid the API server puts in tokens: base64url SHA-256 of the PKIX DER key (fact 5.5).
+      // The kid the API server puts in tokens: base64url SHA-256 of the PKIX DER key.
       const kid = createHash('sha256').update(key.export({ format: 'der', type: 'spki' })).digest('base64url');
       keys.push({ ...(key.export({ format: 'jwk' }) as JWK), kid, use: 'sig' });
     }

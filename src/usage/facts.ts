@@ -13,7 +13,7 @@
  *     - {namespace: shop, name: api, lastSeen: "2026-11-30T23:59:00Z", requests: 1200}
  * ```
  */
-import { isObject, type JsonObject } from '../engine/json.js';
+import { isObject, type JsonObject } from '../json.js';
 import type { ServiceAccountUsage, UsageSummary } from './aggregate.js';
 
 export const TOKEN_USAGE_API_VERSION = 'tokenguard.dev/v1alpha1';

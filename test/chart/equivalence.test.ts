@@ -80,6 +80,16 @@ const CASES: Record<string, () => Case> = {
     kustomize: { pick: DOCUMENTED.image },
     chart: { values: { ...certManager, image: { repository: 'registry.example/platform/tokenguard', tag: '0.1.0-patched' } } },
   }),
+  'the API server only, by NetworkPolicy (deploy/README.md)': () => ({
+    kustomize: { pick: DOCUMENTED.networkPolicy },
+    chart: { values: { ...certManager, networkPolicy: { enabled: true, ingressFrom: [{ ipBlock: { cidr: '10.0.0.0/24' } }] } } },
+    covers: ['components/network-policy'],
+  }),
+  'the API server only, by client certificate (deploy/README.md)': () => ({
+    kustomize: { pick: DOCUMENTED.clientAuth },
+    chart: { values: { ...certManager, clientAuth: { enabled: true } } },
+    covers: ['components/client-auth'],
+  }),
 };
 
 beforeAll(async () => {

@@ -62,5 +62,6 @@ export const CHART_MATRIX: Record<string, (certs: Certs) => ChartValues> = {
       egress: { enabled: true, apiServer: [{ ipBlock: { cidr: '192.0.2.10/32' } }], apiServerPorts: [443, 6443] },
     },
   }),
+  'client auth': () => ({ clientAuth: { enabled: true, caConfigMap: 'corp-webhook-client-ca', subjects: ['kube-apiserver', 'apiserver.example'] } }),
   'no hooks, other test namespace, development URL': () => ({ preDeleteHook: { enabled: false }, tests: { namespace: 'kube-public' }, webhooks: { url: 'https://127.0.0.1:9443' } }),
 };

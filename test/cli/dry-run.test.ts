@@ -1,11 +1,16 @@
-import { DEFAULT_API_AUDIENCES } from '../../src/engine/constants.js';
-import { parseManifests } from '../../src/cli/manifests.js';
-import { simulateServiceAccountAdmission } from '../../src/cli/simulate.js';
-import { applyEditsToJson, rewriteManifests } from '../../src/cli/test-mutated.js';
-import { admitPod, exitCode, tokenLifetimes, type WebhookAnswer } from '../../src/cli/test-run.js';
-import type { JsonObject } from '../../src/engine/json.js';
+import { handleReview } from '../../src/admission/review.js';
+import { DEFAULT_API_AUDIENCES } from '../../src/constants.js';
+import { parseManifests } from '../../src/dryrun/manifests.js';
+import { simulateServiceAccountAdmission } from '../../src/dryrun/plugin.js';
+import { exitCode } from '../../src/dryrun/report.js';
+import { admitPod, runDryRun, tokenLifetimes } from '../../src/dryrun/run.js';
+import type { WebhookAnswer } from '../../src/dryrun/webhook.js';
+import { applyEditsToJson, rewriteManifests } from '../../src/dryrun/write-back.js';
+import { staticFacts } from '../../src/facts/static.js';
+import type { JsonObject } from '../../src/json.js';
 import { join } from 'node:path';
-import { REPO } from '../helpers/fixtures.js';
+import { policySet, REPO } from '../helpers/fixtures.js';
+import { toAdmissionReview } from '../helpers/pods.js';
 import { dryRun, testCli } from './helpers.js';
 
 const POD = (extra = '') => `apiVersion: v1
@@ -127,12 +132,11 @@ describe('verdicts', () => {
   });
 });
 
-test('reinvocation (fact 1.14): a webhook that drops the token without automount=false sees the plugin put it back, and is called again', () => {
+test('reinvocation (docs/kubernetes.md "Admission order"): a webhook that drops the token without automount=false sees the plugin put it back, and is called again', () => {
   const pod: JsonObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'a' }, spec: { containers: [{ name: 'c' }] } };
   const calls: string[] = [];
   let n = 0;
-  const answer = (patch: WebhookAnswer['patch']): WebhookAnswer =>
-    ({ outcome: { review: { response: { uid: 'u', allowed: true } } }, results: [], patch }) as unknown as WebhookAnswer;
+  const answer = (patch: WebhookAnswer['patch']): WebhookAnswer => ({ allowed: true, warnings: [], results: [], patch });
   const admitted = admitPod(pod, {
     plugin: (p) => simulateServiceAccountAdmission({ pod: p, serviceAccount: () => undefined, suffix: () => `sfx${n++}x`.slice(0, 5) }),
     webhook: (endpoint, object) => {
@@ -220,7 +224,7 @@ spec:
           - downwardAPI: {items: [{path: namespace, fieldRef: {apiVersion: v1, fieldPath: metadata.namespace}}]}
 `;
     const o = dryRun(text, { policies: 'strict' }).objects[0]!;
-    // Reused (fact 1.3), and nothing to mount: every container already has a mount at the path.
+    // Reused (the first kube-api-access-* volume, whatever it holds), and nothing to mount: every container already has a mount at the path.
     expect(o.plugin).toMatchObject({ tokenVolume: 'kube-api-access-mine', changes: ['serviceAccountName defaulted to "default"'] });
     expect(o.manifestEdits).toEqual([
       { op: 'set', path: ['spec', 'automountServiceAccountToken'], value: false },
@@ -296,5 +300,30 @@ spec:
     expect(parsed.items[1].spec.automountServiceAccountToken).toBe(false);
     expect(parsed.items[0]).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } });
     expect(dryRun(written, { policies: 'strict', file: 'list.json' }).objects[1]).toMatchObject({ mutated: false });
+  });
+});
+
+describe('an object the webhook cannot judge is answered as the server answers it', () => {
+  const nested = (depth: number): JsonObject => (depth <= 1 ? {} : { n: nested(depth - 1) });
+  const cases: [string, JsonObject, string][] = [
+    ['a field of the wrong JSON type', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'team-a' }, spec: { automountServiceAccountToken: 'yes', containers: [{ name: 'a' }] } }, 'spec.automountServiceAccountToken must be a boolean'],
+    // 100 levels: the manifest reader accepts it, but one level down in a request it is too deep.
+    ['an object nesting 100 levels', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'team-a' }, spec: { containers: [{ name: 'a' }], x: nested(98) } }, 'request nests deeper than 100 levels'],
+  ];
+
+  test.each(cases)('%s', async (_what, object, problem) => {
+    const policies = policySet('shipped');
+    const report = runDryRun({ policies, objects: [{ object, file: 'p.yaml', document: 1, line: 1 }] });
+    const o = report.objects[0]!;
+    const deps = { policies: () => policies, facts: staticFacts([]) };
+    const mutate = await handleReview('mutate', toAdmissionReview(o.admission!.given, { kind: 'Pod', namespace: 'team-a' }), deps);
+    const validate = await handleReview('validate', toAdmissionReview(o.admission!.judged, { kind: 'Pod', namespace: 'team-a' }), deps);
+    if (!mutate.ok || !validate.ok) throw new Error('no uid?');
+    expect(validate.outcome.decision).toBe('invalid');
+    expect(validate.outcome.review.response.status?.message).toContain(problem);
+    expect(o.outcome).toBe('denied');
+    expect(o.denials).toEqual([{ policy: '', rule: '', mode: 'Enforce', message: validate.outcome.review.response.status?.message }]);
+    expect(o.warnings).toEqual(mutate.outcome.review.response.warnings);
+    expect(o.patch).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@ import { Ajv } from 'ajv';
 import AjvDraft04 from 'ajv-draft-04';
 import addFormats from 'ajv-formats';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { reportJsonSchema } from '../../src/cli/report-json.js';
+import { reportJsonSchema } from '../../src/cli/report/json.js';
 import { REPO } from '../helpers/fixtures.js';
 import { CLI_FIXTURES, goldenText, testCli } from './helpers.js';
 

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseManifests } from '../../src/cli/manifests.js';
-import { type TestCommandOptions, runTestCommand } from '../../src/cli/test-command.js';
-import { type DryRunArgs, type Report, runDryRun } from '../../src/cli/test-run.js';
+import { parseManifests } from '../../src/dryrun/manifests.js';
+import { type TestCommandOptions, runTestCommand } from '../../src/cli/commands/test.js';
+import type { Report } from '../../src/dryrun/report.js';
+import { type DryRunArgs, runDryRun } from '../../src/dryrun/run.js';
 import { policySet, REPO, UPDATE_GOLDEN } from '../helpers/fixtures.js';
 
 export const CLI_FIXTURES = join(REPO, 'test', 'fixtures', 'cli');

@@ -7,14 +7,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fastJsonPatch from 'fast-json-patch';
 import { handleReview } from '../../src/admission/review.js';
-import { parseManifests } from '../../src/cli/manifests.js';
-import { applyTokenDefaults } from '../../src/cli/simulate.js';
-import { classify } from '../../src/cli/test-objects.js';
-import { type ObjectReport, runDryRun, toAdmissionReview } from '../../src/cli/test-run.js';
-import type { JsonObject } from '../../src/engine/json.js';
+import { parseManifests } from '../../src/dryrun/manifests.js';
+import { classify } from '../../src/dryrun/objects.js';
+import { applyTokenDefaults } from '../../src/dryrun/plugin.js';
+import type { ObjectReport } from '../../src/dryrun/report.js';
+import { runDryRun } from '../../src/dryrun/run.js';
+import type { JsonObject } from '../../src/json.js';
 import { staticFacts } from '../../src/facts/static.js';
 import type { TokenPolicy } from '../../src/policy/types.js';
 import { admissionFixtures, policySet, REPO } from '../helpers/fixtures.js';
+import { toAdmissionReview } from '../helpers/pods.js';
 import { CLI_FIXTURES } from './helpers.js';
 
 function decoded(review: JsonObject): unknown[] {

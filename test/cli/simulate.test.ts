@@ -1,4 +1,4 @@
-import type { JsonObject } from '../../src/engine/json.js';
+import type { JsonObject } from '../../src/json.js';
 import {
   applyTokenDefaults,
   apiTokenVolumeSource,
@@ -6,7 +6,7 @@ import {
   type PluginServiceAccount,
   seededSuffix,
   simulateServiceAccountAdmission,
-} from '../../src/cli/simulate.js';
+} from '../../src/dryrun/plugin.js';
 import { apiTokenVolume } from '../helpers/pods.js';
 
 const PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -36,7 +36,7 @@ describe('seededSuffix (the stand-in for utilrand.String(5))', () => {
   });
 });
 
-describe('the ServiceAccount admission plugin, simulated (KUBERNETES-FACTS.md §1)', () => {
+describe('the ServiceAccount admission plugin, simulated (docs/kubernetes.md "The ServiceAccount admission plugin")', () => {
   test('1.9/1.16: an empty serviceAccountName becomes default, in both fields', () => {
     const r = run(pod({ containers: [{ name: 'a' }] }));
     expect(spec(r.pod).serviceAccountName).toBe('default');
@@ -142,7 +142,7 @@ describe('the ServiceAccount admission plugin, simulated (KUBERNETES-FACTS.md §
   });
 });
 
-test('applyTokenDefaults fills defaultMode 420 and expirationSeconds 3600 (fact 2.11), and nothing else', () => {
+test('applyTokenDefaults fills defaultMode 420 and expirationSeconds 3600 (docs/kubernetes.md "Projected token fields"), and nothing else', () => {
   const p = pod({
     containers: [],
     volumes: [

@@ -1,8 +1,8 @@
 import { stringify } from 'yaml';
-import { parseManifests } from '../../src/cli/manifests.js';
-import { classify, WORKLOAD_KINDS, type WorkloadKind } from '../../src/cli/test-objects.js';
-import { applyEditsToJson } from '../../src/cli/test-mutated.js';
-import type { JsonObject } from '../../src/engine/json.js';
+import { parseManifests } from '../../src/dryrun/manifests.js';
+import { classify, WORKLOAD_KINDS, type WorkloadKind } from '../../src/dryrun/objects.js';
+import { applyEditsToJson } from '../../src/dryrun/write-back.js';
+import type { JsonObject } from '../../src/json.js';
 import { dryRun } from './helpers.js';
 
 const template: JsonObject = {

@@ -149,7 +149,7 @@ describe('scenario 20b: helm install, upgrade, test and uninstall against the AP
     const validating = await kubectlJson<WebhookConfiguration>(['get', 'validatingwebhookconfiguration', RELEASE]);
     const mutating = await kubectlJson<WebhookConfiguration>(['get', 'mutatingwebhookconfiguration', RELEASE]);
     const hooks = [...mutating.webhooks, ...validating.webhooks];
-    expect(hooks).toHaveLength(6);
+    expect(hooks).toHaveLength(7);
     caBundle = hooks[0]?.clientConfig.caBundle ?? '';
     expect(Buffer.from(caBundle, 'base64').toString('utf8')).toBe(certs.caCert);
     for (const w of hooks) expect(w.clientConfig).toEqual({ url: `${loadState().webhookBaseUrl}${w.name.startsWith('mutate') ? '/mutate' : '/validate'}`, caBundle });

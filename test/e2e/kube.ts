@@ -188,9 +188,9 @@ export interface Pod extends K8sObject {
   };
 }
 
-/** The API server's default token mount path (fact 1.1). */
+/** The API server's default token mount path (docs/kubernetes.md "The ServiceAccount admission plugin"). */
 export const API_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
-/** `kube-api-access-` + 5 characters of the API server's name generator (fact 1.2). */
+/** `kube-api-access-` + 5 characters of the API server's name generator (docs/kubernetes.md "The ServiceAccount admission plugin"). */
 export const KUBE_API_ACCESS = /^kube-api-access-[bcdfghjklmnpqrstvwxz2456789]{5}$/;
 /** An image that is never pulled: there is no kubelet in the e2e cluster. */
 export const IMAGE = 'registry.invalid/tokenguard-e2e/app:1';

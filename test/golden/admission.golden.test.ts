@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import fastJsonPatch from 'fast-json-patch';
-import type { JsonObject } from '../../src/engine/json.js';
+import type { JsonObject } from '../../src/json.js';
 import { admissionFixtures, answer, golden } from '../helpers/fixtures.js';
 import { podProblems } from '../helpers/pod-validation.js';
 

@@ -22,6 +22,8 @@ export const DOCUMENTED = {
   ownPolicies: (b: string) => b.includes('configMapGenerator:') && b.includes('behavior: merge'),
   excludedNamespaces: (b: string) => b.includes('kind: ExcludedNamespaces'),
   image: (b: string) => /^images:$/m.test(b),
+  networkPolicy: (b: string) => b.includes('deploy/components/network-policy'),
+  clientAuth: (b: string) => b.includes('deploy/components/client-auth'),
 } as const;
 
 /** The example policy of README.md ("A first policy"): what a user saves as policies/vault.yaml. */

@@ -1,10 +1,10 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Endpoint, handleReview } from '../../src/admission/review.js';
-import type { JsonObject } from '../../src/engine/json.js';
+import type { JsonObject } from '../../src/json.js';
 import { staticFacts } from '../../src/facts/static.js';
 import type { FactsProvider } from '../../src/facts/types.js';
-import { parseManifests } from '../../src/cli/manifests.js';
+import { parseManifests } from '../../src/dryrun/manifests.js';
 import { loadPolicies } from '../../src/policy/load.js';
 import type { TokenPolicy } from '../../src/policy/types.js';
 

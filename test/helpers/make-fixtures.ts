@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { JsonObject } from '../../src/engine/json.js';
+import type { JsonObject } from '../../src/json.js';
 import { apiTokenVolume, pod, review } from './pods.js';
 
 interface Case {
@@ -72,7 +72,7 @@ const trReview = (object: JsonObject, user = { username: 'alice@example.com', gr
   review(object, { kind: 'TokenRequest', subResource: 'token', name: 'builder', user });
 const kubelet = { username: 'system:node:node-1', groups: ['system:nodes', 'system:authenticated'] };
 
-/** A legacy ServiceAccount JWT (claims of fact 5.4; the signature is not checked by the scanner). */
+/** A legacy ServiceAccount JWT (claims of docs/tokens.md "Token claims"; the signature is not checked by the scanner). */
 const b64url = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
 const LEGACY_JWT = [
   b64url({ alg: 'RS256', kid: 'k1' }),

@@ -1,5 +1,5 @@
 import { Pod } from 'kubernetes-models/v1/Pod';
-import type { JsonObject } from '../../src/engine/json.js';
+import type { JsonObject } from '../../src/json.js';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const VOLUME_TYPES = [
@@ -13,7 +13,7 @@ const SOURCE_TYPES = ['secret', 'configMap', 'downwardAPI', 'serviceAccountToken
 const arr = (v: unknown): JsonObject[] => (Array.isArray(v) ? (v as JsonObject[]) : []);
 
 /**
- * The pod validation rules a token webhook can break (KUBERNETES-FACTS.md §2), as the API
+ * The pod validation rules a token webhook can break (docs/kubernetes.md "Pod validation"), as the API
  * server's `ValidatePodCreate` words them, plus the OpenAPI schema check of kubernetes-models.
  * Returns every problem; an empty list means the API server would accept these parts.
  */

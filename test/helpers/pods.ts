@@ -1,6 +1,6 @@
-import type { JsonObject } from '../../src/engine/json.js';
+import type { JsonObject } from '../../src/json.js';
 
-/** The volume the ServiceAccount admission plugin adds (KUBERNETES-FACTS.md 1.4). */
+/** The volume the ServiceAccount admission plugin adds (docs/tokens.md "The plugin's volume"). */
 export function apiTokenVolume(suffix = 'x7k2p'): JsonObject {
   return {
     name: `kube-api-access-${suffix}`,
@@ -104,4 +104,32 @@ export function review(object: JsonObject | null, o: {
   };
   if (o.subResource) request.subResource = o.subResource;
   return { kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request };
+}
+
+/** The AdmissionReview kube-apiserver would send for a CREATE of `object` (a manifest's pod or Secret). */
+export function toAdmissionReview(
+  object: JsonObject,
+  o: { readonly kind: 'Pod' | 'Secret'; readonly namespace: string; readonly username?: string; readonly uid?: string },
+): JsonObject {
+  const resource = o.kind === 'Pod' ? 'pods' : 'secrets';
+  const md = object.metadata as JsonObject | undefined;
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: o.uid ?? '00000000-0000-0000-0000-000000000000',
+      kind: { group: '', version: 'v1', kind: o.kind },
+      resource: { group: '', version: 'v1', resource },
+      requestKind: { group: '', version: 'v1', kind: o.kind },
+      requestResource: { group: '', version: 'v1', resource },
+      name: typeof md?.name === 'string' ? md.name : '',
+      namespace: o.namespace,
+      operation: 'CREATE',
+      userInfo: { username: o.username ?? 'tokenguard-test', groups: ['system:authenticated'] },
+      object,
+      oldObject: null,
+      dryRun: false,
+      options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
+    },
+  };
 }

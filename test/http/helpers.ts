@@ -11,7 +11,7 @@ import { type Agent, createServer, request as httpsRequest, type Server } from '
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { type CertificateSet, generateCertificates } from '../../src/certs/generate.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { type AppDeps, createApp } from '../../src/server/app.js';
@@ -293,4 +293,86 @@ export function clientCertificate(ca: { cert: string; key: string }, cn = 'kube-
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** What {@link rawExchange} saw. */
+export interface RawExchange {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+  /** Bytes of the request (head and body) the client managed to hand to its socket. */
+  readonly sent: number;
+}
+
+/**
+ * One HTTP/1.1 request on a new TLS connection: it sends `head` and then `body` (as fast as the
+ * socket takes it) and reads the answer. An answer with `Connection: close` resolves only when
+ * the server has closed the connection (the client never does: a client that closed first could
+ * not tell whether the server would have); any other answer resolves once it is complete, and
+ * the client then closes.
+ */
+export function rawExchange(o: { port: number; ca: string; head: string; body?: Buffer; cert?: string; key?: string }): Promise<RawExchange> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: o.port, ca: o.ca, servername: 'localhost', ...(o.cert ? { cert: o.cert, key: o.key } : {}) });
+    const received: Buffer[] = [];
+    let sent = 0;
+    let settled = false;
+    const parse = (): RawExchange | undefined => {
+      const text = Buffer.concat(received).toString('utf8');
+      const split = text.indexOf('\r\n\r\n');
+      if (split === -1) return undefined;
+      const [statusLine, ...lines] = text.slice(0, split).split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const l of lines) headers[l.slice(0, l.indexOf(':')).toLowerCase()] = l.slice(l.indexOf(':') + 1).trim();
+      return { status: Number(statusLine?.split(' ')[1]), headers, body: text.slice(split + 4), sent };
+    };
+    socket.on('data', (c: Buffer) => {
+      received.push(c);
+      const answer = parse();
+      if (!answer || answer.headers.connection === 'close' || Buffer.byteLength(answer.body) < Number(answer.headers['content-length'])) return;
+      settled = true;
+      socket.destroy();
+      resolve(answer);
+    });
+    socket.on('error', () => {}); // a reset after the answer is the server closing
+    socket.once('secureConnect', () => {
+      socket.write(o.head, () => {
+        sent += Buffer.byteLength(o.head);
+      });
+      const body = o.body ?? Buffer.alloc(0);
+      const pump = (at: number) => {
+        while (at < body.length && !socket.destroyed) {
+          const piece = body.subarray(at, at + 65536);
+          at += piece.length;
+          const more = socket.write(piece, (err) => {
+            if (!err) sent += piece.length;
+          });
+          if (!more) return void socket.once('drain', () => pump(at));
+        }
+      };
+      pump(0);
+    });
+    socket.once('close', () => {
+      if (settled) return;
+      const answer = parse();
+      if (answer) resolve(answer);
+      else reject(new Error(`the server closed the connection without an answer (${Buffer.concat(received).length} bytes)`));
+    });
+  });
+}
+
+/** The head of a POST as the API server sends it. */
+export function postHead(path: string, headers: Record<string, string | number>): string {
+  return `POST ${path} HTTP/1.1\r\nHost: localhost\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}\r\n`;
+}
+
+/** The next TLS connection `server` accepts; `bytesRead` once it has closed: what the server read of it. */
+export function nextConnection(server: Server): Promise<{ closed: Promise<number> }> {
+  return new Promise((resolve) => {
+    server.once('secureConnection', (socket: TLSSocket) => {
+      resolve({ closed: new Promise((done) => socket.once('close', () => done(socket.bytesRead))) });
+    });
+  });
 }

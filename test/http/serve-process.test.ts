@@ -4,105 +4,25 @@
  * in-flight request and the process exits 0; without --tls-cert/--tls-key it creates
  * development certificates, as `npm start` does on a fresh clone.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import type { CertificateSet } from '../../src/certs/generate.js';
 import { benchBodies } from '../../bench/bodies.js';
 import { imageStart } from '../../bench/image-start.js';
 import { canCreateMemoryCgroup, createMemoryCgroup, type MemoryCgroup } from '../../bench/memory-cgroup.js';
 import { pod, review } from '../helpers/pods.js';
-import { EVENT_WAIT_LIMIT_MS, makeCertificates, postReview, REPO, request, SHIPPED_POLICIES } from './helpers.js';
+import { postReview, REPO, request, SHIPPED_POLICIES } from './helpers.js';
+import { type BuiltCli, buildCli, folderWithCertificates } from './process.js';
 
 const TIMEOUT = 120_000;
-let buildDir: string;
-let cli: string;
+let build: BuiltCli;
+const startCli = (...args: Parameters<BuiltCli['start']>) => build.start(...args);
 
 beforeAll(() => {
-  buildDir = mkdtempSync(join(tmpdir(), 'tokenguard-http-build-'));
-  execFileSync(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO, 'tsconfig.build.json'), '--outDir', join(buildDir, 'dist')], {
-    cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  // dist/*.js are ES modules because of "type": "module"; dependencies come from the repository.
-  writeFileSync(join(buildDir, 'package.json'), '{"type":"module"}\n');
-  symlinkSync(join(REPO, 'node_modules'), join(buildDir, 'node_modules'));
-  cli = join(buildDir, 'dist', 'cli', 'main.js');
+  build = buildCli();
 }, TIMEOUT);
-afterAll(() => {
-  rmSync(buildDir, { recursive: true, force: true });
-});
-
-interface Proc {
-  readonly child: ChildProcess;
-  readonly logs: Record<string, unknown>[];
-  stderr(): string;
-  waitForLog(predicate: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/**
- * `node [nodeFlags] dist/cli/main.js serve [args]`, with `env` added to the environment; in the
- * memory cgroup `cgroup` when given.
- */
-function startCli(args: string[], cwd: string, options: { nodeFlags?: readonly string[]; env?: Record<string, string>; cgroup?: MemoryCgroup } = {}): Proc {
-  const argv = [...(options.nodeFlags ?? []), cli, 'serve', ...args];
-  const [command, commandArgs] = options.cgroup ? options.cgroup.command([process.execPath, ...argv]) : [process.execPath, argv];
-  const child = spawn(command, commandArgs, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
-  const logs: Record<string, unknown>[] = [];
-  let stderr = '';
-  const waiters: { predicate: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    let parsed: Record<string, unknown>;
-    try {
-      parsed = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      parsed = { unparsed: line };
-    }
-    logs.push(parsed);
-    for (const w of [...waiters]) {
-      if (w.predicate(parsed)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(parsed);
-      }
-    }
-  });
-  child.stderr!.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const waitForLog = (predicate: (l: Record<string, unknown>) => boolean) => {
-    const found = logs.find(predicate);
-    if (found) return Promise.resolve(found);
-    return new Promise<Record<string, unknown>>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`log line not seen within ${EVENT_WAIT_LIMIT_MS} ms; stderr: ${stderr}`)), EVENT_WAIT_LIMIT_MS);
-      waiters.push({
-        predicate,
-        resolve: (l) => {
-          clearTimeout(timer);
-          resolve(l);
-        },
-      });
-      void exited.then(() => {
-        clearTimeout(timer);
-        reject(new Error(`process exited before the log line; stderr: ${stderr}`));
-      });
-    });
-  };
-  return { child, logs, stderr: () => stderr, waitForLog, exited };
-}
-
-/** A new temporary folder holding `tls.crt` and `tls.key` for 127.0.0.1, and the certificates. */
-async function folderWithCertificates(prefix: string): Promise<{ dir: string; certs: CertificateSet }> {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  const certs = await makeCertificates();
-  writeFileSync(join(dir, 'tls.crt'), certs.cert);
-  writeFileSync(join(dir, 'tls.key'), certs.key);
-  return { dir, certs };
-}
+afterAll(() => build.remove());
 
 /** A request whose body is sent in two halves: in flight until `finish()` is called. */
 function heldRequest(port: number, ca: string, uid: string) {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import fastJsonPatch from 'fast-json-patch';
 import { handleReview } from '../../src/admission/review.js';
-import type { JsonObject } from '../../src/engine/json.js';
+import type { JsonObject } from '../../src/json.js';
 import { staticFacts } from '../../src/facts/static.js';
 import type { TokenPolicy, TokenPolicySpec } from '../../src/policy/types.js';
 import { podProblems } from '../helpers/pod-validation.js';

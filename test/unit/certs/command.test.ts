@@ -1,7 +1,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCertsCommand } from '../../../src/certs/command.js';
+import { runCertsCommand } from '../../../src/cli/commands/certs.js';
 import { ensureDevCertificates } from '../../../src/certs/dev.js';
 import { generateCertificates, writeCertificates } from '../../../src/certs/generate.js';
 import { assertNoKeyMaterial, captureIo, DAY_MS, tempDir } from './helpers.js';

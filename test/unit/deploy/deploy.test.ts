@@ -7,7 +7,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -506,6 +507,108 @@ describe('base', () => {
 
   it('renders straight from the repository with kubectl kustomize', () => {
     expect(kustomize(join(ROOT, 'deploy/base'))).toEqual(objects('base'));
+  });
+});
+
+describe('no installation ships a NetworkPolicy or client authentication by itself', () => {
+  it.each(NAMES)('%s', (name) => {
+    expect(ofKind(name, 'NetworkPolicy')).toHaveLength(0);
+    expect(container(name).args).not.toContain('--client-ca');
+  });
+});
+
+interface NetworkPolicy extends K8sObject {
+  spec: {
+    podSelector: { matchLabels?: Record<string, string> };
+    policyTypes: string[];
+    ingress?: { from?: { ipBlock?: { cidr: string; except?: string[] }; namespaceSelector?: unknown; podSelector?: unknown }[]; ports?: { protocol?: string; port: string | number }[] }[];
+    egress?: unknown;
+  };
+}
+
+/** Renders a kustomization of `body` (YAML) written into a new folder of the working copy. */
+function renderCustom(folder: string, body: string): K8sObject[] {
+  const dir = join(work, 'custom', folder);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'kustomization.yaml'), body);
+  return kustomize(dir);
+}
+
+/** A valid IPv4 or IPv6 CIDR, as the API server's validation requires. */
+function isCidr(cidr: string): boolean {
+  const [address, bits, ...rest] = cidr.split('/');
+  if (rest.length > 0 || address === undefined || bits === undefined || !/^\d{1,3}$/.test(bits)) return false;
+  const kind = isIP(address);
+  return kind !== 0 && Number(bits) <= (kind === 4 ? 32 : 128);
+}
+
+describe('components/network-policy', () => {
+  const withComponent = (patch: string) => `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../../deploy/overlays/cert-manager
+components:
+  - ../../deploy/components/network-policy
+${patch}`;
+
+  it('as shipped, holds a placeholder that is no CIDR, so the API server refuses it until the API server\'s range is set', () => {
+    const policy = renderCustom('np-unset', withComponent('')).filter((o) => o.kind === 'NetworkPolicy') as NetworkPolicy[];
+    expect(policy).toHaveLength(1);
+    const cidr = policy[0]?.spec.ingress?.[0]?.from?.[0]?.ipBlock?.cidr ?? '';
+    expect(cidr).toBe('SET-THE-API-SERVER-CIDR');
+    expect(isCidr(cidr)).toBe(false);
+    expect(isCidr('10.0.0.0/24')).toBe(true); // the check itself
+  });
+
+  it('with the range patched in as its comment shows: ingress to the webhook pods only, only from there, only to the webhook port; egress left alone', () => {
+    const objs = renderCustom(
+      'np-set',
+      withComponent(`patches:
+  - target: { kind: NetworkPolicy, name: tokenguard }
+    patch: |-
+      - op: replace
+        path: /spec/ingress/0/from
+        value:
+          - ipBlock: { cidr: 10.0.0.0/24 }
+`),
+    );
+    const policy = objs.find((o) => o.kind === 'NetworkPolicy') as NetworkPolicy;
+    expect(policy.metadata.namespace).toBe(NAMESPACE);
+    const deployment = objs.find((o) => o.kind === 'Deployment') as Deployment;
+    expect(deployment.spec.template.metadata.labels).toMatchObject(policy.spec.podSelector.matchLabels ?? { missing: 'selector' });
+    expect(Object.keys(policy.spec.podSelector.matchLabels ?? {}).length).toBeGreaterThan(0);
+    expect(policy.spec.policyTypes).toEqual(['Ingress']);
+    expect(policy.spec.egress).toBeUndefined();
+    expect(policy.spec.ingress).toEqual([{ from: [{ ipBlock: { cidr: '10.0.0.0/24' } }], ports: [{ protocol: 'TCP', port: 'https' }] }]);
+    const port = deployment.spec.template.spec.containers[0]?.ports?.find((p) => p.name === 'https');
+    expect(port?.containerPort).toBe(8443);
+    // The rest of the installation is untouched.
+    expect(objs.filter((o) => o.kind !== 'NetworkPolicy')).toEqual(objects('overlays/cert-manager'));
+  });
+});
+
+describe('components/client-auth', () => {
+  it('makes the webhooks require the API server\'s client certificate, from a mounted ConfigMap, and changes nothing else', () => {
+    const objs = renderCustom(
+      'client-auth',
+      `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../../deploy/overlays/cert-manager
+components:
+  - ../../deploy/components/client-auth
+`,
+    );
+    const deployment = objs.find((o) => o.kind === 'Deployment') as Deployment;
+    const c = deployment.spec.template.spec.containers[0] as Container;
+    const base = container('overlays/cert-manager');
+    expect(c.args).toEqual([...(base.args ?? []), '--client-ca', '/etc/tokenguard/client-ca/ca.crt', '--client-subject', 'kube-apiserver']);
+    const mount = c.volumeMounts?.find((m) => m.mountPath === '/etc/tokenguard/client-ca');
+    expect(mount).toMatchObject({ readOnly: true });
+    expect(mount?.subPath).toBeUndefined();
+    const volume = deployment.spec.template.spec.volumes?.find((v) => v.name === mount?.name);
+    expect(volume?.configMap?.name).toBe('tokenguard-client-ca');
+    expect(objs.filter((o) => o.kind !== 'Deployment')).toEqual(objects('overlays/cert-manager').filter((o) => o.kind !== 'Deployment'));
   });
 });
 

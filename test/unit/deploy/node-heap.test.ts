@@ -1,7 +1,6 @@
 /**
  * The V8 heap the Deployment's NODE_OPTIONS give: the old generation capped and the young
- * generation fixed, whatever memory Node reads off the machine or the container (decision 28 of
- * docs/benchmarks.md). V8's `heap_size_limit` is the old generation's cap plus three semi-spaces.
+ * generation fixed, whatever memory Node reads off the machine or the container. V8's `heap_size_limit` is the old generation's cap plus three semi-spaces.
  * Where this process may create a cgroup v1 memory group (root), the same is checked inside
  * the Deployment's memory limit, where V8 on its own picks 1 MiB semi-spaces.
  */

@@ -5,7 +5,7 @@
  * phases must agree, or /mutate would answer nothing and /validate deny without warning.
  */
 import { evaluate } from '../../../src/engine/evaluate.js';
-import type { JsonObject } from '../../../src/engine/json.js';
+import type { JsonObject } from '../../../src/json.js';
 import type { EngineInput } from '../../../src/engine/types.js';
 import type { PolicyMode, TokenPolicy } from '../../../src/policy/types.js';
 import { pod } from '../../helpers/pods.js';

@@ -3,7 +3,7 @@
  * instead of picking one silently.
  */
 import { evaluate } from '../../../src/engine/evaluate.js';
-import type { JsonObject } from '../../../src/engine/json.js';
+import type { JsonObject } from '../../../src/json.js';
 import type { EngineInput } from '../../../src/engine/types.js';
 import type { TokenPolicy, TokenPolicySpec } from '../../../src/policy/types.js';
 import { pod } from '../../helpers/pods.js';

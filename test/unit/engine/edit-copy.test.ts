@@ -5,11 +5,11 @@
  * modules are strict), instead of silently changing the caller's object and dropping an
  * operation from the patch.
  */
-import { DEFAULT_API_AUDIENCES } from '../../../src/engine/constants.js';
+import { DEFAULT_API_AUDIENCES } from '../../../src/constants.js';
 import fastJsonPatch from 'fast-json-patch';
 import { diff } from '../../../src/engine/diff.js';
 import { evaluate } from '../../../src/engine/evaluate.js';
-import { cloneJson, type JsonObject } from '../../../src/engine/json.js';
+import { cloneJson, type JsonObject } from '../../../src/json.js';
 import { allContainers, podEditCopy, tokenSources, writableContainer, writableToken } from '../../../src/engine/pod.js';
 import type { EngineInput } from '../../../src/engine/types.js';
 import type { PolicyMode, TokenPolicy, TokenPolicySpec } from '../../../src/policy/types.js';

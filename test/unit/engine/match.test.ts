@@ -1,4 +1,4 @@
-import { globMatch } from '../../../src/engine/glob.js';
+import { globMatch } from '../../../src/glob.js';
 import { matchPolicy, serviceAccountPatternMatches } from '../../../src/engine/match.js';
 import { selectorMatches } from '../../../src/engine/selector.js';
 import { staticFacts } from '../../../src/facts/static.js';

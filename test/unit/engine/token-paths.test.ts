@@ -11,7 +11,7 @@ import fastJsonPatch from 'fast-json-patch';
 import { isPluginTokenVolume } from '../../../src/engine/api-token.js';
 import { diff } from '../../../src/engine/diff.js';
 import { evaluate } from '../../../src/engine/evaluate.js';
-import type { JsonObject } from '../../../src/engine/json.js';
+import type { JsonObject } from '../../../src/json.js';
 import type { ClusterFacts, EngineInput, Phase } from '../../../src/engine/types.js';
 import type { TokenPolicy, TokenPolicySpec } from '../../../src/policy/types.js';
 import { policySet } from '../../helpers/fixtures.js';
@@ -233,7 +233,7 @@ describe("2. the plugin's volume by its whole shape", () => {
     const object = pod({ plugin: false, ...apiAccess });
     withTokenVolume(object, 'kube-api-access-evil', { expirationSeconds: 4294967296 }, API_PATH);
     const { m, patched, second, v } = admit(policySet('shipped'), object);
-    expect(m.results).toContainEqual(expect.objectContaining({ policy: 'token-bounds', rule: 'token-bounds', status: 'mutate' }));
+    expect(m.results).toContainEqual(expect.objectContaining({ policies: ['token-bounds'], rule: 'token-bounds', status: 'mutate' }));
     expect(expirations(patched)['kube-api-access-evil']).toBe(86400);
     expect(second).toEqual([]);
     expect(v.allowed).toBe(true);

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { warning } from '../../../src/engine/evaluate.js';
+import { warning } from '../../../src/engine/messages.js';
 
 /** The rule, said plainly: one line, the product prefix, at most 120 characters (code points). */
 function reference(text: string): string {

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import type { JsonObject } from '../../../src/engine/json.js';
+import type { JsonObject } from '../../../src/json.js';
 import { backoffDelay, type FactsLogger } from '../../../src/facts/informers.js';
 import { BindingIndex, subjectKeys, toBindingFacts, toNamespaceFacts, toServiceAccountFacts } from '../../../src/facts/project.js';
 import { FactsStore, type FactsResource, MAX_BOUND_BY, projectForCache } from '../../../src/facts/store.js';

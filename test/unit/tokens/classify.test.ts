@@ -7,7 +7,7 @@ import {
   MAX_SCAN_CANDIDATES,
   MAX_TOKEN_LENGTH,
   scanForLegacyTokens,
-} from '../../../src/tokens/classify.js';
+} from '../../../src/engine/tokens.js';
 import {
   at,
   boundNodeClaims,
@@ -93,7 +93,7 @@ describe('decodeToken', () => {
 });
 
 describe('classifyToken', () => {
-  test('a default API token with the one-year extension (fact 5.3)', async () => {
+  test('a default API token with the one-year extension (docs/tokens.md "Token claims")', async () => {
     const c = classify(await sign(boundPodClaims(), rsa), at(IAT + 600));
     expect(c).toMatchObject({
       kind: 'bound-pod',
@@ -144,7 +144,7 @@ describe('classifyToken', () => {
     expect(classify(await sign(unboundClaims(), rsa))).toMatchObject({ kind: 'unbound', lifetimeSeconds: 7200, problems: [] });
   });
 
-  test('a legacy token (fact 5.4): four private claims, no expiry', async () => {
+  test('a legacy token (docs/tokens.md "Token claims"): four private claims, no expiry', async () => {
     const c = classify(await sign(legacyClaims(), rsa));
     expect(c).toMatchObject({
       kind: 'legacy',

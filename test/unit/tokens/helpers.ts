@@ -12,7 +12,7 @@ export interface SigningKey {
   readonly alg: 'RS256' | 'ES256';
   readonly privateKey: CryptoKey;
   readonly publicKey: CryptoKey;
-  /** As the API server computes it: base64url SHA-256 of the PKIX DER public key (fact 5.5). */
+  /** As the API server computes it: base64url SHA-256 of the PKIX DER public key (docs/tokens.md "Signatures and discovery"). */
   readonly kid: string;
   readonly jwk: JWK;
   readonly pem: string;
@@ -36,7 +36,7 @@ export async function sign(claims: Record<string, unknown>, key: SigningKey, hea
   return new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, ...header }).sign(key.privateKey);
 }
 
-/** A default kube-api-access token with the one-year extension: fact 5.3's payload, shape for shape. */
+/** A default kube-api-access token with the one-year extension: the documented example payload (docs/tokens.md "Token claims"), shape for shape. */
 export function boundPodClaims(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     aud: [ISSUER],
@@ -106,7 +106,7 @@ export function unboundClaims(overrides: Record<string, unknown> = {}): Record<s
   };
 }
 
-/** A legacy Secret-based token (fact 5.4): the four private claims, no exp/iat/nbf/aud/jti. */
+/** A legacy Secret-based token (docs/tokens.md "Token claims"): the four private claims, no exp/iat/nbf/aud/jti. */
 export function legacyClaims(ns = 'default', sa = 'build-robot'): Record<string, unknown> {
   return {
     iss: 'kubernetes/serviceaccount',

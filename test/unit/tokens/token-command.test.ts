@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { duration, runTokenCommand } from '../../../src/cli/token-command.js';
+import { runTokenCommand } from '../../../src/cli/commands/token.js';
+import { duration } from '../../../src/engine/token-limits.js';
 import { REPO } from '../../helpers/fixtures.js';
 import { tempDir } from '../certs/helpers.js';
 import {

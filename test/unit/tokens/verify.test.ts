@@ -141,7 +141,7 @@ describe('verifyToken with a local key set', () => {
       const pem = join(dir.dir, 'sa.pub');
       writeFileSync(pem, `${rsa.pem}\n${ec.pem}`);
       const jwks = readKeysFile(pem);
-      expect(jwks.keys.map((k) => k.kid)).toEqual([rsa.kid, ec.kid]); // the kid Kubernetes computes (fact 5.5)
+      expect(jwks.keys.map((k) => k.kid)).toEqual([rsa.kid, ec.kid]); // the kid Kubernetes computes (docs/tokens.md "Signatures and discovery")
       expect(await verifyToken(await sign(boundPodClaims(), rsa, { kid: undefined }), { jwks, now: during })).toMatchObject({ verified: true });
       expect(await verifyToken(await sign(legacyClaims(), ec), { jwks, now: during })).toMatchObject({ verified: true });
       const file = join(dir.dir, 'jwks.json');
@@ -165,7 +165,7 @@ interface Served {
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, base: string) => void;
 
-/** An API server's discovery endpoints (fact 5.6) on 127.0.0.1. */
+/** An API server's discovery endpoints (docs/tokens.md "Signatures and discovery") on 127.0.0.1. */
 function apiServerHandler(jwks: unknown, options: { requireBearer?: string } = {}): Handler {
   return (req, res, base) => {
     if (options.requireBearer && req.headers.authorization !== `Bearer ${options.requireBearer}`) {

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { parse } from 'yaml';
 import { main } from '../../../src/cli/main.js';
-import { runUsageCommand, type UsageCommandOptions } from '../../../src/usage/command.js';
+import { runUsageCommand, type UsageCommandOptions } from '../../../src/cli/commands/usage.js';
 import { usageFactsFrom } from '../../../src/usage/facts.js';
 import { line, reviewResponse } from './events.js';
 

@@ -1,0 +1,292 @@
+import { mkdirSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type ManifestError, type ManifestObject, parseManifests } from '../../dryrun/manifests.js';
+import { exitCode, type Report } from '../../dryrun/report.js';
+import { runDryRun } from '../../dryrun/run.js';
+import { type ObjectEdits, rewriteManifests } from '../../dryrun/write-back.js';
+import { loadPolicies } from '../../policy/load.js';
+import type { PolicyError } from '../../policy/types.js';
+import { type CliIo, EXIT_USAGE, packageVersion, readFactFiles, readInput } from '../io.js';
+import { isReportFormat, REPORT_FORMATS } from '../report/formats.js';
+
+const USAGE = `usage: tokenguard test [--output text|json|junit|sarif] [--mutated DIR] [--policies PATH]...
+                       [--facts FILE]... [--namespace NS] [--bindings-complete] [--fail-on deny|warn]
+                       [--api-audience A]... PATH...
+
+Dry-runs the policies on manifests (files, folders searched for *.yaml, *.yml and *.json, or - for
+standard input) exactly as the cluster would admit them. Exit 0: nothing denied; 1: something
+denied (or warned, with --fail-on warn); 2: unreadable input or invalid policy.
+
+--api-audience: the cluster's API audiences (kube-apiserver --api-audiences, or its issuer;
+globs; repeatable). Tokens for them are API tokens. Default https://kubernetes.default.svc and
+https://kubernetes.default.svc.* (docs/tokens.md).
+`;
+
+/** Inputs with more objects than this get a progress bar (on a terminal). */
+const PROGRESS_THRESHOLD = 200;
+
+export interface TestCommandOptions {
+  /** The version written into json, junit and sarif reports (default: package.json's). */
+  readonly version?: string;
+  /** Environment (default `process.env`), read for NO_COLOR. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Working directory: relative paths are read from it, and file names shown relative to it (default `process.cwd()`). */
+  readonly cwd?: string;
+}
+
+interface InputFile {
+  /** The name shown in reports. */
+  readonly display: string;
+  /** Where the mutated copy goes, relative to `--mutated DIR`. */
+  readonly outName: string;
+  readonly text: string;
+}
+
+/**
+ * `tokenguard test`: reads manifests, policies and facts, runs {@link runDryRun}, prints the
+ * report and writes `--mutated` copies. The only part of `test` that touches the file system.
+ */
+export async function runTestCommand(argv: readonly string[], io: CliIo, options: TestCommandOptions = {}): Promise<number> {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  let values: {
+    output?: string;
+    mutated?: string;
+    policies?: string[];
+    facts?: string[];
+    namespace?: string;
+    'fail-on'?: string;
+    'bindings-complete'?: boolean;
+    'api-audience'?: string[];
+    help?: boolean;
+  };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        output: { type: 'string', short: 'o', default: 'text' },
+        mutated: { type: 'string' },
+        policies: { type: 'string', multiple: true },
+        facts: { type: 'string', multiple: true },
+        namespace: { type: 'string', short: 'n' },
+        'fail-on': { type: 'string', default: 'deny' },
+        'bindings-complete': { type: 'boolean', default: false },
+        'api-audience': { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (e) {
+    io.stderr.write(`${(e as Error).message}\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (values.help) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  const format = values.output ?? 'text';
+  if (!isReportFormat(format)) {
+    io.stderr.write(`--output must be one of ${Object.keys(REPORT_FORMATS).join(', ')}\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  const failOn = values['fail-on'];
+  if (failOn !== 'deny' && failOn !== 'warn') {
+    io.stderr.write(`--fail-on must be deny or warn\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (positionals.length === 0) {
+    io.stderr.write(`no manifests given\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+
+  const loaded = loadPolicies((values.policies ?? ['policies']).map((p) => resolve(cwd, p)));
+  if (loaded.errors.length > 0) {
+    for (const e of loaded.errors) io.stderr.write(`${policyErrorLine(e, cwd)}\n`);
+    io.stderr.write(`tokenguard test: ${loaded.errors.length} policy error(s); nothing was evaluated\n`);
+    return EXIT_USAGE;
+  }
+
+  const factObjects = readFactFiles(values.facts ?? [], io, cwd, (f) => display(resolve(cwd, f), cwd));
+  if (!factObjects) return EXIT_USAGE;
+
+  const { files, errors } = readInputs(positionals, io, cwd);
+  const objects: ManifestObject[] = [];
+  for (const f of files) {
+    const parsed = parseManifests(f.text, f.display);
+    objects.push(...parsed.objects);
+    errors.push(...parsed.problems);
+  }
+
+  const progress = progressBar(io, objects.length);
+  const report = runDryRun({
+    policies: loaded.policies,
+    objects,
+    facts: factObjects,
+    errors,
+    ...(values.namespace ? { namespace: values.namespace } : {}),
+    bindingsComplete: values['bindings-complete'] === true,
+    ...(values['api-audience'] ? { apiAudiences: values['api-audience'] } : {}),
+    ...(progress ? { onProgress: progress } : {}),
+  });
+
+  for (const e of report.errors) io.stderr.write(`${e.line > 0 ? `${e.file}:${e.line}` : e.file}: ${e.message}\n`);
+  for (const o of report.objects) if (o.outcome === 'error') io.stderr.write(`${o.file}:${o.line}: ${o.kind} ${o.name}: ${o.reason}\n`);
+
+  const failOnWarn = failOn === 'warn';
+  const version = options.version ?? versionOrUnknown();
+  const color = format === 'text' && (io.stdout as { isTTY?: boolean }).isTTY === true && !env.NO_COLOR;
+  const shown: Report = { ...report, policies: report.policies.map((p) => ({ ...p, file: display(p.file, cwd) })) };
+  io.stdout.write(REPORT_FORMATS[format](shown, { version, failOnWarn, color }));
+
+  if (values.mutated) {
+    try {
+      const written = writeMutated(resolve(cwd, values.mutated), files, report);
+      io.stderr.write(`tokenguard test: wrote ${written.files} file(s) to ${values.mutated} (${written.changed} changed)\n`);
+    } catch (e) {
+      io.stderr.write(`${values.mutated}: cannot write mutated manifests: ${(e as Error).message}\n`);
+      return EXIT_USAGE;
+    }
+  }
+  return exitCode(report, { failOnWarn });
+}
+
+/** A policy error as `file:line: field: message (document N)`, the form CI log parsers pick up. */
+function policyErrorLine(e: PolicyError, cwd: string): string {
+  const where = e.line !== undefined ? `${display(e.file, cwd)}:${e.line}` : display(e.file, cwd);
+  const field = e.path ? `${e.path}: ` : '';
+  const doc = e.document > 0 ? ` (document ${e.document})` : '';
+  return `${where}: ${field}${e.message}${doc}`;
+}
+
+/** Reads every input: `-` once from standard input, folders recursively, files as named. */
+function readInputs(paths: readonly string[], io: CliIo, cwd: string): { files: InputFile[]; errors: ManifestError[] } {
+  const files: InputFile[] = [];
+  const errors: ManifestError[] = [];
+  const seen = new Set<string>();
+  const add = (file: string, root: string) => {
+    const real = safeRealpath(file);
+    if (seen.has(real)) return;
+    seen.add(real);
+    try {
+      const text = readFileSync(file, 'utf8');
+      const shown = display(file, cwd);
+      files.push({ display: shown, outName: outName(shown, file, root), text });
+    } catch (e) {
+      errors.push({ file: display(file, cwd), line: 0, message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+    }
+  };
+  let stdinRead = false;
+  for (const arg of paths) {
+    if (arg === '-') {
+      if (stdinRead) continue;
+      stdinRead = true;
+      try {
+        const text = readInput('-', io);
+        files.push({ display: 'stdin', outName: /^\s*[{[]/.test(text) ? 'stdin.json' : 'stdin.yaml', text });
+      } catch (e) {
+        errors.push({ file: 'stdin', line: 0, message: `cannot read: ${(e as Error).message}` });
+      }
+      continue;
+    }
+    const p = resolve(cwd, arg);
+    let st: ReturnType<typeof statSync>;
+    try {
+      st = statSync(p);
+    } catch (e) {
+      errors.push({ file: display(p, cwd), line: 0, message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+      continue;
+    }
+    if (!st.isDirectory()) {
+      add(p, p);
+      continue;
+    }
+    const found = manifestFilesIn(p, new Set([safeRealpath(p)]));
+    if (found.length === 0) errors.push({ file: display(p, cwd), line: 0, message: 'no manifests (*.yaml, *.yml, *.json) found' });
+    for (const f of found) add(f, p);
+  }
+  return { files, errors };
+}
+
+/** Manifest files under a folder, sorted, recursively; entries starting with `.` are skipped, symlink loops too. */
+function manifestFilesIn(dir: string, visited: Set<string>): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir).filter((n) => !n.startsWith('.')).sort()) {
+    const full = join(dir, name);
+    let st: ReturnType<typeof statSync>;
+    try {
+      st = statSync(full);
+    } catch {
+      continue; // a dangling symlink
+    }
+    if (st.isDirectory()) {
+      const real = safeRealpath(full);
+      if (visited.has(real)) continue;
+      visited.add(real);
+      out.push(...manifestFilesIn(full, visited));
+    } else if (/\.(ya?ml|json)$/i.test(name)) out.push(full);
+  }
+  return out;
+}
+
+function safeRealpath(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolve(p);
+  }
+}
+
+/** A file name as reports show it: relative to the working directory when inside it, `/`-separated. */
+function display(file: string, cwd: string): string {
+  const abs = resolve(cwd, file);
+  const rel = relative(cwd, abs);
+  const shown = rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : normalize(file);
+  return shown.split(sep).join('/');
+}
+
+/** Where a file's mutated copy goes under `--mutated DIR`: its shown name, or, outside the working directory, its path from the argument's parent. */
+function outName(shown: string, file: string, root: string): string {
+  if (!isAbsolute(shown) && !shown.startsWith('..')) return shown;
+  return relative(dirname(resolve(root)), resolve(file)).split(sep).join('/');
+}
+
+function writeMutated(dir: string, files: readonly InputFile[], report: Report): { files: number; changed: number } {
+  let changed = 0;
+  for (const f of files) {
+    const edits: ObjectEdits[] = report.objects
+      .filter((o) => o.file === f.display && o.manifestEdits.length > 0)
+      .map((o) => ({ document: o.document, ...(o.item !== undefined ? { item: o.item } : {}), edits: o.manifestEdits }));
+    const text = rewriteManifests(f.text, edits);
+    if (text !== f.text) changed++;
+    const target = join(dir, f.outName);
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, text);
+  }
+  return { files: files.length, changed };
+}
+
+/** A one-line progress bar on standard error, for large inputs on a terminal only. */
+function progressBar(io: CliIo, total: number): ((done: number, total: number) => void) | undefined {
+  if (total <= PROGRESS_THRESHOLD || (io.stderr as { isTTY?: boolean }).isTTY !== true) return undefined;
+  const width = 30;
+  let last = -1;
+  return (done, all) => {
+    const pct = Math.floor((done / all) * 100);
+    if (pct === last && done !== all) return;
+    last = pct;
+    const filled = Math.round((done / all) * width);
+    io.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${all} objects`);
+    if (done === all) io.stderr.write('\r\u001b[K');
+  };
+}
+
+/** The package version, or `unknown`: a report is still worth writing without it. */
+function versionOrUnknown(): string {
+  try {
+    return packageVersion();
+  } catch {
+    return 'unknown';
+  }
+}

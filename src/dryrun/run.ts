@@ -1,0 +1,423 @@
+/**
+ * The evaluation behind `tokenguard test`: every manifest object through the same path a
+ * cluster takes (ServiceAccount admission plugin, mutating webhook, patch, reinvocation,
+ * validating webhook), the webhook answering from the server's engine (webhook.ts). Pure: no
+ * file system, no clock.
+ */
+import fastJsonPatch from 'fast-json-patch';
+import { DEFAULT_API_AUDIENCES } from '../constants.js';
+import { policyLabel } from '../engine/messages.js';
+import { allContainers, tokenSources } from '../engine/pod.js';
+import type { ClusterFacts, PatchOperation, Phase, RuleResult } from '../engine/types.js';
+import { staticFacts } from '../facts/static.js';
+import type { FactsRequest } from '../facts/types.js';
+import { type JsonObject, jsonEqual, objectAt, objectsAt, stringAt } from '../json.js';
+import { byName, type TokenPolicy } from '../policy/types.js';
+import type { ManifestError, ManifestObject } from './manifests.js';
+import { type Classified, classify, isFactKind } from './objects.js';
+import { applyTokenDefaults, type PluginServiceAccount, type PluginSimulation, seededSuffix, simulateServiceAccountAdmission } from './plugin.js';
+import {
+  type Finding,
+  type ObjectReport,
+  type Outcome,
+  type PluginReport,
+  type PolicyStatus,
+  type PolicyVerdict,
+  REPORT_SCHEMA_VERSION,
+  type Report,
+  summarize,
+  type TokenLifetime,
+} from './report.js';
+import { type Webhook, type WebhookAnswer, webhookFor } from './webhook.js';
+import { type ManifestEdit, planWriteBack, specAt } from './write-back.js';
+
+export interface DryRunArgs {
+  readonly policies: readonly TokenPolicy[];
+  /** Manifest objects under test (fact kinds among them are used as facts too). */
+  readonly objects: readonly ManifestObject[];
+  /** Further fact objects (`--facts`): ServiceAccounts, Namespaces, RoleBindings, ClusterRoleBindings. */
+  readonly facts?: readonly JsonObject[];
+  /** Problems met while reading the inputs; reported, and they make the exit code 2. */
+  readonly errors?: readonly ManifestError[];
+  /** Namespace of objects that name none (`--namespace`, default `default`). */
+  readonly namespace?: string;
+  /** Take the bindings given as all there are (`--bindings-complete`). */
+  readonly bindingsComplete?: boolean;
+  /** The API server's own audiences (`--api-audience`, globs); default the engine's (docs/tokens.md). */
+  readonly apiAudiences?: readonly string[];
+  /** The 5 random characters of a generated name, from a seed (default {@link seededSuffix}). */
+  readonly suffix?: (seed: string) => string;
+  /** Called after each object, for a progress bar. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Evaluates manifests the way a cluster would admit them, and reports per object.
+ *
+ * @example
+ * const report = runDryRun({ policies, objects: parseManifests(text, 'app.yaml').objects });
+ * process.exitCode = exitCode(report, { failOnWarn: false });
+ */
+export function runDryRun(args: DryRunArgs): Report {
+  const namespace = args.namespace || 'default';
+  const suffix = args.suffix ?? seededSuffix;
+  const factObjects = [...args.objects.map((o) => o.object), ...(args.facts ?? [])].filter(isFactKind).map((o) => withNamespace(o, namespace));
+  const apiAudiences = args.apiAudiences && args.apiAudiences.length > 0 ? args.apiAudiences : DEFAULT_API_AUDIENCES;
+  const facts = staticFacts(factObjects, { bindingsComplete: args.bindingsComplete === true, apiAudiences });
+  const accounts = pluginAccounts(factObjects);
+  const lookup = (req: FactsRequest): ClusterFacts => {
+    const f = facts.lookup(req);
+    if (f instanceof Promise) throw new Error('static facts must answer synchronously');
+    return f;
+  };
+  const objects: ObjectReport[] = [];
+  args.objects.forEach((m, i) => {
+    objects.push(evaluateObject(m, { policies: args.policies, namespace, suffix, lookup, accounts, apiAudiences }));
+    args.onProgress?.(i + 1, args.objects.length);
+  });
+  const errors = [...(args.errors ?? [])];
+  return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    policies: [...args.policies]
+      .sort(byName)
+      .map((p) => ({ name: p.name, mode: p.spec.mode, file: p.source.file, document: p.source.document })),
+    objects,
+    errors,
+    summary: summarize(objects, errors),
+  };
+}
+
+interface Context {
+  readonly policies: readonly TokenPolicy[];
+  readonly namespace: string;
+  readonly suffix: (seed: string) => string;
+  readonly lookup: (req: FactsRequest) => ClusterFacts;
+  readonly accounts: ReadonlyMap<string, PluginServiceAccount>;
+  readonly apiAudiences: readonly string[];
+}
+
+function evaluateObject(m: ManifestObject, ctx: Context): ObjectReport {
+  const object = m.object;
+  const md = objectAt(object, 'metadata');
+  const kind = stringAt(object, 'kind') ?? '';
+  const base = {
+    file: m.file,
+    document: m.document,
+    ...(m.item !== undefined ? { item: m.item } : {}),
+    line: m.line,
+    ...(m.source !== undefined ? { source: m.source } : {}),
+    apiVersion: stringAt(object, 'apiVersion') ?? '',
+    kind,
+    name: stringAt(md, 'name') ?? stringAt(md, 'generateName') ?? '',
+  };
+  const empty = { mutated: false, denials: [], warnings: [], changes: [], patch: [], policies: [], notes: [], manifestEdits: [] };
+  let c: Classified;
+  try {
+    c = classify(object, ctx.namespace);
+  } catch (e) {
+    c = { role: 'error', reason: (e as Error).message };
+  }
+  if (c.role === 'skip' || c.role === 'error' || c.role === 'fact') {
+    const ns = stringAt(md, 'namespace') ?? (c.role === 'fact' && namespaced(kind) ? ctx.namespace : '');
+    const outcome: Outcome = c.role === 'skip' ? 'skipped' : c.role;
+    const reason = c.role === 'fact' ? factReason(kind) : c.reason;
+    return { ...base, namespace: ns, outcome, reason, ...empty };
+  }
+  try {
+    return c.role === 'secret' ? evaluateSecret(c, base, ctx) : evaluatePod(m, c, base, ctx);
+  } catch (e) {
+    // A bug, not a policy outcome: say so, and let the exit code say the run is not trustworthy.
+    return { ...base, namespace: c.namespace, outcome: 'error', reason: `internal error: ${(e as Error).message}`, ...empty };
+  }
+}
+
+type Base = Pick<ObjectReport, 'file' | 'document' | 'item' | 'line' | 'source' | 'apiVersion' | 'kind' | 'name'>;
+
+function evaluateSecret(c: Extract<Classified, { role: 'secret' }>, base: Base, ctx: Context): ObjectReport {
+  const webhook = webhookFor({ policies: ctx.policies, facts: ctx.lookup }, { kind: 'Secret', namespace: c.namespace, username: 'tokenguard-test' });
+  const mutate = webhook('mutate', c.secret);
+  const final = mutate.patch.length > 0 ? applyPatch(c.secret, mutate.patch) : c.secret;
+  const validate = webhook('validate', final);
+  const report = assemble({ policies: ctx.policies, base, namespace: c.namespace, mutations: [mutate], validate, notes: [], manifestEdits: [] });
+  return { ...report, admission: { given: c.secret, judged: final } };
+}
+
+function evaluatePod(m: ManifestObject, c: Extract<Classified, { role: 'pod' }>, base: Base, ctx: Context): ObjectReport {
+  const seed = `${m.file}#${m.document}${m.item !== undefined ? `#${m.item}` : ''}`;
+  let counter = 0;
+  const suffix = () => ctx.suffix(counter++ === 0 ? seed : `${seed}#${counter}`);
+  const plugin = (pod: JsonObject) =>
+    simulateServiceAccountAdmission({ pod, suffix, serviceAccount: (name) => ctx.accounts.get(`${c.namespace}/${name}`) });
+  const username = c.controller ? `system:serviceaccount:kube-system:${c.controller}` : 'tokenguard-test';
+  const admitted = admitPod(c.pod, { plugin, webhook: webhookFor({ policies: ctx.policies, facts: ctx.lookup }, { kind: 'Pod', namespace: c.namespace, username }) });
+  const notes: string[] = [];
+  const sim = admitted.plugin;
+  if (sim.mirror) notes.push('mirror pod: the ServiceAccount plugin and tokenguard leave it alone');
+  else if (!sim.serviceAccountKnown && sim.serviceAccountName !== 'default') {
+    notes.push(
+      `ServiceAccount ${c.namespace}/${sim.serviceAccountName} is in neither the inputs nor --facts: taken to exist with automount unset (a missing one fails the pod with 403)`,
+    );
+  }
+  if (admitted.reinvocation) {
+    notes.push(`reinvocation: the ServiceAccount plugin ran again and ${admitted.reinvocation.changes.join('; ') || 'changed the pod'}`);
+  }
+  // Only tokenguard's own changes go back into the manifest (never the plugin's volume).
+  let edits: ManifestEdit[] = [];
+  const patched = admitted.mutations.some((r) => r.patch.length > 0);
+  if (patched) {
+    const manifestSpec = specAt(m.object, c.specPath) ?? {};
+    const plan = planWriteBack(manifestSpec, objectAt(sim.pod, 'spec') ?? {}, objectAt(admitted.final, 'spec') ?? {}, c.specPath);
+    edits = plan.edits;
+    for (const u of plan.unwritable) notes.push(`made at admission only (not expressible in the manifest): ${u}`);
+  }
+  const podMd = objectAt(c.pod, 'metadata');
+  const pod = base.kind === 'Pod' ? undefined : { name: stringAt(podMd, 'name') ?? '', generateName: stringAt(podMd, 'generateName') ?? '' };
+  const pluginReport: PluginReport = {
+    mirror: sim.mirror,
+    serviceAccountName: sim.serviceAccountName,
+    serviceAccountKnown: sim.serviceAccountKnown,
+    automount: sim.automount,
+    automountFrom: sim.automountFrom,
+    tokenVolume: sim.tokenVolume,
+    changes: sim.changes,
+  };
+  const report = assemble({
+    policies: ctx.policies,
+    base,
+    namespace: c.namespace,
+    mutations: admitted.mutations,
+    validate: admitted.validate,
+    plugin: pluginReport,
+    tokens: tokenLifetimes(admitted.final, ctx.apiAudiences),
+    notes,
+    manifestEdits: edits,
+  });
+  const admission = { given: sim.pod, judged: admitted.final };
+  return pod ? { ...report, pod, admission } : { ...report, admission };
+}
+
+/** What happened to one pod on its way through admission. */
+export interface AdmittedPod {
+  /** The first ServiceAccount plugin pass; its pod is what the webhook was first given. */
+  readonly plugin: PluginSimulation;
+  /** Every mutating webhook call, in order (a second one only on reinvocation). */
+  readonly mutations: readonly WebhookAnswer[];
+  /** Set when the plugin changed the pod again after the webhook's patch (reinvocation). */
+  readonly reinvocation: PluginSimulation | undefined;
+  /** The pod the validating webhook judged. */
+  readonly final: JsonObject;
+  readonly validate: WebhookAnswer;
+}
+
+/**
+ * Admits one pod the way kube-apiserver orders it (docs/kubernetes.md "Admission order"):
+ *
+ * | step | what                                                                                     |
+ * |------|------------------------------------------------------------------------------------------|
+ * | 1    | decoding defaults (projected `defaultMode`, token `expirationSeconds`)                   |
+ * | 2    | the ServiceAccount admission plugin                                                      |
+ * | 3    | the mutating webhook; its JSON Patch applied                                             |
+ * | 4    | if the patch changed the pod, reinvocation: the plugin again, and, only if the plugin changed the pod, the webhook again (`reinvocationPolicy: IfNeeded`) |
+ * | 5    | defaults again, then the validating webhook on the result                                 |
+ */
+export function admitPod(pod: JsonObject, deps: { readonly plugin: (pod: JsonObject) => PluginSimulation; readonly webhook: Webhook }): AdmittedPod {
+  const first = deps.plugin(applyTokenDefaults(pod));
+  const mutations: WebhookAnswer[] = [];
+  const m1 = deps.webhook('mutate', first.pod);
+  mutations.push(m1);
+  let current = m1.patch.length > 0 ? applyPatch(first.pod, m1.patch) : first.pod;
+  let reinvocation: PluginSimulation | undefined;
+  if (m1.patch.length > 0 && !first.mirror) {
+    const again = deps.plugin(current);
+    if (!jsonEqual(again.pod, current)) {
+      reinvocation = again;
+      const m2 = deps.webhook('mutate', again.pod);
+      mutations.push(m2);
+      current = m2.patch.length > 0 ? applyPatch(again.pod, m2.patch) : again.pod;
+    }
+  }
+  const final = applyTokenDefaults(current);
+  return { plugin: first, mutations, reinvocation, final, validate: deps.webhook('validate', final) };
+}
+
+function applyPatch(object: JsonObject, patch: readonly PatchOperation[]): JsonObject {
+  return fastJsonPatch.applyPatch(structuredClone(object), patch as fastJsonPatch.Operation[], true, false).newDocument as JsonObject;
+}
+
+interface AssembleArgs {
+  readonly policies: readonly TokenPolicy[];
+  readonly base: Base;
+  readonly namespace: string;
+  /** Every mutating webhook call, in order. */
+  readonly mutations: readonly WebhookAnswer[];
+  readonly validate: WebhookAnswer;
+  /** For pods: what the ServiceAccount plugin did, and the tokens of the admitted pod. */
+  readonly plugin?: PluginReport;
+  readonly tokens?: TokenLifetime[];
+  readonly notes: string[];
+  readonly manifestEdits: ManifestEdit[];
+}
+
+/** The report on one object from its webhook calls. */
+function assemble({ policies, base, namespace, mutations, validate, plugin, tokens, notes, manifestEdits }: AssembleArgs): ObjectReport {
+  const allowed = validate.allowed;
+  const denials = validate.results.filter((r) => r.mode === 'Enforce' && (r.status === 'fail' || r.status === 'error')).map(finding);
+  if (!allowed && denials.length === 0) {
+    denials.push({ policy: '', rule: '', mode: 'Enforce', message: validate.refusal ?? 'denied' });
+  }
+  const warnings = [...new Set([...mutations.flatMap((m) => m.warnings), ...validate.warnings])];
+  const changes = mutations.flatMap((m) => m.results.filter((r) => r.mode === 'Enforce' && r.status === 'mutate').map(finding));
+  const patch = mutations.flatMap((m) => m.patch);
+  const mutated = patch.length > 0;
+  const outcome: Outcome = !allowed ? 'denied' : warnings.length > 0 ? 'warned' : mutated ? 'mutated' : 'passed';
+  return {
+    ...base,
+    namespace,
+    outcome,
+    mutated,
+    denials,
+    warnings,
+    changes,
+    patch,
+    ...(plugin ? { plugin } : {}),
+    ...(tokens ? { tokens } : {}),
+    policies: verdicts(policies, mutations, validate),
+    notes,
+    manifestEdits,
+  };
+}
+
+function finding(r: RuleResult): Finding {
+  return { policy: policyLabel(r.policies), rule: r.rule, mode: r.mode, message: r.message };
+}
+
+/**
+ * Per policy, over both phases, the most telling status:
+ *
+ * | status | when                                                                               |
+ * |--------|------------------------------------------------------------------------------------|
+ * | fail   | an Enforce rule failed or errored when validating the admitted object (denied)      |
+ * | warn   | a `warn` result, any Audit fail/error/mutate, or an Enforce rule the mutating side could not fix |
+ * | mutate | an Enforce rule changed the object                                                  |
+ * | pass   | it matched and every rule passed                                                    |
+ * | skip   | it did not match, or says nothing about this kind of object                         |
+ */
+function verdicts(policies: readonly TokenPolicy[], mutations: readonly WebhookAnswer[], validate: WebhookAnswer): PolicyVerdict[] {
+  const byPolicy = new Map<string, { mode: RuleResult['mode']; results: { r: RuleResult; phase: Phase }[] }>();
+  const add = (r: RuleResult, phase: Phase) => {
+    for (const name of r.policies) {
+      const e = byPolicy.get(name) ?? { mode: r.mode, results: [] };
+      e.results.push({ r, phase });
+      byPolicy.set(name, e);
+    }
+  };
+  for (const m of mutations) for (const r of m.results) add(r, 'mutate');
+  for (const r of validate.results) add(r, 'validate');
+  const out: PolicyVerdict[] = [];
+  for (const [policy, { mode, results }] of byPolicy) {
+    const bad = (x: { r: RuleResult }) => x.r.status === 'fail' || x.r.status === 'error';
+    const fail = results.filter((x) => x.phase === 'validate' && x.r.mode === 'Enforce' && bad(x));
+    const warn = results.filter(
+      (x) => x.r.status === 'warn' || (x.r.mode === 'Audit' && (bad(x) || x.r.status === 'mutate')) || (x.phase === 'mutate' && x.r.mode === 'Enforce' && bad(x)),
+    );
+    const mutate = results.filter((x) => x.r.mode === 'Enforce' && x.r.status === 'mutate');
+    // A pass is told once: as the validating side (the final word) judged it, when it did.
+    const passes = results.filter((x) => x.r.status === 'pass');
+    const pass = passes.some((x) => x.phase === 'validate') ? passes.filter((x) => x.phase === 'validate') : passes;
+    const [status, chosen]: [PolicyStatus, typeof results] =
+      fail.length > 0 ? ['fail', fail] : warn.length > 0 ? ['warn', warn] : mutate.length > 0 ? ['mutate', mutate] : pass.length > 0 ? ['pass', pass] : ['skip', results];
+    const seen = new Set<string>();
+    const picked = chosen.filter((x) => !seen.has(`${x.r.rule}\n${x.r.message}`) && seen.add(`${x.r.rule}\n${x.r.message}`));
+    out.push({ policy, mode, status, results: picked.map((x) => ({ rule: x.r.rule, message: x.r.message })) });
+  }
+  for (const p of policies) {
+    if (byPolicy.has(p.name)) continue;
+    const why = p.spec.mode === 'Off' ? 'mode Off' : 'no rule applied (not matched, or nothing in this object to check)';
+    out.push({ policy: p.name, mode: p.spec.mode, status: 'skip', results: [{ rule: 'match', message: why }] });
+  }
+  return out.sort((a, b) => (a.policy < b.policy ? -1 : a.policy > b.policy ? 1 : 0));
+}
+
+/**
+ * The real lifetime of every projected token in the admitted pod (docs/tokens.md "Extension to
+ * a year"): a token asking for exactly 3607 s for the API server's audience (none, or one of
+ * `apiAudiences`) is what API servers with `--service-account-extend-token-expiration` (the
+ * default) issue for a year, whoever's volume it is; every other token lives exactly its
+ * `expirationSeconds`, capped by `--service-account-max-token-expiration` when that is set.
+ */
+export function tokenLifetimes(pod: JsonObject, apiAudiences: readonly string[]): TokenLifetime[] {
+  const spec = objectAt(pod, 'spec') ?? {};
+  const mounts = new Map<string, string[]>();
+  for (const c of allContainers(spec)) {
+    for (const vm of objectsAt(c.container, 'volumeMounts')) {
+      const n = stringAt(vm, 'name') ?? '';
+      const list = mounts.get(n) ?? [];
+      const who = `${c.field}/${c.name}`;
+      if (!list.includes(who)) list.push(who);
+      mounts.set(n, list);
+    }
+  }
+  return tokenSources(spec, apiAudiences).map((s) => {
+    const extended = s.lifetimeSeconds !== s.expirationSeconds;
+    const containers = mounts.get(s.volumeName) ?? [];
+    const notes: string[] = [];
+    if (extended) {
+      notes.push(
+        'API servers with --service-account-extend-token-expiration (on by default) stretch a 3607 s request to 1 year; the kubelet still refreshes it after about 48 minutes',
+      );
+    } else notes.push(`lives exactly ${s.expirationSeconds} s (less if --service-account-max-token-expiration is lower)`);
+    if (containers.length === 0) notes.push('no container mounts it, so the kubelet does not request it until one does (an ephemeral container can)');
+    return {
+      volume: s.volumeName,
+      audience: s.audience,
+      expirationSeconds: s.expirationSeconds,
+      lifetimeSeconds: s.lifetimeSeconds,
+      extended,
+      apiToken: s.isPluginVolume,
+      containers,
+      note: notes.join('; '),
+    };
+  });
+}
+
+function namespaced(kind: string): boolean {
+  return kind !== 'Namespace' && kind !== 'ClusterRoleBinding';
+}
+
+/** A namespaced fact object without a namespace belongs to `--namespace`, as `kubectl apply -n` would place it. */
+function withNamespace(o: JsonObject, namespace: string): JsonObject {
+  const kind = stringAt(o, 'kind') ?? '';
+  if (!namespaced(kind) || stringAt(objectAt(o, 'metadata'), 'namespace')) return o;
+  return { ...o, metadata: { ...(objectAt(o, 'metadata') ?? {}), namespace } };
+}
+
+/** The ServiceAccounts the plugin can look up, by `namespace/name`. */
+function pluginAccounts(objects: readonly JsonObject[]): Map<string, PluginServiceAccount> {
+  const out = new Map<string, PluginServiceAccount>();
+  for (const o of objects) {
+    if (stringAt(o, 'kind') !== 'ServiceAccount') continue;
+    const md = objectAt(o, 'metadata');
+    const name = stringAt(md, 'name');
+    if (!name) continue;
+    const automount = o.automountServiceAccountToken;
+    const pulls = objectsAt(o, 'imagePullSecrets')
+      .map((s) => stringAt(s, 'name'))
+      .filter((n): n is string => !!n);
+    out.set(`${stringAt(md, 'namespace')}/${name}`, {
+      ...(typeof automount === 'boolean' ? { automountServiceAccountToken: automount } : {}),
+      imagePullSecrets: pulls,
+    });
+  }
+  return out;
+}
+
+function factReason(kind: string): string {
+  switch (kind) {
+    case 'ServiceAccount':
+      return 'used as a fact (automount, annotations, imagePullSecrets)';
+    case 'Namespace':
+      return 'used as a fact (labels)';
+    default:
+      return 'used as a fact (subjects)';
+  }
+}

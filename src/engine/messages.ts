@@ -1,0 +1,95 @@
+/**
+ * The user-visible text of rule outcomes, written here once: denial reasons, warnings, audit
+ * findings. Rules return structured results (`RuleResult`); everything that names policies or
+ * prefixes the product name is formatted below, for the webhook and `tokenguard test` alike.
+ */
+import { MAX_WARNING_LENGTH } from '../constants.js';
+import type { Phase, RuleResult } from './types.js';
+
+/** How an outcome names its policies: one name, or the composed ones joined by `+` (`a+b`). */
+export function policyLabel(policies: readonly string[]): string {
+  return policies.join('+');
+}
+
+/** `policy/rule: message`, the form of denial reasons, audit findings and reports. */
+function ruleLine(r: RuleResult): string {
+  return `${policyLabel(r.policies)}/${r.rule}: ${r.message}`;
+}
+
+/** What the outcomes of one phase say to the requester and to the audit log. */
+export interface PhaseMessages {
+  /** `policy/rule: message` of each Enforce failure (validate phase only). */
+  readonly denials: string[];
+  /** One-line warnings for the client, deduplicated, each at most 120 characters. */
+  readonly warnings: string[];
+  /** `would change: ...` / `would deny: ...` lines of Audit policies. */
+  readonly auditFindings: string[];
+}
+
+/**
+ * The messages of one phase's rule outcomes, in their order:
+ *
+ * | outcome                                      | validate          | mutate                       |
+ * |----------------------------------------------|-------------------|------------------------------|
+ * | `pass`, `skip`                               | nothing           | nothing                      |
+ * | `warn` (any mode)                            | warning           | warning                      |
+ * | Enforce `fail` or `error`                    | denial            | warning `not fixed: ...`     |
+ * | Enforce `mutate` of `token-request`          | warning           | warning                      |
+ * | Audit `fail`, `error` or `mutate`            | warning and audit finding | warning and audit finding |
+ *
+ * Warnings name the policy and lead with what matters, since the API server asks for 120
+ * characters; denials and audit findings also carry the rule id. A requester must hear that the
+ * token they get is shorter than asked (as the API server's own
+ * `--service-account-max-token-expiration` warns); pod mutations are reported by audit logs.
+ */
+export function phaseMessages(phase: Phase, results: readonly RuleResult[]): PhaseMessages {
+  const denials: string[] = [];
+  const warnings: string[] = [];
+  const auditFindings: string[] = [];
+  for (const r of results) {
+    if (r.status === 'pass' || r.status === 'skip') continue;
+    const policy = policyLabel(r.policies);
+    if (r.status === 'warn') warnings.push(warning(`${policy}: ${r.message}`));
+    else if (r.mode === 'Enforce' && r.status === 'mutate' && r.rule === 'token-request') warnings.push(warning(`${policy}: ${r.message}`));
+    else if (r.mode === 'Enforce' && (r.status === 'fail' || r.status === 'error')) {
+      if (phase === 'validate') denials.push(ruleLine(r));
+      else warnings.push(warning(`${policy}: not fixed: ${r.message}`));
+    } else if (r.mode === 'Audit' && (r.status === 'fail' || r.status === 'error' || r.status === 'mutate')) {
+      const verb = r.status === 'mutate' ? 'would change' : 'would deny';
+      warnings.push(warning(`audit ${policy} ${verb}: ${r.message}`));
+      auditFindings.push(`${verb}: ${ruleLine(r)}`);
+    }
+  }
+  return { denials, warnings: [...new Set(warnings)], auditFindings };
+}
+
+/** The `status.message` of a denial: every reason, behind the product name. */
+export function denialMessage(denials: readonly string[]): string {
+  return `tokenguard: ${denials.join('; ')}`;
+}
+
+/** The message for a request that cannot be judged (a field of the wrong type, say). */
+export function malformedMessage(problem: string): string {
+  return `tokenguard: malformed AdmissionReview: ${problem}`;
+}
+
+/**
+ * Makes a warning the API server will pass on: one line without control characters (it drops
+ * those silently, docs/kubernetes.md "Warnings"), prefixed with the product name, at most 120
+ * characters.
+ */
+export function warning(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
+  const clean = `tokenguard: ${text}`.replace(/[\u0000-\u001f\u007f]+/g, ' ');
+  // The limit counts characters (code points); a string of at most that many UTF-16 units has at
+  // most that many, which is nearly every warning: no walk at all then.
+  if (clean.length <= MAX_WARNING_LENGTH) return clean;
+  let count = 0;
+  let cut = 0;
+  for (const ch of clean) {
+    count += 1;
+    if (count > MAX_WARNING_LENGTH) return `${clean.slice(0, cut)}…`;
+    if (count < MAX_WARNING_LENGTH) cut += ch.length;
+  }
+  return clean;
+}

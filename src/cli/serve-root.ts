@@ -7,11 +7,13 @@
 import { ensureDevCertificates } from '../certs/dev.js';
 import type { ClusterFactsProvider } from '../facts/informers.js';
 import { noFacts, withApiAudiences } from '../facts/types.js';
+import { withObservedUse } from '../facts/usage.js';
 import { type KubeConfig, loadKubeConfig } from '../kube/config.js';
 import { proxyFromEnvironment, shownProxy } from '../kube/proxy.js';
 import { createLogger, type Logger, turnBatched } from '../log.js';
 import { createMetrics } from '../server/metrics.js';
 import { type RunningServer, StartupError, startServer } from '../server/serve.js';
+import { loadUsageStore, type UsageStore } from '../server/usage.js';
 import { type CliIo, EXIT_OK, EXIT_USAGE } from './io.js';
 
 /** Folder of the development certificates, relative to the working directory. */
@@ -37,6 +39,8 @@ export interface ServeOptions {
   readonly gcMetrics: boolean;
   /** `--api-audience`; undefined: the engine's defaults. */
   readonly apiAudiences?: readonly string[];
+  /** `--usage`: TokenUsage documents, observed use for `automount.needed.observedWithin`. */
+  readonly usage?: readonly string[];
 }
 
 /** Where the command listens for shutdown signals; tests pass their own emitter. */
@@ -113,7 +117,21 @@ export async function runServe({ options, io, hooks, usage }: RunServeArgs): Pro
   const apiAudiences = options.apiAudiences;
   if (apiAudiences) logger.info({ event: 'api-audiences', apiAudiences }, 'API audiences from --api-audience');
   // Without --api-audience the engine's defaults apply and the facts provider is used as it is.
-  const served = apiAudiences ? withApiAudiences(clusterFacts ?? noFacts, apiAudiences) : clusterFacts;
+  let served = apiAudiences ? withApiAudiences(clusterFacts ?? noFacts, apiAudiences) : clusterFacts;
+  // --usage: observed use from the audit log, measured against this process's clock (docs/usage.md).
+  let usageStore: UsageStore | undefined;
+  if (options.usage && options.usage.length > 0) {
+    const loaded = loadUsageStore({ paths: options.usage, logger });
+    if (!loaded.ok) {
+      await clusterFacts?.stop();
+      io.stderr.write(`tokenguard serve: --usage ${options.usage.join(', ')} is invalid:\n`);
+      for (const e of loaded.errors) io.stderr.write(`  ${e}\n`);
+      return EXIT_USAGE;
+    }
+    const store = loaded.store;
+    usageStore = store;
+    served = withObservedUse(served ?? noFacts, { usage: () => store.current(), now: Date.now });
+  }
 
   let running: RunningServer;
   try {
@@ -135,6 +153,7 @@ export async function runServe({ options, io, hooks, usage }: RunServeArgs): Pro
     });
   } catch (e) {
     await clusterFacts?.stop();
+    usageStore?.close();
     if (e instanceof StartupError) {
       io.stderr.write(`tokenguard serve: ${e.message}${e.details.length > 0 ? ':' : ''}\n`);
       for (const d of e.details) io.stderr.write(`  ${d}\n`);
@@ -142,6 +161,7 @@ export async function runServe({ options, io, hooks, usage }: RunServeArgs): Pro
     }
     throw e;
   }
+  usageStore?.watch();
   hooks.onListening?.(running);
 
   const signals = hooks.signals ?? process;
@@ -174,6 +194,7 @@ export async function runServe({ options, io, hooks, usage }: RunServeArgs): Pro
     signals.on('SIGINT', onInt);
   });
   await clusterFacts?.stop();
+  usageStore?.close();
   signals.removeListener('SIGTERM', onTerm);
   signals.removeListener('SIGINT', onInt);
   process.removeListener('unhandledRejection', onUnhandled);

@@ -7,7 +7,7 @@ import { runDryRun } from '../../dryrun/run.js';
 import { type ObjectEdits, rewriteManifests } from '../../dryrun/write-back.js';
 import { loadPolicies } from '../../policy/load.js';
 import type { PolicyError } from '../../policy/types.js';
-import { type CliIo, EXIT_USAGE, packageVersion, readFactFiles, readInput } from '../io.js';
+import { type CliIo, EXIT_USAGE, packageVersion, readFacts, readInput } from '../io.js';
 import { isReportFormat, REPORT_FORMATS } from '../report/formats.js';
 
 const USAGE = `usage: tokenguard test [--output text|json|junit|sarif] [--mutated DIR] [--policies PATH]...
@@ -33,6 +33,8 @@ export interface TestCommandOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Working directory: relative paths are read from it, and file names shown relative to it (default `process.cwd()`). */
   readonly cwd?: string;
+  /** The clock observed use is measured against (default `Date.now`). */
+  readonly now?: () => number;
 }
 
 interface InputFile {
@@ -108,8 +110,8 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
     return EXIT_USAGE;
   }
 
-  const factObjects = readFactFiles(values.facts ?? [], io, cwd, (f) => display(resolve(cwd, f), cwd));
-  if (!factObjects) return EXIT_USAGE;
+  const factFiles = readFacts(values.facts ?? [], io, cwd, (f) => display(resolve(cwd, f), cwd));
+  if (!factFiles) return EXIT_USAGE;
 
   const { files, errors } = readInputs(positionals, io, cwd);
   const objects: ManifestObject[] = [];
@@ -123,7 +125,9 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
   const report = runDryRun({
     policies: loaded.policies,
     objects,
-    facts: factObjects,
+    facts: factFiles.objects,
+    // Observed use (a TokenUsage document among --facts) is measured against the clock now.
+    ...(factFiles.usage ? { usage: factFiles.usage, now: (options.now ?? Date.now)() } : {}),
     errors,
     ...(values.namespace ? { namespace: values.namespace } : {}),
     bindingsComplete: values['bindings-complete'] === true,

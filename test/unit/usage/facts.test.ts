@@ -173,3 +173,19 @@ test('durations: Go units plus days and weeks, errors that say why', () => {
   expect(formatDuration(14 * 86400)).toBe('2w');
   expect(formatDuration(8 * 86400)).toBe('8d');
 });
+
+test('policies/schema.json accepts the TokenUsage documents tokenguard writes and refuses broken ones, and still every shipped policy', async () => {
+  const { readFileSync, readdirSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { Ajv } = await import('ajv');
+  const { REPO } = await import('../../helpers/fixtures.js');
+  const validate = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(join(REPO, 'policies', 'schema.json'), 'utf8')));
+  const doc = parse(stringify(toTokenUsageDocument(summarize(events))));
+  expect(validate(doc)).toBe(true);
+  expect(validate({ ...doc, spec: { ...doc.spec, serviceAccounts: [{ namespace: 'shop', name: 'api', lastSeen: 'yesterday' }] } })).toBe(false);
+  expect(validate({ ...doc, spec: { ...doc.spec, colour: 'blue' } })).toBe(false);
+  for (const f of readdirSync(join(REPO, 'policies')).filter((n) => n.endsWith('.yaml'))) {
+    for (const d of readFileSync(join(REPO, 'policies', f), 'utf8').split(/^---$/m).map((t) => parse(t)).filter(Boolean)) expect(validate(d)).toBe(true);
+  }
+  expect(validate({ apiVersion: 'tokenguard.dev/v1alpha1', kind: 'TokenPolicy', metadata: { name: 'x' }, spec: { mode: 'Sometimes' } })).toBe(false);
+});

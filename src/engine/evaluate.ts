@@ -1,6 +1,6 @@
 import type { TokenPolicy } from '../policy/types.js';
 import { DEFAULT_API_AUDIENCES } from '../constants.js';
-import { cloneJson, type JsonObject, objectAt, stringAt, stringMapAt } from '../json.js';
+import { cloneJson, type JsonObject, objectAt, stringAt, stringIn } from '../json.js';
 import { diff } from './diff.js';
 import { type MatchSubject, matchPolicy } from './match.js';
 import { phaseMessages } from './messages.js';
@@ -42,7 +42,7 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
     input.kind === 'Pod' ? podServiceAccount(object) : input.kind === 'Secret' ? secretServiceAccount(object) : input.name || undefined;
   const subject: MatchSubject = {
     namespace,
-    labels: stringMapAt(metadata, 'labels'),
+    label: (key) => stringIn(objectAt(metadata, 'labels'), key),
     serviceAccount,
     namespaceFacts: facts.namespace,
   };

@@ -1,13 +1,15 @@
 import type { TokenPolicy } from '../policy/types.js';
 import { NAMESPACE_NAME_LABEL } from '../constants.js';
 import { anyGlob } from '../glob.js';
-import { selectorKeys, selectorMatches } from './selector.js';
+import { stringIn } from '../json.js';
+import { type LabelReader, selectorKeys, selectorMatches } from './selector.js';
 import type { NamespaceFacts } from './types.js';
 
 /** What match rules read of an object. */
 export interface MatchSubject {
   readonly namespace: string;
-  readonly labels: Readonly<Record<string, string>>;
+  /** The object's labels, read in place (the object's map may be huge; only selector keys are read). */
+  readonly label: LabelReader;
   /** The ServiceAccount the object belongs to (a pod's, or the one a token Secret names). */
   readonly serviceAccount: string | undefined;
   readonly namespaceFacts: NamespaceFacts | undefined;
@@ -34,15 +36,14 @@ export function matchPolicy(policy: TokenPolicy, subject: MatchSubject): MatchOu
   if (!m) return { matched: true };
   const ns = subject.namespace;
   if (!matchesScope(policy, ns, subject.serviceAccount)) return { matched: false };
-  if (m.objectSelector && !selectorMatches(m.objectSelector, subject.labels)) return { matched: false };
+  if (m.objectSelector && !selectorMatches(m.objectSelector, subject.label)) return { matched: false };
   if (m.namespaceSelector) {
-    let labels = subject.namespaceFacts?.labels;
+    const labels = subject.namespaceFacts?.labels;
     if (!labels) {
       const onlyName = selectorKeys(m.namespaceSelector).every((k) => k === NAMESPACE_NAME_LABEL);
       if (!onlyName) return { error: `labels of namespace "${ns}" are unknown, so namespaceSelector cannot be evaluated` };
-      labels = { [NAMESPACE_NAME_LABEL]: ns };
     }
-    if (!selectorMatches(m.namespaceSelector, { ...labels, [NAMESPACE_NAME_LABEL]: ns })) return { matched: false };
+    if (!selectorMatches(m.namespaceSelector, (k) => (k === NAMESPACE_NAME_LABEL ? ns : stringIn(labels, k)))) return { matched: false };
   }
   return { matched: true };
 }

@@ -6,6 +6,28 @@
 import { MAX_WARNING_LENGTH } from '../constants.js';
 import type { Phase, RuleResult } from './types.js';
 
+/**
+ * Longest input value a message quotes whole, in UTF-16 code units: every Kubernetes name (at
+ * most 253) and any real audience fit; a hostile 60 KB audience is cut.
+ */
+export const MAX_QUOTED_LENGTH = 256;
+
+/**
+ * A value from the input, quoted as JSON for a message: a string longer than
+ * {@link MAX_QUOTED_LENGTH} is cut there (never inside a surrogate pair), with `…` after the
+ * closing quote; any other value is written as JSON and cut the same way.
+ */
+export function quoted(value: unknown): string {
+  if (typeof value !== 'string') {
+    const text = JSON.stringify(value) ?? String(value);
+    return text.length <= MAX_QUOTED_LENGTH ? text : `${text.slice(0, MAX_QUOTED_LENGTH)}…`;
+  }
+  if (value.length <= MAX_QUOTED_LENGTH) return JSON.stringify(value);
+  const high = value.charCodeAt(MAX_QUOTED_LENGTH - 1);
+  const cut = high >= 0xd800 && high <= 0xdbff ? MAX_QUOTED_LENGTH - 1 : MAX_QUOTED_LENGTH;
+  return `${JSON.stringify(value.slice(0, cut))}…`;
+}
+
 /** How an outcome names its policies: one name, or the composed ones joined by `+` (`a+b`). */
 export function policyLabel(policies: readonly string[]): string {
   return policies.join('+');

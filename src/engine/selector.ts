@@ -1,16 +1,20 @@
 import type { LabelSelector } from '../policy/types.js';
 
+/** A label's value by key, undefined when the object has no such label. */
+export type LabelReader = (key: string) => string | undefined;
+
 /**
  * Evaluates a Kubernetes label selector the way `metav1.LabelSelectorAsSelector` does:
  * every `matchLabels` pair and every expression must hold; an empty selector matches everything.
+ * Only the keys the selector names are read.
  */
-export function selectorMatches(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
+export function selectorMatches(selector: LabelSelector, label: LabelReader): boolean {
   for (const [k, v] of Object.entries(selector.matchLabels ?? {})) {
-    if (labels[k] !== v) return false;
+    if (label(k) !== v) return false;
   }
   for (const req of selector.matchExpressions ?? []) {
-    const has = Object.hasOwn(labels, req.key);
-    const value = labels[req.key];
+    const value = label(req.key);
+    const has = value !== undefined;
     switch (req.operator) {
       case 'In':
         if (!has || !(req.values ?? []).includes(value as string)) return false;

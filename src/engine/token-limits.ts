@@ -8,6 +8,7 @@ import { anyGlob } from '../glob.js';
 import { byName, type TokenPolicy } from '../policy/types.js';
 import { isApiAudience } from './api-token.js';
 import { matchesScope } from './match.js';
+import { quoted } from './messages.js';
 import type { TokenClassification } from './tokens.js';
 
 export type FindingLevel = 'error' | 'warning' | 'info';
@@ -162,7 +163,7 @@ export function judgeToken({ token, signed, limits, apiAudiences, nowSeconds }: 
     if (l.allowedAudiences === undefined) continue;
     const bad = token.audiences.filter((a) => !isApiAudience(a, apiAudiences) && !anyGlob(l.allowedAudiences, a));
     if (bad.length > 0) {
-      add(l.level, 'audience-not-allowed', `audience ${bad.map((a) => JSON.stringify(a)).join(', ')} not allowed (allowed: ${l.allowedAudiences.join(', ') || 'none'}, and the API server's own)`, l.source);
+      add(l.level, 'audience-not-allowed', `audience ${bad.map(quoted).join(', ')} not allowed (allowed: ${l.allowedAudiences.join(', ') || 'none'}, and the API server's own)`, l.source);
     }
   }
   return findings;

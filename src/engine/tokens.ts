@@ -6,6 +6,7 @@
  * token text or its signature; results carry claims-derived facts only.
  */
 import { API_TOKEN_DEFAULT_EXPIRATION_SECONDS, EXTENDED_EXPIRATION_SECONDS } from '../constants.js';
+import { quoted } from './messages.js';
 
 /** Tokens longer than this are refused before any decoding. Real ServiceAccount tokens are 1–2 KiB. */
 export const MAX_TOKEN_LENGTH = 16 * 1024;
@@ -196,7 +197,7 @@ export function classifyToken(claims: JsonRecord, header: JsonRecord, options: C
   const k8s = claims[KUBERNETES_CLAIM];
 
   if (issuer === LEGACY_ISSUER || (hasLegacyClaims && !isRecord(k8s))) {
-    if (issuer !== LEGACY_ISSUER) problems.push(`legacy claims with issuer ${JSON.stringify(issuer ?? null)}, not ${LEGACY_ISSUER}`);
+    if (issuer !== LEGACY_ISSUER) problems.push(`legacy claims with issuer ${quoted(issuer ?? null)}, not ${LEGACY_ISSUER}`);
     for (const [what, key] of Object.entries(LEGACY_CLAIMS)) {
       if (str(claims[key]) === undefined) problems.push(`legacy claim ${key} (${what}) is missing`);
     }

@@ -34,9 +34,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { subjectAltDnsNames } from '../certs/san.js';
-import { decodeAdmissionReview, type Endpoint, errored, handleReview, type ReviewOutcome } from '../admission/review.js';
+import { decodeAdmissionReview } from '../admission/decode.js';
+import { type Endpoint, errored, handleReview, type ReviewOutcome } from '../admission/review.js';
 import type { FactsProvider } from '../facts/types.js';
-import { flatInfoWriter, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import type { TokenPolicy } from '../policy/types.js';
 import {
   ADMISSION_LIMITS,
@@ -151,8 +152,6 @@ export function createApp(deps: AppDeps): App {
   const app = createExpressApp(deps);
   let inFlight = 0;
   const reviewDeps = { policies: deps.policies, facts: deps.facts };
-  // The one line per review, written as pino writes it without pino's per-value walk (log.ts).
-  const reviewLine = flatInfoWriter(deps.logger, 'review');
 
   const admission = async (endpoint: Endpoint, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     inFlight += 1;
@@ -214,12 +213,11 @@ export function createApp(deps: AppDeps): App {
         // The parser's message quotes the input, which may be Secret data: never echo it.
         return fail(400, 'request body is not valid JSON');
       }
-      const pending = handleReview(endpoint, body, reviewDeps);
-      const result = pending instanceof Promise ? await pending : pending;
+      const result = await handleReview(endpoint, body, reviewDeps);
       if (!result.ok) return fail(result.status, result.message);
       answer(endpoint, res, result.outcome, seconds());
     } catch (err) {
-      // A bug in this module (handleReview itself never throws). With a uid, still answer with
+      // A bug in this module (handleReview itself never rejects). With a uid, still answer with
       // an AdmissionReview; without one, a plain 500. Nothing may escape: the promise of this
       // function is not awaited, and an unhandled rejection would end the process.
       try {
@@ -256,24 +254,27 @@ export function createApp(deps: AppDeps): App {
   const observe = (endpoint: Endpoint, outcome: ReviewOutcome, seconds: number) => {
     const s = outcome.summary;
     deps.metrics.observeReview(endpoint, s.kind, s.operation, outcome.decision, seconds);
-    // Identifiers only, never the object (RELIABILITY-NOTES.md 3.1).
-    reviewLine({
-      event: 'review',
-      uid: s.uid,
-      kind: s.kind,
-      namespace: s.namespace,
-      name: s.name,
-      operation: s.operation,
-      subResource: s.subResource,
-      user: s.user,
-      dryRun: s.dryRun,
-      endpoint,
-      decision: outcome.decision,
-      policies: outcome.policies,
-      patchOps: outcome.patchOps,
-      durationMs: Math.round(seconds * 1e6) / 1e3,
-      error: outcome.error, // undefined fields are left out
-    });
+    // Identifiers only, never the object (docs/reliability.md "No Secret data in logs").
+    deps.logger.info(
+      {
+        event: 'review',
+        uid: s.uid,
+        kind: s.kind,
+        namespace: s.namespace,
+        name: s.name,
+        operation: s.operation,
+        subResource: s.subResource,
+        user: s.user,
+        dryRun: s.dryRun,
+        endpoint,
+        decision: outcome.decision,
+        policies: outcome.policies,
+        patchOps: outcome.patchOps,
+        durationMs: Math.round(seconds * 1e6) / 1e3,
+        error: outcome.error, // undefined fields are left out
+      },
+      'review',
+    );
   };
 
   const listener = (req: IncomingMessage, res: ServerResponse): void => {

@@ -1,20 +1,29 @@
 /**
- * The composition root of `tokenguard serve`: policies, certificate, metrics, logger and routes
- * wired into one HTTPS server, with hot reload and graceful shutdown. Used by the CLI and by
- * the HTTP tests (port 0, host 127.0.0.1).
+ * The composition root of `tokenguard serve`. {@link runServe} goes from the checked flags
+ * (src/cli/commands/serve.ts parses them) to a running webhook and back: it builds the logger,
+ * the development certificates when none are given, the metrics, the cluster facts and the API
+ * audiences, hands them to {@link startServer}, and shuts down on SIGTERM or SIGINT.
+ * {@link startServer} wires policies, certificate, metrics, logger and routes into one HTTPS
+ * server with hot reload and graceful shutdown; the HTTP tests call it directly (port 0, host
+ * 127.0.0.1).
  */
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { FactsProvider } from '../facts/types.js';
-import { noFacts } from '../facts/types.js';
-import type { Logger } from '../log.js';
+import { ensureDevCertificates } from '../certs/dev.js';
+import type { ClusterFactsProvider } from '../facts/informers.js';
+import { type FactsProvider, noFacts, withApiAudiences } from '../facts/types.js';
+import { withObservedUse } from '../facts/usage.js';
+import { type KubeConfig, loadKubeConfig } from '../kube/config.js';
+import { proxyFromEnvironment, shownProxy } from '../kube/proxy.js';
+import { childLogger, createLogger, type Logger, turnBatched } from '../log.js';
 import { type App, createApp, DEFAULT_CLIENT_SUBJECT, type Readiness } from './app.js';
 import { type AdmissionLimits, FIRST_REQUEST_TIMEOUT_MS, HANDSHAKE_TIMEOUT_MS, MAX_CONNECTIONS } from './limits.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadPolicyStore, type PolicyStore } from './policies.js';
+import { loadUsageStore, type UsageStore } from './usage.js';
 import { type CertFiles, CertificateError, type CertWatcher, certFingerprint, loadServingCert, secureContextOptions, watchServingCert } from './tls.js';
 
 /**
@@ -41,7 +50,8 @@ export const DEFAULT_SHUTDOWN_DELAY_MS = 5_000;
 /** Default time allowed for in-flight requests after the drain before connections are cut. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
-export interface ServeOptions {
+/** What {@link startServer} serves with. */
+export interface ServerOptions {
   /** 0 for an ephemeral port. */
   readonly port: number;
   /** Default `0.0.0.0`. */
@@ -81,12 +91,16 @@ export interface ServeOptions {
   readonly firstRequestTimeoutMs?: number;
 }
 
-/** A problem that prevents start-up; each line is one error, printed as is. */
+/**
+ * A problem that prevents start-up; each line of `details` is one error, printed as is.
+ * `usage`: the flags named something unusable, so the command prints its usage text too.
+ */
 export class StartupError extends Error {
   override readonly name = 'StartupError';
   constructor(
     message: string,
     readonly details: readonly string[] = [],
+    readonly usage = false,
   ) {
     super(message);
   }
@@ -121,7 +135,7 @@ export interface ShutdownReport {
  * a {@link StartupError} listing every problem when they are unusable, so a broken deployment
  * fails its rollout instead of serving with no policy.
  */
-export async function startServer(options: ServeOptions): Promise<RunningServer> {
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { logger } = options;
   const host = options.host ?? '0.0.0.0';
   const shutdownDelayMs = options.shutdownDelayMs ?? DEFAULT_SHUTDOWN_DELAY_MS;
@@ -322,4 +336,174 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   };
 
   return { server, port, host, metrics, policies, certificate, app, readiness, close, forceClose };
+}
+
+/** Folder of the development certificates, relative to the working directory. */
+const DEV_CERT_DIR = 'certs';
+
+/** What `tokenguard serve` runs with: its flags, checked and defaulted (src/cli/commands/serve.ts). */
+export interface ServeOptions {
+  readonly port: number;
+  readonly host: string;
+  /** Both or neither; neither: development certificates in {@link DEV_CERT_DIR}. */
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly clientCa?: string;
+  readonly clientSubjects?: readonly string[];
+  readonly policies: readonly string[];
+  readonly allowEmptyPolicyFiles: boolean;
+  /** No cluster access: bindings are unknown. */
+  readonly noCluster: boolean;
+  readonly kubeconfig?: string;
+  readonly logLevel: string;
+  readonly shutdownDelayMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly gcMetrics: boolean;
+  /** `--api-audience`; undefined: the engine's defaults. */
+  readonly apiAudiences?: readonly string[];
+  /** `--usage`: TokenUsage documents, observed use for `automount.needed.observedWithin`. */
+  readonly usage?: readonly string[];
+}
+
+/** Where {@link runServe} writes and listens; tests pass their own. */
+export interface ServeHooks {
+  /** Where shutdown signals come from (default the process). */
+  readonly signals?: Pick<NodeJS.EventEmitter, 'on' | 'removeListener'>;
+  /** Called once the server listens. */
+  readonly onListening?: (server: RunningServer) => void;
+  /** Log lines go here instead of standard output. */
+  readonly logDestination?: { write(line: string): unknown };
+}
+
+/**
+ * Runs the webhook until SIGTERM or SIGINT, then shuts down gracefully. Rejects with a
+ * {@link StartupError} for an invalid policy set, an unusable certificate or kubeconfig, or
+ * development certificates that cannot be written, before serving anything.
+ */
+export async function runServe(options: ServeOptions, stdout: { write(chunk: string): unknown }, hooks: ServeHooks = {}): Promise<void> {
+  // Standard output is a pipe in a container: the lines of one event-loop turn go out in one
+  // write (log.ts, turnBatched), and whatever is pending when the process exits is written then.
+  const destination = hooks.logDestination ?? turnBatched((chunk) => stdout.write(chunk), { flushOnExit: true });
+  const logger: Logger = createLogger({ level: options.logLevel }, destination);
+
+  let tlsCert = options.tlsCert;
+  let tlsKey = options.tlsKey;
+  if (tlsCert === undefined || tlsKey === undefined) {
+    let dev: Awaited<ReturnType<typeof ensureDevCertificates>>;
+    try {
+      dev = await ensureDevCertificates(DEV_CERT_DIR);
+    } catch (e) {
+      throw new StartupError(`cannot create development certificates in ${DEV_CERT_DIR}/: ${(e as Error).message}`);
+    }
+    tlsCert = dev.cert;
+    tlsKey = dev.key;
+    logger.info(
+      { event: 'dev-certificates', generated: dev.generated, reason: dev.reason, caCert: dev.caCert },
+      dev.generated ? `development certificates written to ${DEV_CERT_DIR}/ (trust ${dev.caCert})` : `using development certificates in ${DEV_CERT_DIR}/`,
+    );
+  }
+  const metrics = createMetrics(undefined, { gcMetrics: options.gcMetrics });
+  let facts: ClusterFactsProvider | undefined;
+  if (!options.noCluster) {
+    // Loaded only with cluster access (one after the other: jest's ESM loader fails on parallel imports sharing a module).
+    const { createClusterFacts } = await import('../facts/informers.js');
+    const { registerFactsMetrics } = await import('../facts/metrics.js');
+    let kubeConfig: KubeConfig;
+    try {
+      kubeConfig = loadKubeConfig(options.kubeconfig, process.env);
+    } catch (e) {
+      throw new StartupError((e as Error).message, [], true);
+    }
+    for (const warning of kubeConfig.warnings ?? []) logger.warn({ event: 'kubeconfig' }, warning);
+    // HTTPS_PROXY/NO_PROXY, as kubectl reads them (the client reads the same variables).
+    const proxies = proxyFromEnvironment(process.env);
+    for (const warning of proxies.warnings) logger.warn({ event: 'proxy' }, warning);
+    const proxy = proxies.proxyFor(new URL(kubeConfig.server));
+    logger.info(
+      { event: 'facts', cluster: true, source: kubeConfig.source, server: new URL(kubeConfig.server).host, ...(proxy ? { proxy: shownProxy(proxy) } : {}) },
+      'watching cluster facts',
+    );
+    facts = createClusterFacts({ kubeConfig, logger: childLogger(logger, { component: 'facts' }) });
+    registerFactsMetrics(metrics.registry, facts);
+    // Rejects only when stopped before the first sync; readiness follows facts.ready().
+    facts.start().catch(() => {});
+  } else logger.info({ event: 'facts', cluster: false }, 'serving without cluster facts (--no-cluster): RBAC bindings are unknown');
+  const clusterFacts = facts;
+  const apiAudiences = options.apiAudiences;
+  if (apiAudiences) logger.info({ event: 'api-audiences', apiAudiences }, 'API audiences from --api-audience');
+  // Without --api-audience the engine's defaults apply and the facts provider is used as it is.
+  let served = apiAudiences ? withApiAudiences(clusterFacts ?? noFacts, apiAudiences) : clusterFacts;
+  // --usage: observed use from the audit log, measured against this process's clock (docs/usage.md).
+  let usageStore: UsageStore | undefined;
+  if (options.usage && options.usage.length > 0) {
+    const loaded = loadUsageStore({ paths: options.usage, logger });
+    if (!loaded.ok) {
+      await clusterFacts?.stop();
+      throw new StartupError(`--usage ${options.usage.join(', ')} is invalid`, loaded.errors);
+    }
+    const store = loaded.store;
+    usageStore = store;
+    served = withObservedUse(served ?? noFacts, { usage: () => store.current(), now: Date.now });
+  }
+
+  let running: RunningServer;
+  try {
+    running = await startServer({
+      port: options.port,
+      host: options.host,
+      tlsCert,
+      tlsKey,
+      clientCa: options.clientCa,
+      clientSubjects: options.clientSubjects,
+      policies: options.policies,
+      allowEmptyPolicyFiles: options.allowEmptyPolicyFiles,
+      logger,
+      shutdownDelayMs: options.shutdownDelayMs,
+      shutdownTimeoutMs: options.shutdownTimeoutMs,
+      metrics,
+      ...(served ? { facts: served } : {}),
+      ...(clusterFacts ? { factsReady: () => clusterFacts.ready() } : {}),
+    });
+  } catch (e) {
+    await clusterFacts?.stop();
+    usageStore?.close();
+    throw e;
+  }
+  usageStore?.watch();
+  hooks.onListening?.(running);
+
+  const signals = hooks.signals ?? process;
+  const onUnhandled = (reason: unknown) => {
+    // A safety net: every request path catches its own errors, so this is a bug; log it
+    // rather than let Node end the process and every request in flight with it.
+    logger.error({ event: 'unhandled-rejection', err: reason }, 'unhandled promise rejection');
+  };
+  process.on('unhandledRejection', onUnhandled);
+  let received = 0;
+  let onTerm = () => {};
+  let onInt = () => {};
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => {
+      received += 1;
+      if (received > 1) {
+        logger.warn({ event: 'shutdown', signal }, 'second signal: closing every connection now');
+        running.forceClose();
+        return;
+      }
+      logger.info({ event: 'shutdown', signal }, `received ${signal}`);
+      running.close().then(
+        () => resolve(),
+        () => resolve(),
+      );
+    };
+    onTerm = () => onSignal('SIGTERM');
+    onInt = () => onSignal('SIGINT');
+    signals.on('SIGTERM', onTerm);
+    signals.on('SIGINT', onInt);
+  });
+  await clusterFacts?.stop();
+  usageStore?.close();
+  signals.removeListener('SIGTERM', onTerm);
+  signals.removeListener('SIGINT', onInt);
+  process.removeListener('unhandledRejection', onUnhandled);
 }

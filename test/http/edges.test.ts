@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import fc from 'fast-check';
-import type { JsonObject } from '../../src/engine/json.js';
+import type { JsonObject } from '../../src/json.js';
 import { LINGER_BYTES, MAX_BODY_BYTES } from '../../src/server/app.js';
 import { CHARGE_PER_BYTE, CHARGE_PER_VALUE, JsonValueCounter, MAX_JSON_VALUES } from '../../src/server/limits.js';
 import { createMetrics } from '../../src/server/metrics.js';

@@ -16,7 +16,7 @@ import { type CertificateSet, generateCertificates } from '../../src/certs/gener
 import { createLogger, type Logger } from '../../src/log.js';
 import { type AppDeps, createApp } from '../../src/server/app.js';
 import { createMetrics } from '../../src/server/metrics.js';
-import { type RunningServer, type ServeOptions, startServer } from '../../src/server/serve.js';
+import { type RunningServer, type ServerOptions, startServer } from '../../src/server/serve.js';
 import { noFacts } from '../../src/facts/types.js';
 
 export const REPO = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '..');
@@ -146,7 +146,7 @@ export interface TestServer {
 
 /** Starts the real server on 127.0.0.1, an ephemeral port, with fresh certificates. */
 export async function startTestServer(
-  options: Partial<ServeOptions> & { certs?: CertificateSet; certDir?: string; logLevel?: string } = {},
+  options: Partial<ServerOptions> & { certs?: CertificateSet; certDir?: string; logLevel?: string } = {},
 ): Promise<TestServer> {
   const certs = options.certs ?? (await makeCertificates());
   const certDir = options.certDir ?? tempDir('certs');

@@ -1,7 +1,7 @@
 /**
  * One replica under the attacks a red team ran against `tokenguard serve`: the built CLI as a
  * process, started with the image's Node flags and the Deployment's NODE_OPTIONS
- * (bench/image-start.ts), shipped policies. Each attack must leave the process alive, keep
+ * (test/helpers/image-start.ts), shipped policies. Each attack must leave the process alive, keep
  * answering a legitimate review sent meanwhile with a correct AdmissionReview, refuse what it
  * must with its status and close those connections, and keep the peak resident set (the
  * kernel's VmHWM for the process) below 7/8 of the Deployment's memory limit. Where this
@@ -13,9 +13,9 @@ import { rmSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { imageStart } from '../../bench/image-start.js';
-import { canCreateMemoryCgroup, createMemoryCgroup } from '../../bench/memory-cgroup.js';
-import type { JsonObject } from '../../src/engine/json.js';
+import { imageStart } from '../helpers/image-start.js';
+import { canCreateMemoryCgroup, createMemoryCgroup } from '../helpers/memory-cgroup.js';
+import type { JsonObject } from '../../src/json.js';
 import { MAX_CONNECTIONS } from '../../src/server/limits.js';
 import { pod, review } from '../helpers/pods.js';
 import { postHead, postReview, REPO, rawExchange, request, SHIPPED_POLICIES } from './helpers.js';

@@ -1,12 +1,13 @@
 /**
- * Nothing secret reaches a log (RELIABILITY-NOTES.md 3.1): a run that admits Secrets carrying a
- * known canary in `data`, `stringData` and the last-applied-configuration annotation, on CREATE,
- * UPDATE and DELETE, with an Authorization header and malformed bodies too, at the most verbose
- * level, leaves no trace of the canary (raw or base64) in the log, the metrics or the answers.
+ * Nothing secret reaches a log (docs/reliability.md "No Secret data in logs"): a run that admits
+ * Secrets carrying a known canary in `data`, `stringData` and the last-applied-configuration
+ * annotation, on CREATE, UPDATE and DELETE, with an Authorization header and malformed bodies too,
+ * at the most verbose level, leaves no trace of the canary (raw or base64) in the log, the metrics
+ * or the answers. Child loggers are made with `childLogger`, which redacts their bindings.
  */
 import { randomBytes } from 'node:crypto';
-import type { JsonObject } from '../../src/engine/json.js';
-import { createLogger, redactSecrets } from '../../src/log.js';
+import type { JsonObject } from '../../src/json.js';
+import { childLogger, createLogger, redactSecrets } from '../../src/log.js';
 import { pod, review } from '../helpers/pods.js';
 import { LogSink, postReview, request, startTestServer, type TestServer } from './helpers.js';
 
@@ -136,8 +137,8 @@ test('redaction is the second layer: secrets logged by mistake are blanked out a
   log.debug({ received: Buffer.from(`{"data":"${CANARY}"}`) }, 'a body as bytes');
   log.debug('printf-style %j %s', { data: CANARY }, CANARY);
   log.debug({ list: [legacy, { nested: [legacy] }] }, 'arrays');
-  log.child({ object: legacy, context: { secret: legacy } }).debug('child bindings');
-  log.child({ a: 1 }).child({ secret: legacy }).debug('grandchild bindings');
+  childLogger(log, { object: legacy, context: { secret: legacy } }).debug('child bindings');
+  childLogger(childLogger(log, { a: 1 }), { secret: legacy }).debug('grandchild bindings');
   log.error({ err: new Error('boom') }, 'errors keep type and message');
   const cyclic: Record<string, unknown> = { name: 'loop' };
   cyclic.self = cyclic;

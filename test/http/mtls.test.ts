@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CertificateSet } from '../../src/certs/generate.js';
-import { runServeCommand } from '../../src/cli/serve-command.js';
+import { runServeCommand } from '../../src/cli/commands/serve.js';
 import { pod, review } from '../helpers/pods.js';
 import { clientCertificate, makeCertificates, postReview, request, startTestServer, tempDir, type TestServer } from './helpers.js';
 

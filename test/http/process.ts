@@ -2,14 +2,14 @@
  * `tokenguard serve` as a process, for the tests that need the real thing: the built CLI,
  * compiled into a private folder (so it never races another suite's build of dist/), started
  * with the flags and environment a test gives it (the image's and the Deployment's, with
- * bench/image-start.ts), its JSON log lines collected.
+ * test/helpers/image-start.ts), its JSON log lines collected.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { MemoryCgroup } from '../../bench/memory-cgroup.js';
+import type { MemoryCgroup } from '../helpers/memory-cgroup.js';
 import type { CertificateSet } from '../../src/certs/generate.js';
 import { EVENT_WAIT_LIMIT_MS, makeCertificates, REPO } from './helpers.js';
 

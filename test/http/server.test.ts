@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { join } from 'node:path';
 import { type Endpoint, handleReview } from '../../src/admission/review.js';
-import type { JsonObject } from '../../src/engine/json.js';
+import type { JsonObject } from '../../src/json.js';
 import type { FactsProvider } from '../../src/facts/types.js';
 import { noFacts } from '../../src/facts/types.js';
 import { loadPolicies } from '../../src/policy/load.js';

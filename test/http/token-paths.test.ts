@@ -7,8 +7,8 @@
 import { EventEmitter } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runServeCommand } from '../../src/cli/serve-command.js';
-import type { JsonObject } from '../../src/engine/json.js';
+import { runServeCommand } from '../../src/cli/commands/serve.js';
+import type { JsonObject } from '../../src/json.js';
 import type { RunningServer } from '../../src/server/serve.js';
 import { REPO } from '../helpers/fixtures.js';
 import { pod, review } from '../helpers/pods.js';

@@ -1,12 +1,11 @@
 /**
  * `tokenguard serve`: the flags, parsed and checked into {@link ServeOptions} before anything
- * runs; serve-root.ts composes and runs the server from them.
+ * runs; src/server/serve.ts composes and runs the server from them.
  */
 import { parseArgs } from 'node:util';
 import { LOG_LEVELS } from '../../log.js';
-import { DEFAULT_SHUTDOWN_DELAY_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../../server/serve.js';
+import { DEFAULT_SHUTDOWN_DELAY_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, runServe, type ServeHooks, type ServeOptions, StartupError } from '../../server/serve.js';
 import { type CliIo, EXIT_OK, EXIT_USAGE } from '../io.js';
-import { runServe, type ServeHooks, type ServeOptions } from '../serve-root.js';
 
 const USAGE = `usage: tokenguard serve [--port 8443] [--host 0.0.0.0] [--tls-cert FILE --tls-key FILE]
                         [--client-ca FILE [--client-subject NAME]...] [--policies PATH]...
@@ -148,7 +147,16 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
     return EXIT_OK;
   }
   if (!args.ok) return usage(args.error);
-  return runServe({ options: args.options, io, hooks, usage });
+  try {
+    await runServe(args.options, io.stdout, hooks);
+    return EXIT_OK;
+  } catch (e) {
+    if (!(e instanceof StartupError)) throw e;
+    if (e.usage) return usage(`tokenguard serve: ${e.message}`);
+    io.stderr.write(`tokenguard serve: ${e.message}${e.details.length > 0 ? ':' : ''}\n`);
+    for (const d of e.details) io.stderr.write(`  ${d}\n`);
+    return EXIT_USAGE;
+  }
 }
 
 /**

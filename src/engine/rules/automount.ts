@@ -5,7 +5,7 @@
  * API server's audit log within `observedWithin` (docs/usage.md).
  */
 import { formatDuration, parseDuration } from '../../duration.js';
-import { isObject, type JsonObject, objectAt, objectsAt, stringAt, stringMapAt } from '../../json.js';
+import { isObject, type JsonObject, objectAt, objectsAt, stringAt, stringIn } from '../../json.js';
 import type { AutomountSpec, TokenPolicy } from '../../policy/types.js';
 import { serviceAccountPatternMatches } from '../match.js';
 import { allContainers, mountedVolumeNames, pluginTokenVolumeNames, type TokenSource, tokenSources, writableContainer } from '../pod.js';
@@ -76,8 +76,7 @@ function decide(needed: AutomountSpec['needed'], pod: JsonObject, owner: PodOwne
   const who = `ServiceAccount ${namespace}/${serviceAccount}`;
   if (!needed) return { disable: true, reason: 'API access not needed', evidence: 'none' };
   if (needed.annotation) {
-    const podAnnotations = stringMapAt(objectAt(pod, 'metadata'), 'annotations');
-    if (podAnnotations[needed.annotation] === 'true') return kept(`pod annotation ${needed.annotation}=true`, 'annotation');
+    if (stringIn(objectAt(objectAt(pod, 'metadata'), 'annotations'), needed.annotation) === 'true') return kept(`pod annotation ${needed.annotation}=true`, 'annotation');
     if (saFacts?.annotations[needed.annotation] === 'true') return kept(`${who} annotation ${needed.annotation}=true`, 'annotation');
   }
   if (needed.serviceAccounts?.some((pat) => serviceAccountPatternMatches(pat, namespace, serviceAccount))) {

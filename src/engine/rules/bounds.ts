@@ -10,6 +10,7 @@ import { MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS } from '../../constants.
 import { anyGlob } from '../../glob.js';
 import type { JsonObject } from '../../json.js';
 import { boundedExpiration, describeLifetime, isApiAudience } from '../api-token.js';
+import { quoted } from '../messages.js';
 import { type TokenSource, tokenSources, writableToken } from '../pod.js';
 import type { RuleMode, RuleResult } from '../types.js';
 
@@ -124,7 +125,7 @@ function boundsFailure(s: TokenSource, b: PlannedBounds): string {
 function audienceProblem(audience: string, lists: readonly (readonly string[])[], apiAudiences: readonly string[]): string | undefined {
   if (isApiAudience(audience, apiAudiences)) return undefined;
   for (const list of lists) {
-    if (!anyGlob(list, audience)) return `audience ${JSON.stringify(audience)} not allowed (allowed: ${list.join(', ') || 'none'})`;
+    if (!anyGlob(list, audience)) return `audience ${quoted(audience)} not allowed (allowed: ${list.join(', ') || 'none'})`;
   }
   return undefined;
 }

@@ -6,6 +6,7 @@
 import type { TokenPolicy } from '../../policy/types.js';
 import { SERVICE_ACCOUNT_TOKEN_SECRET_TYPE } from '../../constants.js';
 import { type JsonObject, objectAt, stringAt } from '../../json.js';
+import { quoted } from '../messages.js';
 import { findLegacyTokens } from '../tokens.js';
 import type { RuleMode, RuleResult } from '../types.js';
 
@@ -25,8 +26,8 @@ export function validateEmbeddedTokens(secret: JsonObject, policy: TokenPolicy, 
     mode,
     status: action === 'Deny' ? ('fail' as const) : ('warn' as const),
     message: f.incomplete
-      ? `data key ${JSON.stringify(f.key)}: too many token-like values to check; treated as a legacy token`
-      : `legacy token of ${shortSubject(f.subject)} in data key ${JSON.stringify(f.key)} (never expires)`,
+      ? `data key ${quoted(f.key)}: too many token-like values to check; treated as a legacy token`
+      : `legacy token of ${shortSubject(f.subject)} in data key ${quoted(f.key)} (never expires)`,
   }));
 }
 

@@ -5,13 +5,14 @@
  */
 import type { TokenPolicy } from '../../policy/types.js';
 import { SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_SECRET_TYPE } from '../../constants.js';
-import { type JsonObject, objectAt, stringAt, stringMapAt } from '../../json.js';
+import { type JsonObject, objectAt, stringAt, stringIn } from '../../json.js';
 import { serviceAccountPatternMatches } from '../match.js';
+import { quoted } from '../messages.js';
 import type { RuleMode, RuleResult } from '../types.js';
 
 /** The ServiceAccount a Secret names in `kubernetes.io/service-account.name`, if any. */
 export function secretServiceAccount(secret: JsonObject): string | undefined {
-  return stringMapAt(objectAt(secret, 'metadata'), 'annotations')[SERVICE_ACCOUNT_NAME_ANNOTATION] || undefined;
+  return stringIn(objectAt(objectAt(secret, 'metadata'), 'annotations'), SERVICE_ACCOUNT_NAME_ANNOTATION) || undefined;
 }
 
 /**
@@ -30,10 +31,10 @@ export function validateLegacySecret(secret: JsonObject, namespace: string, poli
   ];
   if (type !== SERVICE_ACCOUNT_TOKEN_SECRET_TYPE) {
     if (type.trim().toLowerCase() === SERVICE_ACCOUNT_TOKEN_SECRET_TYPE) {
-      return r('warn', `type ${JSON.stringify(type)} is not exactly ${SERVICE_ACCOUNT_TOKEN_SECRET_TYPE}; no token will be issued`);
+      return r('warn', `type ${quoted(type)} is not exactly ${SERVICE_ACCOUNT_TOKEN_SECRET_TYPE}; no token will be issued`);
     }
     if (sa !== undefined) {
-      return r('warn', `Secret of type ${JSON.stringify(type)} names ServiceAccount ${sa}; only ${SERVICE_ACCOUNT_TOKEN_SECRET_TYPE} Secrets get tokens`);
+      return r('warn', `Secret of type ${quoted(type)} names ServiceAccount ${sa}; only ${SERVICE_ACCOUNT_TOKEN_SECRET_TYPE} Secrets get tokens`);
     }
     return [];
   }

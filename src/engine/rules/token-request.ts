@@ -15,6 +15,7 @@ import { DEFAULT_PROJECTED_EXPIRATION_SECONDS } from '../../constants.js';
 import { anyGlob } from '../../glob.js';
 import { type JsonObject, objectAt, stringAt } from '../../json.js';
 import { boundedExpiration, describeLifetime, isApiAudience, podBoundLifetime } from '../api-token.js';
+import { quoted } from '../messages.js';
 import type { RequestUser, RuleMode, RuleResult } from '../types.js';
 
 /** The kubelet's group: its pod-bound token requests were bounded when the pod was admitted. */
@@ -97,7 +98,7 @@ function judge(request: JsonObject, plan: TokenRequestPlan, mode: RuleMode, edit
   }
   for (const list of plan.audienceLists) {
     const bad = audiences.filter((a) => !isApiAudience(a, plan.apiAudiences) && !anyGlob(list, a));
-    if (bad.length > 0) r('fail', `audience ${bad.map((a) => JSON.stringify(a)).join(', ')} not allowed (allowed: ${list.join(', ') || 'none'})`);
+    if (bad.length > 0) r('fail', `audience ${bad.map(quoted).join(', ')} not allowed (allowed: ${list.join(', ') || 'none'})`);
   }
   if (results.length === 0) r('pass', `expirationSeconds ${exp}, audiences ${audiences.length > 0 ? audiences.join(', ') : '(API server)'}`);
   return results;

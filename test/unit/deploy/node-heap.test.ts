@@ -6,8 +6,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { imageStart } from '../../../bench/image-start.js';
-import { canCreateMemoryCgroup, createMemoryCgroup, type MemoryCgroup } from '../../../bench/memory-cgroup.js';
+import { imageStart } from '../../helpers/image-start.js';
+import { canCreateMemoryCgroup, createMemoryCgroup, type MemoryCgroup } from '../../helpers/memory-cgroup.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const MIB = 1024 * 1024;

@@ -2,12 +2,13 @@ import { globMatch } from '../../../src/glob.js';
 import { matchPolicy, serviceAccountPatternMatches } from '../../../src/engine/match.js';
 import { selectorMatches } from '../../../src/engine/selector.js';
 import { staticFacts } from '../../../src/facts/static.js';
+import { stringIn } from '../../../src/json.js';
 import type { PolicyMatch, TokenPolicy } from '../../../src/policy/types.js';
 
 const policy = (match: PolicyMatch): TokenPolicy => ({ name: 'p', spec: { mode: 'Enforce', match }, source: { file: 'f', document: 1 } });
 const subject = (o: Partial<Parameters<typeof matchPolicy>[1]> = {}) => ({
   namespace: 'team-a',
-  labels: { app: 'web' },
+  label: (key: string) => stringIn({ app: 'web' }, key),
   serviceAccount: 'default',
   namespaceFacts: undefined,
   ...o,
@@ -27,7 +28,7 @@ test.each([
 });
 
 test('label selectors follow Kubernetes semantics', () => {
-  const labels = { app: 'web', tier: 'front' };
+  const labels = (key: string) => stringIn({ app: 'web', tier: 'front' }, key);
   expect(selectorMatches({}, labels)).toBe(true);
   expect(selectorMatches({ matchLabels: { app: 'web' } }, labels)).toBe(true);
   expect(selectorMatches({ matchLabels: { app: 'db' } }, labels)).toBe(false);

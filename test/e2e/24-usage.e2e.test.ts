@@ -1,5 +1,5 @@
 /**
- * Scenario 22: who really uses a token, from the real API server's audit log. A control plane
+ * Scenario 24: who really uses a token, from the real API server's audit log. A control plane
  * of its own, since the suite's has no audit log: kube-apiserver with `--audit-policy-file`
  * (the policy docs/usage.md recommends, all stages kept so that counting once per auditID is
  * put to the test) and `--audit-log-path`.

@@ -17,6 +17,7 @@ commands:
   certs            generate or check webhook TLS certificates
   token inspect    decode, classify and verify a ServiceAccount token (never prints it)
   scan             report the tokens already in a cluster, and plan to retire the legacy ones
+  usage            who used which ServiceAccount token, from the API server's audit log
 
 Every command takes --policies PATH (default ./policies). tokenguard --version prints the version.
 `;
@@ -31,6 +32,7 @@ const commands: Record<string, () => Promise<Command>> = {
   certs: async () => (await import('./commands/certs.js')).runCertsCommand,
   token: async () => (await import('./commands/token.js')).runTokenCommand,
   scan: async () => (await import('./commands/scan.js')).runScanCommand,
+  usage: async () => (await import('./commands/usage.js')).runUsageCommand,
 };
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */

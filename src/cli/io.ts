@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseManifests } from '../dryrun/manifests.js';
 import type { JsonObject } from '../json.js';
+import { isTokenUsage, type SourcedDocument, type UsageFacts, usageFactsFrom } from '../usage/facts.js';
 
 /** Where a command writes; tests pass buffers. */
 export interface CliIo {
@@ -52,4 +53,46 @@ export function readFactFiles(paths: readonly string[], io: CliIo, cwd: string, 
     objects.push(...parsed.objects.map((o) => o.object));
   }
   return objects;
+}
+
+/** `--facts` files: the cluster objects, and the observed use of their TokenUsage documents (if any). */
+export interface FactFiles {
+  readonly objects: JsonObject[];
+  /** From the TokenUsage documents among the files; undefined when there is none. */
+  readonly usage?: UsageFacts;
+}
+
+/**
+ * Reads `--facts` files like {@link readFactFiles}, and takes TokenUsage documents
+ * (`tokenguard usage --output facts`) apart, checked, as observed use. On any problem writes
+ * every error (`file:line: field: message`) to stderr and returns undefined.
+ */
+export function readFacts(paths: readonly string[], io: CliIo, cwd: string, label: (file: string) => string = (f) => f): FactFiles | undefined {
+  const objects: JsonObject[] = [];
+  const usageDocs: SourcedDocument[] = [];
+  for (const f of paths) {
+    let text: string;
+    try {
+      text = readFileSync(resolve(cwd, f), 'utf8');
+    } catch (e) {
+      io.stderr.write(`${label(f)}: cannot read facts: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+      return undefined;
+    }
+    const parsed = parseManifests(text, label(f));
+    if (parsed.errors.length > 0) {
+      for (const e of parsed.errors) io.stderr.write(`${e}\n`);
+      return undefined;
+    }
+    for (const o of parsed.objects) {
+      if (isTokenUsage(o.object)) usageDocs.push({ object: o.object, where: `${o.file}:${o.line}` });
+      else objects.push(o.object);
+    }
+  }
+  if (usageDocs.length === 0) return { objects };
+  const usage = usageFactsFrom(usageDocs);
+  if (!usage.facts) {
+    for (const e of usage.errors) io.stderr.write(`${e}\n`);
+    return undefined;
+  }
+  return { objects, usage: usage.facts };
 }

@@ -10,7 +10,9 @@ import { policyLabel } from '../engine/messages.js';
 import { allContainers, tokenSources } from '../engine/pod.js';
 import type { ClusterFacts, PatchOperation, Phase, RuleResult } from '../engine/types.js';
 import { staticFacts } from '../facts/static.js';
+import { addObservedUse } from '../facts/usage.js';
 import type { FactsRequest } from '../facts/types.js';
+import type { UsageFacts } from '../usage/facts.js';
 import { type JsonObject, jsonEqual, objectAt, objectsAt, stringAt } from '../json.js';
 import { byName, type TokenPolicy } from '../policy/types.js';
 import type { ManifestError, ManifestObject } from './manifests.js';
@@ -54,6 +56,10 @@ export interface DryRunArgs {
    * test --engine vap` passes the exported admission policies (admission-policies.ts).
    */
   readonly webhook?: (ctx: WebhookContext, request: CreateRequest) => Webhook;
+  /** Observed use (TokenUsage documents among `--facts`), for `automount.needed.observedWithin`. */
+  readonly usage?: UsageFacts;
+  /** The time observed use is measured against (ms since the epoch; the caller's clock). */
+  readonly now?: number;
 }
 
 /**
@@ -94,10 +100,11 @@ export function createDryRun(args: CreateDryRunArgs): DryRun {
   const apiAudiences = args.apiAudiences && args.apiAudiences.length > 0 ? args.apiAudiences : DEFAULT_API_AUDIENCES;
   const facts = staticFacts(factObjects, { bindingsComplete: args.bindingsComplete === true, apiAudiences });
   const accounts = pluginAccounts(factObjects);
+  const usage = args.usage && args.now !== undefined ? { facts: args.usage, now: args.now } : undefined;
   const lookup = (req: FactsRequest): ClusterFacts => {
     const f = facts.lookup(req);
     if (f instanceof Promise) throw new Error('static facts must answer synchronously');
-    return f;
+    return usage ? addObservedUse(f, req, usage.facts, usage.now) : f;
   };
   const ctx: Context = { policies: args.policies, namespace, suffix, lookup, accounts, apiAudiences, webhook: args.webhook ?? webhookFor };
   const identities = new IdentityIndex(namespace);

@@ -157,6 +157,13 @@ function exportOne(p: TokenPolicy, all: readonly TokenPolicy[], api: readonly st
           : 'automount: needed.rbacBound is not seen (RBAC bindings are cluster facts CEL cannot read): whenUnknown: NotNeeded applies, so a pod of a bound ServiceAccount keeps its token only through the annotation or needed.serviceAccounts',
       );
     }
+    if (am.needed?.observedWithin !== undefined) {
+      notes.push(
+        needed.alwaysNeeded
+          ? 'automount: not enforced: needed.observedWithin keeps the token of every ServiceAccount seen using the API, and observed use (TokenUsage) is a fact CEL cannot read; with whenUnknown: Needed every pod counts as needing the API'
+          : 'automount: needed.observedWithin is not seen (observed use is a fact CEL cannot read): whenUnknown: NotNeeded applies, so a pod that uses the API keeps its token only through the annotation or needed.serviceAccounts',
+      );
+    }
     if (!needed.alwaysNeeded) {
       if (needed.usesServiceAccount) {
         notes.push(

@@ -159,7 +159,7 @@ export interface NeededPlan {
   readonly expression: string;
   /** True when the ServiceAccount's annotation is read from `params` (a ServiceAccount). */
   readonly usesServiceAccount: boolean;
-  /** True when every pod needs the API (rbacBound with whenUnknown Needed): nothing to enforce. */
+  /** True when every pod needs the API (rbacBound or observedWithin with whenUnknown Needed): nothing to enforce. */
   readonly alwaysNeeded: boolean;
 }
 
@@ -178,8 +178,8 @@ export function neededPlan(needed: AutomountNeeded | undefined): NeededPlan {
     usesServiceAccount = true;
   }
   if (needed.serviceAccounts && needed.serviceAccounts.length > 0) terms.push(serviceAccountPatterns(needed.serviceAccounts, NAMESPACE, POD_SERVICE_ACCOUNT));
-  // RBAC bindings are unknown to CEL: whenUnknown decides, as it does in the engine without facts.
-  const rbacNeeded = needed.rbacBound === true && (needed.whenUnknown ?? 'Needed') === 'Needed';
+  // RBAC bindings and observed use are unknown to CEL: whenUnknown decides, as it does in the engine without facts.
+  const rbacNeeded = (needed.rbacBound === true || needed.observedWithin !== undefined) && (needed.whenUnknown ?? 'Needed') === 'Needed';
   if (rbacNeeded) return { expression: 'true', usesServiceAccount: false, alwaysNeeded: true };
   return { expression: anyOf(terms), usesServiceAccount, alwaysNeeded: false };
 }

@@ -12,6 +12,7 @@ const USAGE = `usage: tokenguard serve [--port 8443] [--host 0.0.0.0] [--tls-cer
                         [--no-cluster | --kubeconfig FILE]
                         [--log-level info] [--shutdown-delay 5s] [--shutdown-timeout 10s]
                         [--gc-metrics] [--api-audience A]... [--allow-empty-policy-files]
+                        [--usage FILE]...
 
 With cluster access (the default: in-cluster credentials, KUBECONFIG or ~/.kube/config, or
 --kubeconfig), ServiceAccounts, Namespaces and RBAC bindings are watched read-only and /readyz
@@ -29,6 +30,9 @@ AKS) use their own issuer: \`kubectl create token default | tokenguard token ins
 
 --gc-metrics: /metrics also has nodejs_gc_duration_seconds. Off by default: timing every GC
 from JavaScript makes short-lived objects reach the old generation (docs/metrics.md).
+
+--usage FILE: a TokenUsage document (tokenguard usage --output facts; a mounted ConfigMap),
+what automount.needed.observedWithin reads; it reloads as policies do (docs/usage.md).
 
 Policy files reload when they change, once they have been unchanged for half a second. A set
 with an error is not used (the last good one stays). Nor is a file that held policies and now
@@ -60,6 +64,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
     'gc-metrics'?: boolean;
     'api-audience'?: string[];
     'allow-empty-policy-files'?: boolean;
+    usage?: string[];
     help?: boolean;
   };
   try {
@@ -82,6 +87,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
         'gc-metrics': { type: 'boolean', default: false },
         'api-audience': { type: 'string', multiple: true },
         'allow-empty-policy-files': { type: 'boolean', default: false },
+        usage: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -120,6 +126,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
       shutdownTimeoutMs,
       gcMetrics: values['gc-metrics'] === true,
       ...(values['api-audience'] !== undefined ? { apiAudiences: values['api-audience'] } : {}),
+      ...(values.usage !== undefined ? { usage: values.usage } : {}),
     },
   };
 }

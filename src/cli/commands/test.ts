@@ -11,7 +11,7 @@ import { type ObjectEdits, rewriteChunk } from '../../dryrun/write-back.js';
 import type { JsonObject } from '../../json.js';
 import { loadPolicies } from '../../policy/load.js';
 import type { PolicyError } from '../../policy/types.js';
-import { type CliIo, EXIT_USAGE, packageVersion, readFactFiles, readInput } from '../io.js';
+import { type CliIo, EXIT_USAGE, packageVersion, readFacts, readInput } from '../io.js';
 import { isReportFormat, REPORT_FORMATS } from '../report/formats.js';
 
 const USAGE = `usage: tokenguard test [--output text|json|junit|sarif] [--mutated DIR] [--policies PATH]...
@@ -41,6 +41,8 @@ export interface TestCommandOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Working directory: relative paths are read from it, and file names shown relative to it (default `process.cwd()`). */
   readonly cwd?: string;
+  /** The clock observed use is measured against (default `Date.now`). */
+  readonly now?: () => number;
 }
 
 interface InputFile {
@@ -124,8 +126,8 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
     return EXIT_USAGE;
   }
 
-  const factObjects = readFactFiles(values.facts ?? [], io, cwd, (f) => display(resolve(cwd, f), cwd));
-  if (!factObjects) return EXIT_USAGE;
+  const factFiles = readFacts(values.facts ?? [], io, cwd, (f) => display(resolve(cwd, f), cwd));
+  if (!factFiles) return EXIT_USAGE;
 
   const { files, errors } = readInputs(positionals, io, cwd);
   // Pass 1: the facts among the manifests (a pod may come before its ServiceAccount), keeping
@@ -155,7 +157,9 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
   const dryRun = createDryRun({
     policies: loaded.policies,
     manifestFacts,
-    facts: factObjects,
+    facts: factFiles.objects,
+    // Observed use (a TokenUsage document among --facts) is measured against the clock now.
+    ...(factFiles.usage ? { usage: factFiles.usage, now: (options.now ?? Date.now)() } : {}),
     ...(values.namespace ? { namespace: values.namespace } : {}),
     bindingsComplete: values['bindings-complete'] === true,
     ...(values['api-audience'] ? { apiAudiences: values['api-audience'] } : {}),

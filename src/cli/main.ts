@@ -16,6 +16,7 @@ commands:
   policy validate  check policy files
   certs            generate or check webhook TLS certificates
   token inspect    decode, classify and verify a ServiceAccount token (never prints it)
+  export vap|map   compile the policies to ValidatingAdmissionPolicy / MutatingAdmissionPolicy
   scan             report the tokens already in a cluster, and plan to retire the legacy ones
   usage            who used which ServiceAccount token, from the API server's audit log
 
@@ -31,6 +32,7 @@ const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./commands/serve.js')).runServeCommand,
   certs: async () => (await import('./commands/certs.js')).runCertsCommand,
   token: async () => (await import('./commands/token.js')).runTokenCommand,
+  export: async () => (await import('./commands/export.js')).runExportCommand,
   scan: async () => (await import('./commands/scan.js')).runScanCommand,
   usage: async () => (await import('./commands/usage.js')).runUsageCommand,
 };

@@ -30,7 +30,7 @@ import {
   summarize,
   type TokenLifetime,
 } from './report.js';
-import { type Webhook, type WebhookAnswer, webhookFor } from './webhook.js';
+import { type CreateRequest, type Webhook, type WebhookAnswer, type WebhookContext, webhookFor } from './webhook.js';
 import { type ManifestEdit, planWriteBack, specAt } from './write-back.js';
 
 export interface DryRunArgs {
@@ -51,6 +51,11 @@ export interface DryRunArgs {
   readonly suffix?: (seed: string) => string;
   /** Called after each object, for a progress bar. */
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * What answers in the webhook's place (default: the webhook itself, webhook.ts); `tokenguard
+   * test --engine vap` passes the exported admission policies (admission-policies.ts).
+   */
+  readonly webhook?: (ctx: WebhookContext, request: CreateRequest) => Webhook;
   /** Observed use (TokenUsage documents among `--facts`), for `automount.needed.observedWithin`. */
   readonly usage?: UsageFacts;
   /** The time observed use is measured against (ms since the epoch; the caller's clock). */
@@ -101,7 +106,7 @@ export function createDryRun(args: CreateDryRunArgs): DryRun {
     if (f instanceof Promise) throw new Error('static facts must answer synchronously');
     return usage ? addObservedUse(f, req, usage.facts, usage.now) : f;
   };
-  const ctx: Context = { policies: args.policies, namespace, suffix, lookup, accounts, apiAudiences };
+  const ctx: Context = { policies: args.policies, namespace, suffix, lookup, accounts, apiAudiences, webhook: args.webhook ?? webhookFor };
   const identities = new IdentityIndex(namespace);
   const keep = args.keepAdmission !== false;
   return {
@@ -181,6 +186,7 @@ interface Context {
   readonly lookup: (req: FactsRequest) => ClusterFacts;
   readonly accounts: ReadonlyMap<string, PluginServiceAccount>;
   readonly apiAudiences: readonly string[];
+  readonly webhook: (ctx: WebhookContext, request: CreateRequest) => Webhook;
 }
 
 function evaluateObject(m: ManifestObject, ctx: Context): ObjectReport {
@@ -221,7 +227,7 @@ function evaluateObject(m: ManifestObject, ctx: Context): ObjectReport {
 type Base = Pick<ObjectReport, 'file' | 'document' | 'item' | 'line' | 'source' | 'apiVersion' | 'kind' | 'name'>;
 
 function evaluateSecret(c: Extract<Classified, { role: 'secret' }>, base: Base, ctx: Context): ObjectReport {
-  const webhook = webhookFor({ policies: ctx.policies, facts: ctx.lookup }, { kind: 'Secret', namespace: c.namespace, username: 'tokenguard-test' });
+  const webhook = ctx.webhook({ policies: ctx.policies, facts: ctx.lookup }, { kind: 'Secret', namespace: c.namespace, username: 'tokenguard-test' });
   const mutate = webhook('mutate', c.secret);
   const final = mutate.patch.length > 0 ? applyPatch(c.secret, mutate.patch) : c.secret;
   const validate = webhook('validate', final);
@@ -236,7 +242,7 @@ function evaluatePod(m: ManifestObject, c: Extract<Classified, { role: 'pod' }>,
   const plugin = (pod: JsonObject) =>
     simulateServiceAccountAdmission({ pod, suffix, serviceAccount: (name) => ctx.accounts.get(`${c.namespace}/${name}`) });
   const username = c.controller ? `system:serviceaccount:kube-system:${c.controller}` : 'tokenguard-test';
-  const admitted = admitPod(c.pod, { plugin, webhook: webhookFor({ policies: ctx.policies, facts: ctx.lookup }, { kind: 'Pod', namespace: c.namespace, username }) });
+  const admitted = admitPod(c.pod, { plugin, webhook: ctx.webhook({ policies: ctx.policies, facts: ctx.lookup }, { kind: 'Pod', namespace: c.namespace, username }) });
   const notes: string[] = [];
   const sim = admitted.plugin;
   if (sim.mirror) notes.push('mirror pod: the ServiceAccount plugin and tokenguard leave it alone');

@@ -29,14 +29,9 @@ export const EXIT_OK = 0;
 export const EXIT_DENIED = 1;
 export const EXIT_USAGE = 2;
 
-/**
- * Reads `--facts` files (ServiceAccounts, Namespaces, bindings; YAML or JSON), relative to
- * `cwd`. On any problem writes every error to stderr and returns undefined.
- *
- * @param label  how a file is named in messages
- */
-export function readFactFiles(paths: readonly string[], io: CliIo, cwd: string, label: (file: string) => string = (f) => f): JsonObject[] | undefined {
-  const objects: JsonObject[] = [];
+/** The objects of `--facts` files, with where each was read; undefined (errors written to stderr) on any problem. */
+function readFactObjects(paths: readonly string[], io: CliIo, cwd: string, label: (file: string) => string) {
+  const objects: ReturnType<typeof parseManifests>['objects'][number][] = [];
   for (const f of paths) {
     let text: string;
     try {
@@ -50,9 +45,19 @@ export function readFactFiles(paths: readonly string[], io: CliIo, cwd: string, 
       for (const e of parsed.errors) io.stderr.write(`${e}\n`);
       return undefined;
     }
-    objects.push(...parsed.objects.map((o) => o.object));
+    objects.push(...parsed.objects);
   }
   return objects;
+}
+
+/**
+ * Reads `--facts` files (ServiceAccounts, Namespaces, bindings; YAML or JSON), relative to
+ * `cwd`. On any problem writes every error to stderr and returns undefined.
+ *
+ * @param label  how a file is named in messages
+ */
+export function readFactFiles(paths: readonly string[], io: CliIo, cwd: string, label: (file: string) => string = (f) => f): JsonObject[] | undefined {
+  return readFactObjects(paths, io, cwd, label)?.map((o) => o.object);
 }
 
 /** `--facts` files: the cluster objects, and the observed use of their TokenUsage documents (if any). */
@@ -68,25 +73,13 @@ export interface FactFiles {
  * every error (`file:line: field: message`) to stderr and returns undefined.
  */
 export function readFacts(paths: readonly string[], io: CliIo, cwd: string, label: (file: string) => string = (f) => f): FactFiles | undefined {
+  const read = readFactObjects(paths, io, cwd, label);
+  if (!read) return undefined;
   const objects: JsonObject[] = [];
   const usageDocs: SourcedDocument[] = [];
-  for (const f of paths) {
-    let text: string;
-    try {
-      text = readFileSync(resolve(cwd, f), 'utf8');
-    } catch (e) {
-      io.stderr.write(`${label(f)}: cannot read facts: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
-      return undefined;
-    }
-    const parsed = parseManifests(text, label(f));
-    if (parsed.errors.length > 0) {
-      for (const e of parsed.errors) io.stderr.write(`${e}\n`);
-      return undefined;
-    }
-    for (const o of parsed.objects) {
-      if (isTokenUsage(o.object)) usageDocs.push({ object: o.object, where: `${o.file}:${o.line}` });
-      else objects.push(o.object);
-    }
+  for (const o of read) {
+    if (isTokenUsage(o.object)) usageDocs.push({ object: o.object, where: `${o.file}:${o.line}` });
+    else objects.push(o.object);
   }
   if (usageDocs.length === 0) return { objects };
   const usage = usageFactsFrom(usageDocs);

@@ -7,7 +7,7 @@
 import type { Logger } from '../log.js';
 import type { UsageFacts } from '../usage/facts.js';
 import { loadUsageFacts } from '../usage/load.js';
-import { contentFingerprint, dirsToWatch, safeFingerprint, type Watch, watchForChanges } from './watch.js';
+import { fileReload } from './watch.js';
 
 /** How long usage files must stay unchanged before a change is loaded (as policies). */
 export const DEFAULT_USAGE_SETTLE_MS = 500;
@@ -26,12 +26,10 @@ export type LoadUsageStoreResult = { readonly ok: true; readonly store: UsageSto
 /** Loads the usage files; every error when they are invalid (start-up must then fail). */
 export function loadUsageStore(options: { readonly paths: readonly string[]; readonly logger: Logger }): LoadUsageStoreResult {
   const { paths, logger } = options;
-  const fingerprint = () => contentFingerprint(paths);
-  const baseline = safeFingerprint(fingerprint);
+  const files = fileReload(paths, () => reload(), DEFAULT_USAGE_SETTLE_MS);
   const first = loadUsageFacts(paths);
   if (!first.facts) return { ok: false, errors: first.errors };
   let facts: UsageFacts = first.facts;
-  let watcher: Watch | undefined;
   const describe = (f: UsageFacts) => ({
     serviceAccounts: f.serviceAccounts.size,
     ...(f.from !== undefined ? { from: new Date(f.from).toISOString() } : {}),
@@ -52,23 +50,8 @@ export function loadUsageStore(options: { readonly paths: readonly string[]; rea
   const store: UsageStore = {
     current: () => facts,
     reload,
-    watch(watchOptions = {}) {
-      if (watcher) return;
-      watcher = watchForChanges({
-        dirs: dirsToWatch(paths),
-        fingerprint,
-        baseline,
-        onChange: () => {
-          reload();
-        },
-        settleMs: watchOptions.settleMs ?? DEFAULT_USAGE_SETTLE_MS,
-        ...(watchOptions.pollIntervalMs !== undefined ? { pollIntervalMs: watchOptions.pollIntervalMs } : {}),
-      });
-    },
-    close() {
-      watcher?.close();
-      watcher = undefined;
-    },
+    watch: files.watch,
+    close: files.close,
   };
   return { ok: true, store };
 }

@@ -21,7 +21,8 @@ import {
   ROOT_CA_CONFIGMAP,
 } from '../constants.js';
 import { boundedExpiration, podBoundLifetime } from '../engine/api-token.js';
-import type { AutomountNeeded, TokenInjection } from '../policy/types.js';
+import { injectionWithDefaults } from '../engine/rules/inject.js';
+import type { AutomountNeeded } from '../policy/types.js';
 import { allOf, anyOf, globs, jsonPatch, jsonQuote, not, orDefault, str } from './cel.js';
 import { NAMESPACE, POD_SERVICE_ACCOUNT, serviceAccountPatterns } from './match.js';
 import type { MatchCondition, Variable } from './objects.js';
@@ -326,26 +327,10 @@ export function boundsMutation(b: Bounds, apiMax: number | undefined, api: reado
 // inject-token
 // ---------------------------------------------------------------------------------------------
 
-/** An injection with its defaults (src/engine/rules/inject.ts `withDefaults`). */
-export interface Injection {
-  readonly volumeName: string;
-  readonly audience: string;
-  readonly expirationSeconds: number;
-  readonly mountPath: string;
-  readonly path: string;
-  readonly containers: readonly string[];
-}
+/** An injection with its defaults, as the engine's inject rule fills them in. */
+export type Injection = ReturnType<typeof injectionWithDefaults>;
 
-export function injectionOf(inj: TokenInjection): Injection {
-  return {
-    volumeName: inj.volumeName,
-    audience: inj.audience,
-    expirationSeconds: inj.expirationSeconds ?? DEFAULT_PROJECTED_EXPIRATION_SECONDS,
-    mountPath: inj.mountPath,
-    path: inj.path ?? 'token',
-    containers: inj.containers ?? ['*'],
-  };
-}
+export const injectionOf = injectionWithDefaults;
 
 /** CEL true when source `s` is a token of the injection's audience and path. */
 const sameToken = (s: string, inj: Injection) =>

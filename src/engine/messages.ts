@@ -4,7 +4,7 @@
  * prefixes the product name is formatted below, for the webhook and `tokenguard test` alike.
  */
 import { MAX_WARNING_LENGTH } from '../constants.js';
-import type { Phase, RuleResult } from './types.js';
+import type { Phase, RuleId, RuleResult } from './types.js';
 
 /**
  * Longest input value a message quotes whole, in UTF-16 code units: every Kubernetes name (at
@@ -115,3 +115,77 @@ export function warning(text: string): string {
   }
   return clean;
 }
+
+/** What a rule checks, for reports that describe their rules (SARIF, Code Quality). */
+export interface RuleDescription {
+  /** One line: what the rule asks for. */
+  readonly summary: string;
+  /** A paragraph: what is checked, and why. */
+  readonly description: string;
+  /** What to do about a finding. */
+  readonly help: string;
+}
+
+/** Every rule's description, written here once; docs/rules.md has one section per rule id. */
+export const RULE_DESCRIPTIONS: Readonly<Record<RuleId, RuleDescription>> = {
+  match: {
+    summary: 'The policy can be matched against the object',
+    description:
+      'A policy with a namespaceSelector needs the labels of the object\'s Namespace. When they are not known (no Namespace in the manifests or facts, no cluster access), the policy cannot decide whether it applies.',
+    help: 'Give the Namespace as a manifest or with --facts (kubectl get namespaces -o yaml), or match by namespace name instead of labels.',
+  },
+  'legacy-token-secret': {
+    summary: 'No new legacy ServiceAccount token Secrets (their tokens never expire)',
+    description:
+      'A Secret of type kubernetes.io/service-account-token makes the control plane write a token that never expires and is never bound to a pod. Anyone who reads the Secret can use it until the Secret is deleted.',
+    help: 'Use short-lived tokens instead: a projected serviceAccountToken volume in the pod, or kubectl create token for a person or a pipeline. Exempt a ServiceAccount only with legacyTokenSecrets.exemptServiceAccounts.',
+  },
+  automount: {
+    summary: 'No Kubernetes API token in pods that do not need the API',
+    description:
+      'Unless a pod sets automountServiceAccountToken: false, the API server mounts a token for the Kubernetes API in every container. A pod that never calls the API carries a credential an attacker in the container can use.',
+    help: 'Set automountServiceAccountToken: false on the pod (or its ServiceAccount). If the pod needs the API, opt in with the policy\'s annotation (tokenguard.dev/api-access: "true" in the shipped policy) on the pod or its ServiceAccount, or bind the ServiceAccount with RBAC.',
+  },
+  'api-token-expiration': {
+    summary: 'The default API token (kube-api-access) has a bounded expiration',
+    description:
+      'The token the API server mounts for the Kubernetes API asks for 3607 seconds, which API servers with --service-account-extend-token-expiration (on by default) stretch to one year. The policy bounds it to apiTokenExpirationSeconds.',
+    help: 'Nothing to change in the manifest: the mutating webhook sets the bound at admission. In Audit mode this shows what Enforce would change.',
+  },
+  'token-bounds': {
+    summary: 'Projected ServiceAccount tokens expire within the allowed bounds',
+    description:
+      'A projected serviceAccountToken volume asks for a lifetime with expirationSeconds (default 3600). The policy allows lifetimes between minExpirationSeconds and maxExpirationSeconds; longer tokens stay valid longer after a leak.',
+    help: 'Set expirationSeconds within the policy\'s bounds. With onViolation: Mutate the webhook shortens the token at admission; with Deny the pod is refused.',
+  },
+  'token-audience': {
+    summary: 'Projected ServiceAccount tokens use an allowed audience',
+    description:
+      'A projected token is accepted by every service that trusts its audience. The policy lists the audiences pods may ask for (bounds.allowedAudiences); tokens for the API server are always allowed.',
+    help: 'Ask for one of the allowed audiences, or add the audience to the policy\'s bounds.allowedAudiences.',
+  },
+  'inject-token': {
+    summary: 'Required projected tokens are mounted',
+    description:
+      'The policy injects projected tokens (projectedTokens.inject) into the containers it names. An injection fails when the volume name is taken by a different volume or a container already mounts something else at the mount path.',
+    help: 'Rename the clashing volume or mount, or mount the token yourself with the audience and path the policy asks for.',
+  },
+  'embedded-legacy-token': {
+    summary: 'No legacy ServiceAccount tokens pasted into other Secrets',
+    description:
+      'A legacy ServiceAccount token (a JWT that never expires) copied into an ordinary Secret is as dangerous as a legacy token Secret, and harder to find.',
+    help: 'Remove the token from the Secret and give the workload a projected token, or kubectl create token for a short-lived one.',
+  },
+  'token-request': {
+    summary: 'Token requests stay within the allowed lifetime and audiences',
+    description:
+      'kubectl create token and other TokenRequests ask the API server for a token with an expiration and audiences. The policy bounds them (tokenRequests.maxExpirationSeconds, allowedAudiences).',
+    help: 'Ask for a shorter --duration or an allowed --audience, or exempt the requester with tokenRequests.exemptUsers.',
+  },
+  'ephemeral-token': {
+    summary: 'Ephemeral containers mount no token the policies withhold from them',
+    description:
+      'kubectl debug adds an ephemeral container to a running pod. It may not mount the API token of a pod that does not need the API, nor a token a policy injects only into other containers.',
+    help: 'Debug without mounting that token volume, or opt the pod in to API access.',
+  },
+};

@@ -102,17 +102,20 @@ export interface ClusterFacts {
 export type RuleStatus = 'pass' | 'fail' | 'mutate' | 'warn' | 'skip' | 'error';
 
 /** Stable rule ids; they appear verbatim in messages, reports and logs. */
-export type RuleId =
-  | 'match'
-  | 'legacy-token-secret'
-  | 'automount'
-  | 'api-token-expiration'
-  | 'token-bounds'
-  | 'token-audience'
-  | 'inject-token'
-  | 'embedded-legacy-token'
-  | 'token-request'
-  | 'ephemeral-token';
+export const RULE_IDS = [
+  'match',
+  'legacy-token-secret',
+  'automount',
+  'api-token-expiration',
+  'token-bounds',
+  'token-audience',
+  'inject-token',
+  'embedded-legacy-token',
+  'token-request',
+  'ephemeral-token',
+] as const;
+
+export type RuleId = (typeof RULE_IDS)[number];
 
 /** The modes a rule runs in (`Off` policies are never evaluated). */
 export type RuleMode = Exclude<PolicyMode, 'Off'>;

@@ -46,7 +46,13 @@ test('the GitHub Actions recipe runs tokenguard test on real paths and uploads S
   expect(runs).toContain('tokenguard test');
   expect(runs).toContain('--output sarif');
   expect(runs).toContain('--output junit');
-  expect(steps.some((s) => s.uses?.startsWith('github/codeql-action/upload-sarif@'))).toBe(true);
+  // v4 (v3 is deprecated); one upload per input, each with its own category, even after a failed step.
+  const uploads = steps.filter((s) => s.uses?.startsWith('github/codeql-action/upload-sarif@'));
+  expect(uploads.map((s) => s.uses)).toEqual(uploads.map(() => 'github/codeql-action/upload-sarif@v4'));
+  expect(uploads.map((s) => s.with?.category)).toEqual(['tokenguard-manifests', 'tokenguard-helm', 'tokenguard-kustomize']);
+  for (const u of uploads) expect((u as { if?: string }).if).toBe('always()');
+  expect(runs).toMatch(/helm template[^\n]*--output sarif/);
+  expect(runs).toMatch(/kubectl kustomize[^\n]*--output sarif/);
   // docs/ci.md carries the same workflow.
   expect(readFileSync(join(REPO, 'docs', 'ci.md'), 'utf8')).toContain(readFileSync(join(EXAMPLES, 'github-actions.yaml'), 'utf8').trim());
 });

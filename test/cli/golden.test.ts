@@ -97,12 +97,22 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     expect(validateSarif(log) ? [] : validateSarif.errors).toEqual([]);
     const run0 = log.runs[0];
     expect(run0.tool.driver.name).toBe('tokenguard');
+    expect(run0.tool.driver.informationUri).toMatch(/^https:\/\//);
+    // GitHub code scanning refuses rules without fullDescription and help.
+    for (const rule of run0.tool.driver.rules) {
+      expect(rule.fullDescription.text.length).toBeGreaterThan(20);
+      expect(rule.help.text.length).toBeGreaterThan(20);
+      expect(rule.helpUri).toMatch(/^https:\/\/.*docs\/rules\.md#[a-z-]+$/);
+    }
     const ids = run0.tool.driver.rules.map((x: { id: string }) => x.id);
     const report = JSON.parse((await run(c, ['--output', 'json'])).stdout);
     for (const res of run0.results) {
       expect(ids[res.ruleIndex]).toBe(res.ruleId);
       expect(res.ruleId).toMatch(/^[a-z0-9.-]+\/[a-z-]+$/);
       const loc = res.locations[0].physicalLocation;
+      // Files under the working directory are relative to %SRCROOT%, so they map to repository files.
+      expect(loc.artifactLocation.uriBaseId).toBe('%SRCROOT%');
+      expect(run0.originalUriBaseIds['%SRCROOT%']).toBeDefined();
       expect(report.objects.some((o: { file: string; line: number }) => o.file === loc.artifactLocation.uri && o.line === loc.region.startLine)).toBe(true);
     }
     const errors = run0.results.filter((x: { level: string }) => x.level === 'error').length;

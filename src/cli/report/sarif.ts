@@ -1,3 +1,5 @@
+import { RULE_DESCRIPTIONS } from '../../engine/messages.js';
+import type { RuleId } from '../../engine/types.js';
 import { title } from './text.js';
 import type { ObjectReport, Report } from '../../dryrun/report.js';
 
@@ -7,17 +9,12 @@ export interface SarifOptions {
   readonly failOnWarn: boolean;
 }
 
-/** What each rule id checks, for `tool.driver.rules[].shortDescription`. */
-const RULE_TEXT: Readonly<Record<string, string>> = {
-  'legacy-token-secret': 'No new legacy ServiceAccount token Secrets (their tokens never expire)',
-  automount: 'No Kubernetes API token in pods that do not need the API',
-  'api-token-expiration': 'The default API token (kube-api-access) has a bounded expiration',
-  'token-bounds': 'Projected ServiceAccount tokens expire within the allowed bounds',
-  'token-audience': 'Projected ServiceAccount tokens use an allowed audience',
-  'inject-token': 'Required projected tokens are mounted',
-  'ephemeral-token': 'Ephemeral containers mount no token the policies withhold from them',
-  match: 'The policy can be matched against the object',
-};
+/** Where the tool and each rule are documented. */
+const INFORMATION_URI = 'https://github.com/tokenguard/tokenguard';
+const RULES_DOC = `${INFORMATION_URI}/blob/main/docs/rules.md`;
+
+/** The base every relative artifact URI is resolved against: the working directory, the repository root in CI. */
+const SRCROOT = '%SRCROOT%';
 
 type Level = 'error' | 'warning' | 'note';
 
@@ -28,7 +25,7 @@ type Level = 'error' | 'warning' | 'note';
  * mutating webhook makes. Unreadable documents are tool execution notifications.
  */
 export function formatSarif(report: Report, options: SarifOptions): string {
-  const rules: { id: string; name: string; shortDescription: { text: string }; defaultConfiguration: { level: Level } }[] = [];
+  const rules: Record<string, unknown>[] = [];
   const ruleIndex = new Map<string, number>();
   const ruleFor = (policy: string, rule: string, level: Level): number => {
     const id = `${policy}/${rule}`;
@@ -36,10 +33,18 @@ export function formatSarif(report: Report, options: SarifOptions): string {
     if (i === undefined) {
       i = rules.length;
       ruleIndex.set(id, i);
+      const d = RULE_DESCRIPTIONS[rule as RuleId];
+      const helpUri = `${RULES_DOC}#${rule}`;
       rules.push({
         id,
         name: camel(`${policy}-${rule}`),
-        shortDescription: { text: `${RULE_TEXT[rule] ?? rule} (policy ${policy})` },
+        shortDescription: { text: `${d?.summary ?? rule} (policy ${policy})` },
+        fullDescription: { text: d?.description ?? `Rule ${rule} of policy ${policy}.` },
+        help: {
+          text: `${d?.help ?? ''} See ${helpUri}`.trim(),
+          markdown: `${d?.help ?? ''} See [${rule}](${helpUri}).`.trim(),
+        },
+        helpUri,
         defaultConfiguration: { level },
       });
     }
@@ -77,8 +82,12 @@ export function formatSarif(report: Report, options: SarifOptions): string {
           driver: {
             name: 'tokenguard',
             version: options.toolVersion,
+            informationUri: INFORMATION_URI,
             rules,
           },
+        },
+        originalUriBaseIds: {
+          [SRCROOT]: { description: { text: 'The working directory tokenguard ran in (the repository root in CI).' } },
         },
         invocations: [
           {
@@ -96,7 +105,7 @@ export function formatSarif(report: Report, options: SarifOptions): string {
 
 function location(file: string, line: number, o?: ObjectReport) {
   const loc: Record<string, unknown> = {
-    physicalLocation: { artifactLocation: { uri: uri(file) }, region: { startLine: Math.max(1, line) } },
+    physicalLocation: { artifactLocation: artifact(file), region: { startLine: Math.max(1, line) } },
   };
   if (o) {
     loc.logicalLocations = [
@@ -106,10 +115,21 @@ function location(file: string, line: number, o?: ObjectReport) {
   return loc;
 }
 
-/** A relative path as a URI reference: forward slashes, each segment percent-encoded. */
-function uri(file: string): string {
-  return file
-    .replace(/\\/g, '/')
+/**
+ * Where a file is: files under the working directory (shown relative to it) as a relative URI
+ * against `%SRCROOT%`, so code scanning maps them to the repository's files; others as an
+ * absolute `file:` URI.
+ */
+function artifact(file: string): { uri: string; uriBaseId?: string } {
+  const path = file.replace(/\\/g, '/');
+  if (path.startsWith('/')) return { uri: `file://${encodePath(path)}` };
+  if (/^[A-Za-z]:\//.test(path)) return { uri: `file:///${path.slice(0, 2)}${encodePath(path.slice(2))}` };
+  return { uri: encodePath(path), uriBaseId: SRCROOT };
+}
+
+/** A `/`-separated path as a URI reference, each segment percent-encoded. */
+function encodePath(path: string): string {
+  return path
     .split('/')
     .map((s) => encodeURIComponent(s))
     .join('/');

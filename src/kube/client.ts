@@ -1,5 +1,6 @@
 /**
- * A small Kubernetes API client over node:https: JSON GETs, paged lists and watch streams, with
+ * A small Kubernetes API client over node:https: JSON GETs, paged lists, watch streams and JSON
+ * writes (create, replace, patch: what the certificate controller needs), with
  * the credentials of a {@link KubeConfig} (`credentials.ts`). It is what the cluster facts
  * need and nothing more; `@kubernetes/client-node` loads every generated model for the same
  * calls, which multiplies the server's resident memory.
@@ -61,6 +62,14 @@ export interface RequestOptions {
   readonly signal?: AbortSignal;
   /** The whole exchange, body included, must end within this; else it is aborted. */
   readonly timeoutMs?: number;
+}
+
+/** A write: POST, PUT or PATCH with a JSON body. */
+export interface WriteRequest {
+  readonly method: 'POST' | 'PUT' | 'PATCH';
+  readonly body: unknown;
+  /** Default `application/json`; a PATCH names its kind (`application/json-patch+json`, `application/merge-patch+json`). */
+  readonly contentType?: string;
 }
 
 /** Options of {@link KubeClient.listAll}. */
@@ -142,6 +151,31 @@ export class KubeClient {
         throw new Error(`GET ${path}: the answer is not JSON`);
       }
       if (!isObject(parsed)) throw new Error(`GET ${path}: the answer is not a JSON object`);
+      return parsed as JsonObject;
+    } finally {
+      done();
+    }
+  }
+
+  /**
+   * Sends a write (create, replace or patch) to `path` and parses the JSON object it answers.
+   *
+   * @throws KubeApiError for a non-2xx answer (409 Conflict for a stale resourceVersion); an Error
+   *   for a network failure, an abort or the deadline
+   */
+  async writeJson(path: string, write: WriteRequest, options: RequestOptions = {}): Promise<JsonObject> {
+    const what = `${write.method} ${path}`;
+    const { signal, done } = deadline(what, options);
+    try {
+      const res = await this.#open(path, signal, false, { method: write.method, body: JSON.stringify(write.body), contentType: write.contentType ?? 'application/json' });
+      const body = await readBody(res, this.#maxBodyBytes, signal, what);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body);
+      } catch {
+        throw new Error(`${what}: the answer is not JSON`);
+      }
+      if (!isObject(parsed)) throw new Error(`${what}: the answer is not a JSON object`);
       return parsed as JsonObject;
     } finally {
       done();
@@ -272,17 +306,17 @@ export class KubeClient {
     this.#credentials.stop();
   }
 
-  /** Sends a GET and resolves with a 2xx response whose body is unread; retries once after a 401 that gave new credentials. */
-  async #open(pathAndQuery: string, signal: AbortSignal, retried = false): Promise<IncomingMessage> {
+  /** Sends a GET (or `write`) and resolves with a 2xx response whose body is unread; retries once after a 401 that gave new credentials. */
+  async #open(pathAndQuery: string, signal: AbortSignal, retried = false, write?: EncodedWrite): Promise<IncomingMessage> {
     if (signal.aborted) throw abortError(signal);
     const creds = await raceAbort(this.#credentials.get(), signal);
-    const res = await this.#send(pathAndQuery, creds, signal);
+    const res = await this.#send(pathAndQuery, creds, signal, write);
     const status = res.statusCode ?? 0;
     if (status >= 200 && status < 300) return res;
     const path = pathAndQuery.split('?')[0]!;
-    const body = await readBody(res, MAX_ERROR_BODY, signal, `GET ${path}`).catch(() => '');
+    const body = await readBody(res, MAX_ERROR_BODY, signal, `${write?.method ?? 'GET'} ${path}`).catch(() => '');
     if (signal.aborted) throw abortError(signal);
-    if (status === 401 && !retried && (await raceAbort(this.#credentials.refused(creds), signal))) return this.#open(pathAndQuery, signal, true);
+    if (status === 401 && !retried && (await raceAbort(this.#credentials.refused(creds), signal))) return this.#open(pathAndQuery, signal, true, write);
     throw apiError(status, body);
   }
 
@@ -300,10 +334,14 @@ export class KubeClient {
     return this.#agent;
   }
 
-  #send(pathAndQuery: string, creds: RequestCredentials, signal: AbortSignal): Promise<IncomingMessage> {
+  #send(pathAndQuery: string, creds: RequestCredentials, signal: AbortSignal, write?: EncodedWrite): Promise<IncomingMessage> {
     const url = this.#url;
     const tls = url.protocol === 'https:';
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT };
+    if (write) {
+      headers['content-type'] = write.contentType;
+      headers['content-length'] = String(Buffer.byteLength(write.body));
+    }
     if (creds.authorization) headers.authorization = creds.authorization;
     if (this.proxy && !isSupportedProxy(this.proxy)) {
       return Promise.reject(new Error(`proxy ${shownProxy(this.proxy)}: only http:// and https:// proxies are supported`));
@@ -322,7 +360,7 @@ export class KubeClient {
       hostname: (viaProxy ?? url).hostname.replace(/^\[(.*)\]$/, '$1'),
       port: viaProxy ? viaProxy.port || (viaProxy.protocol === 'https:' ? 443 : 80) : url.port || (tls ? 443 : 80),
       path: viaProxy ? `${url.origin}${path}` : path,
-      method: 'GET',
+      method: write?.method ?? 'GET',
       headers,
       agent,
       ...(tls
@@ -354,9 +392,16 @@ export class KubeClient {
         signal.removeEventListener('abort', onAbort);
         reject(signal.aborted ? abortError(signal) : e);
       });
-      req.end();
+      req.end(write?.body);
     });
   }
+}
+
+/** A {@link WriteRequest} with its body serialized. */
+interface EncodedWrite {
+  readonly method: string;
+  readonly body: string;
+  readonly contentType: string;
 }
 
 /**

@@ -16,6 +16,7 @@ commands:
   policy validate  check policy files
   certs            generate or check webhook TLS certificates
   token inspect    decode, classify and verify a ServiceAccount token (never prints it)
+  scan             report the tokens already in a cluster, and plan to retire the legacy ones
 
 Every command takes --policies PATH (default ./policies). tokenguard --version prints the version.
 `;
@@ -29,6 +30,7 @@ const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./commands/serve.js')).runServeCommand,
   certs: async () => (await import('./commands/certs.js')).runCertsCommand,
   token: async () => (await import('./commands/token.js')).runTokenCommand,
+  scan: async () => (await import('./commands/scan.js')).runScanCommand,
 };
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */

@@ -59,9 +59,33 @@ export interface DryRunArgs {
  * process.exitCode = exitCode(report, { failOnWarn: false });
  */
 export function runDryRun(args: DryRunArgs): Report {
+  const dryRun = createDryRun({ ...args, manifestFacts: args.objects.map((o) => o.object).filter(isFactKind) });
+  const objects: ObjectReport[] = [];
+  args.objects.forEach((m, i) => {
+    objects.push(dryRun.evaluate(m));
+    args.onProgress?.(i + 1, args.objects.length);
+  });
+  return dryRun.report(objects, args.errors ?? []);
+}
+
+export interface CreateDryRunArgs extends Omit<DryRunArgs, 'objects' | 'errors' | 'onProgress'> {
+  /** The fact objects among the manifests (read before any object is evaluated: a pod may come before its ServiceAccount). */
+  readonly manifestFacts: readonly JsonObject[];
+  /** Keep each report's `admission` (the objects the webhooks were given); default true. Off, a report holds no copy of its object. */
+  readonly keepAdmission?: boolean;
+}
+
+/** A dry run that evaluates one object at a time, for inputs read one document at a time. */
+export interface DryRun {
+  evaluate(m: ManifestObject): ObjectReport;
+  report(objects: readonly ObjectReport[], errors: readonly ManifestError[]): Report;
+}
+
+/** Sets up the facts once; {@link DryRun.evaluate} then judges objects in any number, in input order. */
+export function createDryRun(args: CreateDryRunArgs): DryRun {
   const namespace = args.namespace || 'default';
   const suffix = args.suffix ?? seededSuffix;
-  const factObjects = [...args.objects.map((o) => o.object), ...(args.facts ?? [])].filter(isFactKind).map((o) => withNamespace(o, namespace));
+  const factObjects = [...args.manifestFacts, ...(args.facts ?? [])].filter(isFactKind).map((o) => withNamespace(o, namespace));
   const apiAudiences = args.apiAudiences && args.apiAudiences.length > 0 ? args.apiAudiences : DEFAULT_API_AUDIENCES;
   const facts = staticFacts(factObjects, { bindingsComplete: args.bindingsComplete === true, apiAudiences });
   const accounts = pluginAccounts(factObjects);
@@ -70,22 +94,78 @@ export function runDryRun(args: DryRunArgs): Report {
     if (f instanceof Promise) throw new Error('static facts must answer synchronously');
     return f;
   };
-  const objects: ObjectReport[] = [];
-  args.objects.forEach((m, i) => {
-    objects.push(evaluateObject(m, { policies: args.policies, namespace, suffix, lookup, accounts, apiAudiences }));
-    args.onProgress?.(i + 1, args.objects.length);
-  });
-  const errors = [...(args.errors ?? [])];
+  const ctx: Context = { policies: args.policies, namespace, suffix, lookup, accounts, apiAudiences };
+  const identities = new IdentityIndex(namespace);
+  const keep = args.keepAdmission !== false;
   return {
-    schemaVersion: REPORT_SCHEMA_VERSION,
-    policies: [...args.policies]
-      .sort(byName)
-      .map((p) => ({ name: p.name, mode: p.spec.mode, file: p.source.file, document: p.source.document })),
-    objects,
-    errors,
-    summary: summarize(objects, errors),
+    evaluate(m) {
+      const r = evaluateObject(m, ctx);
+      const again = identities.see(m);
+      const out = again ? { ...r, notes: [...r.notes, again] } : r;
+      if (keep || out.admission === undefined) return out;
+      const { admission: _dropped, ...slim } = out;
+      return slim;
+    },
+    report(objects, errors) {
+      return {
+        schemaVersion: REPORT_SCHEMA_VERSION,
+        policies: [...args.policies]
+          .sort(byName)
+          .map((p) => ({ name: p.name, mode: p.spec.mode, file: p.source.file, document: p.source.document })),
+        objects: [...objects],
+        errors: [...errors],
+        summary: summarize(objects, errors),
+      };
+    },
   };
 }
+
+/**
+ * Remembers where each object (API group, kind, namespace, name) was first defined, and says
+ * so when it comes again: kubectl would apply both, and the later one wins in the cluster.
+ */
+export class IdentityIndex {
+  private readonly first = new Map<string, string>();
+  constructor(private readonly defaultNamespace: string) {}
+
+  /** The note for an object defined before, naming both places; undefined the first time. */
+  see(m: ManifestObject): string | undefined {
+    const o = m.object;
+    const kind = stringAt(o, 'kind');
+    const md = objectAt(o, 'metadata');
+    const name = stringAt(md, 'name');
+    if (!kind || !name) return undefined;
+    const group = (stringAt(o, 'apiVersion') ?? '').split('/').slice(0, -1).join('/');
+    const ns = CLUSTER_SCOPED.has(kind) ? '' : stringAt(md, 'namespace') || this.defaultNamespace;
+    const key = `${group}\u0000${kind}\u0000${ns}\u0000${name}`;
+    const here = `${m.file}:${m.line}`;
+    const before = this.first.get(key);
+    if (before === undefined) {
+      this.first.set(key, here);
+      return undefined;
+    }
+    return duplicateDefinitionNote(`${kind} ${ns ? `${ns}/` : ''}${name}`, before, here);
+  }
+}
+
+/** Kinds without a namespace, among those manifests commonly hold. */
+const CLUSTER_SCOPED: ReadonlySet<string> = new Set([
+  'Namespace',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'CustomResourceDefinition',
+  'PersistentVolume',
+  'StorageClass',
+  'PriorityClass',
+  'ValidatingWebhookConfiguration',
+  'MutatingWebhookConfiguration',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+  'APIService',
+  'IngressClass',
+  'RuntimeClass',
+  'Node',
+]);
 
 interface Context {
   readonly policies: readonly TokenPolicy[];
@@ -420,4 +500,9 @@ function factReason(kind: string): string {
     default:
       return 'used as a fact (subjects)';
   }
+}
+
+/** The note for an object defined twice: kubectl applies both, so the later one is what the cluster keeps. */
+function duplicateDefinitionNote(object: string, first: string, again: string): string {
+  return `${object} is defined twice, at ${first} and at ${again}: kubectl applies both, and the later one is what the cluster keeps`;
 }

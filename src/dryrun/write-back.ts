@@ -11,8 +11,10 @@
  * expirations) of volumes the manifest itself declares.
  */
 import fastJsonPatch from 'fast-json-patch';
-import { type Document, isMap, isSeq, parseAllDocuments } from 'yaml';
+import { type Document, isMap, isScalar, isSeq, parseDocument, visit } from 'yaml';
 import { isObject, type JsonObject, type JsonValue, jsonEqual, objectAt, objectsAt, stringAt } from '../json.js';
+import { type DocumentChunk, splitDocuments } from './documents.js';
+import { KUBECTL_YAML, WRITE_BACK } from './kubectl-yaml.js';
 
 export type EditPath = readonly (string | number)[];
 
@@ -173,46 +175,90 @@ export interface ObjectEdits {
 }
 
 /**
- * Rewrites a manifest file with the edits applied, keeping document order, every untouched
- * document byte for byte, and comments in touched ones where the `yaml` library keeps them.
- * JSON files (first character `{` or `[`) stay JSON, indented by two spaces.
+ * Rewrites a manifest file with the edits applied, keeping document order and every untouched
+ * document byte for byte. See {@link rewriteChunk} for a touched one.
  */
 export function rewriteManifests(text: string, objectEdits: readonly ObjectEdits[]): string {
   const wanted = objectEdits.filter((o) => o.edits.length > 0);
   if (wanted.length === 0) return text;
-  // logLevel error: the parser's warnings (process warnings on stderr) quote the document.
-  const docs = parseAllDocuments(text, { prettyErrors: false, logLevel: 'error' });
-  const list = Array.isArray(docs) ? docs : [];
-  if (/^\s*[{[]/.test(text) && list.length === 1 && list[0]!.errors.length === 0) {
-    let value = list[0]!.toJS() as JsonObject;
-    for (const o of wanted) {
+  let out = '';
+  for (const chunk of splitDocuments(text)) out += rewriteChunk(chunk, wanted);
+  return out;
+}
+
+/**
+ * One document of a manifest with its edits applied (`objectEdits` may name other documents
+ * too; only this one's apply). Untouched, it is returned as written. Touched, it keeps what
+ * kubectl would read the same way:
+ *
+ * - YAML: comments, quoting, block scalars, anchors and merge keys, and every scalar's form
+ *   (`0644`, `yes`, `0x1F`, `1_000` stay as written); a new file mode (`defaultMode`, `mode`)
+ *   is written in octal when the document writes modes in octal, otherwise in decimal, which
+ *   the API server reads right either way;
+ * - JSON: an object of a stream stays in its place, indented by two spaces;
+ * - line endings: a document written with CRLF is written back with CRLF.
+ */
+export function rewriteChunk(chunk: DocumentChunk, objectEdits: readonly ObjectEdits[]): string {
+  const mine = objectEdits.filter((o) => o.document === chunk.document && o.edits.length > 0);
+  if (mine.length === 0 || chunk.document === 0 || chunk.error) return chunk.text;
+  const eol = chunk.text.includes('\r\n') ? '\r\n' : '\n';
+  if (chunk.json) {
+    let value: JsonObject;
+    try {
+      value = JSON.parse(chunk.text) as JsonObject;
+    } catch {
+      return chunk.text;
+    }
+    for (const o of mine) {
       if (o.item === undefined) value = applyEditsToJson(value, o.edits);
       else {
         const items = value.items as JsonObject[];
         items[o.item] = applyEditsToJson(items[o.item]!, o.edits);
       }
     }
-    return `${JSON.stringify(value, null, 2)}\n`;
+    const lead = /^\s*/.exec(chunk.text)?.[0] ?? '';
+    return lead + JSON.stringify(value, null, 2).replace(/\n/g, eol);
   }
-  let out = '';
-  list.forEach((doc, i) => {
-    const start = i === 0 ? 0 : doc.range[0];
-    const end = i + 1 < list.length ? list[i + 1]!.range[0] : text.length;
-    const mine = wanted.filter((o) => o.document === i + 1);
-    if (mine.length === 0 || doc.errors.length > 0) {
-      out += text.slice(start, end);
-      return;
-    }
-    for (const o of mine) {
-      const prefix = o.item === undefined ? [] : ['items', o.item];
-      for (const e of o.edits) applyYamlEdit(doc, [...prefix, ...e.path], e);
-    }
-    let piece = doc.toString({ lineWidth: 0, flowCollectionPadding: false });
-    // Keep the separator the next document expects.
-    if (i + 1 < list.length && !piece.endsWith('\n')) piece += '\n';
-    out += piece;
+  const doc = parseDocument(chunk.text, KUBECTL_YAML);
+  if (doc.errors.length > 0) return chunk.text;
+  const octal = writesOctalModes(doc);
+  for (const o of mine) {
+    const prefix = o.item === undefined ? [] : ['items', o.item];
+    for (const e of o.edits) applyYamlEdit(doc, [...prefix, ...e.path], e);
+  }
+  if (octal) markNewModesOctal(doc);
+  let piece = doc.toString(WRITE_BACK);
+  if (!chunk.text.startsWith('---') && piece.startsWith('---\n') && !/^---/m.test(chunk.text)) piece = piece.slice(4);
+  if (!piece.endsWith('\n')) piece += '\n';
+  return eol === '\r\n' ? piece.replace(/\r?\n/g, '\r\n') : piece;
+}
+
+const MODE_KEYS = new Set(['defaultMode', 'mode']);
+
+/** True when some file mode in the document is written the octal way (`0644`). */
+function writesOctalModes(doc: Document.Parsed): boolean {
+  let octal = false;
+  visit(doc, {
+    Pair(_k, pair) {
+      if (isScalar(pair.key) && MODE_KEYS.has(String(pair.key.value)) && isScalar(pair.value) && /^[-+]?0o?[0-7]+$/.test(String((pair.value as { source?: string }).source ?? ''))) {
+        octal = true;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
   });
-  return out;
+  return octal;
+}
+
+/** Writes every mode the edits added (a scalar with no source text) in octal. */
+function markNewModesOctal(doc: Document.Parsed): void {
+  visit(doc, {
+    Pair(_k, pair) {
+      if (!isScalar(pair.key) || !MODE_KEYS.has(String(pair.key.value)) || !isScalar(pair.value)) return;
+      const v = pair.value;
+      if ((v as { source?: string }).source === undefined && typeof v.value === 'number' && Number.isInteger(v.value) && v.value >= 0) v.format = 'OCT';
+    },
+  });
 }
 
 function applyYamlEdit(doc: Document.Parsed, path: (string | number)[], e: ManifestEdit): void {

@@ -1,6 +1,5 @@
 /**
- * A small Kubernetes API client over node:https: JSON GETs, paged lists, watch streams and JSON
- * writes (create, replace, patch: what the certificate controller needs), with
+ * A small Kubernetes API client over node:https: JSON GETs, paged lists and watch streams, with
  * the credentials of a {@link KubeConfig} (`credentials.ts`). It is what the cluster facts
  * need and nothing more; `@kubernetes/client-node` loads every generated model for the same
  * calls, which multiplies the server's resident memory.
@@ -62,14 +61,19 @@ export interface RequestOptions {
   readonly signal?: AbortSignal;
   /** The whole exchange, body included, must end within this; else it is aborted. */
   readonly timeoutMs?: number;
+  /**
+   * The `Accept` header; default `application/json`. For example
+   * `application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1` lists objects as metadata
+   * only: the API server then never sends their content (a Secret's data).
+   */
+  readonly accept?: string;
 }
 
-/** A write: POST, PUT or PATCH with a JSON body. */
-export interface WriteRequest {
-  readonly method: 'POST' | 'PUT' | 'PATCH';
-  readonly body: unknown;
-  /** Default `application/json`; a PATCH names its kind (`application/json-patch+json`, `application/merge-patch+json`). */
-  readonly contentType?: string;
+/** Options of {@link KubeClient.sendJson}. */
+export interface SendOptions extends RequestOptions {
+  readonly query?: Record<string, string | number | boolean | undefined>;
+  /** `Content-Type` of the body, e.g. `application/apply-patch+yaml` for server-side apply. */
+  readonly contentType: string;
 }
 
 /** Options of {@link KubeClient.listAll}. */
@@ -140,34 +144,24 @@ export class KubeClient {
    * @throws KubeApiError for a non-2xx answer; an Error for a network failure, an abort or the deadline
    */
   async getJson(path: string, query: Record<string, string | number | boolean | undefined> = {}, options: RequestOptions = {}): Promise<JsonObject> {
-    const { signal, done } = deadline(`GET ${path}`, options);
-    try {
-      const res = await this.#open(withQuery(path, query), signal);
-      const body = await readBody(res, this.#maxBodyBytes, signal, `GET ${path}`);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(body);
-      } catch {
-        throw new Error(`GET ${path}: the answer is not JSON`);
-      }
-      if (!isObject(parsed)) throw new Error(`GET ${path}: the answer is not a JSON object`);
-      return parsed as JsonObject;
-    } finally {
-      done();
-    }
+    return this.#exchange({ method: 'GET', path, pathAndQuery: withQuery(path, query), accept: options.accept }, options);
   }
 
   /**
-   * Sends a write (create, replace or patch) to `path` and parses the JSON object it answers.
+   * Sends `body` with `method` (PATCH, PUT, POST) to `path` and parses the JSON object it
+   * answers: what `--apply` of `tokenguard scan` writes its reports with (server-side apply).
    *
-   * @throws KubeApiError for a non-2xx answer (409 Conflict for a stale resourceVersion); an Error
-   *   for a network failure, an abort or the deadline
+   * @throws KubeApiError for a non-2xx answer; an Error for a network failure, an abort or the deadline
    */
-  async writeJson(path: string, write: WriteRequest, options: RequestOptions = {}): Promise<JsonObject> {
-    const what = `${write.method} ${path}`;
+  async sendJson(method: 'PATCH' | 'PUT' | 'POST', path: string, body: string, options: SendOptions): Promise<JsonObject> {
+    return this.#exchange({ method, path, pathAndQuery: withQuery(path, options.query ?? {}), accept: options.accept, body, contentType: options.contentType }, options);
+  }
+
+  async #exchange(req: Omit<OutgoingRequest, 'accept'> & { readonly accept: string | undefined; readonly path: string }, options: RequestOptions): Promise<JsonObject> {
+    const what = `${req.method} ${req.path}`;
     const { signal, done } = deadline(what, options);
     try {
-      const res = await this.#open(path, signal, false, { method: write.method, body: JSON.stringify(write.body), contentType: write.contentType ?? 'application/json' });
+      const res = await this.#open({ ...req, accept: req.accept ?? 'application/json' }, signal);
       const body = await readBody(res, this.#maxBodyBytes, signal, what);
       let parsed: unknown;
       try {
@@ -232,7 +226,7 @@ export class KubeClient {
       allowWatchBookmarks: options.allowWatchBookmarks === false ? undefined : 'true',
       timeoutSeconds: options.timeoutSeconds,
     };
-    const res = await this.#open(withQuery(path, query), signal);
+    const res = await this.#open({ method: 'GET', pathAndQuery: withQuery(path, query), accept: 'application/json' }, signal);
     await new Promise<void>((resolve, reject) => {
       const lines = new LineSplitter(this.#maxLineBytes);
       let settled = false;
@@ -306,17 +300,17 @@ export class KubeClient {
     this.#credentials.stop();
   }
 
-  /** Sends a GET (or `write`) and resolves with a 2xx response whose body is unread; retries once after a 401 that gave new credentials. */
-  async #open(pathAndQuery: string, signal: AbortSignal, retried = false, write?: EncodedWrite): Promise<IncomingMessage> {
+  /** Sends a request and resolves with a 2xx response whose body is unread; retries once after a 401 that gave new credentials. */
+  async #open(req: OutgoingRequest, signal: AbortSignal, retried = false): Promise<IncomingMessage> {
     if (signal.aborted) throw abortError(signal);
     const creds = await raceAbort(this.#credentials.get(), signal);
-    const res = await this.#send(pathAndQuery, creds, signal, write);
+    const res = await this.#send(req, creds, signal);
     const status = res.statusCode ?? 0;
     if (status >= 200 && status < 300) return res;
-    const path = pathAndQuery.split('?')[0]!;
-    const body = await readBody(res, MAX_ERROR_BODY, signal, `${write?.method ?? 'GET'} ${path}`).catch(() => '');
+    const path = req.pathAndQuery.split('?')[0]!;
+    const body = await readBody(res, MAX_ERROR_BODY, signal, `${req.method} ${path}`).catch(() => '');
     if (signal.aborted) throw abortError(signal);
-    if (status === 401 && !retried && (await raceAbort(this.#credentials.refused(creds), signal))) return this.#open(pathAndQuery, signal, true, write);
+    if (status === 401 && !retried && (await raceAbort(this.#credentials.refused(creds), signal))) return this.#open(req, signal, true);
     throw apiError(status, body);
   }
 
@@ -334,13 +328,14 @@ export class KubeClient {
     return this.#agent;
   }
 
-  #send(pathAndQuery: string, creds: RequestCredentials, signal: AbortSignal, write?: EncodedWrite): Promise<IncomingMessage> {
+  #send(out: OutgoingRequest, creds: RequestCredentials, signal: AbortSignal): Promise<IncomingMessage> {
+    const { pathAndQuery, body } = out;
     const url = this.#url;
     const tls = url.protocol === 'https:';
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT };
-    if (write) {
-      headers['content-type'] = write.contentType;
-      headers['content-length'] = String(Buffer.byteLength(write.body));
+    const headers: Record<string, string> = { accept: out.accept, 'user-agent': USER_AGENT };
+    if (body !== undefined) {
+      headers['content-type'] = out.contentType ?? 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(body));
     }
     if (creds.authorization) headers.authorization = creds.authorization;
     if (this.proxy && !isSupportedProxy(this.proxy)) {
@@ -360,7 +355,7 @@ export class KubeClient {
       hostname: (viaProxy ?? url).hostname.replace(/^\[(.*)\]$/, '$1'),
       port: viaProxy ? viaProxy.port || (viaProxy.protocol === 'https:' ? 443 : 80) : url.port || (tls ? 443 : 80),
       path: viaProxy ? `${url.origin}${path}` : path,
-      method: write?.method ?? 'GET',
+      method: out.method,
       headers,
       agent,
       ...(tls
@@ -392,16 +387,18 @@ export class KubeClient {
         signal.removeEventListener('abort', onAbort);
         reject(signal.aborted ? abortError(signal) : e);
       });
-      req.end(write?.body);
+      req.end(body);
     });
   }
 }
 
-/** A {@link WriteRequest} with its body serialized. */
-interface EncodedWrite {
-  readonly method: string;
-  readonly body: string;
-  readonly contentType: string;
+/** One request as {@link KubeClient} sends it. */
+interface OutgoingRequest {
+  readonly method: 'GET' | 'PATCH' | 'PUT' | 'POST';
+  readonly pathAndQuery: string;
+  readonly accept: string;
+  readonly body?: string;
+  readonly contentType?: string;
 }
 
 /**

@@ -85,6 +85,8 @@ const IN_CLUSTER_PATHS: InClusterPaths = {
 /** Options of {@link loadKubeConfig}. */
 export interface LoadKubeConfigOptions {
   readonly inCluster?: InClusterPaths;
+  /** Use this context instead of `current-context` (kubectl `--context`); it must exist in a kubeconfig file. */
+  readonly context?: string;
 }
 
 /** The message when nothing gives credentials (kept word for word: scripts and docs quote it). */
@@ -101,7 +103,8 @@ export const NO_CREDENTIALS =
  * @throws Error with a message fit for the command line
  */
 export function loadKubeConfig(file: string | undefined, env: NodeJS.ProcessEnv, options: LoadKubeConfigOptions = {}): KubeConfig {
-  if (file) return fromFiles([file], file, true);
+  const context = options.context;
+  if (file) return resolveContext(mergeFiles([file], true), file, context);
   const warnings: string[] = [];
   if (env.KUBECONFIG) {
     const files = [...new Set(env.KUBECONFIG.split(':').filter((f) => f !== ''))];
@@ -112,7 +115,7 @@ export function loadKubeConfig(file: string | undefined, env: NodeJS.ProcessEnv,
       const merged = mergeFiles(present, false);
       // clientcmd: an empty merged config is no config, and in-cluster credentials are next.
       if (!isEmpty(merged)) {
-        const kc = resolveContext(merged, present.length === 1 ? present[0]! : `KUBECONFIG (${present.join(':')})`);
+        const kc = resolveContext(merged, present.length === 1 ? present[0]! : `KUBECONFIG (${present.join(':')})`, context);
         return { ...kc, warnings: [...warnings, ...(kc.warnings ?? [])] };
       }
     }
@@ -120,9 +123,11 @@ export function loadKubeConfig(file: string | undefined, env: NodeJS.ProcessEnv,
     const home = env.HOME ? join(env.HOME, '.kube', 'config') : undefined;
     if (home && existsSync(home)) {
       const merged = mergeFiles([home], false);
-      if (!isEmpty(merged)) return resolveContext(merged, home);
+      if (!isEmpty(merged)) return resolveContext(merged, home, context);
     }
   }
+  // kubectl: a context can only come from a kubeconfig file, never from in-cluster credentials.
+  if (context !== undefined) throw new Error(`context "${context}" does not exist: no kubeconfig file (KUBECONFIG or ~/.kube/config) to take it from`);
   const inCluster = inClusterConfig(env, options.inCluster ?? IN_CLUSTER_PATHS);
   if (inCluster) return { ...inCluster, warnings: [...warnings, ...(inCluster.warnings ?? [])] };
   throw new Error(NO_CREDENTIALS);
@@ -244,8 +249,10 @@ function yamlProblem(e: unknown): string {
   return String(err.name ?? 'unreadable');
 }
 
-function resolveContext(merged: Merged, source: string): KubeConfig {
-  const context = merged.currentContext ? merged.contexts.get(merged.currentContext) : undefined;
+function resolveContext(merged: Merged, source: string, contextName?: string): KubeConfig {
+  if (contextName !== undefined && !merged.contexts.has(contextName)) throw new Error(`${source}: context "${contextName}" does not exist`);
+  const name = contextName ?? merged.currentContext;
+  const context = name ? merged.contexts.get(name) : undefined;
   const clusterName = context && typeof context.value.cluster === 'string' ? context.value.cluster : '';
   const cluster = clusterName ? merged.clusters.get(clusterName) : undefined;
   if (!cluster) throw new Error(`${source} names no current cluster`);

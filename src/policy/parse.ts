@@ -53,7 +53,7 @@ export function parsePolicyDocuments(text: string, file: string): ParseResult {
     };
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
-        errors.push({ file, document: index, line: e.linePos?.[0]?.line ?? docLine, path: '', message: `YAML: ${describeYamlProblem(e)}` });
+        errors.push({ file, document: index, line: lineCounter.linePos(e.pos[0]).line, path: '', message: `YAML: ${describeYamlProblem(e)}` });
       }
       continue;
     }

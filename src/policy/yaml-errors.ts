@@ -41,6 +41,11 @@ const FIXED_MESSAGES = new Set([
   'The : indicator must be at most 1024 chars after the start of an implicit flow sequence key',
   'Unexpected doc-end without preceding document',
   'Unexpected end of input',
+  // Written by src/dryrun/kubectl-yaml.ts, never with input in them.
+  'map merge requires map or sequence of maps as the value',
+  'a map key is null',
+  'a map key is a collection ({{ ... }} of a template not rendered yet reads as one)',
+  '.inf and .nan have no JSON form',
 ]);
 
 /** Messages built from a fixed word list (`flow map`, `flow sequence`, a closing bracket), never from input. */

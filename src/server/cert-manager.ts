@@ -33,6 +33,7 @@ const MANAGED_BY = 'tokenguard';
 
 /** Deadline of each API call. */
 const REQUEST_TIMEOUT_MS = 10_000;
+const JSON_WRITE = { contentType: 'application/json', timeoutMs: REQUEST_TIMEOUT_MS } as const;
 
 export interface CertManagerOptions {
   readonly client: KubeClient;
@@ -196,23 +197,22 @@ export function startCertManager(options: CertManagerOptions): CertManager {
   const writeSecret = async (secret: JsonObject | undefined, data: Record<string, string>) => {
     const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
     if (secret === undefined) {
-      await client.writeJson(
+      await client.sendJson(
+        'POST',
         `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
-        {
-          method: 'POST',
-          body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: secretName, namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } }, type: 'kubernetes.io/tls', data: encoded },
-        },
-        { timeoutMs: REQUEST_TIMEOUT_MS },
+        JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: secretName, namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } }, type: 'kubernetes.io/tls', data: encoded }),
+        JSON_WRITE,
       );
       return;
     }
     const metadata = isObject(secret.metadata) ? secret.metadata : {};
     // PUT with the resourceVersion read: a write by anyone since then fails with 409 (retried next round).
     // The Secret's type cannot change, so a kubernetes.io/tls Secret is kept as one and any other type stays as it is.
-    await client.writeJson(
+    await client.sendJson(
+      'PUT',
       secretPath,
-      { method: 'PUT', body: { apiVersion: 'v1', kind: 'Secret', metadata: { ...metadata, labels: { ...(isObject(metadata.labels) ? metadata.labels : {}), [MANAGED_BY_LABEL]: MANAGED_BY } }, type: secret.type, data: encoded } },
-      { timeoutMs: REQUEST_TIMEOUT_MS },
+      JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { ...metadata, labels: { ...(isObject(metadata.labels) ? metadata.labels : {}), [MANAGED_BY_LABEL]: MANAGED_BY } }, type: secret.type, data: encoded }),
+      JSON_WRITE,
     );
   };
 
@@ -238,7 +238,7 @@ export function startCertManager(options: CertManagerOptions): CertManager {
         missingConfigurations.delete(path);
         const ops = caBundlePatch(config, wanted);
         if (ops.length === 0) continue;
-        await client.writeJson(path, { method: 'PATCH', contentType: 'application/json-patch+json', body: ops }, { timeoutMs: REQUEST_TIMEOUT_MS });
+        await client.sendJson('PATCH', path, JSON.stringify(ops), { contentType: 'application/json-patch+json', timeoutMs: REQUEST_TIMEOUT_MS });
         log('info', { configuration: `${kind}/${name}`, webhooks: ops.length / 2, cas: splitPem(bundlePem).length }, `caBundle of ${kind}/${name} updated`);
       } catch (e) {
         all = false;
@@ -294,13 +294,14 @@ export function startCertManager(options: CertManagerOptions): CertManager {
     api: {
       get: () => getOrUndefined(client, leasePath),
       create: (spec: LeaseRecord) =>
-        client.writeJson(
+        client.sendJson(
+          'POST',
           `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`,
-          { method: 'POST', body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: options.leaseName, namespace }, spec } },
-          { timeoutMs: REQUEST_TIMEOUT_MS },
+          JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: options.leaseName, namespace }, spec }),
+          JSON_WRITE,
         ),
       update: (lease: JsonObject, spec: LeaseRecord) =>
-        client.writeJson(leasePath, { method: 'PUT', body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: lease.metadata, spec } }, { timeoutMs: REQUEST_TIMEOUT_MS }),
+        client.sendJson('PUT', leasePath, JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: lease.metadata, spec }), JSON_WRITE),
     },
     events: {
       onStartedLeading: (signal) => {

@@ -68,10 +68,10 @@ export interface MetricsOptions {
    * Also register `nodejs_gc_duration_seconds` (`tokenguard serve --gc-metrics`). Off by
    * default: prom-client times GCs with a `PerformanceObserver` of `gc` entries, and the object
    * Node builds for each entry (with deprecated accessors made per entry) made review objects
-   * survive into the old generation: at 1,000 reviews/s the old generation grew 2.5 MB/min with
-   * it and 0.07 MB/min without, hence a mark-compact every minute or two (docs/benchmarks.md,
-   * decisions 25 and 26). V8's GC profiler is no way out: a stopped profiler keeps recording
-   * every GC until a mark-compact frees it. GC pauses also show in `nodejs_eventloop_lag_*`.
+   * survive into the old generation, hence a mark-compact every minute or two at 1,000 reviews/s
+   * (docs/decisions.md "Performance", the paragraph *No GC histogram by default*). V8's GC
+   * profiler is no way out: a stopped profiler keeps recording every GC until a mark-compact
+   * frees it. GC pauses also show in `nodejs_eventloop_lag_*`.
    */
   readonly gcMetrics?: boolean;
 }

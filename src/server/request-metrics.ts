@@ -3,8 +3,8 @@
  * prom-client only when `/metrics` is scraped.
  *
  * Why: prom-client hashes the label object, validates every label and stamps a time on every
- * `inc()` and `observe()`, whether or not anybody scrapes. On the admission path that was 3–4 %
- * of the server's CPU per request (profile in docs/benchmarks.md); here a request costs a map
+ * `inc()` and `observe()`, whether or not anybody scrapes (docs/decisions.md "Performance", the
+ * paragraph *Per-request metrics are counted in plain numbers*); here a request costs a map
  * lookup and two additions. The exposition is prom-client's own: the counter stays a prom-client
  * `Counter` that catches up in its `collect()` hook, and the histogram is a metric object whose
  * `get()` returns what prom-client's `Histogram.get()` returns, so the registry formats both.

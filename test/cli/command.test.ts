@@ -94,12 +94,12 @@ test('colour only when stdout is a terminal and NO_COLOR is unset', async () => 
   expect((await testCli([...SHIPPED, '--output', 'json', '-'], { ...input, stdoutTTY: true })).stdout).not.toContain('\u001b[');
 });
 
-test('a progress bar on stderr only for more than 200 objects, and only when stderr is a terminal', async () => {
+test('a progress bar on stderr only for more than 200 documents, and only when stderr is a terminal', async () => {
   const many = Array.from({ length: 201 }, (_, i) => PASSING_POD.replace('name: ok', `name: p${i}`)).join('---\n');
   const tty = await testCli([...SHIPPED, '-'], { stdin: many, stderrTTY: true });
   expect(tty.code).toBe(0);
   expect(tty.stderr).toContain('\r[');
-  expect(tty.stderr).toContain('201/201 objects');
+  expect(tty.stderr).toContain('201/201 documents');
   expect(tty.stdout).not.toContain('\r');
   expect((await testCli([...SHIPPED, '-'], { stdin: many, stderrTTY: false })).stderr).toBe('');
   const few = Array.from({ length: 200 }, (_, i) => PASSING_POD.replace('name: ok', `name: p${i}`)).join('---\n');
@@ -139,4 +139,21 @@ test('--mutated for inputs outside the working directory: their path from the ar
   const r = await testCli([...SHIPPED, '--bindings-complete', '--mutated', out, join(dir, 'k8s')], { cwd: tmp() });
   expect(r.code).toBe(0);
   expect(readFileSync(join(out, 'k8s', 'pod.yaml'), 'utf8')).toContain('automountServiceAccountToken: false');
+});
+
+test('an unrendered Helm template is an error at its line, and the YAML parser prints no process warning', async () => {
+  const warnings: string[] = [];
+  const listen = (w: Error) => warnings.push(w.message);
+  process.on('warning', listen);
+  try {
+    const template = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Values.name }}\n  labels: !custom {app: x}\nspec:\n  containers: [{name: app, image: "{{ .Values.image }}"}]\n';
+    const r = await testCli([...SHIPPED, '-'], { stdin: template });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^stdin:4: YAML: /m);
+    // Warnings are emitted on the next tick.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(warnings).toEqual([]);
+  } finally {
+    process.off('warning', listen);
+  }
 });

@@ -140,3 +140,22 @@ test('src/kube is built on node: modules, yaml and the ground files only', () =>
   );
   expect(offending).toEqual([]);
 });
+
+// tokenguard scan keeps its judgement apart from its I/O, as the engine does: only collect.ts and
+// apply.ts talk to the API server; everything else is a function of what they read and the clock given.
+test('src/scan: pure except collect.ts and apply.ts', () => {
+  const io = new Set(['collect.ts', 'apply.ts']);
+  const offending: string[] = [];
+  for (const file of sources(join(REPO, 'src', 'scan'))) {
+    if (io.has(file.split('/').pop() ?? '')) continue;
+    for (const { spec, typeOnly } of imports(file)) {
+      if (spec.startsWith('node:') || ['express', 'pino', 'prom-client', '@kubernetes/client-node'].includes(spec)) offending.push(`${relative(REPO, file)} imports ${spec}`);
+      if (!typeOnly && /\.\.\/(server|kube)\/|\.\/(collect|apply)\.js$/.test(spec)) offending.push(`${relative(REPO, file)} imports ${spec}`);
+    }
+    const text = readFileSync(file, 'utf8');
+    for (const banned of ['Date.now(', 'new Date()', 'Math.random(', 'process.', 'console.', 'performance.']) {
+      if (text.includes(banned)) offending.push(`${relative(REPO, file)} uses ${banned}`);
+    }
+  }
+  expect(offending).toEqual([]);
+});

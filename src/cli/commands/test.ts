@@ -1,10 +1,14 @@
-import { mkdirSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, mkdirSync, openSync, readdirSync, readSync, realpathSync, statSync, writeSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { parseArgs } from 'node:util';
-import { type ManifestError, type ManifestObject, parseManifests } from '../../dryrun/manifests.js';
-import { exitCode, type Report } from '../../dryrun/report.js';
-import { runDryRun } from '../../dryrun/run.js';
-import { type ObjectEdits, rewriteManifests } from '../../dryrun/write-back.js';
+import { type DocumentChunk, DocumentSplitter } from '../../dryrun/documents.js';
+import { type ManifestError, parseDocumentChunk } from '../../dryrun/manifests.js';
+import { isFactKind } from '../../dryrun/objects.js';
+import { exitCode, type ObjectReport, type Report } from '../../dryrun/report.js';
+import { createDryRun } from '../../dryrun/run.js';
+import { type ObjectEdits, rewriteChunk } from '../../dryrun/write-back.js';
+import type { JsonObject } from '../../json.js';
 import { loadPolicies } from '../../policy/load.js';
 import type { PolicyError } from '../../policy/types.js';
 import { type CliIo, EXIT_USAGE, packageVersion, readFactFiles, readInput } from '../io.js';
@@ -23,7 +27,7 @@ globs; repeatable). Tokens for them are API tokens. Default https://kubernetes.d
 https://kubernetes.default.svc.* (docs/tokens.md).
 `;
 
-/** Inputs with more objects than this get a progress bar (on a terminal). */
+/** Inputs with more documents than this get a progress bar (on a terminal). */
 const PROGRESS_THRESHOLD = 200;
 
 export interface TestCommandOptions {
@@ -40,7 +44,8 @@ interface InputFile {
   readonly display: string;
   /** Where the mutated copy goes, relative to `--mutated DIR`. */
   readonly outName: string;
-  readonly text: string;
+  /** The file to read, piece by piece; or, for standard input, its whole text. */
+  readonly source: { readonly path: string } | { readonly text: string };
 }
 
 /**
@@ -112,24 +117,66 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
   if (!factObjects) return EXIT_USAGE;
 
   const { files, errors } = readInputs(positionals, io, cwd);
-  const objects: ManifestObject[] = [];
+  // Pass 1: the facts among the manifests (a pod may come before its ServiceAccount), keeping
+  // only fact objects; pass 2 evaluates one document at a time. Memory follows the largest
+  // document and the facts, not the input.
+  const manifestFacts: JsonObject[] = [];
+  let documents = 0;
   for (const f of files) {
-    const parsed = parseManifests(f.text, f.display);
-    objects.push(...parsed.objects);
-    errors.push(...parsed.problems);
+    try {
+      for (const chunk of documentsOf(f)) {
+        if (chunk.document > 0) documents++;
+        if (!mayHoldFacts(chunk.text)) continue;
+        for (const o of parseDocumentChunk(chunk, f.display).objects) if (isFactKind(o.object)) manifestFacts.push(o.object);
+      }
+    } catch (e) {
+      errors.push({ file: f.display, line: 0, message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+    }
   }
-
-  const progress = progressBar(io, objects.length);
-  const report = runDryRun({
+  const dryRun = createDryRun({
     policies: loaded.policies,
-    objects,
+    manifestFacts,
     facts: factObjects,
-    errors,
     ...(values.namespace ? { namespace: values.namespace } : {}),
     bindingsComplete: values['bindings-complete'] === true,
     ...(values['api-audience'] ? { apiAudiences: values['api-audience'] } : {}),
-    ...(progress ? { onProgress: progress } : {}),
+    keepAdmission: false,
   });
+  const progress = progressBar(io, documents);
+  const mutatedDir = values.mutated ? resolve(cwd, values.mutated) : undefined;
+  const objectReports: ObjectReport[] = [];
+  let done = 0;
+  let changedFiles = 0;
+  let writeError: string | undefined;
+  for (const f of files) {
+    const out = mutatedDir && writeError === undefined ? openMutated(mutatedDir, f, (e) => (writeError = e)) : undefined;
+    let changed = false;
+    try {
+      for (const chunk of documentsOf(f)) {
+        const parsed = parseDocumentChunk(chunk, f.display);
+        errors.push(...parsed.problems);
+        const edits: ObjectEdits[] = [];
+        for (const m of parsed.objects) {
+          const r = dryRun.evaluate(m);
+          objectReports.push(r);
+          if (r.manifestEdits.length > 0) edits.push({ document: r.document, ...(r.item !== undefined ? { item: r.item } : {}), edits: r.manifestEdits });
+        }
+        if (out) {
+          const text = edits.length > 0 ? rewriteChunk(chunk, edits) : chunk.text;
+          if (text !== chunk.text) changed = true;
+          out.write(text);
+        }
+        if (chunk.document > 0) progress?.(++done, documents);
+      }
+    } catch (e) {
+      errors.push({ file: f.display, line: 0, message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+    }
+    if (out) {
+      out.close();
+      if (changed) changedFiles++;
+    }
+  }
+  const report = dryRun.report(objectReports, errors);
 
   for (const e of report.errors) io.stderr.write(`${e.line > 0 ? `${e.file}:${e.line}` : e.file}: ${e.message}\n`);
   for (const o of report.objects) if (o.outcome === 'error') io.stderr.write(`${o.file}:${o.line}: ${o.kind} ${o.name}: ${o.reason}\n`);
@@ -141,13 +188,11 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
   io.stdout.write(REPORT_FORMATS[format](shown, { version, failOnWarn, color }));
 
   if (values.mutated) {
-    try {
-      const written = writeMutated(resolve(cwd, values.mutated), files, report);
-      io.stderr.write(`tokenguard test: wrote ${written.files} file(s) to ${values.mutated} (${written.changed} changed)\n`);
-    } catch (e) {
-      io.stderr.write(`${values.mutated}: cannot write mutated manifests: ${(e as Error).message}\n`);
+    if (writeError !== undefined) {
+      io.stderr.write(`${values.mutated}: cannot write mutated manifests: ${writeError}\n`);
       return EXIT_USAGE;
     }
+    io.stderr.write(`tokenguard test: wrote ${files.length} file(s) to ${values.mutated} (${changedFiles} changed)\n`);
   }
   return exitCode(report, { failOnWarn });
 }
@@ -169,12 +214,12 @@ function readInputs(paths: readonly string[], io: CliIo, cwd: string): { files: 
     const real = safeRealpath(file);
     if (seen.has(real)) return;
     seen.add(real);
+    const shown = display(file, cwd);
     try {
-      const text = readFileSync(file, 'utf8');
-      const shown = display(file, cwd);
-      files.push({ display: shown, outName: outName(shown, file, root), text });
+      accessSync(file, constants.R_OK);
+      files.push({ display: shown, outName: outName(shown, file, root), source: { path: file } });
     } catch (e) {
-      errors.push({ file: display(file, cwd), line: 0, message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+      errors.push({ file: shown, line: 0, message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
     }
   };
   let stdinRead = false;
@@ -184,7 +229,7 @@ function readInputs(paths: readonly string[], io: CliIo, cwd: string): { files: 
       stdinRead = true;
       try {
         const text = readInput('-', io);
-        files.push({ display: 'stdin', outName: /^\s*[{[]/.test(text) ? 'stdin.json' : 'stdin.yaml', text });
+        files.push({ display: 'stdin', outName: /^\s*[{[]/.test(text) ? 'stdin.json' : 'stdin.yaml', source: { text } });
       } catch (e) {
         errors.push({ file: 'stdin', line: 0, message: `cannot read: ${(e as Error).message}` });
       }
@@ -252,19 +297,67 @@ function outName(shown: string, file: string, root: string): string {
   return relative(dirname(resolve(root)), resolve(file)).split(sep).join('/');
 }
 
-function writeMutated(dir: string, files: readonly InputFile[], report: Report): { files: number; changed: number } {
-  let changed = 0;
-  for (const f of files) {
-    const edits: ObjectEdits[] = report.objects
-      .filter((o) => o.file === f.display && o.manifestEdits.length > 0)
-      .map((o) => ({ document: o.document, ...(o.item !== undefined ? { item: o.item } : {}), edits: o.manifestEdits }));
-    const text = rewriteManifests(f.text, edits);
-    if (text !== f.text) changed++;
+/** Bytes read from a manifest file at a time. */
+const READ_PIECE = 4 * 1024 * 1024;
+
+/** The documents of an input, read from disk piece by piece (standard input: from its text). */
+function* documentsOf(f: InputFile): Generator<DocumentChunk> {
+  const splitter = new DocumentSplitter();
+  if ('text' in f.source) {
+    yield* splitter.push(f.source.text);
+    yield* splitter.end();
+    return;
+  }
+  const fd = openSync(f.source.path, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(READ_PIECE);
+    const decoder = new StringDecoder('utf8');
+    for (;;) {
+      const n = readSync(fd, buffer, 0, READ_PIECE, null);
+      if (n === 0) break;
+      yield* splitter.push(decoder.write(buffer.subarray(0, n)));
+    }
+    yield* splitter.push(decoder.end());
+    yield* splitter.end();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Whether a document may hold a fact object (ServiceAccount, Namespace, a binding) or a List of
+ * them: documents that cannot are not parsed in the first pass. Anchors, merge keys and escapes
+ * could hide a kind, so documents with them are parsed too.
+ */
+function mayHoldFacts(text: string): boolean {
+  return /kind["']?\s*:\s*["']?(?:ServiceAccount|Namespace|RoleBinding|ClusterRoleBinding|\w*List)\b|[&*]|<<|\\u/.test(text);
+}
+
+/** The mutated copy of one input under `--mutated DIR`, written as it is evaluated. */
+function openMutated(dir: string, f: InputFile, fail: (message: string) => void): { write(text: string): void; close(): void } | undefined {
+  try {
     const target = join(dir, f.outName);
     mkdirSync(dirname(target), { recursive: true });
-    writeFileSync(target, text);
+    const fd = openSync(target, 'w');
+    let broken = false;
+    return {
+      write(text) {
+        if (broken) return;
+        try {
+          writeSync(fd, text);
+        } catch (e) {
+          broken = true;
+          fail((e as Error).message);
+        }
+      },
+      close() {
+        closeSync(fd);
+      },
+    };
+  } catch (e) {
+    fail((e as Error).message);
+    return undefined;
   }
-  return { files: files.length, changed };
 }
 
 /** A one-line progress bar on standard error, for large inputs on a terminal only. */
@@ -277,7 +370,7 @@ function progressBar(io: CliIo, total: number): ((done: number, total: number) =
     if (pct === last && done !== all) return;
     last = pct;
     const filled = Math.round((done / all) * width);
-    io.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${all} objects`);
+    io.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${all} documents`);
     if (done === all) io.stderr.write('\r\u001b[K');
   };
 }

@@ -44,6 +44,39 @@ const rejection = (p: Promise<unknown>) =>
     (e: unknown) => e as Error & { statusCode?: number },
   );
 
+describe('Accept and bodies', () => {
+  test('getJson sends the Accept header asked for (metadata-only lists), application/json otherwise', async () => {
+    const accepts: string[] = [];
+    const s = await serve((req, res) => {
+      accepts.push(String(req.headers.accept));
+      ok(res);
+    });
+    const c = connect(s);
+    await c.getJson('/api/v1/secrets', { limit: 1 }, { accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1' });
+    await c.getJson('/api/v1/pods');
+    expect(accepts).toEqual(['application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1', 'application/json']);
+  });
+
+  test('sendJson sends method, query, content type and body, and parses the answer; a failure names the method', async () => {
+    const seen: { method?: string; url?: string; type?: string; body: string }[] = [];
+    const s = await serve((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c));
+      req.on('end', () => {
+        seen.push({ method: req.method, url: req.url, type: req.headers['content-type'], body });
+        if (req.url?.startsWith('/denied')) json(res, 403, status(403, 'Forbidden', 'no'));
+        else json(res, 200, { kind: 'PolicyReport', echoed: JSON.parse(body) });
+      });
+    });
+    const c = connect(s, { token: 't' });
+    const answer = await c.sendJson('PATCH', '/apis/x/v1/r/n', '{"a":1}', { query: { fieldManager: 'tokenguard', force: 'true' }, contentType: 'application/apply-patch+yaml' });
+    expect(answer).toEqual({ kind: 'PolicyReport', echoed: { a: 1 } });
+    expect(seen[0]).toEqual({ method: 'PATCH', url: '/apis/x/v1/r/n?fieldManager=tokenguard&force=true', type: 'application/apply-patch+yaml', body: '{"a":1}' });
+    const err = await rejection(c.sendJson('PATCH', '/denied', '{}', { contentType: 'application/json' }));
+    expect(err).toMatchObject({ statusCode: 403, message: 'HTTP 403 Forbidden: no' });
+  });
+});
+
 describe('authentication against a real HTTPS server on loopback', () => {
   test('bearer token, basic auth and client certificate reach the server as such', async () => {
     const s = await serve((_req, res) => ok(res));

@@ -91,6 +91,22 @@ describe('loadKubeConfig: where credentials come from', () => {
   });
 });
 
+describe('--context (kubectl): another context than current-context', () => {
+  test('from --kubeconfig, KUBECONFIG or ~/.kube/config; a context that does not exist, or no file at all, is an error', () => {
+    const dir = writeFiles({ two: kubeconfig([{ name: 'first' }, { name: 'second' }]) });
+    const file = join(dir, 'two');
+    expect(loadKubeConfig(file, {}).server).toBe('https://first.example:6443');
+    expect(loadKubeConfig(file, {}, { context: 'second' }).server).toBe('https://second.example:6443');
+    expect(loadKubeConfig(undefined, { KUBECONFIG: file }, { context: 'second' }).server).toBe('https://second.example:6443');
+    mkdirSync(join(dir, '.kube'));
+    writeFileSync(join(dir, '.kube', 'config'), kubeconfig([{ name: 'first' }, { name: 'second' }]));
+    expect(loadKubeConfig(undefined, { HOME: dir }, { context: 'second' }).server).toBe('https://second.example:6443');
+    expect(() => loadKubeConfig(file, {}, { context: 'third' })).toThrow(`${file}: context "third" does not exist`);
+    const inCluster = { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' };
+    expect(() => loadKubeConfig(undefined, inCluster, { context: 'second' })).toThrow('context "second" does not exist: no kubeconfig file (KUBECONFIG or ~/.kube/config) to take it from');
+  });
+});
+
 describe('a context: cluster and user fields', () => {
   test('relative paths resolve against the directory of the file that defines the entry', () => {
     const base = tempDir();

@@ -75,6 +75,13 @@ test('broken YAML, duplicate keys and non-policy documents are reported, not thr
   ]);
 });
 
+test('a YAML error in a policy is reported at its own line, not the document\'s first', () => {
+  // head() is four lines: the problems are on lines 6 and 7.
+  expect(errorsOf(`${head('dup')}spec:\n  mode: Enforce\n  mode: Audit\n`)[0]).toMatch(/\(line 7\)$/);
+  expect(errorsOf(`${head('open')}spec:\n  automount: {action: Keep\n`)[0]).toMatch(/^p\.yaml:1: YAML: .*\(line [67]\)$/);
+  expect(errorsOf(`${head('one')}spec: {mode: Enforce, automount: {action: Keep}}\n---\n${head('two')}spec:\n  mode: Enforce\n  mode: Audit\n`)[0]).toMatch(/^p\.yaml:2: .*\(line 13\)$/);
+});
+
 test('policy names are unique across files', () => {
   const a = parsePolicyDocuments(`${head('same')}spec: {mode: Enforce, automount: {action: Keep}}\n`, 'a.yaml').policies;
   const b = parsePolicyDocuments(`${head('same')}spec: {mode: Audit, automount: {action: Keep}}\n`, 'b.yaml').policies;

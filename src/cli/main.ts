@@ -16,7 +16,9 @@ commands:
   policy validate  check policy files
   certs            generate or check webhook TLS certificates
   token inspect    decode, classify and verify a ServiceAccount token (never prints it)
+  export vap|map   compile the policies to ValidatingAdmissionPolicy / MutatingAdmissionPolicy
   scan             report the tokens already in a cluster, and plan to retire the legacy ones
+  usage            who used which ServiceAccount token, from the API server's audit log
 
 Every command takes --policies PATH (default ./policies). tokenguard --version prints the version.
 `;
@@ -30,7 +32,9 @@ const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./commands/serve.js')).runServeCommand,
   certs: async () => (await import('./commands/certs.js')).runCertsCommand,
   token: async () => (await import('./commands/token.js')).runTokenCommand,
+  export: async () => (await import('./commands/export.js')).runExportCommand,
   scan: async () => (await import('./commands/scan.js')).runScanCommand,
+  usage: async () => (await import('./commands/usage.js')).runUsageCommand,
 };
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */

@@ -37,7 +37,6 @@ export class DocumentSplitter {
   private depth = 0;
   private inString = false;
   private escaped = false;
-  private sawValue = false;
 
   push(text: string): DocumentChunk[] {
     this.cur += text;
@@ -128,7 +127,6 @@ export class DocumentSplitter {
       } else if (c === 123 /* { */ || c === 91 /* [ */) {
         if (this.depth === 0 && c !== 123) break;
         this.depth++;
-        this.sawValue = true;
       } else if (c === 125 /* } */ || c === 93 /* ] */) {
         this.depth--;
         if (this.depth < 0) break;
@@ -136,7 +134,6 @@ export class DocumentSplitter {
           const chunkEnd = i + 1;
           out.push(this.sliceChunk(cut, chunkEnd, ++this.document));
           cut = chunkEnd;
-          this.sawValue = false;
         }
       } else if (this.depth === 0 && c !== 32 && c !== 9 && c !== 10 && c !== 13) break;
     }

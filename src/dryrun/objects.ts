@@ -32,7 +32,7 @@ const GROUPS: Readonly<Record<string, readonly string[]>> = {
 };
 
 /** Where, inside a workload, its pod template sits. */
-const TEMPLATE_PATHS: Readonly<Record<WorkloadKind, readonly string[]>> = {
+export const TEMPLATE_PATHS: Readonly<Record<WorkloadKind, readonly string[]>> = {
   Deployment: ['spec', 'template'],
   StatefulSet: ['spec', 'template'],
   DaemonSet: ['spec', 'template'],

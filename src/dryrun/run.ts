@@ -10,7 +10,9 @@ import { policyLabel } from '../engine/messages.js';
 import { allContainers, tokenSources } from '../engine/pod.js';
 import type { ClusterFacts, PatchOperation, Phase, RuleResult } from '../engine/types.js';
 import { staticFacts } from '../facts/static.js';
+import { addObservedUse } from '../facts/usage.js';
 import type { FactsRequest } from '../facts/types.js';
+import type { UsageFacts } from '../usage/facts.js';
 import { type JsonObject, jsonEqual, objectAt, objectsAt, stringAt } from '../json.js';
 import { byName, type TokenPolicy } from '../policy/types.js';
 import type { ManifestError, ManifestObject } from './manifests.js';
@@ -28,7 +30,7 @@ import {
   summarize,
   type TokenLifetime,
 } from './report.js';
-import { type Webhook, type WebhookAnswer, webhookFor } from './webhook.js';
+import { type CreateRequest, type Webhook, type WebhookAnswer, type WebhookContext, webhookFor } from './webhook.js';
 import { type ManifestEdit, planWriteBack, specAt } from './write-back.js';
 
 export interface DryRunArgs {
@@ -49,6 +51,15 @@ export interface DryRunArgs {
   readonly suffix?: (seed: string) => string;
   /** Called after each object, for a progress bar. */
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * What answers in the webhook's place (default: the webhook itself, webhook.ts); `tokenguard
+   * test --engine vap` passes the exported admission policies (admission-policies.ts).
+   */
+  readonly webhook?: (ctx: WebhookContext, request: CreateRequest) => Webhook;
+  /** Observed use (TokenUsage documents among `--facts`), for `automount.needed.observedWithin`. */
+  readonly usage?: UsageFacts;
+  /** The time observed use is measured against (ms since the epoch; the caller's clock). */
+  readonly now?: number;
 }
 
 /**
@@ -89,12 +100,13 @@ export function createDryRun(args: CreateDryRunArgs): DryRun {
   const apiAudiences = args.apiAudiences && args.apiAudiences.length > 0 ? args.apiAudiences : DEFAULT_API_AUDIENCES;
   const facts = staticFacts(factObjects, { bindingsComplete: args.bindingsComplete === true, apiAudiences });
   const accounts = pluginAccounts(factObjects);
+  const usage = args.usage && args.now !== undefined ? { facts: args.usage, now: args.now } : undefined;
   const lookup = (req: FactsRequest): ClusterFacts => {
     const f = facts.lookup(req);
     if (f instanceof Promise) throw new Error('static facts must answer synchronously');
-    return f;
+    return usage ? addObservedUse(f, req, usage.facts, usage.now) : f;
   };
-  const ctx: Context = { policies: args.policies, namespace, suffix, lookup, accounts, apiAudiences };
+  const ctx: Context = { policies: args.policies, namespace, suffix, lookup, accounts, apiAudiences, webhook: args.webhook ?? webhookFor };
   const identities = new IdentityIndex(namespace);
   const keep = args.keepAdmission !== false;
   return {
@@ -174,6 +186,7 @@ interface Context {
   readonly lookup: (req: FactsRequest) => ClusterFacts;
   readonly accounts: ReadonlyMap<string, PluginServiceAccount>;
   readonly apiAudiences: readonly string[];
+  readonly webhook: (ctx: WebhookContext, request: CreateRequest) => Webhook;
 }
 
 function evaluateObject(m: ManifestObject, ctx: Context): ObjectReport {
@@ -214,7 +227,7 @@ function evaluateObject(m: ManifestObject, ctx: Context): ObjectReport {
 type Base = Pick<ObjectReport, 'file' | 'document' | 'item' | 'line' | 'source' | 'apiVersion' | 'kind' | 'name'>;
 
 function evaluateSecret(c: Extract<Classified, { role: 'secret' }>, base: Base, ctx: Context): ObjectReport {
-  const webhook = webhookFor({ policies: ctx.policies, facts: ctx.lookup }, { kind: 'Secret', namespace: c.namespace, username: 'tokenguard-test' });
+  const webhook = ctx.webhook({ policies: ctx.policies, facts: ctx.lookup }, { kind: 'Secret', namespace: c.namespace, username: 'tokenguard-test' });
   const mutate = webhook('mutate', c.secret);
   const final = mutate.patch.length > 0 ? applyPatch(c.secret, mutate.patch) : c.secret;
   const validate = webhook('validate', final);
@@ -229,7 +242,7 @@ function evaluatePod(m: ManifestObject, c: Extract<Classified, { role: 'pod' }>,
   const plugin = (pod: JsonObject) =>
     simulateServiceAccountAdmission({ pod, suffix, serviceAccount: (name) => ctx.accounts.get(`${c.namespace}/${name}`) });
   const username = c.controller ? `system:serviceaccount:kube-system:${c.controller}` : 'tokenguard-test';
-  const admitted = admitPod(c.pod, { plugin, webhook: webhookFor({ policies: ctx.policies, facts: ctx.lookup }, { kind: 'Pod', namespace: c.namespace, username }) });
+  const admitted = admitPod(c.pod, { plugin, webhook: ctx.webhook({ policies: ctx.policies, facts: ctx.lookup }, { kind: 'Pod', namespace: c.namespace, username }) });
   const notes: string[] = [];
   const sim = admitted.plugin;
   if (sim.mirror) notes.push('mirror pod: the ServiceAccount plugin and tokenguard leave it alone');

@@ -96,7 +96,7 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
   // Pods.
   const sa = serviceAccount ?? 'default';
   const saFacts = facts.serviceAccount?.name === sa && facts.serviceAccount.namespace === namespace ? facts.serviceAccount : undefined;
-  const who = { pod: object, namespace, serviceAccount: sa, saFacts, apiAudiences };
+  const who = { pod: object, namespace, serviceAccount: sa, saFacts, apiAudiences, ...(facts.now !== undefined ? { now: facts.now } : {}) };
   const planE = planForPod({ policies: enforce, ...who });
   const planA = planForPod({ policies: audit, ...who });
   if (input.subResource === EPHEMERAL_CONTAINERS) {

@@ -39,6 +39,8 @@ export interface PlanForPodArgs {
   readonly serviceAccount: string;
   readonly saFacts: ServiceAccountFacts | undefined;
   readonly apiAudiences: readonly string[];
+  /** The time of the request (facts.now), for `observedWithin`. */
+  readonly now?: number;
 }
 
 /**
@@ -52,10 +54,10 @@ export interface PlanForPodArgs {
  * | bounds       | intersection: highest minimum, lowest maximum, every audience list applies; Deny if any says Deny |
  * | API token    | the lowest apiTokenExpirationSeconds                                   |
  */
-export function planForPod({ policies, pod, namespace, serviceAccount, saFacts, apiAudiences }: PlanForPodArgs): PodPlan {
+export function planForPod({ policies, pod, namespace, serviceAccount, saFacts, apiAudiences, now }: PlanForPodArgs): PodPlan {
   const sorted = [...policies].sort(byName);
   return {
-    automount: planAutomount(sorted, pod, { namespace, serviceAccount, saFacts }),
+    automount: planAutomount(sorted, pod, { namespace, serviceAccount, saFacts, ...(now !== undefined ? { now } : {}) }),
     injection: planInjections(sorted),
     bounds: planBounds(sorted),
     apiTokenMax: planApiTokenExpiration(sorted),

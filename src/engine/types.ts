@@ -49,6 +49,20 @@ export interface ServiceAccountFacts {
   readonly bound?: boolean;
   /** The bindings that name it, as `Kind namespace/name`, for reports. */
   readonly boundBy?: readonly string[];
+  /** What the API server's audit log showed of its tokens; undefined when no log was read. */
+  readonly observed?: ObservedUse;
+}
+
+/**
+ * The audit-log evidence about one ServiceAccount (docs/usage.md "The TokenUsage document"):
+ * the time the log covers, and the last use of one of its tokens in it. Times in ms since the
+ * epoch.
+ */
+export interface ObservedUse {
+  readonly from: number;
+  readonly to: number;
+  /** Last request made with one of its tokens, or last TokenReview of one; undefined: not seen in the log. */
+  readonly lastSeen?: number;
 }
 
 export interface NamespaceFacts {
@@ -68,6 +82,12 @@ export interface ClusterFacts {
    * token in every rule. Undefined: `DEFAULT_API_AUDIENCES` (docs/tokens.md "API audiences").
    */
   readonly apiAudiences?: readonly string[];
+  /**
+   * The time of the request (ms since the epoch), from the clock of whoever asks (the server,
+   * the CLI): what `automount.needed.observedWithin` measures against. Undefined: observed use
+   * is unknown.
+   */
+  readonly now?: number;
 }
 
 /**

@@ -291,9 +291,13 @@ function runCommand(command: string, args: readonly string[], env: NodeJS.Proces
     const finish = () => {
       if (failure || settled || !exited || !outClosed) return;
       if (!errClosed && grace === undefined) {
+        // On a busy loop the timer can run before the poll phase has read what is already in the
+        // pipe: give stderr one more turn of the loop before its end is taken as it is.
         grace = setTimeout(() => {
-          errClosed = true;
-          finish();
+          setImmediate(() => {
+            errClosed = true;
+            finish();
+          });
         }, STDERR_GRACE_MS);
         grace.unref();
         return;

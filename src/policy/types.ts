@@ -70,8 +70,15 @@ export interface AutomountNeeded {
   /** The ServiceAccount is a subject of some RoleBinding or ClusterRoleBinding. */
   readonly rbacBound?: boolean;
   /**
-   * What a pod is taken to need when `rbacBound` is set but the bindings are not known
-   * (no cluster access, or the facts are stale). Default `Needed`: keep the token.
+   * A duration (`30d`, `12h`): the ServiceAccount needs its token when the API server's audit
+   * log shows one of its tokens used within it, before now (`serve --usage`, `test --facts`;
+   * docs/usage.md).
+   */
+  readonly observedWithin?: string;
+  /**
+   * What a pod is taken to need when a fact that `rbacBound` or `observedWithin` reads is not
+   * known (no cluster access, stale facts, no audit log covering the window) and nothing else
+   * says it needs the API. Default `Needed`: keep the token.
    */
   readonly whenUnknown?: 'Needed' | 'NotNeeded';
 }

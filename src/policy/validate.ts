@@ -1,3 +1,4 @@
+import { parseDuration } from '../duration.js';
 import { API_TOKEN_VOLUME_PREFIX } from '../constants.js';
 import { globMatch, globMinLength, globStepsPerCharacter, MAX_GLOB_VALUE_LENGTH } from '../glob.js';
 
@@ -79,6 +80,10 @@ export function semanticErrors(doc: unknown): SemanticError[] {
   arr(needed?.serviceAccounts).forEach((s, i) => {
     if (typeof s === 'string' && s.split('/').length > 2) add(['spec', 'automount', 'needed', 'serviceAccounts', i], 'must be "name" or "namespace/name"');
   });
+  if (typeof needed?.observedWithin === 'string') {
+    const d = parseDuration(needed.observedWithin);
+    if (typeof d !== 'number') add(['spec', 'automount', 'needed', 'observedWithin'], d.error);
+  }
   if (obj(spec.automount)?.action === 'Keep' && needed) add(['spec', 'automount', 'needed'], 'has no effect with action Keep');
 
   const pt = obj(spec.projectedTokens);

@@ -1,13 +1,13 @@
 /**
- * Writes policies/schema.json and src/policy/schema-validator.generated.ts from the schema the
- * loader uses (`npm run schema`).
+ * Writes policies/schema.json (TokenPolicy and TokenUsage documents) and
+ * src/policy/schema-validator.generated.ts from the schema the loader uses (`npm run schema`).
  */
 import { writeFileSync } from 'node:fs';
-import { tokenPolicySchema } from './schema.js';
+import { documentSchema } from './schema.js';
 import { policyValidatorSource } from './validator-source.js';
 
 const target = process.argv[2] ?? 'policies/schema.json';
-writeFileSync(target, `${JSON.stringify(tokenPolicySchema, null, 2)}\n`);
+writeFileSync(target, `${JSON.stringify(documentSchema(), null, 2)}\n`);
 console.log(`wrote ${target}`);
 const validator = 'src/policy/schema-validator.generated.ts';
 writeFileSync(validator, policyValidatorSource());

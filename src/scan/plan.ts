@@ -19,6 +19,7 @@ import { planApiTokenExpiration } from '../engine/rules/api-token-expiration.js'
 import { planAutomount } from '../engine/rules/automount.js';
 import { planBounds } from '../engine/rules/bounds.js';
 import type { PatchOperation } from '../engine/types.js';
+import { TEMPLATE_PATHS as WORKLOAD_TEMPLATE_PATHS } from '../dryrun/objects.js';
 import { runDryRun } from '../dryrun/run.js';
 import { staticFacts } from '../facts/static.js';
 import { byName, type TokenPolicy } from '../policy/types.js';
@@ -28,16 +29,7 @@ import { describeUse, type SecretUse } from './references.js';
 import type { WorkloadSecretUse } from './workloads.js';
 
 /** Where each kind keeps its pod template (the pod itself for a Pod). */
-export const TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
-  Deployment: ['spec', 'template'],
-  StatefulSet: ['spec', 'template'],
-  DaemonSet: ['spec', 'template'],
-  ReplicaSet: ['spec', 'template'],
-  ReplicationController: ['spec', 'template'],
-  Job: ['spec', 'template'],
-  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
-  Pod: [],
-};
+export const TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = { ...WORKLOAD_TEMPLATE_PATHS, Pod: [] };
 
 /** The keys of a token Secret and what projects the same file. */
 const TOKEN_KEY = 'token';

@@ -17,7 +17,7 @@ import type { Logger } from '../log.js';
 import { emptiedFiles, type LoadResult, loadPolicies } from '../policy/load.js';
 import { formatPolicyError, type TokenPolicy } from '../policy/types.js';
 import type { Metrics } from './metrics.js';
-import { contentFingerprint, dirsToWatch, safeFingerprint, type Watch, watchForChanges } from './watch.js';
+import { fileReload } from './watch.js';
 
 /** What a reload attempt did; emitted as the `reload` event. */
 export interface PolicyReloadEvent {
@@ -68,8 +68,7 @@ export type LoadStoreResult = { readonly ok: true; readonly store: PolicyStore }
  */
 export function loadPolicyStore(options: PolicyStoreOptions): LoadStoreResult {
   const { paths, logger, metrics } = options;
-  const fingerprint = () => contentFingerprint(paths);
-  const baseline = safeFingerprint(fingerprint);
+  const files = fileReload(paths, () => reload(), DEFAULT_POLICY_SETTLE_MS);
   const first = loadPolicies(paths);
   if (first.errors.length > 0) return { ok: false, errors: first.errors.map(formatPolicyError) };
   logWarnings(logger, first);
@@ -78,7 +77,6 @@ export function loadPolicyStore(options: PolicyStoreOptions): LoadStoreResult {
   let policies: readonly TokenPolicy[] = Object.freeze([...first.policies]);
   let generation = 1;
   let upToDate = true;
-  let watcher: Watch | undefined;
   const events = new EventEmitter<{ reload: [PolicyReloadEvent] }>();
   metrics.setPoliciesLoaded(policies.length);
 
@@ -131,23 +129,8 @@ export function loadPolicyStore(options: PolicyStoreOptions): LoadStoreResult {
     generation: () => generation,
     upToDate: () => upToDate,
     reload,
-    watch(watchOptions = {}) {
-      if (watcher) return;
-      watcher = watchForChanges({
-        dirs: dirsToWatch(paths),
-        fingerprint,
-        baseline,
-        onChange: () => {
-          reload();
-        },
-        settleMs: watchOptions.settleMs ?? DEFAULT_POLICY_SETTLE_MS,
-        ...(watchOptions.pollIntervalMs !== undefined ? { pollIntervalMs: watchOptions.pollIntervalMs } : {}),
-      });
-    },
-    close() {
-      watcher?.close();
-      watcher = undefined;
-    },
+    watch: files.watch,
+    close: files.close,
     events,
   };
   return { ok: true, store };

@@ -18,6 +18,7 @@ import type { RotationConfig } from '../certs/controller.js';
 import { ensureDevCertificates } from '../certs/dev.js';
 import type { ClusterFactsProvider } from '../facts/informers.js';
 import { type FactsProvider, noFacts, withApiAudiences } from '../facts/types.js';
+import { withObservedUse } from '../facts/usage.js';
 import { type KubeConfig, loadKubeConfig } from '../kube/config.js';
 import { proxyFromEnvironment, shownProxy } from '../kube/proxy.js';
 import { childLogger, createLogger, type Logger, turnBatched } from '../log.js';
@@ -26,6 +27,7 @@ import { type App, createApp, DEFAULT_CLIENT_SUBJECT, type Readiness } from './a
 import { type AdmissionLimits, FIRST_REQUEST_TIMEOUT_MS, HANDSHAKE_TIMEOUT_MS, MAX_CONNECTIONS } from './limits.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadPolicyStore, type PolicyStore } from './policies.js';
+import { loadUsageStore, type UsageStore } from './usage.js';
 import { type CertFiles, CertificateError, type CertWatcher, certFingerprint, loadServingCert, secureContextOptions, watchServingCert } from './tls.js';
 
 /**
@@ -365,6 +367,8 @@ export interface ServeOptions {
   readonly apiAudiences?: readonly string[];
   /** `--manage-certificates`: the serving certificate comes from the certificate controller. */
   readonly manageCertificates?: ManageCertificatesOptions;
+  /** `--usage`: TokenUsage documents, observed use for `automount.needed.observedWithin`. */
+  readonly usage?: readonly string[];
 }
 
 /** The certificate controller's settings (`--manage-certificates` and the `--certificate-*` flags). */
@@ -499,7 +503,19 @@ export async function runServe(options: ServeOptions, stdout: { write(chunk: str
   const apiAudiences = options.apiAudiences;
   if (apiAudiences) logger.info({ event: 'api-audiences', apiAudiences }, 'API audiences from --api-audience');
   // Without --api-audience the engine's defaults apply and the facts provider is used as it is.
-  const served = apiAudiences ? withApiAudiences(clusterFacts ?? noFacts, apiAudiences) : clusterFacts;
+  let served = apiAudiences ? withApiAudiences(clusterFacts ?? noFacts, apiAudiences) : clusterFacts;
+  // --usage: observed use from the audit log, measured against this process's clock (docs/usage.md).
+  let usageStore: UsageStore | undefined;
+  if (options.usage && options.usage.length > 0) {
+    const loaded = loadUsageStore({ paths: options.usage, logger });
+    if (!loaded.ok) {
+      await clusterFacts?.stop();
+      throw new StartupError(`--usage ${options.usage.join(', ')} is invalid`, loaded.errors);
+    }
+    const store = loaded.store;
+    usageStore = store;
+    served = withObservedUse(served ?? noFacts, { usage: () => store.current(), now: Date.now });
+  }
 
   let running: RunningServer;
   try {
@@ -522,8 +538,10 @@ export async function runServe(options: ServeOptions, stdout: { write(chunk: str
   } catch (e) {
     await clusterFacts?.stop();
     await certManager?.close();
+    usageStore?.close();
     throw e;
   }
+  usageStore?.watch();
   hooks.onListening?.(running);
 
   const signals = hooks.signals ?? process;
@@ -557,6 +575,7 @@ export async function runServe(options: ServeOptions, stdout: { write(chunk: str
   });
   await clusterFacts?.stop();
   await certManager?.close();
+  usageStore?.close();
   signals.removeListener('SIGTERM', onTerm);
   signals.removeListener('SIGINT', onInt);
   process.removeListener('unhandledRejection', onUnhandled);

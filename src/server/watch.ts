@@ -224,3 +224,36 @@ export function contentFingerprint(paths: readonly string[]): string {
   for (const p of paths) add(p, 0);
   return hash.digest('hex');
 }
+
+/** The watch of a store loaded from files: started at most once, closed with the store. */
+export interface FileReload {
+  watch(options?: { readonly pollIntervalMs?: number; readonly settleMs?: number }): void;
+  close(): void;
+}
+
+/**
+ * Calls `onChange` when the contents under `paths` change. The baseline is taken now, so create
+ * it before the first load: a change made while that load runs is still seen.
+ */
+export function fileReload(paths: readonly string[], onChange: () => void, defaultSettleMs: number): FileReload {
+  const fingerprint = () => contentFingerprint(paths);
+  const baseline = safeFingerprint(fingerprint);
+  let watcher: Watch | undefined;
+  return {
+    watch(options = {}) {
+      if (watcher) return;
+      watcher = watchForChanges({
+        dirs: dirsToWatch(paths),
+        fingerprint,
+        baseline,
+        onChange,
+        settleMs: options.settleMs ?? defaultSettleMs,
+        ...(options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {}),
+      });
+    },
+    close() {
+      watcher?.close();
+      watcher = undefined;
+    },
+  };
+}

@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
 import { type Endpoint, handleReview } from '../../admission/review.js';
 import { staticFacts } from '../../facts/static.js';
+import { withObservedUse } from '../../facts/usage.js';
 import { loadPolicies } from '../../policy/load.js';
 import { formatPolicyError } from '../../policy/types.js';
-import { type CliIo, EXIT_OK, EXIT_USAGE, readFactFiles, readInput } from '../io.js';
+import { type CliIo, EXIT_OK, EXIT_USAGE, readFacts, readInput } from '../io.js';
 
 const USAGE = 'usage: tokenguard review [--endpoint mutate|validate] [--policies PATH] [--facts FILE] [--api-audience A]... FILE|-\n';
 
@@ -44,8 +45,8 @@ export async function runReviewCommand(argv: readonly string[], io: CliIo): Prom
     for (const e of loaded.errors) io.stderr.write(`${formatPolicyError(e)}\n`);
     return EXIT_USAGE;
   }
-  const factObjects = readFactFiles(values.facts ?? [], io, process.cwd());
-  if (!factObjects) return EXIT_USAGE;
+  const factFiles = readFacts(values.facts ?? [], io, process.cwd());
+  if (!factFiles) return EXIT_USAGE;
   const source = positionals[0] as string;
   let text: string;
   try {
@@ -65,7 +66,10 @@ export async function runReviewCommand(argv: readonly string[], io: CliIo): Prom
   }
   // The cluster's API audiences, as `serve --api-audience` takes them (docs/tokens.md).
   const apiAudiences = values['api-audience'];
-  const facts = staticFacts(factObjects, apiAudiences ? { apiAudiences } : {});
+  const fromObjects = staticFacts(factFiles.objects, apiAudiences ? { apiAudiences } : {});
+  // A TokenUsage document among --facts: observed use, against the clock now (as serve --usage does).
+  const usage = factFiles.usage;
+  const facts = usage ? withObservedUse(fromObjects, { usage: () => usage, now: Date.now }) : fromObjects;
   const result = await handleReview(endpoint, body, { policies: () => loaded.policies, facts });
   if (!result.ok) {
     io.stderr.write(`${source}: ${result.message} (the server answers HTTP 400)\n`);

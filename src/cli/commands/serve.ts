@@ -23,6 +23,7 @@ const USAGE = `usage: tokenguard serve [--port 8443] [--host 0.0.0.0] [--tls-cer
                          [--ca-validity 365d] [--ca-renew-before 30d] [--certificate-validity 90d]
                          [--certificate-renew-before 30d] [--ca-propagation 1m]
                          [--certificate-poll-interval 10s] [--certificate-dir DIR]]
+                        [--usage FILE]...
 
 With cluster access (the default: in-cluster credentials, KUBECONFIG or ~/.kube/config, or
 --kubeconfig), ServiceAccounts, Namespaces and RBAC bindings are watched read-only and /readyz
@@ -40,6 +41,9 @@ AKS) use their own issuer: \`kubectl create token default | tokenguard token ins
 
 --gc-metrics: /metrics also has nodejs_gc_duration_seconds. Off by default: timing every GC
 from JavaScript makes short-lived objects reach the old generation (docs/metrics.md).
+
+--usage FILE: a TokenUsage document (tokenguard usage --output facts; a mounted ConfigMap),
+what automount.needed.observedWithin reads; it reloads as policies do (docs/usage.md).
 
 Policy files reload when they change, once they have been unchanged for half a second. A set
 with an error is not used (the last good one stays). Nor is a file that held policies and now
@@ -96,6 +100,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
     'ca-propagation'?: string;
     'certificate-poll-interval'?: string;
     'certificate-dir'?: string;
+    usage?: string[];
     help?: boolean;
   };
   try {
@@ -134,6 +139,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
         'ca-propagation': { type: 'string', default: CERTIFICATE_DEFAULTS.propagation },
         'certificate-poll-interval': { type: 'string', default: CERTIFICATE_DEFAULTS.pollInterval },
         'certificate-dir': { type: 'string' },
+        usage: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -184,6 +190,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
       gcMetrics: values['gc-metrics'] === true,
       ...(values['api-audience'] !== undefined ? { apiAudiences: values['api-audience'] } : {}),
       ...(manageCertificates !== undefined ? { manageCertificates } : {}),
+      ...(values.usage !== undefined ? { usage: values.usage } : {}),
     },
   };
 }

@@ -11,12 +11,12 @@ import { type ObjectEdits, rewriteChunk } from '../../dryrun/write-back.js';
 import type { JsonObject } from '../../json.js';
 import { loadPolicies } from '../../policy/load.js';
 import type { PolicyError } from '../../policy/types.js';
-import { type CliIo, EXIT_USAGE, packageVersion, readFactFiles, readInput } from '../io.js';
+import { type CliIo, EXIT_USAGE, packageVersion, readFacts, readInput } from '../io.js';
 import { isReportFormat, REPORT_FORMATS } from '../report/formats.js';
 
 const USAGE = `usage: tokenguard test [--output text|json|junit|sarif] [--mutated DIR] [--policies PATH]...
                        [--facts FILE]... [--namespace NS] [--bindings-complete] [--fail-on deny|warn]
-                       [--api-audience A]... PATH...
+                       [--api-audience A]... [--engine webhook|vap] PATH...
 
 Dry-runs the policies on manifests (files, folders searched for *.yaml, *.yml and *.json, or - for
 standard input) exactly as the cluster would admit them. Exit 0: nothing denied; 1: something
@@ -25,6 +25,10 @@ denied (or warned, with --fail-on warn); 2: unreadable input or invalid policy.
 --api-audience: the cluster's API audiences (kube-apiserver --api-audiences, or its issuer;
 globs; repeatable). Tokens for them are API tokens. Default https://kubernetes.default.svc and
 https://kubernetes.default.svc.* (docs/tokens.md).
+
+--engine vap: judge with the policies exported as ValidatingAdmissionPolicies and
+MutatingAdmissionPolicies (tokenguard export), evaluated as the API server would, instead of the
+webhook; what CEL cannot express is then not judged (docs/vap.md).
 `;
 
 /** Inputs with more documents than this get a progress bar (on a terminal). */
@@ -37,6 +41,8 @@ export interface TestCommandOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Working directory: relative paths are read from it, and file names shown relative to it (default `process.cwd()`). */
   readonly cwd?: string;
+  /** The clock observed use is measured against (default `Date.now`). */
+  readonly now?: () => number;
 }
 
 interface InputFile {
@@ -64,6 +70,7 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
     'fail-on'?: string;
     'bindings-complete'?: boolean;
     'api-audience'?: string[];
+    engine?: string;
     help?: boolean;
   };
   let positionals: string[];
@@ -80,6 +87,7 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
         'fail-on': { type: 'string', default: 'deny' },
         'bindings-complete': { type: 'boolean', default: false },
         'api-audience': { type: 'string', multiple: true },
+        engine: { type: 'string', default: 'webhook' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -101,6 +109,11 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
     io.stderr.write(`--fail-on must be deny or warn\n${USAGE}`);
     return EXIT_USAGE;
   }
+  const engine = values.engine ?? 'webhook';
+  if (engine !== 'webhook' && engine !== 'vap') {
+    io.stderr.write(`--engine must be webhook or vap\n${USAGE}`);
+    return EXIT_USAGE;
+  }
   if (positionals.length === 0) {
     io.stderr.write(`no manifests given\n${USAGE}`);
     return EXIT_USAGE;
@@ -113,8 +126,8 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
     return EXIT_USAGE;
   }
 
-  const factObjects = readFactFiles(values.facts ?? [], io, cwd, (f) => display(resolve(cwd, f), cwd));
-  if (!factObjects) return EXIT_USAGE;
+  const factFiles = readFacts(values.facts ?? [], io, cwd, (f) => display(resolve(cwd, f), cwd));
+  if (!factFiles) return EXIT_USAGE;
 
   const { files, errors } = readInputs(positionals, io, cwd);
   // Pass 1: the facts among the manifests (a pod may come before its ServiceAccount), keeping
@@ -133,14 +146,25 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
       errors.push({ file: f.display, line: 0, message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
     }
   }
+  let webhook: Parameters<typeof createDryRun>[0]['webhook'];
+  if (engine === 'vap') {
+    const [{ exportPolicies }, { admissionPolicyWebhookFor }] = await Promise.all([import('../../export/export.js'), import('../../dryrun/admission-policies.js')]);
+    const exported = exportPolicies(loaded.policies, { ...(values['api-audience'] ? { apiAudiences: values['api-audience'] } : {}) });
+    for (const p of exported.policies) for (const n of p.notExported) io.stderr.write(`tokenguard test: --engine vap: ${p.policy}: not judged: ${n}\n`);
+    const objectsOf = { validating: exported.policies.flatMap((p) => p.validating), mutating: exported.policies.flatMap((p) => p.mutating) };
+    webhook = (ctx, request) => admissionPolicyWebhookFor(objectsOf, ctx, request);
+  }
   const dryRun = createDryRun({
     policies: loaded.policies,
     manifestFacts,
-    facts: factObjects,
+    facts: factFiles.objects,
+    // Observed use (a TokenUsage document among --facts) is measured against the clock now.
+    ...(factFiles.usage ? { usage: factFiles.usage, now: (options.now ?? Date.now)() } : {}),
     ...(values.namespace ? { namespace: values.namespace } : {}),
     bindingsComplete: values['bindings-complete'] === true,
     ...(values['api-audience'] ? { apiAudiences: values['api-audience'] } : {}),
     keepAdmission: false,
+    ...(webhook ? { webhook } : {}),
   });
   const progress = progressBar(io, documents);
   const mutatedDir = values.mutated ? resolve(cwd, values.mutated) : undefined;

@@ -1,19 +1,29 @@
 /**
  * Rule `automount`: no API token in a pod that does not need the Kubernetes API. "Needs it" is
  * the policy's `automount.needed`: an opt-in annotation on the pod or its ServiceAccount, a list
- * of ServiceAccounts, or an RBAC binding of the ServiceAccount.
+ * of ServiceAccounts, an RBAC binding of the ServiceAccount, or its tokens seen in use in the
+ * API server's audit log within `observedWithin` (docs/usage.md).
  */
-import type { AutomountSpec, TokenPolicy } from '../../policy/types.js';
+import { formatDuration, parseDuration } from '../../duration.js';
 import { isObject, type JsonObject, objectAt, objectsAt, stringAt, stringIn } from '../../json.js';
+import type { AutomountSpec, TokenPolicy } from '../../policy/types.js';
 import { serviceAccountPatternMatches } from '../match.js';
 import { allContainers, mountedVolumeNames, pluginTokenVolumeNames, type TokenSource, tokenSources, writableContainer } from '../pod.js';
 import type { RuleMode, RuleResult, ServiceAccountFacts } from '../types.js';
+
+/**
+ * What decided a verdict: the opt-in annotation, the list of ServiceAccounts, an RBAC binding,
+ * use seen in the audit log (or its absence, over the whole window), a fact that is not known
+ * (then `whenUnknown` decided), or nothing at all (no rule says the pod needs the API).
+ */
+export type AutomountEvidence = 'annotation' | 'list' | 'rbac' | 'observed' | 'unknown' | 'none';
 
 /** Why a pod keeps or loses its API token under one policy. */
 export interface AutomountVerdict {
   readonly policy: string;
   readonly disable: boolean;
   readonly reason: string;
+  readonly evidence: AutomountEvidence;
 }
 
 /** Whose pod it is: what the `needed` rules read besides the pod itself. */
@@ -22,6 +32,8 @@ export interface PodOwner {
   readonly serviceAccount: string;
   /** The ServiceAccount's facts, when known. */
   readonly saFacts: ServiceAccountFacts | undefined;
+  /** The time of the request, ms since the epoch (facts.now); undefined: observed use is unknown. */
+  readonly now?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -34,8 +46,7 @@ export function planAutomount(policies: readonly TokenPolicy[], pod: JsonObject,
   for (const p of policies) {
     const am = p.spec.automount;
     if (am?.action !== 'DisableUnlessNeeded') continue;
-    const reason = neededReason(am.needed, pod, owner);
-    verdicts.push({ policy: p.name, disable: reason === undefined, reason: reason ?? 'API access not needed' });
+    verdicts.push({ policy: p.name, ...decide(am.needed, pod, owner) });
   }
   return verdicts;
 }
@@ -45,31 +56,81 @@ export function disables(verdicts: readonly AutomountVerdict[]): boolean {
   return verdicts.some((v) => v.disable);
 }
 
+type Decision = Omit<AutomountVerdict, 'policy'>;
+
 /**
- * Why a pod needs the API under one policy's `needed` rules, or undefined when it does not.
- * Any one rule is enough. Unknown bindings count as needed unless the policy says otherwise.
+ * Whether a pod needs the API under one policy's `needed` rules, and why. Any one rule that
+ * says so is enough, in this order:
+ *
+ * | rule              | needed when                                   | unknown when                          |
+ * |-------------------|-----------------------------------------------|---------------------------------------|
+ * | `annotation`      | `"true"` on the pod or its ServiceAccount      | never                                 |
+ * | `serviceAccounts` | the ServiceAccount matches a pattern           | never                                 |
+ * | `rbacBound`       | some (Cluster)RoleBinding names it             | bindings not known                    |
+ * | `observedWithin`  | one of its tokens was used within the window   | no audit log, or one not covering it  |
+ *
+ * When none says so and some rule's fact is unknown, `whenUnknown` decides (default Needed).
  */
-function neededReason(needed: AutomountSpec['needed'], pod: JsonObject, { namespace, serviceAccount, saFacts }: PodOwner): string | undefined {
-  if (!needed) return undefined;
+function decide(needed: AutomountSpec['needed'], pod: JsonObject, owner: PodOwner): Decision {
+  const { namespace, serviceAccount, saFacts } = owner;
+  const who = `ServiceAccount ${namespace}/${serviceAccount}`;
+  if (!needed) return { disable: true, reason: 'API access not needed', evidence: 'none' };
   if (needed.annotation) {
-    if (stringIn(objectAt(objectAt(pod, 'metadata'), 'annotations'), needed.annotation) === 'true') return `pod annotation ${needed.annotation}=true`;
-    if (saFacts?.annotations[needed.annotation] === 'true') {
-      return `ServiceAccount ${namespace}/${serviceAccount} annotation ${needed.annotation}=true`;
-    }
+    if (stringIn(objectAt(objectAt(pod, 'metadata'), 'annotations'), needed.annotation) === 'true') return kept(`pod annotation ${needed.annotation}=true`, 'annotation');
+    if (saFacts?.annotations[needed.annotation] === 'true') return kept(`${who} annotation ${needed.annotation}=true`, 'annotation');
   }
   if (needed.serviceAccounts?.some((pat) => serviceAccountPatternMatches(pat, namespace, serviceAccount))) {
-    return `ServiceAccount ${namespace}/${serviceAccount} is listed as needing API access`;
+    return kept(`${who} is listed as needing API access`, 'list');
   }
+  const unknown: string[] = [];
   if (needed.rbacBound) {
     if (saFacts?.bound === true) {
       const by = saFacts.boundBy && saFacts.boundBy.length > 0 ? ` (${saFacts.boundBy.slice(0, 3).join(', ')})` : '';
-      return `ServiceAccount ${namespace}/${serviceAccount} is bound by RBAC${by}`;
+      return kept(`${who} is bound by RBAC${by}`, 'rbac');
     }
-    if (saFacts?.bound === undefined && (needed.whenUnknown ?? 'Needed') === 'Needed') {
-      return `RBAC bindings of ServiceAccount ${namespace}/${serviceAccount} are unknown; kept (whenUnknown: Needed)`;
-    }
+    if (saFacts?.bound === undefined) unknown.push(`RBAC bindings of ${who} are unknown`);
   }
-  return undefined;
+  let notSeen: string | undefined;
+  if (needed.observedWithin !== undefined) {
+    const o = observedUse(needed.observedWithin, owner, who);
+    if (o.kind === 'seen') return kept(o.text, 'observed');
+    if (o.kind === 'unknown') unknown.push(o.text);
+    else notSeen = o.text;
+  }
+  if (unknown.length > 0 && (needed.whenUnknown ?? 'Needed') === 'Needed') return kept(`${unknown.join('; ')}; kept (whenUnknown: Needed)`, 'unknown');
+  // Without observedWithin the reason stays as it always read; with it, it names the evidence.
+  const why = needed.observedWithin === undefined ? [] : [...(notSeen ? [notSeen] : []), ...(unknown.length > 0 ? [`${unknown.join('; ')} (whenUnknown: NotNeeded)`] : [])];
+  const evidence: AutomountEvidence = unknown.length > 0 ? 'unknown' : notSeen ? 'observed' : needed.rbacBound ? 'rbac' : 'none';
+  return { disable: true, reason: why.length > 0 ? `API access not needed: ${why.join('; ')}` : 'API access not needed', evidence };
+}
+
+function kept(reason: string, evidence: AutomountEvidence): Decision {
+  return { disable: false, reason, evidence };
+}
+
+/**
+ * What the audit log says of the ServiceAccount's tokens over the last `within` before now:
+ * used in it (`seen`), not used although the log covers it all (`not-seen`), or `unknown`: no
+ * log, or a log that starts after the window began or ends before it.
+ */
+function observedUse(within: string, { saFacts, now }: PodOwner, who: string): { kind: 'seen' | 'not-seen' | 'unknown'; text: string } {
+  const seconds = parseDuration(within);
+  if (typeof seconds !== 'number') return { kind: 'unknown', text: `observedWithin ${JSON.stringify(within)}: ${seconds.error}` };
+  const o = saFacts?.observed;
+  if (now === undefined || o === undefined) return { kind: 'unknown', text: `use of ${who}'s tokens is unknown (no audit log facts)` };
+  const start = now - seconds * 1000;
+  if (o.lastSeen !== undefined && o.lastSeen >= start) {
+    return { kind: 'seen', text: `${who} used a token ${ago(now - o.lastSeen)} ago (observed use within ${within})` };
+  }
+  if (o.to < start) return { kind: 'unknown', text: `the audit log ends ${ago(now - o.to)} ago, before the ${within} of observedWithin` };
+  if (o.from > start) return { kind: 'unknown', text: `the audit log covers only the last ${ago(now - o.from)} of the ${within} of observedWithin for ${who}` };
+  return { kind: 'not-seen', text: `${who} used no token in the last ${within} of audit log (observed use)` };
+}
+
+/** An age as a duration to the minute (seconds below one). */
+function ago(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return formatDuration(s < 60 ? s : Math.round(s / 60) * 60) || '0s';
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -61,8 +61,12 @@ export function planInjections(policies: readonly TokenPolicy[]): InjectionPlan 
 }
 
 function withDefaults(policy: string, inj: TokenInjection): PlannedInjection {
+  return { policy, ...injectionWithDefaults(inj) };
+}
+
+/** An injection as the rule carries it out: every field a policy may leave out given its default. */
+export function injectionWithDefaults(inj: TokenInjection): Omit<PlannedInjection, 'policy'> {
   return {
-    policy,
     volumeName: inj.volumeName,
     audience: inj.audience,
     expirationSeconds: inj.expirationSeconds ?? DEFAULT_PROJECTED_EXPIRATION_SECONDS,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkPolicySet, parsePolicyDocuments } from '../../../src/policy/parse.js';
 import { loadPolicies } from '../../../src/policy/load.js';
-import { tokenPolicySchema } from '../../../src/policy/schema.js';
+import { documentSchema, tokenPolicySchema } from '../../../src/policy/schema.js';
 import { formatPolicyError } from '../../../src/policy/types.js';
 import { policyValidatorSource } from '../../../src/policy/validator-source.js';
 import { REPO } from '../../helpers/fixtures.js';
@@ -17,8 +17,13 @@ test('the shipped policies load without errors', () => {
   expect(r.policies.map((p) => p.name).sort()).toEqual(['api-token-expiration', 'automount', 'legacy-token-secrets', 'token-bounds']);
 });
 
-test('policies/schema.json is the schema the loader uses', () => {
-  expect(JSON.parse(readFileSync(join(REPO, 'policies', 'schema.json'), 'utf8'))).toEqual(tokenPolicySchema);
+test('policies/schema.json is the schema the loader uses, and the TokenUsage document', () => {
+  const published = JSON.parse(readFileSync(join(REPO, 'policies', 'schema.json'), 'utf8'));
+  expect(published).toEqual(documentSchema());
+  const { $schema, $id, definitions, ...policy } = tokenPolicySchema;
+  expect(published.definitions.TokenPolicy).toEqual(policy);
+  expect(published.definitions).toMatchObject(definitions);
+  expect([$schema, $id]).toEqual([published.$schema, expect.any(String)]);
 });
 
 test('a valid multi-document file gives one policy per document, with its source', () => {
@@ -97,4 +102,12 @@ test('loading a missing path or an empty folder is an error, never an empty poli
 
 test('the compiled policy schema the loader uses is current (npm run schema writes it)', () => {
   expect(readFileSync(join(REPO, 'src', 'policy', 'schema-validator.generated.ts'), 'utf8')).toBe(policyValidatorSource());
+});
+
+test('automount.needed.observedWithin is a duration; anything else is named with its field', () => {
+  const policy = (within: string) => `${head('observed')}spec:\n  mode: Enforce\n  automount:\n    action: DisableUnlessNeeded\n    needed: {observedWithin: "${within}"}\n`;
+  expect(errorsOf(policy('30d'))).toEqual([]);
+  expect(errorsOf(policy('1h30m'))).toEqual([]);
+  expect(errorsOf(policy('30 days'))).toEqual(['p.yaml:1: spec.automount.needed.observedWithin: "30 days" is not a duration (at character 1; e.g. 30d, 12h, 1h30m; units s, m, h, d, w) (line 9)']);
+  expect(errorsOf(policy('0s'))).toEqual(['p.yaml:1: spec.automount.needed.observedWithin: "0s" is not longer than zero (line 9)']);
 });

@@ -1,0 +1,276 @@
+/**
+ * Scenario 24: who really uses a token, from the real API server's audit log. A control plane
+ * of its own, since the suite's has no audit log: kube-apiserver with `--audit-policy-file`
+ * (the policy docs/usage.md recommends, all stages kept so that counting once per auditID is
+ * put to the test) and `--audit-log-path`.
+ *
+ * In namespace e2e-usage:
+ * - `bound`: a token from `kubectl create token bound --bound-object-kind Pod
+ *   --bound-object-name usage-pod`, the pod on a Node object, so the token names both;
+ * - `legacy`: the token kube-controller-manager writes into a `kubernetes.io/service-account-token`
+ *   Secret; later that Secret is marked invalid and used once more: refused, and (as this API
+ *   server logs it) an event without user or annotation, counted apart;
+ * - `reviewer`: a plain `kubectl create token`, which calls TokenReview with bound's token;
+ * - `quiet`: bound by RBAC, never given a token.
+ * `tokenguard usage` (the built CLI) on the log must name exactly those identities, their pods,
+ * the legacy Secret, the TokenReview and the counts of requests made here.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { type Cluster, startCluster } from './cluster.js';
+import { type E2EState, loadState, waitFor } from './env.js';
+import { kubectl } from './kube.js';
+import { CLI } from './tokenguard.js';
+
+const NS = 'e2e-usage';
+
+/** The audit policy of docs/usage.md, with every stage kept. */
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+  - level: RequestResponse
+    resources: [{group: authentication.k8s.io, resources: [tokenreviews]}]
+  - level: Metadata
+    userGroups: [system:serviceaccounts]
+  - level: None
+    userGroups: [system:authenticated, system:unauthenticated]
+  - level: Metadata
+`;
+
+let cluster: Cluster;
+let state: E2EState;
+let auditLog: string;
+const tokens: Record<string, string> = {};
+let podUid = '';
+let nodeUid = '';
+/** Requests made with each token, by their answer's status code. */
+const made: Record<string, number[]> = { bound: [], legacy: [], reviewer: [] };
+
+async function kube(args: readonly string[], input?: string): Promise<string> {
+  const r = await kubectl(args, input === undefined ? {} : { input }, state);
+  if (r.code !== 0) throw new Error(`e2e: kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+const applyObjects = (...items: object[]) => kube(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+
+/** One request to the API server with a bearer token; returns the status code. */
+function call(who: string, method: string, path: string, body?: object): Promise<{ status: number; body: string }> {
+  const u = new URL(path, cluster.apiserverUrl);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        method,
+        hostname: u.hostname,
+        port: u.port,
+        path: u.pathname + u.search,
+        ca: readFileSync(cluster.caFile),
+        headers: { authorization: `Bearer ${tokens[who]}`, ...(payload ? { 'content-type': 'application/json' } : {}) },
+        agent: false,
+        timeout: 15_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          made[who]?.push(res.statusCode ?? 0);
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timeout`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+function tokenguard(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+const binding = (name: string, sa: string, role: string) => ({
+  apiVersion: 'rbac.authorization.k8s.io/v1',
+  kind: 'RoleBinding',
+  metadata: { name, namespace: NS },
+  roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+  subjects: [{ kind: 'ServiceAccount', name: sa, namespace: NS }],
+});
+
+beforeAll(async () => {
+  const binDir = process.env.TOKENGUARD_E2E_BIN_DIR;
+  if (!binDir) throw new Error('e2e: TOKENGUARD_E2E_BIN_DIR is not set; run the suite with test/e2e/run.sh (npm run test:e2e)');
+  const suite = loadState();
+  const workDir = join(suite.workDir, 'usage-cluster');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(workDir, { recursive: true });
+  const policyFile = join(workDir, 'audit-policy.yaml');
+  writeFileSync(policyFile, AUDIT_POLICY);
+  auditLog = join(workDir, 'audit', 'audit.log');
+  cluster = await startCluster({
+    binDir,
+    workDir,
+    extraApiserverArgs: [`--audit-policy-file=${policyFile}`, `--audit-log-path=${auditLog}`, '--audit-log-maxbackup=3'],
+  });
+  state = { ...suite, kubeconfig: cluster.kubeconfig, apiserverUrl: cluster.apiserverUrl, caFile: cluster.caFile };
+
+  await kube(['create', 'namespace', NS]);
+  await applyObjects(
+    ...['bound', 'legacy', 'reviewer', 'quiet'].map((name) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: NS } })),
+    binding('bound-view', 'bound', 'view'),
+    binding('quiet-view', 'quiet', 'view'),
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'e2e-usage-reviewer' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
+      subjects: [{ kind: 'ServiceAccount', name: 'reviewer', namespace: NS }],
+    },
+    { apiVersion: 'v1', kind: 'Node', metadata: { name: 'usage-node' } },
+    { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/service-account-token', metadata: { name: 'legacy-token', namespace: NS, annotations: { 'kubernetes.io/service-account.name': 'legacy' } } },
+  );
+  // A pod on the node (no kubelet runs it: the API server only has to know it).
+  await applyObjects({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'usage-pod', namespace: NS },
+    spec: { serviceAccountName: 'bound', nodeName: 'usage-node', automountServiceAccountToken: false, containers: [{ name: 'app', image: 'registry.invalid/tokenguard-e2e/app:1' }] },
+  });
+  podUid = (await kube(['get', 'pod', 'usage-pod', '-n', NS, '-o', 'jsonpath={.metadata.uid}'])).trim();
+  nodeUid = (await kube(['get', 'node', 'usage-node', '-o', 'jsonpath={.metadata.uid}'])).trim();
+
+  tokens.bound = (await kube(['create', 'token', 'bound', '-n', NS, '--bound-object-kind', 'Pod', '--bound-object-name', 'usage-pod'])).trim();
+  tokens.reviewer = (await kube(['create', 'token', 'reviewer', '-n', NS])).trim();
+  tokens.legacy = await waitFor('kube-controller-manager fills the token Secret', 60_000, async () => {
+    const data = (await kube(['get', 'secret', 'legacy-token', '-n', NS, '-o', 'jsonpath={.data.token}'])).trim();
+    return data ? Buffer.from(data, 'base64').toString('utf8') : undefined;
+  });
+
+  // bound: 3 requests (list pods, get a configmap list, discovery).
+  await call('bound', 'GET', `/api/v1/namespaces/${NS}/pods`);
+  await call('bound', 'GET', `/api/v1/namespaces/${NS}/configmaps?limit=5`);
+  await call('bound', 'GET', '/version');
+  // legacy: 2 requests, one refused by RBAC (it is bound to nothing).
+  await call('legacy', 'GET', `/api/v1/namespaces/${NS}/secrets`);
+  await call('legacy', 'GET', '/api');
+  // reviewer: one TokenReview of bound's token (what Vault's Kubernetes auth does at a login).
+  const review = await call('reviewer', 'POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'TokenReview',
+    spec: { token: tokens.bound },
+  });
+  expect(JSON.parse(review.body).status.user.username).toBe(`system:serviceaccount:${NS}:bound`);
+  // The legacy Secret marked invalid (as the legacy-token cleaner does after a year): one more use, refused.
+  await kube(['label', 'secret', 'legacy-token', '-n', NS, 'kubernetes.io/legacy-token-invalid-since=2026-01-01']);
+  // The API server caches a token's authentication for a few seconds: use it until it is refused.
+  await waitFor('the invalidated legacy token refused', 60_000, async () => ((await call('legacy', 'GET', '/api')).status === 401 ? true : undefined), 2_000);
+  made.legacy?.pop(); // the refusal: not a request the API server authenticated
+
+  // The log backend writes as events happen (--audit-log-mode=blocking, the default); wait for the last one.
+  await waitFor('the refused request in the audit log', 30_000, async () => (readFileSync(auditLog, 'utf8').includes('"code":401') ? true : undefined));
+}, 240_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+interface Account {
+  namespace: string;
+  name: string;
+  requests: number;
+  denied: number;
+  pods: { name: string; uid: string; node?: string; nodeUid?: string; requests: number; lastCredentialId?: string }[];
+  podlessRequests: number;
+  legacy: { secret: string; kind: string; requests: number; refused: number; sourceIPs: string[] }[];
+  presented?: { reviews: number; reviewers: Record<string, number>; pods: string[] };
+  resources: { group: string; resource: string; verbs: Record<string, number> }[];
+  paths: { path: string; verbs: Record<string, number> }[];
+  tokenRequests: Record<string, number>;
+}
+
+test('tokenguard usage on the real audit log names exactly those identities, pods, legacy use and counts', async () => {
+  const r = await tokenguard(['usage', '--audit-log', join(auditLog, '..'), '--output', 'json']);
+  expect(r.code).toBe(0);
+  const body = JSON.parse(r.stdout) as {
+    serviceAccounts: Account[];
+    reviewers: { username: string; reviews: number; answered: number; presented: Record<string, number> }[];
+    refusedAuthentication: { requests: number; sourceIPs: string[] };
+    problems: { count: number };
+  };
+  expect(body.problems.count).toBe(0);
+  // v1.34 logs the refusal of the invalidated legacy token with no user and no annotation:
+  // it is counted as refused, under no identity.
+  expect(body.refusedAuthentication).toMatchObject({ requests: 1, sourceIPs: ['127.0.0.1'] });
+  const ours = body.serviceAccounts.filter((s) => s.namespace === NS);
+  // quiet never had a token; only kube-controller-manager's own ServiceAccounts are seen besides ours.
+  expect(ours.map((s) => s.name)).toEqual(['bound', 'legacy', 'reviewer']);
+  expect(body.serviceAccounts.filter((s) => s.namespace !== NS).every((s) => s.namespace === 'kube-system')).toBe(true);
+  const sa = (name: string) => ours.find((s) => s.name === name) as Account;
+
+  const bound = sa('bound');
+  expect(bound.requests).toBe(made.bound?.length);
+  expect(bound.requests).toBe(3);
+  expect(bound.denied).toBe(0);
+  expect(bound.pods).toEqual([expect.objectContaining({ name: 'usage-pod', uid: podUid, node: 'usage-node', nodeUid, requests: 3 })]);
+  expect(bound.pods[0]?.lastCredentialId).toMatch(/^JTI=[0-9a-f-]{36}$/);
+  expect(bound.resources.map((x) => [x.resource, x.verbs])).toEqual([
+    ['configmaps', { list: 1 }],
+    ['pods', { list: 1 }],
+  ]);
+  expect(bound.paths).toEqual([{ path: '/version', verbs: { get: 1 } }]);
+  expect(bound.presented).toMatchObject({ reviews: 1, reviewers: { [`system:serviceaccount:${NS}:reviewer`]: 1 }, pods: ['usage-pod'] });
+  expect(bound.tokenRequests).toEqual({});
+
+  const legacy = sa('legacy');
+  expect(legacy.requests).toBe(made.legacy?.length);
+  expect(legacy.requests).toBeGreaterThanOrEqual(2);
+  expect(legacy.denied).toBe(made.legacy?.filter((c) => c === 403).length);
+  expect(legacy.denied).toBe(1);
+  expect(legacy.pods).toEqual([]);
+  expect(legacy.podlessRequests).toBe(0);
+  expect(legacy.legacy).toEqual([expect.objectContaining({ secret: 'legacy-token', kind: 'manual', requests: made.legacy?.length, refused: 0, sourceIPs: ['127.0.0.1'] })]);
+
+  const reviewer = sa('reviewer');
+  expect(reviewer.requests).toBe(1);
+  expect(reviewer.podlessRequests).toBe(1);
+  expect(reviewer.resources.map((x) => [x.group, x.resource, x.verbs])).toEqual([['authentication.k8s.io', 'tokenreviews', { create: 1 }]]);
+  expect(body.reviewers.find((x) => x.username === `system:serviceaccount:${NS}:reviewer`)).toMatchObject({ reviews: 1, answered: 1, presented: { [`${NS}/bound`]: 1 } });
+
+  // Every stage of a request was logged, so counting per event would have counted more.
+  const events = readFileSync(auditLog, 'utf8').split('\n').filter((l) => l.includes(`system:serviceaccount:${NS}:bound"`) && !l.includes('tokenreviews'));
+  expect(events.length).toBeGreaterThan(3);
+});
+
+test('the text report recommends from the cluster: bound never seen, seen unbound, the legacy token and where it is used from', async () => {
+  const r = await tokenguard(['usage', '--audit-log', auditLog, '--kubeconfig', cluster.kubeconfig]);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/Bound but never seen \(\d+\): automount can be off, and the binding is unused\n(?:.*\n)*? {4}e2e-usage\/quiet: bound by RoleBinding e2e-usage\/quiet-view\n/);
+  const n = made.legacy?.length;
+  expect(r.stdout).toContain(`    e2e-usage/legacy: calls discovery (/api), which every authenticated user may; 1 of its ${n} requests were refused (403)`);
+  expect(r.stdout).toMatch(new RegExp(`e2e-usage/legacy: Secret legacy-token \\(manual\\), ${n} requests, last \\S+ from 127\\.0\\.0\\.1\n`));
+  expect(r.stdout).toContain('  1 request refused before any user was known (401) from 127.0.0.1');
+  expect(r.stdout).not.toContain(tokens.bound as string);
+  expect(r.stdout).not.toContain(tokens.legacy as string);
+});
+
+test('the facts output is a TokenUsage document with those ServiceAccounts', async () => {
+  const r = await tokenguard(['usage', '--audit-log', auditLog, '--output', 'facts']);
+  expect(r.code).toBe(0);
+  const { parse } = await import('yaml');
+  const doc = parse(r.stdout) as { kind: string; spec: { window: { from: string; to: string }; serviceAccounts: { namespace: string; name: string; requests: number; legacySecrets?: { name: string; refused: number }[] }[] } };
+  expect(doc.kind).toBe('TokenUsage');
+  const ours = doc.spec.serviceAccounts.filter((s) => s.namespace === NS);
+  expect(ours.map((s) => [s.name, s.requests])).toEqual([
+    ['bound', 3],
+    ['legacy', made.legacy?.length],
+    ['reviewer', 1],
+  ]);
+  expect(ours[1]?.legacySecrets).toEqual([expect.objectContaining({ name: 'legacy-token', refused: 0 })]);
+  expect(Date.parse(doc.spec.window.to)).toBeGreaterThanOrEqual(Date.parse(doc.spec.window.from));
+});

@@ -56,6 +56,8 @@ export type StoredCertificates =
       readonly caKeyMatches: boolean;
       /** Undefined when tls.crt or tls.key is missing or does not parse. */
       readonly serving: ServingInfo | undefined;
+      /** A renewal asked for now (the Secret's {@link RENEW_ANNOTATION}), whatever the validities. */
+      readonly renew?: RenewRequest;
     }
   | { readonly usable: false; readonly problem: string };
 
@@ -70,6 +72,20 @@ export type Plan =
   | { readonly action: 'prune'; readonly reason: string; readonly keep: readonly string[] }
   /** Nothing to change now; `wait` says what is awaited, if anything. */
   | { readonly action: 'none'; readonly wait?: string };
+
+/**
+ * The Secret annotation that asks the controller for a renewal now: `ca` stages a new CA (which
+ * then goes the usual way: published, awaited, a certificate of it issued), `certificate` issues a
+ * new serving certificate from the newest CA. The controller removes it with the write that
+ * answers it.
+ */
+export const RENEW_ANNOTATION = 'tokenguard.dev/renew';
+export type RenewRequest = 'ca' | 'certificate';
+
+/** The renewal an annotation value asks for, or undefined when the value is neither. */
+export function renewRequest(value: unknown): RenewRequest | undefined {
+  return value === 'ca' || value === 'certificate' ? value : undefined;
+}
 
 /** A plan and when to decide again at the latest (milliseconds since the epoch). */
 export interface Decision {
@@ -124,6 +140,7 @@ export function decide(stored: StoredCertificates, now: number, config: Rotation
   if (now >= newest.notAfter - config.caRenewBeforeMs) {
     return { plan: { action: 'stage-ca', reason: `the newest CA expires at ${iso(newest.notAfter)}`, keep }, nextCheck: now };
   }
+  if (stored.renew === 'ca') return { plan: { action: 'stage-ca', reason: `the Secret's ${RENEW_ANNOTATION} annotation asks for a new CA`, keep }, nextCheck: now };
   const unusable = servingProblem(serving, now, keep);
   if (unusable !== undefined) return { plan: { action: 'issue', reason: unusable, keep }, nextCheck: now };
   const s = serving as ServingInfo;
@@ -138,6 +155,9 @@ export function decide(stored: StoredCertificates, now: number, config: Rotation
     };
   }
   if (now >= s.notAfter - config.certRenewBeforeMs) return { plan: { action: 'issue', reason: `the serving certificate expires at ${iso(s.notAfter)}`, keep }, nextCheck: now };
+  // Only here, with the newest CA signing: while a new CA waits to be trusted, the certificate
+  // that answers the request is the one its promotion issues.
+  if (stored.renew === 'certificate') return { plan: { action: 'issue', reason: `the Secret's ${RENEW_ANNOTATION} annotation asks for a new serving certificate`, keep }, nextCheck: now };
   if (pruned) return { plan: { action: 'prune', reason: 'a CA of the bundle has expired', keep }, nextCheck: now };
   const next = Math.min(newest.notAfter - config.caRenewBeforeMs, s.notAfter - config.certRenewBeforeMs, ...stored.cas.map((c) => c.notAfter));
   return { plan: { action: 'none' }, nextCheck: soon(next) };

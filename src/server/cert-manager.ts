@@ -16,7 +16,7 @@ import { mkdir, readdir, readlink, rename, rm, symlink, writeFile } from 'node:f
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { type CertInfo, decide, type Plan, type RotationConfig, type ServingInfo, type StoredCertificates, servingNotAfter, caBundlePatch } from '../certs/controller.js';
+import { type CertInfo, caBundlePatch, decide, type Plan, RENEW_ANNOTATION, type RotationConfig, renewRequest, type ServingInfo, type StoredCertificates, servingNotAfter } from '../certs/controller.js';
 import { generateCertificates, serviceDnsNames, toCaBundle } from '../certs/generate.js';
 import { parseCertificate, parsePrivateKey, privateKeyFor } from '../certs/keys.js';
 import { isObject, type JsonObject } from '../json.js';
@@ -151,23 +151,33 @@ export function startCertManager(options: CertManagerOptions): CertManager {
   const published = new Map<string, number>();
   const missingConfigurations = new Set<string>();
   let leaderWake: (() => void) | undefined;
+  /** The invalid value of the renew annotation last warned about. */
+  let badRenewValue: unknown;
 
   const reconcile = async (): Promise<number> => {
     const secret = await getOrUndefined(client, secretPath);
     const data = secret === undefined ? {} : secretData(secret);
-    const stored = secret === undefined ? ({ usable: false, problem: 'the Secret does not exist' } as const) : parseStored(data, names);
+    const annotations = isObject(secret?.metadata) && isObject(secret.metadata.annotations) ? secret.metadata.annotations : {};
+    const asked = annotations[RENEW_ANNOTATION];
+    const renew = renewRequest(asked);
+    if (asked !== undefined && renew === undefined && asked !== badRenewValue) {
+      log('warn', { annotation: RENEW_ANNOTATION }, `the Secret's ${RENEW_ANNOTATION} annotation must be "ca" or "certificate", got ${JSON.stringify(String(asked).slice(0, 64))}; ignored`);
+    }
+    badRenewValue = renew === undefined ? asked : undefined;
+    const parsed = secret === undefined ? ({ usable: false, problem: 'the Secret does not exist' } as const) : parseStored(data, names);
+    const stored: StoredCertificates = parsed.usable && renew !== undefined ? { ...parsed, renew } : parsed;
     const bundleKey = stored.usable ? stored.cas.map((c) => c.fingerprint256).join(',') : '';
     const decision = decide(stored, now(), rotation, published.get(bundleKey), Math.max(pollIntervalMs, 1000));
     let bundlePem = stored.usable ? (data[SECRET_KEYS.caCert] ?? '') : '';
     if (decision.plan.action !== 'none') {
-      bundlePem = await apply(decision.plan, secret, data);
+      bundlePem = await apply(decision.plan, secret, data, stored);
     } else if (decision.plan.wait !== undefined) log('debug', {}, `waiting for ${decision.plan.wait}`);
     await publish(bundlePem, bundleKey, decision.plan.action === 'none');
     return decision.plan.action === 'none' ? decision.nextCheck : now();
   };
 
   /** Carries out a plan; returns the bundle the Secret now holds. */
-  const apply = async (plan: Exclude<Plan, { action: 'none' }>, secret: JsonObject | undefined, data: Record<string, string>): Promise<string> => {
+  const apply = async (plan: Exclude<Plan, { action: 'none' }>, secret: JsonObject | undefined, data: Record<string, string>, stored: StoredCertificates): Promise<string> => {
     const t = now();
     const bundleCerts = splitPem(data[SECRET_KEYS.caCert] ?? '');
     const kept = (keep: readonly string[]) => bundleCerts.filter((p) => keep.includes(parseCertificate(p)?.fingerprint256 ?? '')).join('');
@@ -204,7 +214,10 @@ export function startCertManager(options: CertManagerOptions): CertManager {
     } else {
       next = { ...data, [SECRET_KEYS.caCert]: kept(plan.keep) };
     }
-    await writeSecret(secret, next);
+    // The write that answers a renewal request removes it.
+    const renew = stored.usable ? stored.renew : undefined;
+    const answered = plan.action === 'create' || (renew === 'ca' && plan.action === 'stage-ca') || (renew === 'certificate' && plan.action === 'issue');
+    await writeSecret(secret, next, answered);
     const serving = parseCertificate(next[SECRET_KEYS.cert] ?? '');
     log(
       'info',
@@ -214,7 +227,7 @@ export function startCertManager(options: CertManagerOptions): CertManager {
     return next[SECRET_KEYS.caCert] ?? '';
   };
 
-  const writeSecret = async (secret: JsonObject | undefined, data: Record<string, string>) => {
+  const writeSecret = async (secret: JsonObject | undefined, data: Record<string, string>, clearRenew: boolean) => {
     const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
     if (secret === undefined) {
       await client.sendJson(
@@ -225,7 +238,12 @@ export function startCertManager(options: CertManagerOptions): CertManager {
       );
       return;
     }
-    const metadata = isObject(secret.metadata) ? secret.metadata : {};
+    const read = isObject(secret.metadata) ? secret.metadata : {};
+    let metadata: JsonObject = read;
+    if (clearRenew && isObject(read.annotations) && RENEW_ANNOTATION in read.annotations) {
+      const { [RENEW_ANNOTATION]: _answered, ...annotations } = read.annotations;
+      metadata = { ...read, annotations };
+    }
     // PUT with the resourceVersion read: a write by anyone since then fails with 409 (retried next round).
     // The Secret's type cannot change, so a kubernetes.io/tls Secret is kept as one and any other type stays as it is.
     await client.sendJson(

@@ -287,6 +287,48 @@ test('a Secret the leader did not write and cannot read the CA of: replaced, and
   await d.manager.close();
 });
 
+test('the renew annotation: a new serving certificate from the same CA, then a new CA staged and, once published, signing', async () => {
+  const e = start('replica-e');
+  await e.manager.ready;
+  await waitFor('replica-e to lead', 20_000, async () => (e.manager.isLeader() ? true : undefined), 100);
+  const annotations = async () => ((await client.getJson(SECRET_PATH)).metadata as { annotations?: Record<string, string> }).annotations ?? {};
+  const before = await secret();
+  await kubectlOk(['annotate', 'secret', SECRET, '-n', NS, 'tokenguard.dev/renew=certificate', 'e2e-keep=me']);
+  const renewed = await waitFor('a new serving certificate', 20_000, async () => {
+    const d = await secret();
+    return d['tls.crt'] !== before['tls.crt'] ? d : undefined;
+  }, 100);
+  expect(renewed['ca.crt']).toBe(before['ca.crt']);
+  expect(new X509Certificate(renewed['tls.crt'] as string).verify(new X509Certificate(before['ca.crt'] as string).publicKey)).toBe(true);
+  expect(await annotations()).toEqual({ 'e2e-keep': 'me' });
+  await waitFor('replica-e to serve it', 20_000, async () => (files(e.dir).cert === renewed['tls.crt'] ? true : undefined), 100);
+
+  await kubectlOk(['annotate', 'secret', SECRET, '-n', NS, 'tokenguard.dev/renew=ca']);
+  const staged = await waitFor('a second CA in ca.crt', 20_000, async () => {
+    const d = await secret();
+    return splitPem(d['ca.crt'] ?? '').length === 2 ? d : undefined;
+  }, 100);
+  const [oldCa, newCa] = splitPem(staged['ca.crt'] as string).map((p) => new X509Certificate(p)) as [X509Certificate, X509Certificate];
+  expect(oldCa.raw.equals(new X509Certificate(before['ca.crt'] as string).raw)).toBe(true);
+  // Staged only: the serving certificate is still the old CA's, the bundle holds both.
+  expect(staged['tls.crt']).toBe(renewed['tls.crt']);
+  expect(await annotations()).toEqual({ 'e2e-keep': 'me' });
+  const promoted = await waitFor('a serving certificate of the new CA', 20_000, async () => {
+    const d = await secret();
+    return new X509Certificate(d['tls.crt'] as string).verify(newCa.publicKey) ? d : undefined;
+  }, 100);
+  // It was issued only once both configurations held the bundle of both CAs.
+  const wanted = Buffer.from(staged['ca.crt'] as string).toString('base64');
+  expect([...(await bundles('validating', CONFIG)), ...(await bundles('mutating', CONFIG))].every((x) => x === wanted)).toBe(true);
+  expect(promoted['ca.crt']).toBe(staged['ca.crt']);
+  const steps = e.lines().filter((l) => l.action !== undefined || String(l.msg).startsWith('caBundle of')).map((l) => String(l.action ?? `bundle ${String(l.configuration)}`));
+  expect(steps).toEqual(['issue', 'stage-ca', `bundle validatingwebhookconfigurations/${CONFIG}`, `bundle mutatingwebhookconfigurations/${CONFIG}`, 'issue']);
+
+  await kubectlOk(['annotate', 'secret', SECRET, '-n', NS, 'tokenguard.dev/renew=everything']);
+  await waitFor('a warning about the value', 20_000, async () => e.lines().find((l) => String(l.msg).includes('annotation must be "ca" or "certificate", got "everything"')), 100);
+  await e.manager.close();
+});
+
 test('no key material in any log line of any manager', async () => {
   expect(logLines.length).toBeGreaterThan(10);
   const text = logLines.join('');

@@ -56,8 +56,8 @@ certificate before it expires, rotates the CA with an overlap (the new CA goes i
 the two named webhook configurations first, and is used only --ca-propagation later), and removes
 expired CAs from the bundle. It patches those configurations, never creates them; an empty name
 leaves that kind alone. Every replica serves the certificate the Secret holds, reloaded without
-dropping connections. Excludes --tls-cert/--tls-key and --no-cluster. Durations: 500ms, 10s, 5m,
-12h, 90d.
+dropping connections. Annotate the Secret tokenguard.dev/renew=certificate (or =ca) to renew now.
+Excludes --tls-cert/--tls-key and --no-cluster. Durations: 500ms, 10s, 5m, 12h, 90d.
 
 Without --tls-cert/--tls-key, serves certs/tls.crt and certs/tls.key, creating development
 certificates there (for localhost, 127.0.0.1 and the tokenguard Service) when they are missing.

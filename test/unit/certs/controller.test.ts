@@ -1,11 +1,11 @@
-import { type CertInfo, caBundlePatch, checkRotationConfig, decide, type RotationConfig, type StoredCertificates, servingNotAfter } from '../../../src/certs/controller.js';
+import { type CertInfo, caBundlePatch, checkRotationConfig, decide, type RotationConfig, renewRequest, type StoredCertificates, servingNotAfter } from '../../../src/certs/controller.js';
 import { leaseStep, microTime } from '../../../src/kube/lease.js';
 
 const DAY = 86_400_000;
 const config: RotationConfig = { caValidityMs: 365 * DAY, caRenewBeforeMs: 30 * DAY, certValidityMs: 90 * DAY, certRenewBeforeMs: 30 * DAY, propagationMs: 60_000 };
 const T0 = Date.UTC(2026, 0, 1);
 const ca = (fp: string, from: number, days: number): CertInfo => ({ fingerprint256: fp, notBefore: from, notAfter: from + days * DAY });
-const stored = (cas: CertInfo[], issuer: string, servingFrom: number, servingDays = 90): StoredCertificates => ({
+const stored = (cas: CertInfo[], issuer: string, servingFrom: number, servingDays = 90): Extract<StoredCertificates, { usable: true }> => ({
   usable: true,
   cas,
   caKeyMatches: true,
@@ -44,6 +44,23 @@ describe('decide', () => {
   test('a serving certificate of no bundle CA, with a wrong key or wrong names is replaced at once', () => {
     const s = stored([ca('A', T0, 365)], 'X', T0);
     expect(decide(s, T0 + DAY, config, undefined).plan.action).toBe('issue');
+  });
+  test('the renew annotation: "ca" stages a new CA at once (then the usual wait), "certificate" issues at once from the newest CA', () => {
+    const s = stored([ca('A', T0, 365)], 'A', T0);
+    expect(decide({ ...s, renew: 'ca' }, T0 + DAY, config, T0).plan).toEqual({ action: 'stage-ca', reason: "the Secret's tokenguard.dev/renew annotation asks for a new CA", keep: ['A'] });
+    expect(decide({ ...s, renew: 'certificate' }, T0 + DAY, config, T0).plan).toEqual({
+      action: 'issue',
+      reason: "the Secret's tokenguard.dev/renew annotation asks for a new serving certificate",
+      keep: ['A'],
+    });
+    // While a staged CA waits to be trusted, a certificate request waits for the promotion (which answers it).
+    const staged = { ...stored([ca('A', T0, 365), ca('B', T0 + DAY, 365)], 'A', T0), renew: 'certificate' as const };
+    expect(decide(staged, T0 + DAY + 1000, config, undefined).plan.action).toBe('none');
+    expect(decide(staged, T0 + DAY + 1000, config, T0 + DAY).plan.action).toBe('none');
+    expect(decide(staged, T0 + DAY + 60_000, config, T0 + DAY).plan).toMatchObject({ action: 'issue', reason: 'the bundle with the new CA is in every webhook configuration' });
+  });
+  test('renewRequest takes "ca" and "certificate" only', () => {
+    expect(['ca', 'certificate', 'CA', '', undefined, 1].map(renewRequest)).toEqual(['ca', 'certificate', undefined, undefined, undefined, undefined]);
   });
   test('a new serving certificate never outlives its CA', () => {
     expect(servingNotAfter(T0, config, T0 + 10 * DAY)).toBe(T0 + 10 * DAY);

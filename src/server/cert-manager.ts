@@ -12,7 +12,7 @@
  * logs key material, and never throws into the server: every failure is logged and retried.
  */
 import { randomBytes, type X509Certificate } from 'node:crypto';
-import { mkdir, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -95,7 +95,7 @@ export function startCertManager(options: CertManagerOptions): CertManager {
     lastProblem = problem;
     log('warn', fields, problem);
   };
-  const sync = async () => {
+  const syncOnce = async () => {
     let secret: JsonObject | undefined;
     try {
       secret = await getOrUndefined(client, secretPath);
@@ -124,6 +124,26 @@ export function startCertManager(options: CertManagerOptions): CertManager {
     written = pair.fingerprint256;
     log('info', { serialNumber: pair.serialNumber, notAfter: new Date(pair.notAfter).toISOString(), issuer: pair.issuer }, 'serving certificate taken from the Secret');
     resolveReady(files);
+  };
+  // One sync at a time: the poll and the leader (right after it changed the Secret) both ask for
+  // one, and two writes of the folder at once would each remove the other's new `..data` target.
+  // A sync asked for while one runs runs once more after it.
+  let syncRunning: Promise<void> | undefined;
+  let syncAgain = false;
+  const sync = (): Promise<void> => {
+    if (syncRunning !== undefined) {
+      syncAgain = true;
+      return syncRunning;
+    }
+    syncRunning = (async () => {
+      do {
+        syncAgain = false;
+        await syncOnce();
+      } while (syncAgain && !closed);
+    })().finally(() => {
+      syncRunning = undefined;
+    });
+    return syncRunning;
   };
 
   // ------------------------------------------------------------ the leader: Secret and caBundles
@@ -323,6 +343,7 @@ export function startCertManager(options: CertManagerOptions): CertManager {
       await elector.close();
       await leading;
       await syncing;
+      await syncRunning;
     },
   };
 }
@@ -433,7 +454,9 @@ export async function writeVolume(dir: string, files: Record<string, string>): P
     await symlink(join('..data', name), `${link}.tmp`).catch(() => {});
     await rename(`${link}.tmp`, link).catch(() => {});
   }
+  // Never the folder `..data` points at now, whoever wrote it.
+  const current = await readlink(join(dir, '..data')).catch(() => stamp);
   for (const entry of await readdir(dir)) {
-    if (entry.startsWith('..') && entry !== '..data' && entry !== stamp && !entry.startsWith('..data')) await rm(join(dir, entry), { recursive: true, force: true });
+    if (entry.startsWith('..') && entry !== stamp && entry !== current && !entry.startsWith('..data')) await rm(join(dir, entry), { recursive: true, force: true });
   }
 }

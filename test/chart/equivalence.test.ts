@@ -53,10 +53,13 @@ const selfManagedFiles = () => ({
 const certManager = { certificates: { source: 'certManager' } };
 const chartSecrets = { certificates: { selfManaged: { controller: false } } };
 const VAULT_POLICY = readmePolicy();
+/** What `base64 -w0 ca.crt` writes for a CA (any base64 text does for the comparison). */
+const EXISTING_CA_BUNDLE = Buffer.from('-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n').toString('base64');
 
 const CASES: Record<string, () => Case> = {
   'overlays/cert-manager': () => ({ kustomize: 'deploy/overlays/cert-manager', chart: { values: certManager } }),
   'overlays/self-managed-controller': () => ({ kustomize: 'deploy/overlays/self-managed-controller', chart: {} }),
+  'overlays/self-managed-controller-audit-only': () => ({ kustomize: 'deploy/overlays/self-managed-controller-audit-only', chart: { values: { auditOnly: true } }, covers: ['components/audit-only'] }),
   'overlays/self-managed': () => ({ kustomize: 'deploy/overlays/self-managed', chart: { values: chartSecrets, setFile: selfManagedFiles() } }),
   'overlays/audit-only': () => ({ kustomize: 'deploy/overlays/audit-only', chart: { values: { ...certManager, auditOnly: true } }, covers: ['components/audit-only'] }),
   'overlays/self-managed-audit-only': () => ({
@@ -86,6 +89,10 @@ const CASES: Record<string, () => Case> = {
     kustomize: { pick: DOCUMENTED.networkPolicy },
     chart: { values: { ...certManager, networkPolicy: { enabled: true, ingressFrom: [{ ipBlock: { cidr: '10.0.0.0/24' } }] } } },
     covers: ['components/network-policy'],
+  }),
+  'a Secret you manage (deploy/README.md)': () => ({
+    kustomize: { pick: DOCUMENTED.existingSecret, files: { caBundle: EXISTING_CA_BUNDLE } },
+    chart: { values: { certificates: { source: 'existingSecret', existingSecret: { name: 'tokenguard-tls', caBundle: EXISTING_CA_BUNDLE } } } },
   }),
   'the API server only, by client certificate (deploy/README.md)': () => ({
     kustomize: { pick: DOCUMENTED.clientAuth },

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { LOG_LEVELS } from '../../log.js';
 import { DEFAULT_SHUTDOWN_DELAY_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, runServe, type ServeHooks, type ServeOptions, StartupError } from '../../server/serve.js';
+import { type CommandSpec, flagsWithHelp } from '../command.js';
 import { type CliIo, EXIT_OK, EXIT_USAGE } from '../io.js';
 
 const USAGE = `usage: tokenguard serve [--port 8443] [--host 0.0.0.0] [--tls-cert FILE --tls-key FILE]
@@ -43,6 +44,32 @@ Without --tls-cert/--tls-key, serves certs/tls.crt and certs/tls.key, creating d
 certificates there (for localhost, 127.0.0.1 and the tokenguard Service) when they are missing.
 `;
 
+/** `tokenguard serve`: its flags. */
+export const SERVE_COMMAND: CommandSpec = {
+  name: 'serve',
+  usage: USAGE,
+  positionals: false,
+  flags: {
+    port: { type: 'string', default: '8443' },
+    host: { type: 'string', default: '0.0.0.0' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'client-ca': { type: 'string' },
+    'client-subject': { type: 'string', multiple: true },
+    policies: { type: 'string', multiple: true },
+    'no-cluster': { type: 'boolean', default: false },
+    kubeconfig: { type: 'string' },
+    'log-level': { type: 'string', default: 'info' },
+    'shutdown-delay': { type: 'string', default: `${DEFAULT_SHUTDOWN_DELAY_MS / 1000}s` },
+    'shutdown-timeout': { type: 'string', default: `${DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000}s` },
+    'gc-metrics': { type: 'boolean', default: false },
+    'api-audience': { type: 'string', multiple: true },
+    'allow-empty-policy-files': { type: 'boolean', default: false },
+    usage: { type: 'string', multiple: true },
+  },
+  choices: { 'log-level': LOG_LEVELS },
+};
+
 /** What the flags say: options to serve with, the help text, or what is wrong with them. */
 export type ServeArgs = { readonly ok: true; readonly options: ServeOptions } | { readonly ok: false; readonly help: true } | { readonly ok: false; readonly help?: false; readonly error: string };
 
@@ -71,26 +98,8 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
     ({ values } = parseArgs({
       args: [...argv],
       allowPositionals: false,
-      options: {
-        port: { type: 'string', default: '8443' },
-        host: { type: 'string', default: '0.0.0.0' },
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
-        'client-ca': { type: 'string' },
-        'client-subject': { type: 'string', multiple: true },
-        policies: { type: 'string', multiple: true },
-        'no-cluster': { type: 'boolean', default: false },
-        kubeconfig: { type: 'string' },
-        'log-level': { type: 'string', default: 'info' },
-        'shutdown-delay': { type: 'string', default: `${DEFAULT_SHUTDOWN_DELAY_MS / 1000}s` },
-        'shutdown-timeout': { type: 'string', default: `${DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000}s` },
-        'gc-metrics': { type: 'boolean', default: false },
-        'api-audience': { type: 'string', multiple: true },
-        'allow-empty-policy-files': { type: 'boolean', default: false },
-        usage: { type: 'string', multiple: true },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
+      options: flagsWithHelp(SERVE_COMMAND),
+    }) as { values: typeof values });
   } catch (e) {
     return { ok: false, error: (e as Error).message };
   }

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { checkRotationConfig, type RotationConfig } from '../../certs/controller.js';
 import { LOG_LEVELS } from '../../log.js';
 import { DEFAULT_SHUTDOWN_DELAY_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, type ManageCertificatesOptions, runServe, type ServeHooks, type ServeOptions, StartupError } from '../../server/serve.js';
+import { type CommandSpec, flagsWithHelp } from '../command.js';
 import { type CliIo, EXIT_OK, EXIT_USAGE } from '../io.js';
 
 const USAGE = `usage: tokenguard serve [--port 8443] [--host 0.0.0.0] [--tls-cert FILE --tls-key FILE]
@@ -63,6 +64,65 @@ Without --tls-cert/--tls-key, serves certs/tls.crt and certs/tls.key, creating d
 certificates there (for localhost, 127.0.0.1 and the tokenguard Service) when they are missing.
 `;
 
+/**
+ * The defaults of the certificate controller's flags; docs/decisions.md says why these
+ * durations ("Certificates that renew themselves").
+ */
+export const CERTIFICATE_DEFAULTS = {
+  secret: 'tokenguard-certificates',
+  service: 'tokenguard',
+  webhookConfiguration: 'tokenguard',
+  lease: 'tokenguard-certificates',
+  caValidity: '365d',
+  caRenewBefore: '30d',
+  certValidity: '90d',
+  certRenewBefore: '30d',
+  propagation: '1m',
+  pollInterval: '10s',
+} as const;
+
+/** `tokenguard serve`: its flags. */
+export const SERVE_COMMAND: CommandSpec = {
+  name: 'serve',
+  usage: USAGE,
+  positionals: false,
+  flags: {
+    port: { type: 'string', default: '8443' },
+    host: { type: 'string', default: '0.0.0.0' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'client-ca': { type: 'string' },
+    'client-subject': { type: 'string', multiple: true },
+    policies: { type: 'string', multiple: true },
+    'no-cluster': { type: 'boolean', default: false },
+    kubeconfig: { type: 'string' },
+    'log-level': { type: 'string', default: 'info' },
+    'shutdown-delay': { type: 'string', default: `${DEFAULT_SHUTDOWN_DELAY_MS / 1000}s` },
+    'shutdown-timeout': { type: 'string', default: `${DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000}s` },
+    'gc-metrics': { type: 'boolean', default: false },
+    'api-audience': { type: 'string', multiple: true },
+    'allow-empty-policy-files': { type: 'boolean', default: false },
+    'manage-certificates': { type: 'boolean', default: false },
+    'certificate-secret': { type: 'string', default: CERTIFICATE_DEFAULTS.secret },
+    'certificate-namespace': { type: 'string' },
+    'certificate-service': { type: 'string', default: CERTIFICATE_DEFAULTS.service },
+    'certificate-dns-name': { type: 'string', multiple: true },
+    'certificate-ip': { type: 'string', multiple: true },
+    'validating-webhook-configuration': { type: 'string', default: CERTIFICATE_DEFAULTS.webhookConfiguration },
+    'mutating-webhook-configuration': { type: 'string', default: CERTIFICATE_DEFAULTS.webhookConfiguration },
+    'leader-election-lease': { type: 'string', default: CERTIFICATE_DEFAULTS.lease },
+    'ca-validity': { type: 'string', default: CERTIFICATE_DEFAULTS.caValidity },
+    'ca-renew-before': { type: 'string', default: CERTIFICATE_DEFAULTS.caRenewBefore },
+    'certificate-validity': { type: 'string', default: CERTIFICATE_DEFAULTS.certValidity },
+    'certificate-renew-before': { type: 'string', default: CERTIFICATE_DEFAULTS.certRenewBefore },
+    'ca-propagation': { type: 'string', default: CERTIFICATE_DEFAULTS.propagation },
+    'certificate-poll-interval': { type: 'string', default: CERTIFICATE_DEFAULTS.pollInterval },
+    'certificate-dir': { type: 'string' },
+    usage: { type: 'string', multiple: true },
+  },
+  choices: { 'log-level': LOG_LEVELS },
+};
+
 /** What the flags say: options to serve with, the help text, or what is wrong with them. */
 export type ServeArgs = { readonly ok: true; readonly options: ServeOptions } | { readonly ok: false; readonly help: true } | { readonly ok: false; readonly help?: false; readonly error: string };
 
@@ -107,42 +167,8 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
     ({ values } = parseArgs({
       args: [...argv],
       allowPositionals: false,
-      options: {
-        port: { type: 'string', default: '8443' },
-        host: { type: 'string', default: '0.0.0.0' },
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
-        'client-ca': { type: 'string' },
-        'client-subject': { type: 'string', multiple: true },
-        policies: { type: 'string', multiple: true },
-        'no-cluster': { type: 'boolean', default: false },
-        kubeconfig: { type: 'string' },
-        'log-level': { type: 'string', default: 'info' },
-        'shutdown-delay': { type: 'string', default: `${DEFAULT_SHUTDOWN_DELAY_MS / 1000}s` },
-        'shutdown-timeout': { type: 'string', default: `${DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000}s` },
-        'gc-metrics': { type: 'boolean', default: false },
-        'api-audience': { type: 'string', multiple: true },
-        'allow-empty-policy-files': { type: 'boolean', default: false },
-        'manage-certificates': { type: 'boolean', default: false },
-        'certificate-secret': { type: 'string', default: CERTIFICATE_DEFAULTS.secret },
-        'certificate-namespace': { type: 'string' },
-        'certificate-service': { type: 'string', default: CERTIFICATE_DEFAULTS.service },
-        'certificate-dns-name': { type: 'string', multiple: true },
-        'certificate-ip': { type: 'string', multiple: true },
-        'validating-webhook-configuration': { type: 'string', default: CERTIFICATE_DEFAULTS.webhookConfiguration },
-        'mutating-webhook-configuration': { type: 'string', default: CERTIFICATE_DEFAULTS.webhookConfiguration },
-        'leader-election-lease': { type: 'string', default: CERTIFICATE_DEFAULTS.lease },
-        'ca-validity': { type: 'string', default: CERTIFICATE_DEFAULTS.caValidity },
-        'ca-renew-before': { type: 'string', default: CERTIFICATE_DEFAULTS.caRenewBefore },
-        'certificate-validity': { type: 'string', default: CERTIFICATE_DEFAULTS.certValidity },
-        'certificate-renew-before': { type: 'string', default: CERTIFICATE_DEFAULTS.certRenewBefore },
-        'ca-propagation': { type: 'string', default: CERTIFICATE_DEFAULTS.propagation },
-        'certificate-poll-interval': { type: 'string', default: CERTIFICATE_DEFAULTS.pollInterval },
-        'certificate-dir': { type: 'string' },
-        usage: { type: 'string', multiple: true },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
+      options: flagsWithHelp(SERVE_COMMAND),
+    }) as { values: typeof values });
   } catch (e) {
     return { ok: false, error: (e as Error).message };
   }
@@ -194,23 +220,6 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
     },
   };
 }
-
-/**
- * The defaults of the certificate controller's flags; docs/decisions.md says why these
- * durations ("Certificates that renew themselves").
- */
-export const CERTIFICATE_DEFAULTS = {
-  secret: 'tokenguard-certificates',
-  service: 'tokenguard',
-  webhookConfiguration: 'tokenguard',
-  lease: 'tokenguard-certificates',
-  caValidity: '365d',
-  caRenewBefore: '30d',
-  certValidity: '90d',
-  certRenewBefore: '30d',
-  propagation: '1m',
-  pollInterval: '10s',
-} as const;
 
 const CERTIFICATE_FLAGS = [
   'certificate-secret', 'certificate-namespace', 'certificate-service', 'certificate-dns-name', 'certificate-ip', 'validating-webhook-configuration',

@@ -1,6 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { parseArgs } from 'node:util';
 import { KubeClient } from '../../kube/client.js';
 import { type KubeConfig, loadKubeConfig } from '../../kube/config.js';
 import { loadPolicies } from '../../policy/load.js';
@@ -12,6 +11,7 @@ import { formatPolicyReports, policyReports } from '../../scan/format-policyrepo
 import { formatScanText } from '../../scan/format-text.js';
 import { PLAN_FOLDERS, PLAN_MARKER, planFiles } from '../../scan/plan-files.js';
 import type { ScanReport } from '../../scan/report.js';
+import { type CommandSpec, parseCommand } from '../command.js';
 import { type CliIo, EXIT_DENIED, EXIT_OK, EXIT_USAGE } from '../io.js';
 
 const USAGE = `usage: tokenguard scan [--kubeconfig FILE] [--context NAME] [--namespace NS] [--policies PATH]...
@@ -44,6 +44,29 @@ type Format = (typeof FORMATS)[number];
 const FAIL_ON = ['fail', 'warn', 'never'] as const;
 type FailOn = (typeof FAIL_ON)[number];
 
+/** `tokenguard scan`: its flags. */
+export const SCAN_COMMAND: CommandSpec = {
+  name: 'scan',
+  usage: USAGE,
+  positionals: false,
+  flags: {
+    kubeconfig: { type: 'string' },
+    context: { type: 'string' },
+    namespace: { type: 'string', short: 'n' },
+    policies: { type: 'string', multiple: true },
+    output: { type: 'string', short: 'o', default: 'text' },
+    'fail-on': { type: 'string', default: 'fail' },
+    plan: { type: 'string' },
+    apply: { type: 'boolean', default: false },
+    'clean-up-period': { type: 'string', default: `${DEFAULT_CLEAN_UP_PERIOD_DAYS}d` },
+    'min-unused-days': { type: 'string', default: String(DEFAULT_MIN_UNUSED_DAYS) },
+    'api-audience': { type: 'string', multiple: true },
+    'page-size': { type: 'string', default: String(DEFAULT_PAGE_SIZE) },
+    'request-timeout': { type: 'string', default: '30s' },
+  },
+  choices: { output: FORMATS, 'fail-on': FAIL_ON },
+};
+
 export interface ScanCommandOptions {
   /** Environment (default `process.env`): KUBECONFIG, HOME, proxies. */
   readonly env?: NodeJS.ProcessEnv;
@@ -57,7 +80,9 @@ export interface ScanCommandOptions {
 export async function runScanCommand(argv: readonly string[], io: CliIo, options: ScanCommandOptions = {}): Promise<number> {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
-  let values: {
+  const parsed = parseCommand(SCAN_COMMAND, argv, io);
+  if (typeof parsed === 'number') return parsed;
+  const values = parsed.values as {
     kubeconfig?: string;
     context?: string;
     namespace?: string;
@@ -71,37 +96,7 @@ export async function runScanCommand(argv: readonly string[], io: CliIo, options
     'api-audience'?: string[];
     'page-size'?: string;
     'request-timeout'?: string;
-    help?: boolean;
   };
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      allowPositionals: false,
-      options: {
-        kubeconfig: { type: 'string' },
-        context: { type: 'string' },
-        namespace: { type: 'string', short: 'n' },
-        policies: { type: 'string', multiple: true },
-        output: { type: 'string', short: 'o', default: 'text' },
-        'fail-on': { type: 'string', default: 'fail' },
-        plan: { type: 'string' },
-        apply: { type: 'boolean', default: false },
-        'clean-up-period': { type: 'string', default: `${DEFAULT_CLEAN_UP_PERIOD_DAYS}d` },
-        'min-unused-days': { type: 'string', default: String(DEFAULT_MIN_UNUSED_DAYS) },
-        'api-audience': { type: 'string', multiple: true },
-        'page-size': { type: 'string', default: String(DEFAULT_PAGE_SIZE) },
-        'request-timeout': { type: 'string', default: '30s' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (e) {
-    io.stderr.write(`${(e as Error).message}\n${USAGE}`);
-    return EXIT_USAGE;
-  }
-  if (values.help) {
-    io.stdout.write(USAGE);
-    return EXIT_OK;
-  }
   const usage = (message: string) => {
     io.stderr.write(`tokenguard scan: ${message}\n${USAGE}`);
     return EXIT_USAGE;

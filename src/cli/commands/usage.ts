@@ -4,8 +4,8 @@
  */
 import { isAbsolute, relative, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
+import { type CommandSpec, parseCommand } from '../command.js';
 import { type CliIo, EXIT_USAGE, packageVersion, readFactFiles } from '../io.js';
 import { parseDuration } from '../../duration.js';
 import type { JsonObject } from '../../json.js';
@@ -37,6 +37,21 @@ Lines that are not audit events are counted and named by line, never fatal. Exit
 const FORMATS = ['text', 'json', 'facts'] as const;
 type Format = (typeof FORMATS)[number];
 
+/** `tokenguard usage`: its flags. */
+export const USAGE_COMMAND: CommandSpec = {
+  name: 'usage',
+  usage: USAGE,
+  flags: {
+    'audit-log': { type: 'string', multiple: true },
+    since: { type: 'string' },
+    output: { type: 'string', short: 'o', default: 'text' },
+    facts: { type: 'string', multiple: true },
+    kubeconfig: { type: 'string' },
+    name: { type: 'string', default: 'token-usage' },
+  },
+  choices: { output: FORMATS },
+};
+
 /** Lines not read that the JSON output lists by number (all are counted). */
 export const LISTED_PROBLEMS = 1000;
 
@@ -53,30 +68,10 @@ export interface UsageCommandOptions {
 /** `tokenguard usage`: the one place of this command that touches files, the clock and the network. */
 export async function runUsageCommand(argv: readonly string[], io: CliIo, options: UsageCommandOptions = {}): Promise<number> {
   const cwd = options.cwd ?? process.cwd();
-  let values: { 'audit-log'?: string[]; since?: string; output?: string; facts?: string[]; kubeconfig?: string; name?: string; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        'audit-log': { type: 'string', multiple: true },
-        since: { type: 'string' },
-        output: { type: 'string', short: 'o', default: 'text' },
-        facts: { type: 'string', multiple: true },
-        kubeconfig: { type: 'string' },
-        name: { type: 'string', default: 'token-usage' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    io.stderr.write(`${(e as Error).message}\n${USAGE}`);
-    return EXIT_USAGE;
-  }
-  if (values.help) {
-    io.stdout.write(USAGE);
-    return 0;
-  }
+  const parsed = parseCommand(USAGE_COMMAND, argv, io);
+  if (typeof parsed === 'number') return parsed;
+  const values = parsed.values as { 'audit-log'?: string[]; since?: string; output?: string; facts?: string[]; kubeconfig?: string; name?: string };
+  const positionals = parsed.positionals;
   const format = values.output as Format;
   if (!FORMATS.includes(format)) {
     io.stderr.write(`--output must be one of ${FORMATS.join(', ')}\n${USAGE}`);

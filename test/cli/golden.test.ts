@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +47,18 @@ const run = (c: CliCase, extra: readonly string[] = []) =>
 const sarifAjv = new AjvDraft04.default({ allErrors: true, strict: false, unicodeRegExp: false });
 addFormats.default(sarifAjv);
 const validateSarif = sarifAjv.compile(JSON.parse(readFileSync(join(CLI_FIXTURES, 'sarif-schema-2.1.0.json'), 'utf8')));
+/**
+ * xmllint --schema on a JUnit report, against the JUnit schema of Jenkins' xunit plugin
+ * (test/fixtures/cli/junit-10.xsd; see test/fixtures/cli/README.md).
+ */
+function xmllintJunit(xml: string): { status: number | null; stderr: string } {
+  const r = spawnSync('xmllint', ['--noout', '--schema', join(CLI_FIXTURES, 'junit-10.xsd'), '-'], { input: xml, encoding: 'utf8' });
+  if (r.error) throw new Error(`xmllint could not run (${r.error.message}): install it (Debian: apt-get install libxml2-utils); .ci/run does`);
+  return { status: r.status, stderr: r.stderr };
+}
+
+// GitLab's schema for one Code Quality entry (vendored; see test/fixtures/cli/README.md).
+const validateCodeClimate = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(join(CLI_FIXTURES, 'gitlab-codeclimate.json'), 'utf8')));
 const validateReport = new Ajv({ allErrors: true, strict: true }).compile(reportJsonSchema);
 
 test('there are CLI fixture cases', () => {
@@ -70,23 +83,33 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     expect(doc.schemaVersion).toBe(1);
   });
 
-  test('junit output equals expected.junit.xml, is well-formed XML, one testcase per object and policy', async () => {
+  test('junit output equals expected.junit.xml, is valid against the Jenkins xunit JUnit schema, one testcase per judged object and policy', async () => {
     const r = await run(c, ['--output', 'junit']);
     expect(r.code).toBe(c.exit);
     expect(r.stdout).toBe(goldenText(join(c.dir, 'expected.junit.xml'), r.stdout));
     expect(XMLValidator.validate(r.stdout)).toBe(true);
+    expect(xmllintJunit(r.stdout)).toEqual({ status: 0, stderr: '- validates\n' });
     const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (n) => n === 'testsuite' || n === 'testcase' }).parse(r.stdout);
     const report = JSON.parse((await run(c, ['--output', 'json'])).stdout);
-    const suites = xml.testsuites.testsuite as { name: string; tests: string; failures: string; testcase: Record<string, unknown>[] }[];
-    const testcases = suites.flatMap((s) => s.testcase);
+    const suites = xml.testsuites.testsuite as { name: string; file: string; tests: string; failures: string; testcase?: Record<string, unknown>[] }[];
+    const testcases = suites.flatMap((s) => s.testcase ?? []);
     const judged = report.objects.filter((o: { outcome: string }) => !['skipped', 'fact', 'error'].includes(o.outcome));
-    expect(testcases).toHaveLength(judged.length * report.policies.length + (report.objects.length - judged.length) + report.errors.length);
+    const unevaluable = report.objects.filter((o: { outcome: string }) => o.outcome === 'error').length;
+    // Facts and kinds not evaluated are no test; a policy that does not apply passes.
+    expect(testcases).toHaveLength(judged.length * report.policies.length + unevaluable + report.errors.length);
+    expect(testcases.filter((t) => t.skipped !== undefined)).toEqual([]);
     const failures = testcases.filter((t) => t.failure !== undefined).length;
     const denials = judged.reduce((n: number, o: { policies: { status: string }[] }) => n + o.policies.filter((p) => p.status === 'fail').length, 0);
     expect(failures).toBe(denials);
     expect(Number(xml.testsuites.failures)).toBe(failures);
     expect(Number(xml.testsuites.tests)).toBe(testcases.length);
-    for (const s of suites) expect(Number(s.tests)).toBe(s.testcase.length);
+    expect(Number(xml.testsuites.errors)).toBe(unevaluable + report.errors.length);
+    for (const s of suites) {
+      expect(Number(s.tests)).toBe((s.testcase ?? []).length);
+      expect(s.file).toBe(s.name);
+    }
+    // Each case says where its object is, as file:line (GitHub reporters read it from the body).
+    for (const o of judged) expect(r.stdout).toContain(`at ${o.file}:${o.line}<`);
   });
 
   test('sarif output equals expected.sarif.json and is valid SARIF 2.1.0', async () => {
@@ -117,6 +140,28 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     }
     const errors = run0.results.filter((x: { level: string }) => x.level === 'error').length;
     expect(errors).toBe(report.objects.reduce((n: number, o: { denials: unknown[] }) => n + o.denials.length, 0));
+  });
+
+  test('gitlab output equals expected.gitlab.json: a Code Quality report GitLab accepts, one issue per SARIF result and notification', async () => {
+    const r = await run(c, ['--output', 'gitlab']);
+    expect(r.code).toBe(c.exit);
+    expect(r.stdout).toBe(goldenText(join(c.dir, 'expected.gitlab.json'), r.stdout));
+    expect((await run(c, ['--output', 'codeclimate'])).stdout).toBe(r.stdout);
+    const issues = JSON.parse(r.stdout) as { check_name: string; severity: string; fingerprint: string; location: { path: string; lines: { begin: number } } }[];
+    expect(Array.isArray(issues)).toBe(true);
+    // GitLab's own schema, which its parser checks every entry against (stopping at the first that fails).
+    for (const i of issues) expect(validateCodeClimate(i) ? [] : validateCodeClimate.errors).toEqual([]);
+    // And what GitLab's documentation asks for beyond it.
+    for (const i of issues) {
+      expect(i.check_name).toMatch(/^tokenguard\/[a-z0-9.-]+(\/[a-z-]+)?$/);
+      expect(['info', 'minor', 'major', 'critical', 'blocker']).toContain(i.severity);
+      expect(i.location.path).not.toMatch(/^\//);
+      expect(Number.isInteger(i.location.lines.begin) && i.location.lines.begin >= 1).toBe(true);
+    }
+    // GitLab keys issues by fingerprint: one per finding.
+    expect(new Set(issues.map((i) => i.fingerprint)).size).toBe(issues.length);
+    const sarif = JSON.parse((await run(c, ['--output', 'sarif'])).stdout).runs[0];
+    expect(issues).toHaveLength(sarif.results.length + sarif.invocations[0].toolExecutionNotifications.length);
   });
 
   test('--mutated writes the inputs with tokenguard changes (expected.mutated.*), and fed back they need no further change', async () => {

@@ -19,13 +19,13 @@
  * --audit-log` must mark each legacy token Secret used (how often, from where) or not.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { type Cluster, startCluster } from './cluster.js';
-import { type E2EState, loadState, REPO_ROOT, waitFor } from './env.js';
-import { kubectl } from './kube.js';
-import { CLI } from './tokenguard.js';
+import { type E2EState, fileSize, loadState, readSince, REPO_ROOT, saveState, waitFor } from './env.js';
+import { apiAccessVolumes, create, kubectl, type Pod, podManifest } from './kube.js';
+import { CLI, serveAlive, setPolicies, startServe, stopServe } from './tokenguard.js';
 
 const NS = 'e2e-usage';
 
@@ -342,4 +342,108 @@ test('tokenguard scan --audit-log marks each legacy token Secret used (how often
     for (const t of Object.values(tokens)) expect(out).not.toContain(t);
     expect(out).not.toContain('eyJ');
   }
+});
+
+test('no token text reaches the text, JSON or facts output (the log holds one: the TokenReview request carries it)', async () => {
+  // The TokenReview was logged at RequestResponse: its request body, bound's token, is in the log.
+  expect(readFileSync(auditLog, 'utf8')).toContain(tokens.bound as string);
+  expect(Object.keys(tokens).sort()).toEqual(['bound', 'ci', 'ciSpare', 'legacy', 'reviewer']);
+  for (const output of ['text', 'json', 'facts']) {
+    const r = await tokenguard(['usage', '--audit-log', join(auditLog, '..'), '--output', output, '--kubeconfig', cluster.kubeconfig]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.length).toBeGreaterThan(100);
+    for (const text of [r.stdout, r.stderr]) {
+      for (const [who, t] of Object.entries(tokens)) expect({ output, who, leaked: text.includes(t) }).toEqual({ output, who, leaked: false });
+      // No JWT of any kind: every ServiceAccount token, bound or legacy, starts with eyJ.
+      expect({ output, jwt: text.includes('eyJ') }).toEqual({ output, jwt: false });
+    }
+  }
+});
+
+/**
+ * observedWithin through the real webhook: the facts `tokenguard usage --output facts` wrote from
+ * this test's log, fed to the suite's `tokenguard serve --usage` (restarted with the flag and
+ * restored afterwards), judge pods created on the suite's API server: bound (seen using its
+ * token) keeps it, quiet (never seen, in a log covering the window) loses it. Without the facts
+ * both would keep it (whenUnknown: Needed), so each pod tells the facts were read.
+ */
+describe('a pod created afterwards under observedWithin, through serve --usage and the real webhook', () => {
+  let suite: E2EState;
+  let factsFile: string;
+
+  const writeFacts = async () => {
+    const r = await tokenguard(['usage', '--audit-log', join(auditLog, '..'), '--output', 'facts']);
+    expect(r.code).toBe(0);
+    // As a ConfigMap update reaches a pod: the new content appears at once, never half-written.
+    writeFileSync(`${factsFile}.tmp`, r.stdout);
+    renameSync(`${factsFile}.tmp`, factsFile);
+    const { parse } = await import('yaml');
+    return parse(r.stdout) as { spec: { window: { from: string; to: string }; serviceAccounts: { namespace: string; name: string; lastSeen: string }[] } };
+  };
+
+  beforeAll(async () => {
+    suite = loadState();
+    factsFile = join(suite.workDir, 'usage-facts.yaml');
+    await writeFacts();
+    // The suite's cluster gets the same namespace and ServiceAccounts (the facts name them by namespace/name).
+    const onSuite = async (args: string[], input?: string) => {
+      const r = await kubectl(args, input === undefined ? {} : { input }, suite);
+      if (r.code !== 0 && !r.stderr.includes('AlreadyExists')) throw new Error(`e2e: kubectl ${args.join(' ')}: ${r.stderr.trim()}`);
+    };
+    await onSuite(['create', 'namespace', NS]);
+    for (const sa of ['bound', 'quiet']) await onSuite(['create', 'serviceaccount', sa, '-n', NS]);
+    await stopServe(suite);
+    const withUsage: E2EState = { ...loadState(), serve: { ...suite.serve, pid: 0, args: [...suite.serve.args, '--usage', factsFile] } };
+    saveState(withUsage);
+    await startServe(withUsage);
+  }, 120_000);
+
+  afterAll(async () => {
+    // Leave the suite's tokenguard as the setup made it.
+    await stopServe(loadState());
+    const restored: E2EState = { ...loadState(), serve: { ...loadState().serve, pid: 0, args: suite.serve.args } };
+    saveState(restored);
+    if (!serveAlive(restored)) await startServe(restored);
+  }, 60_000);
+
+  test('bound, seen using its token, keeps it; quiet, not seen in a log covering the window, loses it', async () => {
+    const state = loadState();
+    // A fresh use of bound's token, then the facts again: serve reloads them as it reloads policies.
+    await call('bound', 'GET', `/api/v1/namespaces/${NS}/pods`);
+    const offset = fileSize(state.serve.log);
+    const doc = await writeFacts();
+    await waitFor('tokenguard to reload the usage facts', 20_000, async () => (/"event":"usage"[^\n]*"result":"success"/.test(readSince(state.serve.log, offset)) ? true : undefined));
+    const from = Date.parse(doc.spec.window.from);
+    const to = Date.parse(doc.spec.window.to);
+    const lastSeen = Date.parse(doc.spec.serviceAccounts.find((s) => s.namespace === NS && s.name === 'bound')?.lastSeen ?? '');
+    expect(doc.spec.serviceAccounts.some((s) => s.namespace === NS && s.name === 'quiet')).toBe(false);
+    // observedWithin reaches back to the middle of the log: covered by it, with bound's last use inside.
+    const span = to - from;
+    if (span < 20_000) throw new Error(`e2e: the audit log covers only ${span} ms; observedWithin needs some room inside it`);
+    const within = Math.ceil((Date.now() - from - span / 2) / 1000);
+    expect(lastSeen).toBeGreaterThan(from + span / 2);
+    await setPolicies(
+      {
+        'observed.yaml': `apiVersion: tokenguard.dev/v1alpha1
+kind: TokenPolicy
+metadata: {name: observed}
+spec:
+  mode: Enforce
+  match: {namespaces: ["${NS}"]}
+  automount:
+    action: DisableUnlessNeeded
+    needed:
+      observedWithin: ${within}s
+      whenUnknown: Needed
+`,
+      },
+      state,
+    );
+    const kept = (await create(podManifest(NS, 'seen-pod', { serviceAccountName: 'bound' }))).stored as Pod;
+    const lost = (await create(podManifest(NS, 'unseen-pod', { serviceAccountName: 'quiet' }))).stored as Pod;
+    expect(kept.spec.automountServiceAccountToken).not.toBe(false);
+    expect(apiAccessVolumes(kept)).toHaveLength(1);
+    expect(lost.spec.automountServiceAccountToken).toBe(false);
+    expect(apiAccessVolumes(lost)).toEqual([]);
+  });
 });

@@ -15,6 +15,12 @@ const SERVICE_ACCOUNT_USER_PREFIX = 'system:serviceaccount:';
 const ALL_SERVICE_ACCOUNTS_GROUP = 'system:serviceaccounts';
 /** Prefix of the per-namespace group: `system:serviceaccounts:<ns>`. */
 const NAMESPACE_SERVICE_ACCOUNTS_GROUP_PREFIX = 'system:serviceaccounts:';
+/**
+ * The group the API server adds to every authenticated user, ServiceAccounts included
+ * (docs/tokens.md "Groups of a ServiceAccount"): a binding to it binds every ServiceAccount, as
+ * one to `system:serviceaccounts` does.
+ */
+const ALL_AUTHENTICATED_GROUP = 'system:authenticated';
 
 /**
  * ClusterRoles that Kubernetes binds by default and that grant nothing but discovery and
@@ -74,9 +80,10 @@ export function bindingId(kind: BindingKind, namespace: string, name: string): s
 /**
  * The index keys a binding subject stands for: a ServiceAccount (`ns/name`), the user name a
  * ServiceAccount authenticates as (same key), or one of the two ServiceAccount groups
- * (`group:system:serviceaccounts`, `group:system:serviceaccounts:<ns>`). Other subjects
- * (people, `system:authenticated`, which every cluster binds to discovery roles) name no
- * ServiceAccount in particular and give no key.
+ * (`group:system:serviceaccounts`, `group:system:serviceaccounts:<ns>`). `system:authenticated`,
+ * which every ServiceAccount is in too, counts as `system:serviceaccounts` (its default bindings,
+ * to discovery roles, grant nothing: {@link NON_GRANTING_CLUSTER_ROLES}). Other subjects (people,
+ * other groups) name no ServiceAccount and give no key.
  *
  * @param bindingNamespace the RoleBinding's namespace (a ServiceAccount subject without a
  *   namespace means that one); empty for ClusterRoleBindings.
@@ -92,6 +99,7 @@ export function subjectKeys(subject: JsonObject, bindingNamespace: string): stri
   if (kind === 'Group' && (name === ALL_SERVICE_ACCOUNTS_GROUP || name.startsWith(NAMESPACE_SERVICE_ACCOUNTS_GROUP_PREFIX))) {
     return [groupKey(name)];
   }
+  if (kind === 'Group' && name === ALL_AUTHENTICATED_GROUP) return [groupKey(ALL_SERVICE_ACCOUNTS_GROUP)];
   return [];
 }
 

@@ -9,7 +9,7 @@
  * call and buys nothing there; it serves everything else: `/healthz`, `/readyz`, `/metrics`,
  * 404, 405, and an error middleware as the last net.
  *
- * HTTP edge rules (controller-runtime's http.go, RELIABILITY-NOTES.md 3.4), each pinned by an
+ * HTTP edge rules (controller-runtime's http.go; docs/reliability.md "The HTTP edge"), each pinned by an
  * exact-output test in test/http/edges.test.ts. Without a uid there is nothing to put in an
  * AdmissionReview, so these are plain HTTP errors with a `{"error": "..."}` body, and the API
  * server applies the webhook's failurePolicy:
@@ -113,7 +113,7 @@ export interface AppDeps {
    * With {@link requireClientCert}: the names the client certificate must carry, as its
    * subject CN or a DNS subject alternative name (`--client-subject`; `*` accepts any certificate
    * from the CA). A CA that also signs other clients' certificates would otherwise let any of
-   * them call the webhook (RELIABILITY-NOTES.md 3.3).
+   * them call the webhook (docs/reliability.md "Who may call the webhook").
    */
   readonly clientSubjects?: readonly string[];
   /** What is accepted at once; default {@link ADMISSION_LIMITS} (tests shrink some). */

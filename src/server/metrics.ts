@@ -3,8 +3,8 @@
  * global default), so tests can run several servers in one process without "already
  * registered" errors (the EKS webhook's `init()` registration is the anti-pattern avoided).
  */
-import { createRequire } from 'node:module';
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { registerProcessMetrics } from './process-metrics.js';
 import { ScrapedCounter, ScrapedHistogram } from './request-metrics.js';
 
 /** Latency buckets, 0.5 ms to 5 s: a review takes well under a millisecond; 5 s is half the API server's default timeout. */
@@ -57,44 +57,24 @@ export interface LoadSources {
   chargedBytes(): number;
 }
 
-const require = createRequire(import.meta.url);
-type DefaultMetric = (registry: Registry, config: Record<string, unknown>) => void;
-
-/** prom-client's default metric that times GC pauses (`nodejs_gc_duration_seconds`). */
-export const GC_METRIC = 'nodejs_gc_duration_seconds';
-
 export interface MetricsOptions {
   /**
    * Also register `nodejs_gc_duration_seconds` (`tokenguard serve --gc-metrics`). Off by
-   * default: prom-client times GCs with a `PerformanceObserver` of `gc` entries, and the object
-   * Node builds for each entry (with deprecated accessors made per entry) made review objects
-   * survive into the old generation, hence a mark-compact every minute or two at 1,000 reviews/s
-   * (docs/decisions.md "Performance", the paragraph *No GC histogram by default*). V8's GC
-   * profiler is no way out: a stopped profiler keeps recording every GC until a mark-compact
-   * frees it. GC pauses also show in `nodejs_eventloop_lag_*`.
+   * default: timing GCs takes a `PerformanceObserver` of `gc` entries, and the object Node builds
+   * for each entry made review objects survive into the old generation, hence a mark-compact
+   * every minute or two at 1,000 reviews/s (docs/decisions.md "Performance", the paragraph *No GC
+   * histogram by default*). GC pauses also show in `nodejs_eventloop_lag_*`.
    */
   readonly gcMetrics?: boolean;
 }
 
 /**
- * prom-client's default metrics (its own list, `collectDefaultMetrics.metricsList`), each
- * registered as `collectDefaultMetrics` would; `gc` only when asked for ({@link MetricsOptions}).
- */
-function registerDefaultMetrics(registry: Registry, options: MetricsOptions): void {
-  const config = { register: registry, eventLoopMonitoringPrecision: 10 };
-  for (const name of collectDefaultMetrics.metricsList) {
-    if (name === 'gc' && !options.gcMetrics) continue;
-    (require(`prom-client/lib/metrics/${name}`) as DefaultMetric)(registry, config);
-  }
-}
-
-/**
- * Registers every tokenguard metric, plus prom-client's default process metrics, in `registry`.
+ * Registers every tokenguard metric, plus the process and Node.js metrics (process-metrics.ts), in `registry`.
  *
  * @example const metrics = createMetrics(); res.end(await metrics.registry.metrics());
  */
 export function createMetrics(registry: Registry = new Registry(), options: MetricsOptions = {}): Metrics {
-  registerDefaultMetrics(registry, options);
+  registerProcessMetrics(registry, options.gcMetrics === true);
   const requests = new ScrapedCounter(registry, {
     name: 'tokenguard_admission_requests_total',
     help: 'AdmissionReviews answered, by endpoint, object kind, operation and decision (allowed, patched, denied, invalid, error).',

@@ -6,8 +6,9 @@
  * check that they parse and that the key belongs to the certificate, and only then call
  * `server.setSecureContext()`: new connections get the new certificate, established ones keep
  * theirs, and a bad pair (half-written, mismatched) keeps the old context and is logged.
- * Node's `setSecureContext` is nodejs/node#4464 / #15115; RELIABILITY-NOTES.md 3.2 says to test
- * that the *served* certificate changes, which test/http/reload.test.ts does.
+ * Node's `setSecureContext` is nodejs/node#4464 / #15115; a runtime can accept it and keep serving
+ * the old certificate (docs/reliability.md "Certificate reload"), so the test checks that the *served*
+ * certificate changes, which test/http/reload.test.ts does.
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';

@@ -206,7 +206,7 @@ async function gcServing(
 }
 
 test(
-  "started as the image and the Deployment start it, serve runs no mark-compact GC in its start-up and first 3,000 reviews; plain node runs one, which sets V8's memory reducer off (docs/benchmarks.md, decision 27)",
+  "started as the image and the Deployment start it, serve runs no mark-compact GC in its start-up and first 3,000 reviews; plain node runs one, which sets V8's memory reducer off (docs/decisions.md, Performance)",
   async () => {
     const shipped = imageStart(REPO);
     expect(shipped.nodeFlags.length).toBeGreaterThan(0);
@@ -222,7 +222,7 @@ test(
 );
 
 (canCreateMemoryCgroup() ? test : test.skip)(
-  "inside the Deployment's memory limit (a cgroup v1 memory group of 256Mi), as shipped: no mark-compact over start-up and 20,000 reviews from 50 connections; without --max-semi-space-size, V8's 1 MiB semi-spaces scavenge over four times as often (decision 28)",
+  "inside the Deployment's memory limit (a cgroup v1 memory group of 256Mi), as shipped: no mark-compact over start-up and 20,000 reviews from 50 connections; without --max-semi-space-size, V8's 1 MiB semi-spaces scavenge over four times as often (docs/decisions.md, Performance)",
   async () => {
     const shipped = imageStart(REPO);
     const cgroup = createMemoryCgroup(`tokenguard-test-${process.pid}`, shipped.memoryLimitBytes);

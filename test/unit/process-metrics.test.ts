@@ -4,7 +4,8 @@
  */
 import { PerformanceObserver } from 'node:perf_hooks';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { createMetrics, GC_METRIC } from '../../src/server/metrics.js';
+import { createMetrics } from '../../src/server/metrics.js';
+import { GC_METRIC } from '../../src/server/process-metrics.js';
 
 /** Where churn() keeps its objects for a while, so the optimizing compiler cannot elide them. */
 const kept: unknown[] = [];
@@ -41,6 +42,16 @@ function observedEntryTypes(fn: () => void): string[] {
 
 const names = async (r: Registry) => new Set((await r.getMetricsAsJSON()).map((m) => m.name));
 
+/** Each metric as a dashboard sees it: name, type, help and the label names of its samples, in registration order. */
+async function shapes(r: Registry) {
+  return (await r.getMetricsAsJSON()).map((m) => ({
+    name: m.name,
+    type: m.type,
+    help: m.help,
+    labels: [...new Set(m.values.flatMap((v) => Object.keys(v.labels)))].filter((l) => l !== 'le').sort(),
+  }));
+}
+
 describe('process and Node.js metrics', () => {
   it("has every metric of prom-client's default metrics but the GC histogram, and no gc observer", async () => {
     const theirs = new Registry();
@@ -50,6 +61,30 @@ describe('process and Node.js metrics', () => {
     const ourNames = await names(ours);
     const missing = [...(await names(theirs))].filter((n) => !ourNames.has(n));
     expect(missing).toEqual([GC_METRIC]);
+  });
+
+  it("exposes each metric under prom-client's name, type, help and labels, in its order", async () => {
+    const theirs = new Registry();
+    collectDefaultMetrics({ register: theirs });
+    const ours = createMetrics(undefined, { gcMetrics: true }).registry;
+    churn();
+    await new Promise((r) => setTimeout(r, 50));
+    const tokenguard = (n: string) => !n.startsWith('tokenguard_');
+    const mine = (await shapes(ours)).filter((m) => tokenguard(m.name));
+    const expected = await shapes(theirs);
+    // Label sets depend on what is alive at the scrape (handle types) or on GCs having run: compare names.
+    const strip = (list: typeof mine) => list.map(({ labels, ...rest }) => ({ ...rest, labelled: labels.length > 0 }));
+    expect(strip(mine)).toEqual(strip(expected));
+  });
+
+  it('reads real values: memory, CPU, start time, heap spaces and the Node.js version', async () => {
+    const text = await createMetrics().registry.metrics();
+    const value = (re: string) => Number(new RegExp(`^${re} ([0-9.e+-]+)$`, 'm').exec(text)?.[1]);
+    expect(value('process_resident_memory_bytes')).toBeGreaterThan(10 * 1024 * 1024);
+    expect(value('process_start_time_seconds')).toBeCloseTo(Date.now() / 1000 - process.uptime(), -1);
+    expect(value('nodejs_heap_space_size_used_bytes\\{space="old"\\}')).toBeGreaterThan(0);
+    expect(value('process_open_fds')).toBeGreaterThan(2);
+    expect(text).toContain(`nodejs_version_info{version="${process.version}",major="${process.versions.node.split('.')[0]}"`);
   });
 
   it('with gcMetrics, has all of them: the GC histogram as prom-client times it, counting GCs', async () => {

@@ -744,7 +744,7 @@ describe('Dockerfile', () => {
 
   it('runs the CLI as uid 65532, matching the Deployment, with serve as the default command', () => {
     expect(runtime).toMatch(/^USER 65532:65532$/m);
-    // Node.js flags between node and the script: decision 27's initial old generation.
+    // Node.js flags between node and the script: the initial old generation (docs/decisions.md "Performance").
     expect(runtime).toMatch(/^ENTRYPOINT \["node", "--initial-old-space-size=48", "dist\/cli\/main\.js"\]$/m);
     expect(runtime).toMatch(/^CMD \["serve"\]$/m);
     expect(container('base').securityContext?.runAsUser).toBe(65532);

@@ -77,7 +77,7 @@ function seed(server: FakeApiServer): void {
   server.apply('serviceaccounts', k8s.sa('team-b', 'by-user'));
   server.apply('serviceaccounts', k8s.sa('grp', 'any'));
   server.apply('rolebindings', k8s.rb('team-a', 'bound-reader', [k8s.saSubject('bound'), k8s.user('alice')]));
-  server.apply('rolebindings', k8s.rb('team-a', 'people', [k8s.user('alice'), k8s.group('system:authenticated')]));
+  server.apply('rolebindings', k8s.rb('team-a', 'people', [k8s.user('alice'), k8s.group('admins')]));
   server.apply('clusterrolebindings', k8s.crb('by-user', [k8s.user('system:serviceaccount:team-b:by-user')]));
   server.apply('clusterrolebindings', k8s.crb('grp-view', [k8s.group('system:serviceaccounts:grp')]));
   // Every real cluster has this one (kube-apiserver bootstrap policy); it must not make every SA "bound".
@@ -152,7 +152,7 @@ describe('cluster facts from informers (fake API server)', () => {
         serviceAccount: { namespace: 'team-a', name: 'unbound', annotations: {}, automountServiceAccountToken: false, bound: false },
         namespace: { name: 'team-a', labels: { 'kubernetes.io/metadata.name': 'team-a', tier: 'apps' } },
       });
-      // system:authenticated and people bind nobody in particular
+      // people and their groups bind no ServiceAccount
       expect(f.lookup({ namespace: 'team-a', serviceAccount: 'default' })).toMatchObject({ serviceAccount: { bound: false } });
       expect(f.lookup({ namespace: 'team-b', serviceAccount: 'by-user' })).toMatchObject({
         serviceAccount: { bound: true, boundBy: ['ClusterRoleBinding by-user'] },
@@ -197,6 +197,17 @@ describe('cluster facts from informers (fake API server)', () => {
       expect(sa('team-b', 'by-user').serviceAccount?.boundBy).toEqual(['ClusterRoleBinding by-user', 'ClusterRoleBinding all-sas']);
       server.delete('clusterrolebindings', 'all-sas');
       await waitFor('group unbind', () => sa('team-a', 'unbound').serviceAccount?.bound === false);
+      // So does a binding of system:authenticated, which every ServiceAccount is in; its default
+      // bindings (to discovery roles) grant nothing and count for none.
+      server.apply('clusterrolebindings', {
+        ...k8s.crb('system:discovery', [k8s.group('system:authenticated')]),
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:discovery' },
+      });
+      server.apply('rolebindings', k8s.rb('team-b', 'everyone', [k8s.group('system:authenticated')]));
+      await waitFor('authenticated bound', () => sa('team-a', 'unbound').serviceAccount?.bound === true);
+      expect(sa('team-a', 'unbound').serviceAccount?.boundBy).toEqual(['RoleBinding team-b/everyone']);
+      server.delete('rolebindings', 'everyone', 'team-b');
+      await waitFor('authenticated unbind', () => sa('team-a', 'unbound').serviceAccount?.bound === false);
       // A per-namespace group binding counts only in its namespace.
       server.apply('rolebindings', k8s.rb('team-b', 'ns-group', [k8s.group('system:serviceaccounts:team-b')]));
       await waitFor('ns group', () => sa('team-b', 'by-user').serviceAccount?.boundBy?.includes('RoleBinding team-b/ns-group') === true);

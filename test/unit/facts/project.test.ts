@@ -15,7 +15,8 @@ test.each<[string, JsonObject, string, string[]]>([
   ['a malformed ServiceAccount user name', { kind: 'User', name: 'system:serviceaccount:x' }, '', []],
   ['every ServiceAccount', { kind: 'Group', name: 'system:serviceaccounts' }, '', ['group:system:serviceaccounts']],
   ['the ServiceAccounts of one namespace', { kind: 'Group', name: 'system:serviceaccounts:x' }, '', ['group:system:serviceaccounts:x']],
-  ['all authenticated users (names nobody in particular)', { kind: 'Group', name: 'system:authenticated' }, '', []],
+  ['all authenticated users: every ServiceAccount too', { kind: 'Group', name: 'system:authenticated' }, '', ['group:system:serviceaccounts']],
+  ['all unauthenticated users (no ServiceAccount)', { kind: 'Group', name: 'system:unauthenticated' }, '', []],
   ['a person', { kind: 'User', name: 'alice' }, 'ns', []],
   ['a group of people', { kind: 'Group', name: 'admins' }, 'ns', []],
 ])('subject keys: %s', (_name, subject, ns, keys) => {

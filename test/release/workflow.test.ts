@@ -138,8 +138,17 @@ test('install.yaml per cert-manager overlay: every overlay but the self-managed 
   copyInstallTree(REPO_ROOT, dir);
   const r = runStep(step('manifests', 'Render'), dir, { VERSION, DIGEST, PATH: `${dirname(kubectlPath())}${delimiter}${process.env.PATH ?? ''}` });
   expect({ code: r.status, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
-  const overlays = readdirSync(join(REPO_ROOT, 'deploy/overlays')).filter((o) => !o.startsWith('self-managed'));
-  expect(readdirSync(join(dir, 'dist-manifests')).sort()).toEqual(overlays.map((o) => `install-${o}.yaml`).sort());
+  const all = readdirSync(join(REPO_ROOT, 'deploy/overlays')).filter((o) => !o.startsWith('self-managed'));
+  expect(readdirSync(join(dir, 'dist-manifests')).sort()).toEqual(all.map((o) => `install-${o}.yaml`).sort());
+  // No webhook, no image: only the admission policies and their bindings.
+  const policiesOnly = parseManifests(readFileSync(join(dir, 'dist-manifests', 'install-admission-policies-only.yaml'), 'utf8'), 'admission-policies-only');
+  expect([...new Set(policiesOnly.map((x) => x.kind))].sort()).toEqual([
+    'MutatingAdmissionPolicy',
+    'MutatingAdmissionPolicyBinding',
+    'ValidatingAdmissionPolicy',
+    'ValidatingAdmissionPolicyBinding',
+  ]);
+  const overlays = all.filter((o) => o !== 'admission-policies-only');
   for (const o of overlays) {
     const objects = parseManifests(readFileSync(join(dir, 'dist-manifests', `install-${o}.yaml`), 'utf8'), o);
     const images = objects.filter((x) => x.kind === 'Deployment').map((d) => JSON.stringify(d).match(/"image":"([^"]+)"/)?.[1]);

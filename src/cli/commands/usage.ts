@@ -10,10 +10,9 @@ import { type CliIo, EXIT_USAGE, packageVersion, readFactFiles } from '../io.js'
 import { parseDuration } from '../../duration.js';
 import type { JsonObject } from '../../json.js';
 import { staticFacts } from '../../facts/static.js';
-import { UsageAggregator } from '../../usage/aggregate.js';
 import { toTokenUsageDocument } from '../../usage/facts.js';
 import { formatUsageJson, formatUsageText, type UsageReport } from '../../usage/format.js';
-import { AuditLogError, expandPaths, type LineProblem, readAuditLogs } from '../../usage/read.js';
+import { AuditLogError, aggregateAuditLogs, expandPaths } from '../../usage/read.js';
 import { type Inventory, recommend } from '../../usage/recommend.js';
 
 const USAGE = `usage: tokenguard usage --audit-log PATH... [--since DURATION] [--output text|json|facts]
@@ -103,20 +102,11 @@ export async function runUsageCommand(argv: readonly string[], io: CliIo, option
     return EXIT_USAGE;
   }
   const shown = (f: string) => display(f, cwd);
-  const aggregator = new UsageAggregator(since !== undefined ? { since } : {});
-  const problems: LineProblem[] = [];
-  const reasons = new Map<string, number>();
-  let problemCount = 0;
-  let read: Awaited<ReturnType<typeof readAuditLogs>>;
+  let logged: Awaited<ReturnType<typeof aggregateAuditLogs>>;
   try {
-    read = await readAuditLogs(files, {
-      onRecord: (r) => aggregator.add(r),
-      onProblem: (p) => {
-        problemCount++;
-        if (problems.length < LISTED_PROBLEMS) problems.push(p);
-        const reason = reasonKind(p.reason);
-        reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-      },
+    logged = await aggregateAuditLogs(files, {
+      ...(since !== undefined ? { usage: { since } } : {}),
+      listedProblems: LISTED_PROBLEMS,
       display: shown,
       ...(options.stdin ? { stdin: options.stdin } : {}),
     });
@@ -127,15 +117,8 @@ export async function runUsageCommand(argv: readonly string[], io: CliIo, option
     }
     throw e;
   }
-  const summary = aggregator.summary();
-  const report: UsageReport = {
-    summary,
-    recommendations: recommend(summary, inventory),
-    read,
-    problems,
-    problemCount,
-    problemReasons: Object.fromEntries([...reasons.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
-  };
+  const { summary, read, problems, problemCount, problemReasons } = logged;
+  const report: UsageReport = { summary, recommendations: recommend(summary, inventory), read, problems, problemCount, problemReasons };
   if (problemCount > 0 && format !== 'text') io.stderr.write(`tokenguard usage: ${problemCount} line(s) held no readable audit event; the first: ${problems[0]?.file}:${problems[0]?.line}: ${problems[0]?.reason}\n`);
   if (format === 'facts') io.stdout.write(stringify(toTokenUsageDocument(summary, values.name), { lineWidth: 0 }));
   else if (format === 'json') io.stdout.write(formatUsageJson(report, options.version ?? packageVersion()));
@@ -180,11 +163,6 @@ async function defaultListCluster(kubeconfig: string): Promise<JsonObject[]> {
   const { loadKubeConfig } = await import('../../kube/config.js');
   const { listClusterObjects } = await import('../../facts/informers.js');
   return listClusterObjects(loadKubeConfig(kubeconfig, process.env));
-}
-
-/** A problem's reason without positions and envelope item numbers, for counting alike ones together. */
-function reasonKind(reason: string): string {
-  return reason.replace(/^(?:(?:event|record) \d+: )+/, '').replace(/ at character \d+/, '');
 }
 
 function display(file: string, cwd: string): string {

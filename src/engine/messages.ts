@@ -115,3 +115,26 @@ export function warning(text: string): string {
   }
   return clean;
 }
+
+/** What a token read from an environment variable needs: a person (scan's plan, rule `legacy-token-mount`). */
+export const ENV_TOKEN_ADVICE = 'a token in an environment variable never rotates; have the application read a projected token file instead';
+
+/**
+ * How a use of a legacy token Secret through `env` or `envFrom` is told, by `tokenguard scan`'s
+ * migration plan and by rule `legacy-token-mount` alike:
+ * `app-token is read through env TOKEN (key token) in containers/app: a token in an environment variable never rotates; ...`.
+ */
+export function envTokenMessage(secret: string, use: string): string {
+  return `${secret} is read through ${use}: ${ENV_TOKEN_ADVICE}`;
+}
+
+/**
+ * How a pod's use of a legacy token Secret through a volume is told (rule `legacy-token-mount`):
+ * `app-token (legacy token of ServiceAccount team-a/app, never expires) is mounted through volume tok at /var/run/tok in containers/app: ...`.
+ */
+export function volumeTokenMessage(secret: string, use: string): string {
+  return `${secret} is mounted through ${use}: ${VOLUME_TOKEN_ADVICE}`;
+}
+
+/** What a legacy token mounted from a Secret volume needs: a projected token at the same path (`tokenguard scan --plan` writes it). */
+export const VOLUME_TOKEN_ADVICE = 'a legacy token never expires; mount a projected serviceAccountToken at the same path instead (tokenguard scan --plan writes the patch)';

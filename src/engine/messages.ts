@@ -130,7 +130,7 @@ export function envTokenMessage(secret: string, use: string): string {
 
 /**
  * How a pod's use of a legacy token Secret through a volume is told (rule `legacy-token-mount`):
- * `app-token (legacy token of ServiceAccount team-a/app, never expires) is mounted through volume tok at /var/run/tok in containers/app: ...`.
+ * `legacy token Secret app-token is mounted through volume tok at /var/run/tok in containers/app: ...`.
  */
 export function volumeTokenMessage(secret: string, use: string): string {
   return `${secret} is mounted through ${use}: ${VOLUME_TOKEN_ADVICE}`;

@@ -10,6 +10,7 @@ export interface SarifOptions {
 /** What each rule id checks, for `tool.driver.rules[].shortDescription`. */
 const RULE_TEXT: Readonly<Record<string, string>> = {
   'legacy-token-secret': 'No new legacy ServiceAccount token Secrets (their tokens never expire)',
+  'legacy-token-mount': 'Pods take no token from a legacy ServiceAccount token Secret (it never expires)',
   automount: 'No Kubernetes API token in pods that do not need the API',
   'api-token-expiration': 'The default API token (kube-api-access) has a bounded expiration',
   'token-bounds': 'Projected ServiceAccount tokens expire within the allowed bounds',

@@ -41,7 +41,7 @@ const validate = (policies: TokenPolicy[], object: JsonObject, f: ClusterFacts =
   evaluate({ policies, input: input(object, extra), facts: f, phase: 'validate' });
 const mountResults = (r: ReturnType<typeof evaluate>) => r.results.filter((x) => x.rule === 'legacy-token-mount');
 
-test('a secret volume of a token Secret is warned about by default, naming the Secret, its ServiceAccount and the mount', () => {
+test('a secret volume of a token Secret is warned about by default, naming the Secret and the mount', () => {
   const r = validate([policy('legacy', { action: 'Deny' })], volumePod);
   expect(r.allowed).toBe(true);
   expect(mountResults(r)).toEqual([
@@ -51,16 +51,16 @@ test('a secret volume of a token Secret is warned about by default, naming the S
       mode: 'Enforce',
       status: 'warn',
       message:
-        'legacy token Secret app-token of ServiceAccount team-a/app is mounted through volume tok at /var/run/tok in containers/app: a legacy token never expires; mount a projected serviceAccountToken at the same path instead (tokenguard scan --plan writes the patch)',
+        'legacy token Secret app-token is mounted through volume tok at /var/run/tok in containers/app: a legacy token never expires; mount a projected serviceAccountToken at the same path instead (tokenguard scan --plan writes the patch)',
     },
   ]);
-  expect(r.warnings[0]).toMatch(/^tokenguard: legacy: legacy token Secret app-token of ServiceAccount team-a\/app is mounted/);
+  expect(r.warnings[0]).toMatch(/^tokenguard: legacy: legacy token Secret app-token is mounted/);
 });
 
 test('mountedTokens: Deny refuses it in Enforce; Audit only warns, as a finding', () => {
   const enforce = validate([policy('legacy', { action: 'Deny', mountedTokens: 'Deny' })], volumePod);
   expect(enforce.allowed).toBe(false);
-  expect(enforce.denials).toEqual([expect.stringMatching(/^legacy\/legacy-token-mount: legacy token Secret app-token of ServiceAccount team-a\/app is mounted through volume tok/)]);
+  expect(enforce.denials).toEqual([expect.stringMatching(/^legacy\/legacy-token-mount: legacy token Secret app-token is mounted through volume tok/)]);
   const audit = validate([policy('legacy', { action: 'Deny', mountedTokens: 'Deny' }, 'Audit')], volumePod);
   expect(audit.allowed).toBe(true);
   expect(audit.auditAnnotations['audit-findings']).toContain('would deny: legacy/legacy-token-mount: legacy token Secret app-token');
@@ -81,9 +81,9 @@ test('projected secret sources, env secretKeyRef and envFrom in init, regular an
   });
   const r = validate([policy('legacy', { action: 'Deny', mountedTokens: 'Deny' })], pod);
   expect(mountResults(r).map((x) => x.message)).toEqual([
-    `legacy token Secret app-token of ServiceAccount team-a/app is read through env TOKEN (key token) in initContainers/setup: ${ENV_TOKEN_ADVICE}`,
+    `legacy token Secret app-token is read through env TOKEN (key token) in initContainers/setup: ${ENV_TOKEN_ADVICE}`,
     `legacy token Secret bare-token is read through envFrom (prefix K_) in ephemeralContainers/debug: ${ENV_TOKEN_ADVICE}`,
-    expect.stringMatching(/^legacy token Secret ops-token of ServiceAccount team-a\/ops is mounted through projected volume bundle \(key token\) at \/etc\/bundle in containers\/app: /),
+    expect.stringMatching(/^legacy token Secret ops-token is mounted through projected volume bundle \(key token\) at \/etc\/bundle in containers\/app: /),
   ]);
   expect(r.allowed).toBe(false);
 });
@@ -119,6 +119,6 @@ test('pods/ephemeralcontainers: only the ephemeral containers the UPDATE adds ar
   const old = podWith({ ephemeralContainers: [envFrom('first')] });
   const now = podWith({ ephemeralContainers: [envFrom('first'), envFrom('second')] });
   const r = validate([policy('legacy', { action: 'Deny', mountedTokens: 'Deny' })], now, facts, { operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject: old });
-  expect(mountResults(r).map((x) => x.message)).toEqual([`legacy token Secret app-token of ServiceAccount team-a/app is read through envFrom in ephemeralContainers/second: ${ENV_TOKEN_ADVICE}`]);
+  expect(mountResults(r).map((x) => x.message)).toEqual([`legacy token Secret app-token is read through envFrom in ephemeralContainers/second: ${ENV_TOKEN_ADVICE}`]);
   expect(r.allowed).toBe(false);
 });

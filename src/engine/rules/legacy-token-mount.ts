@@ -8,7 +8,7 @@
  *
  * Which Secrets are token Secrets is a fact (`ClusterFacts.tokenSecrets`): only their names and
  * ServiceAccounts, never their data. A Secret not known to be one is not reported, so without
- * that fact the rule says nothing (docs/tokens.md "Legacy token mounts").
+ * that fact the rule says nothing (docs/decisions.md "Legacy token mounts").
  */
 import { byName, type TokenPolicy } from '../../policy/types.js';
 import { type JsonObject, objectAt, objectsAt, stringAt } from '../../json.js';

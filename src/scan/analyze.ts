@@ -13,7 +13,7 @@ import type { Tracking } from './cleaner.js';
 import { SCAN_POLICY } from './constants.js';
 import { daysBetween } from './dates.js';
 import type { FactsIndex } from './facts-index.js';
-import { describeRef, key, type ObjectRef, secretForEngine, type TokenSecret } from './inventory.js';
+import { key, secretForEngine, type TokenSecret } from './inventory.js';
 import { assessLegacyToken, type Consumer, DELETABLE, type LegacyVerdict } from './legacy.js';
 import { planWorkload, type WorkloadPlan } from './plan.js';
 import { describeUse, type SecretUse } from '../engine/secret-uses.js';
@@ -466,5 +466,3 @@ export function deletable(report: ScanReport): LegacyTokenReport[] {
   return report.legacyTokens.filter((t) => DELETABLE.has(t.verdict));
 }
 
-/** Re-exported for formatters. */
-export { describeRef, type ObjectRef };

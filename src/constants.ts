@@ -52,6 +52,15 @@ export const DEFAULT_SERVICE_ACCOUNT = 'default';
 /** Secret type of legacy, never-expiring ServiceAccount token Secrets (docs/kubernetes.md "Legacy token Secrets"). */
 export const SERVICE_ACCOUNT_TOKEN_SECRET_TYPE = 'kubernetes.io/service-account-token';
 
+/** Field selector of a Secret list or watch: legacy token Secrets only (Secrets select on `type`, docs/scan.md "Secret data"). */
+export const TOKEN_SECRET_FIELD_SELECTOR = `type=${SERVICE_ACCOUNT_TOKEN_SECRET_TYPE}`;
+
+/** `Accept` header of a list whose items carry metadata only: how Secrets are listed (never their data). */
+export const METADATA_LIST_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+
+/** `Accept` header of a watch whose events carry metadata only (what client-go's metadata informer asks for). */
+export const METADATA_WATCH_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+
 /** Annotation on a token Secret naming its ServiceAccount (docs/kubernetes.md "Legacy token Secrets"). */
 export const SERVICE_ACCOUNT_NAME_ANNOTATION = 'kubernetes.io/service-account.name';
 

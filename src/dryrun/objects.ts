@@ -4,7 +4,8 @@
  * facts, everything else skipped. Pure.
  */
 import { createHash } from 'node:crypto';
-import { isObject, type JsonObject, objectAt, stringAt, stringMapAt } from '../json.js';
+import { SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_SECRET_TYPE } from '../constants.js';
+import { isObject, type JsonObject, objectAt, stringAt, stringIn, stringMapAt } from '../json.js';
 import { NAME_SUFFIX_ALPHABET } from './plugin.js';
 
 /** Workload kinds whose pod template is evaluated as the pod it will create. */
@@ -70,6 +71,26 @@ export function apiGroup(apiVersion: string | undefined): string | undefined {
 export function isFactKind(object: JsonObject): boolean {
   const kind = builtinKind(object);
   return kind !== undefined && (FACT_KINDS as readonly string[]).includes(kind);
+}
+
+/**
+ * A legacy token Secret (type exactly `kubernetes.io/service-account-token`) reduced to what the
+ * facts read: kind, name, namespace, type and the ServiceAccount annotation. Never its data.
+ * Undefined for any other object. It is also evaluated as the Secret it is.
+ */
+export function tokenSecretFact(object: JsonObject): JsonObject | undefined {
+  if (builtinKind(object) !== 'Secret' || stringAt(object, 'type') !== SERVICE_ACCOUNT_TOKEN_SECRET_TYPE) return undefined;
+  const md = objectAt(object, 'metadata');
+  const name = stringAt(md, 'name');
+  if (!name) return undefined;
+  const namespace = stringAt(md, 'namespace');
+  const sa = stringIn(objectAt(md, 'annotations'), SERVICE_ACCOUNT_NAME_ANNOTATION);
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: SERVICE_ACCOUNT_TOKEN_SECRET_TYPE,
+    metadata: { name, ...(namespace ? { namespace } : {}), ...(sa ? { annotations: { [SERVICE_ACCOUNT_NAME_ANNOTATION]: sa } } : {}) },
+  };
 }
 
 /** The kind when it is one of Kubernetes' own (right API group, or no apiVersion at all), else undefined. */

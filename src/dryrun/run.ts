@@ -8,6 +8,7 @@ import fastJsonPatch from 'fast-json-patch';
 import { DEFAULT_API_AUDIENCES } from '../constants.js';
 import { policyLabel } from '../engine/messages.js';
 import { allContainers, tokenSources } from '../engine/pod.js';
+import { secretServiceAccount } from '../engine/rules/legacy-secret.js';
 import type { ClusterFacts, PatchOperation, Phase, RuleResult } from '../engine/types.js';
 import { staticFacts } from '../facts/static.js';
 import { addObservedUse } from '../facts/usage.js';
@@ -16,7 +17,7 @@ import type { UsageFacts } from '../usage/facts.js';
 import { type JsonObject, jsonEqual, objectAt, objectsAt, stringAt } from '../json.js';
 import { byName, type TokenPolicy } from '../policy/types.js';
 import type { ManifestError, ManifestObject } from './manifests.js';
-import { type Classified, classify, isFactKind } from './objects.js';
+import { type Classified, classify, isFactKind, tokenSecretFact } from './objects.js';
 import { applyTokenDefaults, type PluginServiceAccount, type PluginSimulation, seededSuffix, simulateServiceAccountAdmission } from './plugin.js';
 import {
   type Finding,
@@ -70,7 +71,7 @@ export interface DryRunArgs {
  * process.exitCode = exitCode(report, { failOnWarn: false });
  */
 export function runDryRun(args: DryRunArgs): Report {
-  const dryRun = createDryRun({ ...args, manifestFacts: args.objects.map((o) => o.object).filter(isFactKind) });
+  const dryRun = createDryRun({ ...args, manifestFacts: args.objects.flatMap((o) => manifestFact(o.object)) });
   const objects: ObjectReport[] = [];
   args.objects.forEach((m, i) => {
     objects.push(dryRun.evaluate(m));
@@ -79,8 +80,21 @@ export function runDryRun(args: DryRunArgs): Report {
   return dryRun.report(objects, args.errors ?? []);
 }
 
+/**
+ * What a manifest object gives the facts: a fact kind itself, a token Secret as
+ * {@link tokenSecretFact} reduces it (its data is never kept), anything else nothing.
+ */
+export function manifestFact(object: JsonObject): JsonObject[] {
+  if (isFactKind(object)) return [object];
+  const secret = tokenSecretFact(object);
+  return secret ? [secret] : [];
+}
+
 export interface CreateDryRunArgs extends Omit<DryRunArgs, 'objects' | 'errors' | 'onProgress'> {
-  /** The fact objects among the manifests (read before any object is evaluated: a pod may come before its ServiceAccount). */
+  /**
+   * The fact objects among the manifests, as {@link manifestFact} gives them (read before any
+   * object is evaluated: a pod may come before its ServiceAccount or its token Secret).
+   */
   readonly manifestFacts: readonly JsonObject[];
   /** Keep each report's `admission` (the objects the webhooks were given); default true. Off, a report holds no copy of its object. */
   readonly keepAdmission?: boolean;
@@ -101,10 +115,13 @@ export function createDryRun(args: CreateDryRunArgs): DryRun {
   const facts = staticFacts(factObjects, { bindingsComplete: args.bindingsComplete === true, apiAudiences });
   const accounts = pluginAccounts(factObjects);
   const usage = args.usage && args.now !== undefined ? { facts: args.usage, now: args.now } : undefined;
+  const tokenSecrets = tokenSecretsByNamespace([...args.manifestFacts, ...(args.facts ?? [])], namespace);
   const lookup = (req: FactsRequest): ClusterFacts => {
     const f = facts.lookup(req);
     if (f instanceof Promise) throw new Error('static facts must answer synchronously');
-    return usage ? addObservedUse(f, req, usage.facts, usage.now) : f;
+    const known = tokenSecrets.get(req.namespace);
+    const withSecrets = known ? { ...f, tokenSecrets: known } : f;
+    return usage ? addObservedUse(withSecrets, req, usage.facts, usage.now) : withSecrets;
   };
   const ctx: Context = { policies: args.policies, namespace, suffix, lookup, accounts, apiAudiences, webhook: args.webhook ?? webhookFor };
   const identities = new IdentityIndex(namespace);
@@ -482,6 +499,25 @@ function withNamespace(o: JsonObject, namespace: string): JsonObject {
   const kind = stringAt(o, 'kind') ?? '';
   if (!namespaced(kind) || stringAt(objectAt(o, 'metadata'), 'namespace')) return o;
   return { ...o, metadata: { ...(objectAt(o, 'metadata') ?? {}), namespace } };
+}
+
+/**
+ * The token Secrets among the inputs, by namespace (`--namespace` for those that name none),
+ * then name, to the ServiceAccount they name: what rule legacy-token-mount reads. A Secret
+ * that is not among them is not known to be one, and a pod referring to it is not reported.
+ */
+function tokenSecretsByNamespace(objects: readonly JsonObject[], namespace: string): Map<string, Map<string, string>> {
+  const out = new Map<string, Map<string, string>>();
+  for (const o of objects) {
+    const s = tokenSecretFact(o);
+    if (!s) continue;
+    const md = objectAt(s, 'metadata');
+    const ns = stringAt(md, 'namespace') || namespace;
+    const names = out.get(ns) ?? new Map<string, string>();
+    names.set(stringAt(md, 'name') ?? '', secretServiceAccount(s) ?? '');
+    out.set(ns, names);
+  }
+  return out;
 }
 
 /** The ServiceAccounts the plugin can look up, by `namespace/name`. */

@@ -8,6 +8,7 @@ import { isMirrorPod, podEditCopy, podServiceAccount } from './pod.js';
 import { mutatePod, planForPod, validateEphemeralContainers, validatePod } from './pod-rules.js';
 import { validateEmbeddedTokens } from './rules/embedded-token.js';
 import { secretServiceAccount, validateLegacySecret } from './rules/legacy-secret.js';
+import { validateTokenMounts } from './rules/legacy-token-mount.js';
 import { mutateTokenRequest, planTokenRequest, validateTokenRequest } from './rules/token-request.js';
 import type { ClusterFacts, EngineInput, EngineResult, PatchOperation, Phase, RuleResult } from './types.js';
 
@@ -99,16 +100,22 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
   const who = { pod: object, namespace, serviceAccount: sa, saFacts, apiAudiences, ...(facts.now !== undefined ? { now: facts.now } : {}) };
   const planE = planForPod({ policies: enforce, ...who });
   const planA = planForPod({ policies: audit, ...who });
+  // Legacy token Secrets the pod takes a token from (validate only: one warning per use, not two).
+  const mounts = (oldPod: JsonObject | undefined) => [
+    ...validateTokenMounts({ pod: object, oldPod, namespace, tokenSecrets: facts.tokenSecrets, policies: enforce, mode: 'Enforce' }),
+    ...validateTokenMounts({ pod: object, oldPod, namespace, tokenSecrets: facts.tokenSecrets, policies: audit, mode: 'Audit' }),
+  ];
   if (input.subResource === EPHEMERAL_CONTAINERS) {
     // Validate only (appliesTo): the new ephemeral containers' mounts; the rest cannot change.
     results.push(
       ...validateEphemeralContainers(object, input.oldObject, planE, 'Enforce'),
       ...validateEphemeralContainers(object, input.oldObject, planA, 'Audit'),
+      ...mounts(input.oldObject ?? {}),
     );
     return finish(phase, results, undefined, []);
   }
   if (phase === 'validate') {
-    results.push(...validatePod(object, planE, 'Enforce'), ...validatePod(object, planA, 'Audit'));
+    results.push(...validatePod(object, planE, 'Enforce'), ...validatePod(object, planA, 'Audit'), ...mounts(undefined));
     return finish(phase, results, undefined, []);
   }
   // Copy-on-write copies sharing with `object` whatever the rules leave alone: cheap to make and to diff.

@@ -176,6 +176,12 @@ export const RULE_DESCRIPTIONS: Readonly<Record<RuleId, RuleDescription>> = {
       'A legacy ServiceAccount token (a JWT that never expires) copied into an ordinary Secret is as dangerous as a legacy token Secret, and harder to find.',
     help: 'Remove the token from the Secret and give the workload a projected token, or kubectl create token for a short-lived one.',
   },
+  'legacy-token-mount': {
+    summary: 'Pods take no token from a legacy ServiceAccount token Secret (it never expires)',
+    description:
+      'A pod that mounts a Secret of type kubernetes.io/service-account-token as a volume, or reads it through env or envFrom, carries a token that never expires and is not bound to the pod. It keeps working after the pod is gone, for whoever copied it.',
+    help: 'Mount a projected serviceAccountToken volume at the same path instead (tokenguard scan --plan writes the patch), and have applications that read the token from an environment variable read the projected file.',
+  },
   'token-request': {
     summary: 'Token requests stay within the allowed lifetime and audiences',
     description:
@@ -189,3 +195,26 @@ export const RULE_DESCRIPTIONS: Readonly<Record<RuleId, RuleDescription>> = {
     help: 'Debug without mounting that token volume, or opt the pod in to API access.',
   },
 };
+
+/** What a token read from an environment variable needs: a person (scan's plan, rule `legacy-token-mount`). */
+export const ENV_TOKEN_ADVICE = 'a token in an environment variable never rotates; have the application read a projected token file instead';
+
+/**
+ * How a use of a legacy token Secret through `env` or `envFrom` is told, by `tokenguard scan`'s
+ * migration plan and by rule `legacy-token-mount` alike:
+ * `app-token is read through env TOKEN (key token) in containers/app: a token in an environment variable never rotates; ...`.
+ */
+export function envTokenMessage(secret: string, use: string): string {
+  return `${secret} is read through ${use}: ${ENV_TOKEN_ADVICE}`;
+}
+
+/**
+ * How a pod's use of a legacy token Secret through a volume is told (rule `legacy-token-mount`):
+ * `legacy token Secret app-token is mounted through volume tok at /var/run/tok in containers/app: ...`.
+ */
+export function volumeTokenMessage(secret: string, use: string): string {
+  return `${secret} is mounted through ${use}: ${VOLUME_TOKEN_ADVICE}`;
+}
+
+/** What a legacy token mounted from a Secret volume needs: a projected token at the same path (`tokenguard scan --plan` writes it). */
+export const VOLUME_TOKEN_ADVICE = 'a legacy token never expires; mount a projected serviceAccountToken at the same path instead (tokenguard scan --plan writes the patch)';

@@ -88,6 +88,13 @@ export interface ClusterFacts {
    * is unknown.
    */
   readonly now?: number;
+  /**
+   * The legacy token Secrets (type `kubernetes.io/service-account-token`) of the object's
+   * namespace that are known: name to the ServiceAccount its `kubernetes.io/service-account.name`
+   * annotation names ('' for none). Never their data. A Secret absent from it is not known to be
+   * one; undefined: none are known (`tokenguard serve` without `--watch-token-secrets`).
+   */
+  readonly tokenSecrets?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -111,6 +118,7 @@ export const RULE_IDS = [
   'token-audience',
   'inject-token',
   'embedded-legacy-token',
+  'legacy-token-mount',
   'token-request',
   'ephemeral-token',
 ] as const;

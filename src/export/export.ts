@@ -241,6 +241,11 @@ function exportOne(p: TokenPolicy, all: readonly TokenPolicy[], api: readonly st
         `legacyTokenSecrets.embeddedTokens: ${embedded}: not enforced: finding a legacy JWT inside a Secret's data needs base64 and JWT decoding, which Kubernetes CEL has not`,
       );
     }
+    // Said when set: the default (Warn) has nothing to enforce, and an admission policy has no Secret facts anyway.
+    const mounted = lts.mountedTokens;
+    if (mounted !== undefined && mounted !== 'Ignore') {
+      notes.push(`legacyTokenSecrets.mountedTokens: ${mounted}: not enforced: knowing which Secrets a pod names are token Secrets needs the Secrets' types, which an admission policy on pods cannot read`);
+    }
     if (lts.action === 'Deny') {
       parts.push({
         suffix: 'secrets',

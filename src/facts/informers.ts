@@ -37,7 +37,7 @@ import { isDnsSubdomain } from '../policy/validate.js';
 import { describeError, KubeApi, statusOf } from './kube-api.js';
 import { serviceAccountKey, toNamespaceFacts, toServiceAccountFacts } from './project.js';
 import { staticFacts } from './static.js';
-import { type CachedObject, FACTS_RESOURCES, type FactsResource, type FactsSnapshot, FactsStore, kindOf, projectForCache } from './store.js';
+import { type CachedObject, FACTS_RESOURCES, type FactsResource, type FactsSnapshot, FactsStore, type InformerResource, kindOf, projectForCache } from './store.js';
 import type { FactsProvider, FactsRequest } from './types.js';
 
 /** Structured logger; pino's `Logger` fits. Messages never carry object contents. */
@@ -101,6 +101,12 @@ export interface ClusterFactsOptions {
   readonly maxConcurrentDirectReads?: number;
   readonly pageSize?: number;
   readonly requestTimeoutMs?: number;
+  /**
+   * Also watch legacy token Secrets (`serve --watch-token-secrets`): their metadata only, with
+   * a `type` field selector, for rule legacy-token-mount. Off by default: then no Secret is
+   * listed, and the rule has no facts (docs/reliability.md "Least privilege").
+   */
+  readonly watchTokenSecrets?: boolean;
 }
 
 /** How a direct read on a cache miss ended. */
@@ -135,6 +141,8 @@ export interface ClusterFactsStatus {
   readonly objects: Readonly<Record<FactsResource, number>>;
   readonly resources: Readonly<Record<FactsResource, ResourceStatus>>;
   readonly directReads: Readonly<Record<DirectReadResult, number>>;
+  /** The token Secret informer, when watched (`watchTokenSecrets`); it counts towards `synced`, not `stale`. */
+  readonly tokenSecrets?: ResourceStatus;
 }
 
 /** A {@link FactsProvider} fed by informers, with its lifecycle. */
@@ -182,7 +190,7 @@ interface Context {
   readonly pageSize: number;
   readonly requestTimeoutMs: number;
   /** Called after the store applied a change (cache-miss bookkeeping). */
-  readonly changed: (resource: FactsResource, obj: CachedObject) => void;
+  readonly changed: (resource: InformerResource, obj: CachedObject) => void;
   readonly listed: () => void;
 }
 
@@ -206,7 +214,7 @@ function cacheKey(obj: CachedObject): string {
 
 /** One informer: list, watch, relist, with reconnects, staleness and relist bookkeeping. */
 class Reflector {
-  readonly resource: FactsResource;
+  readonly resource: InformerResource;
   synced = false;
   watching = false;
   lastAliveAt: number | undefined;
@@ -228,7 +236,7 @@ class Reflector {
   #current: { abort(reason: AbortReason): void } | undefined;
   #loop: Promise<void> | undefined;
 
-  constructor(resource: FactsResource, ctx: Context) {
+  constructor(resource: InformerResource, ctx: Context) {
     this.resource = resource;
     this.#ctx = ctx;
   }
@@ -537,13 +545,16 @@ export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsPr
     },
     listed: () => {
       if (reflectors.every((r) => r.synced)) {
-        log.info({ objects: Object.fromEntries(FACTS_RESOURCES.map((r) => [r, store.count(r)])) }, 'cluster facts synced');
+        log.info({ objects: Object.fromEntries(reflectors.map((r) => [r.resource, store.count(r.resource)])) }, 'cluster facts synced');
         resolveSynced();
       }
     },
   };
-  const reflectors = FACTS_RESOURCES.map((r) => new Reflector(r, ctx));
-  const byResource = Object.fromEntries(reflectors.map((r) => [r.resource, r])) as Record<FactsResource, Reflector>;
+  const watchTokenSecrets = options.watchTokenSecrets === true;
+  const resources: InformerResource[] = [...FACTS_RESOURCES, ...(watchTokenSecrets ? (['secrets'] as const) : [])];
+  const reflectors = resources.map((r) => new Reflector(r, ctx));
+  const byResource = Object.fromEntries(reflectors.map((r) => [r.resource, r])) as Record<FactsResource, Reflector> & { secrets?: Reflector };
+  const core = FACTS_RESOURCES.map((r) => byResource[r]);
 
   /** Bindings are known when both binding informers are synced and fresh. */
   const bindingsKnown = (t: number) => !byResource.rolebindings.stale(t) && !byResource.clusterrolebindings.stale(t);
@@ -619,7 +630,21 @@ export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsPr
     return store.facts(sa, ns, bindingsKnown(now()));
   }
 
+  /**
+   * The facts with the token Secrets of the namespace, once their informer has listed (served
+   * from its cache afterwards, like ServiceAccount annotations, even while its watch is down).
+   */
+  function withTokenSecrets(f: ClusterFacts, namespace: string): ClusterFacts {
+    return { ...f, tokenSecrets: store.tokenSecretsIn(namespace) };
+  }
+
   function lookup(req: FactsRequest): ClusterFacts | Promise<ClusterFacts> {
+    const f = lookupCore(req);
+    if (!byResource.secrets?.synced) return f;
+    return f instanceof Promise ? f.then((x) => withTokenSecrets(x, req.namespace)) : withTokenSecrets(f, req.namespace);
+  }
+
+  function lookupCore(req: FactsRequest): ClusterFacts | Promise<ClusterFacts> {
     try {
       const hit = store.lookup(req.namespace, req.serviceAccount, bindingsKnown(now()));
       if (hit) return hit;
@@ -643,28 +668,27 @@ export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsPr
 
   function status(): ClusterFactsStatus {
     const t = now();
-    const per = {} as Record<FactsResource, ResourceStatus>;
-    for (const r of reflectors) {
-      per[r.resource] = {
-        synced: r.synced,
-        watching: r.watching,
-        stale: r.stale(t),
-        lastEventAgeSeconds: r.lastAliveAt === undefined ? null : Math.max(0, (t - r.lastAliveAt) / 1000),
-        reconnects: r.reconnects,
-        relists: r.relists,
-        objects: store.count(r.resource),
-      };
-    }
+    const statusOf = (r: Reflector): ResourceStatus => ({
+      synced: r.synced,
+      watching: r.watching,
+      stale: r.stale(t),
+      lastEventAgeSeconds: r.lastAliveAt === undefined ? null : Math.max(0, (t - r.lastAliveAt) / 1000),
+      reconnects: r.reconnects,
+      relists: r.relists,
+      objects: store.count(r.resource),
+    });
+    const per = Object.fromEntries(core.map((r) => [r.resource, statusOf(r)])) as Record<FactsResource, ResourceStatus>;
     const pick = <K extends keyof ResourceStatus>(k: K) =>
       Object.fromEntries(FACTS_RESOURCES.map((r) => [r, per[r][k]])) as Record<FactsResource, ResourceStatus[K]>;
     return {
       synced: reflectors.every((r) => r.synced),
-      stale: reflectors.some((r) => r.stale(t)),
+      stale: core.some((r) => r.stale(t)),
       lastEventAgeSeconds: pick('lastEventAgeSeconds'),
       reconnects: pick('reconnects'),
       objects: pick('objects'),
       resources: per,
       directReads: { ...directReads },
+      ...(byResource.secrets ? { tokenSecrets: statusOf(byResource.secrets) } : {}),
     };
   }
 

@@ -1,20 +1,29 @@
 /**
  * The few API calls the facts make, over the own client of `src/kube`: paged lists and watches
- * of the four resources, and single reads of a ServiceAccount or a Namespace. Every call
+ * of the four resources (and, opted into, of legacy token Secrets' metadata), and single reads of a ServiceAccount or a Namespace. Every call
  * carries an abort signal, so a deadline really ends the request.
  */
 import type { JsonObject } from '../json.js';
 import { KubeClient, type KubeClientOptions, type ListResult, type RequestOptions, type WatchEvent } from '../kube/client.js';
 import type { KubeConfig } from '../kube/config.js';
-import type { FactsResource } from './store.js';
+import { METADATA_LIST_ACCEPT, METADATA_WATCH_ACCEPT, TOKEN_SECRET_FIELD_SELECTOR } from '../constants.js';
+import type { InformerResource } from './store.js';
 
 /** The list and watch path of each resource, across all namespaces. */
-export const WATCH_PATHS: Readonly<Record<FactsResource, string>> = {
+export const WATCH_PATHS: Readonly<Record<InformerResource, string>> = {
+  secrets: '/api/v1/secrets',
   serviceaccounts: '/api/v1/serviceaccounts',
   namespaces: '/api/v1/namespaces',
   rolebindings: '/apis/rbac.authorization.k8s.io/v1/rolebindings',
   clusterrolebindings: '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
 };
+
+/**
+ * How Secrets are listed and watched: legacy token Secrets only (field selector `type`), as
+ * metadata only (`PartialObjectMetadata[List]`), so the API server never sends their data
+ * (docs/reliability.md "Least privilege").
+ */
+const SECRET_REQUESTS = { query: { fieldSelector: TOKEN_SECRET_FIELD_SELECTOR }, listAccept: METADATA_LIST_ACCEPT, watchAccept: METADATA_WATCH_ACCEPT } as const;
 
 /** The HTTP status of a failed call (`statusCode`), or the `code` of a Status object; undefined otherwise. */
 export function statusOf(err: unknown): number | undefined {
@@ -56,13 +65,15 @@ export class KubeApi {
    * from one snapshot; the list's resourceVersion is the one to watch from), each item passed
    * through `map` as its page arrives. Each page must answer within `pageTimeoutMs`.
    */
-  listAll<T>(resource: FactsResource, options: { pageSize: number; pageTimeoutMs: number; signal?: AbortSignal }, map: (item: JsonObject) => T): Promise<ListResult<T>> {
-    return this.#client.listAll(WATCH_PATHS[resource], options, map);
+  listAll<T>(resource: InformerResource, options: { pageSize: number; pageTimeoutMs: number; signal?: AbortSignal }, map: (item: JsonObject) => T): Promise<ListResult<T>> {
+    const secrets = resource === 'secrets' ? { query: SECRET_REQUESTS.query, accept: SECRET_REQUESTS.listAccept } : {};
+    return this.#client.listAll(WATCH_PATHS[resource], { ...options, ...secrets }, map);
   }
 
   /** Watches a resource from `resourceVersion` with bookmarks; see {@link KubeClient.watch}. */
-  watch(resource: FactsResource, options: FactsWatchOptions): Promise<void> {
-    return this.#client.watch(WATCH_PATHS[resource], { ...options, allowWatchBookmarks: true });
+  watch(resource: InformerResource, options: FactsWatchOptions): Promise<void> {
+    const secrets = resource === 'secrets' ? { query: SECRET_REQUESTS.query, accept: SECRET_REQUESTS.watchAccept } : {};
+    return this.#client.watch(WATCH_PATHS[resource], { ...options, ...secrets, allowWatchBookmarks: true });
   }
 
   /**

@@ -3,12 +3,19 @@
  * binding index, fed object by object (informer events, or generated objects in the
  * benchmark). Every lookup is O(1) whatever the cluster size. No I/O, no clock.
  */
-import { type JsonObject, objectAt, stringAt } from '../json.js';
+import { SERVICE_ACCOUNT_NAME_ANNOTATION } from '../constants.js';
+import { type JsonObject, objectAt, stringAt, stringIn } from '../json.js';
 import type { ClusterFacts, NamespaceFacts, ServiceAccountFacts } from '../engine/types.js';
 import { BindingIndex, type BindingKind, bindingId, serviceAccountKey, toBindingFacts, toNamespaceFacts, toServiceAccountFacts } from './project.js';
 
 /** The four kinds the facts come from, by their API resource name (also the metrics label). */
 export type FactsResource = 'serviceaccounts' | 'namespaces' | 'rolebindings' | 'clusterrolebindings';
+
+/**
+ * What an informer may watch: the four fact kinds, and, opted into (`serve --watch-token-secrets`),
+ * the metadata of legacy token Secrets (rule legacy-token-mount).
+ */
+export type InformerResource = FactsResource | 'secrets';
 
 /** Every {@link FactsResource}, in a fixed order. */
 export const FACTS_RESOURCES: readonly FactsResource[] = ['serviceaccounts', 'namespaces', 'rolebindings', 'clusterrolebindings'];
@@ -20,13 +27,15 @@ export const FACTS_RESOURCES: readonly FactsResource[] = ['serviceaccounts', 'na
 export const MAX_BOUND_BY = 16;
 
 /** The binding kind of a binding resource. */
-function bindingKindOf(resource: FactsResource): BindingKind | undefined {
+function bindingKindOf(resource: InformerResource): BindingKind | undefined {
   return resource === 'rolebindings' ? 'RoleBinding' : resource === 'clusterrolebindings' ? 'ClusterRoleBinding' : undefined;
 }
 
 /** The `kind` of the objects of a resource. */
-export function kindOf(resource: FactsResource): string {
+export function kindOf(resource: InformerResource): string {
   switch (resource) {
+    case 'secrets':
+      return 'Secret';
     case 'serviceaccounts':
       return 'ServiceAccount';
     case 'namespaces':
@@ -60,8 +69,11 @@ export interface CachedObject {
   subjectKeys?: readonly string[];
 }
 
+/** The token Secrets of one namespace: name to the ServiceAccount it names ('' for none). */
+const NO_TOKEN_SECRETS: ReadonlyMap<string, string> = new Map();
+
 /** Projects an API object (plain JSON, as listed or watched) for the cache, by the rules of `project.ts`. */
-export function projectForCache(resource: FactsResource, obj: JsonObject): CachedObject {
+export function projectForCache(resource: InformerResource, obj: JsonObject): CachedObject {
   const md = objectAt(obj, 'metadata');
   const metadata: CachedObject['metadata'] = { name: stringAt(md, 'name') ?? '' };
   const namespace = stringAt(md, 'namespace');
@@ -76,6 +88,10 @@ export function projectForCache(resource: FactsResource, obj: JsonObject): Cache
   } else if (resource === 'namespaces') {
     const ns = toNamespaceFacts(obj);
     if (ns && Object.keys(ns.labels).length > 0) metadata.labels = ns.labels;
+  } else if (resource === 'secrets') {
+    // One annotation, by name; the rest (last-applied-configuration may hold the data) unread.
+    const sa = stringIn(objectAt(md, 'annotations'), SERVICE_ACCOUNT_NAME_ANNOTATION);
+    if (sa) metadata.annotations = { [SERVICE_ACCOUNT_NAME_ANNOTATION]: sa };
   } else {
     out.subjectKeys = toBindingFacts(bindingKindOf(resource)!, obj)?.keys ?? [];
   }
@@ -100,14 +116,27 @@ export class FactsStore {
   readonly serviceAccounts = new Map<string, ServiceAccountFacts>();
   readonly namespaces = new Map<string, NamespaceFacts>();
   readonly bindings = new BindingIndex();
+  /** Legacy token Secrets by namespace, then name, to the ServiceAccount named ('' for none); empty unless watched. */
+  readonly tokenSecrets = new Map<string, Map<string, string>>();
+  #tokenSecretCount = 0;
   readonly #bindingCount = { rolebindings: 0, clusterrolebindings: 0 };
 
   /**
    * Adds or replaces one object (an ADDED or MODIFIED event, or an item of a list), as projected
    * for the cache; its facts are those `project.ts` gives. Objects without a name are ignored.
    */
-  upsert(resource: FactsResource, obj: CachedObject): void {
-    if (resource === 'serviceaccounts') {
+  upsert(resource: InformerResource, obj: CachedObject): void {
+    if (resource === 'secrets') {
+      const { name, namespace = '' } = obj.metadata;
+      if (!name) return;
+      let names = this.tokenSecrets.get(namespace);
+      if (!names) {
+        names = new Map();
+        this.tokenSecrets.set(namespace, names);
+      }
+      if (!names.has(name)) this.#tokenSecretCount++;
+      names.set(name, obj.metadata.annotations?.[SERVICE_ACCOUNT_NAME_ANNOTATION] ?? '');
+    } else if (resource === 'serviceaccounts') {
       const sa = toServiceAccountFacts(asJson(obj));
       if (sa) this.serviceAccounts.set(serviceAccountKey(sa.namespace, sa.name), sa);
     } else if (resource === 'namespaces') {
@@ -123,8 +152,14 @@ export class FactsStore {
   }
 
   /** Removes one object (a DELETED event); unknown objects are ignored. */
-  remove(resource: FactsResource, obj: CachedObject): void {
-    if (resource === 'serviceaccounts') {
+  remove(resource: InformerResource, obj: CachedObject): void {
+    if (resource === 'secrets') {
+      const { name, namespace = '' } = obj.metadata;
+      const names = this.tokenSecrets.get(namespace);
+      if (!names?.delete(name)) return;
+      this.#tokenSecretCount--;
+      if (names.size === 0) this.tokenSecrets.delete(namespace);
+    } else if (resource === 'serviceaccounts') {
       const sa = toServiceAccountFacts(asJson(obj));
       if (sa) this.serviceAccounts.delete(serviceAccountKey(sa.namespace, sa.name));
     } else if (resource === 'namespaces') {
@@ -140,7 +175,8 @@ export class FactsStore {
   }
 
   /** How many objects of a resource are held. */
-  count(resource: FactsResource): number {
+  count(resource: InformerResource): number {
+    if (resource === 'secrets') return this.#tokenSecretCount;
     if (resource === 'serviceaccounts') return this.serviceAccounts.size;
     if (resource === 'namespaces') return this.namespaces.size;
     return this.#bindingCount[resource];
@@ -175,6 +211,11 @@ export class FactsStore {
   }
 
   /** A binding's index id (`bindingId` of `project.ts`, which also ignores a ClusterRoleBinding's namespace). */
+  /** The token Secrets of a namespace (name to ServiceAccount); empty when none are held. */
+  tokenSecretsIn(namespace: string): ReadonlyMap<string, string> {
+    return this.tokenSecrets.get(namespace) ?? NO_TOKEN_SECRETS;
+  }
+
   #bindingId(resource: 'rolebindings' | 'clusterrolebindings', obj: CachedObject): string | undefined {
     const { name, namespace = '' } = obj.metadata;
     return name ? bindingId(bindingKindOf(resource)!, namespace, name) : undefined;

@@ -83,6 +83,10 @@ export interface ListOptions {
   /** Deadline of each page. */
   readonly pageTimeoutMs: number;
   readonly signal?: AbortSignal;
+  /** Further query parameters of every page, e.g. a `fieldSelector`. */
+  readonly query?: Readonly<Record<string, string>>;
+  /** The `Accept` header ({@link RequestOptions.accept}), e.g. a metadata-only list. */
+  readonly accept?: string;
 }
 
 /** Options of {@link KubeClient.watch}. */
@@ -98,6 +102,13 @@ export interface WatchOptions {
   readonly onOpen?: () => void;
   /** Called for each event; if it throws, the watch ends with that error. */
   readonly onEvent: (event: WatchEvent) => void;
+  /** Further query parameters, e.g. a `fieldSelector`. */
+  readonly query?: Readonly<Record<string, string>>;
+  /**
+   * The `Accept` header; default `application/json`. A metadata-only watch asks for
+   * `application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1`: each event's object is then metadata only.
+   */
+  readonly accept?: string;
 }
 
 /** Options of {@link KubeClient}. */
@@ -190,7 +201,11 @@ export class KubeClient {
     for (;;) {
       let page: JsonObject;
       try {
-        page = await this.getJson(path, { limit: limit > 0 ? limit : undefined, continue: cont }, { timeoutMs: options.pageTimeoutMs, ...(options.signal ? { signal: options.signal } : {}) });
+        page = await this.getJson(
+          path,
+          { ...options.query, limit: limit > 0 ? limit : undefined, continue: cont },
+          { timeoutMs: options.pageTimeoutMs, ...(options.signal ? { signal: options.signal } : {}), ...(options.accept ? { accept: options.accept } : {}) },
+        );
       } catch (e) {
         if (cont && !whole && e instanceof KubeApiError && e.statusCode === 410) {
           items = [];
@@ -221,12 +236,13 @@ export class KubeClient {
   async watch(path: string, options: WatchOptions): Promise<void> {
     const signal = options.signal ?? new AbortController().signal;
     const query = {
+      ...options.query,
       watch: 'true',
       resourceVersion: options.resourceVersion || undefined,
       allowWatchBookmarks: options.allowWatchBookmarks === false ? undefined : 'true',
       timeoutSeconds: options.timeoutSeconds,
     };
-    const res = await this.#open({ method: 'GET', pathAndQuery: withQuery(path, query), accept: 'application/json' }, signal);
+    const res = await this.#open({ method: 'GET', pathAndQuery: withQuery(path, query), accept: options.accept ?? 'application/json' }, signal);
     await new Promise<void>((resolve, reject) => {
       const lines = new LineSplitter(this.#maxLineBytes);
       let settled = false;

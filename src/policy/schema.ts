@@ -88,6 +88,11 @@ export const tokenPolicySchema = {
               enum: ['Deny', 'Warn', 'Ignore'],
               description: 'A Secret of any type whose data carries a legacy ServiceAccount JWT (copied out of a token Secret, or inside a kubeconfig): Deny, Warn (default) or Ignore.',
             },
+            mountedTokens: {
+              enum: ['Deny', 'Warn', 'Ignore'],
+              description:
+                'A pod that mounts a kubernetes.io/service-account-token Secret (secret volume, projected secret source, env secretKeyRef or envFrom secretRef): Deny, Warn (default) or Ignore. A token Secret of an exempt ServiceAccount is warned about, never denied.',
+            },
           },
         },
         automount: {

@@ -40,6 +40,12 @@ export interface LegacyTokenSecretsSpec {
    * Secret, or inside a kubeconfig): `Deny`, `Warn` (default) or `Ignore`.
    */
   readonly embeddedTokens?: 'Deny' | 'Warn' | 'Ignore';
+  /**
+   * A pod that mounts a legacy token Secret (a `secret` volume, a projected volume's `secret`
+   * source, `env` `secretKeyRef` or `envFrom` `secretRef`): `Deny`, `Warn` (default) or `Ignore`.
+   * A token Secret of an exempt ServiceAccount is warned about, never denied.
+   */
+  readonly mountedTokens?: 'Deny' | 'Warn' | 'Ignore';
 }
 
 /**

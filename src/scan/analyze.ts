@@ -16,7 +16,7 @@ import type { FactsIndex } from './facts-index.js';
 import { key, secretForEngine, type TokenSecret } from './inventory.js';
 import { assessLegacyToken, type Consumer, DELETABLE, type LegacyVerdict } from './legacy.js';
 import { planWorkload, type WorkloadPlan } from './plan.js';
-import { describeUse, type SecretUse } from './references.js';
+import { describeUse, type SecretUse } from '../engine/secret-uses.js';
 import {
   type Counts,
   type LegacyTokenReport,

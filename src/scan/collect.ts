@@ -26,7 +26,7 @@ import { FactsIndex } from './facts-index.js';
 import { key, type TokenSecret, toBindingFact, toNamespaceFact, toServiceAccount, toTokenSecret } from './inventory.js';
 import { controllerOf, OwnerIndex } from './owners.js';
 import { TEMPLATE_PATHS } from './plan.js';
-import { secretUses } from './references.js';
+import { secretUses } from '../engine/secret-uses.js';
 import { WorkloadTable } from './workloads.js';
 
 /** Progress of the listing, for the line on a terminal. */

@@ -33,11 +33,7 @@ export const CLEANER_SYNC_HOURS = 24;
  */
 export const DEFAULT_MIN_UNUSED_DAYS = 30;
 
-/** `Accept` header of a list whose items carry metadata only: how Secrets are listed. */
-export const METADATA_LIST_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
-
-/** Field selector of the Secret list: legacy token Secrets only. */
-export const TOKEN_SECRET_FIELD_SELECTOR = 'type=kubernetes.io/service-account-token';
+export { METADATA_LIST_ACCEPT, TOKEN_SECRET_FIELD_SELECTOR } from '../constants.js';
 
 /** Items per list page (`limit`). */
 export const DEFAULT_PAGE_SIZE = 500;

@@ -20,7 +20,7 @@ import { type AuditEvidence, describeSources, describeWindow, isoSecond, type Se
 import { type CleanerForecast, forecast, type Tracking } from './cleaner.js';
 import { daysBetween, formatDay, parseDay, startOfDay } from './dates.js';
 import { describeRef, type ObjectRef, type ServiceAccountInfo, type TokenSecret } from './inventory.js';
-import { describeUse, type SecretUse } from './references.js';
+import { describeUse, type SecretUse } from '../engine/secret-uses.js';
 
 export type LegacyVerdict = 'deleting' | 'migrate-first' | 'invalidated' | 'orphaned' | 'find-client' | 'safe-to-delete';
 

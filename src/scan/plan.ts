@@ -15,6 +15,7 @@ import { API_TOKEN_DEFAULT_EXPIRATION_SECONDS, DEFAULT_PROJECTED_EXPIRATION_SECO
 import { diff } from '../engine/diff.js';
 import { cloneJson, isObject, type JsonObject, objectAt, objectsAt, stringAt, stringIn } from '../json.js';
 import { matchPolicy } from '../engine/match.js';
+import { envTokenMessage } from '../engine/messages.js';
 import { planApiTokenExpiration } from '../engine/rules/api-token-expiration.js';
 import { planAutomount } from '../engine/rules/automount.js';
 import { planBounds } from '../engine/rules/bounds.js';
@@ -25,7 +26,7 @@ import { staticFacts } from '../facts/static.js';
 import { byName, type TokenPolicy } from '../policy/types.js';
 import type { FactsIndex } from './facts-index.js';
 import { describeRef, type ObjectRef, type TokenSecret } from './inventory.js';
-import { describeUse, type SecretUse } from './references.js';
+import { describeUse, type SecretUse } from '../engine/secret-uses.js';
 import type { WorkloadSecretUse } from './workloads.js';
 
 /** Where each kind keeps its pod template (the pod itself for a Pod). */
@@ -133,9 +134,7 @@ export function planWorkload(input: PlanInput): WorkloadPlan {
         replaced.add(u.secret);
       } else if (u.kind === 'env' || u.kind === 'envFrom') {
         unhandled.add(u.secret);
-        manual.push(
-          `${u.secret} is read through ${describeUse(u)}: a token in an environment variable never rotates; have the application read a projected token file instead`,
-        );
+        manual.push(envTokenMessage(u.secret, describeUse(u)));
       } else {
         unhandled.add(u.secret);
         manual.push(`${describeUse(u)} hands ${u.secret} to a volume driver: change that driver's configuration`);

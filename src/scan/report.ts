@@ -9,7 +9,7 @@ import type { CleanerForecast } from './cleaner.js';
 import type { ObjectRef } from './inventory.js';
 import type { LegacyVerdict } from './legacy.js';
 import type { PlanStatus } from './plan.js';
-import type { UseKind } from './references.js';
+import type { UseKind } from '../engine/secret-uses.js';
 
 /** Version of the JSON shape; bumped only for incompatible changes. */
 export const SCAN_REPORT_SCHEMA_VERSION = 1;

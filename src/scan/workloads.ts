@@ -2,13 +2,13 @@
  * The workload table: one entry per workload, filled pod by pod as the pod list streams in, so
  * that memory grows with the number of workloads, never with the number of pods. Each pod is
  * judged by the pod evaluator (admission.ts), its references to legacy token Secrets recorded
- * (references.ts), and then dropped. Pure.
+ * (src/engine/secret-uses.ts), and then dropped. Pure.
  */
 import { type JsonObject, objectAt, stringAt } from '../json.js';
 import type { PodEvaluator, PodOutcome, PodVerdict } from './admission.js';
 import type { ObjectRef } from './inventory.js';
 import { workloadKey } from './owners.js';
-import { type SecretUse, secretUses, useKey } from './references.js';
+import { type SecretUse, secretUses, useKey } from '../engine/secret-uses.js';
 
 /** Pods of one workload with the same verdict. */
 export interface Variant {

@@ -3,9 +3,8 @@ import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'no
 import { StringDecoder } from 'node:string_decoder';
 import { type DocumentChunk, DocumentSplitter } from '../../dryrun/documents.js';
 import { type ManifestError, parseDocumentChunk } from '../../dryrun/manifests.js';
-import { isFactKind } from '../../dryrun/objects.js';
 import { exitCode, type ObjectReport, type Report } from '../../dryrun/report.js';
-import { createDryRun } from '../../dryrun/run.js';
+import { createDryRun, manifestFact } from '../../dryrun/run.js';
 import { type ObjectEdits, rewriteChunk } from '../../dryrun/write-back.js';
 import type { JsonObject } from '../../json.js';
 import { loadPolicies } from '../../policy/load.js';
@@ -134,7 +133,7 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
       for (const chunk of documentsOf(f)) {
         if (chunk.document > 0) documents++;
         if (!mayHoldFacts(chunk.text)) continue;
-        for (const o of parseDocumentChunk(chunk, f.display).objects) if (isFactKind(o.object)) manifestFacts.push(o.object);
+        for (const o of parseDocumentChunk(chunk, f.display).objects) manifestFacts.push(...manifestFact(o.object));
       }
     } catch (e) {
       errors.push({ file: f.display, line: 0, message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
@@ -345,10 +344,11 @@ function* documentsOf(f: InputFile): Generator<DocumentChunk> {
 /**
  * Whether a document may hold a fact object (ServiceAccount, Namespace, a binding) or a List of
  * them: documents that cannot are not parsed in the first pass. Anchors, merge keys and escapes
- * could hide a kind, so documents with them are parsed too.
+ * could hide a kind, so documents with them are parsed too; so are those naming the token
+ * Secret type (a token Secret is a fact for the pods that mount it).
  */
 function mayHoldFacts(text: string): boolean {
-  return /kind["']?\s*:\s*["']?(?:ServiceAccount|Namespace|RoleBinding|ClusterRoleBinding|\w*List)\b|[&*]|<<|\\u/.test(text);
+  return /kind["']?\s*:\s*["']?(?:ServiceAccount|Namespace|RoleBinding|ClusterRoleBinding|\w*List)\b|service-account-token|[&*]|<<|\\u/.test(text);
 }
 
 /** The mutated copy of one input under `--mutated DIR`, written as it is evaluated. */

@@ -69,7 +69,10 @@ function objectLines(o: ObjectReport, paint: (code: string, s: string) => string
   const pluginChanges = (o.plugin?.changes ?? []).filter((c) => !c.startsWith('serviceAccountName defaulted'));
   if (pluginChanges.length > 0) lines.push(`${pad}${paint('2', `> before the webhook, the ServiceAccount plugin ${pluginChanges.join('; ')}`)}`);
   for (const t of o.tokens ?? []) lines.push(`${pad}${paint('2', '*')} ${tokenLine(t, paint)}`);
-  if (o.tokens?.length === 0 && o.plugin) {
+  // A legacy token Secret the pod takes a token from: said in full unless a denial says it (a warning is cut at 120 characters).
+  const legacy = [...new Set(o.policies.flatMap((p) => p.results.filter((r) => r.rule === 'legacy-token-mount').map((r) => r.message)))];
+  for (const m of legacy) if (!o.denials.some((d) => d.message === m)) lines.push(`${pad}${paint('33', '*')} never-expiring token: ${m}`);
+  if (o.tokens?.length === 0 && o.plugin && legacy.length === 0) {
     const why = o.plugin.mirror
       ? 'a mirror pod may not have one'
       : o.changes.some((c) => c.rule === 'automount')

@@ -12,7 +12,7 @@ import { createPodEvaluator, reducePod } from '../../../src/scan/admission.js';
 import { FactsIndex } from '../../../src/scan/facts-index.js';
 import { toNamespaceFact, toServiceAccount } from '../../../src/scan/inventory.js';
 import { OwnerIndex } from '../../../src/scan/owners.js';
-import { describeUse, secretUses } from '../../../src/scan/references.js';
+import { describeUse, secretUses } from '../../../src/engine/secret-uses.js';
 import { admissionFixtures, policySet } from '../../helpers/fixtures.js';
 
 const POLICY_SETS = ['shipped', 'strict', 'selector', 'inject', 'deny-bounds', 'audit', 'composed'];

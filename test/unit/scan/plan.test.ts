@@ -16,7 +16,7 @@ import type { TokenPolicy } from '../../../src/policy/types.js';
 import { FactsIndex } from '../../../src/scan/facts-index.js';
 import { type TokenSecret, toNamespaceFact, toServiceAccount } from '../../../src/scan/inventory.js';
 import { cleanManifest, planWorkload, TEMPLATE_PATHS } from '../../../src/scan/plan.js';
-import { secretUses } from '../../../src/scan/references.js';
+import { secretUses } from '../../../src/engine/secret-uses.js';
 import { kubectlPath } from '../../helpers/tools.js';
 import { policySet } from '../../helpers/fixtures.js';
 

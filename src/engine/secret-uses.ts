@@ -4,7 +4,7 @@
  * with the detail a migration needs (container, mount path, keys). Pure.
  */
 import { isObject, type JsonObject, objectAt, objectsAt, stringAt } from '../json.js';
-import { allContainers } from '../engine/pod.js';
+import { allContainers } from './pod.js';
 
 /**
  * How a Secret is referred to:

@@ -4,13 +4,14 @@
  * identities. Memory must follow the identities kept, not the events read.
  *
  *   npm run build && npx tsx bench/usage.ts [--events 5000000] [--small 1000000]
- *       [--service-accounts 1000] [--pods 5] [--dir DIR] [--keep]
+ *       [--sizes 50000,500000,5000000] [--service-accounts 1000] [--pods 5] [--dir DIR] [--keep]
  *
  * Runs (each a log generated into a temporary folder, deleted at the end unless `--keep`):
  *   1. `--small` events, `--service-accounts` x `--pods` identities;
  *   2. `--events` events, the same identities;
  *   3. `--small` events, ten times the ServiceAccounts;
- * and first a one-request log, the process's own RSS.
+ * and first a one-request log, the process's own RSS. With `--sizes`, runs 1 to 3 are instead
+ * one run per listed event count, all over the same identities (memory flat in the events).
  *
  * The log is what the API server's log backend writes at Metadata level: one JSON line per
  * stage (RequestReceived, then ResponseComplete, with up to 64 requests in flight between
@@ -34,6 +35,7 @@ const { values: opts } = parseArgs({
   options: {
     events: { type: 'string', default: '5000000' },
     small: { type: 'string', default: '1000000' },
+    sizes: { type: 'string' },
     'service-accounts': { type: 'string', default: '1000' },
     pods: { type: 'string', default: '5' },
     dir: { type: 'string' },
@@ -266,11 +268,17 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(root, 'tokenguard-usage-bench-'));
   const sas = Number(opts['service-accounts']);
   const pods = Number(opts.pods);
+  const sizes = opts.sizes?.split(',').map((n) => Number(n.trim()));
+  if (sizes?.some((n) => !Number.isInteger(n) || n < 2)) throw new Error(`--sizes: whole event counts of 2 or more, comma-separated, got "${opts.sizes}"`);
   const shapes: Shape[] = [
     { events: 2, serviceAccounts: 1, pods: 1 },
-    { events: Number(opts.small), serviceAccounts: sas, pods },
-    { events: Number(opts.events), serviceAccounts: sas, pods },
-    { events: Number(opts.small), serviceAccounts: sas * 10, pods },
+    ...(sizes
+      ? sizes.map((events) => ({ events, serviceAccounts: sas, pods }))
+      : [
+          { events: Number(opts.small), serviceAccounts: sas, pods },
+          { events: Number(opts.events), serviceAccounts: sas, pods },
+          { events: Number(opts.small), serviceAccounts: sas * 10, pods },
+        ]),
   ];
   const rows: Row[] = [];
   try {

@@ -64,6 +64,13 @@ export interface GenerateOptions {
    * renews the serving certificate while the caBundle stays the same.
    */
   readonly ca?: { readonly cert: string; readonly key: string };
+  /**
+   * Exact end of the serving certificate's validity, instead of `days` (the certificate
+   * controller's durations are not whole days). Must be after `now`.
+   */
+  readonly notAfter?: Date;
+  /** Exact end of a new CA's validity, instead of `caDays`; not before the serving certificate's end. */
+  readonly caNotAfter?: Date;
   /** Default: the current time. */
   readonly now?: Date;
   /** Default `ecdsa-p256`. */
@@ -152,9 +159,14 @@ export async function generateCertificates(options: GenerateOptions): Promise<Ce
   const ipAddresses = unique((options.ipAddresses ?? []).map(checkIp));
 
   const notBefore = new Date(now.getTime() - CLOCK_SKEW_MS);
-  const notAfter = new Date(now.getTime() + days * DAY_MS);
+  const notAfter = options.notAfter ?? new Date(now.getTime() + days * DAY_MS);
+  const caNotAfter = options.caNotAfter ?? (options.notAfter ? notAfter : new Date(now.getTime() + caDays * DAY_MS));
+  if (!Number.isFinite(notAfter.getTime()) || notAfter.getTime() <= now.getTime()) throw new CertificateOptionsError('notAfter: must be after now');
+  if (!Number.isFinite(caNotAfter.getTime()) || caNotAfter.getTime() < notAfter.getTime()) {
+    throw new CertificateOptionsError('caNotAfter: must not be before notAfter');
+  }
   const [issuer, leaf] = await Promise.all([
-    options.ca ? existingCa(options.ca, now, notAfter) : newCa(keyType, notBefore, new Date(now.getTime() + caDays * DAY_MS), now),
+    options.ca ? existingCa(options.ca, now, notAfter) : newCa(keyType, notBefore, caNotAfter, now),
     newKeyPair(keyType),
   ]);
   const leafSpki = leaf.publicKey.export({ type: 'spki', format: 'der' });

@@ -242,6 +242,7 @@ function runCommand(command: string, args: readonly string[], env: NodeJS.Proces
     const out: Buffer[] = [];
     let outBytes = 0;
     let errTail = Buffer.alloc(0);
+    let errChunks = 0;
     let failure: Error | undefined;
     /** Resolved: nothing after this counts. */
     let settled = false;
@@ -273,6 +274,7 @@ function runCommand(command: string, args: readonly string[], env: NodeJS.Proces
       else out.push(b);
     });
     child.stderr.on('data', (b: Buffer) => {
+      errChunks++;
       const all = errTail.length + b.length > STDERR_TAIL_BYTES ? Buffer.concat([errTail, b]).subarray(-STDERR_TAIL_BYTES) : Buffer.concat([errTail, b]);
       errTail = Buffer.from(all);
     });
@@ -288,18 +290,23 @@ function runCommand(command: string, args: readonly string[], env: NodeJS.Proces
     let outClosed = false;
     let errClosed = false;
     let grace: NodeJS.Timeout | undefined;
+    const startGrace = () => {
+      const seen = errChunks;
+      grace = setTimeout(() => {
+        // On a busy loop the timer can run before the poll phase has read what is already in the
+        // pipe: give stderr one more turn of the loop, and while it is still delivering, wait on.
+        setImmediate(() => {
+          if (errChunks !== seen) return startGrace();
+          errClosed = true;
+          finish();
+        });
+      }, STDERR_GRACE_MS);
+      grace.unref();
+    };
     const finish = () => {
       if (failure || settled || !exited || !outClosed) return;
       if (!errClosed && grace === undefined) {
-        // On a busy loop the timer can run before the poll phase has read what is already in the
-        // pipe: give stderr one more turn of the loop before its end is taken as it is.
-        grace = setTimeout(() => {
-          setImmediate(() => {
-            errClosed = true;
-            finish();
-          });
-        }, STDERR_GRACE_MS);
-        grace.unref();
+        startGrace();
         return;
       }
       if (!errClosed) return;

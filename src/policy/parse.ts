@@ -1,5 +1,6 @@
 import type { ErrorObject } from 'ajv';
 import { type Document, LineCounter, parseAllDocuments } from 'yaml';
+import { tokenPolicySchema } from './schema.js';
 import compiledPolicySchema from './schema-validator.generated.js';
 import type { PolicyError, TokenPolicy, TokenPolicySpec } from './types.js';
 import { semanticErrors, semanticWarnings } from './validate.js';
@@ -67,13 +68,19 @@ export function parsePolicyDocuments(text: string, file: string): ParseResult {
     }
     if (value === null || value === undefined) continue; // an empty document
     const found: PolicyError[] = [];
+    const semantic = semanticErrors(value);
+    // The rules the schema states for editors and the validator checks too (patterns, `not`,
+    // list sizes, `if`/`then`): where both fail in one field, the validator's message stays.
+    const semanticPaths = new Set(semantic.map((e) => dotted(e.path)));
     if (!validateSchema(value)) {
       for (const e of validateSchema.errors ?? []) {
-        const { path, message } = describeSchemaError(e);
-        found.push({ file, document: index, line: lineOf(path), path: dotted(path), message });
+        const described = describeSchemaError(e);
+        if (!described) continue;
+        if (semanticPaths.has(dotted(described.path)) && (ALSO_VALIDATED.has(e.keyword) || e.schemaPath.includes('/then/'))) continue;
+        found.push({ file, document: index, line: lineOf(described.path), path: dotted(described.path), message: described.message });
       }
     }
-    for (const e of semanticErrors(value)) {
+    for (const e of semantic) {
       found.push({ file, document: index, line: lineOf(e.path), path: dotted(e.path), message: e.message });
     }
     if (found.length > 0) {
@@ -106,12 +113,25 @@ export function checkPolicySet(policies: readonly TokenPolicy[]): PolicyError[] 
   return errors;
 }
 
-function describeSchemaError(e: ErrorObject): { path: (string | number)[]; message: string } {
-  const path = e.instancePath
+/** Keywords of schema rules that src/policy/validate.ts checks as well, with its own messages. */
+const ALSO_VALIDATED = new Set(['pattern', 'not', 'minItems', 'maxItems']);
+
+/**
+ * A schema error as a field path and a message; undefined for the errors that only accompany
+ * another one (`if`: its `then` failed; `propertyNames`: one of the names did).
+ */
+function describeSchemaError(e: ErrorObject): { path: (string | number)[]; message: string } | undefined {
+  if (e.keyword === 'if' || e.keyword === 'propertyNames') return undefined;
+  const path: (string | number)[] = e.instancePath
     .split('/')
     .slice(1)
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
     .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+  if (typeof e.propertyName === 'string') path.push(e.propertyName);
+  // The schema's own message for the rule, as editors show it.
+  const owner = schemaAt(e.schemaPath.split('/').slice(1, -1));
+  if (e.keyword === 'pattern' && typeof owner?.patternErrorMessage === 'string') return { path, message: owner.patternErrorMessage };
+  if (e.keyword === 'not' && typeof owner?.errorMessage === 'string') return { path, message: owner.errorMessage };
   switch (e.keyword) {
     case 'additionalProperties':
       return { path: [...path, e.params.additionalProperty], message: 'unknown field' };
@@ -121,11 +141,19 @@ function describeSchemaError(e: ErrorObject): { path: (string | number)[]; messa
       return { path, message: `must be one of ${(e.params.allowedValues as unknown[]).join(', ')}` };
     case 'const':
       return { path, message: `must be ${JSON.stringify(e.params.allowedValue)}` };
-    case 'pattern':
-      return { path, message: path.at(-1) === 'name' ? 'must be a DNS subdomain (lower-case letters, digits, - and .)' : 'must not contain whitespace' };
     default:
       return { path, message: e.message ?? 'is invalid' };
   }
+}
+
+/** The part of the policy schema at a JSON Pointer's segments (an error's `schemaPath`, without `#`). */
+function schemaAt(segments: readonly string[]): Record<string, unknown> | undefined {
+  let node: unknown = tokenPolicySchema;
+  for (const s of segments) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string, unknown>)[s.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return typeof node === 'object' && node !== null ? (node as Record<string, unknown>) : undefined;
 }
 
 /** `['spec', 'inject', 0, 'audience']` → `spec.inject[0].audience`. */

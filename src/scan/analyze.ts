@@ -8,11 +8,12 @@ import { runDryRun } from '../dryrun/run.js';
 import type { TokenPolicy } from '../policy/types.js';
 import { byName } from '../policy/types.js';
 import type { PodOutcome } from './admission.js';
+import { type AuditEvidence, isoSecond } from './audit.js';
 import type { Tracking } from './cleaner.js';
 import { SCAN_POLICY } from './constants.js';
 import { daysBetween } from './dates.js';
 import type { FactsIndex } from './facts-index.js';
-import { describeRef, key, type ObjectRef, secretForEngine, type TokenSecret } from './inventory.js';
+import { key, secretForEngine, type TokenSecret } from './inventory.js';
 import { assessLegacyToken, type Consumer, DELETABLE, type LegacyVerdict } from './legacy.js';
 import { planWorkload, type WorkloadPlan } from './plan.js';
 import { describeUse, type SecretUse } from './references.js';
@@ -51,6 +52,8 @@ export interface AnalyzeInput {
   readonly namespaces: readonly string[];
   readonly notes: readonly string[];
   readonly apiAudiences?: readonly string[];
+  /** The audit log's evidence (`--audit-log`): per Secret, and what was read. */
+  readonly audit?: { readonly evidence: AuditEvidence; readonly files: number; readonly events: number; readonly linesNotRead: number };
 }
 
 export interface Analysis {
@@ -107,7 +110,18 @@ export function analyze(input: AnalyzeInput): Analysis {
   for (const s of sorted) {
     const sa = s.serviceAccountName ? input.facts.serviceAccount(s.namespace, s.serviceAccountName) : undefined;
     const using = consumers.get(key(s.namespace, s.name)) ?? [];
-    const a = assessLegacyToken({ secret: s, serviceAccount: sa, consumers: using, now, periodDays: input.periodDays, minUnusedDays: input.minUnusedDays, tracking: input.tracking });
+    const use = input.audit?.evidence.secrets.get(key(s.namespace, s.name));
+    const audit = input.audit && use ? { evidence: input.audit.evidence, use } : undefined;
+    const a = assessLegacyToken({
+      secret: s,
+      serviceAccount: sa,
+      consumers: using,
+      now,
+      periodDays: input.periodDays,
+      minUnusedDays: input.minUnusedDays,
+      tracking: input.tracking,
+      ...(audit ? { audit } : {}),
+    });
     const policy = judgeSecret(s, input);
     legacyTokens.push({
       namespace: s.namespace,
@@ -125,6 +139,18 @@ export function analyze(input: AnalyzeInput): Analysis {
       message: a.message,
       cleaner: a.cleaner,
       policy,
+      audit: use
+        ? {
+            state: use.state,
+            requests: use.requests,
+            refused: use.refused,
+            firstSeen: use.firstSeen !== undefined ? isoSecond(use.firstSeen) : null,
+            lastSeen: use.lastSeen !== undefined ? isoSecond(use.lastSeen) : null,
+            sourceIPs: [...use.sourceIPs],
+            userAgents: [...use.userAgents],
+            matchedBy: use.matchedBy ?? null,
+          }
+        : null,
     });
     const c = a.cleaner;
     results.push({
@@ -141,6 +167,10 @@ export function analyze(input: AnalyzeInput): Analysis {
         lastUsed: s.lastUsed,
         invalidSince: s.invalidSince,
         unusedDays: a.unusedDays === null ? undefined : String(a.unusedDays),
+        auditLog: use?.state,
+        auditRequests: use ? String(use.requests) : undefined,
+        auditLastSeen: use?.lastSeen !== undefined ? isoSecond(use.lastSeen) : undefined,
+        auditFrom: use && use.state === 'used' ? [...use.sourceIPs, ...use.userAgents].join(', ') || undefined : undefined,
         invalidateOn: c.state === 'scheduled' ? c.invalidateOn : undefined,
         deleteOn: c.state === 'scheduled' || c.state === 'invalidated' ? c.deleteOn : undefined,
         consumers: String(using.length),
@@ -227,6 +257,16 @@ export function analyze(input: AnalyzeInput): Analysis {
       cleanUpPeriodDays: input.periodDays,
       minUnusedDays: input.minUnusedDays,
       tracking: { state: input.tracking.state, since: input.tracking.state === 'since' ? input.tracking.since : null, reason: input.tracking.state === 'since' ? null : input.tracking.reason },
+      auditLog: input.audit
+        ? {
+            files: input.audit.files,
+            events: input.audit.events,
+            from: input.audit.evidence.window ? isoSecond(input.audit.evidence.window.from) : null,
+            to: input.audit.evidence.window ? isoSecond(input.audit.evidence.window.to) : null,
+            coversMinUnusedDays: input.audit.evidence.covers,
+            linesNotRead: input.audit.linesNotRead,
+          }
+        : null,
     },
     policies: [...input.policies].sort(byName).map((p) => ({ name: p.name, mode: p.spec.mode, file: input.policyFile(p) })),
     legacyTokens,
@@ -426,5 +466,3 @@ export function deletable(report: ScanReport): LegacyTokenReport[] {
   return report.legacyTokens.filter((t) => DELETABLE.has(t.verdict));
 }
 
-/** Re-exported for formatters. */
-export { describeRef, type ObjectRef };

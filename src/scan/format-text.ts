@@ -1,5 +1,6 @@
 /** `tokenguard scan --output text`: the report for a person, widest first. Pure. */
 import type { PodOutcome } from './admission.js';
+import { describeSources, describeWindow } from './audit.js';
 import { describeRef } from './inventory.js';
 import type { Counts, LegacyTokenReport, ScanReport, WorkloadReport } from './report.js';
 
@@ -34,6 +35,15 @@ export function formatScanText(report: ScanReport, options: TextOptions): string
   const t = report.settings.tracking;
   const tracking = t.state === 'since' ? `last-used tracking since ${t.since}` : `last-used tracking: ${t.reason}`;
   out.push(`legacy-token clean-up period: ${report.settings.cleanUpPeriodDays} days; ${tracking}`);
+  const log = report.settings.auditLog;
+  if (log) {
+    const window = log.from !== null && log.to !== null ? describeWindow({ from: Date.parse(log.from), to: Date.parse(log.to) }) : 'no event';
+    const covers = log.coversMinUnusedDays
+      ? `covers the last ${report.settings.minUnusedDays} days (--min-unused-days): a Secret it does not show is unused`
+      : `shorter than the last ${report.settings.minUnusedDays} days (--min-unused-days): a Secret it does not show may still be used`;
+    const notRead = log.linesNotRead > 0 ? `; ${log.linesNotRead} line${log.linesNotRead === 1 ? '' : 's'} held no audit event (tokenguard usage names them)` : '';
+    out.push(`audit log: ${log.events} event${log.events === 1 ? '' : 's'} in ${log.files} file${log.files === 1 ? '' : 's'}, ${window}; ${covers}${notRead}`);
+  }
   for (const n of report.notes) out.push(`note: ${n}`);
   out.push('');
 
@@ -44,6 +54,7 @@ export function formatScanText(report: ScanReport, options: TextOptions): string
     const age = s.createdAt ? `created ${s.createdAt.slice(0, 10)} (${s.ageDays} day${s.ageDays === 1 ? '' : 's'} ago)` : 'creation unknown';
     const labels = [`last used ${s.lastUsed ?? 'never recorded'}`, ...(s.invalidSince !== null ? [`invalid since ${s.invalidSince}`] : [])].join(', ');
     out.push(`  ${s.namespace}/${s.name}: ${sa}; ${age}; ${labels}`);
+    if (s.audit) out.push(`    audit log: ${auditLine(s.audit)}`);
     out.push(`    ${VERDICT_LABEL[s.verdict]}: ${s.message}`);
     out.push(`    policy: ${s.policy.policy}/${s.policy.rule} ${s.policy.result}${s.policy.message ? `: ${s.policy.message}` : ''}`);
   }
@@ -90,6 +101,14 @@ export function formatScanText(report: ScanReport, options: TextOptions): string
   const counted = options.failOn === 'never' ? 0 : r.fail + r.error + (options.failOn === 'warn' ? r.warn : 0);
   out.push(`  results: ${r.fail} fail, ${r.warn} warn, ${r.error} error, ${r.pass} pass; ${counted} at or above --fail-on ${options.failOn}`);
   return `${out.join('\n')}\n`;
+}
+
+function auditLine(a: NonNullable<LegacyTokenReport['audit']>): string {
+  if (a.state === 'unused') return 'not used';
+  if (a.state === 'unknown') return 'not seen (the log is too short to call it unused)';
+  const refused = a.refused > 0 ? `, ${a.refused} refused (Secret marked invalid)` : '';
+  const sources = describeSources(a);
+  return `${a.requests} request${a.requests === 1 ? '' : 's'}${refused}, last ${a.lastSeen}${sources ? ` ${sources}` : ''}${a.matchedBy === 'serviceAccount' ? ' (by its ServiceAccount: the log does not name the Secret)' : ''}`;
 }
 
 function workloadLines(w: WorkloadReport): string[] {

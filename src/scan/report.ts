@@ -4,6 +4,7 @@
  */
 import type { PolicyMode } from '../policy/types.js';
 import type { PodOutcome } from './admission.js';
+import type { AuditState } from './audit.js';
 import type { CleanerForecast } from './cleaner.js';
 import type { ObjectRef } from './inventory.js';
 import type { LegacyVerdict } from './legacy.js';
@@ -64,6 +65,34 @@ export interface LegacyTokenReport {
   readonly cleaner: CleanerForecast;
   /** How the policies judge creating such a Secret (the engine's legacy-token rule). */
   readonly policy: { readonly result: ResultStatus; readonly policy: string; readonly rule: string; readonly message: string };
+  /** Its use in the audit log (`--audit-log`); null without one. */
+  readonly audit: LegacyAuditReport | null;
+}
+
+/** What the audit log says of one legacy token Secret (src/scan/audit.ts). */
+export interface LegacyAuditReport {
+  readonly state: AuditState;
+  readonly requests: number;
+  readonly refused: number;
+  readonly firstSeen: string | null;
+  readonly lastSeen: string | null;
+  readonly sourceIPs: readonly string[];
+  readonly userAgents: readonly string[];
+  /** `secret`: the log names the Secret; `serviceAccount`: only its ServiceAccount (before 1.29); null when not seen. */
+  readonly matchedBy: 'secret' | 'serviceAccount' | null;
+}
+
+/** The audit log read with `--audit-log`. */
+export interface AuditLogReport {
+  readonly files: number;
+  readonly events: number;
+  /** The first and last event's time; null when the log held none. */
+  readonly from: string | null;
+  readonly to: string | null;
+  /** Whether it covers the last `minUnusedDays`, so that "unused" can be said from it. */
+  readonly coversMinUnusedDays: boolean;
+  /** Lines that held no readable audit event. */
+  readonly linesNotRead: number;
 }
 
 export interface ServiceAccountReport {
@@ -147,6 +176,8 @@ export interface ScanReport {
     readonly cleanUpPeriodDays: number;
     readonly minUnusedDays: number;
     readonly tracking: { readonly state: string; readonly since: string | null; readonly reason: string | null };
+    /** `--audit-log`; null without one. */
+    readonly auditLog: AuditLogReport | null;
   };
   readonly policies: readonly { readonly name: string; readonly mode: PolicyMode; readonly file: string }[];
   readonly legacyTokens: readonly LegacyTokenReport[];

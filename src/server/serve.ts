@@ -12,6 +12,9 @@ import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RotationConfig } from '../certs/controller.js';
 import { ensureDevCertificates } from '../certs/dev.js';
 import type { ClusterFactsProvider } from '../facts/informers.js';
 import { type FactsProvider, noFacts, withApiAudiences } from '../facts/types.js';
@@ -19,6 +22,7 @@ import { withObservedUse } from '../facts/usage.js';
 import { type KubeConfig, loadKubeConfig } from '../kube/config.js';
 import { proxyFromEnvironment, shownProxy } from '../kube/proxy.js';
 import { childLogger, createLogger, type Logger, turnBatched } from '../log.js';
+import type { CertManager } from './cert-manager.js';
 import { type App, createApp, DEFAULT_CLIENT_SUBJECT, type Readiness } from './app.js';
 import { type AdmissionLimits, FIRST_REQUEST_TIMEOUT_MS, HANDSHAKE_TIMEOUT_MS, MAX_CONNECTIONS } from './limits.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -361,8 +365,28 @@ export interface ServeOptions {
   readonly gcMetrics: boolean;
   /** `--api-audience`; undefined: the engine's defaults. */
   readonly apiAudiences?: readonly string[];
+  /** `--manage-certificates`: the serving certificate comes from the certificate controller. */
+  readonly manageCertificates?: ManageCertificatesOptions;
   /** `--usage`: TokenUsage documents, observed use for `automount.needed.observedWithin`. */
   readonly usage?: readonly string[];
+}
+
+/** The certificate controller's settings (`--manage-certificates` and the `--certificate-*` flags). */
+export interface ManageCertificatesOptions {
+  /** Undefined: `POD_NAMESPACE`. */
+  readonly namespace?: string;
+  readonly secretName: string;
+  readonly leaseName: string;
+  readonly service: string;
+  readonly dnsNames: readonly string[];
+  readonly ipAddresses: readonly string[];
+  /** Empty string: none of that kind. */
+  readonly validatingWebhookConfiguration: string;
+  readonly mutatingWebhookConfiguration: string;
+  readonly rotation: RotationConfig;
+  readonly pollIntervalMs: number;
+  /** Undefined: `tokenguard-certificates` in the temporary folder. */
+  readonly dir?: string;
 }
 
 /** Where {@link runServe} writes and listens; tests pass their own. */
@@ -388,6 +412,58 @@ export async function runServe(options: ServeOptions, stdout: { write(chunk: str
 
   let tlsCert = options.tlsCert;
   let tlsKey = options.tlsKey;
+  let kubeConfig: KubeConfig | undefined;
+  if (!options.noCluster) {
+    try {
+      kubeConfig = loadKubeConfig(options.kubeconfig, process.env);
+    } catch (e) {
+      throw new StartupError((e as Error).message, [], true);
+    }
+  }
+  let certManager: CertManager | undefined;
+  const manage = options.manageCertificates;
+  if (manage !== undefined) {
+    if (kubeConfig === undefined) throw new StartupError('--manage-certificates needs cluster access (it excludes --no-cluster)', [], true);
+    const namespace = manage.namespace ?? process.env.POD_NAMESPACE;
+    if (namespace === undefined || namespace === '') throw new StartupError('--manage-certificates needs --certificate-namespace or the POD_NAMESPACE environment variable', [], true);
+    const { startCertManager } = await import('./cert-manager.js');
+    const { KubeClient } = await import('../kube/client.js');
+    const dir = manage.dir ?? join(tmpdir(), 'tokenguard-certificates');
+    certManager = startCertManager({
+      client: new KubeClient(kubeConfig),
+      namespace,
+      secretName: manage.secretName,
+      leaseName: manage.leaseName,
+      service: manage.service,
+      extraDnsNames: manage.dnsNames,
+      ipAddresses: manage.ipAddresses,
+      validatingWebhookConfiguration: manage.validatingWebhookConfiguration || undefined,
+      mutatingWebhookConfiguration: manage.mutatingWebhookConfiguration || undefined,
+      rotation: manage.rotation,
+      pollIntervalMs: manage.pollIntervalMs,
+      dir,
+      logger: childLogger(logger, { component: 'certificates' }),
+    });
+    logger.info({ event: 'certificates', secret: `${namespace}/${manage.secretName}`, lease: manage.leaseName, dir }, 'managing certificates: waiting for a serving certificate in the Secret');
+    // A signal while waiting ends the wait: the process exits instead of hanging until killed.
+    const early = hooks.signals ?? process;
+    const stopWaiting = () => {
+      void certManager?.close();
+    };
+    early.on('SIGTERM', stopWaiting);
+    early.on('SIGINT', stopWaiting);
+    let files: { certFile: string; keyFile: string };
+    try {
+      files = await certManager.ready;
+    } catch (e) {
+      throw new StartupError((e as Error).message);
+    } finally {
+      early.removeListener('SIGTERM', stopWaiting);
+      early.removeListener('SIGINT', stopWaiting);
+    }
+    tlsCert = files.certFile;
+    tlsKey = files.keyFile;
+  }
   if (tlsCert === undefined || tlsKey === undefined) {
     let dev: Awaited<ReturnType<typeof ensureDevCertificates>>;
     try {
@@ -408,12 +484,7 @@ export async function runServe(options: ServeOptions, stdout: { write(chunk: str
     // Loaded only with cluster access (one after the other: jest's ESM loader fails on parallel imports sharing a module).
     const { createClusterFacts } = await import('../facts/informers.js');
     const { registerFactsMetrics } = await import('../facts/metrics.js');
-    let kubeConfig: KubeConfig;
-    try {
-      kubeConfig = loadKubeConfig(options.kubeconfig, process.env);
-    } catch (e) {
-      throw new StartupError((e as Error).message, [], true);
-    }
+    if (kubeConfig === undefined) throw new StartupError('no kubeconfig', [], true);
     for (const warning of kubeConfig.warnings ?? []) logger.warn({ event: 'kubeconfig' }, warning);
     // HTTPS_PROXY/NO_PROXY, as kubectl reads them (the client reads the same variables).
     const proxies = proxyFromEnvironment(process.env);
@@ -466,6 +537,7 @@ export async function runServe(options: ServeOptions, stdout: { write(chunk: str
     });
   } catch (e) {
     await clusterFacts?.stop();
+    await certManager?.close();
     usageStore?.close();
     throw e;
   }
@@ -502,6 +574,7 @@ export async function runServe(options: ServeOptions, stdout: { write(chunk: str
     signals.on('SIGINT', onInt);
   });
   await clusterFacts?.stop();
+  await certManager?.close();
   usageStore?.close();
   signals.removeListener('SIGTERM', onTerm);
   signals.removeListener('SIGINT', onInt);

@@ -8,6 +8,7 @@ import { closeSync, createReadStream, openSync, readdirSync, readSync, realpathS
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { UsageAggregator, type UsageOptions, type UsageSummary } from './aggregate.js';
 import { type AuditRecord, decodeLine } from './decode.js';
 
 /** A line longer than this is skipped and reported (a RequestResponse event of a huge list, or a file that is not a log). */
@@ -228,4 +229,49 @@ async function readLines(stream: Readable, file: string, options: ReadOptions): 
 
 function stripCr(s: string): string {
   return s.charCodeAt(s.length - 1) === 13 ? s.slice(0, -1) : s;
+}
+
+/** What {@link aggregateAuditLogs} read: the summary, and the lines that held no event. */
+export interface AggregatedLogs {
+  readonly summary: UsageSummary;
+  readonly read: ReadStats;
+  /** The first lines that held no readable event, in reading order (up to `listedProblems`). */
+  readonly problems: readonly LineProblem[];
+  /** All such lines. */
+  readonly problemCount: number;
+  /** Problem count per reason (the reason without positions and envelope item numbers). */
+  readonly problemReasons: Readonly<Record<string, number>>;
+}
+
+/**
+ * Reads the files into one {@link UsageSummary}: what `tokenguard usage` reports and what
+ * `tokenguard scan --audit-log` marks legacy tokens with. Rejects only as
+ * {@link readAuditLogs} does (an input that cannot be opened).
+ */
+export async function aggregateAuditLogs(
+  files: readonly string[],
+  options: Omit<ReadOptions, 'onRecord' | 'onProblem'> & { readonly usage?: UsageOptions; readonly listedProblems?: number },
+): Promise<AggregatedLogs> {
+  const aggregator = new UsageAggregator(options.usage ?? {});
+  const listed = options.listedProblems ?? 1000;
+  const problems: LineProblem[] = [];
+  const reasons = new Map<string, number>();
+  let problemCount = 0;
+  const read = await readAuditLogs(files, {
+    ...options,
+    onRecord: (r) => aggregator.add(r),
+    onProblem: (p) => {
+      problemCount++;
+      if (problems.length < listed) problems.push(p);
+      const reason = reasonKind(p.reason);
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+    },
+  });
+  const problemReasons = Object.fromEntries([...reasons.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return { summary: aggregator.summary(), read, problems, problemCount, problemReasons };
+}
+
+/** A problem's reason without positions and envelope item numbers, for counting alike ones together. */
+function reasonKind(reason: string): string {
+  return reason.replace(/^(?:(?:event|record) \d+: )+/, '').replace(/ at character \d+/, '');
 }

@@ -29,7 +29,7 @@ interface Container {
   image: string;
   command?: string[];
   args?: string[];
-  env?: { name: string; value: string }[];
+  env?: { name: string; value?: string; valueFrom?: unknown }[];
 }
 interface PodSpec {
   containers: Container[];
@@ -42,6 +42,9 @@ interface PodSpec {
   serviceAccountName?: string;
 }
 type Deployment = K8sObject & { spec: { replicas: number; template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec } } };
+
+/** certificates.source=selfManaged with the chart's own Secrets instead of the certificate controller. */
+const CHART_GENERATED = { certificates: { selfManaged: { controller: false } } };
 
 const SCHEMA = JSON.parse(readFileSync(join(CHART_DIR, 'values.schema.json'), 'utf8')) as SchemaNode;
 const VALUES = parse(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8')) as Record<string, unknown>;
@@ -133,8 +136,91 @@ describe.each(['helm', 'helm3'] as const)('%s lint --strict and template', (helm
 });
 
 describe('helm template', () => {
-  it('default: generated certificates, the CA in every webhook, the serving certificate for the Service names', () => {
-    const objs = helmTemplate();
+  it('default: the certificate controller, with the Secret, Lease, Service and both webhook configurations named in its args', () => {
+    const objs = helmTemplate({ release: 'guard', namespace: 'security' });
+    expect(all(objs, 'Secret').filter((o) => !o.metadata.annotations?.['helm.sh/hook'])).toEqual([]);
+    for (const w of webhooks(objs)) expect({ w: w.name, caBundle: w.clientConfig.caBundle }).toEqual({ w: w.name, caBundle: undefined });
+    expect(webhooks(objs)).toHaveLength(7);
+    const c = deployment(objs).spec.template.spec.containers[0];
+    expect(c?.args).toEqual([
+      'serve',
+      '--port',
+      '8443',
+      '--manage-certificates',
+      '--certificate-secret',
+      'guard-tokenguard-certificates',
+      '--leader-election-lease',
+      'guard-tokenguard-certificates',
+      '--certificate-service',
+      'guard-tokenguard',
+      '--validating-webhook-configuration',
+      'guard-tokenguard',
+      '--mutating-webhook-configuration',
+      'guard-tokenguard',
+      '--certificate-dir',
+      '/tmp/certificates',
+      '--policies',
+      '/etc/tokenguard/policies',
+    ]);
+    // The args name what the chart renders: the Service and the two configurations.
+    expect(one(objs, 'Service').metadata.name).toBe('guard-tokenguard');
+    expect([...all(objs, 'MutatingWebhookConfiguration'), ...all(objs, 'ValidatingWebhookConfiguration')].map((o) => o.metadata.name)).toEqual(['guard-tokenguard', 'guard-tokenguard']);
+    expect(c?.env).toContainEqual({ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } });
+    const spec = deployment(objs).spec.template.spec;
+    expect(spec.volumes?.map((v) => v.name)).toEqual(['policies', 'tmp']);
+    expect((c as Container & { volumeMounts: { name: string; mountPath: string }[] }).volumeMounts.map((m) => `${m.name}:${m.mountPath}`)).toEqual(['policies:/etc/tokenguard/policies', 'tmp:/tmp']);
+  });
+
+  it('the certificate controller\'s RBAC: its Secret and Lease by name, create (which RBAC cannot scope by name), the two configurations by name', () => {
+    const objs = helmTemplate({ release: 'guard', namespace: 'security' }).filter((o) => !o.metadata.annotations?.['helm.sh/hook']);
+    type Rule = { apiGroups: string[]; resources: string[]; resourceNames?: string[]; verbs: string[] };
+    type Role = K8sObject & { rules: Rule[] };
+    type Binding = K8sObject & { roleRef: unknown; subjects: unknown[] };
+    const roles = [...all(objs, 'Role'), ...all(objs, 'ClusterRole')].map((r) => `${r.kind}/${r.metadata.namespace ?? ''}/${r.metadata.name}`);
+    expect(roles.sort()).toEqual(['ClusterRole//guard-tokenguard', 'ClusterRole//guard-tokenguard-certificates', 'Role/security/guard-tokenguard-certificates']);
+    expect(one<Role>(objs, 'Role').rules).toEqual([
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['guard-tokenguard-certificates'], verbs: ['get', 'update', 'patch'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['guard-tokenguard-certificates'], verbs: ['get', 'update', 'patch'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+    ]);
+    expect(one<Role>(objs, 'ClusterRole', 'guard-tokenguard-certificates').rules).toEqual([
+      { apiGroups: ['admissionregistration.k8s.io'], resources: ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'], resourceNames: ['guard-tokenguard'], verbs: ['get', 'patch'] },
+    ]);
+    // The webhook's own read-only ClusterRole is unchanged: nothing on Secrets, no write verb.
+    for (const rule of one<Role>(objs, 'ClusterRole', 'guard-tokenguard').rules) {
+      expect(rule.resources).not.toContain('secrets');
+      expect(rule.verbs.filter((v) => !['get', 'list', 'watch'].includes(v))).toEqual([]);
+    }
+    const subject = [{ kind: 'ServiceAccount', name: 'guard-tokenguard', namespace: 'security' }];
+    const rb = one<Binding>(objs, 'RoleBinding');
+    expect({ ns: rb.metadata.namespace, roleRef: rb.roleRef, subjects: rb.subjects }).toEqual({ ns: 'security', roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'guard-tokenguard-certificates' }, subjects: subject });
+    const crb = one<Binding>(objs, 'ClusterRoleBinding', 'guard-tokenguard-certificates');
+    expect({ roleRef: crb.roleRef, subjects: crb.subjects }).toEqual({ roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'guard-tokenguard-certificates' }, subjects: subject });
+    // None of it without the controller.
+    for (const values of [{ certificates: { selfManaged: { controller: false } } }, { certificates: { source: 'certManager' } }, { certificates: { source: 'existingSecret', existingSecret: { name: 'x', caBundle: 'Q0E=' } } }]) {
+      const other = helmTemplate({ values }).filter((o) => !o.metadata.annotations?.['helm.sh/hook']);
+      expect([...all(other, 'Role'), ...all(other, 'ClusterRole')].map((r) => r.metadata.name)).toEqual(['tokenguard']);
+      const args = deployment(other).spec.template.spec.containers[0]?.args ?? [];
+      expect(args.filter((a) => a.startsWith('--manage') || a.startsWith('--certificate-'))).toEqual([]);
+      expect(deployment(other).spec.template.spec.containers[0]?.env?.map((e) => e.name)).not.toContain('POD_NAMESPACE');
+    }
+  });
+
+  it('the certificate controller: dnsNames and ipAddresses reach its args; the files of controller=false are refused with it', () => {
+    const objs = helmTemplate({ values: { certificates: { selfManaged: { dnsNames: ['tokenguard.example.com'], ipAddresses: ['127.0.0.1', '::1'] } } } });
+    const args = deployment(objs).spec.template.spec.containers[0]?.args ?? [];
+    const service = args.indexOf('--certificate-service');
+    expect(args.slice(service, service + 8)).toEqual(['--certificate-service', 'tokenguard', '--certificate-dns-name', 'tokenguard.example.com', '--certificate-ip', '127.0.0.1', '--certificate-ip', '::1']);
+    expect(helmFails({ setFile: { 'certificates.selfManaged.caCert': join(certDir, 'ca.crt'), 'certificates.selfManaged.cert': join(certDir, 'tls.crt'), 'certificates.selfManaged.key': join(certDir, 'tls.key') } })).toMatch(
+      /caCert, cert and key are for controller=false/,
+    );
+    expect(helmFails({ values: { certificates: { selfManaged: { dnsNames: ['not a name'] } } } })).toMatch(/dnsNames/);
+    expect(helmFails({ values: { certificates: { selfManaged: { ipAddresses: ['localhost'] } } } })).toMatch(/ipAddresses/);
+  });
+
+  it('selfManaged, controller=false: generated certificates, the CA in every webhook, the serving certificate for the Service names', () => {
+    const objs = helmTemplate({ values: CHART_GENERATED });
     const ca = secretData(objs, 'tokenguard-ca');
     const tls = secretData(objs, 'tokenguard-tls');
     expect(Object.keys(tls).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
@@ -158,13 +244,14 @@ describe('helm template', () => {
 
   it('selfManaged from the files of tokenguard certs generate: those in the Secret and caBundle, no CA Secret', () => {
     const objs = helmTemplate({
+      values: CHART_GENERATED,
       setFile: { 'certificates.selfManaged.caCert': join(certDir, 'ca.crt'), 'certificates.selfManaged.cert': join(certDir, 'tls.crt'), 'certificates.selfManaged.key': join(certDir, 'tls.key') },
     });
     expect(all(objs, 'Secret').map((s) => s.metadata.name)).toEqual(['tokenguard-tls']);
     const tls = secretData(objs, 'tokenguard-tls');
     expect(tls['tls.crt']).toBe(readFileSync(join(certDir, 'tls.crt'), 'utf8'));
     for (const w of webhooks(objs)) expect(w.clientConfig.caBundle).toBe(readFileSync(join(certDir, 'caBundle'), 'utf8').trim());
-    expect(helmFails({ setFile: { 'certificates.selfManaged.cert': join(certDir, 'tls.crt') } })).toMatch(/set caCert, cert and key together/);
+    expect(helmFails({ values: CHART_GENERATED, setFile: { 'certificates.selfManaged.cert': join(certDir, 'tls.crt') } })).toMatch(/set caCert, cert and key together/);
   });
 
   it('certManager: the Certificate chain, cainjector annotations, no caBundle; or an issuer of yours', () => {
@@ -322,7 +409,7 @@ describe('helm template', () => {
     const sm = one<K8sObject & { spec: { endpoints: unknown[]; selector: unknown } }>(objs, 'ServiceMonitor');
     expect(sm.metadata.labels?.release).toBe('prom');
     expect(sm.spec.endpoints).toEqual([
-      { port: 'https', scheme: 'https', path: '/metrics', interval: '30s', tlsConfig: { serverName: 'tokenguard.tokenguard-system.svc', ca: { secret: { name: 'tokenguard-tls', key: 'ca.crt' } } } },
+      { port: 'https', scheme: 'https', path: '/metrics', interval: '30s', tlsConfig: { serverName: 'tokenguard.tokenguard-system.svc', ca: { secret: { name: 'tokenguard-certificates', key: 'ca.crt' } } } },
     ]);
     const service = one(objs, 'Service');
     for (const [k, v] of Object.entries((sm.spec.selector as { matchLabels: Record<string, string> }).matchLabels)) expect(service.metadata.labels?.[k]).toBe(v);

@@ -51,15 +51,20 @@ const selfManagedFiles = () => ({
   'certificates.selfManaged.key': join(certDir, 'tls.key'),
 });
 const certManager = { certificates: { source: 'certManager' } };
+const chartSecrets = { certificates: { selfManaged: { controller: false } } };
 const VAULT_POLICY = readmePolicy();
+/** What `base64 -w0 ca.crt` writes for a CA (any base64 text does for the comparison). */
+const EXISTING_CA_BUNDLE = Buffer.from('-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n').toString('base64');
 
 const CASES: Record<string, () => Case> = {
   'overlays/cert-manager': () => ({ kustomize: 'deploy/overlays/cert-manager', chart: { values: certManager } }),
-  'overlays/self-managed': () => ({ kustomize: 'deploy/overlays/self-managed', chart: { setFile: selfManagedFiles() } }),
+  'overlays/self-managed-controller': () => ({ kustomize: 'deploy/overlays/self-managed-controller', chart: {} }),
+  'overlays/self-managed-controller-audit-only': () => ({ kustomize: 'deploy/overlays/self-managed-controller-audit-only', chart: { values: { auditOnly: true } }, covers: ['components/audit-only'] }),
+  'overlays/self-managed': () => ({ kustomize: 'deploy/overlays/self-managed', chart: { values: chartSecrets, setFile: selfManagedFiles() } }),
   'overlays/audit-only': () => ({ kustomize: 'deploy/overlays/audit-only', chart: { values: { ...certManager, auditOnly: true } }, covers: ['components/audit-only'] }),
   'overlays/self-managed-audit-only': () => ({
     kustomize: 'deploy/overlays/self-managed-audit-only',
-    chart: { values: { auditOnly: true }, setFile: selfManagedFiles() },
+    chart: { values: { ...chartSecrets, auditOnly: true }, setFile: selfManagedFiles() },
     covers: ['components/audit-only'],
   }),
   'overlays/fail-closed-mutating': () => ({
@@ -84,6 +89,10 @@ const CASES: Record<string, () => Case> = {
     kustomize: { pick: DOCUMENTED.networkPolicy },
     chart: { values: { ...certManager, networkPolicy: { enabled: true, ingressFrom: [{ ipBlock: { cidr: '10.0.0.0/24' } }] } } },
     covers: ['components/network-policy'],
+  }),
+  'a Secret you manage (deploy/README.md)': () => ({
+    kustomize: { pick: DOCUMENTED.existingSecret, files: { caBundle: EXISTING_CA_BUNDLE } },
+    chart: { values: { certificates: { source: 'existingSecret', existingSecret: { name: 'tokenguard-tls', caBundle: EXISTING_CA_BUNDLE } } } },
   }),
   'the API server only, by client certificate (deploy/README.md)': () => ({
     kustomize: { pick: DOCUMENTED.clientAuth },
@@ -217,7 +226,7 @@ describe('the documented image change', () => {
   test('kustomize edit set image, for the name deploy/base uses, changes the image of every overlay', () => {
     const name = /^\s+image: (\S+):\S+$/m.exec(readFileSync(join(REPO_ROOT, 'deploy/base/deployment.yaml'), 'utf8'))?.[1];
     expect(name).toBe('ghcr.io/tokenguard/tokenguard');
-    for (const overlay of ['cert-manager', 'self-managed', 'audit-only']) {
+    for (const overlay of ['cert-manager', 'self-managed', 'self-managed-controller', 'audit-only']) {
       const dir = join(work, `edit-image-${overlay}`);
       mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../tokenguard/deploy/overlays/${overlay}\n`);

@@ -16,7 +16,9 @@ export type ChartValues = Record<string, unknown>;
 
 export const CHART_MATRIX: Record<string, (certs: Certs) => ChartValues> = {
   defaults: () => ({}),
-  'self-managed from files': (c) => ({ certificates: { selfManaged: { caCert: c.caCert, cert: c.cert, key: c.key } } }),
+  'certificate controller with more names': () => ({ certificates: { selfManaged: { controller: true, dnsNames: ['tokenguard.example.com'], ipAddresses: ['127.0.0.1', '::1'] } } }),
+  'self-managed, chart-generated': () => ({ certificates: { selfManaged: { controller: false, caDays: 730, days: 90 } } }),
+  'self-managed from files': (c) => ({ certificates: { selfManaged: { controller: false, caCert: c.caCert, cert: c.cert, key: c.key } } }),
   'cert-manager': () => ({ certificates: { source: 'certManager' } }),
   'cert-manager with an issuer of yours': () => ({
     certificates: { source: 'certManager', certManager: { issuerRef: { kind: 'ClusterIssuer', name: 'corp-ca', group: 'cert-manager.io' }, duration: '720h', renewBefore: '240h' } },

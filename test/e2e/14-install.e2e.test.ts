@@ -20,7 +20,7 @@ import { REPO_ROOT } from './env.js';
 import { apply, KUBECTL, type K8sObject, kubectl, kubectlOk } from './kube.js';
 import { CLI } from './tokenguard.js';
 
-const OVERLAYS = ['self-managed', 'self-managed-audit-only', 'cert-manager', 'audit-only', 'fail-closed-mutating'];
+const OVERLAYS = ['self-managed', 'self-managed-audit-only', 'self-managed-controller', 'self-managed-controller-audit-only', 'cert-manager', 'audit-only', 'fail-closed-mutating'];
 let root = '';
 
 beforeAll(async () => {

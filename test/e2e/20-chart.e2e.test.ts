@@ -116,7 +116,8 @@ test('scenario 20a: the dry run refuses a field the CRDs do not have (a typo in 
 });
 
 describe('scenario 20b: helm install, upgrade, test and uninstall against the API server', () => {
-  const installArgs = () => ['--namespace', NS, '--set', `webhooks.url=${loadState().webhookBaseUrl}`, '--timeout', '120s'];
+  // The chart's own Secrets (certificates.selfManaged.controller=false); scenario 20c runs the controller.
+  const installArgs = () => ['--namespace', NS, '--set', `webhooks.url=${loadState().webhookBaseUrl}`, '--set', 'certificates.selfManaged.controller=false', '--timeout', '120s'];
   let caBundle = '';
   let servingSerial = '';
 

@@ -163,6 +163,7 @@ function expectedReport(l: Live, scannedAt: string, server: string) {
     consumers: [],
     cleaner: notListed(sa),
     policy: legacyPolicy(sa),
+    audit: null, // no --audit-log (24-usage scans with one)
     ...o,
   });
   const use = (kind: string, text: string, mountPath?: string) => ({ kind, text, container: 'containers/app', ...(mountPath ? { mountPath } : {}) });
@@ -233,7 +234,7 @@ function expectedReport(l: Live, scannedAt: string, server: string) {
     scannedAt,
     cluster: { server, version: 'v1.34.4' },
     scope: { namespace: NS },
-    settings: { cleanUpPeriodDays: 365, minUnusedDays: 30, tracking: { state: 'since', since: l.since, reason: null } },
+    settings: { cleanUpPeriodDays: 365, minUnusedDays: 30, tracking: { state: 'since', since: l.since, reason: null }, auditLog: null },
     policies: [
       { name: 'api-token-expiration', mode: 'Audit', file: 'policies/token-bounds.yaml' },
       { name: 'automount', mode: 'Enforce', file: 'policies/automount.yaml' },

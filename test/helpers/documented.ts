@@ -24,6 +24,7 @@ export const DOCUMENTED = {
   image: (b: string) => /^images:$/m.test(b),
   networkPolicy: (b: string) => b.includes('deploy/components/network-policy'),
   clientAuth: (b: string) => b.includes('deploy/components/client-auth'),
+  existingSecret: (b: string) => /- \.\.\/tokenguard\/deploy\/base$/m.test(b) && b.includes('replacements:'),
 } as const;
 
 /** The example policy of README.md ("A first policy"): what a user saves as policies/vault.yaml. */

@@ -89,7 +89,20 @@ test('the tarball holds the CLI, its policies and the README, and no sources, te
 
 test('package.json names the repository, as npm publish --provenance needs', () => {
   expect(PKG.repository?.url).toMatch(/github\.com\/tokenguard\/tokenguard/);
-  expect(PKG.bin).toEqual({ tokenguard: 'dist/cli/main.js' });
+  expect(PKG.bin).toEqual({ tokenguard: 'dist/cli/main.js', 'kubectl-tokenguard': 'dist/cli/main.js' });
+});
+
+test('the kubectl plugin: kubectl finds kubectl-tokenguard on PATH, and kubectl tokenguard runs it', () => {
+  const clean = mkdtempSync(join(work, 'clean-'));
+  const bin = join(app, 'node_modules/.bin');
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, KUBECONFIG: join(clean, 'no-kubeconfig') };
+  const list = spawnSync('kubectl', ['plugin', 'list'], { cwd: clean, encoding: 'utf8', env });
+  expect(list.stdout).toContain(`${join(bin, 'kubectl-tokenguard')}\n`);
+  const version = spawnSync('kubectl', ['tokenguard', 'version'], { cwd: clean, encoding: 'utf8', env });
+  expect({ code: version.status, stdout: version.stdout, stderr: version.stderr }).toEqual({ code: 0, stdout: `${PKG.version}\n`, stderr: '' });
+  const help = spawnSync('kubectl', ['tokenguard', 'test', '--help'], { cwd: clean, encoding: 'utf8', env });
+  expect(help.status).toBe(0);
+  expect(help.stdout).toContain('usage: tokenguard test');
 });
 
 test('tokenguard --version, installed from the tarball, prints the package version', () => {

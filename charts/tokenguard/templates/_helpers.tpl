@@ -23,8 +23,24 @@ Names. The release "tokenguard" in "tokenguard-system" gives the names deploy/ u
 {{- printf "%s.%s.svc" (include "tokenguard.fullname" .) .Release.Namespace }}
 {{- end }}
 
+{{/*
+"true" when tokenguard keeps its own certificates (serve --manage-certificates), else "".
+*/}}
+{{- define "tokenguard.certificateController" -}}
+{{- if and (eq .Values.certificates.source "selfManaged") .Values.certificates.selfManaged.controller }}
+{{- "true" }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret and the Lease of the certificate controller. */}}
+{{- define "tokenguard.controllerSecretName" -}}
+{{- printf "%s-certificates" (include "tokenguard.fullname" .) }}
+{{- end }}
+
 {{- define "tokenguard.tlsSecretName" -}}
-{{- if eq .Values.certificates.source "existingSecret" }}
+{{- if include "tokenguard.certificateController" . }}
+{{- include "tokenguard.controllerSecretName" . }}
+{{- else if eq .Values.certificates.source "existingSecret" }}
 {{- required "certificates.existingSecret.name is required with certificates.source=existingSecret" .Values.certificates.existingSecret.name }}
 {{- else }}
 {{- printf "%s-tls" (include "tokenguard.fullname" .) }}

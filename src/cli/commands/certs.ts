@@ -16,6 +16,7 @@ import {
   serviceDnsNames,
   writeCertificates,
 } from '../../certs/generate.js';
+import { type CommandSpec, flagsWithHelp } from '../command.js';
 
 /** Where a command writes; `process.stdout` / `process.stderr` in the CLI, buffers in tests. */
 export interface CommandIo {
@@ -27,7 +28,7 @@ export interface CommandIo {
 const EXIT = { ok: 0, problem: 1, usage: 2 } as const;
 
 const CERTS_USAGE = `Usage:
-  tokenguard certs generate --service NAME --namespace NS --out DIR [--days N] [--ca-days N]
+  tokenguard certs generate --service NAME --namespace NS -o|--out DIR [--days N] [--ca-days N]
                             [--key-type ecdsa-p256|rsa-2048] [--dns NAME ...] [--ip ADDR ...]
                             [--renew | --force]
       Create a CA and a serving certificate for NAME.NS.svc (and NAME, NAME.NS,
@@ -83,24 +84,59 @@ export async function runCertsCommand(argv: readonly string[], io: CommandIo): P
   }
 }
 
+const GENERATE: CommandSpec = {
+  name: 'certs generate',
+  summary: 'create a CA and a serving certificate',
+  usage: CERTS_USAGE,
+  flags: {
+    service: { type: 'string' },
+    namespace: { type: 'string' },
+    out: { type: 'string', short: 'o' },
+    days: { type: 'string' },
+    'ca-days': { type: 'string' },
+    'key-type': { type: 'string' },
+    dns: { type: 'string', multiple: true },
+    ip: { type: 'string', multiple: true },
+    force: { type: 'boolean', default: false },
+    renew: { type: 'boolean', default: false },
+  },
+  choices: { 'key-type': KEY_TYPES },
+};
+
+const CHECK: CommandSpec = {
+  name: 'certs check',
+  summary: 'check the certificates in a folder',
+  usage: CERTS_USAGE,
+  flags: { 'warn-days': { type: 'string' }, service: { type: 'string' }, namespace: { type: 'string' } },
+};
+
+const DEV: CommandSpec = { name: 'certs dev', summary: 'create development certificates', usage: CERTS_USAGE, flags: {} };
+
+/** `tokenguard certs generate|check|dev`: their flags. */
+export const CERTS_COMMAND: CommandSpec = { name: 'certs', usage: CERTS_USAGE, flags: {}, subcommands: [GENERATE, CHECK, DEV] };
+
+/**
+ * Parses a subcommand's arguments (a parse error throws, and is reported with the usage); true
+ * in `help` when `--help`/`-h` was given.
+ */
+function parseSub<V>(spec: CommandSpec, args: readonly string[]): { values: V & { help?: boolean }; positionals: string[] } {
+  return parseArgs({ args: [...args], allowPositionals: true, strict: true, options: flagsWithHelp(spec) }) as { values: V & { help?: boolean }; positionals: string[] };
+}
+
 async function runGenerate(args: readonly string[], io: CommandIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...args],
-    allowPositionals: true,
-    strict: true,
-    options: {
-      service: { type: 'string' },
-      namespace: { type: 'string' },
-      out: { type: 'string' },
-      days: { type: 'string' },
-      'ca-days': { type: 'string' },
-      'key-type': { type: 'string' },
-      dns: { type: 'string', multiple: true },
-      ip: { type: 'string', multiple: true },
-      force: { type: 'boolean', default: false },
-      renew: { type: 'boolean', default: false },
-    },
-  });
+  const { values, positionals } = parseSub<{
+    service?: string;
+    namespace?: string;
+    out?: string;
+    days?: string;
+    'ca-days'?: string;
+    'key-type'?: string;
+    dns?: string[];
+    ip?: string[];
+    force?: boolean;
+    renew?: boolean;
+  }>(GENERATE, args);
+  if (values.help) return help(io);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const service = required(values.service, '--service');
   const namespace = required(values.namespace, '--namespace');
@@ -150,16 +186,8 @@ async function runGenerate(args: readonly string[], io: CommandIo): Promise<numb
 }
 
 function runCheck(args: readonly string[], io: CommandIo): number {
-  const { values, positionals } = parseArgs({
-    args: [...args],
-    allowPositionals: true,
-    strict: true,
-    options: {
-      'warn-days': { type: 'string' },
-      service: { type: 'string' },
-      namespace: { type: 'string' },
-    },
-  });
+  const { values, positionals } = parseSub<{ 'warn-days'?: string; service?: string; namespace?: string }>(CHECK, args);
+  if (values.help) return help(io);
   const [dir, extra] = positionals;
   if (dir === undefined) throw new UsageError('certs check needs a DIR');
   if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
@@ -178,7 +206,8 @@ function runCheck(args: readonly string[], io: CommandIo): number {
 }
 
 async function runDev(args: readonly string[], io: CommandIo): Promise<number> {
-  const { positionals } = parseArgs({ args: [...args], allowPositionals: true, strict: true, options: {} });
+  const { values, positionals } = parseSub<object>(DEV, args);
+  if (values.help) return help(io);
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
   const dir = positionals[0] ?? 'certs';
   const result = await ensureDevCertificates(dir);
@@ -187,6 +216,11 @@ async function runDev(args: readonly string[], io: CommandIo): Promise<number> {
       ? `generated development certificates in ${dir} (${result.reason})\n`
       : `using development certificates in ${dir} (${result.reason})\n`,
   );
+  return EXIT.ok;
+}
+
+function help(io: CommandIo): number {
+  io.stdout.write(CERTS_USAGE);
   return EXIT.ok;
 }
 

@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { exportPolicies } from '../../export/export.js';
 import { renderFolder, renderStream, type Which } from '../../export/render.js';
 import { loadPolicies } from '../../policy/load.js';
 import { formatPolicyError } from '../../policy/types.js';
+import { type CommandSpec, parseCommand, pickSubcommand } from '../command.js';
 import { type CliIo, EXIT_OK, EXIT_USAGE } from '../io.js';
 
 const USAGE = `usage: tokenguard export vap|map [--policies PATH]... [--out DIR|-] [--api-audience A]...
@@ -20,38 +20,28 @@ there are replaced); --out - (the default) writes one YAML stream.
 --api-audience: the cluster's API audiences (globs; repeatable), as for tokenguard serve.
 `;
 
+const FLAGS = {
+  policies: { type: 'string', multiple: true },
+  out: { type: 'string', short: 'o', default: '-' },
+  'api-audience': { type: 'string', multiple: true },
+} as const;
+
+/** `tokenguard export vap|map`: its flags (the same for both). */
+export const EXPORT_COMMAND: CommandSpec = {
+  name: 'export',
+  usage: USAGE,
+  flags: {},
+  subcommands: (['vap', 'map'] as const).map((w) => ({ name: `export ${w}`, summary: w === 'vap' ? 'ValidatingAdmissionPolicies' : 'MutatingAdmissionPolicies', usage: USAGE, flags: FLAGS, positionals: false })),
+};
+
 /** `tokenguard export vap|map`: loads the policies, compiles them (src/export), writes the YAML. */
 export function runExportCommand(argv: readonly string[], io: CliIo, cwd: string = process.cwd()): number {
-  const [sub, ...rest] = argv;
-  if (sub === '--help' || sub === '-h') {
-    io.stdout.write(USAGE);
-    return EXIT_OK;
-  }
-  if (sub !== 'vap' && sub !== 'map') {
-    io.stderr.write(`${sub === undefined ? 'export: say vap or map' : `export: unknown target "${sub}"`}\n${USAGE}`);
-    return EXIT_USAGE;
-  }
-  let values: { policies?: string[]; out?: string; 'api-audience'?: string[]; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: [...rest],
-      allowPositionals: false,
-      options: {
-        policies: { type: 'string', multiple: true },
-        out: { type: 'string', short: 'o', default: '-' },
-        'api-audience': { type: 'string', multiple: true },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    io.stderr.write(`${(e as Error).message}\n${USAGE}`);
-    return EXIT_USAGE;
-  }
-  if (values.help) {
-    io.stdout.write(USAGE);
-    return EXIT_OK;
-  }
-  const which: Which = sub;
+  const picked = pickSubcommand(EXPORT_COMMAND, argv, io);
+  if (typeof picked === 'number') return picked;
+  const parsed = parseCommand(picked.sub, picked.rest, io);
+  if (typeof parsed === 'number') return parsed;
+  const values = parsed.values as { policies?: string[]; out?: string; 'api-audience'?: string[] };
+  const which = picked.sub.name.slice('export '.length) as Which;
   const loaded = loadPolicies((values.policies ?? ['policies']).map((p) => resolve(cwd, p)));
   if (loaded.errors.length > 0) {
     for (const e of loaded.errors) io.stderr.write(`${formatPolicyError(e)}\n`);

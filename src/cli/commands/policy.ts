@@ -1,9 +1,18 @@
-import { parseArgs } from 'node:util';
+import { type CommandSpec, parseCommand, pickSubcommand } from '../command.js';
 import { loadPolicies } from '../../policy/load.js';
 import { formatPolicyError } from '../../policy/types.js';
-import { type CliIo, EXIT_DENIED, EXIT_OK, EXIT_USAGE } from '../io.js';
+import { type CliIo, EXIT_DENIED, EXIT_OK } from '../io.js';
 
-const USAGE = 'usage: tokenguard policy validate PATH...\n';
+const USAGE = `usage: tokenguard policy validate PATH...
+
+Checks policy files (default ./policies): every problem as file:document: field: message (line).
+Exit 0: valid; 1: errors; 2: usage. Warnings do not change the exit code.
+`;
+
+const VALIDATE: CommandSpec = { name: 'policy validate', summary: 'check policy files', usage: USAGE, flags: {} };
+
+/** `tokenguard policy validate`. */
+export const POLICY_COMMAND: CommandSpec = { name: 'policy', usage: USAGE, flags: {}, subcommands: [VALIDATE] };
 
 /**
  * `tokenguard policy validate PATH...`: every problem as `file:document: field: message`; exit 0
@@ -11,18 +20,11 @@ const USAGE = 'usage: tokenguard policy validate PATH...\n';
  * never match or cost more than one step per character, files that hold no policy.
  */
 export function runPolicyCommand(argv: readonly string[], io: CliIo): number {
-  const [sub, ...rest] = argv;
-  if (sub !== 'validate') {
-    io.stderr.write(USAGE);
-    return EXIT_USAGE;
-  }
-  let paths: string[];
-  try {
-    paths = parseArgs({ args: [...rest], allowPositionals: true, options: {} }).positionals;
-  } catch (e) {
-    io.stderr.write(`${(e as Error).message}\n${USAGE}`);
-    return EXIT_USAGE;
-  }
+  const picked = pickSubcommand(POLICY_COMMAND, argv, io);
+  if (typeof picked === 'number') return picked;
+  const parsed = parseCommand(picked.sub, picked.rest, io);
+  if (typeof parsed === 'number') return parsed;
+  let paths = parsed.positionals;
   if (paths.length === 0) paths = ['policies'];
   const { policies, errors, warnings, files, byFile } = loadPolicies(paths);
   for (const w of warnings) io.stderr.write(`warning: ${formatPolicyError(w)}\n`);

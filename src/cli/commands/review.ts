@@ -1,12 +1,25 @@
-import { parseArgs } from 'node:util';
 import { type Endpoint, handleReview } from '../../admission/review.js';
 import { staticFacts } from '../../facts/static.js';
 import { withObservedUse } from '../../facts/usage.js';
 import { loadPolicies } from '../../policy/load.js';
 import { formatPolicyError } from '../../policy/types.js';
+import { type CommandSpec, parseCommand } from '../command.js';
 import { type CliIo, EXIT_OK, EXIT_USAGE, readFacts, readInput } from '../io.js';
 
 const USAGE = 'usage: tokenguard review [--endpoint mutate|validate] [--policies PATH] [--facts FILE] [--api-audience A]... FILE|-\n';
+
+/** `tokenguard review`: its flags. */
+export const REVIEW_COMMAND: CommandSpec = {
+  name: 'review',
+  usage: USAGE,
+  flags: {
+    endpoint: { type: 'string', default: 'mutate' },
+    policies: { type: 'string', multiple: true },
+    facts: { type: 'string', multiple: true },
+    'api-audience': { type: 'string', multiple: true },
+  },
+  choices: { endpoint: ['mutate', 'validate'] },
+};
 
 /**
  * `tokenguard review`: one AdmissionReview in, the exact AdmissionReview the server's endpoint
@@ -14,23 +27,10 @@ const USAGE = 'usage: tokenguard review [--endpoint mutate|validate] [--policies
  * Namespaces, bindings as YAML or JSON).
  */
 export async function runReviewCommand(argv: readonly string[], io: CliIo): Promise<number> {
-  let values: { endpoint?: string; policies?: string[]; facts?: string[]; 'api-audience'?: string[] };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        endpoint: { type: 'string', default: 'mutate' },
-        policies: { type: 'string', multiple: true },
-        facts: { type: 'string', multiple: true },
-        'api-audience': { type: 'string', multiple: true },
-      },
-    }));
-  } catch (e) {
-    io.stderr.write(`${(e as Error).message}\n${USAGE}`);
-    return EXIT_USAGE;
-  }
+  const parsed = parseCommand(REVIEW_COMMAND, argv, io);
+  if (typeof parsed === 'number') return parsed;
+  const values = parsed.values as { endpoint?: string; policies?: string[]; facts?: string[]; 'api-audience'?: string[] };
+  const positionals = parsed.positionals;
   const endpoint = values.endpoint as Endpoint;
   if (endpoint !== 'mutate' && endpoint !== 'validate') {
     io.stderr.write(`--endpoint must be mutate or validate\n${USAGE}`);

@@ -1,23 +1,27 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { parseArgs } from 'node:util';
+import type { Readable } from 'node:stream';
 import { KubeClient } from '../../kube/client.js';
 import { type KubeConfig, loadKubeConfig } from '../../kube/config.js';
 import { loadPolicies } from '../../policy/load.js';
 import { analyze } from '../../scan/analyze.js';
 import { applyReports } from '../../scan/apply.js';
+import { auditEvidence } from '../../scan/audit.js';
 import { collect, type Progress, ScanError } from '../../scan/collect.js';
 import { DEFAULT_CLEAN_UP_PERIOD_DAYS, DEFAULT_MIN_UNUSED_DAYS, DEFAULT_PAGE_SIZE } from '../../scan/constants.js';
 import { formatPolicyReports, policyReports } from '../../scan/format-policyreport.js';
 import { formatScanText } from '../../scan/format-text.js';
 import { PLAN_FOLDERS, PLAN_MARKER, planFiles } from '../../scan/plan-files.js';
 import type { ScanReport } from '../../scan/report.js';
+import { type CommandSpec, parseCommand } from '../command.js';
+import { type AggregatedLogs, AuditLogError, aggregateAuditLogs, expandPaths } from '../../usage/read.js';
 import { type CliIo, EXIT_DENIED, EXIT_OK, EXIT_USAGE } from '../io.js';
 
 const USAGE = `usage: tokenguard scan [--kubeconfig FILE] [--context NAME] [--namespace NS] [--policies PATH]...
                        [--output text|json|policyreport] [--fail-on fail|warn|never]
                        [--plan DIR] [--apply] [--clean-up-period 365d] [--min-unused-days 30]
                        [--api-audience A]... [--page-size 500] [--request-timeout 30s]
+                       [--audit-log PATH...]
 
 Reads the cluster (list requests only; Secrets as metadata only, never their data) and reports:
 legacy token Secrets (who uses them, when they were last used, what the API server's cleaner
@@ -34,6 +38,10 @@ policies as if it were created now, grouped by workload. Credentials are found a
                (default 365d; 8760h and 8760h0m0s are read too).
 --min-unused-days  a Secret nothing uses but used less than this many days ago is not called
                safe to delete (default 30).
+--audit-log PATH   the API server's audit log (files, folders of rotated logs, gzip, - for
+               standard input; as tokenguard usage reads it): marks each legacy token Secret
+               used (when, how often, from which addresses and clients) or unused, beside its
+               last-used label. "Unused" only from a log covering --min-unused-days.
 
 Exit 0: nothing at or above --fail-on; 1: findings; 2: bad arguments, invalid policy, no
 credentials, an unreachable cluster or a forbidden list.
@@ -44,6 +52,29 @@ type Format = (typeof FORMATS)[number];
 const FAIL_ON = ['fail', 'warn', 'never'] as const;
 type FailOn = (typeof FAIL_ON)[number];
 
+/** `tokenguard scan`: its flags. */
+export const SCAN_COMMAND: CommandSpec = {
+  name: 'scan',
+  usage: USAGE,
+  flags: {
+    kubeconfig: { type: 'string' },
+    context: { type: 'string' },
+    namespace: { type: 'string', short: 'n' },
+    policies: { type: 'string', multiple: true },
+    output: { type: 'string', short: 'o', default: 'text' },
+    'fail-on': { type: 'string', default: 'fail' },
+    plan: { type: 'string' },
+    apply: { type: 'boolean', default: false },
+    'clean-up-period': { type: 'string', default: `${DEFAULT_CLEAN_UP_PERIOD_DAYS}d` },
+    'min-unused-days': { type: 'string', default: String(DEFAULT_MIN_UNUSED_DAYS) },
+    'api-audience': { type: 'string', multiple: true },
+    'page-size': { type: 'string', default: String(DEFAULT_PAGE_SIZE) },
+    'request-timeout': { type: 'string', default: '30s' },
+    'audit-log': { type: 'string', multiple: true },
+  },
+  choices: { output: FORMATS, 'fail-on': FAIL_ON },
+};
+
 export interface ScanCommandOptions {
   /** Environment (default `process.env`): KUBECONFIG, HOME, proxies. */
   readonly env?: NodeJS.ProcessEnv;
@@ -51,13 +82,17 @@ export interface ScanCommandOptions {
   readonly cwd?: string;
   /** Wall clock in milliseconds (default `Date.now`). */
   readonly now?: () => number;
+  /** Standard input, for `--audit-log -` (default `process.stdin`). */
+  readonly stdin?: Readable;
 }
 
 /** `tokenguard scan` (see USAGE). */
 export async function runScanCommand(argv: readonly string[], io: CliIo, options: ScanCommandOptions = {}): Promise<number> {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
-  let values: {
+  const parsed = parseCommand(SCAN_COMMAND, argv, io);
+  if (typeof parsed === 'number') return parsed;
+  const values = parsed.values as {
     kubeconfig?: string;
     context?: string;
     namespace?: string;
@@ -71,37 +106,9 @@ export async function runScanCommand(argv: readonly string[], io: CliIo, options
     'api-audience'?: string[];
     'page-size'?: string;
     'request-timeout'?: string;
-    help?: boolean;
+    'audit-log'?: string[];
   };
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      allowPositionals: false,
-      options: {
-        kubeconfig: { type: 'string' },
-        context: { type: 'string' },
-        namespace: { type: 'string', short: 'n' },
-        policies: { type: 'string', multiple: true },
-        output: { type: 'string', short: 'o', default: 'text' },
-        'fail-on': { type: 'string', default: 'fail' },
-        plan: { type: 'string' },
-        apply: { type: 'boolean', default: false },
-        'clean-up-period': { type: 'string', default: `${DEFAULT_CLEAN_UP_PERIOD_DAYS}d` },
-        'min-unused-days': { type: 'string', default: String(DEFAULT_MIN_UNUSED_DAYS) },
-        'api-audience': { type: 'string', multiple: true },
-        'page-size': { type: 'string', default: String(DEFAULT_PAGE_SIZE) },
-        'request-timeout': { type: 'string', default: '30s' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (e) {
-    io.stderr.write(`${(e as Error).message}\n${USAGE}`);
-    return EXIT_USAGE;
-  }
-  if (values.help) {
-    io.stdout.write(USAGE);
-    return EXIT_OK;
-  }
+  const positionals = parsed.positionals;
   const usage = (message: string) => {
     io.stderr.write(`tokenguard scan: ${message}\n${USAGE}`);
     return EXIT_USAGE;
@@ -119,6 +126,9 @@ export async function runScanCommand(argv: readonly string[], io: CliIo, options
   const timeoutMs = parseSeconds(values['request-timeout'] ?? '');
   if (timeoutMs === undefined) return usage(`--request-timeout must be a duration such as 30s or 2m, got "${values['request-timeout']}"`);
   if (values['api-audience']?.some((a) => a.trim() === '')) return usage('--api-audience must not be empty');
+  // `--audit-log a b c`: what a shell glob after the flag expands to.
+  if (positionals.length > 0 && !values['audit-log']) return usage(`unexpected argument "${positionals[0]}"`);
+  const auditLogs = values['audit-log'] ? [...values['audit-log'], ...positionals] : undefined;
   if (values.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(values.namespace)) return usage(`--namespace must be a namespace name, got "${values.namespace}"`);
 
   const policyPaths = values.policies ?? ['policies'];
@@ -133,6 +143,22 @@ export async function runScanCommand(argv: readonly string[], io: CliIo, options
   if (planDir) {
     const problem = planDirProblem(planDir);
     if (problem) return usage(`--plan ${values.plan}: ${problem}`);
+  }
+
+  // The audit log first: an input that cannot be read fails before the cluster is asked anything.
+  let logged: AggregatedLogs | undefined;
+  if (auditLogs) {
+    const files = expandPaths(auditLogs, cwd);
+    if (files.length === 0) return usage(`--audit-log: no files found in ${auditLogs.join(', ')}`);
+    try {
+      logged = await aggregateAuditLogs(files, { display: (f) => shownPath(f, cwd), ...(options.stdin ? { stdin: options.stdin } : {}) });
+    } catch (e) {
+      if (!(e instanceof AuditLogError)) throw e;
+      io.stderr.write(`tokenguard scan: --audit-log: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    const first = logged.problems[0];
+    if (first) io.stderr.write(`tokenguard scan: --audit-log: ${logged.problemCount} line(s) held no readable audit event; the first: ${first.file}:${first.line}: ${first.reason} (tokenguard usage lists them)\n`);
   }
 
   let kubeConfig: KubeConfig;
@@ -179,6 +205,16 @@ export async function runScanCommand(argv: readonly string[], io: CliIo, options
       namespaces: collected.namespaces,
       notes,
       ...(apiAudiences ? { apiAudiences } : {}),
+      ...(logged
+        ? {
+            audit: {
+              evidence: auditEvidence(logged.summary, collected.secrets, now, minUnusedDays),
+              files: logged.read.files,
+              events: logged.summary.events,
+              linesNotRead: logged.problemCount,
+            },
+          }
+        : {}),
     });
     report = analysis.report;
     if (planDir) {

@@ -2,9 +2,12 @@
  * `tokenguard serve`: the flags, parsed and checked into {@link ServeOptions} before anything
  * runs; src/server/serve.ts composes and runs the server from them.
  */
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
+import { checkRotationConfig, type RotationConfig } from '../../certs/controller.js';
 import { LOG_LEVELS } from '../../log.js';
-import { DEFAULT_SHUTDOWN_DELAY_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, runServe, type ServeHooks, type ServeOptions, StartupError } from '../../server/serve.js';
+import { DEFAULT_SHUTDOWN_DELAY_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, type ManageCertificatesOptions, runServe, type ServeHooks, type ServeOptions, StartupError } from '../../server/serve.js';
+import { type CommandSpec, flagsWithHelp } from '../command.js';
 import { type CliIo, EXIT_OK, EXIT_USAGE } from '../io.js';
 
 const USAGE = `usage: tokenguard serve [--port 8443] [--host 0.0.0.0] [--tls-cert FILE --tls-key FILE]
@@ -12,6 +15,15 @@ const USAGE = `usage: tokenguard serve [--port 8443] [--host 0.0.0.0] [--tls-cer
                         [--no-cluster | --kubeconfig FILE]
                         [--log-level info] [--shutdown-delay 5s] [--shutdown-timeout 10s]
                         [--gc-metrics] [--api-audience A]... [--allow-empty-policy-files]
+                        [--manage-certificates [--certificate-secret tokenguard-certificates]
+                         [--certificate-namespace $POD_NAMESPACE] [--certificate-service tokenguard]
+                         [--certificate-dns-name NAME]... [--certificate-ip IP]...
+                         [--validating-webhook-configuration tokenguard]
+                         [--mutating-webhook-configuration tokenguard]
+                         [--leader-election-lease tokenguard-certificates]
+                         [--ca-validity 365d] [--ca-renew-before 30d] [--certificate-validity 90d]
+                         [--certificate-renew-before 30d] [--ca-propagation 1m]
+                         [--certificate-poll-interval 10s] [--certificate-dir DIR]]
                         [--usage FILE]...
 
 With cluster access (the default: in-cluster credentials, KUBECONFIG or ~/.kube/config, or
@@ -39,9 +51,77 @@ with an error is not used (the last good one stays). Nor is a file that held pol
 holds none (empty, or only comments): delete a file to remove its policies, or pass
 --allow-empty-policy-files to let an emptied file drop them.
 
+--manage-certificates: the certificate controller (docs/certificates.md). The replica holding the
+Lease keeps a CA and a serving certificate for the Service's DNS names in the Secret, renews the
+certificate before it expires, rotates the CA with an overlap (the new CA goes into the caBundle of
+the two named webhook configurations first, and is used only --ca-propagation later), and removes
+expired CAs from the bundle. It patches those configurations, never creates them; an empty name
+leaves that kind alone. Every replica serves the certificate the Secret holds, reloaded without
+dropping connections. Annotate the Secret tokenguard.dev/renew=certificate (or =ca) to renew now.
+Excludes --tls-cert/--tls-key and --no-cluster. Durations: 500ms, 10s, 5m, 12h, 90d.
+
 Without --tls-cert/--tls-key, serves certs/tls.crt and certs/tls.key, creating development
 certificates there (for localhost, 127.0.0.1 and the tokenguard Service) when they are missing.
 `;
+
+/**
+ * The defaults of the certificate controller's flags; docs/decisions.md says why these
+ * durations ("Certificates that renew themselves").
+ */
+export const CERTIFICATE_DEFAULTS = {
+  secret: 'tokenguard-certificates',
+  service: 'tokenguard',
+  webhookConfiguration: 'tokenguard',
+  lease: 'tokenguard-certificates',
+  caValidity: '365d',
+  caRenewBefore: '30d',
+  certValidity: '90d',
+  certRenewBefore: '30d',
+  propagation: '1m',
+  pollInterval: '10s',
+} as const;
+
+/** `tokenguard serve`: its flags. */
+export const SERVE_COMMAND: CommandSpec = {
+  name: 'serve',
+  usage: USAGE,
+  positionals: false,
+  flags: {
+    port: { type: 'string', default: '8443' },
+    host: { type: 'string', default: '0.0.0.0' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'client-ca': { type: 'string' },
+    'client-subject': { type: 'string', multiple: true },
+    policies: { type: 'string', multiple: true },
+    'no-cluster': { type: 'boolean', default: false },
+    kubeconfig: { type: 'string' },
+    'log-level': { type: 'string', default: 'info' },
+    'shutdown-delay': { type: 'string', default: `${DEFAULT_SHUTDOWN_DELAY_MS / 1000}s` },
+    'shutdown-timeout': { type: 'string', default: `${DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000}s` },
+    'gc-metrics': { type: 'boolean', default: false },
+    'api-audience': { type: 'string', multiple: true },
+    'allow-empty-policy-files': { type: 'boolean', default: false },
+    'manage-certificates': { type: 'boolean', default: false },
+    'certificate-secret': { type: 'string', default: CERTIFICATE_DEFAULTS.secret },
+    'certificate-namespace': { type: 'string' },
+    'certificate-service': { type: 'string', default: CERTIFICATE_DEFAULTS.service },
+    'certificate-dns-name': { type: 'string', multiple: true },
+    'certificate-ip': { type: 'string', multiple: true },
+    'validating-webhook-configuration': { type: 'string', default: CERTIFICATE_DEFAULTS.webhookConfiguration },
+    'mutating-webhook-configuration': { type: 'string', default: CERTIFICATE_DEFAULTS.webhookConfiguration },
+    'leader-election-lease': { type: 'string', default: CERTIFICATE_DEFAULTS.lease },
+    'ca-validity': { type: 'string', default: CERTIFICATE_DEFAULTS.caValidity },
+    'ca-renew-before': { type: 'string', default: CERTIFICATE_DEFAULTS.caRenewBefore },
+    'certificate-validity': { type: 'string', default: CERTIFICATE_DEFAULTS.certValidity },
+    'certificate-renew-before': { type: 'string', default: CERTIFICATE_DEFAULTS.certRenewBefore },
+    'ca-propagation': { type: 'string', default: CERTIFICATE_DEFAULTS.propagation },
+    'certificate-poll-interval': { type: 'string', default: CERTIFICATE_DEFAULTS.pollInterval },
+    'certificate-dir': { type: 'string' },
+    usage: { type: 'string', multiple: true },
+  },
+  choices: { 'log-level': LOG_LEVELS },
+};
 
 /** What the flags say: options to serve with, the help text, or what is wrong with them. */
 export type ServeArgs = { readonly ok: true; readonly options: ServeOptions } | { readonly ok: false; readonly help: true } | { readonly ok: false; readonly help?: false; readonly error: string };
@@ -64,6 +144,22 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
     'gc-metrics'?: boolean;
     'api-audience'?: string[];
     'allow-empty-policy-files'?: boolean;
+    'manage-certificates'?: boolean;
+    'certificate-secret'?: string;
+    'certificate-namespace'?: string;
+    'certificate-service'?: string;
+    'certificate-dns-name'?: string[];
+    'certificate-ip'?: string[];
+    'validating-webhook-configuration'?: string;
+    'mutating-webhook-configuration'?: string;
+    'leader-election-lease'?: string;
+    'ca-validity'?: string;
+    'ca-renew-before'?: string;
+    'certificate-validity'?: string;
+    'certificate-renew-before'?: string;
+    'ca-propagation'?: string;
+    'certificate-poll-interval'?: string;
+    'certificate-dir'?: string;
     usage?: string[];
     help?: boolean;
   };
@@ -71,26 +167,8 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
     ({ values } = parseArgs({
       args: [...argv],
       allowPositionals: false,
-      options: {
-        port: { type: 'string', default: '8443' },
-        host: { type: 'string', default: '0.0.0.0' },
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
-        'client-ca': { type: 'string' },
-        'client-subject': { type: 'string', multiple: true },
-        policies: { type: 'string', multiple: true },
-        'no-cluster': { type: 'boolean', default: false },
-        kubeconfig: { type: 'string' },
-        'log-level': { type: 'string', default: 'info' },
-        'shutdown-delay': { type: 'string', default: `${DEFAULT_SHUTDOWN_DELAY_MS / 1000}s` },
-        'shutdown-timeout': { type: 'string', default: `${DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000}s` },
-        'gc-metrics': { type: 'boolean', default: false },
-        'api-audience': { type: 'string', multiple: true },
-        'allow-empty-policy-files': { type: 'boolean', default: false },
-        usage: { type: 'string', multiple: true },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
+      options: flagsWithHelp(SERVE_COMMAND),
+    }) as { values: typeof values });
   } catch (e) {
     return { ok: false, error: (e as Error).message };
   }
@@ -108,6 +186,17 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
   if (values['no-cluster'] && values.kubeconfig) return error('--no-cluster and --kubeconfig exclude each other');
   if (values['client-subject'] && !values['client-ca']) return error('--client-subject needs --client-ca');
   if (values['api-audience']?.some((a) => a.trim() === '')) return error('--api-audience must not be empty');
+  let manageCertificates: ManageCertificatesOptions | undefined;
+  if (values['manage-certificates']) {
+    const managed = parseManageCertificates(values);
+    if (typeof managed === 'string') return error(managed);
+    if (values['tls-cert'] !== undefined) return error('--manage-certificates and --tls-cert/--tls-key exclude each other');
+    if (values['no-cluster']) return error('--manage-certificates and --no-cluster exclude each other');
+    manageCertificates = managed;
+  } else {
+    const given = Object.keys(values).filter((k) => CERTIFICATE_FLAGS.includes(k) && argv.some((a) => a === `--${k}` || a.startsWith(`--${k}=`)));
+    if (given.length > 0) return error(`--${given[0]} needs --manage-certificates`);
+  }
   return {
     ok: true,
     options: {
@@ -126,8 +215,71 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
       shutdownTimeoutMs,
       gcMetrics: values['gc-metrics'] === true,
       ...(values['api-audience'] !== undefined ? { apiAudiences: values['api-audience'] } : {}),
+      ...(manageCertificates !== undefined ? { manageCertificates } : {}),
       ...(values.usage !== undefined ? { usage: values.usage } : {}),
     },
+  };
+}
+
+const CERTIFICATE_FLAGS = [
+  'certificate-secret', 'certificate-namespace', 'certificate-service', 'certificate-dns-name', 'certificate-ip', 'validating-webhook-configuration',
+  'mutating-webhook-configuration', 'leader-election-lease', 'ca-validity', 'ca-renew-before', 'certificate-validity', 'certificate-renew-before',
+  'ca-propagation', 'certificate-poll-interval', 'certificate-dir',
+];
+
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** The `--manage-certificates` flags, checked; a string says what is wrong. */
+function parseManageCertificates(values: Record<string, string | string[] | boolean | undefined>): ManageCertificatesOptions | string {
+  const text = (k: string) => values[k] as string | undefined;
+  const durations: Record<keyof RotationConfig, string> = {
+    caValidityMs: '--ca-validity',
+    caRenewBeforeMs: '--ca-renew-before',
+    certValidityMs: '--certificate-validity',
+    certRenewBeforeMs: '--certificate-renew-before',
+    propagationMs: '--ca-propagation',
+  };
+  const rotation: Partial<Record<keyof RotationConfig, number>> = {};
+  for (const [k, flag] of Object.entries(durations) as [keyof RotationConfig, string][]) {
+    const ms = parseDuration(text(flag.slice(2)) ?? '');
+    if (ms === undefined) return `${flag} must be a duration such as 90d, 12h or 30s, got "${text(flag.slice(2))}"`;
+    rotation[k] = ms;
+  }
+  const problems = checkRotationConfig(rotation as RotationConfig, durations);
+  if (problems.length > 0) return problems[0] as string;
+  const pollIntervalMs = parseDuration(text('certificate-poll-interval') ?? '');
+  if (pollIntervalMs === undefined || pollIntervalMs < 100) return `--certificate-poll-interval must be a duration of at least 100ms, got "${text('certificate-poll-interval')}"`;
+  for (const flag of ['certificate-secret', 'leader-election-lease']) {
+    const v = text(flag) ?? '';
+    if (!DNS1123_SUBDOMAIN.test(v) || v.length > 253) return `--${flag} must be a Kubernetes object name, got "${v}"`;
+  }
+  for (const flag of ['validating-webhook-configuration', 'mutating-webhook-configuration']) {
+    const v = text(flag) ?? '';
+    if (v !== '' && (!DNS1123_SUBDOMAIN.test(v) || v.length > 253)) return `--${flag} must be a Kubernetes object name (or empty for none), got "${v}"`;
+  }
+  const ns = text('certificate-namespace');
+  if (ns !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns)) return `--certificate-namespace must be a namespace name, got "${ns}"`;
+  const service = text('certificate-service') ?? '';
+  if (!/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/.test(service)) return `--certificate-service must be a Service name, got "${service}"`;
+  const ips = (values['certificate-ip'] as string[] | undefined) ?? [];
+  const badIp = ips.find((ip) => isIP(ip) === 0);
+  if (badIp !== undefined) return `--certificate-ip must be an IPv4 or IPv6 address, got "${badIp}"`;
+  const dnsNames = (values['certificate-dns-name'] as string[] | undefined) ?? [];
+  const badName = dnsNames.find((n) => !DNS1123_SUBDOMAIN.test(n.toLowerCase()));
+  if (badName !== undefined) return `--certificate-dns-name must be a DNS name, got "${badName}"`;
+  const dir = text('certificate-dir');
+  return {
+    ...(ns !== undefined ? { namespace: ns } : {}),
+    secretName: text('certificate-secret') ?? CERTIFICATE_DEFAULTS.secret,
+    leaseName: text('leader-election-lease') ?? CERTIFICATE_DEFAULTS.lease,
+    service,
+    dnsNames,
+    ipAddresses: ips,
+    validatingWebhookConfiguration: text('validating-webhook-configuration') ?? '',
+    mutatingWebhookConfiguration: text('mutating-webhook-configuration') ?? '',
+    rotation: rotation as RotationConfig,
+    pollIntervalMs,
+    ...(dir !== undefined ? { dir } : {}),
   };
 }
 
@@ -160,14 +312,14 @@ export async function runServeCommand(argv: readonly string[], io: CliIo, hooks:
 }
 
 /**
- * Parses `500ms`, `5s`, `1m` or a bare number of seconds into milliseconds; undefined when
- * invalid or negative.
+ * Parses `500ms`, `5s`, `1m`, `12h`, `90d` or a bare number of seconds into milliseconds;
+ * undefined when invalid or negative.
  */
 export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
   if (!m) return undefined;
   const n = Number(m[1]);
   const unit = m[2] ?? 's';
-  const ms = unit === 'ms' ? n : unit === 's' ? n * 1000 : n * 60_000;
+  const ms = n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit as 'ms' | 's' | 'm' | 'h' | 'd'];
   return Number.isFinite(ms) ? Math.round(ms) : undefined;
 }

@@ -1,7 +1,6 @@
 import { accessSync, closeSync, constants, mkdirSync, openSync, readdirSync, readSync, realpathSync, statSync, writeSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { parseArgs } from 'node:util';
 import { type DocumentChunk, DocumentSplitter } from '../../dryrun/documents.js';
 import { type ManifestError, parseDocumentChunk } from '../../dryrun/manifests.js';
 import { isFactKind } from '../../dryrun/objects.js';
@@ -11,6 +10,7 @@ import { type ObjectEdits, rewriteChunk } from '../../dryrun/write-back.js';
 import type { JsonObject } from '../../json.js';
 import { loadPolicies } from '../../policy/load.js';
 import type { PolicyError } from '../../policy/types.js';
+import { type CommandSpec, parseCommand } from '../command.js';
 import { type CliIo, EXIT_USAGE, packageVersion, readFacts, readInput } from '../io.js';
 import { isReportFormat, REPORT_FORMATS } from '../report/formats.js';
 
@@ -30,6 +30,24 @@ https://kubernetes.default.svc.* (docs/tokens.md).
 MutatingAdmissionPolicies (tokenguard export), evaluated as the API server would, instead of the
 webhook; what CEL cannot express is then not judged (docs/vap.md).
 `;
+
+/** `tokenguard test`: its flags. */
+export const TEST_COMMAND: CommandSpec = {
+  name: 'test',
+  usage: USAGE,
+  flags: {
+    output: { type: 'string', short: 'o', default: 'text' },
+    mutated: { type: 'string' },
+    policies: { type: 'string', multiple: true },
+    facts: { type: 'string', multiple: true },
+    namespace: { type: 'string', short: 'n' },
+    'fail-on': { type: 'string', default: 'deny' },
+    'bindings-complete': { type: 'boolean', default: false },
+    'api-audience': { type: 'string', multiple: true },
+    engine: { type: 'string', default: 'webhook' },
+  },
+  choices: { output: Object.keys(REPORT_FORMATS), 'fail-on': ['deny', 'warn'], engine: ['webhook', 'vap'] },
+};
 
 /** Inputs with more documents than this get a progress bar (on a terminal). */
 const PROGRESS_THRESHOLD = 200;
@@ -61,7 +79,9 @@ interface InputFile {
 export async function runTestCommand(argv: readonly string[], io: CliIo, options: TestCommandOptions = {}): Promise<number> {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
-  let values: {
+  const parsed = parseCommand(TEST_COMMAND, argv, io);
+  if (typeof parsed === 'number') return parsed;
+  const values = parsed.values as {
     output?: string;
     mutated?: string;
     policies?: string[];
@@ -71,34 +91,8 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
     'bindings-complete'?: boolean;
     'api-audience'?: string[];
     engine?: string;
-    help?: boolean;
   };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        output: { type: 'string', short: 'o', default: 'text' },
-        mutated: { type: 'string' },
-        policies: { type: 'string', multiple: true },
-        facts: { type: 'string', multiple: true },
-        namespace: { type: 'string', short: 'n' },
-        'fail-on': { type: 'string', default: 'deny' },
-        'bindings-complete': { type: 'boolean', default: false },
-        'api-audience': { type: 'string', multiple: true },
-        engine: { type: 'string', default: 'webhook' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    io.stderr.write(`${(e as Error).message}\n${USAGE}`);
-    return EXIT_USAGE;
-  }
-  if (values.help) {
-    io.stdout.write(USAGE);
-    return 0;
-  }
+  const positionals = parsed.positionals;
   const format = values.output ?? 'text';
   if (!isReportFormat(format)) {
     io.stderr.write(`--output must be one of ${Object.keys(REPORT_FORMATS).join(', ')}\n${USAGE}`);

@@ -1,5 +1,4 @@
 import { readFileSync, statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
 import { DEFAULT_API_AUDIENCES } from '../../constants.js';
 import { isApiAudience } from '../../engine/api-token.js';
@@ -8,6 +7,7 @@ import { classifyToken, decodeToken, LEGACY_ISSUER, MAX_TOKEN_LENGTH, type Token
 import { loadPolicies } from '../../policy/load.js';
 import { formatPolicyError, type TokenPolicy } from '../../policy/types.js';
 import { readKeysFile, type VerifyResult, verifyToken } from '../../tokens/verify.js';
+import { type CommandSpec, parseCommand, pickSubcommand } from '../command.js';
 import { type CliIo, EXIT_DENIED, EXIT_OK, EXIT_USAGE, readInput } from '../io.js';
 
 const USAGE = `usage: tokenguard token inspect [TOKEN|FILE|-] [options]
@@ -30,7 +30,7 @@ options:
                              https://kubernetes.default.svc and https://kubernetes.default.svc.*
   --policies PATH            take the maximum and audiences from these policies (Enforce: errors,
                              Audit: warnings)
-  --output text|json         default text
+  -o, --output text|json     default text
   --now ISO                  the time to judge at (default: now)
 
 The cluster's keys: \`kubectl get --raw /openid/v1/jwks > jwks.json\`, then --jwks jwks.json; or
@@ -57,6 +57,29 @@ interface Options {
   now?: string;
 }
 
+const INSPECT: CommandSpec = {
+  name: 'token inspect',
+  summary: 'decode, classify and verify a token (never prints it)',
+  usage: USAGE,
+  flags: {
+    jwks: { type: 'string' },
+    issuer: { type: 'string' },
+    audience: { type: 'string', multiple: true },
+    'ca-file': { type: 'string' },
+    'bearer-token-file': { type: 'string' },
+    'max-expiration': { type: 'string' },
+    'allowed-audience': { type: 'string', multiple: true },
+    'api-audience': { type: 'string', multiple: true },
+    policies: { type: 'string', multiple: true },
+    output: { type: 'string', short: 'o', default: 'text' },
+    now: { type: 'string' },
+  },
+  choices: { output: ['text', 'json'] },
+};
+
+/** `tokenguard token inspect`: its flags. */
+export const TOKEN_COMMAND: CommandSpec = { name: 'token', usage: USAGE, flags: {}, subcommands: [INSPECT] };
+
 class UsageError extends Error {}
 
 /**
@@ -64,17 +87,10 @@ class UsageError extends Error {}
  * code: 0 no error-level finding, 1 findings, 2 unreadable input (token, keys, policies) or usage.
  */
 export async function runTokenCommand(argv: readonly string[], io: CliIo): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === '--help' || sub === '-h' || sub === 'help') {
-    io.stdout.write(USAGE);
-    return EXIT_OK;
-  }
-  if (sub !== 'inspect') {
-    io.stderr.write(USAGE);
-    return EXIT_USAGE;
-  }
+  const picked = pickSubcommand(TOKEN_COMMAND, argv, io);
+  if (typeof picked === 'number') return picked;
   try {
-    return await inspect(rest, io);
+    return await inspect(picked.rest, io);
   } catch (e) {
     if (e instanceof UsageError) {
       io.stderr.write(`token inspect: ${e.message}\n`);
@@ -85,36 +101,10 @@ export async function runTokenCommand(argv: readonly string[], io: CliIo): Promi
 }
 
 async function inspect(argv: readonly string[], io: CliIo): Promise<number> {
-  let values: Options;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        jwks: { type: 'string' },
-        issuer: { type: 'string' },
-        audience: { type: 'string', multiple: true },
-        'ca-file': { type: 'string' },
-        'bearer-token-file': { type: 'string' },
-        'max-expiration': { type: 'string' },
-        'allowed-audience': { type: 'string', multiple: true },
-        'api-audience': { type: 'string', multiple: true },
-        policies: { type: 'string', multiple: true },
-        output: { type: 'string', default: 'text' },
-        now: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }) as { values: Options & { help?: boolean }; positionals: string[] });
-  } catch (e) {
-    // parseArgs messages name options, never positionals' values.
-    io.stderr.write(`${(e as Error).message}\n${USAGE}`);
-    return EXIT_USAGE;
-  }
-  if ((values as { help?: boolean }).help) {
-    io.stdout.write(USAGE);
-    return EXIT_OK;
-  }
+  const parsed = parseCommand(INSPECT, argv, io);
+  if (typeof parsed === 'number') return parsed;
+  const values = parsed.values as Options;
+  const positionals = parsed.positionals;
   if (positionals.length !== 1) throw new UsageError(`give exactly one TOKEN, FILE or - (got ${positionals.length})\n${USAGE}`);
   const output = values.output;
   if (output !== 'text' && output !== 'json') throw new UsageError('--output must be text or json');

@@ -4,16 +4,15 @@
  */
 import { isAbsolute, relative, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
+import { type CommandSpec, parseCommand } from '../command.js';
 import { type CliIo, EXIT_USAGE, packageVersion, readFactFiles } from '../io.js';
 import { parseDuration } from '../../duration.js';
 import type { JsonObject } from '../../json.js';
 import { staticFacts } from '../../facts/static.js';
-import { UsageAggregator } from '../../usage/aggregate.js';
 import { toTokenUsageDocument } from '../../usage/facts.js';
 import { formatUsageJson, formatUsageText, type UsageReport } from '../../usage/format.js';
-import { AuditLogError, expandPaths, type LineProblem, readAuditLogs } from '../../usage/read.js';
+import { AuditLogError, aggregateAuditLogs, expandPaths } from '../../usage/read.js';
 import { type Inventory, recommend } from '../../usage/recommend.js';
 
 const USAGE = `usage: tokenguard usage --audit-log PATH... [--since DURATION] [--output text|json|facts]
@@ -37,6 +36,21 @@ Lines that are not audit events are counted and named by line, never fatal. Exit
 const FORMATS = ['text', 'json', 'facts'] as const;
 type Format = (typeof FORMATS)[number];
 
+/** `tokenguard usage`: its flags. */
+export const USAGE_COMMAND: CommandSpec = {
+  name: 'usage',
+  usage: USAGE,
+  flags: {
+    'audit-log': { type: 'string', multiple: true },
+    since: { type: 'string' },
+    output: { type: 'string', short: 'o', default: 'text' },
+    facts: { type: 'string', multiple: true },
+    kubeconfig: { type: 'string' },
+    name: { type: 'string', default: 'token-usage' },
+  },
+  choices: { output: FORMATS },
+};
+
 /** Lines not read that the JSON output lists by number (all are counted). */
 export const LISTED_PROBLEMS = 1000;
 
@@ -53,30 +67,10 @@ export interface UsageCommandOptions {
 /** `tokenguard usage`: the one place of this command that touches files, the clock and the network. */
 export async function runUsageCommand(argv: readonly string[], io: CliIo, options: UsageCommandOptions = {}): Promise<number> {
   const cwd = options.cwd ?? process.cwd();
-  let values: { 'audit-log'?: string[]; since?: string; output?: string; facts?: string[]; kubeconfig?: string; name?: string; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        'audit-log': { type: 'string', multiple: true },
-        since: { type: 'string' },
-        output: { type: 'string', short: 'o', default: 'text' },
-        facts: { type: 'string', multiple: true },
-        kubeconfig: { type: 'string' },
-        name: { type: 'string', default: 'token-usage' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    io.stderr.write(`${(e as Error).message}\n${USAGE}`);
-    return EXIT_USAGE;
-  }
-  if (values.help) {
-    io.stdout.write(USAGE);
-    return 0;
-  }
+  const parsed = parseCommand(USAGE_COMMAND, argv, io);
+  if (typeof parsed === 'number') return parsed;
+  const values = parsed.values as { 'audit-log'?: string[]; since?: string; output?: string; facts?: string[]; kubeconfig?: string; name?: string };
+  const positionals = parsed.positionals;
   const format = values.output as Format;
   if (!FORMATS.includes(format)) {
     io.stderr.write(`--output must be one of ${FORMATS.join(', ')}\n${USAGE}`);
@@ -108,20 +102,11 @@ export async function runUsageCommand(argv: readonly string[], io: CliIo, option
     return EXIT_USAGE;
   }
   const shown = (f: string) => display(f, cwd);
-  const aggregator = new UsageAggregator(since !== undefined ? { since } : {});
-  const problems: LineProblem[] = [];
-  const reasons = new Map<string, number>();
-  let problemCount = 0;
-  let read: Awaited<ReturnType<typeof readAuditLogs>>;
+  let logged: Awaited<ReturnType<typeof aggregateAuditLogs>>;
   try {
-    read = await readAuditLogs(files, {
-      onRecord: (r) => aggregator.add(r),
-      onProblem: (p) => {
-        problemCount++;
-        if (problems.length < LISTED_PROBLEMS) problems.push(p);
-        const reason = reasonKind(p.reason);
-        reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-      },
+    logged = await aggregateAuditLogs(files, {
+      ...(since !== undefined ? { usage: { since } } : {}),
+      listedProblems: LISTED_PROBLEMS,
       display: shown,
       ...(options.stdin ? { stdin: options.stdin } : {}),
     });
@@ -132,15 +117,8 @@ export async function runUsageCommand(argv: readonly string[], io: CliIo, option
     }
     throw e;
   }
-  const summary = aggregator.summary();
-  const report: UsageReport = {
-    summary,
-    recommendations: recommend(summary, inventory),
-    read,
-    problems,
-    problemCount,
-    problemReasons: Object.fromEntries([...reasons.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
-  };
+  const { summary, read, problems, problemCount, problemReasons } = logged;
+  const report: UsageReport = { summary, recommendations: recommend(summary, inventory), read, problems, problemCount, problemReasons };
   if (problemCount > 0 && format !== 'text') io.stderr.write(`tokenguard usage: ${problemCount} line(s) held no readable audit event; the first: ${problems[0]?.file}:${problems[0]?.line}: ${problems[0]?.reason}\n`);
   if (format === 'facts') io.stdout.write(stringify(toTokenUsageDocument(summary, values.name), { lineWidth: 0 }));
   else if (format === 'json') io.stdout.write(formatUsageJson(report, options.version ?? packageVersion()));
@@ -185,11 +163,6 @@ async function defaultListCluster(kubeconfig: string): Promise<JsonObject[]> {
   const { loadKubeConfig } = await import('../../kube/config.js');
   const { listClusterObjects } = await import('../../facts/informers.js');
   return listClusterObjects(loadKubeConfig(kubeconfig, process.env));
-}
-
-/** A problem's reason without positions and envelope item numbers, for counting alike ones together. */
-function reasonKind(reason: string): string {
-  return reason.replace(/^(?:(?:event|record) \d+: )+/, '').replace(/ at character \d+/, '');
 }
 
 function display(file: string, cwd: string): string {

@@ -662,6 +662,62 @@ describe.each(['overlays/self-managed', 'overlays/self-managed-audit-only'] as c
   });
 });
 
+describe('overlays/self-managed-controller', () => {
+  const name = 'deploy/overlays/self-managed-controller';
+  let objs: K8sObject[] = [];
+  beforeAll(() => {
+    objs = kustomize(join(work, name));
+  });
+  const named = (kind: string, n: string) => objs.filter((o) => o.kind === kind && o.metadata.name === n);
+
+  it('runs the certificate controller, naming the Secret, Lease, Service and webhook configurations it installs', () => {
+    const d = named('Deployment', 'tokenguard')[0] as Deployment;
+    const c = d.spec.template.spec.containers[0] as Container & { env?: { name: string; valueFrom?: unknown }[] };
+    expect(c.args).toEqual([
+      'serve', '--port', '8443', '--manage-certificates', '--certificate-secret', 'tokenguard-certificates', '--leader-election-lease', 'tokenguard-certificates',
+      '--certificate-service', 'tokenguard', '--validating-webhook-configuration', 'tokenguard', '--mutating-webhook-configuration', 'tokenguard',
+      '--certificate-dir', '/tmp/certificates', '--policies', '/etc/tokenguard/policies',
+    ]);
+    expect(named('Service', 'tokenguard')).toHaveLength(1);
+    expect(named('MutatingWebhookConfiguration', 'tokenguard')).toHaveLength(1);
+    expect(named('ValidatingWebhookConfiguration', 'tokenguard')).toHaveLength(1);
+    expect(c.env?.find((e) => e.name === 'POD_NAMESPACE')).toEqual({ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } });
+    // The certificate directory is in the writable in-memory /tmp volume; no TLS Secret is mounted.
+    expect(d.spec.template.spec.volumes?.map((v) => v.name)).toEqual(['policies', 'tmp']);
+    expect(c.volumeMounts?.map((m) => m.mountPath)).toEqual(['/etc/tokenguard/policies', '/tmp']);
+  });
+
+  it('ships no Secret and no caBundle: the controller makes both, and re-applying the overlay leaves them', () => {
+    expect(objs.filter((o) => o.kind === 'Secret')).toEqual([]);
+    for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+      for (const w of (named(kind, 'tokenguard')[0] as WebhookConfiguration).webhooks) expect(w.clientConfig.caBundle).toBeUndefined();
+    }
+  });
+
+  it('grants the controller its Secret and Lease by name, create on both, and get/patch of the two configurations by name only', () => {
+    const role = named('Role', 'tokenguard-certificates')[0] as K8sObject & { rules: PolicyRule[] };
+    expect(role.metadata.namespace).toBe(NAMESPACE);
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['tokenguard-certificates'], verbs: ['get', 'update', 'patch'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['tokenguard-certificates'], verbs: ['get', 'update', 'patch'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+    ]);
+    const clusterRole = named('ClusterRole', 'tokenguard-certificates')[0] as K8sObject & { rules: PolicyRule[] };
+    expect(clusterRole.rules).toEqual([
+      { apiGroups: ['admissionregistration.k8s.io'], resources: ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'], resourceNames: ['tokenguard'], verbs: ['get', 'patch'] },
+    ]);
+    const subjects = [{ kind: 'ServiceAccount', name: 'tokenguard', namespace: NAMESPACE }];
+    expect((named('RoleBinding', 'tokenguard-certificates')[0] as K8sObject & { subjects: unknown }).subjects).toEqual(subjects);
+    expect((named('ClusterRoleBinding', 'tokenguard-certificates')[0] as K8sObject & { subjects: unknown }).subjects).toEqual(subjects);
+  });
+
+  it('changes nothing else of the base', () => {
+    const controllerOnly = new Set(['Role/tokenguard-certificates', 'RoleBinding/tokenguard-certificates', 'ClusterRole/tokenguard-certificates', 'ClusterRoleBinding/tokenguard-certificates', 'Deployment/tokenguard']);
+    expect(objs.filter((o) => !controllerOnly.has(`${o.kind}/${o.metadata.name}`))).toEqual(objects('base').filter((o) => o.kind !== 'Deployment'));
+  });
+});
+
 describe('overlays/self-managed without certificates', () => {
   it('refuses to render, naming the missing file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tokenguard-deploy-nocerts-'));

@@ -95,16 +95,17 @@ export function status(code: number, reason: string, message: string) {
  * `hang` (starts a child that holds the plugin's stdout open, writes `<plugin pid> <child pid>`
  * to `$PLUGIN_PIDS`, then neither prints nor exits: both would live for a minute).
  * `$PLUGIN_EXPIRES` sets `expirationTimestamp`; `$PLUGIN_API` the apiVersion answered.
+ * It writes with `writeSync`: on Node 24 a socket stdio's pending writes are lost at `process.exit`.
  */
 export const PLUGIN_SOURCE = `
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeSync } from 'node:fs';
 const log = process.env.PLUGIN_LOG;
 appendFileSync(log, JSON.stringify({ args: process.argv.slice(2), info: JSON.parse(process.env.KUBERNETES_EXEC_INFO ?? 'null'), extra: process.env.EXTRA ?? null }) + '\\n');
 const run = readFileSync(log, 'utf8').trim().split('\\n').length;
 const mode = process.env.PLUGIN_MODE ?? '';
 if (mode === 'fail') {
-  process.stdout.write(JSON.stringify({ status: { token: 'leaked-secret-' + run } }));
-  process.stderr.write('some progress\\nlogin required\\n');
+  writeSync(1, JSON.stringify({ status: { token: 'leaked-secret-' + run } }));
+  writeSync(2, 'some progress\\nlogin required\\n');
   process.exit(3);
 }
 if (mode === 'hang') {
@@ -115,24 +116,24 @@ if (mode === 'hang') {
   await new Promise(() => {});
 }
 if (mode === 'fail-verbose') {
-  for (let i = 0; i < 200; i++) process.stderr.write('progress line ' + i + '\\n');
-  process.stderr.write('using cache /home/user/.kube/cache/oidc-login/4f2a9c\\n');
-  process.stderr.write('error: refresh token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJsZWFrZWQtc2VjcmV0In0.c2lnbmF0dXJl expired\\r\\n');
-  process.stderr.write('retrying with Authorization: Bearer leaked-secret-bearer-0123\\n');
-  process.stderr.write('fallback key AKIAleakedsecret0123456789 password=leaked-secret-pw\\n');
-  process.stderr.write('login required: open https://login.example.com/device and enter the code ABCD-EFGH\\n');
+  for (let i = 0; i < 200; i++) writeSync(2, 'progress line ' + i + '\\n');
+  writeSync(2, 'using cache /home/user/.kube/cache/oidc-login/4f2a9c\\n');
+  writeSync(2, 'error: refresh token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJsZWFrZWQtc2VjcmV0In0.c2lnbmF0dXJl expired\\r\\n');
+  writeSync(2, 'retrying with Authorization: Bearer leaked-secret-bearer-0123\\n');
+  writeSync(2, 'fallback key AKIAleakedsecret0123456789 password=leaked-secret-pw\\n');
+  writeSync(2, 'login required: open https://login.example.com/device and enter the code ABCD-EFGH\\n');
   process.exit(1);
 }
 if (mode === 'garbage') {
-  process.stderr.write('warning: printing a plain token, not an ExecCredential\\n');
-  process.stdout.write('token=leaked-secret-' + run + '\\n');
+  writeSync(2, 'warning: printing a plain token, not an ExecCredential\\n');
+  writeSync(1, 'token=leaked-secret-' + run + '\\n');
   process.exit(0);
 }
 const status = mode === 'cert'
   ? { clientCertificateData: readFileSync(process.env.PLUGIN_CERT, 'utf8'), clientKeyData: readFileSync(process.env.PLUGIN_KEY, 'utf8') }
   : { token: 'tok-' + run };
 if (process.env.PLUGIN_EXPIRES) status.expirationTimestamp = process.env.PLUGIN_EXPIRES;
-process.stdout.write(JSON.stringify({ apiVersion: process.env.PLUGIN_API ?? JSON.parse(process.env.KUBERNETES_EXEC_INFO).apiVersion, kind: 'ExecCredential', status }));
+writeSync(1, JSON.stringify({ apiVersion: process.env.PLUGIN_API ?? JSON.parse(process.env.KUBERNETES_EXEC_INFO).apiVersion, kind: 'ExecCredential', status }));
 `;
 
 /**

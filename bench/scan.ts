@@ -22,6 +22,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { Agent, request } from 'node:https';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Cluster, startCluster } from '../test/e2e/cluster.js';
 
@@ -35,8 +36,8 @@ const PODS_LARGE = 20;
 const CONCURRENCY = 24;
 const CANARY = 'CANARY-bench-scan-3c9e';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, docs: { type: 'boolean', default: false } } });
-const RUNS = Number(values.runs);
+/** Set from the command line in main() (this module is also imported for {@link writeDocsBlock}). */
+let RUNS = 3;
 
 function log(msg: string): void {
   process.stderr.write(`bench:scan: ${msg}\n`);
@@ -286,7 +287,26 @@ function render(rows: Measure[][], env: string): string {
   return lines.join('\n');
 }
 
+/**
+ * Replaces what docs/benchmarks.md holds between `<!-- NAME:begin -->` and `<!-- NAME:end -->`
+ * with `block`, nothing else. Without the markers: with `heading`, a `## heading` section holding
+ * them is appended at the end; without, it is an error.
+ */
+export function writeDocsBlock(name: string, block: string, heading?: string): void {
+  const file = join(ROOT, 'docs/benchmarks.md');
+  const doc = readFileSync(file, 'utf8');
+  const begin = `<!-- ${name}:begin -->`;
+  const end = `<!-- ${name}:end -->`;
+  if (!doc.includes(begin) || !doc.includes(end)) {
+    if (heading === undefined) throw new Error(`docs/benchmarks.md has no ${begin} marker`);
+    writeFileSync(file, `${doc.trimEnd()}\n\n## ${heading}\n\n${begin}\n${block}\n${end}\n`);
+  } else writeFileSync(file, `${doc.slice(0, doc.indexOf(begin) + begin.length)}\n${block}\n${doc.slice(doc.indexOf(end))}`);
+  process.stderr.write(`docs/benchmarks.md: the ${name} block updated\n`);
+}
+
 async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, docs: { type: 'boolean', default: false } } });
+  RUNS = Number(values.runs);
   const binDir = execFileSync('bash', [join(ROOT, 'test/e2e/get-binaries.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop() as string;
   const work = mkdtempSync(join(tmpdir(), 'tg-bench-scan-'));
   let cluster: Cluster | undefined;
@@ -326,22 +346,16 @@ async function main(): Promise<void> {
     process.stdout.write(`${table}\n`);
     mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
     writeFileSync(join(ROOT, 'bench/results/scan-latest.json'), `${JSON.stringify({ at: new Date().toISOString(), env, rows }, null, 2)}\n`);
-    if (values.docs) {
-      const file = join(ROOT, 'docs/benchmarks.md');
-      const doc = readFileSync(file, 'utf8');
-      const begin = '<!-- bench:scan:begin -->';
-      const end = '<!-- bench:scan:end -->';
-      if (!doc.includes(begin)) throw new Error(`docs/benchmarks.md has no ${begin} marker`);
-      writeFileSync(file, `${doc.slice(0, doc.indexOf(begin) + begin.length)}\n${table}\n${doc.slice(doc.indexOf(end))}`);
-      log('docs/benchmarks.md updated');
-    }
+    if (values.docs) writeDocsBlock('bench:scan', table);
   } finally {
     agent?.destroy();
     await stop();
   }
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench:scan: ${(e as Error).stack ?? String(e)}\n`);
-  process.exitCode = 1;
-});
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`bench:scan: ${(e as Error).stack ?? String(e)}\n`);
+    process.exitCode = 1;
+  });
+}

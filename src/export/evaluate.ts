@@ -86,6 +86,16 @@ const listIndexOf = celMethod('indexOf', listType(CelScalar.DYN), [CelScalar.DYN
 });
 
 const ENV = celEnv({ funcs: [...strings, listIndexOf] });
+
+/**
+ * Whether the evaluator has a function `name` called as a method (`member`) or a global, with
+ * `arity` arguments (the target not counted): what the exporter may emit (docs/vap.md "Which
+ * CEL evaluator, and what it lacks"). Overloads are told apart by these alone, not by type.
+ */
+export function celFunctionKnown(name: string, member: boolean, arity: number): boolean {
+  for (const f of ENV.funcs.find(name) ?? []) if ((f.target !== undefined) === member && f.arguments.length === arity) return true;
+  return false;
+}
 type Program = (bindings: Record<string, CelInput>) => unknown;
 const programs = new Map<string, Program>();
 const PROGRAM_CACHE_LIMIT = 5000;

@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { appendFileSync, readFileSync } from 'node:fs';
-import { request } from 'node:https';
+import { type Agent, request } from 'node:https';
 import { type E2EState, loadState, waitFor } from './env.js';
 
 /** A JWT (three base64url parts, the first a JSON header): kept out of the transcript. */
@@ -108,19 +108,30 @@ export async function ensureNamespace(name: string, labels: Record<string, strin
 
 /** GET on the API server with the admin client certificate (e.g. `/metrics`). */
 export function apiGet(path: string, state: E2EState = loadState()): Promise<{ status: number; body: string }> {
+  return apiRequest('GET', path, undefined, state);
+}
+
+/**
+ * A request to the API server with the admin client certificate; `body` is sent as JSON. A
+ * keep-alive `agent` reuses connections (many requests in a row); without one, each request has
+ * its own.
+ */
+export function apiRequest(method: string, path: string, body: unknown, state: E2EState = loadState(), agent?: Agent): Promise<{ status: number; body: string }> {
   const u = new URL(path, state.apiserverUrl);
+  const text = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
       {
-        method: 'GET',
+        method,
         hostname: u.hostname,
         port: u.port,
         path: u.pathname + u.search,
         ca: readFileSync(state.caFile),
         cert: readFileSync(state.adminCertFile),
         key: readFileSync(state.adminKeyFile),
-        agent: false,
+        agent: agent ?? false,
         timeout: 15_000,
+        ...(text !== undefined ? { headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } } : {}),
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -129,9 +140,9 @@ export function apiGet(path: string, state: E2EState = loadState()): Promise<{ s
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`GET ${path}: timeout`)));
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timeout`)));
     req.on('error', reject);
-    req.end();
+    req.end(text);
   });
 }
 

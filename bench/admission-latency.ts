@@ -34,19 +34,39 @@ import { parseAllDocuments } from 'yaml';
 import { type Cluster, freePorts, startCluster } from '../test/e2e/cluster.js';
 import { type E2EState, PROBE_NAMESPACE, REPO_ROOT, STATE_ENV, saveState, waitFor } from '../test/e2e/env.js';
 import { apiGet, apiRequest, ensureNamespace, kubectlOk, podManifest } from '../test/e2e/kube.js';
-import { CLI, generateServingCerts, initPolicyDir, makeWebhookClientAuth, policyFiles, serveArgs, startServe, stopServe } from '../test/e2e/tokenguard.js';
-import { deleteWebhookConfiguration, legacyTokenSecret, registerWebhooks, renderWebhookConfigs } from '../test/e2e/webhooks.js';
+import {
+  CLI,
+  generateServingCerts,
+  initPolicyDir,
+  makeWebhookClientAuth,
+  policyFiles,
+  serveArgs,
+  startServe,
+  stopServe,
+} from '../test/e2e/tokenguard.js';
+import {
+  deleteWebhookConfiguration,
+  legacyTokenSecret,
+  registerWebhooks,
+  renderWebhookConfigs,
+} from '../test/e2e/webhooks.js';
 import { writeDocsBlock } from './scan.js';
 
 const { values } = parseArgs({
-  options: { pods: { type: 'string', default: '500' }, concurrency: { type: 'string', default: '10' }, rounds: { type: 'string', default: '3' }, 'no-docs': { type: 'boolean', default: false } },
+  options: {
+    pods: { type: 'string', default: '500' },
+    concurrency: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
+    'no-docs': { type: 'boolean', default: false },
+  },
 });
 const PODS = Number(values.pods);
 const CONCURRENCY = Number(values.concurrency);
 const ROUNDS = Number(values.rounds);
 const WARMUP = 30;
 const POLICIES = 'test/fixtures/policies/strict';
-if (![PODS, CONCURRENCY, ROUNDS].every((n) => Number.isInteger(n) && n > 0)) throw new Error('bench:admission-latency: --pods, --concurrency and --rounds take positive integers');
+if (![PODS, CONCURRENCY, ROUNDS].every((n) => Number.isInteger(n) && n > 0))
+  throw new Error('bench:admission-latency: --pods, --concurrency and --rounds take positive integers');
 
 type Mode = 'a' | 'b' | 'c';
 const MODES: Record<Mode, string> = { a: '(a) webhooks', b: '(b) VAP + webhooks', c: '(c) VAP + MAP, no webhook' };
@@ -71,7 +91,12 @@ async function scrape(state: E2EState): Promise<Map<string, number>> {
   if (r.status !== 200) throw new Error(`GET /metrics answered ${r.status}`);
   const out = new Map<string, number>();
   for (const line of r.body.split('\n')) {
-    if (!line.startsWith('apiserver_admission_') && !line.startsWith('apiserver_validating_admission_policy_') && !line.startsWith('apiserver_mutating_admission_policy_')) continue;
+    if (
+      !line.startsWith('apiserver_admission_') &&
+      !line.startsWith('apiserver_validating_admission_policy_') &&
+      !line.startsWith('apiserver_mutating_admission_policy_')
+    )
+      continue;
     const i = line.lastIndexOf(' ');
     out.set(line.slice(0, i), Number(line.slice(i + 1)));
   }
@@ -86,7 +111,12 @@ function labelsOf(series: string): Record<string, string> {
 }
 
 /** The histogram `name`, over every series whose labels pass `where`, of the increase from `before` to `after`. */
-function histogramDelta(before: Map<string, number>, after: Map<string, number>, name: string, where: (labels: Record<string, string>) => boolean): Histogram {
+function histogramDelta(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  name: string,
+  where: (labels: Record<string, string>) => boolean,
+): Histogram {
   const byBound = new Map<number, number>();
   const h: Histogram = { bounds: [], counts: [], sum: 0, count: 0 };
   for (const [series, v] of after) {
@@ -130,7 +160,10 @@ function quantile(h: Histogram, q: number): { value: number; above?: boolean } |
 
 /** `tokenguard export vap|map` of the bench's policies, as YAML. */
 function exported(which: 'vap' | 'map'): string {
-  return execFileSync(process.execPath, [CLI, 'export', which, '--policies', join(REPO_ROOT, POLICIES), '--out', '-'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return execFileSync(process.execPath, [CLI, 'export', which, '--policies', join(REPO_ROOT, POLICIES), '--out', '-'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
 }
 
 /** The names of the exported policies of `kind` that match pod creates (the `automount` and `pods` parts, docs/vap.md). */
@@ -159,35 +192,59 @@ interface Expect {
  */
 async function settle(state: E2EState, namespace: string, want: Expect): Promise<void> {
   let n = 0;
-  await waitFor(`admission as set up (webhooks ${want.webhooks ? 'on' : 'off'}, VAP ${want.vap ? 'on' : 'off'}, ${want.map.length} MAP)`, 120_000, async () => {
-    const before = await scrape(state);
-    const r = await apiRequest('POST', `/api/v1/namespaces/${namespace}/pods?dryRun=All`, podManifest(namespace, `settle-${n++}`), state);
-    if (r.status !== 201) throw new Error(`dry-run pod create answered ${r.status}: ${r.body.slice(0, 300)}`);
-    const after = await scrape(state);
-    const called = (prefix: string) =>
-      [...after]
-        .filter(([s, v]) => s.startsWith(prefix) && v > (before.get(s) ?? 0))
-        .map(([s]) => labelsOf(s).policy ?? labelsOf(s).name)
-        .filter((x): x is string => x?.includes('tokenguard') === true);
-    const hooks = new Set(called('apiserver_admission_webhook_admission_duration_seconds_count'));
-    const maps = new Set(called('apiserver_mutating_admission_policy_check_total'));
-    const secret = await apiRequest('POST', `/api/v1/namespaces/${namespace}/secrets?dryRun=All`, legacyTokenSecret(namespace, `settle-${n++}`), state);
-    const byVap = secret.status >= 400 && secret.body.includes("ValidatingAdmissionPolicy 'tokenguard-");
-    const same = (got: Set<string>, w: readonly string[]) => got.size === w.length && w.every((x) => got.has(x));
-    if ((hooks.size > 0) !== want.webhooks || byVap !== want.vap || !same(maps, want.map)) {
-      throw new Error(`pod: webhooks [${[...hooks]}], MAP [${[...maps]}]; legacy token Secret: HTTP ${secret.status}${byVap ? ' from a ValidatingAdmissionPolicy' : ''}`);
-    }
-    return true;
-  });
+  await waitFor(
+    `admission as set up (webhooks ${want.webhooks ? 'on' : 'off'}, VAP ${want.vap ? 'on' : 'off'}, ${want.map.length} MAP)`,
+    120_000,
+    async () => {
+      const before = await scrape(state);
+      const r = await apiRequest(
+        'POST',
+        `/api/v1/namespaces/${namespace}/pods?dryRun=All`,
+        podManifest(namespace, `settle-${n++}`),
+        state,
+      );
+      if (r.status !== 201) throw new Error(`dry-run pod create answered ${r.status}: ${r.body.slice(0, 300)}`);
+      const after = await scrape(state);
+      const called = (prefix: string) =>
+        [...after]
+          .filter(([s, v]) => s.startsWith(prefix) && v > (before.get(s) ?? 0))
+          .map(([s]) => labelsOf(s).policy ?? labelsOf(s).name)
+          .filter((x): x is string => x?.includes('tokenguard') === true);
+      const hooks = new Set(called('apiserver_admission_webhook_admission_duration_seconds_count'));
+      const maps = new Set(called('apiserver_mutating_admission_policy_check_total'));
+      const secret = await apiRequest(
+        'POST',
+        `/api/v1/namespaces/${namespace}/secrets?dryRun=All`,
+        legacyTokenSecret(namespace, `settle-${n++}`),
+        state,
+      );
+      const byVap = secret.status >= 400 && secret.body.includes("ValidatingAdmissionPolicy 'tokenguard-");
+      const same = (got: Set<string>, w: readonly string[]) => got.size === w.length && w.every((x) => got.has(x));
+      if (hooks.size > 0 !== want.webhooks || byVap !== want.vap || !same(maps, want.map)) {
+        throw new Error(
+          `pod: webhooks [${[...hooks]}], MAP [${[...maps]}]; legacy token Secret: HTTP ${secret.status}${byVap ? ' from a ValidatingAdmissionPolicy' : ''}`,
+        );
+      }
+      return true;
+    },
+  );
 }
 
 /** Installs set-up `mode` and waits until it is in force. */
-async function setUp(state: E2EState, mode: Mode, x: { vap: string; map: string; maps: string[]; configs: Awaited<ReturnType<typeof renderWebhookConfigs>> }): Promise<void> {
+async function setUp(
+  state: E2EState,
+  mode: Mode,
+  x: { vap: string; map: string; maps: string[]; configs: Awaited<ReturnType<typeof renderWebhookConfigs>> },
+): Promise<void> {
   const webhooks = mode !== 'c';
   const vap = mode !== 'a';
   const map = mode === 'c';
-  const remove = [...(vap ? [] : ['validatingadmissionpolicybindings', 'validatingadmissionpolicies']), ...(map ? [] : ['mutatingadmissionpolicybindings', 'mutatingadmissionpolicies'])];
-  if (remove.length > 0) await kubectlOk(['delete', remove.join(','), '-l', 'app.kubernetes.io/part-of=tokenguard', '--wait=true']);
+  const remove = [
+    ...(vap ? [] : ['validatingadmissionpolicybindings', 'validatingadmissionpolicies']),
+    ...(map ? [] : ['mutatingadmissionpolicybindings', 'mutatingadmissionpolicies']),
+  ];
+  if (remove.length > 0)
+    await kubectlOk(['delete', remove.join(','), '-l', 'app.kubernetes.io/part-of=tokenguard', '--wait=true']);
   // Before the policies: the webhooks' own readiness probe expects the webhooks' answers alone.
   if (webhooks) await registerWebhooks(x.configs);
   if (vap) await kubectlOk(['apply', '-f', '-'], { input: x.vap });
@@ -208,18 +265,36 @@ interface Batch {
 }
 
 /** `count` pod creates in `namespace`, `CONCURRENCY` in flight; each must be admitted with its API token removed. */
-async function creates(state: E2EState, agent: Agent, namespace: string, prefix: string, count: number): Promise<{ wallMs: number; latencies: number[] }> {
+async function creates(
+  state: E2EState,
+  agent: Agent,
+  namespace: string,
+  prefix: string,
+  count: number,
+): Promise<{ wallMs: number; latencies: number[] }> {
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
   const worker = async () => {
     for (let i = next++; i < count; i = next++) {
       const t = performance.now();
-      const r = await apiRequest('POST', `/api/v1/namespaces/${namespace}/pods`, podManifest(namespace, `${prefix}-${i}`), state, agent);
+      const r = await apiRequest(
+        'POST',
+        `/api/v1/namespaces/${namespace}/pods`,
+        podManifest(namespace, `${prefix}-${i}`),
+        state,
+        agent,
+      );
       latencies.push(performance.now() - t);
-      if (r.status !== 201) throw new Error(`pod ${namespace}/${prefix}-${i}: HTTP ${r.status}: ${r.body.slice(0, 300)}`);
-      const pod = JSON.parse(r.body) as { spec: { automountServiceAccountToken?: boolean; volumes?: { name: string }[] } };
-      if (pod.spec.automountServiceAccountToken !== false || (pod.spec.volumes ?? []).some((v) => v.name.startsWith('kube-api-access-'))) {
+      if (r.status !== 201)
+        throw new Error(`pod ${namespace}/${prefix}-${i}: HTTP ${r.status}: ${r.body.slice(0, 300)}`);
+      const pod = JSON.parse(r.body) as {
+        spec: { automountServiceAccountToken?: boolean; volumes?: { name: string }[] };
+      };
+      if (
+        pod.spec.automountServiceAccountToken !== false ||
+        (pod.spec.volumes ?? []).some((v) => v.name.startsWith('kube-api-access-'))
+      ) {
         throw new Error(`pod ${namespace}/${prefix}-${i} was admitted with its API token: admission is not as set up`);
       }
     }
@@ -229,17 +304,47 @@ async function creates(state: E2EState, agent: Agent, namespace: string, prefix:
 }
 
 const HISTOGRAMS: Record<string, [string, (l: Record<string, string>) => boolean]> = {
-  'step admit': ['apiserver_admission_step_admission_duration_seconds', (l) => l.type === 'admit' && l.operation === 'CREATE'],
-  'step validate': ['apiserver_admission_step_admission_duration_seconds', (l) => l.type === 'validate' && l.operation === 'CREATE'],
-  'MutatingAdmissionWebhook plugin': ['apiserver_admission_controller_admission_duration_seconds', (l) => l.name === 'MutatingAdmissionWebhook' && l.operation === 'CREATE'],
-  'ValidatingAdmissionWebhook plugin': ['apiserver_admission_controller_admission_duration_seconds', (l) => l.name === 'ValidatingAdmissionWebhook' && l.operation === 'CREATE'],
-  'MutatingAdmissionPolicy plugin': ['apiserver_admission_controller_admission_duration_seconds', (l) => l.name === 'MutatingAdmissionPolicy' && l.operation === 'CREATE'],
-  'ValidatingAdmissionPolicy plugin': ['apiserver_admission_controller_admission_duration_seconds', (l) => l.name === 'ValidatingAdmissionPolicy' && l.operation === 'CREATE'],
-  'webhook call, mutating': ['apiserver_admission_webhook_admission_duration_seconds', (l) => l.type === 'admit' && (l.name ?? '').endsWith('tokenguard.dev')],
-  'webhook call, validating': ['apiserver_admission_webhook_admission_duration_seconds', (l) => l.type !== 'admit' && (l.name ?? '').endsWith('tokenguard.dev')],
+  'step admit': [
+    'apiserver_admission_step_admission_duration_seconds',
+    (l) => l.type === 'admit' && l.operation === 'CREATE',
+  ],
+  'step validate': [
+    'apiserver_admission_step_admission_duration_seconds',
+    (l) => l.type === 'validate' && l.operation === 'CREATE',
+  ],
+  'MutatingAdmissionWebhook plugin': [
+    'apiserver_admission_controller_admission_duration_seconds',
+    (l) => l.name === 'MutatingAdmissionWebhook' && l.operation === 'CREATE',
+  ],
+  'ValidatingAdmissionWebhook plugin': [
+    'apiserver_admission_controller_admission_duration_seconds',
+    (l) => l.name === 'ValidatingAdmissionWebhook' && l.operation === 'CREATE',
+  ],
+  'MutatingAdmissionPolicy plugin': [
+    'apiserver_admission_controller_admission_duration_seconds',
+    (l) => l.name === 'MutatingAdmissionPolicy' && l.operation === 'CREATE',
+  ],
+  'ValidatingAdmissionPolicy plugin': [
+    'apiserver_admission_controller_admission_duration_seconds',
+    (l) => l.name === 'ValidatingAdmissionPolicy' && l.operation === 'CREATE',
+  ],
+  'webhook call, mutating': [
+    'apiserver_admission_webhook_admission_duration_seconds',
+    (l) => l.type === 'admit' && (l.name ?? '').endsWith('tokenguard.dev'),
+  ],
+  'webhook call, validating': [
+    'apiserver_admission_webhook_admission_duration_seconds',
+    (l) => l.type !== 'admit' && (l.name ?? '').endsWith('tokenguard.dev'),
+  ],
   // Recorded on deny, warn, audit or error only (docs/vap.md "Admission latency"): empty for admitted pods.
-  'VAP check (per policy)': ['apiserver_validating_admission_policy_check_duration_seconds', (l) => (l.policy ?? '').startsWith('tokenguard-')],
-  'MAP check (per policy)': ['apiserver_mutating_admission_policy_check_duration_seconds', (l) => (l.policy ?? '').startsWith('tokenguard-')],
+  'VAP check (per policy)': [
+    'apiserver_validating_admission_policy_check_duration_seconds',
+    (l) => (l.policy ?? '').startsWith('tokenguard-'),
+  ],
+  'MAP check (per policy)': [
+    'apiserver_mutating_admission_policy_check_duration_seconds',
+    (l) => (l.policy ?? '').startsWith('tokenguard-'),
+  ],
 };
 
 async function batch(state: E2EState, agent: Agent, mode: Mode, round: number): Promise<Batch> {
@@ -249,7 +354,8 @@ async function batch(state: E2EState, agent: Agent, mode: Mode, round: number): 
   const { wallMs, latencies } = await creates(state, agent, namespace, `pod-${round}`, PODS);
   const after = await scrape(state);
   const histograms: Record<string, Histogram> = {};
-  for (const [label, [name, where]] of Object.entries(HISTOGRAMS)) histograms[label] = histogramDelta(before, after, name, where);
+  for (const [label, [name, where]] of Object.entries(HISTOGRAMS))
+    histograms[label] = histogramDelta(before, after, name, where);
   log(`round ${round + 1}, ${MODES[mode]}: ${PODS} pods in ${(wallMs / 1000).toFixed(2)} s`);
   return { mode, wallMs, latencies, histograms };
 }
@@ -268,21 +374,37 @@ function merge(rounds: Batch[]): Batch {
       count: hs.reduce((t, h) => t + h.count, 0),
     };
   }
-  return { mode: (rounds[0] as Batch).mode, wallMs: walls[Math.floor(walls.length / 2)] as number, latencies: rounds.flatMap((b) => b.latencies).sort((x, y) => x - y), histograms };
+  return {
+    mode: (rounds[0] as Batch).mode,
+    wallMs: walls[Math.floor(walls.length / 2)] as number,
+    latencies: rounds.flatMap((b) => b.latencies).sort((x, y) => x - y),
+    histograms,
+  };
 }
 
 // ------------------------------------------------------------------ the table
 
 /** Milliseconds, to three significant digits or so. */
-const ms = (x: number) => (x >= 10 ? `${x.toFixed(0)} ms` : x >= 0.1 ? `${x.toFixed(2)} ms` : `${(x * 1000).toFixed(1)} µs`);
-const pick = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
+const ms = (x: number) =>
+  x >= 10 ? `${x.toFixed(0)} ms` : x >= 0.1 ? `${x.toFixed(2)} ms` : `${(x * 1000).toFixed(1)} µs`;
+const pick = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
 
 function render(batches: Batch[], env: string): string {
   const [a] = batches as [Batch];
   const rows: [string, (b: Batch) => { v: number; text: string } | undefined][] = [
-    [`wall time of ${PODS} creates (median of ${ROUNDS})`, (b) => ({ v: b.wallMs, text: `${(b.wallMs / 1000).toFixed(2)} s` })],
+    [
+      `wall time of ${PODS} creates (median of ${ROUNDS})`,
+      (b) => ({ v: b.wallMs, text: `${(b.wallMs / 1000).toFixed(2)} s` }),
+    ],
     ['creates/s', (b) => ({ v: PODS / (b.wallMs / 1000), text: (PODS / (b.wallMs / 1000)).toFixed(0) })],
-    ['client latency mean', (b) => ({ v: b.latencies.reduce((x, y) => x + y, 0) / b.latencies.length, text: ms(b.latencies.reduce((x, y) => x + y, 0) / b.latencies.length) })],
+    [
+      'client latency mean',
+      (b) => ({
+        v: b.latencies.reduce((x, y) => x + y, 0) / b.latencies.length,
+        text: ms(b.latencies.reduce((x, y) => x + y, 0) / b.latencies.length),
+      }),
+    ],
     ['client latency p50', (b) => ({ v: pick(b.latencies, 0.5), text: ms(pick(b.latencies, 0.5)) })],
     ['client latency p99', (b) => ({ v: pick(b.latencies, 0.99), text: ms(pick(b.latencies, 0.99)) })],
   ];
@@ -301,7 +423,10 @@ function render(batches: Batch[], env: string): string {
       ]);
     }
   }
-  const lines = [`| measure | ${batches.map((b) => MODES[b.mode]).join(' | ')} |`, `|---|${batches.map(() => '---:').join('|')}|`];
+  const lines = [
+    `| measure | ${batches.map((b) => MODES[b.mode]).join(' | ')} |`,
+    `|---|${batches.map(() => '---:').join('|')}|`,
+  ];
   for (const [label, f] of rows) {
     const base = f(a);
     const cells = batches.map((b) => {
@@ -326,7 +451,13 @@ function render(batches: Batch[], env: string): string {
 
 async function main(): Promise<void> {
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, stdio: 'inherit' });
-  const binDir = execFileSync('bash', [join(REPO_ROOT, 'test/e2e/get-binaries.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop() as string;
+  const binDir = execFileSync('bash', [join(REPO_ROOT, 'test/e2e/get-binaries.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+    .trim()
+    .split('\n')
+    .pop() as string;
   const work = mkdtempSync(join(tmpdir(), 'tg-bench-admission-'));
   let cluster: Cluster | undefined;
   let state: E2EState | undefined;
@@ -337,7 +468,10 @@ async function main(): Promise<void> {
       binDir,
       workDir: join(work, 'cluster'),
       admissionConfigFile: clientAuth.admissionConfigFile,
-      extraApiserverArgs: ['--feature-gates=MutatingAdmissionPolicy=true', '--runtime-config=admissionregistration.k8s.io/v1beta1=true'],
+      extraApiserverArgs: [
+        '--feature-gates=MutatingAdmissionPolicy=true',
+        '--runtime-config=admissionregistration.k8s.io/v1beta1=true',
+      ],
     });
     log(`control plane at ${cluster.apiserverUrl}`);
     const certDir = join(work, 'tokenguard', 'certs');
@@ -346,7 +480,15 @@ async function main(): Promise<void> {
     if (port === undefined) throw new Error('no free port');
     const policyDir = join(work, 'tokenguard', 'policies');
     initPolicyDir(policyDir, policyFiles(POLICIES));
-    const serve = { port, pid: 0, certDir, clientCaFile: clientAuth.caFile, policyDir, kubeconfig: cluster.kubeconfig, log: join(work, 'tokenguard', 'tokenguard.log') };
+    const serve = {
+      port,
+      pid: 0,
+      certDir,
+      clientCaFile: clientAuth.caFile,
+      policyDir,
+      kubeconfig: cluster.kubeconfig,
+      log: join(work, 'tokenguard', 'tokenguard.log'),
+    };
     state = {
       workDir: work,
       binDir,
@@ -380,7 +522,9 @@ async function main(): Promise<void> {
       }
       rounds.push(batches);
     }
-    const batches = (Object.keys(MODES) as Mode[]).map((mode) => merge(rounds.map((r) => r.find((b) => b.mode === mode) as Batch)));
+    const batches = (Object.keys(MODES) as Mode[]).map((mode) =>
+      merge(rounds.map((r) => r.find((b) => b.mode === mode) as Batch)),
+    );
     const env = `${cpus().length} CPUs (${cpus()[0]?.model.trim()}), Node.js ${process.version}, Kubernetes v1.34.4 (kube-apiserver, etcd and tokenguard on the same machine)`;
     const table = render(batches, env);
     process.stdout.write(`${table}\n`);

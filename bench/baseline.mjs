@@ -5,7 +5,11 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 
 const [certFile, keyFile] = process.argv.slice(2);
-const canned = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '11111111-2222-4333-8444-555555555555', allowed: true } });
+const canned = JSON.stringify({
+  apiVersion: 'admission.k8s.io/v1',
+  kind: 'AdmissionReview',
+  response: { uid: '11111111-2222-4333-8444-555555555555', allowed: true },
+});
 const server = createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
@@ -21,7 +25,9 @@ const server = createServer({ cert: readFileSync(certFile), key: readFileSync(ke
   });
 });
 server.keepAliveTimeout = 120_000;
-server.listen(0, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ event: 'listening', port: server.address().port })}\n`));
+server.listen(0, '127.0.0.1', () =>
+  process.stdout.write(`${JSON.stringify({ event: 'listening', port: server.address().port })}\n`),
+);
 process.on('SIGTERM', () => {
   server.close();
   server.closeAllConnections();

@@ -30,7 +30,11 @@ export interface BenchBody {
   readonly expect: ExpectedAnswer;
 }
 
-const SA_MOUNT = { name: 'kube-api-access-x7k2p', readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' };
+const SA_MOUNT = {
+  name: 'kube-api-access-x7k2p',
+  readOnly: true,
+  mountPath: '/var/run/secrets/kubernetes.io/serviceaccount',
+};
 
 function env(n: number, valueLength: number): JsonObject[] {
   const out: JsonObject[] = [
@@ -38,26 +42,43 @@ function env(n: number, valueLength: number): JsonObject[] {
     { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
     { name: 'DB_PASSWORD', valueFrom: { secretKeyRef: { name: 'web-db', key: 'password' } } },
   ];
-  for (let i = out.length; i < n; i++) out.push({ name: `APP_SETTING_${i}`, value: `value-${i}-`.padEnd(valueLength, 'x') });
+  for (let i = out.length; i < n; i++)
+    out.push({ name: `APP_SETTING_${i}`, value: `value-${i}-`.padEnd(valueLength, 'x') });
   return out;
 }
 
-function container(name: string, image: string, envCount: number, envLength: number, extraMounts: JsonObject[] = []): JsonObject {
+function container(
+  name: string,
+  image: string,
+  envCount: number,
+  envLength: number,
+  extraMounts: JsonObject[] = [],
+): JsonObject {
   return {
     name,
     image,
     args: ['--config=/etc/app/config.yaml', '--log-format=json'],
-    ports: [
-      { name: 'http', containerPort: 8080, protocol: 'TCP' },
-    ],
+    ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
     env: env(envCount, envLength),
     resources: { limits: { cpu: '1', memory: '512Mi' }, requests: { cpu: '250m', memory: '256Mi' } },
     volumeMounts: [{ name: 'config', readOnly: true, mountPath: '/etc/app' }, ...extraMounts, { ...SA_MOUNT }],
-    livenessProbe: { httpGet: { path: '/healthz', port: 'http', scheme: 'HTTP' }, initialDelaySeconds: 10, timeoutSeconds: 1, periodSeconds: 10, successThreshold: 1, failureThreshold: 3 },
+    livenessProbe: {
+      httpGet: { path: '/healthz', port: 'http', scheme: 'HTTP' },
+      initialDelaySeconds: 10,
+      timeoutSeconds: 1,
+      periodSeconds: 10,
+      successThreshold: 1,
+      failureThreshold: 3,
+    },
     terminationMessagePath: '/dev/termination-log',
     terminationMessagePolicy: 'File',
     imagePullPolicy: 'IfNotPresent',
-    securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+    },
   };
 }
 
@@ -73,13 +94,26 @@ function deploymentPod(): JsonObject {
     [`k:{"name":"${name}"}`]: {
       '.': {},
       'f:args': {},
-      'f:env': { '.': {}, 'k:{"name":"POD_NAME"}': { '.': {}, 'f:name': {}, 'f:valueFrom': { '.': {}, 'f:fieldRef': {} } } },
+      'f:env': {
+        '.': {},
+        'k:{"name":"POD_NAME"}': { '.': {}, 'f:name': {}, 'f:valueFrom': { '.': {}, 'f:fieldRef': {} } },
+      },
       'f:image': {},
       'f:imagePullPolicy': {},
       'f:name': {},
-      'f:ports': { '.': {}, 'k:{"containerPort":8080,"protocol":"TCP"}': { '.': {}, 'f:containerPort': {}, 'f:name': {}, 'f:protocol': {} } },
-      'f:resources': { '.': {}, 'f:limits': { '.': {}, 'f:cpu': {}, 'f:memory': {} }, 'f:requests': { '.': {}, 'f:cpu': {}, 'f:memory': {} } },
-      'f:volumeMounts': { '.': {}, 'k:{"mountPath":"/etc/app"}': { '.': {}, 'f:mountPath': {}, 'f:name': {}, 'f:readOnly': {} } },
+      'f:ports': {
+        '.': {},
+        'k:{"containerPort":8080,"protocol":"TCP"}': { '.': {}, 'f:containerPort': {}, 'f:name': {}, 'f:protocol': {} },
+      },
+      'f:resources': {
+        '.': {},
+        'f:limits': { '.': {}, 'f:cpu': {}, 'f:memory': {} },
+        'f:requests': { '.': {}, 'f:cpu': {}, 'f:memory': {} },
+      },
+      'f:volumeMounts': {
+        '.': {},
+        'k:{"mountPath":"/etc/app"}': { '.': {}, 'f:mountPath': {}, 'f:name': {}, 'f:readOnly': {} },
+      },
     },
   });
   return {
@@ -89,9 +123,24 @@ function deploymentPod(): JsonObject {
       generateName: 'web-7d4b9c8f5-',
       namespace: 'team-a',
       creationTimestamp: null,
-      labels: { app: 'web', 'app.kubernetes.io/name': 'web', 'app.kubernetes.io/part-of': 'shop', 'pod-template-hash': '7d4b9c8f5', version: '2.14.1' },
+      labels: {
+        app: 'web',
+        'app.kubernetes.io/name': 'web',
+        'app.kubernetes.io/part-of': 'shop',
+        'pod-template-hash': '7d4b9c8f5',
+        version: '2.14.1',
+      },
       annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9090' },
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d4b9c8f5', uid: '3f0a1c52-8d2e-4b7a-9c1e-5a6b7c8d9e0f', controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [
+        {
+          apiVersion: 'apps/v1',
+          kind: 'ReplicaSet',
+          name: 'web-7d4b9c8f5',
+          uid: '3f0a1c52-8d2e-4b7a-9c1e-5a6b7c8d9e0f',
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
       managedFields: [
         {
           manager: 'kube-controller-manager',
@@ -110,7 +159,11 @@ function deploymentPod(): JsonObject {
               'f:containers': fieldsContainer('app'),
               'f:initContainers': fieldsContainer('migrate'),
               'f:serviceAccountName': {},
-              'f:volumes': { '.': {}, 'k:{"name":"config"}': { '.': {}, 'f:configMap': {}, 'f:name': {} }, 'k:{"name":"vault-token"}': { '.': {}, 'f:name': {}, 'f:projected': {} } },
+              'f:volumes': {
+                '.': {},
+                'k:{"name":"config"}': { '.': {}, 'f:configMap': {}, 'f:name': {} },
+                'k:{"name":"vault-token"}': { '.': {}, 'f:name': {}, 'f:projected': {} },
+              },
             },
           },
         },
@@ -119,11 +172,25 @@ function deploymentPod(): JsonObject {
     spec: {
       volumes: [
         { name: 'config', configMap: { name: 'web-config', defaultMode: 420 } },
-        { name: 'vault-token', projected: { defaultMode: 420, sources: [{ serviceAccountToken: { audience: 'vault', expirationSeconds: 172800, path: 'token' } }] } },
+        {
+          name: 'vault-token',
+          projected: {
+            defaultMode: 420,
+            sources: [{ serviceAccountToken: { audience: 'vault', expirationSeconds: 172800, path: 'token' } }],
+          },
+        },
         apiTokenVolume(),
       ],
-      initContainers: [{ ...container('migrate', 'registry.example/web-migrate:2.14.1', 3, 24), ports: undefined, livenessProbe: undefined }],
-      containers: containerNames.map((n, i) => container(n, `registry.example/${n}:2.14.1`, 4, 24, i === 0 ? [vaultMount] : [])),
+      initContainers: [
+        {
+          ...container('migrate', 'registry.example/web-migrate:2.14.1', 3, 24),
+          ports: undefined,
+          livenessProbe: undefined,
+        },
+      ],
+      containers: containerNames.map((n, i) =>
+        container(n, `registry.example/${n}:2.14.1`, 4, 24, i === 0 ? [vaultMount] : []),
+      ),
       restartPolicy: 'Always',
       terminationGracePeriodSeconds: 30,
       dnsPolicy: 'ClusterFirst',
@@ -148,7 +215,10 @@ function plain(o: JsonObject): JsonObject {
   return JSON.parse(JSON.stringify(o)) as JsonObject;
 }
 
-const CONTROLLER = { username: 'system:serviceaccount:kube-system:replicaset-controller', groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] };
+const CONTROLLER = {
+  username: 'system:serviceaccount:kube-system:replicaset-controller',
+  groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'],
+};
 
 /** Every benchmark body. `uid` differs per body; the server never looks it up. */
 export function benchBodies(): BenchBody[] {
@@ -163,13 +233,44 @@ export function benchBodies(): BenchBody[] {
       namespace: 'team-a',
       creationTimestamp: null,
       annotations: { 'kubernetes.io/service-account.name': 'ci-deployer' },
-      managedFields: [{ manager: 'kubectl-create', operation: 'Update', apiVersion: 'v1', time: '2024-05-01T10:00:00Z', fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': { 'f:annotations': { '.': {}, 'f:kubernetes.io/service-account.name': {} } }, 'f:type': {} } }],
+      managedFields: [
+        {
+          manager: 'kubectl-create',
+          operation: 'Update',
+          apiVersion: 'v1',
+          time: '2024-05-01T10:00:00Z',
+          fieldsType: 'FieldsV1',
+          fieldsV1: {
+            'f:metadata': { 'f:annotations': { '.': {}, 'f:kubernetes.io/service-account.name': {} } },
+            'f:type': {},
+          },
+        },
+      ],
     },
   };
   const user = { username: 'alice@example.com', groups: ['developers', 'system:authenticated'] };
   const bodies: [string, string, string, JsonObject, ExpectedAnswer][] = [
-    ['typical', 'typical pod CREATE (Deployment pod, 2 containers + init) → /mutate', '/mutate', review(typical, { uid: '11111111-2222-4333-8444-555555555555', user: CONTROLLER }), { allowed: true, patched: true }],
-    ['secret', 'legacy token Secret CREATE → /validate (denied)', '/validate', review(secret, { uid: '41111111-2222-4333-8444-555555555555', name: 'ci-deployer-token', user }), { allowed: false, patched: false }],
+    [
+      'typical',
+      'typical pod CREATE (Deployment pod, 2 containers + init) → /mutate',
+      '/mutate',
+      review(typical, { uid: '11111111-2222-4333-8444-555555555555', user: CONTROLLER }),
+      { allowed: true, patched: true },
+    ],
+    [
+      'secret',
+      'legacy token Secret CREATE → /validate (denied)',
+      '/validate',
+      review(secret, { uid: '41111111-2222-4333-8444-555555555555', name: 'ci-deployer-token', user }),
+      { allowed: false, patched: false },
+    ],
   ];
-  return bodies.map(([id, label, path, r, expect]) => ({ id, label, path, uid: String((r.request as JsonObject).uid), body: JSON.stringify(r), expect }));
+  return bodies.map(([id, label, path, r, expect]) => ({
+    id,
+    label,
+    path,
+    uid: String((r.request as JsonObject).uid),
+    body: JSON.stringify(r),
+    expect,
+  }));
 }

@@ -16,7 +16,11 @@ import { parseArgs } from 'node:util';
 
 const root = join(import.meta.dirname, '..');
 const { values } = parseArgs({
-  options: { mb: { type: 'string', default: '500' }, entry: { type: 'string' }, keep: { type: 'boolean', default: false } },
+  options: {
+    mb: { type: 'string', default: '500' },
+    entry: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+  },
   strict: true,
 });
 const megabytes = Number(values.mb);
@@ -95,7 +99,11 @@ writeSync(fd, batch);
 closeSync(fd);
 
 const started = process.hrtime.bigint();
-const child = spawn(process.execPath, [entry, 'test', '--policies', join(root, 'policies'), '--output', 'json', input], { stdio: ['ignore', 'pipe', 'pipe'] });
+const child = spawn(
+  process.execPath,
+  [entry, 'test', '--policies', join(root, 'policies'), '--output', 'json', input],
+  { stdio: ['ignore', 'pipe', 'pipe'] },
+);
 let outBytes = 0;
 let stderr = '';
 child.stdout.on('data', (b: Buffer) => (outBytes += b.length));

@@ -112,10 +112,21 @@ const mb = (text.length / 1024 / 1024).toFixed(1);
 const lines = [
   `tokenguard test benchmark: ${count} manifests (${mb} MiB of YAML), node ${process.version}`,
   `  outcomes: ${s.denied} denied, ${s.warned} warned, ${s.mutated} mutated, ${s.passed} passed, ${s.skipped} skipped, ${s.facts} facts, ${s.errors} errors`,
-  `  parse only (parseManifests):   ${parseMs.toFixed(0).padStart(6)} ms   ${Math.round((count / parseMs) * 1000).toLocaleString('en-US').padStart(8)} objects/s`,
-  `  evaluate (runDryRun):          ${evalMs.toFixed(0).padStart(6)} ms   ${Math.round((parsed.objects.length / evalMs) * 1000).toLocaleString('en-US').padStart(8)} objects/s   (${Math.round((evaluated / evalMs) * 1000).toLocaleString('en-US')} judged pods and Secrets/s)`,
+  `  parse only (parseManifests):   ${parseMs.toFixed(0).padStart(6)} ms   ${Math.round((count / parseMs) * 1000)
+    .toLocaleString('en-US')
+    .padStart(8)} objects/s`,
+  `  evaluate (runDryRun):          ${evalMs.toFixed(0).padStart(6)} ms   ${Math.round(
+    (parsed.objects.length / evalMs) * 1000,
+  )
+    .toLocaleString('en-US')
+    .padStart(
+      8,
+    )} objects/s   (${Math.round((evaluated / evalMs) * 1000).toLocaleString('en-US')} judged pods and Secrets/s)`,
   `  evaluate / parse:              ${(evalMs / parseMs).toFixed(2)}x`,
-  ...formatMs.map((f) => `  format ${f.name.padEnd(6)}                ${f.ms.toFixed(0).padStart(6)} ms   (${(f.bytes / 1024 / 1024).toFixed(1)} MiB)`),
+  ...formatMs.map(
+    (f) =>
+      `  format ${f.name.padEnd(6)}                ${f.ms.toFixed(0).padStart(6)} ms   (${(f.bytes / 1024 / 1024).toFixed(1)} MiB)`,
+  ),
   `  end to end (parse + evaluate + text): ${(parseMs + evalMs + formatMs[0]!.ms).toFixed(0)} ms, ${Math.round((count / (parseMs + evalMs + formatMs[0]!.ms)) * 1000).toLocaleString('en-US')} objects/s`,
 ];
 process.stdout.write(`${lines.join('\n')}\n`);

@@ -32,18 +32,54 @@ function rate(fn: () => void, ms = 1500): number {
   return n / (Number(now - start) / 1e9);
 }
 
-const typical = pod({ generateName: 'web-7d4b9c8f5-', namespace: null, labels: { app: 'web' }, initContainers: ['init'], containers: ['app', 'sidecar'] });
+const typical = pod({
+  generateName: 'web-7d4b9c8f5-',
+  namespace: null,
+  labels: { app: 'web' },
+  initContainers: ['init'],
+  containers: ['app', 'sidecar'],
+});
 const body = JSON.stringify(review(typical));
-const input = (object: JsonObject): EngineInput => ({ operation: 'CREATE', kind: 'Pod', subResource: '', object, oldObject: undefined, namespace: 'team-a', dryRun: false });
-const secret: JsonObject = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/service-account-token', metadata: { name: 's', namespace: 'team-a', annotations: { 'kubernetes.io/service-account.name': 'ci' } } };
+const input = (object: JsonObject): EngineInput => ({
+  operation: 'CREATE',
+  kind: 'Pod',
+  subResource: '',
+  object,
+  oldObject: undefined,
+  namespace: 'team-a',
+  dryRun: false,
+});
+const secret: JsonObject = {
+  apiVersion: 'v1',
+  kind: 'Secret',
+  type: 'kubernetes.io/service-account-token',
+  metadata: { name: 's', namespace: 'team-a', annotations: { 'kubernetes.io/service-account.name': 'ci' } },
+};
 
 const baseline = rate(() => JSON.parse(body));
 const rows: [string, number][] = [
-  ['engine mutate, typical pod, shipped policies', rate(() => evaluate({ policies: shipped, input: input(typical), facts: {}, phase: 'mutate' }))],
-  ['engine validate, typical pod, shipped policies', rate(() => evaluate({ policies: shipped, input: input(typical), facts: {}, phase: 'validate' }))],
-  ['engine mutate, typical pod, strict policy (token removed)', rate(() => evaluate({ policies: strict, input: input(typical), facts: {}, phase: 'mutate' }))],
-  ['engine mutate, typical pod, injection policy', rate(() => evaluate({ policies: inject, input: input(typical), facts: {}, phase: 'mutate' }))],
-  ['engine validate, legacy Secret', rate(() => evaluate({ policies: shipped, input: { ...input(secret), kind: 'Secret' }, facts: {}, phase: 'validate' }))],
+  [
+    'engine mutate, typical pod, shipped policies',
+    rate(() => evaluate({ policies: shipped, input: input(typical), facts: {}, phase: 'mutate' })),
+  ],
+  [
+    'engine validate, typical pod, shipped policies',
+    rate(() => evaluate({ policies: shipped, input: input(typical), facts: {}, phase: 'validate' })),
+  ],
+  [
+    'engine mutate, typical pod, strict policy (token removed)',
+    rate(() => evaluate({ policies: strict, input: input(typical), facts: {}, phase: 'mutate' })),
+  ],
+  [
+    'engine mutate, typical pod, injection policy',
+    rate(() => evaluate({ policies: inject, input: input(typical), facts: {}, phase: 'mutate' })),
+  ],
+  [
+    'engine validate, legacy Secret',
+    rate(() =>
+      evaluate({ policies: shipped, input: { ...input(secret), kind: 'Secret' }, facts: {}, phase: 'validate' }),
+    ),
+  ],
 ];
 let adapter = 0;
 {
@@ -58,7 +94,8 @@ rows.push(['adapter: JSON.parse + handleReview mutate, strict policy', adapter])
 
 console.log(`Node ${process.version}, body ${body.length} bytes`);
 console.log(`baseline JSON.parse of the review: ${Math.round(baseline).toLocaleString('en')} /s`);
-for (const [name, r] of rows) console.log(`${name}: ${Math.round(r).toLocaleString('en')} /s (${(r / baseline).toFixed(2)}x baseline)`);
+for (const [name, r] of rows)
+  console.log(`${name}: ${Math.round(r).toLocaleString('en')} /s (${(r / baseline).toFixed(2)}x baseline)`);
 
 // The admission path's steps on the HTTP benchmark's bodies, in microseconds per call, in a tight
 // loop: the server pays more for each, on caches its TLS and HTTP work leaves cold.
@@ -82,16 +119,40 @@ for (const [name, r] of rows) console.log(`${name}: ${Math.round(r).toLocaleStri
     const result = evaluate({ policies: shipped, input: engineInput, facts: {}, phase: endpoint });
     const outcome = respond(endpoint, reviewed, shipped, {});
     const s = outcome.summary;
-    const line = { event: 'review', uid: s.uid, kind: s.kind, namespace: s.namespace, name: s.name, operation: s.operation, subResource: s.subResource, user: s.user, dryRun: s.dryRun, endpoint, decision: outcome.decision, policies: outcome.policies, patchOps: outcome.patchOps, durationMs: 0.1 };
+    const line = {
+      event: 'review',
+      uid: s.uid,
+      kind: s.kind,
+      namespace: s.namespace,
+      name: s.name,
+      operation: s.operation,
+      subResource: s.subResource,
+      user: s.user,
+      dryRun: s.dryRun,
+      endpoint,
+      decision: outcome.decision,
+      policies: outcome.policies,
+      patchOps: outcome.patchOps,
+      durationMs: 0.1,
+    };
     const calls: [string, () => unknown][] = [
       ['JSON.parse of the body', () => JSON.parse(b.body)],
       ['decode (depth check included)', () => decodeAdmissionReview(parsed)],
       ['depth check alone', () => jsonDepth(parsed.request, MAX_JSON_DEPTH)],
       [`evaluate (${endpoint})`, () => evaluate({ policies: shipped, input: engineInput, facts: {}, phase: endpoint })],
-      ...(result.mutated && engineInput.object ? [['served patch (diff)', () => diff(engineInput.object as JsonObject, result.mutated as JsonObject)] as [string, () => unknown]] : []),
+      ...(result.mutated && engineInput.object
+        ? [
+            ['served patch (diff)', () => diff(engineInput.object as JsonObject, result.mutated as JsonObject)] as [
+              string,
+              () => unknown,
+            ],
+          ]
+        : []),
       ['respond + JSON.stringify of the answer', () => JSON.stringify(respond(endpoint, reviewed, shipped, {}).review)],
       ['review log line (pino, redaction, no write)', () => logger.info(line, 'review')],
     ];
-    console.log(`  ${b.id} (${b.body.length} bytes): ${calls.map(([n, fn]) => `${n} ${us(fn).toFixed(1)}`).join('; ')}`);
+    console.log(
+      `  ${b.id} (${b.body.length} bytes): ${calls.map(([n, fn]) => `${n} ${us(fn).toFixed(1)}`).join('; ')}`,
+    );
   }
 }

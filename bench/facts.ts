@@ -14,7 +14,13 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { ClusterFacts } from '../src/engine/types.js';
 import { serviceAccountKey } from '../src/facts/project.js';
-import { type CachedObject, FACTS_RESOURCES, type FactsResource, FactsStore, projectForCache } from '../src/facts/store.js';
+import {
+  type CachedObject,
+  FACTS_RESOURCES,
+  type FactsResource,
+  FactsStore,
+  projectForCache,
+} from '../src/facts/store.js';
 import type { JsonObject } from '../src/json.js';
 
 const SERVICE_ACCOUNTS = 10_000;
@@ -45,7 +51,14 @@ const meta = (name: string, namespace?: string, extra: JsonObject = {}): JsonObj
   resourceVersion: String(++rv),
   creationTimestamp: '2024-05-01T10:00:00Z',
   managedFields: [
-    { manager: 'kubectl-client-side-apply', operation: 'Update', apiVersion: 'v1', time: '2024-05-01T10:00:00Z', fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': { 'f:annotations': {} } } },
+    {
+      manager: 'kubectl-client-side-apply',
+      operation: 'Update',
+      apiVersion: 'v1',
+      time: '2024-05-01T10:00:00Z',
+      fieldsType: 'FieldsV1',
+      fieldsV1: { 'f:metadata': { 'f:annotations': {} } },
+    },
   ],
   ...extra,
 });
@@ -54,7 +67,15 @@ const saName = (i: number) => `svc-${i}`;
 
 function* namespaces(): Generator<JsonObject> {
   for (let i = 0; i < NAMESPACES; i++) {
-    yield { apiVersion: 'v1', kind: 'Namespace', metadata: meta(nsName(i), undefined, { labels: { 'kubernetes.io/metadata.name': nsName(i), tier: i % 3 ? 'apps' : 'data', owner: `group-${i % 17}` } }), spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } };
+    yield {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: meta(nsName(i), undefined, {
+        labels: { 'kubernetes.io/metadata.name': nsName(i), tier: i % 3 ? 'apps' : 'data', owner: `group-${i % 17}` },
+      }),
+      spec: { finalizers: ['kubernetes'] },
+      status: { phase: 'Active' },
+    };
   }
 }
 
@@ -83,15 +104,32 @@ function* bindings(): Generator<[FactsResource, JsonObject]> {
     const sa = (i * 7919) % SERVICE_ACCOUNTS; // spread over ServiceAccounts
     const subjects: JsonObject[] = [];
     if (i % 10 < 5) subjects.push({ kind: 'ServiceAccount', name: saName(sa), namespace: nsName(sa) });
-    else if (i % 10 < 7) subjects.push({ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: `system:serviceaccount:${nsName(sa)}:${saName(sa)}` });
+    else if (i % 10 < 7)
+      subjects.push({
+        kind: 'User',
+        apiGroup: 'rbac.authorization.k8s.io',
+        name: `system:serviceaccount:${nsName(sa)}:${saName(sa)}`,
+      });
     else subjects.push({ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: `person-${i}@example.com` });
-    if (i % 100 === 0) subjects.push({ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: `system:serviceaccounts:${nsName(i)}` });
-    if (i % 3 === 0) subjects.push({ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: `oidc:team-${i % 40}` });
+    if (i % 100 === 0)
+      subjects.push({
+        kind: 'Group',
+        apiGroup: 'rbac.authorization.k8s.io',
+        name: `system:serviceaccounts:${nsName(i)}`,
+      });
+    if (i % 3 === 0)
+      subjects.push({ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: `oidc:team-${i % 40}` });
     const obj: JsonObject = {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: cluster ? 'ClusterRoleBinding' : 'RoleBinding',
-      metadata: meta(`binding-${i}`, cluster ? undefined : nsName(sa), { labels: { 'app.kubernetes.io/part-of': 'platform' } }),
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: cluster ? 'ClusterRole' : 'Role', name: `role-${i % 50}` },
+      metadata: meta(`binding-${i}`, cluster ? undefined : nsName(sa), {
+        labels: { 'app.kubernetes.io/part-of': 'platform' },
+      }),
+      roleRef: {
+        apiGroup: 'rbac.authorization.k8s.io',
+        kind: cluster ? 'ClusterRole' : 'Role',
+        name: `role-${i % 50}`,
+      },
       subjects,
     };
     yield [cluster ? 'clusterrolebindings' : 'rolebindings', obj];
@@ -108,14 +146,17 @@ function* everything(): Generator<[FactsResource, JsonObject]> {
 
 // ------------------------------------------------------------------ memory
 type Cache = Map<string, CachedObject>;
-const caches = (): Record<FactsResource, Cache> => Object.fromEntries(FACTS_RESOURCES.map((r) => [r, new Map()])) as Record<FactsResource, Cache>;
+const caches = (): Record<FactsResource, Cache> =>
+  Object.fromEntries(FACTS_RESOURCES.map((r) => [r, new Map()])) as Record<FactsResource, Cache>;
 /** The informer's cache key (src/facts/informers.ts `cacheKey`). */
-const cacheKey = (o: CachedObject) => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name);
+const cacheKey = (o: CachedObject) =>
+  o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
 /** The informer's upsert: a new resourceVersion replaces the cached projection and updates the indexes. */
 function upsert(cache: Cache, resource: FactsResource, o: CachedObject): void {
   const key = cacheKey(o);
   const old = cache.get(key);
-  if (old?.metadata.resourceVersion !== undefined && old.metadata.resourceVersion === o.metadata.resourceVersion) return;
+  if (old?.metadata.resourceVersion !== undefined && old.metadata.resourceVersion === o.metadata.resourceVersion)
+    return;
   cache.set(key, o);
   store.upsert(resource, o);
 }
@@ -173,7 +214,8 @@ const plain = new Map<string, object>(keys.map((k) => [k, { k }]));
 for (let i = 0; i < SERVICE_ACCOUNTS; i++) plain.set(serviceAccountKey(nsName(i), saName(i)), { i });
 
 /** The cache-hit path of `createClusterFacts().lookup` (the same function): namespace, ServiceAccount, bindings. */
-const hit = (req: { namespace: string; serviceAccount: string }): ClusterFacts | undefined => store.lookup(req.namespace, req.serviceAccount, true);
+const hit = (req: { namespace: string; serviceAccount: string }): ClusterFacts | undefined =>
+  store.lookup(req.namespace, req.serviceAccount, true);
 
 let sink = 0;
 function time(fn: (i: number) => unknown): number {
@@ -186,29 +228,41 @@ const rounds = 5;
 const results: Record<string, number[]> = { map: [], mapKey: [], hit: [], bindings: [] };
 for (let r = 0; r < rounds; r++) {
   results.map!.push(time((i) => plain.get(keys[i & 4095]!)));
-  results.mapKey!.push(time((i) => plain.get(serviceAccountKey(requests[i & 4095]!.namespace, requests[i & 4095]!.serviceAccount))));
+  results.mapKey!.push(
+    time((i) => plain.get(serviceAccountKey(requests[i & 4095]!.namespace, requests[i & 4095]!.serviceAccount))),
+  );
   results.hit!.push(time((i) => hit(requests[i & 4095]!)));
-  results.bindings!.push(time((i) => store.bindings.isBound(requests[i & 4095]!.namespace, requests[i & 4095]!.serviceAccount)));
+  results.bindings!.push(
+    time((i) => store.bindings.isBound(requests[i & 4095]!.namespace, requests[i & 4095]!.serviceAccount)),
+  );
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const bound = requests.filter((r) => hit(r)?.serviceAccount?.bound).length;
 
 // ------------------------------------------------------------------ report
 const counts = Object.fromEntries(FACTS_RESOURCES.map((r) => [r, store.count(r)]));
-console.log(`Node ${process.version}; objects held: ${JSON.stringify(counts)}; ${bound}/${requests.length} sampled ServiceAccounts bound`);
+console.log(
+  `Node ${process.version}; objects held: ${JSON.stringify(counts)}; ${bound}/${requests.length} sampled ServiceAccounts bound`,
+);
 console.log('');
 console.log('memory (V8 heap retained after full GC)');
 console.log(`  full objects, as a plain informer cache keeps them   ${mib(fullBytes).padStart(10)}`);
-console.log(`  tokenguard: projected informer cache + indexes       ${mib(ourBytes).padStart(10)}   (${((ourBytes / fullBytes) * 100).toFixed(0)} % of full)`);
+console.log(
+  `  tokenguard: projected informer cache + indexes       ${mib(ourBytes).padStart(10)}   (${((ourBytes / fullBytes) * 100).toFixed(0)} % of full)`,
+);
 console.log(`    of which the projected informer cache              ${mib(ourBytes - indexBytes).padStart(10)}`);
 console.log(`    of which the facts indexes (FactsStore)            ${mib(indexBytes).padStart(10)}`);
 console.log(`  process RSS at the end (benchmark garbage included) ${mib(process.memoryUsage().rss).padStart(10)}`);
 console.log('');
-console.log(`feeding ${(SERVICE_ACCOUNTS + BINDINGS + NAMESPACES).toLocaleString('en')} objects (projection + cache + index): ${buildMs.toFixed(0)} ms; a relist with no change: ${relistMs.toFixed(0)} ms`);
+console.log(
+  `feeding ${(SERVICE_ACCOUNTS + BINDINGS + NAMESPACES).toLocaleString('en')} objects (projection + cache + index): ${buildMs.toFixed(0)} ms; a relist with no change: ${relistMs.toFixed(0)} ms`,
+);
 console.log('');
 console.log(`lookup time, median of ${rounds} x ${LOOKUPS.toLocaleString('en')} lookups (ns/lookup)`);
 console.log(`  baseline: Map.get, precomputed key                   ${median(results.map!).toFixed(1).padStart(8)}`);
 console.log(`  baseline: Map.get, key built from ns + name          ${median(results.mapKey!).toFixed(1).padStart(8)}`);
-console.log(`  BindingIndex.isBound (3 Map.has)                     ${median(results.bindings!).toFixed(1).padStart(8)}`);
+console.log(
+  `  BindingIndex.isBound (3 Map.has)                     ${median(results.bindings!).toFixed(1).padStart(8)}`,
+);
 console.log(`  cache-hit lookup: namespace + SA + bound/boundBy     ${median(results.hit!).toFixed(1).padStart(8)}`);
 if (sink < 0) console.log(sink);

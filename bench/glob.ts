@@ -32,12 +32,15 @@ spec:
 }
 
 function podWithAudience(audience: string): JsonObject {
-  const volume: JsonObject = { name: 'vault-token', projected: { sources: [{ serviceAccountToken: { audience, expirationSeconds: 3600, path: 'token' } }] } };
+  const volume: JsonObject = {
+    name: 'vault-token',
+    projected: { sources: [{ serviceAccountToken: { audience, expirationSeconds: 3600, path: 'token' } }] },
+  };
   return pod({ extraVolumes: [volume] });
 }
 
 const audiences: Record<string, string> = {
-  'dots': '.'.repeat(length),
+  dots: '.'.repeat(length),
   'a.': 'a.'.repeat(Math.floor(length / 2)),
 };
 

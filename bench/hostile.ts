@@ -52,11 +52,25 @@ async function startServer(dir: string): Promise<Proc & { peakRss(): number }> {
 }
 
 /** One HTTPS request; resolves with `status N` or `error CODE`, and the milliseconds it took. */
-function send(port: number, ca: string, o: { path: string; body?: Buffer; agent?: Agent; headers?: Record<string, string | number> }) {
+function send(
+  port: number,
+  ca: string,
+  o: { path: string; body?: Buffer; agent?: Agent; headers?: Record<string, string | number> },
+) {
   const started = performance.now();
   return new Promise<{ outcome: string; body: string; ms: number }>((resolve) => {
     const done = (outcome: string, body = '') => resolve({ outcome, body, ms: performance.now() - started });
-    const req = request({ host: '127.0.0.1', port, path: o.path, method: o.body ? 'POST' : 'GET', ca, servername: 'localhost', agent: o.agent ?? false, timeout: 10_000, headers: o.headers });
+    const req = request({
+      host: '127.0.0.1',
+      port,
+      path: o.path,
+      method: o.body ? 'POST' : 'GET',
+      ca,
+      servername: 'localhost',
+      agent: o.agent ?? false,
+      timeout: 10_000,
+      headers: o.headers,
+    });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -95,10 +109,15 @@ function legitimateTraffic(port: number, ca: string) {
       agent.destroy();
       require('node:worker_threads').parentPort.postMessage({ latencies, sent, correct });
     })();`,
-    { eval: true, workerData: { port, ca, body: JSON.stringify(review(pod({ name: 'legit' }), { uid: 'LEGIT-UID' })) } },
+    {
+      eval: true,
+      workerData: { port, ca, body: JSON.stringify(review(pod({ name: 'legit' }), { uid: 'LEGIT-UID' })) },
+    },
   );
   return async () => {
-    const result = new Promise<{ latencies: number[]; sent: number; correct: number }>((resolve) => worker.once('message', resolve));
+    const result = new Promise<{ latencies: number[]; sent: number; correct: number }>((resolve) =>
+      worker.once('message', resolve),
+    );
     worker.postMessage('stop');
     const { latencies, sent, correct } = await result;
     await worker.terminate();
@@ -130,7 +149,8 @@ function manyValues(values: number): Buffer {
   const base = review(pod({ name: 'big' }), { uid: 'big' });
   const count = (t: string) => (t.replace(/"(?:[^"\\]|\\.)*"/g, '').match(/[{[,]/g) ?? []).length;
   const entries = Math.floor((values - count(JSON.stringify(base)) - 1) / 3);
-  const container = ((base.request as { object: { spec: { containers: Record<string, unknown>[] } } }).object.spec.containers[0]) as Record<string, unknown>;
+  const container = (base.request as { object: { spec: { containers: Record<string, unknown>[] } } }).object.spec
+    .containers[0] as Record<string, unknown>;
   container.env = Array.from({ length: entries }, (_, i) => ({ name: `V${i}`, value: 'x' }));
   return Buffer.from(JSON.stringify(base));
 }
@@ -138,7 +158,9 @@ function manyValues(values: number): Buffer {
 /** A valid pod review of `labels` distinct labels. */
 function manyLabels(labels: number): Buffer {
   const base = review(pod({ name: 'labels' }), { uid: 'labels' });
-  (base.request as { object: { metadata: Record<string, unknown> } }).object.metadata.labels = Object.fromEntries(Array.from({ length: labels }, (_, i) => [`k${i.toString(36)}`, '']));
+  (base.request as { object: { metadata: Record<string, unknown> } }).object.metadata.labels = Object.fromEntries(
+    Array.from({ length: labels }, (_, i) => [`k${i.toString(36)}`, '']),
+  );
   return Buffer.from(JSON.stringify(base));
 }
 
@@ -155,7 +177,11 @@ async function flood(port: number, ca: string, kind: [string, Buffer]): Promise<
   for (const [name, body] of [kind]) {
     const outcomes: string[] = [];
     for (let round = 0; round < 2; round++) {
-      const rs = await Promise.all(Array.from({ length: 8 }, () => send(port, ca, { path: '/validate', body, headers: { 'Content-Type': 'application/json' } })));
+      const rs = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          send(port, ca, { path: '/validate', body, headers: { 'Content-Type': 'application/json' } }),
+        ),
+      );
       outcomes.push(...rs.map((r) => r.outcome));
     }
     lines.push(`${name} (${(body.length / MiB).toFixed(2)} MiB): ${tally(outcomes)}`);
@@ -167,7 +193,16 @@ async function held(port: number, ca: string, limit: number): Promise<string> {
   const chunk = Buffer.alloc(MiB, ' ');
   const outcomes: string[] = [];
   const reqs = Array.from({ length: 36 }, () => {
-    const req = request({ host: '127.0.0.1', port, path: '/validate', method: 'POST', ca, servername: 'localhost', agent: false, headers: { 'Content-Type': 'application/json', 'Content-Length': limit } });
+    const req = request({
+      host: '127.0.0.1',
+      port,
+      path: '/validate',
+      method: 'POST',
+      ca,
+      servername: 'localhost',
+      agent: false,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': limit },
+    });
     const settled = new Promise<void>((resolve) => {
       req.on('response', (res) => {
         outcomes.push(`status ${res.statusCode}`);
@@ -181,7 +216,8 @@ async function held(port: number, ca: string, limit: number): Promise<string> {
     });
     const written = (async () => {
       for (let left = limit - 1; left > 0 && !req.destroyed; left -= chunk.length) {
-        if (!req.write(left >= chunk.length ? chunk : chunk.subarray(0, left))) await new Promise((r) => req.once('drain', r).once('close', r));
+        if (!req.write(left >= chunk.length ? chunk : chunk.subarray(0, left)))
+          await new Promise((r) => req.once('drain', r).once('close', r));
       }
     })();
     return { req, settled: Promise.race([settled, written.then(() => sleep(1000))]) };
@@ -197,7 +233,9 @@ async function idle(port: number, ca: string): Promise<string> {
   const sockets: { socket: Socket; tls: boolean; closed: boolean; established: boolean }[] = [];
   const open = (tls: boolean) =>
     new Promise<void>((resolve) => {
-      const socket = tls ? tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost' }) : netConnect({ host: '127.0.0.1', port });
+      const socket = tls
+        ? tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost' })
+        : netConnect({ host: '127.0.0.1', port });
       const entry = { socket, tls, closed: false, established: false };
       sockets.push(entry);
       socket.once(tls ? 'secureConnect' : 'connect', () => {
@@ -212,7 +250,8 @@ async function idle(port: number, ca: string): Promise<string> {
     });
   for (let i = 0; i < 2000; i += 100) await Promise.all(Array.from({ length: 100 }, () => open(true)));
   await Promise.all(Array.from({ length: 200 }, () => open(false)));
-  const at = (tls: boolean, f: (s: (typeof sockets)[number]) => boolean) => sockets.filter((s) => s.tls === tls && f(s)).length;
+  const at = (tls: boolean, f: (s: (typeof sockets)[number]) => boolean) =>
+    sockets.filter((s) => s.tls === tls && f(s)).length;
   const openAtStart = { tls: at(true, (s) => s.established && !s.closed), tcp: at(false, (s) => !s.closed) };
   await sleep(15_000);
   const stillOpen = { tls: at(true, (s) => !s.closed), tcp: at(false, (s) => !s.closed) };
@@ -222,24 +261,33 @@ async function idle(port: number, ca: string): Promise<string> {
 
 const dir = await build(ref);
 const limit = ((await import(join(dir, 'dist', 'server', 'app.js'))) as { MAX_BODY_BYTES: number }).MAX_BODY_BYTES;
-const values = ((await import(join(dir, 'dist', 'server', 'limits.js')).catch(() => ({}))) as { MAX_JSON_VALUES?: number }).MAX_JSON_VALUES ?? 131_072;
+const values =
+  ((await import(join(dir, 'dist', 'server', 'limits.js')).catch(() => ({}))) as { MAX_JSON_VALUES?: number })
+    .MAX_JSON_VALUES ?? 131_072;
 const ca = readFileSync(join(dir, 'certs', 'ca.crt'), 'utf8');
-console.log(`tokenguard from ${ref ?? 'the working tree'}, body limit ${limit} bytes, started as ${shipped.nodeOptions}; Node ${process.version}`);
+console.log(
+  `tokenguard from ${ref ?? 'the working tree'}, body limit ${limit} bytes, started as ${shipped.nodeOptions}; Node ${process.version}`,
+);
 try {
   for (const name of scenarios) {
     const server = await startServer(dir);
     await eventLoopMax(server.port, ca); // resets the server's histogram
     const stopLegit = legitimateTraffic(server.port, ca);
     let hostile: string;
-    if (['flood', 'flood-at-limit', 'env-list', 'labels'].includes(name)) hostile = await flood(server.port, ca, floodBody(name, limit, values));
+    if (['flood', 'flood-at-limit', 'env-list', 'labels'].includes(name))
+      hostile = await flood(server.port, ca, floodBody(name, limit, values));
     else if (name === 'held') hostile = await held(server.port, ca, limit);
     else if (name === 'idle') hostile = await idle(server.port, ca);
     else throw new Error(`unknown scenario ${name}`);
     await sleep(500);
     const legit = await stopLegit();
     const eld = server.exited ? 'n/a' : await eventLoopMax(server.port, ca);
-    const alive = server.exited ? `died (${server.exited.signal ?? `exit ${server.exited.code}`}: ${/(FATAL ERROR[^\n]*|JavaScript heap out of memory)/.exec(server.stderr())?.[0] ?? server.stderr().slice(-200)})` : 'alive';
-    console.log(`\n${name}: process ${alive}\n  hostile: ${hostile}\n  legitimate: ${legit}\n  peak RSS ${(server.peakRss() / MiB).toFixed(0)} MiB, event loop max delay ${eld}`);
+    const alive = server.exited
+      ? `died (${server.exited.signal ?? `exit ${server.exited.code}`}: ${/(FATAL ERROR[^\n]*|JavaScript heap out of memory)/.exec(server.stderr())?.[0] ?? server.stderr().slice(-200)})`
+      : 'alive';
+    console.log(
+      `\n${name}: process ${alive}\n  hostile: ${hostile}\n  legitimate: ${legit}\n  peak RSS ${(server.peakRss() / MiB).toFixed(0)} MiB, event loop max delay ${eld}`,
+    );
     await server.stop();
   }
 } finally {

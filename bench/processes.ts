@@ -22,13 +22,35 @@ export async function build(ref?: string): Promise<string> {
   if (ref !== undefined) {
     root = join(dir, 'src-of-ref');
     mkdirSync(root);
-    execFileSync('sh', ['-c', 'git -C "$1" archive "$2" package.json src tsconfig.json tsconfig.build.json | tar -x -C "$0"', root, REPO, ref]);
+    execFileSync('sh', [
+      '-c',
+      'git -C "$1" archive "$2" package.json src tsconfig.json tsconfig.build.json | tar -x -C "$0"',
+      root,
+      REPO,
+      ref,
+    ]);
     symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'));
   }
-  execFileSync(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], { stdio: 'inherit' });
+  execFileSync(
+    process.execPath,
+    [
+      join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      join(root, 'tsconfig.build.json'),
+      '--outDir',
+      join(dir, 'dist'),
+    ],
+    { stdio: 'inherit' },
+  );
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
-  const certs = await generateCertificates({ service: 'tokenguard', namespace: 'tokenguard-system', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], keyType: 'ecdsa-p256' });
+  const certs = await generateCertificates({
+    service: 'tokenguard',
+    namespace: 'tokenguard-system',
+    dnsNames: ['localhost'],
+    ipAddresses: ['127.0.0.1'],
+    keyType: 'ecdsa-p256',
+  });
   mkdirSync(join(dir, 'certs'));
   writeFileSync(join(dir, 'certs', 'tls.crt'), certs.cert);
   writeFileSync(join(dir, 'certs', 'tls.key'), certs.key, { mode: 0o600 });
@@ -37,11 +59,26 @@ export async function build(ref?: string): Promise<string> {
 }
 
 /** `node` and its arguments that run `tokenguard serve` from `build()`'s folder as the image runs it, on an ephemeral port. */
-export function serveCommand(dir: string, nodeFlags: readonly string[] = []): { argv: string[]; env: Record<string, string> } {
+export function serveCommand(
+  dir: string,
+  nodeFlags: readonly string[] = [],
+): { argv: string[]; env: Record<string, string> } {
   const certs = join(dir, 'certs');
   return {
-    argv: [...shipped.nodeFlags, ...nodeFlags, join(dir, 'dist', 'cli', 'main.js'), 'serve', '--port', '0', '--host', '127.0.0.1', '--tls-cert', join(certs, 'tls.crt'), '--tls-key', join(certs, 'tls.key')]
-      .concat(['--policies', join(REPO, 'policies'), '--no-cluster', '--shutdown-delay', '0s']),
+    argv: [
+      ...shipped.nodeFlags,
+      ...nodeFlags,
+      join(dir, 'dist', 'cli', 'main.js'),
+      'serve',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--tls-cert',
+      join(certs, 'tls.crt'),
+      '--tls-key',
+      join(certs, 'tls.key'),
+    ].concat(['--policies', join(REPO, 'policies'), '--no-cluster', '--shutdown-delay', '0s']),
     env: { NODE_OPTIONS: shipped.nodeOptions },
   };
 }
@@ -64,10 +101,16 @@ export interface Proc {
  * with `"event":"listening"` and its port; every line of its standard output goes to `onLine` as
  * it is written (`stdbuf -oL`: what V8 prints, `--trace-gc` lines, is line-buffered too).
  */
-export function startProcess(argv: readonly string[], options: { env?: Record<string, string>; cpu?: number; onLine?: (line: string) => void } = {}): Promise<Proc> {
+export function startProcess(
+  argv: readonly string[],
+  options: { env?: Record<string, string>; cpu?: number; onLine?: (line: string) => void } = {},
+): Promise<Proc> {
   const node = ['stdbuf', '-oL', process.execPath, ...argv];
   const command = options.cpu === undefined ? node : ['taskset', '-c', String(options.cpu), ...node];
-  const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  const child = spawn(command[0] as string, command.slice(1), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
   const startedAt = performance.now();
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => {
@@ -107,7 +150,11 @@ export function startProcess(argv: readonly string[], options: { env?: Record<st
 /** A memory field of /proc/PID/status (`VmRSS`, `VmHWM`), in bytes; NaN once the process is gone. */
 export function procStatus(pid: number, field: string): number {
   try {
-    return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN) * 1024;
+    return (
+      Number(
+        new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN,
+      ) * 1024
+    );
   } catch {
     return Number.NaN;
   }

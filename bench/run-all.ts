@@ -21,11 +21,18 @@ const benches: [string, string[], Record<string, string>][] = [
   ['bench/cli-memory.ts', quick ? ['--mb', '50'] : [], {}],
 ];
 const failed: string[] = [];
-const built = spawnSync('npm', ['run', 'build', '--silent'], { cwd: join(import.meta.dirname, '..'), stdio: 'inherit' });
+const built = spawnSync('npm', ['run', 'build', '--silent'], {
+  cwd: join(import.meta.dirname, '..'),
+  stdio: 'inherit',
+});
 if (built.status !== 0) failed.push('npm run build');
 for (const [file, args, env] of benches) {
   process.stderr.write(`\n=== ${file} ${args.join(' ')}\n`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', file, ...args], { cwd: join(import.meta.dirname, '..'), stdio: 'inherit', env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', file, ...args], {
+    cwd: join(import.meta.dirname, '..'),
+    stdio: 'inherit',
+    env: { ...process.env, ...env },
+  });
   if (r.status !== 0) failed.push(`${file} (${r.status ?? r.signal})`);
 }
 process.stderr.write(`\n=== ${failed.length === 0 ? 'all benchmarks ran' : `FAILED: ${failed.join(', ')}`}\n`);

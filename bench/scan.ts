@@ -52,14 +52,27 @@ let server: URL;
 /** How many objects a list would return: `remainingItemCount` of a one-item page, plus that item. */
 function count(path: string): Promise<number> {
   return new Promise((res, rej) => {
-    const req = request({ hostname: server.hostname, port: server.port, path: `${path}${path.includes('?') ? '&' : '?'}limit=1`, method: 'GET', agent, ...tls }, (r) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => {
-        const list = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { items?: unknown[]; metadata?: { remainingItemCount?: number } };
-        res((list.items?.length ?? 0) + (list.metadata?.remainingItemCount ?? 0));
-      });
-    });
+    const req = request(
+      {
+        hostname: server.hostname,
+        port: server.port,
+        path: `${path}${path.includes('?') ? '&' : '?'}limit=1`,
+        method: 'GET',
+        agent,
+        ...tls,
+      },
+      (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => {
+          const list = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+            items?: unknown[];
+            metadata?: { remainingItemCount?: number };
+          };
+          res((list.items?.length ?? 0) + (list.metadata?.remainingItemCount ?? 0));
+        });
+      },
+    );
     req.on('error', rej);
     req.end();
   });
@@ -89,7 +102,15 @@ function post(path: string, body: unknown): Promise<Record<string, unknown>> {
   const text = JSON.stringify(body);
   return new Promise((res, rej) => {
     const req = request(
-      { hostname: server.hostname, port: server.port, path, method: 'POST', agent, ...tls, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } },
+      {
+        hostname: server.hostname,
+        port: server.port,
+        path,
+        method: 'POST',
+        agent,
+        ...tls,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+      },
       (r) => {
         const chunks: Buffer[] = [];
         r.on('data', (c: Buffer) => chunks.push(c));
@@ -130,8 +151,16 @@ async function pool(what: string, jobs: (() => Promise<unknown>)[]): Promise<num
 
 const ns = (i: number) => `bench-${String(i).padStart(3, '0')}`;
 
-async function generate(): Promise<{ rs: { namespace: string; name: string; uid: string; sa: string; secret: string | undefined }[] }> {
-  await pool('namespaces', Array.from({ length: NAMESPACES }, (_, i) => () => post('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns(i) } })));
+async function generate(): Promise<{
+  rs: { namespace: string; name: string; uid: string; sa: string; secret: string | undefined }[];
+}> {
+  await pool(
+    'namespaces',
+    Array.from(
+      { length: NAMESPACES },
+      (_, i) => () => post('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns(i) } }),
+    ),
+  );
   const perNs = SERVICE_ACCOUNTS / NAMESPACES;
   const secretsPerNs = SECRETS / NAMESPACES;
   await pool(
@@ -140,7 +169,12 @@ async function generate(): Promise<{ rs: { namespace: string; name: string; uid:
       const n = Math.floor(i / perNs);
       const k = i % perNs;
       // Half of the ServiceAccounts with a token Secret list it, as auto-generated ones did.
-      return post(`/api/v1/namespaces/${ns(n)}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: `sa-${k}` }, ...(k < secretsPerNs && k % 2 === 0 ? { secrets: [{ name: `sa-${k}-token` }] } : {}) });
+      return post(`/api/v1/namespaces/${ns(n)}/serviceaccounts`, {
+        apiVersion: 'v1',
+        kind: 'ServiceAccount',
+        metadata: { name: `sa-${k}` },
+        ...(k < secretsPerNs && k % 2 === 0 ? { secrets: [{ name: `sa-${k}-token` }] } : {}),
+      });
     }),
   );
   const day = (d: number) => new Date(Date.now() - d * 86_400_000).toISOString().slice(0, 10);
@@ -174,12 +208,20 @@ async function generate(): Promise<{ rs: { namespace: string; name: string; uid:
       const secret = k % 4 === 0 && k < secretsPerNs ? `${sa}-token` : undefined;
       const template = podTemplate(name, sa, secret);
       const labels = { app: name };
-      const d = await post(`/apis/apps/v1/namespaces/${ns(n)}/deployments`, { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name }, spec: { replicas: PODS_LARGE, selector: { matchLabels: labels }, template } });
+      const d = await post(`/apis/apps/v1/namespaces/${ns(n)}/deployments`, {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name },
+        spec: { replicas: PODS_LARGE, selector: { matchLabels: labels }, template },
+      });
       const dUid = (d.metadata as { uid: string }).uid;
       const r = await post(`/apis/apps/v1/namespaces/${ns(n)}/replicasets`, {
         apiVersion: 'apps/v1',
         kind: 'ReplicaSet',
-        metadata: { name: `${name}-7d4b9c8f5`, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name, uid: dUid, controller: true }] },
+        metadata: {
+          name: `${name}-7d4b9c8f5`,
+          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name, uid: dUid, controller: true }],
+        },
         spec: { replicas: PODS_LARGE, selector: { matchLabels: labels }, template },
       });
       rs.push({ namespace: ns(n), name: `${name}-7d4b9c8f5`, uid: (r.metadata as { uid: string }).uid, sa, secret });
@@ -199,7 +241,9 @@ function podTemplate(app: string, sa: string, secret: string | undefined) {
           image: 'registry.invalid/bench/app:1',
           env: [{ name: 'MODE', value: 'bench' }],
           resources: { requests: { cpu: '10m', memory: '16Mi' } },
-          ...(secret ? { volumeMounts: [{ name: 'legacy', mountPath: '/var/run/secrets/legacy', readOnly: true }] } : {}),
+          ...(secret
+            ? { volumeMounts: [{ name: 'legacy', mountPath: '/var/run/secrets/legacy', readOnly: true }] }
+            : {}),
         },
       ],
       ...(secret ? { volumes: [{ name: 'legacy', secret: { secretName: secret } }] } : {}),
@@ -217,7 +261,13 @@ async function addPods(rs: Awaited<ReturnType<typeof generate>>['rs'], from: num
         post(`/api/v1/namespaces/${r.namespace}/pods`, {
           apiVersion: 'v1',
           kind: 'Pod',
-          metadata: { name: `${r.name}-${String(p).padStart(5, '0')}`, labels: { ...t.metadata.labels, 'pod-template-hash': '7d4b9c8f5' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: r.name, uid: r.uid, controller: true }] },
+          metadata: {
+            name: `${r.name}-${String(p).padStart(5, '0')}`,
+            labels: { ...t.metadata.labels, 'pod-template-hash': '7d4b9c8f5' },
+            ownerReferences: [
+              { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: r.name, uid: r.uid, controller: true },
+            ],
+          },
           spec: t.spec,
         }),
       );
@@ -242,14 +292,32 @@ interface Measure {
 async function measure(kubeconfig: string, work: string, pods: number): Promise<Measure> {
   const rssFile = join(work, 'maxrss');
   const hook = join(work, 'maxrss.mjs');
-  writeFileSync(hook, `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => { const u = process.resourceUsage(); writeFileSync(process.env.TG_MAXRSS_FILE, JSON.stringify({ maxRSS: u.maxRSS, cpuMs: (u.userCPUTime + u.systemCPUTime) / 1000 })); });\n`);
+  writeFileSync(
+    hook,
+    `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => { const u = process.resourceUsage(); writeFileSync(process.env.TG_MAXRSS_FILE, JSON.stringify({ maxRSS: u.maxRSS, cpuMs: (u.userCPUTime + u.systemCPUTime) / 1000 })); });\n`,
+  );
   const out = join(work, 'report.json');
   const started = performance.now();
   const exit = await new Promise<number>((res) => {
-    const child = spawn(process.execPath, ['--import', hook, join(ROOT, 'dist/cli/main.js'), 'scan', '--kubeconfig', kubeconfig, '--policies', join(ROOT, 'policies'), '--output', 'json'], {
-      env: { PATH: process.env.PATH, HOME: tmpdir(), TG_MAXRSS_FILE: rssFile },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        hook,
+        join(ROOT, 'dist/cli/main.js'),
+        'scan',
+        '--kubeconfig',
+        kubeconfig,
+        '--policies',
+        join(ROOT, 'policies'),
+        '--output',
+        'json',
+      ],
+      {
+        env: { PATH: process.env.PATH, HOME: tmpdir(), TG_MAXRSS_FILE: rssFile },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const chunks: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => chunks.push(c));
     child.on('exit', (code) => {
@@ -260,8 +328,11 @@ async function measure(kubeconfig: string, work: string, pods: number): Promise<
   const wallMs = performance.now() - started;
   const text = readFileSync(out, 'utf8');
   if (text.includes(CANARY)) throw new Error('bench:scan: the canary of the Secrets is in the report');
-  const report = JSON.parse(text) as { summary: Record<string, unknown> & { pods: number; legacyTokens: number; workloads: number } };
-  if (report.summary.pods !== pods) throw new Error(`bench:scan: the report counts ${report.summary.pods} pods, ${pods} expected`);
+  const report = JSON.parse(text) as {
+    summary: Record<string, unknown> & { pods: number; legacyTokens: number; workloads: number };
+  };
+  if (report.summary.pods !== pods)
+    throw new Error(`bench:scan: the report counts ${report.summary.pods} pods, ${pods} expected`);
   const objects = await listed();
   const usage = JSON.parse(readFileSync(rssFile, 'utf8')) as { maxRSS: number; cpuMs: number };
   return { pods, wallMs, objects, maxRssKiB: usage.maxRSS, cpuMs: usage.cpuMs, exit, summary: report.summary };
@@ -283,7 +354,10 @@ function render(rows: Measure[][], env: string): string {
     );
   }
   const [small, large] = rows.map((runs) => median(runs.map((r) => r.maxRssKiB / 1024)));
-  lines.push('', `Peak RSS at ${PODS_LARGE * WORKLOADS} pods vs ${PODS_SMALL * WORKLOADS}: ${(((large as number) / (small as number) - 1) * 100).toFixed(1)} % (${env}).`);
+  lines.push(
+    '',
+    `Peak RSS at ${PODS_LARGE * WORKLOADS} pods vs ${PODS_SMALL * WORKLOADS}: ${(((large as number) / (small as number) - 1) * 100).toFixed(1)} % (${env}).`,
+  );
   return lines.join('\n');
 }
 
@@ -300,14 +374,23 @@ export function writeDocsBlock(name: string, block: string, heading?: string): v
   if (!doc.includes(begin) || !doc.includes(end)) {
     if (heading === undefined) throw new Error(`docs/benchmarks.md has no ${begin} marker`);
     writeFileSync(file, `${doc.trimEnd()}\n\n## ${heading}\n\n${begin}\n${block}\n${end}\n`);
-  } else writeFileSync(file, `${doc.slice(0, doc.indexOf(begin) + begin.length)}\n${block}\n${doc.slice(doc.indexOf(end))}`);
+  } else
+    writeFileSync(file, `${doc.slice(0, doc.indexOf(begin) + begin.length)}\n${block}\n${doc.slice(doc.indexOf(end))}`);
   process.stderr.write(`docs/benchmarks.md: the ${name} block updated\n`);
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, docs: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    options: { runs: { type: 'string', default: '3' }, docs: { type: 'boolean', default: false } },
+  });
   RUNS = Number(values.runs);
-  const binDir = execFileSync('bash', [join(ROOT, 'test/e2e/get-binaries.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop() as string;
+  const binDir = execFileSync('bash', [join(ROOT, 'test/e2e/get-binaries.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+    .trim()
+    .split('\n')
+    .pop() as string;
   const work = mkdtempSync(join(tmpdir(), 'tg-bench-scan-'));
   let cluster: Cluster | undefined;
   const stop = async () => {
@@ -321,22 +404,33 @@ async function main(): Promise<void> {
       workDir: join(work, 'cluster'),
       // The harness passes --controllers=*; a repeated flag adds to the list: these switch off
       // what would act on the generated objects, so the pods stay exactly as created.
-      extraControllerManagerArgs: ['--controllers=-garbage-collector-controller,-replicaset-controller,-deployment-controller,-statefulset-controller,-daemonset-controller,-job-controller,-cronjob-controller,-pod-garbage-collector-controller,-legacy-serviceaccount-token-cleaner-controller'],
+      extraControllerManagerArgs: [
+        '--controllers=-garbage-collector-controller,-replicaset-controller,-deployment-controller,-statefulset-controller,-daemonset-controller,-job-controller,-cronjob-controller,-pod-garbage-collector-controller,-legacy-serviceaccount-token-cleaner-controller',
+      ],
       extraApiserverArgs: ['--max-requests-inflight=800', '--max-mutating-requests-inflight=400'],
     });
     server = new URL(cluster.apiserverUrl);
-    tls = { ca: readFileSync(cluster.caFile), cert: readFileSync(cluster.adminCertFile), key: readFileSync(cluster.adminKeyFile) };
+    tls = {
+      ca: readFileSync(cluster.caFile),
+      cert: readFileSync(cluster.adminCertFile),
+      key: readFileSync(cluster.adminKeyFile),
+    };
     agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
     log(`control plane at ${cluster.apiserverUrl}`);
     // The default ServiceAccount of each namespace must exist before its pods (the plugin looks it up).
     const generated = await generate();
     const rows: Measure[][] = [];
-    for (const [from, to] of [[0, PODS_SMALL], [PODS_SMALL, PODS_LARGE]] as const) {
+    for (const [from, to] of [
+      [0, PODS_SMALL],
+      [PODS_SMALL, PODS_LARGE],
+    ] as const) {
       await addPods(generated.rs, from, to);
       const runs: Measure[] = [];
       for (let i = 0; i < RUNS; i++) {
         const m = await measure(cluster.kubeconfig, work, to * WORKLOADS);
-        log(`scan of ${m.pods} pods: ${(m.wallMs / 1000).toFixed(2)} s (CPU ${(m.cpuMs / 1000).toFixed(2)} s), peak RSS ${(m.maxRssKiB / 1024).toFixed(0)} MiB, exit ${m.exit}`);
+        log(
+          `scan of ${m.pods} pods: ${(m.wallMs / 1000).toFixed(2)} s (CPU ${(m.cpuMs / 1000).toFixed(2)} s), peak RSS ${(m.maxRssKiB / 1024).toFixed(0)} MiB, exit ${m.exit}`,
+        );
         runs.push(m);
       }
       rows.push(runs);
@@ -345,7 +439,10 @@ async function main(): Promise<void> {
     const table = render(rows, env);
     process.stdout.write(`${table}\n`);
     mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-    writeFileSync(join(ROOT, 'bench/results/scan-latest.json'), `${JSON.stringify({ at: new Date().toISOString(), env, rows }, null, 2)}\n`);
+    writeFileSync(
+      join(ROOT, 'bench/results/scan-latest.json'),
+      `${JSON.stringify({ at: new Date().toISOString(), env, rows }, null, 2)}\n`,
+    );
     if (values.docs) writeDocsBlock('bench:scan', table);
   } finally {
     agent?.destroy();

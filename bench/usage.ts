@@ -63,7 +63,8 @@ function random(seed: number): () => number {
 }
 
 const hex = (n: number, width: number) => n.toString(16).padStart(width, '0').slice(-width);
-const uuid = (a: number, b: number) => `${hex(a, 8)}-${hex(b, 4)}-4${hex(a >>> 4, 3)}-8${hex(b >>> 2, 3)}-${hex(a * 7919 + b, 12)}`;
+const uuid = (a: number, b: number) =>
+  `${hex(a, 8)}-${hex(b, 4)}-4${hex(a >>> 4, 3)}-8${hex(b >>> 2, 3)}-${hex(a * 7919 + b, 12)}`;
 
 const RESOURCES: readonly { group: string; version: string; resource: string; verbs: readonly string[] }[] = [
   { group: '', version: 'v1', resource: 'configmaps', verbs: ['get', 'list', 'watch'] },
@@ -188,7 +189,9 @@ function generate(file: string, shape: Shape, seed: number): Generated {
         `"level":"${level}","auditID":"${id}",` +
         `"requestURI":"${uri}","verb":"${verb}","user":${user},"sourceIPs":["10.244.${pick(50)}.${pick(250)}"],"userAgent":"${userAgent}"` +
         (objectRef ? `,"objectRef":${objectRef}` : '');
-      write(`{"kind":"Event","apiVersion":"audit.k8s.io/v1",${common.replace(`"auditID":"${id}",`, `"auditID":"${id}","stage":"RequestReceived",`)}${request},"requestReceivedTimestamp":"${at}","stageTimestamp":"${at}"}`);
+      write(
+        `{"kind":"Event","apiVersion":"audit.k8s.io/v1",${common.replace(`"auditID":"${id}",`, `"auditID":"${id}","stage":"RequestReceived",`)}${request},"requestReceivedTimestamp":"${at}","stageTimestamp":"${at}"}`,
+      );
       events++;
       open.push({
         id,
@@ -220,7 +223,9 @@ interface Measured {
 function measure(file: string): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn(process.execPath, [opts.entry as string, 'usage', '--audit-log', file, '--output', 'json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [opts.entry as string, 'usage', '--audit-log', file, '--output', 'json'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const chunks: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => chunks.push(c));
     let peak = 0;
@@ -255,8 +260,12 @@ function check(row: Row): void {
   const body = JSON.parse(measured.output) as { serviceAccounts: { requests: number }[]; problems: { count: number } };
   const requests = body.serviceAccounts.reduce((n, s) => n + s.requests, 0);
   if (body.problems.count !== 0) throw new Error(`${body.problems.count} lines were not read`);
-  if (requests !== generated.saRequests) throw new Error(`counted ${requests} ServiceAccount requests, generated ${generated.saRequests}`);
-  if (body.serviceAccounts.length < generated.serviceAccountsSeen) throw new Error(`${body.serviceAccounts.length} ServiceAccounts reported, ${generated.serviceAccountsSeen} made requests`);
+  if (requests !== generated.saRequests)
+    throw new Error(`counted ${requests} ServiceAccount requests, generated ${generated.saRequests}`);
+  if (body.serviceAccounts.length < generated.serviceAccountsSeen)
+    throw new Error(
+      `${body.serviceAccounts.length} ServiceAccounts reported, ${generated.serviceAccountsSeen} made requests`,
+    );
 }
 
 const mib = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
@@ -269,7 +278,8 @@ async function main(): Promise<void> {
   const sas = Number(opts['service-accounts']);
   const pods = Number(opts.pods);
   const sizes = opts.sizes?.split(',').map((n) => Number(n.trim()));
-  if (sizes?.some((n) => !Number.isInteger(n) || n < 2)) throw new Error(`--sizes: whole event counts of 2 or more, comma-separated, got "${opts.sizes}"`);
+  if (sizes?.some((n) => !Number.isInteger(n) || n < 2))
+    throw new Error(`--sizes: whole event counts of 2 or more, comma-separated, got "${opts.sizes}"`);
   const shapes: Shape[] = [
     { events: 2, serviceAccounts: 1, pods: 1 },
     ...(sizes
@@ -286,7 +296,9 @@ async function main(): Promise<void> {
       const file = join(dir, `audit-${n}.log`);
       const g0 = Date.now();
       const generated = generate(file, shape, n + 1);
-      process.stderr.write(`generated ${count(generated.events)} events (${mib(statSync(file).size)}) in ${((Date.now() - g0) / 1000).toFixed(0)} s\n`);
+      process.stderr.write(
+        `generated ${count(generated.events)} events (${mib(statSync(file).size)}) in ${((Date.now() - g0) / 1000).toFixed(0)} s\n`,
+      );
       const measured = await measure(file);
       const row = { shape, generated, measured };
       check(row);

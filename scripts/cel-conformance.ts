@@ -22,7 +22,18 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type CelInput, type CelValue, celEnv, isCelError, isCelList, isCelMap, isCelType, isCelUint, parse, plan } from '@bufbuild/cel';
+import {
+  type CelInput,
+  type CelValue,
+  celEnv,
+  isCelError,
+  isCelList,
+  isCelMap,
+  isCelType,
+  isCelUint,
+  parse,
+  plan,
+} from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
 import type { Value } from '@bufbuild/cel-spec/cel/expr/value_pb.js';
 import type { SimpleTest } from '@bufbuild/cel-spec/cel/expr/conformance/test/simple_pb.js';
@@ -32,7 +43,9 @@ import { type DescMessage, type Message, type Registry, toJson } from '@bufbuild
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { Environment, evaluate as celJsEvaluate } from '@marcbachmann/cel-js';
 
-const { values: args } = parseArgs({ options: { sections: { type: 'boolean', default: false }, json: { type: 'string' } } });
+const { values: args } = parseArgs({
+  options: { sections: { type: 'boolean', default: false }, json: { type: 'string' } },
+});
 
 type Outcome = 'passed' | 'failed' | 'errored' | 'skipped';
 type Evaluator = 'bufbuild' | 'celjs';
@@ -53,7 +66,11 @@ function nanos(seconds: bigint, n: number): string {
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const double = (n: number) => `double:${Number.isNaN(n) ? 'NaN' : Object.is(n, -0) ? '0' : String(n)}`;
-const mapNorm = (entries: [unknown, Norm][]): Norm => ({ map: entries.map(([k, v]) => [String(k), v] as [string, Norm]).sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)) });
+const mapNorm = (entries: [unknown, Norm][]): Norm => ({
+  map: entries
+    .map(([k, v]) => [String(k), v] as [string, Norm])
+    .sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)),
+});
 
 /** A message as CEL sees it: well-known types as their CEL value, others by JSON. */
 function messageNorm(desc: DescMessage, message: Message): Norm {
@@ -182,7 +199,13 @@ function bufNorm(v: unknown): Norm {
   if (isCelUint(c)) return `uint:${c.value}`;
   if (isCelType(c)) return `type:${c.name}`;
   if (isCelList(c)) return [...c].map(bufNorm);
-  if (isCelMap(c)) return mapNorm([...c.entries()].map(([key, x]) => [isCelUint(key as CelValue) ? (key as { value: bigint }).value : key, bufNorm(x)]));
+  if (isCelMap(c))
+    return mapNorm(
+      [...c.entries()].map(([key, x]) => [
+        isCelUint(key as CelValue) ? (key as { value: bigint }).value : key,
+        bufNorm(x),
+      ]),
+    );
   const r = v as { kind?: string; desc?: DescMessage; message?: Message };
   if (r.desc?.kind === 'message' && r.message) return messageNorm(r.desc, r.message);
   throw new Error(`result of an unknown shape: ${String(v)}`);
@@ -219,7 +242,11 @@ async function runBufbuild(t: SimpleTest): Promise<{ value?: Norm; error?: strin
 
 // ------------------------------------------------------------------ @marcbachmann/cel-js
 
-const celJs = new Environment({ unlistedVariablesAreDyn: true, enableOptionalTypes: true, homogeneousAggregateLiterals: false });
+const celJs = new Environment({
+  unlistedVariablesAreDyn: true,
+  enableOptionalTypes: true,
+  homogeneousAggregateLiterals: false,
+});
 // Its uint class is not exported: taken from a value.
 const CelJsUint = (celJsEvaluate('1u') as object).constructor as new (v: bigint) => unknown;
 
@@ -256,7 +283,8 @@ function celJsNorm(v: unknown): Norm {
   if (v instanceof Uint8Array) return `bytes:${hex(v)}`;
   if (v instanceof Date) return `ts:${BigInt(v.getTime()) * 1_000_000n}`;
   if (Array.isArray(v)) return v.map(celJsNorm);
-  if (v instanceof Map) return mapNorm([...v.entries()].map(([k, x]) => [k instanceof CelJsUint ? String(k) : k, celJsNorm(x)]));
+  if (v instanceof Map)
+    return mapNorm([...v.entries()].map(([k, x]) => [k instanceof CelJsUint ? String(k) : k, celJsNorm(x)]));
   const name = (v as object).constructor?.name;
   if (name === 'UnsignedInt') return `uint:${String(v)}`;
   if (name === 'Duration') {
@@ -264,7 +292,8 @@ function celJsNorm(v: unknown): Norm {
     return `dur:${nanos(d.seconds, d.nanos)}`;
   }
   if (name === 'Type') return `type:${String(v).replace(/^Type<(.*)>$/, '$1')}`;
-  if (name === 'Object') return mapNorm(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, celJsNorm(x)]));
+  if (name === 'Object')
+    return mapNorm(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, celJsNorm(x)]));
   throw new Error(`result of an unknown shape: ${name}`);
 }
 
@@ -340,7 +369,9 @@ interface Row {
   readonly expr?: string;
 }
 
-async function judge(t: SimpleTest): Promise<{ outcomes: Record<Evaluator, Outcome>; protobuf: boolean; details: Partial<Record<Evaluator, string>> }> {
+async function judge(
+  t: SimpleTest,
+): Promise<{ outcomes: Record<Evaluator, Outcome>; protobuf: boolean; details: Partial<Record<Evaluator, string>> }> {
   let want: ReturnType<typeof expectation>;
   try {
     want = expectation(t);
@@ -357,7 +388,8 @@ async function judge(t: SimpleTest): Promise<{ outcomes: Record<Evaluator, Outco
   const got = { bufbuild: await runBufbuild(t), celjs: runCelJs(t) };
   const outcomes = { bufbuild: verdict(got.bufbuild), celjs: verdict(got.celjs) };
   const details: Partial<Record<Evaluator, string>> = {};
-  for (const e of Object.keys(got) as Evaluator[]) if (outcomes[e] !== 'passed') details[e] = got[e].error ?? JSON.stringify(got[e].value);
+  for (const e of Object.keys(got) as Evaluator[])
+    if (outcomes[e] !== 'passed') details[e] = got[e].error ?? JSON.stringify(got[e].value);
   return { outcomes, protobuf, details };
 }
 
@@ -367,13 +399,23 @@ async function main(): Promise<void> {
   const walk = async (s: IncrementalTestSuite, path: string[]) => {
     for (const t of s.tests) {
       const { outcomes, protobuf, details } = await judge(t.original);
-      rows.push({ file: path[0] ?? s.name, section: path.slice(1).join('/') || s.name, protobuf, outcomes, ...(Object.keys(details).length > 0 ? { name: t.name, expr: t.original.expr, details } : {}) });
+      rows.push({
+        file: path[0] ?? s.name,
+        section: path.slice(1).join('/') || s.name,
+        protobuf,
+        outcomes,
+        ...(Object.keys(details).length > 0 ? { name: t.name, expr: t.original.expr, details } : {}),
+      });
     }
     for (const sub of s.suites) await walk(sub, [...path, sub.name]);
   };
   for (const file of suite.suites) await walk(file, [file.name]);
 
-  const tally = (rs: Row[], e: Evaluator) => rs.reduce((t, r) => ({ ...t, [r.outcomes[e]]: t[r.outcomes[e]] + 1 }), zero());
+  const tally = (rs: Row[], e: Evaluator) => {
+    const t = zero();
+    for (const r of rs) t[r.outcomes[e]] += 1;
+    return t;
+  };
   const cell = (t: Tally) => `${t.passed} / ${t.failed} / ${t.errored}`;
   const out: string[] = [
     `cel-spec conformance (simple tests of @bufbuild/cel-spec 0.6.1): passed / failed / errored`,
@@ -384,17 +426,25 @@ async function main(): Promise<void> {
   const files = [...new Set(rows.map((r) => r.file))];
   for (const f of files) {
     const rs = rows.filter((r) => r.file === f);
-    out.push(`| ${f} | ${rs.length} | ${tally(rs, 'bufbuild').skipped} | ${cell(tally(rs, 'bufbuild'))} | ${cell(tally(rs, 'celjs'))} |`);
+    out.push(
+      `| ${f} | ${rs.length} | ${tally(rs, 'bufbuild').skipped} | ${cell(tally(rs, 'bufbuild'))} | ${cell(tally(rs, 'celjs'))} |`,
+    );
     if (args.sections) {
       for (const sec of [...new Set(rs.map((r) => r.section))]) {
         const ss = rs.filter((r) => r.section === sec);
-        out.push(`| ${f} / ${sec} | ${ss.length} | ${tally(ss, 'bufbuild').skipped} | ${cell(tally(ss, 'bufbuild'))} | ${cell(tally(ss, 'celjs'))} |`);
+        out.push(
+          `| ${f} / ${sec} | ${ss.length} | ${tally(ss, 'bufbuild').skipped} | ${cell(tally(ss, 'bufbuild'))} | ${cell(tally(ss, 'celjs'))} |`,
+        );
       }
     }
   }
   const plain = rows.filter((r) => !r.protobuf);
-  out.push(`| **all** | ${rows.length} | ${tally(rows, 'bufbuild').skipped} | ${cell(tally(rows, 'bufbuild'))} | ${cell(tally(rows, 'celjs'))} |`);
-  out.push(`| **no protobuf messages** | ${plain.length} | ${tally(plain, 'bufbuild').skipped} | ${cell(tally(plain, 'bufbuild'))} | ${cell(tally(plain, 'celjs'))} |`);
+  out.push(
+    `| **all** | ${rows.length} | ${tally(rows, 'bufbuild').skipped} | ${cell(tally(rows, 'bufbuild'))} | ${cell(tally(rows, 'celjs'))} |`,
+  );
+  out.push(
+    `| **no protobuf messages** | ${plain.length} | ${tally(plain, 'bufbuild').skipped} | ${cell(tally(plain, 'bufbuild'))} | ${cell(tally(plain, 'celjs'))} |`,
+  );
   process.stdout.write(`${out.join('\n')}\n`);
   if (args.json) writeFileSync(args.json, `${JSON.stringify(rows, null, 1)}\n`);
 }

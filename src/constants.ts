@@ -20,7 +20,10 @@ export const API_TOKEN_DEFAULT_EXPIRATION_SECONDS = 3607;
  * issuer most clusters use, `https://kubernetes.default.svc` and its cluster-domain forms
  * (`https://kubernetes.default.svc.cluster.local`). docs/tokens.md "API audiences".
  */
-export const DEFAULT_API_AUDIENCES: readonly string[] = ['https://kubernetes.default.svc', 'https://kubernetes.default.svc.*'];
+export const DEFAULT_API_AUDIENCES: readonly string[] = [
+  'https://kubernetes.default.svc',
+  'https://kubernetes.default.svc.*',
+];
 
 /** Name of the ConfigMap with the cluster CA that the plugin's token volume projects (docs/tokens.md). */
 export const ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';

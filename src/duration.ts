@@ -22,7 +22,10 @@ export function parseDuration(text: string): number | { readonly error: string }
   while (PART.lastIndex < text.length) {
     const at = PART.lastIndex;
     const m = PART.exec(text);
-    if (!m) return { error: `${JSON.stringify(text.slice(0, 40))} is not a duration (at character ${at + 1}; e.g. 30d, 12h, 1h30m; units s, m, h, d, w)` };
+    if (!m)
+      return {
+        error: `${JSON.stringify(text.slice(0, 40))} is not a duration (at character ${at + 1}; e.g. 30d, 12h, 1h30m; units s, m, h, d, w)`,
+      };
     total += Number(m[1]) * (UNIT_SECONDS[m[2] as string] as number);
   }
   const seconds = Math.round(total);

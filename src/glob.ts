@@ -92,12 +92,14 @@ export interface GlobMatchWork {
  */
 export function matchCounting(pattern: string, value: string): GlobMatchWork {
   if (value.length > MAX_GLOB_VALUE_LENGTH) return { matched: false, steps: 0 };
-  if (!pattern.includes('*') && !pattern.includes('?')) return { matched: pattern === value, steps: Math.min(pattern.length, value.length) };
+  if (!pattern.includes('*') && !pattern.includes('?'))
+    return { matched: pattern === value, steps: Math.min(pattern.length, value.length) };
   const g = compile(pattern);
   if (!g.stars) return { matched: value.length === g.head.length && fixedAt(g.head, value, 0), steps: value.length };
   if (value.length < g.minLength) return { matched: false, steps: 0 };
   let steps = g.head.length + g.tail.length;
-  if (!fixedAt(g.head, value, 0) || !fixedAt(g.tail, value, value.length - g.tail.length)) return { matched: false, steps };
+  if (!fixedAt(g.head, value, 0) || !fixedAt(g.tail, value, value.length - g.tail.length))
+    return { matched: false, steps };
   let from = g.head.length;
   const end = value.length - g.tail.length;
   for (const run of g.middle) {
@@ -135,7 +137,12 @@ function compile(pattern: string): CompiledGlob {
   const stars = parts.length > 1;
   const head = parts[0] ?? '';
   const tail = stars ? (parts.at(-1) ?? '') : '';
-  const middle = stars ? parts.slice(1, -1).filter((p) => p !== '').map(compileRun) : [];
+  const middle = stars
+    ? parts
+        .slice(1, -1)
+        .filter((p) => p !== '')
+        .map(compileRun)
+    : [];
   const g: CompiledGlob = { stars, head, tail, middle, minLength: globMinLength(pattern) };
   if (cache.size < CACHE_LIMIT) cache.set(pattern, g);
   return g;

@@ -129,7 +129,10 @@ export interface TurnBatchedOptions {
  *
  * @example const out = turnBatched((chunk) => process.stdout.write(chunk), { flushOnExit: true });
  */
-export function turnBatched(write: (chunk: string) => unknown, options: TurnBatchedOptions = {}): TurnBatchedDestination {
+export function turnBatched(
+  write: (chunk: string) => unknown,
+  options: TurnBatchedOptions = {},
+): TurnBatchedDestination {
   let pending: string[] = [];
   let scheduled: NodeJS.Immediate | undefined;
   const onExit = (): void => flush();

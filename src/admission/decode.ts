@@ -29,7 +29,9 @@ export interface ReviewSummary {
   readonly dryRun: boolean;
 }
 
-export type DecodeResult = { readonly ok: true; readonly review: DecodedReview } | { readonly ok: false; readonly message: string };
+export type DecodeResult =
+  | { readonly ok: true; readonly review: DecodedReview }
+  | { readonly ok: false; readonly message: string };
 
 const OPERATIONS: readonly Operation[] = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'];
 const API_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'];
@@ -62,19 +64,30 @@ export function decodeAdmissionReview(body: unknown): DecodeResult {
   };
   const answer = (problem: string): DecodeResult => ({
     ok: true,
-    review: { apiVersion: API_VERSIONS.includes(apiVersion) ? apiVersion : 'admission.k8s.io/v1', uid, input: undefined, problem, summary },
+    review: {
+      apiVersion: API_VERSIONS.includes(apiVersion) ? apiVersion : 'admission.k8s.io/v1',
+      uid,
+      input: undefined,
+      problem,
+      summary,
+    },
   });
-  if (!API_VERSIONS.includes(apiVersion)) return answer(`unsupported apiVersion ${JSON.stringify(apiVersion).slice(0, 60)}`);
+  if (!API_VERSIONS.includes(apiVersion))
+    return answer(`unsupported apiVersion ${JSON.stringify(apiVersion).slice(0, 60)}`);
   if (stringAt(body, 'kind') !== 'AdmissionReview') return answer('kind must be AdmissionReview');
-  if (jsonDepth(request, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) return answer(`request nests deeper than ${MAX_JSON_DEPTH} levels`);
+  if (jsonDepth(request, MAX_JSON_DEPTH) > MAX_JSON_DEPTH)
+    return answer(`request nests deeper than ${MAX_JSON_DEPTH} levels`);
   const operation = summary.operation as Operation;
-  if (!OPERATIONS.includes(operation)) return answer(`unknown operation ${JSON.stringify(summary.operation).slice(0, 40)}`);
+  if (!OPERATIONS.includes(operation))
+    return answer(`unknown operation ${JSON.stringify(summary.operation).slice(0, 40)}`);
   if (!kindGvk) return answer('request.kind is missing');
   const object = request.object;
   const oldObject = request.oldObject;
-  if ((operation === 'CREATE' || operation === 'UPDATE') && !isObject(object)) return answer(`request.object must be an object on ${operation}`);
+  if ((operation === 'CREATE' || operation === 'UPDATE') && !isObject(object))
+    return answer(`request.object must be an object on ${operation}`);
   if (object !== undefined && object !== null && !isObject(object)) return answer('request.object must be an object');
-  if (oldObject !== undefined && oldObject !== null && !isObject(oldObject)) return answer('request.oldObject must be an object');
+  if (oldObject !== undefined && oldObject !== null && !isObject(oldObject))
+    return answer('request.oldObject must be an object');
   const input: EngineInput = {
     operation,
     kind: objectKind(kindGvk),

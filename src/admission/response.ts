@@ -45,7 +45,10 @@ export function withWarnings(response: AdmissionResponse, warnings: readonly str
 }
 
 /** `response` with the audit annotations added, when there are any. */
-export function withAuditAnnotations(response: AdmissionResponse, annotations: Readonly<Record<string, string>>): AdmissionResponse {
+export function withAuditAnnotations(
+  response: AdmissionResponse,
+  annotations: Readonly<Record<string, string>>,
+): AdmissionResponse {
   return Object.keys(annotations).length > 0 ? { ...response, auditAnnotations: { ...annotations } } : response;
 }
 
@@ -54,8 +57,16 @@ export function withAuditAnnotations(response: AdmissionResponse, annotations: R
  * validating side refuses with the status, the mutating side changes nothing and says why in a
  * warning (the validating webhook then judges the object).
  */
-export function errored(uid: string, endpoint: Phase, code: number, reason: string, message: string): AdmissionResponse {
-  return endpoint === 'validate' ? denied(uid, code, reason, message) : withWarnings(allowed(uid), [message.slice(0, 120)]);
+export function errored(
+  uid: string,
+  endpoint: Phase,
+  code: number,
+  reason: string,
+  message: string,
+): AdmissionResponse {
+  return endpoint === 'validate'
+    ? denied(uid, code, reason, message)
+    : withWarnings(allowed(uid), [message.slice(0, 120)]);
 }
 
 /** The AdmissionReview around a response: apiVersion echoed from the request. */

@@ -32,19 +32,48 @@ export interface ReviewOutcome {
  * Answers one decoded review: the engine's decision turned into an AdmissionResponse.
  * Synchronous once facts are in hand; the server and `tokenguard review` both call it.
  */
-export function respond(endpoint: Endpoint, decoded: DecodedReview, policies: readonly TokenPolicy[], facts: ClusterFacts): ReviewOutcome {
+export function respond(
+  endpoint: Endpoint,
+  decoded: DecodedReview,
+  policies: readonly TokenPolicy[],
+  facts: ClusterFacts,
+): ReviewOutcome {
   const { uid, apiVersion, summary } = decoded;
   if (decoded.problem !== undefined || !decoded.input) {
-    const answer = response.errored(uid, endpoint, 400, 'BadRequest', malformedMessage(decoded.problem ?? 'unreadable'));
-    return { review: response.toReview(apiVersion, answer), summary, decision: 'invalid', policies: [], patchOps: 0, results: [], error: decoded.problem };
+    const answer = response.errored(
+      uid,
+      endpoint,
+      400,
+      'BadRequest',
+      malformedMessage(decoded.problem ?? 'unreadable'),
+    );
+    return {
+      review: response.toReview(apiVersion, answer),
+      summary,
+      decision: 'invalid',
+      policies: [],
+      patchOps: 0,
+      results: [],
+      error: decoded.problem,
+    };
   }
   const input = decoded.input;
   const result = evaluate({ policies, input, facts, phase: endpoint });
-  const ops: PatchOperation[] = endpoint === 'mutate' && result.mutated && input.object ? diff(input.object, result.mutated) : [];
-  const base = result.allowed ? response.patched(uid, ops) : response.denied(uid, 403, 'Forbidden', denialMessage(result.denials));
+  const ops: PatchOperation[] =
+    endpoint === 'mutate' && result.mutated && input.object ? diff(input.object, result.mutated) : [];
+  const base = result.allowed
+    ? response.patched(uid, ops)
+    : response.denied(uid, 403, 'Forbidden', denialMessage(result.denials));
   const answer = response.withAuditAnnotations(response.withWarnings(base, result.warnings), result.auditAnnotations);
   const decision = !result.allowed ? 'denied' : ops.length > 0 ? 'patched' : 'allowed';
-  return { review: response.toReview(apiVersion, answer), summary, decision, policies: firedPolicies(result.results), patchOps: ops.length, results: result.results };
+  return {
+    review: response.toReview(apiVersion, answer),
+    summary,
+    decision,
+    policies: firedPolicies(result.results),
+    patchOps: ops.length,
+    results: result.results,
+  };
 }
 
 /**
@@ -55,7 +84,15 @@ export function respond(endpoint: Endpoint, decoded: DecodedReview, policies: re
 export function errored(endpoint: Endpoint, decoded: DecodedReview, err: unknown): ReviewOutcome {
   const message = `tokenguard: internal error: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500);
   const answer = response.errored(decoded.uid, endpoint, 500, 'InternalError', message);
-  return { review: response.toReview(decoded.apiVersion, answer), summary: decoded.summary, decision: 'error', policies: [], patchOps: 0, results: [], error: message };
+  return {
+    review: response.toReview(decoded.apiVersion, answer),
+    summary: decoded.summary,
+    decision: 'error',
+    policies: [],
+    patchOps: 0,
+    results: [],
+    error: message,
+  };
 }
 
 function firedPolicies(results: readonly RuleResult[]): string[] {
@@ -88,7 +125,8 @@ export async function handleReview(endpoint: Endpoint, body: unknown, deps: Revi
   if (!decoded.ok) return { ok: false, status: 400, message: decoded.message };
   const review = decoded.review;
   try {
-    const facts: ClusterFacts = !review.input || review.problem ? {} : await deps.facts.lookup(factsRequestFor(review.input));
+    const facts: ClusterFacts =
+      !review.input || review.problem ? {} : await deps.facts.lookup(factsRequestFor(review.input));
     return { ok: true, outcome: respond(endpoint, review, deps.policies(), facts) };
   } catch (err) {
     return { ok: true, outcome: errored(endpoint, review, err) };

@@ -82,10 +82,19 @@ export function checkCertificates(dir: string, options: CheckOptions = {}): Chec
     if (!anchor) {
       add(CERT_FILES.cert, 'error', `does not verify against the CA certificate(s) in ${anchorFile}`);
     } else {
-      if (!anchor.ca) add(anchorFile, 'error', 'the issuing certificate is not a CA (basicConstraints CA:true missing)');
+      if (!anchor.ca)
+        add(anchorFile, 'error', 'the issuing certificate is not a CA (basicConstraints CA:true missing)');
       checkValidity(anchorFile, 'CA certificate', anchor, now, warnDays, add);
-      if (bundle && anchorFile !== CERT_FILES.caBundle && !bundle.some((c) => c.fingerprint256 === anchor.fingerprint256)) {
-        add(CERT_FILES.caBundle, 'error', 'does not contain the CA certificate that issued tls.crt; regenerate it from ca.crt');
+      if (
+        bundle &&
+        anchorFile !== CERT_FILES.caBundle &&
+        !bundle.some((c) => c.fingerprint256 === anchor.fingerprint256)
+      ) {
+        add(
+          CERT_FILES.caBundle,
+          'error',
+          'does not contain the CA certificate that issued tls.crt; regenerate it from ca.crt',
+        );
       }
     }
   }

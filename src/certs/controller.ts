@@ -103,14 +103,18 @@ export function checkRotationConfig(c: RotationConfig, flags: Record<keyof Rotat
     if (!Number.isFinite(c[k]) || c[k] < 0) errors.push(`${flags[k]} must be a duration, got ${c[k]}`);
   }
   if (errors.length > 0) return errors;
-  if (c.caRenewBeforeMs >= c.caValidityMs) errors.push(`${flags.caRenewBeforeMs} must be shorter than ${flags.caValidityMs}`);
-  if (c.certRenewBeforeMs >= c.certValidityMs) errors.push(`${flags.certRenewBeforeMs} must be shorter than ${flags.certValidityMs}`);
+  if (c.caRenewBeforeMs >= c.caValidityMs)
+    errors.push(`${flags.caRenewBeforeMs} must be shorter than ${flags.caValidityMs}`);
+  if (c.certRenewBeforeMs >= c.certValidityMs)
+    errors.push(`${flags.certRenewBeforeMs} must be shorter than ${flags.certValidityMs}`);
   // A serving certificate never outlives its CA, so it reaches its renewal point no later than
   // the CA reaches its own only if the CA is renewed at least as early; otherwise the capped
   // certificate would be renewed again and again before the CA rotation starts.
-  if (c.caRenewBeforeMs < c.certRenewBeforeMs) errors.push(`${flags.caRenewBeforeMs} must not be shorter than ${flags.certRenewBeforeMs}`);
+  if (c.caRenewBeforeMs < c.certRenewBeforeMs)
+    errors.push(`${flags.caRenewBeforeMs} must not be shorter than ${flags.certRenewBeforeMs}`);
   // The old CA must outlast the wait before the new one is served, with room to spare.
-  if (c.caRenewBeforeMs < 2 * c.propagationMs) errors.push(`${flags.caRenewBeforeMs} must be at least twice ${flags.propagationMs}`);
+  if (c.caRenewBeforeMs < 2 * c.propagationMs)
+    errors.push(`${flags.caRenewBeforeMs} must be at least twice ${flags.propagationMs}`);
   return errors;
 }
 
@@ -123,14 +127,28 @@ export const DEFAULT_RECHECK_MS = 60_000;
  * @param published when the current bundle (every CA of `stored`, in order) was first seen in
  *   every webhook configuration; undefined when it is not there yet.
  */
-export function decide(stored: StoredCertificates, now: number, config: RotationConfig, published: number | undefined, recheckMs = DEFAULT_RECHECK_MS): Decision {
+export function decide(
+  stored: StoredCertificates,
+  now: number,
+  config: RotationConfig,
+  published: number | undefined,
+  recheckMs = DEFAULT_RECHECK_MS,
+): Decision {
   const soon = (t: number) => Math.max(now, Math.min(t, now + recheckMs));
   if (!stored.usable) return { plan: { action: 'create', reason: stored.problem }, nextCheck: now };
   const newest = stored.cas[stored.cas.length - 1];
-  if (newest === undefined) return { plan: { action: 'create', reason: 'ca.crt holds no CA certificate' }, nextCheck: now };
-  if (!stored.caKeyMatches) return { plan: { action: 'create', reason: 'ca.key is not the key of the newest CA in ca.crt' }, nextCheck: now };
+  if (newest === undefined)
+    return { plan: { action: 'create', reason: 'ca.crt holds no CA certificate' }, nextCheck: now };
+  if (!stored.caKeyMatches)
+    return { plan: { action: 'create', reason: 'ca.key is not the key of the newest CA in ca.crt' }, nextCheck: now };
   if (!(newest.notBefore <= now && now < newest.notAfter)) {
-    return { plan: { action: 'create', reason: `the newest CA is not valid now (valid ${iso(newest.notBefore)} to ${iso(newest.notAfter)})` }, nextCheck: now };
+    return {
+      plan: {
+        action: 'create',
+        reason: `the newest CA is not valid now (valid ${iso(newest.notBefore)} to ${iso(newest.notAfter)})`,
+      },
+      nextCheck: now,
+    };
   }
   // Expired CAs leave the bundle (the newest is valid, so it stays).
   const keep = stored.cas.filter((c) => now < c.notAfter).map((c) => c.fingerprint256);
@@ -138,28 +156,61 @@ export function decide(stored: StoredCertificates, now: number, config: Rotation
   const serving = stored.serving;
 
   if (now >= newest.notAfter - config.caRenewBeforeMs) {
-    return { plan: { action: 'stage-ca', reason: `the newest CA expires at ${iso(newest.notAfter)}`, keep }, nextCheck: now };
+    return {
+      plan: { action: 'stage-ca', reason: `the newest CA expires at ${iso(newest.notAfter)}`, keep },
+      nextCheck: now,
+    };
   }
-  if (stored.renew === 'ca') return { plan: { action: 'stage-ca', reason: `the Secret's ${RENEW_ANNOTATION} annotation asks for a new CA`, keep }, nextCheck: now };
+  if (stored.renew === 'ca')
+    return {
+      plan: { action: 'stage-ca', reason: `the Secret's ${RENEW_ANNOTATION} annotation asks for a new CA`, keep },
+      nextCheck: now,
+    };
   const unusable = servingProblem(serving, now, keep);
   if (unusable !== undefined) return { plan: { action: 'issue', reason: unusable, keep }, nextCheck: now };
   const s = serving as ServingInfo;
   if (s.issuer !== newest.fingerprint256) {
     // Signed by an older CA of the bundle: serve one of the newest CA once the API servers trust it.
     const ready = published === undefined ? undefined : published + config.propagationMs;
-    if (ready !== undefined && now >= ready) return { plan: { action: 'issue', reason: 'the bundle with the new CA is in every webhook configuration', keep }, nextCheck: now };
+    if (ready !== undefined && now >= ready)
+      return {
+        plan: { action: 'issue', reason: 'the bundle with the new CA is in every webhook configuration', keep },
+        nextCheck: now,
+      };
     if (pruned) return { plan: { action: 'prune', reason: 'a CA of the bundle has expired', keep }, nextCheck: now };
     return {
-      plan: { action: 'none', wait: ready === undefined ? 'the new CA to be in every webhook configuration' : `the API servers to see the new CA (until ${iso(ready)})` },
+      plan: {
+        action: 'none',
+        wait:
+          ready === undefined
+            ? 'the new CA to be in every webhook configuration'
+            : `the API servers to see the new CA (until ${iso(ready)})`,
+      },
       nextCheck: ready === undefined ? soon(now + recheckMs) : soon(ready),
     };
   }
-  if (now >= s.notAfter - config.certRenewBeforeMs) return { plan: { action: 'issue', reason: `the serving certificate expires at ${iso(s.notAfter)}`, keep }, nextCheck: now };
+  if (now >= s.notAfter - config.certRenewBeforeMs)
+    return {
+      plan: { action: 'issue', reason: `the serving certificate expires at ${iso(s.notAfter)}`, keep },
+      nextCheck: now,
+    };
   // Only here, with the newest CA signing: while a new CA waits to be trusted, the certificate
   // that answers the request is the one its promotion issues.
-  if (stored.renew === 'certificate') return { plan: { action: 'issue', reason: `the Secret's ${RENEW_ANNOTATION} annotation asks for a new serving certificate`, keep }, nextCheck: now };
+  if (stored.renew === 'certificate')
+    return {
+      plan: {
+        action: 'issue',
+        reason: `the Secret's ${RENEW_ANNOTATION} annotation asks for a new serving certificate`,
+        keep,
+      },
+      nextCheck: now,
+    };
   if (pruned) return { plan: { action: 'prune', reason: 'a CA of the bundle has expired', keep }, nextCheck: now };
-  const next = Math.min(newest.notAfter - config.caRenewBeforeMs, s.notAfter - config.certRenewBeforeMs, ...stored.cas.map((c) => c.notAfter));
+  const next = Math.min(
+    newest.notAfter - config.caRenewBeforeMs,
+    s.notAfter - config.certRenewBeforeMs,
+    ...stored.cas.map((c) => c.notAfter),
+  );
   return { plan: { action: 'none' }, nextCheck: soon(next) };
 }
 
@@ -169,7 +220,8 @@ function servingProblem(s: ServingInfo | undefined, now: number, keep: readonly 
   if (!s.keyMatches) return 'tls.key is not the key of tls.crt';
   if (s.issuer === undefined || !keep.includes(s.issuer)) return 'tls.crt is not signed by a valid CA of ca.crt';
   if (!s.namesMatch) return 'tls.crt does not carry every name the webhook is called by';
-  if (!(s.notBefore <= now && now < s.notAfter)) return `tls.crt is not valid now (valid ${iso(s.notBefore)} to ${iso(s.notAfter)})`;
+  if (!(s.notBefore <= now && now < s.notAfter))
+    return `tls.crt is not valid now (valid ${iso(s.notBefore)} to ${iso(s.notAfter)})`;
   return undefined;
 }
 
@@ -198,10 +250,14 @@ export function caBundlePatch(configuration: { readonly webhooks?: unknown }, wa
   const ops: PatchOp[] = [];
   const hooks = Array.isArray(configuration.webhooks) ? (configuration.webhooks as unknown[]) : [];
   hooks.forEach((h, i) => {
-    const hook = (typeof h === 'object' && h !== null ? h : {}) as { name?: unknown; clientConfig?: { caBundle?: unknown } };
+    const hook = (typeof h === 'object' && h !== null ? h : {}) as {
+      name?: unknown;
+      clientConfig?: { caBundle?: unknown };
+    };
     if (hook.clientConfig?.caBundle === wanted) return;
     ops.push({ op: 'test', path: `/webhooks/${i}/name`, value: hook.name });
-    if (typeof hook.clientConfig !== 'object' || hook.clientConfig === null) ops.push({ op: 'add', path: `/webhooks/${i}/clientConfig`, value: { caBundle: wanted } });
+    if (typeof hook.clientConfig !== 'object' || hook.clientConfig === null)
+      ops.push({ op: 'add', path: `/webhooks/${i}/clientConfig`, value: { caBundle: wanted } });
     else ops.push({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: wanted });
   });
   return ops;

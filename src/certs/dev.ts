@@ -37,7 +37,11 @@ export interface EnsureDevResult {
  */
 export async function ensureDevCertificates(dir: string, options: EnsureDevOptions = {}): Promise<EnsureDevResult> {
   const now = options.now ?? new Date();
-  const paths = { caCert: join(dir, CERT_FILES.caCert), cert: join(dir, CERT_FILES.cert), key: join(dir, CERT_FILES.key) };
+  const paths = {
+    caCert: join(dir, CERT_FILES.caCert),
+    cert: join(dir, CERT_FILES.cert),
+    key: join(dir, CERT_FILES.key),
+  };
   const reason = renewalReason(dir, now);
   if (reason === undefined) return { generated: false, reason: 'existing certificates are valid', ...paths };
   const certs = await generateCertificates({

@@ -122,7 +122,12 @@ const DNS_NAME_LABEL = /^(\*|[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$/i;
  * @example serviceDnsNames('tokenguard', 'tokenguard-system')[2] === 'tokenguard.tokenguard-system.svc'
  */
 export function serviceDnsNames(service: string, namespace: string): string[] {
-  return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`];
+  return [
+    service,
+    `${service}.${namespace}`,
+    `${service}.${namespace}.svc`,
+    `${service}.${namespace}.svc.cluster.local`,
+  ];
 }
 
 /**
@@ -161,7 +166,8 @@ export async function generateCertificates(options: GenerateOptions): Promise<Ce
   const notBefore = new Date(now.getTime() - CLOCK_SKEW_MS);
   const notAfter = options.notAfter ?? new Date(now.getTime() + days * DAY_MS);
   const caNotAfter = options.caNotAfter ?? (options.notAfter ? notAfter : new Date(now.getTime() + caDays * DAY_MS));
-  if (!Number.isFinite(notAfter.getTime()) || notAfter.getTime() <= now.getTime()) throw new CertificateOptionsError('notAfter: must be after now');
+  if (!Number.isFinite(notAfter.getTime()) || notAfter.getTime() <= now.getTime())
+    throw new CertificateOptionsError('notAfter: must be after now');
   if (!Number.isFinite(caNotAfter.getTime()) || caNotAfter.getTime() < notAfter.getTime()) {
     throw new CertificateOptionsError('caNotAfter: must not be before notAfter');
   }
@@ -403,7 +409,9 @@ function signCertificate(t: CertificateTemplate): Buffer {
 function signatureAlgorithm(key: KeyObject): Buffer {
   if (key.asymmetricKeyType === 'rsa') return sequence(oid(OID.sha256WithRsa), nullValue()); // parameters NULL (RFC 4055)
   if (key.asymmetricKeyType === 'ec') return sequence(oid(OID.ecdsaWithSha256)); // parameters absent (RFC 5758)
-  throw new CertificateOptionsError(`ca.key: ${key.asymmetricKeyType ?? 'unknown'} keys are not supported (RSA or ECDSA only)`);
+  throw new CertificateOptionsError(
+    `ca.key: ${key.asymmetricKeyType ?? 'unknown'} keys are not supported (RSA or ECDSA only)`,
+  );
 }
 
 /** 16 random bytes, positive and minimal as a DER INTEGER (RFC 5280: at most 20 octets). */

@@ -51,7 +51,12 @@ export function flagsWithHelp(spec: CommandSpec): Flags {
 export function parseCommand(spec: CommandSpec, argv: readonly string[], io: CliIo): ParsedCommand | number {
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: [...argv], allowPositionals: spec.positionals ?? true, strict: true, options: flagsWithHelp(spec) });
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: spec.positionals ?? true,
+      strict: true,
+      options: flagsWithHelp(spec),
+    });
   } catch (e) {
     // parseArgs messages name options, never the values of positionals.
     io.stderr.write(`${(e as Error).message}\n${spec.usage}`);
@@ -70,7 +75,11 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[], io: Cli
  * the exit code when the command is done (`--help`, `-h` or `help`: usage on standard output,
  * 0; none or an unknown one: usage on standard error, 2).
  */
-export function pickSubcommand(spec: CommandSpec, argv: readonly string[], io: CliIo): { readonly sub: CommandSpec; readonly rest: readonly string[] } | number {
+export function pickSubcommand(
+  spec: CommandSpec,
+  argv: readonly string[],
+  io: CliIo,
+): { readonly sub: CommandSpec; readonly rest: readonly string[] } | number {
   const [word, ...rest] = argv;
   if (word === '--help' || word === '-h' || word === 'help') {
     io.stdout.write(spec.usage);
@@ -79,7 +88,9 @@ export function pickSubcommand(spec: CommandSpec, argv: readonly string[], io: C
   const sub = spec.subcommands?.find((s) => s.name === `${spec.name} ${word}`);
   if (!sub) {
     const names = (spec.subcommands ?? []).map((s) => s.name.slice(spec.name.length + 1)).join(', ');
-    io.stderr.write(`tokenguard ${spec.name}: ${word === undefined ? `say one of ${names}` : `unknown subcommand "${word}" (one of ${names})`}\n${spec.usage}`);
+    io.stderr.write(
+      `tokenguard ${spec.name}: ${word === undefined ? `say one of ${names}` : `unknown subcommand "${word}" (one of ${names})`}\n${spec.usage}`,
+    );
     return EXIT_USAGE;
   }
   return { sub, rest };

@@ -43,7 +43,10 @@ export function completionTree(commands: readonly CompletionCommand[]): Completi
   const nodes: CompletionNode[] = [
     {
       path: '',
-      words: [...commands.map((c) => ({ name: c.name, summary: c.summary })), { name: 'help', summary: 'the help of a command' }],
+      words: [
+        ...commands.map((c) => ({ name: c.name, summary: c.summary })),
+        { name: 'help', summary: 'the help of a command' },
+      ],
       flags: [
         { names: ['--help', '-h'], value: 'none' },
         { names: ['--version', '-v'], value: 'none' },
@@ -54,16 +57,30 @@ export function completionTree(commands: readonly CompletionCommand[]): Completi
   ];
   const visit = (spec: CommandSpec) => {
     const subs = spec.subcommands ?? [];
-    const words = subs.length > 0 ? subs.map((s) => ({ name: lastWord(s.name), summary: s.summary ?? '' })) : (spec.words ?? []).map((w) => ({ name: w, summary: '' }));
+    const words =
+      subs.length > 0
+        ? subs.map((s) => ({ name: lastWord(s.name), summary: s.summary ?? '' }))
+        : (spec.words ?? []).map((w) => ({ name: w, summary: '' }));
     const flags = Object.entries(flagsWithHelp(spec)).map(([long, o]): CompletionFlag => {
       const names = [`--${long}`, ...(o.short ? [`-${o.short}`] : [])];
       return { names, value: o.type === 'boolean' ? 'none' : (spec.choices?.[long] ?? 'file') };
     });
-    nodes.push({ path: spec.name, words, flags, files: subs.length === 0 && words.length === 0 && spec.positionals !== false });
+    nodes.push({
+      path: spec.name,
+      words,
+      flags,
+      files: subs.length === 0 && words.length === 0 && spec.positionals !== false,
+    });
     for (const s of subs) visit(s);
   };
   for (const c of commands) visit(c.spec);
-  for (const n of nodes) for (const w of [...n.words.map((x) => x.name), ...n.flags.flatMap((f) => [...f.names, ...(Array.isArray(f.value) ? f.value : [])]), ...n.path.split(' ').filter(Boolean)]) checkWord(w);
+  for (const n of nodes)
+    for (const w of [
+      ...n.words.map((x) => x.name),
+      ...n.flags.flatMap((f) => [...f.names, ...(Array.isArray(f.value) ? f.value : [])]),
+      ...n.path.split(' ').filter(Boolean),
+    ])
+      checkWord(w);
   return nodes;
 }
 
@@ -81,7 +98,8 @@ export function completionScript(shell: Shell, nodes: readonly CompletionNode[])
 
 /** The words are written into scripts unquoted: only these characters. */
 function checkWord(w: string): void {
-  if (!/^-{0,2}[A-Za-z0-9][A-Za-z0-9._-]*$/.test(w)) throw new Error(`completion: "${w}" cannot be written into a shell script unquoted`);
+  if (!/^-{0,2}[A-Za-z0-9][A-Za-z0-9._-]*$/.test(w))
+    throw new Error(`completion: "${w}" cannot be written into a shell script unquoted`);
 }
 
 function lastWord(name: string): string {
@@ -90,7 +108,9 @@ function lastWord(name: string): string {
 
 /** The case arms shared by bash and zsh: one `pattern) body ;;` per node or flag. */
 function shellCases(nodes: readonly CompletionNode[], assign: (words: readonly string[]) => string) {
-  const words = nodes.filter((n) => n.words.length > 0).map((n) => `    '${n.path}') ${assign(n.words.map((w) => w.name))} ;;`);
+  const words = nodes
+    .filter((n) => n.words.length > 0)
+    .map((n) => `    '${n.path}') ${assign(n.words.map((w) => w.name))} ;;`);
   const flags = nodes.map((n) => `    '${n.path}') ${assign(n.flags.flatMap((f) => f.names))} ;;`);
   const values: string[] = [];
   const fileFlags: string[] = [];
@@ -262,16 +282,21 @@ fi
 
 function fishScript(nodes: readonly CompletionNode[]): string {
   const q = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  const takesValue = nodes.flatMap((n) => n.flags.filter((f) => f.value !== 'none').flatMap((f) => f.names.map((name) => `'${n.path} ${name}'`)));
+  const takesValue = nodes.flatMap((n) =>
+    n.flags.filter((f) => f.value !== 'none').flatMap((f) => f.names.map((name) => `'${n.path} ${name}'`)),
+  );
   const wordCases = nodes
     .filter((n) => n.words.length > 0)
     .map((n) => `    case '${n.path}'\n      printf '%s\\n' ${n.words.map((w) => w.name).join(' ')}`);
   const lines: string[] = [];
   for (const n of nodes) {
     const when = `-n "__tokenguard_at '${n.path}'"`;
-    for (const w of n.words) lines.push(`complete -c tokenguard ${when} -a ${w.name}${w.summary ? ` -d ${q(w.summary)}` : ''}`);
+    for (const w of n.words)
+      lines.push(`complete -c tokenguard ${when} -a ${w.name}${w.summary ? ` -d ${q(w.summary)}` : ''}`);
     for (const f of n.flags) {
-      const names = f.names.map((name) => (name.startsWith('--') ? `-l ${name.slice(2)}` : `-s ${name.slice(1)}`)).join(' ');
+      const names = f.names
+        .map((name) => (name.startsWith('--') ? `-l ${name.slice(2)}` : `-s ${name.slice(1)}`))
+        .join(' ');
       const value = f.value === 'none' ? '' : f.value === 'file' ? ' -r -F' : ` -x -a ${q(f.value.join(' '))}`;
       lines.push(`complete -c tokenguard ${when} ${names}${value}`);
     }

@@ -56,7 +56,12 @@ function readFactObjects(paths: readonly string[], io: CliIo, cwd: string, label
  *
  * @param label  how a file is named in messages
  */
-export function readFactFiles(paths: readonly string[], io: CliIo, cwd: string, label: (file: string) => string = (f) => f): JsonObject[] | undefined {
+export function readFactFiles(
+  paths: readonly string[],
+  io: CliIo,
+  cwd: string,
+  label: (file: string) => string = (f) => f,
+): JsonObject[] | undefined {
   return readFactObjects(paths, io, cwd, label)?.map((o) => o.object);
 }
 
@@ -72,7 +77,12 @@ export interface FactFiles {
  * (`tokenguard usage --output facts`) apart, checked, as observed use. On any problem writes
  * every error (`file:line: field: message`) to stderr and returns undefined.
  */
-export function readFacts(paths: readonly string[], io: CliIo, cwd: string, label: (file: string) => string = (f) => f): FactFiles | undefined {
+export function readFacts(
+  paths: readonly string[],
+  io: CliIo,
+  cwd: string,
+  label: (file: string) => string = (f) => f,
+): FactFiles | undefined {
   const read = readFactObjects(paths, io, cwd, label);
   if (!read) return undefined;
   const objects: JsonObject[] = [];

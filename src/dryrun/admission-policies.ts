@@ -34,7 +34,11 @@ function resultOf(line: string, mode: 'Enforce' | 'Audit', status: RuleResult['s
  * namespace labels and the pod's ServiceAccount come from the dry run's facts (a namespace
  * without facts has only its name label; a ServiceAccount without facts has no annotations).
  */
-export function admissionPolicyWebhookFor(exported: ExportedPolicies, ctx: WebhookContext, request: CreateRequest): Webhook {
+export function admissionPolicyWebhookFor(
+  exported: ExportedPolicies,
+  ctx: WebhookContext,
+  request: CreateRequest,
+): Webhook {
   return (endpoint, object): WebhookAnswer => {
     const input: EngineInput = {
       operation: 'CREATE',
@@ -48,10 +52,15 @@ export function admissionPolicyWebhookFor(exported: ExportedPolicies, ctx: Webho
       user: { username: request.username, groups: ['system:authenticated'] },
     };
     // The API server refuses such objects before admission; say so as the webhook would.
-    const problem = jsonDepth(object, MAX_JSON_DEPTH - 1) > MAX_JSON_DEPTH - 1 ? `object nests deeper than ${MAX_JSON_DEPTH} levels` : inputShapeProblem(input, { object: 'object.', oldObject: 'oldObject.' });
+    const problem =
+      jsonDepth(object, MAX_JSON_DEPTH - 1) > MAX_JSON_DEPTH - 1
+        ? `object nests deeper than ${MAX_JSON_DEPTH} levels`
+        : inputShapeProblem(input, { object: 'object.', oldObject: 'oldObject.' });
     if (problem !== undefined) {
       const message = `the API server refuses this object before admission: ${problem}`;
-      return endpoint === 'validate' ? { allowed: false, refusal: message, warnings: [], results: [], patch: [] } : { allowed: true, warnings: [], results: [], patch: [] };
+      return endpoint === 'validate'
+        ? { allowed: false, refusal: message, warnings: [], results: [], patch: [] }
+        : { allowed: true, warnings: [], results: [], patch: [] };
     }
     const facts = ctx.facts(factsRequestFor(input));
     const namespace = request.namespace;
@@ -59,7 +68,13 @@ export function admissionPolicyWebhookFor(exported: ExportedPolicies, ctx: Webho
     const sa = facts.serviceAccount;
     const own = request.kind === 'Pod' ? (factsRequestFor(input).serviceAccount ?? 'default') : undefined;
     const serviceAccounts: JsonObject[] = own
-      ? [{ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: own, namespace, ...(sa?.name === own ? { annotations: { ...sa.annotations } } : {}) } }]
+      ? [
+          {
+            apiVersion: 'v1',
+            kind: 'ServiceAccount',
+            metadata: { name: own, namespace, ...(sa?.name === own ? { annotations: { ...sa.annotations } } : {}) },
+          },
+        ]
       : [];
     const attrs: AdmissionAttributes = {
       operation: 'CREATE',
@@ -78,21 +93,50 @@ export function admissionPolicyWebhookFor(exported: ExportedPolicies, ctx: Webho
       const results: RuleResult[] = m.changedBy.map((name) => {
         const policy = exported.mutating.find((o) => o.metadata.name === name);
         const tokenPolicy = policy?.metadata.annotations['tokenguard.dev/policy'] ?? name;
-        return { policies: [tokenPolicy], rule: (policy?.metadata.annotations['tokenguard.dev/rules'] ?? 'match').split(', ')[0] as RuleId, mode: 'Enforce', status: 'mutate', message: `changed by MutatingAdmissionPolicy ${name}` };
+        return {
+          policies: [tokenPolicy],
+          rule: (policy?.metadata.annotations['tokenguard.dev/rules'] ?? 'match').split(', ')[0] as RuleId,
+          mode: 'Enforce',
+          status: 'mutate',
+          message: `changed by MutatingAdmissionPolicy ${name}`,
+        };
       });
-      const warnings = m.errors.map((e) => `MutatingAdmissionPolicy ${e.policy} failed and was skipped (failurePolicy Ignore): ${e.message}`);
+      const warnings = m.errors.map(
+        (e) => `MutatingAdmissionPolicy ${e.policy} failed and was skipped (failurePolicy Ignore): ${e.message}`,
+      );
       return { allowed: true, warnings, results, patch: m.changedBy.length > 0 ? diff(object, m.object) : [] };
     }
     const v = validateRequest(exported.validating, attrs);
     const results: RuleResult[] = [];
     for (const verdict of v.verdicts) {
       const mode = verdict.actions.includes('Deny') ? 'Enforce' : 'Audit';
-      if (verdict.allowed) results.push({ policies: [verdict.tokenPolicy], rule: 'match', mode, status: 'pass', message: `admitted by ValidatingAdmissionPolicy ${verdict.policy}` });
+      if (verdict.allowed)
+        results.push({
+          policies: [verdict.tokenPolicy],
+          rule: 'match',
+          mode,
+          status: 'pass',
+          message: `admitted by ValidatingAdmissionPolicy ${verdict.policy}`,
+        });
       else if (verdict.denials.length > 0) {
-        for (const d of verdict.denials) for (const line of splitLines(d, verdict.tokenPolicy)) results.push(resultOf(line, mode, 'fail'));
-      } else results.push({ policies: [verdict.tokenPolicy], rule: 'match', mode, status: 'error', message: verdict.message ?? `ValidatingAdmissionPolicy ${verdict.policy} failed` });
+        for (const d of verdict.denials)
+          for (const line of splitLines(d, verdict.tokenPolicy)) results.push(resultOf(line, mode, 'fail'));
+      } else
+        results.push({
+          policies: [verdict.tokenPolicy],
+          rule: 'match',
+          mode,
+          status: 'error',
+          message: verdict.message ?? `ValidatingAdmissionPolicy ${verdict.policy} failed`,
+        });
     }
-    return { allowed: v.allowed, ...(v.allowed ? {} : { refusal: v.message ?? 'denied' }), warnings: [...v.warnings], results, patch: [] };
+    return {
+      allowed: v.allowed,
+      ...(v.allowed ? {} : { refusal: v.message ?? 'denied' }),
+      warnings: [...v.warnings],
+      results,
+      patch: [],
+    };
   };
 }
 

@@ -54,7 +54,14 @@ export class DocumentSplitter {
       return rest.text === '' ? [] : [rest];
     }
     const out = this.mode === 'json' ? this.splitJson(true) : this.mode === 'yaml' ? this.splitYaml(true) : [];
-    if (this.cur !== '') out.push(this.take(this.cur.length, this.mode === 'yaml' && (this.started || hasContent(this.cur)) ? ++this.document : 0, this.mode === 'json'));
+    if (this.cur !== '')
+      out.push(
+        this.take(
+          this.cur.length,
+          this.mode === 'yaml' && (this.started || hasContent(this.cur)) ? ++this.document : 0,
+          this.mode === 'json',
+        ),
+      );
     return out;
   }
 

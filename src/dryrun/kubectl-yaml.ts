@@ -15,7 +15,19 @@
  * | `2001-12-14`, `10:30`           | strings, as written                | same (no timestamps, no base 60) |
  * | `!!binary` data                 | the decoded bytes, as a string     | same                      |
  */
-import { type Document, type DocumentOptions, isAlias, isMap, isPair, isScalar, isSeq, type ParseOptions, type Scalar, type SchemaOptions, type ToStringOptions } from 'yaml';
+import {
+  type Document,
+  type DocumentOptions,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  type ParseOptions,
+  type Scalar,
+  type SchemaOptions,
+  type ToStringOptions,
+} from 'yaml';
 import { isObject, type JsonValue } from '../json.js';
 
 type Tag = NonNullable<Exclude<SchemaOptions['customTags'], ((tags: never[]) => unknown) | undefined>>[number];
@@ -65,10 +77,13 @@ const binaryAsString = {
   identify: () => false,
   default: false,
   tag: 'tag:yaml.org,2002:binary',
-  resolve: (s: string) => new TextDecoder().decode(Uint8Array.from(atob(s.replace(/\s+/g, '')), (c) => c.charCodeAt(0))),
+  resolve: (s: string) =>
+    new TextDecoder().decode(Uint8Array.from(atob(s.replace(/\s+/g, '')), (c) => c.charCodeAt(0))),
   stringify: (item: Scalar) => {
     const source = (item as { source?: string }).source;
-    return typeof source === 'string' ? source : btoa(String.fromCharCode(...new TextEncoder().encode(String(item.value))));
+    return typeof source === 'string'
+      ? source
+      : btoa(String.fromCharCode(...new TextEncoder().encode(String(item.value))));
   },
 } as unknown as Tag;
 
@@ -81,7 +96,10 @@ function kubectlTags(tags: Tag[]): Tag[] {
   const kept = tags.filter((t) => {
     const tag = (t as { tag?: string }).tag;
     const format = (t as { format?: string }).format;
-    return !['tag:yaml.org,2002:timestamp', 'tag:yaml.org,2002:binary', 'tag:yaml.org,2002:merge'].includes(tag ?? '') && format !== 'TIME';
+    return (
+      !['tag:yaml.org,2002:timestamp', 'tag:yaml.org,2002:binary', 'tag:yaml.org,2002:merge'].includes(tag ?? '') &&
+      format !== 'TIME'
+    );
   });
   const numeric = [...kept.filter(isNumberTag), goOctal, goUpperHex, goExponent] as ScalarTag[];
   const keep = (t: ScalarTag) => keepSource(t, numeric);
@@ -122,7 +140,8 @@ export const KUBECTL_YAML: ParseOptions & DocumentOptions & SchemaOptions = {
   customTags: kubectlTags as SchemaOptions['customTags'],
   // Duplicate keys are an error, as kubectl's own validation reports them (docs/ci.md).
   // More than one `<<` is allowed, as in go-yaml.
-  uniqueKeys: (a, b) => !isMergeKey(a) && !isMergeKey(b) && (a === b || (isScalar(a) && isScalar(b) && a.value === b.value)),
+  uniqueKeys: (a, b) =>
+    !isMergeKey(a) && !isMergeKey(b) && (a === b || (isScalar(a) && isScalar(b) && a.value === b.value)),
   prettyErrors: false,
   // The parser's warnings would otherwise go to stderr as process warnings, quoting the input.
   logLevel: 'error',
@@ -162,7 +181,8 @@ export function toKubectlJson(doc: Document.Parsed): JsonValue {
     if (node === null || node === undefined) return null;
     if (isAlias(node)) {
       expansions += 1;
-      if (expansions > MAX_ALIAS_EXPANSIONS) throw at(node, 'Excessive alias count indicates a resource exhaustion attack');
+      if (expansions > MAX_ALIAS_EXPANSIONS)
+        throw at(node, 'Excessive alias count indicates a resource exhaustion attack');
       const target = node.resolve(doc);
       if (!target) throw at(node, 'Unresolved alias');
       return convert(target);
@@ -176,8 +196,7 @@ export function toKubectlJson(doc: Document.Parsed): JsonValue {
       } catch (e) {
         throw at(node, (e as Error).message);
       }
-    }
-    else if (isSeq(node)) {
+    } else if (isSeq(node)) {
       const list: JsonValue[] = [];
       memo.set(node, list);
       for (const item of node.items) list.push(isPair(item) ? pairMap(item) : convert(item));
@@ -203,13 +222,20 @@ export function toKubectlJson(doc: Document.Parsed): JsonValue {
     memo.set(node as object, out);
     return out;
   };
-  const pairMap = (pair: { key: unknown; value: unknown }): JsonValue => ({ [keyString(pair.key)]: convert(pair.value) });
+  const pairMap = (pair: { key: unknown; value: unknown }): JsonValue => ({
+    [keyString(pair.key)]: convert(pair.value),
+  });
   const keyString = (key: unknown): string => {
     const k = isScalar(key) ? key.value : key;
     if (typeof k === 'string') return k;
     if (typeof k === 'number' && Number.isFinite(k)) return String(k);
     if (typeof k === 'boolean') return k ? 'true' : 'false';
-    throw at(key, k === null || k === undefined ? 'a map key is null' : 'a map key is a collection ({{ ... }} of a template not rendered yet reads as one)');
+    throw at(
+      key,
+      k === null || k === undefined
+        ? 'a map key is null'
+        : 'a map key is a collection ({{ ... }} of a template not rendered yet reads as one)',
+    );
   };
   return convert(doc.contents);
 }

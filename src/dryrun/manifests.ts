@@ -59,7 +59,10 @@ export function parseManifests(text: string, file: string): ManifestParse {
 }
 
 /** The objects of one document (several for a List), or why it could not be read. */
-export function parseDocumentChunk(chunk: DocumentChunk, file: string): { objects: ManifestObject[]; problems: ManifestError[] } {
+export function parseDocumentChunk(
+  chunk: DocumentChunk,
+  file: string,
+): { objects: ManifestObject[]; problems: ManifestError[] } {
   const objects: ManifestObject[] = [];
   const problems: ManifestError[] = [];
   const fail = (line: number, message: string) => problems.push({ file, line, message });

@@ -9,7 +9,15 @@ import { isObject, type JsonObject, objectAt, stringAt, stringIn, stringMapAt } 
 import { NAME_SUFFIX_ALPHABET } from './plugin.js';
 
 /** Workload kinds whose pod template is evaluated as the pod it will create. */
-export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job', 'CronJob'] as const;
+export const WORKLOAD_KINDS = [
+  'Deployment',
+  'StatefulSet',
+  'DaemonSet',
+  'ReplicaSet',
+  'ReplicationController',
+  'Job',
+  'CronJob',
+] as const;
 export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
 
 /** Kinds read as facts (ServiceAccount automount and annotations, namespace labels, bindings). */
@@ -79,7 +87,8 @@ export function isFactKind(object: JsonObject): boolean {
  * Undefined for any other object. It is also evaluated as the Secret it is.
  */
 export function tokenSecretFact(object: JsonObject): JsonObject | undefined {
-  if (builtinKind(object) !== 'Secret' || stringAt(object, 'type') !== SERVICE_ACCOUNT_TOKEN_SECRET_TYPE) return undefined;
+  if (builtinKind(object) !== 'Secret' || stringAt(object, 'type') !== SERVICE_ACCOUNT_TOKEN_SECRET_TYPE)
+    return undefined;
   const md = objectAt(object, 'metadata');
   const name = stringAt(md, 'name');
   if (!name) return undefined;
@@ -89,7 +98,11 @@ export function tokenSecretFact(object: JsonObject): JsonObject | undefined {
     apiVersion: 'v1',
     kind: 'Secret',
     type: SERVICE_ACCOUNT_TOKEN_SECRET_TYPE,
-    metadata: { name, ...(namespace ? { namespace } : {}), ...(sa ? { annotations: { [SERVICE_ACCOUNT_NAME_ANNOTATION]: sa } } : {}) },
+    metadata: {
+      name,
+      ...(namespace ? { namespace } : {}),
+      ...(sa ? { annotations: { [SERVICE_ACCOUNT_NAME_ANNOTATION]: sa } } : {}),
+    },
   };
 }
 
@@ -114,7 +127,9 @@ export function classify(object: JsonObject, defaultNamespace: string): Classifi
   if (!kind) return { role: 'error', reason: 'object has no kind' };
   const builtin = builtinKind(object);
   if (!builtin) {
-    const why = GROUPS[kind] ? `${kind} of ${stringAt(object, 'apiVersion')} is not Kubernetes' own` : `kind ${kind} is not evaluated`;
+    const why = GROUPS[kind]
+      ? `${kind} of ${stringAt(object, 'apiVersion')} is not Kubernetes' own`
+      : `kind ${kind} is not evaluated`;
     return { role: 'skip', reason: why };
   }
   if ((FACT_KINDS as readonly string[]).includes(builtin)) return { role: 'fact' };
@@ -134,7 +149,8 @@ export function classify(object: JsonObject, defaultNamespace: string): Classifi
   const templatePath = TEMPLATE_PATHS[workload];
   let template: JsonObject | undefined = object;
   for (const key of templatePath) template = objectAt(template, key);
-  if (!template || !isObject(template.spec)) return { role: 'error', reason: `${kind} has no ${[...templatePath, 'spec'].join('.')}` };
+  if (!template || !isObject(template.spec))
+    return { role: 'error', reason: `${kind} has no ${[...templatePath, 'spec'].join('.')}` };
   return {
     role: 'pod',
     pod: podFromTemplate(workload, object, template, namespace),
@@ -172,7 +188,12 @@ const CONTROLLERS: Readonly<Record<WorkloadKind, string>> = {
  * stable from run to run; the real ones depend on the cluster. StatefulSet volume claim
  * templates become the `persistentVolumeClaim` volumes the controller adds.
  */
-function podFromTemplate(kind: WorkloadKind, workload: JsonObject, template: JsonObject, namespace: string): JsonObject {
+function podFromTemplate(
+  kind: WorkloadKind,
+  workload: JsonObject,
+  template: JsonObject,
+  namespace: string,
+): JsonObject {
   const name = stringAt(objectAt(workload, 'metadata'), 'name') ?? '';
   const tmd = objectAt(template, 'metadata');
   const labels = stringMapAt(tmd, 'labels');
@@ -222,7 +243,10 @@ function addClaimVolumes(spec: JsonObject, stsSpec: JsonObject | undefined, podN
     const claim = stringAt(objectAt(isObject(c) ? c : undefined, 'metadata'), 'name');
     if (!claim) continue;
     const volumes = Array.isArray(spec.volumes) ? spec.volumes.filter((v) => !(isObject(v) && v.name === claim)) : [];
-    volumes.push({ name: claim, persistentVolumeClaim: { claimName: `${claim}-${stsName}-${podName.slice(stsName.length + 1)}` } });
+    volumes.push({
+      name: claim,
+      persistentVolumeClaim: { claimName: `${claim}-${stsName}-${podName.slice(stsName.length + 1)}` },
+    });
     spec.volumes = volumes;
   }
 }

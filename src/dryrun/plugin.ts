@@ -97,7 +97,11 @@ export interface PluginSimulation {
  * A ServiceAccount that is not known is taken to exist with automount unset: in a cluster,
  * `default` always exists, and others are usually created outside the manifests under test.
  */
-export function simulateServiceAccountAdmission({ pod: input, serviceAccount, suffix }: SimulateArgs): PluginSimulation {
+export function simulateServiceAccountAdmission({
+  pod: input,
+  serviceAccount,
+  suffix,
+}: SimulateArgs): PluginSimulation {
   const pod = structuredClone(input);
   const specIn = objectAt(pod, 'spec');
   const mirror = isMirrorPod(pod);
@@ -143,7 +147,9 @@ export function simulateServiceAccountAdmission({ pod: input, serviceAccount, su
   const mountedInto: string[] = [];
   if (automount) {
     // 3. Reuse the first kube-api-access-* volume, whatever it holds.
-    const existing = objectsAt(spec, 'volumes').find((v) => (stringAt(v, 'name') ?? '').startsWith(API_TOKEN_VOLUME_PREFIX));
+    const existing = objectsAt(spec, 'volumes').find((v) =>
+      (stringAt(v, 'name') ?? '').startsWith(API_TOKEN_VOLUME_PREFIX),
+    );
     tokenVolume = existing ? (stringAt(existing, 'name') as string) : `${API_TOKEN_VOLUME_PREFIX}${suffix()}`;
     // 4. Mount it in every init and regular container with nothing at the path.
     for (const field of ['initContainers', 'containers'] as const) {
@@ -166,14 +172,19 @@ export function simulateServiceAccountAdmission({ pod: input, serviceAccount, su
       volumeAdded = true;
     }
     if (volumeAdded) changes.push(`added volume ${tokenVolume} (API token, ${API_TOKEN_DEFAULT_EXPIRATION_SECONDS} s)`);
-    if (mountedInto.length > 0) changes.push(`mounted ${existing ? 'existing volume ' : ''}${tokenVolume} in ${mountedInto.join(', ')}`);
+    if (mountedInto.length > 0)
+      changes.push(`mounted ${existing ? 'existing volume ' : ''}${tokenVolume} in ${mountedInto.join(', ')}`);
     if (mountedInto.length === 0) tokenVolume = existing ? tokenVolume : undefined;
   }
 
   // 6. imagePullSecrets from the ServiceAccount, when the pod has none.
   const copied: string[] = [];
   const podSecrets = spec.imagePullSecrets;
-  if ((!Array.isArray(podSecrets) || podSecrets.length === 0) && sa?.imagePullSecrets && sa.imagePullSecrets.length > 0) {
+  if (
+    (!Array.isArray(podSecrets) || podSecrets.length === 0) &&
+    sa?.imagePullSecrets &&
+    sa.imagePullSecrets.length > 0
+  ) {
     spec.imagePullSecrets = sa.imagePullSecrets.map((n) => ({ name: n }));
     copied.push(...sa.imagePullSecrets);
     changes.push(`imagePullSecrets copied from ServiceAccount ${name}: ${copied.join(', ')}`);
@@ -204,7 +215,11 @@ export function apiTokenVolumeSource(): JsonObject {
     sources: [
       { serviceAccountToken: { expirationSeconds: API_TOKEN_DEFAULT_EXPIRATION_SECONDS, path: 'token' } },
       { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-      { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+      {
+        downwardAPI: {
+          items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }],
+        },
+      },
     ],
     defaultMode: PROJECTED_DEFAULT_MODE,
   };
@@ -220,7 +235,8 @@ export function applyTokenDefaults(pod: JsonObject): JsonObject {
   for (const v of objectsAt(objectAt(out, 'spec'), 'volumes')) {
     const projected = objectAt(v, 'projected');
     if (!projected) continue;
-    if (projected.defaultMode === undefined || projected.defaultMode === null) projected.defaultMode = PROJECTED_DEFAULT_MODE;
+    if (projected.defaultMode === undefined || projected.defaultMode === null)
+      projected.defaultMode = PROJECTED_DEFAULT_MODE;
     for (const s of objectsAt(projected, 'sources')) {
       const token = objectAt(s, 'serviceAccountToken');
       if (token && (token.expirationSeconds === undefined || token.expirationSeconds === null)) {

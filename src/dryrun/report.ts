@@ -123,7 +123,12 @@ export interface ReportSummary {
 
 export interface Report {
   readonly schemaVersion: typeof REPORT_SCHEMA_VERSION;
-  readonly policies: readonly { readonly name: string; readonly mode: PolicyMode; readonly file: string; readonly document: number }[];
+  readonly policies: readonly {
+    readonly name: string;
+    readonly mode: PolicyMode;
+    readonly file: string;
+    readonly document: number;
+  }[];
   readonly objects: readonly ObjectReport[];
   readonly errors: readonly ManifestError[];
   readonly summary: ReportSummary;

@@ -18,7 +18,13 @@ import { type JsonObject, jsonEqual, objectAt, objectsAt, stringAt } from '../js
 import { byName, type TokenPolicy } from '../policy/types.js';
 import type { ManifestError, ManifestObject } from './manifests.js';
 import { type Classified, classify, isFactKind, tokenSecretFact } from './objects.js';
-import { applyTokenDefaults, type PluginServiceAccount, type PluginSimulation, seededSuffix, simulateServiceAccountAdmission } from './plugin.js';
+import {
+  applyTokenDefaults,
+  type PluginServiceAccount,
+  type PluginSimulation,
+  seededSuffix,
+  simulateServiceAccountAdmission,
+} from './plugin.js';
 import {
   type Finding,
   type ObjectReport,
@@ -110,7 +116,9 @@ export interface DryRun {
 export function createDryRun(args: CreateDryRunArgs): DryRun {
   const namespace = args.namespace || 'default';
   const suffix = args.suffix ?? seededSuffix;
-  const factObjects = [...args.manifestFacts, ...(args.facts ?? [])].filter(isFactKind).map((o) => withNamespace(o, namespace));
+  const factObjects = [...args.manifestFacts, ...(args.facts ?? [])]
+    .filter(isFactKind)
+    .map((o) => withNamespace(o, namespace));
   const apiAudiences = args.apiAudiences && args.apiAudiences.length > 0 ? args.apiAudiences : DEFAULT_API_AUDIENCES;
   const facts = staticFacts(factObjects, { bindingsComplete: args.bindingsComplete === true, apiAudiences });
   const accounts = pluginAccounts(factObjects);
@@ -123,7 +131,15 @@ export function createDryRun(args: CreateDryRunArgs): DryRun {
     const withSecrets = known ? { ...f, tokenSecrets: known } : f;
     return usage ? addObservedUse(withSecrets, req, usage.facts, usage.now) : withSecrets;
   };
-  const ctx: Context = { policies: args.policies, namespace, suffix, lookup, accounts, apiAudiences, webhook: args.webhook ?? webhookFor };
+  const ctx: Context = {
+    policies: args.policies,
+    namespace,
+    suffix,
+    lookup,
+    accounts,
+    apiAudiences,
+    webhook: args.webhook ?? webhookFor,
+  };
   const identities = new IdentityIndex(namespace);
   const keep = args.keepAdmission !== false;
   return {
@@ -220,7 +236,16 @@ function evaluateObject(m: ManifestObject, ctx: Context): ObjectReport {
     kind,
     name: stringAt(md, 'name') ?? stringAt(md, 'generateName') ?? '',
   };
-  const empty = { mutated: false, denials: [], warnings: [], changes: [], patch: [], policies: [], notes: [], manifestEdits: [] };
+  const empty = {
+    mutated: false,
+    denials: [],
+    warnings: [],
+    changes: [],
+    patch: [],
+    policies: [],
+    notes: [],
+    manifestEdits: [],
+  };
   let c: Classified;
   try {
     c = classify(object, ctx.namespace);
@@ -237,29 +262,61 @@ function evaluateObject(m: ManifestObject, ctx: Context): ObjectReport {
     return c.role === 'secret' ? evaluateSecret(c, base, ctx) : evaluatePod(m, c, base, ctx);
   } catch (e) {
     // A bug, not a policy outcome: say so, and let the exit code say the run is not trustworthy.
-    return { ...base, namespace: c.namespace, outcome: 'error', reason: `internal error: ${(e as Error).message}`, ...empty };
+    return {
+      ...base,
+      namespace: c.namespace,
+      outcome: 'error',
+      reason: `internal error: ${(e as Error).message}`,
+      ...empty,
+    };
   }
 }
 
 type Base = Pick<ObjectReport, 'file' | 'document' | 'item' | 'line' | 'source' | 'apiVersion' | 'kind' | 'name'>;
 
 function evaluateSecret(c: Extract<Classified, { role: 'secret' }>, base: Base, ctx: Context): ObjectReport {
-  const webhook = ctx.webhook({ policies: ctx.policies, facts: ctx.lookup }, { kind: 'Secret', namespace: c.namespace, username: 'tokenguard-test' });
+  const webhook = ctx.webhook(
+    { policies: ctx.policies, facts: ctx.lookup },
+    { kind: 'Secret', namespace: c.namespace, username: 'tokenguard-test' },
+  );
   const mutate = webhook('mutate', c.secret);
   const final = mutate.patch.length > 0 ? applyPatch(c.secret, mutate.patch) : c.secret;
   const validate = webhook('validate', final);
-  const report = assemble({ policies: ctx.policies, base, namespace: c.namespace, mutations: [mutate], validate, notes: [], manifestEdits: [] });
+  const report = assemble({
+    policies: ctx.policies,
+    base,
+    namespace: c.namespace,
+    mutations: [mutate],
+    validate,
+    notes: [],
+    manifestEdits: [],
+  });
   return { ...report, admission: { given: c.secret, judged: final } };
 }
 
-function evaluatePod(m: ManifestObject, c: Extract<Classified, { role: 'pod' }>, base: Base, ctx: Context): ObjectReport {
+function evaluatePod(
+  m: ManifestObject,
+  c: Extract<Classified, { role: 'pod' }>,
+  base: Base,
+  ctx: Context,
+): ObjectReport {
   const seed = `${m.file}#${m.document}${m.item !== undefined ? `#${m.item}` : ''}`;
   let counter = 0;
   const suffix = () => ctx.suffix(counter++ === 0 ? seed : `${seed}#${counter}`);
   const plugin = (pod: JsonObject) =>
-    simulateServiceAccountAdmission({ pod, suffix, serviceAccount: (name) => ctx.accounts.get(`${c.namespace}/${name}`) });
+    simulateServiceAccountAdmission({
+      pod,
+      suffix,
+      serviceAccount: (name) => ctx.accounts.get(`${c.namespace}/${name}`),
+    });
   const username = c.controller ? `system:serviceaccount:kube-system:${c.controller}` : 'tokenguard-test';
-  const admitted = admitPod(c.pod, { plugin, webhook: ctx.webhook({ policies: ctx.policies, facts: ctx.lookup }, { kind: 'Pod', namespace: c.namespace, username }) });
+  const admitted = admitPod(c.pod, {
+    plugin,
+    webhook: ctx.webhook(
+      { policies: ctx.policies, facts: ctx.lookup },
+      { kind: 'Pod', namespace: c.namespace, username },
+    ),
+  });
   const notes: string[] = [];
   const sim = admitted.plugin;
   if (sim.mirror) notes.push('mirror pod: the ServiceAccount plugin and tokenguard leave it alone');
@@ -269,19 +326,29 @@ function evaluatePod(m: ManifestObject, c: Extract<Classified, { role: 'pod' }>,
     );
   }
   if (admitted.reinvocation) {
-    notes.push(`reinvocation: the ServiceAccount plugin ran again and ${admitted.reinvocation.changes.join('; ') || 'changed the pod'}`);
+    notes.push(
+      `reinvocation: the ServiceAccount plugin ran again and ${admitted.reinvocation.changes.join('; ') || 'changed the pod'}`,
+    );
   }
   // Only tokenguard's own changes go back into the manifest (never the plugin's volume).
   let edits: ManifestEdit[] = [];
   const patched = admitted.mutations.some((r) => r.patch.length > 0);
   if (patched) {
     const manifestSpec = specAt(m.object, c.specPath) ?? {};
-    const plan = planWriteBack(manifestSpec, objectAt(sim.pod, 'spec') ?? {}, objectAt(admitted.final, 'spec') ?? {}, c.specPath);
+    const plan = planWriteBack(
+      manifestSpec,
+      objectAt(sim.pod, 'spec') ?? {},
+      objectAt(admitted.final, 'spec') ?? {},
+      c.specPath,
+    );
     edits = plan.edits;
     for (const u of plan.unwritable) notes.push(`made at admission only (not expressible in the manifest): ${u}`);
   }
   const podMd = objectAt(c.pod, 'metadata');
-  const pod = base.kind === 'Pod' ? undefined : { name: stringAt(podMd, 'name') ?? '', generateName: stringAt(podMd, 'generateName') ?? '' };
+  const pod =
+    base.kind === 'Pod'
+      ? undefined
+      : { name: stringAt(podMd, 'name') ?? '', generateName: stringAt(podMd, 'generateName') ?? '' };
   const pluginReport: PluginReport = {
     mirror: sim.mirror,
     serviceAccountName: sim.serviceAccountName,
@@ -330,7 +397,10 @@ export interface AdmittedPod {
  * | 4    | if the patch changed the pod, reinvocation: the plugin again, and, only if the plugin changed the pod, the webhook again (`reinvocationPolicy: IfNeeded`) |
  * | 5    | defaults again, then the validating webhook on the result                                 |
  */
-export function admitPod(pod: JsonObject, deps: { readonly plugin: (pod: JsonObject) => PluginSimulation; readonly webhook: Webhook }): AdmittedPod {
+export function admitPod(
+  pod: JsonObject,
+  deps: { readonly plugin: (pod: JsonObject) => PluginSimulation; readonly webhook: Webhook },
+): AdmittedPod {
   const first = deps.plugin(applyTokenDefaults(pod));
   const mutations: WebhookAnswer[] = [];
   const m1 = deps.webhook('mutate', first.pod);
@@ -351,7 +421,8 @@ export function admitPod(pod: JsonObject, deps: { readonly plugin: (pod: JsonObj
 }
 
 function applyPatch(object: JsonObject, patch: readonly PatchOperation[]): JsonObject {
-  return fastJsonPatch.applyPatch(structuredClone(object), patch as fastJsonPatch.Operation[], true, false).newDocument as JsonObject;
+  return fastJsonPatch.applyPatch(structuredClone(object), patch as fastJsonPatch.Operation[], true, false)
+    .newDocument as JsonObject;
 }
 
 interface AssembleArgs {
@@ -369,14 +440,28 @@ interface AssembleArgs {
 }
 
 /** The report on one object from its webhook calls. */
-function assemble({ policies, base, namespace, mutations, validate, plugin, tokens, notes, manifestEdits }: AssembleArgs): ObjectReport {
+function assemble({
+  policies,
+  base,
+  namespace,
+  mutations,
+  validate,
+  plugin,
+  tokens,
+  notes,
+  manifestEdits,
+}: AssembleArgs): ObjectReport {
   const allowed = validate.allowed;
-  const denials = validate.results.filter((r) => r.mode === 'Enforce' && (r.status === 'fail' || r.status === 'error')).map(finding);
+  const denials = validate.results
+    .filter((r) => r.mode === 'Enforce' && (r.status === 'fail' || r.status === 'error'))
+    .map(finding);
   if (!allowed && denials.length === 0) {
     denials.push({ policy: '', rule: '', mode: 'Enforce', message: validate.refusal ?? 'denied' });
   }
   const warnings = [...new Set([...mutations.flatMap((m) => m.warnings), ...validate.warnings])];
-  const changes = mutations.flatMap((m) => m.results.filter((r) => r.mode === 'Enforce' && r.status === 'mutate').map(finding));
+  const changes = mutations.flatMap((m) =>
+    m.results.filter((r) => r.mode === 'Enforce' && r.status === 'mutate').map(finding),
+  );
   const patch = mutations.flatMap((m) => m.patch);
   const mutated = patch.length > 0;
   const outcome: Outcome = !allowed ? 'denied' : warnings.length > 0 ? 'warned' : mutated ? 'mutated' : 'passed';
@@ -412,7 +497,11 @@ function finding(r: RuleResult): Finding {
  * | pass   | it matched and every rule passed                                                    |
  * | skip   | it did not match, or says nothing about this kind of object                         |
  */
-function verdicts(policies: readonly TokenPolicy[], mutations: readonly WebhookAnswer[], validate: WebhookAnswer): PolicyVerdict[] {
+function verdicts(
+  policies: readonly TokenPolicy[],
+  mutations: readonly WebhookAnswer[],
+  validate: WebhookAnswer,
+): PolicyVerdict[] {
   const byPolicy = new Map<string, { mode: RuleResult['mode']; results: { r: RuleResult; phase: Phase }[] }>();
   const add = (r: RuleResult, phase: Phase) => {
     for (const name of r.policies) {
@@ -428,21 +517,35 @@ function verdicts(policies: readonly TokenPolicy[], mutations: readonly WebhookA
     const bad = (x: { r: RuleResult }) => x.r.status === 'fail' || x.r.status === 'error';
     const fail = results.filter((x) => x.phase === 'validate' && x.r.mode === 'Enforce' && bad(x));
     const warn = results.filter(
-      (x) => x.r.status === 'warn' || (x.r.mode === 'Audit' && (bad(x) || x.r.status === 'mutate')) || (x.phase === 'mutate' && x.r.mode === 'Enforce' && bad(x)),
+      (x) =>
+        x.r.status === 'warn' ||
+        (x.r.mode === 'Audit' && (bad(x) || x.r.status === 'mutate')) ||
+        (x.phase === 'mutate' && x.r.mode === 'Enforce' && bad(x)),
     );
     const mutate = results.filter((x) => x.r.mode === 'Enforce' && x.r.status === 'mutate');
     // A pass is told once: as the validating side (the final word) judged it, when it did.
     const passes = results.filter((x) => x.r.status === 'pass');
     const pass = passes.some((x) => x.phase === 'validate') ? passes.filter((x) => x.phase === 'validate') : passes;
     const [status, chosen]: [PolicyStatus, typeof results] =
-      fail.length > 0 ? ['fail', fail] : warn.length > 0 ? ['warn', warn] : mutate.length > 0 ? ['mutate', mutate] : pass.length > 0 ? ['pass', pass] : ['skip', results];
+      fail.length > 0
+        ? ['fail', fail]
+        : warn.length > 0
+          ? ['warn', warn]
+          : mutate.length > 0
+            ? ['mutate', mutate]
+            : pass.length > 0
+              ? ['pass', pass]
+              : ['skip', results];
     const seen = new Set<string>();
-    const picked = chosen.filter((x) => !seen.has(`${x.r.rule}\n${x.r.message}`) && seen.add(`${x.r.rule}\n${x.r.message}`));
+    const picked = chosen.filter(
+      (x) => !seen.has(`${x.r.rule}\n${x.r.message}`) && seen.add(`${x.r.rule}\n${x.r.message}`),
+    );
     out.push({ policy, mode, status, results: picked.map((x) => ({ rule: x.r.rule, message: x.r.message })) });
   }
   for (const p of policies) {
     if (byPolicy.has(p.name)) continue;
-    const why = p.spec.mode === 'Off' ? 'mode Off' : 'no rule applied (not matched, or nothing in this object to check)';
+    const why =
+      p.spec.mode === 'Off' ? 'mode Off' : 'no rule applied (not matched, or nothing in this object to check)';
     out.push({ policy: p.name, mode: p.spec.mode, status: 'skip', results: [{ rule: 'match', message: why }] });
   }
   return out.sort((a, b) => (a.policy < b.policy ? -1 : a.policy > b.policy ? 1 : 0));
@@ -475,8 +578,12 @@ export function tokenLifetimes(pod: JsonObject, apiAudiences: readonly string[])
       notes.push(
         'API servers with --service-account-extend-token-expiration (on by default) stretch a 3607 s request to 1 year; the kubelet still refreshes it after about 48 minutes',
       );
-    } else notes.push(`lives exactly ${s.expirationSeconds} s (less if --service-account-max-token-expiration is lower)`);
-    if (containers.length === 0) notes.push('no container mounts it, so the kubelet does not request it until one does (an ephemeral container can)');
+    } else
+      notes.push(`lives exactly ${s.expirationSeconds} s (less if --service-account-max-token-expiration is lower)`);
+    if (containers.length === 0)
+      notes.push(
+        'no container mounts it, so the kubelet does not request it until one does (an ephemeral container can)',
+      );
     return {
       volume: s.volumeName,
       audience: s.audience,

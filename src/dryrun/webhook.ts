@@ -54,14 +54,21 @@ export function webhookFor(ctx: WebhookContext, request: CreateRequest): Webhook
   return (endpoint, object) => {
     const input = createInput(object, request);
     const problem =
-      jsonDepth(object, MAX_JSON_DEPTH - 1) > MAX_JSON_DEPTH - 1 ? `request nests deeper than ${MAX_JSON_DEPTH} levels` : inputShapeProblem(input, ROOTS);
+      jsonDepth(object, MAX_JSON_DEPTH - 1) > MAX_JSON_DEPTH - 1
+        ? `request nests deeper than ${MAX_JSON_DEPTH} levels`
+        : inputShapeProblem(input, ROOTS);
     if (problem !== undefined) {
       const message = malformedMessage(problem);
       return endpoint === 'validate'
         ? { allowed: false, refusal: message, warnings: [], results: [], patch: [] }
         : { allowed: true, warnings: [message.slice(0, 120)], results: [], patch: [] };
     }
-    const result = evaluate({ policies: ctx.policies, input, facts: ctx.facts(factsRequestFor(input)), phase: endpoint });
+    const result = evaluate({
+      policies: ctx.policies,
+      input,
+      facts: ctx.facts(factsRequestFor(input)),
+      phase: endpoint,
+    });
     const patch = endpoint === 'mutate' && result.mutated ? diff(object, result.mutated) : [];
     return { allowed: result.allowed, warnings: result.warnings, results: result.results, patch };
   };

@@ -42,7 +42,12 @@ const CONTAINER_FIELDS = ['initContainers', 'containers', 'ephemeralContainers']
  * @param mutated       the pod spec after the webhook's patch
  * @param specPath      where the pod spec sits in the manifest object
  */
-export function planWriteBack(manifestSpec: JsonObject, simulated: JsonObject, mutated: JsonObject, specPath: EditPath): WriteBackPlan {
+export function planWriteBack(
+  manifestSpec: JsonObject,
+  simulated: JsonObject,
+  mutated: JsonObject,
+  specPath: EditPath,
+): WriteBackPlan {
   const sets: ManifestEdit[] = [];
   const deletes: ManifestEdit[] = [];
   const appends: ManifestEdit[] = [];
@@ -74,7 +79,9 @@ export function planWriteBack(manifestSpec: JsonObject, simulated: JsonObject, m
     }
     if (jsonEqual(s, m)) continue;
     if (pi < 0) {
-      unwritable.push(`volume ${name} changed (${describeOps(fastJsonPatch.compare(s, m))}); it is not in the manifest, so only the webhook can change it`);
+      unwritable.push(
+        `volume ${name} changed (${describeOps(fastJsonPatch.compare(s, m))}); it is not in the manifest, so only the webhook can change it`,
+      );
       continue;
     }
     for (const op of fastJsonPatch.compare(s, m)) {
@@ -112,9 +119,11 @@ export function planWriteBack(manifestSpec: JsonObject, simulated: JsonObject, m
         const mm = mMounts.get(k);
         if (!mm) {
           if (pi >= 0) deletes.push({ op: 'delete', path: at(field, ci, 'volumeMounts', pi) });
-        } else if (!jsonEqual(sm, mm) && pi >= 0) sets.push({ op: 'set', path: at(field, ci, 'volumeMounts', pi), value: mm });
+        } else if (!jsonEqual(sm, mm) && pi >= 0)
+          sets.push({ op: 'set', path: at(field, ci, 'volumeMounts', pi), value: mm });
       }
-      for (const [k, mm] of mMounts) if (!sMounts.has(k)) appends.push({ op: 'append', path: at(field, ci, 'volumeMounts'), value: mm });
+      for (const [k, mm] of mMounts)
+        if (!sMounts.has(k)) appends.push({ op: 'append', path: at(field, ci, 'volumeMounts'), value: mm });
     }
   }
   deletes.sort((a, b) => comparePaths(b.path, a.path));
@@ -127,7 +136,11 @@ export function describeEdit(edit: ManifestEdit): string {
   if (edit.op === 'delete') return `remove ${path}`;
   if (edit.op === 'append') {
     const v = edit.value;
-    const what = isObject(v) ? (stringAt(v, 'mountPath') ? `mount ${stringAt(v, 'name')} at ${stringAt(v, 'mountPath')}` : `${stringAt(v, 'name') ?? 'item'}`) : JSON.stringify(v);
+    const what = isObject(v)
+      ? stringAt(v, 'mountPath')
+        ? `mount ${stringAt(v, 'name')} at ${stringAt(v, 'mountPath')}`
+        : `${stringAt(v, 'name') ?? 'item'}`
+      : JSON.stringify(v);
     return `add ${what} to ${path}`;
   }
   return `set ${path}: ${JSON.stringify(edit.value)}`;
@@ -240,7 +253,12 @@ function writesOctalModes(doc: Document.Parsed): boolean {
   let octal = false;
   visit(doc, {
     Pair(_k, pair) {
-      if (isScalar(pair.key) && MODE_KEYS.has(String(pair.key.value)) && isScalar(pair.value) && /^[-+]?0o?[0-7]+$/.test(String((pair.value as { source?: string }).source ?? ''))) {
+      if (
+        isScalar(pair.key) &&
+        MODE_KEYS.has(String(pair.key.value)) &&
+        isScalar(pair.value) &&
+        /^[-+]?0o?[0-7]+$/.test(String((pair.value as { source?: string }).source ?? ''))
+      ) {
         octal = true;
         return visit.BREAK;
       }
@@ -256,7 +274,13 @@ function markNewModesOctal(doc: Document.Parsed): void {
     Pair(_k, pair) {
       if (!isScalar(pair.key) || !MODE_KEYS.has(String(pair.key.value)) || !isScalar(pair.value)) return;
       const v = pair.value;
-      if ((v as { source?: string }).source === undefined && typeof v.value === 'number' && Number.isInteger(v.value) && v.value >= 0) v.format = 'OCT';
+      if (
+        (v as { source?: string }).source === undefined &&
+        typeof v.value === 'number' &&
+        Number.isInteger(v.value) &&
+        v.value >= 0
+      )
+        v.format = 'OCT';
     },
   });
 }

@@ -32,11 +32,17 @@ export function isApiAudience(audience: string, apiAudiences: readonly string[])
  * needed, never looser. docs/tokens.md "Extension to a year".
  */
 function isExtended(expirationSeconds: number, audiences: readonly string[], apiAudiences: readonly string[]): boolean {
-  return expirationSeconds === API_TOKEN_DEFAULT_EXPIRATION_SECONDS && audiences.every((a) => isApiAudience(a, apiAudiences));
+  return (
+    expirationSeconds === API_TOKEN_DEFAULT_EXPIRATION_SECONDS && audiences.every((a) => isApiAudience(a, apiAudiences))
+  );
 }
 
 /** What the issued token's `exp - iat` is for a pod-bound request: a year when extended, else the request. */
-export function podBoundLifetime(expirationSeconds: number, audiences: readonly string[], apiAudiences: readonly string[]): number {
+export function podBoundLifetime(
+  expirationSeconds: number,
+  audiences: readonly string[],
+  apiAudiences: readonly string[],
+): number {
   return isExtended(expirationSeconds, audiences, apiAudiences) ? EXTENDED_EXPIRATION_SECONDS : expirationSeconds;
 }
 
@@ -46,7 +52,12 @@ export function podBoundLifetime(expirationSeconds: number, audiences: readonly 
  * is above 3606), which lives exactly that long. Undefined when no such value exists (bounds of
  * exactly 3607 s for an extended token).
  */
-export function boundedExpiration(requested: number, min: number, max: number, extendable: boolean): number | undefined {
+export function boundedExpiration(
+  requested: number,
+  min: number,
+  max: number,
+  extendable: boolean,
+): number | undefined {
   const t = Math.min(Math.max(requested, min), max);
   if (!extendable || t !== API_TOKEN_DEFAULT_EXPIRATION_SECONDS) return t;
   if (API_TOKEN_DEFAULT_EXPIRATION_SECONDS - 1 >= min) return API_TOKEN_DEFAULT_EXPIRATION_SECONDS - 1;
@@ -112,7 +123,12 @@ function isPluginToken(source: JsonValue | undefined): boolean {
   const t = only(source, 'serviceAccountToken');
   if (!t || !hasOnlyKeys(t, ['path', 'expirationSeconds', 'audience'])) return false;
   const exp = t.expirationSeconds;
-  return t.path === 'token' && (t.audience === undefined || t.audience === '') && typeof exp === 'number' && exp <= API_TOKEN_DEFAULT_EXPIRATION_SECONDS;
+  return (
+    t.path === 'token' &&
+    (t.audience === undefined || t.audience === '') &&
+    typeof exp === 'number' &&
+    exp <= API_TOKEN_DEFAULT_EXPIRATION_SECONDS
+  );
 }
 
 function isConfigMapItem(source: JsonValue | undefined, name: string, key: string): boolean {
@@ -132,5 +148,10 @@ function isNamespaceItem(source: JsonValue | undefined): boolean {
   const item = items[0];
   if (!isObject(item) || !hasOnlyKeys(item, ['path', 'fieldRef']) || item.path !== 'namespace') return false;
   const ref = item.fieldRef;
-  return isObject(ref) && hasOnlyKeys(ref, ['apiVersion', 'fieldPath']) && (ref.apiVersion ?? 'v1') === 'v1' && ref.fieldPath === 'metadata.namespace';
+  return (
+    isObject(ref) &&
+    hasOnlyKeys(ref, ['apiVersion', 'fieldPath']) &&
+    (ref.apiVersion ?? 'v1') === 'v1' &&
+    ref.fieldPath === 'metadata.namespace'
+  );
 }

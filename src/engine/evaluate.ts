@@ -40,7 +40,11 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
   const metadata = objectAt(object, 'metadata');
   const namespace = stringAt(metadata, 'namespace') || input.namespace;
   const serviceAccount =
-    input.kind === 'Pod' ? podServiceAccount(object) : input.kind === 'Secret' ? secretServiceAccount(object) : input.name || undefined;
+    input.kind === 'Pod'
+      ? podServiceAccount(object)
+      : input.kind === 'Secret'
+        ? secretServiceAccount(object)
+        : input.name || undefined;
   const subject: MatchSubject = {
     namespace,
     label: (key) => stringIn(objectAt(metadata, 'labels'), key),
@@ -63,7 +67,10 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
     if (phase === 'validate') {
       // UPDATEs are only scanned for embedded tokens: token Secrets are never blocked there.
       const create = input.operation === 'CREATE';
-      for (const [set, mode] of [[enforce, 'Enforce'], [audit, 'Audit']] as const) {
+      for (const [set, mode] of [
+        [enforce, 'Enforce'],
+        [audit, 'Audit'],
+      ] as const) {
         for (const p of set) {
           if (create) results.push(...validateLegacySecret(object, namespace, p, mode));
           results.push(...validateEmbeddedTokens(object, p, mode));
@@ -96,14 +103,38 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
 
   // Pods.
   const sa = serviceAccount ?? 'default';
-  const saFacts = facts.serviceAccount?.name === sa && facts.serviceAccount.namespace === namespace ? facts.serviceAccount : undefined;
-  const who = { pod: object, namespace, serviceAccount: sa, saFacts, apiAudiences, ...(facts.now !== undefined ? { now: facts.now } : {}) };
+  const saFacts =
+    facts.serviceAccount?.name === sa && facts.serviceAccount.namespace === namespace
+      ? facts.serviceAccount
+      : undefined;
+  const who = {
+    pod: object,
+    namespace,
+    serviceAccount: sa,
+    saFacts,
+    apiAudiences,
+    ...(facts.now !== undefined ? { now: facts.now } : {}),
+  };
   const planE = planForPod({ policies: enforce, ...who });
   const planA = planForPod({ policies: audit, ...who });
   // Legacy token Secrets the pod takes a token from (validate only: one warning per use, not two).
   const mounts = (oldPod: JsonObject | undefined) => [
-    ...validateTokenMounts({ pod: object, oldPod, namespace, tokenSecrets: facts.tokenSecrets, policies: enforce, mode: 'Enforce' }),
-    ...validateTokenMounts({ pod: object, oldPod, namespace, tokenSecrets: facts.tokenSecrets, policies: audit, mode: 'Audit' }),
+    ...validateTokenMounts({
+      pod: object,
+      oldPod,
+      namespace,
+      tokenSecrets: facts.tokenSecrets,
+      policies: enforce,
+      mode: 'Enforce',
+    }),
+    ...validateTokenMounts({
+      pod: object,
+      oldPod,
+      namespace,
+      tokenSecrets: facts.tokenSecrets,
+      policies: audit,
+      mode: 'Audit',
+    }),
   ];
   if (input.subResource === EPHEMERAL_CONTAINERS) {
     // Validate only (appliesTo): the new ephemeral containers' mounts; the rest cannot change.
@@ -115,7 +146,11 @@ export function evaluate({ policies, input, facts, phase }: EvaluateArgs): Engin
     return finish(phase, results, undefined, []);
   }
   if (phase === 'validate') {
-    results.push(...validatePod(object, planE, 'Enforce'), ...validatePod(object, planA, 'Audit'), ...mounts(undefined));
+    results.push(
+      ...validatePod(object, planE, 'Enforce'),
+      ...validatePod(object, planA, 'Audit'),
+      ...mounts(undefined),
+    );
     return finish(phase, results, undefined, []);
   }
   // Copy-on-write copies sharing with `object` whatever the rules leave alone: cheap to make and to diff.
@@ -147,7 +182,9 @@ const EPHEMERAL_CONTAINERS = 'ephemeralcontainers';
 function appliesTo(input: EngineInput, phase: Phase): boolean {
   if (input.kind === 'Other') return false;
   if (input.kind === 'Pod' && input.subResource === EPHEMERAL_CONTAINERS) {
-    return phase === 'validate' && input.operation === 'UPDATE' && input.object !== undefined && !isMirrorPod(input.object);
+    return (
+      phase === 'validate' && input.operation === 'UPDATE' && input.object !== undefined && !isMirrorPod(input.object)
+    );
   }
   const updatable = input.kind === 'Secret' && input.operation === 'UPDATE'; // embedded-token scan only
   if (input.operation !== 'CREATE' && !updatable) return false;

@@ -41,9 +41,11 @@ export function matchPolicy(policy: TokenPolicy, subject: MatchSubject): MatchOu
     const labels = subject.namespaceFacts?.labels;
     if (!labels) {
       const onlyName = selectorKeys(m.namespaceSelector).every((k) => k === NAMESPACE_NAME_LABEL);
-      if (!onlyName) return { error: `labels of namespace "${ns}" are unknown, so namespaceSelector cannot be evaluated` };
+      if (!onlyName)
+        return { error: `labels of namespace "${ns}" are unknown, so namespaceSelector cannot be evaluated` };
     }
-    if (!selectorMatches(m.namespaceSelector, (k) => (k === NAMESPACE_NAME_LABEL ? ns : stringIn(labels, k)))) return { matched: false };
+    if (!selectorMatches(m.namespaceSelector, (k) => (k === NAMESPACE_NAME_LABEL ? ns : stringIn(labels, k))))
+      return { matched: false };
   }
   return { matched: true };
 }

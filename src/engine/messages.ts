@@ -72,7 +72,8 @@ export function phaseMessages(phase: Phase, results: readonly RuleResult[]): Pha
     if (r.status === 'pass' || r.status === 'skip') continue;
     const policy = policyLabel(r.policies);
     if (r.status === 'warn') warnings.push(warning(`${policy}: ${r.message}`));
-    else if (r.mode === 'Enforce' && r.status === 'mutate' && r.rule === 'token-request') warnings.push(warning(`${policy}: ${r.message}`));
+    else if (r.mode === 'Enforce' && r.status === 'mutate' && r.rule === 'token-request')
+      warnings.push(warning(`${policy}: ${r.message}`));
     else if (r.mode === 'Enforce' && (r.status === 'fail' || r.status === 'error')) {
       if (phase === 'validate') denials.push(ruleLine(r));
       else warnings.push(warning(`${policy}: not fixed: ${r.message}`));
@@ -131,7 +132,7 @@ export const RULE_DESCRIPTIONS: Readonly<Record<RuleId, RuleDescription>> = {
   match: {
     summary: 'The policy can be matched against the object',
     description:
-      'A policy with a namespaceSelector needs the labels of the object\'s Namespace. When they are not known (no Namespace in the manifests or facts, no cluster access), the policy cannot decide whether it applies.',
+      "A policy with a namespaceSelector needs the labels of the object's Namespace. When they are not known (no Namespace in the manifests or facts, no cluster access), the policy cannot decide whether it applies.",
     help: 'Give the Namespace as a manifest or with --facts (kubectl get namespaces -o yaml), or match by namespace name instead of labels.',
   },
   'legacy-token-secret': {
@@ -156,13 +157,13 @@ export const RULE_DESCRIPTIONS: Readonly<Record<RuleId, RuleDescription>> = {
     summary: 'Projected ServiceAccount tokens expire within the allowed bounds',
     description:
       'A projected serviceAccountToken volume asks for a lifetime with expirationSeconds (default 3600). The policy allows lifetimes between minExpirationSeconds and maxExpirationSeconds; longer tokens stay valid longer after a leak.',
-    help: 'Set expirationSeconds within the policy\'s bounds. With onViolation: Mutate the webhook shortens the token at admission; with Deny the pod is refused.',
+    help: "Set expirationSeconds within the policy's bounds. With onViolation: Mutate the webhook shortens the token at admission; with Deny the pod is refused.",
   },
   'token-audience': {
     summary: 'Projected ServiceAccount tokens use an allowed audience',
     description:
       'A projected token is accepted by every service that trusts its audience. The policy lists the audiences pods may ask for (bounds.allowedAudiences); tokens for the API server are always allowed.',
-    help: 'Ask for one of the allowed audiences, or add the audience to the policy\'s bounds.allowedAudiences.',
+    help: "Ask for one of the allowed audiences, or add the audience to the policy's bounds.allowedAudiences.",
   },
   'inject-token': {
     summary: 'Required projected tokens are mounted',
@@ -197,7 +198,8 @@ export const RULE_DESCRIPTIONS: Readonly<Record<RuleId, RuleDescription>> = {
 };
 
 /** What a token read from an environment variable needs: a person (scan's plan, rule `legacy-token-mount`). */
-export const ENV_TOKEN_ADVICE = 'a token in an environment variable never rotates; have the application read a projected token file instead';
+export const ENV_TOKEN_ADVICE =
+  'a token in an environment variable never rotates; have the application read a projected token file instead';
 
 /**
  * How a use of a legacy token Secret through `env` or `envFrom` is told, by `tokenguard scan`'s
@@ -217,4 +219,5 @@ export function volumeTokenMessage(secret: string, use: string): string {
 }
 
 /** What a legacy token mounted from a Secret volume needs: a projected token at the same path (`tokenguard scan --plan` writes it). */
-export const VOLUME_TOKEN_ADVICE = 'a legacy token never expires; mount a projected serviceAccountToken at the same path instead (tokenguard scan --plan writes the patch)';
+export const VOLUME_TOKEN_ADVICE =
+  'a legacy token never expires; mount a projected serviceAccountToken at the same path instead (tokenguard scan --plan writes the patch)';

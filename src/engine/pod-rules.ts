@@ -14,8 +14,19 @@
 import { byName, type TokenPolicy } from '../policy/types.js';
 import { type JsonObject, objectAt } from '../json.js';
 import { mountedVolumeNames, tokenSources } from './pod.js';
-import { type ApiTokenMax, mutateApiTokenExpiration, planApiTokenExpiration, validateApiTokenExpiration } from './rules/api-token-expiration.js';
-import { type AutomountVerdict, disables, mutateAutomount, planAutomount, validateAutomount } from './rules/automount.js';
+import {
+  type ApiTokenMax,
+  mutateApiTokenExpiration,
+  planApiTokenExpiration,
+  validateApiTokenExpiration,
+} from './rules/api-token-expiration.js';
+import {
+  type AutomountVerdict,
+  disables,
+  mutateAutomount,
+  planAutomount,
+  validateAutomount,
+} from './rules/automount.js';
 import { mutateBounds, type PlannedBounds, planBounds, validateBounds } from './rules/bounds.js';
 import { validateEphemeralContainers as validateEphemeral } from './rules/ephemeral-token.js';
 import { type InjectionPlan, mutateInjections, planInjections, validateInjections } from './rules/inject.js';
@@ -54,10 +65,23 @@ export interface PlanForPodArgs {
  * | bounds       | intersection: highest minimum, lowest maximum, every audience list applies; Deny if any says Deny |
  * | API token    | the lowest apiTokenExpirationSeconds                                   |
  */
-export function planForPod({ policies, pod, namespace, serviceAccount, saFacts, apiAudiences, now }: PlanForPodArgs): PodPlan {
+export function planForPod({
+  policies,
+  pod,
+  namespace,
+  serviceAccount,
+  saFacts,
+  apiAudiences,
+  now,
+}: PlanForPodArgs): PodPlan {
   const sorted = [...policies].sort(byName);
   return {
-    automount: planAutomount(sorted, pod, { namespace, serviceAccount, saFacts, ...(now !== undefined ? { now } : {}) }),
+    automount: planAutomount(sorted, pod, {
+      namespace,
+      serviceAccount,
+      saFacts,
+      ...(now !== undefined ? { now } : {}),
+    }),
     injection: planInjections(sorted),
     bounds: planBounds(sorted),
     apiTokenMax: planApiTokenExpiration(sorted),
@@ -78,9 +102,13 @@ export function mutatePod(pod: JsonObject, plan: PodPlan, mode: RuleMode): RuleR
   if (!spec) return [];
   const { apiAudiences } = plan;
   const results = mutateAutomount({ spec, verdicts: plan.automount, apiAudiences, mode });
-  if (plan.apiTokenMax && !disables(plan.automount)) results.push(...mutateApiTokenExpiration({ spec, max: plan.apiTokenMax, apiAudiences, mode }));
+  if (plan.apiTokenMax && !disables(plan.automount))
+    results.push(...mutateApiTokenExpiration({ spec, max: plan.apiTokenMax, apiAudiences, mode }));
   results.push(...mutateInjections({ spec, plan: plan.injection, bounds: plan.bounds, apiAudiences, mode }));
-  if (plan.bounds) results.push(...mutateBounds({ spec, bounds: plan.bounds, apiTokenMax: plan.apiTokenMax?.value, apiAudiences, mode }));
+  if (plan.bounds)
+    results.push(
+      ...mutateBounds({ spec, bounds: plan.bounds, apiTokenMax: plan.apiTokenMax?.value, apiAudiences, mode }),
+    );
   return results;
 }
 
@@ -102,6 +130,18 @@ export function validatePod(pod: JsonObject, plan: PodPlan, mode: RuleMode): Rul
 }
 
 /** Judges the ephemeral containers a `pods/ephemeralcontainers` UPDATE adds (rules/ephemeral-token.ts). */
-export function validateEphemeralContainers(pod: JsonObject, oldPod: JsonObject | undefined, plan: PodPlan, mode: RuleMode): RuleResult[] {
-  return validateEphemeral({ pod, oldPod, verdicts: plan.automount, injections: plan.injection.injections, apiAudiences: plan.apiAudiences, mode });
+export function validateEphemeralContainers(
+  pod: JsonObject,
+  oldPod: JsonObject | undefined,
+  plan: PodPlan,
+  mode: RuleMode,
+): RuleResult[] {
+  return validateEphemeral({
+    pod,
+    oldPod,
+    verdicts: plan.automount,
+    injections: plan.injection.injections,
+    apiAudiences: plan.apiAudiences,
+    mode,
+  });
 }

@@ -1,9 +1,5 @@
 import { isApiAudience, isPluginTokenVolume, podBoundLifetime } from './api-token.js';
-import {
-  DEFAULT_PROJECTED_EXPIRATION_SECONDS,
-  DEFAULT_SERVICE_ACCOUNT,
-  MIRROR_POD_ANNOTATION,
-} from '../constants.js';
+import { DEFAULT_PROJECTED_EXPIRATION_SECONDS, DEFAULT_SERVICE_ACCOUNT, MIRROR_POD_ANNOTATION } from '../constants.js';
 import { isObject, type JsonObject, objectAt, objectsAt, stringAt } from '../json.js';
 
 /** The three container lists of a pod spec, in the order the API server walks them. */

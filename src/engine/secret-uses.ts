@@ -68,12 +68,25 @@ export function secretUses(spec: JsonObject, wanted: (secret: string) => boolean
     const container = `${c.field}/${c.name}`;
     for (const e of objectsAt(c.container, 'envFrom')) {
       const name = stringAt(objectAt(e, 'secretRef'), 'name');
-      if (name && wanted(name)) out.push({ secret: name, kind: 'envFrom', container, ...(stringAt(e, 'prefix') ? { envVar: stringAt(e, 'prefix') } : {}) });
+      if (name && wanted(name))
+        out.push({
+          secret: name,
+          kind: 'envFrom',
+          container,
+          ...(stringAt(e, 'prefix') ? { envVar: stringAt(e, 'prefix') } : {}),
+        });
     }
     for (const e of objectsAt(c.container, 'env')) {
       const ref = objectAt(objectAt(e, 'valueFrom'), 'secretKeyRef');
       const name = stringAt(ref, 'name');
-      if (name && wanted(name)) out.push({ secret: name, kind: 'env', container, envVar: stringAt(e, 'name') ?? '', keys: [stringAt(ref, 'key') ?? ''] });
+      if (name && wanted(name))
+        out.push({
+          secret: name,
+          kind: 'env',
+          container,
+          envVar: stringAt(e, 'name') ?? '',
+          keys: [stringAt(ref, 'key') ?? ''],
+        });
     }
   }
   for (const v of objectsAt(spec, 'volumes')) {
@@ -92,17 +105,29 @@ export function secretUses(spec: JsonObject, wanted: (secret: string) => boolean
     for (const [type, path] of OTHER_VOLUME_REFS) {
       let at: unknown = v[type];
       for (const p of path) at = isObject(at) ? at[p] : undefined;
-      if (typeof at === 'string' && at !== '' && wanted(at)) found.push({ secret: at, kind: 'other-volume', source: type });
+      if (typeof at === 'string' && at !== '' && wanted(at))
+        found.push({ secret: at, kind: 'other-volume', source: type });
     }
     if (found.length === 0) continue;
     const mounts = containers.flatMap((c) =>
       objectsAt(c.container, 'volumeMounts')
         .filter((m) => stringAt(m, 'name') === volume)
-        .map((m) => ({ container: `${c.field}/${c.name}`, mountPath: stringAt(m, 'mountPath') ?? '', subPath: stringAt(m, 'subPath') })),
+        .map((m) => ({
+          container: `${c.field}/${c.name}`,
+          mountPath: stringAt(m, 'mountPath') ?? '',
+          subPath: stringAt(m, 'subPath'),
+        })),
     );
     for (const f of found) {
       if (mounts.length === 0) out.push({ ...f, volume });
-      for (const m of mounts) out.push({ ...f, volume, container: m.container, mountPath: m.mountPath, ...(m.subPath ? { subPath: m.subPath } : {}) });
+      for (const m of mounts)
+        out.push({
+          ...f,
+          volume,
+          container: m.container,
+          mountPath: m.mountPath,
+          ...(m.subPath ? { subPath: m.subPath } : {}),
+        });
     }
   }
   return out;
@@ -129,7 +154,9 @@ export function describeUse(u: SecretUse): string {
     case 'other-volume':
       return `${u.source} volume ${u.volume}${u.mountPath ? ` at ${u.mountPath}` : ''}${inContainer}`;
     default: {
-      const at = u.mountPath ? ` at ${u.mountPath}${u.subPath ? ` (subPath ${u.subPath})` : ''}${inContainer}` : ', not mounted';
+      const at = u.mountPath
+        ? ` at ${u.mountPath}${u.subPath ? ` (subPath ${u.subPath})` : ''}${inContainer}`
+        : ', not mounted';
       return `${u.kind === 'projected' ? 'projected volume' : 'volume'} ${u.volume}${keys}${at}`;
     }
   }
@@ -137,5 +164,15 @@ export function describeUse(u: SecretUse): string {
 
 /** A stable identity of a use, to count each once per workload. */
 export function useKey(u: SecretUse): string {
-  return [u.secret, u.kind, u.volume ?? '', u.container ?? '', u.mountPath ?? '', u.subPath ?? '', (u.keys ?? []).join(','), u.envVar ?? '', u.source ?? ''].join('\u0000');
+  return [
+    u.secret,
+    u.kind,
+    u.volume ?? '',
+    u.container ?? '',
+    u.mountPath ?? '',
+    u.subPath ?? '',
+    (u.keys ?? []).join(','),
+    u.envVar ?? '',
+    u.source ?? '',
+  ].join('\u0000');
 }

@@ -28,7 +28,9 @@ export function inputShapeProblem(input: EngineInput, roots: ShapeRoots): string
   if (!object) return undefined;
   if (kind === 'Pod' && operation === 'CREATE' && subResource === '') return podShapeProblem(object, roots.object);
   if (kind === 'Pod' && operation === 'UPDATE' && subResource === 'ephemeralcontainers') {
-    return podShapeProblem(object, roots.object) ?? (oldObject ? podShapeProblem(oldObject, roots.oldObject) : undefined);
+    return (
+      podShapeProblem(object, roots.object) ?? (oldObject ? podShapeProblem(oldObject, roots.oldObject) : undefined)
+    );
   }
   if (kind === 'TokenRequest' && operation === 'CREATE') return tokenRequestShapeProblem(object, roots.object);
   return undefined;
@@ -90,13 +92,19 @@ function podShapeProblem(pod: JsonObject, root = ''): string | undefined {
       const map = md[key];
       if (wrong(map, 'object')) return problem(`${root}metadata.${key}`, 'object', map);
       const bad = isObject(map) ? firstNonString(map) : undefined;
-      if (bad !== undefined) return problem(`${root}metadata.${key}[${JSON.stringify(bad).slice(0, 80)}]`, 'string', (map as JsonObject)[bad]);
+      if (bad !== undefined)
+        return problem(
+          `${root}metadata.${key}[${JSON.stringify(bad).slice(0, 80)}]`,
+          'string',
+          (map as JsonObject)[bad],
+        );
     }
   }
   const spec = pod.spec;
   if (spec === undefined || spec === null) return `${root}spec is missing`;
   if (!isObject(spec)) return problem(`${root}spec`, 'object', spec);
-  for (const [key, kind] of SPEC_SCALARS) if (wrong(spec[key], kind)) return problem(`${root}spec.${key}`, kind, spec[key]);
+  for (const [key, kind] of SPEC_SCALARS)
+    if (wrong(spec[key], kind)) return problem(`${root}spec.${key}`, kind, spec[key]);
   const volumes = spec.volumes;
   if (wrong(volumes, 'array')) return problem(`${root}spec.volumes`, 'array', volumes);
   if (Array.isArray(volumes)) {
@@ -149,7 +157,8 @@ function volumeProblem(v: JsonObject): string | undefined {
     if (token === undefined || token === null) continue;
     if (!isObject(token)) return problem(`.projected.sources[${s}].serviceAccountToken`, 'object', token);
     for (const [key, kind] of TOKEN_FIELDS) {
-      if (wrong(token[key], kind)) return problem(`.projected.sources[${s}].serviceAccountToken.${key}`, kind, token[key]);
+      if (wrong(token[key], kind))
+        return problem(`.projected.sources[${s}].serviceAccountToken.${key}`, kind, token[key]);
     }
   }
   return undefined;
@@ -175,11 +184,13 @@ function containerProblem(c: JsonObject): string | undefined {
 function tokenRequestShapeProblem(request: JsonObject, root = ''): string | undefined {
   const md = request.metadata;
   if (wrong(md, 'object')) return problem(`${root}metadata`, 'object', md);
-  if (isObject(md) && wrong(md.namespace, 'string')) return problem(`${root}metadata.namespace`, 'string', md.namespace);
+  if (isObject(md) && wrong(md.namespace, 'string'))
+    return problem(`${root}metadata.namespace`, 'string', md.namespace);
   const spec = request.spec;
   if (spec === undefined || spec === null) return `${root}spec is missing`;
   if (!isObject(spec)) return problem(`${root}spec`, 'object', spec);
-  if (wrong(spec.expirationSeconds, 'integer')) return problem(`${root}spec.expirationSeconds`, 'integer', spec.expirationSeconds);
+  if (wrong(spec.expirationSeconds, 'integer'))
+    return problem(`${root}spec.expirationSeconds`, 'integer', spec.expirationSeconds);
   const audiences = spec.audiences;
   if (wrong(audiences, 'array')) return problem(`${root}spec.audiences`, 'array', audiences);
   if (Array.isArray(audiences)) {

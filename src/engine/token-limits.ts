@@ -60,7 +60,13 @@ export interface TokenLimitsArgs {
  * admission holds it; other pod-bound tokens to `projectedTokens.bounds`; other tokens to
  * `tokenRequests`. Legacy tokens and tokens that are not Kubernetes' get the command line's only.
  */
-export function tokenLimits({ token, policies, maxExpirationSeconds, allowedAudiences, apiAudiences }: TokenLimitsArgs): TokenLimit[] {
+export function tokenLimits({
+  token,
+  policies,
+  maxExpirationSeconds,
+  allowedAudiences,
+  apiAudiences,
+}: TokenLimitsArgs): TokenLimit[] {
   const limits: TokenLimit[] = [];
   if (maxExpirationSeconds !== undefined || allowedAudiences !== undefined) {
     limits.push({
@@ -74,10 +80,19 @@ export function tokenLimits({ token, policies, maxExpirationSeconds, allowedAudi
   for (const p of [...policies].sort(byName)) {
     if (p.spec.mode === 'Off' || !mayApply(p, token)) continue;
     const level: FindingLevel = p.spec.mode === 'Enforce' ? 'error' : 'warning';
-    if (token.kind === 'bound-pod' && token.audiences.length > 0 && token.audiences.every((a) => isApiAudience(a, apiAudiences))) {
+    if (
+      token.kind === 'bound-pod' &&
+      token.audiences.length > 0 &&
+      token.audiences.every((a) => isApiAudience(a, apiAudiences))
+    ) {
       // The pod's API token: pod admission holds it to apiTokenExpirationSeconds, not to bounds.
       const max = p.spec.projectedTokens?.apiTokenExpirationSeconds;
-      if (max !== undefined) limits.push({ source: `policy ${p.name} (spec.projectedTokens.apiTokenExpirationSeconds)`, level, maxExpirationSeconds: max });
+      if (max !== undefined)
+        limits.push({
+          source: `policy ${p.name} (spec.projectedTokens.apiTokenExpirationSeconds)`,
+          level,
+          maxExpirationSeconds: max,
+        });
     } else if (token.kind === 'bound-pod') {
       const b = p.spec.projectedTokens?.bounds;
       if (b?.maxExpirationSeconds !== undefined || b?.allowedAudiences !== undefined) {
@@ -128,8 +143,10 @@ export function judgeToken({ token, signed, limits, apiAudiences, nowSeconds }: 
   const add = (level: FindingLevel, code: string, message: string, source?: string) =>
     findings.push(source !== undefined ? { level, code, message, source } : { level, code, message });
 
-  if (token.kind === 'not-kubernetes') add('warning', 'not-kubernetes', 'not a Kubernetes ServiceAccount token (no kubernetes.io or legacy claims)');
-  if (!signed || token.algorithm?.toLowerCase() === 'none') add('error', 'unsigned', 'the token is unsigned (alg none or no signature); no API server accepts it');
+  if (token.kind === 'not-kubernetes')
+    add('warning', 'not-kubernetes', 'not a Kubernetes ServiceAccount token (no kubernetes.io or legacy claims)');
+  if (!signed || token.algorithm?.toLowerCase() === 'none')
+    add('error', 'unsigned', 'the token is unsigned (alg none or no signature); no API server accepts it');
   for (const p of token.problems) add('warning', 'inconsistent-claims', p);
 
   if (token.expiresAt === undefined) {
@@ -141,8 +158,10 @@ export function judgeToken({ token, signed, limits, apiAudiences, nowSeconds }: 
         : 'the token has no exp: it never expires',
     );
   } else {
-    if (token.notBefore !== undefined && token.notBefore > nowSeconds) add('warning', 'not-yet-valid', `not valid for another ${duration(token.notBefore - nowSeconds)} (nbf)`);
-    if (token.remainingSeconds !== undefined && token.remainingSeconds <= 0) add('warning', 'expired', `expired ${duration(-token.remainingSeconds)} ago`);
+    if (token.notBefore !== undefined && token.notBefore > nowSeconds)
+      add('warning', 'not-yet-valid', `not valid for another ${duration(token.notBefore - nowSeconds)} (nbf)`);
+    if (token.remainingSeconds !== undefined && token.remainingSeconds <= 0)
+      add('warning', 'expired', `expired ${duration(-token.remainingSeconds)} ago`);
     if (token.extended) {
       add(
         'warning',
@@ -156,14 +175,24 @@ export function judgeToken({ token, signed, limits, apiAudiences, nowSeconds }: 
     // An extended token is judged by what it lives, a year, as pod and TokenRequest admission count it.
     const lifetime = token.lifetimeSeconds;
     if (lifetime !== undefined && lifetime > l.maxExpirationSeconds) {
-      add(l.level, 'lifetime-over-maximum', `lifetime ${lifetime} s (${duration(lifetime)}) is over the maximum ${l.maxExpirationSeconds} s (${duration(l.maxExpirationSeconds)})`, l.source);
+      add(
+        l.level,
+        'lifetime-over-maximum',
+        `lifetime ${lifetime} s (${duration(lifetime)}) is over the maximum ${l.maxExpirationSeconds} s (${duration(l.maxExpirationSeconds)})`,
+        l.source,
+      );
     }
   }
   for (const l of limits) {
     if (l.allowedAudiences === undefined) continue;
     const bad = token.audiences.filter((a) => !isApiAudience(a, apiAudiences) && !anyGlob(l.allowedAudiences, a));
     if (bad.length > 0) {
-      add(l.level, 'audience-not-allowed', `audience ${bad.map(quoted).join(', ')} not allowed (allowed: ${l.allowedAudiences.join(', ') || 'none'}, and the API server's own)`, l.source);
+      add(
+        l.level,
+        'audience-not-allowed',
+        `audience ${bad.map(quoted).join(', ')} not allowed (allowed: ${l.allowedAudiences.join(', ') || 'none'}, and the API server's own)`,
+        l.source,
+      );
     }
   }
   return findings;

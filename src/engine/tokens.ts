@@ -73,8 +73,10 @@ export function decodeToken(token: string): DecodeResult {
   const parts = t.split('.');
   if (parts.length !== 3) return fail('not-three-parts', `a JWT has 3 dot-separated parts; this has ${parts.length}`);
   const [h, c, s] = parts as [string, string, string];
-  if (!BASE64URL.test(h) || !BASE64URL.test(c) || !BASE64URL.test(s)) return fail('bad-base64url', 'a part is not base64url');
-  if (h.length % 4 === 1 || c.length % 4 === 1 || s.length % 4 === 1) return fail('bad-base64url', 'a part has an impossible base64url length');
+  if (!BASE64URL.test(h) || !BASE64URL.test(c) || !BASE64URL.test(s))
+    return fail('bad-base64url', 'a part is not base64url');
+  if (h.length % 4 === 1 || c.length % 4 === 1 || s.length % 4 === 1)
+    return fail('bad-base64url', 'a part has an impossible base64url length');
   const header = parseJsonPart(h);
   if (header === 'bad-utf8') return fail('bad-utf8', 'the header is not UTF-8');
   if (header === 'not-json') return fail('header-not-json', 'the header is not JSON');
@@ -197,7 +199,8 @@ export function classifyToken(claims: JsonRecord, header: JsonRecord, options: C
   const k8s = claims[KUBERNETES_CLAIM];
 
   if (issuer === LEGACY_ISSUER || (hasLegacyClaims && !isRecord(k8s))) {
-    if (issuer !== LEGACY_ISSUER) problems.push(`legacy claims with issuer ${quoted(issuer ?? null)}, not ${LEGACY_ISSUER}`);
+    if (issuer !== LEGACY_ISSUER)
+      problems.push(`legacy claims with issuer ${quoted(issuer ?? null)}, not ${LEGACY_ISSUER}`);
     for (const [what, key] of Object.entries(LEGACY_CLAIMS)) {
       if (str(claims[key]) === undefined) problems.push(`legacy claim ${key} (${what}) is missing`);
     }
@@ -243,7 +246,8 @@ export function classifyToken(claims: JsonRecord, header: JsonRecord, options: C
     kind = 'bound-node';
     boundObject = { kind: 'Node', name: node.name, uid: node.uid ?? '' };
   }
-  if (boundObject && boundObject.uid === '') problems.push(`${KUBERNETES_CLAIM}.${boundObject.kind.toLowerCase()}.uid is missing`);
+  if (boundObject && boundObject.uid === '')
+    problems.push(`${KUBERNETES_CLAIM}.${boundObject.kind.toLowerCase()}.uid is missing`);
 
   let warnAfter: number | undefined;
   const rawWarn = k8s.warnafter;
@@ -258,13 +262,18 @@ export function classifyToken(claims: JsonRecord, header: JsonRecord, options: C
     const start = iat ?? nbf;
     if (start !== undefined) intendedLifetimeSeconds = warnAfter - start;
     warnRemainingSeconds = warnAfter - nowSeconds;
-    if (kind !== 'bound-pod') problems.push('warnafter on a token that is not pod-bound (only pod-bound tokens are extended)');
+    if (kind !== 'bound-pod')
+      problems.push('warnafter on a token that is not pod-bound (only pod-bound tokens are extended)');
     if (exp !== undefined && warnAfter > exp) problems.push('warnafter is after exp');
     if (intendedLifetimeSeconds !== undefined && intendedLifetimeSeconds !== API_TOKEN_DEFAULT_EXPIRATION_SECONDS) {
-      problems.push(`warnafter is ${intendedLifetimeSeconds} s after issue, not ${API_TOKEN_DEFAULT_EXPIRATION_SECONDS} s`);
+      problems.push(
+        `warnafter is ${intendedLifetimeSeconds} s after issue, not ${API_TOKEN_DEFAULT_EXPIRATION_SECONDS} s`,
+      );
     }
     if (times.lifetimeSeconds !== undefined && times.lifetimeSeconds !== EXTENDED_EXPIRATION_SECONDS) {
-      problems.push(`extended token lives ${times.lifetimeSeconds} s, not ${EXTENDED_EXPIRATION_SECONDS} s (an external signer, or a newer API server, may differ)`);
+      problems.push(
+        `extended token lives ${times.lifetimeSeconds} s, not ${EXTENDED_EXPIRATION_SECONDS} s (an external signer, or a newer API server, may differ)`,
+      );
     }
   }
   if (exp === undefined) problems.push('a bound token always has exp, but this one has none');
@@ -295,12 +304,21 @@ function timing(iat: number | undefined, nbf: number | undefined, exp: number | 
   };
 }
 
-function checkSubject(subject: string | undefined, namespace: string | undefined, name: string | undefined, problems: string[]): void {
+function checkSubject(
+  subject: string | undefined,
+  namespace: string | undefined,
+  name: string | undefined,
+  problems: string[],
+): void {
   if (subject === undefined) {
     problems.push('sub is missing');
     return;
   }
-  if (namespace !== undefined && name !== undefined && subject !== `${SERVICE_ACCOUNT_SUBJECT_PREFIX}${namespace}:${name}`) {
+  if (
+    namespace !== undefined &&
+    name !== undefined &&
+    subject !== `${SERVICE_ACCOUNT_SUBJECT_PREFIX}${namespace}:${name}`
+  ) {
     problems.push(`sub does not name ServiceAccount ${namespace}/${name}`);
   }
 }

@@ -7,13 +7,31 @@
  * Kubernetes extensions the exported policies use (`indexOf` on lists) added here; the CEL cost
  * budget and static type checking are the API server's alone. Pure: no I/O, no clock.
  */
-import { type CelInput, type CelValue, CelScalar, celEnv, celMethod, isCelError, isCelList, isCelMap, listType, parse, plan } from '@bufbuild/cel';
+import {
+  type CelInput,
+  type CelValue,
+  CelScalar,
+  celEnv,
+  celMethod,
+  isCelError,
+  isCelList,
+  isCelMap,
+  listType,
+  parse,
+  plan,
+} from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
 import fastJsonPatch from 'fast-json-patch';
 import { selectorMatches } from '../engine/selector.js';
 import { isObject, type JsonObject, type JsonValue, jsonEqual } from '../json.js';
 import type { MutatingObject, ValidatingObject } from './export.js';
-import type { MatchResources, MutatingAdmissionPolicy, ParamRef, ValidatingAdmissionPolicy, Variable } from './objects.js';
+import type {
+  MatchResources,
+  MutatingAdmissionPolicy,
+  ParamRef,
+  ValidatingAdmissionPolicy,
+  Variable,
+} from './objects.js';
 
 /** What the API server knows about one admission request. */
 export interface AdmissionAttributes {
@@ -75,15 +93,21 @@ export interface MutationResult {
 // ---------------------------------------------------------------------------------------------
 
 /** Kubernetes' `indexOf` of its lists library (k8s.io/apiserver/pkg/cel/library/lists.go). */
-const listIndexOf = celMethod('indexOf', listType(CelScalar.DYN), [CelScalar.DYN], CelScalar.INT, function (this: Iterable<CelValue>, x: CelValue) {
-  let i = 0n;
-  const wanted = JSON.stringify(fromCel(x));
-  for (const e of this) {
-    if (JSON.stringify(fromCel(e)) === wanted) return i;
-    i++;
-  }
-  return -1n;
-});
+const listIndexOf = celMethod(
+  'indexOf',
+  listType(CelScalar.DYN),
+  [CelScalar.DYN],
+  CelScalar.INT,
+  function (this: Iterable<CelValue>, x: CelValue) {
+    let i = 0n;
+    const wanted = JSON.stringify(fromCel(x));
+    for (const e of this) {
+      if (JSON.stringify(fromCel(e)) === wanted) return i;
+      i++;
+    }
+    return -1n;
+  },
+);
 
 const ENV = celEnv({ funcs: [...strings, listIndexOf] });
 
@@ -93,7 +117,8 @@ const ENV = celEnv({ funcs: [...strings, listIndexOf] });
  * CEL evaluator, and what it lacks"). Overloads are told apart by these alone, not by type.
  */
 export function celFunctionKnown(name: string, member: boolean, arity: number): boolean {
-  for (const f of ENV.funcs.find(name) ?? []) if ((f.target !== undefined) === member && f.arguments.length === arity) return true;
+  for (const f of ENV.funcs.find(name) ?? [])
+    if ((f.target !== undefined) === member && f.arguments.length === arity) return true;
   return false;
 }
 type Program = (bindings: Record<string, CelInput>) => unknown;
@@ -255,10 +280,21 @@ function reader(labels: Record<string, string>): (key: string) => string | undef
 
 function constraintsMatch(m: MatchResources, a: AdmissionAttributes): boolean {
   if (!ruleMatches(m, a)) return false;
-  if (m.namespaceSelector && !selectorMatches(m.namespaceSelector as never, reader({ ...labelsOf(a.namespaceObject), 'kubernetes.io/metadata.name': a.namespace }))) return false;
+  if (
+    m.namespaceSelector &&
+    !selectorMatches(
+      m.namespaceSelector as never,
+      reader({ ...labelsOf(a.namespaceObject), 'kubernetes.io/metadata.name': a.namespace }),
+    )
+  )
+    return false;
   if (m.objectSelector) {
     const sel = m.objectSelector as never;
-    if (!selectorMatches(sel, reader(labelsOf(a.object))) && !(a.oldObject && selectorMatches(sel, reader(labelsOf(a.oldObject))))) return false;
+    if (
+      !selectorMatches(sel, reader(labelsOf(a.object))) &&
+      !(a.oldObject && selectorMatches(sel, reader(labelsOf(a.oldObject))))
+    )
+      return false;
   }
   return true;
 }
@@ -279,7 +315,9 @@ function bindingsFor(a: AdmissionAttributes, params: JsonObject | null): Record<
     request.subResource = a.subResource;
     request.requestSubResource = a.subResource;
   }
-  const ns = a.namespaceObject ?? { metadata: { name: a.namespace, labels: { 'kubernetes.io/metadata.name': a.namespace } } };
+  const ns = a.namespaceObject ?? {
+    metadata: { name: a.namespace, labels: { 'kubernetes.io/metadata.name': a.namespace } },
+  };
   return {
     object: toCel(a.object),
     oldObject: toCel(a.oldObject ?? null),
@@ -290,7 +328,10 @@ function bindingsFor(a: AdmissionAttributes, params: JsonObject | null): Record<
 }
 
 /** The variables in order, each seeing the ones before; one that fails is left out (referring to it then fails). */
-function evaluateVariables(variables: readonly Variable[], bindings: Record<string, CelInput>): Record<string, CelInput> {
+function evaluateVariables(
+  variables: readonly Variable[],
+  bindings: Record<string, CelInput>,
+): Record<string, CelInput> {
   const values = new Map<string, CelInput>();
   const withVars = { ...bindings, variables: values };
   for (const v of variables) {
@@ -305,7 +346,10 @@ function evaluateVariables(variables: readonly Variable[], bindings: Record<stri
 
 type Conditions = { matched: true } | { matched: false } | { error: string };
 
-function conditionsMatch(conditions: readonly { name: string; expression: string }[] | undefined, bindings: Record<string, CelInput>): Conditions {
+function conditionsMatch(
+  conditions: readonly { name: string; expression: string }[] | undefined,
+  bindings: Record<string, CelInput>,
+): Conditions {
   let error: string | undefined;
   for (const c of conditions ?? []) {
     try {
@@ -318,9 +362,15 @@ function conditionsMatch(conditions: readonly { name: string; expression: string
 }
 
 /** Each parameter the binding selects (the namespace's ServiceAccounts), or `[null]` without paramKind. */
-function paramsFor(paramRef: ParamRef | undefined, hasParamKind: boolean, a: AdmissionAttributes): (JsonObject | null)[] | 'not-found' {
+function paramsFor(
+  paramRef: ParamRef | undefined,
+  hasParamKind: boolean,
+  a: AdmissionAttributes,
+): (JsonObject | null)[] | 'not-found' {
   if (!hasParamKind) return [null];
-  const selected = (a.serviceAccounts ?? []).filter((sa) => selectorMatches((paramRef?.selector ?? {}) as never, reader(labelsOf(sa))));
+  const selected = (a.serviceAccounts ?? []).filter((sa) =>
+    selectorMatches((paramRef?.selector ?? {}) as never, reader(labelsOf(sa))),
+  );
   if (selected.length > 0) return selected;
   return paramRef?.parameterNotFoundAction === 'Allow' ? [] : 'not-found';
 }
@@ -342,8 +392,17 @@ export function validateRequest(objects: readonly ValidatingObject[], a: Admissi
     const tokenPolicy = policy.metadata.annotations['tokenguard.dev/policy'] ?? '';
     const params = paramsFor(binding.spec.paramRef, policy.spec.paramKind !== undefined, a);
     const results: PolicyVerdict[] = [];
-    const fail = (msg: string): PolicyVerdict => ({ policy: policy.metadata.name, tokenPolicy, actions: binding.spec.validationActions, allowed: policy.spec.failurePolicy === 'Ignore', message: msg, denials: [], error: true });
-    if (params === 'not-found') results.push(fail(`no params found for policy binding with \`Deny\` parameterNotFoundAction`));
+    const fail = (msg: string): PolicyVerdict => ({
+      policy: policy.metadata.name,
+      tokenPolicy,
+      actions: binding.spec.validationActions,
+      allowed: policy.spec.failurePolicy === 'Ignore',
+      message: msg,
+      denials: [],
+      error: true,
+    });
+    if (params === 'not-found')
+      results.push(fail(`no params found for policy binding with \`Deny\` parameterNotFoundAction`));
     else {
       for (const param of params) {
         const base = bindingsFor(a, param);
@@ -363,14 +422,21 @@ export function validateRequest(objects: readonly ValidatingObject[], a: Admissi
             continue;
           }
           if (ok === true) {
-            results.push({ policy: policy.metadata.name, tokenPolicy, actions: binding.spec.validationActions, allowed: true, denials: [] });
+            results.push({
+              policy: policy.metadata.name,
+              tokenPolicy,
+              actions: binding.spec.validationActions,
+              allowed: true,
+              denials: [],
+            });
             continue;
           }
           let text = v.message ?? `failed expression: ${v.expression}`;
           if (v.messageExpression) {
             try {
               const m = evaluate(v.messageExpression, bindings);
-              if (typeof m === 'string' && m.trim() !== '' && !m.includes('\n') && m.length <= 5 * 1024) text = m.trim();
+              if (typeof m === 'string' && m.trim() !== '' && !m.includes('\n') && m.length <= 5 * 1024)
+                text = m.trim();
             } catch {
               // the API server falls back to message
             }
@@ -392,7 +458,10 @@ export function validateRequest(objects: readonly ValidatingObject[], a: Admissi
       if (r.actions.includes('Deny') && message === undefined) {
         message = `ValidatingAdmissionPolicy '${policy.metadata.name}' with binding '${binding.metadata.name}' denied request: ${r.message ?? ''}`;
       }
-      if (r.actions.includes('Warn')) warnings.push(`Validation failed for ValidatingAdmissionPolicy '${policy.metadata.name}' with binding '${binding.metadata.name}': ${r.message ?? ''}`);
+      if (r.actions.includes('Warn'))
+        warnings.push(
+          `Validation failed for ValidatingAdmissionPolicy '${policy.metadata.name}' with binding '${binding.metadata.name}': ${r.message ?? ''}`,
+        );
     }
     // One verdict per policy: the first failure, else a pass.
     const failed = results.find((r) => !r.allowed);
@@ -416,9 +485,15 @@ const MUTATION_ROUNDS = 2;
  * object (`reinvocationPolicy: IfNeeded`). `defaults` stands for the API server's defaulting after
  * each patch.
  */
-export function mutateRequest(objects: readonly MutatingObject[], a: AdmissionAttributes, defaults: (o: JsonObject) => JsonObject = (o) => o): MutationResult {
+export function mutateRequest(
+  objects: readonly MutatingObject[],
+  a: AdmissionAttributes,
+  defaults: (o: JsonObject) => JsonObject = (o) => o,
+): MutationResult {
   if (a.object === undefined) return { object: {}, changedBy: [], errors: [] };
-  const policies = objects.filter((o): o is MutatingAdmissionPolicy => o.kind === 'MutatingAdmissionPolicy').sort((x, y) => (x.metadata.name < y.metadata.name ? -1 : 1));
+  const policies = objects
+    .filter((o): o is MutatingAdmissionPolicy => o.kind === 'MutatingAdmissionPolicy')
+    .sort((x, y) => (x.metadata.name < y.metadata.name ? -1 : 1));
   let object: JsonObject = a.object;
   const changedBy: string[] = [];
   const errors: { policy: string; message: string }[] = [];
@@ -426,7 +501,9 @@ export function mutateRequest(objects: readonly MutatingObject[], a: AdmissionAt
     let changed = false;
     for (const policy of policies) {
       if (round > 0 && policy.spec.reinvocationPolicy !== 'IfNeeded') continue;
-      const binding = objects.find((o) => o.kind === 'MutatingAdmissionPolicyBinding' && o.spec.policyName === policy.metadata.name);
+      const binding = objects.find(
+        (o) => o.kind === 'MutatingAdmissionPolicyBinding' && o.spec.policyName === policy.metadata.name,
+      );
       if (binding?.kind !== 'MutatingAdmissionPolicyBinding') continue;
       const current = { ...a, object };
       if (!constraintsMatch(policy.spec.matchConstraints, current)) continue;
@@ -447,7 +524,8 @@ export function mutateRequest(objects: readonly MutatingObject[], a: AdmissionAt
           if (!Array.isArray(patch) || patch.length === 0) continue;
           let next: JsonObject;
           try {
-            next = fastJsonPatch.applyPatch(structuredClone(object), patch as fastJsonPatch.Operation[], true, false).newDocument as JsonObject;
+            next = fastJsonPatch.applyPatch(structuredClone(object), patch as fastJsonPatch.Operation[], true, false)
+              .newDocument as JsonObject;
           } catch (e) {
             errors.push({ policy: policy.metadata.name, message: `JSON Patch: ${(e as Error).message}` });
             continue;

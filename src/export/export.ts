@@ -65,7 +65,13 @@ import {
   SKIP_MIRROR_PODS,
 } from './pods.js';
 import { legacySecretDenials, ONLY_TOKEN_SECRETS } from './secrets.js';
-import { exemptCondition, SKIP_KUBELET_POD_TOKENS, tokenRequestDenials, tokenRequestMutation, tokenRequestVariables } from './token-requests.js';
+import {
+  exemptCondition,
+  SKIP_KUBELET_POD_TOKENS,
+  tokenRequestDenials,
+  tokenRequestMutation,
+  tokenRequestVariables,
+} from './token-requests.js';
 
 export interface ExportOptions {
   /** The API server's own audiences (`--api-audience`, globs); default docs/tokens.md "API audiences". */
@@ -97,10 +103,34 @@ export const OBJECT_PREFIX = 'tokenguard-';
 
 const LABELS = { 'app.kubernetes.io/part-of': 'tokenguard', 'app.kubernetes.io/component': 'admission-policy' };
 
-const POD_CREATE: ResourceRule = { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' };
-const EPHEMERAL_UPDATE: ResourceRule = { apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['pods/ephemeralcontainers'], scope: 'Namespaced' };
-const SECRET_CREATE: ResourceRule = { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['secrets'], scope: 'Namespaced' };
-const TOKEN_CREATE: ResourceRule = { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['serviceaccounts/token'], scope: 'Namespaced' };
+const POD_CREATE: ResourceRule = {
+  apiGroups: [''],
+  apiVersions: ['v1'],
+  operations: ['CREATE'],
+  resources: ['pods'],
+  scope: 'Namespaced',
+};
+const EPHEMERAL_UPDATE: ResourceRule = {
+  apiGroups: [''],
+  apiVersions: ['v1'],
+  operations: ['UPDATE'],
+  resources: ['pods/ephemeralcontainers'],
+  scope: 'Namespaced',
+};
+const SECRET_CREATE: ResourceRule = {
+  apiGroups: [''],
+  apiVersions: ['v1'],
+  operations: ['CREATE'],
+  resources: ['secrets'],
+  scope: 'Namespaced',
+};
+const TOKEN_CREATE: ResourceRule = {
+  apiGroups: [''],
+  apiVersions: ['v1'],
+  operations: ['CREATE'],
+  resources: ['serviceaccounts/token'],
+  scope: 'Namespaced',
+};
 
 /** The pod's ServiceAccount, among the namespace's (docs/vap.md "The ServiceAccount's annotation"). */
 const SERVICE_ACCOUNT_PARAM: ParamKind = { apiVersion: 'v1', kind: 'ServiceAccount' };
@@ -142,7 +172,8 @@ interface Part {
 function exportOne(p: TokenPolicy, all: readonly TokenPolicy[], api: readonly string[]): PolicyExport {
   const notes: string[] = [];
   const mode = p.spec.mode;
-  if (mode === 'Off') return { policy: p.name, mode, validating: [], mutating: [], notExported: ['mode Off: nothing to export'] };
+  if (mode === 'Off')
+    return { policy: p.name, mode, validating: [], mutating: [], notExported: ['mode Off: nothing to export'] };
   const parts: Part[] = [];
   const label = p.name;
 
@@ -183,7 +214,10 @@ function exportOne(p: TokenPolicy, all: readonly TokenPolicy[], api: readonly st
         judges: 'variables.own',
         params: needed.usesServiceAccount,
         mutations: [automountMutation()],
-        mutateVariables: [...base.filter((v) => v.name === 'volumes' || v.name === 'pluginVolumes'), ...automountVariables(needed).filter((v) => v.name === 'own' || v.name === 'needed')],
+        mutateVariables: [
+          ...base.filter((v) => v.name === 'volumes' || v.name === 'pluginVolumes'),
+          ...automountVariables(needed).filter((v) => v.name === 'own' || v.name === 'needed'),
+        ],
         mutateRules: [POD_CREATE],
       });
     }
@@ -210,7 +244,10 @@ function exportOne(p: TokenPolicy, all: readonly TokenPolicy[], api: readonly st
     }
     injections.forEach(({ inj, guard }, i) => {
       lists.push({ name: `inject${i}`, expression: injectionDenials(label, inj, guard) });
-      if (!reservedInjectionName(inj)) mutations.push(injectionMutation(inj, injectedExpiration(inj, bounds, api, isApiAudience(inj.audience, api)), guard));
+      if (!reservedInjectionName(inj))
+        mutations.push(
+          injectionMutation(inj, injectedExpiration(inj, bounds, api, isApiAudience(inj.audience, api)), guard),
+        );
     });
     if (injections.length > 0) rulesNamed.push('inject-token', 'ephemeral-token');
     const clamp = bounds ? boundsMutation(bounds, apiMax, api) : undefined;
@@ -225,7 +262,10 @@ function exportOne(p: TokenPolicy, all: readonly TokenPolicy[], api: readonly st
       conditions: [SKIP_MIRROR_PODS],
       rulesNamed,
       variables: [...base, ...(injections.length > 0 ? [ADDED_EPHEMERAL] : []), ...lists],
-      denials: injections.length > 0 ? `(has(request.subResource) && request.subResource == 'ephemeralcontainers') ? ${ephemeral} : ${create}` : create,
+      denials:
+        injections.length > 0
+          ? `(has(request.subResource) && request.subResource == 'ephemeralcontainers') ? ${ephemeral} : ${create}`
+          : create,
       mutations,
       mutateVariables: base,
       mutateRules: [POD_CREATE],
@@ -244,7 +284,9 @@ function exportOne(p: TokenPolicy, all: readonly TokenPolicy[], api: readonly st
     // Said when set: the default (Warn) has nothing to enforce, and an admission policy has no Secret facts anyway.
     const mounted = lts.mountedTokens;
     if (mounted !== undefined && mounted !== 'Ignore') {
-      notes.push(`legacyTokenSecrets.mountedTokens: ${mounted}: not enforced: knowing which Secrets a pod names are token Secrets needs the Secrets' types, which an admission policy on pods cannot read`);
+      notes.push(
+        `legacyTokenSecrets.mountedTokens: ${mounted}: not enforced: knowing which Secrets a pod names are token Secrets needs the Secrets' types, which an admission policy on pods cannot read`,
+      );
     }
     if (lts.action === 'Deny') {
       parts.push({
@@ -265,7 +307,8 @@ function exportOne(p: TokenPolicy, all: readonly TokenPolicy[], api: readonly st
   if (tr && (tr.maxExpirationSeconds !== undefined || tr.allowedAudiences !== undefined)) {
     const exempt = exemptCondition(tr);
     const mutate = (tr.onViolation ?? 'Deny') === 'Mutate' && tr.maxExpirationSeconds !== undefined;
-    if (mutate && mode === 'Enforce') notes.push('tokenRequests.onViolation: Mutate: the requester is not warned that the token was shortened');
+    if (mutate && mode === 'Enforce')
+      notes.push('tokenRequests.onViolation: Mutate: the requester is not warned that the token was shortened');
     parts.push({
       suffix: 'token-requests',
       kind: 'TokenRequest',
@@ -279,7 +322,9 @@ function exportOne(p: TokenPolicy, all: readonly TokenPolicy[], api: readonly st
   }
 
   if (mode === 'Audit' && parts.some((x) => x.mutations.length > 0)) {
-    notes.push('Audit: only would-be denials are reported (warnings and audit annotations), not the changes the mutating webhook would make');
+    notes.push(
+      'Audit: only would-be denials are reported (warnings and audit annotations), not the changes the mutating webhook would make',
+    );
   }
 
   const validating: ValidatingObject[] = [];
@@ -289,7 +334,13 @@ function exportOne(p: TokenPolicy, all: readonly TokenPolicy[], api: readonly st
     const metadata = meta(name, p.name, part.rulesNamed, notes);
     const match = compileMatch(p.spec.match, part.kind);
     const constraints = (rules: readonly ResourceRule[]): MatchResources => ({
-      resourceRules: rules.map((r) => ({ ...r, apiGroups: [...r.apiGroups], apiVersions: [...r.apiVersions], operations: [...r.operations], resources: [...r.resources] })),
+      resourceRules: rules.map((r) => ({
+        ...r,
+        apiGroups: [...r.apiGroups],
+        apiVersions: [...r.apiVersions],
+        operations: [...r.operations],
+        resources: [...r.resources],
+      })),
       ...(match.namespaceSelector ? { namespaceSelector: match.namespaceSelector } : {}),
       ...(match.objectSelector ? { objectSelector: match.objectSelector } : {}),
       matchPolicy: 'Equivalent',
@@ -327,7 +378,10 @@ function exportOne(p: TokenPolicy, all: readonly TokenPolicy[], api: readonly st
       },
     });
     if (mode === 'Enforce' && part.mutations.length > 0) {
-      const mutations: Mutation[] = part.mutations.map((expression) => ({ patchType: 'JSONPatch', jsonPatch: { expression } }));
+      const mutations: Mutation[] = part.mutations.map((expression) => ({
+        patchType: 'JSONPatch',
+        jsonPatch: { expression },
+      }));
       const mutateConditions = conditions.filter((c) => c.name !== 'only-service-account-token-secrets');
       mutating.push({
         apiVersion: MAP_API_VERSION,
@@ -372,16 +426,24 @@ function meta(name: string, policy: string, rules: readonly string[], notes: rea
  * guard that skips it where an earlier policy (in name order, of the same mode) that claims the
  * same volume name applies: that claim stands, as in the engine.
  */
-function planOwnInjections(p: TokenPolicy, all: readonly TokenPolicy[], notes: string[]): { inj: Injection; guard: string }[] {
+function planOwnInjections(
+  p: TokenPolicy,
+  all: readonly TokenPolicy[],
+  notes: string[],
+): { inj: Injection; guard: string }[] {
   const out: { inj: Injection; guard: string }[] = [];
   const earlier = all.filter((q) => q.spec.mode === p.spec.mode && byName(q, p) < 0);
   for (const raw of p.spec.projectedTokens?.inject ?? []) {
     const inj = injectionOf(raw);
     if (out.some((o) => o.inj.volumeName === inj.volumeName)) {
-      notes.push(`inject-token: volume ${inj.volumeName} is injected twice; the later injection is skipped (no warning)`);
+      notes.push(
+        `inject-token: volume ${inj.volumeName} is injected twice; the later injection is skipped (no warning)`,
+      );
       continue;
     }
-    const claimers = earlier.filter((q) => (q.spec.projectedTokens?.inject ?? []).some((i) => i.volumeName === inj.volumeName));
+    const claimers = earlier.filter((q) =>
+      (q.spec.projectedTokens?.inject ?? []).some((i) => i.volumeName === inj.volumeName),
+    );
     if (claimers.length > 0) {
       notes.push(
         `inject-token: volume ${inj.volumeName} is also injected by ${claimers.map((q) => q.name).join(', ')}, whose injection stands where it applies (no warning about a conflict)`,
@@ -393,7 +455,11 @@ function planOwnInjections(p: TokenPolicy, all: readonly TokenPolicy[], notes: s
 }
 
 /** Every object of the result, validating ones or mutating ones, in order. */
-export function exportedObjects(result: ExportResult, which: 'validating' | 'mutating'): (ValidatingObject | MutatingObject)[] {
-  return result.policies.flatMap((p): (ValidatingObject | MutatingObject)[] => (which === 'validating' ? [...p.validating] : [...p.mutating]));
+export function exportedObjects(
+  result: ExportResult,
+  which: 'validating' | 'mutating',
+): (ValidatingObject | MutatingObject)[] {
+  return result.policies.flatMap((p): (ValidatingObject | MutatingObject)[] =>
+    which === 'validating' ? [...p.validating] : [...p.mutating],
+  );
 }
-

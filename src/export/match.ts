@@ -66,7 +66,11 @@ function copySelector(s: LabelSelector): Selector {
   const out: Selector = {};
   if (s.matchLabels && Object.keys(s.matchLabels).length > 0) out.matchLabels = { ...s.matchLabels };
   if (s.matchExpressions && s.matchExpressions.length > 0) {
-    out.matchExpressions = s.matchExpressions.map((e) => ({ key: e.key, operator: e.operator, ...(e.values ? { values: [...e.values] } : {}) }));
+    out.matchExpressions = s.matchExpressions.map((e) => ({
+      key: e.key,
+      operator: e.operator,
+      ...(e.values ? { values: [...e.values] } : {}),
+    }));
   }
   return out;
 }
@@ -82,16 +86,22 @@ export function compileMatch(match: PolicyMatch | undefined, kind: TargetKind): 
   const exclude = match?.excludeNamespaces ?? [];
   const excludeLiteral = exclude.filter(isLiteral);
   const excludeGlob = exclude.filter((p) => !isLiteral(p));
-  if (excludeLiteral.length > 0) expressions.push({ key: NAMESPACE_NAME_LABEL, operator: 'NotIn', values: [...new Set(excludeLiteral)] });
-  if (excludeGlob.length > 0) conditions.push({ name: 'exclude-namespaces', expression: not(globs(excludeGlob, NAMESPACE)) });
+  if (excludeLiteral.length > 0)
+    expressions.push({ key: NAMESPACE_NAME_LABEL, operator: 'NotIn', values: [...new Set(excludeLiteral)] });
+  if (excludeGlob.length > 0)
+    conditions.push({ name: 'exclude-namespaces', expression: not(globs(excludeGlob, NAMESPACE)) });
   const include = match?.namespaces ?? [];
   if (include.length > 0) {
-    if (include.every(isLiteral)) expressions.push({ key: NAMESPACE_NAME_LABEL, operator: 'In', values: [...new Set(include)] });
+    if (include.every(isLiteral))
+      expressions.push({ key: NAMESPACE_NAME_LABEL, operator: 'In', values: [...new Set(include)] });
     else conditions.push({ name: 'namespaces', expression: globs(include, NAMESPACE) });
   }
   if (match?.serviceAccounts && match.serviceAccounts.length > 0) {
     const sa = serviceAccountOf(kind);
-    conditions.push({ name: 'service-accounts', expression: allOf([sa.known, serviceAccountPatterns(match.serviceAccounts, NAMESPACE, sa.name)]) });
+    conditions.push({
+      name: 'service-accounts',
+      expression: allOf([sa.known, serviceAccountPatterns(match.serviceAccounts, NAMESPACE, sa.name)]),
+    });
   }
   const ns = match?.namespaceSelector ? copySelector(match.namespaceSelector) : {};
   if (expressions.length > 0) ns.matchExpressions = [...(ns.matchExpressions ?? []), ...expressions];
@@ -106,7 +116,8 @@ export function compileMatch(match: PolicyMatch | undefined, kind: TargetKind): 
 /** CEL for a label selector over the label map `labels` (an expression), as `selectorMatches` evaluates it. */
 export function selectorCel(selector: LabelSelector, labels: string): string {
   const terms: string[] = [];
-  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) terms.push(`(${str(k)} in ${labels} && ${labels}[${str(k)}] == ${str(v)})`);
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {}))
+    terms.push(`(${str(k)} in ${labels} && ${labels}[${str(k)}] == ${str(v)})`);
   for (const e of selector.matchExpressions ?? []) terms.push(requirementCel(e, labels));
   return allOf(terms);
 }
@@ -143,6 +154,7 @@ export function matchCel(policy: TokenPolicy, kind: TargetKind): string {
     terms.push(allOf([sa.known, serviceAccountPatterns(m.serviceAccounts, NAMESPACE, sa.name)]));
   }
   if (m.objectSelector) terms.push(selectorCel(m.objectSelector, orDefault('object.metadata.labels', '{}')));
-  if (m.namespaceSelector) terms.push(selectorCel(m.namespaceSelector, orDefault('namespaceObject.metadata.labels', '{}')));
+  if (m.namespaceSelector)
+    terms.push(selectorCel(m.namespaceSelector, orDefault('namespaceObject.metadata.labels', '{}')));
   return allOf(terms);
 }

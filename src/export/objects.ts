@@ -116,4 +116,8 @@ export interface MutatingAdmissionPolicyBinding {
   };
 }
 
-export type AdmissionPolicyObject = ValidatingAdmissionPolicy | ValidatingAdmissionPolicyBinding | MutatingAdmissionPolicy | MutatingAdmissionPolicyBinding;
+export type AdmissionPolicyObject =
+  | ValidatingAdmissionPolicy
+  | ValidatingAdmissionPolicyBinding
+  | MutatingAdmissionPolicy
+  | MutatingAdmissionPolicyBinding;

@@ -39,7 +39,8 @@ const listAt = (path: string) => orDefault(path, '[]');
 /** The audience of the token source `s` (a CEL variable name), `''` when absent. */
 const audienceOf = (s: string) => orDefault(`${s}.serviceAccountToken.audience`, "''");
 /** `expirationSeconds` of `s`, 3600 when absent (Kubernetes' default). */
-const expirationOf = (s: string) => orDefault(`${s}.serviceAccountToken.expirationSeconds`, String(DEFAULT_PROJECTED_EXPIRATION_SECONDS));
+const expirationOf = (s: string) =>
+  orDefault(`${s}.serviceAccountToken.expirationSeconds`, String(DEFAULT_PROJECTED_EXPIRATION_SECONDS));
 
 /** CEL true when `audience` is the API server's own: empty, or one of the API audiences (globs). */
 export function isApiAudience(audience: string, apiAudiences: readonly string[]): string {
@@ -133,7 +134,10 @@ export function podVariables(api: readonly string[]): Variable[] {
       expression: `${listAt(`${SPEC}.initContainers`)} + ${listAt(`${SPEC}.containers`)} + ${listAt(`${SPEC}.ephemeralContainers`)}`,
     },
     { name: 'pluginVolumes', expression: `variables.volumes.filter(v, ${isPluginVolume('v')}).map(v, v.name)` },
-    { name: 'tokens', expression: `variables.volumes.map(v, ${sourcesOf('v')}.filter(s, has(s.serviceAccountToken)).map(s, ${token('s')}))` },
+    {
+      name: 'tokens',
+      expression: `variables.volumes.map(v, ${sourcesOf('v')}.filter(s, has(s.serviceAccountToken)).map(s, ${token('s')}))`,
+    },
   ];
 }
 
@@ -174,20 +178,24 @@ export function neededPlan(needed: AutomountNeeded | undefined): NeededPlan {
   let usesServiceAccount = false;
   if (needed.annotation) {
     const key = str(needed.annotation);
-    const annotated = (o: string) => `(has(${o}.metadata.annotations) && ${key} in ${o}.metadata.annotations && ${o}.metadata.annotations[${key}] == 'true')`;
+    const annotated = (o: string) =>
+      `(has(${o}.metadata.annotations) && ${key} in ${o}.metadata.annotations && ${o}.metadata.annotations[${key}] == 'true')`;
     terms.push(annotated('object'), `(params != null && ${annotated('params')})`);
     usesServiceAccount = true;
   }
-  if (needed.serviceAccounts && needed.serviceAccounts.length > 0) terms.push(serviceAccountPatterns(needed.serviceAccounts, NAMESPACE, POD_SERVICE_ACCOUNT));
+  if (needed.serviceAccounts && needed.serviceAccounts.length > 0)
+    terms.push(serviceAccountPatterns(needed.serviceAccounts, NAMESPACE, POD_SERVICE_ACCOUNT));
   // RBAC bindings and observed use are unknown to CEL: whenUnknown decides, as it does in the engine without facts.
-  const rbacNeeded = (needed.rbacBound === true || needed.observedWithin !== undefined) && (needed.whenUnknown ?? 'Needed') === 'Needed';
+  const rbacNeeded =
+    (needed.rbacBound === true || needed.observedWithin !== undefined) && (needed.whenUnknown ?? 'Needed') === 'Needed';
   if (rbacNeeded) return { expression: 'true', usesServiceAccount: false, alwaysNeeded: true };
   return { expression: anyOf(terms), usesServiceAccount, alwaysNeeded: false };
 }
 
 /** Variables of the automount policies: which API token volumes are mounted and which are not. */
 export function automountVariables(needed: NeededPlan): Variable[] {
-  const mounted = (n: string) => `variables.containers.exists(c, has(c.volumeMounts) && c.volumeMounts.exists(m, m.name == ${n}))`;
+  const mounted = (n: string) =>
+    `variables.containers.exists(c, has(c.volumeMounts) && c.volumeMounts.exists(m, m.name == ${n}))`;
   return [
     { name: 'own', expression: needed.usesServiceAccount ? OWN_SERVICE_ACCOUNT : 'true' },
     { name: 'needed', expression: needed.expression },
@@ -201,7 +209,8 @@ export function automountVariables(needed: NeededPlan): Variable[] {
 export function automountDenials(label: string): string {
   const on = "(size(variables.apiMounted) > 0 ? 'pod mounts API token ' + variables.apiMounted.join(', ') : '')";
   const sep = "(size(variables.apiMounted) > 0 && size(variables.apiUnmounted) > 0 ? '; ' : '')";
-  const off = "(size(variables.apiUnmounted) > 0 ? 'pod has API token ' + variables.apiUnmounted.join(', ') + ' (no container mounts it yet)' : '')";
+  const off =
+    "(size(variables.apiUnmounted) > 0 ? 'pod has API token ' + variables.apiUnmounted.join(', ') + ' (no container mounts it yet)' : '')";
   return `variables.needed || size(variables.apiVolumes) == 0 ? [] : [${prefix(label, 'automount')} + ${on} + ${sep} + ${off} + ' but does not need API access']`;
 }
 
@@ -239,7 +248,10 @@ export function automountMutation(): string {
 
 /** `validateApiTokenExpiration`: every API token living longer than `max`. */
 export function apiTokenDenials(label: string, max: number): string {
-  return perToken(`t.api && t.life > ${max}`, `${prefix(label, 'api-token-expiration')} + 'API token ' + t.volume + ' ' + ${describe('t.exp', 't.life', max)} + ' > ${max}'`);
+  return perToken(
+    `t.api && t.life > ${max}`,
+    `${prefix(label, 'api-token-expiration')} + 'API token ' + t.volume + ' ' + ${describe('t.exp', 't.life', max)} + ' > ${max}'`,
+  );
 }
 
 /** A token source `s` rebuilt with expiration `target` (its audience and path kept). */
@@ -285,7 +297,12 @@ export interface Bounds {
   readonly deny: boolean;
 }
 
-export function boundsOf(b: { minExpirationSeconds?: number; maxExpirationSeconds?: number; allowedAudiences?: readonly string[]; onViolation?: 'Mutate' | 'Deny' }): Bounds {
+export function boundsOf(b: {
+  minExpirationSeconds?: number;
+  maxExpirationSeconds?: number;
+  allowedAudiences?: readonly string[];
+  onViolation?: 'Mutate' | 'Deny';
+}): Bounds {
   return {
     min: Math.max(MIN_EXPIRATION_SECONDS, b.minExpirationSeconds ?? MIN_EXPIRATION_SECONDS),
     max: Math.min(MAX_EXPIRATION_SECONDS, b.maxExpirationSeconds ?? MAX_EXPIRATION_SECONDS),
@@ -296,7 +313,8 @@ export function boundsOf(b: { minExpirationSeconds?: number; maxExpirationSecond
 
 /** `validateBounds`: every token but the plugin's outside the bounds, or of an audience not allowed. */
 export function boundsDenials(label: string, b: Bounds): string {
-  const intersect = b.min > b.max ? `[${str(`${label}/token-bounds: bounds do not intersect: min ${b.min} > max ${b.max}`)}] + ` : '';
+  const intersect =
+    b.min > b.max ? `[${str(`${label}/token-bounds: bounds do not intersect: min ${b.min} > max ${b.max}`)}] + ` : '';
   const outside = `(t.life < ${b.min} || t.life > ${b.max} ? ${prefix(label, 'token-bounds')} + t.volume + ': ' + ${describe('t.exp', 't.life', b.max)} + ' outside [${b.min}, ${b.max}]' : '')`;
   const audience =
     b.audiences === undefined
@@ -315,11 +333,16 @@ export function boundsMutation(b: Bounds, apiMax: number | undefined, api: reado
   const apiHi = apiMax !== undefined ? Math.min(b.max, apiMax) : b.max;
   const exp = expirationOf;
   const life = (s: string) => lifeOf(s, api);
-  const plain = (s: string) => `(${life(s)} < ${b.min} || ${life(s)} > ${b.max}) && ${boundedCel(exp(s), b.min, b.max, false)} != ${exp(s)}`;
+  const plain = (s: string) =>
+    `(${life(s)} < ${b.min} || ${life(s)} > ${b.max}) && ${boundedCel(exp(s), b.min, b.max, false)} != ${exp(s)}`;
   const forApi = (s: string) =>
-    b.min > apiHi ? 'false' : `(${life(s)} < ${b.min} || ${life(s)} > ${apiHi}) && ${boundedCel(exp(s), b.min, apiHi, true)} >= 0 && ${boundedCel(exp(s), b.min, apiHi, true)} != ${exp(s)}`;
-  const needs = (s: string) => `has(${s}.serviceAccountToken) && !(v.name in variables.pluginVolumes) && (${isApiSource(s, api)} ? ${forApi(s)} : ${plain(s)})`;
-  const target = (s: string) => `(${isApiSource(s, api)} ? ${boundedCel(exp(s), b.min, apiHi, true)} : ${boundedCel(exp(s), b.min, b.max, false)})`;
+    b.min > apiHi
+      ? 'false'
+      : `(${life(s)} < ${b.min} || ${life(s)} > ${apiHi}) && ${boundedCel(exp(s), b.min, apiHi, true)} >= 0 && ${boundedCel(exp(s), b.min, apiHi, true)} != ${exp(s)}`;
+  const needs = (s: string) =>
+    `has(${s}.serviceAccountToken) && !(v.name in variables.pluginVolumes) && (${isApiSource(s, api)} ? ${forApi(s)} : ${plain(s)})`;
+  const target = (s: string) =>
+    `(${isApiSource(s, api)} ? ${boundedCel(exp(s), b.min, apiHi, true)} : ${boundedCel(exp(s), b.min, b.max, false)})`;
   return clampSources(needs, target);
 }
 
@@ -344,7 +367,8 @@ const isInjectionVolume = (v: string, inj: Injection) =>
 const satisfied = (c: string, inj: Injection) =>
   `(has(${c}.volumeMounts) && ${c}.volumeMounts.exists(m, m.mountPath == ${str(inj.mountPath)} && variables.volumes.exists(v, v.name == m.name && ${sourcesOf('v')}.exists(s, ${sameToken('s', inj)}))))`;
 
-const targetsOf = (inj: Injection, field: 'initContainers' | 'containers') => `${listAt(`${SPEC}.${field}`)}.filter(c, ${globs(inj.containers, 'c.name')})`;
+const targetsOf = (inj: Injection, field: 'initContainers' | 'containers') =>
+  `${listAt(`${SPEC}.${field}`)}.filter(c, ${globs(inj.containers, 'c.name')})`;
 
 /** `validateInjections` for one injection; `guard` false where an earlier policy's claim of the volume name stands. */
 export function injectionDenials(label: string, inj: Injection, guard: string): string {
@@ -354,7 +378,12 @@ export function injectionDenials(label: string, inj: Injection, guard: string): 
 }
 
 /** The expiration an injected token is written with: clamped so that it lives within the policy's bounds (`injectedExpiration`). */
-export function injectedExpiration(inj: Injection, b: Bounds | undefined, api: readonly string[], isApi: boolean): number {
+export function injectedExpiration(
+  inj: Injection,
+  b: Bounds | undefined,
+  api: readonly string[],
+  isApi: boolean,
+): number {
   if (!b || b.min > b.max) return inj.expirationSeconds;
   const lifetime = podBoundLifetime(inj.expirationSeconds, [inj.audience], api);
   if (lifetime >= b.min && lifetime <= b.max) return inj.expirationSeconds;
@@ -368,8 +397,10 @@ export function injectedExpiration(inj: Injection, b: Bounds | undefined, api: r
  */
 export function injectionMutation(inj: Injection, expiration: number, guard: string): string {
   const mount = `{'name': dyn(${str(inj.volumeName)}), 'mountPath': dyn(${str(inj.mountPath)}), 'readOnly': dyn(true)}`;
-  const free = (c: string) => `!(has(${c}.volumeMounts) && ${c}.volumeMounts.exists(m, m.mountPath == ${str(inj.mountPath)}))`;
-  const adding = (field: 'initContainers' | 'containers') => `${targetsOf(inj, field)}.filter(c, !${satisfied('c', inj)} && ${free('c')})`;
+  const free = (c: string) =>
+    `!(has(${c}.volumeMounts) && ${c}.volumeMounts.exists(m, m.mountPath == ${str(inj.mountPath)}))`;
+  const adding = (field: 'initContainers' | 'containers') =>
+    `${targetsOf(inj, field)}.filter(c, !${satisfied('c', inj)} && ${free('c')})`;
   const mounts = (field: 'initContainers' | 'containers') =>
     `${adding(field)}.map(c, ${jsonPatch('add', `'/spec/${field}/' + string(${SPEC}.${field}.indexOf(c)) + '/volumeMounts'`, `${listAt('c.volumeMounts')} + [${mount}]`)})`;
   const token = `{'audience': dyn(${str(inj.audience)}), 'expirationSeconds': dyn(${expiration}), 'path': dyn(${str(inj.path)})}`;

@@ -18,7 +18,10 @@ export const ONLY_TOKEN_SECRETS: MatchCondition = {
 export function legacySecretDenials(label: string, spec: LegacyTokenSecretsSpec): string {
   // Only namespace/name patterns exempt (a bare name never does, as in the engine).
   const exempt = (spec.exemptServiceAccounts ?? []).filter((p) => p.includes('/'));
-  const isExempt = exempt.length > 0 ? `${SECRET_HAS_SERVICE_ACCOUNT} && ${serviceAccountPatterns(exempt, NAMESPACE, SECRET_SERVICE_ACCOUNT)}` : 'false';
+  const isExempt =
+    exempt.length > 0
+      ? `${SECRET_HAS_SERVICE_ACCOUNT} && ${serviceAccountPatterns(exempt, NAMESPACE, SECRET_SERVICE_ACCOUNT)}`
+      : 'false';
   const who = `${NAMESPACE} + '/' + (${SECRET_HAS_SERVICE_ACCOUNT} ? ${SECRET_SERVICE_ACCOUNT} : '')`;
   return `${isExempt} ? [] : [${str(`${label}/legacy-token-secret: legacy token Secret for ServiceAccount `)} + ${who} + ': such tokens never expire; use kubectl create token or a projected token']`;
 }

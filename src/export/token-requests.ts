@@ -4,7 +4,11 @@
  * allowed audiences. The kubelet's pod-bound requests and exempt users and groups are left out
  * by matchConditions.
  */
-import { API_TOKEN_DEFAULT_EXPIRATION_SECONDS, DEFAULT_PROJECTED_EXPIRATION_SECONDS, EXTENDED_EXPIRATION_SECONDS } from '../constants.js';
+import {
+  API_TOKEN_DEFAULT_EXPIRATION_SECONDS,
+  DEFAULT_PROJECTED_EXPIRATION_SECONDS,
+  EXTENDED_EXPIRATION_SECONDS,
+} from '../constants.js';
 import type { TokenRequestsSpec } from '../policy/types.js';
 import { anyOf, globs, jsonPatch, jsonQuote, not, orDefault, str } from './cel.js';
 import type { MatchCondition, Variable } from './objects.js';
@@ -32,9 +36,15 @@ export function exemptCondition(spec: TokenRequestsSpec): MatchCondition | undef
 export function tokenRequestVariables(api: readonly string[]): Variable[] {
   const ref = 'object.spec.boundObjectRef';
   return [
-    { name: 'exp', expression: orDefault('object.spec.expirationSeconds', String(DEFAULT_PROJECTED_EXPIRATION_SECONDS)) },
+    {
+      name: 'exp',
+      expression: orDefault('object.spec.expirationSeconds', String(DEFAULT_PROJECTED_EXPIRATION_SECONDS)),
+    },
     { name: 'audiences', expression: orDefault('object.spec.audiences', '[]') },
-    { name: 'podBound', expression: `has(${ref}) && has(${ref}.kind) && ${ref}.kind == 'Pod' && (!has(${ref}.apiVersion) || ${ref}.apiVersion in ['v1', ''])` },
+    {
+      name: 'podBound',
+      expression: `has(${ref}) && has(${ref}.kind) && ${ref}.kind == 'Pod' && (!has(${ref}.apiVersion) || ${ref}.apiVersion in ['v1', ''])`,
+    },
     { name: 'allApi', expression: `variables.audiences.all(a, ${isApiAudience('a', api)})` },
     {
       name: 'lifetime',
@@ -49,7 +59,9 @@ export function tokenRequestDenials(label: string, spec: TokenRequestsSpec, api:
   const max = spec.maxExpirationSeconds;
   if (max !== undefined) {
     const described = `(variables.lifetime == variables.exp || variables.exp > ${max} ? 'expirationSeconds ' + string(variables.exp) : 'expirationSeconds ' + string(variables.exp) + ' (extended to ' + string(variables.lifetime) + ' s)')`;
-    parts.push(`(variables.lifetime > ${max} ? [${str(`${label}/token-request: requested `)} + ${described} + ${str(` exceeds the maximum ${max}`)}] : [])`);
+    parts.push(
+      `(variables.lifetime > ${max} ? [${str(`${label}/token-request: requested `)} + ${described} + ${str(` exceeds the maximum ${max}`)}] : [])`,
+    );
   }
   if (spec.allowedAudiences) {
     const list = spec.allowedAudiences;

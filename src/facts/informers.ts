@@ -37,7 +37,16 @@ import { isDnsSubdomain } from '../policy/validate.js';
 import { describeError, KubeApi, statusOf } from './kube-api.js';
 import { serviceAccountKey, toNamespaceFacts, toServiceAccountFacts } from './project.js';
 import { staticFacts } from './static.js';
-import { type CachedObject, FACTS_RESOURCES, type FactsResource, type FactsSnapshot, FactsStore, type InformerResource, kindOf, projectForCache } from './store.js';
+import {
+  type CachedObject,
+  FACTS_RESOURCES,
+  type FactsResource,
+  type FactsSnapshot,
+  FactsStore,
+  type InformerResource,
+  kindOf,
+  projectForCache,
+} from './store.js';
 import type { FactsProvider, FactsRequest } from './types.js';
 
 /** Structured logger; pino's `Logger` fits. Messages never carry object contents. */
@@ -261,7 +270,12 @@ class Reflector {
   }
 
   stale(now: number): boolean {
-    return !this.synced || !this.watching || this.lastAliveAt === undefined || now - this.lastAliveAt > this.#ctx.staleAfterMs;
+    return (
+      !this.synced ||
+      !this.watching ||
+      this.lastAliveAt === undefined ||
+      now - this.lastAliveAt > this.#ctx.staleAfterMs
+    );
   }
 
   async #run(): Promise<void> {
@@ -276,7 +290,10 @@ class Reflector {
         this.reconnects++;
         const attempt = this.#attempt++;
         const delayMs = backoffDelay(attempt, ctx.backoffInitialMs, ctx.backoffMaxMs, ctx.random);
-        ctx.log.warn({ resource: this.resource, error: describeError(err), attempt: attempt + 1, retryInMs: delayMs }, 'facts watch failed; reconnecting');
+        ctx.log.warn(
+          { resource: this.resource, error: describeError(err), attempt: attempt + 1, retryInMs: delayMs },
+          'facts watch failed; reconnecting',
+        );
         try {
           await ctx.sleep(delayMs, ctx.stopSignal);
         } catch {
@@ -326,7 +343,9 @@ class Reflector {
   async #watch(): Promise<void> {
     const ctx = this.#ctx;
     const timeoutSeconds =
-      typeof ctx.watchTimeoutSeconds === 'number' ? ctx.watchTimeoutSeconds : Math.max(1, Math.round(ctx.watchTimeoutSeconds()));
+      typeof ctx.watchTimeoutSeconds === 'number'
+        ? ctx.watchTimeoutSeconds
+        : Math.max(1, Math.round(ctx.watchTimeoutSeconds()));
     const stallMs = timeoutSeconds * 1000 + Math.min(30_000, Math.max(1_000, (timeoutSeconds * 1000) / 4));
     const controller = new AbortController();
     const onStop = () => controller.abort();
@@ -355,7 +374,8 @@ class Reflector {
       const wasDown = !this.watching;
       this.watching = true;
       this.lastAliveAt = ctx.now();
-      if (wasDown && this.reconnects > 0) ctx.log.info({ resource: this.resource, reconnects: this.reconnects }, 'facts watch reconnected');
+      if (wasDown && this.reconnects > 0)
+        ctx.log.info({ resource: this.resource, reconnects: this.reconnects }, 'facts watch reconnected');
       const listed = this.#listed;
       this.#listed = undefined;
       if (listed) this.#afterList(listed);
@@ -380,7 +400,10 @@ class Reflector {
         return;
       }
       const md = event.object.metadata;
-      const rv = typeof md === 'object' && md !== null && !Array.isArray(md) && typeof md.resourceVersion === 'string' ? md.resourceVersion : '';
+      const rv =
+        typeof md === 'object' && md !== null && !Array.isArray(md) && typeof md.resourceVersion === 'string'
+          ? md.resourceVersion
+          : '';
       if (event.type === 'ADDED' || event.type === 'MODIFIED') {
         const obj = projectForCache(this.resource, event.object);
         this.#upsert(cacheKey(obj), obj);
@@ -399,7 +422,13 @@ class Reflector {
     let failure: unknown;
     arm(ctx.requestTimeoutMs, 'open-timeout');
     try {
-      await ctx.api.watch(this.resource, { resourceVersion: this.#resourceVersion, timeoutSeconds, signal: controller.signal, onOpen, onEvent });
+      await ctx.api.watch(this.resource, {
+        resourceVersion: this.#resourceVersion,
+        timeoutSeconds,
+        signal: controller.signal,
+        onOpen,
+        onEvent,
+      });
     } catch (err) {
       failure = err;
     } finally {
@@ -445,22 +474,34 @@ class Reflector {
     const first = !this.synced;
     this.synced = true;
     this.lastAliveAt = this.#ctx.now();
-    const fields = { resource: this.resource, objects: listed.count, reason: listed.reason, ms: Math.round(performance.now() - listed.startedAt) };
+    const fields = {
+      resource: this.resource,
+      objects: listed.count,
+      reason: listed.reason,
+      ms: Math.round(performance.now() - listed.startedAt),
+    };
     if (first) {
       this.#ctx.log.info(fields, 'facts listed');
       this.#ctx.listed();
     } else if (listed.changes > 0 && listed.reason === 'periodic resync') {
       // The watch had missed something (kubernetes-client/javascript#364 class): say how much.
-      this.#ctx.log.warn({ ...fields, changes: listed.changes }, 'facts relisted: the periodic resync found changes the watch had missed');
+      this.#ctx.log.warn(
+        { ...fields, changes: listed.changes },
+        'facts relisted: the periodic resync found changes the watch had missed',
+      );
     } else {
-      this.#ctx.log[listed.reason === 'periodic resync' ? 'debug' : 'info']({ ...fields, changes: listed.changes }, 'facts relisted');
+      this.#ctx.log[listed.reason === 'periodic resync' ? 'debug' : 'info'](
+        { ...fields, changes: listed.changes },
+        'facts relisted',
+      );
     }
   }
 
   /** Adds or replaces an object unless the cache holds the same resourceVersion; true if it changed anything. */
   #upsert(key: string, obj: CachedObject): boolean {
     const old = this.#cache.get(key);
-    if (old?.metadata.resourceVersion !== undefined && old.metadata.resourceVersion === obj.metadata.resourceVersion) return false;
+    if (old?.metadata.resourceVersion !== undefined && old.metadata.resourceVersion === obj.metadata.resourceVersion)
+      return false;
     this.#cache.set(key, obj);
     this.#apply('upsert', obj);
     return true;
@@ -540,12 +581,16 @@ export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsPr
     pageSize: options.pageSize ?? FACTS_DEFAULTS.pageSize,
     requestTimeoutMs: options.requestTimeoutMs ?? FACTS_DEFAULTS.requestTimeoutMs,
     changed: (resource, obj) => {
-      if (resource === 'serviceaccounts') saMisses.delete(serviceAccountKey(obj.metadata.namespace ?? '', obj.metadata.name));
+      if (resource === 'serviceaccounts')
+        saMisses.delete(serviceAccountKey(obj.metadata.namespace ?? '', obj.metadata.name));
       else if (resource === 'namespaces') nsMisses.delete(obj.metadata.name);
     },
     listed: () => {
       if (reflectors.every((r) => r.synced)) {
-        log.info({ objects: Object.fromEntries(reflectors.map((r) => [r.resource, store.count(r.resource)])) }, 'cluster facts synced');
+        log.info(
+          { objects: Object.fromEntries(reflectors.map((r) => [r.resource, store.count(r.resource)])) },
+          'cluster facts synced',
+        );
         resolveSynced();
       }
     },
@@ -553,7 +598,9 @@ export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsPr
   const watchTokenSecrets = options.watchTokenSecrets === true;
   const resources: InformerResource[] = [...FACTS_RESOURCES, ...(watchTokenSecrets ? (['secrets'] as const) : [])];
   const reflectors = resources.map((r) => new Reflector(r, ctx));
-  const byResource = Object.fromEntries(reflectors.map((r) => [r.resource, r])) as Record<FactsResource, Reflector> & { secrets?: Reflector };
+  const byResource = Object.fromEntries(reflectors.map((r) => [r.resource, r])) as Record<FactsResource, Reflector> & {
+    secrets?: Reflector;
+  };
   const core = FACTS_RESOURCES.map((r) => byResource[r]);
 
   /** Bindings are known when both binding informers are synced and fresh. */
@@ -578,11 +625,16 @@ export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsPr
   }
 
   /** One bounded direct read, shared by concurrent misses of the same object. Never rejects. */
-  function directRead<T>(what: 'ServiceAccount' | 'Namespace', namespace: string, name: string): Promise<{ value: T | undefined }> {
+  function directRead<T>(
+    what: 'ServiceAccount' | 'Namespace',
+    namespace: string,
+    name: string,
+  ): Promise<{ value: T | undefined }> {
     // Only names the API server could hold are worth a request (and nothing odd reaches a URL):
     // DNS-1123 subdomains, by the policy validator's rule. (Namespace names are stricter still,
     // DNS-1123 labels; one that is a subdomain but not a label is read and answered 404, harmlessly.)
-    if (!isDnsSubdomain(name) || (what === 'ServiceAccount' && !isDnsSubdomain(namespace))) return Promise.resolve({ value: undefined });
+    if (!isDnsSubdomain(name) || (what === 'ServiceAccount' && !isDnsSubdomain(namespace)))
+      return Promise.resolve({ value: undefined });
     const key = `${what} ${namespace}/${name}`;
     const pending = inflight.get(key);
     if (pending) return pending as Promise<{ value: T | undefined }>;
@@ -596,23 +648,39 @@ export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsPr
     return p;
   }
 
-  async function readOnce<T>(what: 'ServiceAccount' | 'Namespace', namespace: string, name: string): Promise<{ value: T | undefined }> {
+  async function readOnce<T>(
+    what: 'ServiceAccount' | 'Namespace',
+    namespace: string,
+    name: string,
+  ): Promise<{ value: T | undefined }> {
     // The client's deadline bounds the whole read (credentials, connection, body), and the stop
     // signal ends it at once: no timer of its own here.
     const options = { signal: stopper.signal, timeoutMs: directReadTimeoutMs };
     const startedAt = performance.now();
     try {
-      const obj = what === 'ServiceAccount' ? await api.readServiceAccount(namespace, name, options) : await api.readNamespace(name, options);
-      const value = (what === 'ServiceAccount' ? toServiceAccountFacts(obj, namespace) : toNamespaceFacts(obj)) as T | undefined;
-      if (what === 'ServiceAccount') remember(saMisses, serviceAccountKey(namespace, name), value as ServiceAccountFacts | undefined);
+      const obj =
+        what === 'ServiceAccount'
+          ? await api.readServiceAccount(namespace, name, options)
+          : await api.readNamespace(name, options);
+      const value = (what === 'ServiceAccount' ? toServiceAccountFacts(obj, namespace) : toNamespaceFacts(obj)) as
+        | T
+        | undefined;
+      if (what === 'ServiceAccount')
+        remember(saMisses, serviceAccountKey(namespace, name), value as ServiceAccountFacts | undefined);
       else remember(nsMisses, name, value as NamespaceFacts | undefined);
       directReads.found++;
-      log.debug({ kind: what, namespace, name, ms: Math.round(performance.now() - startedAt) }, 'facts cache miss read directly');
+      log.debug(
+        { kind: what, namespace, name, ms: Math.round(performance.now() - startedAt) },
+        'facts cache miss read directly',
+      );
       return { value };
     } catch (err) {
       if (isDeadlineError(err) || stopper.signal.aborted) {
         directReads.timeout++;
-        log.warn({ kind: what, namespace, name, timeoutMs: directReadTimeoutMs }, 'facts cache miss: direct read timed out; facts unknown');
+        log.warn(
+          { kind: what, namespace, name, timeoutMs: directReadTimeoutMs },
+          'facts cache miss: direct read timed out; facts unknown',
+        );
       } else if (statusOf(err) === 404) {
         if (what === 'ServiceAccount') remember(saMisses, serviceAccountKey(namespace, name), undefined);
         else remember(nsMisses, name, undefined);
@@ -620,7 +688,10 @@ export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsPr
         log.debug({ kind: what, namespace, name }, 'facts cache miss: object does not exist');
       } else {
         directReads.error++;
-        log.warn({ kind: what, namespace, name, error: describeError(err) }, 'facts cache miss: direct read failed; facts unknown');
+        log.warn(
+          { kind: what, namespace, name, error: describeError(err) },
+          'facts cache miss: direct read failed; facts unknown',
+        );
       }
       return { value: undefined };
     }
@@ -641,7 +712,9 @@ export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsPr
   function lookup(req: FactsRequest): ClusterFacts | Promise<ClusterFacts> {
     const f = lookupCore(req);
     if (!byResource.secrets?.synced) return f;
-    return f instanceof Promise ? f.then((x) => withTokenSecrets(x, req.namespace)) : withTokenSecrets(f, req.namespace);
+    return f instanceof Promise
+      ? f.then((x) => withTokenSecrets(x, req.namespace))
+      : withTokenSecrets(f, req.namespace);
   }
 
   function lookupCore(req: FactsRequest): ClusterFacts | Promise<ClusterFacts> {
@@ -651,7 +724,9 @@ export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsPr
       const ns = cached(store.namespaces.get(req.namespace), nsMisses, req.namespace);
       const saKey = serviceAccountKey(req.namespace, req.serviceAccount ?? '');
       const sa: Hit<ServiceAccountFacts> =
-        req.serviceAccount === undefined ? { value: undefined } : cached(store.serviceAccounts.get(saKey), saMisses, saKey);
+        req.serviceAccount === undefined
+          ? { value: undefined }
+          : cached(store.serviceAccounts.get(saKey), saMisses, saKey);
       if (ns && sa) return answer(sa.value, ns.value);
       return Promise.all([
         ns ?? directRead<NamespaceFacts>('Namespace', '', req.namespace),
@@ -696,7 +771,14 @@ export function createClusterFacts(options: ClusterFactsOptions): ClusterFactsPr
     const s = status();
     if (!s.synced || s.stale === wasStale) return;
     wasStale = s.stale;
-    if (s.stale) log.warn({ lastEventAgeSeconds: s.lastEventAgeSeconds, watching: Object.fromEntries(reflectors.map((r) => [r.resource, r.watching])) }, 'cluster facts are stale; RBAC bindings now count as unknown');
+    if (s.stale)
+      log.warn(
+        {
+          lastEventAgeSeconds: s.lastEventAgeSeconds,
+          watching: Object.fromEntries(reflectors.map((r) => [r.resource, r.watching])),
+        },
+        'cluster facts are stale; RBAC bindings now count as unknown',
+      );
     else log.info({}, 'cluster facts are fresh again');
   }
 
@@ -755,7 +837,10 @@ export interface ReadClusterFactsOptions {
  * `staticFacts` takes), e.g. to merge with the objects of a set of manifests. Rejects if any
  * list fails.
  */
-export async function listClusterObjects(kubeConfig: KubeConfig, options: ReadClusterFactsOptions = {}): Promise<JsonObject[]> {
+export async function listClusterObjects(
+  kubeConfig: KubeConfig,
+  options: ReadClusterFactsOptions = {},
+): Promise<JsonObject[]> {
   const api = new KubeApi(kubeConfig);
   try {
     const lists = await Promise.all(
@@ -783,6 +868,9 @@ export async function listClusterObjects(kubeConfig: KubeConfig, options: ReadCl
  * list fails. No command uses it yet (the CLI takes facts as manifests); the end-to-end suite
  * compares the informers' facts with it.
  */
-export async function readClusterFacts(kubeConfig: KubeConfig, options: ReadClusterFactsOptions = {}): Promise<ReturnType<typeof staticFacts>> {
+export async function readClusterFacts(
+  kubeConfig: KubeConfig,
+  options: ReadClusterFactsOptions = {},
+): Promise<ReturnType<typeof staticFacts>> {
   return staticFacts(await listClusterObjects(kubeConfig, options), { bindingsComplete: true });
 }

@@ -4,7 +4,13 @@
  * carries an abort signal, so a deadline really ends the request.
  */
 import type { JsonObject } from '../json.js';
-import { KubeClient, type KubeClientOptions, type ListResult, type RequestOptions, type WatchEvent } from '../kube/client.js';
+import {
+  KubeClient,
+  type KubeClientOptions,
+  type ListResult,
+  type RequestOptions,
+  type WatchEvent,
+} from '../kube/client.js';
 import type { KubeConfig } from '../kube/config.js';
 import { METADATA_LIST_ACCEPT, METADATA_WATCH_ACCEPT, TOKEN_SECRET_FIELD_SELECTOR } from '../constants.js';
 import type { InformerResource } from './store.js';
@@ -23,7 +29,11 @@ export const WATCH_PATHS: Readonly<Record<InformerResource, string>> = {
  * metadata only (`PartialObjectMetadata[List]`), so the API server never sends their data
  * (docs/reliability.md "Least privilege").
  */
-const SECRET_REQUESTS = { query: { fieldSelector: TOKEN_SECRET_FIELD_SELECTOR }, listAccept: METADATA_LIST_ACCEPT, watchAccept: METADATA_WATCH_ACCEPT } as const;
+const SECRET_REQUESTS = {
+  query: { fieldSelector: TOKEN_SECRET_FIELD_SELECTOR },
+  listAccept: METADATA_LIST_ACCEPT,
+  watchAccept: METADATA_WATCH_ACCEPT,
+} as const;
 
 /** The HTTP status of a failed call (`statusCode`), or the `code` of a Status object; undefined otherwise. */
 export function statusOf(err: unknown): number | undefined {
@@ -38,7 +48,10 @@ export function statusOf(err: unknown): number | undefined {
 /** A short, secret-free description of an error for logs (never a response body or headers). */
 export function describeError(err: unknown): string {
   const status = statusOf(err);
-  const message = err instanceof Error ? `${err.name === 'Error' || err.name === 'KubeApiError' || err.name === 'KubeDeadlineError' ? '' : `${err.name}: `}${err.message}` : String(err);
+  const message =
+    err instanceof Error
+      ? `${err.name === 'Error' || err.name === 'KubeApiError' || err.name === 'KubeDeadlineError' ? '' : `${err.name}: `}${err.message}`
+      : String(err);
   const short = message.split('\n')[0]!.slice(0, 300);
   return status !== undefined && !short.includes(String(status)) ? `HTTP ${status}: ${short}` : short;
 }
@@ -65,7 +78,11 @@ export class KubeApi {
    * from one snapshot; the list's resourceVersion is the one to watch from), each item passed
    * through `map` as its page arrives. Each page must answer within `pageTimeoutMs`.
    */
-  listAll<T>(resource: InformerResource, options: { pageSize: number; pageTimeoutMs: number; signal?: AbortSignal }, map: (item: JsonObject) => T): Promise<ListResult<T>> {
+  listAll<T>(
+    resource: InformerResource,
+    options: { pageSize: number; pageTimeoutMs: number; signal?: AbortSignal },
+    map: (item: JsonObject) => T,
+  ): Promise<ListResult<T>> {
     const secrets = resource === 'secrets' ? { query: SECRET_REQUESTS.query, accept: SECRET_REQUESTS.listAccept } : {};
     return this.#client.listAll(WATCH_PATHS[resource], { ...options, ...secrets }, map);
   }
@@ -82,7 +99,11 @@ export class KubeApi {
    * passes first: the client's deadline bounds the whole read.
    */
   readServiceAccount(namespace: string, name: string, options: RequestOptions): Promise<JsonObject> {
-    return this.#client.getJson(`/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(name)}`, {}, options);
+    return this.#client.getJson(
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(name)}`,
+      {},
+      options,
+    );
   }
 
   /** Reads one Namespace; rejects as {@link readServiceAccount} does. */

@@ -96,7 +96,10 @@ export function subjectKeys(subject: JsonObject, bindingNamespace: string): stri
     const [ns, sa] = name.slice(SERVICE_ACCOUNT_USER_PREFIX.length).split(':');
     return ns && sa ? [serviceAccountKey(ns, sa)] : [];
   }
-  if (kind === 'Group' && (name === ALL_SERVICE_ACCOUNTS_GROUP || name.startsWith(NAMESPACE_SERVICE_ACCOUNTS_GROUP_PREFIX))) {
+  if (
+    kind === 'Group' &&
+    (name === ALL_SERVICE_ACCOUNTS_GROUP || name.startsWith(NAMESPACE_SERVICE_ACCOUNTS_GROUP_PREFIX))
+  ) {
     return [groupKey(name)];
   }
   if (kind === 'Group' && name === ALL_AUTHENTICATED_GROUP) return [groupKey(ALL_SERVICE_ACCOUNTS_GROUP)];
@@ -147,7 +150,8 @@ export function toBindingFacts(kind: BindingKind, binding: JsonObject): BindingF
   const ns = kind === 'RoleBinding' ? (stringAt(md, 'namespace') ?? '') : '';
   const id = bindingId(kind, ns, name);
   const roleRef = objectAt(binding, 'roleRef');
-  if (stringAt(roleRef, 'kind') === 'ClusterRole' && NON_GRANTING_CLUSTER_ROLES.has(stringAt(roleRef, 'name') ?? '')) return { id, keys: [] };
+  if (stringAt(roleRef, 'kind') === 'ClusterRole' && NON_GRANTING_CLUSTER_ROLES.has(stringAt(roleRef, 'name') ?? ''))
+    return { id, keys: [] };
   const keys = new Set<string>();
   for (const s of objectsAt(binding, 'subjects')) for (const k of subjectKeys(s, ns)) keys.add(k);
   return { id, keys: [...keys] };
@@ -202,7 +206,11 @@ export class BindingIndex {
 
   /** True when some binding names this ServiceAccount, directly or through its groups. O(1). */
   isBound(namespace: string, name: string): boolean {
-    return this.#allGroup.size > 0 || this.#namespaceGroups.has(namespace) || this.#direct.has(serviceAccountKey(namespace, name));
+    return (
+      this.#allGroup.size > 0 ||
+      this.#namespaceGroups.has(namespace) ||
+      this.#direct.has(serviceAccountKey(namespace, name))
+    );
   }
 
   /**
@@ -211,7 +219,12 @@ export class BindingIndex {
    * were indexed; at most `limit` of them. `key` saves building `ns/name` again when the
    * caller has it.
    */
-  boundBy(namespace: string, name: string, limit = Number.POSITIVE_INFINITY, key = serviceAccountKey(namespace, name)): string[] {
+  boundBy(
+    namespace: string,
+    name: string,
+    limit = Number.POSITIVE_INFINITY,
+    key = serviceAccountKey(namespace, name),
+  ): string[] {
     const direct = this.#direct.get(key);
     const nsGroup = this.#namespaceGroups.get(namespace);
     const all = this.#allGroup.size > 0 ? this.#allGroup : undefined;

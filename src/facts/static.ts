@@ -18,7 +18,10 @@ export interface StaticFactsOptions {
  * ClusterRoleBindings; anything else is ignored), for the CLI, `--no-cluster` and tests.
  * The projection and binding rules are those of `project.ts`, shared with the informers.
  */
-export function staticFacts(objects: readonly JsonObject[], options: StaticFactsOptions = {}): FactsProvider & {
+export function staticFacts(
+  objects: readonly JsonObject[],
+  options: StaticFactsOptions = {},
+): FactsProvider & {
   readonly serviceAccounts: ReadonlyMap<string, ServiceAccountFacts>;
   readonly namespaces: ReadonlyMap<string, NamespaceFacts>;
 } {

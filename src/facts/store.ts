@@ -6,7 +6,15 @@
 import { SERVICE_ACCOUNT_NAME_ANNOTATION } from '../constants.js';
 import { type JsonObject, objectAt, stringAt, stringIn } from '../json.js';
 import type { ClusterFacts, NamespaceFacts, ServiceAccountFacts } from '../engine/types.js';
-import { BindingIndex, type BindingKind, bindingId, serviceAccountKey, toBindingFacts, toNamespaceFacts, toServiceAccountFacts } from './project.js';
+import {
+  BindingIndex,
+  type BindingKind,
+  bindingId,
+  serviceAccountKey,
+  toBindingFacts,
+  toNamespaceFacts,
+  toServiceAccountFacts,
+} from './project.js';
 
 /** The four kinds the facts come from, by their API resource name (also the metrics label). */
 export type FactsResource = 'serviceaccounts' | 'namespaces' | 'rolebindings' | 'clusterrolebindings';
@@ -18,7 +26,12 @@ export type FactsResource = 'serviceaccounts' | 'namespaces' | 'rolebindings' | 
 export type InformerResource = FactsResource | 'secrets';
 
 /** Every {@link FactsResource}, in a fixed order. */
-export const FACTS_RESOURCES: readonly FactsResource[] = ['serviceaccounts', 'namespaces', 'rolebindings', 'clusterrolebindings'];
+export const FACTS_RESOURCES: readonly FactsResource[] = [
+  'serviceaccounts',
+  'namespaces',
+  'rolebindings',
+  'clusterrolebindings',
+];
 
 /**
  * At most this many bindings are listed in `boundBy` (the engine quotes three): a lookup does
@@ -28,7 +41,11 @@ export const MAX_BOUND_BY = 16;
 
 /** The binding kind of a binding resource. */
 function bindingKindOf(resource: InformerResource): BindingKind | undefined {
-  return resource === 'rolebindings' ? 'RoleBinding' : resource === 'clusterrolebindings' ? 'ClusterRoleBinding' : undefined;
+  return resource === 'rolebindings'
+    ? 'RoleBinding'
+    : resource === 'clusterrolebindings'
+      ? 'ClusterRoleBinding'
+      : undefined;
 }
 
 /** The `kind` of the objects of a resource. */
@@ -84,7 +101,8 @@ export function projectForCache(resource: InformerResource, obj: JsonObject): Ca
   if (resource === 'serviceaccounts') {
     const sa = toServiceAccountFacts(obj);
     if (sa && Object.keys(sa.annotations).length > 0) metadata.annotations = sa.annotations;
-    if (sa?.automountServiceAccountToken !== undefined) out.automountServiceAccountToken = sa.automountServiceAccountToken;
+    if (sa?.automountServiceAccountToken !== undefined)
+      out.automountServiceAccountToken = sa.automountServiceAccountToken;
   } else if (resource === 'namespaces') {
     const ns = toNamespaceFacts(obj);
     if (ns && Object.keys(ns.labels).length > 0) metadata.labels = ns.labels;
@@ -184,8 +202,13 @@ export class FactsStore {
 
   /** Everything held, with sorted keys (for tests and diagnostics; O(n)). */
   snapshot(): FactsSnapshot {
-    const sorted = <T>(m: ReadonlyMap<string, T>) => Object.fromEntries([...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    return { serviceAccounts: sorted(this.serviceAccounts), namespaces: sorted(this.namespaces), bindings: this.bindings.snapshot() };
+    const sorted = <T>(m: ReadonlyMap<string, T>) =>
+      Object.fromEntries([...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return {
+      serviceAccounts: sorted(this.serviceAccounts),
+      namespaces: sorted(this.namespaces),
+      bindings: this.bindings.snapshot(),
+    };
   }
 
   /**
@@ -196,14 +219,25 @@ export class FactsStore {
   withBindings(sa: ServiceAccountFacts, bindingsKnown: boolean, key?: string): ServiceAccountFacts {
     if (!bindingsKnown) return sa;
     const by = this.bindings.boundBy(sa.namespace, sa.name, MAX_BOUND_BY, key);
-    const out: Mutable<ServiceAccountFacts> = { namespace: sa.namespace, name: sa.name, annotations: sa.annotations, bound: by.length > 0 };
-    if (sa.automountServiceAccountToken !== undefined) out.automountServiceAccountToken = sa.automountServiceAccountToken;
+    const out: Mutable<ServiceAccountFacts> = {
+      namespace: sa.namespace,
+      name: sa.name,
+      annotations: sa.annotations,
+      bound: by.length > 0,
+    };
+    if (sa.automountServiceAccountToken !== undefined)
+      out.automountServiceAccountToken = sa.automountServiceAccountToken;
     if (by.length > 0) out.boundBy = by;
     return out;
   }
 
   /** The facts to answer with, from what was found (the cache, or a direct read). */
-  facts(sa: ServiceAccountFacts | undefined, ns: NamespaceFacts | undefined, bindingsKnown: boolean, key?: string): ClusterFacts {
+  facts(
+    sa: ServiceAccountFacts | undefined,
+    ns: NamespaceFacts | undefined,
+    bindingsKnown: boolean,
+    key?: string,
+  ): ClusterFacts {
     const out: Mutable<ClusterFacts> = {};
     if (sa) out.serviceAccount = this.withBindings(sa, bindingsKnown, key);
     if (ns) out.namespace = ns;

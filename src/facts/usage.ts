@@ -18,7 +18,12 @@ export function observedUseOf(usage: UsageFacts, namespace: string, name: string
  * `facts` with `now` and, for a pod's ServiceAccount, what the audit log observed of it. A
  * ServiceAccount the provider knows nothing of gets a minimal entry carrying the observation.
  */
-export function addObservedUse(facts: ClusterFacts, request: FactsRequest, usage: UsageFacts, now: number): ClusterFacts {
+export function addObservedUse(
+  facts: ClusterFacts,
+  request: FactsRequest,
+  usage: UsageFacts,
+  now: number,
+): ClusterFacts {
   if (request.serviceAccount === undefined) return { ...facts, now };
   const observed = observedUseOf(usage, request.namespace, request.serviceAccount);
   if (!observed) return { ...facts, now };
@@ -30,7 +35,10 @@ export function addObservedUse(facts: ClusterFacts, request: FactsRequest, usage
  * A provider that adds observed use to every answer of `provider`: `usage()` is read at each
  * lookup (the server swaps it on reload), `now()` too.
  */
-export function withObservedUse(provider: FactsProvider, options: { readonly usage: () => UsageFacts; readonly now: () => number }): FactsProvider {
+export function withObservedUse(
+  provider: FactsProvider,
+  options: { readonly usage: () => UsageFacts; readonly now: () => number },
+): FactsProvider {
   return {
     lookup(request) {
       const f = provider.lookup(request);

@@ -15,11 +15,23 @@
  * - `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` are honoured as kubectl honours them (`proxy.ts`):
  *   an `https://` API server through a CONNECT tunnel (`tunnel.ts`).
  */
-import { type Agent as HttpAgent, type ClientRequest, type IncomingMessage, request as httpRequest, Agent as PlainAgent, STATUS_CODES } from 'node:http';
+import {
+  type Agent as HttpAgent,
+  type ClientRequest,
+  type IncomingMessage,
+  request as httpRequest,
+  Agent as PlainAgent,
+  STATUS_CODES,
+} from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
 import type { KubeConfig } from './config.js';
-import { type CredentialOptions, type CredentialSource, credentialSource, type RequestCredentials } from './credentials.js';
+import {
+  type CredentialOptions,
+  type CredentialSource,
+  credentialSource,
+  type RequestCredentials,
+} from './credentials.js';
 import { isObject, type JsonObject } from '../json.js';
 import { isSupportedProxy, proxyFromEnvironment, shownProxy } from './proxy.js';
 import { proxyAuthorization, TunnelingAgent } from './tunnel.js';
@@ -142,7 +154,8 @@ export class KubeClient {
   constructor(config: KubeConfig, options: KubeClientOptions = {}) {
     this.#config = config;
     this.#url = new URL(config.server);
-    if (this.#url.protocol !== 'https:' && this.#url.protocol !== 'http:') throw new Error(`${config.source}: server must be an https:// URL`);
+    if (this.#url.protocol !== 'https:' && this.#url.protocol !== 'http:')
+      throw new Error(`${config.source}: server must be an https:// URL`);
     this.proxy = proxyFromEnvironment(options.env ?? process.env).proxyFor(this.#url);
     this.#credentials = credentialSource(config, options);
     this.#maxBodyBytes = options.maxBodyBytes ?? 64 << 20;
@@ -154,8 +167,15 @@ export class KubeClient {
    *
    * @throws KubeApiError for a non-2xx answer; an Error for a network failure, an abort or the deadline
    */
-  async getJson(path: string, query: Record<string, string | number | boolean | undefined> = {}, options: RequestOptions = {}): Promise<JsonObject> {
-    return this.#exchange({ method: 'GET', path, pathAndQuery: withQuery(path, query), accept: options.accept }, options);
+  async getJson(
+    path: string,
+    query: Record<string, string | number | boolean | undefined> = {},
+    options: RequestOptions = {},
+  ): Promise<JsonObject> {
+    return this.#exchange(
+      { method: 'GET', path, pathAndQuery: withQuery(path, query), accept: options.accept },
+      options,
+    );
   }
 
   /**
@@ -164,11 +184,29 @@ export class KubeClient {
    *
    * @throws KubeApiError for a non-2xx answer; an Error for a network failure, an abort or the deadline
    */
-  async sendJson(method: 'PATCH' | 'PUT' | 'POST', path: string, body: string, options: SendOptions): Promise<JsonObject> {
-    return this.#exchange({ method, path, pathAndQuery: withQuery(path, options.query ?? {}), accept: options.accept, body, contentType: options.contentType }, options);
+  async sendJson(
+    method: 'PATCH' | 'PUT' | 'POST',
+    path: string,
+    body: string,
+    options: SendOptions,
+  ): Promise<JsonObject> {
+    return this.#exchange(
+      {
+        method,
+        path,
+        pathAndQuery: withQuery(path, options.query ?? {}),
+        accept: options.accept,
+        body,
+        contentType: options.contentType,
+      },
+      options,
+    );
   }
 
-  async #exchange(req: Omit<OutgoingRequest, 'accept'> & { readonly accept: string | undefined; readonly path: string }, options: RequestOptions): Promise<JsonObject> {
+  async #exchange(
+    req: Omit<OutgoingRequest, 'accept'> & { readonly accept: string | undefined; readonly path: string },
+    options: RequestOptions,
+  ): Promise<JsonObject> {
     const what = `${req.method} ${req.path}`;
     const { signal, done } = deadline(what, options);
     try {
@@ -204,7 +242,11 @@ export class KubeClient {
         page = await this.getJson(
           path,
           { ...options.query, limit: limit > 0 ? limit : undefined, continue: cont },
-          { timeoutMs: options.pageTimeoutMs, ...(options.signal ? { signal: options.signal } : {}), ...(options.accept ? { accept: options.accept } : {}) },
+          {
+            timeoutMs: options.pageTimeoutMs,
+            ...(options.signal ? { signal: options.signal } : {}),
+            ...(options.accept ? { accept: options.accept } : {}),
+          },
         );
       } catch (e) {
         if (cont && !whole && e instanceof KubeApiError && e.statusCode === 410) {
@@ -218,7 +260,8 @@ export class KubeClient {
         throw e;
       }
       const list = page.items;
-      if (!Array.isArray(list) && list !== null && list !== undefined) throw new Error(`GET ${path}: the answer is not a list`);
+      if (!Array.isArray(list) && list !== null && list !== undefined)
+        throw new Error(`GET ${path}: the answer is not a list`);
       for (const item of list ?? []) if (isObject(item)) items.push(map(item));
       const md = isObject(page.metadata) ? page.metadata : {};
       if (!resourceVersion && typeof md.resourceVersion === 'string') resourceVersion = md.resourceVersion;
@@ -242,7 +285,10 @@ export class KubeClient {
       allowWatchBookmarks: options.allowWatchBookmarks === false ? undefined : 'true',
       timeoutSeconds: options.timeoutSeconds,
     };
-    const res = await this.#open({ method: 'GET', pathAndQuery: withQuery(path, query), accept: options.accept ?? 'application/json' }, signal);
+    const res = await this.#open(
+      { method: 'GET', pathAndQuery: withQuery(path, query), accept: options.accept ?? 'application/json' },
+      signal,
+    );
     await new Promise<void>((resolve, reject) => {
       const lines = new LineSplitter(this.#maxLineBytes);
       let settled = false;
@@ -298,7 +344,11 @@ export class KubeClient {
       });
       const broken = (e?: NodeJS.ErrnoException) => {
         const why = e ? ` (${e.code ?? e.message})` : '';
-        fail(signal.aborted ? abortError(signal) : new Error(`watch ${path}: the connection broke in the middle of the stream${why}`));
+        fail(
+          signal.aborted
+            ? abortError(signal)
+            : new Error(`watch ${path}: the connection broke in the middle of the stream${why}`),
+        );
       };
       res.on('error', broken);
       res.on('close', () => broken());
@@ -326,7 +376,8 @@ export class KubeClient {
     const path = req.pathAndQuery.split('?')[0]!;
     const body = await readBody(res, MAX_ERROR_BODY, signal, `${req.method} ${path}`).catch(() => '');
     if (signal.aborted) throw abortError(signal);
-    if (status === 401 && !retried && (await raceAbort(this.#credentials.refused(creds), signal))) return this.#open(req, signal, true);
+    if (status === 401 && !retried && (await raceAbort(this.#credentials.refused(creds), signal)))
+      return this.#open(req, signal, true);
     throw apiError(status, body);
   }
 
@@ -338,7 +389,10 @@ export class KubeClient {
     if (!proxy) this.#agent = tls ? new HttpsAgent(keepAlive) : new PlainAgent(keepAlive);
     else if (tls) {
       // An https:// proxy's certificate is checked as client-go checks it: with the cluster's CA settings.
-      const proxyTls = { rejectUnauthorized: this.#config.insecureSkipTlsVerify !== true, ...(this.#config.certificateAuthority ? { ca: this.#config.certificateAuthority } : {}) };
+      const proxyTls = {
+        rejectUnauthorized: this.#config.insecureSkipTlsVerify !== true,
+        ...(this.#config.certificateAuthority ? { ca: this.#config.certificateAuthority } : {}),
+      };
       this.#agent = new TunnelingAgent(proxy, proxyTls, USER_AGENT, keepAlive);
     } else this.#agent = proxy.protocol === 'https:' ? new HttpsAgent(keepAlive) : new PlainAgent(keepAlive);
     return this.#agent;
@@ -355,7 +409,9 @@ export class KubeClient {
     }
     if (creds.authorization) headers.authorization = creds.authorization;
     if (this.proxy && !isSupportedProxy(this.proxy)) {
-      return Promise.reject(new Error(`proxy ${shownProxy(this.proxy)}: only http:// and https:// proxies are supported`));
+      return Promise.reject(
+        new Error(`proxy ${shownProxy(this.proxy)}: only http:// and https:// proxies are supported`),
+      );
     }
     const agent = this.#agentFor(tls);
     const path = `${url.pathname.replace(/\/+$/, '')}${pathAndQuery}`;
@@ -380,7 +436,9 @@ export class KubeClient {
             rejectUnauthorized: this.#config.insecureSkipTlsVerify !== true,
             ...(this.#config.certificateAuthority ? { ca: this.#config.certificateAuthority } : {}),
             ...(this.#config.tlsServerName ? { servername: this.#config.tlsServerName } : {}),
-            ...(creds.clientCertificate && creds.clientKey ? { cert: creds.clientCertificate, key: creds.clientKey } : {}),
+            ...(creds.clientCertificate && creds.clientKey
+              ? { cert: creds.clientCertificate, key: creds.clientKey }
+              : {}),
           }
         : {}),
     };
@@ -472,7 +530,8 @@ export function apiError(status: number, body: string): KubeApiError {
     const s = JSON.parse(body) as { kind?: unknown; reason?: unknown; message?: unknown };
     if (s && s.kind === 'Status') {
       if (typeof s.reason === 'string' && s.reason !== '') reason = s.reason;
-      if (typeof s.message === 'string' && s.message !== '') message = s.message.replace(/\s+/g, ' ').trim().slice(0, 300);
+      if (typeof s.message === 'string' && s.message !== '')
+        message = s.message.replace(/\s+/g, ' ').trim().slice(0, 300);
     }
   } catch {
     // not a Status: the status line says enough, and the body is never echoed
@@ -490,13 +549,17 @@ function withQuery(path: string, query: Record<string, string | number | boolean
 
 /** A signal that fires on the caller's abort or after `timeoutMs`, and its cleanup. */
 function deadline(what: string, options: RequestOptions): { signal: AbortSignal; done: () => void } {
-  if (options.timeoutMs === undefined) return { signal: options.signal ?? new AbortController().signal, done: () => {} };
+  if (options.timeoutMs === undefined)
+    return { signal: options.signal ?? new AbortController().signal, done: () => {} };
   const controller = new AbortController();
   const outer = options.signal;
   const onOuter = () => controller.abort(outer?.reason);
   if (outer?.aborted) controller.abort(outer.reason);
   else outer?.addEventListener('abort', onOuter, { once: true });
-  const timer = setTimeout(() => controller.abort(new KubeDeadlineError(`${what}: no answer within ${options.timeoutMs} ms`)), options.timeoutMs);
+  const timer = setTimeout(
+    () => controller.abort(new KubeDeadlineError(`${what}: no answer within ${options.timeoutMs} ms`)),
+    options.timeoutMs,
+  );
   return {
     signal: controller.signal,
     done: () => {
@@ -555,6 +618,8 @@ function readBody(res: IncomingMessage, max: number, signal: AbortSignal, what: 
     });
     res.on('end', () => finish(undefined));
     res.on('error', (e) => finish(signal.aborted ? abortError(signal) : e));
-    res.on('close', () => finish(signal.aborted ? abortError(signal) : new Error(`${what}: the connection closed before the answer ended`)));
+    res.on('close', () =>
+      finish(signal.aborted ? abortError(signal) : new Error(`${what}: the connection closed before the answer ended`)),
+    );
   });
 }

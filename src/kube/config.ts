@@ -102,7 +102,11 @@ export const NO_CREDENTIALS =
  * @param env the process environment (`KUBECONFIG`, `HOME`, `KUBERNETES_SERVICE_HOST`/`_PORT`)
  * @throws Error with a message fit for the command line
  */
-export function loadKubeConfig(file: string | undefined, env: NodeJS.ProcessEnv, options: LoadKubeConfigOptions = {}): KubeConfig {
+export function loadKubeConfig(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv,
+  options: LoadKubeConfigOptions = {},
+): KubeConfig {
   const context = options.context;
   if (file) return resolveContext(mergeFiles([file], true), file, context);
   const warnings: string[] = [];
@@ -115,7 +119,11 @@ export function loadKubeConfig(file: string | undefined, env: NodeJS.ProcessEnv,
       const merged = mergeFiles(present, false);
       // clientcmd: an empty merged config is no config, and in-cluster credentials are next.
       if (!isEmpty(merged)) {
-        const kc = resolveContext(merged, present.length === 1 ? present[0]! : `KUBECONFIG (${present.join(':')})`, context);
+        const kc = resolveContext(
+          merged,
+          present.length === 1 ? present[0]! : `KUBECONFIG (${present.join(':')})`,
+          context,
+        );
         return { ...kc, warnings: [...warnings, ...(kc.warnings ?? [])] };
       }
     }
@@ -127,7 +135,10 @@ export function loadKubeConfig(file: string | undefined, env: NodeJS.ProcessEnv,
     }
   }
   // kubectl: a context can only come from a kubeconfig file, never from in-cluster credentials.
-  if (context !== undefined) throw new Error(`context "${context}" does not exist: no kubeconfig file (KUBECONFIG or ~/.kube/config) to take it from`);
+  if (context !== undefined)
+    throw new Error(
+      `context "${context}" does not exist: no kubeconfig file (KUBECONFIG or ~/.kube/config) to take it from`,
+    );
   const inCluster = inClusterConfig(env, options.inCluster ?? IN_CLUSTER_PATHS);
   if (inCluster) return { ...inCluster, warnings: [...warnings, ...(inCluster.warnings ?? [])] };
   throw new Error(NO_CREDENTIALS);
@@ -140,7 +151,10 @@ export function loadKubeConfig(file: string | undefined, env: NodeJS.ProcessEnv,
  * is unset; throws when the token cannot be read. A missing CA leaves the system roots, with a
  * warning, as client-go does.
  */
-export function inClusterConfig(env: NodeJS.ProcessEnv, paths: InClusterPaths = IN_CLUSTER_PATHS): KubeConfig | undefined {
+export function inClusterConfig(
+  env: NodeJS.ProcessEnv,
+  paths: InClusterPaths = IN_CLUSTER_PATHS,
+): KubeConfig | undefined {
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT;
   if (!host || !port) return undefined;
@@ -151,7 +165,9 @@ export function inClusterConfig(env: NodeJS.ProcessEnv, paths: InClusterPaths = 
   try {
     certificateAuthority = readFileSync(paths.caFile, 'utf8');
   } catch (e) {
-    warnings.push(`cannot read the in-cluster CA ${paths.caFile} (${(e as NodeJS.ErrnoException).code ?? 'error'}): verifying the API server with the system roots`);
+    warnings.push(
+      `cannot read the in-cluster CA ${paths.caFile} (${(e as NodeJS.ErrnoException).code ?? 'error'}): verifying the API server with the system roots`,
+    );
   }
   return {
     source: 'in-cluster',
@@ -201,7 +217,8 @@ function mergeFiles(files: readonly string[], mustExist: boolean): Merged {
     try {
       text = readFileSync(f, 'utf8');
     } catch (e) {
-      if (mustExist || (e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read kubeconfig ${f} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      if (mustExist || (e as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new Error(`cannot read kubeconfig ${f} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
       continue;
     }
     mergeInto(merged, text, f);
@@ -225,7 +242,8 @@ function mergeInto(merged: Merged, text: string, file: string): void {
     if (list === undefined || list === null) return;
     if (!Array.isArray(list)) throw new Error(`kubeconfig ${file}: ${key} must be a list`);
     for (const item of list) {
-      if (!isObject(item) || typeof item.name !== 'string' || item.name === '') throw new Error(`kubeconfig ${file}: every entry of ${key} needs a name`);
+      if (!isObject(item) || typeof item.name !== 'string' || item.name === '')
+        throw new Error(`kubeconfig ${file}: every entry of ${key} needs a name`);
       const value = item[inner];
       if (!into.has(item.name)) into.set(item.name, { value: isObject(value) ? value : {}, dir });
     }
@@ -245,12 +263,14 @@ function yamlProblem(e: unknown): string {
   const err = e as { code?: unknown; linePos?: { line?: unknown }[]; message?: unknown; name?: unknown };
   const line = typeof err.linePos?.[0]?.line === 'number' ? ` at line ${err.linePos[0].line}` : '';
   if (typeof err.code === 'string') return `${err.code}${line}`;
-  if (typeof err.message === 'string' && err.message.startsWith('Unresolved alias')) return 'an alias (*name) refers to no anchor set before it';
+  if (typeof err.message === 'string' && err.message.startsWith('Unresolved alias'))
+    return 'an alias (*name) refers to no anchor set before it';
   return String(err.name ?? 'unreadable');
 }
 
 function resolveContext(merged: Merged, source: string, contextName?: string): KubeConfig {
-  if (contextName !== undefined && !merged.contexts.has(contextName)) throw new Error(`${source}: context "${contextName}" does not exist`);
+  if (contextName !== undefined && !merged.contexts.has(contextName))
+    throw new Error(`${source}: context "${contextName}" does not exist`);
   const name = contextName ?? merged.currentContext;
   const context = name ? merged.contexts.get(name) : undefined;
   const clusterName = context && typeof context.value.cluster === 'string' ? context.value.cluster : '';
@@ -268,8 +288,10 @@ function resolveContext(merged: Merged, source: string, contextName?: string): K
   } catch {
     throw new Error(`${where}: server is not a URL`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`${where}: server must be an https:// URL`);
-  if (str(c['proxy-url'], `${where}: proxy-url`)) throw new Error(`${where}: proxy-url is not supported; reach the API server directly`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new Error(`${where}: server must be an https:// URL`);
+  if (str(c['proxy-url'], `${where}: proxy-url`))
+    throw new Error(`${where}: proxy-url is not supported; reach the API server directly`);
   const insecureSkipTlsVerify = c['insecure-skip-tls-verify'] === true;
   const certificateAuthority = dataOrFile(c, 'certificate-authority', cluster.dir, where, warnings);
   if (insecureSkipTlsVerify && certificateAuthority) {
@@ -279,7 +301,15 @@ function resolveContext(merged: Merged, source: string, contextName?: string): K
 
   const userName = typeof context?.value.user === 'string' ? context.value.user : '';
   const userEntry = userName ? merged.users.get(userName) : undefined;
-  const user = userEntry ? readUser(userEntry, `${source}, user "${userName}"`, warnings, { server, certificateAuthority, insecureSkipTlsVerify, tlsServerName, cluster: c }) : {};
+  const user = userEntry
+    ? readUser(userEntry, `${source}, user "${userName}"`, warnings, {
+        server,
+        certificateAuthority,
+        insecureSkipTlsVerify,
+        tlsServerName,
+        cluster: c,
+      })
+    : {};
   return {
     source,
     server: server.replace(/\/+$/, ''),
@@ -298,20 +328,30 @@ function readUser(
   entry: Entry,
   where: string,
   warnings: string[],
-  cluster: { server: string; certificateAuthority?: string; insecureSkipTlsVerify: boolean; tlsServerName?: string; cluster: Record<string, unknown> },
+  cluster: {
+    server: string;
+    certificateAuthority?: string;
+    insecureSkipTlsVerify: boolean;
+    tlsServerName?: string;
+    cluster: Record<string, unknown>;
+  },
 ): UserConfig {
   const u = entry.value;
   const authProvider = u['auth-provider'];
   if (isObject(authProvider)) {
     const name = typeof authProvider.name === 'string' ? authProvider.name : 'unnamed';
-    throw new Error(`${where}: auth-provider "${name}" is not supported; use its exec credential plugin (users[].user.exec) instead`);
+    throw new Error(
+      `${where}: auth-provider "${name}" is not supported; use its exec credential plugin (users[].user.exec) instead`,
+    );
   }
   for (const key of ['as', 'as-uid', 'as-groups', 'as-user-extra']) {
-    if (u[key] !== undefined && u[key] !== null && u[key] !== '') throw new Error(`${where}: impersonation (${key}) is not supported`);
+    if (u[key] !== undefined && u[key] !== null && u[key] !== '')
+      throw new Error(`${where}: impersonation (${key}) is not supported`);
   }
   const clientCertificate = dataOrFile(u, 'client-certificate', entry.dir, where, warnings);
   const clientKey = dataOrFile(u, 'client-key', entry.dir, where, warnings);
-  if ((clientCertificate === undefined) !== (clientKey === undefined)) throw new Error(`${where}: a client certificate needs its key, and a key its certificate`);
+  if ((clientCertificate === undefined) !== (clientKey === undefined))
+    throw new Error(`${where}: a client certificate needs its key, and a key its certificate`);
   const token = str(u.token, `${where}: token`);
   const tokenFileRaw = str(u.tokenFile, `${where}: tokenFile`);
   const tokenFile = tokenFileRaw ? resolvePath(tokenFileRaw, entry.dir) : undefined;
@@ -323,7 +363,8 @@ function readUser(
   }
   const username = str(u.username, `${where}: username`);
   const password = str(u.password, `${where}: password`);
-  if ((token || tokenFile) && (username || password)) throw new Error(`${where}: username/password or a bearer token may be set, but not both`);
+  if ((token || tokenFile) && (username || password))
+    throw new Error(`${where}: username/password or a bearer token may be set, but not both`);
   const exec = isObject(u.exec) ? readExec(u.exec, entry.dir, where, cluster) : undefined;
   return {
     ...(clientCertificate ? { clientCertificate } : {}),
@@ -340,29 +381,40 @@ function readExec(
   e: Record<string, unknown>,
   dir: string,
   where: string,
-  cluster: { server: string; certificateAuthority?: string; insecureSkipTlsVerify: boolean; tlsServerName?: string; cluster: Record<string, unknown> },
+  cluster: {
+    server: string;
+    certificateAuthority?: string;
+    insecureSkipTlsVerify: boolean;
+    tlsServerName?: string;
+    cluster: Record<string, unknown>;
+  },
 ): ExecConfig {
   const apiVersion = str(e.apiVersion, `${where}: exec.apiVersion`) ?? '';
   if (!EXEC_API_VERSIONS.has(apiVersion)) {
-    throw new Error(`${where}: exec plugin apiVersion "${apiVersion}" is not supported (client.authentication.k8s.io/v1 or v1beta1)`);
+    throw new Error(
+      `${where}: exec plugin apiVersion "${apiVersion}" is not supported (client.authentication.k8s.io/v1 or v1beta1)`,
+    );
   }
   const rawCommand = str(e.command, `${where}: exec.command`);
   if (!rawCommand) throw new Error(`${where}: exec plugin has no command`);
   // clientcmd resolves the command against the kubeconfig only when it is a path, not a name looked up in PATH.
   const command = rawCommand.includes('/') ? resolvePath(rawCommand, dir) : rawCommand;
   const args = e.args === undefined || e.args === null ? [] : e.args;
-  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) throw new Error(`${where}: exec.args must be a list of strings`);
+  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string'))
+    throw new Error(`${where}: exec.args must be a list of strings`);
   const envList = e.env === undefined || e.env === null ? [] : e.env;
   if (!Array.isArray(envList)) throw new Error(`${where}: exec.env must be a list of {name, value}`);
   const env = envList.map((v) => {
-    if (!isObject(v) || typeof v.name !== 'string' || typeof v.value !== 'string') throw new Error(`${where}: exec.env must be a list of {name, value}`);
+    if (!isObject(v) || typeof v.name !== 'string' || typeof v.value !== 'string')
+      throw new Error(`${where}: exec.env must be a list of {name, value}`);
     return { name: v.name, value: v.value };
   });
   // clientcmd defaults v1beta1 to IfAvailable and requires the field for v1.
   let interactiveMode = str(e.interactiveMode, `${where}: exec.interactiveMode`) ?? '';
   if (!interactiveMode && apiVersion.endsWith('/v1beta1')) interactiveMode = 'IfAvailable';
   if (!interactiveMode) throw new Error(`${where}: exec.interactiveMode must be set for ${apiVersion}`);
-  if (!INTERACTIVE_MODES.has(interactiveMode)) throw new Error(`${where}: exec.interactiveMode "${interactiveMode}" is not Never, IfAvailable or Always`);
+  if (!INTERACTIVE_MODES.has(interactiveMode))
+    throw new Error(`${where}: exec.interactiveMode "${interactiveMode}" is not Never, IfAvailable or Always`);
   const installHint = str(e.installHint, `${where}: exec.installHint`);
   let clusterInfo: Record<string, unknown> | undefined;
   if (e.provideClusterInfo === true) {
@@ -372,15 +424,31 @@ function readExec(
       server: cluster.server,
       ...(cluster.tlsServerName ? { 'tls-server-name': cluster.tlsServerName } : {}),
       ...(cluster.insecureSkipTlsVerify ? { 'insecure-skip-tls-verify': true } : {}),
-      ...(cluster.certificateAuthority ? { 'certificate-authority-data': Buffer.from(cluster.certificateAuthority).toString('base64') } : {}),
+      ...(cluster.certificateAuthority
+        ? { 'certificate-authority-data': Buffer.from(cluster.certificateAuthority).toString('base64') }
+        : {}),
       ...(isObject(execExtension) && execExtension.extension !== undefined ? { config: execExtension.extension } : {}),
     };
   }
-  return { apiVersion, command, args, env, interactiveMode, ...(installHint ? { installHint } : {}), ...(clusterInfo ? { cluster: clusterInfo } : {}) };
+  return {
+    apiVersion,
+    command,
+    args,
+    env,
+    interactiveMode,
+    ...(installHint ? { installHint } : {}),
+    ...(clusterInfo ? { cluster: clusterInfo } : {}),
+  };
 }
 
 /** `<key>-data` (base64) if set, else the file at `<key>` (relative to `dir`); undefined if neither. */
-function dataOrFile(o: Record<string, unknown>, key: string, dir: string, where: string, warnings: string[]): string | undefined {
+function dataOrFile(
+  o: Record<string, unknown>,
+  key: string,
+  dir: string,
+  where: string,
+  warnings: string[],
+): string | undefined {
   const data = str(o[`${key}-data`], `${where}: ${key}-data`);
   const file = str(o[key], `${where}: ${key}`);
   if (data) {
@@ -412,4 +480,3 @@ function str(v: unknown, what: string): string | undefined {
   if (typeof v !== 'string') throw new Error(`${what} must be a string`);
   return v;
 }
-

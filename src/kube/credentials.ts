@@ -113,7 +113,8 @@ export class TokenFile {
 /** The credential source for a kubeconfig's user (see the table above). Does no I/O until asked. */
 export function credentialSource(config: KubeConfig, options: CredentialOptions = {}): CredentialSource {
   const u = config.user;
-  const cert = u.clientCertificate && u.clientKey ? { clientCertificate: u.clientCertificate, clientKey: u.clientKey } : {};
+  const cert =
+    u.clientCertificate && u.clientKey ? { clientCertificate: u.clientCertificate, clientKey: u.clientKey } : {};
   if (u.tokenFile) {
     const file = new TokenFile(u.tokenFile, u.token, options.now ? { now: options.now } : {});
     return {
@@ -145,7 +146,9 @@ export function credentialSource(config: KubeConfig, options: CredentialOptions 
         const c = await plugin.get();
         return {
           ...(c.token ? { authorization: `Bearer ${c.token}` } : {}),
-          ...(c.clientCertificate && c.clientKey ? { clientCertificate: c.clientCertificate, clientKey: c.clientKey } : {}),
+          ...(c.clientCertificate && c.clientKey
+            ? { clientCertificate: c.clientCertificate, clientKey: c.clientKey }
+            : {}),
           origin: c,
         };
       },

@@ -62,12 +62,16 @@ export function redactSecrets(line: string): string {
   return line
     .replace(/eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){1,2}/g, '[redacted]')
     .replace(/\b(bearer|basic)\s+[^\s"']+/gi, '$1 [redacted]')
-    .replace(/\b([\w.-]*(?:token|passw(?:or)?d|pwd|secret|credential|authorization|cookie|assertion|api[_-]?key)[\w.-]*)(["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;]+)/gi, (_m, key: string, sep: string, value: string) =>
-      value === '[redacted]' ? `${key}${sep}${value}` : `${key}${sep}[redacted]`,
+    .replace(
+      /\b([\w.-]*(?:token|passw(?:or)?d|pwd|secret|credential|authorization|cookie|assertion|api[_-]?key)[\w.-]*)(["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;]+)/gi,
+      (_m, key: string, sep: string, value: string) =>
+        value === '[redacted]' ? `${key}${sep}${value}` : `${key}${sep}[redacted]`,
     )
     .replace(/(^|[^A-Za-z0-9+/=_.~-])([A-Za-z0-9+/=_.~-]{20,})/g, (_m, before: string, run: string) =>
       // A path: only its parts are judged (a file named by a hash); anything else as a whole.
-      /^(?:\/|\.\/|~\/)/.test(run) ? `${before}${run.split('/').map(redactRun).join('/')}` : `${before}${redactRun(run)}`,
+      /^(?:\/|\.\/|~\/)/.test(run)
+        ? `${before}${run.split('/').map(redactRun).join('/')}`
+        : `${before}${redactRun(run)}`,
     );
 }
 
@@ -160,13 +164,27 @@ export class ExecCredentialPlugin {
     if (cfg.interactiveMode === 'Always') {
       throw new Error(`${name} cannot run: interactiveMode is Always, and standard input is not a terminal`);
     }
-    const info = { apiVersion: cfg.apiVersion, kind: 'ExecCredential', spec: { interactive: false, ...(cfg.cluster ? { cluster: cfg.cluster } : {}) } };
+    const info = {
+      apiVersion: cfg.apiVersion,
+      kind: 'ExecCredential',
+      spec: { interactive: false, ...(cfg.cluster ? { cluster: cfg.cluster } : {}) },
+    };
     const env: NodeJS.ProcessEnv = { ...this.#env };
     for (const { name: k, value } of cfg.env) env[k] = value;
     env.KUBERNETES_EXEC_INFO = JSON.stringify(info);
     this.runs++;
-    const { code, signal, stdout, stderr } = await runCommand(cfg.command, cfg.args, env, { timeoutMs: this.#timeoutMs, stop: this.#stopper.signal }, name, cfg.installHint);
-    if (code !== 0) throw new Error(`${name} failed (${signal ? `killed by ${signal}` : `exit code ${code}`})${stderrSummary(stderr)}`);
+    const { code, signal, stdout, stderr } = await runCommand(
+      cfg.command,
+      cfg.args,
+      env,
+      { timeoutMs: this.#timeoutMs, stop: this.#stopper.signal },
+      name,
+      cfg.installHint,
+    );
+    if (code !== 0)
+      throw new Error(
+        `${name} failed (${signal ? `killed by ${signal}` : `exit code ${code}`})${stderrSummary(stderr)}`,
+      );
     let cred: ExecCredential;
     try {
       cred = parseExecCredential(stdout, cfg.apiVersion, name);
@@ -191,9 +209,12 @@ export function parseExecCredential(stdout: string, apiVersion: string, name: st
   }
   if (!isObject(doc)) throw new Error(`${name} did not print an ExecCredential object`);
   const d = doc as { apiVersion?: unknown; kind?: unknown; status?: unknown };
-  if (d.kind !== 'ExecCredential') throw new Error(`${name} printed kind ${JSON.stringify(String(d.kind ?? ''))}, not ExecCredential`);
+  if (d.kind !== 'ExecCredential')
+    throw new Error(`${name} printed kind ${JSON.stringify(String(d.kind ?? ''))}, not ExecCredential`);
   if (d.apiVersion !== apiVersion) {
-    throw new Error(`${name} is configured to use API version ${apiVersion}, plugin returned version ${JSON.stringify(String(d.apiVersion ?? ''))}`);
+    throw new Error(
+      `${name} is configured to use API version ${apiVersion}, plugin returned version ${JSON.stringify(String(d.apiVersion ?? ''))}`,
+    );
   }
   if (typeof d.status !== 'object' || d.status === null) throw new Error(`${name} didn't return a status field`);
   const s = d.status as Record<string, unknown>;
@@ -202,7 +223,8 @@ export function parseExecCredential(stdout: string, apiVersion: string, name: st
   const clientCertificate = field('clientCertificateData');
   const clientKey = field('clientKeyData');
   if (!token && !clientCertificate && !clientKey) throw new Error(`${name} didn't return a token or cert/key pair`);
-  if ((clientCertificate === undefined) !== (clientKey === undefined)) throw new Error(`${name} returned only certificate or key, not both`);
+  if ((clientCertificate === undefined) !== (clientKey === undefined))
+    throw new Error(`${name} returned only certificate or key, not both`);
   let expiresAt: number | undefined;
   const exp = field('expirationTimestamp');
   if (exp !== undefined) {
@@ -231,14 +253,27 @@ interface RunLimits {
   readonly stop: AbortSignal;
 }
 
-function runCommand(command: string, args: readonly string[], env: NodeJS.ProcessEnv, limits: RunLimits, name: string, installHint?: string): Promise<RunResult> {
+function runCommand(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  limits: RunLimits,
+  name: string,
+  installHint?: string,
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     // Its own process group, so that a timeout or a stop kills what the plugin started too: a
     // child left holding stdout open would otherwise keep this run (and every caller waiting on
     // it) pending. The price: a signal to tokenguard's own process group (Ctrl-C in a terminal)
     // no longer reaches the plugin; `serve` stops the client on SIGINT and SIGTERM, which kills
     // a run in progress (ExecCredentialPlugin.stop).
-    const child = spawn(command, [...args], { env, stdio: ['ignore', 'pipe', 'pipe'], shell: false, windowsHide: true, detached: true });
+    const child = spawn(command, [...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      shell: false,
+      windowsHide: true,
+      detached: true,
+    });
     const out: Buffer[] = [];
     let outBytes = 0;
     let errTail = Buffer.alloc(0);
@@ -266,7 +301,10 @@ function runCommand(command: string, args: readonly string[], env: NodeJS.Proces
       child.stderr.destroy();
       reject(new Error(`${why.message}${stderrSummary(errTail.toString('utf8'))}`));
     };
-    const timer = setTimeout(() => abort(new Error(`${name} did not finish within ${limits.timeoutMs} ms`)), limits.timeoutMs);
+    const timer = setTimeout(
+      () => abort(new Error(`${name} did not finish within ${limits.timeoutMs} ms`)),
+      limits.timeoutMs,
+    );
     limits.stop.addEventListener('abort', onStop, { once: true });
     child.stdout.on('data', (b: Buffer) => {
       outBytes += b.length;
@@ -275,7 +313,10 @@ function runCommand(command: string, args: readonly string[], env: NodeJS.Proces
     });
     child.stderr.on('data', (b: Buffer) => {
       errChunks++;
-      const all = errTail.length + b.length > STDERR_TAIL_BYTES ? Buffer.concat([errTail, b]).subarray(-STDERR_TAIL_BYTES) : Buffer.concat([errTail, b]);
+      const all =
+        errTail.length + b.length > STDERR_TAIL_BYTES
+          ? Buffer.concat([errTail, b]).subarray(-STDERR_TAIL_BYTES)
+          : Buffer.concat([errTail, b]);
       errTail = Buffer.from(all);
     });
     child.on('error', (e: NodeJS.ErrnoException) => {

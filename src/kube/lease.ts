@@ -21,7 +21,11 @@ export interface LeaseTiming {
   readonly retryPeriodMs: number;
 }
 
-export const DEFAULT_LEASE_TIMING: LeaseTiming = { leaseDurationMs: LEASE_DURATION_MS, renewDeadlineMs: RENEW_DEADLINE_MS, retryPeriodMs: RETRY_PERIOD_MS };
+export const DEFAULT_LEASE_TIMING: LeaseTiming = {
+  leaseDurationMs: LEASE_DURATION_MS,
+  renewDeadlineMs: RENEW_DEADLINE_MS,
+  retryPeriodMs: RETRY_PERIOD_MS,
+};
 
 /** The Lease's spec, as far as election reads it. */
 export interface LeaseRecord {
@@ -59,18 +63,35 @@ export type LeaseStep =
  * One round of acquire-or-renew, decided from the Lease read (undefined: there is none), the
  * previous observation, and the time. Pure.
  */
-export function leaseStep(current: LeaseRecord | undefined, previous: Observation | undefined, now: number, identity: string, timing: LeaseTiming): LeaseStep {
+export function leaseStep(
+  current: LeaseRecord | undefined,
+  previous: Observation | undefined,
+  now: number,
+  identity: string,
+  timing: LeaseTiming,
+): LeaseStep {
   const key = current === undefined ? '' : JSON.stringify(current);
   const observation: Observation = previous !== undefined && previous.key === key ? previous : { key, at: now };
   const stamp = microTime(now);
   const durationSeconds = Math.ceil(timing.leaseDurationMs / 1000);
   if (current === undefined) {
-    return { kind: 'write', spec: { holderIdentity: identity, leaseDurationSeconds: durationSeconds, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 }, observation };
+    return {
+      kind: 'write',
+      spec: {
+        holderIdentity: identity,
+        leaseDurationSeconds: durationSeconds,
+        acquireTime: stamp,
+        renewTime: stamp,
+        leaseTransitions: 0,
+      },
+      observation,
+    };
   }
   const mine = current.holderIdentity === identity;
   // The holder's own duration counts (a released Lease says 1 s); ours when it gives none.
-  const heldFor = (current.leaseDurationSeconds > 0 ? current.leaseDurationSeconds * 1000 : timing.leaseDurationMs);
-  if (!mine && current.holderIdentity !== '' && now < observation.at + heldFor) return { kind: 'held', holder: current.holderIdentity, observation };
+  const heldFor = current.leaseDurationSeconds > 0 ? current.leaseDurationSeconds * 1000 : timing.leaseDurationMs;
+  if (!mine && current.holderIdentity !== '' && now < observation.at + heldFor)
+    return { kind: 'held', holder: current.holderIdentity, observation };
   return {
     kind: 'write',
     spec: {
@@ -170,7 +191,8 @@ export function startElector(options: {
     } catch (e) {
       const conflict = e instanceof KubeApiError && e.statusCode === 409;
       if (!conflict) events.onError(`Lease: ${(e as Error).message}`);
-      if (leading && now() - lastRenew >= timing.renewDeadlineMs) stopLeading(`could not renew the Lease for ${timing.renewDeadlineMs} ms`);
+      if (leading && now() - lastRenew >= timing.renewDeadlineMs)
+        stopLeading(`could not renew the Lease for ${timing.renewDeadlineMs} ms`);
     }
   };
 
@@ -193,9 +215,11 @@ export function startElector(options: {
       if (wasLeading && lastLease !== undefined) {
         const record = leaseRecord(lastLease);
         // As client-go's ReleaseOnCancel: an empty holder and a 1 s duration.
-        await api.update(lastLease, { ...record, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(now()) }).catch((e: unknown) => {
-          events.onError(`Lease: cannot release: ${(e as Error).message}`);
-        });
+        await api
+          .update(lastLease, { ...record, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(now()) })
+          .catch((e: unknown) => {
+            events.onError(`Lease: cannot release: ${(e as Error).message}`);
+          });
       }
     },
   };

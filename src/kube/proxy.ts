@@ -96,12 +96,16 @@ function parseProxy(value: string, name: string, warnings: string[]): URL | unde
   };
   let url = parse(value);
   // `host:port` parses as a URL of scheme `host`: retry with http://, unless a scheme was written.
-  if ((!url || !['http:', 'https:', 'socks5:'].includes(url.protocol) || !url.hostname) && !value.includes('://')) url = parse(`http://${value}`) ?? url;
+  if ((!url || !['http:', 'https:', 'socks5:'].includes(url.protocol) || !url.hostname) && !value.includes('://'))
+    url = parse(`http://${value}`) ?? url;
   if (!url?.hostname) {
     warnings.push(`${name} is not a URL; it is not used`);
     return undefined;
   }
-  if (!isSupportedProxy(url)) warnings.push(`${name} is a ${url.protocol.replace(/:$/, '')} proxy; tokenguard supports http and https proxies only, so requests through it fail`);
+  if (!isSupportedProxy(url))
+    warnings.push(
+      `${name} is a ${url.protocol.replace(/:$/, '')} proxy; tokenguard supports http and https proxies only, so requests through it fail`,
+    );
   return url;
 }
 
@@ -188,9 +192,16 @@ function parseNoProxy(value: string): { bypass(target: URL): boolean } {
       if (all) return true;
       if (ip) {
         if (anyCidr && cidrs.check(ip.ip, ip.family)) return true;
-        if (ips.some((r) => r.family === ip.family && sameIp(r.ip, ip.ip, r.family) && (r.port === '' || r.port === port))) return true;
+        if (
+          ips.some((r) => r.family === ip.family && sameIp(r.ip, ip.ip, r.family) && (r.port === '' || r.port === port))
+        )
+          return true;
       }
-      return domains.some((d) => (host.endsWith(d.suffix) || (d.matchHost && host === d.suffix.slice(1))) && (d.port === '' || d.port === port));
+      return domains.some(
+        (d) =>
+          (host.endsWith(d.suffix) || (d.matchHost && host === d.suffix.slice(1))) &&
+          (d.port === '' || d.port === port),
+      );
     },
   };
 }

@@ -80,7 +80,11 @@ function openTunnel(o: {
     const onError = (e: NodeJS.ErrnoException) => fail(`cannot open a tunnel to ${authority} (${e.code ?? e.message})`);
     const onClose = () => fail(`closed the connection before answering CONNECT ${authority}`);
     const onReadable = () => {
-      for (let chunk = socket.read() as Buffer | null; chunk !== null && !settled; chunk = socket.read() as Buffer | null) {
+      for (
+        let chunk = socket.read() as Buffer | null;
+        chunk !== null && !settled;
+        chunk = socket.read() as Buffer | null
+      ) {
         chunks.push(chunk);
         size += chunk.length;
         const all = Buffer.concat(chunks);
@@ -107,12 +111,16 @@ function openTunnel(o: {
         return;
       }
     };
-    socket.setTimeout(o.timeoutMs ?? TUNNEL_TIMEOUT_MS, () => fail(`no answer to CONNECT ${authority} within ${o.timeoutMs ?? TUNNEL_TIMEOUT_MS} ms`));
+    socket.setTimeout(o.timeoutMs ?? TUNNEL_TIMEOUT_MS, () =>
+      fail(`no answer to CONNECT ${authority} within ${o.timeoutMs ?? TUNNEL_TIMEOUT_MS} ms`),
+    );
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.once(secure ? 'secureConnect' : 'connect', () => {
       const auth = proxyAuthorization(proxy);
-      socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\nUser-Agent: ${o.userAgent}\r\n${auth ? `Proxy-Authorization: ${auth}\r\n` : ''}\r\n`);
+      socket.write(
+        `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\nUser-Agent: ${o.userAgent}\r\n${auth ? `Proxy-Authorization: ${auth}\r\n` : ''}\r\n`,
+      );
       socket.on('readable', onReadable);
     });
   });
@@ -137,7 +145,10 @@ export class TunnelingAgent extends HttpsAgent {
     this.#userAgent = userAgent;
   }
 
-  override createConnection(options: RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+  override createConnection(
+    options: RequestOptions,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
     const done = callback ?? (() => {});
     const host = String(options.host ?? options.hostname ?? 'localhost').replace(/^\[(.*)\]$/, '$1');
     const port = options.port ?? 443;

@@ -61,7 +61,11 @@ export function loadPolicies(paths: readonly string[]): LoadResult {
     policies.push(...r.policies);
     errors.push(...r.errors);
     warnings.push(...r.warnings);
-    if (r.errors.length === 0) byFile.set(file, r.policies.map((x) => x.name));
+    if (r.errors.length === 0)
+      byFile.set(
+        file,
+        r.policies.map((x) => x.name),
+      );
   }
   errors.push(...checkPolicySet(policies));
   if (errors.length === 0 && policies.length === 0) {
@@ -109,7 +113,12 @@ function policyFilesIn(dir: string, chain: readonly string[], walk: Walk): void 
       .filter((n) => !n.startsWith('.'))
       .sort();
   } catch (e) {
-    walk.loops.push({ file: dir, document: 0, path: '', message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+    walk.loops.push({
+      file: dir,
+      document: 0,
+      path: '',
+      message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    });
     return;
   }
   for (const name of names) {
@@ -119,14 +128,24 @@ function policyFilesIn(dir: string, chain: readonly string[], walk: Walk): void 
       st = statSync(full);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ELOOP') {
-        walk.loops.push({ file: full, document: 0, path: '', message: 'symlink loop: the link resolves to itself; not followed' });
+        walk.loops.push({
+          file: full,
+          document: 0,
+          path: '',
+          message: 'symlink loop: the link resolves to itself; not followed',
+        });
       }
       continue; // a dangling symlink, e.g. mid-swap of a ConfigMap volume
     }
     if (st.isDirectory()) {
       const real = realpathOf(full);
       if (chain.includes(real)) {
-        walk.loops.push({ file: full, document: 0, path: '', message: `symlink loop: leads back to ${real}, a folder it is in; not followed` });
+        walk.loops.push({
+          file: full,
+          document: 0,
+          path: '',
+          message: `symlink loop: leads back to ${real}, a folder it is in; not followed`,
+        });
         continue;
       }
       if (walk.visited.has(real)) continue; // already read through another link

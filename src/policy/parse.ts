@@ -32,10 +32,19 @@ export function parsePolicyDocuments(text: string, file: string): ParseResult {
   let docs: Document.Parsed[];
   try {
     // logLevel error: the parser's warnings would go to stderr as process warnings, quoting the file.
-    docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false, logLevel: 'error' }) as Document.Parsed[];
+    docs = parseAllDocuments(text, {
+      lineCounter,
+      uniqueKeys: true,
+      prettyErrors: false,
+      logLevel: 'error',
+    }) as Document.Parsed[];
   } catch (e) {
     // Never the parser's message: it may quote the file, and a misplaced file may hold secrets.
-    return { policies, errors: [{ file, document: 1, path: '', message: `cannot parse YAML (${(e as Error).name})` }], warnings };
+    return {
+      policies,
+      errors: [{ file, document: 1, path: '', message: `cannot parse YAML (${(e as Error).name})` }],
+      warnings,
+    };
   }
   if (!Array.isArray(docs)) docs = [];
   let index = 0;
@@ -54,7 +63,13 @@ export function parsePolicyDocuments(text: string, file: string): ParseResult {
     };
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
-        errors.push({ file, document: index, line: lineCounter.linePos(e.pos[0]).line, path: '', message: `YAML: ${describeYamlProblem(e)}` });
+        errors.push({
+          file,
+          document: index,
+          line: lineCounter.linePos(e.pos[0]).line,
+          path: '',
+          message: `YAML: ${describeYamlProblem(e)}`,
+        });
       }
       continue;
     }
@@ -76,8 +91,18 @@ export function parsePolicyDocuments(text: string, file: string): ParseResult {
       for (const e of validateSchema.errors ?? []) {
         const described = describeSchemaError(e);
         if (!described) continue;
-        if (semanticPaths.has(dotted(described.path)) && (ALSO_VALIDATED.has(e.keyword) || e.schemaPath.includes('/then/'))) continue;
-        found.push({ file, document: index, line: lineOf(described.path), path: dotted(described.path), message: described.message });
+        if (
+          semanticPaths.has(dotted(described.path)) &&
+          (ALSO_VALIDATED.has(e.keyword) || e.schemaPath.includes('/then/'))
+        )
+          continue;
+        found.push({
+          file,
+          document: index,
+          line: lineOf(described.path),
+          path: dotted(described.path),
+          message: described.message,
+        });
       }
     }
     for (const e of semantic) {
@@ -87,7 +112,8 @@ export function parsePolicyDocuments(text: string, file: string): ParseResult {
       errors.push(...dedupe(found));
       continue;
     }
-    for (const w of semanticWarnings(value)) warnings.push({ file, document: index, line: lineOf(w.path), path: dotted(w.path), message: w.message });
+    for (const w of semanticWarnings(value))
+      warnings.push({ file, document: index, line: lineOf(w.path), path: dotted(w.path), message: w.message });
     const v = value as { metadata: { name: string }; spec: TokenPolicySpec };
     policies.push({ name: v.metadata.name, spec: v.spec, source: { file, document: index, line: docLine } });
   }
@@ -130,7 +156,8 @@ function describeSchemaError(e: ErrorObject): { path: (string | number)[]; messa
   if (typeof e.propertyName === 'string') path.push(e.propertyName);
   // The schema's own message for the rule, as editors show it.
   const owner = schemaAt(e.schemaPath.split('/').slice(1, -1));
-  if (e.keyword === 'pattern' && typeof owner?.patternErrorMessage === 'string') return { path, message: owner.patternErrorMessage };
+  if (e.keyword === 'pattern' && typeof owner?.patternErrorMessage === 'string')
+    return { path, message: owner.patternErrorMessage };
   if (e.keyword === 'not' && typeof owner?.errorMessage === 'string') return { path, message: owner.errorMessage };
   switch (e.keyword) {
     case 'additionalProperties':

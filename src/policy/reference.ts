@@ -13,15 +13,46 @@ type Schema = Readonly<Record<string, unknown>>;
  * each in the tests (test/unit/policy/schema-coverage.test.ts); the cross-file ones have none.
  */
 export const CLI_ONLY_CHECKS: readonly { readonly id?: string; readonly field: string; readonly rule: string }[] = [
-  { id: 'bounds-min-above-max', field: 'spec.projectedTokens.bounds.maxExpirationSeconds', rule: 'at least minExpirationSeconds (JSON Schema cannot compare two fields)' },
-  { id: 'api-token-outside-bounds', field: 'spec.projectedTokens.apiTokenExpirationSeconds', rule: "within this policy's bounds [minExpirationSeconds, maxExpirationSeconds]" },
-  { id: 'inject-expiration-outside-bounds', field: 'spec.projectedTokens.inject[].expirationSeconds', rule: "within this policy's bounds (3600 when not set)" },
-  { id: 'inject-audience-not-allowed', field: 'spec.projectedTokens.inject[].audience', rule: "matches one of this policy's bounds.allowedAudiences" },
-  { id: 'inject-duplicate-volume', field: 'spec.projectedTokens.inject[].volumeName', rule: 'differs from every other item\'s (uniqueItems compares whole items)' },
-  { id: 'inject-duplicate-mount-path', field: 'spec.projectedTokens.inject[].mountPath', rule: "differs from every other item's" },
-  { id: 'observed-within-over-100-years', field: 'spec.automount.needed.observedWithin', rule: 'at most 100 years, and not rounding to zero seconds (0.4s)' },
+  {
+    id: 'bounds-min-above-max',
+    field: 'spec.projectedTokens.bounds.maxExpirationSeconds',
+    rule: 'at least minExpirationSeconds (JSON Schema cannot compare two fields)',
+  },
+  {
+    id: 'api-token-outside-bounds',
+    field: 'spec.projectedTokens.apiTokenExpirationSeconds',
+    rule: "within this policy's bounds [minExpirationSeconds, maxExpirationSeconds]",
+  },
+  {
+    id: 'inject-expiration-outside-bounds',
+    field: 'spec.projectedTokens.inject[].expirationSeconds',
+    rule: "within this policy's bounds (3600 when not set)",
+  },
+  {
+    id: 'inject-audience-not-allowed',
+    field: 'spec.projectedTokens.inject[].audience',
+    rule: "matches one of this policy's bounds.allowedAudiences",
+  },
+  {
+    id: 'inject-duplicate-volume',
+    field: 'spec.projectedTokens.inject[].volumeName',
+    rule: "differs from every other item's (uniqueItems compares whole items)",
+  },
+  {
+    id: 'inject-duplicate-mount-path',
+    field: 'spec.projectedTokens.inject[].mountPath',
+    rule: "differs from every other item's",
+  },
+  {
+    id: 'observed-within-over-100-years',
+    field: 'spec.automount.needed.observedWithin',
+    rule: 'at most 100 years, and not rounding to zero seconds (0.4s)',
+  },
   { field: 'metadata.name', rule: 'unique across every policy file and document of the set' },
-  { field: '(the document)', rule: 'YAML the loader can read: no duplicate keys, aliases that resolve, at most 50 alias expansions' },
+  {
+    field: '(the document)',
+    rule: 'YAML the loader can read: no duplicate keys, aliases that resolve, at most 50 alias expansions',
+  },
 ];
 
 const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -51,7 +82,8 @@ function typeOf(s: Schema, root: Schema): string {
 function constraints(s: Schema, required: boolean, root: Schema): string {
   const out: string[] = [];
   if (required) out.push('**required**');
-  if (typeof s.minimum === 'number') out.push(typeof s.maximum === 'number' ? `${s.minimum} to ${s.maximum}` : `at least ${s.minimum}`);
+  if (typeof s.minimum === 'number')
+    out.push(typeof s.maximum === 'number' ? `${s.minimum} to ${s.maximum}` : `at least ${s.minimum}`);
   if (typeof s.minLength === 'number' && s.minLength > 1) out.push(`at least ${s.minLength} characters`);
   if (typeof s.maxLength === 'number') out.push(`at most ${s.maxLength} characters`);
   if (typeof s.minItems === 'number') out.push('not empty');
@@ -72,7 +104,9 @@ function rows(node: Schema, prefix: string, root: Schema): string[] {
   for (const [name, raw] of Object.entries(props)) {
     const s = resolve(raw, root);
     const path = prefix ? `${prefix}.${name}` : name;
-    out.push(`| ${code(path)} | ${esc(typeOf(s, root))} | ${esc(constraints(s, required.has(name), root))} | ${esc(String(s.description ?? ''))} |`);
+    out.push(
+      `| ${code(path)} | ${esc(typeOf(s, root))} | ${esc(constraints(s, required.has(name), root))} | ${esc(String(s.description ?? ''))} |`,
+    );
     if (s.type === 'object' && s.properties) out.push(...rows(s, path, root));
     if (s.type === 'array' && s.items) {
       const items = resolve(s.items as Schema, root);

@@ -34,7 +34,10 @@ export function semanticErrors(doc: unknown): SemanticError[] {
   if (!spec) return errors;
 
   if (!['legacyTokenSecrets', 'automount', 'projectedTokens', 'tokenRequests'].some((k) => k in spec)) {
-    add(['spec'], 'sets none of legacyTokenSecrets, automount, projectedTokens, tokenRequests: the policy would do nothing');
+    add(
+      ['spec'],
+      'sets none of legacyTokenSecrets, automount, projectedTokens, tokenRequests: the policy would do nothing',
+    );
   }
   const tr = obj(spec.tokenRequests);
   if (tr && Array.isArray(tr.allowedAudiences) && tr.allowedAudiences.length === 0) {
@@ -64,7 +67,8 @@ export function semanticErrors(doc: unknown): SemanticError[] {
     });
   }
   arr(match?.serviceAccounts).forEach((s, i) => {
-    if (typeof s === 'string' && s.split('/').length > 2) add(['spec', 'match', 'serviceAccounts', i], 'must be "name" or "namespace/name"');
+    if (typeof s === 'string' && s.split('/').length > 2)
+      add(['spec', 'match', 'serviceAccounts', i], 'must be "name" or "namespace/name"');
   });
 
   arr(obj(spec.legacyTokenSecrets)?.exemptServiceAccounts).forEach((s, i) => {
@@ -78,13 +82,15 @@ export function semanticErrors(doc: unknown): SemanticError[] {
     add(['spec', 'automount', 'needed', 'annotation'], 'is not a valid annotation key ([prefix/]name)');
   }
   arr(needed?.serviceAccounts).forEach((s, i) => {
-    if (typeof s === 'string' && s.split('/').length > 2) add(['spec', 'automount', 'needed', 'serviceAccounts', i], 'must be "name" or "namespace/name"');
+    if (typeof s === 'string' && s.split('/').length > 2)
+      add(['spec', 'automount', 'needed', 'serviceAccounts', i], 'must be "name" or "namespace/name"');
   });
   if (typeof needed?.observedWithin === 'string') {
     const d = parseDuration(needed.observedWithin);
     if (typeof d !== 'number') add(['spec', 'automount', 'needed', 'observedWithin'], d.error);
   }
-  if (obj(spec.automount)?.action === 'Keep' && needed) add(['spec', 'automount', 'needed'], 'has no effect with action Keep');
+  if (obj(spec.automount)?.action === 'Keep' && needed)
+    add(['spec', 'automount', 'needed'], 'has no effect with action Keep');
 
   const pt = obj(spec.projectedTokens);
   const bounds = obj(pt?.bounds);
@@ -95,11 +101,17 @@ export function semanticErrors(doc: unknown): SemanticError[] {
   }
   const allowed = arr(bounds?.allowedAudiences).filter((a): a is string => typeof a === 'string');
   if (bounds && Array.isArray(bounds.allowedAudiences) && allowed.length === 0) {
-    add(['spec', 'projectedTokens', 'bounds', 'allowedAudiences'], 'is empty: every token with an audience would be refused');
+    add(
+      ['spec', 'projectedTokens', 'bounds', 'allowedAudiences'],
+      'is empty: every token with an audience would be refused',
+    );
   }
   const api = num(pt?.apiTokenExpirationSeconds);
   if (api !== undefined && ((min !== undefined && api < min) || (max !== undefined && api > max))) {
-    add(['spec', 'projectedTokens', 'apiTokenExpirationSeconds'], `must be within this policy's bounds [${min ?? 600}, ${max ?? 4294967296}]`);
+    add(
+      ['spec', 'projectedTokens', 'apiTokenExpirationSeconds'],
+      `must be within this policy's bounds [${min ?? 600}, ${max ?? 4294967296}]`,
+    );
   }
 
   const names = new Map<string, number>();
@@ -134,7 +146,11 @@ export function semanticErrors(doc: unknown): SemanticError[] {
     if ((min !== undefined && exp < min) || (max !== undefined && exp > max)) {
       add([...p, 'expirationSeconds'], `${exp} is outside this policy's bounds [${min ?? 600}, ${max ?? 4294967296}]`);
     }
-    if (typeof inj.audience === 'string' && allowed.length > 0 && !allowed.some((a) => globMatch(a, inj.audience as string))) {
+    if (
+      typeof inj.audience === 'string' &&
+      allowed.length > 0 &&
+      !allowed.some((a) => globMatch(a, inj.audience as string))
+    ) {
       add([...p, 'audience'], `"${inj.audience}" is not in this policy's allowedAudiences`);
     }
   });
@@ -170,7 +186,10 @@ export function semanticWarnings(doc: unknown): SemanticError[] {
     if (typeof pattern !== 'string') return;
     const need = globMinLength(pattern);
     if (need > MAX_GLOB_VALUE_LENGTH) {
-      warnings.push({ path, message: `can never match: it needs ${need} characters, and values over ${MAX_GLOB_VALUE_LENGTH} match no glob` });
+      warnings.push({
+        path,
+        message: `can never match: it needs ${need} characters, and values over ${MAX_GLOB_VALUE_LENGTH} match no glob`,
+      });
       return;
     }
     const words = globStepsPerCharacter(pattern);

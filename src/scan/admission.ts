@@ -75,8 +75,15 @@ export interface PodEvaluator {
 
 /** A pod evaluator over one policy set and one set of facts. */
 export function createPodEvaluator(options: PodEvaluatorOptions): PodEvaluator {
-  const labelKeys = new Set(options.policies.flatMap((p) => (p.spec.match?.objectSelector ? selectorKeys(p.spec.match.objectSelector) : [])));
-  const annotationKeys = new Set([MIRROR_POD_ANNOTATION, ...options.policies.flatMap((p) => (p.spec.automount?.needed?.annotation ? [p.spec.automount.needed.annotation] : []))]);
+  const labelKeys = new Set(
+    options.policies.flatMap((p) => (p.spec.match?.objectSelector ? selectorKeys(p.spec.match.objectSelector) : [])),
+  );
+  const annotationKeys = new Set([
+    MIRROR_POD_ANNOTATION,
+    ...options.policies.flatMap((p) =>
+      p.spec.automount?.needed?.annotation ? [p.spec.automount.needed.annotation] : [],
+    ),
+  ]);
   const max = options.cacheSize ?? 4096;
   const cache = new Map<string, PodVerdict>();
   const stats = { evaluations: 0, cached: 0 };
@@ -104,7 +111,11 @@ export function createPodEvaluator(options: PodEvaluatorOptions): PodEvaluator {
 }
 
 /** The part of a pod the engine reads (table above), as a Pod to create. */
-export function reducePod(pod: JsonObject, labelKeys: ReadonlySet<string>, annotationKeys: ReadonlySet<string>): JsonObject {
+export function reducePod(
+  pod: JsonObject,
+  labelKeys: ReadonlySet<string>,
+  annotationKeys: ReadonlySet<string>,
+): JsonObject {
   const md = objectAt(pod, 'metadata') ?? {};
   const pick = (map: JsonObject | undefined, keys: ReadonlySet<string>): JsonObject | undefined => {
     if (!map) return undefined;
@@ -148,13 +159,24 @@ function renameApiTokenVolume(spec: JsonObject): void {
     spec[field] = list.map((c) => {
       if (!isObject(c) || !Array.isArray(c.volumeMounts)) return c;
       if (!c.volumeMounts.some((m) => isObject(m) && m.name === old)) return c;
-      return { ...c, volumeMounts: c.volumeMounts.map((m) => (isObject(m) && m.name === old ? { ...m, name: CANONICAL_API_VOLUME } : m)) };
+      return {
+        ...c,
+        volumeMounts: c.volumeMounts.map((m) =>
+          isObject(m) && m.name === old ? { ...m, name: CANONICAL_API_VOLUME } : m,
+        ),
+      };
     });
   }
 }
 
-function evaluateReduced(pod: JsonObject, namespace: string, serviceAccount: string, options: PodEvaluatorOptions): PodVerdict {
-  const audiences = options.apiAudiences && options.apiAudiences.length > 0 ? { apiAudiences: options.apiAudiences } : {};
+function evaluateReduced(
+  pod: JsonObject,
+  namespace: string,
+  serviceAccount: string,
+  options: PodEvaluatorOptions,
+): PodVerdict {
+  const audiences =
+    options.apiAudiences && options.apiAudiences.length > 0 ? { apiAudiences: options.apiAudiences } : {};
   const report = runDryRun({
     policies: options.policies,
     objects: [{ object: pod, file: 'cluster', document: 1, line: 0 }],
@@ -166,7 +188,17 @@ function evaluateReduced(pod: JsonObject, namespace: string, serviceAccount: str
   const o = report.objects[0];
   if (!o || o.outcome === 'error' || o.outcome === 'skipped' || o.outcome === 'fact') {
     const reason = shown(o?.reason ?? 'not evaluated');
-    return { outcome: 'error', denials: [], changes: [], warnings: [], policies: [], reason, apiTokenBefore: false, apiTokenAfter: false, signature: `error\n${reason}` };
+    return {
+      outcome: 'error',
+      denials: [],
+      changes: [],
+      warnings: [],
+      policies: [],
+      reason,
+      apiTokenBefore: false,
+      apiTokenAfter: false,
+      signature: `error\n${reason}`,
+    };
   }
   const apiAudiences = options.apiAudiences && options.apiAudiences.length > 0 ? options.apiAudiences : undefined;
   const before = o.admission ? carriesApiToken(o.admission.given, apiAudiences) : false;
@@ -175,8 +207,12 @@ function evaluateReduced(pod: JsonObject, namespace: string, serviceAccount: str
   const denials = o.denials.map(finding);
   const changes = o.changes.map(finding);
   const warnings = o.warnings.map(shown);
-  const outcome: PodOutcome = o.outcome === 'denied' ? 'denied' : changes.length > 0 ? 'changed' : warnings.length > 0 ? 'warned' : 'passed';
-  const policies = o.policies.map((p) => ({ ...p, results: p.results.map((r) => ({ rule: r.rule, message: shown(r.message) })) }));
+  const outcome: PodOutcome =
+    o.outcome === 'denied' ? 'denied' : changes.length > 0 ? 'changed' : warnings.length > 0 ? 'warned' : 'passed';
+  const policies = o.policies.map((p) => ({
+    ...p,
+    results: p.results.map((r) => ({ rule: r.rule, message: shown(r.message) })),
+  }));
   const signature = [
     outcome,
     ...denials.map((f) => `deny ${f.policy}/${f.rule}: ${f.message}`),
@@ -191,7 +227,9 @@ function evaluateReduced(pod: JsonObject, namespace: string, serviceAccount: str
 function carriesApiToken(pod: JsonObject, apiAudiences: readonly string[] | undefined): boolean {
   const spec = objectAt(pod, 'spec') ?? {};
   const mounted = mountedVolumeNames(spec);
-  return tokenSources(spec, apiAudiences ?? DEFAULT_API_AUDIENCES).some((s) => s.isApiToken && mounted.has(s.volumeName));
+  return tokenSources(spec, apiAudiences ?? DEFAULT_API_AUDIENCES).some(
+    (s) => s.isApiToken && mounted.has(s.volumeName),
+  );
 }
 
 /** A message as reports show it: the canonical API token volume name as `kube-api-access-*`. */

@@ -53,7 +53,12 @@ export interface AnalyzeInput {
   readonly notes: readonly string[];
   readonly apiAudiences?: readonly string[];
   /** The audit log's evidence (`--audit-log`): per Secret, and what was read. */
-  readonly audit?: { readonly evidence: AuditEvidence; readonly files: number; readonly events: number; readonly linesNotRead: number };
+  readonly audit?: {
+    readonly evidence: AuditEvidence;
+    readonly files: number;
+    readonly events: number;
+    readonly linesNotRead: number;
+  };
 }
 
 export interface Analysis {
@@ -134,7 +139,12 @@ export function analyze(input: AnalyzeInput): Analysis {
       invalidSince: s.invalidSince ?? null,
       unusedDays: a.unusedDays,
       unusedSince: a.unusedSince,
-      consumers: using.map((c) => ({ workload: c.workload, pods: c.pods, template: c.template, uses: c.uses.map(useReport) })),
+      consumers: using.map((c) => ({
+        workload: c.workload,
+        pods: c.pods,
+        template: c.template,
+        uses: c.uses.map(useReport),
+      })),
       verdict: a.verdict,
       message: a.message,
       cleaner: a.cleaner,
@@ -160,7 +170,13 @@ export function analyze(input: AnalyzeInput): Analysis {
       result: policy.result,
       severity: policy.result === 'pass' ? 'info' : VERDICT_SEVERITY[a.verdict],
       message: `${a.verdict}: ${a.message}`,
-      resource: { apiVersion: 'v1', kind: 'Secret', namespace: s.namespace, name: s.name, ...(s.uid ? { uid: s.uid } : {}) },
+      resource: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        namespace: s.namespace,
+        name: s.name,
+        ...(s.uid ? { uid: s.uid } : {}),
+      },
       properties: props({
         verdict: a.verdict,
         serviceAccount: s.serviceAccountName,
@@ -170,7 +186,8 @@ export function analyze(input: AnalyzeInput): Analysis {
         auditLog: use?.state,
         auditRequests: use ? String(use.requests) : undefined,
         auditLastSeen: use?.lastSeen !== undefined ? isoSecond(use.lastSeen) : undefined,
-        auditFrom: use && use.state === 'used' ? [...use.sourceIPs, ...use.userAgents].join(', ') || undefined : undefined,
+        auditFrom:
+          use && use.state === 'used' ? [...use.sourceIPs, ...use.userAgents].join(', ') || undefined : undefined,
         invalidateOn: c.state === 'scheduled' ? c.invalidateOn : undefined,
         deleteOn: c.state === 'scheduled' || c.state === 'invalidated' ? c.deleteOn : undefined,
         consumers: String(using.length),
@@ -182,7 +199,9 @@ export function analyze(input: AnalyzeInput): Analysis {
   for (const w of input.workloads) {
     const plan = planByWorkload.get(w);
     const outcome = OUTCOME_ORDER.find((o) => w.outcomes[o] > 0) ?? 'passed';
-    const variants = [...w.variants.values()].sort((a, b) => b.pods - a.pods || cmp(a.verdict.signature, b.verdict.signature));
+    const variants = [...w.variants.values()].sort(
+      (a, b) => b.pods - a.pods || cmp(a.verdict.signature, b.verdict.signature),
+    );
     workloads.push({
       workload: w.ref,
       serviceAccounts: [...w.serviceAccounts],
@@ -201,7 +220,9 @@ export function analyze(input: AnalyzeInput): Analysis {
         ...(v.verdict.reason ? { reason: v.verdict.reason } : {}),
       })),
       otherVariantPods: w.otherVariantPods,
-      legacyTokens: [...w.secrets.values()].sort((a, b) => cmp(a.secret, b.secret)).map((s) => ({ secret: s.secret, pods: s.pods, template: s.template, uses: s.uses.map(useReport) })),
+      legacyTokens: [...w.secrets.values()]
+        .sort((a, b) => cmp(a.secret, b.secret))
+        .map((s) => ({ secret: s.secret, pods: s.pods, template: s.template, uses: s.uses.map(useReport) })),
       plan: plan ? planReport(plan) : null,
     });
     results.push(...workloadResults(w, plan));
@@ -209,7 +230,9 @@ export function analyze(input: AnalyzeInput): Analysis {
 
   const tokenNames = new Set(input.secrets.map((s) => key(s.namespace, s.name)));
   const serviceAccounts: ServiceAccountReport[] = [];
-  for (const sa of [...input.facts.serviceAccounts()].sort((a, b) => cmp(a.namespace, b.namespace) || cmp(a.name, b.name))) {
+  for (const sa of [...input.facts.serviceAccounts()].sort(
+    (a, b) => cmp(a.namespace, b.namespace) || cmp(a.name, b.name),
+  )) {
     const listed = sa.secrets.map((name) => ({ name, tokenSecret: tokenNames.has(key(sa.namespace, name)) }));
     const tokens = listed.filter((x) => x.tokenSecret).map((x) => x.name);
     if (tokens.length === 0) continue;
@@ -222,12 +245,24 @@ export function analyze(input: AnalyzeInput): Analysis {
       result: 'warn',
       severity: 'low',
       message,
-      resource: { apiVersion: 'v1', kind: 'ServiceAccount', namespace: sa.namespace, name: sa.name, ...(sa.uid ? { uid: sa.uid } : {}) },
+      resource: {
+        apiVersion: 'v1',
+        kind: 'ServiceAccount',
+        namespace: sa.namespace,
+        name: sa.name,
+        ...(sa.uid ? { uid: sa.uid } : {}),
+      },
       properties: { secrets: tokens.join(',') },
     });
   }
 
-  const nsNames = [...new Set([...input.namespaces, ...legacyTokens.map((t) => t.namespace), ...workloads.map((w) => w.workload.namespace)])].sort();
+  const nsNames = [
+    ...new Set([
+      ...input.namespaces,
+      ...legacyTokens.map((t) => t.namespace),
+      ...workloads.map((w) => w.workload.namespace),
+    ]),
+  ].sort();
   const namespaces: NamespaceSummary[] = nsNames.map((ns) => ({
     namespace: ns,
     ...counts(
@@ -256,7 +291,11 @@ export function analyze(input: AnalyzeInput): Analysis {
     settings: {
       cleanUpPeriodDays: input.periodDays,
       minUnusedDays: input.minUnusedDays,
-      tracking: { state: input.tracking.state, since: input.tracking.state === 'since' ? input.tracking.since : null, reason: input.tracking.state === 'since' ? null : input.tracking.reason },
+      tracking: {
+        state: input.tracking.state,
+        since: input.tracking.state === 'since' ? input.tracking.since : null,
+        reason: input.tracking.state === 'since' ? null : input.tracking.reason,
+      },
       auditLog: input.audit
         ? {
             files: input.audit.files,
@@ -268,12 +307,18 @@ export function analyze(input: AnalyzeInput): Analysis {
           }
         : null,
     },
-    policies: [...input.policies].sort(byName).map((p) => ({ name: p.name, mode: p.spec.mode, file: input.policyFile(p) })),
+    policies: [...input.policies]
+      .sort(byName)
+      .map((p) => ({ name: p.name, mode: p.spec.mode, file: input.policyFile(p) })),
     legacyTokens,
     serviceAccounts,
     workloads,
     namespaces,
-    summary: { namespaces: namespaces.length, ...counts(legacyTokens, workloads, serviceAccounts.length), results: tally },
+    summary: {
+      namespaces: namespaces.length,
+      ...counts(legacyTokens, workloads, serviceAccounts.length),
+      results: tally,
+    },
     results,
     notes: [...input.notes],
   };
@@ -282,21 +327,41 @@ export function analyze(input: AnalyzeInput): Analysis {
 
 /** How the policies judge creating this Secret, through the same dry run as `tokenguard test`. */
 function judgeSecret(s: TokenSecret, input: AnalyzeInput): LegacyTokenReport['policy'] {
-  const facts = input.facts.factsFor(s.namespace, s.serviceAccountName ?? 'default').filter((f) => f.kind === 'Namespace');
-  const report = runDryRun({ policies: input.policies, objects: [{ object: secretForEngine(s), file: 'cluster', document: 1, line: 0 }], facts, namespace: s.namespace });
+  const facts = input.facts
+    .factsFor(s.namespace, s.serviceAccountName ?? 'default')
+    .filter((f) => f.kind === 'Namespace');
+  const report = runDryRun({
+    policies: input.policies,
+    objects: [{ object: secretForEngine(s), file: 'cluster', document: 1, line: 0 }],
+    facts,
+    namespace: s.namespace,
+  });
   const o = report.objects[0];
-  const verdicts = (o?.policies ?? []).filter((p) => p.status !== 'skip' && p.results.some((r) => r.rule === 'legacy-token-secret'));
+  const verdicts = (o?.policies ?? []).filter(
+    (p) => p.status !== 'skip' && p.results.some((r) => r.rule === 'legacy-token-secret'),
+  );
   const order: Record<string, number> = { fail: 0, warn: 1, mutate: 2, pass: 3 };
   verdicts.sort((a, b) => (order[a.status] ?? 9) - (order[b.status] ?? 9) || cmp(a.policy, b.policy));
   const v = verdicts[0];
-  if (!v) return { result: 'warn', policy: SCAN_POLICY, rule: 'legacy-token-secret', message: 'no policy judges legacy token Secrets in this namespace' };
+  if (!v)
+    return {
+      result: 'warn',
+      policy: SCAN_POLICY,
+      rule: 'legacy-token-secret',
+      message: 'no policy judges legacy token Secrets in this namespace',
+    };
   const r = v.results.find((x) => x.rule === 'legacy-token-secret');
   const result: ResultStatus = v.status === 'fail' ? 'fail' : v.status === 'pass' ? 'pass' : 'warn';
   return { result, policy: v.policy, rule: 'legacy-token-secret', message: r?.message ?? '' };
 }
 
 function useReport(u: SecretUse): UseReport {
-  return { kind: u.kind, text: describeUse(u), ...(u.container ? { container: u.container } : {}), ...(u.mountPath ? { mountPath: u.mountPath } : {}) };
+  return {
+    kind: u.kind,
+    text: describeUse(u),
+    ...(u.container ? { container: u.container } : {}),
+    ...(u.mountPath ? { mountPath: u.mountPath } : {}),
+  };
 }
 
 function planReport(p: WorkloadPlan): PlanReport {
@@ -307,7 +372,9 @@ function planReport(p: WorkloadPlan): PlanReport {
     changes: [...p.changes],
     manual: [...p.manual],
     replaces: [...p.replaces],
-    check: p.check ? { outcome: p.check.outcome, denials: [...p.check.denials], warnings: [...p.check.warnings] } : null,
+    check: p.check
+      ? { outcome: p.check.outcome, denials: [...p.check.denials], warnings: [...p.check.warnings] }
+      : null,
   };
 }
 
@@ -329,7 +396,9 @@ function workloadResults(w: WorkloadEntry, plan: WorkloadPlan | undefined): Scan
   for (const s of [...w.secrets.values()].sort((a, b) => cmp(a.secret, b.secret))) {
     const uses = [...new Set(s.uses.map(describeUse))].join(', ');
     const where = s.pods > 0 ? `${s.pods} pod${s.pods === 1 ? '' : 's'}` : 'its template (no pod now)';
-    const planned = plan ? ` Plan: ${plan.status}${plan.replaces.includes(s.secret) ? ', the patch replaces it' : ''}.` : '';
+    const planned = plan
+      ? ` Plan: ${plan.status}${plan.replaces.includes(s.secret) ? ', the patch replaces it' : ''}.`
+      : '';
     out.push({
       namespace: resource.namespace,
       policy: SCAN_POLICY,
@@ -347,7 +416,13 @@ function workloadResults(w: WorkloadEntry, plan: WorkloadPlan | undefined): Scan
   for (const v of w.variants.values()) {
     if (v.verdict.outcome === 'error') {
       const k = `\u0000error`;
-      const e = byRule.get(k) ?? { policy: SCAN_POLICY, rule: 'evaluate', status: 'error', messages: [v.verdict.reason ?? 'could not be evaluated'], pods: 0 };
+      const e = byRule.get(k) ?? {
+        policy: SCAN_POLICY,
+        rule: 'evaluate',
+        status: 'error',
+        messages: [v.verdict.reason ?? 'could not be evaluated'],
+        pods: 0,
+      };
       e.pods += v.pods;
       byRule.set(k, e);
       continue;
@@ -375,9 +450,32 @@ function workloadResults(w: WorkloadEntry, plan: WorkloadPlan | undefined): Scan
     }
   }
   for (const e of byRule.values()) {
-    const result: ResultStatus = e.status === 'error' ? 'error' : e.status === 'fail' || e.status === 'mutate' ? 'fail' : e.status === 'warn' ? 'warn' : 'pass';
-    const severity: Severity = e.status === 'error' || e.status === 'fail' ? 'high' : e.status === 'mutate' ? 'medium' : e.status === 'warn' ? 'low' : 'info';
-    const lead = e.status === 'fail' ? 'admission would deny these pods now' : e.status === 'mutate' ? 'admission would change these pods now' : e.status === 'warn' ? 'admission would warn' : e.status === 'error' ? 'could not be evaluated' : 'passes';
+    const result: ResultStatus =
+      e.status === 'error'
+        ? 'error'
+        : e.status === 'fail' || e.status === 'mutate'
+          ? 'fail'
+          : e.status === 'warn'
+            ? 'warn'
+            : 'pass';
+    const severity: Severity =
+      e.status === 'error' || e.status === 'fail'
+        ? 'high'
+        : e.status === 'mutate'
+          ? 'medium'
+          : e.status === 'warn'
+            ? 'low'
+            : 'info';
+    const lead =
+      e.status === 'fail'
+        ? 'admission would deny these pods now'
+        : e.status === 'mutate'
+          ? 'admission would change these pods now'
+          : e.status === 'warn'
+            ? 'admission would warn'
+            : e.status === 'error'
+              ? 'could not be evaluated'
+              : 'passes';
     out.push({
       namespace: resource.namespace,
       policy: e.policy,
@@ -395,7 +493,13 @@ function workloadResults(w: WorkloadEntry, plan: WorkloadPlan | undefined): Scan
 /** The ClusterPolicyReport's line about one namespace: the worst of its results, and its counts. */
 function namespaceResult(n: NamespaceSummary, results: readonly ScanResult[]): ScanResult {
   const own = results.filter((r) => r.namespace === n.namespace);
-  const result: ResultStatus = own.some((r) => r.result === 'error') ? 'error' : own.some((r) => r.result === 'fail') ? 'fail' : own.some((r) => r.result === 'warn') ? 'warn' : 'pass';
+  const result: ResultStatus = own.some((r) => r.result === 'error')
+    ? 'error'
+    : own.some((r) => r.result === 'fail')
+      ? 'fail'
+      : own.some((r) => r.result === 'warn')
+        ? 'warn'
+        : 'pass';
   const severity: Severity = result === 'pass' ? 'info' : result === 'warn' ? 'low' : 'high';
   const pct = (n.wouldLoseApiTokenShare * 100).toFixed(1);
   return {
@@ -417,7 +521,11 @@ function namespaceResult(n: NamespaceSummary, results: readonly ScanResult[]): S
   };
 }
 
-function counts(tokens: readonly LegacyTokenReport[], workloads: readonly WorkloadReport[], serviceAccountsListing: number): Counts {
+function counts(
+  tokens: readonly LegacyTokenReport[],
+  workloads: readonly WorkloadReport[],
+  serviceAccountsListing: number,
+): Counts {
   const v = (x: LegacyVerdict) => tokens.filter((t) => t.verdict === x).length;
   const sum = (f: (w: WorkloadReport) => number) => workloads.reduce((n, w) => n + f(w), 0);
   const pods = sum((w) => w.pods);
@@ -465,4 +573,3 @@ function cmp(a: string, b: string): number {
 export function deletable(report: ScanReport): LegacyTokenReport[] {
   return report.legacyTokens.filter((t) => DELETABLE.has(t.verdict));
 }
-

@@ -28,11 +28,17 @@ export async function applyReports(reports: readonly JsonObject[], options: Appl
   const { client } = options;
   let served: Set<string>;
   try {
-    const discovery = await client.getJson(GROUP_VERSION_PATH, {}, { timeoutMs: options.requestTimeoutMs, ...(options.signal ? { signal: options.signal } : {}) });
+    const discovery = await client.getJson(
+      GROUP_VERSION_PATH,
+      {},
+      { timeoutMs: options.requestTimeoutMs, ...(options.signal ? { signal: options.signal } : {}) },
+    );
     served = new Set(objectsAt(discovery, 'resources').map((r) => stringAt(r, 'name') ?? ''));
   } catch (e) {
     if (e instanceof KubeApiError && e.statusCode === 404) throw new ScanError(MISSING_CRDS);
-    throw new ScanError(`cannot read the API server's discovery of ${POLICY_REPORT_API_VERSION}: ${(e as Error).message}`);
+    throw new ScanError(
+      `cannot read the API server's discovery of ${POLICY_REPORT_API_VERSION}: ${(e as Error).message}`,
+    );
   }
   if (!served.has('policyreports') || !served.has('clusterpolicyreports')) throw new ScanError(MISSING_CRDS);
 
@@ -43,7 +49,9 @@ export async function applyReports(reports: readonly JsonObject[], options: Appl
       const md = objectAt(r, 'metadata');
       const name = encodeURIComponent(stringAt(md, 'name') ?? '');
       const ns = stringAt(md, 'namespace');
-      const path = ns ? `${GROUP_VERSION_PATH}/namespaces/${encodeURIComponent(ns)}/policyreports/${name}` : `${GROUP_VERSION_PATH}/clusterpolicyreports/${name}`;
+      const path = ns
+        ? `${GROUP_VERSION_PATH}/namespaces/${encodeURIComponent(ns)}/policyreports/${name}`
+        : `${GROUP_VERSION_PATH}/clusterpolicyreports/${name}`;
       try {
         await client.sendJson('PATCH', path, JSON.stringify(r), {
           query: { fieldManager: REPORT_SOURCE, force: 'true' },
@@ -55,7 +63,10 @@ export async function applyReports(reports: readonly JsonObject[], options: Appl
       } catch (e) {
         queue.length = 0; // the other writers stop after their current report
         const what = ns ? `PolicyReport ${ns}/${stringAt(md, 'name')}` : `ClusterPolicyReport ${stringAt(md, 'name')}`;
-        const hint = e instanceof KubeApiError && e.statusCode === 403 ? ' (grant the ClusterRole tokenguard-scan-reports of deploy/scan)' : '';
+        const hint =
+          e instanceof KubeApiError && e.statusCode === 403
+            ? ' (grant the ClusterRole tokenguard-scan-reports of deploy/scan)'
+            : '';
         throw new ScanError(`cannot write ${what}: ${(e as Error).message}${hint}`);
       }
     }

@@ -62,8 +62,14 @@ export interface AuditEvidence {
  * follows (src/engine/rules/automount.ts). The time after the log ends is the last-used
  * label's to tell (src/scan/legacy.ts compares the two).
  */
-export function auditEvidence(summary: UsageSummary, secrets: readonly TokenSecret[], now: number, minUnusedDays: number): AuditEvidence {
-  const window = summary.from !== undefined && summary.to !== undefined ? { from: summary.from, to: summary.to } : undefined;
+export function auditEvidence(
+  summary: UsageSummary,
+  secrets: readonly TokenSecret[],
+  now: number,
+  minUnusedDays: number,
+): AuditEvidence {
+  const window =
+    summary.from !== undefined && summary.to !== undefined ? { from: summary.from, to: summary.to } : undefined;
   const start = now - minUnusedDays * DAY_MS;
   const covers = window !== undefined && window.from <= start && window.to >= start;
   const named = new Map<string, Use>();
@@ -81,7 +87,13 @@ export function auditEvidence(summary: UsageSummary, secrets: readonly TokenSecr
     const bySa = s.serviceAccountName !== undefined ? unnamed.get(key(s.namespace, s.serviceAccountName)) : undefined;
     const use = byName ?? bySa;
     if (!use || use.requests + use.refused === 0) {
-      out.set(key(s.namespace, s.name), { state: covers ? 'unused' : 'unknown', requests: 0, refused: 0, sourceIPs: [], userAgents: [] });
+      out.set(key(s.namespace, s.name), {
+        state: covers ? 'unused' : 'unknown',
+        requests: 0,
+        refused: 0,
+        sourceIPs: [],
+        userAgents: [],
+      });
       continue;
     }
     out.set(key(s.namespace, s.name), {
@@ -111,7 +123,14 @@ type LegacyEntry = UsageSummary['serviceAccounts'][number]['legacy'][number];
 
 /** Adds one legacy entry of the summary (the same Secret may appear as used and as refused). */
 function merge(u: Use | undefined, l: LegacyEntry): Use {
-  const m = u ?? { requests: 0, refused: 0, firstSeen: Number.POSITIVE_INFINITY, lastSeen: Number.NEGATIVE_INFINITY, sourceIPs: new Set(), userAgents: new Set() };
+  const m = u ?? {
+    requests: 0,
+    refused: 0,
+    firstSeen: Number.POSITIVE_INFINITY,
+    lastSeen: Number.NEGATIVE_INFINITY,
+    sourceIPs: new Set(),
+    userAgents: new Set(),
+  };
   m.requests += l.requests;
   m.refused += l.refused;
   m.firstSeen = Math.min(m.firstSeen, l.firstSeen);
@@ -142,6 +161,10 @@ export function describeWindow(w: AuditWindow | undefined): string {
 
 /** Where the calls came from: `from 10.0.0.5 by kubectl/v1.34.0`, at most three of each. */
 export function describeSources(a: Pick<SecretAudit, 'sourceIPs' | 'userAgents'>): string {
-  const few = (xs: readonly string[]) => (xs.length > 3 ? `${xs.slice(0, 3).join(', ')} and ${xs.length - 3} more` : xs.join(', '));
-  return [...(a.sourceIPs.length > 0 ? [`from ${few(a.sourceIPs)}`] : []), ...(a.userAgents.length > 0 ? [`by ${few(a.userAgents)}`] : [])].join(' ');
+  const few = (xs: readonly string[]) =>
+    xs.length > 3 ? `${xs.slice(0, 3).join(', ')} and ${xs.length - 3} more` : xs.join(', ');
+  return [
+    ...(a.sourceIPs.length > 0 ? [`from ${few(a.sourceIPs)}`] : []),
+    ...(a.userAgents.length > 0 ? [`by ${few(a.userAgents)}`] : []),
+  ].join(' ');
 }

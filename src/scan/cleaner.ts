@@ -48,7 +48,12 @@ export interface CleanerInput {
  * - `deleting`: the Secret is already being deleted.
  */
 export type CleanerForecast =
-  | { readonly state: 'invalidated'; readonly invalidSince: string; readonly deleteOn?: string; readonly reason: string }
+  | {
+      readonly state: 'invalidated';
+      readonly invalidSince: string;
+      readonly deleteOn?: string;
+      readonly reason: string;
+    }
   | { readonly state: 'scheduled'; readonly invalidateOn: string; readonly deleteOn: string; readonly reason: string }
   | { readonly state: 'never'; readonly reason: string }
   | { readonly state: 'deleting'; readonly reason: string };
@@ -93,7 +98,12 @@ export function forecast(input: CleanerInput): CleanerForecast {
   };
   if (secret.invalidSince !== undefined && secret.invalidSince !== '') {
     const since = parseDay(secret.invalidSince);
-    if (block) return { state: 'invalidated', invalidSince: secret.invalidSince, reason: `not deleted by the cleaner while ${block}` };
+    if (block)
+      return {
+        state: 'invalidated',
+        invalidSince: secret.invalidSince,
+        reason: `not deleted by the cleaner while ${block}`,
+      };
     if (since === undefined) {
       // Step 5 again: the cleaner writes a valid date, today, and counts from it.
       const restamp = earliest([]);
@@ -104,7 +114,12 @@ export function forecast(input: CleanerInput): CleanerForecast {
         reason: `the label is not a date: the cleaner sets it to the date of its next run (${formatDay(restamp)}), and deletes the Secret a period after that`,
       };
     }
-    return { state: 'invalidated', invalidSince: secret.invalidSince, deleteOn: formatDay(earliest([since + DAY_MS + period])), reason: 'deleted by the cleaner a period after it was invalidated, if unused until then' };
+    return {
+      state: 'invalidated',
+      invalidSince: secret.invalidSince,
+      deleteOn: formatDay(earliest([since + DAY_MS + period])),
+      reason: 'deleted by the cleaner a period after it was invalidated, if unused until then',
+    };
   }
   if (block) return { state: 'never', reason: block };
   const invalidate = earliest([]);

@@ -95,7 +95,9 @@ const WORKLOADS: readonly (Resource & { readonly kind: string })[] = [
 /** The list path of a resource, in one namespace or across all. */
 export function listPath(r: Resource, namespace?: string): string {
   const base = r.group === '' ? `/api/${r.version}` : `/apis/${r.group}/${r.version}`;
-  return r.namespaced && namespace ? `${base}/namespaces/${encodeURIComponent(namespace)}/${r.name}` : `${base}/${r.name}`;
+  return r.namespaced && namespace
+    ? `${base}/namespaces/${encodeURIComponent(namespace)}/${r.name}`
+    : `${base}/${r.name}`;
 }
 
 /** Reads the cluster (table above) and fills the workload table. */
@@ -112,7 +114,13 @@ export async function collect(options: CollectOptions): Promise<Collected> {
    * list took longer than the API server keeps its snapshot) starts the list over once, after
    * `onRestart` has forgotten what the first attempt added.
    */
-  const list = async (resource: string, path: string, query: Record<string, string>, onItem: (item: JsonObject) => void, extra: { accept?: string; onRestart?: () => void } = {}) => {
+  const list = async (
+    resource: string,
+    path: string,
+    query: Record<string, string>,
+    onItem: (item: JsonObject) => void,
+    extra: { accept?: string; onRestart?: () => void } = {},
+  ) => {
     let cont: string | undefined;
     let pages = 0;
     let objects = 0;
@@ -121,11 +129,15 @@ export async function collect(options: CollectOptions): Promise<Collected> {
       let page: JsonObject;
       try {
         requests++;
-        page = await client.getJson(path, { ...query, limit: options.pageSize, continue: cont }, {
-          timeoutMs: options.requestTimeoutMs,
-          ...(extra.accept ? { accept: extra.accept } : {}),
-          ...(options.signal ? { signal: options.signal } : {}),
-        });
+        page = await client.getJson(
+          path,
+          { ...query, limit: options.pageSize, continue: cont },
+          {
+            timeoutMs: options.requestTimeoutMs,
+            ...(extra.accept ? { accept: extra.accept } : {}),
+            ...(options.signal ? { signal: options.signal } : {}),
+          },
+        );
       } catch (e) {
         if (cont && !restarted && e instanceof KubeApiError && e.statusCode === 410) {
           restarted = true;
@@ -134,7 +146,9 @@ export async function collect(options: CollectOptions): Promise<Collected> {
           pages = 0;
           objects = 0;
           extra.onRestart?.();
-          notes.push(`the ${resource} list took longer than the API server keeps a list snapshot; it was read again from the start`);
+          notes.push(
+            `the ${resource} list took longer than the API server keeps a list snapshot; it was read again from the start`,
+          );
           continue;
         }
         throw e;
@@ -157,9 +171,12 @@ export async function collect(options: CollectOptions): Promise<Collected> {
   };
   const failed = (what: string, e: unknown): ScanError => {
     if (e instanceof KubeApiError && e.statusCode === 403) {
-      return new ScanError(`cannot ${what}: ${e.message} (grant the ClusterRole tokenguard-scan of deploy/scan, or a Role with the same rules for --namespace)`);
+      return new ScanError(
+        `cannot ${what}: ${e.message} (grant the ClusterRole tokenguard-scan of deploy/scan, or a Role with the same rules for --namespace)`,
+      );
     }
-    if (e instanceof KubeApiError && e.statusCode === 401) return new ScanError(`cannot ${what}: ${e.message} (the credentials were refused)`);
+    if (e instanceof KubeApiError && e.statusCode === 401)
+      return new ScanError(`cannot ${what}: ${e.message} (the credentials were refused)`);
     return new ScanError(`cannot ${what}: ${(e as Error).message}`);
   };
   const must = async (what: string, f: () => Promise<void>) => {
@@ -173,35 +190,64 @@ export async function collect(options: CollectOptions): Promise<Collected> {
   let version: string | null = null;
   try {
     requests++;
-    const v = await client.getJson('/version', {}, { timeoutMs: options.requestTimeoutMs, ...(options.signal ? { signal: options.signal } : {}) });
+    const v = await client.getJson(
+      '/version',
+      {},
+      { timeoutMs: options.requestTimeoutMs, ...(options.signal ? { signal: options.signal } : {}) },
+    );
     version = stringAt(v, 'gitVersion') ?? null;
   } catch (e) {
     // Unreachable is fatal; anything else about /version is not.
-    if (!(e instanceof KubeApiError)) throw failed("reach the API server", e);
+    if (!(e instanceof KubeApiError)) throw failed('reach the API server', e);
   }
 
   const facts = new FactsIndex({ bindingsComplete: true });
   const namespaces: string[] = [];
   await must('list namespaces', () =>
-    list('namespaces', listPath(core('namespaces', false)), namespace ? { fieldSelector: `metadata.name=${namespace}` } : {}, (item) => {
-      const fact = toNamespaceFact(item);
-      if (!fact) return;
-      facts.addNamespace(fact);
-      namespaces.push(stringAt(objectAt(fact, 'metadata'), 'name') as string);
-    }, { onRestart: () => { facts.clear('namespaces'); namespaces.length = 0; } }),
+    list(
+      'namespaces',
+      listPath(core('namespaces', false)),
+      namespace ? { fieldSelector: `metadata.name=${namespace}` } : {},
+      (item) => {
+        const fact = toNamespaceFact(item);
+        if (!fact) return;
+        facts.addNamespace(fact);
+        namespaces.push(stringAt(objectAt(fact, 'metadata'), 'name') as string);
+      },
+      {
+        onRestart: () => {
+          facts.clear('namespaces');
+          namespaces.length = 0;
+        },
+      },
+    ),
   );
   if (namespace && namespaces.length === 0) throw new ScanError(`namespace ${namespace} does not exist`);
 
   await must('list serviceaccounts', () =>
-    list('serviceaccounts', listPath(core('serviceaccounts'), namespace), {}, (item) => {
-      const sa = toServiceAccount(item);
-      if (sa) facts.addServiceAccount(sa);
-    }, { onRestart: () => facts.clear('serviceaccounts') }),
+    list(
+      'serviceaccounts',
+      listPath(core('serviceaccounts'), namespace),
+      {},
+      (item) => {
+        const sa = toServiceAccount(item);
+        if (sa) facts.addServiceAccount(sa);
+      },
+      { onRestart: () => facts.clear('serviceaccounts') },
+    ),
   );
 
   // Bindings across the cluster: a RoleBinding in one namespace can bind a ServiceAccount of another.
-  const rbac = (name: string, namespaced: boolean): Resource => ({ name, group: 'rbac.authorization.k8s.io', version: 'v1', namespaced });
-  for (const [resource, kind] of [['rolebindings', 'RoleBinding'], ['clusterrolebindings', 'ClusterRoleBinding']] as const) {
+  const rbac = (name: string, namespaced: boolean): Resource => ({
+    name,
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    namespaced,
+  });
+  for (const [resource, kind] of [
+    ['rolebindings', 'RoleBinding'],
+    ['clusterrolebindings', 'ClusterRoleBinding'],
+  ] as const) {
     try {
       await list(resource, listPath(rbac(resource, resource === 'rolebindings')), {}, (item) => {
         const b = toBindingFact(kind, item);
@@ -218,7 +264,9 @@ export async function collect(options: CollectOptions): Promise<Collected> {
           }),
         );
       }
-      notes.push(`${resource} cannot be listed (${e.message}): RBAC bindings count as unknown, so each policy's automount.needed.whenUnknown decides`);
+      notes.push(
+        `${resource} cannot be listed (${e.message}): RBAC bindings count as unknown, so each policy's automount.needed.whenUnknown decides`,
+      );
     }
   }
 
@@ -239,7 +287,11 @@ export async function collect(options: CollectOptions): Promise<Collected> {
   const tracking = await readTracking(client, options);
   requests++;
 
-  const evaluator = createPodEvaluator({ policies: options.policies, facts, ...(options.apiAudiences ? { apiAudiences: options.apiAudiences } : {}) });
+  const evaluator = createPodEvaluator({
+    policies: options.policies,
+    facts,
+    ...(options.apiAudiences ? { apiAudiences: options.apiAudiences } : {}),
+  });
   const isTokenSecret = (ns: string, name: string) => secrets.has(key(ns, name));
   const table = new WorkloadTable({ evaluate: evaluator, isTokenSecret });
   const owners = new OwnerIndex();
@@ -258,7 +310,17 @@ export async function collect(options: CollectOptions): Promise<Collected> {
         const uses = secretUses(objectAt(template, 'spec') ?? {}, (name) => isTokenSecret(ns, name));
         if (uses.length === 0) return;
         const name = stringAt(md, 'name') ?? '';
-        table.addTemplate({ apiVersion: `${w.group ? `${w.group}/` : ''}${w.version}`, kind: w.kind, namespace: ns, name, ...(stringAt(md, 'uid') ? { uid: stringAt(md, 'uid') } : {}) }, { apiVersion: `${w.group ? `${w.group}/` : ''}${w.version}`, kind: w.kind, ...item }, uses);
+        table.addTemplate(
+          {
+            apiVersion: `${w.group ? `${w.group}/` : ''}${w.version}`,
+            kind: w.kind,
+            namespace: ns,
+            name,
+            ...(stringAt(md, 'uid') ? { uid: stringAt(md, 'uid') } : {}),
+          },
+          { apiVersion: `${w.group ? `${w.group}/` : ''}${w.version}`, kind: w.kind, ...item },
+          uses,
+        );
       }),
     );
   }
@@ -275,7 +337,18 @@ export async function collect(options: CollectOptions): Promise<Collected> {
     ),
   );
 
-  return { version, tracking, secrets: [...secrets.values()], facts, table, evaluator, namespaces: namespaces.sort(), notes, requests, objects: total };
+  return {
+    version,
+    tracking,
+    secrets: [...secrets.values()],
+    facts,
+    table,
+    evaluator,
+    namespaces: namespaces.sort(),
+    notes,
+    requests,
+    objects: total,
+  };
 }
 
 /**
@@ -285,15 +358,26 @@ export async function collect(options: CollectOptions): Promise<Collected> {
 async function readTracking(client: KubeClient, options: CollectOptions): Promise<Tracking> {
   const { namespace, name, key: dataKey } = TRACKING_CONFIGMAP;
   try {
-    const cm = await client.getJson(`/api/v1/namespaces/${namespace}/configmaps/${name}`, {}, { timeoutMs: options.requestTimeoutMs, ...(options.signal ? { signal: options.signal } : {}) });
+    const cm = await client.getJson(
+      `/api/v1/namespaces/${namespace}/configmaps/${name}`,
+      {},
+      { timeoutMs: options.requestTimeoutMs, ...(options.signal ? { signal: options.signal } : {}) },
+    );
     const since = stringAt(objectAt(cm, 'data'), dataKey);
     if (since && parseDay(since) !== undefined) return { state: 'since', since };
     return { state: 'unknown', reason: `ConfigMap ${namespace}/${name} has no valid ${dataKey} date` };
   } catch (e) {
     if (e instanceof KubeApiError && e.statusCode === 404) {
-      return { state: 'off', reason: `legacy-token tracking is off (no ConfigMap ${namespace}/${name}), and the cleaner with it` };
+      return {
+        state: 'off',
+        reason: `legacy-token tracking is off (no ConfigMap ${namespace}/${name}), and the cleaner with it`,
+      };
     }
-    if (e instanceof KubeApiError) return { state: 'unknown', reason: `ConfigMap ${namespace}/${name} cannot be read (${e.message}); dates assume tracking began more than a period ago` };
+    if (e instanceof KubeApiError)
+      return {
+        state: 'unknown',
+        reason: `ConfigMap ${namespace}/${name} cannot be read (${e.message}); dates assume tracking began more than a period ago`,
+      };
     throw e;
   }
 }

@@ -19,7 +19,11 @@ export const INVALID_SINCE_LABEL = 'kubernetes.io/legacy-token-invalid-since';
 export const SERVICE_ACCOUNT_UID_ANNOTATION = 'kubernetes.io/service-account.uid';
 
 /** Namespace and name of the ConfigMap whose `since` key dates the start of last-used tracking. */
-export const TRACKING_CONFIGMAP = { namespace: 'kube-system', name: 'kube-apiserver-legacy-service-account-token-tracking', key: 'since' } as const;
+export const TRACKING_CONFIGMAP = {
+  namespace: 'kube-system',
+  name: 'kube-apiserver-legacy-service-account-token-tracking',
+  key: 'since',
+} as const;
 
 /** kube-controller-manager's `--legacy-service-account-token-clean-up-period` default: 365 days. */
 export const DEFAULT_CLEAN_UP_PERIOD_DAYS = 365;

@@ -86,7 +86,9 @@ export class FactsIndex {
     if (sa) out.push(sa.fact);
     const seen = new Set<string>();
     // The keys the facts' binding index files a ServiceAccount and its two groups under.
-    const groups = [`system:serviceaccounts:${namespace}`, 'system:serviceaccounts'].flatMap((name) => subjectKeys({ kind: 'Group', name }, ''));
+    const groups = [`system:serviceaccounts:${namespace}`, 'system:serviceaccounts'].flatMap((name) =>
+      subjectKeys({ kind: 'Group', name }, ''),
+    );
     for (const k of [serviceAccountKey(namespace, serviceAccount), ...groups]) {
       for (const id of this.#bindings.get(k) ?? []) {
         if (seen.has(id)) continue;

@@ -69,7 +69,11 @@ export function secretForEngine(s: TokenSecret): JsonObject {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name: s.name, namespace: s.namespace, ...(s.serviceAccountName ? { annotations: { [SERVICE_ACCOUNT_NAME_ANNOTATION]: s.serviceAccountName } } : {}) },
+    metadata: {
+      name: s.name,
+      namespace: s.namespace,
+      ...(s.serviceAccountName ? { annotations: { [SERVICE_ACCOUNT_NAME_ANNOTATION]: s.serviceAccountName } } : {}),
+    },
     type: 'kubernetes.io/service-account-token',
   };
 }
@@ -101,7 +105,9 @@ export function toServiceAccount(sa: JsonObject): ServiceAccountInfo | undefined
   const annotations = stringMapAt(md, 'annotations');
   delete annotations['kubectl.kubernetes.io/last-applied-configuration'];
   const automount = sa.automountServiceAccountToken;
-  const pulls = objectsAt(sa, 'imagePullSecrets').flatMap((s) => (stringAt(s, 'name') ? [{ name: stringAt(s, 'name') as string }] : []));
+  const pulls = objectsAt(sa, 'imagePullSecrets').flatMap((s) =>
+    stringAt(s, 'name') ? [{ name: stringAt(s, 'name') as string }] : [],
+  );
   return {
     namespace,
     name,
@@ -110,7 +116,12 @@ export function toServiceAccount(sa: JsonObject): ServiceAccountInfo | undefined
     fact: {
       apiVersion: 'v1',
       kind: 'ServiceAccount',
-      metadata: { name, namespace, ...(uid ? { uid } : {}), ...(Object.keys(annotations).length > 0 ? { annotations } : {}) },
+      metadata: {
+        name,
+        namespace,
+        ...(uid ? { uid } : {}),
+        ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+      },
       ...(typeof automount === 'boolean' ? { automountServiceAccountToken: automount } : {}),
       ...(pulls.length > 0 ? { imagePullSecrets: pulls } : {}),
     },

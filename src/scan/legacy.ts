@@ -22,7 +22,13 @@ import { daysBetween, formatDay, parseDay, startOfDay } from './dates.js';
 import { describeRef, type ObjectRef, type ServiceAccountInfo, type TokenSecret } from './inventory.js';
 import { describeUse, type SecretUse } from '../engine/secret-uses.js';
 
-export type LegacyVerdict = 'deleting' | 'migrate-first' | 'invalidated' | 'orphaned' | 'find-client' | 'safe-to-delete';
+export type LegacyVerdict =
+  | 'deleting'
+  | 'migrate-first'
+  | 'invalidated'
+  | 'orphaned'
+  | 'find-client'
+  | 'safe-to-delete';
 
 /** Verdicts whose Secret can be deleted now: nothing uses it, and its token is useless or unused. */
 export const DELETABLE: ReadonlySet<LegacyVerdict> = new Set(['safe-to-delete', 'invalidated', 'orphaned']);
@@ -46,7 +52,10 @@ export interface LegacyInput {
   readonly minUnusedDays: number;
   readonly tracking: Tracking;
   /** What the audit log says of this Secret, with `--audit-log`. */
-  readonly audit?: { readonly evidence: Pick<AuditEvidence, 'window' | 'covers' | 'minUnusedDays'>; readonly use: SecretAudit };
+  readonly audit?: {
+    readonly evidence: Pick<AuditEvidence, 'window' | 'covers' | 'minUnusedDays'>;
+    readonly use: SecretAudit;
+  };
 }
 
 export interface LegacyAssessment {
@@ -64,16 +73,26 @@ export interface LegacyAssessment {
 /** Judges one legacy token Secret (see the table above). */
 export function assessLegacyToken(input: LegacyInput): LegacyAssessment {
   const { secret, serviceAccount, consumers, now, tracking } = input;
-  const saOk = !!serviceAccount && !(secret.serviceAccountUid && serviceAccount.uid && secret.serviceAccountUid !== serviceAccount.uid);
+  const saOk =
+    !!serviceAccount &&
+    !(secret.serviceAccountUid && serviceAccount.uid && secret.serviceAccountUid !== serviceAccount.uid);
   const listedBy = !!serviceAccount && serviceAccount.secrets.includes(secret.name);
-  const cleaner = forecast({ secret, serviceAccount, referencedByPod: consumers.some((c) => c.pods > 0), now, periodDays: input.periodDays, tracking });
+  const cleaner = forecast({
+    secret,
+    serviceAccount,
+    referencedByPod: consumers.some((c) => c.pods > 0),
+    now,
+    periodDays: input.periodDays,
+    tracking,
+  });
   const { days, since, how } = unused(secret, now, tracking);
   const base = { unusedDays: days, unusedSince: since, serviceAccountExists: saOk, listedBy, cleaner };
   const invalid = secret.invalidSince !== undefined && secret.invalidSince !== '';
   const after = cleanerSentence(cleaner);
 
   const audit = input.audit ? auditSentence(input.audit, now) : '';
-  const withAudit = (a: LegacyAssessment): LegacyAssessment => (audit ? { ...a, message: `${a.message}${a.message.endsWith('.') ? '' : '.'} ${audit}` } : a);
+  const withAudit = (a: LegacyAssessment): LegacyAssessment =>
+    audit ? { ...a, message: `${a.message}${a.message.endsWith('.') ? '' : '.'} ${audit}` } : a;
 
   if (secret.deleting) return withAudit({ ...base, verdict: 'deleting', message: 'being deleted' });
   if (consumers.length > 0) {
@@ -83,20 +102,43 @@ export function assessLegacyToken(input: LegacyInput): LegacyAssessment {
       : !saOk
         ? ` Its ServiceAccount ${secret.serviceAccountName ?? '(none)'} no longer exists: the token authenticates nothing.`
         : '';
-    return withAudit({ ...base, verdict: 'migrate-first', message: `used by ${who}: migrate first.${extra}${after ? ` ${after}` : ''}` });
+    return withAudit({
+      ...base,
+      verdict: 'migrate-first',
+      message: `used by ${who}: migrate first.${extra}${after ? ` ${after}` : ''}`,
+    });
   }
   if (invalid) {
-    return withAudit({ ...base, verdict: 'invalidated', message: `invalidated on ${secret.invalidSince}: the API server refuses its token, and nothing in the cluster uses it; safe to delete.${after ? ` ${after}` : ''}` });
+    return withAudit({
+      ...base,
+      verdict: 'invalidated',
+      message: `invalidated on ${secret.invalidSince}: the API server refuses its token, and nothing in the cluster uses it; safe to delete.${after ? ` ${after}` : ''}`,
+    });
   }
   if (!saOk) {
-    const why = serviceAccount ? `ServiceAccount ${secret.serviceAccountName} was recreated` : `ServiceAccount ${secret.serviceAccountName ?? '(none)'} does not exist`;
-    return withAudit({ ...base, verdict: 'orphaned', message: `${why}: the token authenticates nothing, and nothing uses it; safe to delete.` });
+    const why = serviceAccount
+      ? `ServiceAccount ${secret.serviceAccountName} was recreated`
+      : `ServiceAccount ${secret.serviceAccountName ?? '(none)'} does not exist`;
+    return withAudit({
+      ...base,
+      verdict: 'orphaned',
+      message: `${why}: the token authenticates nothing, and nothing uses it; safe to delete.`,
+    });
   }
   if (input.audit && input.audit.use.state !== 'unknown') return fromAudit(input, input.audit, base, after);
   if (days === null || days < input.minUnusedDays) {
-    const when = days === null ? `its last-used label (${JSON.stringify(secret.lastUsed)}) is not a date` : days === 0 ? 'used today' : `used ${days} day${days === 1 ? '' : 's'} ago (${secret.lastUsed})`;
+    const when =
+      days === null
+        ? `its last-used label (${JSON.stringify(secret.lastUsed)}) is not a date`
+        : days === 0
+          ? 'used today'
+          : `used ${days} day${days === 1 ? '' : 's'} ago (${secret.lastUsed})`;
     if (how === 'label' || days === null) {
-      return withAudit({ ...base, verdict: 'find-client', message: `${when}, by nothing in the cluster: find the client that holds it (a CI system, a kubeconfig) before deleting it.${after ? ` ${after}` : ''}` });
+      return withAudit({
+        ...base,
+        verdict: 'find-client',
+        message: `${when}, by nothing in the cluster: find the client that holds it (a CI system, a kubeconfig) before deleting it.${after ? ` ${after}` : ''}`,
+      });
     }
     return withAudit({
       ...base,
@@ -104,8 +146,15 @@ export function assessLegacyToken(input: LegacyInput): LegacyAssessment {
       message: `no use recorded since ${since} (${days} day${days === 1 ? '' : 's'}), fewer than ${input.minUnusedDays}, and nothing in the cluster uses it: wait, or find the client that may hold it.${after ? ` ${after}` : ''}`,
     });
   }
-  const what = how === 'label' ? `unused for ${days} days (last used ${secret.lastUsed})` : `unused for ${days} days (no use recorded since ${since})`;
-  return withAudit({ ...base, verdict: 'safe-to-delete', message: `${what}, no consumer: safe to delete.${after ? ` ${after}` : ''}` });
+  const what =
+    how === 'label'
+      ? `unused for ${days} days (last used ${secret.lastUsed})`
+      : `unused for ${days} days (no use recorded since ${since})`;
+  return withAudit({
+    ...base,
+    verdict: 'safe-to-delete',
+    message: `${what}, no consumer: safe to delete.${after ? ` ${after}` : ''}`,
+  });
 }
 
 type Base = Omit<LegacyAssessment, 'verdict' | 'message'>;
@@ -117,7 +166,12 @@ type Base = Omit<LegacyAssessment, 'verdict' | 'message'>;
  * log's window where the log shows none (an audit policy that does not log these requests),
  * keeps the Secret from being called unused.
  */
-function fromAudit(input: LegacyInput, audit: NonNullable<LegacyInput['audit']>, base: Base, after: string): LegacyAssessment {
+function fromAudit(
+  input: LegacyInput,
+  audit: NonNullable<LegacyInput['audit']>,
+  base: Base,
+  after: string,
+): LegacyAssessment {
   const { secret, now, minUnusedDays } = input;
   const { use, evidence } = audit;
   const tail = after ? ` ${after}` : '';
@@ -127,15 +181,34 @@ function fromAudit(input: LegacyInput, audit: NonNullable<LegacyInput['audit']>,
     const last = Math.max(use.lastSeen, label ?? Number.NEGATIVE_INFINITY);
     const days = Math.max(0, daysBetween(last, now));
     const used = usedSentence(use, now);
-    const withLabel = label !== undefined && label > use.lastSeen ? ` (its last-used label says ${secret.lastUsed}, after the log)` : '';
+    const withLabel =
+      label !== undefined && label > use.lastSeen
+        ? ` (its last-used label says ${secret.lastUsed}, after the log)`
+        : '';
     if (days < minUnusedDays) {
-      return { ...base, unusedDays: days, unusedSince: formatDay(last), verdict: 'find-client', message: `${used}${withLabel}, by nothing in the cluster: migrate the client before deleting it.${tail}` };
+      return {
+        ...base,
+        unusedDays: days,
+        unusedSince: formatDay(last),
+        verdict: 'find-client',
+        message: `${used}${withLabel}, by nothing in the cluster: migrate the client before deleting it.${tail}`,
+      };
     }
-    return { ...base, unusedDays: days, unusedSince: formatDay(last), verdict: 'safe-to-delete', message: `${used}${withLabel}, none since (${days} days, at least ${minUnusedDays}), no consumer: safe to invalidate, then delete.${tail}` };
+    return {
+      ...base,
+      unusedDays: days,
+      unusedSince: formatDay(last),
+      verdict: 'safe-to-delete',
+      message: `${used}${withLabel}, none since (${days} days, at least ${minUnusedDays}), no consumer: safe to invalidate, then delete.${tail}`,
+    };
   }
   if (use.state === 'used') {
     // Only refusals: the Secret is invalid by now, or was when the log was written.
-    return { ...base, verdict: 'find-client', message: `${refusedSentence(use)} in the audit log (${window}), by nothing in the cluster: find that client before deleting it.${tail}` };
+    return {
+      ...base,
+      verdict: 'find-client',
+      message: `${refusedSentence(use)} in the audit log (${window}), by nothing in the cluster: find that client before deleting it.${tail}`,
+    };
   }
   // Not used within a log that covers the period.
   if (label !== undefined && evidence.window && label >= startOfDay(evidence.window.from)) {
@@ -159,7 +232,10 @@ function usedSentence(use: SecretAudit, now: number): string {
   const days = daysBetween(last, now);
   const ago = days <= 0 ? 'less than a day ago' : `${days} day${days === 1 ? '' : 's'} ago`;
   const sources = describeSources(use);
-  const which = use.matchedBy === 'serviceAccount' ? ' (a legacy token of its ServiceAccount: the log does not name the Secret, as API servers before 1.29 do not)' : '';
+  const which =
+    use.matchedBy === 'serviceAccount'
+      ? ' (a legacy token of its ServiceAccount: the log does not name the Secret, as API servers before 1.29 do not)'
+      : '';
   const refused = use.refused > 0 ? `; ${use.refused} refused (Secret marked invalid)` : '';
   return `used ${use.requests} time${use.requests === 1 ? '' : 's'} in the audit log${which}, last ${isoSecond(last)} (${ago})${sources ? ` ${sources}` : ''}${refused}`;
 }
@@ -173,7 +249,8 @@ function refusedSentence(use: SecretAudit): string {
 function auditSentence(audit: NonNullable<LegacyInput['audit']>, now: number): string {
   const { use, evidence } = audit;
   const window = describeWindow(evidence.window);
-  if (use.state === 'used') return use.requests > 0 ? `Audit log: ${usedSentence(use, now)}.` : `Audit log: ${refusedSentence(use)}.`;
+  if (use.state === 'used')
+    return use.requests > 0 ? `Audit log: ${usedSentence(use, now)}.` : `Audit log: ${refusedSentence(use)}.`;
   if (use.state === 'unused') return `Audit log: not used within its window (${window}).`;
   return `Audit log: not seen, but its window (${window}) is shorter than the ${evidence.minUnusedDays} days of --min-unused-days, so it cannot tell unused.`;
 }
@@ -182,7 +259,11 @@ function auditSentence(audit: NonNullable<LegacyInput['audit']>, now: number): s
  * Days without recorded use: since the last-used date when the label is there; else since the
  * later of its creation and the start of tracking (no label means no use since tracking began).
  */
-function unused(secret: TokenSecret, now: number, tracking: Tracking): { days: number | null; since: string | null; how: 'label' | 'tracking' | 'created' } {
+function unused(
+  secret: TokenSecret,
+  now: number,
+  tracking: Tracking,
+): { days: number | null; since: string | null; how: 'label' | 'tracking' | 'created' } {
   if (secret.lastUsed !== undefined) {
     const day = parseDay(secret.lastUsed);
     if (day === undefined) return { days: null, since: null, how: 'label' };
@@ -208,9 +289,10 @@ function cleanerSentence(f: CleanerForecast): string {
     case 'scheduled':
       return `The API server will invalidate it on or after ${f.invalidateOn} and delete it on or after ${f.deleteOn} (legacy-token cleaner).`;
     case 'invalidated':
-      return f.deleteOn ? `The cleaner deletes it on or after ${f.deleteOn}.` : `The cleaner will not delete it: ${f.reason.replace(/^not deleted by the cleaner while /, '')}.`;
+      return f.deleteOn
+        ? `The cleaner deletes it on or after ${f.deleteOn}.`
+        : `The cleaner will not delete it: ${f.reason.replace(/^not deleted by the cleaner while /, '')}.`;
     default:
       return '';
   }
 }
-

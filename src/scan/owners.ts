@@ -19,7 +19,13 @@ export function controllerOf(metadata: JsonObject | undefined, namespace: string
     const kind = stringAt(r, 'kind');
     const name = stringAt(r, 'name');
     if (!kind || !name) continue;
-    return { apiVersion: stringAt(r, 'apiVersion') ?? '', kind, namespace, name, ...(stringAt(r, 'uid') ? { uid: stringAt(r, 'uid') } : {}) };
+    return {
+      apiVersion: stringAt(r, 'apiVersion') ?? '',
+      kind,
+      namespace,
+      name,
+      ...(stringAt(r, 'uid') ? { uid: stringAt(r, 'uid') } : {}),
+    };
   }
   return undefined;
 }
@@ -55,7 +61,14 @@ export class OwnerIndex {
     const md = objectAt(pod, 'metadata');
     const namespace = stringAt(md, 'namespace') ?? '';
     const direct = controllerOf(md, namespace);
-    if (!direct) return { apiVersion: 'v1', kind: 'Pod', namespace, name: stringAt(md, 'name') ?? '', ...(stringAt(md, 'uid') ? { uid: stringAt(md, 'uid') } : {}) };
+    if (!direct)
+      return {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        namespace,
+        name: stringAt(md, 'name') ?? '',
+        ...(stringAt(md, 'uid') ? { uid: stringAt(md, 'uid') } : {}),
+      };
     if (INTERMEDIATE_KINDS.has(direct.kind) && /^(apps|batch)\//.test(direct.apiVersion)) {
       const up = this.#owners.get(`${direct.kind}/${key(namespace, direct.name)}`);
       if (up) return up;

@@ -78,13 +78,25 @@ function deleteScript(report: ScanReport, plans: readonly WorkloadPlan[]): strin
     lines.push(`# ${t.namespace}/${t.name}: ${t.verdict}: ${oneLine(t.message)}`);
     lines.push(`kubectl delete secret ${t.name} -n ${t.namespace}`);
   }
-  lines.push('# kube-controller-manager\'s token controller then removes each from its ServiceAccount\'s .secrets.');
+  lines.push("# kube-controller-manager's token controller then removes each from its ServiceAccount's .secrets.");
   // Secrets that only workloads with a ready plan use: deletable once those are rolled out.
   const freed = report.legacyTokens.filter((t) => {
     if (t.verdict !== 'migrate-first' || t.consumers.length === 0) return false;
-    return t.consumers.every((c) => plans.some((p) => p.status === 'ready' && p.workload.kind === c.workload.kind && p.workload.namespace === c.workload.namespace && p.workload.name === c.workload.name && p.replaces.includes(t.name)));
+    return t.consumers.every((c) =>
+      plans.some(
+        (p) =>
+          p.status === 'ready' &&
+          p.workload.kind === c.workload.kind &&
+          p.workload.namespace === c.workload.namespace &&
+          p.workload.name === c.workload.name &&
+          p.replaces.includes(t.name),
+      ),
+    );
   });
-  lines.push('', `# Once the planned workloads are rolled out and tokenguard scan shows no consumer (${freed.length}):`);
+  lines.push(
+    '',
+    `# Once the planned workloads are rolled out and tokenguard scan shows no consumer (${freed.length}):`,
+  );
   for (const t of freed) lines.push(`# kubectl delete secret ${t.name} -n ${t.namespace}`);
   return `${lines.join('\n')}\n`;
 }
@@ -120,10 +132,14 @@ function readme(input: PlanFilesInput, patched: readonly WorkloadPlan[]): string
     out.push(`### ${p.workload.kind} ${p.workload.namespace}/${p.workload.name}: ${p.status}`, '');
     for (const c of p.changes) out.push(`- ${c}`);
     for (const m of p.manual) out.push(`- **by hand:** ${m}`);
-    if (p.check) out.push(`- check (tokenguard test of \`workloads/${base}.yaml\`): ${p.check.outcome}${p.check.denials.length > 0 ? `: ${p.check.denials.join('; ')}` : ''}`);
+    if (p.check)
+      out.push(
+        `- check (tokenguard test of \`workloads/${base}.yaml\`): ${p.check.outcome}${p.check.denials.length > 0 ? `: ${p.check.denials.join('; ')}` : ''}`,
+      );
     out.push('');
   }
-  if (patched.length === 0 && all.length > 0) out.push('Nothing here can be patched automatically; see the notes above.', '');
+  if (patched.length === 0 && all.length > 0)
+    out.push('Nothing here can be patched automatically; see the notes above.', '');
   return `${out.join('\n')}`;
 }
 

@@ -11,7 +11,13 @@
  * variable (it can never rotate), a `subPath` mount (the kubelet never updates it), a key other
  * than `token`, `ca.crt` and `namespace`, tokens of two ServiceAccounts in one pod.
  */
-import { API_TOKEN_DEFAULT_EXPIRATION_SECONDS, DEFAULT_PROJECTED_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS, ROOT_CA_CONFIGMAP } from '../constants.js';
+import {
+  API_TOKEN_DEFAULT_EXPIRATION_SECONDS,
+  DEFAULT_PROJECTED_EXPIRATION_SECONDS,
+  MAX_EXPIRATION_SECONDS,
+  MIN_EXPIRATION_SECONDS,
+  ROOT_CA_CONFIGMAP,
+} from '../constants.js';
 import { diff } from '../engine/diff.js';
 import { cloneJson, isObject, type JsonObject, objectAt, objectsAt, stringAt, stringIn } from '../json.js';
 import { matchPolicy } from '../engine/match.js';
@@ -65,7 +71,9 @@ export interface WorkloadPlan {
   /** The workload as it would be, without server-set fields. */
   readonly patched: JsonObject | undefined;
   /** The patched workload through `tokenguard test`'s dry run. */
-  readonly check: { readonly outcome: string; readonly denials: readonly string[]; readonly warnings: readonly string[] } | undefined;
+  readonly check:
+    | { readonly outcome: string; readonly denials: readonly string[]; readonly warnings: readonly string[] }
+    | undefined;
 }
 
 export interface PlanInput {
@@ -83,7 +91,15 @@ export interface PlanInput {
 export function planWorkload(input: PlanInput): WorkloadPlan {
   const { workload, object } = input;
   const path = TEMPLATE_PATHS[workload.kind];
-  const empty = { expirationSeconds: 0, changes: [], replaces: [], jsonPatch: [], strategicMerge: undefined, patched: undefined, check: undefined };
+  const empty = {
+    expirationSeconds: 0,
+    changes: [],
+    replaces: [],
+    jsonPatch: [],
+    strategicMerge: undefined,
+    patched: undefined,
+    check: undefined,
+  };
   const templateSecrets = input.secrets.filter((s) => s.template);
   if (!path || !object) {
     const why = !path
@@ -92,12 +108,26 @@ export function planWorkload(input: PlanInput): WorkloadPlan {
     return { workload, status: 'none', serviceAccount: '', manual: [why], ...empty };
   }
   if (templateSecrets.length === 0) {
-    return { workload, status: 'none', serviceAccount: '', manual: ['its pods run an older template: they go away with the next rollout'], ...empty };
+    return {
+      workload,
+      status: 'none',
+      serviceAccount: '',
+      manual: ['its pods run an older template: they go away with the next rollout'],
+      ...empty,
+    };
   }
   const accounts = [...new Set(templateSecrets.map((s) => input.tokenSecret(s.secret)?.serviceAccountName ?? ''))];
   if (accounts.length !== 1 || accounts[0] === '') {
-    const named = templateSecrets.map((s) => `${s.secret} (${input.tokenSecret(s.secret)?.serviceAccountName ?? 'no ServiceAccount'})`).join(', ');
-    return { workload, status: 'manual', serviceAccount: '', manual: [`it uses tokens of several ServiceAccounts (${named}), and a pod has one: split it, or choose one`], ...empty };
+    const named = templateSecrets
+      .map((s) => `${s.secret} (${input.tokenSecret(s.secret)?.serviceAccountName ?? 'no ServiceAccount'})`)
+      .join(', ');
+    return {
+      workload,
+      status: 'manual',
+      serviceAccount: '',
+      manual: [`it uses tokens of several ServiceAccounts (${named}), and a pod has one: split it, or choose one`],
+      ...empty,
+    };
   }
   const serviceAccount = accounts[0] as string;
 
@@ -128,7 +158,10 @@ export function planWorkload(input: PlanInput): WorkloadPlan {
           if (kept.length > 0) spec.imagePullSecrets = kept;
           else delete spec.imagePullSecrets;
         }
-        smpSpec.imagePullSecrets = [...((smpSpec.imagePullSecrets as JsonObject[] | undefined) ?? []), { name: u.secret, $patch: 'delete' }];
+        smpSpec.imagePullSecrets = [
+          ...((smpSpec.imagePullSecrets as JsonObject[] | undefined) ?? []),
+          { name: u.secret, $patch: 'delete' },
+        ];
         changes.push(`removes ${u.secret} from imagePullSecrets (a token Secret holds no registry credentials)`);
         imagePullChanges++;
         replaced.add(u.secret);
@@ -146,7 +179,10 @@ export function planWorkload(input: PlanInput): WorkloadPlan {
     const subPaths = uses.filter((u) => u.subPath);
     if (subPaths.length > 0) {
       for (const u of uses) unhandled.add(u.secret);
-      for (const u of subPaths) manual.push(`${u.container} mounts ${u.secret} with subPath ${u.subPath} at ${u.mountPath}: the kubelet never refreshes a subPath mount, so a rotating token cannot go there; mount the volume's directory instead`);
+      for (const u of subPaths)
+        manual.push(
+          `${u.container} mounts ${u.secret} with subPath ${u.subPath} at ${u.mountPath}: the kubelet never refreshes a subPath mount, so a rotating token cannot go there; mount the volume's directory instead`,
+        );
       continue;
     }
     const index = objectsAt(podSpec, 'volumes').findIndex((v) => stringAt(v, 'name') === volumeName);
@@ -186,13 +222,24 @@ export function planWorkload(input: PlanInput): WorkloadPlan {
   for (const annotation of annotations) {
     for (const obj of [live, manifest]) setTemplateAnnotation(obj, path, annotation);
     smpMeta.annotations = { ...((smpMeta.annotations as JsonObject | undefined) ?? {}), [annotation]: 'true' };
-    changes.push(`annotates the pod template ${annotation}: "true" (it uses the API, so the automount policy keeps its tokens)`);
+    changes.push(
+      `annotates the pod template ${annotation}: "true" (it uses the API, so the automount policy keeps its tokens)`,
+    );
   }
 
   const jsonPatch = diff(object, live);
   const strategicMerge = changes.length > 0 ? strategicPatch(object, path, smpMeta, smpSpec) : undefined;
   const check = changes.length > 0 ? checkPatched(input, manifest, serviceAccount) : undefined;
-  const status: PlanStatus = changes.length === 0 ? (manual.length > 0 ? 'manual' : 'none') : check?.outcome === 'denied' ? 'fails' : manual.length > 0 ? 'manual' : 'ready';
+  const status: PlanStatus =
+    changes.length === 0
+      ? manual.length > 0
+        ? 'manual'
+        : 'none'
+      : check?.outcome === 'denied'
+        ? 'fails'
+        : manual.length > 0
+          ? 'manual'
+          : 'ready';
   return {
     workload,
     status,
@@ -214,7 +261,18 @@ export function cleanManifest(object: JsonObject): JsonObject {
   delete copy.status;
   const md = objectAt(copy, 'metadata');
   if (md) {
-    for (const k of ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'managedFields', 'selfLink', 'ownerReferences', 'deletionTimestamp', 'deletionGracePeriodSeconds']) delete md[k];
+    for (const k of [
+      'uid',
+      'resourceVersion',
+      'generation',
+      'creationTimestamp',
+      'managedFields',
+      'selfLink',
+      'ownerReferences',
+      'deletionTimestamp',
+      'deletionGracePeriodSeconds',
+    ])
+      delete md[k];
     const annotations = objectAt(md, 'annotations');
     if (annotations) {
       delete annotations['kubectl.kubernetes.io/last-applied-configuration'];
@@ -267,12 +325,22 @@ function setTemplateAnnotation(object: JsonObject, path: readonly string[], anno
  * `serviceAccountToken` source, `ca.crt` from `kube-root-ca.crt`, `namespace` from the downward
  * API, at the paths the Secret's `items` gave (all three, at their own names, without items).
  */
-function replacementVolume(volume: JsonObject, uses: readonly SecretUse[], expirationSeconds: number): { volume: JsonObject; files: string[] } | { manual: string } {
+function replacementVolume(
+  volume: JsonObject,
+  uses: readonly SecretUse[],
+  expirationSeconds: number,
+): { volume: JsonObject; files: string[] } | { manual: string } {
   const name = stringAt(volume, 'name') ?? '';
   const secret = objectAt(volume, 'secret');
   const projected = objectAt(volume, 'projected');
   const sourcesFor = (src: JsonObject): { sources: JsonObject[]; files: string[] } | { manual: string } => {
-    const items = Array.isArray(src.items) ? src.items.filter(isObject) : [{ key: TOKEN_KEY, path: TOKEN_KEY }, { key: CA_KEY, path: CA_KEY }, { key: NAMESPACE_KEY, path: NAMESPACE_KEY }];
+    const items = Array.isArray(src.items)
+      ? src.items.filter(isObject)
+      : [
+          { key: TOKEN_KEY, path: TOKEN_KEY },
+          { key: CA_KEY, path: CA_KEY },
+          { key: NAMESPACE_KEY, path: NAMESPACE_KEY },
+        ];
     const sources: JsonObject[] = [];
     const files: string[] = [];
     for (const item of items) {
@@ -280,9 +348,16 @@ function replacementVolume(volume: JsonObject, uses: readonly SecretUse[], expir
       const path = stringAt(item, 'path') ?? key;
       const mode = typeof item.mode === 'number' ? { mode: item.mode } : {};
       if (key === TOKEN_KEY) sources.push({ serviceAccountToken: { path, expirationSeconds } });
-      else if (key === CA_KEY) sources.push({ configMap: { name: ROOT_CA_CONFIGMAP, items: [{ key: CA_KEY, path, ...mode }] } });
-      else if (key === NAMESPACE_KEY) sources.push({ downwardAPI: { items: [{ path, fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' }, ...mode }] } });
-      else return { manual: `volume ${name} takes key ${JSON.stringify(key)} of ${uses[0]?.secret}, which no projection gives: move that file elsewhere` };
+      else if (key === CA_KEY)
+        sources.push({ configMap: { name: ROOT_CA_CONFIGMAP, items: [{ key: CA_KEY, path, ...mode }] } });
+      else if (key === NAMESPACE_KEY)
+        sources.push({
+          downwardAPI: { items: [{ path, fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' }, ...mode }] },
+        });
+      else
+        return {
+          manual: `volume ${name} takes key ${JSON.stringify(key)} of ${uses[0]?.secret}, which no projection gives: move that file elsewhere`,
+        };
       files.push(path);
     }
     return { sources, files };
@@ -324,11 +399,18 @@ function templatePod(manifest: JsonObject, path: readonly string[], namespace: s
 function composed(input: PlanInput, manifest: JsonObject, path: readonly string[], serviceAccount: string) {
   const namespace = input.workload.namespace;
   const pod = templatePod(manifest, path, namespace);
-  const facts = staticFacts(input.facts.factsFor(namespace, serviceAccount), { bindingsComplete: input.facts.bindingsComplete }).lookup({ namespace, serviceAccount });
+  const facts = staticFacts(input.facts.factsFor(namespace, serviceAccount), {
+    bindingsComplete: input.facts.bindingsComplete,
+  }).lookup({ namespace, serviceAccount });
   if (facts instanceof Promise) throw new Error('static facts answer synchronously');
   const matched = input.policies.filter((p) => {
     if (p.spec.mode === 'Off') return false;
-    const m = matchPolicy(p, { namespace, label: (key) => stringIn(objectAt(objectAt(pod, 'metadata'), 'labels'), key), serviceAccount, namespaceFacts: facts.namespace });
+    const m = matchPolicy(p, {
+      namespace,
+      label: (key) => stringIn(objectAt(objectAt(pod, 'metadata'), 'labels'), key),
+      serviceAccount,
+      namespaceFacts: facts.namespace,
+    });
     return 'matched' in m && m.matched;
   });
   // Composed as the engine composes them: in policy name order, strictest wins.
@@ -348,7 +430,12 @@ function composed(input: PlanInput, manifest: JsonObject, path: readonly string[
  * into every matching policy's bounds and `apiTokenExpirationSeconds`, and never 3607 s (which
  * the API server would stretch to a year).
  */
-function chooseExpiration(input: PlanInput, manifest: JsonObject, path: readonly string[], serviceAccount: string): number {
+function chooseExpiration(
+  input: PlanInput,
+  manifest: JsonObject,
+  path: readonly string[],
+  serviceAccount: string,
+): number {
   const { plan } = composed(input, manifest, path, serviceAccount);
   let lo = MIN_EXPIRATION_SECONDS;
   let hi = MAX_EXPIRATION_SECONDS;
@@ -363,7 +450,12 @@ function chooseExpiration(input: PlanInput, manifest: JsonObject, path: readonly
 }
 
 /** The opt-in annotations of matching policies that would otherwise take the pod's API tokens away. */
-function neededAnnotations(input: PlanInput, manifest: JsonObject, path: readonly string[], serviceAccount: string): string[] {
+function neededAnnotations(
+  input: PlanInput,
+  manifest: JsonObject,
+  path: readonly string[],
+  serviceAccount: string,
+): string[] {
   const { matched, plan } = composed(input, manifest, path, serviceAccount);
   const out = new Set<string>();
   for (const v of plan.automount) {
@@ -376,7 +468,10 @@ function neededAnnotations(input: PlanInput, manifest: JsonObject, path: readonl
 
 function strategicPatch(object: JsonObject, path: readonly string[], meta: JsonObject, spec: JsonObject): JsonObject {
   const md = objectAt(object, 'metadata');
-  const metadata: JsonObject = { name: stringAt(md, 'name') ?? '', ...(stringAt(md, 'namespace') ? { namespace: stringAt(md, 'namespace') } : {}) };
+  const metadata: JsonObject = {
+    name: stringAt(md, 'name') ?? '',
+    ...(stringAt(md, 'namespace') ? { namespace: stringAt(md, 'namespace') } : {}),
+  };
   const head = { apiVersion: stringAt(object, 'apiVersion') ?? '', kind: stringAt(object, 'kind') ?? '' };
   // A Pod is its own template: its metadata takes the annotations.
   if (path.length === 0) return { ...head, metadata: { ...metadata, ...meta }, spec };
@@ -398,7 +493,10 @@ function checkPatched(input: PlanInput, manifest: JsonObject, serviceAccount: st
   if (!o) return { outcome: 'error', denials: ['not evaluated'], warnings: [] };
   return {
     outcome: o.outcome,
-    denials: [...o.denials.map((d) => `${d.policy}/${d.rule}: ${d.message}`), ...(o.outcome === 'error' && o.reason ? [o.reason] : [])],
+    denials: [
+      ...o.denials.map((d) => `${d.policy}/${d.rule}: ${d.message}`),
+      ...(o.outcome === 'error' && o.reason ? [o.reason] : []),
+    ],
     warnings: o.warnings,
   };
 }

@@ -64,7 +64,12 @@ export interface LegacyTokenReport {
   readonly message: string;
   readonly cleaner: CleanerForecast;
   /** How the policies judge creating such a Secret (the engine's legacy-token rule). */
-  readonly policy: { readonly result: ResultStatus; readonly policy: string; readonly rule: string; readonly message: string };
+  readonly policy: {
+    readonly result: ResultStatus;
+    readonly policy: string;
+    readonly rule: string;
+    readonly message: string;
+  };
   /** Its use in the audit log (`--audit-log`); null without one. */
   readonly audit: LegacyAuditReport | null;
 }
@@ -120,7 +125,11 @@ export interface PlanReport {
   readonly changes: readonly string[];
   readonly manual: readonly string[];
   readonly replaces: readonly string[];
-  readonly check: { readonly outcome: string; readonly denials: readonly string[]; readonly warnings: readonly string[] } | null;
+  readonly check: {
+    readonly outcome: string;
+    readonly denials: readonly string[];
+    readonly warnings: readonly string[];
+  } | null;
 }
 
 export interface WorkloadReport {
@@ -134,7 +143,12 @@ export interface WorkloadReport {
   readonly outcomes: Readonly<Record<PodOutcome, number>>;
   readonly variants: readonly VariantReport[];
   readonly otherVariantPods: number;
-  readonly legacyTokens: readonly { readonly secret: string; readonly pods: number; readonly template: boolean; readonly uses: readonly UseReport[] }[];
+  readonly legacyTokens: readonly {
+    readonly secret: string;
+    readonly pods: number;
+    readonly template: boolean;
+    readonly uses: readonly UseReport[];
+  }[];
   readonly plan: PlanReport | null;
 }
 

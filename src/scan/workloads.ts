@@ -104,14 +104,16 @@ export class WorkloadTable {
     const spec = objectAt(pod, 'spec') ?? {};
     const namespace = stringAt(md, 'namespace') ?? '';
     const sa = stringAt(spec, 'serviceAccountName') || stringAt(spec, 'serviceAccount') || 'default';
-    if (!entry.serviceAccounts.includes(sa) && entry.serviceAccounts.length < MAX_SERVICE_ACCOUNTS) entry.serviceAccounts.push(sa);
+    if (!entry.serviceAccounts.includes(sa) && entry.serviceAccounts.length < MAX_SERVICE_ACCOUNTS)
+      entry.serviceAccounts.push(sa);
     const verdict = this.#options.evaluate(pod);
     entry.outcomes[verdict.outcome]++;
     if (verdict.apiTokenBefore) entry.apiTokenPods++;
     if (verdict.apiTokenBefore && !verdict.apiTokenAfter) entry.wouldLosePods++;
     const variant = entry.variants.get(verdict.signature);
     if (variant) variant.pods++;
-    else if (entry.variants.size < (this.#options.maxVariants ?? 8)) entry.variants.set(verdict.signature, { verdict, pods: 1, examplePod: stringAt(md, 'name') ?? '' });
+    else if (entry.variants.size < (this.#options.maxVariants ?? 8))
+      entry.variants.set(verdict.signature, { verdict, pods: 1, examplePod: stringAt(md, 'name') ?? '' });
     else entry.otherVariantPods++;
     const uses = secretUses(spec, (name) => this.#options.isTokenSecret(namespace, name));
     // A pod of no controller is its own template: keep it for the plan.
@@ -142,7 +144,9 @@ export class WorkloadTable {
 
   /** Every entry, by kind, namespace and name. */
   entries(): WorkloadEntry[] {
-    return [...this.#entries.values()].sort((a, b) => cmp(a.ref.namespace, b.ref.namespace) || cmp(a.ref.kind, b.ref.kind) || cmp(a.ref.name, b.ref.name));
+    return [...this.#entries.values()].sort(
+      (a, b) => cmp(a.ref.namespace, b.ref.namespace) || cmp(a.ref.kind, b.ref.kind) || cmp(a.ref.name, b.ref.name),
+    );
   }
 
   #entry(ref: ObjectRef): WorkloadEntry {

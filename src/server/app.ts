@@ -77,7 +77,9 @@ export const RETRY_AFTER_SECONDS = 1;
 export const DEFAULT_CLIENT_SUBJECT = 'kube-apiserver';
 
 /** The subject CN(s) and DNS subject alternative names of a peer certificate. */
-function certificateNames(cert: { subject?: { CN?: string | string[] }; subjectaltname?: string } | undefined): string[] {
+function certificateNames(
+  cert: { subject?: { CN?: string | string[] }; subjectaltname?: string } | undefined,
+): string[] {
   const names: string[] = [];
   const cn = cert?.subject?.CN;
   if (typeof cn === 'string') names.push(cn);
@@ -87,7 +89,13 @@ function certificateNames(cert: { subject?: { CN?: string | string[] }; subjecta
 }
 
 /** The paths of the endpoints, shared with deploy/ and the tests. */
-export const ROUTES = { mutate: '/mutate', validate: '/validate', healthz: '/healthz', readyz: '/readyz', metrics: '/metrics' } as const;
+export const ROUTES = {
+  mutate: '/mutate',
+  validate: '/validate',
+  healthz: '/healthz',
+  readyz: '/readyz',
+  metrics: '/metrics',
+} as const;
 
 /** Whether the server can take traffic, and if not, why. */
 export interface Readiness {
@@ -145,7 +153,11 @@ export function createApp(deps: AppDeps): App {
       const names = certificateNames(socket.getPeerCertificate());
       ok = names.some((n) => allowedSubjects.has(n));
       verdicts.set(socket, ok);
-      if (!ok) deps.logger.warn({ event: 'tls', remoteAddress: socket.remoteAddress, subjects: names.slice(0, 8) }, 'client certificate subject not allowed');
+      if (!ok)
+        deps.logger.warn(
+          { event: 'tls', remoteAddress: socket.remoteAddress, subjects: names.slice(0, 8) },
+          'client certificate subject not allowed',
+        );
     }
     return ok;
   };
@@ -168,7 +180,17 @@ export function createApp(deps: AppDeps): App {
     const seconds = () => (performance.now() - started) / 1000;
     const reject = (status: number, error: string) => {
       deps.metrics.observeHttpError(endpoint, status);
-      deps.logger.warn({ event: 'http-error', endpoint, status, error, remoteAddress: req.socket.remoteAddress, durationMs: seconds() * 1000 }, 'request rejected');
+      deps.logger.warn(
+        {
+          event: 'http-error',
+          endpoint,
+          status,
+          error,
+          remoteAddress: req.socket.remoteAddress,
+          durationMs: seconds() * 1000,
+        },
+        'request rejected',
+      );
     };
     /** A plain HTTP error once the whole body has been read: the connection stays usable. */
     const fail = (status: number, error: string) => {
@@ -185,16 +207,22 @@ export function createApp(deps: AppDeps): App {
     try {
       if (deps.requireClientCert) {
         const socket = req.socket as TLSSocket;
-        if (socket.authorized !== true) return refuseWith(403, 'a client certificate issued by the configured client CA is required');
-        if (!subjectAllowed(socket)) return refuseWith(403, 'the client certificate names none of the allowed subjects (--client-subject)');
+        if (socket.authorized !== true)
+          return refuseWith(403, 'a client certificate issued by the configured client CA is required');
+        if (!subjectAllowed(socket))
+          return refuseWith(403, 'the client certificate names none of the allowed subjects (--client-subject)');
       }
-      if (!isJsonMediaType(req.headers['content-type'])) return refuseWith(415, 'Content-Type must be application/json');
+      if (!isJsonMediaType(req.headers['content-type']))
+        return refuseWith(415, 'Content-Type must be application/json');
       const encoding = req.headers['content-encoding'];
-      if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return refuseWith(415, 'Content-Encoding is not supported');
+      if (encoding !== undefined && encoding.toLowerCase() !== 'identity')
+        return refuseWith(415, 'Content-Encoding is not supported');
       const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
-      if (declared !== undefined && declared > limits.maxBodyBytes) return refuseWith(413, `request body exceeds ${limits.maxBodyBytes} bytes`);
+      if (declared !== undefined && declared > limits.maxBodyBytes)
+        return refuseWith(413, `request body exceeds ${limits.maxBodyBytes} bytes`);
       ticket = budget.admit();
-      if (ticket === undefined) return refuseWith(429, `${limits.maxReviewsInFlight} admission requests are in flight; try again`);
+      if (ticket === undefined)
+        return refuseWith(429, `${limits.maxReviewsInFlight} admission requests are in flight; try again`);
       if (declared !== undefined && !ticket.grow(CHARGE_PER_BYTE * declared)) return refuseWith(429, OVER_BUDGET);
       const read = await readBody(req, limits, ticket, declared === undefined);
       if (read === 'aborted') {
@@ -202,7 +230,10 @@ export function createApp(deps: AppDeps): App {
         // the partial body). No remoteAddress: the socket is closed by now, and reading it up
         // front would cost every request a getpeername call.
         deps.metrics.observeAborted(endpoint);
-        deps.logger.warn({ event: 'aborted', endpoint, durationMs: seconds() * 1000 }, 'client closed the connection before the request body arrived');
+        deps.logger.warn(
+          { event: 'aborted', endpoint, durationMs: seconds() * 1000 },
+          'client closed the connection before the request body arrived',
+        );
         return;
       }
       if (!Buffer.isBuffer(read)) return refuseWith(read.status, read.error);
@@ -221,7 +252,10 @@ export function createApp(deps: AppDeps): App {
       // an AdmissionReview; without one, a plain 500. Nothing may escape: the promise of this
       // function is not awaited, and an unhandled rejection would end the process.
       try {
-        deps.logger.error({ event: 'internal-error', endpoint, err }, 'unexpected error while answering an admission request');
+        deps.logger.error(
+          { event: 'internal-error', endpoint, err },
+          'unexpected error while answering an admission request',
+        );
         const decoded = body === undefined ? undefined : decodeAdmissionReview(body);
         if (res.headersSent) {
           if (!res.writableEnded) res.destroy();
@@ -323,7 +357,12 @@ interface BodyRefusal {
  * Content-Length paid for them up front). Stops at the first limit reached, with the refusal
  * to send; 'aborted' when the client goes away first.
  */
-function readBody(req: IncomingMessage, limits: AdmissionLimits, ticket: BudgetTicket, chargeBytes: boolean): Promise<Buffer | BodyRefusal | 'aborted'> {
+function readBody(
+  req: IncomingMessage,
+  limits: AdmissionLimits,
+  ticket: BudgetTicket,
+  chargeBytes: boolean,
+): Promise<Buffer | BodyRefusal | 'aborted'> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const values = new JsonValueCounter();
@@ -338,12 +377,16 @@ function readBody(req: IncomingMessage, limits: AdmissionLimits, ticket: BudgetT
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limits.maxBodyBytes) return finish({ status: 413, error: `request body exceeds ${limits.maxBodyBytes} bytes` });
-      if (chargeBytes && !ticket.grow(CHARGE_PER_BYTE * chunk.length)) return finish({ status: 429, error: OVER_BUDGET });
+      if (size > limits.maxBodyBytes)
+        return finish({ status: 413, error: `request body exceeds ${limits.maxBodyBytes} bytes` });
+      if (chargeBytes && !ticket.grow(CHARGE_PER_BYTE * chunk.length))
+        return finish({ status: 429, error: OVER_BUDGET });
       const before = values.count();
       const after = values.add(chunk);
-      if (after > limits.maxJsonValues) return finish({ status: 413, error: `request body holds over ${limits.maxJsonValues} JSON values` });
-      if (after > before && !ticket.grow(CHARGE_PER_VALUE * (after - before))) return finish({ status: 429, error: OVER_BUDGET });
+      if (after > limits.maxJsonValues)
+        return finish({ status: 413, error: `request body holds over ${limits.maxJsonValues} JSON values` });
+      if (after > before && !ticket.grow(CHARGE_PER_VALUE * (after - before)))
+        return finish({ status: 429, error: OVER_BUDGET });
       chunks.push(chunk);
     };
     req.on('data', onData);
@@ -382,7 +425,11 @@ function refuse(req: IncomingMessage, res: ServerResponse, status: number, messa
     return;
   }
   const payload = JSON.stringify({ error: message });
-  const headers: Record<string, string | number> = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload), Connection: 'close' };
+  const headers: Record<string, string | number> = {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(payload),
+    Connection: 'close',
+  };
   if (status === 429) headers['Retry-After'] = RETRY_AFTER_SECONDS;
   res.writeHead(status, headers);
   if (req.complete || req.readableEnded) {
@@ -439,7 +486,10 @@ function createExpressApp(deps: AppDeps): Express {
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status = httpStatusOf(err);
     const internal = status >= 500;
-    deps.logger[internal ? 'error' : 'warn']({ event: 'http-error', path: req.path, status, err }, internal ? 'unexpected error' : 'request rejected');
+    deps.logger[internal ? 'error' : 'warn'](
+      { event: 'http-error', path: req.path, status, err },
+      internal ? 'unexpected error' : 'request rejected',
+    );
     if (res.headersSent) {
       res.destroy();
       return;
@@ -451,7 +501,8 @@ function createExpressApp(deps: AppDeps): Express {
 
 function httpStatusOf(err: unknown): number {
   if (typeof err === 'object' && err !== null) {
-    const s = (err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
+    const s =
+      (err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
     if (typeof s === 'number' && s >= 400 && s < 500) return s;
   }
   return 500;

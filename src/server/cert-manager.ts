@@ -16,7 +16,18 @@ import { mkdir, readdir, readlink, rename, rm, symlink, writeFile } from 'node:f
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { type CertInfo, caBundlePatch, decide, type Plan, RENEW_ANNOTATION, type RotationConfig, renewRequest, type ServingInfo, type StoredCertificates, servingNotAfter } from '../certs/controller.js';
+import {
+  type CertInfo,
+  caBundlePatch,
+  decide,
+  type Plan,
+  RENEW_ANNOTATION,
+  type RotationConfig,
+  renewRequest,
+  type ServingInfo,
+  type StoredCertificates,
+  servingNotAfter,
+} from '../certs/controller.js';
 import { generateCertificates, serviceDnsNames, toCaBundle } from '../certs/generate.js';
 import { parseCertificate, parsePrivateKey, privateKeyFor } from '../certs/keys.js';
 import { isObject, type JsonObject } from '../json.js';
@@ -73,10 +84,14 @@ export function startCertManager(options: CertManagerOptions): CertManager {
   const identity = options.identity ?? `${hostname()}_${randomBytes(6).toString('hex')}`;
   const secretPath = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(secretName)}`;
   const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases/${encodeURIComponent(options.leaseName)}`;
-  const dnsNames = [...serviceDnsNames(options.service, namespace), ...options.extraDnsNames.map((n) => n.toLowerCase())];
+  const dnsNames = [
+    ...serviceDnsNames(options.service, namespace),
+    ...options.extraDnsNames.map((n) => n.toLowerCase()),
+  ];
   const names = { dnsNames, ipAddresses: [...options.ipAddresses] };
   const files = { certFile: join(options.dir, SECRET_KEYS.cert), keyFile: join(options.dir, SECRET_KEYS.key) };
-  const log = (level: 'info' | 'warn' | 'error' | 'debug', fields: Record<string, unknown>, message: string) => logger[level]({ event: 'certificates', secret: `${namespace}/${secretName}`, ...fields }, message);
+  const log = (level: 'info' | 'warn' | 'error' | 'debug', fields: Record<string, unknown>, message: string) =>
+    logger[level]({ event: 'certificates', secret: `${namespace}/${secretName}`, ...fields }, message);
 
   let closed = false;
   let resolveReady: (f: typeof files) => void = () => {};
@@ -118,11 +133,19 @@ export function startCertManager(options: CertManagerOptions): CertManager {
     try {
       await writeVolume(options.dir, { [SECRET_KEYS.cert]: pair.cert, [SECRET_KEYS.key]: pair.key });
     } catch (e) {
-      log('error', { dir: options.dir }, `cannot write the serving certificate to ${options.dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      log(
+        'error',
+        { dir: options.dir },
+        `cannot write the serving certificate to ${options.dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
       return;
     }
     written = pair.fingerprint256;
-    log('info', { serialNumber: pair.serialNumber, notAfter: new Date(pair.notAfter).toISOString(), issuer: pair.issuer }, 'serving certificate taken from the Secret');
+    log(
+      'info',
+      { serialNumber: pair.serialNumber, notAfter: new Date(pair.notAfter).toISOString(), issuer: pair.issuer },
+      'serving certificate taken from the Secret',
+    );
     resolveReady(files);
   };
   // One sync at a time: the poll and the leader (right after it changed the Secret) both ask for
@@ -157,14 +180,22 @@ export function startCertManager(options: CertManagerOptions): CertManager {
   const reconcile = async (): Promise<number> => {
     const secret = await getOrUndefined(client, secretPath);
     const data = secret === undefined ? {} : secretData(secret);
-    const annotations = isObject(secret?.metadata) && isObject(secret.metadata.annotations) ? secret.metadata.annotations : {};
+    const annotations =
+      isObject(secret?.metadata) && isObject(secret.metadata.annotations) ? secret.metadata.annotations : {};
     const asked = annotations[RENEW_ANNOTATION];
     const renew = renewRequest(asked);
     if (asked !== undefined && renew === undefined && asked !== badRenewValue) {
-      log('warn', { annotation: RENEW_ANNOTATION }, `the Secret's ${RENEW_ANNOTATION} annotation must be "ca" or "certificate", got ${JSON.stringify(String(asked).slice(0, 64))}; ignored`);
+      log(
+        'warn',
+        { annotation: RENEW_ANNOTATION },
+        `the Secret's ${RENEW_ANNOTATION} annotation must be "ca" or "certificate", got ${JSON.stringify(String(asked).slice(0, 64))}; ignored`,
+      );
     }
     badRenewValue = renew === undefined ? asked : undefined;
-    const parsed = secret === undefined ? ({ usable: false, problem: 'the Secret does not exist' } as const) : parseStored(data, names);
+    const parsed =
+      secret === undefined
+        ? ({ usable: false, problem: 'the Secret does not exist' } as const)
+        : parseStored(data, names);
     const stored: StoredCertificates = parsed.usable && renew !== undefined ? { ...parsed, renew } : parsed;
     const bundleKey = stored.usable ? stored.cas.map((c) => c.fingerprint256).join(',') : '';
     const decision = decide(stored, now(), rotation, published.get(bundleKey), Math.max(pollIntervalMs, 1000));
@@ -177,10 +208,16 @@ export function startCertManager(options: CertManagerOptions): CertManager {
   };
 
   /** Carries out a plan; returns the bundle the Secret now holds. */
-  const apply = async (plan: Exclude<Plan, { action: 'none' }>, secret: JsonObject | undefined, data: Record<string, string>, stored: StoredCertificates): Promise<string> => {
+  const apply = async (
+    plan: Exclude<Plan, { action: 'none' }>,
+    secret: JsonObject | undefined,
+    data: Record<string, string>,
+    stored: StoredCertificates,
+  ): Promise<string> => {
     const t = now();
     const bundleCerts = splitPem(data[SECRET_KEYS.caCert] ?? '');
-    const kept = (keep: readonly string[]) => bundleCerts.filter((p) => keep.includes(parseCertificate(p)?.fingerprint256 ?? '')).join('');
+    const kept = (keep: readonly string[]) =>
+      bundleCerts.filter((p) => keep.includes(parseCertificate(p)?.fingerprint256 ?? '')).join('');
     let next: Record<string, string>;
     if (plan.action === 'create') {
       const caNotAfter = t + rotation.caValidityMs;
@@ -193,10 +230,21 @@ export function startCertManager(options: CertManagerOptions): CertManager {
         notAfter: new Date(secondsFloor(servingNotAfter(t, rotation, caNotAfter))),
         caNotAfter: new Date(secondsFloor(caNotAfter)),
       });
-      next = { [SECRET_KEYS.caCert]: set.caCert, [SECRET_KEYS.caKey]: set.caKey, [SECRET_KEYS.cert]: set.cert, [SECRET_KEYS.key]: set.key };
+      next = {
+        [SECRET_KEYS.caCert]: set.caCert,
+        [SECRET_KEYS.caKey]: set.caKey,
+        [SECRET_KEYS.cert]: set.cert,
+        [SECRET_KEYS.key]: set.key,
+      };
     } else if (plan.action === 'stage-ca') {
       const caNotAfter = secondsFloor(t + rotation.caValidityMs);
-      const set = await generateCertificates({ service: options.service, namespace, now: new Date(t), notAfter: new Date(caNotAfter), caNotAfter: new Date(caNotAfter) });
+      const set = await generateCertificates({
+        service: options.service,
+        namespace,
+        now: new Date(t),
+        notAfter: new Date(caNotAfter),
+        caNotAfter: new Date(caNotAfter),
+      });
       next = { ...data, [SECRET_KEYS.caCert]: kept(plan.keep) + set.caCert, [SECRET_KEYS.caKey]: set.caKey };
     } else if (plan.action === 'issue') {
       const newest = bundleCerts[bundleCerts.length - 1] ?? '';
@@ -210,30 +258,52 @@ export function startCertManager(options: CertManagerOptions): CertManager {
         notAfter: new Date(servingNotAfter(t, rotation, caNotAfter)),
         ca: { cert: newest, key: data[SECRET_KEYS.caKey] ?? '' },
       });
-      next = { ...data, [SECRET_KEYS.caCert]: kept(plan.keep), [SECRET_KEYS.cert]: set.cert, [SECRET_KEYS.key]: set.key };
+      next = {
+        ...data,
+        [SECRET_KEYS.caCert]: kept(plan.keep),
+        [SECRET_KEYS.cert]: set.cert,
+        [SECRET_KEYS.key]: set.key,
+      };
     } else {
       next = { ...data, [SECRET_KEYS.caCert]: kept(plan.keep) };
     }
     // The write that answers a renewal request removes it.
     const renew = stored.usable ? stored.renew : undefined;
-    const answered = plan.action === 'create' || (renew === 'ca' && plan.action === 'stage-ca') || (renew === 'certificate' && plan.action === 'issue');
+    const answered =
+      plan.action === 'create' ||
+      (renew === 'ca' && plan.action === 'stage-ca') ||
+      (renew === 'certificate' && plan.action === 'issue');
     await writeSecret(secret, next, answered);
     const serving = parseCertificate(next[SECRET_KEYS.cert] ?? '');
     log(
       'info',
-      { action: plan.action, reason: plan.reason, cas: splitPem(next[SECRET_KEYS.caCert] ?? '').length, serialNumber: serving?.serialNumber, notAfter: serving ? new Date(serving.validTo).toISOString() : undefined },
+      {
+        action: plan.action,
+        reason: plan.reason,
+        cas: splitPem(next[SECRET_KEYS.caCert] ?? '').length,
+        serialNumber: serving?.serialNumber,
+        notAfter: serving ? new Date(serving.validTo).toISOString() : undefined,
+      },
       `certificate Secret updated: ${plan.action} (${plan.reason})`,
     );
     return next[SECRET_KEYS.caCert] ?? '';
   };
 
   const writeSecret = async (secret: JsonObject | undefined, data: Record<string, string>, clearRenew: boolean) => {
-    const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
+    const encoded = Object.fromEntries(
+      Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]),
+    );
     if (secret === undefined) {
       await client.sendJson(
         'POST',
         `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
-        JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: secretName, namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } }, type: 'kubernetes.io/tls', data: encoded }),
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: secretName, namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } },
+          type: 'kubernetes.io/tls',
+          data: encoded,
+        }),
         JSON_WRITE,
       );
       return;
@@ -249,7 +319,16 @@ export function startCertManager(options: CertManagerOptions): CertManager {
     await client.sendJson(
       'PUT',
       secretPath,
-      JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { ...metadata, labels: { ...(isObject(metadata.labels) ? metadata.labels : {}), [MANAGED_BY_LABEL]: MANAGED_BY } }, type: secret.type, data: encoded }),
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: {
+          ...metadata,
+          labels: { ...(isObject(metadata.labels) ? metadata.labels : {}), [MANAGED_BY_LABEL]: MANAGED_BY },
+        },
+        type: secret.type,
+        data: encoded,
+      }),
       JSON_WRITE,
     );
   };
@@ -269,18 +348,34 @@ export function startCertManager(options: CertManagerOptions): CertManager {
         const config = await getOrUndefined(client, path);
         if (config === undefined) {
           // Never created here: the chart or the kustomize base owns the configurations.
-          if (!missingConfigurations.has(path)) log('warn', { configuration: `${kind}/${name}` }, `${kind}/${name} does not exist; its caBundle is not managed until it does`);
+          if (!missingConfigurations.has(path))
+            log(
+              'warn',
+              { configuration: `${kind}/${name}` },
+              `${kind}/${name} does not exist; its caBundle is not managed until it does`,
+            );
           missingConfigurations.add(path);
           continue;
         }
         missingConfigurations.delete(path);
         const ops = caBundlePatch(config, wanted);
         if (ops.length === 0) continue;
-        await client.sendJson('PATCH', path, JSON.stringify(ops), { contentType: 'application/json-patch+json', timeoutMs: REQUEST_TIMEOUT_MS });
-        log('info', { configuration: `${kind}/${name}`, webhooks: ops.length / 2, cas: splitPem(bundlePem).length }, `caBundle of ${kind}/${name} updated`);
+        await client.sendJson('PATCH', path, JSON.stringify(ops), {
+          contentType: 'application/json-patch+json',
+          timeoutMs: REQUEST_TIMEOUT_MS,
+        });
+        log(
+          'info',
+          { configuration: `${kind}/${name}`, webhooks: ops.length / 2, cas: splitPem(bundlePem).length },
+          `caBundle of ${kind}/${name} updated`,
+        );
       } catch (e) {
         all = false;
-        log('error', { configuration: `${kind}/${name}` }, `cannot update the caBundle of ${kind}/${name}: ${describe(e)}`);
+        log(
+          'error',
+          { configuration: `${kind}/${name}` },
+          `cannot update the caBundle of ${kind}/${name}: ${describe(e)}`,
+        );
       }
     }
     if (all && bundleKey !== '' && unchanged && !published.has(bundleKey)) published.set(bundleKey, now());
@@ -335,11 +430,21 @@ export function startCertManager(options: CertManagerOptions): CertManager {
         client.sendJson(
           'POST',
           `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`,
-          JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: options.leaseName, namespace }, spec }),
+          JSON.stringify({
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name: options.leaseName, namespace },
+            spec,
+          }),
           JSON_WRITE,
         ),
       update: (lease: JsonObject, spec: LeaseRecord) =>
-        client.sendJson('PUT', leasePath, JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: lease.metadata, spec }), JSON_WRITE),
+        client.sendJson(
+          'PUT',
+          leasePath,
+          JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: lease.metadata, spec }),
+          JSON_WRITE,
+        ),
     },
     events: {
       onStartedLeading: (signal) => {
@@ -378,7 +483,8 @@ async function getOrUndefined(client: KubeClient, path: string): Promise<JsonObj
 
 /** An error for the log: the API's status and reason, or the network error; never a body. */
 function describe(e: unknown): string {
-  if (e instanceof KubeApiError && e.statusCode === 403) return `${e.message} (check the Role of tokenguard's ServiceAccount)`;
+  if (e instanceof KubeApiError && e.statusCode === 403)
+    return `${e.message} (check the Role of tokenguard's ServiceAccount)`;
   return (e as Error).message;
 }
 
@@ -386,7 +492,8 @@ function describe(e: unknown): string {
 export function secretData(secret: JsonObject): Record<string, string> {
   const data = isObject(secret.data) ? secret.data : {};
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(data)) if (typeof v === 'string') out[k] = Buffer.from(v, 'base64').toString('utf8');
+  for (const [k, v] of Object.entries(data))
+    if (typeof v === 'string') out[k] = Buffer.from(v, 'base64').toString('utf8');
   return out;
 }
 
@@ -400,22 +507,34 @@ function secondsFloor(ms: number): number {
 }
 
 function info(c: X509Certificate): CertInfo {
-  return { fingerprint256: c.fingerprint256, notBefore: new Date(c.validFrom).getTime(), notAfter: new Date(c.validTo).getTime() };
+  return {
+    fingerprint256: c.fingerprint256,
+    notBefore: new Date(c.validFrom).getTime(),
+    notAfter: new Date(c.validTo).getTime(),
+  };
 }
 
 /**
  * Parses the Secret's data for {@link decide}. Garbage (a block that is not a certificate, a
  * key that does not parse) makes it unusable with a problem that names the key, never its content.
  */
-export function parseStored(data: Record<string, string>, names: { readonly dnsNames: readonly string[]; readonly ipAddresses: readonly string[] }): StoredCertificates {
+export function parseStored(
+  data: Record<string, string>,
+  names: { readonly dnsNames: readonly string[]; readonly ipAddresses: readonly string[] },
+): StoredCertificates {
   const caText = data[SECRET_KEYS.caCert];
-  if (caText === undefined || caText.trim() === '') return { usable: false, problem: `${SECRET_KEYS.caCert} is missing` };
+  if (caText === undefined || caText.trim() === '')
+    return { usable: false, problem: `${SECRET_KEYS.caCert} is missing` };
   const blocks = splitPem(caText);
   if (blocks.length === 0) return { usable: false, problem: `${SECRET_KEYS.caCert} holds no PEM certificate` };
   const cas: X509Certificate[] = [];
   for (const [i, b] of blocks.entries()) {
     const c = parseCertificate(b);
-    if (c === undefined || !c.ca) return { usable: false, problem: `${SECRET_KEYS.caCert}: certificate ${i + 1} is not a CA certificate that parses` };
+    if (c === undefined || !c.ca)
+      return {
+        usable: false,
+        problem: `${SECRET_KEYS.caCert}: certificate ${i + 1} is not a CA certificate that parses`,
+      };
     cas.push(c);
   }
   const newest = cas[cas.length - 1] as X509Certificate;
@@ -428,19 +547,38 @@ export function parseStored(data: Record<string, string>, names: { readonly dnsN
   const key = keyText === undefined ? undefined : parsePrivateKey(keyText);
   if (leaf !== undefined && key !== undefined) {
     const issuer = cas.find((ca) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey));
-    serving = { ...info(leaf), issuer: issuer?.fingerprint256, keyMatches: leaf.checkPrivateKey(key), namesMatch: carriesNames(leaf, names) };
+    serving = {
+      ...info(leaf),
+      issuer: issuer?.fingerprint256,
+      keyMatches: leaf.checkPrivateKey(key),
+      namesMatch: carriesNames(leaf, names),
+    };
   }
   return { usable: true, cas: cas.map(info), caKeyMatches, serving };
 }
 
 /** The certificate carries every DNS name and IP address. */
-function carriesNames(cert: X509Certificate, names: { readonly dnsNames: readonly string[]; readonly ipAddresses: readonly string[] }): boolean {
+function carriesNames(
+  cert: X509Certificate,
+  names: { readonly dnsNames: readonly string[]; readonly ipAddresses: readonly string[] },
+): boolean {
   const san = new Set((cert.subjectAltName ?? '').split(', ').map((s) => s.trim()));
-  return names.dnsNames.every((n) => san.has(`DNS:${n}`)) && names.ipAddresses.every((ip) => san.has(`IP Address:${isIP(ip) === 6 ? ip.toUpperCase() : ip}`) || san.has(`IP Address:${ip}`));
+  return (
+    names.dnsNames.every((n) => san.has(`DNS:${n}`)) &&
+    names.ipAddresses.every(
+      (ip) => san.has(`IP Address:${isIP(ip) === 6 ? ip.toUpperCase() : ip}`) || san.has(`IP Address:${ip}`),
+    )
+  );
 }
 
 /** A serving pair that can be served now, or why not (naming the key, never quoting it). */
-function usablePair(cert: string | undefined, key: string | undefined, now: number): { cert: string; key: string; fingerprint256: string; serialNumber: string; notAfter: number; issuer: string } | string {
+function usablePair(
+  cert: string | undefined,
+  key: string | undefined,
+  now: number,
+):
+  | { cert: string; key: string; fingerprint256: string; serialNumber: string; notAfter: number; issuer: string }
+  | string {
   if (cert === undefined || key === undefined) return `${SECRET_KEYS.cert} or ${SECRET_KEYS.key} is missing`;
   const x = parseCertificate(cert);
   if (x === undefined) return `${SECRET_KEYS.cert} is not a PEM certificate`;
@@ -449,8 +587,16 @@ function usablePair(cert: string | undefined, key: string | undefined, now: numb
   if (k === 'mismatch') return `${SECRET_KEYS.key} is not the key of ${SECRET_KEYS.cert}`;
   const notBefore = new Date(x.validFrom).getTime();
   const notAfter = new Date(x.validTo).getTime();
-  if (!(notBefore <= now && now < notAfter)) return `${SECRET_KEYS.cert} is not valid now (valid ${x.validFrom} to ${x.validTo})`;
-  return { cert, key, fingerprint256: x.fingerprint256, serialNumber: x.serialNumber, notAfter, issuer: x.issuer.replace(/\n/g, ', ') };
+  if (!(notBefore <= now && now < notAfter))
+    return `${SECRET_KEYS.cert} is not valid now (valid ${x.validFrom} to ${x.validTo})`;
+  return {
+    cert,
+    key,
+    fingerprint256: x.fingerprint256,
+    serialNumber: x.serialNumber,
+    notAfter,
+    issuer: x.issuer.replace(/\n/g, ', '),
+  };
 }
 
 /**
@@ -463,7 +609,8 @@ export async function writeVolume(dir: string, files: Record<string, string>): P
   const stamp = `..${new Date().toISOString().replace(/[:.]/g, '_')}.${randomBytes(4).toString('hex')}`;
   const target = join(dir, stamp);
   await mkdir(target, { mode: 0o700 });
-  for (const [name, content] of Object.entries(files)) await writeFile(join(target, name), content, { mode: 0o600, flag: 'wx' });
+  for (const [name, content] of Object.entries(files))
+    await writeFile(join(target, name), content, { mode: 0o600, flag: 'wx' });
   const tmpLink = join(dir, `..data_tmp.${randomBytes(4).toString('hex')}`);
   await symlink(stamp, tmpLink);
   await rename(tmpLink, join(dir, '..data'));
@@ -475,6 +622,7 @@ export async function writeVolume(dir: string, files: Record<string, string>): P
   // Never the folder `..data` points at now, whoever wrote it.
   const current = await readlink(join(dir, '..data')).catch(() => stamp);
   for (const entry of await readdir(dir)) {
-    if (entry.startsWith('..') && entry !== stamp && entry !== current && !entry.startsWith('..data')) await rm(join(dir, entry), { recursive: true, force: true });
+    if (entry.startsWith('..') && entry !== stamp && entry !== current && !entry.startsWith('..data'))
+      await rm(join(dir, entry), { recursive: true, force: true });
   }
 }

@@ -8,14 +8,24 @@ import { registerProcessMetrics } from './process-metrics.js';
 import { ScrapedCounter, ScrapedHistogram } from './request-metrics.js';
 
 /** Latency buckets, 0.5 ms to 5 s: a review takes well under a millisecond; 5 s is half the API server's default timeout. */
-export const DURATION_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+export const DURATION_BUCKETS: readonly number[] = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+];
 
 /**
  * Kinds and operations used as label values as they are; anything else is `other`. The body is
  * caller-controlled, and a label per distinct string would let one caller grow the registry
  * without bound.
  */
-const KNOWN_KINDS = new Set(['Pod', 'Secret', 'ServiceAccount', 'TokenRequest', 'Namespace', 'Deployment', 'ConfigMap']);
+const KNOWN_KINDS = new Set([
+  'Pod',
+  'Secret',
+  'ServiceAccount',
+  'TokenRequest',
+  'Namespace',
+  'Deployment',
+  'ConfigMap',
+]);
 const KNOWN_OPERATIONS = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']);
 
 export type ReloadResult = 'success' | 'failure';
@@ -109,7 +119,11 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
     labelNames: ['result'] as const,
     registers: [registry],
   });
-  const policiesLoaded = new Gauge({ name: 'tokenguard_policies_loaded', help: 'Policies in the set in force.', registers: [registry] });
+  const policiesLoaded = new Gauge({
+    name: 'tokenguard_policies_loaded',
+    help: 'Policies in the set in force.',
+    registers: [registry],
+  });
   const lastReloadSuccess = new Gauge({
     name: 'tokenguard_policy_last_reload_success',
     help: '1 when the last policy load succeeded, 0 when the files on disk are broken and an older set is in force.',

@@ -60,7 +60,9 @@ export interface PolicyStoreOptions {
 /** How long policy files must stay unchanged before a change is loaded. */
 export const DEFAULT_POLICY_SETTLE_MS = 500;
 
-export type LoadStoreResult = { readonly ok: true; readonly store: PolicyStore } | { readonly ok: false; readonly errors: readonly string[] };
+export type LoadStoreResult =
+  | { readonly ok: true; readonly store: PolicyStore }
+  | { readonly ok: false; readonly errors: readonly string[] };
 
 /**
  * Loads the policies at `paths` and returns a store holding them, or every error when the set
@@ -87,13 +89,22 @@ export function loadPolicyStore(options: PolicyStoreOptions): LoadStoreResult {
       loaded = loadPolicies(paths);
     } catch (e) {
       // The loader collects errors rather than throwing; this is for the unforeseen.
-      loaded = { policies: [], files: [], warnings: [], byFile: new Map(), errors: [{ file: paths.join(', '), document: 0, path: '', message: (e as Error).message }] };
+      loaded = {
+        policies: [],
+        files: [],
+        warnings: [],
+        byFile: new Map(),
+        errors: [{ file: paths.join(', '), document: 0, path: '', message: (e as Error).message }],
+      };
     }
     const emptied = loaded.errors.length === 0 ? emptiedFiles(inForce, loaded.byFile) : [];
     const emptiedNames = emptied.map((e) => e.file);
     if (emptied.length > 0 && options.allowEmptiedFiles) {
       for (const e of emptied) {
-        logger.warn({ event: 'policy-file-emptied', file: e.file }, `${e.file} holds no policies any more; its policies are dropped (--allow-empty-policy-files)`);
+        logger.warn(
+          { event: 'policy-file-emptied', file: e.file },
+          `${e.file} holds no policies any more; its policies are dropped (--allow-empty-policy-files)`,
+        );
       }
     }
     const failed = loaded.errors.length > 0 ? loaded.errors : options.allowEmptiedFiles ? [] : emptied;
@@ -114,7 +125,13 @@ export function loadPolicyStore(options: PolicyStoreOptions): LoadStoreResult {
       generation += 1;
       upToDate = true;
       logger.info(
-        { event: 'policy-reload', result: 'success', policies: policies.map((p) => p.name), files: loaded.files.length, generation },
+        {
+          event: 'policy-reload',
+          result: 'success',
+          policies: policies.map((p) => p.name),
+          files: loaded.files.length,
+          generation,
+        },
         'policies reloaded',
       );
       metrics.observePolicyReload('success', policies.length);
@@ -138,5 +155,6 @@ export function loadPolicyStore(options: PolicyStoreOptions): LoadStoreResult {
 
 /** Logs the warnings of a set about to be used (`policy validate` prints the same). */
 function logWarnings(logger: Logger, loaded: LoadResult): void {
-  for (const w of loaded.warnings) logger.warn({ event: 'policy-warning', warning: formatPolicyError(w) }, 'policy warning');
+  for (const w of loaded.warnings)
+    logger.warn({ event: 'policy-warning', warning: formatPolicyError(w) }, 'policy warning');
 }

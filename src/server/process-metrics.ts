@@ -6,7 +6,13 @@
  * the GC histogram is added only when asked for.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { constants, type IntervalHistogram, monitorEventLoopDelay, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
+import {
+  constants,
+  type IntervalHistogram,
+  monitorEventLoopDelay,
+  type PerformanceEntry,
+  PerformanceObserver,
+} from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
@@ -87,8 +93,16 @@ function registerCpu(registers: Registry[]): void {
       total.inc(user + sys);
     },
   });
-  const system = new Counter({ name: 'process_cpu_system_seconds_total', help: 'Total system CPU time spent in seconds.', registers });
-  const total = new Counter({ name: 'process_cpu_seconds_total', help: 'Total user and system CPU time spent in seconds.', registers });
+  const system = new Counter({
+    name: 'process_cpu_system_seconds_total',
+    help: 'Total system CPU time spent in seconds.',
+    registers,
+  });
+  const total = new Counter({
+    name: 'process_cpu_seconds_total',
+    help: 'Total user and system CPU time spent in seconds.',
+    registers,
+  });
 }
 
 function registerMemory(registers: Registry[]): void {
@@ -113,7 +127,11 @@ function registerMemory(registers: Registry[]): void {
         heap.set(status.data);
       },
     });
-    const virtual = new Gauge({ name: 'process_virtual_memory_bytes', help: 'Virtual memory size in bytes.', registers });
+    const virtual = new Gauge({
+      name: 'process_virtual_memory_bytes',
+      help: 'Virtual memory size in bytes.',
+      registers,
+    });
     const heap = new Gauge({ name: 'process_heap_bytes', help: 'Process heap size in bytes.', registers });
     new Gauge({
       name: 'process_open_fds',
@@ -174,9 +192,16 @@ function registerEventLoop(registers: Registry[]): void {
   const min = gauge('nodejs_eventloop_lag_min_seconds', 'The minimum recorded event loop delay.');
   const max = gauge('nodejs_eventloop_lag_max_seconds', 'The maximum recorded event loop delay.');
   const mean = gauge('nodejs_eventloop_lag_mean_seconds', 'The mean of the recorded event loop delays.');
-  const stddev = gauge('nodejs_eventloop_lag_stddev_seconds', 'The standard deviation of the recorded event loop delays.');
+  const stddev = gauge(
+    'nodejs_eventloop_lag_stddev_seconds',
+    'The standard deviation of the recorded event loop delays.',
+  );
   const percentiles = ([50, 90, 99] as const).map(
-    (p) => [p, gauge(`nodejs_eventloop_lag_p${p}_seconds`, `The ${p}th percentile of the recorded event loop delays.`)] as const,
+    (p) =>
+      [
+        p,
+        gauge(`nodejs_eventloop_lag_p${p}_seconds`, `The ${p}th percentile of the recorded event loop delays.`),
+      ] as const,
   );
 }
 
@@ -223,14 +248,20 @@ function registerActive(registers: Registry[]): void {
   });
   const handles = lists._getActiveHandles;
   if (typeof handles === 'function') {
-    pair('nodejs_active_handles', 'handles', 'Number of active libuv handles grouped by handle type. Every handle type is C++ class name.', () =>
-      handles.call(process),
+    pair(
+      'nodejs_active_handles',
+      'handles',
+      'Number of active libuv handles grouped by handle type. Every handle type is C++ class name.',
+      () => handles.call(process),
     );
   }
   const requests = lists._getActiveRequests;
   if (typeof requests === 'function') {
-    pair('nodejs_active_requests', 'requests', 'Number of active libuv requests grouped by request type. Every request type is C++ class name.', () =>
-      requests.call(process),
+    pair(
+      'nodejs_active_requests',
+      'requests',
+      'Number of active libuv requests grouped by request type. Every request type is C++ class name.',
+      () => requests.call(process),
     );
   }
 }
@@ -247,8 +278,16 @@ function registerHeap(registers: Registry[]): void {
       external.set(m.external);
     },
   });
-  const used = new Gauge({ name: 'nodejs_heap_size_used_bytes', help: 'Process heap size used from Node.js in bytes.', registers });
-  const external = new Gauge({ name: 'nodejs_external_memory_bytes', help: 'Node.js external memory size in bytes.', registers });
+  const used = new Gauge({
+    name: 'nodejs_heap_size_used_bytes',
+    help: 'Process heap size used from Node.js in bytes.',
+    registers,
+  });
+  const external = new Gauge({
+    name: 'nodejs_external_memory_bytes',
+    help: 'Node.js external memory size in bytes.',
+    registers,
+  });
   const space = (kind: string, collect?: () => void) =>
     new Gauge({
       name: `nodejs_heap_space_size_${kind}_bytes`,
@@ -299,7 +338,7 @@ function registerGc(registers: Registry[]): void {
   });
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
-      const kind = GC_KINDS[((entry as PerformanceEntry & { detail?: { kind?: number } }).detail)?.kind ?? -1];
+      const kind = GC_KINDS[(entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? -1];
       pauses.observe(kind === undefined ? {} : { kind }, entry.duration / 1000);
     }
   }).observe({ entryTypes: ['gc'] });

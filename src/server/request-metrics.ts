@@ -90,7 +90,13 @@ export class ScrapedHistogram {
   }
 
   /** What prom-client's registry reads on a scrape. */
-  get(): { name: string; help: string; type: string; aggregator: string; values: { labels: Record<string, string | number>; value: number; metricName: string }[] } {
+  get(): {
+    name: string;
+    help: string;
+    type: string;
+    aggregator: string;
+    values: { labels: Record<string, string | number>; value: number; metricName: string }[];
+  } {
     const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
     for (const [labelValue, s] of this.#series) {
       let acc = 0;
@@ -98,7 +104,11 @@ export class ScrapedHistogram {
         acc += s.counts[i] as number;
         values.push({ labels: { le, [this.labelName]: labelValue }, value: acc, metricName: `${this.name}_bucket` });
       });
-      values.push({ labels: { le: '+Inf', [this.labelName]: labelValue }, value: s.count, metricName: `${this.name}_bucket` });
+      values.push({
+        labels: { le: '+Inf', [this.labelName]: labelValue },
+        value: s.count,
+        metricName: `${this.name}_bucket`,
+      });
       values.push({ labels: { [this.labelName]: labelValue }, value: s.sum, metricName: `${this.name}_sum` });
       values.push({ labels: { [this.labelName]: labelValue }, value: s.count, metricName: `${this.name}_count` });
     }

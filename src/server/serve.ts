@@ -28,7 +28,15 @@ import { type AdmissionLimits, FIRST_REQUEST_TIMEOUT_MS, HANDSHAKE_TIMEOUT_MS, M
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadPolicyStore, type PolicyStore } from './policies.js';
 import { loadUsageStore, type UsageStore } from './usage.js';
-import { type CertFiles, CertificateError, type CertWatcher, certFingerprint, loadServingCert, secureContextOptions, watchServingCert } from './tls.js';
+import {
+  type CertFiles,
+  CertificateError,
+  type CertWatcher,
+  certFingerprint,
+  loadServingCert,
+  secureContextOptions,
+  watchServingCert,
+} from './tls.js';
 
 /**
  * Socket timeouts. The API server gives a webhook at most 30 s (`timeoutSeconds` 1-30, default
@@ -146,7 +154,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
   const metrics = options.metrics ?? createMetrics();
 
-  const loaded = loadPolicyStore({ paths: options.policies, logger, metrics, allowEmptiedFiles: options.allowEmptyPolicyFiles === true });
+  const loaded = loadPolicyStore({
+    paths: options.policies,
+    logger,
+    metrics,
+    allowEmptiedFiles: options.allowEmptyPolicyFiles === true,
+  });
   if (!loaded.ok) throw new StartupError('invalid policy set', loaded.errors);
   const policies = loaded.store;
 
@@ -160,7 +173,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw e;
   }
   if (cert.notAfter.getTime() <= Date.now()) {
-    logger.warn({ event: 'certificate', serialNumber: cert.serialNumber, notAfter: cert.notAfter.toISOString() }, 'the serving certificate has expired');
+    logger.warn(
+      { event: 'certificate', serialNumber: cert.serialNumber, notAfter: cert.notAfter.toISOString() },
+      'the serving certificate has expired',
+    );
   }
 
   let shuttingDown = false;
@@ -236,7 +252,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       // A presented certificate that fails verification is refused outright; no certificate
       // at all reaches the routes, where only the probes and metrics answer.
       if (!socket.authorized && Object.keys(socket.getPeerCertificate() ?? {}).length > 0) {
-        logger.warn({ event: 'tls', remoteAddress: socket.remoteAddress, error: String(socket.authorizationError) }, 'client certificate refused');
+        logger.warn(
+          { event: 'tls', remoteAddress: socket.remoteAddress, error: String(socket.authorizationError) },
+          'client certificate refused',
+        );
         socket.destroy();
       }
     });
@@ -253,7 +272,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await once(server, 'listening');
   } catch (e) {
     policies.close();
-    throw new StartupError(`cannot listen on ${host}:${options.port}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new StartupError(
+      `cannot listen on ${host}:${options.port}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   const port = (server.address() as AddressInfo).port;
   // After start-up, a server error (e.g. EMFILE on accept) is logged, not thrown: without a
@@ -301,7 +322,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const close = (): Promise<ShutdownReport> => {
     closing ??= (async () => {
       shuttingDown = true;
-      logger.info({ event: 'shutdown', phase: 'drain', delayMs: shutdownDelayMs }, 'shutting down: readiness fails, still serving during the drain period');
+      logger.info(
+        { event: 'shutdown', phase: 'drain', delayMs: shutdownDelayMs },
+        'shutting down: readiness fails, still serving during the drain period',
+      );
       if (shutdownDelayMs > 0 && !forced) {
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, shutdownDelayMs);
@@ -317,7 +341,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       // Node 19+ closes idle keep-alive sockets in close(); responses from now on carry
       // `Connection: close`, so busy sockets close when their request is answered.
       server.closeIdleConnections();
-      logger.info({ event: 'shutdown', phase: 'close', inFlight: app.inFlight(), connections: sockets.size }, 'stopped accepting connections; finishing in-flight requests');
+      logger.info(
+        { event: 'shutdown', phase: 'close', inFlight: app.inFlight(), connections: sockets.size },
+        'stopped accepting connections; finishing in-flight requests',
+      );
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
         closed.then(() => false),
@@ -329,7 +356,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       let forcedConnections = 0;
       if (timedOut) {
         forcedConnections = sockets.size;
-        logger.warn({ event: 'shutdown', phase: 'force', connections: forcedConnections }, 'shutdown timeout: closing remaining connections');
+        logger.warn(
+          { event: 'shutdown', phase: 'force', connections: forcedConnections },
+          'shutdown timeout: closing remaining connections',
+        );
         for (const s of sockets) s.destroy();
         await closed;
       }
@@ -404,7 +434,11 @@ export interface ServeHooks {
  * {@link StartupError} for an invalid policy set, an unusable certificate or kubeconfig, or
  * development certificates that cannot be written, before serving anything.
  */
-export async function runServe(options: ServeOptions, stdout: { write(chunk: string): unknown }, hooks: ServeHooks = {}): Promise<void> {
+export async function runServe(
+  options: ServeOptions,
+  stdout: { write(chunk: string): unknown },
+  hooks: ServeHooks = {},
+): Promise<void> {
   // Standard output is a pipe in a container: the lines of one event-loop turn go out in one
   // write (log.ts, turnBatched), and whatever is pending when the process exits is written then.
   const destination = hooks.logDestination ?? turnBatched((chunk) => stdout.write(chunk), { flushOnExit: true });
@@ -423,9 +457,15 @@ export async function runServe(options: ServeOptions, stdout: { write(chunk: str
   let certManager: CertManager | undefined;
   const manage = options.manageCertificates;
   if (manage !== undefined) {
-    if (kubeConfig === undefined) throw new StartupError('--manage-certificates needs cluster access (it excludes --no-cluster)', [], true);
+    if (kubeConfig === undefined)
+      throw new StartupError('--manage-certificates needs cluster access (it excludes --no-cluster)', [], true);
     const namespace = manage.namespace ?? process.env.POD_NAMESPACE;
-    if (namespace === undefined || namespace === '') throw new StartupError('--manage-certificates needs --certificate-namespace or the POD_NAMESPACE environment variable', [], true);
+    if (namespace === undefined || namespace === '')
+      throw new StartupError(
+        '--manage-certificates needs --certificate-namespace or the POD_NAMESPACE environment variable',
+        [],
+        true,
+      );
     const { startCertManager } = await import('./cert-manager.js');
     const { KubeClient } = await import('../kube/client.js');
     const dir = manage.dir ?? join(tmpdir(), 'tokenguard-certificates');
@@ -444,7 +484,10 @@ export async function runServe(options: ServeOptions, stdout: { write(chunk: str
       dir,
       logger: childLogger(logger, { component: 'certificates' }),
     });
-    logger.info({ event: 'certificates', secret: `${namespace}/${manage.secretName}`, lease: manage.leaseName, dir }, 'managing certificates: waiting for a serving certificate in the Secret');
+    logger.info(
+      { event: 'certificates', secret: `${namespace}/${manage.secretName}`, lease: manage.leaseName, dir },
+      'managing certificates: waiting for a serving certificate in the Secret',
+    );
     // A signal while waiting ends the wait: the process exits instead of hanging until killed.
     const early = hooks.signals ?? process;
     const stopWaiting = () => {
@@ -475,7 +518,9 @@ export async function runServe(options: ServeOptions, stdout: { write(chunk: str
     tlsKey = dev.key;
     logger.info(
       { event: 'dev-certificates', generated: dev.generated, reason: dev.reason, caCert: dev.caCert },
-      dev.generated ? `development certificates written to ${DEV_CERT_DIR}/ (trust ${dev.caCert})` : `using development certificates in ${DEV_CERT_DIR}/`,
+      dev.generated
+        ? `development certificates written to ${DEV_CERT_DIR}/ (trust ${dev.caCert})`
+        : `using development certificates in ${DEV_CERT_DIR}/`,
     );
   }
   const metrics = createMetrics(undefined, { gcMetrics: options.gcMetrics });
@@ -491,14 +536,24 @@ export async function runServe(options: ServeOptions, stdout: { write(chunk: str
     for (const warning of proxies.warnings) logger.warn({ event: 'proxy' }, warning);
     const proxy = proxies.proxyFor(new URL(kubeConfig.server));
     logger.info(
-      { event: 'facts', cluster: true, source: kubeConfig.source, server: new URL(kubeConfig.server).host, ...(proxy ? { proxy: shownProxy(proxy) } : {}) },
+      {
+        event: 'facts',
+        cluster: true,
+        source: kubeConfig.source,
+        server: new URL(kubeConfig.server).host,
+        ...(proxy ? { proxy: shownProxy(proxy) } : {}),
+      },
       'watching cluster facts',
     );
     facts = createClusterFacts({ kubeConfig, logger: childLogger(logger, { component: 'facts' }) });
     registerFactsMetrics(metrics.registry, facts);
     // Rejects only when stopped before the first sync; readiness follows facts.ready().
     facts.start().catch(() => {});
-  } else logger.info({ event: 'facts', cluster: false }, 'serving without cluster facts (--no-cluster): RBAC bindings are unknown');
+  } else
+    logger.info(
+      { event: 'facts', cluster: false },
+      'serving without cluster facts (--no-cluster): RBAC bindings are unknown',
+    );
   const clusterFacts = facts;
   const apiAudiences = options.apiAudiences;
   if (apiAudiences) logger.info({ event: 'api-audiences', apiAudiences }, 'API audiences from --api-audience');

@@ -78,14 +78,17 @@ export function loadServingCert(files: CertFiles): ServingCert {
   const privateKey = privateKeyFor(x509, key);
   if (privateKey === 'unreadable') throw new CertificateError(`${files.keyFile}: ${NOT_A_PRIVATE_KEY}`);
   if (privateKey === 'mismatch') {
-    throw new CertificateError(`${files.keyFile}: the private key does not belong to the certificate in ${files.certFile}`);
+    throw new CertificateError(
+      `${files.keyFile}: the private key does not belong to the certificate in ${files.certFile}`,
+    );
   }
   let clientCa: string | undefined;
   if (files.clientCaFile !== undefined) {
     clientCa = readText(files.clientCaFile, 'client CA bundle');
     const first = parseCertificate(clientCa);
     if (first === undefined) throw new CertificateError(`${files.clientCaFile}: ${NOT_A_CERTIFICATE}`);
-    if (!first.ca) throw new CertificateError(`${files.clientCaFile}: the first certificate is not a CA (basicConstraints CA:true)`);
+    if (!first.ca)
+      throw new CertificateError(`${files.clientCaFile}: the first certificate is not a CA (basicConstraints CA:true)`);
   }
   return {
     cert,
@@ -103,7 +106,9 @@ function readText(file: string, what: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (e) {
-    throw new CertificateError(`${file}: cannot read the ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new CertificateError(
+      `${file}: cannot read the ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }
 
@@ -200,14 +205,24 @@ export function watchServingCert(options: WatchCertOptions): CertWatcher {
       metrics.observeCertificateReload('success');
       metrics.setCertificateExpiry(next.notAfter);
       logger.info(
-        { event: 'certificate-reload', result: 'success', serialNumber: next.serialNumber, previousSerialNumber: previous, notAfter: next.notAfter.toISOString() },
+        {
+          event: 'certificate-reload',
+          result: 'success',
+          serialNumber: next.serialNumber,
+          previousSerialNumber: previous,
+          notAfter: next.notAfter.toISOString(),
+        },
         'serving certificate reloaded',
       );
       event = { result: 'success', serialNumber: next.serialNumber };
     } catch (e) {
-      const error = e instanceof CertificateError ? e.message : `cannot use the new certificate: ${(e as Error).message}`;
+      const error =
+        e instanceof CertificateError ? e.message : `cannot use the new certificate: ${(e as Error).message}`;
       metrics.observeCertificateReload('failure');
-      logger.error({ event: 'certificate-reload', result: 'failure', error, serialNumber: current.serialNumber }, 'certificate files are invalid; keeping the certificate in use');
+      logger.error(
+        { event: 'certificate-reload', result: 'failure', error, serialNumber: current.serialNumber },
+        'certificate files are invalid; keeping the certificate in use',
+      );
       event = { result: 'failure', serialNumber: current.serialNumber, error };
     }
     events.emit('reload', event);

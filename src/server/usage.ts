@@ -21,10 +21,15 @@ export interface UsageStore {
   close(): void;
 }
 
-export type LoadUsageStoreResult = { readonly ok: true; readonly store: UsageStore } | { readonly ok: false; readonly errors: readonly string[] };
+export type LoadUsageStoreResult =
+  | { readonly ok: true; readonly store: UsageStore }
+  | { readonly ok: false; readonly errors: readonly string[] };
 
 /** Loads the usage files; every error when they are invalid (start-up must then fail). */
-export function loadUsageStore(options: { readonly paths: readonly string[]; readonly logger: Logger }): LoadUsageStoreResult {
+export function loadUsageStore(options: {
+  readonly paths: readonly string[];
+  readonly logger: Logger;
+}): LoadUsageStoreResult {
   const { paths, logger } = options;
   const files = fileReload(paths, () => reload(), DEFAULT_USAGE_SETTLE_MS);
   const first = loadUsageFacts(paths);
@@ -40,7 +45,10 @@ export function loadUsageStore(options: { readonly paths: readonly string[]; rea
     const loaded = loadUsageFacts(paths);
     if (!loaded.facts) {
       for (const error of loaded.errors) logger.error({ event: 'usage-error', error }, 'usage facts error');
-      logger.error({ event: 'usage', result: 'failure', errorCount: loaded.errors.length }, 'usage facts are invalid; keeping the last good ones');
+      logger.error(
+        { event: 'usage', result: 'failure', errorCount: loaded.errors.length },
+        'usage facts are invalid; keeping the last good ones',
+      );
       return false;
     }
     facts = loaded.facts;

@@ -82,7 +82,11 @@ export async function verifyToken(token: string, options: VerifyOptions): Promis
   const meta = { algorithm: alg, keyId };
   if (alg === undefined) return { verified: false, reason: 'the header has no alg', ...meta };
   if (!(ALLOWED_ALGORITHMS as readonly string[]).includes(alg)) {
-    return { verified: false, reason: `algorithm ${JSON.stringify(alg)} is not accepted (only ${ALLOWED_ALGORITHMS.join(', ')})`, ...meta };
+    return {
+      verified: false,
+      reason: `algorithm ${JSON.stringify(alg)} is not accepted (only ${ALLOWED_ALGORITHMS.join(', ')})`,
+      ...meta,
+    };
   }
   if (!decoded.signed) return { verified: false, reason: 'the token has no signature', ...meta };
 
@@ -96,12 +100,23 @@ export async function verifyToken(token: string, options: VerifyOptions): Promis
   try {
     keySet = createLocalJWKSet(keys.jwks);
   } catch (e) {
-    return { verified: false, keysUnavailable: true, keySource: keys.source, reason: `invalid key set: ${errorMessage(e)}`, ...meta };
+    return {
+      verified: false,
+      keysUnavailable: true,
+      keySource: keys.source,
+      reason: `invalid key set: ${errorMessage(e)}`,
+      ...meta,
+    };
   }
   const withSource = { keySource: keys.source, ...meta };
   const tolerance = options.clockToleranceSeconds ?? 0;
   const nowSeconds = Math.floor(options.now.getTime() / 1000);
-  const audience = options.audience === undefined ? undefined : typeof options.audience === 'string' ? options.audience : [...options.audience];
+  const audience =
+    options.audience === undefined
+      ? undefined
+      : typeof options.audience === 'string'
+        ? options.audience
+        : [...options.audience];
   const trimmed = token.trim().replace(/^bearer\s+/i, '');
   const hasExp = decoded.claims.exp !== undefined;
   const iat = decoded.claims.iat;
@@ -117,12 +132,16 @@ export async function verifyToken(token: string, options: VerifyOptions): Promis
         ...(options.issuer !== undefined ? { issuer: options.issuer } : {}),
         ...(audience !== undefined ? { audience } : {}),
       };
-      await withEachKey(keySet, (key) => (typeof key === 'function' ? jwtVerify(trimmed, key, jwtOptions) : jwtVerify(trimmed, key, jwtOptions)));
+      await withEachKey(keySet, (key) =>
+        typeof key === 'function' ? jwtVerify(trimmed, key, jwtOptions) : jwtVerify(trimmed, key, jwtOptions),
+      );
     } else {
       // No exp: a legacy token. jwtVerify would pass it too, but its claim rules are not the
       // legacy ones (any issuer configured for the cluster accepts kubernetes/serviceaccount).
       const jwsOptions = { algorithms: [...ALLOWED_ALGORITHMS] };
-      await withEachKey(keySet, (key) => (typeof key === 'function' ? compactVerify(trimmed, key, jwsOptions) : compactVerify(trimmed, key, jwsOptions)));
+      await withEachKey(keySet, (key) =>
+        typeof key === 'function' ? compactVerify(trimmed, key, jwsOptions) : compactVerify(trimmed, key, jwsOptions),
+      );
       const claims = decoded.claims;
       if (options.issuer !== undefined && claims.iss !== options.issuer && claims.iss !== LEGACY_ISSUER) {
         return { verified: false, reason: `signature valid, but iss is not ${options.issuer}`, ...withSource };
@@ -133,7 +152,10 @@ export async function verifyToken(token: string, options: VerifyOptions): Promis
         if (!have.some((a) => want.includes(a))) {
           return {
             verified: false,
-            reason: have.length === 0 ? 'signature valid, but the token has no aud claim (legacy tokens carry none)' : 'signature valid, but aud does not include the expected audience',
+            reason:
+              have.length === 0
+                ? 'signature valid, but the token has no aud claim (legacy tokens carry none)'
+                : 'signature valid, but aud does not include the expected audience',
             ...withSource,
           };
         }
@@ -151,7 +173,10 @@ export async function verifyToken(token: string, options: VerifyOptions): Promis
 type Key = CryptoKey | KeyObject | Uint8Array;
 
 /** Runs `verify` with the key the set selects; when several keys match (no `kid`), tries each. */
-async function withEachKey<T>(keySet: CompactVerifyGetKey, verify: (key: Key | CompactVerifyGetKey) => Promise<T>): Promise<T> {
+async function withEachKey<T>(
+  keySet: CompactVerifyGetKey,
+  verify: (key: Key | CompactVerifyGetKey) => Promise<T>,
+): Promise<T> {
   try {
     return await verify(keySet);
   } catch (e) {
@@ -219,7 +244,9 @@ export function parseKeys(text: string): JSONWebKeySet {
       if (/PRIVATE KEY/.test(pem)) throw new Error('holds a private key; give the public key');
       const key = createPublicKey(pem);
       // The kid the API server puts in tokens: base64url SHA-256 of the PKIX DER key.
-      const kid = createHash('sha256').update(key.export({ format: 'der', type: 'spki' })).digest('base64url');
+      const kid = createHash('sha256')
+        .update(key.export({ format: 'der', type: 'spki' }))
+        .digest('base64url');
       keys.push({ ...(key.export({ format: 'jwk' }) as JWK), kid, use: 'sig' });
     }
     if (keys.length === 0) throw new Error('no PEM public key found');
@@ -269,7 +296,10 @@ async function fetchKeys(url: URL, options: VerifyOptions): Promise<{ jwks: JSON
   const follow = async (jwksUri: URL) => {
     const sameOrigin = jwksUri.origin === url.origin;
     const { bearerToken: _dropped, ...anonymous } = options;
-    return { jwks: jwksFromDocument(await getJson(jwksUri, sameOrigin ? options : anonymous)), source: display(jwksUri) };
+    return {
+      jwks: jwksFromDocument(await getJson(jwksUri, sameOrigin ? options : anonymous)),
+      source: display(jwksUri),
+    };
   };
   const first = await attempt(getJson(url, options));
   if (first.ok) {
@@ -322,19 +352,23 @@ function display(url: URL): string {
 /** GET `url` as JSON: http or https, one overall deadline, at most {@link MAX_KEYS_DOCUMENT_BYTES}. */
 function getJson(url: URL, options: VerifyOptions): Promise<unknown> {
   const where = display(url);
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return Promise.reject(new Error(`${where}: only http and https URLs are fetched`));
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    return Promise.reject(new Error(`${where}: only http and https URLs are fetched`));
   let ca: string | undefined = options.ca;
   if (ca === undefined && options.caFile !== undefined) {
     try {
       ca = readFileSync(options.caFile, 'utf8');
     } catch (e) {
-      return Promise.reject(new Error(`${options.caFile}: cannot read CA file: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`));
+      return Promise.reject(
+        new Error(`${options.caFile}: cannot read CA file: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`),
+      );
     }
   }
   // The API server serves the JWKS as application/jwk-set+json and answers 406 to a request
   // that accepts only application/json.
   const headers: Record<string, string> = { accept: 'application/jwk-set+json, application/json, */*;q=0.1' };
-  if (options.bearerToken !== undefined && url.protocol === 'https:') headers.authorization = `Bearer ${options.bearerToken}`;
+  if (options.bearerToken !== undefined && url.protocol === 'https:')
+    headers.authorization = `Bearer ${options.bearerToken}`;
   const timeoutMs = options.timeoutMs ?? 5000;
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -348,7 +382,11 @@ function getJson(url: URL, options: VerifyOptions): Promise<unknown> {
     const onResponse = (res: http.IncomingMessage) => {
       if (res.statusCode !== 200) {
         res.resume();
-        done(new Error(`${where}: HTTP ${res.statusCode ?? '?'}${res.statusCode === 401 || res.statusCode === 403 ? ' (the discovery endpoints need credentials unless anonymous access is allowed)' : ''}`));
+        done(
+          new Error(
+            `${where}: HTTP ${res.statusCode ?? '?'}${res.statusCode === 401 || res.statusCode === 403 ? ' (the discovery endpoints need credentials unless anonymous access is allowed)' : ''}`,
+          ),
+        );
         req.destroy();
         return;
       }

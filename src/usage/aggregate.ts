@@ -152,7 +152,11 @@ export interface UsageSummary {
    * Requests refused with 401 before any user was known (a bad, expired or invalidated token):
    * the log names no identity for them, only where they came from.
    */
-  readonly refusedAuthentication: { readonly requests: number; readonly sourceIPs: readonly string[]; readonly userAgents: readonly string[] };
+  readonly refusedAuthentication: {
+    readonly requests: number;
+    readonly sourceIPs: readonly string[];
+    readonly userAgents: readonly string[];
+  };
   readonly serviceAccounts: readonly ServiceAccountUsage[];
   readonly reviewers: readonly ReviewerUsage[];
 }
@@ -202,7 +206,13 @@ interface SaState {
   podsDropped: number;
   podlessRequests: number;
   legacy: Map<string, LegacyState>;
-  presented?: { reviews: number; firstSeen: number; lastSeen: number; reviewers: Map<string, number>; pods: Set<string> };
+  presented?: {
+    reviews: number;
+    firstSeen: number;
+    lastSeen: number;
+    reviewers: Map<string, number>;
+    pods: Set<string>;
+  };
   tokenRequests: Map<string, number>;
   userAgents: Set<string>;
 }
@@ -271,9 +281,15 @@ export class UsageAggregator {
     this.#window(r.time);
     const sa = serviceAccountOf(r.user.username);
     const object = r.object;
-    const isReview = object !== undefined && object.resource === 'tokenreviews' && object.group === 'authentication.k8s.io';
-    const isTokenRequest = object !== undefined && object.resource === 'serviceaccounts' && object.subresource === 'token' && r.verb === 'create';
-    const refused = r.legacy?.kind === 'invalidated' && r.user.username === '' ? serviceAccountOf(r.legacy.subject ?? '') : undefined;
+    const isReview =
+      object !== undefined && object.resource === 'tokenreviews' && object.group === 'authentication.k8s.io';
+    const isTokenRequest =
+      object !== undefined &&
+      object.resource === 'serviceaccounts' &&
+      object.subresource === 'token' &&
+      r.verb === 'create';
+    const refused =
+      r.legacy?.kind === 'invalidated' && r.user.username === '' ? serviceAccountOf(r.legacy.subject ?? '') : undefined;
     const unauthenticated = !refused && r.user.username === '' && r.code === 401;
     if (!sa && !isReview && !isTokenRequest && !refused && !unauthenticated) {
       this.#otherEvents++;
@@ -293,7 +309,8 @@ export class UsageAggregator {
     }
     if (sa) this.#serviceAccountEvent(this.#account(sa[0], sa[1]), r, open);
     if (isReview) this.#reviewEvent(r, open.first);
-    if (isTokenRequest && open.first && object.name !== '') this.#tokenRequest(object.namespace, object.name, r.user.username);
+    if (isTokenRequest && open.first && object.name !== '')
+      this.#tokenRequest(object.namespace, object.name, r.user.username);
   }
 
   #window(t: number): void {
@@ -351,7 +368,8 @@ export class UsageAggregator {
       if (r.code === 403) s.denied++;
     }
     if (r.userAgent !== undefined) capAdd(s.userAgents, r.userAgent, this.#caps.userAgents);
-    const legacy = r.legacy && r.legacy.kind !== 'invalidated' ? this.#legacy(s, r.legacy.secret ?? '', r.legacy.kind) : undefined;
+    const legacy =
+      r.legacy && r.legacy.kind !== 'invalidated' ? this.#legacy(s, r.legacy.secret ?? '', r.legacy.kind) : undefined;
     if (legacy) {
       legacy.firstSeen = Math.min(legacy.firstSeen, r.time);
       legacy.lastSeen = Math.max(legacy.lastSeen, r.time);
@@ -367,7 +385,14 @@ export class UsageAggregator {
       const key = `${o.group}\u0000${o.resource}\u0000${o.subresource}`;
       let res = s.resources.get(key);
       if (!res) {
-        res = { group: o.group, resource: o.resource, subresource: o.subresource, verbs: new Map(), namespaces: new Set(), namespacesDropped: 0 };
+        res = {
+          group: o.group,
+          resource: o.resource,
+          subresource: o.subresource,
+          verbs: new Map(),
+          namespaces: new Set(),
+          namespacesDropped: 0,
+        };
         s.resources.set(key, res);
       }
       increment(res.verbs, r.verb);
@@ -397,7 +422,8 @@ export class UsageAggregator {
     }
     const key = user.pod.uid || user.pod.name;
     let p = s.pods.get(key);
-    if (p) s.pods.delete(key); // re-inserted below: Map order is then least recently seen first
+    if (p)
+      s.pods.delete(key); // re-inserted below: Map order is then least recently seen first
     else {
       p = { name: user.pod.name, uid: user.pod.uid, firstSeen: time, lastSeen: time, requests: 0 };
       if (s.pods.size >= this.#caps.podsPerServiceAccount) {
@@ -419,7 +445,16 @@ export class UsageAggregator {
   #legacy(s: SaState, secret: string, kind: LegacyState['kind']): LegacyState {
     let l = s.legacy.get(secret);
     if (!l) {
-      l = { secret, kind, firstSeen: Number.POSITIVE_INFINITY, lastSeen: Number.NEGATIVE_INFINITY, requests: 0, refused: 0, sourceIPs: new Set(), userAgents: new Set() };
+      l = {
+        secret,
+        kind,
+        firstSeen: Number.POSITIVE_INFINITY,
+        lastSeen: Number.NEGATIVE_INFINITY,
+        requests: 0,
+        refused: 0,
+        sourceIPs: new Set(),
+        userAgents: new Set(),
+      };
       s.legacy.set(secret, l);
     } else if (l.kind === 'unknown' || l.kind === 'invalidated') l.kind = kind;
     return l;
@@ -441,7 +476,16 @@ export class UsageAggregator {
     if (username === '') return;
     let rv = this.#reviewers.get(username);
     if (!rv) {
-      rv = { username, reviews: 0, answered: 0, unauthenticated: 0, presented: new Map(), otherIdentities: 0, firstSeen: r.time, lastSeen: r.time };
+      rv = {
+        username,
+        reviews: 0,
+        answered: 0,
+        unauthenticated: 0,
+        presented: new Map(),
+        otherIdentities: 0,
+        firstSeen: r.time,
+        lastSeen: r.time,
+      };
       this.#reviewers.set(username, rv);
     }
     rv.firstSeen = Math.min(rv.firstSeen, r.time);
@@ -479,7 +523,9 @@ export class UsageAggregator {
 
   /** What has been counted so far, sorted (ServiceAccounts by namespace/name, reviewers by name). */
   summary(): UsageSummary {
-    const accounts = [...this.#accounts.values()].sort((a, b) => cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
+    const accounts = [...this.#accounts.values()].sort((a, b) =>
+      cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`),
+    );
     return {
       ...(this.#from !== undefined ? { from: this.#from } : {}),
       ...(this.#to !== undefined ? { to: this.#to } : {}),
@@ -511,8 +557,17 @@ function toUsage(s: SaState): ServiceAccountUsage {
     denied: s.denied,
     resources: [...s.resources.values()]
       .sort((a, b) => cmp(`${a.group}/${a.resource}/${a.subresource}`, `${b.group}/${b.resource}/${b.subresource}`))
-      .map((r) => ({ group: r.group, resource: r.resource, subresource: r.subresource, verbs: record(r.verbs), namespaces: [...r.namespaces].sort(cmp), namespacesDropped: r.namespacesDropped })),
-    paths: [...s.paths.entries()].sort(([a], [b]) => cmp(a, b)).map(([path, verbs]) => ({ path, verbs: record(verbs) })),
+      .map((r) => ({
+        group: r.group,
+        resource: r.resource,
+        subresource: r.subresource,
+        verbs: record(r.verbs),
+        namespaces: [...r.namespaces].sort(cmp),
+        namespacesDropped: r.namespacesDropped,
+      })),
+    paths: [...s.paths.entries()]
+      .sort(([a], [b]) => cmp(a, b))
+      .map(([path, verbs]) => ({ path, verbs: record(verbs) })),
     pathsDropped: s.pathsDropped,
     pods: [...s.pods.values()].sort((a, b) => cmp(a.name, b.name) || cmp(a.uid, b.uid)).map((p) => ({ ...p })),
     podsDropped: s.podsDropped,
@@ -521,7 +576,15 @@ function toUsage(s: SaState): ServiceAccountUsage {
       .sort((a, b) => cmp(a.secret, b.secret))
       .map((l) => ({ ...l, sourceIPs: [...l.sourceIPs].sort(cmp), userAgents: [...l.userAgents].sort(cmp) })),
     ...(s.presented
-      ? { presented: { reviews: s.presented.reviews, firstSeen: s.presented.firstSeen, lastSeen: s.presented.lastSeen, reviewers: record(s.presented.reviewers), pods: [...s.presented.pods].sort(cmp) } }
+      ? {
+          presented: {
+            reviews: s.presented.reviews,
+            firstSeen: s.presented.firstSeen,
+            lastSeen: s.presented.lastSeen,
+            reviewers: record(s.presented.reviewers),
+            pods: [...s.presented.pods].sort(cmp),
+          },
+        }
       : {}),
     tokenRequests: record(s.tokenRequests),
     userAgents: [...s.userAgents].sort(cmp),

@@ -205,7 +205,8 @@ function unwrapMessage(message: string | undefined, out: DecodedLine, where: str
 function toRecord(e: Obj): AuditRecord | string {
   const apiVersion = str(e, 'apiVersion');
   const kind = str(e, 'kind');
-  if (kind !== 'Event') return kind === undefined ? 'not an audit event (no kind)' : `kind ${shortly(kind)}, not an audit Event`;
+  if (kind !== 'Event')
+    return kind === undefined ? 'not an audit event (no kind)' : `kind ${shortly(kind)}, not an audit Event`;
   if (apiVersion !== AUDIT_API_VERSION) {
     return apiVersion?.startsWith('audit.k8s.io/')
       ? `${shortly(apiVersion)} event: only ${AUDIT_API_VERSION} is read`
@@ -214,7 +215,8 @@ function toRecord(e: Obj): AuditRecord | string {
   const auditID = str(e, 'auditID');
   if (!auditID) return 'Event without auditID';
   const stage = str(e, 'stage');
-  if (stage === undefined || !STAGES.has(stage)) return `Event with ${stage === undefined ? 'no stage' : `unknown stage ${shortly(stage)}`}`;
+  if (stage === undefined || !STAGES.has(stage))
+    return `Event with ${stage === undefined ? 'no stage' : `unknown stage ${shortly(stage)}`}`;
   const time = timeOf(str(e, 'requestReceivedTimestamp')) ?? timeOf(str(e, 'stageTimestamp'));
   if (time === undefined) return 'Event without a readable requestReceivedTimestamp';
   const userObj = obj(e, 'user');
@@ -229,7 +231,10 @@ function toRecord(e: Obj): AuditRecord | string {
   const userAgent = str(e, 'userAgent');
   const legacy = legacyUse(annotations);
   const issued = str(annotations, ANNOTATION_ISSUED_CREDENTIAL_ID);
-  const review = object?.resource === 'tokenreviews' && object.group === 'authentication.k8s.io' ? tokenReview(obj(e, 'responseObject')) : undefined;
+  const review =
+    object?.resource === 'tokenreviews' && object.group === 'authentication.k8s.io'
+      ? tokenReview(obj(e, 'responseObject'))
+      : undefined;
   const uri = object === undefined ? str(e, 'requestURI') : undefined;
   const record: AuditRecord = {
     auditID,
@@ -390,7 +395,10 @@ function fromCloudLogging(entry: Obj, proto: Obj): AuditRecord | string | undefi
   const userAgent = str(meta, 'callerSuppliedUserAgent');
   const labels = obj(entry, 'labels');
   const legacy = legacyUse(labels);
-  const review = object?.resource === 'tokenreviews' && object.group === 'authentication.k8s.io' ? tokenReview(obj(proto, 'response')) : undefined;
+  const review =
+    object?.resource === 'tokenreviews' && object.group === 'authentication.k8s.io'
+      ? tokenReview(obj(proto, 'response'))
+      : undefined;
   const issued = str(labels, ANNOTATION_ISSUED_CREDENTIAL_ID);
   const last = operation?.last === true || operation?.last === 'true';
   const firstOp = operation === undefined || operation.first === true || operation.first === 'true';

@@ -57,10 +57,13 @@ export const NO_USAGE: UsageFacts = { serviceAccounts: new Map() };
 /** The TokenUsage document of a summary. Times are RFC 3339 UTC. */
 export function toTokenUsageDocument(summary: UsageSummary, name = 'token-usage'): JsonObject {
   const iso = (t: number) => new Date(t).toISOString();
-  const accounts = summary.serviceAccounts.filter((s) => s.lastSeen !== undefined || s.legacy.length > 0).map((s) => observedEntry(s, iso));
+  const accounts = summary.serviceAccounts
+    .filter((s) => s.lastSeen !== undefined || s.legacy.length > 0)
+    .map((s) => observedEntry(s, iso));
   const window: JsonObject = {};
   // The log reaches back to `since` when it held events before it; else to its first event.
-  if (summary.from !== undefined) window.from = iso(summary.since !== undefined && summary.beforeSince > 0 ? summary.since : summary.from);
+  if (summary.from !== undefined)
+    window.from = iso(summary.since !== undefined && summary.beforeSince > 0 ? summary.since : summary.from);
   if (summary.to !== undefined) window.to = iso(summary.to);
   return {
     apiVersion: TOKEN_USAGE_API_VERSION,
@@ -77,14 +80,25 @@ function observedEntry(s: ServiceAccountUsage, iso: (t: number) => string): Json
   e.requests = s.requests;
   if (s.presented) e.presented = s.presented.reviews;
   if (s.legacy.length > 0) {
-    e.legacySecrets = s.legacy.map((l) => ({ name: l.secret, kind: l.kind, lastSeen: iso(l.lastSeen), requests: l.requests, refused: l.refused }));
+    e.legacySecrets = s.legacy.map((l) => ({
+      name: l.secret,
+      kind: l.kind,
+      lastSeen: iso(l.lastSeen),
+      requests: l.requests,
+      refused: l.refused,
+    }));
   }
   return e;
 }
 
 /** True for an object that claims to be a TokenUsage document (its fields are checked by {@link usageFactsFrom}). */
 export function isTokenUsage(o: unknown): boolean {
-  return isObject(o) && o.kind === TOKEN_USAGE_KIND && typeof o.apiVersion === 'string' && o.apiVersion.startsWith('tokenguard.dev/');
+  return (
+    isObject(o) &&
+    o.kind === TOKEN_USAGE_KIND &&
+    typeof o.apiVersion === 'string' &&
+    o.apiVersion.startsWith('tokenguard.dev/')
+  );
 }
 
 /** A document with where it came from, for messages (`file:line`). */
@@ -116,7 +130,8 @@ export function usageFactsFrom(documents: readonly SourcedDocument[]): { facts?:
       fail('spec', 'required (an object)');
       continue;
     }
-    for (const k of Object.keys(spec)) if (k !== 'window' && k !== 'serviceAccounts') fail(`spec.${k}`, 'unknown field');
+    for (const k of Object.keys(spec))
+      if (k !== 'window' && k !== 'serviceAccounts') fail(`spec.${k}`, 'unknown field');
     const window = spec.window ?? {};
     if (!isObject(window)) fail('spec.window', 'must be an object with from and to');
     else {
@@ -141,7 +156,10 @@ export function usageFactsFrom(documents: readonly SourcedDocument[]): { facts?:
     });
   }
   if (errors.length > 0) return { errors };
-  return { facts: { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}), serviceAccounts: accounts }, errors };
+  return {
+    facts: { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}), serviceAccounts: accounts },
+    errors,
+  };
 }
 
 type Fail = (field: string, message: string) => void;
@@ -215,7 +233,10 @@ function time(v: unknown, field: string, fail: Fail, required: boolean): number 
     if (required) fail(field, 'required (an RFC 3339 time)');
     return undefined;
   }
-  const t = typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(v) ? Date.parse(v) : Number.NaN;
+  const t =
+    typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(v)
+      ? Date.parse(v)
+      : Number.NaN;
   if (!Number.isFinite(t)) {
     fail(field, 'must be an RFC 3339 time such as 2026-01-31T12:00:00Z');
     return undefined;
@@ -242,7 +263,15 @@ function merge(a: ObservedServiceAccount, b: ObservedServiceAccount): ObservedSe
     const k = legacy.get(l.name);
     legacy.set(
       l.name,
-      k ? { name: l.name, kind: k.kind === 'unknown' ? l.kind : k.kind, lastSeen: Math.max(k.lastSeen, l.lastSeen), requests: k.requests + l.requests, refused: k.refused + l.refused } : l,
+      k
+        ? {
+            name: l.name,
+            kind: k.kind === 'unknown' ? l.kind : k.kind,
+            lastSeen: Math.max(k.lastSeen, l.lastSeen),
+            requests: k.requests + l.requests,
+            refused: k.refused + l.refused,
+          }
+        : l,
     );
   }
   return {
@@ -274,7 +303,12 @@ export interface LegacySecretEvidence {
  *
  * @example legacySecretEvidence(facts, 'ci', 'runner', 'runner-token').status // 'used'
  */
-export function legacySecretEvidence(facts: UsageFacts, namespace: string, serviceAccount: string, secret: string): LegacySecretEvidence {
+export function legacySecretEvidence(
+  facts: UsageFacts,
+  namespace: string,
+  serviceAccount: string,
+  secret: string,
+): LegacySecretEvidence {
   if (facts.from === undefined) return { status: 'unknown', requests: 0, refused: 0, unnamedUses: 0 };
   const sa = facts.serviceAccounts.get(`${namespace}/${serviceAccount}`);
   const named = sa?.legacySecrets.find((l) => l.name === secret);

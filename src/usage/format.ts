@@ -38,13 +38,17 @@ export function formatUsageText(report: UsageReport): string {
   out.push(
     `tokenguard usage: ${plural(seen.length, 'ServiceAccount')} seen in ${plural(s.events, 'event')} of ${plural(report.read.files, 'file')}${window}`,
   );
-  if (s.since !== undefined) out.push(`  since ${isoSecond(s.since)}: ${plural(s.beforeSince, 'earlier event')} skipped`);
-  if (s.unpaired > 0) out.push(`  ${plural(s.unpaired, 'request')} whose later stages came too late to be paired may be counted twice`);
+  if (s.since !== undefined)
+    out.push(`  since ${isoSecond(s.since)}: ${plural(s.beforeSince, 'earlier event')} skipped`);
+  if (s.unpaired > 0)
+    out.push(`  ${plural(s.unpaired, 'request')} whose later stages came too late to be paired may be counted twice`);
 
   const refused = s.refusedAuthentication;
   if (refused.requests > 0) {
     const from = [...refused.sourceIPs, ...refused.userAgents];
-    out.push(`  ${plural(refused.requests, 'request')} refused before any user was known (401)${from.length > 0 ? ` from ${from.join(', ')}` : ''}: the log does not say whose token`);
+    out.push(
+      `  ${plural(refused.requests, 'request')} refused before any user was known (401)${from.length > 0 ? ` from ${from.join(', ')}` : ''}: the log does not say whose token`,
+    );
   }
 
   for (const a of seen) out.push('', ...serviceAccountLines(a));
@@ -53,20 +57,32 @@ export function formatUsageText(report: UsageReport): string {
     out.push('', 'TokenReview callers');
     for (const r of s.reviewers) {
       const presented = Object.entries(r.presented).map(([k, n]) => `${k} ${n}x`);
-      const answered = r.answered === 0 ? 'answers not in the log (log TokenReviews at RequestResponse to see whose tokens)' : `${r.answered} answered`;
+      const answered =
+        r.answered === 0
+          ? 'answers not in the log (log TokenReviews at RequestResponse to see whose tokens)'
+          : `${r.answered} answered`;
       const other = r.otherIdentities > 0 ? `, ${r.otherIdentities} of other users` : '';
       const failed = r.unauthenticated > 0 ? `, ${r.unauthenticated} not authenticated` : '';
-      out.push(`  ${r.username}: ${plural(r.reviews, 'review')}, ${answered}${presented.length > 0 ? `: ${presented.join(', ')}` : ''}${other}${failed}`);
+      out.push(
+        `  ${r.username}: ${plural(r.reviews, 'review')}, ${answered}${presented.length > 0 ? `: ${presented.join(', ')}` : ''}${other}${failed}`,
+      );
     }
   }
 
   out.push('', 'Recommendations');
   if (!rec.inventory) {
-    out.push('  (give --facts FILE with the ServiceAccounts and (Cluster)RoleBindings, or --kubeconfig, to compare with what is bound)');
+    out.push(
+      '  (give --facts FILE with the ServiceAccounts and (Cluster)RoleBindings, or --kubeconfig, to compare with what is bound)',
+    );
   } else {
     if (rec.boundNeverSeen.length > 0) {
-      out.push(`  Bound but never seen (${rec.boundNeverSeen.length}): automount can be off, and the binding is unused`);
-      for (const b of rec.boundNeverSeen) out.push(`    ${b.namespace}/${b.name}: bound by ${b.boundBy.slice(0, 3).join(', ')}${b.boundBy.length > 3 ? ', ...' : ''}`);
+      out.push(
+        `  Bound but never seen (${rec.boundNeverSeen.length}): automount can be off, and the binding is unused`,
+      );
+      for (const b of rec.boundNeverSeen)
+        out.push(
+          `    ${b.namespace}/${b.name}: bound by ${b.boundBy.slice(0, 3).join(', ')}${b.boundBy.length > 3 ? ', ...' : ''}`,
+        );
     }
     if (rec.seenUnbound.length > 0) {
       out.push(`  Seen but unbound (${rec.seenUnbound.length}): keep the token`);
@@ -84,17 +100,24 @@ export function formatUsageText(report: UsageReport): string {
       const what = l.requests > 0 ? plural(l.requests, 'request') : 'no request accepted';
       const refused = l.refused > 0 ? `, ${l.refused} refused (Secret marked invalid)` : '';
       const from = l.from.length > 0 ? ` from ${l.from.join(', ')}` : '';
-      out.push(`    ${l.namespace}/${l.name}: Secret ${l.secret || '(not named: API server before 1.29)'} (${l.kind}), ${what}${refused}, last ${isoSecond(l.lastSeen)}${from}`);
+      out.push(
+        `    ${l.namespace}/${l.name}: Secret ${l.secret || '(not named: API server before 1.29)'} (${l.kind}), ${what}${refused}, last ${isoSecond(l.lastSeen)}${from}`,
+      );
     }
   }
-  if (rec.inventory && rec.boundNeverSeen.length + rec.seenUnbound.length + rec.neverSeenUnbound.length + rec.legacyInUse.length === 0) out.push('  none');
+  if (
+    rec.inventory &&
+    rec.boundNeverSeen.length + rec.seenUnbound.length + rec.neverSeenUnbound.length + rec.legacyInUse.length === 0
+  )
+    out.push('  none');
   if (!rec.inventory && rec.legacyInUse.length === 0) out.push('  no legacy token in use');
 
   if (report.problemCount > 0) {
     const reasons = Object.entries(report.problemReasons).map(([k, n]) => `${k}: ${n}`);
     out.push('', `Lines not read: ${report.problemCount} (${reasons.join('; ')})`);
     for (const p of report.problems.slice(0, TEXT_PROBLEMS)) out.push(`  ${p.file}:${p.line}: ${p.reason}`);
-    if (report.problemCount > TEXT_PROBLEMS) out.push(`  ... and ${report.problemCount - TEXT_PROBLEMS} more (--output json lists more)`);
+    if (report.problemCount > TEXT_PROBLEMS)
+      out.push(`  ... and ${report.problemCount - TEXT_PROBLEMS} more (--output json lists more)`);
   }
   return `${out.join('\n')}\n`;
 }
@@ -103,26 +126,40 @@ function serviceAccountLines(a: ServiceAccountUsage): string[] {
   const out = [`ServiceAccount ${a.namespace}/${a.name}`];
   if (a.lastSeen !== undefined && a.firstSeen !== undefined) {
     const denied = a.denied > 0 ? ` (${a.denied} refused with 403)` : '';
-    out.push(`  ${plural(a.requests, 'request')}${denied}, first ${isoSecond(a.firstSeen)}, last ${isoSecond(a.lastSeen)}`);
+    out.push(
+      `  ${plural(a.requests, 'request')}${denied}, first ${isoSecond(a.firstSeen)}, last ${isoSecond(a.lastSeen)}`,
+    );
   }
   for (const p of a.pods) {
     const node = p.node ? ` on node ${p.node}` : '';
-    out.push(`  pod ${p.name}${p.uid ? ` (uid ${p.uid})` : ''}${node}: ${plural(p.requests, 'request')}, last ${isoSecond(p.lastSeen)}`);
+    out.push(
+      `  pod ${p.name}${p.uid ? ` (uid ${p.uid})` : ''}${node}: ${plural(p.requests, 'request')}, last ${isoSecond(p.lastSeen)}`,
+    );
   }
   if (a.podsDropped > 0) out.push(`  and ${plural(a.podsDropped, 'older pod')} not listed`);
   if (a.podlessRequests > 0) out.push(`  token bound to no pod: ${plural(a.podlessRequests, 'request')}`);
   if (a.resources.length > 0) out.push(`  resources: ${a.resources.map(resourceLine).join('; ')}`);
   if (a.paths.length > 0) {
-    const paths = a.paths.map((p) => `${p.path} (${Object.entries(p.verbs).map(([v, n]) => `${v} ${n}`).join(', ')})`);
+    const paths = a.paths.map(
+      (p) =>
+        `${p.path} (${Object.entries(p.verbs)
+          .map(([v, n]) => `${v} ${n}`)
+          .join(', ')})`,
+    );
     out.push(`  paths: ${paths.join('; ')}${a.pathsDropped > 0 ? `; and ${a.pathsDropped} more` : ''}`);
   }
   for (const l of a.legacy) {
     const refused = l.refused > 0 ? `, ${l.refused} refused (Secret marked invalid)` : '';
-    out.push(`  legacy token, Secret ${l.secret || '(not named)'} (${l.kind}): ${plural(l.requests, 'request')}${refused}, last ${isoSecond(l.lastSeen)}`);
-    if (l.sourceIPs.length + l.userAgents.length > 0) out.push(`    from ${[...l.sourceIPs, ...l.userAgents].join(', ')}`);
+    out.push(
+      `  legacy token, Secret ${l.secret || '(not named)'} (${l.kind}): ${plural(l.requests, 'request')}${refused}, last ${isoSecond(l.lastSeen)}`,
+    );
+    if (l.sourceIPs.length + l.userAgents.length > 0)
+      out.push(`    from ${[...l.sourceIPs, ...l.userAgents].join(', ')}`);
   }
   if (a.presented) {
-    const by = Object.entries(a.presented.reviewers).map(([k, n]) => `${k} ${n}x`).join(', ');
+    const by = Object.entries(a.presented.reviewers)
+      .map(([k, n]) => `${k} ${n}x`)
+      .join(', ');
     const pods = a.presented.pods.length > 0 ? ` (tokens of pods ${a.presented.pods.join(', ')})` : '';
     out.push(`  token presented to TokenReview by ${by}${pods}, last ${isoSecond(a.presented.lastSeen)}`);
   }
@@ -161,10 +198,15 @@ export function formatUsageJson(report: UsageReport, version: string): string {
       lastSeen: iso(a.lastSeen),
       pods: a.pods.map((p) => ({ ...p, firstSeen: iso(p.firstSeen), lastSeen: iso(p.lastSeen) })),
       legacy: a.legacy.map((l) => ({ ...l, firstSeen: iso(l.firstSeen), lastSeen: iso(l.lastSeen) })),
-      ...(a.presented ? { presented: { ...a.presented, firstSeen: iso(a.presented.firstSeen), lastSeen: iso(a.presented.lastSeen) } } : {}),
+      ...(a.presented
+        ? { presented: { ...a.presented, firstSeen: iso(a.presented.firstSeen), lastSeen: iso(a.presented.lastSeen) } }
+        : {}),
     })),
     reviewers: s.reviewers.map((r) => ({ ...r, firstSeen: iso(r.firstSeen), lastSeen: iso(r.lastSeen) })),
-    recommendations: { ...report.recommendations, legacyInUse: report.recommendations.legacyInUse.map((l) => ({ ...l, lastSeen: iso(l.lastSeen) })) },
+    recommendations: {
+      ...report.recommendations,
+      legacyInUse: report.recommendations.legacyInUse.map((l) => ({ ...l, lastSeen: iso(l.lastSeen) })),
+    },
     problems: { count: report.problemCount, reasons: report.problemReasons, lines: report.problems },
   };
   return `${JSON.stringify(body, null, 2)}\n`;

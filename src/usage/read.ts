@@ -63,7 +63,9 @@ export function expandPaths(paths: readonly string[], cwd: string): string[] {
     out.push(p);
   };
   const walk = (dir: string, visited: Set<string>) => {
-    for (const name of readdirSync(dir).filter((n) => !n.startsWith('.')).sort()) {
+    for (const name of readdirSync(dir)
+      .filter((n) => !n.startsWith('.'))
+      .sort()) {
       const full = join(dir, name);
       let st: ReturnType<typeof statSync>;
       try {
@@ -107,7 +109,8 @@ export async function readAuditLogs(files: readonly string[], options: ReadOptio
   let bytes = 0;
   for (const file of files) {
     const shown = file === '-' ? 'stdin' : (options.display?.(file) ?? file);
-    const stream = file === '-' ? await stdinStream(options.stdin ?? process.stdin) : fileStream(file, shown, options.chunkBytes);
+    const stream =
+      file === '-' ? await stdinStream(options.stdin ?? process.stdin) : fileStream(file, shown, options.chunkBytes);
     const r = await readLines(stream, shown, options);
     lines += r.lines;
     bytes += r.bytes;
@@ -165,7 +168,11 @@ async function stdinStream(stdin: Readable): Promise<Readable> {
 }
 
 /** Splits a byte stream into lines and decodes each. */
-async function readLines(stream: Readable, file: string, options: ReadOptions): Promise<{ lines: number; bytes: number }> {
+async function readLines(
+  stream: Readable,
+  file: string,
+  options: ReadOptions,
+): Promise<{ lines: number; bytes: number }> {
   const max = options.maxLineBytes ?? MAX_LINE_BYTES;
   let line = 0;
   let bytes = 0;
@@ -218,7 +225,10 @@ async function readLines(stream: Readable, file: string, options: ReadOptions): 
     }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' ? 'gzip data is corrupt or cut short' : (code ?? (e as Error).message);
+    const why =
+      code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR'
+        ? 'gzip data is corrupt or cut short'
+        : (code ?? (e as Error).message);
     // What was read stays counted; the rest of the file is reported as one problem.
     options.onProblem({ file, line: line + 1, reason: `reading stopped: ${why}` });
     return { lines: line, bytes };
@@ -250,7 +260,10 @@ export interface AggregatedLogs {
  */
 export async function aggregateAuditLogs(
   files: readonly string[],
-  options: Omit<ReadOptions, 'onRecord' | 'onProblem'> & { readonly usage?: UsageOptions; readonly listedProblems?: number },
+  options: Omit<ReadOptions, 'onRecord' | 'onProblem'> & {
+    readonly usage?: UsageOptions;
+    readonly listedProblems?: number;
+  },
 ): Promise<AggregatedLogs> {
   const aggregator = new UsageAggregator(options.usage ?? {});
   const listed = options.listedProblems ?? 1000;

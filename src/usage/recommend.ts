@@ -86,7 +86,9 @@ export function recommend(summary: UsageSummary, inventory: Inventory | undefine
   const boundNeverSeen: BoundNeverSeen[] = [];
   const neverSeenUnbound: { namespace: string; name: string }[] = [];
   const known = new Set<string>();
-  for (const sa of [...inventory.serviceAccounts].sort((a, b) => cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`))) {
+  for (const sa of [...inventory.serviceAccounts].sort((a, b) =>
+    cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`),
+  )) {
     const key = `${sa.namespace}/${sa.name}`;
     known.add(key);
     if (seen.has(key)) continue;
@@ -109,19 +111,39 @@ function whyItMatters(s: ServiceAccountUsage): string[] {
   const why: string[] = [];
   if (s.presented) {
     const reviewers = Object.keys(s.presented.reviewers).join(', ');
-    why.push(`its token is presented to TokenReview by ${reviewers} (${s.presented.reviews}x): a login to another system depends on it`);
+    why.push(
+      `its token is presented to TokenReview by ${reviewers} (${s.presented.reviews}x): a login to another system depends on it`,
+    );
   }
   const discovery = s.paths.filter((p) => DISCOVERY.test(p.path));
-  const selfReviews = s.resources.filter((r) => r.group === 'authorization.k8s.io' || r.group === 'authentication.k8s.io').filter((r) => SELF_REVIEWS.has(r.resource));
+  const selfReviews = s.resources
+    .filter((r) => r.group === 'authorization.k8s.io' || r.group === 'authentication.k8s.io')
+    .filter((r) => SELF_REVIEWS.has(r.resource));
   const others = s.resources.filter((r) => !selfReviews.includes(r));
   if (discovery.length > 0) {
-    why.push(`calls discovery (${discovery.map((p) => p.path).slice(0, 3).join(', ')}${discovery.length > 3 ? ', ...' : ''}), which every authenticated user may`);
+    why.push(
+      `calls discovery (${discovery
+        .map((p) => p.path)
+        .slice(0, 3)
+        .join(', ')}${discovery.length > 3 ? ', ...' : ''}), which every authenticated user may`,
+    );
   }
-  if (selfReviews.length > 0) why.push(`asks what it may do (${selfReviews.map((r) => r.resource).join(', ')}), which every authenticated user may`);
-  if (s.denied > 0) why.push(`${s.denied} of its ${s.requests} requests were refused (403): it calls the API without the permission to`);
+  if (selfReviews.length > 0)
+    why.push(
+      `asks what it may do (${selfReviews.map((r) => r.resource).join(', ')}), which every authenticated user may`,
+    );
+  if (s.denied > 0)
+    why.push(
+      `${s.denied} of its ${s.requests} requests were refused (403): it calls the API without the permission to`,
+    );
   const allowed = s.requests - s.denied;
   if (others.length > 0 && allowed > 0 && s.denied < s.requests) {
-    why.push(`uses ${others.map((r) => resourceName(r.resource, r.subresource, r.group)).slice(0, 4).join(', ')}: allowed by a group binding or another authorizer`);
+    why.push(
+      `uses ${others
+        .map((r) => resourceName(r.resource, r.subresource, r.group))
+        .slice(0, 4)
+        .join(', ')}: allowed by a group binding or another authorizer`,
+    );
   }
   if (why.length === 0) why.push(`made ${s.requests} request(s)`);
   return why;

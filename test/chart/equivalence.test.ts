@@ -21,7 +21,12 @@ import { type ChartRender, helmTemplate, type K8sObject, kustomize, REPO_ROOT } 
 import { tool } from '../helpers/tools.js';
 
 /** Intended difference 1: Helm's own labels, on every object and in the selectors. */
-const HELM_LABELS = new Set(['app.kubernetes.io/instance', 'app.kubernetes.io/version', 'app.kubernetes.io/managed-by', 'helm.sh/chart']);
+const HELM_LABELS = new Set([
+  'app.kubernetes.io/instance',
+  'app.kubernetes.io/version',
+  'app.kubernetes.io/managed-by',
+  'helm.sh/chart',
+]);
 /** Intended difference 2: Helm installs into --namespace; it creates no Namespace object. */
 const KUSTOMIZE_ONLY_KINDS = new Set(['Namespace']);
 /** Intended difference 3: what only the chart renders (hooks and tests are left out with --no-hooks --skip-tests). */
@@ -54,14 +59,27 @@ const certManager = { certificates: { source: 'certManager' } };
 const chartSecrets = { certificates: { selfManaged: { controller: false } } };
 const VAULT_POLICY = readmePolicy();
 /** What `base64 -w0 ca.crt` writes for a CA (any base64 text does for the comparison). */
-const EXISTING_CA_BUNDLE = Buffer.from('-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n').toString('base64');
+const EXISTING_CA_BUNDLE = Buffer.from('-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n').toString(
+  'base64',
+);
 
 const CASES: Record<string, () => Case> = {
   'overlays/cert-manager': () => ({ kustomize: 'deploy/overlays/cert-manager', chart: { values: certManager } }),
   'overlays/self-managed-controller': () => ({ kustomize: 'deploy/overlays/self-managed-controller', chart: {} }),
-  'overlays/self-managed-controller-audit-only': () => ({ kustomize: 'deploy/overlays/self-managed-controller-audit-only', chart: { values: { auditOnly: true } }, covers: ['components/audit-only'] }),
-  'overlays/self-managed': () => ({ kustomize: 'deploy/overlays/self-managed', chart: { values: chartSecrets, setFile: selfManagedFiles() } }),
-  'overlays/audit-only': () => ({ kustomize: 'deploy/overlays/audit-only', chart: { values: { ...certManager, auditOnly: true } }, covers: ['components/audit-only'] }),
+  'overlays/self-managed-controller-audit-only': () => ({
+    kustomize: 'deploy/overlays/self-managed-controller-audit-only',
+    chart: { values: { auditOnly: true } },
+    covers: ['components/audit-only'],
+  }),
+  'overlays/self-managed': () => ({
+    kustomize: 'deploy/overlays/self-managed',
+    chart: { values: chartSecrets, setFile: selfManagedFiles() },
+  }),
+  'overlays/audit-only': () => ({
+    kustomize: 'deploy/overlays/audit-only',
+    chart: { values: { ...certManager, auditOnly: true } },
+    covers: ['components/audit-only'],
+  }),
   'overlays/self-managed-audit-only': () => ({
     kustomize: 'deploy/overlays/self-managed-audit-only',
     chart: { values: { ...chartSecrets, auditOnly: true }, setFile: selfManagedFiles() },
@@ -78,21 +96,34 @@ const CASES: Record<string, () => Case> = {
   }),
   'excluded namespaces (deploy/README.md)': () => ({
     kustomize: { pick: DOCUMENTED.excludedNamespaces },
-    chart: { values: { ...certManager, webhooks: { excludedNamespaces: ['kube-system', 'kube-node-lease', 'cert-manager'] } } },
+    chart: {
+      values: { ...certManager, webhooks: { excludedNamespaces: ['kube-system', 'kube-node-lease', 'cert-manager'] } },
+    },
     covers: ['transformers/excluded-namespaces'],
   }),
   'the image (deploy/README.md)': () => ({
     kustomize: { pick: DOCUMENTED.image },
-    chart: { values: { ...certManager, image: { repository: 'registry.example/platform/tokenguard', tag: '0.1.0-patched' } } },
+    chart: {
+      values: { ...certManager, image: { repository: 'registry.example/platform/tokenguard', tag: '0.1.0-patched' } },
+    },
   }),
   'the API server only, by NetworkPolicy (deploy/README.md)': () => ({
     kustomize: { pick: DOCUMENTED.networkPolicy },
-    chart: { values: { ...certManager, networkPolicy: { enabled: true, ingressFrom: [{ ipBlock: { cidr: '10.0.0.0/24' } }] } } },
+    chart: {
+      values: { ...certManager, networkPolicy: { enabled: true, ingressFrom: [{ ipBlock: { cidr: '10.0.0.0/24' } }] } },
+    },
     covers: ['components/network-policy'],
   }),
   'a Secret you manage (deploy/README.md)': () => ({
     kustomize: { pick: DOCUMENTED.existingSecret, files: { caBundle: EXISTING_CA_BUNDLE } },
-    chart: { values: { certificates: { source: 'existingSecret', existingSecret: { name: 'tokenguard-tls', caBundle: EXISTING_CA_BUNDLE } } } },
+    chart: {
+      values: {
+        certificates: {
+          source: 'existingSecret',
+          existingSecret: { name: 'tokenguard-tls', caBundle: EXISTING_CA_BUNDLE },
+        },
+      },
+    },
   }),
   'the API server only, by client certificate (deploy/README.md)': () => ({
     kustomize: { pick: DOCUMENTED.clientAuth },
@@ -106,7 +137,10 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'tokenguard-equivalence-'));
   copyInstallTree(REPO_ROOT, join(work, 'tokenguard'));
   certDir = join(work, 'tokenguard/deploy/overlays/self-managed');
-  await writeCertificates(certDir, await generateCertificates({ service: 'tokenguard', namespace: 'tokenguard-system', days: 30 }));
+  await writeCertificates(
+    certDir,
+    await generateCertificates({ service: 'tokenguard', namespace: 'tokenguard-system', days: 30 }),
+  );
 }, 30 * 60_000);
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
@@ -114,7 +148,9 @@ afterAll(() => {
 
 function renderKustomize(k: Case['kustomize'], name: string): K8sObject[] {
   if (typeof k === 'string') return kustomize(join(work, 'tokenguard', k));
-  return kustomize(writeUserOverlay(join(work, name.replace(/[^a-z]+/g, '-')), documentedKustomization(k.pick, name), k.files));
+  return kustomize(
+    writeUserOverlay(join(work, name.replace(/[^a-z]+/g, '-')), documentedKustomization(k.pick, name), k.files),
+  );
 }
 
 function stripHelmLabels(value: unknown): unknown {
@@ -132,8 +168,12 @@ function stripHelmLabels(value: unknown): unknown {
  * (kustomize wraps it), and the values of a namespaceSelector expression as the set they are.
  */
 function normalize(o: K8sObject): K8sObject {
-  const out = structuredClone(o) as K8sObject & { data?: Record<string, string>; webhooks?: { namespaceSelector?: { matchExpressions?: { values?: string[] }[] } }[] };
-  if (out.kind === 'Secret' && out.data) for (const k of Object.keys(out.data)) out.data[k] = String(out.data[k]).replace(/\s+/g, '');
+  const out = structuredClone(o) as K8sObject & {
+    data?: Record<string, string>;
+    webhooks?: { namespaceSelector?: { matchExpressions?: { values?: string[] }[] } }[];
+  };
+  if (out.kind === 'Secret' && out.data)
+    for (const k of Object.keys(out.data)) out.data[k] = String(out.data[k]).replace(/\s+/g, '');
   for (const w of out.webhooks ?? []) for (const e of w.namespaceSelector?.matchExpressions ?? []) e.values?.sort();
   return out;
 }
@@ -152,7 +192,11 @@ function differences(a: unknown, b: unknown, path = ''): string[] {
   if (isObj(a) && isObj(b) && !Array.isArray(a) && !Array.isArray(b)) {
     const ka = Object.keys(a as object);
     const kb = Object.keys(b as object);
-    return [...new Set([...ka, ...kb])].sort().flatMap((k) => differences((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k));
+    return [...new Set([...ka, ...kb])]
+      .sort()
+      .flatMap((k) =>
+        differences((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k),
+      );
   }
   const show = (v: unknown) => (v === undefined ? '(absent)' : JSON.stringify(v).slice(0, 200));
   return [`${path}: kustomize ${show(a)} chart ${show(b)}`];
@@ -189,11 +233,19 @@ describe('helm template equals kubectl kustomize, field by field, but for the in
       if (typeof c.kustomize === 'string') covered.add(c.kustomize.replace(/^deploy\//, ''));
       for (const x of c.covers ?? []) covered.add(x);
     }
-    const folders = ['overlays', 'components', 'transformers'].flatMap((d) => readdirSync(join(REPO_ROOT, 'deploy', d)).map((f) => `${d}/${f}`));
+    const folders = ['overlays', 'components', 'transformers'].flatMap((d) =>
+      readdirSync(join(REPO_ROOT, 'deploy', d)).map((f) => `${d}/${f}`),
+    );
     // The exported admission policies (docs/vap.md#install-overlays) are kustomize-only: the chart does not install them.
-    const notInChart = new Set(['overlays/admission-policies', 'overlays/admission-policies-only', 'components/admission-policies']);
+    const notInChart = new Set([
+      'overlays/admission-policies',
+      'overlays/admission-policies-only',
+      'components/admission-policies',
+    ]);
     const missing = folders.filter((f) => !covered.has(f) && !notInChart.has(f));
-    expect({ 'deploy/ folders without chart values in test/chart/equivalence.test.ts': missing }).toEqual({ 'deploy/ folders without chart values in test/chart/equivalence.test.ts': [] });
+    expect({ 'deploy/ folders without chart values in test/chart/equivalence.test.ts': missing }).toEqual({
+      'deploy/ folders without chart values in test/chart/equivalence.test.ts': [],
+    });
   });
 
   test('the comparison sees a difference: a kustomize overlay that changes one field fails', () => {
@@ -218,22 +270,36 @@ describe('helm template equals kubectl kustomize, field by field, but for the in
     const chart = helmTemplate({ values: certManager, args: ['--no-hooks'] })
       .filter((o) => o.kind === 'ValidatingWebhookConfiguration')
       .map((o) => stripHelmLabels(o));
-    expect(differences(tampered[0], chart[0])).toEqual(['webhooks[0].rules[0].operations[1]: kustomize "UPDATE" chart (absent)']);
+    expect(differences(tampered[0], chart[0])).toEqual([
+      'webhooks[0].rules[0].operations[1]: kustomize "UPDATE" chart (absent)',
+    ]);
   });
 });
 
 describe('the documented image change', () => {
   test('kustomize edit set image, for the name deploy/base uses, changes the image of every overlay', () => {
-    const name = /^\s+image: (\S+):\S+$/m.exec(readFileSync(join(REPO_ROOT, 'deploy/base/deployment.yaml'), 'utf8'))?.[1];
+    const name = /^\s+image: (\S+):\S+$/m.exec(
+      readFileSync(join(REPO_ROOT, 'deploy/base/deployment.yaml'), 'utf8'),
+    )?.[1];
     expect(name).toBe('ghcr.io/tokenguard/tokenguard');
     for (const overlay of ['cert-manager', 'self-managed', 'self-managed-controller', 'audit-only']) {
       const dir = join(work, `edit-image-${overlay}`);
       mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../tokenguard/deploy/overlays/${overlay}\n`);
-      execFileSync(tool('kustomize'), ['edit', 'set', 'image', `${name}=registry.example/platform/tokenguard:9.9.9`], { cwd: dir, stdio: 'pipe' });
+      writeFileSync(
+        join(dir, 'kustomization.yaml'),
+        `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../tokenguard/deploy/overlays/${overlay}\n`,
+      );
+      execFileSync(tool('kustomize'), ['edit', 'set', 'image', `${name}=registry.example/platform/tokenguard:9.9.9`], {
+        cwd: dir,
+        stdio: 'pipe',
+      });
       const images = kustomize(dir)
         .filter((o) => o.kind === 'Deployment')
-        .map((d) => (d as unknown as { spec: { template: { spec: { containers: { image: string }[] } } } }).spec.template.spec.containers.map((c) => c.image));
+        .map((d) =>
+          (
+            d as unknown as { spec: { template: { spec: { containers: { image: string }[] } } } }
+          ).spec.template.spec.containers.map((c) => c.image),
+        );
       expect({ overlay, images }).toEqual({ overlay, images: [['registry.example/platform/tokenguard:9.9.9']] });
     }
   });

@@ -6,10 +6,12 @@ import { REPO } from '../helpers/fixtures.js';
 import { testCli } from './helpers.js';
 
 const SHIPPED = ['--policies', join(REPO, 'policies')];
-const PASSING_POD = 'apiVersion: v1\nkind: Pod\nmetadata: {name: ok, namespace: team-a}\nspec: {automountServiceAccountToken: false, containers: [{name: a, image: b}]}\n';
+const PASSING_POD =
+  'apiVersion: v1\nkind: Pod\nmetadata: {name: ok, namespace: team-a}\nspec: {automountServiceAccountToken: false, containers: [{name: a, image: b}]}\n';
 const LEGACY_SECRET =
   'apiVersion: v1\nkind: Secret\nmetadata: {name: t, namespace: team-a, annotations: {kubernetes.io/service-account.name: ci}}\ntype: kubernetes.io/service-account-token\n';
-const WARNED_POD = 'apiVersion: v1\nkind: Pod\nmetadata: {name: w, namespace: team-a}\nspec: {containers: [{name: a, image: b}]}\n';
+const WARNED_POD =
+  'apiVersion: v1\nkind: Pod\nmetadata: {name: w, namespace: team-a}\nspec: {containers: [{name: a, image: b}]}\n';
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'tg-test-'));
@@ -19,7 +21,10 @@ test('main dispatches `test`; exit 0 when nothing is denied', async () => {
   const dir = tmp();
   writeFileSync(join(dir, 'ok.yaml'), PASSING_POD);
   let out = '';
-  const code = await main(['test', ...SHIPPED, join(dir, 'ok.yaml')], { stdout: { write: (s: string) => (out += s) }, stderr: { write: () => 0 } });
+  const code = await main(['test', ...SHIPPED, join(dir, 'ok.yaml')], {
+    stdout: { write: (s: string) => (out += s) },
+    stderr: { write: () => 0 },
+  });
   expect(code).toBe(0);
   expect(out).toContain('PASSED   Pod team-a/ok');
 });
@@ -42,7 +47,9 @@ test('broken policies: exit 2, each error as file:line, nothing evaluated', asyn
   const r = await testCli(['--policies', join(dir, 'policies'), join(dir, 'ok.yaml')], { cwd: dir });
   expect(r.code).toBe(2);
   expect(r.stdout).toBe('');
-  expect(r.stderr).toContain('policies/bad.yaml:7: spec.automount.action: must be one of DisableUnlessNeeded, Keep (document 1)\n');
+  expect(r.stderr).toContain(
+    'policies/bad.yaml:7: spec.automount.action: must be one of DisableUnlessNeeded, Keep (document 1)\n',
+  );
   expect(r.stderr).toContain('nothing was evaluated');
 });
 
@@ -50,12 +57,16 @@ test('unreadable inputs: exit 2 with the name; the readable ones are still repor
   const dir = tmp();
   writeFileSync(join(dir, 'ok.yaml'), PASSING_POD);
   mkdirSync(join(dir, 'empty'));
-  const r = await testCli([...SHIPPED, join(dir, 'missing.yaml'), join(dir, 'empty'), join(dir, 'ok.yaml')], { cwd: dir });
+  const r = await testCli([...SHIPPED, join(dir, 'missing.yaml'), join(dir, 'empty'), join(dir, 'ok.yaml')], {
+    cwd: dir,
+  });
   expect(r.code).toBe(2);
   expect(r.stderr).toContain('missing.yaml: cannot read: ENOENT\n');
   expect(r.stderr).toContain('empty: no manifests (*.yaml, *.yml, *.json) found\n');
   expect(r.stdout).toContain('PASSED   Pod team-a/ok');
-  expect(r.stdout).toContain('1 objects: 0 denied, 0 warned, 0 mutated, 1 passed, 0 skipped, 0 facts, 0 errors; 2 input errors');
+  expect(r.stdout).toContain(
+    '1 objects: 0 denied, 0 warned, 0 mutated, 1 passed, 0 skipped, 0 facts, 0 errors; 2 input errors',
+  );
 });
 
 test('folders are searched recursively for *.yaml, *.yml and *.json, in name order; hidden entries and other files are not read', async () => {
@@ -64,7 +75,10 @@ test('folders are searched recursively for *.yaml, *.yml and *.json, in name ord
   mkdirSync(join(dir, 'k8s', '.git'));
   writeFileSync(join(dir, 'k8s', 'b.yml'), PASSING_POD.replace('name: ok', 'name: b'));
   writeFileSync(join(dir, 'k8s', 'a.yaml'), PASSING_POD.replace('name: ok', 'name: a'));
-  writeFileSync(join(dir, 'k8s', 'nested', 'c.json'), JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } }));
+  writeFileSync(
+    join(dir, 'k8s', 'nested', 'c.json'),
+    JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } }),
+  );
   writeFileSync(join(dir, 'k8s', 'README.md'), '# not a manifest: {');
   writeFileSync(join(dir, 'k8s', '.git', 'x.yaml'), 'not: [valid');
   const r = await testCli([...SHIPPED, '--output', 'json', 'k8s'], { cwd: dir });
@@ -88,10 +102,14 @@ test('usage errors exit 2', async () => {
 test('colour only when stdout is a terminal and NO_COLOR is unset', async () => {
   const input = { stdin: `${LEGACY_SECRET}---\n${PASSING_POD}` };
   expect((await testCli([...SHIPPED, '-'], { ...input, stdoutTTY: true })).stdout).toContain('\u001b[31;1mDENIED');
-  expect((await testCli([...SHIPPED, '-'], { ...input, stdoutTTY: true, env: { NO_COLOR: '1' } })).stdout).not.toContain('\u001b[');
+  expect(
+    (await testCli([...SHIPPED, '-'], { ...input, stdoutTTY: true, env: { NO_COLOR: '1' } })).stdout,
+  ).not.toContain('\u001b[');
   expect((await testCli([...SHIPPED, '-'], { ...input, stdoutTTY: false })).stdout).not.toContain('\u001b[');
   // Never in machine-readable formats.
-  expect((await testCli([...SHIPPED, '--output', 'json', '-'], { ...input, stdoutTTY: true })).stdout).not.toContain('\u001b[');
+  expect((await testCli([...SHIPPED, '--output', 'json', '-'], { ...input, stdoutTTY: true })).stdout).not.toContain(
+    '\u001b[',
+  );
 });
 
 test('a progress bar on stderr only for more than 200 documents, and only when stderr is a terminal', async () => {
@@ -120,7 +138,10 @@ spec:
 `;
   writeFileSync(join(dir, 'apps', 'web', 'deploy.yaml'), deployment);
   writeFileSync(join(dir, 'apps', 'ok.yaml'), PASSING_POD);
-  const r = await testCli([...SHIPPED, '--bindings-complete', '--mutated', 'out', 'apps', '-'], { cwd: dir, stdin: WARNED_POD });
+  const r = await testCli([...SHIPPED, '--bindings-complete', '--mutated', 'out', 'apps', '-'], {
+    cwd: dir,
+    stdin: WARNED_POD,
+  });
   expect(r.code).toBe(0);
   expect(r.stderr).toContain('wrote 3 file(s) to out (2 changed)');
   const out = join(dir, 'out');
@@ -146,7 +167,8 @@ test('an unrendered Helm template is an error at its line, and the YAML parser p
   const listen = (w: Error) => warnings.push(w.message);
   process.on('warning', listen);
   try {
-    const template = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Values.name }}\n  labels: !custom {app: x}\nspec:\n  containers: [{name: app, image: "{{ .Values.image }}"}]\n';
+    const template =
+      'apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Values.name }}\n  labels: !custom {app: x}\nspec:\n  containers: [{name: app, image: "{{ .Values.image }}"}]\n';
     const r = await testCli([...SHIPPED, '-'], { stdin: template });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^stdin:4: YAML: /m);

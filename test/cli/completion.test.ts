@@ -26,7 +26,10 @@ for (const [shell, has] of Object.entries(HAS)) {
 async function script(shell: string): Promise<string> {
   let out = '';
   let err = '';
-  const code = await main(['completion', shell], { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) } });
+  const code = await main(['completion', shell], {
+    stdout: { write: (s: string) => (out += s) },
+    stderr: { write: (s: string) => (err += s) },
+  });
   expect({ code, err }).toEqual({ code: 0, err: '' });
   const file = join(dir, `tokenguard.${shell}`);
   writeFileSync(file, out);
@@ -34,7 +37,11 @@ async function script(shell: string): Promise<string> {
 }
 
 function sh(command: string, args: string[]) {
-  const r = spawnSync(command, args, { encoding: 'utf8', cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir } });
+  const r = spawnSync(command, args, {
+    encoding: 'utf8',
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -51,7 +58,10 @@ for line in "$@"; do
 done`;
   const r = sh('bash', ['--norc', '--noprofile', '-c', program, 'bash', file, ...lines]);
   expect(r.stderr).toBe('');
-  return r.stdout.split('\n').slice(0, lines.length).map((l) => (l === '' ? [] : l.split(' ')));
+  return r.stdout
+    .split('\n')
+    .slice(0, lines.length)
+    .map((l) => (l === '' ? [] : l.split(' ')));
 }
 
 test('the bash script parses (bash -n) and is generated from the registry', async () => {
@@ -90,52 +100,64 @@ test('bash: tokenguard te<TAB> gives test; subcommands, flags and --output value
   expect(cases.map(([line], i) => [line, got[i]])).toEqual(cases);
   // Registered for both names, as complete -p shows.
   const registered = sh('bash', ['--norc', '-c', `source "${file}"; complete -p tokenguard kubectl-tokenguard`]);
-  expect(registered.stdout).toBe('complete -o bashdefault -o default -F _tokenguard tokenguard\ncomplete -o bashdefault -o default -F _tokenguard kubectl-tokenguard\n');
+  expect(registered.stdout).toBe(
+    'complete -o bashdefault -o default -F _tokenguard tokenguard\ncomplete -o bashdefault -o default -F _tokenguard kubectl-tokenguard\n',
+  );
 });
 
-(HAS.zsh ? test : test.skip)(`the zsh script parses (zsh -n) and completes${HAS.zsh ? '' : ' (skipped: zsh is not installed)'}`, async () => {
-  const file = await script('zsh');
-  expect(sh('zsh', ['-n', file])).toEqual({ code: 0, stdout: '', stderr: '' });
-  // compadd and _files are zle's (they need a terminal): stand-ins print what they were given, by prefix.
-  const program = `compdef() { }
+(HAS.zsh ? test : test.skip)(
+  `the zsh script parses (zsh -n) and completes${HAS.zsh ? '' : ' (skipped: zsh is not installed)'}`,
+  async () => {
+    const file = await script('zsh');
+    expect(sh('zsh', ['-n', file])).toEqual({ code: 0, stdout: '', stderr: '' });
+    // compadd and _files are zle's (they need a terminal): stand-ins print what they were given, by prefix.
+    const program = `compdef() { }
 compadd() { local w; for w in "\${(@P)2}"; do [[ $w == "\${words[CURRENT]}"* ]] && print -r -- "$w"; done; }
 _files() { print -r -- '<files>'; }
 source "$1"
 words=(\${(z)2}); [[ $2 == *' ' ]] && words+=('')
 CURRENT=\${#words}
 _tokenguard`;
-  const complete = (line: string) => sh('zsh', ['-f', '-c', program, 'zsh', file, line]).stdout.split('\n').filter(Boolean);
-  expect(complete('tokenguard te')).toEqual(['test']);
-  expect(complete('tokenguard certs ')).toEqual(['generate', 'check', 'dev']);
-  expect(complete('tokenguard test -o ')).toEqual(Object.keys(REPORT_FORMATS));
-  expect(complete('tokenguard test --policies x --fail')).toEqual(['--fail-on']);
-  expect(complete('tokenguard test --policies ')).toEqual(['<files>']);
-  expect(complete('tokenguard version ')).toEqual([]);
-});
+    const complete = (line: string) =>
+      sh('zsh', ['-f', '-c', program, 'zsh', file, line]).stdout.split('\n').filter(Boolean);
+    expect(complete('tokenguard te')).toEqual(['test']);
+    expect(complete('tokenguard certs ')).toEqual(['generate', 'check', 'dev']);
+    expect(complete('tokenguard test -o ')).toEqual(Object.keys(REPORT_FORMATS));
+    expect(complete('tokenguard test --policies x --fail')).toEqual(['--fail-on']);
+    expect(complete('tokenguard test --policies ')).toEqual(['<files>']);
+    expect(complete('tokenguard version ')).toEqual([]);
+  },
+);
 
-(HAS.fish ? test : test.skip)(`the fish script parses (fish --no-execute) and completes${HAS.fish ? '' : ' (skipped: fish is not installed)'}`, async () => {
-  const file = await script('fish');
-  expect(sh('fish', ['--no-execute', file])).toEqual({ code: 0, stdout: '', stderr: '' });
-  const complete = (line: string) => {
-    const r = sh('fish', ['--no-config', '-c', `source '${file}'; complete -C '${line}'`]);
-    expect(r.stderr).toBe('');
-    return r.stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => l.split('\t')[0]);
-  };
-  expect(complete('tokenguard te')).toEqual(['test']);
-  expect(complete('kubectl-tokenguard te')).toEqual(['test']);
-  expect(complete('tokenguard certs ')).toEqual(['check', 'dev', 'generate']);
-  expect(complete('tokenguard test -o ')).toEqual(Object.keys(REPORT_FORMATS).sort());
-  expect(complete('tokenguard test --policies x --fail')).toEqual(['--fail-on']);
-});
+(HAS.fish ? test : test.skip)(
+  `the fish script parses (fish --no-execute) and completes${HAS.fish ? '' : ' (skipped: fish is not installed)'}`,
+  async () => {
+    const file = await script('fish');
+    expect(sh('fish', ['--no-execute', file])).toEqual({ code: 0, stdout: '', stderr: '' });
+    const complete = (line: string) => {
+      const r = sh('fish', ['--no-config', '-c', `source '${file}'; complete -C '${line}'`]);
+      expect(r.stderr).toBe('');
+      return r.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('\t')[0]);
+    };
+    expect(complete('tokenguard te')).toEqual(['test']);
+    expect(complete('kubectl-tokenguard te')).toEqual(['test']);
+    expect(complete('tokenguard certs ')).toEqual(['check', 'dev', 'generate']);
+    expect(complete('tokenguard test -o ')).toEqual(Object.keys(REPORT_FORMATS).sort());
+    expect(complete('tokenguard test --policies x --fail')).toEqual(['--fail-on']);
+  },
+);
 
 test('completion without a shell, or another one: exit 2 with the usage', async () => {
   for (const argv of [['completion'], ['completion', 'powershell'], ['completion', 'bash', 'zsh']]) {
     let err = '';
     let out = '';
-    const code = await main(argv, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) } });
+    const code = await main(argv, {
+      stdout: { write: (s: string) => (out += s) },
+      stderr: { write: (s: string) => (err += s) },
+    });
     expect({ argv, code, out }).toEqual({ argv, code: 2, out: '' });
     expect(err).toContain('usage: tokenguard completion bash|zsh|fish');
   }

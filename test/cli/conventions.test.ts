@@ -18,7 +18,11 @@ const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as
 async function run(argv: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await main(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, readStdin: () => '' });
+  const code = await main(argv, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    readStdin: () => '',
+  });
   return { code, stdout, stderr };
 }
 
@@ -36,24 +40,54 @@ async function everySpec(): Promise<CommandSpec[]> {
 test('--help and -h on every command and subcommand: the usage on standard output, exit 0', async () => {
   const specs = await everySpec();
   // The registry is walked whole: a command added without a definition would be missed.
-  expect(specs.map((s) => s.name)).toEqual(expect.arrayContaining(['test', 'certs generate', 'certs check', 'certs dev', 'export vap', 'export map', 'policy validate', 'token inspect', 'version', 'completion']));
+  expect(specs.map((s) => s.name)).toEqual(
+    expect.arrayContaining([
+      'test',
+      'certs generate',
+      'certs check',
+      'certs dev',
+      'export vap',
+      'export map',
+      'policy validate',
+      'token inspect',
+      'version',
+      'completion',
+    ]),
+  );
   const results = [];
   for (const spec of specs) {
     for (const flag of ['--help', '-h']) {
       const r = await run([...spec.name.split(' '), flag]);
-      results.push({ command: `${spec.name} ${flag}`, code: r.code, stdoutIsUsage: r.stdout === spec.usage, stderr: r.stderr });
+      results.push({
+        command: `${spec.name} ${flag}`,
+        code: r.code,
+        stdoutIsUsage: r.stdout === spec.usage,
+        stderr: r.stderr,
+      });
     }
   }
-  expect(results).toEqual(specs.flatMap((s) => ['--help', '-h'].map((flag) => ({ command: `${s.name} ${flag}`, code: 0, stdoutIsUsage: true, stderr: '' }))));
+  expect(results).toEqual(
+    specs.flatMap((s) =>
+      ['--help', '-h'].map((flag) => ({ command: `${s.name} ${flag}`, code: 0, stdoutIsUsage: true, stderr: '' })),
+    ),
+  );
 });
 
 test('an unknown flag on every command and subcommand: exit 2, the message and the usage on standard error', async () => {
   const results = [];
   for (const spec of await everySpec()) {
     const r = await run([...spec.name.split(' '), '--no-such-flag']);
-    results.push({ command: spec.name, code: r.code, stdout: r.stdout, usageOnStderr: r.stderr.includes(spec.usage), named: r.stderr.includes('--no-such-flag') });
+    results.push({
+      command: spec.name,
+      code: r.code,
+      stdout: r.stdout,
+      usageOnStderr: r.stderr.includes(spec.usage),
+      named: r.stderr.includes('--no-such-flag'),
+    });
   }
-  expect(results).toEqual(results.map((r) => ({ command: r.command, code: 2, stdout: '', usageOnStderr: true, named: true })));
+  expect(results).toEqual(
+    results.map((r) => ({ command: r.command, code: 2, stdout: '', usageOnStderr: true, named: true })),
+  );
 });
 
 test('a command of subcommands without one, or with an unknown one: exit 2, the subcommands named', async () => {
@@ -86,17 +120,26 @@ test('-o is short for --output on every command that has --output, and every --o
   const withOutput = (await everySpec()).filter((s) => 'output' in s.flags);
   expect(withOutput.map((s) => s.name).sort()).toEqual(['scan', 'test', 'token inspect', 'usage', 'version']);
   for (const s of withOutput) {
-    expect({ command: s.name, short: s.flags.output?.short, choices: (s.choices?.output ?? []).length > 0 }).toEqual({ command: s.name, short: 'o', choices: true });
+    expect({ command: s.name, short: s.flags.output?.short, choices: (s.choices?.output ?? []).length > 0 }).toEqual({
+      command: s.name,
+      short: 'o',
+      choices: true,
+    });
   }
   // And it works: -o json is --output json.
   expect(await run(['version', '-o', 'json'])).toEqual(await run(['version', '--output', 'json']));
 });
 
 test('tokenguard version, --version and -v print the package version; -o json adds Node.js and the platform', async () => {
-  for (const argv of [['version'], ['--version'], ['-v']]) expect(await run(argv)).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+  for (const argv of [['version'], ['--version'], ['-v']])
+    expect(await run(argv)).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
   const json = await run(['version', '-o', 'json']);
   expect(json.code).toBe(0);
-  expect(JSON.parse(json.stdout)).toEqual({ version: VERSION, node: process.version, platform: `${process.platform}/${process.arch}` });
+  expect(JSON.parse(json.stdout)).toEqual({
+    version: VERSION,
+    node: process.version,
+    platform: `${process.platform}/${process.arch}`,
+  });
   expect(await run(['--version', '-o', 'json'])).toEqual(json);
   const bad = await run(['version', '-o', 'yaml']);
   expect({ code: bad.code, stdout: bad.stdout }).toEqual({ code: 2, stdout: '' });
@@ -105,7 +148,11 @@ test('tokenguard version, --version and -v print the package version; -o json ad
 
 test('as a process: the exit code and streams are the ones main returns (--help 0, an unknown flag 2)', () => {
   const cli = (args: string[]) => {
-    const r = spawnSync(process.execPath, [join(REPO, 'node_modules/tsx/dist/cli.mjs'), join(REPO, 'src/cli/main.ts'), ...args], { cwd: REPO, encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [join(REPO, 'node_modules/tsx/dist/cli.mjs'), join(REPO, 'src/cli/main.ts'), ...args],
+      { cwd: REPO, encoding: 'utf8' },
+    );
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   };
   const help = cli(['certs', 'generate', '--help']);

@@ -31,13 +31,21 @@ describe('facts from the manifests', () => {
       { policies: 'strict' },
     );
     expect(r.objects.map((o) => o.outcome)).toEqual(['fact', 'passed']);
-    expect(r.objects[1]!.plugin).toMatchObject({ serviceAccountName: 'quiet', serviceAccountKnown: true, automount: false, automountFrom: 'serviceAccount', tokenVolume: undefined });
+    expect(r.objects[1]!.plugin).toMatchObject({
+      serviceAccountName: 'quiet',
+      serviceAccountKnown: true,
+      automount: false,
+      automountFrom: 'serviceAccount',
+      tokenVolume: undefined,
+    });
     expect(r.objects[1]!.tokens).toEqual([]);
   });
 
   test("a ServiceAccount's opt-in annotation keeps the token; its imagePullSecrets are copied by the plugin but never written back", () => {
-    const sa = 'apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: app, annotations: {tokenguard.dev/api-access: "true"}}\nimagePullSecrets: [{name: regcred}]\n';
-    const pod = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {serviceAccountName: app, containers: [{name: a}]}\n';
+    const sa =
+      'apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: app, annotations: {tokenguard.dev/api-access: "true"}}\nimagePullSecrets: [{name: regcred}]\n';
+    const pod =
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {serviceAccountName: app, containers: [{name: a}]}\n';
     const r = dryRun(`${sa}---\n${pod}`, { policies: 'strict', namespace: 'team-a' });
     const o = r.objects[1]!;
     expect(o.namespace).toBe('team-a');
@@ -45,13 +53,21 @@ describe('facts from the manifests', () => {
     // Strict rewrites the kept API token to 3600 s: a change to the plugin's own volume, which no manifest can carry.
     expect(o.changes.map((c) => c.rule)).toEqual(['api-token-expiration']);
     expect(o.manifestEdits).toEqual([]);
-    expect(o.notes.join('\n')).toContain('made at admission only (not expressible in the manifest): volume kube-api-access-');
-    expect(o.tokens!.find((t) => t.apiToken)).toMatchObject({ expirationSeconds: 3600, lifetimeSeconds: 3600, extended: false });
+    expect(o.notes.join('\n')).toContain(
+      'made at admission only (not expressible in the manifest): volume kube-api-access-',
+    );
+    expect(o.tokens!.find((t) => t.apiToken)).toMatchObject({
+      expirationSeconds: 3600,
+      lifetimeSeconds: 3600,
+      extended: false,
+    });
   });
 
   test('RoleBindings in the manifests: bound ServiceAccounts keep the token; with --bindings-complete, unbound ones lose it', () => {
-    const rb = 'apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: rb, namespace: team-a}\nroleRef: {kind: Role, name: r, apiGroup: rbac.authorization.k8s.io}\nsubjects: [{kind: ServiceAccount, name: bound}]\n';
-    const pod = (sa: string) => `apiVersion: v1\nkind: Pod\nmetadata: {name: ${sa}, namespace: team-a}\nspec: {serviceAccountName: ${sa}, containers: [{name: a}]}\n`;
+    const rb =
+      'apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: rb, namespace: team-a}\nroleRef: {kind: Role, name: r, apiGroup: rbac.authorization.k8s.io}\nsubjects: [{kind: ServiceAccount, name: bound}]\n';
+    const pod = (sa: string) =>
+      `apiVersion: v1\nkind: Pod\nmetadata: {name: ${sa}, namespace: team-a}\nspec: {serviceAccountName: ${sa}, containers: [{name: a}]}\n`;
     const text = `${rb}---\n${pod('bound')}---\n${pod('other')}`;
     const complete = dryRun(text, { bindingsComplete: true });
     expect(complete.objects.map((o) => [o.name, o.outcome])).toEqual([
@@ -63,9 +79,13 @@ describe('facts from the manifests', () => {
     expect(dryRun(text).objects[2]!.outcome).toBe('warned');
   });
 
-  test("Namespace labels from the manifests feed namespaceSelector; unknown labels deny, as the webhook would", () => {
-    const pod = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: apps, labels: {app: x}}\nspec: {containers: [{name: a}]}\n';
-    const withNs = dryRun(`apiVersion: v1\nkind: Namespace\nmetadata: {name: apps, labels: {tier: apps}}\n---\n${pod}`, { policies: 'selector' });
+  test('Namespace labels from the manifests feed namespaceSelector; unknown labels deny, as the webhook would', () => {
+    const pod =
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: apps, labels: {app: x}}\nspec: {containers: [{name: a}]}\n';
+    const withNs = dryRun(
+      `apiVersion: v1\nkind: Namespace\nmetadata: {name: apps, labels: {tier: apps}}\n---\n${pod}`,
+      { policies: 'selector' },
+    );
     expect(withNs.objects[1]).toMatchObject({ outcome: 'mutated' });
     const without = dryRun(pod, { policies: 'selector' });
     expect(without.objects[0]).toMatchObject({ outcome: 'denied' });
@@ -78,8 +98,12 @@ describe('facts from the manifests', () => {
   });
 
   test('--facts objects count like manifest ones, and --namespace places namespaced facts without one', () => {
-    const facts = parseManifests('apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: quiet}\nautomountServiceAccountToken: false\n', 'f.yaml').objects.map((o) => o.object);
-    const pod = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {serviceAccountName: quiet, containers: [{name: a}]}\n';
+    const facts = parseManifests(
+      'apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: quiet}\nautomountServiceAccountToken: false\n',
+      'f.yaml',
+    ).objects.map((o) => o.object);
+    const pod =
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {serviceAccountName: quiet, containers: [{name: a}]}\n';
     expect(dryRun(pod, { facts, namespace: 'team-b' }).objects[0]!.plugin!.automount).toBe(false);
     expect(dryRun(pod, { facts, namespace: 'team-b' }).objects[0]!.namespace).toBe('team-b');
   });
@@ -90,7 +114,10 @@ describe('verdicts', () => {
     const r = dryRun(
       'apiVersion: v1\nkind: Secret\nmetadata: {name: t, namespace: team-a, annotations: {kubernetes.io/service-account.name: ci}}\ntype: kubernetes.io/service-account-token\nstringData: {token: SUPER-SECRET-VALUE}\n',
     );
-    expect(r.objects[0]).toMatchObject({ outcome: 'denied', denials: [expect.objectContaining({ policy: 'legacy-token-secrets', rule: 'legacy-token-secret' })] });
+    expect(r.objects[0]).toMatchObject({
+      outcome: 'denied',
+      denials: [expect.objectContaining({ policy: 'legacy-token-secrets', rule: 'legacy-token-secret' })],
+    });
     const { admission: _internal, ...visible } = r.objects[0]!;
     expect(JSON.stringify(visible)).not.toContain('SUPER-SECRET-VALUE');
     expect(exitCode(r, { failOnWarn: false })).toBe(1);
@@ -98,10 +125,20 @@ describe('verdicts', () => {
 
   test('a token out of Deny bounds is denied after mutation; the mutating side warned about it', () => {
     const pod = `${POD()}  volumes:\n    - name: vault\n      projected: {sources: [{serviceAccountToken: {audience: vault, expirationSeconds: 86400, path: token}}]}\n`;
-    const o = dryRun(pod.replace('      image: registry.example/app:1\n', '      image: registry.example/app:1\n      volumeMounts: [{name: vault, mountPath: /v}]\n'), { policies: 'deny-bounds' }).objects[0]!;
+    const o = dryRun(
+      pod.replace(
+        '      image: registry.example/app:1\n',
+        '      image: registry.example/app:1\n      volumeMounts: [{name: vault, mountPath: /v}]\n',
+      ),
+      { policies: 'deny-bounds' },
+    ).objects[0]!;
     expect(o.outcome).toBe('denied');
     expect(o.denials.map((d) => d.message)).toEqual(['vault: expirationSeconds 86400 outside [600, 3600]']);
-    expect(o.warnings.some((w) => w.startsWith('tokenguard: short-tokens: ') && w.includes('vault: expirationSeconds 86400'))).toBe(true);
+    expect(
+      o.warnings.some(
+        (w) => w.startsWith('tokenguard: short-tokens: ') && w.includes('vault: expirationSeconds 86400'),
+      ),
+    ).toBe(true);
     expect(o.policies).toEqual([expect.objectContaining({ policy: 'short-tokens', status: 'fail' })]);
   });
 
@@ -133,12 +170,27 @@ describe('verdicts', () => {
 });
 
 test('reinvocation (docs/kubernetes.md "Admission order"): a webhook that drops the token without automount=false sees the plugin put it back, and is called again', () => {
-  const pod: JsonObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'a' }, spec: { containers: [{ name: 'c' }] } };
+  const pod: JsonObject = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', namespace: 'a' },
+    spec: { containers: [{ name: 'c' }] },
+  };
   const calls: string[] = [];
   let n = 0;
-  const answer = (patch: WebhookAnswer['patch']): WebhookAnswer => ({ allowed: true, warnings: [], results: [], patch });
+  const answer = (patch: WebhookAnswer['patch']): WebhookAnswer => ({
+    allowed: true,
+    warnings: [],
+    results: [],
+    patch,
+  });
   const admitted = admitPod(pod, {
-    plugin: (p) => simulateServiceAccountAdmission({ pod: p, serviceAccount: () => undefined, suffix: () => `sfx${n++}x`.slice(0, 5) }),
+    plugin: (p) =>
+      simulateServiceAccountAdmission({
+        pod: p,
+        serviceAccount: () => undefined,
+        suffix: () => `sfx${n++}x`.slice(0, 5),
+      }),
     webhook: (endpoint, object) => {
       calls.push(endpoint);
       const spec = object.spec as JsonObject;
@@ -160,15 +212,35 @@ test('reinvocation (docs/kubernetes.md "Admission order"): a webhook that drops 
 test('token lifetimes: only 3607 s with the API audience is stretched to a year; an unmounted token is never requested', () => {
   const pod: JsonObject = {
     spec: {
-      containers: [{ name: 'a', volumeMounts: [{ name: 'api', mountPath: '/x' }, { name: 'aud', mountPath: '/y' }] }],
+      containers: [
+        {
+          name: 'a',
+          volumeMounts: [
+            { name: 'api', mountPath: '/x' },
+            { name: 'aud', mountPath: '/y' },
+          ],
+        },
+      ],
       volumes: [
         { name: 'api', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }] } },
-        { name: 'aud', projected: { sources: [{ serviceAccountToken: { path: 'token', audience: 'vault', expirationSeconds: 3607 } }] } },
+        {
+          name: 'aud',
+          projected: {
+            sources: [{ serviceAccountToken: { path: 'token', audience: 'vault', expirationSeconds: 3607 } }],
+          },
+        },
         { name: 'unused', projected: { sources: [{ serviceAccountToken: { path: 'token' } }] } },
       ],
     },
   };
-  expect(tokenLifetimes(pod, DEFAULT_API_AUDIENCES).map((t) => [t.volume, t.lifetimeSeconds, t.extended, t.containers.length])).toEqual([
+  expect(
+    tokenLifetimes(pod, DEFAULT_API_AUDIENCES).map((t) => [
+      t.volume,
+      t.lifetimeSeconds,
+      t.extended,
+      t.containers.length,
+    ]),
+  ).toEqual([
     ['api', 31536000, true, 1],
     ['aud', 3607, false, 1],
     ['unused', 3600, false, 0],
@@ -176,7 +248,7 @@ test('token lifetimes: only 3607 s with the API audience is stretched to a year;
   expect(tokenLifetimes(pod, DEFAULT_API_AUDIENCES)[2]!.note).toContain('no container mounts it');
 });
 
-test('tokenguard test: a 3607 s token for the API audience spelled out lives a year and is held to it; --api-audience says which audiences are the API server\'s', async () => {
+test("tokenguard test: a 3607 s token for the API audience spelled out lives a year and is held to it; --api-audience says which audiences are the API server's", async () => {
   const text = `apiVersion: v1
 kind: Pod
 metadata: {name: p, namespace: team-a, annotations: {tokenguard.dev/api-access: "true"}}
@@ -188,17 +260,33 @@ spec:
 `;
   // With no pod policy, the token is admitted as asked: it lives a year.
   const asked = dryRun(text, { policies: 'token-requests' }).objects[0]!;
-  expect(asked.tokens?.find((t) => t.volume === 'api')).toMatchObject({ expirationSeconds: 3607, lifetimeSeconds: 31536000, extended: true });
+  expect(asked.tokens?.find((t) => t.volume === 'api')).toMatchObject({
+    expirationSeconds: 3607,
+    lifetimeSeconds: 31536000,
+    extended: true,
+  });
   // The shipped token-bounds (86400 s) hold it to that year.
   const o = dryRun(text).objects[0]!;
-  expect(o.changes).toContainEqual(expect.objectContaining({ rule: 'token-bounds', message: 'api: expirationSeconds 3607 (extended to 31536000 s) -> 3606' }));
+  expect(o.changes).toContainEqual(
+    expect.objectContaining({
+      rule: 'token-bounds',
+      message: 'api: expirationSeconds 3607 (extended to 31536000 s) -> 3606',
+    }),
+  );
   const r = await testCli(['--policies', join(REPO, 'policies'), '-'], { stdin: text });
-  expect(r.stdout).toContain('token api (audience https://kubernetes.default.svc.cluster.local, 3606 s) in containers/a: lives 3606 s');
+  expect(r.stdout).toContain(
+    'token api (audience https://kubernetes.default.svc.cluster.local, 3606 s) in containers/a: lives 3606 s',
+  );
   // Another cluster's API audience: that audience is then someone else's, not extended.
   const other = dryRun(text, { policies: 'token-requests', apiAudiences: ['https://oidc.example/*'] }).objects[0]!;
   expect(other.tokens?.find((t) => t.volume === 'api')).toMatchObject({ lifetimeSeconds: 3607, extended: false });
-  const flagged = await testCli(['--policies', join(REPO, 'policies'), '--api-audience', 'https://oidc.example/*', '-'], { stdin: text });
-  expect(flagged.stdout).toContain('token api (audience https://kubernetes.default.svc.cluster.local, 3607 s) in containers/a: lives 3607 s');
+  const flagged = await testCli(
+    ['--policies', join(REPO, 'policies'), '--api-audience', 'https://oidc.example/*', '-'],
+    { stdin: text },
+  );
+  expect(flagged.stdout).toContain(
+    'token api (audience https://kubernetes.default.svc.cluster.local, 3607 s) in containers/a: lives 3607 s',
+  );
 });
 
 describe('write-back (--mutated)', () => {
@@ -225,14 +313,19 @@ spec:
 `;
     const o = dryRun(text, { policies: 'strict' }).objects[0]!;
     // Reused (the first kube-api-access-* volume, whatever it holds), and nothing to mount: every container already has a mount at the path.
-    expect(o.plugin).toMatchObject({ tokenVolume: 'kube-api-access-mine', changes: ['serviceAccountName defaulted to "default"'] });
+    expect(o.plugin).toMatchObject({
+      tokenVolume: 'kube-api-access-mine',
+      changes: ['serviceAccountName defaulted to "default"'],
+    });
     expect(o.manifestEdits).toEqual([
       { op: 'set', path: ['spec', 'automountServiceAccountToken'], value: false },
       { op: 'delete', path: ['spec', 'volumes', 1] },
       { op: 'delete', path: ['spec', 'containers', 0, 'volumeMounts', 0] },
     ]);
     const out = rewriteManifests(text, [{ document: 1, edits: o.manifestEdits }]);
-    expect(parseManifests(out, 'x').objects[0]!.object).toEqual(applyEditsToJson(parseManifests(text, 'x').objects[0]!.object, o.manifestEdits));
+    expect(parseManifests(out, 'x').objects[0]!.object).toEqual(
+      applyEditsToJson(parseManifests(text, 'x').objects[0]!.object, o.manifestEdits),
+    );
     expect(dryRun(out, { policies: 'strict' }).objects[0]).toMatchObject({ outcome: 'passed', manifestEdits: [] });
   });
 
@@ -251,7 +344,9 @@ spec:
     const o = dryRun(text, { policies: 'strict' }).objects[0]!;
     expect(o.outcome).toBe('denied');
     expect(o.manifestEdits.some((e) => e.op === 'delete' && e.path[1] === 'volumes')).toBe(false);
-    expect(JSON.stringify(o.denials)).toContain('pod mounts API token kube-api-access-mine but does not need API access');
+    expect(JSON.stringify(o.denials)).toContain(
+      'pod mounts API token kube-api-access-mine but does not need API access',
+    );
   });
 
   test('injected tokens become volumes and mounts in the manifest (init containers too); fed back, nothing changes', () => {
@@ -272,12 +367,21 @@ spec:
     const out = rewriteManifests(text, [{ document: 1, edits: o.manifestEdits }]);
     expect(out).toContain('# a comment that stays');
     expect(out).toContain('# the app');
-    const spec = ((parseManifests(out, 'x').objects[0]!.object.spec as JsonObject).template as JsonObject).spec as JsonObject;
+    const spec = ((parseManifests(out, 'x').objects[0]!.object.spec as JsonObject).template as JsonObject)
+      .spec as JsonObject;
     expect(spec.volumes).toEqual([
-      { name: 'vault-token', projected: { defaultMode: 420, sources: [{ serviceAccountToken: { audience: 'vault', expirationSeconds: 3600, path: 'token' } }] } },
+      {
+        name: 'vault-token',
+        projected: {
+          defaultMode: 420,
+          sources: [{ serviceAccountToken: { audience: 'vault', expirationSeconds: 3600, path: 'token' } }],
+        },
+      },
     ]);
     for (const c of [...(spec.initContainers as JsonObject[]), ...(spec.containers as JsonObject[])]) {
-      expect(c.volumeMounts).toEqual([{ name: 'vault-token', mountPath: '/var/run/secrets/tokens/vault', readOnly: true }]);
+      expect(c.volumeMounts).toEqual([
+        { name: 'vault-token', mountPath: '/var/run/secrets/tokens/vault', readOnly: true },
+      ]);
     }
     const again = dryRun(out, { policies: 'inject' }).objects[0]!;
     expect(again).toMatchObject({ mutated: false, manifestEdits: [] });
@@ -288,10 +392,21 @@ spec:
     const o = dryRun(yaml, { policies: 'strict' });
     const pod = o.objects.find((x) => x.kind === 'Pod')!;
     const out = rewriteManifests(yaml, [{ document: pod.document, edits: pod.manifestEdits }]);
-    expect(out.startsWith(`# head\napiVersion: v1\nkind: ConfigMap\nmetadata:   {name: c}   # odd spacing kept\n---\nkind: Broken\n  bad: : x\n---\n`)).toBe(true);
+    expect(
+      out.startsWith(
+        `# head\napiVersion: v1\nkind: ConfigMap\nmetadata:   {name: c}   # odd spacing kept\n---\nkind: Broken\n  bad: : x\n---\n`,
+      ),
+    ).toBe(true);
     expect(out).toContain('automountServiceAccountToken: false');
 
-    const json = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } }, parseManifests(POD(), 'p').objects[0]!.object] });
+    const json = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } },
+        parseManifests(POD(), 'p').objects[0]!.object,
+      ],
+    });
     const r = dryRun(json, { policies: 'strict', file: 'list.json' });
     const item = r.objects[1]!;
     expect(item.item).toBe(1);
@@ -306,9 +421,27 @@ spec:
 describe('an object the webhook cannot judge is answered as the server answers it', () => {
   const nested = (depth: number): JsonObject => (depth <= 1 ? {} : { n: nested(depth - 1) });
   const cases: [string, JsonObject, string][] = [
-    ['a field of the wrong JSON type', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'team-a' }, spec: { automountServiceAccountToken: 'yes', containers: [{ name: 'a' }] } }, 'spec.automountServiceAccountToken must be a boolean'],
+    [
+      'a field of the wrong JSON type',
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'p', namespace: 'team-a' },
+        spec: { automountServiceAccountToken: 'yes', containers: [{ name: 'a' }] },
+      },
+      'spec.automountServiceAccountToken must be a boolean',
+    ],
     // 100 levels: the manifest reader accepts it, but one level down in a request it is too deep.
-    ['an object nesting 100 levels', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'team-a' }, spec: { containers: [{ name: 'a' }], x: nested(98) } }, 'request nests deeper than 100 levels'],
+    [
+      'an object nesting 100 levels',
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'p', namespace: 'team-a' },
+        spec: { containers: [{ name: 'a' }], x: nested(98) },
+      },
+      'request nests deeper than 100 levels',
+    ],
   ];
 
   test.each(cases)('%s', async (_what, object, problem) => {
@@ -316,13 +449,23 @@ describe('an object the webhook cannot judge is answered as the server answers i
     const report = runDryRun({ policies, objects: [{ object, file: 'p.yaml', document: 1, line: 1 }] });
     const o = report.objects[0]!;
     const deps = { policies: () => policies, facts: staticFacts([]) };
-    const mutate = await handleReview('mutate', toAdmissionReview(o.admission!.given, { kind: 'Pod', namespace: 'team-a' }), deps);
-    const validate = await handleReview('validate', toAdmissionReview(o.admission!.judged, { kind: 'Pod', namespace: 'team-a' }), deps);
+    const mutate = await handleReview(
+      'mutate',
+      toAdmissionReview(o.admission!.given, { kind: 'Pod', namespace: 'team-a' }),
+      deps,
+    );
+    const validate = await handleReview(
+      'validate',
+      toAdmissionReview(o.admission!.judged, { kind: 'Pod', namespace: 'team-a' }),
+      deps,
+    );
     if (!mutate.ok || !validate.ok) throw new Error('no uid?');
     expect(validate.outcome.decision).toBe('invalid');
     expect(validate.outcome.review.response.status?.message).toContain(problem);
     expect(o.outcome).toBe('denied');
-    expect(o.denials).toEqual([{ policy: '', rule: '', mode: 'Enforce', message: validate.outcome.review.response.status?.message }]);
+    expect(o.denials).toEqual([
+      { policy: '', rule: '', mode: 'Enforce', message: validate.outcome.review.response.status?.message },
+    ]);
     expect(o.warnings).toEqual(mutate.outcome.review.response.warnings);
     expect(o.patch).toEqual([]);
   });

@@ -27,7 +27,11 @@ const cases: CliCase[] = readdirSync(CLI_FIXTURES, { withFileTypes: true })
   .sort()
   .map((name) => {
     const dir = join(CLI_FIXTURES, name);
-    return { name, dir, ...(JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as Omit<CliCase, 'name' | 'dir'>) };
+    return {
+      name,
+      dir,
+      ...(JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as Omit<CliCase, 'name' | 'dir'>),
+    };
   });
 
 function argv(c: CliCase, extra: readonly string[] = []): string[] {
@@ -52,13 +56,21 @@ const validateSarif = sarifAjv.compile(JSON.parse(readFileSync(join(CLI_FIXTURES
  * (test/fixtures/cli/junit-10.xsd; see test/fixtures/cli/README.md).
  */
 function xmllintJunit(xml: string): { status: number | null; stderr: string } {
-  const r = spawnSync('xmllint', ['--noout', '--schema', join(CLI_FIXTURES, 'junit-10.xsd'), '-'], { input: xml, encoding: 'utf8' });
-  if (r.error) throw new Error(`xmllint could not run (${r.error.message}): install it (Debian: apt-get install libxml2-utils); .ci/run does`);
+  const r = spawnSync('xmllint', ['--noout', '--schema', join(CLI_FIXTURES, 'junit-10.xsd'), '-'], {
+    input: xml,
+    encoding: 'utf8',
+  });
+  if (r.error)
+    throw new Error(
+      `xmllint could not run (${r.error.message}): install it (Debian: apt-get install libxml2-utils); .ci/run does`,
+    );
   return { status: r.status, stderr: r.stderr };
 }
 
 // GitLab's schema for one Code Quality entry (vendored; see test/fixtures/cli/README.md).
-const validateCodeClimate = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(join(CLI_FIXTURES, 'gitlab-codeclimate.json'), 'utf8')));
+const validateCodeClimate = new Ajv({ allErrors: true, strict: false }).compile(
+  JSON.parse(readFileSync(join(CLI_FIXTURES, 'gitlab-codeclimate.json'), 'utf8')),
+);
 const validateReport = new Ajv({ allErrors: true, strict: true }).compile(reportJsonSchema);
 
 test('there are CLI fixture cases', () => {
@@ -89,9 +101,19 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     expect(r.stdout).toBe(goldenText(join(c.dir, 'expected.junit.xml'), r.stdout));
     expect(XMLValidator.validate(r.stdout)).toBe(true);
     expect(xmllintJunit(r.stdout)).toEqual({ status: 0, stderr: '- validates\n' });
-    const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (n) => n === 'testsuite' || n === 'testcase' }).parse(r.stdout);
+    const xml = new XMLParser({
+      ignoreAttributes: false,
+      attributeNamePrefix: '',
+      isArray: (n) => n === 'testsuite' || n === 'testcase',
+    }).parse(r.stdout);
     const report = JSON.parse((await run(c, ['--output', 'json'])).stdout);
-    const suites = xml.testsuites.testsuite as { name: string; file: string; tests: string; failures: string; testcase?: Record<string, unknown>[] }[];
+    const suites = xml.testsuites.testsuite as {
+      name: string;
+      file: string;
+      tests: string;
+      failures: string;
+      testcase?: Record<string, unknown>[];
+    }[];
     const testcases = suites.flatMap((s) => s.testcase ?? []);
     const judged = report.objects.filter((o: { outcome: string }) => !['skipped', 'fact', 'error'].includes(o.outcome));
     const unevaluable = report.objects.filter((o: { outcome: string }) => o.outcome === 'error').length;
@@ -99,7 +121,10 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     expect(testcases).toHaveLength(judged.length * report.policies.length + unevaluable + report.errors.length);
     expect(testcases.filter((t) => t.skipped !== undefined)).toEqual([]);
     const failures = testcases.filter((t) => t.failure !== undefined).length;
-    const denials = judged.reduce((n: number, o: { policies: { status: string }[] }) => n + o.policies.filter((p) => p.status === 'fail').length, 0);
+    const denials = judged.reduce(
+      (n: number, o: { policies: { status: string }[] }) => n + o.policies.filter((p) => p.status === 'fail').length,
+      0,
+    );
     expect(failures).toBe(denials);
     expect(Number(xml.testsuites.failures)).toBe(failures);
     expect(Number(xml.testsuites.tests)).toBe(testcases.length);
@@ -136,7 +161,11 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
       // Files under the working directory are relative to %SRCROOT%, so they map to repository files.
       expect(loc.artifactLocation.uriBaseId).toBe('%SRCROOT%');
       expect(run0.originalUriBaseIds['%SRCROOT%']).toBeDefined();
-      expect(report.objects.some((o: { file: string; line: number }) => o.file === loc.artifactLocation.uri && o.line === loc.region.startLine)).toBe(true);
+      expect(
+        report.objects.some(
+          (o: { file: string; line: number }) => o.file === loc.artifactLocation.uri && o.line === loc.region.startLine,
+        ),
+      ).toBe(true);
     }
     const errors = run0.results.filter((x: { level: string }) => x.level === 'error').length;
     expect(errors).toBe(report.objects.reduce((n: number, o: { denials: unknown[] }) => n + o.denials.length, 0));
@@ -147,7 +176,12 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     expect(r.code).toBe(c.exit);
     expect(r.stdout).toBe(goldenText(join(c.dir, 'expected.gitlab.json'), r.stdout));
     expect((await run(c, ['--output', 'codeclimate'])).stdout).toBe(r.stdout);
-    const issues = JSON.parse(r.stdout) as { check_name: string; severity: string; fingerprint: string; location: { path: string; lines: { begin: number } } }[];
+    const issues = JSON.parse(r.stdout) as {
+      check_name: string;
+      severity: string;
+      fingerprint: string;
+      location: { path: string; lines: { begin: number } };
+    }[];
     expect(Array.isArray(issues)).toBe(true);
     // GitLab's own schema, which its parser checks every entry against (stopping at the first that fails).
     for (const i of issues) expect(validateCodeClimate(i) ? [] : validateCodeClimate.errors).toEqual([]);
@@ -168,16 +202,25 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     const out = mkdtempSync(join(tmpdir(), 'tg-mutated-'));
     const r = await run(c, ['--mutated', out]);
     expect(r.code).toBe(c.exit);
-    const written = c.stdin ? [join(out, c.stdin.endsWith('.json') ? 'stdin.json' : 'stdin.yaml')] : (c.inputs ?? []).map((i) => join(out, 'test', 'fixtures', 'cli', c.name, i));
+    const written = c.stdin
+      ? [join(out, c.stdin.endsWith('.json') ? 'stdin.json' : 'stdin.yaml')]
+      : (c.inputs ?? []).map((i) => join(out, 'test', 'fixtures', 'cli', c.name, i));
     for (const f of written) {
       expect(existsSync(f)).toBe(true);
       const ext = f.endsWith('.json') ? 'json' : 'yaml';
       const text = readFileSync(f, 'utf8');
       expect(text).toBe(goldenText(join(c.dir, `expected.mutated.${ext}`), text));
     }
-    const again = await testCli([...c.policies.flatMap((p) => ['--policies', join(REPO, p)]), ...c.args, '--output', 'json', ...written]);
+    const again = await testCli([
+      ...c.policies.flatMap((p) => ['--policies', join(REPO, p)]),
+      ...c.args,
+      '--output',
+      'json',
+      ...written,
+    ]);
     const report = JSON.parse(again.stdout);
-    for (const o of report.objects) expect({ name: o.name, manifestChanges: o.manifestChanges }).toEqual({ name: o.name, manifestChanges: [] });
+    for (const o of report.objects)
+      expect({ name: o.name, manifestChanges: o.manifestChanges }).toEqual({ name: o.name, manifestChanges: [] });
     // Only changes no manifest can express (to the plugin's own volume) may remain.
     for (const o of report.objects) if (o.mutated) expect(o.notes.join('\n')).toContain('made at admission only');
   });

@@ -9,7 +9,10 @@ import { policySet, REPO, UPDATE_GOLDEN } from '../helpers/fixtures.js';
 export const CLI_FIXTURES = join(REPO, 'test', 'fixtures', 'cli');
 
 /** runDryRun on YAML text, with a named policy set (`shipped` or test/fixtures/policies/<name>). */
-export function dryRun(text: string, o: { policies?: string; file?: string } & Partial<Omit<DryRunArgs, 'policies' | 'objects'>> = {}): Report {
+export function dryRun(
+  text: string,
+  o: { policies?: string; file?: string } & Partial<Omit<DryRunArgs, 'policies' | 'objects'>> = {},
+): Report {
   const { policies = 'shipped', file = 'manifests.yaml', ...rest } = o;
   const parsed = parseManifests(text, file);
   return runDryRun({ policies: policySet(policies), objects: parsed.objects, errors: parsed.problems, ...rest });

@@ -53,11 +53,26 @@ let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'tg-canary-'));
   for (const [name, text] of Object.entries(HOSTILE_YAML)) writeFileSync(join(dir, name), text);
-  writeFileSync(join(dir, 'bad-policy.yaml'), `apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata: {name: p}\nspec:\n  mode: *${CANARY}\n`);
-  writeFileSync(join(dir, 'facts.yaml'), `apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: *${CANARY}, namespace: a}\n`);
-  writeFileSync(join(dir, 'review.json'), `{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "1", "object": {"data": {"k": ${CANARY}}}}}`);
-  writeFileSync(join(dir, 'kubeconfig'), `apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: *${CANARY}\n`);
-  writeFileSync(join(dir, 'kubeconfig-tag'), `apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: !${CANARY} x\n`);
+  writeFileSync(
+    join(dir, 'bad-policy.yaml'),
+    `apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata: {name: p}\nspec:\n  mode: *${CANARY}\n`,
+  );
+  writeFileSync(
+    join(dir, 'facts.yaml'),
+    `apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: *${CANARY}, namespace: a}\n`,
+  );
+  writeFileSync(
+    join(dir, 'review.json'),
+    `{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "1", "object": {"data": {"k": ${CANARY}}}}}`,
+  );
+  writeFileSync(
+    join(dir, 'kubeconfig'),
+    `apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: *${CANARY}\n`,
+  );
+  writeFileSync(
+    join(dir, 'kubeconfig-tag'),
+    `apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: !${CANARY} x\n`,
+  );
 });
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
@@ -72,7 +87,11 @@ async function everything(args: string[], stdin = ''): Promise<{ code: number; a
     all += `warning: ${String(w)}\n`;
   }) as typeof process.emitWarning;
   try {
-    const code = await main(args, { stdout: { write: (s: string) => (all += s) }, stderr: { write: (s: string) => (all += s) }, readStdin: () => stdin });
+    const code = await main(args, {
+      stdout: { write: (s: string) => (all += s) },
+      stderr: { write: (s: string) => (all += s) },
+      readStdin: () => stdin,
+    });
     return { code, all };
   } finally {
     process.emitWarning = restore;
@@ -85,18 +104,27 @@ test('each hostile input does make the yaml package quote the canary (or the tes
   }
 });
 
-test.each(['text', 'json', 'junit', 'sarif'])('tokenguard test --output %s reports every broken document without the canary', async (format) => {
-  const r = await everything(['test', '--output', format, '--policies', join(REPO, 'policies'), dir]);
-  expect(r.all).not.toContain(CANARY);
-  // The problems are still reported, with their file names.
-  for (const name of ['alias.yaml', 'block-header.yaml', 'flow.json']) expect(r.all).toContain(name);
-});
+test.each(['text', 'json', 'junit', 'sarif'])(
+  'tokenguard test --output %s reports every broken document without the canary',
+  async (format) => {
+    const r = await everything(['test', '--output', format, '--policies', join(REPO, 'policies'), dir]);
+    expect(r.all).not.toContain(CANARY);
+    // The problems are still reported, with their file names.
+    for (const name of ['alias.yaml', 'block-header.yaml', 'flow.json']) expect(r.all).toContain(name);
+  },
+);
 
 test('policy files: test, review, policy validate and token inspect name the problem, never the value', async () => {
   const policies = join(`${dir}-policies`);
   mkdirSync(policies, { recursive: true });
-  writeFileSync(join(policies, 'p.yaml'), `apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata: {name: p}\nspec:\n  mode: *${CANARY}\n`);
-  writeFileSync(join(policies, 'q.yaml'), `apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata: {name: q}\nspec:\n  mode: Enforce\n  automount: {action: Keep}\n  x: !${CANARY} y\n`);
+  writeFileSync(
+    join(policies, 'p.yaml'),
+    `apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata: {name: p}\nspec:\n  mode: *${CANARY}\n`,
+  );
+  writeFileSync(
+    join(policies, 'q.yaml'),
+    `apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata: {name: q}\nspec:\n  mode: Enforce\n  automount: {action: Keep}\n  x: !${CANARY} y\n`,
+  );
   for (const args of [
     ['test', '--policies', policies, join(dir, 'alias.yaml')],
     ['review', '--policies', policies, join(dir, 'review.json')],
@@ -112,11 +140,27 @@ test('policy files: test, review, policy validate and token inspect name the pro
 
 test('facts files, an AdmissionReview and a token argument: no canary', async () => {
   const cases: [string[], string, RegExp][] = [
-    [['test', '--policies', join(REPO, 'policies'), '--facts', join(dir, 'facts.yaml'), join(dir, 'alias.yaml')], '', /facts\.yaml:\d+: YAML: an alias/],
-    [['review', '--policies', join(REPO, 'policies'), '--facts', join(dir, 'facts.yaml'), join(dir, 'review.json')], '', /facts\.yaml:\d+: YAML: an alias/],
-    [['review', '--policies', join(REPO, 'policies'), join(dir, 'review.json')], '', /review\.json: not a JSON AdmissionReview/],
+    [
+      ['test', '--policies', join(REPO, 'policies'), '--facts', join(dir, 'facts.yaml'), join(dir, 'alias.yaml')],
+      '',
+      /facts\.yaml:\d+: YAML: an alias/,
+    ],
+    [
+      ['review', '--policies', join(REPO, 'policies'), '--facts', join(dir, 'facts.yaml'), join(dir, 'review.json')],
+      '',
+      /facts\.yaml:\d+: YAML: an alias/,
+    ],
+    [
+      ['review', '--policies', join(REPO, 'policies'), join(dir, 'review.json')],
+      '',
+      /review\.json: not a JSON AdmissionReview/,
+    ],
     [['review', '--policies', join(REPO, 'policies'), '-'], `{"request": ${CANARY}}`, /-: not a JSON AdmissionReview/],
-    [['token', 'inspect', CANARY], '', /the argument \(23 characters\) is neither a readable file \(ENOENT\) nor a well-formed JWT/],
+    [
+      ['token', 'inspect', CANARY],
+      '',
+      /the argument \(23 characters\) is neither a readable file \(ENOENT\) nor a well-formed JWT/,
+    ],
     [['token', 'inspect', '-'], `${CANARY}\n`, /stdin: not a readable JWT/],
     [['token', 'inspect', `${CANARY}.${CANARY}`], '', /the argument \(47 characters\) is neither a readable file/],
   ];
@@ -133,7 +177,9 @@ test('a kubeconfig that does not parse is named, its content never quoted', () =
   const restore = process.emitWarning;
   process.emitWarning = ((w: string | Error) => warnings.push(String(w))) as typeof process.emitWarning;
   try {
-    expect(() => loadKubeConfig(join(dir, 'kubeconfig'), {})).toThrow(/kubeconfig .*kubeconfig is not valid YAML: an alias \(\*name\) refers to no anchor set before it$/);
+    expect(() => loadKubeConfig(join(dir, 'kubeconfig'), {})).toThrow(
+      /kubeconfig .*kubeconfig is not valid YAML: an alias \(\*name\) refers to no anchor set before it$/,
+    );
     const err = (() => {
       try {
         loadKubeConfig(join(dir, 'kubeconfig'), {});

@@ -32,7 +32,11 @@ async function serverSays(o: ObjectReport, policies: readonly TokenPolicy[], fac
   if (!m.ok) throw new Error(m.message);
   const mutateReview = m.outcome.review as unknown as JsonObject;
   const patch = decoded(mutateReview);
-  const patched = patch.length > 0 ? (fastJsonPatch.applyPatch(structuredClone(given), patch as fastJsonPatch.Operation[], true, false).newDocument as JsonObject) : given;
+  const patched =
+    patch.length > 0
+      ? (fastJsonPatch.applyPatch(structuredClone(given), patch as fastJsonPatch.Operation[], true, false)
+          .newDocument as JsonObject)
+      : given;
   const judged = kind === 'Pod' ? applyTokenDefaults(patched) : patched;
   const v = await handleReview('validate', toAdmissionReview(judged, { kind, namespace: o.namespace }), deps);
   if (!v.ok) throw new Error(v.message);
@@ -40,9 +44,19 @@ async function serverSays(o: ObjectReport, policies: readonly TokenPolicy[], fac
 }
 
 const cases: { name: string; file: string; policies: TokenPolicy[]; bindingsComplete: boolean }[] = [
-  { name: 'mixed-shipped-all-outcomes', file: 'manifests.yaml', policies: policySet('shipped'), bindingsComplete: true },
+  {
+    name: 'mixed-shipped-all-outcomes',
+    file: 'manifests.yaml',
+    policies: policySet('shipped'),
+    bindingsComplete: true,
+  },
   { name: 'workloads-strict-clamped', file: 'workloads.yaml', policies: policySet('strict'), bindingsComplete: false },
-  { name: 'broken-yaml-others-evaluated', file: 'manifests.yaml', policies: policySet('shipped'), bindingsComplete: false },
+  {
+    name: 'broken-yaml-others-evaluated',
+    file: 'manifests.yaml',
+    policies: policySet('shipped'),
+    bindingsComplete: false,
+  },
 ];
 
 describe.each(cases.map((c) => [c.name, c] as const))('CLI fixture %s', (_n, c) => {
@@ -56,15 +70,21 @@ describe.each(cases.map((c) => [c.name, c] as const))('CLI fixture %s', (_n, c) 
     expect(judged.length).toBeGreaterThan(0);
   });
 
-  test.each(judged.map((o) => [`${o.kind} ${o.name}`, o] as const))('%s: same patch, same warnings, same decision as handleReview', async (_w, o) => {
-    const server = await serverSays(o, c.policies, facts);
-    expect(o.patch).toEqual(server.patch);
-    expect(o.admission!.judged).toEqual(server.judged);
-    expect(o.outcome === 'denied').toBe(server.validate.allowed === false);
-    if (o.outcome === 'denied') expect(server.validate.status?.message).toBe(`tokenguard: ${o.denials.map((d) => `${d.policy}/${d.rule}: ${d.message}`).join('; ')}`);
-    const serverWarnings = [...new Set([...(server.mutate.warnings ?? []), ...(server.validate.warnings ?? [])])];
-    expect(o.warnings).toEqual(serverWarnings);
-  });
+  test.each(judged.map((o) => [`${o.kind} ${o.name}`, o] as const))(
+    '%s: same patch, same warnings, same decision as handleReview',
+    async (_w, o) => {
+      const server = await serverSays(o, c.policies, facts);
+      expect(o.patch).toEqual(server.patch);
+      expect(o.admission!.judged).toEqual(server.judged);
+      expect(o.outcome === 'denied').toBe(server.validate.allowed === false);
+      if (o.outcome === 'denied')
+        expect(server.validate.status?.message).toBe(
+          `tokenguard: ${o.denials.map((d) => `${d.policy}/${d.rule}: ${d.message}`).join('; ')}`,
+        );
+      const serverWarnings = [...new Set([...(server.mutate.warnings ?? []), ...(server.validate.warnings ?? [])])];
+      expect(o.warnings).toEqual(serverWarnings);
+    },
+  );
 });
 
 /**
@@ -79,7 +99,12 @@ describe('admission fixtures taken as manifests', () => {
   const creates = admissionFixtures().filter((f) => {
     const req = (f.body as JsonObject).request as JsonObject | undefined;
     const obj = req?.object as JsonObject | undefined;
-    return !f.name.startsWith('malformed-') && req?.operation === 'CREATE' && !req.subResource && (obj?.kind === 'Pod' || obj?.kind === 'Secret');
+    return (
+      !f.name.startsWith('malformed-') &&
+      req?.operation === 'CREATE' &&
+      !req.subResource &&
+      (obj?.kind === 'Pod' || obj?.kind === 'Secret')
+    );
   });
 
   test('there are enough of them', () => {
@@ -90,7 +115,9 @@ describe('admission fixtures taken as manifests', () => {
     const req = (f.body as JsonObject).request as JsonObject;
     const meta = JSON.parse(readFileSync(join(f.dir, 'case.json'), 'utf8')) as { bindingsComplete?: boolean };
     const factsFile = join(f.dir, 'facts.yaml');
-    const facts = existsSync(factsFile) ? parseManifests(readFileSync(factsFile, 'utf8'), factsFile).objects.map((o) => o.object) : [];
+    const facts = existsSync(factsFile)
+      ? parseManifests(readFileSync(factsFile, 'utf8'), factsFile).objects.map((o) => o.object)
+      : [];
     const object = req.object as JsonObject;
     const report = runDryRun({
       policies: f.policies,

@@ -14,12 +14,23 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function review(args: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await main(['review', ...args], { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) } });
-  return { code, stderr, response: stdout ? (JSON.parse(stdout) as { response: { allowed: boolean; status?: { message: string } } }).response : undefined };
+  const code = await main(['review', ...args], {
+    stdout: { write: (t: string) => (stdout += t) },
+    stderr: { write: (t: string) => (stderr += t) },
+  });
+  return {
+    code,
+    stderr,
+    response: stdout
+      ? (JSON.parse(stdout) as { response: { allowed: boolean; status?: { message: string } } }).response
+      : undefined,
+  };
 }
 
 test('a TokenRequest for the cluster issuer is denied under allowedAudiences [vault] unless --api-audience names it', async () => {
-  const body = JSON.parse(readFileSync(join(ADMISSION_FIXTURES, 'tokenrequest-defaulted-audience-allowed', 'review.json'), 'utf8'));
+  const body = JSON.parse(
+    readFileSync(join(ADMISSION_FIXTURES, 'tokenrequest-defaulted-audience-allowed', 'review.json'), 'utf8'),
+  );
   body.request.object.spec.audiences = ['https://oidc.eks.eu-west-1.amazonaws.com/id/ABC'];
   const file = join(dir, 'eks.json');
   writeFileSync(file, JSON.stringify(body));
@@ -27,7 +38,17 @@ test('a TokenRequest for the cluster issuer is denied under allowedAudiences [va
   const plain = await review(['--endpoint', 'validate', '--policies', policies, file]);
   expect(plain.code).toBe(0);
   expect(plain.response?.allowed).toBe(false);
-  expect(plain.response?.status?.message).toContain('"https://oidc.eks.eu-west-1.amazonaws.com/id/ABC" not allowed (allowed: vault)');
-  const told = await review(['--endpoint', 'validate', '--policies', policies, '--api-audience', 'https://oidc.eks.*.amazonaws.com/id/*', file]);
+  expect(plain.response?.status?.message).toContain(
+    '"https://oidc.eks.eu-west-1.amazonaws.com/id/ABC" not allowed (allowed: vault)',
+  );
+  const told = await review([
+    '--endpoint',
+    'validate',
+    '--policies',
+    policies,
+    '--api-audience',
+    'https://oidc.eks.*.amazonaws.com/id/*',
+    file,
+  ]);
   expect(told.response?.allowed).toBe(true);
 });

@@ -9,7 +9,10 @@ type: kubernetes.io/service-account-token
 
 const uris = (file: string) => {
   const log = JSON.parse(formatSarif(dryRun(SECRET, { file }), { toolVersion: '0', failOnWarn: false }));
-  return log.runs[0].results.map((r: { locations: { physicalLocation: { artifactLocation: unknown } }[] }) => r.locations[0]?.physicalLocation.artifactLocation);
+  return log.runs[0].results.map(
+    (r: { locations: { physicalLocation: { artifactLocation: unknown } }[] }) =>
+      r.locations[0]?.physicalLocation.artifactLocation,
+  );
 };
 
 test('a file under the working directory is a relative URI against %SRCROOT%', () => {

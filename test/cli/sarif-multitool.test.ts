@@ -20,7 +20,9 @@ function multitool(): { bin: string } | { missing: string } {
     if (r.status === 0) return { bin };
     return { missing: `${bin} --version failed: ${r.error?.message ?? r.stderr.trim()}` };
   } catch (e) {
-    return { missing: `@microsoft/sarif-multitool has no binary for ${process.platform}/${process.arch}: ${(e as Error).message}` };
+    return {
+      missing: `@microsoft/sarif-multitool has no binary for ${process.platform}/${process.arch}: ${(e as Error).message}`,
+    };
   }
 }
 
@@ -41,15 +43,25 @@ interface Finding {
 function validate(files: readonly string[]): Finding[] {
   if (!('bin' in MT)) throw new Error(MT.missing);
   const out = join(mkdtempSync(join(tmpdir(), 'tg-multitool-')), 'validation.sarif');
-  const r = spawnSync(MT.bin, ['validate', '--rule-kind', 'Sarif;Ghas', '--output', out, ...files], { encoding: 'utf8', env: ENV });
+  const r = spawnSync(MT.bin, ['validate', '--rule-kind', 'Sarif;Ghas', '--output', out, ...files], {
+    encoding: 'utf8',
+    env: ENV,
+  });
   if (r.status !== 0) throw new Error(`sarif-multitool exited ${r.status}: ${r.stdout}${r.stderr}`);
   const log = JSON.parse(readFileSync(out, 'utf8'));
-  return (log.runs[0].results ?? []).map((x: { ruleId: string; level?: string; message: { id?: string; text?: string; arguments?: string[] }; locations?: { physicalLocation: { artifactLocation: { uri: string } } }[] }) => ({
-    file: x.locations?.[0]?.physicalLocation.artifactLocation.uri ?? '',
-    rule: x.ruleId,
-    level: x.level ?? 'warning',
-    message: x.message.text ?? `${x.message.id}: ${(x.message.arguments ?? []).join(', ')}`,
-  }));
+  return (log.runs[0].results ?? []).map(
+    (x: {
+      ruleId: string;
+      level?: string;
+      message: { id?: string; text?: string; arguments?: string[] };
+      locations?: { physicalLocation: { artifactLocation: { uri: string } } }[];
+    }) => ({
+      file: x.locations?.[0]?.physicalLocation.artifactLocation.uri ?? '',
+      rule: x.ruleId,
+      level: x.level ?? 'warning',
+      message: x.message.text ?? `${x.message.id}: ${(x.message.arguments ?? []).join(', ')}`,
+    }),
+  );
 }
 
 const goldenSarif = readdirSync(CLI_FIXTURES, { withFileTypes: true })
@@ -60,13 +72,22 @@ withMultitool(
   'every golden SARIF report, and the examples’ (findings on files and on standard input), passes GitHub’s ingestion rules',
   async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tg-sarif-'));
-    const args = ['--policies', 'policies', '--policies', 'examples/policies', '--bindings-complete', '--output', 'sarif'];
+    const args = [
+      '--policies',
+      'policies',
+      '--policies',
+      'examples/policies',
+      '--bindings-complete',
+      '--output',
+      'sarif',
+    ];
     const examples = join(dir, 'examples.sarif');
     writeFileSync(examples, (await testCli([...args, 'examples/manifests'])).stdout);
     const stdin = join(dir, 'stdin.sarif');
     const secret = readFileSync(join(REPO, 'examples', 'manifests', 'denied-legacy-token-secret.yaml'), 'utf8');
     writeFileSync(stdin, (await testCli([...args, '-'], { stdin: secret })).stdout);
-    for (const f of [examples, stdin]) expect(JSON.parse(readFileSync(f, 'utf8')).runs[0].results.length).toBeGreaterThan(0);
+    for (const f of [examples, stdin])
+      expect(JSON.parse(readFileSync(f, 'utf8')).runs[0].results.length).toBeGreaterThan(0);
     expect(validate([...goldenSarif, examples, stdin])).toEqual([]);
   },
   120_000,
@@ -75,7 +96,9 @@ withMultitool(
 withMultitool(
   'the multitool does apply GitHub’s rules: a report whose rules lack fullDescription and help fails them',
   () => {
-    const log = JSON.parse(readFileSync(join(CLI_FIXTURES, 'mixed-shipped-all-outcomes', 'expected.sarif.json'), 'utf8'));
+    const log = JSON.parse(
+      readFileSync(join(CLI_FIXTURES, 'mixed-shipped-all-outcomes', 'expected.sarif.json'), 'utf8'),
+    );
     for (const rule of log.runs[0].tool.driver.rules) {
       delete rule.fullDescription;
       delete rule.help;

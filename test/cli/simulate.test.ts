@@ -52,7 +52,12 @@ describe('the ServiceAccount admission plugin, simulated (docs/kubernetes.md "Th
   });
 
   test('1.4/1.5: the volume the plugin adds, and the mount, exactly', () => {
-    const r = run(pod({ containers: [{ name: 'a', volumeMounts: [{ name: 'data', mountPath: '/data' }] }], volumes: [{ name: 'data', emptyDir: {} }] }));
+    const r = run(
+      pod({
+        containers: [{ name: 'a', volumeMounts: [{ name: 'data', mountPath: '/data' }] }],
+        volumes: [{ name: 'data', emptyDir: {} }],
+      }),
+    );
     expect(spec(r.pod).volumes).toEqual([
       { name: 'data', emptyDir: {} },
       { name: 'kube-api-access-b2d4f', projected: apiTokenVolumeSource() },
@@ -63,17 +68,37 @@ describe('the ServiceAccount admission plugin, simulated (docs/kubernetes.md "Th
       { name: 'data', mountPath: '/data' },
       { name: 'kube-api-access-b2d4f', readOnly: true, mountPath: PATH },
     ]);
-    expect(r).toMatchObject({ automount: true, automountFrom: 'default', tokenVolume: 'kube-api-access-b2d4f', volumeAdded: true });
+    expect(r).toMatchObject({
+      automount: true,
+      automountFrom: 'default',
+      tokenVolume: 'kube-api-access-b2d4f',
+      volumeAdded: true,
+    });
   });
 
   test('1.8: the pod field wins, then the ServiceAccount, then true', () => {
     const off = { sa: { automountServiceAccountToken: false } };
     const on = { sa: { automountServiceAccountToken: true } };
-    expect(run(pod({ serviceAccountName: 'sa', containers: [{ name: 'a' }] }), off)).toMatchObject({ automount: false, automountFrom: 'serviceAccount', tokenVolume: undefined });
-    expect(run(pod({ serviceAccountName: 'sa', automountServiceAccountToken: true, containers: [{ name: 'a' }] }), off)).toMatchObject({ automount: true, automountFrom: 'pod' });
-    expect(run(pod({ serviceAccountName: 'sa', automountServiceAccountToken: false, containers: [{ name: 'a' }] }), on)).toMatchObject({ automount: false, automountFrom: 'pod' });
-    expect(run(pod({ serviceAccountName: 'sa', containers: [{ name: 'a' }] }), on)).toMatchObject({ automount: true, automountFrom: 'serviceAccount' });
-    expect(run(pod({ serviceAccountName: 'unknown', containers: [{ name: 'a' }] }))).toMatchObject({ automount: true, automountFrom: 'default', serviceAccountKnown: false });
+    expect(run(pod({ serviceAccountName: 'sa', containers: [{ name: 'a' }] }), off)).toMatchObject({
+      automount: false,
+      automountFrom: 'serviceAccount',
+      tokenVolume: undefined,
+    });
+    expect(
+      run(pod({ serviceAccountName: 'sa', automountServiceAccountToken: true, containers: [{ name: 'a' }] }), off),
+    ).toMatchObject({ automount: true, automountFrom: 'pod' });
+    expect(
+      run(pod({ serviceAccountName: 'sa', automountServiceAccountToken: false, containers: [{ name: 'a' }] }), on),
+    ).toMatchObject({ automount: false, automountFrom: 'pod' });
+    expect(run(pod({ serviceAccountName: 'sa', containers: [{ name: 'a' }] }), on)).toMatchObject({
+      automount: true,
+      automountFrom: 'serviceAccount',
+    });
+    expect(run(pod({ serviceAccountName: 'unknown', containers: [{ name: 'a' }] }))).toMatchObject({
+      automount: true,
+      automountFrom: 'default',
+      serviceAccountKnown: false,
+    });
     const r = run(pod({ serviceAccountName: 'sa', containers: [{ name: 'a' }] }), off);
     expect(spec(r.pod).volumes).toBeUndefined();
     expect(containers(r.pod)[0]!.volumeMounts).toBeUndefined();
@@ -83,16 +108,32 @@ describe('the ServiceAccount admission plugin, simulated (docs/kubernetes.md "Th
     const r = run(
       pod({
         containers: [{ name: 'a' }],
-        volumes: [{ name: 'x', emptyDir: {} }, { name: 'kube-api-access-cache', emptyDir: {} }, { name: 'kube-api-access-zzzzz', emptyDir: {} }],
+        volumes: [
+          { name: 'x', emptyDir: {} },
+          { name: 'kube-api-access-cache', emptyDir: {} },
+          { name: 'kube-api-access-zzzzz', emptyDir: {} },
+        ],
       }),
     );
-    expect((spec(r.pod).volumes as JsonObject[]).map((v) => v.name)).toEqual(['x', 'kube-api-access-cache', 'kube-api-access-zzzzz']);
-    expect(containers(r.pod)[0]!.volumeMounts).toEqual([{ name: 'kube-api-access-cache', readOnly: true, mountPath: PATH }]);
+    expect((spec(r.pod).volumes as JsonObject[]).map((v) => v.name)).toEqual([
+      'x',
+      'kube-api-access-cache',
+      'kube-api-access-zzzzz',
+    ]);
+    expect(containers(r.pod)[0]!.volumeMounts).toEqual([
+      { name: 'kube-api-access-cache', readOnly: true, mountPath: PATH },
+    ]);
     expect(r).toMatchObject({ tokenVolume: 'kube-api-access-cache', volumeAdded: false });
   });
 
   test('1.6: init containers first, then containers; never ephemeral containers', () => {
-    const r = run(pod({ initContainers: [{ name: 'i' }], containers: [{ name: 'a' }, { name: 'b' }], ephemeralContainers: [{ name: 'dbg' }] }));
+    const r = run(
+      pod({
+        initContainers: [{ name: 'i' }],
+        containers: [{ name: 'a' }, { name: 'b' }],
+        ephemeralContainers: [{ name: 'dbg' }],
+      }),
+    );
     expect(r.mountedInto).toEqual(['initContainers/i', 'containers/a', 'containers/b']);
     expect(containers(r.pod, 'ephemeralContainers')[0]!.volumeMounts).toBeUndefined();
     expect(containers(r.pod, 'initContainers')[0]!.volumeMounts).toHaveLength(1);
@@ -114,13 +155,21 @@ describe('the ServiceAccount admission plugin, simulated (docs/kubernetes.md "Th
   });
 
   test('1.7: when every container already mounts something at the path, no volume is added', () => {
-    const r = run(pod({ containers: [{ name: 'own', volumeMounts: [{ name: 'mine', mountPath: PATH }] }], volumes: [{ name: 'mine', emptyDir: {} }] }));
+    const r = run(
+      pod({
+        containers: [{ name: 'own', volumeMounts: [{ name: 'mine', mountPath: PATH }] }],
+        volumes: [{ name: 'mine', emptyDir: {} }],
+      }),
+    );
     expect(spec(r.pod).volumes).toEqual([{ name: 'mine', emptyDir: {} }]);
     expect(r).toMatchObject({ volumeAdded: false, tokenVolume: undefined });
   });
 
   test('1.12: a mirror pod is left exactly as it is', () => {
-    const p = pod({ containers: [{ name: 'a' }] }, { name: 'm', annotations: { 'kubernetes.io/config.mirror': 'abc' } });
+    const p = pod(
+      { containers: [{ name: 'a' }] },
+      { name: 'm', annotations: { 'kubernetes.io/config.mirror': 'abc' } },
+    );
     const r = run(p);
     expect(r.pod).toEqual(p);
     expect(r.mirror).toBe(true);
@@ -128,9 +177,16 @@ describe('the ServiceAccount admission plugin, simulated (docs/kubernetes.md "Th
 
   test('1.9: imagePullSecrets are copied from the ServiceAccount only when the pod has none', () => {
     const sa = { default: { imagePullSecrets: ['regcred', 'mirror'] } };
-    expect(spec(run(pod({ containers: [] }), sa).pod).imagePullSecrets).toEqual([{ name: 'regcred' }, { name: 'mirror' }]);
-    expect(spec(run(pod({ containers: [], imagePullSecrets: [{ name: 'own' }] }), sa).pod).imagePullSecrets).toEqual([{ name: 'own' }]);
-    expect(spec(run(pod({ containers: [] }), { default: { imagePullSecrets: [] } }).pod).imagePullSecrets).toBeUndefined();
+    expect(spec(run(pod({ containers: [] }), sa).pod).imagePullSecrets).toEqual([
+      { name: 'regcred' },
+      { name: 'mirror' },
+    ]);
+    expect(spec(run(pod({ containers: [], imagePullSecrets: [{ name: 'own' }] }), sa).pod).imagePullSecrets).toEqual([
+      { name: 'own' },
+    ]);
+    expect(
+      spec(run(pod({ containers: [] }), { default: { imagePullSecrets: [] } }).pod).imagePullSecrets,
+    ).toBeUndefined();
   });
 
   test('the input pod is never modified, and running the plugin on its own output changes nothing more', () => {
@@ -146,16 +202,36 @@ test('applyTokenDefaults fills defaultMode 420 and expirationSeconds 3600 (docs/
   const p = pod({
     containers: [],
     volumes: [
-      { name: 't', projected: { sources: [{ serviceAccountToken: { audience: 'vault', path: 'token' } }, { configMap: { name: 'c' } }] } },
+      {
+        name: 't',
+        projected: {
+          sources: [{ serviceAccountToken: { audience: 'vault', path: 'token' } }, { configMap: { name: 'c' } }],
+        },
+      },
       { name: 'e', emptyDir: {} },
-      { name: 'k', projected: { defaultMode: 256, sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 900 } }] } },
+      {
+        name: 'k',
+        projected: { defaultMode: 256, sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 900 } }] },
+      },
     ],
   });
   const d = applyTokenDefaults(p);
   expect(spec(d).volumes).toEqual([
-    { name: 't', projected: { defaultMode: 420, sources: [{ serviceAccountToken: { audience: 'vault', path: 'token', expirationSeconds: 3600 } }, { configMap: { name: 'c' } }] } },
+    {
+      name: 't',
+      projected: {
+        defaultMode: 420,
+        sources: [
+          { serviceAccountToken: { audience: 'vault', path: 'token', expirationSeconds: 3600 } },
+          { configMap: { name: 'c' } },
+        ],
+      },
+    },
     { name: 'e', emptyDir: {} },
-    { name: 'k', projected: { defaultMode: 256, sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 900 } }] } },
+    {
+      name: 'k',
+      projected: { defaultMode: 256, sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 900 } }] },
+    },
   ]);
   expect((spec(p).volumes as JsonObject[])[0]).not.toHaveProperty('projected.defaultMode');
 });

@@ -8,7 +8,10 @@ test('tokenguard --version (and -v, version) prints the version of package.json 
   for (const arg of ['--version', '-v', 'version']) {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await main([arg], { stdout: { write: (s: string) => out.push(s) > 0 }, stderr: { write: (s: string) => err.push(s) > 0 } });
+    const code = await main([arg], {
+      stdout: { write: (s: string) => out.push(s) > 0 },
+      stderr: { write: (s: string) => err.push(s) > 0 },
+    });
     expect({ arg, code, out: out.join(''), err: err.join('') }).toEqual({ arg, code: 0, out: `${version}\n`, err: '' });
   }
 });

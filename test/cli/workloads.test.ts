@@ -8,8 +8,17 @@ import { dryRun } from './helpers.js';
 const template: JsonObject = {
   metadata: { labels: { app: 'w' }, annotations: { team: 'a' }, namespace: 'ignored-by-controllers' },
   spec: {
-    containers: [{ name: 'app', image: 'registry.example/app:1', volumeMounts: [{ name: 'vault', mountPath: '/vault' }] }],
-    volumes: [{ name: 'vault', projected: { sources: [{ serviceAccountToken: { audience: 'vault', expirationSeconds: 172800, path: 'token' } }] } }],
+    containers: [
+      { name: 'app', image: 'registry.example/app:1', volumeMounts: [{ name: 'vault', mountPath: '/vault' }] },
+    ],
+    volumes: [
+      {
+        name: 'vault',
+        projected: {
+          sources: [{ serviceAccountToken: { audience: 'vault', expirationSeconds: 172800, path: 'token' } }],
+        },
+      },
+    ],
   },
 };
 
@@ -28,12 +37,22 @@ function workload(kind: WorkloadKind, namespace = 'team-a'): JsonObject {
   const selector = { matchLabels: { app: 'w' } };
   switch (kind) {
     case 'CronJob':
-      return { apiVersion: API_VERSION[kind], kind, metadata, spec: { schedule: '* * * * *', jobTemplate: { spec: { template } } } };
+      return {
+        apiVersion: API_VERSION[kind],
+        kind,
+        metadata,
+        spec: { schedule: '* * * * *', jobTemplate: { spec: { template } } },
+      };
     case 'Job':
     case 'ReplicationController':
       return { apiVersion: API_VERSION[kind], kind, metadata, spec: { template } };
     case 'StatefulSet':
-      return { apiVersion: API_VERSION[kind], kind, metadata, spec: { selector, serviceName: 'w', template, volumeClaimTemplates: [{ metadata: { name: 'data' } }] } };
+      return {
+        apiVersion: API_VERSION[kind],
+        kind,
+        metadata,
+        spec: { selector, serviceName: 'w', template, volumeClaimTemplates: [{ metadata: { name: 'data' } }] },
+      };
     default:
       return { apiVersion: API_VERSION[kind], kind, metadata, spec: { selector, template } };
   }
@@ -75,10 +94,15 @@ describe.each(WORKLOAD_KINDS.map((k) => [k]))('%s', (kind) => {
     expect(String(md.generateName ?? '')).toMatch(names[kind]);
     if (kind === 'StatefulSet') {
       expect(md.name).toBe('w-0');
-      expect((c.pod.spec as JsonObject).volumes).toContainEqual({ name: 'data', persistentVolumeClaim: { claimName: 'data-w-0' } });
+      expect((c.pod.spec as JsonObject).volumes).toContainEqual({
+        name: 'data',
+        persistentVolumeClaim: { claimName: 'data-w-0' },
+      });
     }
-    if (kind === 'Deployment') expect((md.labels as JsonObject)['pod-template-hash']).toBe(String(md.generateName).slice(2, -1));
-    if (kind === 'Job' || kind === 'CronJob') expect((md.labels as JsonObject)['job-name']).toBe(String(md.generateName).slice(0, -1));
+    if (kind === 'Deployment')
+      expect((md.labels as JsonObject)['pod-template-hash']).toBe(String(md.generateName).slice(2, -1));
+    if (kind === 'Job' || kind === 'CronJob')
+      expect((md.labels as JsonObject)['job-name']).toBe(String(md.generateName).slice(0, -1));
     // Stable from run to run.
     expect(classify(manifest, 'default')).toEqual(c);
   });
@@ -92,12 +116,23 @@ describe.each(WORKLOAD_KINDS.map((k) => [k]))('%s', (kind) => {
     expect(o.patch.every((op) => op.path.startsWith('/spec/'))).toBe(true);
     expect(o.plugin).toMatchObject({ serviceAccountName: 'default', automount: true, automountFrom: 'default' });
     expect(o.tokens).toEqual([
-      expect.objectContaining({ volume: 'vault', audience: 'vault', expirationSeconds: 7200, lifetimeSeconds: 7200, extended: false, containers: ['containers/app'] }),
+      expect.objectContaining({
+        volume: 'vault',
+        audience: 'vault',
+        expirationSeconds: 7200,
+        lifetimeSeconds: 7200,
+        extended: false,
+        containers: ['containers/app'],
+      }),
     ]);
     const base = SPEC_PATH[kind];
     expect(o.manifestEdits).toEqual([
       { op: 'set', path: [...base, 'automountServiceAccountToken'], value: false },
-      { op: 'set', path: [...base, 'volumes', 0, 'projected', 'sources', 0, 'serviceAccountToken', 'expirationSeconds'], value: 7200 },
+      {
+        op: 'set',
+        path: [...base, 'volumes', 0, 'projected', 'sources', 0, 'serviceAccountToken', 'expirationSeconds'],
+        value: 7200,
+      },
     ]);
     // Fed back, the written manifest needs no further change.
     const written = applyEditsToJson(manifest, o.manifestEdits);
@@ -115,18 +150,26 @@ describe.each(WORKLOAD_KINDS.map((k) => [k]))('%s', (kind) => {
 });
 
 test('a look-alike custom resource with a workload kind is skipped, not evaluated', () => {
-  const r = dryRun('apiVersion: example.com/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {template: {spec: {containers: []}}}\n');
-  expect(r.objects[0]).toMatchObject({ outcome: 'skipped', reason: 'Deployment of example.com/v1 is not Kubernetes\' own' });
+  const r = dryRun(
+    'apiVersion: example.com/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {template: {spec: {containers: []}}}\n',
+  );
+  expect(r.objects[0]).toMatchObject({
+    outcome: 'skipped',
+    reason: "Deployment of example.com/v1 is not Kubernetes' own",
+  });
 });
 
 test('a workload without a pod template is an error of that object only', () => {
-  const r = dryRun('apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: ok}\nspec: {automountServiceAccountToken: false, containers: [{name: a}]}\n');
+  const r = dryRun(
+    'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: ok}\nspec: {automountServiceAccountToken: false, containers: [{name: a}]}\n',
+  );
   expect(r.objects.map((o) => o.outcome)).toEqual(['error', 'passed']);
   expect(r.objects[0]!.reason).toBe('Deployment has no spec.template.spec');
 });
 
 test('parseManifests gives each List item its own line and index', () => {
-  const text = 'apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: Pod\n    metadata: {name: a}\n  - apiVersion: v1\n    kind: Secret\n    metadata: {name: b}\n';
+  const text =
+    'apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: Pod\n    metadata: {name: a}\n  - apiVersion: v1\n    kind: Secret\n    metadata: {name: b}\n';
   expect(parseManifests(text, 'l.yaml').objects.map((o) => [o.item, o.line])).toEqual([
     [0, 4],
     [1, 7],

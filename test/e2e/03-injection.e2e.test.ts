@@ -3,7 +3,17 @@
  * team-*, a projected token for audience vault, 3600 s, at /var/run/secrets/tokens/vault, in
  * every container) gets that token in every init and regular container.
  */
-import { allContainers, apiAccessVolumes, create, createRefused, ensureNamespace, type Pod, podManifest, tokenSources, warningLines } from './kube.js';
+import {
+  allContainers,
+  apiAccessVolumes,
+  create,
+  createRefused,
+  ensureNamespace,
+  type Pod,
+  podManifest,
+  tokenSources,
+  warningLines,
+} from './kube.js';
 import { policyFiles, setPolicies } from './tokenguard.js';
 
 const NS = 'team-inject';
@@ -17,7 +27,9 @@ beforeAll(async () => {
 
 describe('scenario 3: projected token injection', () => {
   test('every init and regular container of a pod in team-* gets the vault token', async () => {
-    const { stored } = await create(podManifest(NS, 'injected', { initContainers: ['init-a', 'init-b'], containers: ['app', 'helper'] }));
+    const { stored } = await create(
+      podManifest(NS, 'injected', { initContainers: ['init-a', 'init-b'], containers: ['app', 'helper'] }),
+    );
     const pod = stored as Pod;
     const vault = (pod.spec.volumes ?? []).filter((v) => v.name === 'vault-token');
     expect(vault).toHaveLength(1);
@@ -37,7 +49,9 @@ describe('scenario 3: projected token injection', () => {
   test('a pod whose own volume already takes the name vault-token: tokenguard warns, validate-pods refuses it with the reason', async () => {
     const pod = podManifest(NS, 'name-taken', { volumes: [{ name: 'vault-token', emptyDir: {} }] });
     const r = await createRefused(pod);
-    expect(warningLines(r.stderr)).toContain('Warning: tokenguard: vault-injection: not fixed: volume name vault-token is taken by another volume; token not injected');
+    expect(warningLines(r.stderr)).toContain(
+      'Warning: tokenguard: vault-injection: not fixed: volume name vault-token is taken by another volume; token not injected',
+    );
     expect(r.stderr).toContain(
       'admission webhook "validate-pods.tokenguard.dev" denied the request: tokenguard: vault-injection/inject-token: token vault-token (audience vault) missing in container(s) app',
     );

@@ -5,18 +5,31 @@
  * vault token of test/fixtures/policies/inject injected, both policies matching team-deploy.
  */
 import { waitFor } from './env.js';
-import { allContainers, API_TOKEN_PATH, apiAccessVolumes, apply, ensureNamespace, IMAGE, kubectlJson, type Pod, tokenSources } from './kube.js';
+import {
+  allContainers,
+  API_TOKEN_PATH,
+  apiAccessVolumes,
+  apply,
+  ensureNamespace,
+  IMAGE,
+  kubectlJson,
+  type Pod,
+  tokenSources,
+} from './kube.js';
 import { policyFiles, setPolicies } from './tokenguard.js';
 
 const NS = 'team-deploy';
 
 beforeAll(async () => {
-  await setPolicies({ ...policyFiles('test/fixtures/policies/strict'), ...policyFiles('test/fixtures/policies/inject') });
+  await setPolicies({
+    ...policyFiles('test/fixtures/policies/strict'),
+    ...policyFiles('test/fixtures/policies/inject'),
+  });
   await ensureNamespace(NS);
 });
 
 describe('scenario 4: a Deployment', () => {
-  test("its pods are stored mutated: no API token, the vault token in every container", async () => {
+  test('its pods are stored mutated: no API token, the vault token in every container', async () => {
     await apply({
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -48,7 +61,12 @@ describe('scenario 4: a Deployment', () => {
       expect(tokenSources(vault)).toEqual([{ audience: 'vault', expirationSeconds: 3600, path: 'token' }]);
       for (const c of allContainers(pod)) {
         const mounts = c.volumeMounts ?? [];
-        expect({ pod: pod.metadata?.name, container: c.name, vault: mounts.filter((m) => m.name === 'vault-token').length, api: mounts.filter((m) => m.mountPath === API_TOKEN_PATH).length }).toEqual({
+        expect({
+          pod: pod.metadata?.name,
+          container: c.name,
+          vault: mounts.filter((m) => m.name === 'vault-token').length,
+          api: mounts.filter((m) => m.mountPath === API_TOKEN_PATH).length,
+        }).toEqual({
           pod: pod.metadata?.name,
           container: c.name,
           vault: 1,

@@ -4,7 +4,19 @@
  * create and on `kubectl apply --dry-run=server`; an Opaque Secret is stored.
  */
 import { WEBHOOKS } from './env.js';
-import { API_TOKEN_PATH, apiAccessVolumes, create, createRefused, ensureNamespace, getObject, kubectl, type Pod, podManifest, tokenSources, warningLines } from './kube.js';
+import {
+  API_TOKEN_PATH,
+  apiAccessVolumes,
+  create,
+  createRefused,
+  ensureNamespace,
+  getObject,
+  kubectl,
+  type Pod,
+  podManifest,
+  tokenSources,
+  warningLines,
+} from './kube.js';
 import { policyFiles, setPolicies } from './tokenguard.js';
 import { legacyTokenSecret } from './webhooks.js';
 
@@ -26,13 +38,21 @@ describe('scenario 5: legacy token Secrets (shipped policies)', () => {
   });
 
   test('kubectl apply --dry-run=server is refused the same way', async () => {
-    const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: JSON.stringify(legacyTokenSecret(NS, 'legacy-dry-run')) });
+    const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], {
+      input: JSON.stringify(legacyTokenSecret(NS, 'legacy-dry-run')),
+    });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(DENIED);
   });
 
   test('an Opaque Secret is stored', async () => {
-    const { stored, result } = await create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'plain', namespace: NS }, type: 'Opaque', stringData: { key: 'value' } });
+    const { stored, result } = await create({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'plain', namespace: NS },
+      type: 'Opaque',
+      stringData: { key: 'value' },
+    });
     expect(stored.type).toBe('Opaque');
     expect(warningLines(result.stderr)).toEqual([]);
     expect(await getObject('secret', 'plain', NS)).toBeDefined();
@@ -47,7 +67,9 @@ describe('scenario 5: legacy token Secrets (shipped policies)', () => {
   });
 
   test('an opted-in pod keeps its token, and kubectl shows the Audit warning about 3607 s', async () => {
-    const { stored, result } = await create(podManifest(NS, 'api-pod', { annotations: { 'tokenguard.dev/api-access': 'true' } }));
+    const { stored, result } = await create(
+      podManifest(NS, 'api-pod', { annotations: { 'tokenguard.dev/api-access': 'true' } }),
+    );
     const pod = stored as Pod;
     expect(apiAccessVolumes(pod)).toHaveLength(1);
     expect(tokenSources(apiAccessVolumes(pod)[0])).toEqual([{ path: 'token', expirationSeconds: 3607 }]);

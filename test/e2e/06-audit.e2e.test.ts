@@ -3,7 +3,18 @@
  * prints the API server's `Warning:` lines on stderr, and what is stored is exactly what would be
  * stored without tokenguard.
  */
-import { API_TOKEN_PATH, allContainers, apiAccessVolumes, create, ensureNamespace, getObject, type Pod, podManifest, tokenSources, warningLines } from './kube.js';
+import {
+  API_TOKEN_PATH,
+  allContainers,
+  apiAccessVolumes,
+  create,
+  ensureNamespace,
+  getObject,
+  type Pod,
+  podManifest,
+  tokenSources,
+  warningLines,
+} from './kube.js';
 import { policyFiles, setPolicies } from './tokenguard.js';
 import { legacyTokenSecret } from './webhooks.js';
 
@@ -16,13 +27,16 @@ beforeAll(async () => {
 
 describe('scenario 6: audit mode', () => {
   test('a pod that would lose its token is stored unchanged, and kubectl shows warnings', async () => {
-    const { stored, result } = await create(podManifest(NS, 'audited', { initContainers: ['init'], containers: ['app'] }));
+    const { stored, result } = await create(
+      podManifest(NS, 'audited', { initContainers: ['init'], containers: ['app'] }),
+    );
     const pod = stored as Pod;
     expect(pod.spec.automountServiceAccountToken).toBeUndefined();
     const volumes = apiAccessVolumes(pod);
     expect(volumes).toHaveLength(1);
     expect(tokenSources(volumes[0])).toEqual([{ path: 'token', expirationSeconds: 3607 }]);
-    for (const c of allContainers(pod)) expect((c.volumeMounts ?? []).map((m) => m.mountPath)).toEqual([API_TOKEN_PATH]);
+    for (const c of allContainers(pod))
+      expect((c.volumeMounts ?? []).map((m) => m.mountPath)).toEqual([API_TOKEN_PATH]);
     const warnings = warningLines(result.stderr);
     expect(warnings.length).toBeGreaterThan(0);
     expect(warnings.every((w) => w.includes('strict-audit'))).toBe(true);

@@ -6,7 +6,18 @@
  */
 import { join } from 'node:path';
 import { fileSize, loadState, readSince, waitFor } from './env.js';
-import { API_TOKEN_PATH, allContainers, apiAccessVolumes, apply, create, ensureNamespace, kubectl, type Pod, podManifest, tokenSources } from './kube.js';
+import {
+  API_TOKEN_PATH,
+  allContainers,
+  apiAccessVolumes,
+  apply,
+  create,
+  ensureNamespace,
+  kubectl,
+  type Pod,
+  podManifest,
+  tokenSources,
+} from './kube.js';
 import { SIDECAR, type SidecarWebhook, startSidecarWebhook } from './sidecar-webhook.js';
 import { policyFiles, setPolicies } from './tokenguard.js';
 
@@ -16,12 +27,17 @@ let logOffset = 0;
 
 beforeAll(async () => {
   const state = loadState();
-  await setPolicies({ ...policyFiles('test/fixtures/policies/strict'), ...policyFiles('test/fixtures/policies/inject') });
+  await setPolicies({
+    ...policyFiles('test/fixtures/policies/strict'),
+    ...policyFiles('test/fixtures/policies/inject'),
+  });
   await ensureNamespace(NS);
   sidecar = await startSidecarWebhook(join(state.workDir, 'sidecar-webhook'));
   await apply(sidecar.configuration(NS));
   await waitFor('the sidecar webhook to be called', 60_000, async () => {
-    const r = await kubectl(['create', '-f', '-', '--dry-run=server', '-o', 'json'], { input: JSON.stringify(podManifest(NS, 'probe')) });
+    const r = await kubectl(['create', '-f', '-', '--dry-run=server', '-o', 'json'], {
+      input: JSON.stringify(podManifest(NS, 'probe')),
+    });
     if (r.code !== 0) throw new Error(r.stderr);
     return (JSON.parse(r.stdout) as Pod).spec.containers.some((c) => c.name === SIDECAR) ? true : undefined;
   });
@@ -58,7 +74,11 @@ describe('scenario 7: reinvocation after another webhook adds a sidecar', () => 
     expect(apiAccessVolumes(pod)).toEqual([]);
     for (const c of allContainers(pod)) {
       const mounts = c.volumeMounts ?? [];
-      expect({ container: c.name, vault: mounts.filter((m) => m.name === 'vault-token').length, api: mounts.filter((m) => m.mountPath === API_TOKEN_PATH).length }).toEqual({
+      expect({
+        container: c.name,
+        vault: mounts.filter((m) => m.name === 'vault-token').length,
+        api: mounts.filter((m) => m.mountPath === API_TOKEN_PATH).length,
+      }).toEqual({
         container: c.name,
         vault: 1,
         api: 0,
@@ -72,14 +92,19 @@ describe('scenario 7: reinvocation after another webhook adds a sidecar', () => 
   });
 
   test('an opted-in pod: the sidecar gets both the API token (3600 s) and the vault token', async () => {
-    const { stored } = await create(podManifest(NS, 'meshed-api', { annotations: { 'tokenguard.dev/api-access': 'true' } }));
+    const { stored } = await create(
+      podManifest(NS, 'meshed-api', { annotations: { 'tokenguard.dev/api-access': 'true' } }),
+    );
     const pod = stored as Pod;
     expect(pod.spec.containers.map((c) => c.name)).toEqual(['app', SIDECAR]);
     const api = apiAccessVolumes(pod);
     expect(api).toHaveLength(1);
     expect(tokenSources(api[0])).toEqual([{ path: 'token', expirationSeconds: 3600 }]);
     for (const c of pod.spec.containers) {
-      expect({ container: c.name, mounts: (c.volumeMounts ?? []).map((m) => m.name).sort() }).toEqual({ container: c.name, mounts: [api[0]!.name, 'vault-token'].sort() });
+      expect({ container: c.name, mounts: (c.volumeMounts ?? []).map((m) => m.name).sort() }).toEqual({
+        container: c.name,
+        mounts: [api[0]!.name, 'vault-token'].sort(),
+      });
     }
   });
 });

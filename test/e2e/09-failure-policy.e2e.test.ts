@@ -12,9 +12,25 @@
  * Policies: test/fixtures/policies/strict.
  */
 import { fileSize, loadState, readSince, WEBHOOKS, waitFor } from './env.js';
-import { apiAccessVolumes, create, createRefused, ensureNamespace, getObject, kubectl, type Pod, podManifest, tokenSources } from './kube.js';
+import {
+  apiAccessVolumes,
+  create,
+  createRefused,
+  ensureNamespace,
+  getObject,
+  kubectl,
+  type Pod,
+  podManifest,
+  tokenSources,
+} from './kube.js';
 import { policyFiles, serveAlive, setPolicies, startServe, stopServe } from './tokenguard.js';
-import { deleteWebhookConfiguration, legacyTokenSecret, type RenderedConfigs, registerWebhooks, renderWebhookConfigs } from './webhooks.js';
+import {
+  deleteWebhookConfiguration,
+  legacyTokenSecret,
+  type RenderedConfigs,
+  registerWebhooks,
+  renderWebhookConfigs,
+} from './webhooks.js';
 
 const NS = 'e2e-failure';
 /** deploy/base's embedded-token scan of other Secrets (failurePolicy Ignore), when present. */
@@ -40,7 +56,9 @@ describe('scenario 9: failure policies', () => {
     await registerWebhooks({ validating: configs.validating });
     const r = await createRefused(podManifest(NS, 'not-mutated'));
     expect(r.stderr).toMatch(
-      new RegExp(`admission webhook "${WEBHOOKS.validatePods.replace(/\./g, '\\.')}" denied the request: tokenguard: strict/[a-z-]+: .*kube-api-access-[a-z0-9]{5}`),
+      new RegExp(
+        `admission webhook "${WEBHOOKS.validatePods.replace(/\./g, '\\.')}" denied the request: tokenguard: strict/[a-z-]+: .*kube-api-access-[a-z0-9]{5}`,
+      ),
     );
     expect(await getObject('pod', 'not-mutated', NS)).toBeUndefined();
     await registerWebhooks(configs);
@@ -56,20 +74,36 @@ describe('scenario 9: failure policies', () => {
     expect(pod.stderr).toContain(`failed calling webhook "${WEBHOOKS.validatePods}"`);
     expect(await getObject('pod', 'while-down', NS)).toBeUndefined();
     // The mutating webhook was called first and failed open; only the API server log says so.
-    const failOpen = new RegExp(`Failed calling webhook, failing open ${WEBHOOKS.mutate.replace(/\./g, '\\.')}: failed calling webhook "${WEBHOOKS.mutate.replace(/\./g, '\\.')}": failed to call webhook: Post "${state.webhookBaseUrl}/mutate\\?timeout=5s": dial tcp [^ ]+: connect: connection refused`);
-    const line = await waitFor('the API server to log the failed-open call', 10_000, async () => readSince(state.logs.apiserver, apiserverOffset).split('\n').find((l) => failOpen.test(l)));
+    const failOpen = new RegExp(
+      `Failed calling webhook, failing open ${WEBHOOKS.mutate.replace(/\./g, '\\.')}: failed calling webhook "${WEBHOOKS.mutate.replace(/\./g, '\\.')}": failed to call webhook: Post "${state.webhookBaseUrl}/mutate\\?timeout=5s": dial tcp [^ ]+: connect: connection refused`,
+    );
+    const line = await waitFor('the API server to log the failed-open call', 10_000, async () =>
+      readSince(state.logs.apiserver, apiserverOffset)
+        .split('\n')
+        .find((l) => failOpen.test(l)),
+    );
     expect(line).toMatch(/^W\d{4} /);
 
     const secret = await createRefused(legacyTokenSecret(NS, 'legacy-while-down'));
     expect(secret.stderr).toContain(`failed calling webhook "${WEBHOOKS.validateSecrets}"`);
 
-    const { stored } = await create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'opaque-while-down', namespace: NS }, type: 'Opaque', stringData: { k: 'v' } });
+    const { stored } = await create({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'opaque-while-down', namespace: NS },
+      type: 'Opaque',
+      stringData: { k: 'v' },
+    });
     expect(stored.type).toBe('Opaque');
     const scan = [...configs.validating.webhooks].find((w) => w.name === SCAN_SECRETS);
     if (scan) {
       expect(scan.failurePolicy).toBe('Ignore');
       await waitFor('the API server to log the failed-open scan', 10_000, async () =>
-        readSince(state.logs.apiserver, apiserverOffset).includes(`Failed calling webhook, failing open ${SCAN_SECRETS}:`) ? true : undefined,
+        readSince(state.logs.apiserver, apiserverOffset).includes(
+          `Failed calling webhook, failing open ${SCAN_SECRETS}:`,
+        )
+          ? true
+          : undefined,
       );
     }
   });
@@ -79,7 +113,9 @@ describe('scenario 9: failure policies', () => {
     await deleteWebhookConfiguration('validatingwebhookconfiguration');
     // The API server drops the deleted configuration within a moment: wait, bounded.
     await waitFor('pod creation to be admitted without the validating webhook', 60_000, async () => {
-      const r = await kubectl(['create', '-f', '-', '--dry-run=server', '-o', 'name'], { input: JSON.stringify(podManifest(NS, 'probe')) });
+      const r = await kubectl(['create', '-f', '-', '--dry-run=server', '-o', 'name'], {
+        input: JSON.stringify(podManifest(NS, 'probe')),
+      });
       return r.code === 0 ? true : undefined;
     });
     const { stored } = await create(podManifest(NS, 'unmutated'));

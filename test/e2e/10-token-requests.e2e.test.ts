@@ -27,7 +27,9 @@ const ISSUER = 'https://kubernetes.default.svc';
 /** token-requests-vault with onViolation Mutate. */
 function shortenPolicies(): PolicySet {
   const set = policyFiles(POLICIES);
-  return Object.fromEntries(Object.entries(set).map(([file, text]) => [file, text.replace('onViolation: Deny', 'onViolation: Mutate')]));
+  return Object.fromEntries(
+    Object.entries(set).map(([file, text]) => [file, text.replace('onViolation: Deny', 'onViolation: Mutate')]),
+  );
 }
 let base: RenderedConfigs;
 let withTokensConfigs: RenderedConfigs;
@@ -37,7 +39,15 @@ function tokenRequestHook(from: Webhook | undefined, name: string): Webhook {
   if (!from) throw new Error(`e2e: deploy/base lacks the webhook to copy for ${name}`);
   const hook = structuredClone(from);
   hook.name = name;
-  hook.rules = [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['serviceaccounts/token'], scope: 'Namespaced' }];
+  hook.rules = [
+    {
+      apiGroups: [''],
+      apiVersions: ['v1'],
+      operations: ['CREATE'],
+      resources: ['serviceaccounts/token'],
+      scope: 'Namespaced',
+    },
+  ];
   delete hook.matchConditions;
   return hook;
 }
@@ -49,14 +59,27 @@ beforeAll(async () => {
   const withTokens = structuredClone(base);
   withTokensConfigs = withTokens;
   if (!withTokens.mutating.webhooks.some((w) => w.name === MUTATE)) {
-    withTokens.mutating.webhooks.push(tokenRequestHook(base.mutating.webhooks.find((w) => w.name === 'mutate.tokenguard.dev'), MUTATE));
+    withTokens.mutating.webhooks.push(
+      tokenRequestHook(
+        base.mutating.webhooks.find((w) => w.name === 'mutate.tokenguard.dev'),
+        MUTATE,
+      ),
+    );
   }
   if (!withTokens.validating.webhooks.some((w) => w.name === VALIDATE)) {
-    withTokens.validating.webhooks.push(tokenRequestHook(base.validating.webhooks.find((w) => w.name === 'validate-pods.tokenguard.dev'), VALIDATE));
+    withTokens.validating.webhooks.push(
+      tokenRequestHook(
+        base.validating.webhooks.find((w) => w.name === 'validate-pods.tokenguard.dev'),
+        VALIDATE,
+      ),
+    );
   }
-  const rules = (w: Webhook | undefined) => w?.rules.flatMap((r) => r.resources.map((res) => `${r.operations.join('+')} ${res}`));
+  const rules = (w: Webhook | undefined) =>
+    w?.rules.flatMap((r) => r.resources.map((res) => `${r.operations.join('+')} ${res}`));
   expect(rules(withTokens.mutating.webhooks.find((w) => w.name === MUTATE))).toEqual(['CREATE serviceaccounts/token']);
-  expect(rules(withTokens.validating.webhooks.find((w) => w.name === VALIDATE))).toEqual(['CREATE serviceaccounts/token']);
+  expect(rules(withTokens.validating.webhooks.find((w) => w.name === VALIDATE))).toEqual([
+    'CREATE serviceaccounts/token',
+  ]);
   await setPolicies(policyFiles(POLICIES));
   await ensureNamespace(NS);
   await registerWebhooks(withTokens);
@@ -104,7 +127,13 @@ describe('scenario 10: TokenRequest limits', () => {
   });
 
   test('the API server issues a pod-bound 3607 s token for a year: the exempt user gets one', async () => {
-    const r = await createToken('--bound-object-kind=Pod', `--bound-object-name=${POD}`, '--duration=3607s', '--as=system:serviceaccount:ci:deployer', '--as-group=system:masters');
+    const r = await createToken(
+      '--bound-object-kind=Pod',
+      `--bound-object-name=${POD}`,
+      '--duration=3607s',
+      '--as=system:serviceaccount:ci:deployer',
+      '--as-group=system:masters',
+    );
     expect(r.stderr).toBe('');
     const { lifetime, claims } = tokenLifetime(r.stdout.trim());
     expect(lifetime).toBe(31536000);
@@ -132,11 +161,15 @@ describe('scenario 10: TokenRequest limits', () => {
     expect(r.code).toBe(0);
     expect(tokenLifetime(r.stdout.trim()).lifetime).toBe(7200);
     // The requester is told, as the API server's own maximum would tell them.
-    expect(r.stderr).toContain('Warning: tokenguard: token-requests-vault: requested expirationSeconds 172800 shortened to 7200');
+    expect(r.stderr).toContain(
+      'Warning: tokenguard: token-requests-vault: requested expirationSeconds 172800 shortened to 7200',
+    );
     const bound = await createToken('--bound-object-kind=Pod', `--bound-object-name=${POD}`, '--duration=3607s');
     expect(bound.code).toBe(0);
     expect(tokenLifetime(bound.stdout.trim()).lifetime).toBe(3606);
-    expect(bound.stderr).toContain('Warning: tokenguard: token-requests-vault: requested expirationSeconds 3607 (extended to 31536000 s) shortened to 3606');
+    expect(bound.stderr).toContain(
+      'Warning: tokenguard: token-requests-vault: requested expirationSeconds 3607 (extended to 31536000 s) shortened to 3606',
+    );
   });
 
   test('every webhook call so far in this scenario succeeded', async () => {

@@ -56,11 +56,19 @@ function post(path: string, body: string): Promise<{ status: number; body: strin
 function servingSerial(): Promise<string> {
   const state = loadState();
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port: state.serve.port, ca: readFileSync(join(state.serve.certDir, 'ca.crt')), servername: 'localhost' }, () => {
-      const cert: PeerCertificate = socket.getPeerCertificate();
-      socket.end();
-      resolve(cert.serialNumber.toUpperCase());
-    });
+    const socket = connect(
+      {
+        host: '127.0.0.1',
+        port: state.serve.port,
+        ca: readFileSync(join(state.serve.certDir, 'ca.crt')),
+        servername: 'localhost',
+      },
+      () => {
+        const cert: PeerCertificate = socket.getPeerCertificate();
+        socket.end();
+        resolve(cert.serialNumber.toUpperCase());
+      },
+    );
     socket.on('error', reject);
   });
 }
@@ -70,7 +78,12 @@ describe('scenario 11: operations', () => {
     const review = JSON.stringify({
       apiVersion: 'admission.k8s.io/v1',
       kind: 'AdmissionReview',
-      request: { uid: 'e2e-no-client-cert', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', object: podManifest(NS, 'x') },
+      request: {
+        uid: 'e2e-no-client-cert',
+        kind: { group: '', version: 'v1', kind: 'Pod' },
+        operation: 'CREATE',
+        object: podManifest(NS, 'x'),
+      },
     });
     const r = await post('/validate', review);
     expect(r.status).toBe(403);
@@ -81,12 +94,20 @@ describe('scenario 11: operations', () => {
   });
 
   test('a broken policy update is refused; the last good set stays in force', async () => {
-    const broken = { 'broken.yaml': 'apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata:\n  name: broken\nspec:\n  mode: Sometimes\n' };
-    await expect(setPolicies({ ...policyFiles('test/fixtures/policies/strict'), ...broken })).rejects.toThrow(/refused the policy set/);
+    const broken = {
+      'broken.yaml':
+        'apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata:\n  name: broken\nspec:\n  mode: Sometimes\n',
+    };
+    await expect(setPolicies({ ...policyFiles('test/fixtures/policies/strict'), ...broken })).rejects.toThrow(
+      /refused the policy set/,
+    );
     const { stored } = await create(podManifest(NS, 'after-broken-update'));
     expect((stored as Pod).spec.automountServiceAccountToken).toBe(false);
     const state = loadState();
-    const metrics = await httpsGet(`https://127.0.0.1:${state.serve.port}/metrics`, join(state.serve.certDir, 'ca.crt'));
+    const metrics = await httpsGet(
+      `https://127.0.0.1:${state.serve.port}/metrics`,
+      join(state.serve.certDir, 'ca.crt'),
+    );
     expect(metrics.body).toMatch(/^tokenguard_policy_last_reload_success 0$/m);
     await setPolicies(policyFiles('test/fixtures/policies/audit'));
     const after = await httpsGet(`https://127.0.0.1:${state.serve.port}/metrics`, join(state.serve.certDir, 'ca.crt'));
@@ -101,7 +122,22 @@ describe('scenario 11: operations', () => {
     await new Promise<void>((resolve, reject) =>
       execFile(
         process.execPath,
-        [CLI, 'certs', 'generate', '--renew', '--service', 'tokenguard', '--namespace', 'tokenguard-system', '--dns', 'localhost', '--ip', '127.0.0.1', '--out', state.serve.certDir],
+        [
+          CLI,
+          'certs',
+          'generate',
+          '--renew',
+          '--service',
+          'tokenguard',
+          '--namespace',
+          'tokenguard-system',
+          '--dns',
+          'localhost',
+          '--ip',
+          '127.0.0.1',
+          '--out',
+          state.serve.certDir,
+        ],
         (err, _stdout, stderr) => (err ? reject(new Error(String(stderr))) : resolve()),
       ),
     );
@@ -109,7 +145,8 @@ describe('scenario 11: operations', () => {
       for (const line of readSince(state.serve.log, offset).split('\n')) {
         if (!line.startsWith('{')) continue;
         const l = JSON.parse(line) as { event?: string; result?: string; serialNumber?: string };
-        if (l.event === 'certificate-reload' && l.result === 'success' && l.serialNumber) return l.serialNumber.toUpperCase();
+        if (l.event === 'certificate-reload' && l.result === 'success' && l.serialNumber)
+          return l.serialNumber.toUpperCase();
       }
       return undefined;
     });

@@ -11,7 +11,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { loadState, waitFor } from './env.js';
-import { create, createRefused, ensureNamespace, getObject, kubectl, kubectlOk, type K8sObject, warningLines } from './kube.js';
+import {
+  create,
+  createRefused,
+  ensureNamespace,
+  getObject,
+  kubectl,
+  kubectlOk,
+  type K8sObject,
+  warningLines,
+} from './kube.js';
 import { policyFiles, setPolicies } from './tokenguard.js';
 import { legacyTokenSecret } from './webhooks.js';
 
@@ -38,9 +47,13 @@ function named(o: K8sObject, name: string): K8sObject {
 
 beforeAll(async () => {
   await ensureNamespace(NS);
-  await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(legacyTokenSecret('kube-system', 'e2e-legacy-source')) });
+  await kubectlOk(['apply', '-f', '-'], {
+    input: JSON.stringify(legacyTokenSecret('kube-system', 'e2e-legacy-source')),
+  });
   legacyToken = await waitFor('the token controller to fill kube-system/e2e-legacy-source', 60_000, async () => {
-    const s = (await getObject('secret', 'e2e-legacy-source', 'kube-system')) as { data?: { token?: string } } | undefined;
+    const s = (await getObject('secret', 'e2e-legacy-source', 'kube-system')) as
+      | { data?: { token?: string } }
+      | undefined;
     return s?.data?.token ? Buffer.from(s.data.token, 'base64').toString('utf8') : undefined;
   });
 });
@@ -70,9 +83,13 @@ describe('scenario 12: legacy tokens embedded in other Secrets', () => {
   test('strict (Deny): an UPDATE that pastes the token into an existing Secret is refused', async () => {
     await create(named(kubeconfigWith('none-yet'), 'kubeconfig-updated'));
     // `kubectl replace`, not `apply`: apply echoes its whole patch, Secret data included, when refused.
-    const r = await kubectl(['replace', '-f', '-'], { input: JSON.stringify(named(kubeconfigWith(legacyToken), 'kubeconfig-updated')) });
+    const r = await kubectl(['replace', '-f', '-'], {
+      input: JSON.stringify(named(kubeconfigWith(legacyToken), 'kubeconfig-updated')),
+    });
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain(`admission webhook "${SCAN}" denied the request: tokenguard: strict/embedded-legacy-token: legacy token of ${SHORT_SUBJECT} in data key "kubeconfig"`);
+    expect(r.stderr).toContain(
+      `admission webhook "${SCAN}" denied the request: tokenguard: strict/embedded-legacy-token: legacy token of ${SHORT_SUBJECT} in data key "kubeconfig"`,
+    );
   });
 
   test('a short-lived token from kubectl create token is not flagged', async () => {
@@ -85,7 +102,10 @@ describe('scenario 12: legacy tokens embedded in other Secrets', () => {
     const state = loadState();
     expect(legacyToken.length).toBeGreaterThan(100);
     for (const file of [state.serve.log, state.logs.apiserver, state.logs.controllerManager, state.logs.transcript]) {
-      expect({ file, leaked: readFileSync(file, 'utf8').includes(legacyToken.slice(-40)) }).toEqual({ file, leaked: false });
+      expect({ file, leaked: readFileSync(file, 'utf8').includes(legacyToken.slice(-40)) }).toEqual({
+        file,
+        leaked: false,
+      });
     }
   });
 });

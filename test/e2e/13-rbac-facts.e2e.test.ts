@@ -25,7 +25,12 @@ async function keepsToken(serviceAccountName: string, namespace = NS): Promise<b
 
 /** Polls dry runs until tokenguard's view of the cluster gives `want` (informers are eventually consistent). */
 async function eventually(what: string, serviceAccountName: string, want: boolean, namespace = NS): Promise<void> {
-  await waitFor(what, 30_000, async () => ((await keepsToken(serviceAccountName, namespace)) === want ? true : undefined), 300);
+  await waitFor(
+    what,
+    30_000,
+    async () => ((await keepsToken(serviceAccountName, namespace)) === want ? true : undefined),
+    300,
+  );
 }
 
 const roleBinding = (name: string, subjects: object[]) => ({
@@ -67,7 +72,11 @@ describe('scenario 13: RBAC bindings decide who keeps the API token', () => {
 
   test('a binding to the group system:serviceaccounts:<namespace> counts for every ServiceAccount there', async () => {
     expect(await keepsToken('reader')).toBe(false);
-    await apply(roleBinding('all-view', [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: `system:serviceaccounts:${NS}` }]));
+    await apply(
+      roleBinding('all-view', [
+        { kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: `system:serviceaccounts:${NS}` },
+      ]),
+    );
     await eventually('the group binding to reach tokenguard', 'reader', true);
     expect(await keepsToken('worker')).toBe(true);
     await kubectlOk(['delete', 'rolebinding', 'all-view', '-n', NS]);
@@ -78,11 +87,23 @@ describe('scenario 13: RBAC bindings decide who keeps the API token', () => {
     // Only the selector policy: it removes tokens in namespaces labelled tier=apps, for pods with an app label.
     await setPolicies(policyFiles('test/fixtures/policies/selector'));
     const labelled = async (name: string) =>
-      apiAccessVolumes((await create(podManifest(NS, name, { labels: { app: 'web' } }), { dryRun: true })).stored as Pod).length > 0;
+      apiAccessVolumes(
+        (await create(podManifest(NS, name, { labels: { app: 'web' } }), { dryRun: true })).stored as Pod,
+      ).length > 0;
     expect(await labelled(`sel-${++n}`)).toBe(true);
     await kubectlOk(['label', 'namespace', NS, 'tier=apps', '--overwrite']);
-    await waitFor('the label to reach tokenguard', 30_000, async () => ((await labelled(`sel-${++n}`)) ? undefined : true), 300);
+    await waitFor(
+      'the label to reach tokenguard',
+      30_000,
+      async () => ((await labelled(`sel-${++n}`)) ? undefined : true),
+      300,
+    );
     await kubectlOk(['label', 'namespace', NS, 'tier-']);
-    await waitFor('the label removal to reach tokenguard', 30_000, async () => ((await labelled(`sel-${++n}`)) ? true : undefined), 300);
+    await waitFor(
+      'the label removal to reach tokenguard',
+      30_000,
+      async () => ((await labelled(`sel-${++n}`)) ? true : undefined),
+      300,
+    );
   });
 });

@@ -20,16 +20,38 @@ import { REPO_ROOT } from './env.js';
 import { apply, KUBECTL, type K8sObject, kubectl, kubectlOk } from './kube.js';
 import { CLI } from './tokenguard.js';
 
-const OVERLAYS = ['self-managed', 'self-managed-audit-only', 'self-managed-controller', 'self-managed-controller-audit-only', 'cert-manager', 'audit-only', 'fail-closed-mutating'];
+const OVERLAYS = [
+  'self-managed',
+  'self-managed-audit-only',
+  'self-managed-controller',
+  'self-managed-controller-audit-only',
+  'cert-manager',
+  'audit-only',
+  'fail-closed-mutating',
+];
 let root = '';
 
 beforeAll(async () => {
   // A copy of deploy/ and policies/, so generated keys never land in the repository.
   root = mkdtempSync(join(tmpdir(), 'tg-install-'));
   copyInstallTree(REPO_ROOT, root);
-  execFileSync(process.execPath, [CLI, 'certs', 'generate', '--service', 'tokenguard', '--namespace', 'tokenguard-system', '--out', join(root, 'deploy', 'overlays', 'self-managed')], {
-    stdio: 'pipe',
-  });
+  execFileSync(
+    process.execPath,
+    [
+      CLI,
+      'certs',
+      'generate',
+      '--service',
+      'tokenguard',
+      '--namespace',
+      'tokenguard-system',
+      '--out',
+      join(root, 'deploy', 'overlays', 'self-managed'),
+    ],
+    {
+      stdio: 'pipe',
+    },
+  );
   // Namespaced objects need their namespace to exist, even for a dry run.
   await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'tokenguard-system' } });
   const crds = join(REPO_ROOT, 'test/fixtures/crds/crds.yaml');
@@ -38,18 +60,33 @@ beforeAll(async () => {
 });
 
 function render(overlay: string): K8sObject[] {
-  const text = execFileSync(KUBECTL, ['kustomize', join(root, 'deploy', 'overlays', overlay)], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
-  return parseAllDocuments(text).map((d) => d.toJS() as K8sObject).filter((o) => o !== null);
+  const text = execFileSync(KUBECTL, ['kustomize', join(root, 'deploy', 'overlays', overlay)], {
+    encoding: 'utf8',
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return parseAllDocuments(text)
+    .map((d) => d.toJS() as K8sObject)
+    .filter((o) => o !== null);
 }
 
 describe('scenario 14: every overlay passes the API server validation (server-side dry run)', () => {
   test.each(OVERLAYS)('%s', async (overlay) => {
     const objects = render(overlay);
     const kinds = new Set(objects.map((o) => o.kind));
-    for (const k of ['Deployment', 'Service', 'ConfigMap', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+    for (const k of [
+      'Deployment',
+      'Service',
+      'ConfigMap',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'MutatingWebhookConfiguration',
+      'ValidatingWebhookConfiguration',
+    ]) {
       expect(kinds).toContain(k);
     }
-    const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) });
+    const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }),
+    });
     expect({ overlay, code: r.code, stderr: r.stderr.trim() }).toEqual({ overlay, code: 0, stderr: '' });
     for (const o of objects) expect(r.stdout).toContain(`${o.metadata?.name}`);
   });

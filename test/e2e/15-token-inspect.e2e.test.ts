@@ -16,9 +16,14 @@ const NS = 'e2e-tokens';
 
 function inspect(args: string[], stdin: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLI, 'token', 'inspect', ...args], { encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [CLI, 'token', 'inspect', ...args],
+      { encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
     child.stdin?.end(stdin);
   });
 }
@@ -31,12 +36,21 @@ describe('scenario 15: token inspect against the API server that issued the toke
   beforeAll(async () => {
     await ensureNamespace(NS);
     await kubectlOk(['create', 'serviceaccount', 'inspector', '-n', NS]);
-    token = (await kubectlOk(['create', 'token', 'inspector', '-n', NS, '--duration=20m', '--audience=vault'])).stdout.trim();
+    token = (
+      await kubectlOk(['create', 'token', 'inspector', '-n', NS, '--duration=20m', '--audience=vault'])
+    ).stdout.trim();
     const bearer = (await kubectlOk(['create', 'token', 'default', '-n', NS, '--duration=10m'])).stdout.trim();
     dir = mkdtempSync(join(tmpdir(), 'tg-inspect-'));
     writeFileSync(join(dir, 'bearer'), bearer, { mode: 0o600 });
     const state = loadState();
-    keysArgs = ['--jwks', `${state.apiserverUrl}/openid/v1/jwks`, '--ca-file', state.caFile, '--bearer-token-file', join(dir, 'bearer')];
+    keysArgs = [
+      '--jwks',
+      `${state.apiserverUrl}/openid/v1/jwks`,
+      '--ca-file',
+      state.caFile,
+      '--bearer-token-file',
+      join(dir, 'bearer'),
+    ];
   });
 
   test('classifies it as an unbound token of its ServiceAccount and verifies its signature with the cluster keys', async () => {
@@ -57,7 +71,10 @@ describe('scenario 15: token inspect against the API server that issued the toke
   });
 
   test('flags a lifetime over the maximum and an audience the policy does not allow; the token never appears', async () => {
-    const r = await inspect([...keysArgs, '--max-expiration', '600', '--allowed-audience', 'sts.amazonaws.com', '-'], token);
+    const r = await inspect(
+      [...keysArgs, '--max-expiration', '600', '--allowed-audience', 'sts.amazonaws.com', '-'],
+      token,
+    );
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/1200/);
     expect(r.stdout).toMatch(/vault/);

@@ -14,7 +14,12 @@
  */
 import { join } from 'node:path';
 import type { ClusterFacts } from '../../src/engine/types.js';
-import { type ClusterFactsProvider, createClusterFacts, type FactsLogger, readClusterFacts } from '../../src/facts/informers.js';
+import {
+  type ClusterFactsProvider,
+  createClusterFacts,
+  type FactsLogger,
+  readClusterFacts,
+} from '../../src/facts/informers.js';
 import { type KubeConfig, loadKubeConfig } from '../../src/kube/config.js';
 import { type Cluster, startCluster } from './cluster.js';
 import { type E2EState, loadState, waitFor } from './env.js';
@@ -41,7 +46,8 @@ async function kube(args: readonly string[], input?: string): Promise<void> {
   if (r.code !== 0) throw new Error(`e2e: kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
 }
 
-const applyObjects = (...objects: object[]) => kube(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+const applyObjects = (...objects: object[]) =>
+  kube(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
 
 const sa = (name: string) => facts.lookup({ namespace: NS, serviceAccount: name });
 const until = <T>(what: string, f: () => T | undefined | false) =>
@@ -65,7 +71,8 @@ const roleBinding = (name: string, serviceAccount: string) => ({
 
 beforeAll(async () => {
   const binDir = process.env.TOKENGUARD_E2E_BIN_DIR;
-  if (!binDir) throw new Error('e2e: TOKENGUARD_E2E_BIN_DIR is not set; run the suite with test/e2e/run.sh (npm run test:e2e)');
+  if (!binDir)
+    throw new Error('e2e: TOKENGUARD_E2E_BIN_DIR is not set; run the suite with test/e2e/run.sh (npm run test:e2e)');
   const suite = loadState();
   cluster = await startCluster({ binDir, workDir: join(suite.workDir, 'restart-cluster') });
   state = { ...suite, kubeconfig: cluster.kubeconfig };
@@ -73,7 +80,11 @@ beforeAll(async () => {
   await kube(['create', 'namespace', NS]);
   await kube(['label', 'namespace', NS, 'tier=before']);
   await applyObjects(
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'worker', namespace: NS, annotations: { 'tokenguard.dev/api-access': 'false' } } },
+    {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'worker', namespace: NS, annotations: { 'tokenguard.dev/api-access': 'false' } },
+    },
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'reader', namespace: NS } },
     roleBinding('reader-view', 'reader'),
   );
@@ -96,7 +107,9 @@ test('kube-apiserver stopped: answers from the cache, bindings unknown, a miss f
   await cluster.stopApiserver();
   await until('every informer down and reconnecting', () => {
     const s = facts.status();
-    return Object.values(s.resources).every((r) => !r.watching && r.stale) && Object.values(s.reconnects).every((n) => n > 0);
+    return (
+      Object.values(s.resources).every((r) => !r.watching && r.stale) && Object.values(s.reconnects).every((n) => n > 0)
+    );
   });
   expect(facts.status().stale).toBe(true);
 
@@ -120,7 +133,9 @@ test('kube-apiserver stopped: answers from the cache, bindings unknown, a miss f
   expect(facts.ready()).toBe(true); // readiness is about the first sync; staleness degrades decisions, not serving
   expect(lines.some((l) => l.level === 'warn' && l.msg === 'facts watch failed; reconnecting')).toBe(true);
   // Staleness is checked on a timer (every 10 s by default), and said once when it starts.
-  await until('the stale warning', () => lines.some((l) => l.level === 'warn' && l.msg.startsWith('cluster facts are stale')));
+  await until('the stale warning', () =>
+    lines.some((l) => l.level === 'warn' && l.msg.startsWith('cluster facts are stale')),
+  );
 }, 120_000);
 
 test('kube-apiserver back (new process, same etcd): watches reopen, changes made after the restart arrive', async () => {
@@ -156,7 +171,10 @@ test('kube-apiserver back (new process, same etcd): watches reopen, changes made
   const keys = (o: object) => Object.keys(o).sort();
   await until('the cache agrees with a fresh listing', () => {
     const snap = facts.snapshot();
-    return JSON.stringify(keys(snap.serviceAccounts)) === JSON.stringify([...listed.serviceAccounts.keys()].sort()) && JSON.stringify(keys(snap.namespaces)) === JSON.stringify([...listed.namespaces.keys()].sort());
+    return (
+      JSON.stringify(keys(snap.serviceAccounts)) === JSON.stringify([...listed.serviceAccounts.keys()].sort()) &&
+      JSON.stringify(keys(snap.namespaces)) === JSON.stringify([...listed.namespaces.keys()].sort())
+    );
   });
   expect(facts.status().objects.serviceaccounts).toBe(listed.serviceAccounts.size);
   expect(facts.status().objects.namespaces).toBe(listed.namespaces.size);

@@ -12,7 +12,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileSize, loadState, REPO_ROOT, waitFor } from './env.js';
-import { create, ensureNamespace, getObject, KUBECTL, kubectl, kubectlOk, type K8sObject, warningLines } from './kube.js';
+import {
+  create,
+  ensureNamespace,
+  getObject,
+  KUBECTL,
+  kubectl,
+  kubectlOk,
+  type K8sObject,
+  warningLines,
+} from './kube.js';
 import { policyFiles, setPolicies } from './tokenguard.js';
 import { legacyTokenSecret } from './webhooks.js';
 
@@ -24,9 +33,13 @@ let legacyToken = '';
 beforeAll(async () => {
   await ensureNamespace(NS);
   await setPolicies(policyFiles('policies'));
-  await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(legacyTokenSecret('kube-system', 'e2e-limits-source')) });
+  await kubectlOk(['apply', '-f', '-'], {
+    input: JSON.stringify(legacyTokenSecret('kube-system', 'e2e-limits-source')),
+  });
   legacyToken = await waitFor('the token controller to fill kube-system/e2e-limits-source', 60_000, async () => {
-    const s = (await getObject('secret', 'e2e-limits-source', 'kube-system')) as { data?: { token?: string } } | undefined;
+    const s = (await getObject('secret', 'e2e-limits-source', 'kube-system')) as
+      | { data?: { token?: string } }
+      | undefined;
     return s?.data?.token ? Buffer.from(s.data.token, 'base64').toString('utf8') : undefined;
   });
 });
@@ -38,14 +51,17 @@ afterAll(async () => {
 /** An Opaque Secret whose data values add up to exactly the 1 MiB limit, the token in `kubeconfig`. */
 function fullSecret(name: string, filler: string): K8sObject {
   const kubeconfig = `apiVersion: v1\nkind: Config\nusers:\n- name: ci\n  user:\n    token: ${legacyToken}\n`;
-  const pad = filler.repeat(Math.ceil(MAX_SECRET_SIZE / filler.length)).slice(0, MAX_SECRET_SIZE - Buffer.byteLength(kubeconfig));
+  const pad = filler
+    .repeat(Math.ceil(MAX_SECRET_SIZE / filler.length))
+    .slice(0, MAX_SECRET_SIZE - Buffer.byteLength(kubeconfig));
   const data = { kubeconfig: Buffer.from(kubeconfig).toString('base64'), pad: Buffer.from(pad).toString('base64') };
   return { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name, namespace: NS }, data };
 }
 
-const WARNING = /^Warning: tokenguard: legacy-token-secrets: legacy token of kube-system\/default in data key "kubeconfig"/;
+const WARNING =
+  /^Warning: tokenguard: legacy-token-secrets: legacy token of kube-system\/default in data key "kubeconfig"/;
 
-describe('scenario 18: one replica\'s limits and real traffic', () => {
+describe("scenario 18: one replica's limits and real traffic", () => {
   test('a Secret at the 1 MiB data limit is scanned on CREATE and on UPDATE (object and oldObject): the reviews fit the body limit', async () => {
     const state = loadState();
     const logStart = fileSize(state.serve.log);
@@ -60,7 +76,7 @@ describe('scenario 18: one replica\'s limits and real traffic', () => {
     expect(logged).not.toContain(legacyToken);
   });
 
-  test('the network-policy component: refused by the API server until the API server\'s range is patched in, valid once it is', async () => {
+  test("the network-policy component: refused by the API server until the API server's range is patched in, valid once it is", async () => {
     await ensureNamespace('tokenguard-system');
     const dir = mkdtempSync(join(tmpdir(), 'tokenguard-e2e-np-'));
     try {
@@ -76,7 +92,9 @@ describe('scenario 18: one replica\'s limits and real traffic', () => {
       };
       const unset = await render('');
       expect(unset.code).not.toBe(0);
-      expect(unset.stderr).toMatch(/spec\.ingress\[0\]\.from\[0\]\.ipBlock\.cidr: Invalid value: "SET-THE-API-SERVER-CIDR"/);
+      expect(unset.stderr).toMatch(
+        /spec\.ingress\[0\]\.from\[0\]\.ipBlock\.cidr: Invalid value: "SET-THE-API-SERVER-CIDR"/,
+      );
       const set = await render(
         'patches:\n  - target: { kind: NetworkPolicy, name: tokenguard }\n    patch: |-\n      - op: replace\n        path: /spec/ingress/0/from\n        value:\n          - ipBlock: { cidr: 127.0.0.0/8 }\n',
       );

@@ -29,7 +29,14 @@ import { loadState, REPO_ROOT, waitFor } from './env.js';
 import { apply, ensureNamespace, type K8sObject, kubectl, kubectlJson, kubectlOk } from './kube.js';
 import { runNodeAs, runPodOnHost, waitForPod } from './kubelet.js';
 import { policyFiles, setPolicies } from './tokenguard.js';
-import { deleteWebhookConfiguration, legacyTokenSecret, registerWebhooks, renderWebhookConfigs, type WebhookConfiguration, waitForWebhooks } from './webhooks.js';
+import {
+  deleteWebhookConfiguration,
+  legacyTokenSecret,
+  registerWebhooks,
+  renderWebhookConfigs,
+  type WebhookConfiguration,
+  waitForWebhooks,
+} from './webhooks.js';
 
 const CHART = join(REPO_ROOT, 'charts', 'tokenguard');
 const RELEASE = 'tokenguard';
@@ -42,7 +49,13 @@ beforeAll(async () => {
   helm = tool('helm');
   work = mkdtempSync(join(loadState().workDir, 'chart-'));
   await kubectlOk(['apply', '-f', join(REPO_ROOT, 'test/fixtures/crds/crds.yaml')]);
-  await kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', '-f', join(REPO_ROOT, 'test/fixtures/crds/crds.yaml')]);
+  await kubectlOk([
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    '-f',
+    join(REPO_ROOT, 'test/fixtures/crds/crds.yaml'),
+  ]);
   await ensureNamespace(NS);
   await ensureNamespace(SMOKE_NS);
 }, 600_000);
@@ -50,7 +63,12 @@ beforeAll(async () => {
 afterAll(async () => {
   // The suite's own webhooks and policies again, whatever happened above.
   const state = loadState();
-  await kubectl(['delete', 'validatingwebhookconfiguration,mutatingwebhookconfiguration', RELEASE, '--ignore-not-found']);
+  await kubectl([
+    'delete',
+    'validatingwebhookconfiguration,mutatingwebhookconfiguration',
+    RELEASE,
+    '--ignore-not-found',
+  ]);
   await setPolicies(policyFiles('test/fixtures/policies/strict'));
   await registerWebhooks(await renderWebhookConfigs(state.webhookBaseUrl, state.caBundle));
   if (work) rmSync(work, { recursive: true, force: true });
@@ -72,7 +90,9 @@ function runHelm(args: readonly string[]): { child: ChildProcess; done: Promise<
   child.stderr?.on('data', (d: Buffer) => {
     output += d.toString();
   });
-  const done = new Promise<{ code: number; output: string }>((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, output })));
+  const done = new Promise<{ code: number; output: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code: code ?? -1, output })),
+  );
   return { child, done };
 }
 
@@ -82,7 +102,8 @@ async function helmOk(args: readonly string[]): Promise<string> {
   return r.output;
 }
 
-const exists = async (kind: string, name: string, namespace?: string) => (await kubectl(['get', kind, name, ...(namespace ? ['-n', namespace] : []), '-o', 'name'])).code === 0;
+const exists = async (kind: string, name: string, namespace?: string) =>
+  (await kubectl(['get', kind, name, ...(namespace ? ['-n', namespace] : []), '-o', 'name'])).code === 0;
 
 describe('scenario 20a: every chart rendering passes the API server validation (server-side dry run)', () => {
   // The test pod's ServiceAccount exists when helm test creates the pod (a hook of lower weight);
@@ -98,26 +119,59 @@ describe('scenario 20a: every chart rendering passes the API server validation (
     const values = (CHART_MATRIX[name] as (c: Certs) => Record<string, unknown>)(suiteCerts());
     const file = join(work, `${name.replace(/[^a-z0-9]+/gi, '-')}.json`);
     writeFileSync(file, JSON.stringify(values));
-    const text = execFileSync(helm, ['template', RELEASE, CHART, '--namespace', NS, '-f', file], { encoding: 'utf8', maxBuffer: 32 * 1024 * 1024 });
+    const text = execFileSync(helm, ['template', RELEASE, CHART, '--namespace', NS, '-f', file], {
+      encoding: 'utf8',
+      maxBuffer: 32 * 1024 * 1024,
+    });
     const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: text });
     expect({ name, code: r.code, stderr: r.stderr.trim() }).toEqual({ name, code: 0, stderr: '' });
     const kinds = new Set((r.stdout.match(/^[a-z0-9.]+\/[^ ]+/gm) ?? []).map((l) => l.split('/')[0]));
-    for (const k of ['deployment.apps', 'validatingwebhookconfiguration.admissionregistration.k8s.io', 'mutatingwebhookconfiguration.admissionregistration.k8s.io', 'clusterrole.rbac.authorization.k8s.io']) {
+    for (const k of [
+      'deployment.apps',
+      'validatingwebhookconfiguration.admissionregistration.k8s.io',
+      'mutatingwebhookconfiguration.admissionregistration.k8s.io',
+      'clusterrole.rbac.authorization.k8s.io',
+    ]) {
       expect(kinds).toContain(k);
     }
   });
 });
 
 test('scenario 20a: the dry run refuses a field the CRDs do not have (a typo in a ServiceMonitor)', async () => {
-  const text = execFileSync(helm, ['template', RELEASE, CHART, '--namespace', NS, '--set', 'serviceMonitor.enabled=true', '--show-only', 'templates/servicemonitor.yaml'], { encoding: 'utf8' });
-  const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: text.replace('serverName:', 'servername:') });
+  const text = execFileSync(
+    helm,
+    [
+      'template',
+      RELEASE,
+      CHART,
+      '--namespace',
+      NS,
+      '--set',
+      'serviceMonitor.enabled=true',
+      '--show-only',
+      'templates/servicemonitor.yaml',
+    ],
+    { encoding: 'utf8' },
+  );
+  const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], {
+    input: text.replace('serverName:', 'servername:'),
+  });
   expect(r.code).not.toBe(0);
   expect(r.stderr).toMatch(/unknown field "spec\.endpoints\[0\]\.tlsConfig\.servername"/);
 });
 
 describe('scenario 20b: helm install, upgrade, test and uninstall against the API server', () => {
   // The chart's own Secrets (certificates.selfManaged.controller=false); scenario 20c runs the controller.
-  const installArgs = () => ['--namespace', NS, '--set', `webhooks.url=${loadState().webhookBaseUrl}`, '--set', 'certificates.selfManaged.controller=false', '--timeout', '120s'];
+  const installArgs = () => [
+    '--namespace',
+    NS,
+    '--set',
+    `webhooks.url=${loadState().webhookBaseUrl}`,
+    '--set',
+    'certificates.selfManaged.controller=false',
+    '--timeout',
+    '120s',
+  ];
   let caBundle = '';
   let servingSerial = '';
 
@@ -129,9 +183,17 @@ describe('scenario 20b: helm install, upgrade, test and uninstall against the AP
     await apply({
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name: 'tokenguard-ca', namespace: NS, labels: { 'app.kubernetes.io/managed-by': 'Helm' }, annotations: { 'meta.helm.sh/release-name': RELEASE, 'meta.helm.sh/release-namespace': NS } },
+      metadata: {
+        name: 'tokenguard-ca',
+        namespace: NS,
+        labels: { 'app.kubernetes.io/managed-by': 'Helm' },
+        annotations: { 'meta.helm.sh/release-name': RELEASE, 'meta.helm.sh/release-namespace': NS },
+      },
       type: 'Opaque',
-      data: { 'ca.crt': Buffer.from(certs.caCert).toString('base64'), 'ca.key': Buffer.from(certs.caKey).toString('base64') },
+      data: {
+        'ca.crt': Buffer.from(certs.caCert).toString('base64'),
+        'ca.key': Buffer.from(certs.caKey).toString('base64'),
+      },
     } as K8sObject);
     await helmOk(['install', RELEASE, CHART, ...installArgs()]);
 
@@ -153,7 +215,11 @@ describe('scenario 20b: helm install, upgrade, test and uninstall against the AP
     expect(hooks).toHaveLength(7);
     caBundle = hooks[0]?.clientConfig.caBundle ?? '';
     expect(Buffer.from(caBundle, 'base64').toString('utf8')).toBe(certs.caCert);
-    for (const w of hooks) expect(w.clientConfig).toEqual({ url: `${loadState().webhookBaseUrl}${w.name.startsWith('mutate') ? '/mutate' : '/validate'}`, caBundle });
+    for (const w of hooks)
+      expect(w.clientConfig).toEqual({
+        url: `${loadState().webhookBaseUrl}${w.name.startsWith('mutate') ? '/mutate' : '/validate'}`,
+        caBundle,
+      });
     const tls = await kubectlJson<{ data: Record<string, string> }>(['get', 'secret', 'tokenguard-tls', '-n', NS]);
     const serving = new X509Certificate(Buffer.from(tls.data['tls.crt'] ?? '', 'base64'));
     expect(serving.verify(new X509Certificate(certs.caCert).publicKey)).toBe(true);
@@ -161,14 +227,24 @@ describe('scenario 20b: helm install, upgrade, test and uninstall against the AP
     servingSerial = serving.serialNumber;
 
     // tokenguard serves what the chart's ConfigMap holds, as the pods would mount it.
-    const cm = await kubectlJson<{ data: Record<string, string> }>(['get', 'configmap', 'tokenguard-policies', '-n', NS]);
+    const cm = await kubectlJson<{ data: Record<string, string> }>([
+      'get',
+      'configmap',
+      'tokenguard-policies',
+      '-n',
+      NS,
+    ]);
     expect(Object.keys(cm.data).sort()).toEqual(['automount.yaml', 'legacy-token-secrets.yaml', 'token-bounds.yaml']);
     await setPolicies(cm.data);
     await waitForWebhooks({ mutating: true, validating: true });
 
-    const denied = await kubectl(['create', '-f', '-', '--dry-run=server'], { input: JSON.stringify(legacyTokenSecret(SMOKE_NS, 'chart-legacy')) });
+    const denied = await kubectl(['create', '-f', '-', '--dry-run=server'], {
+      input: JSON.stringify(legacyTokenSecret(SMOKE_NS, 'chart-legacy')),
+    });
     expect(denied.code).not.toBe(0);
-    expect(denied.stderr).toMatch(/admission webhook "validate-secrets\.tokenguard\.dev" denied the request: .*legacy token Secret for ServiceAccount e2e-chart-smoke\/default/);
+    expect(denied.stderr).toMatch(
+      /admission webhook "validate-secrets\.tokenguard\.dev" denied the request: .*legacy token Secret for ServiceAccount e2e-chart-smoke\/default/,
+    );
   });
 
   test('upgrade: the CA and caBundle stay, the serving certificate is new', async () => {
@@ -188,7 +264,8 @@ describe('scenario 20b: helm install, upgrade, test and uninstall against the AP
       const r = await runPodOnHost(NS, pod);
       expect({ code: r.code, output: r.output.trim() }).toEqual({
         code: 0,
-        output: 'ok: a dry-run pod in default asked for a 172800 s token and the API server returned 86400 s (mutated by tokenguard)',
+        output:
+          'ok: a dry-run pod in default asked for a 172800 s token and the API server returned 86400 s (mutated by tokenguard)',
       });
       const result = await run.done;
       expect({ code: result.code, phase: /Phase:\s+Succeeded/.test(result.output) }).toEqual({ code: 0, phase: true });
@@ -196,19 +273,36 @@ describe('scenario 20b: helm install, upgrade, test and uninstall against the AP
       run.child.kill();
     }
     // hook-succeeded: the test's pod and its RBAC are gone again.
-    await waitFor('the test objects to be deleted', 30_000, async () => ((await exists('role', 'tokenguard-test', 'default')) || (await exists('pod', 'tokenguard-test', NS)) ? undefined : true));
+    await waitFor('the test objects to be deleted', 30_000, async () =>
+      (await exists('role', 'tokenguard-test', 'default')) || (await exists('pod', 'tokenguard-test', NS))
+        ? undefined
+        : true,
+    );
   });
 
   test("helm test's check fails where no tokenguard webhook is called (an excluded namespace)", async () => {
     // A ServiceAccount that may create pods in the release namespace, which every webhook skips.
     await kubectlOk(['create', 'serviceaccount', 'check-admission', '-n', NS]);
     await kubectlOk(['create', 'role', 'check-admission', '-n', NS, '--verb=create', '--resource=pods']);
-    await kubectlOk(['create', 'rolebinding', 'check-admission', '-n', NS, '--role=check-admission', `--serviceaccount=${NS}:check-admission`]);
+    await kubectlOk([
+      'create',
+      'rolebinding',
+      'check-admission',
+      '-n',
+      NS,
+      '--role=check-admission',
+      `--serviceaccount=${NS}:check-admission`,
+    ]);
     const dir = mkdtempSync(join(work, 'check-'));
     try {
-      const r = await runNodeAs(dir, NS, 'check-admission', [join(CHART, 'files/hook.mjs'), 'check-admission'], { TEST_NAMESPACE: NS, TEST_IMAGE: 'ghcr.io/tokenguard/tokenguard:0.1.0' });
+      const r = await runNodeAs(dir, NS, 'check-admission', [join(CHART, 'files/hook.mjs'), 'check-admission'], {
+        TEST_NAMESPACE: NS,
+        TEST_IMAGE: 'ghcr.io/tokenguard/tokenguard:0.1.0',
+      });
       expect(r.code).toBe(1);
-      expect(r.output).toMatch(/^FAIL: a dry-run pod in tokenguard-system was admitted unchanged \(token 172800 s\) and without a warning from tokenguard/);
+      expect(r.output).toMatch(
+        /^FAIL: a dry-run pod in tokenguard-system was admitted unchanged \(token 172800 s\) and without a warning from tokenguard/,
+      );
     } finally {
       await kubectl(['delete', 'rolebinding,role,serviceaccount', 'check-admission', '-n', NS, '--ignore-not-found']);
     }
@@ -231,14 +325,20 @@ describe('scenario 20b: helm install, upgrade, test and uninstall against the AP
       const r = await runPodOnHost(NS, pod);
       expect({ code: r.code, output: r.output.trim().split('\n') }).toEqual({
         code: 0,
-        output: [`validatingwebhookconfigurations/${RELEASE}: deleted`, `mutatingwebhookconfigurations/${RELEASE}: deleted`],
+        output: [
+          `validatingwebhookconfigurations/${RELEASE}: deleted`,
+          `mutatingwebhookconfigurations/${RELEASE}: deleted`,
+        ],
       });
       // The configurations are gone; the Service they called is still there.
       expect(await exists('validatingwebhookconfiguration', RELEASE)).toBe(false);
       expect(await exists('mutatingwebhookconfiguration', RELEASE)).toBe(false);
       expect(await exists('service', RELEASE, NS)).toBe(true);
       const result = await run.done;
-      expect({ code: result.code, output: result.output.trim() }).toEqual({ code: 0, output: `release "${RELEASE}" uninstalled` });
+      expect({ code: result.code, output: result.output.trim() }).toEqual({
+        code: 0,
+        output: `release "${RELEASE}" uninstalled`,
+      });
     } finally {
       run.child.kill();
     }
@@ -253,7 +353,9 @@ describe('scenario 20b: helm install, upgrade, test and uninstall against the AP
       ['job', 'tokenguard-pre-delete', NS],
       ['clusterrole', 'tokenguard-pre-delete'],
     ] as const) {
-      await waitFor(`${kind} ${name} to be deleted`, 30_000, async () => ((await exists(kind, name, ns)) ? undefined : true));
+      await waitFor(`${kind} ${name} to be deleted`, 30_000, async () =>
+        (await exists(kind, name, ns)) ? undefined : true,
+      );
     }
   });
 });

@@ -17,7 +17,16 @@ import { DOCUMENTED, documentedKustomization, writeUserOverlay } from '../helper
 import { parseManifests } from '../helpers/render.js';
 import { tool } from '../helpers/tools.js';
 import { loadState, REPO_ROOT } from './env.js';
-import { apply, ensureNamespace, type K8sObject, KUBECTL, kubectl, kubectlJson, type Pod, podManifest } from './kube.js';
+import {
+  apply,
+  ensureNamespace,
+  type K8sObject,
+  KUBECTL,
+  kubectl,
+  kubectlJson,
+  type Pod,
+  podManifest,
+} from './kube.js';
 import { policyFiles, setPolicies } from './tokenguard.js';
 
 const NS = 'e2e-own-policies';
@@ -56,7 +65,11 @@ afterAll(async () => {
 });
 
 function kustomizeWay(): K8sObject {
-  const dir = writeUserOverlay(join(work, 'my-tokenguard'), documentedKustomization(DOCUMENTED.ownPolicies, 'own policies'), { 'policies/vault.yaml': VAULT });
+  const dir = writeUserOverlay(
+    join(work, 'my-tokenguard'),
+    documentedKustomization(DOCUMENTED.ownPolicies, 'own policies'),
+    { 'policies/vault.yaml': VAULT },
+  );
   const objs = parseManifests(execFileSync(KUBECTL, ['kustomize', dir], { encoding: 'utf8' }), 'kubectl kustomize');
   const cm = objs.filter((o) => o.kind === 'ConfigMap');
   expect(cm).toHaveLength(1);
@@ -66,7 +79,21 @@ function kustomizeWay(): K8sObject {
 function helmWay(): K8sObject {
   const file = join(work, 'vault.yaml');
   writeFileSync(file, VAULT);
-  const text = execFileSync(tool('helm'), ['template', 'tokenguard', join(REPO_ROOT, 'charts/tokenguard'), '--namespace', 'tokenguard-system', '--set-file', `policies.extra.vault\\.yaml=${file}`, '--show-only', 'templates/configmap-policies.yaml'], { encoding: 'utf8' });
+  const text = execFileSync(
+    tool('helm'),
+    [
+      'template',
+      'tokenguard',
+      join(REPO_ROOT, 'charts/tokenguard'),
+      '--namespace',
+      'tokenguard-system',
+      '--set-file',
+      `policies.extra.vault\\.yaml=${file}`,
+      '--show-only',
+      'templates/configmap-policies.yaml',
+    ],
+    { encoding: 'utf8' },
+  );
   const objs = parseManifests(text, 'helm template');
   expect(objs).toHaveLength(1);
   return objs[0] as K8sObject;
@@ -81,24 +108,43 @@ describe.each([
     await kubectl(['delete', 'configmap', 'tokenguard-policies', '-n', 'tokenguard-system', '--ignore-not-found']);
     const applied = await apply(rendered);
     expect(applied.code).toBe(0);
-    const stored = await kubectlJson<{ data: Record<string, string> }>(['get', 'configmap', 'tokenguard-policies', '-n', 'tokenguard-system']);
+    const stored = await kubectlJson<{ data: Record<string, string> }>([
+      'get',
+      'configmap',
+      'tokenguard-policies',
+      '-n',
+      'tokenguard-system',
+    ]);
     expect(Object.keys(stored.data).sort()).toEqual([...SHIPPED, 'vault.yaml'].sort());
     expect(stored.data['vault.yaml']).toBe(VAULT);
     await setPolicies(stored.data);
 
     // Injected by the mutating webhook: the vault token the policy asks for.
-    const r = await kubectl(['create', '-f', '-', '--dry-run=server', '-o', 'json'], { input: JSON.stringify(podManifest(NS, 'own-vault')) });
+    const r = await kubectl(['create', '-f', '-', '--dry-run=server', '-o', 'json'], {
+      input: JSON.stringify(podManifest(NS, 'own-vault')),
+    });
     expect({ code: r.code, stderr: r.stderr.trim() }).toMatchObject({ code: 0 });
     const pod = JSON.parse(r.stdout) as Pod;
     const vault = pod.spec.volumes?.find((v) => v.name === 'vault-token');
-    expect(vault?.projected?.sources).toEqual([{ serviceAccountToken: { audience: 'vault', expirationSeconds: 3600, path: 'token' } }]);
+    expect(vault?.projected?.sources).toEqual([
+      { serviceAccountToken: { audience: 'vault', expirationSeconds: 3600, path: 'token' } },
+    ]);
 
     // Refused by the validating webhook: a token for an audience the policy does not allow.
     const other = podManifest(NS, 'own-other-audience', {
-      volumes: [{ name: 'other', projected: { sources: [{ serviceAccountToken: { path: 'token', audience: 'other', expirationSeconds: 3600 } }] } }],
+      volumes: [
+        {
+          name: 'other',
+          projected: {
+            sources: [{ serviceAccountToken: { path: 'token', audience: 'other', expirationSeconds: 3600 } }],
+          },
+        },
+      ],
     });
     const denied = await kubectl(['create', '-f', '-', '--dry-run=server'], { input: JSON.stringify(other) });
     expect(denied.code).not.toBe(0);
-    expect(denied.stderr).toMatch(/admission webhook "validate-pods\.tokenguard\.dev" denied the request: .*e2e-own-vault/);
+    expect(denied.stderr).toMatch(
+      /admission webhook "validate-pods\.tokenguard\.dev" denied the request: .*e2e-own-vault/,
+    );
   });
 });

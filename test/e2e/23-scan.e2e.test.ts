@@ -45,14 +45,33 @@ interface Run {
 /** `node dist/cli/main.js <args>`, its exit code and output. */
 function cli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 64 << 20, env: { PATH: process.env.PATH, HOME: tmpdir(), ...env } }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        maxBuffer: 64 << 20,
+        env: { PATH: process.env.PATH, HOME: tmpdir(), ...env },
+      },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
 function scan(args: readonly string[], kubeconfig = loadState().kubeconfig): Promise<Run> {
-  return cli(['scan', '--kubeconfig', kubeconfig, '--policies', join(REPO_ROOT, 'policies'), '--namespace', NS, ...args]);
+  return cli([
+    'scan',
+    '--kubeconfig',
+    kubeconfig,
+    '--policies',
+    join(REPO_ROOT, 'policies'),
+    '--namespace',
+    NS,
+    ...args,
+  ]);
 }
 
 function tokenSecret(name: string, serviceAccount: string, labels: Record<string, string> = {}): K8sObject {
@@ -65,7 +84,11 @@ function tokenSecret(name: string, serviceAccount: string, labels: Record<string
   };
 }
 
-function deployment(name: string, spec: Record<string, unknown>, o: { replicas?: number; annotations?: Record<string, string> } = {}): K8sObject {
+function deployment(
+  name: string,
+  spec: Record<string, unknown>,
+  o: { replicas?: number; annotations?: Record<string, string> } = {},
+): K8sObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -75,34 +98,81 @@ function deployment(name: string, spec: Record<string, unknown>, o: { replicas?:
       // No kubelet: a rolling update would wait forever for new pods to be ready.
       strategy: { type: 'Recreate' },
       selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name }, ...(o.annotations ? { annotations: o.annotations } : {}) }, spec: { terminationGracePeriodSeconds: 0, ...spec } },
+      template: {
+        metadata: { labels: { app: name }, ...(o.annotations ? { annotations: o.annotations } : {}) },
+        spec: { terminationGracePeriodSeconds: 0, ...spec },
+      },
     },
   };
 }
 
-const container = (mounts: Record<string, unknown>[] = [], extra: Record<string, unknown> = {}) => ({ name: 'app', image: IMAGE, ...(mounts.length > 0 ? { volumeMounts: mounts } : {}), ...extra });
+const container = (mounts: Record<string, unknown>[] = [], extra: Record<string, unknown> = {}) => ({
+  name: 'app',
+  image: IMAGE,
+  ...(mounts.length > 0 ? { volumeMounts: mounts } : {}),
+  ...extra,
+});
 
 const MIX: K8sObject[] = [
   { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'legacy-user', namespace: NS } },
   { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'env-user', namespace: NS } },
   { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'ci-bot', namespace: NS } },
-  { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'listed', namespace: NS }, secrets: [{ name: 'listed-token' }] },
+  {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name: 'listed', namespace: NS },
+    secrets: [{ name: 'listed-token' }],
+  },
   tokenSecret('legacy-user-token', 'legacy-user'),
   tokenSecret('env-user-token', 'env-user'),
   tokenSecret('listed-token', 'listed', { 'kubernetes.io/legacy-token-last-used': LAST_USED }),
   tokenSecret('stale-token', 'ci-bot', { 'kubernetes.io/legacy-token-invalid-since': INVALID_SINCE }),
   tokenSecret('fresh-token', 'ci-bot'),
-  deployment('api-client', { containers: [container([{ name: 'legacy', mountPath: '/var/run/secrets/legacy', readOnly: true }])], volumes: [{ name: 'legacy', secret: { secretName: 'legacy-user-token' } }] }, { replicas: 2 }),
+  deployment(
+    'api-client',
+    {
+      containers: [container([{ name: 'legacy', mountPath: '/var/run/secrets/legacy', readOnly: true }])],
+      volumes: [{ name: 'legacy', secret: { secretName: 'legacy-user-token' } }],
+    },
+    { replicas: 2 },
+  ),
   deployment('projected-client', {
     serviceAccountName: 'legacy-user',
     containers: [container([{ name: 'creds', mountPath: '/etc/creds', readOnly: true }])],
-    volumes: [{ name: 'creds', projected: { sources: [{ configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'cluster-ca.crt' }] } }, { secret: { name: 'legacy-user-token', items: [{ key: 'token', path: 'sa-token' }] } }] } }],
+    volumes: [
+      {
+        name: 'creds',
+        projected: {
+          sources: [
+            { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'cluster-ca.crt' }] } },
+            { secret: { name: 'legacy-user-token', items: [{ key: 'token', path: 'sa-token' }] } },
+          ],
+        },
+      },
+    ],
   }),
-  deployment('env-reader', { serviceAccountName: 'env-user', containers: [container([], { env: [{ name: 'API_TOKEN', valueFrom: { secretKeyRef: { name: 'env-user-token', key: 'token' } } }] })] }),
+  deployment('env-reader', {
+    serviceAccountName: 'env-user',
+    containers: [
+      container([], {
+        env: [{ name: 'API_TOKEN', valueFrom: { secretKeyRef: { name: 'env-user-token', key: 'token' } } }],
+      }),
+    ],
+  }),
   deployment('web', { containers: [container()] }, { replicas: 3 }),
   deployment(
     'long-token',
-    { containers: [container([{ name: 'vault', mountPath: '/var/run/secrets/vault' }])], volumes: [{ name: 'vault', projected: { sources: [{ serviceAccountToken: { audience: 'vault', expirationSeconds: 172800, path: 'token' } }] } }] },
+    {
+      containers: [container([{ name: 'vault', mountPath: '/var/run/secrets/vault' }])],
+      volumes: [
+        {
+          name: 'vault',
+          projected: {
+            sources: [{ serviceAccountToken: { audience: 'vault', expirationSeconds: 172800, path: 'token' } }],
+          },
+        },
+      ],
+    },
     { annotations: { 'tokenguard.dev/api-access': 'true' } },
   ),
 ];
@@ -132,10 +202,22 @@ async function live(): Promise<Live> {
     uids.set(`${o.kind}/${md.name}`, md.uid);
     created.set(md.name, md.creationTimestamp);
     const app = md.labels?.app;
-    if (o.kind === 'Pod' && app && (!firstPods.has(app) || md.name < (firstPods.get(app) as string))) firstPods.set(app, md.name);
+    if (o.kind === 'Pod' && app && (!firstPods.has(app) || md.name < (firstPods.get(app) as string)))
+      firstPods.set(app, md.name);
   }
-  const cm = await kubectlJson<{ data: { since: string } }>(['get', 'configmap', '-n', 'kube-system', 'kube-apiserver-legacy-service-account-token-tracking']);
-  return { uid: (k, n) => uids.get(`${k}/${n}`) ?? `?${k}/${n}`, created: (n) => created.get(n) ?? '?', firstPod: (a) => firstPods.get(a) ?? '?', since: cm.data.since };
+  const cm = await kubectlJson<{ data: { since: string } }>([
+    'get',
+    'configmap',
+    '-n',
+    'kube-system',
+    'kube-apiserver-legacy-service-account-token-tracking',
+  ]);
+  return {
+    uid: (k, n) => uids.get(`${k}/${n}`) ?? `?${k}/${n}`,
+    created: (n) => created.get(n) ?? '?',
+    firstPod: (a) => firstPods.get(a) ?? '?',
+    since: cm.data.since,
+  };
 }
 
 const plus = (dayText: string, days: number) => day(Date.parse(`${dayText}T00:00:00Z`) + days * DAY);
@@ -143,12 +225,26 @@ const plus = (dayText: string, days: number) => day(Date.parse(`${dayText}T00:00
 /** The expected JSON report of `scan --namespace e2e-scan` at `scannedAt` (the scan's own clock). */
 function expectedReport(l: Live, scannedAt: string, server: string) {
   const today = scannedAt.slice(0, 10);
-  const ref = (kind: string, name: string) => ({ apiVersion: kind === 'Deployment' ? 'apps/v1' : 'v1', kind, namespace: NS, name, uid: l.uid(kind, name) });
+  const ref = (kind: string, name: string) => ({
+    apiVersion: kind === 'Deployment' ? 'apps/v1' : 'v1',
+    kind,
+    namespace: NS,
+    name,
+    uid: l.uid(kind, name),
+  });
   // Tracking began today (a fresh cluster): the cleaner may act a period and a day after that.
   const invalidateOn = plus(l.since, 366);
   const deleteOn = plus(invalidateOn, 366);
-  const legacyPolicy = (sa: string) => ({ result: 'fail', policy: 'legacy-token-secrets', rule: 'legacy-token-secret', message: `legacy token Secret for ServiceAccount ${NS}/${sa}: such tokens never expire; use kubectl create token or a projected token` });
-  const notListed = (sa: string) => ({ state: 'never', reason: `ServiceAccount ${sa} does not list it in .secrets (the cleaner handles auto-generated tokens only)` });
+  const legacyPolicy = (sa: string) => ({
+    result: 'fail',
+    policy: 'legacy-token-secrets',
+    rule: 'legacy-token-secret',
+    message: `legacy token Secret for ServiceAccount ${NS}/${sa}: such tokens never expire; use kubectl create token or a projected token`,
+  });
+  const notListed = (sa: string) => ({
+    state: 'never',
+    reason: `ServiceAccount ${sa} does not list it in .secrets (the cleaner handles auto-generated tokens only)`,
+  });
   const token = (name: string, sa: string, o: Record<string, unknown>) => ({
     namespace: NS,
     name,
@@ -166,14 +262,43 @@ function expectedReport(l: Live, scannedAt: string, server: string) {
     audit: null, // no --audit-log (24-usage scans with one)
     ...o,
   });
-  const use = (kind: string, text: string, mountPath?: string) => ({ kind, text, container: 'containers/app', ...(mountPath ? { mountPath } : {}) });
-  const volumeUse = use('volume', 'volume legacy at /var/run/secrets/legacy in containers/app', '/var/run/secrets/legacy');
-  const projectedUse = use('projected', 'projected volume creds (key token) at /etc/creds in containers/app', '/etc/creds');
+  const use = (kind: string, text: string, mountPath?: string) => ({
+    kind,
+    text,
+    container: 'containers/app',
+    ...(mountPath ? { mountPath } : {}),
+  });
+  const volumeUse = use(
+    'volume',
+    'volume legacy at /var/run/secrets/legacy in containers/app',
+    '/var/run/secrets/legacy',
+  );
+  const projectedUse = use(
+    'projected',
+    'projected volume creds (key token) at /etc/creds in containers/app',
+    '/etc/creds',
+  );
   const envUse = use('env', 'env API_TOKEN (key token) in containers/app');
-  const removed = 'automount/automount: removed API token kube-api-access-* (1 mount), automount off: API access not needed';
-  const auditWarnings = ['tokenguard: audit api-token-expiration would change: API token kube-api-access-* expirationSeconds 3607 -> 3600', 'tokenguard: audit api-token-expiration would deny: API token kube-api-access-* expirationSeconds 3607 > 3600'];
-  const optIn = 'annotates the pod template tokenguard.dev/api-access: "true" (it uses the API, so the automount policy keeps its tokens)';
-  const workload = (name: string, o: { pods: number; sa: string; lose: number; changes: string[]; warnings?: string[]; tokens?: unknown[]; plan?: unknown }) => ({
+  const removed =
+    'automount/automount: removed API token kube-api-access-* (1 mount), automount off: API access not needed';
+  const auditWarnings = [
+    'tokenguard: audit api-token-expiration would change: API token kube-api-access-* expirationSeconds 3607 -> 3600',
+    'tokenguard: audit api-token-expiration would deny: API token kube-api-access-* expirationSeconds 3607 > 3600',
+  ];
+  const optIn =
+    'annotates the pod template tokenguard.dev/api-access: "true" (it uses the API, so the automount policy keeps its tokens)';
+  const workload = (
+    name: string,
+    o: {
+      pods: number;
+      sa: string;
+      lose: number;
+      changes: string[];
+      warnings?: string[];
+      tokens?: unknown[];
+      plan?: unknown;
+    },
+  ) => ({
     workload: ref('Deployment', name),
     serviceAccounts: [o.sa],
     pods: o.pods,
@@ -181,13 +306,25 @@ function expectedReport(l: Live, scannedAt: string, server: string) {
     wouldLoseApiTokenPods: o.lose,
     outcome: 'changed',
     outcomes: { denied: 0, changed: o.pods, warned: 0, passed: 0, error: 0 },
-    variants: [{ pods: o.pods, outcome: 'changed', examplePod: l.firstPod(name), denials: [], changes: o.changes, warnings: o.warnings ?? [] }],
+    variants: [
+      {
+        pods: o.pods,
+        outcome: 'changed',
+        examplePod: l.firstPod(name),
+        denials: [],
+        changes: o.changes,
+        warnings: o.warnings ?? [],
+      },
+    ],
     otherVariantPods: 0,
     legacyTokens: o.tokens ?? [],
     plan: o.plan ?? null,
   });
   // The plugin's volume of the dry run is named from a seed: the same every run.
-  const checkWarnings = (volume: string) => [`tokenguard: audit api-token-expiration would change: API token ${volume} expirationSeconds 3607 -> 3600`, `tokenguard: audit api-token-expiration would deny: API token ${volume} expirationSeconds 3607 > 3600`];
+  const checkWarnings = (volume: string) => [
+    `tokenguard: audit api-token-expiration would change: API token ${volume} expirationSeconds 3607 -> 3600`,
+    `tokenguard: audit api-token-expiration would deny: API token ${volume} expirationSeconds 3607 > 3600`,
+  ];
   const counts = {
     legacyTokens: 5,
     inUse: 2,
@@ -210,7 +347,16 @@ function expectedReport(l: Live, scannedAt: string, server: string) {
     wouldLoseApiTokenShare: 0.875,
     oldestUnused: { namespace: NS, name: 'listed-token', days: 200 },
   };
-  const result = (kind: string, name: string, policy: string, rule: string, status: string, severity: string, message: string, properties: Record<string, string>) => ({
+  const result = (
+    kind: string,
+    name: string,
+    policy: string,
+    rule: string,
+    status: string,
+    severity: string,
+    message: string,
+    properties: Record<string, string>,
+  ) => ({
     namespace: NS,
     policy,
     rule,
@@ -224,7 +370,8 @@ function expectedReport(l: Live, scannedAt: string, server: string) {
   const messages = {
     env: 'used by Deployment e2e-scan/env-reader (1 pod): env API_TOKEN (key token) in containers/app: migrate first.',
     fresh: `no use recorded since ${today} (0 days), fewer than 30, and nothing in the cluster uses it: wait, or find the client that may hold it.`,
-    legacy: 'used by Deployment e2e-scan/api-client (2 pods): volume legacy at /var/run/secrets/legacy in containers/app; Deployment e2e-scan/projected-client (1 pod): projected volume creds (key token) at /etc/creds in containers/app: migrate first.',
+    legacy:
+      'used by Deployment e2e-scan/api-client (2 pods): volume legacy at /var/run/secrets/legacy in containers/app; Deployment e2e-scan/projected-client (1 pod): projected volume creds (key token) at /etc/creds in containers/app: migrate first.',
     listed: `unused for 200 days (last used ${LAST_USED}), no consumer: safe to delete. The API server will invalidate it on or after ${invalidateOn} and delete it on or after ${deleteOn} (legacy-token cleaner).`,
     stale: `invalidated on ${INVALID_SINCE}: the API server refuses its token, and nothing in the cluster uses it; safe to delete. The cleaner will not delete it: ServiceAccount ci-bot does not list it in .secrets (the cleaner handles auto-generated tokens only).`,
     sa: 'lists legacy token Secret listed-token in .secrets: the API server counts it as auto-generated, and the cleaner invalidates such Secrets once unused for a period (deleting it also drops the entry: the token controller does it)',
@@ -234,7 +381,12 @@ function expectedReport(l: Live, scannedAt: string, server: string) {
     scannedAt,
     cluster: { server, version: 'v1.34.4' },
     scope: { namespace: NS },
-    settings: { cleanUpPeriodDays: 365, minUnusedDays: 30, tracking: { state: 'since', since: l.since, reason: null }, auditLog: null },
+    settings: {
+      cleanUpPeriodDays: 365,
+      minUnusedDays: 30,
+      tracking: { state: 'since', since: l.since, reason: null },
+      auditLog: null,
+    },
     policies: [
       { name: 'api-token-expiration', mode: 'Audit', file: 'policies/token-bounds.yaml' },
       { name: 'automount', mode: 'Enforce', file: 'policies/automount.yaml' },
@@ -242,7 +394,12 @@ function expectedReport(l: Live, scannedAt: string, server: string) {
       { name: 'token-bounds', mode: 'Enforce', file: 'policies/token-bounds.yaml' },
     ],
     legacyTokens: [
-      token('env-user-token', 'env-user', { consumers: [{ workload: ref('Deployment', 'env-reader'), pods: 1, template: true, uses: [envUse] }], verdict: 'migrate-first', message: messages.env, cleaner: notListed('env-user') }),
+      token('env-user-token', 'env-user', {
+        consumers: [{ workload: ref('Deployment', 'env-reader'), pods: 1, template: true, uses: [envUse] }],
+        verdict: 'migrate-first',
+        message: messages.env,
+        cleaner: notListed('env-user'),
+      }),
       token('fresh-token', 'ci-bot', { verdict: 'find-client', message: messages.fresh }),
       token('legacy-user-token', 'legacy-user', {
         consumers: [
@@ -258,11 +415,28 @@ function expectedReport(l: Live, scannedAt: string, server: string) {
         unusedSince: LAST_USED,
         verdict: 'safe-to-delete',
         message: messages.listed,
-        cleaner: { state: 'scheduled', invalidateOn, deleteOn, reason: 'auto-generated, unused for a period and mounted by no pod' },
+        cleaner: {
+          state: 'scheduled',
+          invalidateOn,
+          deleteOn,
+          reason: 'auto-generated, unused for a period and mounted by no pod',
+        },
       }),
-      token('stale-token', 'ci-bot', { invalidSince: INVALID_SINCE, verdict: 'invalidated', message: messages.stale, cleaner: { state: 'invalidated', invalidSince: INVALID_SINCE, reason: 'not deleted by the cleaner while ServiceAccount ci-bot does not list it in .secrets (the cleaner handles auto-generated tokens only)' } }),
+      token('stale-token', 'ci-bot', {
+        invalidSince: INVALID_SINCE,
+        verdict: 'invalidated',
+        message: messages.stale,
+        cleaner: {
+          state: 'invalidated',
+          invalidSince: INVALID_SINCE,
+          reason:
+            'not deleted by the cleaner while ServiceAccount ci-bot does not list it in .secrets (the cleaner handles auto-generated tokens only)',
+        },
+      }),
     ],
-    serviceAccounts: [{ namespace: NS, name: 'listed', secrets: [{ name: 'listed-token', tokenSecret: true }], message: messages.sa }],
+    serviceAccounts: [
+      { namespace: NS, name: 'listed', secrets: [{ name: 'listed-token', tokenSecret: true }], message: messages.sa },
+    ],
     workloads: [
       workload('api-client', {
         pods: 2,
@@ -295,12 +469,20 @@ function expectedReport(l: Live, scannedAt: string, server: string) {
           serviceAccount: 'env-user',
           expirationSeconds: 0,
           changes: [],
-          manual: ['env-user-token is read through env API_TOKEN (key token) in containers/app: a token in an environment variable never rotates; have the application read a projected token file instead'],
+          manual: [
+            'env-user-token is read through env API_TOKEN (key token) in containers/app: a token in an environment variable never rotates; have the application read a projected token file instead',
+          ],
           replaces: [],
           check: null,
         },
       }),
-      workload('long-token', { pods: 1, sa: 'default', lose: 0, changes: ['token-bounds/token-bounds: vault: expirationSeconds 172800 -> 86400'], warnings: auditWarnings }),
+      workload('long-token', {
+        pods: 1,
+        sa: 'default',
+        lose: 0,
+        changes: ['token-bounds/token-bounds: vault: expirationSeconds 172800 -> 86400'],
+        warnings: auditWarnings,
+      }),
       workload('projected-client', {
         pods: 1,
         sa: 'legacy-user',
@@ -311,7 +493,10 @@ function expectedReport(l: Live, scannedAt: string, server: string) {
           status: 'ready',
           serviceAccount: 'legacy-user',
           expirationSeconds: 3600,
-          changes: ["volume creds: a projected ServiceAccount token (sa-token; 3600 s, audience: the API server's) instead of legacy-user-token, still at /etc/creds in containers/app", optIn],
+          changes: [
+            "volume creds: a projected ServiceAccount token (sa-token; 3600 s, audience: the API server's) instead of legacy-user-token, still at /etc/creds in containers/app",
+            optIn,
+          ],
           manual: [],
           replaces: ['legacy-user-token'],
           check: { outcome: 'warned', denials: [], warnings: expect.arrayContaining([]) },
@@ -328,26 +513,185 @@ function expectedReport(l: Live, scannedAt: string, server: string) {
         rule: 'namespace-summary',
         result: 'fail',
         severity: 'high',
-        message: '5 legacy token Secrets (2 in use, 2 deletable); 8 pods in 5 workloads, 7 (87.5 %) carrying an API token they would lose',
+        message:
+          '5 legacy token Secrets (2 in use, 2 deletable); 8 pods in 5 workloads, 7 (87.5 %) carrying an API token they would lose',
         resource: { apiVersion: 'v1', kind: 'Namespace', namespace: '', name: NS },
-        properties: { legacyTokens: '5', inUse: '2', deletable: '2', pods: '8', wouldLoseApiTokenPods: '7', oldestUnused: 'listed-token (200 days)' },
+        properties: {
+          legacyTokens: '5',
+          inUse: '2',
+          deletable: '2',
+          pods: '8',
+          wouldLoseApiTokenPods: '7',
+          oldestUnused: 'listed-token (200 days)',
+        },
       },
-      result('Deployment', 'api-client', 'automount', 'automount', 'fail', 'medium', `${changePods(2)}: ${removed.slice('automount/automount: '.length)}`, { pods: '2', matchingPods: '2' }),
-      result('Deployment', 'api-client', 'tokenguard-scan', 'legacy-token-consumer', 'fail', 'high', 'uses legacy token Secret legacy-user-token (2 pods): volume legacy at /var/run/secrets/legacy in containers/app. Plan: ready, the patch replaces it.', { secret: 'legacy-user-token', pods: '2', template: 'true', plan: 'ready' }),
-      result('Deployment', 'env-reader', 'automount', 'automount', 'fail', 'medium', `${changePods(1)}: ${removed.slice('automount/automount: '.length)}`, { pods: '1', matchingPods: '1' }),
-      result('Deployment', 'env-reader', 'tokenguard-scan', 'legacy-token-consumer', 'fail', 'high', 'uses legacy token Secret env-user-token (1 pod): env API_TOKEN (key token) in containers/app. Plan: manual.', { secret: 'env-user-token', pods: '1', template: 'true', plan: 'manual' }),
-      result('Deployment', 'long-token', 'api-token-expiration', 'api-token-expiration', 'warn', 'low', 'admission would warn (1 of 1 pod): API token kube-api-access-* expirationSeconds 3607 -> 3600; API token kube-api-access-* expirationSeconds 3607 > 3600', { pods: '1', matchingPods: '1' }),
-      result('Deployment', 'long-token', 'automount', 'automount', 'pass', 'info', 'passes (1 of 1 pod): API token allowed: pod annotation tokenguard.dev/api-access=true', { pods: '1', matchingPods: '1' }),
-      result('Deployment', 'long-token', 'token-bounds', 'token-bounds', 'fail', 'medium', `${changePods(1)}: vault: expirationSeconds 172800 -> 86400`, { pods: '1', matchingPods: '1' }),
-      result('Deployment', 'projected-client', 'automount', 'automount', 'fail', 'medium', `${changePods(1)}: ${removed.slice('automount/automount: '.length)}`, { pods: '1', matchingPods: '1' }),
-      result('Deployment', 'projected-client', 'tokenguard-scan', 'legacy-token-consumer', 'fail', 'high', 'uses legacy token Secret legacy-user-token (1 pod): projected volume creds (key token) at /etc/creds in containers/app. Plan: ready, the patch replaces it.', { secret: 'legacy-user-token', pods: '1', template: 'true', plan: 'ready' }),
-      result('Deployment', 'web', 'automount', 'automount', 'fail', 'medium', `${changePods(3)}: ${removed.slice('automount/automount: '.length)}`, { pods: '3', matchingPods: '3' }),
-      result('Secret', 'env-user-token', 'legacy-token-secrets', 'legacy-token-secret', 'fail', 'high', `migrate-first: ${messages.env}`, { verdict: 'migrate-first', serviceAccount: 'env-user', unusedDays: '0', consumers: '1' }),
-      result('Secret', 'fresh-token', 'legacy-token-secrets', 'legacy-token-secret', 'fail', 'high', `find-client: ${messages.fresh}`, { verdict: 'find-client', serviceAccount: 'ci-bot', unusedDays: '0', consumers: '0' }),
-      result('Secret', 'legacy-user-token', 'legacy-token-secrets', 'legacy-token-secret', 'fail', 'high', `migrate-first: ${messages.legacy}`, { verdict: 'migrate-first', serviceAccount: 'legacy-user', unusedDays: '0', consumers: '2' }),
-      result('Secret', 'listed-token', 'legacy-token-secrets', 'legacy-token-secret', 'fail', 'medium', `safe-to-delete: ${messages.listed}`, { verdict: 'safe-to-delete', serviceAccount: 'listed', lastUsed: LAST_USED, unusedDays: '200', invalidateOn, deleteOn, consumers: '0' }),
-      result('Secret', 'stale-token', 'legacy-token-secrets', 'legacy-token-secret', 'fail', 'low', `invalidated: ${messages.stale}`, { verdict: 'invalidated', serviceAccount: 'ci-bot', invalidSince: INVALID_SINCE, unusedDays: '0', consumers: '0' }),
-      result('ServiceAccount', 'listed', 'tokenguard-scan', 'serviceaccount-secrets', 'warn', 'low', messages.sa, { secrets: 'listed-token' }),
+      result(
+        'Deployment',
+        'api-client',
+        'automount',
+        'automount',
+        'fail',
+        'medium',
+        `${changePods(2)}: ${removed.slice('automount/automount: '.length)}`,
+        { pods: '2', matchingPods: '2' },
+      ),
+      result(
+        'Deployment',
+        'api-client',
+        'tokenguard-scan',
+        'legacy-token-consumer',
+        'fail',
+        'high',
+        'uses legacy token Secret legacy-user-token (2 pods): volume legacy at /var/run/secrets/legacy in containers/app. Plan: ready, the patch replaces it.',
+        { secret: 'legacy-user-token', pods: '2', template: 'true', plan: 'ready' },
+      ),
+      result(
+        'Deployment',
+        'env-reader',
+        'automount',
+        'automount',
+        'fail',
+        'medium',
+        `${changePods(1)}: ${removed.slice('automount/automount: '.length)}`,
+        { pods: '1', matchingPods: '1' },
+      ),
+      result(
+        'Deployment',
+        'env-reader',
+        'tokenguard-scan',
+        'legacy-token-consumer',
+        'fail',
+        'high',
+        'uses legacy token Secret env-user-token (1 pod): env API_TOKEN (key token) in containers/app. Plan: manual.',
+        { secret: 'env-user-token', pods: '1', template: 'true', plan: 'manual' },
+      ),
+      result(
+        'Deployment',
+        'long-token',
+        'api-token-expiration',
+        'api-token-expiration',
+        'warn',
+        'low',
+        'admission would warn (1 of 1 pod): API token kube-api-access-* expirationSeconds 3607 -> 3600; API token kube-api-access-* expirationSeconds 3607 > 3600',
+        { pods: '1', matchingPods: '1' },
+      ),
+      result(
+        'Deployment',
+        'long-token',
+        'automount',
+        'automount',
+        'pass',
+        'info',
+        'passes (1 of 1 pod): API token allowed: pod annotation tokenguard.dev/api-access=true',
+        { pods: '1', matchingPods: '1' },
+      ),
+      result(
+        'Deployment',
+        'long-token',
+        'token-bounds',
+        'token-bounds',
+        'fail',
+        'medium',
+        `${changePods(1)}: vault: expirationSeconds 172800 -> 86400`,
+        { pods: '1', matchingPods: '1' },
+      ),
+      result(
+        'Deployment',
+        'projected-client',
+        'automount',
+        'automount',
+        'fail',
+        'medium',
+        `${changePods(1)}: ${removed.slice('automount/automount: '.length)}`,
+        { pods: '1', matchingPods: '1' },
+      ),
+      result(
+        'Deployment',
+        'projected-client',
+        'tokenguard-scan',
+        'legacy-token-consumer',
+        'fail',
+        'high',
+        'uses legacy token Secret legacy-user-token (1 pod): projected volume creds (key token) at /etc/creds in containers/app. Plan: ready, the patch replaces it.',
+        { secret: 'legacy-user-token', pods: '1', template: 'true', plan: 'ready' },
+      ),
+      result(
+        'Deployment',
+        'web',
+        'automount',
+        'automount',
+        'fail',
+        'medium',
+        `${changePods(3)}: ${removed.slice('automount/automount: '.length)}`,
+        { pods: '3', matchingPods: '3' },
+      ),
+      result(
+        'Secret',
+        'env-user-token',
+        'legacy-token-secrets',
+        'legacy-token-secret',
+        'fail',
+        'high',
+        `migrate-first: ${messages.env}`,
+        { verdict: 'migrate-first', serviceAccount: 'env-user', unusedDays: '0', consumers: '1' },
+      ),
+      result(
+        'Secret',
+        'fresh-token',
+        'legacy-token-secrets',
+        'legacy-token-secret',
+        'fail',
+        'high',
+        `find-client: ${messages.fresh}`,
+        { verdict: 'find-client', serviceAccount: 'ci-bot', unusedDays: '0', consumers: '0' },
+      ),
+      result(
+        'Secret',
+        'legacy-user-token',
+        'legacy-token-secrets',
+        'legacy-token-secret',
+        'fail',
+        'high',
+        `migrate-first: ${messages.legacy}`,
+        { verdict: 'migrate-first', serviceAccount: 'legacy-user', unusedDays: '0', consumers: '2' },
+      ),
+      result(
+        'Secret',
+        'listed-token',
+        'legacy-token-secrets',
+        'legacy-token-secret',
+        'fail',
+        'medium',
+        `safe-to-delete: ${messages.listed}`,
+        {
+          verdict: 'safe-to-delete',
+          serviceAccount: 'listed',
+          lastUsed: LAST_USED,
+          unusedDays: '200',
+          invalidateOn,
+          deleteOn,
+          consumers: '0',
+        },
+      ),
+      result(
+        'Secret',
+        'stale-token',
+        'legacy-token-secrets',
+        'legacy-token-secret',
+        'fail',
+        'low',
+        `invalidated: ${messages.stale}`,
+        {
+          verdict: 'invalidated',
+          serviceAccount: 'ci-bot',
+          invalidSince: INVALID_SINCE,
+          unusedDays: '0',
+          consumers: '0',
+        },
+      ),
+      result('ServiceAccount', 'listed', 'tokenguard-scan', 'serviceaccount-secrets', 'warn', 'low', messages.sa, {
+        secrets: 'listed-token',
+      }),
     ],
     notes: [],
     // (checkWarnings: see the plan test)
@@ -357,12 +701,21 @@ function expectedReport(l: Live, scannedAt: string, server: string) {
 
 /** The same report as text, line for line. */
 function expectedText(r: ReturnType<typeof expectedReport>): string {
-  const [env, fresh, legacy, listed, stale] = r.legacyTokens as unknown as { createdAt: string; message: string }[] as [{ createdAt: string; message: string }, { createdAt: string; message: string }, { createdAt: string; message: string }, { createdAt: string; message: string }, { createdAt: string; message: string }];
-  const policy = (sa: string) => `    policy: legacy-token-secrets/legacy-token-secret fail: legacy token Secret for ServiceAccount ${NS}/${sa}: such tokens never expire; use kubectl create token or a projected token`;
+  const [env, fresh, legacy, listed, stale] = r.legacyTokens as unknown as { createdAt: string; message: string }[] as [
+    { createdAt: string; message: string },
+    { createdAt: string; message: string },
+    { createdAt: string; message: string },
+    { createdAt: string; message: string },
+    { createdAt: string; message: string },
+  ];
+  const policy = (sa: string) =>
+    `    policy: legacy-token-secrets/legacy-token-secret fail: legacy token Secret for ServiceAccount ${NS}/${sa}: such tokens never expire; use kubectl create token or a projected token`;
   const created = (t: { createdAt: string }) => `created ${t.createdAt.slice(0, 10)} (0 days ago)`;
   const w = (name: string) => r.workloads.find((x) => x.workload.name === name) as (typeof r.workloads)[number];
-  const removed = '      change automount/automount: removed API token kube-api-access-* (1 mount), automount off: API access not needed';
-  const optIn = '      - annotates the pod template tokenguard.dev/api-access: "true" (it uses the API, so the automount policy keeps its tokens)';
+  const removed =
+    '      change automount/automount: removed API token kube-api-access-* (1 mount), automount off: API access not needed';
+  const optIn =
+    '      - annotates the pod template tokenguard.dev/api-access: "true" (it uses the API, so the automount policy keeps its tokens)';
   return `${[
     `tokenguard scan of ${r.cluster.server} (Kubernetes v1.34.4), namespace ${NS}, at ${r.scannedAt.replace(/\.\d+Z$/, 'Z')}`,
     'policies: api-token-expiration (Audit), automount (Enforce), legacy-token-secrets (Enforce), token-bounds (Enforce)',
@@ -443,7 +796,15 @@ function expectedPolicyReports(r: ReturnType<typeof expectedReport>) {
     severity: x.severity,
     scored: true,
     message: x.message,
-    resources: [{ apiVersion: x.resource.apiVersion, kind: x.resource.kind, name: x.resource.name, ...(x.resource.namespace ? { namespace: x.resource.namespace } : {}), ...('uid' in x.resource ? { uid: x.resource.uid } : {}) }],
+    resources: [
+      {
+        apiVersion: x.resource.apiVersion,
+        kind: x.resource.kind,
+        name: x.resource.name,
+        ...(x.resource.namespace ? { namespace: x.resource.namespace } : {}),
+        ...('uid' in x.resource ? { uid: x.resource.uid } : {}),
+      },
+    ],
     properties: x.properties,
     timestamp: { seconds, nanos: 0 },
   });
@@ -457,13 +818,33 @@ function expectedPolicyReports(r: ReturnType<typeof expectedReport>) {
     result: 'fail',
     severity: 'high',
     scored: true,
-    message: '5 legacy token Secrets (2 in use, 2 deletable, 1 to be invalidated by the cleaner); 8 pods in 5 workloads, 7 (87.5 %) carrying an API token they would lose; oldest unused: e2e-scan/listed-token (200 days)',
-    properties: { namespaces: '1', legacyTokens: '5', inUse: '2', pods: '8', wouldLoseApiTokenPods: '7', wouldLoseApiTokenShare: '0.875' },
+    message:
+      '5 legacy token Secrets (2 in use, 2 deletable, 1 to be invalidated by the cleaner); 8 pods in 5 workloads, 7 (87.5 %) carrying an API token they would lose; oldest unused: e2e-scan/listed-token (200 days)',
+    properties: {
+      namespaces: '1',
+      legacyTokens: '5',
+      inUse: '2',
+      pods: '8',
+      wouldLoseApiTokenPods: '7',
+      wouldLoseApiTokenShare: '0.875',
+    },
     timestamp: { seconds, nanos: 0 },
   };
   return [
-    { apiVersion: 'wgpolicyk8s.io/v1alpha2', kind: 'PolicyReport', metadata: { name: 'tokenguard-scan', namespace: NS, labels }, summary: { pass: 1, fail: 13, warn: 2, error: 0, skip: 0 }, results: own.map(item) },
-    { apiVersion: 'wgpolicyk8s.io/v1alpha2', kind: 'ClusterPolicyReport', metadata: { name: 'tokenguard-scan', labels }, summary: { pass: 0, fail: 2, warn: 0, error: 0, skip: 0 }, results: [item(summaryLine as (typeof r.results)[number]), cluster] },
+    {
+      apiVersion: 'wgpolicyk8s.io/v1alpha2',
+      kind: 'PolicyReport',
+      metadata: { name: 'tokenguard-scan', namespace: NS, labels },
+      summary: { pass: 1, fail: 13, warn: 2, error: 0, skip: 0 },
+      results: own.map(item),
+    },
+    {
+      apiVersion: 'wgpolicyk8s.io/v1alpha2',
+      kind: 'ClusterPolicyReport',
+      metadata: { name: 'tokenguard-scan', labels },
+      summary: { pass: 0, fail: 2, warn: 0, error: 0, skip: 0 },
+      results: [item(summaryLine as (typeof r.results)[number]), cluster],
+    },
   ];
 }
 
@@ -481,7 +862,14 @@ beforeAll(async () => {
   await apply(...MIX);
   await waitFor('the mix to have its pods and its tokens', 90_000, async () => {
     for (const [app, n] of Object.entries(PODS)) if ((await pods(app)).length !== n) return undefined;
-    const secrets = await kubectlJson<{ items: { data?: Record<string, string> }[] }>(['get', 'secrets', '-n', NS, '--field-selector', 'type=kubernetes.io/service-account-token']);
+    const secrets = await kubectlJson<{ items: { data?: Record<string, string> }[] }>([
+      'get',
+      'secrets',
+      '-n',
+      NS,
+      '--field-selector',
+      'type=kubernetes.io/service-account-token',
+    ]);
     return secrets.items.length === 5 && secrets.items.every((s) => s.data?.token) ? true : undefined;
   });
   proxy = await startRecordingProxy(loadState(), work);
@@ -504,12 +892,24 @@ describe('scenario 23: tokenguard scan of the real cluster', () => {
     const r = await recorded(['--output', 'json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(1);
-    const report = JSON.parse(r.stdout) as { scannedAt: string; cluster: { server: string }; workloads: { plan: { check: { warnings: string[] } | null } | null }[] };
+    const report = JSON.parse(r.stdout) as {
+      scannedAt: string;
+      cluster: { server: string };
+      workloads: { plan: { check: { warnings: string[] } | null } | null }[];
+    };
     expect(Math.abs(Date.parse(report.scannedAt) - Date.now())).toBeLessThan(120_000);
-    expected = expectedReport(await live(), report.scannedAt, new URL(readFileSync(proxy.kubeconfig, 'utf8').match(/server: "([^"]+)"/)?.[1] ?? '').host);
+    expected = expectedReport(
+      await live(),
+      report.scannedAt,
+      new URL(readFileSync(proxy.kubeconfig, 'utf8').match(/server: "([^"]+)"/)?.[1] ?? '').host,
+    );
     const { _checkWarnings: checkWarnings, ...want } = expected;
     // The dry run of a plan names the plugin's volume from a seed, so its warnings are the same every run.
-    for (const w of report.workloads) if (w.plan?.check) expect(w.plan.check.warnings).toEqual(checkWarnings(w.plan.check.warnings[0]?.match(/kube-api-access-\w{5}/)?.[0] ?? '?'));
+    for (const w of report.workloads)
+      if (w.plan?.check)
+        expect(w.plan.check.warnings).toEqual(
+          checkWarnings(w.plan.check.warnings[0]?.match(/kube-api-access-\w{5}/)?.[0] ?? '?'),
+        );
     expect(report).toEqual(want);
   });
 
@@ -523,7 +923,9 @@ describe('scenario 23: tokenguard scan of the real cluster', () => {
     const r = await recorded(['--output', 'policyreport']);
     expect(r.code).toBe(1);
     const docs = parseAllDocuments(r.stdout).map((d) => d.toJS());
-    const scannedAt = new Date(((docs[0] as { results: { timestamp: { seconds: number } }[] }).results[0]?.timestamp.seconds ?? 0) * 1000).toISOString();
+    const scannedAt = new Date(
+      ((docs[0] as { results: { timestamp: { seconds: number } }[] }).results[0]?.timestamp.seconds ?? 0) * 1000,
+    ).toISOString();
     expect(docs).toEqual(expectedPolicyReports({ ...expected, scannedAt }));
   });
 
@@ -534,7 +936,16 @@ describe('scenario 23: tokenguard scan of the real cluster', () => {
     expect([...new Set(reqs.map((q) => q.method))]).toEqual(['GET']);
     const secrets = reqs.filter((q) => /\/secrets/.test(q.path));
     expect(secrets.length).toBe(3);
-    const tokens = (await kubectlJson<{ items: { data: Record<string, string> }[] }>(['get', 'secrets', '-n', NS, '--field-selector', 'type=kubernetes.io/service-account-token'])).items.map((s) => Buffer.from(s.data.token as string, 'base64').toString('utf8'));
+    const tokens = (
+      await kubectlJson<{ items: { data: Record<string, string> }[] }>([
+        'get',
+        'secrets',
+        '-n',
+        NS,
+        '--field-selector',
+        'type=kubernetes.io/service-account-token',
+      ])
+    ).items.map((s) => Buffer.from(s.data.token as string, 'base64').toString('utf8'));
     for (const q of secrets) {
       expect({ path: q.path, accept: q.accept, fieldSelector: q.query.fieldSelector }).toEqual({
         path: `/api/v1/namespaces/${NS}/secrets`,
@@ -547,20 +958,27 @@ describe('scenario 23: tokenguard scan of the real cluster', () => {
       for (const t of tokens) expect(q.body?.includes(t)).toBe(false);
     }
     const singles = reqs.filter((q) => !('limit' in q.query)).map((q) => q.path);
-    expect([...new Set(singles)]).toEqual(['/version', '/api/v1/namespaces/kube-system/configmaps/kube-apiserver-legacy-service-account-token-tracking']);
+    expect([...new Set(singles)]).toEqual([
+      '/version',
+      '/api/v1/namespaces/kube-system/configmaps/kube-apiserver-legacy-service-account-token-tracking',
+    ]);
   });
 
   test('--apply without the PolicyReport CRDs: a clear error, exit 2', async () => {
     const r = await recorded(['--apply', '--output', 'json']);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^tokenguard scan: the PolicyReport CRDs \(policyreports and clusterpolicyreports of wgpolicyk8s.io\/v1alpha2\) are not installed in this cluster: /);
+    expect(r.stderr).toMatch(
+      /^tokenguard scan: the PolicyReport CRDs \(policyreports and clusterpolicyreports of wgpolicyk8s.io\/v1alpha2\) are not installed in this cluster: /,
+    );
   });
 
   test('--apply with the CRDs installed: the API server accepts the reports, and keeps every field', async () => {
     await kubectlOk(['apply', '-f', CRDS]);
     await kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', '-f', CRDS]);
-    await waitFor('wgpolicyk8s.io/v1alpha2 to be served', 30_000, async () => ((await kubectl(['get', 'policyreports', '-n', NS])).code === 0 ? true : undefined));
+    await waitFor('wgpolicyk8s.io/v1alpha2 to be served', 30_000, async () =>
+      (await kubectl(['get', 'policyreports', '-n', NS])).code === 0 ? true : undefined,
+    );
     const r = await recorded(['--apply', '--output', 'policyreport']);
     expect(r.stderr).toBe('tokenguard scan: applied 2 report(s) (wgpolicyk8s.io/v1alpha2)\n');
     expect(r.code).toBe(1);
@@ -570,7 +988,10 @@ describe('scenario 23: tokenguard scan of the real cluster', () => {
       await kubectlJson<Record<string, unknown>>(['get', 'clusterpolicyreport', 'tokenguard-scan']),
     ];
     const strip = (o: Record<string, unknown>) => {
-      const { uid, resourceVersion, creationTimestamp, generation, managedFields, ...md } = o.metadata as Record<string, unknown>;
+      const { uid, resourceVersion, creationTimestamp, generation, managedFields, ...md } = o.metadata as Record<
+        string,
+        unknown
+      >;
       void [uid, resourceVersion, creationTimestamp, generation, managedFields];
       return { ...o, metadata: md };
     };
@@ -584,7 +1005,9 @@ describe('scenario 23: as the ServiceAccount of deploy/scan', () => {
   beforeAll(async () => {
     await ensureNamespace('tokenguard-system');
     await kubectlOk(['apply', '-k', join(REPO_ROOT, 'deploy/scan')]);
-    const token = (await kubectlOk(['create', 'token', 'tokenguard-scan', '-n', 'tokenguard-system', '--duration=20m'])).stdout.trim();
+    const token = (
+      await kubectlOk(['create', 'token', 'tokenguard-scan', '-n', 'tokenguard-system', '--duration=20m'])
+    ).stdout.trim();
     const state = loadState();
     kubeconfig = join(work, 'scan-sa.kubeconfig');
     writeFileSync(
@@ -609,7 +1032,15 @@ describe('scenario 23: as the ServiceAccount of deploy/scan', () => {
     const { scannedAt: s2, cluster: c2, _checkWarnings, ...want } = expected;
     void [scannedAt, cluster, s2, c2, _checkWarnings];
     expect(rest).toMatchObject({ ...want, workloads: expect.any(Array), results: expect.any(Array) });
-    const all = await cli(['scan', '--kubeconfig', kubeconfig, '--policies', join(REPO_ROOT, 'policies'), '--output', 'json']);
+    const all = await cli([
+      'scan',
+      '--kubeconfig',
+      kubeconfig,
+      '--policies',
+      join(REPO_ROOT, 'policies'),
+      '--output',
+      'json',
+    ]);
     printed.push(all.stdout, all.stderr);
     expect([all.code, all.stderr]).toEqual([1, '']);
     expect((JSON.parse(all.stdout) as { notes: string[]; summary: { namespaces: number } }).notes).toEqual([]);
@@ -618,8 +1049,18 @@ describe('scenario 23: as the ServiceAccount of deploy/scan', () => {
   test('--apply needs the reports role, and says so', async () => {
     const refused = await scan(['--apply', '--output', 'json'], kubeconfig);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toMatch(/^tokenguard scan: cannot write (PolicyReport|ClusterPolicyReport) .*HTTP 403 Forbidden: .* \(grant the ClusterRole tokenguard-scan-reports of deploy\/scan\)\n$/);
-    await kubectlOk(['create', 'clusterrolebinding', 'tokenguard-scan-reports-e2e', '--clusterrole', 'tokenguard-scan-reports', '--serviceaccount', 'tokenguard-system:tokenguard-scan']);
+    expect(refused.stderr).toMatch(
+      /^tokenguard scan: cannot write (PolicyReport|ClusterPolicyReport) .*HTTP 403 Forbidden: .* \(grant the ClusterRole tokenguard-scan-reports of deploy\/scan\)\n$/,
+    );
+    await kubectlOk([
+      'create',
+      'clusterrolebinding',
+      'tokenguard-scan-reports-e2e',
+      '--clusterrole',
+      'tokenguard-scan-reports',
+      '--serviceaccount',
+      'tokenguard-system:tokenguard-scan',
+    ]);
     const applied = await waitFor('the reports role to take effect', 30_000, async () => {
       const r = await scan(['--apply', '--output', 'json'], kubeconfig);
       return r.code === 1 ? r : undefined;
@@ -639,7 +1080,17 @@ describe('scenario 23: the plan, applied', () => {
   });
 
   test('tokenguard test passes the patched workloads with the same policies', async () => {
-    const r = await cli(['test', '--policies', join(REPO_ROOT, 'policies'), '--facts', join(dir, 'facts.yaml'), '--bindings-complete', '--output', 'json', join(dir, 'workloads')]);
+    const r = await cli([
+      'test',
+      '--policies',
+      join(REPO_ROOT, 'policies'),
+      '--facts',
+      join(dir, 'facts.yaml'),
+      '--bindings-complete',
+      '--output',
+      'json',
+      join(dir, 'workloads'),
+    ]);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as { objects: { name: string; outcome: string }[] };
     expect(out.objects.map((o) => [o.name, o.outcome])).toEqual([
@@ -650,7 +1101,16 @@ describe('scenario 23: the plan, applied', () => {
 
   test('kubectl patch (JSON Patch) and kubectl apply -k (the kustomize patch) under the shipped policies, enforced: the new pods are admitted', async () => {
     await setPolicies(policyFiles('policies'));
-    await kubectlOk(['patch', 'deployment', 'api-client', '-n', NS, '--type=json', '--patch-file', join(dir, 'json-patch', NS, 'deployment-api-client.json')]);
+    await kubectlOk([
+      'patch',
+      'deployment',
+      'api-client',
+      '-n',
+      NS,
+      '--type=json',
+      '--patch-file',
+      join(dir, 'json-patch', NS, 'deployment-api-client.json'),
+    ]);
     // kustomize: the live workload as its source, and the plan's patch on it.
     const base = join(work, 'kustomize');
     mkdirSync(base, { recursive: true });
@@ -660,24 +1120,47 @@ describe('scenario 23: the plan, applied', () => {
     const md = rest.metadata as Record<string, unknown>;
     const source = { ...rest, metadata: { name: md.name, namespace: md.namespace } };
     writeFileSync(join(base, 'projected-client.yaml'), stringify(source));
-    writeFileSync(join(base, 'patch.yaml'), readFileSync(join(dir, 'kustomize', NS, 'deployment-projected-client.yaml'), 'utf8'));
-    writeFileSync(join(base, 'kustomization.yaml'), 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [projected-client.yaml]\npatches:\n  - path: patch.yaml\n');
+    writeFileSync(
+      join(base, 'patch.yaml'),
+      readFileSync(join(dir, 'kustomize', NS, 'deployment-projected-client.yaml'), 'utf8'),
+    );
+    writeFileSync(
+      join(base, 'kustomization.yaml'),
+      'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [projected-client.yaml]\npatches:\n  - path: patch.yaml\n',
+    );
     await kubectlOk(['apply', '-k', base]);
 
-    for (const [app, n, mountPath] of [['api-client', 2, '/var/run/secrets/legacy'], ['projected-client', 1, '/etc/creds']] as const) {
+    for (const [app, n, mountPath] of [
+      ['api-client', 2, '/var/run/secrets/legacy'],
+      ['projected-client', 1, '/etc/creds'],
+    ] as const) {
       const fresh = await waitFor(`new pods of ${app}`, 90_000, async () => {
         const list = await pods(app);
-        return list.length === n && list.every((p) => p.spec.serviceAccountName === 'legacy-user' && !p.metadata?.deletionTimestamp) ? list : undefined;
+        return list.length === n &&
+          list.every((p) => p.spec.serviceAccountName === 'legacy-user' && !p.metadata?.deletionTimestamp)
+          ? list
+          : undefined;
       });
       for (const p of fresh) {
-        const volume = (p.spec.volumes ?? []).find((v) => (v.projected?.sources ?? []).some((s) => s.serviceAccountToken?.expirationSeconds === 3600 && s.serviceAccountToken.audience === undefined));
+        const volume = (p.spec.volumes ?? []).find((v) =>
+          (v.projected?.sources ?? []).some(
+            (s) => s.serviceAccountToken?.expirationSeconds === 3600 && s.serviceAccountToken.audience === undefined,
+          ),
+        );
         expect(volume).toBeDefined();
         expect(p.spec.containers[0]?.volumeMounts?.find((m) => m.name === volume?.name)?.mountPath).toBe(mountPath);
         expect(JSON.stringify(p.spec)).not.toContain('legacy-user-token');
         expect(p.metadata?.annotations?.['tokenguard.dev/api-access']).toBe('true');
       }
     }
-    const events = await kubectlJson<{ items: { reason: string; message: string }[] }>(['get', 'events', '-n', NS, '--field-selector', 'reason=FailedCreate']);
+    const events = await kubectlJson<{ items: { reason: string; message: string }[] }>([
+      'get',
+      'events',
+      '-n',
+      NS,
+      '--field-selector',
+      'reason=FailedCreate',
+    ]);
     expect(events.items.map((e) => e.message)).toEqual([]);
   });
 
@@ -685,17 +1168,41 @@ describe('scenario 23: the plan, applied', () => {
     const r = await recorded(['--output', 'json', '--fail-on', 'never']);
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout) as { legacyTokens: { name: string; verdict: string; consumers: unknown[] }[] };
-    expect(report.legacyTokens.find((t) => t.name === 'legacy-user-token')).toMatchObject({ verdict: 'find-client', consumers: [] });
+    expect(report.legacyTokens.find((t) => t.name === 'legacy-user-token')).toMatchObject({
+      verdict: 'find-client',
+      consumers: [],
+    });
     const script = readFileSync(join(dir, 'delete-secrets.sh'), 'utf8');
     expect(script).toContain('# kubectl delete secret legacy-user-token -n e2e-scan');
     const run = await new Promise<Run>((resolve) =>
-      execFile('sh', [join(dir, 'delete-secrets.sh')], { env: { PATH: process.env.PATH, KUBECONFIG: loadState().kubeconfig } }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr })),
+      execFile(
+        'sh',
+        [join(dir, 'delete-secrets.sh')],
+        { env: { PATH: process.env.PATH, KUBECONFIG: loadState().kubeconfig } },
+        (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr }),
+      ),
     );
     expect([run.code, run.stderr]).toEqual([0, '']);
-    const left = await kubectlJson<{ items: K8sObject[] }>(['get', 'secrets', '-n', NS, '--field-selector', 'type=kubernetes.io/service-account-token']);
-    expect(left.items.map((s) => s.metadata?.name).sort()).toEqual(['env-user-token', 'fresh-token', 'legacy-user-token']);
+    const left = await kubectlJson<{ items: K8sObject[] }>([
+      'get',
+      'secrets',
+      '-n',
+      NS,
+      '--field-selector',
+      'type=kubernetes.io/service-account-token',
+    ]);
+    expect(left.items.map((s) => s.metadata?.name).sort()).toEqual([
+      'env-user-token',
+      'fresh-token',
+      'legacy-user-token',
+    ]);
     // The token controller drops a deleted token Secret from its ServiceAccount's .secrets.
-    await waitFor('listed-token to leave ServiceAccount listed', 30_000, async () => (((await kubectlJson<{ secrets?: unknown[] }>(['get', 'serviceaccount', 'listed', '-n', NS])).secrets ?? []).length === 0 ? true : undefined));
+    await waitFor('listed-token to leave ServiceAccount listed', 30_000, async () =>
+      ((await kubectlJson<{ secrets?: unknown[] }>(['get', 'serviceaccount', 'listed', '-n', NS])).secrets ?? [])
+        .length === 0
+        ? true
+        : undefined,
+    );
   });
 
   test('the canary of the Secrets appears in nothing the scans printed or wrote', () => {

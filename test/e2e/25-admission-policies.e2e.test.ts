@@ -92,7 +92,10 @@ interface Fixture {
 
 function fixture(name: string): Fixture {
   const dir = join(ADMISSION_FIXTURES, name);
-  const meta = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as { policies: string; bindingsComplete?: boolean };
+  const meta = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as {
+    policies: string;
+    bindingsComplete?: boolean;
+  };
   const body = JSON.parse(readFileSync(join(dir, 'review.json'), 'utf8')) as JsonObject;
   let facts: JsonObject[] = [];
   try {
@@ -100,7 +103,14 @@ function fixture(name: string): Fixture {
   } catch {
     facts = [];
   }
-  return { name, policies: meta.policies, request: (isObject(body.request) ? body.request : {}) as JsonObject, body, facts, bindingsComplete: meta.bindingsComplete === true };
+  return {
+    name,
+    policies: meta.policies,
+    request: (isObject(body.request) ? body.request : {}) as JsonObject,
+    body,
+    facts,
+    bindingsComplete: meta.bindingsComplete === true,
+  };
 }
 
 /** Why a fixture is not sent to this API server, or undefined when it is. */
@@ -110,7 +120,14 @@ function notSent(f: Fixture): Comparison | undefined {
   const resource = isObject(r.resource) ? String(r.resource.resource) : '';
   const sub = typeof r.subResource === 'string' ? r.subResource : '';
   if (r.operation !== 'CREATE') return 'not-create';
-  if (!((resource === 'pods' && sub === '') || (resource === 'secrets' && sub === '') || (resource === 'serviceaccounts' && sub === 'token'))) return 'not-create';
+  if (
+    !(
+      (resource === 'pods' && sub === '') ||
+      (resource === 'secrets' && sub === '') ||
+      (resource === 'serviceaccounts' && sub === 'token')
+    )
+  )
+    return 'not-create';
   return undefined;
 }
 
@@ -133,7 +150,9 @@ async function realizeFacts(f: Fixture): Promise<void> {
   const ns = namespaceOf(f);
   const nsFact = f.facts.find((o) => o.kind === 'Namespace' && (o.metadata as JsonObject).name === ns);
   const want = { ...((((nsFact?.metadata as JsonObject | undefined)?.labels ?? {}) as Record<string, string>) ?? {}) };
-  const current = JSON.parse((await kubeOk(['get', 'namespace', ns, '-o', 'json'])).stdout) as { metadata: { labels?: Record<string, string> } };
+  const current = JSON.parse((await kubeOk(['get', 'namespace', ns, '-o', 'json'])).stdout) as {
+    metadata: { labels?: Record<string, string> };
+  };
   const edits = [
     ...Object.keys(current.metadata.labels ?? {})
       .filter((k) => k !== 'kubernetes.io/metadata.name' && !(k in want))
@@ -142,23 +161,46 @@ async function realizeFacts(f: Fixture): Promise<void> {
   ];
   if (edits.length > 0) await kubeOk(['label', 'namespace', ns, '--overwrite', ...edits]);
 
-  const accounts = f.facts.filter((o) => o.kind === 'ServiceAccount' && ((o.metadata as JsonObject).namespace ?? ns) === ns);
+  const accounts = f.facts.filter(
+    (o) => o.kind === 'ServiceAccount' && ((o.metadata as JsonObject).namespace ?? ns) === ns,
+  );
   const own = serviceAccountOf(f);
-  if (own && !accounts.some((a) => (a.metadata as JsonObject).name === own)) accounts.push({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: own, namespace: ns } });
-  if (!accounts.some((a) => (a.metadata as JsonObject).name === 'default')) accounts.push({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns } });
-  const existing = (JSON.parse((await kubeOk(['get', 'serviceaccounts', '-n', ns, '-o', 'json'])).stdout) as { items: JsonObject[] }).items;
-  const stale = existing.map((s) => String((s.metadata as JsonObject).name)).filter((n) => n !== 'default' && !accounts.some((a) => (a.metadata as JsonObject).name === n));
+  if (own && !accounts.some((a) => (a.metadata as JsonObject).name === own))
+    accounts.push({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: own, namespace: ns } });
+  if (!accounts.some((a) => (a.metadata as JsonObject).name === 'default'))
+    accounts.push({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns } });
+  const existing = (
+    JSON.parse((await kubeOk(['get', 'serviceaccounts', '-n', ns, '-o', 'json'])).stdout) as { items: JsonObject[] }
+  ).items;
+  const stale = existing
+    .map((s) => String((s.metadata as JsonObject).name))
+    .filter((n) => n !== 'default' && !accounts.some((a) => (a.metadata as JsonObject).name === n));
   if (stale.length > 0) await kubeOk(['delete', 'serviceaccount', '-n', ns, '--wait=false', ...stale]);
   // `replace` semantics: annotations and automountServiceAccountToken exactly as the facts say.
   for (const a of accounts) {
     const meta = a.metadata as JsonObject;
     const name = String(meta.name);
     const found = existing.find((s) => (s.metadata as JsonObject).name === name);
-    const desired = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns, ...(isObject(meta.annotations) ? { annotations: meta.annotations } : {}) }, ...('automountServiceAccountToken' in a ? { automountServiceAccountToken: a.automountServiceAccountToken } : {}) };
+    const desired = {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name, namespace: ns, ...(isObject(meta.annotations) ? { annotations: meta.annotations } : {}) },
+      ...('automountServiceAccountToken' in a ? { automountServiceAccountToken: a.automountServiceAccountToken } : {}),
+    };
     if (!found) await kubeOk(['create', '-f', '-'], JSON.stringify(desired));
     else {
-      const same = JSON.stringify((found.metadata as JsonObject).annotations ?? {}) === JSON.stringify(desired.metadata.annotations ?? {}) && found.automountServiceAccountToken === (desired as JsonObject).automountServiceAccountToken;
-      if (!same) await kubeOk(['replace', '-f', '-'], JSON.stringify({ ...desired, metadata: { ...desired.metadata, resourceVersion: (found.metadata as JsonObject).resourceVersion } }));
+      const same =
+        JSON.stringify((found.metadata as JsonObject).annotations ?? {}) ===
+          JSON.stringify(desired.metadata.annotations ?? {}) &&
+        found.automountServiceAccountToken === (desired as JsonObject).automountServiceAccountToken;
+      if (!same)
+        await kubeOk(
+          ['replace', '-f', '-'],
+          JSON.stringify({
+            ...desired,
+            metadata: { ...desired.metadata, resourceVersion: (found.metadata as JsonObject).resourceVersion },
+          }),
+        );
     }
   }
 }
@@ -188,7 +230,17 @@ async function createDryRun(f: Fixture): Promise<ApiAnswer> {
   delete (o.metadata as JsonObject).creationTimestamp;
   const r =
     o.kind === 'TokenRequest'
-      ? await kube(['create', '--raw', `/api/v1/namespaces/${ns}/serviceaccounts/${String(f.request.name)}/token?dryRun=All`, '-f', '-', ...asUser(f)], JSON.stringify({ ...o, metadata: { ...(o.metadata as JsonObject), name: String(f.request.name) } }))
+      ? await kube(
+          [
+            'create',
+            '--raw',
+            `/api/v1/namespaces/${ns}/serviceaccounts/${String(f.request.name)}/token?dryRun=All`,
+            '-f',
+            '-',
+            ...asUser(f),
+          ],
+          JSON.stringify({ ...o, metadata: { ...(o.metadata as JsonObject), name: String(f.request.name) } }),
+        )
       : await kube(['create', '-f', '-', '-o', 'json', '--dry-run=server', ...asUser(f)], JSON.stringify(o));
   if (r.code === 0) {
     const created = JSON.parse(r.stdout) as JsonObject;
@@ -201,14 +253,26 @@ async function createDryRun(f: Fixture): Promise<ApiAnswer> {
 }
 
 /** What the webhook answers for `object` (as the API server hands it to admission): mutate, patch, validate. */
-async function webhookAnswer(f: Fixture, object: JsonObject): Promise<{ allowed: boolean; message?: string; object: JsonObject }> {
+async function webhookAnswer(
+  f: Fixture,
+  object: JsonObject,
+): Promise<{ allowed: boolean; message?: string; object: JsonObject }> {
   const facts = staticFacts(f.facts, { bindingsComplete: f.bindingsComplete });
   const policies = policySet(f.policies);
   const review = (o: JsonObject) => ({ ...f.body, request: { ...f.request, object: o } });
-  const mutated = (await answer({ body: review(object), policies, facts }, 'mutate')) as { response?: { patch?: string } };
-  const patch = mutated.response?.patch ? (JSON.parse(Buffer.from(mutated.response.patch, 'base64').toString('utf8')) as fastJsonPatch.Operation[]) : [];
-  const final = patch.length > 0 ? (fastJsonPatch.applyPatch(structuredClone(object), patch, true, false).newDocument as JsonObject) : object;
-  const validated = (await answer({ body: review(final), policies, facts }, 'validate')) as { response?: { allowed?: boolean; status?: { message?: string } } };
+  const mutated = (await answer({ body: review(object), policies, facts }, 'mutate')) as {
+    response?: { patch?: string };
+  };
+  const patch = mutated.response?.patch
+    ? (JSON.parse(Buffer.from(mutated.response.patch, 'base64').toString('utf8')) as fastJsonPatch.Operation[])
+    : [];
+  const final =
+    patch.length > 0
+      ? (fastJsonPatch.applyPatch(structuredClone(object), patch, true, false).newDocument as JsonObject)
+      : object;
+  const validated = (await answer({ body: review(final), policies, facts }, 'validate')) as {
+    response?: { allowed?: boolean; status?: { message?: string } };
+  };
   const message = validated.response?.status?.message;
   return { allowed: validated.response?.allowed === true, ...(message ? { message } : {}), object: final };
 }
@@ -216,34 +280,66 @@ async function webhookAnswer(f: Fixture, object: JsonObject): Promise<{ allowed:
 const RANDOM = /kube-api-access-[a-z0-9]{5}\b/g;
 /** The same value with the keys of every object sorted (the API server writes fields in schema order, a patch in its own). */
 const canonical = (x: unknown): unknown =>
-  Array.isArray(x) ? x.map(canonical) : isObject(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, canonical(x[k])])) : x;
+  Array.isArray(x)
+    ? x.map(canonical)
+    : isObject(x)
+      ? Object.fromEntries(
+          Object.keys(x)
+            .sort()
+            .map((k) => [k, canonical(x[k])]),
+        )
+      : x;
 /** What admission decides about a stored object: token volumes, mounts, automount. Plugin volume names lose their random suffix. */
 function tokenView(o: JsonObject | undefined): unknown {
   if (!o) return undefined;
   if (o.kind !== 'Pod') return o.kind === 'TokenRequest' ? { spec: o.spec } : { type: o.type };
   const spec = (o.spec ?? {}) as JsonObject;
   const containers = ['initContainers', 'containers', 'ephemeralContainers'].flatMap((k) =>
-    Array.isArray(spec[k]) ? (spec[k] as JsonObject[]).map((c) => ({ name: c.name, volumeMounts: c.volumeMounts ?? [] })) : [],
+    Array.isArray(spec[k])
+      ? (spec[k] as JsonObject[]).map((c) => ({ name: c.name, volumeMounts: c.volumeMounts ?? [] }))
+      : [],
   );
   // By name, not by position: the API server runs several matching MutatingAdmissionPolicies in an
   // order it does not promise, so two policies' injections come in either order (docs/vap.md).
   const byName = (xs: unknown[]) => [...xs].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
-  const view = canonical(JSON.parse(JSON.stringify({ automountServiceAccountToken: spec.automountServiceAccountToken, volumes: spec.volumes ?? [], containers }).replace(RANDOM, 'kube-api-access-*'))) as { volumes: unknown[]; containers: { volumeMounts: unknown[] }[] };
-  return { ...view, volumes: byName(view.volumes), containers: view.containers.map((c) => ({ ...c, volumeMounts: byName(c.volumeMounts) })) };
+  const view = canonical(
+    JSON.parse(
+      JSON.stringify({
+        automountServiceAccountToken: spec.automountServiceAccountToken,
+        volumes: spec.volumes ?? [],
+        containers,
+      }).replace(RANDOM, 'kube-api-access-*'),
+    ),
+  ) as { volumes: unknown[]; containers: { volumeMounts: unknown[] }[] };
+  return {
+    ...view,
+    volumes: byName(view.volumes),
+    containers: view.containers.map((c) => ({ ...c, volumeMounts: byName(c.volumeMounts) })),
+  };
 }
 
 const policyLabels = (f: Fixture) => policySet(f.policies).map((p) => p.name);
 const normalize = (ls: readonly string[]) => ls.map((l) => l.replace(RANDOM, 'kube-api-access-*'));
 
-function compare(f: Fixture, webhook: { allowed: boolean; message?: string; object: JsonObject }, api: ApiAnswer): { comparison: Comparison; detail: unknown } {
+function compare(
+  f: Fixture,
+  webhook: { allowed: boolean; message?: string; object: JsonObject },
+  api: ApiAnswer,
+): { comparison: Comparison; detail: unknown } {
   const w = normalize(lines(webhook.message, policyLabels(f)));
   const a = normalize(lines(api.message, policyLabels(f)));
-  const detail = { webhook: { allowed: webhook.allowed, lines: w }, api: { allowed: api.allowed, lines: a, ...(api.error ? { error: api.error } : {}) } };
+  const detail = {
+    webhook: { allowed: webhook.allowed, lines: w },
+    api: { allowed: api.allowed, lines: a, ...(api.error ? { error: api.error } : {}) },
+  };
   if (api.error) return { comparison: 'differs', detail };
   if (webhook.allowed !== api.allowed) return { comparison: 'differs', detail };
   if (webhook.allowed) {
     const same = JSON.stringify(tokenView(webhook.object)) === JSON.stringify(tokenView(api.object));
-    return { comparison: same ? 'same' : 'differs', detail: same ? detail : { ...detail, webhookStored: tokenView(webhook.object), apiStored: tokenView(api.object) } };
+    return {
+      comparison: same ? 'same' : 'differs',
+      detail: same ? detail : { ...detail, webhookStored: tokenView(webhook.object), apiStored: tokenView(api.object) },
+    };
   }
   if (w.join('\n') === a.join('\n')) return { comparison: 'same', detail };
   if (a.length > 0 && a.every((l) => w.includes(l))) return { comparison: 'one-message', detail };
@@ -253,17 +349,37 @@ function compare(f: Fixture, webhook: { allowed: boolean; message?: string; obje
 /** `tokenguard export vap|map` of a policy set, as YAML. */
 function exported(set: string, which: 'vap' | 'map'): string {
   const dir = set === 'shipped' ? join(REPO, 'policies') : join(REPO, 'test', 'fixtures', 'policies', set);
-  return execFileSync(process.execPath, [CLI, 'export', which, '--policies', dir, '--out', '-'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return execFileSync(process.execPath, [CLI, 'export', which, '--policies', dir, '--out', '-'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
 }
 
 /** A ValidatingAdmissionPolicy and a MutatingAdmissionPolicy that show, on a ConfigMap, that the policies applied with them are in force. */
 function probes(generation: string): string {
   const name = `tokenguard-e2e-probe-${generation}`;
-  const rules = { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps'] }] };
+  const rules = {
+    resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps'] }],
+  };
   const only = [{ name: 'probe', expression: `object.metadata.name == '${name}'` }];
   const docs = [
-    { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name, labels: { 'app.kubernetes.io/part-of': 'tokenguard' } }, spec: { failurePolicy: 'Fail', matchConstraints: rules, matchConditions: only, validations: [{ expression: 'false', message: 'probe in force' }] } },
-    { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name, labels: { 'app.kubernetes.io/part-of': 'tokenguard' } }, spec: { policyName: name, validationActions: ['Warn'] } },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name, labels: { 'app.kubernetes.io/part-of': 'tokenguard' } },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: rules,
+        matchConditions: only,
+        validations: [{ expression: 'false', message: 'probe in force' }],
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name, labels: { 'app.kubernetes.io/part-of': 'tokenguard' } },
+      spec: { policyName: name, validationActions: ['Warn'] },
+    },
     {
       apiVersion: 'admissionregistration.k8s.io/v1beta1',
       kind: 'MutatingAdmissionPolicy',
@@ -273,17 +389,32 @@ function probes(generation: string): string {
         reinvocationPolicy: 'Never',
         matchConstraints: rules,
         matchConditions: only,
-        mutations: [{ patchType: 'JSONPatch', jsonPatch: { expression: "[JSONPatch{op: 'add', path: '/data', value: {'probe': 'in force'}}]" } }],
+        mutations: [
+          {
+            patchType: 'JSONPatch',
+            jsonPatch: { expression: "[JSONPatch{op: 'add', path: '/data', value: {'probe': 'in force'}}]" },
+          },
+        ],
       },
     },
-    { apiVersion: 'admissionregistration.k8s.io/v1beta1', kind: 'MutatingAdmissionPolicyBinding', metadata: { name, labels: { 'app.kubernetes.io/part-of': 'tokenguard' } }, spec: { policyName: name } },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1beta1',
+      kind: 'MutatingAdmissionPolicyBinding',
+      metadata: { name, labels: { 'app.kubernetes.io/part-of': 'tokenguard' } },
+      spec: { policyName: name },
+    },
   ];
   return docs.map((d) => JSON.stringify(d)).join('\n---\n');
 }
 
 /** Replaces every admission policy of the cluster with the export of one set, and waits until the API server enforces them. */
 async function installSet(set: string): Promise<void> {
-  for (const kind of ['validatingadmissionpolicybindings', 'validatingadmissionpolicies', 'mutatingadmissionpolicybindings', 'mutatingadmissionpolicies']) {
+  for (const kind of [
+    'validatingadmissionpolicybindings',
+    'validatingadmissionpolicies',
+    'mutatingadmissionpolicybindings',
+    'mutatingadmissionpolicies',
+  ]) {
     await kubeOk(['delete', kind, '-l', 'app.kubernetes.io/part-of=tokenguard', '--wait=true']);
   }
   const probe = probes(set.replace(/[^a-z0-9-]/g, '-'));
@@ -305,12 +436,16 @@ const sets = [...new Set(sent.map((f) => f.policies))].sort();
 
 beforeAll(async () => {
   const binDir = process.env.TOKENGUARD_E2E_BIN_DIR;
-  if (!binDir) throw new Error('e2e: TOKENGUARD_E2E_BIN_DIR is not set; run the suite with test/e2e/run.sh (npm run test:e2e)');
+  if (!binDir)
+    throw new Error('e2e: TOKENGUARD_E2E_BIN_DIR is not set; run the suite with test/e2e/run.sh (npm run test:e2e)');
   const suite = loadState();
   cluster = await startCluster({
     binDir,
     workDir: join(suite.workDir, 'admission-policies-cluster'),
-    extraApiserverArgs: ['--feature-gates=MutatingAdmissionPolicy=true', '--runtime-config=admissionregistration.k8s.io/v1beta1=true'],
+    extraApiserverArgs: [
+      '--feature-gates=MutatingAdmissionPolicy=true',
+      '--runtime-config=admissionregistration.k8s.io/v1beta1=true',
+    ],
   });
   const transcript = join(suite.workDir, 'admission-policies-kubectl-transcript.jsonl');
   writeFileSync(transcript, '');
@@ -330,7 +465,12 @@ beforeAll(async () => {
   for (const ns of [...new Set(sent.map(namespaceOf))]) {
     const r = await kube(['create', 'namespace', ns]);
     if (r.code !== 0 && !/AlreadyExists/.test(r.stderr)) throw new Error(`e2e: create namespace ${ns}: ${r.stderr}`);
-    await waitFor(`ServiceAccount ${ns}/default`, 60_000, async () => ((await kube(['get', 'serviceaccount', 'default', '-n', ns])).code === 0 ? true : undefined), 200);
+    await waitFor(
+      `ServiceAccount ${ns}/default`,
+      60_000,
+      async () => ((await kube(['get', 'serviceaccount', 'default', '-n', ns])).code === 0 ? true : undefined),
+      200,
+    );
   }
 }, 300_000);
 
@@ -351,16 +491,28 @@ test('every exported policy set is accepted by the API server and type-checks ag
   // For real: the API server type-checks each ValidatingAdmissionPolicy and says so in its status.
   await installSet('strict');
   const warnings = await waitFor('type checking of every ValidatingAdmissionPolicy', 60_000, async () => {
-    const list = JSON.parse((await kubeOk(['get', 'validatingadmissionpolicies', '-o', 'json'])).stdout) as { items: { metadata: { name: string; generation: number }; status?: { observedGeneration?: number; typeChecking?: { expressionWarnings?: unknown[] } } }[] };
+    const list = JSON.parse((await kubeOk(['get', 'validatingadmissionpolicies', '-o', 'json'])).stdout) as {
+      items: {
+        metadata: { name: string; generation: number };
+        status?: { observedGeneration?: number; typeChecking?: { expressionWarnings?: unknown[] } };
+      }[];
+    };
     if (list.items.some((p) => p.status?.observedGeneration !== p.metadata.generation)) return undefined;
-    return list.items.flatMap((p) => (p.status?.typeChecking?.expressionWarnings ?? []).map((w) => ({ policy: p.metadata.name, warning: w })));
+    return list.items.flatMap((p) =>
+      (p.status?.typeChecking?.expressionWarnings ?? []).map((w) => ({ policy: p.metadata.name, warning: w })),
+    );
   });
   expect(warnings).toEqual([]);
 }, 600_000);
 
 test('every golden fixture: the API server with the exported policies answers as the webhook does, or the difference is written down', async () => {
   // The object each fixture becomes when the API server hands it to admission (defaults, the ServiceAccount plugin), before any policy exists.
-  for (const kind of ['validatingadmissionpolicybindings', 'validatingadmissionpolicies', 'mutatingadmissionpolicybindings', 'mutatingadmissionpolicies']) {
+  for (const kind of [
+    'validatingadmissionpolicybindings',
+    'validatingadmissionpolicies',
+    'mutatingadmissionpolicybindings',
+    'mutatingadmissionpolicies',
+  ]) {
     await kubeOk(['delete', kind, '-l', 'app.kubernetes.io/part-of=tokenguard', '--wait=true']);
   }
   const admitted = new Map<string, ApiAnswer>();
@@ -395,25 +547,47 @@ test('every golden fixture: the API server with the exported policies answers as
       if (c.comparison !== 'same') details[f.name] = c.detail;
     }
   }
-  writeFileSync(join(state.workDir, 'admission-policies-differential.json'), `${JSON.stringify({ results, details }, null, 2)}\n`);
+  writeFileSync(
+    join(state.workDir, 'admission-policies-differential.json'),
+    `${JSON.stringify({ results, details }, null, 2)}\n`,
+  );
   expect(Object.keys(results).sort()).toEqual(names);
-  const wrong = fixtures.filter((f) => results[f.name] !== expected(f)).map((f) => ({ name: f.name, expected: expected(f), got: results[f.name], detail: details[f.name] }));
+  const wrong = fixtures
+    .filter((f) => results[f.name] !== expected(f))
+    .map((f) => ({ name: f.name, expected: expected(f), got: results[f.name], detail: details[f.name] }));
   expect(wrong).toEqual([]);
   const doc = readFileSync(join(REPO, 'docs', 'vap.md'), 'utf8');
-  expect(fixtures.filter((f) => !['same', 'not-a-request', 'not-create'].includes(expected(f)) && !doc.includes(`\`${f.name}\``)).map((f) => f.name)).toEqual([]);
+  expect(
+    fixtures
+      .filter((f) => !['same', 'not-a-request', 'not-create'].includes(expected(f)) && !doc.includes(`\`${f.name}\``))
+      .map((f) => f.name),
+  ).toEqual([]);
 }, 1_200_000);
 
 test('the install overlays with admission policies are accepted by the API server (server-side dry run)', async () => {
-  const render = (dir: string) => execFileSync('kubectl', ['kustomize', join(REPO, 'deploy', 'overlays', dir)], { encoding: 'utf8' });
+  const render = (dir: string) =>
+    execFileSync('kubectl', ['kustomize', join(REPO, 'deploy', 'overlays', dir)], { encoding: 'utf8' });
   const only = await kube(['apply', '--dry-run=server', '-f', '-'], render('admission-policies-only'));
   expect({ code: only.code, stderr: only.stderr.trim() }).toEqual({ code: 0, stderr: '' });
-  expect(only.stdout).toMatch(/mutatingadmissionpolicy\.admissionregistration\.k8s\.io\/tokenguard-\S+ created \(server dry run\)/);
+  expect(only.stdout).toMatch(
+    /mutatingadmissionpolicy\.admissionregistration\.k8s\.io\/tokenguard-\S+ created \(server dry run\)/,
+  );
   // Next to the webhooks: everything but cert-manager's objects (no cert-manager in this cluster), in its namespace.
   const r = await kube(['create', 'namespace', 'tokenguard-system']);
-  if (r.code !== 0 && !/AlreadyExists/.test(r.stderr)) throw new Error(`e2e: create namespace tokenguard-system: ${r.stderr}`);
-  const docs = parseManifests(render('admission-policies'), 'deploy/overlays/admission-policies').objects.map((o) => o.object).filter((o) => !['Certificate', 'Issuer'].includes(String(o.kind)) && o.kind !== 'Namespace');
-  const withWebhook = await kube(['apply', '--dry-run=server', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }));
+  if (r.code !== 0 && !/AlreadyExists/.test(r.stderr))
+    throw new Error(`e2e: create namespace tokenguard-system: ${r.stderr}`);
+  const docs = parseManifests(render('admission-policies'), 'deploy/overlays/admission-policies')
+    .objects.map((o) => o.object)
+    .filter((o) => !['Certificate', 'Issuer'].includes(String(o.kind)) && o.kind !== 'Namespace');
+  const withWebhook = await kube(
+    ['apply', '--dry-run=server', '-f', '-'],
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }),
+  );
   expect({ code: withWebhook.code, stderr: withWebhook.stderr.trim() }).toEqual({ code: 0, stderr: '' });
-  expect(withWebhook.stdout).toMatch(/validatingadmissionpolicy\.admissionregistration\.k8s\.io\/tokenguard-\S+ created \(server dry run\)/);
-  expect(withWebhook.stdout).toMatch(/validatingwebhookconfiguration\.admissionregistration\.k8s\.io\/tokenguard created \(server dry run\)/);
+  expect(withWebhook.stdout).toMatch(
+    /validatingadmissionpolicy\.admissionregistration\.k8s\.io\/tokenguard-\S+ created \(server dry run\)/,
+  );
+  expect(withWebhook.stdout).toMatch(
+    /validatingwebhookconfiguration\.admissionregistration\.k8s\.io\/tokenguard created \(server dry run\)/,
+  );
 }, 120_000);

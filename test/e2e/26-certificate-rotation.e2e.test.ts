@@ -40,7 +40,18 @@ const CONFIG = 'tokenguard-rotation';
 const SECRET = 'rotation-certificates';
 const LEASE = 'rotation-certificates';
 /** Seconds: cert renewed at 12 s of its 24 s; a new CA staged 45 s before the 80 s CA expires; 8 s of propagation. */
-const DURATIONS = ['--ca-validity', '80s', '--ca-renew-before', '45s', '--certificate-validity', '24s', '--certificate-renew-before', '12s', '--ca-propagation', '8s'];
+const DURATIONS = [
+  '--ca-validity',
+  '80s',
+  '--ca-renew-before',
+  '45s',
+  '--certificate-validity',
+  '24s',
+  '--certificate-renew-before',
+  '12s',
+  '--ca-propagation',
+  '8s',
+];
 const RUN_LIMIT_MS = 200_000;
 const MAX_ADMISSIONS = 15_000;
 
@@ -67,18 +78,52 @@ function alive(r: Replica): boolean {
 function startReplica(name: 'a' | 'b', port: number, dir: string, policyDir: string): Replica {
   const log = join(dir, `replica-${name}.log`);
   const args = [
-    CLI, 'serve', '--port', String(port), '--host', '127.0.0.1',
-    '--client-ca', state.serve.clientCaFile, '--client-subject', WEBHOOK_CLIENT_CN,
-    '--policies', policyDir, '--kubeconfig', state.kubeconfig, '--log-level', 'info', '--shutdown-delay', '0s',
-    '--manage-certificates', '--certificate-namespace', SYSTEM_NS, '--certificate-secret', SECRET, '--leader-election-lease', LEASE,
-    '--certificate-ip', '127.0.0.1', '--validating-webhook-configuration', CONFIG, '--mutating-webhook-configuration', CONFIG,
-    ...DURATIONS, '--certificate-poll-interval', '1s', '--certificate-dir', join(dir, `rotation-${name}`),
+    CLI,
+    'serve',
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--client-ca',
+    state.serve.clientCaFile,
+    '--client-subject',
+    WEBHOOK_CLIENT_CN,
+    '--policies',
+    policyDir,
+    '--kubeconfig',
+    state.kubeconfig,
+    '--log-level',
+    'info',
+    '--shutdown-delay',
+    '0s',
+    '--manage-certificates',
+    '--certificate-namespace',
+    SYSTEM_NS,
+    '--certificate-secret',
+    SECRET,
+    '--leader-election-lease',
+    LEASE,
+    '--certificate-ip',
+    '127.0.0.1',
+    '--validating-webhook-configuration',
+    CONFIG,
+    '--mutating-webhook-configuration',
+    CONFIG,
+    ...DURATIONS,
+    '--certificate-poll-interval',
+    '1s',
+    '--certificate-dir',
+    join(dir, `rotation-${name}`),
   ];
   const fd = openSync(log, 'a');
   const sp = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
   const [cmd, argv] = sp ? [sp, ['--pdeathsig', 'KILL', '--', process.execPath, ...args]] : [process.execPath, args];
   try {
-    const child = spawn(cmd, argv, { cwd: dir, stdio: ['ignore', fd, fd], env: { ...process.env, NODE_ENV: 'production' } });
+    const child = spawn(cmd, argv, {
+      cwd: dir,
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, NODE_ENV: 'production' },
+    });
     child.unref();
     if (!child.pid) throw new Error(`e2e: cannot start replica ${name}`);
     const r: Replica = { name, port, log, pid: child.pid };
@@ -163,10 +208,14 @@ async function getJson<T>(path: string): Promise<T> {
 async function readBundles(): Promise<Map<string, { port: number; cas: X509Certificate[] }>> {
   const out = new Map<string, { port: number; cas: X509Certificate[] }>();
   for (const kind of ['mutating', 'validating']) {
-    const c = await getJson<WebhookConfiguration>(`/apis/admissionregistration.k8s.io/v1/${kind}webhookconfigurations/${CONFIG}`);
+    const c = await getJson<WebhookConfiguration>(
+      `/apis/admissionregistration.k8s.io/v1/${kind}webhookconfigurations/${CONFIG}`,
+    );
     for (const w of c.webhooks) {
       const pem = w.clientConfig.caBundle ? Buffer.from(w.clientConfig.caBundle, 'base64').toString('utf8') : '';
-      const cas = (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
+      const cas = (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []).map(
+        (p) => new X509Certificate(p),
+      );
       out.set(w.name, { port: Number(new URL(w.clientConfig.url ?? '').port), cas });
     }
   }
@@ -210,16 +259,27 @@ beforeAll(async () => {
   for (const config of [rendered.mutating, rendered.validating]) {
     config.metadata = { name: CONFIG };
     for (const hook of config.webhooks) {
-      const target = hook.name === 'mutate.tokenguard.dev' ? portA : hook.name === 'validate-pods.tokenguard.dev' ? portB : i++ % 2 === 0 ? portA : portB;
+      const target =
+        hook.name === 'mutate.tokenguard.dev'
+          ? portA
+          : hook.name === 'validate-pods.tokenguard.dev'
+            ? portB
+            : i++ % 2 === 0
+              ? portA
+              : portB;
       hook.name = hook.name.replace(/\.tokenguard\.dev$/, '.rotation.tokenguard.dev');
       hook.clientConfig = { url: `https://127.0.0.1:${target}${new URL(hook.clientConfig.url ?? '').pathname}` };
-      hook.namespaceSelector = { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [NS] }] };
+      hook.namespaceSelector = {
+        matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [NS] }],
+      };
       hook.failurePolicy = 'Fail';
     }
   }
   await kubectlOk(['delete', 'mutatingwebhookconfiguration', CONFIG, '--ignore-not-found']);
   await kubectlOk(['delete', 'validatingwebhookconfiguration', CONFIG, '--ignore-not-found']);
-  await kubectlOk(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [rendered.mutating, rendered.validating] }) });
+  await kubectlOk(['create', '-f', '-'], {
+    input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [rendered.mutating, rendered.validating] }),
+  });
 
   const policyDir = join(dir, 'policies');
   initPolicyDir(policyDir, policyFiles('test/fixtures/policies/strict'));
@@ -229,10 +289,20 @@ beforeAll(async () => {
     await waitFor(`replica ${r.name} /readyz`, 60_000, async () => {
       if (!alive(r)) throw new Error(`replica ${r.name} exited:\n${tailFile(r.log, 20)}`);
       const status = await new Promise<number>((resolve, reject) => {
-        const req = request({ hostname: '127.0.0.1', port: r.port, path: '/readyz', rejectUnauthorized: false, agent: false, timeout: 5000 }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
+        const req = request(
+          {
+            hostname: '127.0.0.1',
+            port: r.port,
+            path: '/readyz',
+            rejectUnauthorized: false,
+            agent: false,
+            timeout: 5000,
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
         req.on('error', reject);
         req.end();
       });
@@ -266,124 +336,179 @@ afterAll(async () => {
 // ------------------------------------------------------------------ the scenario
 
 describe('scenario 26: certificate rotation under load', () => {
-  test('no failed admission through two serving-certificate renewals, a CA rotation and the old CA leaving; the caBundle always trusts what is served', async () => {
-    const failures: string[] = [];
-    let admitted = 0;
-    let admittedAfterNewCa = 0;
-    let stop = false;
-    let newCaServed = false;
+  test(
+    'no failed admission through two serving-certificate renewals, a CA rotation and the old CA leaving; the caBundle always trusts what is served',
+    async () => {
+      const failures: string[] = [];
+      let admitted = 0;
+      let admittedAfterNewCa = 0;
+      let stop = false;
+      let newCaServed = false;
 
-    const admissions = async (loop: number) => {
-      for (let n = 0; !stop && admitted + failures.length < MAX_ADMISSIONS; n++) {
-        try {
-          const r = await api('POST', `/api/v1/namespaces/${NS}/pods?dryRun=All`, podManifest(NS, `rotation-${loop}-${n}`));
-          if (r.status === 201) {
-            admitted++;
-            if (newCaServed) admittedAfterNewCa++;
-          } else failures.push(`${r.status}: ${r.body.slice(0, 400)}`);
-        } catch (e) {
-          failures.push((e as Error).message);
-        }
-      }
-    };
-    const loops = [admissions(0), admissions(1)];
-
-    // Observations.
-    const violations: string[] = [];
-    const firstInBundle = new Map<string, number>();
-    const firstServed = new Map<string, number>();
-    const leaves = new Map<string, Set<string>>(); // CA fingerprint -> leaf fingerprints served
-    const holders = new Set<string>();
-    const transitions = new Set<number>();
-    let firstCa = '';
-    let sawPrune = false;
-    const started = Date.now();
-    let obs = 0;
-    const done = () => {
-      const cas = [...leaves.keys()];
-      return cas.length >= 2 && cas.every((ca) => (leaves.get(ca)?.size ?? 0) >= 2) && sawPrune;
-    };
-    try {
-      while (!done() && Date.now() - started < RUN_LIMIT_MS && alive(a) && alive(b)) {
-        obs++;
-        const before = await readBundles();
-        const served = new Map<number, X509Certificate>();
-        for (const r of [a, b]) served.set(r.port, await servedCertificate(r.port));
-        const after = await readBundles();
-        const lease = await getJson<{ spec: { holderIdentity?: string; leaseTransitions?: number } }>(`/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NS}/leases/${LEASE}`);
-        holders.add(lease.spec.holderIdentity ?? '');
-        transitions.add(lease.spec.leaseTransitions ?? 0);
-
-        for (const [name, w] of before) {
-          for (const ca of w.cas) if (!firstInBundle.has(ca.fingerprint256)) firstInBundle.set(ca.fingerprint256, obs);
-          if (firstCa === '') firstCa = w.cas[0]?.fingerprint256 ?? '';
-          const leaf = served.get(w.port) as X509Certificate;
-          const trustedBefore = w.cas.find((ca) => signs(ca, leaf));
-          const trustedAfter = after.get(name)?.cas.find((ca) => signs(ca, leaf));
-          if (!trustedBefore || !trustedAfter) {
-            violations.push(`observation ${obs}: ${name} (127.0.0.1:${w.port}) served ${leaf.serialNumber} (issuer ${leaf.issuer}), not signed by a CA of its caBundle ${trustedBefore ? 'after' : 'before'} the handshake`);
-            continue;
+      const admissions = async (loop: number) => {
+        for (let n = 0; !stop && admitted + failures.length < MAX_ADMISSIONS; n++) {
+          try {
+            const r = await api(
+              'POST',
+              `/api/v1/namespaces/${NS}/pods?dryRun=All`,
+              podManifest(NS, `rotation-${loop}-${n}`),
+            );
+            if (r.status === 201) {
+              admitted++;
+              if (newCaServed) admittedAfterNewCa++;
+            } else failures.push(`${r.status}: ${r.body.slice(0, 400)}`);
+          } catch (e) {
+            failures.push((e as Error).message);
           }
-          const issuer = trustedBefore.fingerprint256;
-          if (!firstServed.has(issuer)) firstServed.set(issuer, obs);
-          if (!leaves.has(issuer)) leaves.set(issuer, new Set());
-          leaves.get(issuer)?.add(leaf.fingerprint256);
-          if (issuer !== firstCa) newCaServed = true;
-          if (firstCa !== '' && issuer !== firstCa && !w.cas.some((ca) => ca.fingerprint256 === firstCa)) sawPrune = true;
         }
-        await sleep(200);
+      };
+      const loops = [admissions(0), admissions(1)];
+
+      // Observations.
+      const violations: string[] = [];
+      const firstInBundle = new Map<string, number>();
+      const firstServed = new Map<string, number>();
+      const leaves = new Map<string, Set<string>>(); // CA fingerprint -> leaf fingerprints served
+      const holders = new Set<string>();
+      const transitions = new Set<number>();
+      let firstCa = '';
+      let sawPrune = false;
+      const started = Date.now();
+      let obs = 0;
+      const done = () => {
+        const cas = [...leaves.keys()];
+        return cas.length >= 2 && cas.every((ca) => (leaves.get(ca)?.size ?? 0) >= 2) && sawPrune;
+      };
+      try {
+        while (!done() && Date.now() - started < RUN_LIMIT_MS && alive(a) && alive(b)) {
+          obs++;
+          const before = await readBundles();
+          const served = new Map<number, X509Certificate>();
+          for (const r of [a, b]) served.set(r.port, await servedCertificate(r.port));
+          const after = await readBundles();
+          const lease = await getJson<{ spec: { holderIdentity?: string; leaseTransitions?: number } }>(
+            `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NS}/leases/${LEASE}`,
+          );
+          holders.add(lease.spec.holderIdentity ?? '');
+          transitions.add(lease.spec.leaseTransitions ?? 0);
+
+          for (const [name, w] of before) {
+            for (const ca of w.cas)
+              if (!firstInBundle.has(ca.fingerprint256)) firstInBundle.set(ca.fingerprint256, obs);
+            if (firstCa === '') firstCa = w.cas[0]?.fingerprint256 ?? '';
+            const leaf = served.get(w.port) as X509Certificate;
+            const trustedBefore = w.cas.find((ca) => signs(ca, leaf));
+            const trustedAfter = after.get(name)?.cas.find((ca) => signs(ca, leaf));
+            if (!trustedBefore || !trustedAfter) {
+              violations.push(
+                `observation ${obs}: ${name} (127.0.0.1:${w.port}) served ${leaf.serialNumber} (issuer ${leaf.issuer}), not signed by a CA of its caBundle ${trustedBefore ? 'after' : 'before'} the handshake`,
+              );
+              continue;
+            }
+            const issuer = trustedBefore.fingerprint256;
+            if (!firstServed.has(issuer)) firstServed.set(issuer, obs);
+            if (!leaves.has(issuer)) leaves.set(issuer, new Set());
+            leaves.get(issuer)?.add(leaf.fingerprint256);
+            if (issuer !== firstCa) newCaServed = true;
+            if (firstCa !== '' && issuer !== firstCa && !w.cas.some((ca) => ca.fingerprint256 === firstCa))
+              sawPrune = true;
+          }
+          await sleep(200);
+        }
+      } finally {
+        stop = true;
+        await Promise.all(loops);
       }
-    } finally {
-      stop = true;
-      await Promise.all(loops);
-    }
 
-    const context = `after ${obs} observations, ${admitted} admissions; leaves per CA ${JSON.stringify([...leaves].map(([ca, l]) => [ca.slice(0, 11), l.size]))}; pruned ${sawPrune}`;
-    process.stderr.write(`e2e: scenario 26: ${context}, ${failures.length} failed\n`);
-    expect({ alive: [alive(a), alive(b)], context }).toEqual({ alive: [true, true], context });
-    expect(failures).toEqual([]);
-    expect(violations).toEqual([]);
-    // The whole cycle was seen: two CAs, at least two certificates of each, the first CA gone.
-    expect({ done: done(), context }).toEqual({ done: true, context });
-    // Every CA other than the first was in the caBundles before a certificate of it was served.
-    for (const [ca, servedAt] of firstServed) {
-      if (ca === firstCa) continue;
-      expect({ ca, inBundle: (firstInBundle.get(ca) ?? Number.POSITIVE_INFINITY) < servedAt }).toEqual({ ca, inBundle: true });
-    }
-    expect(admitted).toBeGreaterThan(0);
-    expect(admittedAfterNewCa).toBeGreaterThan(0);
+      const context = `after ${obs} observations, ${admitted} admissions; leaves per CA ${JSON.stringify([...leaves].map(([ca, l]) => [ca.slice(0, 11), l.size]))}; pruned ${sawPrune}`;
+      process.stderr.write(`e2e: scenario 26: ${context}, ${failures.length} failed\n`);
+      expect({ alive: [alive(a), alive(b)], context }).toEqual({ alive: [true, true], context });
+      expect(failures).toEqual([]);
+      expect(violations).toEqual([]);
+      // The whole cycle was seen: two CAs, at least two certificates of each, the first CA gone.
+      expect({ done: done(), context }).toEqual({ done: true, context });
+      // Every CA other than the first was in the caBundles before a certificate of it was served.
+      for (const [ca, servedAt] of firstServed) {
+        if (ca === firstCa) continue;
+        expect({ ca, inBundle: (firstInBundle.get(ca) ?? Number.POSITIVE_INFINITY) < servedAt }).toEqual({
+          ca,
+          inBundle: true,
+        });
+      }
+      expect(admitted).toBeGreaterThan(0);
+      expect(admittedAfterNewCa).toBeGreaterThan(0);
 
-    // Exactly one holder of the Lease throughout, the one replica that says it leads.
-    expect([...holders]).toHaveLength(1);
-    expect([...transitions]).toEqual([0]);
-    const leading = [a, b].filter((r) => lines(r).some((l) => l.msg === 'leading: this replica manages the certificates'));
-    expect(leading).toHaveLength(1);
-    const leader = leading[0] as Replica;
-    expect(lines(leader).find((l) => l.msg === 'leading: this replica manages the certificates')?.identity).toBe([...holders][0]);
-    for (const r of [a, b]) expect(lines(r).filter((l) => String(l.msg).startsWith('no longer leading'))).toEqual([]);
+      // Exactly one holder of the Lease throughout, the one replica that says it leads.
+      expect([...holders]).toHaveLength(1);
+      expect([...transitions]).toEqual([0]);
+      const leading = [a, b].filter((r) =>
+        lines(r).some((l) => l.msg === 'leading: this replica manages the certificates'),
+      );
+      expect(leading).toHaveLength(1);
+      const leader = leading[0] as Replica;
+      expect(lines(leader).find((l) => l.msg === 'leading: this replica manages the certificates')?.identity).toBe(
+        [...holders][0],
+      );
+      for (const r of [a, b]) expect(lines(r).filter((l) => String(l.msg).startsWith('no longer leading'))).toEqual([]);
 
-    // The leader's order: the CA staged, both caBundles updated with two CAs, then a certificate of it issued.
-    const steps = lines(leader).flatMap((l) => (l.action !== undefined ? [`${l.action}`] : l.configuration !== undefined && String(l.msg).startsWith('caBundle of') ? [`bundle ${l.configuration} ${l.cas}`] : []));
-    const staged = steps.indexOf('stage-ca');
-    expect(staged).toBeGreaterThan(0);
-    const afterStage = steps.slice(staged + 1);
-    const promoted = afterStage.indexOf('issue');
-    expect(afterStage.slice(0, promoted).sort()).toEqual([`bundle mutatingwebhookconfigurations/${CONFIG} 2`, `bundle validatingwebhookconfigurations/${CONFIG} 2`]);
-    expect(afterStage).toContain('prune');
+      // The leader's order: the CA staged, both caBundles updated with two CAs, then a certificate of it issued.
+      const steps = lines(leader).flatMap((l) =>
+        l.action !== undefined
+          ? [`${l.action}`]
+          : l.configuration !== undefined && String(l.msg).startsWith('caBundle of')
+            ? [`bundle ${l.configuration} ${l.cas}`]
+            : [],
+      );
+      const staged = steps.indexOf('stage-ca');
+      expect(staged).toBeGreaterThan(0);
+      const afterStage = steps.slice(staged + 1);
+      const promoted = afterStage.indexOf('issue');
+      expect(afterStage.slice(0, promoted).sort()).toEqual([
+        `bundle mutatingwebhookconfigurations/${CONFIG} 2`,
+        `bundle validatingwebhookconfigurations/${CONFIG} 2`,
+      ]);
+      expect(afterStage).toContain('prune');
 
-    // Both replicas reloaded certificates, and neither logged an error.
-    for (const r of [a, b]) {
-      const l = lines(r);
-      expect(l.filter((x) => x.event === 'certificate-reload' && x.msg === 'serving certificate reloaded').length).toBeGreaterThanOrEqual(3);
-      expect(l.filter((x) => x.level === 'error' || x.level === 'fatal')).toEqual([]);
-    }
-    // The API server called our webhooks on both replicas, never with an error.
-    const now = await webhookMetrics(state);
-    const delta = (pred: (series: string) => boolean) => [...now].filter(([s]) => pred(s) && s.includes('rotation.tokenguard.dev')).reduce((sum, [s, v]) => sum + v - (metricsBefore.get(s) ?? 0), 0);
-    expect(delta((s) => s.startsWith('apiserver_admission_webhook_request_total') && s.includes('name="mutate.rotation.tokenguard.dev"') && s.includes('code="200"'))).toBeGreaterThanOrEqual(admitted);
-    expect(delta((s) => s.startsWith('apiserver_admission_webhook_request_total') && s.includes('name="validate-pods.rotation.tokenguard.dev"') && s.includes('code="200"'))).toBeGreaterThanOrEqual(admitted);
-    expect(delta((s) => s.startsWith('apiserver_admission_webhook_rejection_count') && !s.includes('error_type="no_error"'))).toBe(0);
-    expect(delta((s) => s.startsWith('apiserver_admission_webhook_fail_open_count'))).toBe(0);
-    expect(delta((s) => s.startsWith('apiserver_admission_webhook_request_total') && !s.includes('code="200"'))).toBe(0);
-  }, RUN_LIMIT_MS + 120_000);
+      // Both replicas reloaded certificates, and neither logged an error.
+      for (const r of [a, b]) {
+        const l = lines(r);
+        expect(
+          l.filter((x) => x.event === 'certificate-reload' && x.msg === 'serving certificate reloaded').length,
+        ).toBeGreaterThanOrEqual(3);
+        expect(l.filter((x) => x.level === 'error' || x.level === 'fatal')).toEqual([]);
+      }
+      // The API server called our webhooks on both replicas, never with an error.
+      const now = await webhookMetrics(state);
+      const delta = (pred: (series: string) => boolean) =>
+        [...now]
+          .filter(([s]) => pred(s) && s.includes('rotation.tokenguard.dev'))
+          .reduce((sum, [s, v]) => sum + v - (metricsBefore.get(s) ?? 0), 0);
+      expect(
+        delta(
+          (s) =>
+            s.startsWith('apiserver_admission_webhook_request_total') &&
+            s.includes('name="mutate.rotation.tokenguard.dev"') &&
+            s.includes('code="200"'),
+        ),
+      ).toBeGreaterThanOrEqual(admitted);
+      expect(
+        delta(
+          (s) =>
+            s.startsWith('apiserver_admission_webhook_request_total') &&
+            s.includes('name="validate-pods.rotation.tokenguard.dev"') &&
+            s.includes('code="200"'),
+        ),
+      ).toBeGreaterThanOrEqual(admitted);
+      expect(
+        delta(
+          (s) => s.startsWith('apiserver_admission_webhook_rejection_count') && !s.includes('error_type="no_error"'),
+        ),
+      ).toBe(0);
+      expect(delta((s) => s.startsWith('apiserver_admission_webhook_fail_open_count'))).toBe(0);
+      expect(delta((s) => s.startsWith('apiserver_admission_webhook_request_total') && !s.includes('code="200"'))).toBe(
+        0,
+      );
+    },
+    RUN_LIMIT_MS + 120_000,
+  );
 });

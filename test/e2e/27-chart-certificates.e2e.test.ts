@@ -30,7 +30,13 @@ import { freePorts } from './cluster.js';
 import { loadState, REPO_ROOT, readSince, waitFor } from './env.js';
 import { ensureNamespace, kubectl, kubectlJson, kubectlOk } from './kube.js';
 import { CLI, httpsGet, policyFiles, setPolicies } from './tokenguard.js';
-import { deleteWebhookConfiguration, legacyTokenSecret, registerWebhooks, renderWebhookConfigs, type WebhookConfiguration } from './webhooks.js';
+import {
+  deleteWebhookConfiguration,
+  legacyTokenSecret,
+  registerWebhooks,
+  renderWebhookConfigs,
+  type WebhookConfiguration,
+} from './webhooks.js';
 
 const CHART = join(REPO_ROOT, 'charts', 'tokenguard');
 const RELEASE = 'tokenguard';
@@ -44,19 +50,42 @@ let serve: ChildProcess | undefined;
 let serveLog = '';
 
 interface DeploymentSpec {
-  spec: { template: { spec: { serviceAccountName: string; containers: { args: string[]; env: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[] }[] } } };
+  spec: {
+    template: {
+      spec: {
+        serviceAccountName: string;
+        containers: {
+          args: string[];
+          env: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+        }[];
+      };
+    };
+  };
 }
 
 function helm(name: 'helm' | 'helm3', args: readonly string[]): string {
   try {
-    return execFileSync(tool(name), [...args, '--kubeconfig', loadState().kubeconfig], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 });
+    return execFileSync(tool(name), [...args, '--kubeconfig', loadState().kubeconfig], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 180_000,
+    });
   } catch (e) {
     const err = e as { stderr?: string; stdout?: string };
     throw new Error(`e2e: ${name} ${args.join(' ')} failed: ${err.stderr ?? ''}${err.stdout ?? ''}`);
   }
 }
 
-const chartArgs = () => ['--namespace', NS, '--set', `webhooks.url=https://127.0.0.1:${port}`, '--set', 'certificates.selfManaged.ipAddresses={127.0.0.1}', '--set', 'preDeleteHook.enabled=false'];
+const chartArgs = () => [
+  '--namespace',
+  NS,
+  '--set',
+  `webhooks.url=https://127.0.0.1:${port}`,
+  '--set',
+  'certificates.selfManaged.ipAddresses={127.0.0.1}',
+  '--set',
+  'preDeleteHook.enabled=false',
+];
 
 async function caBundles(): Promise<string[]> {
   const out: string[] = [];
@@ -70,7 +99,8 @@ async function caBundles(): Promise<string[]> {
 /** metadata.generation of both configurations: it moves with every change of their webhooks. */
 async function configGenerations(): Promise<number[]> {
   const out: number[] = [];
-  for (const kind of ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration']) out.push((await kubectlJson<{ metadata: { generation: number } }>(['get', kind, RELEASE])).metadata.generation);
+  for (const kind of ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration'])
+    out.push((await kubectlJson<{ metadata: { generation: number } }>(['get', kind, RELEASE])).metadata.generation);
   return out;
 }
 
@@ -84,7 +114,9 @@ async function secretData(): Promise<Record<string, string> | undefined> {
 /** The API server calls the chart's webhooks and trusts what answers: the shipped policy denies a legacy token Secret. */
 async function enforced(): Promise<void> {
   await waitFor('the chart webhooks to deny a legacy token Secret', 60_000, async () => {
-    const r = await kubectl(['create', '-f', '-', '--dry-run=server'], { input: JSON.stringify(legacyTokenSecret(SMOKE_NS, 'chart-certificates')) });
+    const r = await kubectl(['create', '-f', '-', '--dry-run=server'], {
+      input: JSON.stringify(legacyTokenSecret(SMOKE_NS, 'chart-certificates')),
+    });
     return /admission webhook "validate-secrets\.tokenguard\.dev" denied the request/.test(r.stderr) ? true : undefined;
   });
 }
@@ -102,7 +134,9 @@ async function startChartServe(): Promise<void> {
   mkdirSync(policyDir, { recursive: true });
   for (const [f, text] of Object.entries(cm.data)) writeFileSync(join(policyDir, f), text);
   // Credentials of the chart's ServiceAccount (the token stays in this folder, mode 0600).
-  const token = (await kubectlOk(['create', 'token', pod.serviceAccountName, '-n', NS, '--duration', '1h'])).stdout.trim();
+  const token = (
+    await kubectlOk(['create', 'token', pod.serviceAccountName, '-n', NS, '--duration', '1h'])
+  ).stdout.trim();
   const kubeconfig = join(work, 'kubeconfig');
   writeFileSync(
     kubeconfig,
@@ -122,15 +156,33 @@ async function startChartServe(): Promise<void> {
     else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') env[e.name] = NS;
     else throw new Error(`e2e: cannot play env ${e.name} of the Deployment`);
   }
-  const args = container.args.map((a) => (a === '8443' ? String(port) : a === '/etc/tokenguard/policies' ? policyDir : a));
-  if (args[0] !== 'serve' || !args.includes('--manage-certificates')) throw new Error(`e2e: the chart's Deployment does not run the certificate controller: ${args.join(' ')}`);
+  const args = container.args.map((a) =>
+    a === '8443' ? String(port) : a === '/etc/tokenguard/policies' ? policyDir : a,
+  );
+  if (args[0] !== 'serve' || !args.includes('--manage-certificates'))
+    throw new Error(`e2e: the chart's Deployment does not run the certificate controller: ${args.join(' ')}`);
   // On this host: loopback only, a folder of its own for the certificate, a quick poll.
-  args.push('--host', '127.0.0.1', '--certificate-dir', join(work, 'certificates'), '--certificate-poll-interval', '1s', '--kubeconfig', kubeconfig, '--shutdown-delay', '0s');
+  args.push(
+    '--host',
+    '127.0.0.1',
+    '--certificate-dir',
+    join(work, 'certificates'),
+    '--certificate-poll-interval',
+    '1s',
+    '--kubeconfig',
+    kubeconfig,
+    '--shutdown-delay',
+    '0s',
+  );
   // In the run's work dir, which is kept when a test fails.
   serveLog = join(state.workDir, 'chart-certificates-serve.log');
   const fd = openSync(serveLog, 'a');
   try {
-    serve = spawn(process.execPath, [CLI, ...args], { cwd: work, stdio: ['ignore', fd, fd], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } });
+    serve = spawn(process.execPath, [CLI, ...args], {
+      cwd: work,
+      stdio: ['ignore', fd, fd],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    });
   } finally {
     closeSync(fd);
   }
@@ -163,7 +215,12 @@ afterAll(async () => {
     serve.kill('SIGTERM');
     await new Promise((resolve) => serve?.once('exit', resolve));
   }
-  await kubectl(['delete', 'validatingwebhookconfiguration,mutatingwebhookconfiguration', RELEASE, '--ignore-not-found']);
+  await kubectl([
+    'delete',
+    'validatingwebhookconfiguration,mutatingwebhookconfiguration',
+    RELEASE,
+    '--ignore-not-found',
+  ]);
   await kubectl(['delete', 'secret', SECRET, '-n', NS, '--ignore-not-found']);
   await kubectl(['delete', 'lease', SECRET, '-n', NS, '--ignore-not-found']);
   await setPolicies(policyFiles('test/fixtures/policies/strict'));
@@ -178,18 +235,24 @@ describe('scenario 27: the chart default, certificates that renew themselves', (
     expect(new Set(await caBundles())).toEqual(new Set(['']));
 
     await startChartServe();
-    const data = await waitFor('the controller to create its Secret', 60_000, async () => ((await secretData())?.['tls.crt'] ? await secretData() : undefined));
+    const data = await waitFor('the controller to create its Secret', 60_000, async () =>
+      (await secretData())?.['tls.crt'] ? await secretData() : undefined,
+    );
     expect(Object.keys(data ?? {}).sort()).toEqual(['ca.crt', 'ca.key', 'tls.crt', 'tls.key']);
     const caPem = data?.['ca.crt'] ?? '';
     const bundle = Buffer.from(caPem).toString('base64');
-    await waitFor('every caBundle to hold the controller CA', 60_000, async () => ((await caBundles()).every((b) => b === bundle) ? true : undefined));
+    await waitFor('every caBundle to hold the controller CA', 60_000, async () =>
+      (await caBundles()).every((b) => b === bundle) ? true : undefined,
+    );
     expect(await caBundles()).toHaveLength(7);
     const lease = await kubectlJson<{ spec: { holderIdentity?: string } }>(['get', 'lease', SECRET, '-n', NS]);
     expect(lease.spec.holderIdentity).toBeTruthy();
 
     // It serves the Secret's certificate, for 127.0.0.1, signed by the CA in the bundle.
     writeFileSync(join(work, 'ca.crt'), caPem);
-    await waitFor('tokenguard /readyz', 60_000, async () => ((await httpsGet(`https://127.0.0.1:${port}/readyz`, join(work, 'ca.crt'))).status === 200 ? true : undefined));
+    await waitFor('tokenguard /readyz', 60_000, async () =>
+      (await httpsGet(`https://127.0.0.1:${port}/readyz`, join(work, 'ca.crt'))).status === 200 ? true : undefined,
+    );
     const serving = new X509Certificate(data?.['tls.crt'] ?? '');
     expect(serving.checkIP('127.0.0.1')).toBe('127.0.0.1');
     expect(serving.checkHost('tokenguard.tokenguard-system.svc')).toBe('tokenguard.tokenguard-system.svc');
@@ -200,41 +263,59 @@ describe('scenario 27: the chart default, certificates that renew themselves', (
   test.each([
     ['helm', 'Helm 4, server-side apply'],
     ['helm3', 'Helm 3, three-way merge'],
-  ] as const)('%s upgrade (%s) that changes the Deployment leaves the caBundle the controller wrote', async (name, _how) => {
-    const before = await caBundles();
-    expect(before[0]).not.toBe('');
-    const generations = await configGenerations();
-    helm(name, ['upgrade', RELEASE, CHART, ...chartArgs(), '--set', `podAnnotations.upgraded-by=${name}`]);
-    // Not written at all (a write of the caBundle, even one the controller then repairs, would show).
-    expect(await configGenerations()).toEqual(generations);
-    const d = await kubectlJson<{ spec: { template: { metadata: { annotations?: Record<string, string> } } } }>(['get', 'deployment', RELEASE, '-n', NS]);
-    expect(d.spec.template.metadata.annotations?.['upgraded-by']).toBe(name);
-    expect(await caBundles()).toEqual(before);
-    await enforced();
-  });
+  ] as const)(
+    '%s upgrade (%s) that changes the Deployment leaves the caBundle the controller wrote',
+    async (name, _how) => {
+      const before = await caBundles();
+      expect(before[0]).not.toBe('');
+      const generations = await configGenerations();
+      helm(name, ['upgrade', RELEASE, CHART, ...chartArgs(), '--set', `podAnnotations.upgraded-by=${name}`]);
+      // Not written at all (a write of the caBundle, even one the controller then repairs, would show).
+      expect(await configGenerations()).toEqual(generations);
+      const d = await kubectlJson<{ spec: { template: { metadata: { annotations?: Record<string, string> } } } }>([
+        'get',
+        'deployment',
+        RELEASE,
+        '-n',
+        NS,
+      ]);
+      expect(d.spec.template.metadata.annotations?.['upgraded-by']).toBe(name);
+      expect(await caBundles()).toEqual(before);
+      await enforced();
+    },
+  );
 
   test('webhook configurations deleted by hand (the emergency recovery) stay deleted; helm upgrade brings them back and the controller fills their caBundle', async () => {
     const before = await caBundles();
     await kubectlOk(['delete', 'validatingwebhookconfiguration,mutatingwebhookconfiguration', RELEASE]);
     // The controller notices at its next check, and only logs it: it never creates a configuration.
     await waitFor('the controller to see the configurations missing', 60_000, async () =>
-      /validatingwebhookconfigurations\/tokenguard does not exist/.test(log()) && /mutatingwebhookconfigurations\/tokenguard does not exist/.test(log()) ? true : undefined,
+      /validatingwebhookconfigurations\/tokenguard does not exist/.test(log()) &&
+      /mutatingwebhookconfigurations\/tokenguard does not exist/.test(log())
+        ? true
+        : undefined,
     );
     const checks = (log().match(/"event":"certificates"/g) ?? []).length;
-    await waitFor('another round of the controller', 60_000, async () => ((log().match(/"event":"certificates"/g) ?? []).length > checks || (await leaseRenewed()) ? true : undefined));
+    await waitFor('another round of the controller', 60_000, async () =>
+      (log().match(/"event":"certificates"/g) ?? []).length > checks || (await leaseRenewed()) ? true : undefined,
+    );
     expect((await kubectl(['get', 'validatingwebhookconfiguration', RELEASE])).code).not.toBe(0);
     expect((await kubectl(['get', 'mutatingwebhookconfiguration', RELEASE])).code).not.toBe(0);
 
     helm('helm', ['upgrade', RELEASE, CHART, ...chartArgs(), '--set', 'podAnnotations.upgraded-by=recovery']);
-    await waitFor('the controller to fill the new configurations', 60_000, async () => ((await caBundles()).every((b) => b === before[0]) ? true : undefined));
+    await waitFor('the controller to fill the new configurations', 60_000, async () =>
+      (await caBundles()).every((b) => b === before[0]) ? true : undefined,
+    );
     expect(await caBundles()).toEqual(before);
     await enforced();
   });
 
-  test('uninstall removes the webhook configurations; the Secret, being the controller\'s, stays for a reinstall', async () => {
+  test("uninstall removes the webhook configurations; the Secret, being the controller's, stays for a reinstall", async () => {
     helm('helm', ['uninstall', RELEASE, '--namespace', NS]);
     for (const kind of ['validatingwebhookconfiguration', 'mutatingwebhookconfiguration']) {
-      await waitFor(`${kind} ${RELEASE} to be deleted`, 30_000, async () => ((await kubectl(['get', kind, RELEASE])).code !== 0 ? true : undefined));
+      await waitFor(`${kind} ${RELEASE} to be deleted`, 30_000, async () =>
+        (await kubectl(['get', kind, RELEASE])).code !== 0 ? true : undefined,
+      );
     }
     expect(await secretData()).toBeDefined();
     expect(log()).not.toMatch(/BEGIN [A-Z ]*PRIVATE KEY/);

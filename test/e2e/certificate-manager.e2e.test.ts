@@ -21,7 +21,14 @@ import { KubeApiError, KubeClient } from '../../src/kube/client.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
 import type { LeaseTiming } from '../../src/kube/lease.js';
 import { createLogger } from '../../src/log.js';
-import { type CertManager, MANAGED_BY_LABEL, SECRET_KEYS, secretData, splitPem, startCertManager } from '../../src/server/cert-manager.js';
+import {
+  type CertManager,
+  MANAGED_BY_LABEL,
+  SECRET_KEYS,
+  secretData,
+  splitPem,
+  startCertManager,
+} from '../../src/server/cert-manager.js';
 import { loadState, sleep, waitFor } from './env.js';
 import { apply, ensureNamespace, kubectlOk } from './kube.js';
 
@@ -32,10 +39,17 @@ const CONFIG = 'e2e-certmgr';
 const OTHER = 'e2e-certmgr-other';
 const SECRET_PATH = `/api/v1/namespaces/${NS}/secrets/${SECRET}`;
 const LEASE_PATH = `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/${LEASE}`;
-const configPath = (kind: 'validating' | 'mutating', name: string) => `/apis/admissionregistration.k8s.io/v1/${kind}webhookconfigurations/${name}`;
+const configPath = (kind: 'validating' | 'mutating', name: string) =>
+  `/apis/admissionregistration.k8s.io/v1/${kind}webhookconfigurations/${name}`;
 
 /** Long validities: nothing is renewed during this file except what a test breaks on purpose. */
-const ROTATION: RotationConfig = { caValidityMs: 30 * 86_400_000, caRenewBeforeMs: 7 * 86_400_000, certValidityMs: 10 * 86_400_000, certRenewBeforeMs: 86_400_000, propagationMs: 1_000 };
+const ROTATION: RotationConfig = {
+  caValidityMs: 30 * 86_400_000,
+  caRenewBeforeMs: 7 * 86_400_000,
+  certValidityMs: 10 * 86_400_000,
+  certRenewBeforeMs: 86_400_000,
+  propagationMs: 1_000,
+};
 const TIMING: LeaseTiming = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 300 };
 
 let client: KubeClient;
@@ -57,12 +71,15 @@ interface Started {
 function start(identity: string): Started {
   const dir = join(work, identity);
   const mine: string[] = [];
-  const logger = createLogger({ level: 'debug' }, {
-    write: (line: string) => {
-      logLines.push(line);
-      mine.push(line);
+  const logger = createLogger(
+    { level: 'debug' },
+    {
+      write: (line: string) => {
+        logLines.push(line);
+        mine.push(line);
+      },
     },
-  });
+  );
   const manager = startCertManager({
     client,
     namespace: NS,
@@ -112,13 +129,18 @@ async function bundles(kind: 'validating' | 'mutating', name: string): Promise<(
   return (c.webhooks as { clientConfig?: { caBundle?: string } }[]).map((w) => w.clientConfig?.caBundle);
 }
 
-const files = (dir: string) => ({ cert: readFileSync(join(dir, SECRET_KEYS.cert), 'utf8'), key: readFileSync(join(dir, SECRET_KEYS.key), 'utf8') });
+const files = (dir: string) => ({
+  cert: readFileSync(join(dir, SECRET_KEYS.cert), 'utf8'),
+  key: readFileSync(join(dir, SECRET_KEYS.key), 'utf8'),
+});
 
 /** Puts `data` (decoded) into the Secret, replacing what it holds. */
 async function putSecret(data: Record<string, string>): Promise<void> {
   const s = await client.getJson(SECRET_PATH);
   const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
-  await client.sendJson('PUT', SECRET_PATH, JSON.stringify({ ...s, data: encoded }), { contentType: 'application/json' });
+  await client.sendJson('PUT', SECRET_PATH, JSON.stringify({ ...s, data: encoded }), {
+    contentType: 'application/json',
+  });
 }
 
 function hook(name: string, caBundle?: string): object {
@@ -143,10 +165,25 @@ beforeAll(async () => {
   await kubectlOk(['delete', 'mutatingwebhookconfiguration', CONFIG, '--ignore-not-found']);
   await apply(
     // One webhook without a caBundle, one with a wrong one: both are fixed.
-    { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: CONFIG }, webhooks: [hook('a.certmgr.e2e.tokenguard.dev'), hook('b.certmgr.e2e.tokenguard.dev', A_BUNDLE)] },
-    { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: CONFIG }, webhooks: [hook('m.certmgr.e2e.tokenguard.dev')] },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingWebhookConfiguration',
+      metadata: { name: CONFIG },
+      webhooks: [hook('a.certmgr.e2e.tokenguard.dev'), hook('b.certmgr.e2e.tokenguard.dev', A_BUNDLE)],
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: { name: CONFIG },
+      webhooks: [hook('m.certmgr.e2e.tokenguard.dev')],
+    },
     // Not named to the manager: never touched.
-    { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: OTHER }, webhooks: [hook('other.certmgr.e2e.tokenguard.dev', A_BUNDLE), hook('other2.certmgr.e2e.tokenguard.dev')] },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingWebhookConfiguration',
+      metadata: { name: OTHER },
+      webhooks: [hook('other.certmgr.e2e.tokenguard.dev', A_BUNDLE), hook('other2.certmgr.e2e.tokenguard.dev')],
+    },
   );
 });
 
@@ -187,10 +224,15 @@ test('first start: creates the Secret, patches every webhook of both named confi
 
   // The caBundle of every webhook of both named configurations is ca.crt, once the leader got there.
   const wanted = Buffer.from(data['ca.crt'] as string).toString('base64');
-  await waitFor('both named configurations to hold the bundle', 20_000, async () => {
-    const all = [...(await bundles('validating', CONFIG)), ...(await bundles('mutating', CONFIG))];
-    return all.every((x) => x === wanted) ? true : undefined;
-  }, 100);
+  await waitFor(
+    'both named configurations to hold the bundle',
+    20_000,
+    async () => {
+      const all = [...(await bundles('validating', CONFIG)), ...(await bundles('mutating', CONFIG))];
+      return all.every((x) => x === wanted) ? true : undefined;
+    },
+    100,
+  );
   // The third configuration: the same object as before (no write at all).
   const otherAfter = await client.getJson(configPath('validating', OTHER));
   expect((otherAfter.metadata as { resourceVersion: string }).resourceVersion).toBe(otherVersion);
@@ -204,7 +246,7 @@ test('first start: creates the Secret, patches every webhook of both named confi
   expect(statSync(join(a.dir, 'tls.key')).mode & 0o077).toBe(0);
 });
 
-test('a second replica does not lead while the first holds the Lease, serves the Secret\'s certificate, and takes over when the first stops', async () => {
+test("a second replica does not lead while the first holds the Lease, serves the Secret's certificate, and takes over when the first stops", async () => {
   const before = await secret();
   b = start('replica-b');
   await b.manager.ready;
@@ -237,7 +279,15 @@ test('a Secret whose serving certificate is not PEM: a non-leader says which key
   await client.sendJson(
     'PUT',
     LEASE_PATH,
-    JSON.stringify({ ...lease, spec: { ...(lease.spec as object), holderIdentity: 'e2e-holder', leaseDurationSeconds: 3600, renewTime: new Date().toISOString().replace('Z', '000Z') } }),
+    JSON.stringify({
+      ...lease,
+      spec: {
+        ...(lease.spec as object),
+        holderIdentity: 'e2e-holder',
+        leaseDurationSeconds: 3600,
+        renewTime: new Date().toISOString().replace('Z', '000Z'),
+      },
+    }),
     { contentType: 'application/json' },
   );
   const good = await secret();
@@ -246,31 +296,66 @@ test('a Secret whose serving certificate is not PEM: a non-leader says which key
   const served = files(c.dir);
   expect(served).toEqual({ cert: good['tls.crt'], key: good['tls.key'] });
 
-  await putSecret({ ...good, 'tls.crt': '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n' });
-  const warning = await waitFor('replica-c to report the broken Secret', 20_000, async () => c.lines().find((l) => String(l.msg).includes('holds no usable serving certificate')), 100);
+  await putSecret({
+    ...good,
+    'tls.crt': '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n',
+  });
+  const warning = await waitFor(
+    'replica-c to report the broken Secret',
+    20_000,
+    async () => c.lines().find((l) => String(l.msg).includes('holds no usable serving certificate')),
+    100,
+  );
   expect(warning).toMatchObject({ level: 'warn', secret: `${NS}/${SECRET}` });
-  expect(warning.msg).toBe('the certificate Secret holds no usable serving certificate (tls.crt is not a PEM certificate); keeping the one in use');
+  expect(warning.msg).toBe(
+    'the certificate Secret holds no usable serving certificate (tls.crt is not a PEM certificate); keeping the one in use',
+  );
   // A key that is not a key, with the certificate back: also named, also kept.
   await putSecret({ ...good, 'tls.key': '-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n' });
-  await waitFor('replica-c to report the broken key', 20_000, async () => c.lines().find((l) => String(l.msg).includes('(tls.key is not an unencrypted PEM private key)')), 100);
+  await waitFor(
+    'replica-c to report the broken key',
+    20_000,
+    async () => c.lines().find((l) => String(l.msg).includes('(tls.key is not an unencrypted PEM private key)')),
+    100,
+  );
   // Well past several polls: the files are the last good ones.
   await sleep(1_500);
   expect(files(c.dir)).toEqual(served);
   expect(c.manager.isLeader()).toBe(false);
 
   // The Lease is free again: replica-c leads and repairs the Secret with the CA it holds.
-  await client.sendJson('PUT', LEASE_PATH, JSON.stringify({ ...(await client.getJson(LEASE_PATH)), spec: { holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 2 } }), { contentType: 'application/json' });
+  await client.sendJson(
+    'PUT',
+    LEASE_PATH,
+    JSON.stringify({
+      ...(await client.getJson(LEASE_PATH)),
+      spec: { holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 2 },
+    }),
+    { contentType: 'application/json' },
+  );
   await waitFor('replica-c to lead', 20_000, async () => (c.manager.isLeader() ? true : undefined), 100);
-  const repaired = await waitFor('a new serving certificate in the Secret', 20_000, async () => {
-    const d = await secret();
-    return d['tls.key']?.includes('PRIVATE KEY') && !d['tls.key'].includes('bm90IGEga2V5') ? d : undefined;
-  }, 100);
+  const repaired = await waitFor(
+    'a new serving certificate in the Secret',
+    20_000,
+    async () => {
+      const d = await secret();
+      return d['tls.key']?.includes('PRIVATE KEY') && !d['tls.key'].includes('bm90IGEga2V5') ? d : undefined;
+    },
+    100,
+  );
   expect(repaired['ca.crt']).toBe(good['ca.crt']);
   expect(repaired['ca.key']).toBe(good['ca.key']);
   const leaf = new X509Certificate(repaired['tls.crt'] as string);
   expect(leaf.verify(new X509Certificate(good['ca.crt'] as string).publicKey)).toBe(true);
-  expect(c.lines().find((l) => l.action === 'issue')?.msg).toBe('certificate Secret updated: issue (tls.crt or tls.key is missing or does not parse)');
-  await waitFor('replica-c to serve the repaired certificate', 20_000, async () => (files(c.dir).cert === repaired['tls.crt'] ? true : undefined), 100);
+  expect(c.lines().find((l) => l.action === 'issue')?.msg).toBe(
+    'certificate Secret updated: issue (tls.crt or tls.key is missing or does not parse)',
+  );
+  await waitFor(
+    'replica-c to serve the repaired certificate',
+    20_000,
+    async () => (files(c.dir).cert === repaired['tls.crt'] ? true : undefined),
+    100,
+  );
   await c.manager.close();
 });
 
@@ -280,7 +365,12 @@ test('a Secret the leader did not write and cannot read the CA of: replaced, and
   await putSecret({ 'ca.crt': 'garbage\n', 'tls.crt': other.cert, 'tls.key': other.key });
   keysSeen.add(other.key);
   const d = start('replica-d');
-  const created = await waitFor('replica-d to replace the Secret', 20_000, async () => d.lines().find((l) => l.action === 'create'), 100);
+  const created = await waitFor(
+    'replica-d to replace the Secret',
+    20_000,
+    async () => d.lines().find((l) => l.action === 'create'),
+    100,
+  );
   expect(created?.msg).toBe('certificate Secret updated: create (ca.crt holds no PEM certificate)');
   const data = await secret();
   expect(data['tls.crt']).not.toBe(other.cert);
@@ -291,41 +381,84 @@ test('the renew annotation: a new serving certificate from the same CA, then a n
   const e = start('replica-e');
   await e.manager.ready;
   await waitFor('replica-e to lead', 20_000, async () => (e.manager.isLeader() ? true : undefined), 100);
-  const annotations = async () => ((await client.getJson(SECRET_PATH)).metadata as { annotations?: Record<string, string> }).annotations ?? {};
+  const annotations = async () =>
+    ((await client.getJson(SECRET_PATH)).metadata as { annotations?: Record<string, string> }).annotations ?? {};
   const before = await secret();
   await kubectlOk(['annotate', 'secret', SECRET, '-n', NS, 'tokenguard.dev/renew=certificate', 'e2e-keep=me']);
-  const renewed = await waitFor('a new serving certificate', 20_000, async () => {
-    const d = await secret();
-    return d['tls.crt'] !== before['tls.crt'] ? d : undefined;
-  }, 100);
+  const renewed = await waitFor(
+    'a new serving certificate',
+    20_000,
+    async () => {
+      const d = await secret();
+      return d['tls.crt'] !== before['tls.crt'] ? d : undefined;
+    },
+    100,
+  );
   expect(renewed['ca.crt']).toBe(before['ca.crt']);
-  expect(new X509Certificate(renewed['tls.crt'] as string).verify(new X509Certificate(before['ca.crt'] as string).publicKey)).toBe(true);
+  expect(
+    new X509Certificate(renewed['tls.crt'] as string).verify(new X509Certificate(before['ca.crt'] as string).publicKey),
+  ).toBe(true);
   expect(await annotations()).toEqual({ 'e2e-keep': 'me' });
-  await waitFor('replica-e to serve it', 20_000, async () => (files(e.dir).cert === renewed['tls.crt'] ? true : undefined), 100);
+  await waitFor(
+    'replica-e to serve it',
+    20_000,
+    async () => (files(e.dir).cert === renewed['tls.crt'] ? true : undefined),
+    100,
+  );
 
   await kubectlOk(['annotate', 'secret', SECRET, '-n', NS, 'tokenguard.dev/renew=ca']);
-  const staged = await waitFor('a second CA in ca.crt', 20_000, async () => {
-    const d = await secret();
-    return splitPem(d['ca.crt'] ?? '').length === 2 ? d : undefined;
-  }, 100);
-  const [oldCa, newCa] = splitPem(staged['ca.crt'] as string).map((p) => new X509Certificate(p)) as [X509Certificate, X509Certificate];
+  const staged = await waitFor(
+    'a second CA in ca.crt',
+    20_000,
+    async () => {
+      const d = await secret();
+      return splitPem(d['ca.crt'] ?? '').length === 2 ? d : undefined;
+    },
+    100,
+  );
+  const [oldCa, newCa] = splitPem(staged['ca.crt'] as string).map((p) => new X509Certificate(p)) as [
+    X509Certificate,
+    X509Certificate,
+  ];
   expect(oldCa.raw.equals(new X509Certificate(before['ca.crt'] as string).raw)).toBe(true);
   // Staged only: the serving certificate is still the old CA's, the bundle holds both.
   expect(staged['tls.crt']).toBe(renewed['tls.crt']);
   expect(await annotations()).toEqual({ 'e2e-keep': 'me' });
-  const promoted = await waitFor('a serving certificate of the new CA', 20_000, async () => {
-    const d = await secret();
-    return new X509Certificate(d['tls.crt'] as string).verify(newCa.publicKey) ? d : undefined;
-  }, 100);
+  const promoted = await waitFor(
+    'a serving certificate of the new CA',
+    20_000,
+    async () => {
+      const d = await secret();
+      return new X509Certificate(d['tls.crt'] as string).verify(newCa.publicKey) ? d : undefined;
+    },
+    100,
+  );
   // It was issued only once both configurations held the bundle of both CAs.
   const wanted = Buffer.from(staged['ca.crt'] as string).toString('base64');
-  expect([...(await bundles('validating', CONFIG)), ...(await bundles('mutating', CONFIG))].every((x) => x === wanted)).toBe(true);
+  expect(
+    [...(await bundles('validating', CONFIG)), ...(await bundles('mutating', CONFIG))].every((x) => x === wanted),
+  ).toBe(true);
   expect(promoted['ca.crt']).toBe(staged['ca.crt']);
-  const steps = e.lines().filter((l) => l.action !== undefined || String(l.msg).startsWith('caBundle of')).map((l) => String(l.action ?? `bundle ${String(l.configuration)}`));
-  expect(steps).toEqual(['issue', 'stage-ca', `bundle validatingwebhookconfigurations/${CONFIG}`, `bundle mutatingwebhookconfigurations/${CONFIG}`, 'issue']);
+  const steps = e
+    .lines()
+    .filter((l) => l.action !== undefined || String(l.msg).startsWith('caBundle of'))
+    .map((l) => String(l.action ?? `bundle ${String(l.configuration)}`));
+  expect(steps).toEqual([
+    'issue',
+    'stage-ca',
+    `bundle validatingwebhookconfigurations/${CONFIG}`,
+    `bundle mutatingwebhookconfigurations/${CONFIG}`,
+    'issue',
+  ]);
 
   await kubectlOk(['annotate', 'secret', SECRET, '-n', NS, 'tokenguard.dev/renew=everything']);
-  await waitFor('a warning about the value', 20_000, async () => e.lines().find((l) => String(l.msg).includes('annotation must be "ca" or "certificate", got "everything"')), 100);
+  await waitFor(
+    'a warning about the value',
+    20_000,
+    async () =>
+      e.lines().find((l) => String(l.msg).includes('annotation must be "ca" or "certificate", got "everything"')),
+    100,
+  );
   await e.manager.close();
 });
 

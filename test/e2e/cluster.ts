@@ -12,17 +12,17 @@
  * Only node: builtins are used; the `openssl` CLI signs the X.509 certificates
  * (node:crypto makes the keys but cannot issue certificates).
  */
-import { spawn, execFile } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
-import { generateKeyPair, randomBytes } from "node:crypto";
-import { appendFileSync, closeSync, existsSync, openSync, readFileSync } from "node:fs";
-import { mkdir, writeFile, readFile, access } from "node:fs/promises";
-import { constants as fsConstants } from "node:fs";
-import { request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
-import { join, resolve } from "node:path";
+import { spawn, execFile } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { generateKeyPair, randomBytes } from 'node:crypto';
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile, readFile, access } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
 
 export interface StartClusterOptions {
   /** Directory holding etcd, kube-apiserver and kube-controller-manager. */
@@ -70,8 +70,8 @@ export interface Cluster {
   startApiserver(): Promise<void>;
 }
 
-const SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24";
-const SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc";
+const SERVICE_CLUSTER_IP_RANGE = '10.0.0.0/24';
+const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc';
 const STOP_GRACE_MS = 10_000;
 
 // ------------------------------------------------------------------ process registry
@@ -84,7 +84,7 @@ let handlersInstalled = false;
 function killAllNow(): void {
   for (const child of live) {
     try {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     } catch {
       /* already gone */
     }
@@ -96,8 +96,8 @@ function installExitHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
   // 'exit' also fires after an uncaught exception; only synchronous work is possible here.
-  process.on("exit", killAllNow);
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.on('exit', killAllNow);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = (): void => {
       killAllNow();
       process.removeListener(sig, onSignal);
@@ -114,9 +114,9 @@ let setprivPath: string | null | undefined;
 function findSetpriv(): string | null {
   if (setprivPath !== undefined) return setprivPath;
   setprivPath = null;
-  if (process.platform !== "linux") return null;
-  for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(":").concat(["/usr/bin", "/bin"])) {
-    const p = join(dir || ".", "setpriv");
+  if (process.platform !== 'linux') return null;
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':').concat(['/usr/bin', '/bin'])) {
+    const p = join(dir || '.', 'setpriv');
     if (existsSync(p)) {
       setprivPath = p;
       break;
@@ -135,8 +135,8 @@ function run(cmd: string, args: string[], cwd?: string): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     execFile(cmd, args, { cwd, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err) {
-        const detail = (stderr || stdout || err.message).toString().trim().split("\n").slice(-5).join("\n");
-        reject(new Error(`e2e: ${cmd} ${args.join(" ")} failed: ${detail}`));
+        const detail = (stderr || stdout || err.message).toString().trim().split('\n').slice(-5).join('\n');
+        reject(new Error(`e2e: ${cmd} ${args.join(' ')} failed: ${detail}`));
       } else {
         resolvePromise(stdout.toString());
       }
@@ -153,8 +153,8 @@ export async function freePorts(n: number): Promise<number[]> {
         new Promise<ReturnType<typeof createServer>>((res, rej) => {
           const s = createServer();
           s.unref();
-          s.once("error", rej);
-          s.listen({ host: "127.0.0.1", port: 0, exclusive: true }, () => res(s));
+          s.once('error', rej);
+          s.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => res(s));
         }),
     ),
   );
@@ -165,10 +165,10 @@ export async function freePorts(n: number): Promise<number[]> {
 
 function tail(file: string, lines = 25): string {
   try {
-    const text = readFileSync(file, "utf8");
-    return text.trimEnd().split("\n").slice(-lines).join("\n");
+    const text = readFileSync(file, 'utf8');
+    return text.trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
-    return "(no log)";
+    return '(no log)';
   }
 }
 
@@ -187,37 +187,37 @@ function httpGet(url: string, tls?: TlsClient, timeoutMs = 5000): Promise<HttpRe
   return new Promise((res, rej) => {
     const u = new URL(url);
     const opts = {
-      method: "GET",
+      method: 'GET',
       hostname: u.hostname,
       port: u.port,
       path: u.pathname + u.search,
       timeout: timeoutMs,
       ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, agent: false as const } : { agent: false as const }),
     };
-    const req = (u.protocol === "https:" ? httpsRequest : httpRequest)(opts, (resp) => {
+    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(opts, (resp) => {
       const chunks: Buffer[] = [];
-      resp.on("data", (c: Buffer) => chunks.push(c));
-      resp.on("end", () => res({ status: resp.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-      resp.on("error", rej);
+      resp.on('data', (c: Buffer) => chunks.push(c));
+      resp.on('end', () => res({ status: resp.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      resp.on('error', rej);
     });
-    req.on("timeout", () => req.destroy(new Error(`timeout after ${timeoutMs}ms`)));
-    req.on("error", rej);
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs}ms`)));
+    req.on('error', rej);
     req.end();
   });
 }
 
 // ------------------------------------------------------------------ PKI
 
-async function writeKey(path: string, type: "rsa" | "ec"): Promise<{ privatePem: string; publicPem: string }> {
+async function writeKey(path: string, type: 'rsa' | 'ec'): Promise<{ privatePem: string; publicPem: string }> {
   const { privateKey, publicKey } = await new Promise<{ privateKey: string; publicKey: string }>((res, rej) => {
     const cb = (err: Error | null, publicKey: string, privateKey: string): void =>
       err ? rej(err) : res({ privateKey, publicKey });
     const enc = {
-      publicKeyEncoding: { type: "spki" as const, format: "pem" as const },
-      privateKeyEncoding: { type: "pkcs8" as const, format: "pem" as const },
+      publicKeyEncoding: { type: 'spki' as const, format: 'pem' as const },
+      privateKeyEncoding: { type: 'pkcs8' as const, format: 'pem' as const },
     };
-    if (type === "rsa") generateKeyPair("rsa", { modulusLength: 2048, ...enc }, cb);
-    else generateKeyPair("ec", { namedCurve: "prime256v1", ...enc }, cb);
+    if (type === 'rsa') generateKeyPair('rsa', { modulusLength: 2048, ...enc }, cb);
+    else generateKeyPair('ec', { namedCurve: 'prime256v1', ...enc }, cb);
   });
   await writeFile(path, privateKey, { mode: 0o600 });
   return { privatePem: privateKey, publicPem: publicKey };
@@ -277,67 +277,97 @@ interface Pki {
 
 async function makePki(dir: string): Promise<Pki> {
   await mkdir(dir, { recursive: true });
-  const cnf = join(dir, "openssl.cnf");
+  const cnf = join(dir, 'openssl.cnf');
   await writeFile(cnf, OPENSSL_CNF);
   const p = (f: string): string => join(dir, f);
   const pki: Pki = {
-    caCrt: p("ca.crt"),
-    caKey: p("ca.key"),
-    servingCrt: p("apiserver.crt"),
-    servingKey: p("apiserver.key"),
-    adminCrt: p("admin.crt"),
-    adminKey: p("admin.key"),
-    kcmCrt: p("kube-controller-manager.crt"),
-    kcmKey: p("kube-controller-manager.key"),
-    saKey: p("sa.key"),
-    saPub: p("sa.pub"),
-    frontProxyCaCrt: p("front-proxy-ca.crt"),
-    frontProxyCaKey: p("front-proxy-ca.key"),
-    frontProxyClientCrt: p("front-proxy-client.crt"),
-    frontProxyClientKey: p("front-proxy-client.key"),
+    caCrt: p('ca.crt'),
+    caKey: p('ca.key'),
+    servingCrt: p('apiserver.crt'),
+    servingKey: p('apiserver.key'),
+    adminCrt: p('admin.crt'),
+    adminKey: p('admin.key'),
+    kcmCrt: p('kube-controller-manager.crt'),
+    kcmKey: p('kube-controller-manager.key'),
+    saKey: p('sa.key'),
+    saPub: p('sa.pub'),
+    frontProxyCaCrt: p('front-proxy-ca.crt'),
+    frontProxyCaKey: p('front-proxy-ca.key'),
+    frontProxyClientCrt: p('front-proxy-client.crt'),
+    frontProxyClientKey: p('front-proxy-client.key'),
   };
 
   const [sa] = await Promise.all([
-    writeKey(pki.saKey, "rsa"),
-    writeKey(pki.caKey, "rsa"),
-    writeKey(pki.servingKey, "rsa"),
-    writeKey(pki.adminKey, "rsa"),
-    writeKey(pki.kcmKey, "rsa"),
-    writeKey(pki.frontProxyCaKey, "rsa"),
-    writeKey(pki.frontProxyClientKey, "rsa"),
+    writeKey(pki.saKey, 'rsa'),
+    writeKey(pki.caKey, 'rsa'),
+    writeKey(pki.servingKey, 'rsa'),
+    writeKey(pki.adminKey, 'rsa'),
+    writeKey(pki.kcmKey, 'rsa'),
+    writeKey(pki.frontProxyCaKey, 'rsa'),
+    writeKey(pki.frontProxyClientKey, 'rsa'),
   ]);
   await writeFile(pki.saPub, sa.publicPem);
 
   const makeCa = (key: string, crt: string, cn: string): Promise<string> =>
-    run("openssl", [
-      "req", "-x509", "-new", "-config", cnf, "-extensions", "v3_ca",
-      "-key", key, "-subj", `/CN=${cn}`, "-days", "3650", "-sha256", "-out", crt,
+    run('openssl', [
+      'req',
+      '-x509',
+      '-new',
+      '-config',
+      cnf,
+      '-extensions',
+      'v3_ca',
+      '-key',
+      key,
+      '-subj',
+      `/CN=${cn}`,
+      '-days',
+      '3650',
+      '-sha256',
+      '-out',
+      crt,
     ]);
   await Promise.all([
-    makeCa(pki.caKey, pki.caCrt, "tokenguard-e2e-ca"),
-    makeCa(pki.frontProxyCaKey, pki.frontProxyCaCrt, "tokenguard-e2e-front-proxy-ca"),
+    makeCa(pki.caKey, pki.caCrt, 'tokenguard-e2e-ca'),
+    makeCa(pki.frontProxyCaKey, pki.frontProxyCaCrt, 'tokenguard-e2e-front-proxy-ca'),
   ]);
 
   const issue = async (
     key: string,
     crt: string,
     subj: string,
-    ext: "server" | "client",
+    ext: 'server' | 'client',
     ca: { crt: string; key: string } = { crt: pki.caCrt, key: pki.caKey },
   ): Promise<void> => {
     const csr = `${crt}.csr`;
-    await run("openssl", ["req", "-new", "-config", cnf, "-key", key, "-subj", subj, "-out", csr]);
-    await run("openssl", [
-      "x509", "-req", "-in", csr, "-CA", ca.crt, "-CAkey", ca.key,
-      "-set_serial", `0x${randomBytes(12).toString("hex")}`,
-      "-days", "365", "-sha256", "-extfile", cnf, "-extensions", ext, "-out", crt,
+    await run('openssl', ['req', '-new', '-config', cnf, '-key', key, '-subj', subj, '-out', csr]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      ca.crt,
+      '-CAkey',
+      ca.key,
+      '-set_serial',
+      `0x${randomBytes(12).toString('hex')}`,
+      '-days',
+      '365',
+      '-sha256',
+      '-extfile',
+      cnf,
+      '-extensions',
+      ext,
+      '-out',
+      crt,
     ]);
   };
   await Promise.all([
-    issue(pki.servingKey, pki.servingCrt, "/CN=kube-apiserver", "server"),
-    issue(pki.adminKey, pki.adminCrt, "/O=system:masters/CN=tokenguard-e2e-admin", "client"),
-    issue(pki.kcmKey, pki.kcmCrt, "/CN=system:kube-controller-manager", "client"),
-    issue(pki.frontProxyClientKey, pki.frontProxyClientCrt, "/CN=front-proxy-client", "client", {
+    issue(pki.servingKey, pki.servingCrt, '/CN=kube-apiserver', 'server'),
+    issue(pki.adminKey, pki.adminCrt, '/O=system:masters/CN=tokenguard-e2e-admin', 'client'),
+    issue(pki.kcmKey, pki.kcmCrt, '/CN=system:kube-controller-manager', 'client'),
+    issue(pki.frontProxyClientKey, pki.frontProxyClientCrt, '/CN=front-proxy-client', 'client', {
       crt: pki.frontProxyCaCrt,
       key: pki.frontProxyCaKey,
     }),
@@ -353,7 +383,7 @@ async function writeKubeconfig(
   keyFile: string,
   user: string,
 ): Promise<void> {
-  const b64 = async (f: string): Promise<string> => (await readFile(f)).toString("base64");
+  const b64 = async (f: string): Promise<string> => (await readFile(f)).toString('base64');
   const [ca, cert, key] = await Promise.all([b64(caFile), b64(certFile), b64(keyFile)]);
   const yaml = `apiVersion: v1
 kind: Config
@@ -390,24 +420,24 @@ interface Proc {
 }
 
 function startProcess(name: string, bin: string, args: string[], log: string, cwd: string): Proc {
-  const fd = openSync(log, "a");
+  const fd = openSync(log, 'a');
   const setpriv = findSetpriv();
-  const [cmd, argv] = setpriv ? [setpriv, ["--pdeathsig", "KILL", "--", bin, ...args]] : [bin, args];
+  const [cmd, argv] = setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', bin, ...args]] : [bin, args];
   let child: ChildProcess;
   try {
-    child = spawn(cmd, argv, { cwd, stdio: ["ignore", fd, fd], env: { ...process.env } });
+    child = spawn(cmd, argv, { cwd, stdio: ['ignore', fd, fd], env: { ...process.env } });
   } finally {
     closeSync(fd); // the child keeps its own copy
   }
   live.add(child);
   const proc: Proc = { name, child, log, exitInfo: null, exited: Promise.resolve() };
   proc.exited = new Promise<void>((res) => {
-    child.once("exit", (code, signal) => {
+    child.once('exit', (code, signal) => {
       proc.exitInfo = { code, signal };
       live.delete(child);
       res();
     });
-    child.once("error", (err) => {
+    child.once('error', (err) => {
       proc.exitInfo = { code: -1, signal: null };
       live.delete(child);
       try {
@@ -424,17 +454,17 @@ function startProcess(name: string, bin: string, args: string[], log: string, cw
 async function stopProcess(p: Proc, graceMs = STOP_GRACE_MS): Promise<void> {
   if (p.exitInfo) return;
   try {
-    p.child.kill("SIGTERM");
+    p.child.kill('SIGTERM');
   } catch {
     /* gone */
   }
-  const timer = new Promise<"timeout">((r) => {
-    const t = setTimeout(() => r("timeout"), graceMs);
+  const timer = new Promise<'timeout'>((r) => {
+    const t = setTimeout(() => r('timeout'), graceMs);
     t.unref();
   });
-  if ((await Promise.race([p.exited.then(() => "exited" as const), timer])) === "timeout") {
+  if ((await Promise.race([p.exited.then(() => 'exited' as const), timer])) === 'timeout') {
     try {
-      p.child.kill("SIGKILL");
+      p.child.kill('SIGKILL');
     } catch {
       /* gone */
     }
@@ -444,18 +474,13 @@ async function stopProcess(p: Proc, graceMs = STOP_GRACE_MS): Promise<void> {
 
 function describeExit(p: Proc): string {
   const e = p.exitInfo;
-  return e ? (e.signal ? `killed by ${e.signal}` : `exited with code ${e.code}`) : "running";
+  return e ? (e.signal ? `killed by ${e.signal}` : `exited with code ${e.code}`) : 'running';
 }
 
 /** Polls `check` until it returns true; fails early when one of `procs` exits. */
-async function waitFor(
-  what: string,
-  timeoutMs: number,
-  procs: Proc[],
-  check: () => Promise<boolean>,
-): Promise<void> {
+async function waitFor(what: string, timeoutMs: number, procs: Proc[], check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let lastErr = "";
+  let lastErr = '';
   for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
     for (const p of procs) {
       if (p.exitInfo) {
@@ -466,13 +491,15 @@ async function waitFor(
     }
     try {
       if (await check()) return;
-      lastErr = "";
+      lastErr = '';
     } catch (e) {
       lastErr = (e as Error).message;
     }
     if (Date.now() > deadline) {
-      const logs = procs.map((p) => `--- ${p.name} (${p.log}):\n${tail(p.log, 15)}`).join("\n");
-      throw new Error(`e2e: timed out after ${timeoutMs}ms waiting for ${what}${lastErr ? ` (${lastErr})` : ""}\n${logs}`);
+      const logs = procs.map((p) => `--- ${p.name} (${p.log}):\n${tail(p.log, 15)}`).join('\n');
+      throw new Error(
+        `e2e: timed out after ${timeoutMs}ms waiting for ${what}${lastErr ? ` (${lastErr})` : ''}\n${logs}`,
+      );
     }
     await sleep(delay);
   }
@@ -487,9 +514,9 @@ export async function startCluster(opts: StartClusterOptions): Promise<Cluster> 
   const timeoutMs = opts.startTimeoutMs ?? 180_000;
 
   const bins = {
-    etcd: join(binDir, "etcd"),
-    apiserver: join(binDir, "kube-apiserver"),
-    controllerManager: join(binDir, "kube-controller-manager"),
+    etcd: join(binDir, 'etcd'),
+    apiserver: join(binDir, 'kube-apiserver'),
+    controllerManager: join(binDir, 'kube-controller-manager'),
   };
   for (const b of Object.values(bins)) {
     try {
@@ -507,16 +534,16 @@ export async function startCluster(opts: StartClusterOptions): Promise<Cluster> 
   }
 
   const dirs = {
-    pki: join(workDir, "pki"),
-    etcdData: join(workDir, "etcd-data"),
-    logs: join(workDir, "logs"),
-    kcmCerts: join(workDir, "kube-controller-manager"),
+    pki: join(workDir, 'pki'),
+    etcdData: join(workDir, 'etcd-data'),
+    logs: join(workDir, 'logs'),
+    kcmCerts: join(workDir, 'kube-controller-manager'),
   };
   await Promise.all(Object.values(dirs).map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
   const logs = {
-    etcd: join(dirs.logs, "etcd.log"),
-    apiserver: join(dirs.logs, "kube-apiserver.log"),
-    controllerManager: join(dirs.logs, "kube-controller-manager.log"),
+    etcd: join(dirs.logs, 'etcd.log'),
+    apiserver: join(dirs.logs, 'kube-apiserver.log'),
+    controllerManager: join(dirs.logs, 'kube-controller-manager.log'),
   };
 
   const [pki, [etcdClientPort, etcdPeerPort, apiserverPort, kcmPort]] = await Promise.all([
@@ -524,11 +551,11 @@ export async function startCluster(opts: StartClusterOptions): Promise<Cluster> 
     freePorts(4),
   ]);
   const apiserverUrl = `https://127.0.0.1:${apiserverPort}`;
-  const kubeconfig = join(workDir, "admin.kubeconfig");
-  const kcmKubeconfig = join(workDir, "kube-controller-manager.kubeconfig");
+  const kubeconfig = join(workDir, 'admin.kubeconfig');
+  const kcmKubeconfig = join(workDir, 'kube-controller-manager.kubeconfig');
   await Promise.all([
-    writeKubeconfig(kubeconfig, apiserverUrl, pki.caCrt, pki.adminCrt, pki.adminKey, "admin"),
-    writeKubeconfig(kcmKubeconfig, apiserverUrl, pki.caCrt, pki.kcmCrt, pki.kcmKey, "system:kube-controller-manager"),
+    writeKubeconfig(kubeconfig, apiserverUrl, pki.caCrt, pki.adminCrt, pki.adminKey, 'admin'),
+    writeKubeconfig(kcmKubeconfig, apiserverUrl, pki.caCrt, pki.kcmCrt, pki.kcmKey, 'system:kube-controller-manager'),
   ]);
   const tls: TlsClient = {
     ca: await readFile(pki.caCrt),
@@ -539,16 +566,16 @@ export async function startCluster(opts: StartClusterOptions): Promise<Cluster> 
   const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
   const etcdPeerUrl = `http://127.0.0.1:${etcdPeerPort}`;
   const etcdArgs = [
-    "--name=tokenguard-e2e",
+    '--name=tokenguard-e2e',
     `--data-dir=${dirs.etcdData}`,
     `--listen-client-urls=${etcdUrl}`,
     `--advertise-client-urls=${etcdUrl}`,
     `--listen-peer-urls=${etcdPeerUrl}`,
     `--initial-advertise-peer-urls=${etcdPeerUrl}`,
     `--initial-cluster=tokenguard-e2e=${etcdPeerUrl}`,
-    "--initial-cluster-state=new",
-    "--unsafe-no-fsync=true", // throw-away data: skip fsync, much faster on CI disks
-    "--log-level=warn",
+    '--initial-cluster-state=new',
+    '--unsafe-no-fsync=true', // throw-away data: skip fsync, much faster on CI disks
+    '--log-level=warn',
   ];
 
   const apiserverArgs = [
@@ -556,51 +583,52 @@ export async function startCluster(opts: StartClusterOptions): Promise<Cluster> 
     `--bind-address=127.0.0.1`,
     `--advertise-address=127.0.0.1`,
     `--secure-port=${apiserverPort}`,
-    `--cert-dir=${join(workDir, "kube-apiserver")}`,
+    `--cert-dir=${join(workDir, 'kube-apiserver')}`,
     `--tls-cert-file=${pki.servingCrt}`,
     `--tls-private-key-file=${pki.servingKey}`,
     `--client-ca-file=${pki.caCrt}`,
-    "--authorization-mode=Node,RBAC",
+    '--authorization-mode=Node,RBAC',
     // Defaults already include these; listed to make the dependency explicit.
-    "--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,MutatingAdmissionWebhook,ValidatingAdmissionWebhook",
+    '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,MutatingAdmissionWebhook,ValidatingAdmissionWebhook',
     `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
     `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
     `--service-account-key-file=${pki.saPub}`,
     `--service-account-signing-key-file=${pki.saKey}`,
     // The Endpoints of Service `kubernetes` may not hold a loopback IP: skip reconciling them.
-    "--endpoint-reconciler-type=none",
+    '--endpoint-reconciler-type=none',
     // Aggregation layer / front proxy, as kubeadm sets it up (also silences
     // "missing requestheader-client-ca-file" errors in the controller-manager).
     `--requestheader-client-ca-file=${pki.frontProxyCaCrt}`,
-    "--requestheader-allowed-names=front-proxy-client",
-    "--requestheader-username-headers=X-Remote-User",
-    "--requestheader-group-headers=X-Remote-Group",
-    "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+    '--requestheader-allowed-names=front-proxy-client',
+    '--requestheader-username-headers=X-Remote-User',
+    '--requestheader-group-headers=X-Remote-Group',
+    '--requestheader-extra-headers-prefix=X-Remote-Extra-',
     `--proxy-client-cert-file=${pki.frontProxyClientCrt}`,
     `--proxy-client-key-file=${pki.frontProxyClientKey}`,
-    "--allow-privileged=true",
-    "--profiling=false",
-    "--v=1",
+    '--allow-privileged=true',
+    '--profiling=false',
+    '--v=1',
   ];
-  if (opts.admissionConfigFile) apiserverArgs.push(`--admission-control-config-file=${resolve(opts.admissionConfigFile)}`);
+  if (opts.admissionConfigFile)
+    apiserverArgs.push(`--admission-control-config-file=${resolve(opts.admissionConfigFile)}`);
   apiserverArgs.push(...(opts.extraApiserverArgs ?? []));
 
   const kcmArgs = [
     `--kubeconfig=${kcmKubeconfig}`,
     `--authentication-kubeconfig=${kcmKubeconfig}`,
     `--authorization-kubeconfig=${kcmKubeconfig}`,
-    "--bind-address=127.0.0.1",
+    '--bind-address=127.0.0.1',
     `--secure-port=${kcmPort}`,
     `--cert-dir=${dirs.kcmCerts}`,
     `--service-account-private-key-file=${pki.saKey}`,
     `--root-ca-file=${pki.caCrt}`,
     `--cluster-signing-cert-file=${pki.caCrt}`,
     `--cluster-signing-key-file=${pki.caKey}`,
-    "--use-service-account-credentials=true",
-    "--controllers=*",
-    "--leader-elect=false",
-    "--profiling=false",
-    "--v=1",
+    '--use-service-account-credentials=true',
+    '--controllers=*',
+    '--leader-elect=false',
+    '--profiling=false',
+    '--v=1',
     ...(opts.extraControllerManagerArgs ?? []),
   ];
 
@@ -612,11 +640,11 @@ export async function startCluster(opts: StartClusterOptions): Promise<Cluster> 
         // Reverse start order: controller-manager and apiserver first, etcd last.
         // The latest process of each name: the API server may have been restarted.
         const byName = (n: string): Proc | undefined => procs.filter((p) => p.name === n).at(-1);
-        const front = [byName("kube-controller-manager"), byName("kube-apiserver")].filter(
+        const front = [byName('kube-controller-manager'), byName('kube-apiserver')].filter(
           (p): p is Proc => p !== undefined,
         );
         await Promise.all(front.map((p) => stopProcess(p)));
-        const etcd = byName("etcd");
+        const etcd = byName('etcd');
         if (etcd) await stopProcess(etcd);
       })();
     }
@@ -624,23 +652,29 @@ export async function startCluster(opts: StartClusterOptions): Promise<Cluster> 
   };
 
   try {
-    const etcd = startProcess("etcd", bins.etcd, etcdArgs, logs.etcd, workDir);
+    const etcd = startProcess('etcd', bins.etcd, etcdArgs, logs.etcd, workDir);
     procs.push(etcd);
-    await waitFor("etcd /health", timeoutMs, [etcd], async () => {
+    await waitFor('etcd /health', timeoutMs, [etcd], async () => {
       const r = await httpGet(`${etcdUrl}/health`);
       return r.status === 200 && /"health"\s*:\s*"true"/.test(r.body);
     });
 
-    const apiserver = startProcess("kube-apiserver", bins.apiserver, apiserverArgs, logs.apiserver, workDir);
+    const apiserver = startProcess('kube-apiserver', bins.apiserver, apiserverArgs, logs.apiserver, workDir);
     procs.push(apiserver);
-    await waitFor("kube-apiserver /readyz", timeoutMs, [etcd, apiserver], async () => {
+    await waitFor('kube-apiserver /readyz', timeoutMs, [etcd, apiserver], async () => {
       const r = await httpGet(`${apiserverUrl}/readyz`, tls);
       return r.status === 200;
     });
 
-    const kcm = startProcess("kube-controller-manager", bins.controllerManager, kcmArgs, logs.controllerManager, workDir);
+    const kcm = startProcess(
+      'kube-controller-manager',
+      bins.controllerManager,
+      kcmArgs,
+      logs.controllerManager,
+      workDir,
+    );
     procs.push(kcm);
-    await waitFor("ServiceAccount default/default", timeoutMs, [etcd, apiserver, kcm], async () => {
+    await waitFor('ServiceAccount default/default', timeoutMs, [etcd, apiserver, kcm], async () => {
       const r = await httpGet(`${apiserverUrl}/api/v1/namespaces/default/serviceaccounts/default`, tls);
       return r.status === 200;
     });
@@ -649,19 +683,19 @@ export async function startCluster(opts: StartClusterOptions): Promise<Cluster> 
     throw err;
   }
 
-  const apiserverProc = (): Proc | undefined => procs.filter((p) => p.name === "kube-apiserver").at(-1);
+  const apiserverProc = (): Proc | undefined => procs.filter((p) => p.name === 'kube-apiserver').at(-1);
   const stopApiserver = async (): Promise<void> => {
     const p = apiserverProc();
     if (p) await stopProcess(p);
   };
   const startApiserver = async (): Promise<void> => {
-    if (stopped) throw new Error("e2e: the cluster was stopped");
-    if (apiserverProc()?.exitInfo === null) throw new Error("e2e: kube-apiserver is already running");
+    if (stopped) throw new Error('e2e: the cluster was stopped');
+    if (apiserverProc()?.exitInfo === null) throw new Error('e2e: kube-apiserver is already running');
     appendFileSync(logs.apiserver, `\n[cluster.ts] starting kube-apiserver again\n`);
-    const apiserver = startProcess("kube-apiserver", bins.apiserver, apiserverArgs, logs.apiserver, workDir);
+    const apiserver = startProcess('kube-apiserver', bins.apiserver, apiserverArgs, logs.apiserver, workDir);
     procs.push(apiserver);
-    const etcd = procs.find((p) => p.name === "etcd") as Proc;
-    await waitFor("kube-apiserver /readyz after a restart", timeoutMs, [etcd, apiserver], async () => {
+    const etcd = procs.find((p) => p.name === 'etcd') as Proc;
+    await waitFor('kube-apiserver /readyz after a restart', timeoutMs, [etcd, apiserver], async () => {
       const r = await httpGet(`${apiserverUrl}/readyz`, tls);
       return r.status === 200;
     });

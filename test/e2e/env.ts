@@ -96,7 +96,12 @@ export function sleep(ms: number): Promise<void> {
  * Polls `f` until it returns a value other than undefined, at most `timeoutMs`. The error names
  * `what` and the last exception `f` threw, if any.
  */
-export async function waitFor<T>(what: string, timeoutMs: number, f: () => Promise<T | undefined>, intervalMs = 250): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  f: () => Promise<T | undefined>,
+  intervalMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
@@ -107,7 +112,8 @@ export async function waitFor<T>(what: string, timeoutMs: number, f: () => Promi
     } catch (e) {
       last = (e as Error).message;
     }
-    if (Date.now() > deadline) throw new Error(`e2e: timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`e2e: timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ''}`);
     await sleep(intervalMs);
   }
 }

@@ -17,10 +17,15 @@ let kubeConfig: KubeConfig;
 
 const sa = (name: string, ns = NS) => facts.lookup({ namespace: ns, serviceAccount: name }) as ClusterFacts;
 const until = <T>(what: string, f: () => T | undefined | false) =>
-  waitFor(what, 30_000, async () => {
-    const v = f();
-    return v === false ? undefined : v;
-  }, 100);
+  waitFor(
+    what,
+    30_000,
+    async () => {
+      const v = f();
+      return v === false ? undefined : v;
+    },
+    100,
+  );
 
 beforeAll(async () => {
   kubeConfig = loadKubeConfig(loadState().kubeconfig, {});
@@ -45,29 +50,56 @@ test('first full sync: ready, every kind held, the same content as an independen
   // kube-system controllers are bound by their system:controller:* ClusterRoleBindings
   await until('kube-system/namespace-controller', () => sa('namespace-controller', 'kube-system').serviceAccount);
   expect(sa('namespace-controller', 'kube-system').serviceAccount).toMatchObject({ bound: true });
-  expect(sa('namespace-controller', 'kube-system').serviceAccount?.boundBy).toContain('ClusterRoleBinding system:controller:namespace-controller');
+  expect(sa('namespace-controller', 'kube-system').serviceAccount?.boundBy).toContain(
+    'ClusterRoleBinding system:controller:namespace-controller',
+  );
   const listed = await readClusterFacts(kubeConfig);
   await until('informers agree with a fresh list', () => {
     const snap = facts.snapshot();
-    return [...listed.serviceAccounts.keys()].every((k) => k in snap.serviceAccounts) && [...listed.namespaces.keys()].every((k) => k in snap.namespaces);
+    return (
+      [...listed.serviceAccounts.keys()].every((k) => k in snap.serviceAccounts) &&
+      [...listed.namespaces.keys()].every((k) => k in snap.namespaces)
+    );
   });
 });
 
 test('a RoleBinding binds, deleting it unbinds; group and user-name subjects count; labels follow', async () => {
   await apply(
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'worker', namespace: NS, annotations: { 'tokenguard.dev/api-access': 'false' } } },
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'other', namespace: NS }, automountServiceAccountToken: false },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'reader', namespace: NS }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }] },
+    {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'worker', namespace: NS, annotations: { 'tokenguard.dev/api-access': 'false' } },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'other', namespace: NS },
+      automountServiceAccountToken: false,
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'reader', namespace: NS },
+      rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }],
+    },
   );
   await until('worker known, unbound', () => sa('worker').serviceAccount?.bound === false);
   // kubectl apply adds its last-applied annotation; the facts keep every annotation.
   expect(sa('worker').serviceAccount?.annotations['tokenguard.dev/api-access']).toBe('false');
   // Every cluster binds system:service-account-issuer-discovery to all ServiceAccounts; it does not count.
-  await until('the bootstrap discovery binding', () => facts.snapshot().bindings['group:system:serviceaccounts'] === undefined);
+  await until(
+    'the bootstrap discovery binding',
+    () => facts.snapshot().bindings['group:system:serviceaccounts'] === undefined,
+  );
   expect(sa('other').serviceAccount).toMatchObject({ automountServiceAccountToken: false, bound: false });
 
-  const rb = (name: string, subjects: object[]) =>
-    ({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name, namespace: NS }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reader' }, subjects });
+  const rb = (name: string, subjects: object[]) => ({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name, namespace: NS },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reader' },
+    subjects,
+  });
   await apply(rb('worker-reader', [{ kind: 'ServiceAccount', name: 'worker', namespace: NS }]));
   await until('bound', () => sa('worker').serviceAccount?.bound === true);
   expect(sa('worker').serviceAccount?.boundBy).toEqual([`RoleBinding ${NS}/worker-reader`]);
@@ -75,8 +107,15 @@ test('a RoleBinding binds, deleting it unbinds; group and user-name subjects cou
   await kubectlOk(['delete', 'rolebinding', 'worker-reader', '-n', NS]);
   await until('unbound', () => sa('worker').serviceAccount?.bound === false);
 
-  await apply(rb('all-sas-here', [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: `system:serviceaccounts:${NS}` }]));
-  await until('group binding', () => sa('other').serviceAccount?.bound === true && sa('worker').serviceAccount?.bound === true);
+  await apply(
+    rb('all-sas-here', [
+      { kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: `system:serviceaccounts:${NS}` },
+    ]),
+  );
+  await until(
+    'group binding',
+    () => sa('other').serviceAccount?.bound === true && sa('worker').serviceAccount?.bound === true,
+  );
   await kubectlOk(['delete', 'rolebinding', 'all-sas-here', '-n', NS]);
   await until('group unbound', () => sa('other').serviceAccount?.bound === false);
 
@@ -87,14 +126,19 @@ test('a RoleBinding binds, deleting it unbinds; group and user-name subjects cou
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
     subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: `system:serviceaccount:${NS}:worker` }],
   });
-  await until('user-name subject', () => sa('worker').serviceAccount?.boundBy?.includes('ClusterRoleBinding e2e-facts-user'));
+  await until('user-name subject', () =>
+    sa('worker').serviceAccount?.boundBy?.includes('ClusterRoleBinding e2e-facts-user'),
+  );
   await kubectlOk(['delete', 'clusterrolebinding', 'e2e-facts-user']);
   await until('user-name unbound', () => sa('worker').serviceAccount?.bound === false);
 
   await kubectlOk(['label', 'namespace', NS, 'tier=apps', '--overwrite']);
   await until('label added', () => (facts.lookup({ namespace: NS }) as ClusterFacts).namespace?.labels.tier === 'apps');
   await kubectlOk(['label', 'namespace', NS, 'tier-']);
-  await until('label removed', () => (facts.lookup({ namespace: NS }) as ClusterFacts).namespace?.labels.tier === undefined);
+  await until(
+    'label removed',
+    () => (facts.lookup({ namespace: NS }) as ClusterFacts).namespace?.labels.tier === undefined,
+  );
   expect(Object.values(facts.status().reconnects).every((n) => n === 0)).toBe(true);
 });
 
@@ -103,7 +147,11 @@ test('cache miss: a direct read finds what exists; a 404 answers without the Ser
   const cold = createClusterFacts({ kubeConfig });
   try {
     const found = await cold.lookup({ namespace: NS, serviceAccount: 'worker' });
-    expect(found.serviceAccount).toMatchObject({ namespace: NS, name: 'worker', annotations: { 'tokenguard.dev/api-access': 'false' } });
+    expect(found.serviceAccount).toMatchObject({
+      namespace: NS,
+      name: 'worker',
+      annotations: { 'tokenguard.dev/api-access': 'false' },
+    });
     expect(found.serviceAccount?.bound).toBeUndefined(); // bindings unknown: never synced
     expect(found.namespace?.labels['kubernetes.io/metadata.name']).toBe(NS);
     const missing = await cold.lookup({ namespace: NS, serviceAccount: 'does-not-exist' });
@@ -116,7 +164,10 @@ test('cache miss: a direct read finds what exists; a 404 answers without the Ser
 
 test('periodic resync relists against the real API server without duplicates or losses', async () => {
   const before = facts.status().resources.serviceaccounts.relists;
-  await until('a resync relist', () => facts.status().resources.serviceaccounts.relists > before && !facts.status().stale);
+  await until(
+    'a resync relist',
+    () => facts.status().resources.serviceaccounts.relists > before && !facts.status().stale,
+  );
   const listed = await readClusterFacts(kubeConfig);
   await until('same ServiceAccounts as a fresh list', () => {
     const keys = Object.keys(facts.snapshot().serviceAccounts).sort();

@@ -22,7 +22,13 @@ export interface LogOffsets {
 }
 
 /** Start of the run: every log from its beginning, metrics from zero. */
-export const FROM_START: LogOffsets = { apiserver: 0, controllerManager: 0, tokenguard: 0, transcript: 0, metrics: new Map() };
+export const FROM_START: LogOffsets = {
+  apiserver: 0,
+  controllerManager: 0,
+  tokenguard: 0,
+  transcript: 0,
+  metrics: new Map(),
+};
 
 export async function offsetsNow(state: E2EState = loadState()): Promise<LogOffsets> {
   return {
@@ -77,15 +83,31 @@ export async function webhookHealth(since: LogOffsets, state: E2EState = loadSta
     ['kube-apiserver', state.logs.apiserver, since.apiserver],
     ['kube-controller-manager', state.logs.controllerManager, since.controllerManager],
   ] as const) {
-    for (const line of readSince(file, offset).split('\n')) if (FAILED_CALL.test(line)) problems.push(`${name} log: ${line.trim()}`);
+    for (const line of readSince(file, offset).split('\n'))
+      if (FAILED_CALL.test(line)) problems.push(`${name} log: ${line.trim()}`);
   }
 
   const decisions: Record<string, number> = {};
   for (const line of readSince(state.serve.log, since.tokenguard).split('\n')) {
     if (!line.startsWith('{')) continue;
-    const l = JSON.parse(line) as { level?: string; event?: string; decision?: string; endpoint?: string; msg?: string; error?: string };
-    if (l.event === 'review' && l.decision) decisions[`${l.endpoint}:${l.decision}`] = (decisions[`${l.endpoint}:${l.decision}`] ?? 0) + 1;
-    if (l.event === 'internal-error' || l.event === 'http-error' || l.decision === 'error' || l.decision === 'invalid' || l.level === 'error' || l.level === 'fatal') {
+    const l = JSON.parse(line) as {
+      level?: string;
+      event?: string;
+      decision?: string;
+      endpoint?: string;
+      msg?: string;
+      error?: string;
+    };
+    if (l.event === 'review' && l.decision)
+      decisions[`${l.endpoint}:${l.decision}`] = (decisions[`${l.endpoint}:${l.decision}`] ?? 0) + 1;
+    if (
+      l.event === 'internal-error' ||
+      l.event === 'http-error' ||
+      l.decision === 'error' ||
+      l.decision === 'invalid' ||
+      l.level === 'error' ||
+      l.level === 'fatal'
+    ) {
       problems.push(`tokenguard log: ${line.trim()}`);
     }
   }
@@ -94,8 +116,10 @@ export async function webhookHealth(since: LogOffsets, state: E2EState = loadSta
   const delta = metricDelta(await webhookMetrics(state), since.metrics);
   for (const [series, n] of delta) {
     if (n <= 0) continue;
-    if (series.startsWith('apiserver_admission_webhook_fail_open_count')) problems.push(`API server metric ${series} rose by ${n}`);
-    if (series.startsWith('apiserver_admission_webhook_rejection_count') && !series.includes('error_type="no_error"')) problems.push(`API server metric ${series} rose by ${n}`);
+    if (series.startsWith('apiserver_admission_webhook_fail_open_count'))
+      problems.push(`API server metric ${series} rose by ${n}`);
+    if (series.startsWith('apiserver_admission_webhook_rejection_count') && !series.includes('error_type="no_error"'))
+      problems.push(`API server metric ${series} rose by ${n}`);
     if (series.startsWith('apiserver_admission_webhook_request_total')) {
       const name = /name="([^"]+)"/.exec(series)?.[1] ?? '?';
       const code = /code="([^"]+)"/.exec(series)?.[1] ?? '?';

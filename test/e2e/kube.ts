@@ -30,25 +30,41 @@ export interface KubectlOptions {
 }
 
 /** Runs kubectl against the e2e cluster and returns its exit code and output; never throws on a non-zero exit. */
-export function kubectl(args: readonly string[], options: KubectlOptions = {}, state: E2EState = loadState()): Promise<KubectlResult> {
+export function kubectl(
+  args: readonly string[],
+  options: KubectlOptions = {},
+  state: E2EState = loadState(),
+): Promise<KubectlResult> {
   const argv = ['--kubeconfig', state.kubeconfig, ...args];
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = execFile(KUBECTL, argv, { timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code as number) : -1) : 0;
-      if (err && code === -1 && !stderr) {
-        reject(new Error(`e2e: kubectl ${args.join(' ')}: ${err.message}`));
-        return;
-      }
-      const result = { code, stdout: String(stdout), stderr: String(stderr) };
-      try {
-        const stderr = result.stderr.replace(JWT, '<JWT redacted>');
-        appendFileSync(state.logs.transcript, `${JSON.stringify({ at: new Date(started).toISOString(), args, code, stderr })}\n`);
-      } catch {
-        // the transcript is a diagnostic; a failed write must not fail the call
-      }
-      resolve(result);
-    });
+    const child = execFile(
+      KUBECTL,
+      argv,
+      { timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? ((err as { code: number }).code as number)
+            : -1
+          : 0;
+        if (err && code === -1 && !stderr) {
+          reject(new Error(`e2e: kubectl ${args.join(' ')}: ${err.message}`));
+          return;
+        }
+        const result = { code, stdout: String(stdout), stderr: String(stderr) };
+        try {
+          const stderr = result.stderr.replace(JWT, '<JWT redacted>');
+          appendFileSync(
+            state.logs.transcript,
+            `${JSON.stringify({ at: new Date(started).toISOString(), args, code, stderr })}\n`,
+          );
+        } catch {
+          // the transcript is a diagnostic; a failed write must not fail the call
+        }
+        resolve(result);
+      },
+    );
     if (options.input !== undefined) child.stdin?.end(options.input);
     else child.stdin?.end();
   });
@@ -74,17 +90,32 @@ export async function apply(...objects: K8sObject[]): Promise<KubectlResult> {
 }
 
 /** `kubectl create -f - -o json`: the object as the API server stored it (or would, with dryRun). */
-export async function create(object: K8sObject, options: { dryRun?: boolean; extraArgs?: string[] } = {}): Promise<{ stored: K8sObject; result: KubectlResult }> {
-  const args = ['create', '-f', '-', '-o', 'json', ...(options.dryRun ? ['--dry-run=server'] : []), ...(options.extraArgs ?? [])];
+export async function create(
+  object: K8sObject,
+  options: { dryRun?: boolean; extraArgs?: string[] } = {},
+): Promise<{ stored: K8sObject; result: KubectlResult }> {
+  const args = [
+    'create',
+    '-f',
+    '-',
+    '-o',
+    'json',
+    ...(options.dryRun ? ['--dry-run=server'] : []),
+    ...(options.extraArgs ?? []),
+  ];
   const result = await kubectl(args, { input: JSON.stringify(object) });
-  if (result.code !== 0) throw new Error(`e2e: kubectl create ${describe(object)} exited ${result.code}: ${result.stderr.trim()}`);
+  if (result.code !== 0)
+    throw new Error(`e2e: kubectl create ${describe(object)} exited ${result.code}: ${result.stderr.trim()}`);
   return { stored: JSON.parse(result.stdout) as K8sObject, result };
 }
 
 /** `kubectl create -f -` expected to fail: returns the result (stderr holds the API server's answer). */
 export async function createRefused(object: K8sObject, extraArgs: string[] = []): Promise<KubectlResult> {
   const result = await kubectl(['create', '-f', '-', ...extraArgs], { input: JSON.stringify(object) });
-  if (result.code === 0) throw new Error(`e2e: kubectl create ${describe(object)} succeeded, but the API server should have refused it: ${result.stdout.trim()}`);
+  if (result.code === 0)
+    throw new Error(
+      `e2e: kubectl create ${describe(object)} succeeded, but the API server should have refused it: ${result.stdout.trim()}`,
+    );
   return result;
 }
 
@@ -103,7 +134,12 @@ function describe(o: K8sObject): string {
 /** Creates (or keeps) a namespace and waits until its `default` ServiceAccount exists. */
 export async function ensureNamespace(name: string, labels: Record<string, string> = {}): Promise<void> {
   await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
-  await waitFor(`ServiceAccount ${name}/default`, 60_000, async () => ((await getObject('serviceaccount', 'default', name)) ? true : undefined), 200);
+  await waitFor(
+    `ServiceAccount ${name}/default`,
+    60_000,
+    async () => ((await getObject('serviceaccount', 'default', name)) ? true : undefined),
+    200,
+  );
 }
 
 /** GET on the API server with the admin client certificate (e.g. `/metrics`). */
@@ -116,7 +152,13 @@ export function apiGet(path: string, state: E2EState = loadState()): Promise<{ s
  * keep-alive `agent` reuses connections (many requests in a row); without one, each request has
  * its own.
  */
-export function apiRequest(method: string, path: string, body: unknown, state: E2EState = loadState(), agent?: Agent): Promise<{ status: number; body: string }> {
+export function apiRequest(
+  method: string,
+  path: string,
+  body: unknown,
+  state: E2EState = loadState(),
+  agent?: Agent,
+): Promise<{ status: number; body: string }> {
   const u = new URL(path, state.apiserverUrl);
   const text = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
@@ -131,7 +173,9 @@ export function apiRequest(method: string, path: string, body: unknown, state: E
         key: readFileSync(state.adminKeyFile),
         agent: agent ?? false,
         timeout: 15_000,
-        ...(text !== undefined ? { headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } } : {}),
+        ...(text !== undefined
+          ? { headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } }
+          : {}),
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -256,7 +300,10 @@ export function tokenSources(volume: Volume | undefined): TokenProjection[] {
 
 /** The `exp - iat` of a JWT (seconds), read without verifying it. */
 export function tokenLifetime(jwt: string): { lifetime: number; claims: Record<string, unknown> } {
-  const claims = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+  const claims = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<
+    string,
+    unknown
+  >;
   return { lifetime: Number(claims.exp) - Number(claims.iat), claims };
 }
 

@@ -32,7 +32,11 @@ export interface RecordingProxy {
 
 export async function startRecordingProxy(state: E2EState, dir: string): Promise<RecordingProxy> {
   const upstream = new URL(state.apiserverUrl);
-  const tls = { ca: readFileSync(state.caFile), cert: readFileSync(state.adminCertFile), key: readFileSync(state.adminKeyFile) };
+  const tls = {
+    ca: readFileSync(state.caFile),
+    cert: readFileSync(state.adminCertFile),
+    key: readFileSync(state.adminKeyFile),
+  };
   const requests: ProxiedRequest[] = [];
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://proxy');
@@ -40,23 +44,34 @@ export async function startRecordingProxy(state: E2EState, dir: string): Promise
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const headers = { ...req.headers, host: upstream.host };
-      const out = request({ hostname: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers, ...tls, agent: false }, (up) => {
-        const body: Buffer[] = [];
-        up.on('data', (c: Buffer) => body.push(c));
-        up.on('end', () => {
-          const text = Buffer.concat(body);
-          requests.push({
-            method: req.method ?? '',
-            path: url.pathname,
-            query: Object.fromEntries(url.searchParams.entries()),
-            accept: String(req.headers.accept ?? ''),
-            status: up.statusCode ?? 0,
-            ...(/\/secrets(\/|$)/.test(url.pathname) ? { body: text.toString('utf8') } : {}),
+      const out = request(
+        {
+          hostname: upstream.hostname,
+          port: upstream.port,
+          path: req.url,
+          method: req.method,
+          headers,
+          ...tls,
+          agent: false,
+        },
+        (up) => {
+          const body: Buffer[] = [];
+          up.on('data', (c: Buffer) => body.push(c));
+          up.on('end', () => {
+            const text = Buffer.concat(body);
+            requests.push({
+              method: req.method ?? '',
+              path: url.pathname,
+              query: Object.fromEntries(url.searchParams.entries()),
+              accept: String(req.headers.accept ?? ''),
+              status: up.statusCode ?? 0,
+              ...(/\/secrets(\/|$)/.test(url.pathname) ? { body: text.toString('utf8') } : {}),
+            });
+            res.writeHead(up.statusCode ?? 502, up.headers);
+            res.end(text);
           });
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          res.end(text);
-        });
-      });
+        },
+      );
       out.on('error', (e) => {
         res.writeHead(502);
         res.end(String(e.message));
@@ -70,7 +85,15 @@ export async function startRecordingProxy(state: E2EState, dir: string): Promise
   const kubeconfig = join(dir, 'proxy.kubeconfig');
   writeFileSync(
     kubeconfig,
-    ['apiVersion: v1', 'kind: Config', 'clusters: [{name: proxy, cluster: {server: "http://127.0.0.1:' + port + '"}}]', 'users: [{name: none, user: {}}]', 'contexts: [{name: proxy, context: {cluster: proxy, user: none}}]', 'current-context: proxy', ''].join('\n'),
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters: [{name: proxy, cluster: {server: "http://127.0.0.1:' + port + '"}}]',
+      'users: [{name: none, user: {}}]',
+      'contexts: [{name: proxy, context: {cluster: proxy, user: none}}]',
+      'current-context: proxy',
+      '',
+    ].join('\n'),
   );
   return {
     requests,

@@ -16,7 +16,8 @@ function tail(file, lines) {
 export default class E2EReporter {
   onRunComplete(_contexts, results) {
     const statePath = process.env.TOKENGUARD_E2E_STATE;
-    const failed = results.numFailedTests > 0 || results.numRuntimeErrorTestSuites > 0 || results.numFailedTestSuites > 0;
+    const failed =
+      results.numFailedTests > 0 || results.numRuntimeErrorTestSuites > 0 || results.numFailedTestSuites > 0;
     const seconds = ((Date.now() - results.startTime) / 1000).toFixed(1);
     process.stderr.write(
       `\ne2e: ${results.numPassedTests} passed, ${results.numFailedTests} failed, ${results.numPendingTests} skipped ` +
@@ -35,7 +36,8 @@ export default class E2EReporter {
       ['tokenguard', state.serve.log, 40],
       ['kubectl transcript', state.logs.transcript, 20],
     ];
-    for (const [name, file, lines] of sections) process.stderr.write(`\n--- last ${lines} lines of ${name} (${file}):\n${tail(file, lines)}\n`);
+    for (const [name, file, lines] of sections)
+      process.stderr.write(`\n--- last ${lines} lines of ${name} (${file}):\n${tail(file, lines)}\n`);
     state.failed = true;
     const tmp = `${statePath}.reporter.tmp`;
     writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);

@@ -31,30 +31,53 @@ export interface SidecarWebhook {
 export async function startSidecarWebhook(certDir: string): Promise<SidecarWebhook> {
   const { caBundle } = await generateServingCerts(certDir, 'sidecar-injector', 'e2e');
   const calls: SidecarCall[] = [];
-  const server: Server = createServer({ cert: readFileSync(join(certDir, 'tls.crt')), key: readFileSync(join(certDir, 'tls.key')) }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      try {
-        const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-          request: { uid: string; namespace?: string; name?: string; object: { metadata?: { name?: string; generateName?: string }; spec: { containers: { name: string }[] } } };
-        };
-        const { request } = review;
-        const pod = request.object;
-        const needed = !pod.spec.containers.some((c) => c.name === SIDECAR);
-        const patch = needed ? [{ op: 'add', path: '/spec/containers/-', value: { name: SIDECAR, image: IMAGE } }] : [];
-        calls.push({ uid: request.uid, namespace: request.namespace ?? '', name: pod.metadata?.name ?? pod.metadata?.generateName ?? '', patched: needed });
-        const response = {
-          apiVersion: 'admission.k8s.io/v1',
-          kind: 'AdmissionReview',
-          response: { uid: request.uid, allowed: true, ...(needed ? { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') } : {}) },
-        };
-        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(response));
-      } catch (e) {
-        res.writeHead(400, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: (e as Error).message }));
-      }
-    });
-  });
+  const server: Server = createServer(
+    { cert: readFileSync(join(certDir, 'tls.crt')), key: readFileSync(join(certDir, 'tls.key')) },
+    (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        try {
+          const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+            request: {
+              uid: string;
+              namespace?: string;
+              name?: string;
+              object: { metadata?: { name?: string; generateName?: string }; spec: { containers: { name: string }[] } };
+            };
+          };
+          const { request } = review;
+          const pod = request.object;
+          const needed = !pod.spec.containers.some((c) => c.name === SIDECAR);
+          const patch = needed
+            ? [{ op: 'add', path: '/spec/containers/-', value: { name: SIDECAR, image: IMAGE } }]
+            : [];
+          calls.push({
+            uid: request.uid,
+            namespace: request.namespace ?? '',
+            name: pod.metadata?.name ?? pod.metadata?.generateName ?? '',
+            patched: needed,
+          });
+          const response = {
+            apiVersion: 'admission.k8s.io/v1',
+            kind: 'AdmissionReview',
+            response: {
+              uid: request.uid,
+              allowed: true,
+              ...(needed
+                ? { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') }
+                : {}),
+            },
+          };
+          res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(response));
+        } catch (e) {
+          res
+            .writeHead(400, { 'Content-Type': 'application/json' })
+            .end(JSON.stringify({ error: (e as Error).message }));
+        }
+      });
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -77,7 +100,9 @@ export async function startSidecarWebhook(certDir: string): Promise<SidecarWebho
           reinvocationPolicy: 'Never',
           timeoutSeconds: 5,
           clientConfig: { url: `https://127.0.0.1:${port}/mutate`, caBundle },
-          rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }],
+          rules: [
+            { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' },
+          ],
           namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
         },
       ],

@@ -18,7 +18,15 @@ import type { Cluster } from './cluster.js';
 import { freePorts, startCluster } from './cluster.js';
 import { type E2EState, PROBE_NAMESPACE, REPO_ROOT, STATE_ENV, saveState, tailFile } from './env.js';
 import { ensureNamespace } from './kube.js';
-import { generateServingCerts, initPolicyDir, makeWebhookClientAuth, policyFiles, serveArgs, startServe, stopServe } from './tokenguard.js';
+import {
+  generateServingCerts,
+  initPolicyDir,
+  makeWebhookClientAuth,
+  policyFiles,
+  serveArgs,
+  startServe,
+  stopServe,
+} from './tokenguard.js';
 import { registerWebhooks, renderWebhookConfigs } from './webhooks.js';
 
 /** What the teardown needs that a JSON file cannot hold. */
@@ -42,7 +50,8 @@ export default async function globalSetup(): Promise<void> {
   globalThis.__TOKENGUARD_E2E__ = globals;
 
   const binDir = process.env.TOKENGUARD_E2E_BIN_DIR;
-  if (!binDir) throw new Error('e2e: TOKENGUARD_E2E_BIN_DIR is not set; run the suite with test/e2e/run.sh (npm run test:e2e)');
+  if (!binDir)
+    throw new Error('e2e: TOKENGUARD_E2E_BIN_DIR is not set; run the suite with test/e2e/run.sh (npm run test:e2e)');
   const root = process.env.TOKENGUARD_E2E_WORKDIR ?? join(REPO_ROOT, '.e2e-work');
   mkdirSync(root, { recursive: true });
   const workDir = mkdtempSync(join(root, `run-${new Date().toISOString().replace(/[:.]/g, '')}-`));
@@ -54,7 +63,11 @@ export default async function globalSetup(): Promise<void> {
   try {
     const clientAuth = await makeWebhookClientAuth(join(workDir, 'webhook-client'));
     const t0 = Date.now();
-    const cluster = await startCluster({ binDir, workDir: join(workDir, 'cluster'), admissionConfigFile: clientAuth.admissionConfigFile });
+    const cluster = await startCluster({
+      binDir,
+      workDir: join(workDir, 'cluster'),
+      admissionConfigFile: clientAuth.admissionConfigFile,
+    });
     globals.cluster = cluster;
     log(`control plane up in ${((Date.now() - t0) / 1000).toFixed(1)} s at ${cluster.apiserverUrl}`);
 
@@ -65,7 +78,15 @@ export default async function globalSetup(): Promise<void> {
     const policyDir = join(tgDir, 'policies');
     initPolicyDir(policyDir, policyFiles('test/fixtures/policies/strict'));
     // tokenguard watches ServiceAccounts, Namespaces and RBAC bindings of this cluster (read-only).
-    const serve = { port, pid: 0, certDir, clientCaFile: clientAuth.caFile, policyDir, kubeconfig: cluster.kubeconfig, log: join(tgDir, 'tokenguard.log') };
+    const serve = {
+      port,
+      pid: 0,
+      certDir,
+      clientCaFile: clientAuth.caFile,
+      policyDir,
+      kubeconfig: cluster.kubeconfig,
+      log: join(tgDir, 'tokenguard.log'),
+    };
     state = {
       workDir,
       binDir,
@@ -87,12 +108,16 @@ export default async function globalSetup(): Promise<void> {
 
     const t1 = Date.now();
     state = await startServe(state);
-    log(`tokenguard serve ready on 127.0.0.1:${port} in ${((Date.now() - t1) / 1000).toFixed(1)} s (pid ${state.serve.pid})`);
+    log(
+      `tokenguard serve ready on 127.0.0.1:${port} in ${((Date.now() - t1) / 1000).toFixed(1)} s (pid ${state.serve.pid})`,
+    );
 
     await ensureNamespace(PROBE_NAMESPACE);
     const t2 = Date.now();
     await registerWebhooks(await renderWebhookConfigs(state.webhookBaseUrl, caBundle));
-    log(`webhooks from deploy/base registered and effective in ${((Date.now() - t2) / 1000).toFixed(1)} s; setup took ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
+    log(
+      `webhooks from deploy/base registered and effective in ${((Date.now() - t2) / 1000).toFixed(1)} s; setup took ${((Date.now() - startedAt) / 1000).toFixed(1)} s`,
+    );
   } catch (err) {
     const logs = state
       ? [
@@ -102,7 +127,8 @@ export default async function globalSetup(): Promise<void> {
       : globals.cluster
         ? [['kube-apiserver', globals.cluster.logs.apiserver]]
         : [];
-    for (const [name, file] of logs) process.stderr.write(`--- last lines of ${name} (${file}):\n${tailFile(file as string, 30)}\n`);
+    for (const [name, file] of logs)
+      process.stderr.write(`--- last lines of ${name} (${file}):\n${tailFile(file as string, 30)}\n`);
     if (state) await stopServe(state).catch(() => undefined);
     await globals.cluster?.stop();
     log(`setup failed; work dir kept: ${workDir}`);

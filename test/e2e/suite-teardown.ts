@@ -28,7 +28,8 @@ export default async function globalTeardown(): Promise<void> {
   const failed = state?.failed === true || leftovers.length > 0;
   log(`total e2e run (setup + scenarios + teardown): ${((Date.now() - globals.startedAt) / 1000).toFixed(1)} s`);
   if (leftovers.length > 0) log(`processes left running:\n${leftovers.join('\n')}`);
-  if (state && !failed && process.env.TOKENGUARD_E2E_KEEP !== '1') rmSync(state.workDir, { recursive: true, force: true });
+  if (state && !failed && process.env.TOKENGUARD_E2E_KEEP !== '1')
+    rmSync(state.workDir, { recursive: true, force: true });
   else if (state) log(`work dir kept (logs, state.json, kubectl transcript): ${state.workDir}`);
   globalThis.__TOKENGUARD_E2E__ = undefined;
   if (leftovers.length > 0) throw new Error('e2e: processes of the run are still alive after the teardown');

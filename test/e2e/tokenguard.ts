@@ -9,29 +9,73 @@
  * reaches a running pod, and the test waits until tokenguard logs that it loaded that set.
  */
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { request } from 'node:https';
 import { basename, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { type E2EState, fileSize, loadState, PROBE_NAMESPACE, REPO_ROOT, readSince, type ServeState, saveState, sleep, tailFile, waitFor } from './env.js';
+import {
+  type E2EState,
+  fileSize,
+  loadState,
+  PROBE_NAMESPACE,
+  REPO_ROOT,
+  readSince,
+  type ServeState,
+  saveState,
+  sleep,
+  tailFile,
+  waitFor,
+} from './env.js';
 
 export const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 
 function run(cmd: string, args: readonly string[], timeoutMs = 60_000): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(cmd, [...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`e2e: ${basename(cmd)} ${args.join(' ')} failed: ${String(stderr || err.message).trim()}`));
+      if (err)
+        reject(new Error(`e2e: ${basename(cmd)} ${args.join(' ')} failed: ${String(stderr || err.message).trim()}`));
       else resolve(String(stdout));
     });
   });
 }
 
 /** `tokenguard certs generate` for a loopback webhook: CA, serving cert for localhost and 127.0.0.1. */
-export async function generateServingCerts(out: string, service = 'tokenguard', namespace = 'tokenguard-system'): Promise<{ caBundle: string }> {
-  const stdout = await run(process.execPath, [CLI, 'certs', 'generate', '--service', service, '--namespace', namespace, '--dns', 'localhost', '--ip', '127.0.0.1', '--out', out]);
+export async function generateServingCerts(
+  out: string,
+  service = 'tokenguard',
+  namespace = 'tokenguard-system',
+): Promise<{ caBundle: string }> {
+  const stdout = await run(process.execPath, [
+    CLI,
+    'certs',
+    'generate',
+    '--service',
+    service,
+    '--namespace',
+    namespace,
+    '--dns',
+    'localhost',
+    '--ip',
+    '127.0.0.1',
+    '--out',
+    out,
+  ]);
   const caBundle = stdout.trim();
   const fromFile = readFileSync(join(out, 'caBundle'), 'utf8').trim();
-  if (caBundle !== fromFile) throw new Error(`e2e: certs generate printed a caBundle that differs from ${join(out, 'caBundle')}`);
+  if (caBundle !== fromFile)
+    throw new Error(`e2e: certs generate printed a caBundle that differs from ${join(out, 'caBundle')}`);
   if (Buffer.from(caBundle, 'base64').toString('utf8') !== readFileSync(join(out, 'ca.crt'), 'utf8')) {
     throw new Error(`e2e: ${join(out, 'caBundle')} is not the base64 of ca.crt`);
   }
@@ -58,14 +102,51 @@ export async function makeWebhookClientAuth(dir: string): Promise<{ caFile: stri
   writeFileSync(p('client.ext'), CLIENT_EXT);
   await run('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', p('ca.key')]);
   await run('openssl', [
-    'req', '-x509', '-new', '-key', p('ca.key'), '-subj', '/CN=tokenguard-e2e-webhook-client-ca', '-days', '30', '-sha256',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', p('ca.crt'),
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    p('ca.key'),
+    '-subj',
+    '/CN=tokenguard-e2e-webhook-client-ca',
+    '-days',
+    '30',
+    '-sha256',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+    '-out',
+    p('ca.crt'),
   ]);
   await run('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', p('client.key')]);
-  await run('openssl', ['req', '-new', '-key', p('client.key'), '-subj', `/CN=${WEBHOOK_CLIENT_CN}`, '-out', p('client.csr')]);
   await run('openssl', [
-    'x509', '-req', '-in', p('client.csr'), '-CA', p('ca.crt'), '-CAkey', p('ca.key'), '-CAcreateserial',
-    '-days', '30', '-sha256', '-extfile', p('client.ext'), '-out', p('client.crt'),
+    'req',
+    '-new',
+    '-key',
+    p('client.key'),
+    '-subj',
+    `/CN=${WEBHOOK_CLIENT_CN}`,
+    '-out',
+    p('client.csr'),
+  ]);
+  await run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    p('client.csr'),
+    '-CA',
+    p('ca.crt'),
+    '-CAkey',
+    p('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '30',
+    '-sha256',
+    '-extfile',
+    p('client.ext'),
+    '-out',
+    p('client.crt'),
   ]);
   const kubeconfig = p('webhook-client.kubeconfig');
   writeFileSync(
@@ -92,14 +173,23 @@ export async function makeWebhookClientAuth(dir: string): Promise<{ caFile: stri
   ];
   writeFileSync(
     admissionConfigFile,
-    ['apiVersion: apiserver.config.k8s.io/v1', 'kind: AdmissionConfiguration', 'plugins:', ...plugin('ValidatingAdmissionWebhook'), ...plugin('MutatingAdmissionWebhook'), ''].join('\n'),
+    [
+      'apiVersion: apiserver.config.k8s.io/v1',
+      'kind: AdmissionConfiguration',
+      'plugins:',
+      ...plugin('ValidatingAdmissionWebhook'),
+      ...plugin('MutatingAdmissionWebhook'),
+      '',
+    ].join('\n'),
   );
   return { caFile: p('ca.crt'), admissionConfigFile };
 }
 
 // ------------------------------------------------------------------ the serve process
 
-export function serveArgs(s: Pick<ServeState, 'port' | 'certDir' | 'clientCaFile' | 'policyDir' | 'kubeconfig'>): string[] {
+export function serveArgs(
+  s: Pick<ServeState, 'port' | 'certDir' | 'clientCaFile' | 'policyDir' | 'kubeconfig'>,
+): string[] {
   return [
     CLI,
     'serve',
@@ -155,12 +245,21 @@ export async function startServe(state: E2EState = loadState()): Promise<E2EStat
   if (serveAlive(state)) throw new Error(`e2e: tokenguard is already running (pid ${state.serve.pid})`);
   const fd = openSync(state.serve.log, 'a');
   const offset = fileSize(state.serve.log);
-  writeFileSync(fd, `\n# e2e: starting tokenguard at ${new Date().toISOString()}: node ${state.serve.args.join(' ')}\n`);
+  writeFileSync(
+    fd,
+    `\n# e2e: starting tokenguard at ${new Date().toISOString()}: node ${state.serve.args.join(' ')}\n`,
+  );
   const sp = setpriv();
-  const [cmd, argv] = sp ? [sp, ['--pdeathsig', 'KILL', '--', process.execPath, ...state.serve.args]] : [process.execPath, [...state.serve.args]];
+  const [cmd, argv] = sp
+    ? [sp, ['--pdeathsig', 'KILL', '--', process.execPath, ...state.serve.args]]
+    : [process.execPath, [...state.serve.args]];
   let pid: number | undefined;
   try {
-    const child = spawn(cmd, argv, { cwd: state.workDir, stdio: ['ignore', fd, fd], env: { ...process.env, NODE_ENV: 'production' } });
+    const child = spawn(cmd, argv, {
+      cwd: state.workDir,
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, NODE_ENV: 'production' },
+    });
     child.unref();
     pid = child.pid;
   } finally {
@@ -176,7 +275,9 @@ export async function startServe(state: E2EState = loadState()): Promise<E2EStat
       return r.status === 200 ? true : undefined;
     });
   } catch (e) {
-    throw new Error(`${(e as Error).message}\n--- tokenguard log:\n${readSince(state.serve.log, offset).trimEnd().split('\n').slice(-30).join('\n')}`);
+    throw new Error(
+      `${(e as Error).message}\n--- tokenguard log:\n${readSince(state.serve.log, offset).trimEnd().split('\n').slice(-30).join('\n')}`,
+    );
   }
   return next;
 }
@@ -201,12 +302,23 @@ export async function stopServe(state: E2EState = loadState()): Promise<E2EState
 export function httpsGet(url: string, caFile: string): Promise<{ status: number; body: string }> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = request({ method: 'GET', hostname: u.hostname, port: u.port, path: u.pathname, ca: readFileSync(caFile), agent: false, timeout: 5000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = request(
+      {
+        method: 'GET',
+        hostname: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        ca: readFileSync(caFile),
+        agent: false,
+        timeout: 5000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end();
@@ -289,8 +401,11 @@ function swapPolicyFiles(dir: string, files: PolicySet): void {
   mkdirSync(join(dir, ts));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, ts, name), text);
   const visible = readdirSync(dir).filter((n) => !n.startsWith('.'));
-  for (const name of Object.keys(files)) if (!visible.includes(name)) symlinkSync(join('..data', name), join(dir, name));
-  const old = existsSync(join(dir, '..data')) ? readdirSync(dir).filter((n) => n.startsWith('..') && n !== '..data' && n !== ts) : [];
+  for (const name of Object.keys(files))
+    if (!visible.includes(name)) symlinkSync(join('..data', name), join(dir, name));
+  const old = existsSync(join(dir, '..data'))
+    ? readdirSync(dir).filter((n) => n.startsWith('..') && n !== '..data' && n !== ts)
+    : [];
   symlinkSync(ts, join(dir, '..data_tmp'));
   renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
   for (const name of visible) if (!(name in files)) unlinkSync(join(dir, name));
@@ -343,12 +458,18 @@ export async function setPolicies(set: PolicySet, state: E2EState = loadState())
   const outcome = await waitFor(`tokenguard to load policies [${expected.join(', ')}]`, 20_000, async () => {
     const lines = logLines(readSince(state.serve.log, offset));
     for (const l of lines) {
-      if (l.event === 'policy-reload' && l.result === 'success' && JSON.stringify([...(l.policies ?? [])].sort()) === JSON.stringify(expected)) return { errors: [] };
+      if (
+        l.event === 'policy-reload' &&
+        l.result === 'success' &&
+        JSON.stringify([...(l.policies ?? [])].sort()) === JSON.stringify(expected)
+      )
+        return { errors: [] };
     }
     if (lines.filter((l) => l.event === 'policy-reload').pop()?.result === 'failure') {
       return { errors: lines.filter((l) => l.event === 'policy-error').map((l) => String(l.error)) };
     }
     return undefined;
   });
-  if (outcome.errors.length > 0) throw new Error(`e2e: tokenguard refused the policy set: ${outcome.errors.join('; ')}`);
+  if (outcome.errors.length > 0)
+    throw new Error(`e2e: tokenguard refused the policy set: ${outcome.errors.join('; ')}`);
 }

@@ -22,7 +22,11 @@ export interface WebhookRule {
 
 export interface Webhook {
   name: string;
-  clientConfig: { url?: string; caBundle?: string; service?: { name: string; namespace: string; path?: string; port?: number } };
+  clientConfig: {
+    url?: string;
+    caBundle?: string;
+    service?: { name: string; namespace: string; path?: string; port?: number };
+  };
   rules: WebhookRule[];
   failurePolicy?: string;
   reinvocationPolicy?: string;
@@ -44,16 +48,21 @@ export interface RenderedConfigs {
 /** `kubectl kustomize deploy/base`: the objects an administrator would apply. */
 export function renderDeployBase(): Promise<K8sObject[]> {
   return new Promise((resolve, reject) => {
-    execFile(KUBECTL, ['kustomize', join(REPO_ROOT, 'deploy', 'base')], { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) {
-        reject(new Error(`e2e: kubectl kustomize deploy/base failed: ${String(stderr || err.message).trim()}`));
-        return;
-      }
-      const docs = parseAllDocuments(String(stdout));
-      const errors = docs.flatMap((d) => d.errors.map((e) => e.message));
-      if (errors.length > 0) reject(new Error(`e2e: deploy/base does not parse: ${errors.join('; ')}`));
-      else resolve(docs.map((d) => d.toJS() as K8sObject).filter((o) => o !== null));
-    });
+    execFile(
+      KUBECTL,
+      ['kustomize', join(REPO_ROOT, 'deploy', 'base')],
+      { maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) {
+          reject(new Error(`e2e: kubectl kustomize deploy/base failed: ${String(stderr || err.message).trim()}`));
+          return;
+        }
+        const docs = parseAllDocuments(String(stdout));
+        const errors = docs.flatMap((d) => d.errors.map((e) => e.message));
+        if (errors.length > 0) reject(new Error(`e2e: deploy/base does not parse: ${errors.join('; ')}`));
+        else resolve(docs.map((d) => d.toJS() as K8sObject).filter((o) => o !== null));
+      },
+    );
   });
 }
 
@@ -71,10 +80,16 @@ export async function renderWebhookConfigs(baseUrl: string, caBundle: string): P
     }
     return config;
   };
-  const configs = { mutating: pick('MutatingWebhookConfiguration'), validating: pick('ValidatingWebhookConfiguration') };
+  const configs = {
+    mutating: pick('MutatingWebhookConfiguration'),
+    validating: pick('ValidatingWebhookConfiguration'),
+  };
   const names = webhookNames(configs);
   const missing = [WEBHOOKS.mutate, WEBHOOKS.validatePods, WEBHOOKS.validateSecrets].filter((n) => !names.includes(n));
-  if (missing.length > 0) throw new Error(`e2e: deploy/base lacks the webhooks [${missing.join(', ')}] the suite relies on; it has [${names.join(', ')}]`);
+  if (missing.length > 0)
+    throw new Error(
+      `e2e: deploy/base lacks the webhooks [${missing.join(', ')}] the suite relies on; it has [${names.join(', ')}]`,
+    );
   return configs;
 }
 
@@ -93,13 +108,23 @@ export async function registerWebhooks(configs: Partial<RenderedConfigs>): Promi
   // `kubectl apply` merges webhooks by name: check that an entry dropped since the last apply is gone.
   for (const o of objects) {
     const stored = await kubectlJson<WebhookConfiguration>(['get', o.kind ?? '', o.metadata?.name ?? '']);
-    const names = (list: Webhook[]) => list.map((w) => w.name).sort().join(', ');
-    if (names(stored.webhooks) !== names(o.webhooks)) throw new Error(`e2e: ${o.kind} ${o.metadata?.name} holds [${names(stored.webhooks)}] after apply, expected [${names(o.webhooks)}]`);
+    const names = (list: Webhook[]) =>
+      list
+        .map((w) => w.name)
+        .sort()
+        .join(', ');
+    if (names(stored.webhooks) !== names(o.webhooks))
+      throw new Error(
+        `e2e: ${o.kind} ${o.metadata?.name} holds [${names(stored.webhooks)}] after apply, expected [${names(o.webhooks)}]`,
+      );
   }
   await waitForWebhooks({ mutating: configs.mutating !== undefined, validating: configs.validating !== undefined });
 }
 
-export async function deleteWebhookConfiguration(kind: 'mutatingwebhookconfiguration' | 'validatingwebhookconfiguration', name: string = WEBHOOKS.configuration): Promise<void> {
+export async function deleteWebhookConfiguration(
+  kind: 'mutatingwebhookconfiguration' | 'validatingwebhookconfiguration',
+  name: string = WEBHOOKS.configuration,
+): Promise<void> {
   const r = await kubectl(['delete', kind, name, '--ignore-not-found', '--wait=true']);
   if (r.code !== 0) throw new Error(`e2e: kubectl delete ${kind} ${name}: ${r.stderr.trim()}`);
 }
@@ -114,25 +139,53 @@ export async function deleteWebhookConfiguration(kind: 'mutatingwebhookconfigura
  */
 export async function waitForWebhooks(expect: { mutating: boolean; validating: boolean }): Promise<void> {
   const deniedBy = (stderr: string, hook: string) => stderr.includes(`admission webhook "${hook}" denied the request`);
-  await waitFor(`the webhooks to be effective (mutating ${expect.mutating ? 'on' : 'off'}, validating ${expect.validating ? 'on' : 'off'})`, 60_000, async () => {
-    const p = await kubectl(['create', '-f', '-', '--dry-run=server', '-o', 'json'], { input: JSON.stringify(podManifest(PROBE_NAMESPACE, 'probe')) });
-    if (p.code !== 0 && !deniedBy(p.stderr, WEBHOOKS.validatePods)) throw new Error(`probe pod: ${p.stderr.trim()}`);
-    const mutated = p.code === 0 && (JSON.parse(p.stdout) as { spec: { automountServiceAccountToken?: boolean } }).spec.automountServiceAccountToken === false;
-    if (mutated !== expect.mutating) throw new Error(`probe pod: ${p.code === 0 ? `automountServiceAccountToken ${mutated ? 'false' : 'unset'}` : p.stderr.trim()}`);
-    if (!expect.mutating && (p.code !== 0) !== expect.validating) throw new Error(`probe pod: ${p.code === 0 ? 'admitted' : p.stderr.trim()}`);
+  await waitFor(
+    `the webhooks to be effective (mutating ${expect.mutating ? 'on' : 'off'}, validating ${expect.validating ? 'on' : 'off'})`,
+    60_000,
+    async () => {
+      const p = await kubectl(['create', '-f', '-', '--dry-run=server', '-o', 'json'], {
+        input: JSON.stringify(podManifest(PROBE_NAMESPACE, 'probe')),
+      });
+      if (p.code !== 0 && !deniedBy(p.stderr, WEBHOOKS.validatePods)) throw new Error(`probe pod: ${p.stderr.trim()}`);
+      const mutated =
+        p.code === 0 &&
+        (JSON.parse(p.stdout) as { spec: { automountServiceAccountToken?: boolean } }).spec
+          .automountServiceAccountToken === false;
+      if (mutated !== expect.mutating)
+        throw new Error(
+          `probe pod: ${p.code === 0 ? `automountServiceAccountToken ${mutated ? 'false' : 'unset'}` : p.stderr.trim()}`,
+        );
+      if (!expect.mutating && (p.code !== 0) !== expect.validating)
+        throw new Error(`probe pod: ${p.code === 0 ? 'admitted' : p.stderr.trim()}`);
 
-    const longToken = podManifest(PROBE_NAMESPACE, 'probe-long-token', {
-      volumes: [{ name: 'long', projected: { sources: [{ serviceAccountToken: { path: 'token', audience: 'probe', expirationSeconds: 86400 } }] } }],
-    });
-    const l = await kubectl(['create', '-f', '-', '--dry-run=server', '-o', 'name'], { input: JSON.stringify(longToken) });
-    if (l.code !== 0 && !deniedBy(l.stderr, WEBHOOKS.validatePods)) throw new Error(`probe pod with a long token: ${l.stderr.trim()}`);
-    if ((l.code !== 0) !== expect.validating) throw new Error(`probe pod with a long token: ${l.code === 0 ? 'admitted' : 'denied'}`);
+      const longToken = podManifest(PROBE_NAMESPACE, 'probe-long-token', {
+        volumes: [
+          {
+            name: 'long',
+            projected: {
+              sources: [{ serviceAccountToken: { path: 'token', audience: 'probe', expirationSeconds: 86400 } }],
+            },
+          },
+        ],
+      });
+      const l = await kubectl(['create', '-f', '-', '--dry-run=server', '-o', 'name'], {
+        input: JSON.stringify(longToken),
+      });
+      if (l.code !== 0 && !deniedBy(l.stderr, WEBHOOKS.validatePods))
+        throw new Error(`probe pod with a long token: ${l.stderr.trim()}`);
+      if ((l.code !== 0) !== expect.validating)
+        throw new Error(`probe pod with a long token: ${l.code === 0 ? 'admitted' : 'denied'}`);
 
-    const s = await kubectl(['create', '-f', '-', '--dry-run=server', '-o', 'name'], { input: JSON.stringify(legacyTokenSecret(PROBE_NAMESPACE, 'probe')) });
-    if (s.code !== 0 && !deniedBy(s.stderr, WEBHOOKS.validateSecrets)) throw new Error(`probe Secret: ${s.stderr.trim()}`);
-    if ((s.code !== 0) !== expect.validating) throw new Error(`probe Secret: ${s.code === 0 ? 'admitted' : 'denied'}`);
-    return true;
-  });
+      const s = await kubectl(['create', '-f', '-', '--dry-run=server', '-o', 'name'], {
+        input: JSON.stringify(legacyTokenSecret(PROBE_NAMESPACE, 'probe')),
+      });
+      if (s.code !== 0 && !deniedBy(s.stderr, WEBHOOKS.validateSecrets))
+        throw new Error(`probe Secret: ${s.stderr.trim()}`);
+      if ((s.code !== 0) !== expect.validating)
+        throw new Error(`probe Secret: ${s.code === 0 ? 'admitted' : 'denied'}`);
+      return true;
+    },
+  );
 }
 
 /** A Secret of type kubernetes.io/service-account-token for `serviceAccount` (default: default). */

@@ -54,7 +54,8 @@ describe.each(fixtures.map((f) => [f.name, f] as const))('%s', (_name, f) => {
     const values: string[] = [];
     for (const o of [req?.object, req?.oldObject] as (JsonObject | undefined)[]) {
       if (o?.kind !== 'Secret') continue;
-      for (const v of Object.values((o.data as Record<string, string>) ?? {})) values.push(v, Buffer.from(v, 'base64').toString());
+      for (const v of Object.values((o.data as Record<string, string>) ?? {}))
+        values.push(v, Buffer.from(v, 'base64').toString());
       for (const v of Object.values((o.stringData as Record<string, string>) ?? {})) values.push(v);
     }
     for (const endpoint of ['mutate', 'validate'] as const) {
@@ -84,7 +85,9 @@ describe.each(fixtures.map((f) => [f.name, f] as const))('%s', (_name, f) => {
     expect(decodedPatch(second)).toBeUndefined();
 
     const verdict = await answer({ ...f, body: again }, 'validate');
-    const warnedDenial = ((actual.response as JsonObject).warnings as string[] | undefined)?.some((w) => w.includes('not fixed'));
+    const warnedDenial = ((actual.response as JsonObject).warnings as string[] | undefined)?.some((w) =>
+      w.includes('not fixed'),
+    );
     if (!warnedDenial) expect((verdict.response as JsonObject).allowed).toBe(true);
   });
 });

@@ -9,7 +9,12 @@ import fastJsonPatch from 'fast-json-patch';
 import { parseManifests } from '../../src/dryrun/manifests.js';
 import { applyTokenDefaults } from '../../src/dryrun/plugin.js';
 import { type AdmissionAttributes, mutateRequest, validateRequest } from '../../src/export/evaluate.js';
-import { exportedObjects, exportPolicies, type MutatingObject, type ValidatingObject } from '../../src/export/export.js';
+import {
+  exportedObjects,
+  exportPolicies,
+  type MutatingObject,
+  type ValidatingObject,
+} from '../../src/export/export.js';
 import { isObject, type JsonObject, jsonDepth, jsonEqual, MAX_JSON_DEPTH } from '../../src/json.js';
 import { ADMISSION_FIXTURES, policySet } from './fixtures.js';
 
@@ -30,7 +35,9 @@ export interface FixtureOutcome {
 /** `tokenguard: a; b` (the webhook) or `ValidatingAdmissionPolicy '...' ... denied request: tokenguard: a; b` as lines. */
 export function lines(message: string | undefined, labels: readonly string[]): string[] {
   if (!message) return [];
-  const text = message.replace(/^ValidatingAdmissionPolicy '[^']+' with binding '[^']+' denied request: /, '').replace(/^tokenguard: /, '');
+  const text = message
+    .replace(/^ValidatingAdmissionPolicy '[^']+' with binding '[^']+' denied request: /, '')
+    .replace(/^tokenguard: /, '');
   const alternatives = labels.map((l) => l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
   return text.split(new RegExp(`; (?=(?:${alternatives})(?:\\+[a-z0-9.-]+)*/[a-z-]+: )`));
 }
@@ -53,14 +60,24 @@ export function attributesOf(dir: string): AdmissionAttributes | undefined {
   if (jsonDepth(req.object, MAX_JSON_DEPTH) > MAX_JSON_DEPTH - 1) return undefined;
   const namespace = String(req.namespace ?? '');
   const factsFile = join(dir, 'facts.yaml');
-  const facts = existsSync(factsFile) ? parseManifests(readFileSync(factsFile, 'utf8'), factsFile).objects.map((o) => o.object) : [];
+  const facts = existsSync(factsFile)
+    ? parseManifests(readFileSync(factsFile, 'utf8'), factsFile).objects.map((o) => o.object)
+    : [];
   const ns = facts.find((o) => o.kind === 'Namespace' && (o.metadata as JsonObject | undefined)?.name === namespace);
-  const labels = { ...(((ns?.metadata as JsonObject | undefined)?.labels as Record<string, string> | undefined) ?? {}), 'kubernetes.io/metadata.name': namespace };
-  const serviceAccounts = facts.filter((o) => o.kind === 'ServiceAccount' && ((o.metadata as JsonObject | undefined)?.namespace ?? namespace) === namespace);
+  const labels = {
+    ...(((ns?.metadata as JsonObject | undefined)?.labels as Record<string, string> | undefined) ?? {}),
+    'kubernetes.io/metadata.name': namespace,
+  };
+  const serviceAccounts = facts.filter(
+    (o) =>
+      o.kind === 'ServiceAccount' && ((o.metadata as JsonObject | undefined)?.namespace ?? namespace) === namespace,
+  );
   const spec = isObject(req.object) && isObject(req.object.spec) ? req.object.spec : {};
-  const own = typeof spec.serviceAccountName === 'string' && spec.serviceAccountName ? spec.serviceAccountName : 'default';
+  const own =
+    typeof spec.serviceAccountName === 'string' && spec.serviceAccountName ? spec.serviceAccountName : 'default';
   // The pod's ServiceAccount exists in a cluster (the ServiceAccount plugin refuses the pod otherwise).
-  if (!serviceAccounts.some((s) => (s.metadata as JsonObject).name === own)) serviceAccounts.push({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: own, namespace } });
+  if (!serviceAccounts.some((s) => (s.metadata as JsonObject).name === own))
+    serviceAccounts.push({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: own, namespace } });
   const user = isObject(req.userInfo) ? req.userInfo : {};
   return {
     operation: req.operation as AdmissionAttributes['operation'],
@@ -71,7 +88,10 @@ export function attributesOf(dir: string): AdmissionAttributes | undefined {
     kind: req.kind as unknown as AdmissionAttributes['kind'],
     ...(isObject(req.object) ? { object: req.object } : {}),
     ...(isObject(req.oldObject) ? { oldObject: req.oldObject } : {}),
-    userInfo: { username: String(user.username ?? ''), groups: Array.isArray(user.groups) ? user.groups.map(String) : [] },
+    userInfo: {
+      username: String(user.username ?? ''),
+      groups: Array.isArray(user.groups) ? user.groups.map(String) : [],
+    },
     namespaceObject: { metadata: { name: namespace, labels } },
     serviceAccounts,
     dryRun: req.dryRun === true,
@@ -107,12 +127,19 @@ export function fixtureOutcome(name: string): FixtureOutcome {
   const response = validate.response as JsonObject | undefined;
   const patchFile = join(dir, 'expected.patch.json');
   const patch = existsSync(patchFile) ? (JSON.parse(readFileSync(patchFile, 'utf8')) as fastJsonPatch.Operation[]) : [];
-  const webhookStored = attrs.object && patch.length > 0 ? (fastJsonPatch.applyPatch(structuredClone(attrs.object), patch, true, false).newDocument as JsonObject) : attrs.object;
+  const webhookStored =
+    attrs.object && patch.length > 0
+      ? (fastJsonPatch.applyPatch(structuredClone(attrs.object), patch, true, false).newDocument as JsonObject)
+      : attrs.object;
   const v = validateRequest(set.validating, attrs);
   const m = mutateRequest(set.mutating, attrs, applyTokenDefaults);
   return {
     name,
-    webhook: { allowed: response?.allowed === true, lines: lines((response?.status as JsonObject | undefined)?.message as string | undefined, set.labels), stored: webhookStored },
+    webhook: {
+      allowed: response?.allowed === true,
+      lines: lines((response?.status as JsonObject | undefined)?.message as string | undefined, set.labels),
+      stored: webhookStored,
+    },
     policies: { allowed: v.allowed, lines: lines(v.message, set.labels), stored: attrs.object ? m.object : undefined },
   };
 }

@@ -14,7 +14,8 @@ function yamlBlocks(file: string): string[] {
 /** The one `kind: Kustomization` example of deploy/README.md that `pick` selects. */
 export function documentedKustomization(pick: (block: string) => boolean, what: string): string {
   const blocks = yamlBlocks('deploy/README.md').filter((b) => /^kind: Kustomization$/m.test(b) && pick(b));
-  if (blocks.length !== 1) throw new Error(`deploy/README.md has ${blocks.length} kustomization examples for ${what}, expected 1`);
+  if (blocks.length !== 1)
+    throw new Error(`deploy/README.md has ${blocks.length} kustomization examples for ${what}, expected 1`);
   return blocks[0] ?? '';
 }
 

@@ -42,7 +42,11 @@ export function admissionFixtures(): AdmissionFixture[] {
     .sort()
     .map((name) => {
       const dir = join(ADMISSION_FIXTURES, name);
-      const meta = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as { description: string; policies: string; bindingsComplete?: boolean };
+      const meta = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as {
+        description: string;
+        policies: string;
+        bindingsComplete?: boolean;
+      };
       const factsFile = join(dir, 'facts.yaml');
       const objects: JsonObject[] = existsSync(factsFile)
         ? parseManifests(readFileSync(factsFile, 'utf8'), factsFile).objects.map((o) => o.object)
@@ -59,7 +63,10 @@ export function admissionFixtures(): AdmissionFixture[] {
 }
 
 /** What an endpoint answers for a fixture: the AdmissionReview, or the HTTP 400 the server sends. */
-export async function answer(f: Pick<AdmissionFixture, 'body' | 'policies' | 'facts'>, endpoint: Endpoint): Promise<JsonObject> {
+export async function answer(
+  f: Pick<AdmissionFixture, 'body' | 'policies' | 'facts'>,
+  endpoint: Endpoint,
+): Promise<JsonObject> {
   const r = await handleReview(endpoint, f.body, { policies: () => f.policies, facts: f.facts });
   return r.ok ? (r.outcome.review as unknown as JsonObject) : { httpStatus: r.status, error: r.message };
 }

@@ -17,7 +17,11 @@ export interface ImageStart {
   readonly memoryLimitBytes: number;
 }
 
-type ContainerSpec = { name?: string; env?: { name?: string; value?: string }[]; resources?: { limits?: { memory?: string | number } } };
+type ContainerSpec = {
+  name?: string;
+  env?: { name?: string; value?: string }[];
+  resources?: { limits?: { memory?: string | number } };
+};
 
 const UNITS: Record<string, number> = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, k: 1e3, M: 1e6, G: 1e9 };
 
@@ -28,7 +32,8 @@ export function imageStart(root: string): ImageStart {
     .filter((l) => /^ENTRYPOINT\s/.test(l))
     .at(-1);
   const argv: unknown = entrypoint === undefined ? undefined : JSON.parse(entrypoint.replace(/^ENTRYPOINT\s+/, ''));
-  if (!Array.isArray(argv) || argv[0] !== 'node') throw new Error(`Dockerfile: the last ENTRYPOINT is not ["node", ...]: ${entrypoint}`);
+  if (!Array.isArray(argv) || argv[0] !== 'node')
+    throw new Error(`Dockerfile: the last ENTRYPOINT is not ["node", ...]: ${entrypoint}`);
   const script = argv.findIndex((a: string, i) => i > 0 && !a.startsWith('-'));
   const deployment = readFileSync(join(root, 'deploy', 'base', 'deployment.yaml'), 'utf8');
   const container = parseAllDocuments(deployment)
@@ -36,7 +41,8 @@ export function imageStart(root: string): ImageStart {
     .find((d) => d?.kind === 'Deployment')
     ?.spec?.template?.spec?.containers?.find((c) => c.name === 'tokenguard');
   const memory = /^(\d+)(Ki|Mi|Gi|k|M|G)?$/.exec(String(container?.resources?.limits?.memory ?? ''));
-  if (!container || !memory) throw new Error('deploy/base/deployment.yaml: no tokenguard container with resources.limits.memory');
+  if (!container || !memory)
+    throw new Error('deploy/base/deployment.yaml: no tokenguard container with resources.limits.memory');
   return {
     nodeFlags: argv.slice(1, script) as string[],
     nodeOptions: container.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '',

@@ -40,11 +40,18 @@ const secret = (o: { type?: string; sa?: string; ns?: string; name?: string; dat
   ...(o.type ? { type: o.type } : {}),
   ...(o.data ? { data: { token: 'Q0FOQVJZLXRva2VuLWRhdGE=' } } : {}),
 });
-const tokenVolume = (name: string, audience: string | undefined, exp: number | undefined, path = 'token'): JsonObject => ({
+const tokenVolume = (
+  name: string,
+  audience: string | undefined,
+  exp: number | undefined,
+  path = 'token',
+): JsonObject => ({
   name,
   projected: {
     defaultMode: 420,
-    sources: [{ serviceAccountToken: { ...(audience ? { audience } : {}), ...(exp ? { expirationSeconds: exp } : {}), path } }],
+    sources: [
+      { serviceAccountToken: { ...(audience ? { audience } : {}), ...(exp ? { expirationSeconds: exp } : {}), path } },
+    ],
   },
 });
 const withMount = (p: JsonObject, container: number, mount: JsonObject, field = 'containers'): JsonObject => {
@@ -54,7 +61,12 @@ const withMount = (p: JsonObject, container: number, mount: JsonObject, field = 
   return p;
 };
 const deploymentPod = (extra: Parameters<typeof pod>[0] = {}) =>
-  pod({ generateName: 'web-7d4b9c8f5-', namespace: null, labels: { app: 'web', 'pod-template-hash': '7d4b9c8f5' }, ...extra });
+  pod({
+    generateName: 'web-7d4b9c8f5-',
+    namespace: null,
+    labels: { app: 'web', 'pod-template-hash': '7d4b9c8f5' },
+    ...extra,
+  });
 const rsReview = (object: JsonObject, namespace = 'team-a') => review(object, { namespace });
 
 const tokenRequest = (o: { exp?: number; audiences?: string[]; pod?: boolean }): JsonObject => ({
@@ -68,8 +80,10 @@ const tokenRequest = (o: { exp?: number; audiences?: string[]; pod?: boolean }):
   },
   status: { token: '', expirationTimestamp: null },
 });
-const trReview = (object: JsonObject, user = { username: 'alice@example.com', groups: ['developers', 'system:authenticated'] }) =>
-  review(object, { kind: 'TokenRequest', subResource: 'token', name: 'builder', user });
+const trReview = (
+  object: JsonObject,
+  user = { username: 'alice@example.com', groups: ['developers', 'system:authenticated'] },
+) => review(object, { kind: 'TokenRequest', subResource: 'token', name: 'builder', user });
 const kubelet = { username: 'system:node:node-1', groups: ['system:nodes', 'system:authenticated'] };
 
 /** A legacy ServiceAccount JWT (claims of docs/tokens.md "Token claims"; the signature is not checked by the scanner). */
@@ -98,21 +112,33 @@ const opaqueWith = (data: Record<string, string>, name = 'ci-kubeconfig'): JsonO
 const cases: Case[] = [
   {
     name: 'secret-embedded-legacy-token-warned',
-    description: 'An Opaque Secret whose kubeconfig carries a legacy token: the shipped policy warns (embeddedTokens defaults to Warn); the token never appears in the answer.',
+    description:
+      'An Opaque Secret whose kubeconfig carries a legacy token: the shipped policy warns (embeddedTokens defaults to Warn); the token never appears in the answer.',
     review: review(opaqueWith({ config: kubeconfig, 'other.txt': 'nothing here' }), { name: 'ci-kubeconfig' }),
   },
   {
     name: 'secret-embedded-legacy-token-denied',
-    description: 'Strict policy (embeddedTokens: Deny): the same Secret is refused, naming the key and the subject only.',
+    description:
+      'Strict policy (embeddedTokens: Deny): the same Secret is refused, naming the key and the subject only.',
     policies: 'strict',
     review: review(opaqueWith({ config: kubeconfig }), { name: 'ci-kubeconfig' }),
   },
   {
     name: 'secret-embedded-wrapped-legacy-token-denied',
-    description: 'Strict policy: a legacy token run through `base64` (76-column lines, CRLF) and stored as a Secret value is found and refused.',
+    description:
+      'Strict policy: a legacy token run through `base64` (76-column lines, CRLF) and stored as a Secret value is found and refused.',
     policies: 'strict',
     review: review(
-      opaqueWith({ 'token.b64': `${(Buffer.from(LEGACY_JWT).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n')}\r\n` }, 'ci-wrapped'),
+      opaqueWith(
+        {
+          'token.b64': `${(
+            Buffer.from(LEGACY_JWT)
+              .toString('base64')
+              .match(/.{1,76}/g) ?? []
+          ).join('\r\n')}\r\n`,
+        },
+        'ci-wrapped',
+      ),
       { name: 'ci-wrapped' },
     ),
   },
@@ -120,15 +146,28 @@ const cases: Case[] = [
     name: 'secret-embedded-legacy-token-update-denied',
     description: 'Strict policy: pasting a legacy token into an existing Opaque Secret by UPDATE is refused too.',
     policies: 'strict',
-    review: review(opaqueWith({ token: LEGACY_JWT }), { operation: 'UPDATE', name: 'ci-kubeconfig', oldObject: opaqueWith({ token: 'old' }) }),
+    review: review(opaqueWith({ token: LEGACY_JWT }), {
+      operation: 'UPDATE',
+      name: 'ci-kubeconfig',
+      oldObject: opaqueWith({ token: 'old' }),
+    }),
   },
   {
     name: 'secret-token-type-update-with-token-allowed',
-    description: 'Strict policy: the token controller filling in a token Secret (UPDATE, real legacy JWT in data) is never blocked.',
+    description:
+      'Strict policy: the token controller filling in a token Secret (UPDATE, real legacy JWT in data) is never blocked.',
     policies: 'strict',
     review: review(
-      { ...secret({ type: 'kubernetes.io/service-account-token', sa: 'deployer', ns: 'ci' }), data: { token: Buffer.from(LEGACY_JWT).toString('base64') } },
-      { operation: 'UPDATE', namespace: 'ci', name: 'ci-token', oldObject: secret({ type: 'kubernetes.io/service-account-token', sa: 'deployer', ns: 'ci' }) },
+      {
+        ...secret({ type: 'kubernetes.io/service-account-token', sa: 'deployer', ns: 'ci' }),
+        data: { token: Buffer.from(LEGACY_JWT).toString('base64') },
+      },
+      {
+        operation: 'UPDATE',
+        namespace: 'ci',
+        name: 'ci-token',
+        oldObject: secret({ type: 'kubernetes.io/service-account-token', sa: 'deployer', ns: 'ci' }),
+      },
     ),
   },
   {
@@ -171,16 +210,21 @@ const cases: Case[] = [
     name: 'tokenrequest-exempt-user-allowed',
     description: 'A CI identity listed in exemptUsers may ask for a long token.',
     policies: 'token-requests',
-    review: trReview(tokenRequest({ exp: 86400 }), { username: 'system:serviceaccount:ci:deployer', groups: ['system:serviceaccounts'] }),
+    review: trReview(tokenRequest({ exp: 86400 }), {
+      username: 'system:serviceaccount:ci:deployer',
+      groups: ['system:serviceaccounts'],
+    }),
   },
   {
     name: 'pod-deployment-default-sa-kept-bindings-unknown',
-    description: 'Shipped policies, no cluster facts: a Deployment pod (generateName, no namespace in the object) keeps its token; the audit-mode API token policy warns.',
+    description:
+      'Shipped policies, no cluster facts: a Deployment pod (generateName, no namespace in the object) keeps its token; the audit-mode API token policy warns.',
     review: rsReview(deploymentPod()),
   },
   {
     name: 'pod-deployment-unbound-sa-token-removed',
-    description: 'Shipped policies with complete facts: the default ServiceAccount is bound by nothing, so the token volume and mounts go and automount is switched off.',
+    description:
+      'Shipped policies with complete facts: the default ServiceAccount is bound by nothing, so the token volume and mounts go and automount is switched off.',
     review: rsReview(deploymentPod()),
     facts: [sa('team-a', 'default')],
     bindingsComplete: true,
@@ -191,22 +235,36 @@ const cases: Case[] = [
     review: rsReview(deploymentPod({ serviceAccount: 'operator' })),
     facts: [
       sa('team-a', 'operator'),
-      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'operator-edit', namespace: 'team-a' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' }, subjects: [{ kind: 'ServiceAccount', name: 'operator' }] },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: 'operator-edit', namespace: 'team-a' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+        subjects: [{ kind: 'ServiceAccount', name: 'operator' }],
+      },
     ],
     bindingsComplete: true,
   },
   {
     name: 'pod-group-binding-kept',
-    description: 'Shipped policies: a ClusterRoleBinding to the group system:serviceaccounts:team-a counts as a binding of every ServiceAccount there.',
+    description:
+      'Shipped policies: a ClusterRoleBinding to the group system:serviceaccounts:team-a counts as a binding of every ServiceAccount there.',
     review: rsReview(deploymentPod()),
     facts: [
-      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'team-a-view' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' }, subjects: [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'system:serviceaccounts:team-a' }] },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata: { name: 'team-a-view' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+        subjects: [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'system:serviceaccounts:team-a' }],
+      },
     ],
     bindingsComplete: true,
   },
   {
     name: 'pod-init-and-sidecar-token-removed',
-    description: 'Strict policy: init containers and a native sidecar (init container with restartPolicy Always) lose the token mount too.',
+    description:
+      'Strict policy: init containers and a native sidecar (init container with restartPolicy Always) lose the token mount too.',
     policies: 'strict',
     review: (() => {
       const p = deploymentPod({ initContainers: ['migrate', 'proxy'], containers: ['app', 'metrics'] });
@@ -216,7 +274,8 @@ const cases: Case[] = [
   },
   {
     name: 'pod-opt-in-annotation-kept',
-    description: 'Strict policy: the pod annotation tokenguard.dev/api-access=true keeps the token; its expiration is bounded to 3600.',
+    description:
+      'Strict policy: the pod annotation tokenguard.dev/api-access=true keeps the token; its expiration is bounded to 3600.',
     policies: 'strict',
     review: rsReview(deploymentPod({ annotations: { 'tokenguard.dev/api-access': 'true' } })),
   },
@@ -231,7 +290,10 @@ const cases: Case[] = [
     name: 'pod-opt-in-list-kept',
     description: 'Strict policy: monitoring/prometheus is listed as needing the API.',
     policies: 'strict',
-    review: review(pod({ name: 'prometheus-0', namespace: 'monitoring', serviceAccount: 'prometheus' }), { namespace: 'monitoring', name: 'prometheus-0' }),
+    review: review(pod({ name: 'prometheus-0', namespace: 'monitoring', serviceAccount: 'prometheus' }), {
+      namespace: 'monitoring',
+      name: 'prometheus-0',
+    }),
   },
   {
     name: 'pod-opt-in-annotation-false-removed',
@@ -241,7 +303,8 @@ const cases: Case[] = [
   },
   {
     name: 'pod-explicit-automount-true-removed',
-    description: 'Strict policy: automountServiceAccountToken: true on the pod is not an opt-in; the token goes and the field becomes false.',
+    description:
+      'Strict policy: automountServiceAccountToken: true on the pod is not an opt-in; the token goes and the field becomes false.',
     policies: 'strict',
     review: rsReview(deploymentPod({ automount: true })),
   },
@@ -253,17 +316,24 @@ const cases: Case[] = [
   },
   {
     name: 'pod-user-volume-with-api-prefix-kept',
-    description: 'Strict policy: an emptyDir that merely starts with kube-api-access- is the user\'s, not the API token, and stays.',
+    description:
+      "Strict policy: an emptyDir that merely starts with kube-api-access- is the user's, not the API token, and stays.",
     policies: 'strict',
     review: rsReview(
-      withMount(deploymentPod({ extraVolumes: [{ name: 'kube-api-access-cache', emptyDir: {} }] }), 0, { name: 'kube-api-access-cache', mountPath: '/cache' }),
+      withMount(deploymentPod({ extraVolumes: [{ name: 'kube-api-access-cache', emptyDir: {} }] }), 0, {
+        name: 'kube-api-access-cache',
+        mountPath: '/cache',
+      }),
     ),
   },
   {
     name: 'pod-excluded-namespace-untouched',
     description: 'Strict policy excludes kube-system: nothing changes.',
     policies: 'strict',
-    review: review(pod({ name: 'coredns-abc', namespace: 'kube-system', serviceAccount: 'coredns' }), { namespace: 'kube-system', name: 'coredns-abc' }),
+    review: review(pod({ name: 'coredns-abc', namespace: 'kube-system', serviceAccount: 'coredns' }), {
+      namespace: 'kube-system',
+      name: 'coredns-abc',
+    }),
   },
   {
     name: 'pod-namespace-selector-matched',
@@ -281,39 +351,75 @@ const cases: Case[] = [
   },
   {
     name: 'pod-namespace-labels-unknown-denied',
-    description: 'Selector policy without namespace facts: the selector cannot be evaluated; the validating side fails closed.',
+    description:
+      'Selector policy without namespace facts: the selector cannot be evaluated; the validating side fails closed.',
     policies: 'selector',
     review: rsReview(deploymentPod()),
   },
   {
     name: 'pod-token-clamped',
-    description: 'Strict policy: a user projected vault token of 7 days is clamped to 7200 s; the API token is removed.',
+    description:
+      'Strict policy: a user projected vault token of 7 days is clamped to 7200 s; the API token is removed.',
     policies: 'strict',
-    review: rsReview(withMount(deploymentPod({ extraVolumes: [tokenVolume('vault', 'vault', 604800)] }), 0, { name: 'vault', mountPath: '/vault', readOnly: true })),
+    review: rsReview(
+      withMount(deploymentPod({ extraVolumes: [tokenVolume('vault', 'vault', 604800)] }), 0, {
+        name: 'vault',
+        mountPath: '/vault',
+        readOnly: true,
+      }),
+    ),
   },
   {
     name: 'pod-token-too-short-clamped',
     description: 'Composed policies: a 600 s token is raised to the intersected minimum of 1200 s.',
     policies: 'composed',
-    review: rsReview(withMount(deploymentPod({ extraVolumes: [tokenVolume('sts', 'sts.amazonaws.com', 600)] }), 0, { name: 'sts', mountPath: '/sts', readOnly: true })),
+    review: rsReview(
+      withMount(deploymentPod({ extraVolumes: [tokenVolume('sts', 'sts.amazonaws.com', 600)] }), 0, {
+        name: 'sts',
+        mountPath: '/sts',
+        readOnly: true,
+      }),
+    ),
   },
   {
     name: 'pod-token-too-long-denied',
     description: 'Deny-bounds policy: a 2-hour token is not clamped; mutate warns, validate denies.',
     policies: 'deny-bounds',
-    review: rsReview(withMount(deploymentPod({ extraVolumes: [tokenVolume('vault', 'vault', 7200)] }), 0, { name: 'vault', mountPath: '/vault', readOnly: true })),
+    review: rsReview(
+      withMount(deploymentPod({ extraVolumes: [tokenVolume('vault', 'vault', 7200)] }), 0, {
+        name: 'vault',
+        mountPath: '/vault',
+        readOnly: true,
+      }),
+    ),
   },
   {
     name: 'pod-token-default-expiration-allowed',
     description: 'Deny-bounds policy: a token without expirationSeconds defaults to 3600, within bounds.',
     policies: 'deny-bounds',
-    review: rsReview(withMount(deploymentPod({ extraVolumes: [tokenVolume('vault', 'vault', undefined)] }), 0, { name: 'vault', mountPath: '/vault', readOnly: true })),
+    review: rsReview(
+      withMount(deploymentPod({ extraVolumes: [tokenVolume('vault', 'vault', undefined)] }), 0, {
+        name: 'vault',
+        mountPath: '/vault',
+        readOnly: true,
+      }),
+    ),
   },
   {
     name: 'pod-token-audience-denied',
-    description: 'Strict policy: a token for audience "evil" is not allowed; it cannot be fixed by mutation, so validate denies.',
+    description:
+      'Strict policy: a token for audience "evil" is not allowed; it cannot be fixed by mutation, so validate denies.',
     policies: 'strict',
-    review: rsReview(withMount(deploymentPod({ annotations: { 'tokenguard.dev/api-access': 'true' }, extraVolumes: [tokenVolume('exfil', 'evil', 3600)] }), 0, { name: 'exfil', mountPath: '/exfil', readOnly: true })),
+    review: rsReview(
+      withMount(
+        deploymentPod({
+          annotations: { 'tokenguard.dev/api-access': 'true' },
+          extraVolumes: [tokenVolume('exfil', 'evil', 3600)],
+        }),
+        0,
+        { name: 'exfil', mountPath: '/exfil', readOnly: true },
+      ),
+    ),
   },
   {
     name: 'pod-inject-all-containers',
@@ -326,7 +432,11 @@ const cases: Case[] = [
     description: 'Inject policy on its own output (reinvocation): nothing changes.',
     policies: 'inject',
     review: rsReview(
-      withMount(deploymentPod({ extraVolumes: [tokenVolume('vault-token', 'vault', 3600)] }), 0, { name: 'vault-token', mountPath: '/var/run/secrets/tokens/vault', readOnly: true }),
+      withMount(deploymentPod({ extraVolumes: [tokenVolume('vault-token', 'vault', 3600)] }), 0, {
+        name: 'vault-token',
+        mountPath: '/var/run/secrets/tokens/vault',
+        readOnly: true,
+      }),
     ),
   },
   {
@@ -334,29 +444,52 @@ const cases: Case[] = [
     description: 'Inject policy, reinvoked after another webhook added a sidecar: only the sidecar gets the mount.',
     policies: 'inject',
     review: rsReview(
-      withMount(deploymentPod({ containers: ['app', 'mesh-proxy'], extraVolumes: [tokenVolume('vault-token', 'vault', 3600)] }), 0, { name: 'vault-token', mountPath: '/var/run/secrets/tokens/vault', readOnly: true }),
+      withMount(
+        deploymentPod({ containers: ['app', 'mesh-proxy'], extraVolumes: [tokenVolume('vault-token', 'vault', 3600)] }),
+        0,
+        { name: 'vault-token', mountPath: '/var/run/secrets/tokens/vault', readOnly: true },
+      ),
     ),
   },
   {
     name: 'pod-inject-volume-name-clash',
-    description: 'Inject policy: the pod already has a different volume named vault-token; nothing is injected, mutate warns and validate denies.',
+    description:
+      'Inject policy: the pod already has a different volume named vault-token; nothing is injected, mutate warns and validate denies.',
     policies: 'inject',
-    review: rsReview(withMount(deploymentPod({ extraVolumes: [{ name: 'vault-token', emptyDir: {} }] }), 0, { name: 'vault-token', mountPath: '/scratch' })),
+    review: rsReview(
+      withMount(deploymentPod({ extraVolumes: [{ name: 'vault-token', emptyDir: {} }] }), 0, {
+        name: 'vault-token',
+        mountPath: '/scratch',
+      }),
+    ),
   },
   {
     name: 'pod-inject-mount-path-clash',
-    description: 'Inject policy: container app mounts a ConfigMap at the injection path; app is skipped (validate denies), sidecar gets the token.',
+    description:
+      'Inject policy: container app mounts a ConfigMap at the injection path; app is skipped (validate denies), sidecar gets the token.',
     policies: 'inject',
     review: rsReview(
-      withMount(deploymentPod({ containers: ['app', 'sidecar'], extraVolumes: [{ name: 'vault-config', configMap: { name: 'vault' } }] }), 0, { name: 'vault-config', mountPath: '/var/run/secrets/tokens/vault' }),
+      withMount(
+        deploymentPod({
+          containers: ['app', 'sidecar'],
+          extraVolumes: [{ name: 'vault-config', configMap: { name: 'vault' } }],
+        }),
+        0,
+        { name: 'vault-config', mountPath: '/var/run/secrets/tokens/vault' },
+      ),
     ),
   },
   {
     name: 'pod-inject-user-token-same-audience-kept',
-    description: 'Inject policy: the user already mounts a vault token at the path under another volume name: respected, nothing injected.',
+    description:
+      'Inject policy: the user already mounts a vault token at the path under another volume name: respected, nothing injected.',
     policies: 'inject',
     review: rsReview(
-      withMount(deploymentPod({ extraVolumes: [tokenVolume('my-vault', 'vault', 1800)] }), 0, { name: 'my-vault', mountPath: '/var/run/secrets/tokens/vault', readOnly: true }),
+      withMount(deploymentPod({ extraVolumes: [tokenVolume('my-vault', 'vault', 1800)] }), 0, {
+        name: 'my-vault',
+        mountPath: '/var/run/secrets/tokens/vault',
+        readOnly: true,
+      }),
     ),
   },
   {
@@ -367,7 +500,8 @@ const cases: Case[] = [
   },
   {
     name: 'pod-composed-policies',
-    description: 'Two policies: injections from both in name order, bounds intersected ([1200, 3600]), the 7200 s vault injection clamped.',
+    description:
+      'Two policies: injections from both in name order, bounds intersected ([1200, 3600]), the 7200 s vault injection clamped.',
     policies: 'composed',
     review: rsReview(deploymentPod({ containers: ['app', 'worker'] })),
   },
@@ -385,7 +519,8 @@ const cases: Case[] = [
   },
   {
     name: 'pod-final-state-token-not-needed-denied',
-    description: 'Validate on a pod the mutator never saw (failed open, or a later webhook re-added the token): denied by the validating side.',
+    description:
+      'Validate on a pod the mutator never saw (failed open, or a later webhook re-added the token): denied by the validating side.',
     policies: 'strict',
     review: rsReview(deploymentPod()),
   },
@@ -405,7 +540,12 @@ const cases: Case[] = [
     name: 'pod-status-subresource-untouched',
     description: 'pods/status UPDATE is left alone.',
     policies: 'strict',
-    review: review(pod({ name: 'web-1' }), { operation: 'UPDATE', name: 'web-1', subResource: 'status', oldObject: pod({ name: 'web-1' }) }),
+    review: review(pod({ name: 'web-1' }), {
+      operation: 'UPDATE',
+      name: 'web-1',
+      subResource: 'status',
+      oldObject: pod({ name: 'web-1' }),
+    }),
   },
   {
     name: 'pod-ephemeralcontainers-untouched',
@@ -414,14 +554,27 @@ const cases: Case[] = [
     review: (() => {
       const p = pod({ name: 'web-1', annotations: { 'tokenguard.dev/api-access': 'true' } });
       (p.spec as JsonObject).ephemeralContainers = [{ name: 'debugger', image: 'busybox', targetContainerName: 'app' }];
-      return review(p, { operation: 'UPDATE', name: 'web-1', subResource: 'ephemeralcontainers', oldObject: pod({ name: 'web-1' }) });
+      return review(p, {
+        operation: 'UPDATE',
+        name: 'web-1',
+        subResource: 'ephemeralcontainers',
+        oldObject: pod({ name: 'web-1' }),
+      });
     })(),
   },
   {
     name: 'pod-mirror-untouched',
     description: 'A kubelet mirror pod is never mutated or judged (the API server forbids tokens on it anyway).',
     policies: 'strict',
-    review: review(pod({ name: 'etcd-node1', namespace: 'team-a', plugin: false, annotations: { 'kubernetes.io/config.mirror': 'abc123' } }), { name: 'etcd-node1' }),
+    review: review(
+      pod({
+        name: 'etcd-node1',
+        namespace: 'team-a',
+        plugin: false,
+        annotations: { 'kubernetes.io/config.mirror': 'abc123' },
+      }),
+      { name: 'etcd-node1' },
+    ),
   },
   {
     name: 'pod-delete-untouched',
@@ -433,7 +586,10 @@ const cases: Case[] = [
     name: 'pod-connect-untouched',
     description: 'CONNECT (pods/exec) is allowed untouched.',
     policies: 'strict',
-    review: review({ kind: 'PodExecOptions', apiVersion: 'v1', command: ['sh'] }, { operation: 'CONNECT', name: 'web-1', subResource: 'exec', kind: 'PodExecOptions' }),
+    review: review(
+      { kind: 'PodExecOptions', apiVersion: 'v1', command: ['sh'] },
+      { operation: 'CONNECT', name: 'web-1', subResource: 'exec', kind: 'PodExecOptions' },
+    ),
   },
   {
     name: 'secret-legacy-create-denied',
@@ -444,17 +600,24 @@ const cases: Case[] = [
     name: 'secret-legacy-exempt-allowed',
     description: 'Strict policy exempts ci/legacy-runner.',
     policies: 'strict',
-    review: review(secret({ type: 'kubernetes.io/service-account-token', sa: 'legacy-runner', ns: 'ci' }), { namespace: 'ci', name: 'ci-token' }),
+    review: review(secret({ type: 'kubernetes.io/service-account-token', sa: 'legacy-runner', ns: 'ci' }), {
+      namespace: 'ci',
+      name: 'ci-token',
+    }),
   },
   {
     name: 'secret-legacy-other-sa-in-exempt-namespace-denied',
     description: 'Strict policy: the exemption names one ServiceAccount, not its namespace.',
     policies: 'strict',
-    review: review(secret({ type: 'kubernetes.io/service-account-token', sa: 'builder', ns: 'ci' }), { namespace: 'ci', name: 'ci-token' }),
+    review: review(secret({ type: 'kubernetes.io/service-account-token', sa: 'builder', ns: 'ci' }), {
+      namespace: 'ci',
+      name: 'ci-token',
+    }),
   },
   {
     name: 'secret-legacy-update-allowed',
-    description: 'UPDATE of an existing token Secret (for example the token controller filling it in) is never blocked.',
+    description:
+      'UPDATE of an existing token Secret (for example the token controller filling it in) is never blocked.',
     review: review(secret({ type: 'kubernetes.io/service-account-token', sa: 'ci', data: true }), {
       operation: 'UPDATE',
       name: 'ci-token',
@@ -464,12 +627,20 @@ const cases: Case[] = [
   {
     name: 'secret-legacy-delete-allowed',
     description: 'DELETE of a token Secret is never blocked.',
-    review: review(null, { kind: 'Secret', operation: 'DELETE', name: 'ci-token', oldObject: secret({ type: 'kubernetes.io/service-account-token', sa: 'ci', data: true }) }),
+    review: review(null, {
+      kind: 'Secret',
+      operation: 'DELETE',
+      name: 'ci-token',
+      oldObject: secret({ type: 'kubernetes.io/service-account-token', sa: 'ci', data: true }),
+    }),
   },
   {
     name: 'secret-legacy-dry-run-denied',
     description: 'kubectl apply --dry-run=server gets the same denial.',
-    review: review(secret({ type: 'kubernetes.io/service-account-token', sa: 'ci' }), { name: 'ci-token', dryRun: true }),
+    review: review(secret({ type: 'kubernetes.io/service-account-token', sa: 'ci' }), {
+      name: 'ci-token',
+      dryRun: true,
+    }),
   },
   {
     name: 'secret-legacy-audit-warned',
@@ -479,7 +650,8 @@ const cases: Case[] = [
   },
   {
     name: 'secret-lookalike-type-warned',
-    description: 'A type that only looks like the token type gets no token from the controller: allowed, with a warning.',
+    description:
+      'A type that only looks like the token type gets no token from the controller: allowed, with a warning.',
     review: review(secret({ type: 'Kubernetes.io/Service-Account-Token ', sa: 'ci' }), { name: 'ci-token' }),
   },
   {
@@ -491,12 +663,19 @@ const cases: Case[] = [
     name: 'configmap-unknown-kind-untouched',
     description: 'A kind the engine does not know is allowed untouched.',
     policies: 'strict',
-    review: review({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm', namespace: 'team-a' }, data: { a: 'b' } }, { kind: 'ConfigMap', name: 'cm' }),
+    review: review(
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm', namespace: 'team-a' }, data: { a: 'b' } },
+      { kind: 'ConfigMap', name: 'cm' },
+    ),
   },
   {
     name: 'malformed-no-uid',
     description: 'A review without request.uid cannot be answered: HTTP 400.',
-    review: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', object: {} } },
+    review: {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: { kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', object: {} },
+    },
   },
   {
     name: 'malformed-not-an-object',

@@ -3,10 +3,36 @@ import type { JsonObject } from '../../src/json.js';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const VOLUME_TYPES = [
-  'hostPath', 'emptyDir', 'gcePersistentDisk', 'awsElasticBlockStore', 'gitRepo', 'secret', 'nfs', 'iscsi',
-  'glusterfs', 'persistentVolumeClaim', 'rbd', 'flexVolume', 'cinder', 'cephfs', 'flocker', 'downwardAPI', 'fc',
-  'azureFile', 'configMap', 'vsphereVolume', 'quobyte', 'azureDisk', 'photonPersistentDisk', 'projected',
-  'portworxVolume', 'scaleIO', 'storageos', 'csi', 'ephemeral', 'image',
+  'hostPath',
+  'emptyDir',
+  'gcePersistentDisk',
+  'awsElasticBlockStore',
+  'gitRepo',
+  'secret',
+  'nfs',
+  'iscsi',
+  'glusterfs',
+  'persistentVolumeClaim',
+  'rbd',
+  'flexVolume',
+  'cinder',
+  'cephfs',
+  'flocker',
+  'downwardAPI',
+  'fc',
+  'azureFile',
+  'configMap',
+  'vsphereVolume',
+  'quobyte',
+  'azureDisk',
+  'photonPersistentDisk',
+  'projected',
+  'portworxVolume',
+  'scaleIO',
+  'storageos',
+  'csi',
+  'ephemeral',
+  'image',
 ];
 const SOURCE_TYPES = ['secret', 'configMap', 'downwardAPI', 'serviceAccountToken', 'clusterTrustBundle'];
 
@@ -31,16 +57,21 @@ export function podProblems(pod: JsonObject): string[] {
     const f = `spec.volumes[${i}]`;
     if (typeof name !== 'string' || name === '') problems.push(`${f}.name: Required value`);
     else {
-      if (!DNS1123_LABEL.test(name) || name.length > 63) problems.push(`${f}.name: Invalid value: not a DNS-1123 label`);
+      if (!DNS1123_LABEL.test(name) || name.length > 63)
+        problems.push(`${f}.name: Invalid value: not a DNS-1123 label`);
       if (names.has(name)) problems.push(`${f}.name: Duplicate value: "${name}"`);
       names.add(name);
     }
     const types = VOLUME_TYPES.filter((t) => t in v);
-    if (types.length !== 1) problems.push(`${f}: ${types.length === 0 ? 'must specify a volume type' : 'may not specify more than 1 volume type'}`);
+    if (types.length !== 1)
+      problems.push(
+        `${f}: ${types.length === 0 ? 'must specify a volume type' : 'may not specify more than 1 volume type'}`,
+      );
     const projected = v.projected as JsonObject | undefined;
     if (projected) {
       const mode = projected.defaultMode;
-      if (mode !== undefined && (typeof mode !== 'number' || mode < 0 || mode > 0o777)) problems.push(`${f}.projected.defaultMode: Invalid value`);
+      if (mode !== undefined && (typeof mode !== 'number' || mode < 0 || mode > 0o777))
+        problems.push(`${f}.projected.defaultMode: Invalid value`);
       const paths = new Set<string>();
       arr(projected.sources).forEach((s, j) => {
         const sf = `${f}.projected.sources[${j}]`;
@@ -49,8 +80,14 @@ export function podProblems(pod: JsonObject): string[] {
         const token = s.serviceAccountToken as JsonObject | undefined;
         if (token) {
           const exp = token.expirationSeconds;
-          if (exp !== undefined && (typeof exp !== 'number' || exp < 600)) problems.push(`${sf}.serviceAccountToken.expirationSeconds: may not specify a duration less than 10 minutes`);
-          if (typeof exp === 'number' && exp > 2 ** 32) problems.push(`${sf}.serviceAccountToken.expirationSeconds: may not specify a duration larger than 2^32 seconds`);
+          if (exp !== undefined && (typeof exp !== 'number' || exp < 600))
+            problems.push(
+              `${sf}.serviceAccountToken.expirationSeconds: may not specify a duration less than 10 minutes`,
+            );
+          if (typeof exp === 'number' && exp > 2 ** 32)
+            problems.push(
+              `${sf}.serviceAccountToken.expirationSeconds: may not specify a duration larger than 2^32 seconds`,
+            );
           const p = token.path;
           if (typeof p !== 'string' || p === '') problems.push(`${f}.projected.path: Required value`);
           else if (p.startsWith('/')) problems.push(`${sf}.serviceAccountToken.path: must be a relative path`);

@@ -9,7 +9,11 @@ export function apiTokenVolume(suffix = 'x7k2p'): JsonObject {
       sources: [
         { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
         { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-        { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+        {
+          downwardAPI: {
+            items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }],
+          },
+        },
       ],
     },
   };
@@ -34,7 +38,11 @@ export interface PodOptions {
 export function pod(o: PodOptions = {}): JsonObject {
   const plugin = o.plugin ?? true;
   const vol = apiTokenVolume();
-  const mount = { name: vol.name as string, readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' };
+  const mount = {
+    name: vol.name as string,
+    readOnly: true,
+    mountPath: '/var/run/secrets/kubernetes.io/serviceaccount',
+  };
   const container = (name: string): JsonObject => ({
     name,
     image: 'registry.example/app:1.0',
@@ -70,17 +78,20 @@ export function pod(o: PodOptions = {}): JsonObject {
 }
 
 /** An AdmissionReview request as kube-apiserver sends it. */
-export function review(object: JsonObject | null, o: {
-  uid?: string;
-  kind?: string;
-  operation?: string;
-  namespace?: string;
-  name?: string;
-  subResource?: string;
-  oldObject?: JsonObject | null;
-  dryRun?: boolean;
-  user?: { username: string; groups: string[] };
-} = {}): JsonObject {
+export function review(
+  object: JsonObject | null,
+  o: {
+    uid?: string;
+    kind?: string;
+    operation?: string;
+    namespace?: string;
+    name?: string;
+    subResource?: string;
+    oldObject?: JsonObject | null;
+    dryRun?: boolean;
+    user?: { username: string; groups: string[] };
+  } = {},
+): JsonObject {
   const kind = o.kind ?? (object?.kind as string) ?? 'Pod';
   const tokenRequest = kind === 'TokenRequest';
   const group = tokenRequest ? 'authentication.k8s.io' : '';
@@ -96,7 +107,11 @@ export function review(object: JsonObject | null, o: {
     operation: o.operation ?? 'CREATE',
     userInfo: o.user
       ? { ...o.user, uid: 'u-2' }
-      : { username: 'system:serviceaccount:kube-system:replicaset-controller', uid: 'u-1', groups: ['system:serviceaccounts', 'system:authenticated'] },
+      : {
+          username: 'system:serviceaccount:kube-system:replicaset-controller',
+          uid: 'u-1',
+          groups: ['system:serviceaccounts', 'system:authenticated'],
+        },
     object,
     oldObject: o.oldObject ?? null,
     dryRun: o.dryRun ?? false,

@@ -16,7 +16,13 @@ export const CHART_DIR = join(REPO_ROOT, 'charts', 'tokenguard');
 export interface K8sObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [k: string]: unknown };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [k: string]: unknown;
+  };
   [k: string]: unknown;
 }
 
@@ -30,7 +36,11 @@ export function parseManifests(text: string, what: string): K8sObject[] {
 }
 
 export function kustomize(dir: string): K8sObject[] {
-  const out = execFileSync(kubectlPath(), ['kustomize', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 32 * 1024 * 1024 });
+  const out = execFileSync(kubectlPath(), ['kustomize', dir], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 32 * 1024 * 1024,
+  });
   return parseManifests(out, `kubectl kustomize ${dir}`);
 }
 
@@ -48,7 +58,13 @@ export interface ChartRender {
 
 /** The arguments of `helm template` for a render, with its values in `dir`. */
 export function helmTemplateArgs(r: ChartRender, dir: string): string[] {
-  const args = ['template', r.release ?? 'tokenguard', r.chart ?? CHART_DIR, '--namespace', r.namespace ?? 'tokenguard-system'];
+  const args = [
+    'template',
+    r.release ?? 'tokenguard',
+    r.chart ?? CHART_DIR,
+    '--namespace',
+    r.namespace ?? 'tokenguard-system',
+  ];
   if (r.values) {
     const file = join(dir, 'values.json');
     writeFileSync(file, JSON.stringify(r.values));
@@ -62,7 +78,11 @@ export function helmTemplateArgs(r: ChartRender, dir: string): string[] {
 export function helmTemplateText(r: ChartRender = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'tokenguard-helm-'));
   try {
-    return execFileSync(tool('helm'), helmTemplateArgs(r, dir), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 32 * 1024 * 1024 });
+    return execFileSync(tool('helm'), helmTemplateArgs(r, dir), {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 32 * 1024 * 1024,
+    });
   } catch (e) {
     const err = e as { stderr?: string; message: string };
     throw new Error(`helm template failed: ${String(err.stderr ?? err.message).trim()}`);

@@ -17,7 +17,11 @@ export function tool(name: 'helm' | 'helm3' | 'actionlint' | 'kustomize'): strin
   if (known) return known;
   let out: string;
   try {
-    out = execFileSync('bash', [join(ROOT, 'test/tools/get-tool.sh'), name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 30 * 60_000 });
+    out = execFileSync('bash', [join(ROOT, 'test/tools/get-tool.sh'), name], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      timeout: 30 * 60_000,
+    });
   } catch (e) {
     throw new Error(`test/tools/get-tool.sh ${name} failed (see its message above): ${(e as Error).message}`);
   }
@@ -29,7 +33,11 @@ export function tool(name: 'helm' | 'helm3' | 'actionlint' | 'kustomize'): strin
 
 /** kubectl on PATH (kustomize is built into it). */
 export function kubectlPath(): string {
-  const candidates = [process.env.KUBECTL, ...(process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'kubectl')), '/usr/bin/kubectl'];
+  const candidates = [
+    process.env.KUBECTL,
+    ...(process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'kubectl')),
+    '/usr/bin/kubectl',
+  ];
   const path = candidates.find((p): p is string => !!p && existsSync(p));
   if (!path) throw new Error('kubectl not found: install kubectl (kustomize is built into it)');
   return path;

@@ -32,7 +32,11 @@ const closedCount = async (reason: string): Promise<number> => {
 const closedByServer = (socket: Socket) => new Promise<void>((resolve) => socket.once('close', () => resolve()));
 
 test('the shipped values', () => {
-  expect({ MAX_CONNECTIONS, HANDSHAKE_TIMEOUT_MS, FIRST_REQUEST_TIMEOUT_MS }).toEqual({ MAX_CONNECTIONS: 1000, HANDSHAKE_TIMEOUT_MS: 10_000, FIRST_REQUEST_TIMEOUT_MS: 10_000 });
+  expect({ MAX_CONNECTIONS, HANDSHAKE_TIMEOUT_MS, FIRST_REQUEST_TIMEOUT_MS }).toEqual({
+    MAX_CONNECTIONS: 1000,
+    HANDSHAKE_TIMEOUT_MS: 10_000,
+    FIRST_REQUEST_TIMEOUT_MS: 10_000,
+  });
 });
 
 test(
@@ -91,7 +95,9 @@ test(
       h.on('error', () => {});
       await once(h, 'secureConnect');
       const arrived = once(s.running.server, 'request');
-      h.write('POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
+      h.write(
+        'POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{',
+      );
       await arrived;
       holders.push(h);
     }

@@ -10,7 +10,16 @@ import { LINGER_BYTES, MAX_BODY_BYTES } from '../../src/server/app.js';
 import { CHARGE_PER_BYTE, CHARGE_PER_VALUE, JsonValueCounter, MAX_JSON_VALUES } from '../../src/server/limits.js';
 import { createMetrics } from '../../src/server/metrics.js';
 import { pod, review } from '../helpers/pods.js';
-import { nextConnection, postHead, postReview, rawExchange, request, serveApp, startTestServer, type TestServer } from './helpers.js';
+import {
+  nextConnection,
+  postHead,
+  postReview,
+  rawExchange,
+  request,
+  serveApp,
+  startTestServer,
+  type TestServer,
+} from './helpers.js';
 
 const TIMEOUT = 60_000;
 const UID = 'edge-uid-1';
@@ -21,7 +30,11 @@ beforeAll(async () => {
 }, TIMEOUT);
 afterAll(() => s.close());
 
-function post(body: string | Buffer, headers: Record<string, string | number> = { 'Content-Type': 'application/json' }, path = '/mutate') {
+function post(
+  body: string | Buffer,
+  headers: Record<string, string | number> = { 'Content-Type': 'application/json' },
+  path = '/mutate',
+) {
   return request({ port: s.port, ca: s.ca, path, method: 'POST', body, headers });
 }
 
@@ -49,7 +62,7 @@ function postChunked(size: number) {
 }
 
 describe('body size limit (3 MiB)', () => {
-  test('the limit is 3 MiB, the API server\'s own', () => {
+  test("the limit is 3 MiB, the API server's own", () => {
     expect(MAX_BODY_BYTES).toBe(3 * 1024 * 1024);
   });
 
@@ -70,7 +83,12 @@ describe('body size limit (3 MiB)', () => {
     async () => {
       const body = Buffer.from(reviewOfSize(MAX_BODY_BYTES + 1));
       const connection = nextConnection(s.running.server);
-      const r = await rawExchange({ port: s.port, ca: s.ca, head: postHead('/validate', { 'Content-Type': 'application/json', 'Content-Length': body.length }), body });
+      const r = await rawExchange({
+        port: s.port,
+        ca: s.ca,
+        head: postHead('/validate', { 'Content-Type': 'application/json', 'Content-Length': body.length }),
+        body,
+      });
       expect(r.status).toBe(413);
       expect(r.body).toBe('{"error":"request body exceeds 3145728 bytes"}');
       expect(r.headers.connection).toBe('close');
@@ -95,7 +113,8 @@ describe('JSON values per body', () => {
   /** A valid review holding exactly `values` JSON values, most of them in an env list. */
   const reviewWithValues = (values: number) => {
     const body = review(pod({ name: 'env' }), { uid: UID });
-    const container = ((body.request as JsonObject).object as { spec: { containers: JsonObject[] } }).spec.containers[0] as JsonObject;
+    const container = ((body.request as JsonObject).object as { spec: { containers: JsonObject[] } }).spec
+      .containers[0] as JsonObject;
     container.env = [];
     const counter = new JsonValueCounter();
     counter.add(Buffer.from(JSON.stringify(body)));
@@ -153,7 +172,8 @@ describe('requests in flight', () => {
     });
     return { response, finish: () => finish(), abandon: () => abandon() };
   };
-  const arrived = (server: import('node:https').Server) => new Promise<void>((resolve) => server.once('request', () => resolve()));
+  const arrived = (server: import('node:https').Server) =>
+    new Promise<void>((resolve) => server.once('request', () => resolve()));
   /** What a whole body is charged (limits.ts). */
   const charge = (text: string) => {
     const values = new JsonValueCounter();
@@ -170,15 +190,25 @@ describe('requests in flight', () => {
     // Padded so that its bytes, charged up front from Content-Length, outweigh its JSON values:
     // a budget of exactly one whole request then has no room for a second one's bytes.
     const text = padded(20_000);
-    const app = await serveApp({ policies: () => [], limits: { memoryBudgetBytes: charge(text), largeRequestBytes: charge(text), largeShareBytes: charge(text) } });
+    const app = await serveApp({
+      policies: () => [],
+      limits: { memoryBudgetBytes: charge(text), largeRequestBytes: charge(text), largeShareBytes: charge(text) },
+    });
     try {
       const first = held(app.port, app.ca, text);
       await arrived(app.server);
-      const second = await rawExchange({ port: app.port, ca: app.ca, head: postHead('/validate', { 'Content-Type': 'application/json', 'Content-Length': text.length }), body: Buffer.from(text) });
+      const second = await rawExchange({
+        port: app.port,
+        ca: app.ca,
+        head: postHead('/validate', { 'Content-Type': 'application/json', 'Content-Length': text.length }),
+        body: Buffer.from(text),
+      });
       expect(second.status).toBe(429);
       expect(second.headers['retry-after']).toBe('1');
       expect(second.headers.connection).toBe('close');
-      expect(second.body).toBe('{"error":"tokenguard is at its memory budget for admission requests in flight; try again"}');
+      expect(second.body).toBe(
+        '{"error":"tokenguard is at its memory budget for admission requests in flight; try again"}',
+      );
       first.finish();
       expect((await first.response).status).toBe(200);
       const third = await postReview({ port: app.port, ca: app.ca, endpoint: 'validate', review: text });
@@ -197,7 +227,11 @@ describe('requests in flight', () => {
     const app = await serveApp({
       policies: () => [],
       // `small` is small, `big` large from its Content-Length on, and the large share holds one.
-      limits: { memoryBudgetBytes: 10 * charge(big), largeRequestBytes: charge(small), largeShareBytes: charge(big) + CHARGE_PER_BYTE * big.length - 1 },
+      limits: {
+        memoryBudgetBytes: 10 * charge(big),
+        largeRequestBytes: charge(small),
+        largeShareBytes: charge(big) + CHARGE_PER_BYTE * big.length - 1,
+      },
     });
     try {
       const first = held(app.port, app.ca, big);
@@ -226,7 +260,8 @@ describe('requests in flight', () => {
       await first.response.catch(() => 'gone');
       // The server learns of the close a moment later; until then the place is still taken.
       let after = await postReview({ port: app.port, ca: app.ca, endpoint: 'validate', review: text });
-      while (after.status === 429) after = await postReview({ port: app.port, ca: app.ca, endpoint: 'validate', review: text });
+      while (after.status === 429)
+        after = await postReview({ port: app.port, ca: app.ca, endpoint: 'validate', review: text });
       expect(after.status).toBe(200);
     } finally {
       await app.close();
@@ -252,7 +287,12 @@ describe('media type', () => {
   test('a large body of the wrong type is answered 415 at once, not read to the end, and its connection closed', async () => {
     const big = Buffer.alloc(4 * 1024 * 1024, 'x');
     const connection = nextConnection(s.running.server);
-    const r = await rawExchange({ port: s.port, ca: s.ca, head: postHead('/mutate', { 'Content-Type': 'text/plain', 'Content-Length': big.length }), body: big });
+    const r = await rawExchange({
+      port: s.port,
+      ca: s.ca,
+      head: postHead('/mutate', { 'Content-Type': 'text/plain', 'Content-Length': big.length }),
+      body: big,
+    });
     expect(r.status).toBe(415);
     expect(r.headers.connection).toBe('close');
     expect(await (await connection).closed).toBeLessThan(LINGER_BYTES + 512 * 1024);
@@ -265,22 +305,41 @@ describe('media type', () => {
     expect(r.body).toBe('{"error":"Content-Encoding is not supported"}');
   });
 
-  test.each(['application/json; charset=utf-8', 'Application/JSON', 'application/json;charset=UTF-8'])('%s is accepted', async (type) => {
-    const r = await post(body, { 'Content-Type': type });
-    expect(r.status).toBe(200);
-    expect(JSON.parse(r.body).response.uid).toBe(UID);
-  });
+  test.each(['application/json; charset=utf-8', 'Application/JSON', 'application/json;charset=UTF-8'])(
+    '%s is accepted',
+    async (type) => {
+      const r = await post(body, { 'Content-Type': type });
+      expect(r.status).toBe(200);
+      expect(JSON.parse(r.body).response.uid).toBe(UID);
+    },
+  );
 });
 
 describe('malformed bodies are 400 with an exact body', () => {
   test.each([
-    ['not JSON', '{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionRev', '{"error":"request body is not valid JSON"}'],
+    [
+      'not JSON',
+      '{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionRev',
+      '{"error":"request body is not valid JSON"}',
+    ],
     ['an empty body', '', '{"error":"request body is empty"}'],
     ['a JSON array', '[1,2,3]', '{"error":"body is not a JSON object"}'],
     ['JSON null', 'null', '{"error":"body is not a JSON object"}'],
-    ['a review without request', '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}', '{"error":"request is missing"}'],
-    ['a review without request.uid', JSON.stringify({ ...review(pod()), request: { operation: 'CREATE' } }), '{"error":"request.uid is missing or not a string"}'],
-    ['a numeric uid', '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":42}}', '{"error":"request.uid is missing or not a string"}'],
+    [
+      'a review without request',
+      '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}',
+      '{"error":"request is missing"}',
+    ],
+    [
+      'a review without request.uid',
+      JSON.stringify({ ...review(pod()), request: { operation: 'CREATE' } }),
+      '{"error":"request.uid is missing or not a string"}',
+    ],
+    [
+      'a numeric uid',
+      '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":42}}',
+      '{"error":"request.uid is missing or not a string"}',
+    ],
   ])('%s', async (_name, body, expected) => {
     for (const path of ['/mutate', '/validate']) {
       const r = await post(body, { 'Content-Type': 'application/json' }, path);
@@ -310,76 +369,97 @@ describe('a client that goes away mid-body', () => {
     return Number(hit[1]);
   };
 
-  test('is counted in tokenguard_admission_aborted_total and logged once with identifiers only', async () => {
-    const metrics = await request({ port: s.port, ca: s.ca, path: '/metrics' });
-    expect(metrics.body).toContain('# HELP tokenguard_admission_aborted_total ');
-    expect(metrics.body).toContain('# TYPE tokenguard_admission_aborted_total counter');
-    const before = await abortedCount();
-    const logStart = s.sink.raw.length;
-    const canary = 'aborted-body-canary';
-    const part = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"${canary}"`;
-    // The server has the headers and part of the body (its first 'data'), then the client leaves.
-    const received = new Promise<void>((resolve) => {
-      s.running.server.once('request', (req: IncomingMessage) => req.once('data', () => resolve()));
-    });
-    const outcome = request({
-      port: s.port,
-      ca: s.ca,
-      path: '/validate',
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Content-Length': 4096 },
-      send: (req) => {
-        req.write(part);
-        void received.then(() => req.destroy());
-      },
-    }).then(
-      (r) => `answered ${r.status}`,
-      () => 'gone',
-    );
-    expect(await outcome).toBe('gone');
-    const deadline = Date.now() + 10_000;
-    while ((await abortedCount()) === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(await abortedCount()).toBe(before + 1);
-    const logged = s.sink.raw.slice(logStart).join('');
-    const lines = logged
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-    const aborted = lines.filter((l) => l.event === 'aborted');
-    expect(aborted).toHaveLength(1);
-    expect(aborted[0]).toMatchObject({ level: 'warn', endpoint: 'validate', msg: 'client closed the connection before the request body arrived' });
-    expect(logged).not.toContain(canary);
-    // Not an HTTP error: nothing was answered.
-    expect(lines.filter((l) => l.event === 'http-error')).toHaveLength(0);
-    expect((await post(JSON.stringify(review(pod({ name: 'after' }), { uid: UID })), undefined, '/validate')).status).toBe(200);
-  }, TIMEOUT);
+  test(
+    'is counted in tokenguard_admission_aborted_total and logged once with identifiers only',
+    async () => {
+      const metrics = await request({ port: s.port, ca: s.ca, path: '/metrics' });
+      expect(metrics.body).toContain('# HELP tokenguard_admission_aborted_total ');
+      expect(metrics.body).toContain('# TYPE tokenguard_admission_aborted_total counter');
+      const before = await abortedCount();
+      const logStart = s.sink.raw.length;
+      const canary = 'aborted-body-canary';
+      const part = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"${canary}"`;
+      // The server has the headers and part of the body (its first 'data'), then the client leaves.
+      const received = new Promise<void>((resolve) => {
+        s.running.server.once('request', (req: IncomingMessage) => req.once('data', () => resolve()));
+      });
+      const outcome = request({
+        port: s.port,
+        ca: s.ca,
+        path: '/validate',
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Content-Length': 4096 },
+        send: (req) => {
+          req.write(part);
+          void received.then(() => req.destroy());
+        },
+      }).then(
+        (r) => `answered ${r.status}`,
+        () => 'gone',
+      );
+      expect(await outcome).toBe('gone');
+      const deadline = Date.now() + 10_000;
+      while ((await abortedCount()) === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(await abortedCount()).toBe(before + 1);
+      const logged = s.sink.raw.slice(logStart).join('');
+      const lines = logged
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const aborted = lines.filter((l) => l.event === 'aborted');
+      expect(aborted).toHaveLength(1);
+      expect(aborted[0]).toMatchObject({
+        level: 'warn',
+        endpoint: 'validate',
+        msg: 'client closed the connection before the request body arrived',
+      });
+      expect(logged).not.toContain(canary);
+      // Not an HTTP error: nothing was answered.
+      expect(lines.filter((l) => l.event === 'http-error')).toHaveLength(0);
+      expect(
+        (await post(JSON.stringify(review(pod({ name: 'after' }), { uid: UID })), undefined, '/validate')).status,
+      ).toBe(200);
+    },
+    TIMEOUT,
+  );
 });
 
 describe('a body that never stops', () => {
-  test('is answered 413 once past the limit, read no further than the linger allowance, counted as a 413 and not as a client abort', async () => {
-    const metrics = createMetrics();
-    const app = await serveApp({ policies: () => [], metrics, limits: { maxBodyBytes: 1024 } });
-    try {
-      // Chunked, so no Content-Length refuses it up front: the server reads 1 KiB, answers, then
-      // reads at most LINGER_BYTES more while the connection closes; the client offers 80 MiB.
-      const connection = nextConnection(app.server);
-      const chunk = Buffer.alloc(1024 * 1024, 0x20);
-      const body = Buffer.concat([Buffer.from('{"a":"'), ...Array.from({ length: 80 }, () => chunk)]);
-      const chunked = Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body]);
-      const r = await rawExchange({ port: app.port, ca: app.ca, head: postHead('/validate', { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' }), body: chunked });
-      expect(r.status).toBe(413);
-      expect(r.body).toBe('{"error":"request body exceeds 1024 bytes"}');
-      expect(await (await connection).closed).toBeLessThan(LINGER_BYTES + 1024 * 1024);
-      const text = await metrics.registry.metrics();
-      expect(text).toMatch(/^tokenguard_http_errors_total\{endpoint="validate",code="413"\} 1$/m);
-      expect(text).toMatch(/^tokenguard_admission_aborted_total\{endpoint="validate"\} 0$/m);
-      const lines = app.sink.lines();
-      expect(lines.filter((l) => l.event === 'aborted')).toHaveLength(0);
-      expect(lines.filter((l) => l.event === 'http-error')).toEqual([expect.objectContaining({ status: 413, endpoint: 'validate' })]);
-    } finally {
-      await app.close();
-    }
-  }, TIMEOUT);
+  test(
+    'is answered 413 once past the limit, read no further than the linger allowance, counted as a 413 and not as a client abort',
+    async () => {
+      const metrics = createMetrics();
+      const app = await serveApp({ policies: () => [], metrics, limits: { maxBodyBytes: 1024 } });
+      try {
+        // Chunked, so no Content-Length refuses it up front: the server reads 1 KiB, answers, then
+        // reads at most LINGER_BYTES more while the connection closes; the client offers 80 MiB.
+        const connection = nextConnection(app.server);
+        const chunk = Buffer.alloc(1024 * 1024, 0x20);
+        const body = Buffer.concat([Buffer.from('{"a":"'), ...Array.from({ length: 80 }, () => chunk)]);
+        const chunked = Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body]);
+        const r = await rawExchange({
+          port: app.port,
+          ca: app.ca,
+          head: postHead('/validate', { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' }),
+          body: chunked,
+        });
+        expect(r.status).toBe(413);
+        expect(r.body).toBe('{"error":"request body exceeds 1024 bytes"}');
+        expect(await (await connection).closed).toBeLessThan(LINGER_BYTES + 1024 * 1024);
+        const text = await metrics.registry.metrics();
+        expect(text).toMatch(/^tokenguard_http_errors_total\{endpoint="validate",code="413"\} 1$/m);
+        expect(text).toMatch(/^tokenguard_admission_aborted_total\{endpoint="validate"\} 0$/m);
+        const lines = app.sink.lines();
+        expect(lines.filter((l) => l.event === 'aborted')).toHaveLength(0);
+        expect(lines.filter((l) => l.event === 'http-error')).toEqual([
+          expect.objectContaining({ status: 413, endpoint: 'validate' }),
+        ]);
+      } finally {
+        await app.close();
+      }
+    },
+    TIMEOUT,
+  );
 });
 
 describe('a review that has a uid is always answered with it', () => {
@@ -419,16 +499,28 @@ describe('a review that has a uid is always answered with it', () => {
         status: { code: 500, reason: 'InternalError', message: 'tokenguard: internal error: policy store exploded' },
       });
       const line = served.sink.lines().find((l) => l.event === 'review' && l.endpoint === 'validate');
-      expect(line).toMatchObject({ uid: 'thrown-uid', decision: 'error', error: 'tokenguard: internal error: policy store exploded' });
+      expect(line).toMatchObject({
+        uid: 'thrown-uid',
+        decision: 'error',
+        error: 'tokenguard: internal error: policy store exploded',
+      });
     } finally {
       await served.close();
     }
   });
 
   test('a facts lookup that rejects still answers with the uid', async () => {
-    const served = await serveApp({ policies: () => [], facts: { lookup: () => Promise.reject(new Error('informer gone')) } });
+    const served = await serveApp({
+      policies: () => [],
+      facts: { lookup: () => Promise.reject(new Error('informer gone')) },
+    });
     try {
-      const r = await postReview({ port: served.port, ca: served.ca, endpoint: 'validate', review: review(pod({ name: 'web' }), { uid: 'facts-uid' }) });
+      const r = await postReview({
+        port: served.port,
+        ca: served.ca,
+        endpoint: 'validate',
+        review: review(pod({ name: 'web' }), { uid: 'facts-uid' }),
+      });
       expect(r.status).toBe(200);
       expect(JSON.parse(r.body).response).toMatchObject({ uid: 'facts-uid', allowed: false, status: { code: 500 } });
     } finally {
@@ -464,7 +556,14 @@ describe('hostile input never yields a 5xx and never stops the server', () => {
         fc.record(
           {
             uid: fc.oneof(fc.string({ minLength: 1 }), fc.integer(), fc.constant(null)),
-            kind: fc.oneof(fc.record({ group: fc.constant(''), version: fc.constant('v1'), kind: fc.constantFrom('Pod', 'Secret', 'Other') }), fc.jsonValue()),
+            kind: fc.oneof(
+              fc.record({
+                group: fc.constant(''),
+                version: fc.constant('v1'),
+                kind: fc.constantFrom('Pod', 'Secret', 'Other'),
+              }),
+              fc.jsonValue(),
+            ),
             operation: fc.oneof(fc.constantFrom('CREATE', 'UPDATE', 'DELETE', 'CONNECT'), fc.string()),
             namespace: fc.oneof(fc.string(), fc.jsonValue()),
             object: fc.oneof(fc.constant(pod({ name: 'f' })), fc.jsonValue(), fc.constant(null)),
@@ -507,11 +606,17 @@ describe('hostile input never yields a 5xx and never stops the server', () => {
     'arbitrary bytes and strings (100 cases): a 4xx, never a 5xx',
     async () => {
       await fc.assert(
-        fc.asyncProperty(fc.oneof(fc.string(), fc.uint8Array({ maxLength: 512 }).map((a) => Buffer.from(a))), async (body) => {
-          const r = await post(body, { 'Content-Type': 'application/json' });
-          expect(r.status).toBeGreaterThanOrEqual(200);
-          expect(r.status).toBeLessThan(500);
-        }),
+        fc.asyncProperty(
+          fc.oneof(
+            fc.string(),
+            fc.uint8Array({ maxLength: 512 }).map((a) => Buffer.from(a)),
+          ),
+          async (body) => {
+            const r = await post(body, { 'Content-Type': 'application/json' });
+            expect(r.status).toBeGreaterThanOrEqual(200);
+            expect(r.status).toBeLessThan(500);
+          },
+        ),
         { numRuns: 100 },
       );
     },

@@ -5,7 +5,17 @@
  */
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import type { ClientRequest } from 'node:http';
 import { type Agent, createServer, request as httpsRequest, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -113,7 +123,15 @@ export function request(o: RequestOptions): Promise<HttpResult> {
         const localPort = res.socket.localPort;
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), serial, localPort }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+            serial,
+            localPort,
+          }),
+        );
         res.on('error', reject);
       },
     );
@@ -124,7 +142,13 @@ export function request(o: RequestOptions): Promise<HttpResult> {
 }
 
 /** POSTs an AdmissionReview as the API server does (a string is sent as it is). */
-export function postReview(o: Omit<RequestOptions, 'path' | 'method' | 'body'> & { endpoint: 'mutate' | 'validate'; review: unknown; query?: string }) {
+export function postReview(
+  o: Omit<RequestOptions, 'path' | 'method' | 'body'> & {
+    endpoint: 'mutate' | 'validate';
+    review: unknown;
+    query?: string;
+  },
+) {
   return request({
     ...o,
     path: `/${o.endpoint}${o.query ?? ''}`,
@@ -238,7 +262,8 @@ export class VolumeDir {
       if (!existsSync(join(this.dir, name))) symlinkSync(join('..data', name), join(this.dir, name));
     }
     for (const entry of readdirSync(this.dir)) {
-      if (entry.startsWith('..v') && entry !== versionDir) rmSync(join(this.dir, entry), { recursive: true, force: true });
+      if (entry.startsWith('..v') && entry !== versionDir)
+        rmSync(join(this.dir, entry), { recursive: true, force: true });
       else if (!entry.startsWith('.') && !(entry in files)) rmSync(join(this.dir, entry), { force: true });
     }
   }
@@ -277,17 +302,55 @@ export const OPENSSL = ['/usr/bin/openssl', '/usr/local/bin/openssl'].find((p) =
  * A client certificate (extendedKeyUsage clientAuth) signed by the given CA, made with openssl:
  * the project's generator only issues serving certificates.
  */
-export function clientCertificate(ca: { cert: string; key: string }, cn = 'kube-apiserver', dnsNames: readonly string[] = []): { cert: string; key: string } {
+export function clientCertificate(
+  ca: { cert: string; key: string },
+  cn = 'kube-apiserver',
+  dnsNames: readonly string[] = [],
+): { cert: string; key: string } {
   if (!OPENSSL) throw new Error('openssl not installed');
   const dir = tempDir('client');
   try {
     writeFileSync(join(dir, 'ca.crt'), ca.cert);
     writeFileSync(join(dir, 'ca.key'), ca.key);
     const san = dnsNames.length > 0 ? `subjectAltName=${dnsNames.map((n) => `DNS:${n}`).join(',')}\n` : '';
-    writeFileSync(join(dir, 'ext.cnf'), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n${san}`);
+    writeFileSync(
+      join(dir, 'ext.cnf'),
+      `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n${san}`,
+    );
     const run = (args: string[]) => execFileSync(OPENSSL, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', `/CN=${cn}`]);
-    run(['x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', '4242', '-days', '1', '-extfile', 'ext.cnf', '-out', 'client.crt']);
+    run([
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'client.key',
+      '-out',
+      'client.csr',
+      '-subj',
+      `/CN=${cn}`,
+    ]);
+    run([
+      'x509',
+      '-req',
+      '-in',
+      'client.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-set_serial',
+      '4242',
+      '-days',
+      '1',
+      '-extfile',
+      'ext.cnf',
+      '-out',
+      'client.crt',
+    ]);
     const read = (f: string) => readFileSync(join(dir, f), 'utf8');
     return { cert: read('client.crt'), key: read('client.key') };
   } finally {
@@ -311,9 +374,22 @@ export interface RawExchange {
  * not tell whether the server would have); any other answer resolves once it is complete, and
  * the client then closes.
  */
-export function rawExchange(o: { port: number; ca: string; head: string; body?: Buffer; cert?: string; key?: string }): Promise<RawExchange> {
+export function rawExchange(o: {
+  port: number;
+  ca: string;
+  head: string;
+  body?: Buffer;
+  cert?: string;
+  key?: string;
+}): Promise<RawExchange> {
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: '127.0.0.1', port: o.port, ca: o.ca, servername: 'localhost', ...(o.cert ? { cert: o.cert, key: o.key } : {}) });
+    const socket = tlsConnect({
+      host: '127.0.0.1',
+      port: o.port,
+      ca: o.ca,
+      servername: 'localhost',
+      ...(o.cert ? { cert: o.cert, key: o.key } : {}),
+    });
     const received: Buffer[] = [];
     let sent = 0;
     let settled = false;
@@ -329,7 +405,12 @@ export function rawExchange(o: { port: number; ca: string; head: string; body?: 
     socket.on('data', (c: Buffer) => {
       received.push(c);
       const answer = parse();
-      if (!answer || answer.headers.connection === 'close' || Buffer.byteLength(answer.body) < Number(answer.headers['content-length'])) return;
+      if (
+        !answer ||
+        answer.headers.connection === 'close' ||
+        Buffer.byteLength(answer.body) < Number(answer.headers['content-length'])
+      )
+        return;
       settled = true;
       socket.destroy();
       resolve(answer);
@@ -356,7 +437,10 @@ export function rawExchange(o: { port: number; ca: string; head: string; body?: 
       if (settled) return;
       const answer = parse();
       if (answer) resolve(answer);
-      else reject(new Error(`the server closed the connection without an answer (${Buffer.concat(received).length} bytes)`));
+      else
+        reject(
+          new Error(`the server closed the connection without an answer (${Buffer.concat(received).length} bytes)`),
+        );
     });
   });
 }

@@ -42,9 +42,25 @@ interface Replica {
 
 async function startReplica(): Promise<Replica> {
   const { dir, certs } = await folderWithCertificates('tokenguard-http-hostile-');
-  const cgroup = canCreateMemoryCgroup() ? createMemoryCgroup(`tokenguard-hostile-${process.pid}-${replicas++}`, shipped.memoryLimitBytes) : undefined;
+  const cgroup = canCreateMemoryCgroup()
+    ? createMemoryCgroup(`tokenguard-hostile-${process.pid}-${replicas++}`, shipped.memoryLimitBytes)
+    : undefined;
   const p = build.start(
-    ['--port', '0', '--host', '127.0.0.1', '--tls-cert', 'tls.crt', '--tls-key', 'tls.key', '--policies', SHIPPED_POLICIES, '--no-cluster', '--shutdown-delay', '0s'],
+    [
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--tls-cert',
+      'tls.crt',
+      '--tls-key',
+      'tls.key',
+      '--policies',
+      SHIPPED_POLICIES,
+      '--no-cluster',
+      '--shutdown-delay',
+      '0s',
+    ],
     dir,
     { nodeFlags: shipped.nodeFlags, env: { NODE_OPTIONS: shipped.nodeOptions }, ...(cgroup ? { cgroup } : {}) },
   );
@@ -75,9 +91,17 @@ function legitimateReviews(r: Replica) {
   const one = async () => {
     const uid = `legit-${sent++}`;
     try {
-      const a = await postReview({ port: r.port, ca: r.ca, agent, endpoint: 'validate', review: review(pod({ name: uid }), { uid }), query: '?timeout=5s' });
+      const a = await postReview({
+        port: r.port,
+        ca: r.ca,
+        agent,
+        endpoint: 'validate',
+        review: review(pod({ name: uid }), { uid }),
+        query: '?timeout=5s',
+      });
       const response = (JSON.parse(a.body) as { response?: { uid?: string; allowed?: unknown } }).response;
-      if (a.status !== 200 || response?.uid !== uid || typeof response.allowed !== 'boolean') wrong.push(`${uid}: ${a.status} ${a.body.slice(0, 200)}`);
+      if (a.status !== 200 || response?.uid !== uid || typeof response.allowed !== 'boolean')
+        wrong.push(`${uid}: ${a.status} ${a.body.slice(0, 200)}`);
     } catch (e) {
       wrong.push(`${uid}: ${(e as Error).message}`);
     }
@@ -99,14 +123,23 @@ function legitimateReviews(r: Replica) {
 
 /** After an attack: the process is alive and healthy, and its peak RSS is below the bound. */
 async function expectUnharmed(r: Replica) {
-  expect({ exitCode: r.p.child.exitCode, signal: r.p.child.signalCode, stderr: r.p.stderr() }).toEqual({ exitCode: null, signal: null, stderr: '' });
+  expect({ exitCode: r.p.child.exitCode, signal: r.p.child.signalCode, stderr: r.p.stderr() }).toEqual({
+    exitCode: null,
+    signal: null,
+    stderr: '',
+  });
   expect((await request({ port: r.port, ca: r.ca, path: '/healthz' })).status).toBe(200);
   const peak = peakRss(r.p.child.pid as number);
   if (peak !== undefined) expect(peak).toBeLessThan(RSS_BOUND);
 }
 
 const post = (r: Replica, body: Buffer, declared = body.length) =>
-  rawExchange({ port: r.port, ca: r.ca, head: postHead('/validate', { 'Content-Type': 'application/json', 'Content-Length': declared }), body });
+  rawExchange({
+    port: r.port,
+    ca: r.ca,
+    head: postHead('/validate', { 'Content-Type': 'application/json', 'Content-Length': declared }),
+    body,
+  });
 
 /** `[{},{},…]`, exactly `size` bytes. */
 const emptyObjects = (size: number) => Buffer.from(`[${'{},'.repeat(Math.floor((size - 4) / 3))}{}]`.padEnd(size, ' '));
@@ -130,7 +163,9 @@ test(
       const body = emptyObjects(7 * MiB);
       for (let round = 0; round < 2; round++) {
         const answers = await Promise.all(Array.from({ length: 8 }, () => post(r, body)));
-        expect(answers.map((a) => [a.status, a.headers.connection, a.body])).toEqual(Array(8).fill([413, 'close', '{"error":"request body exceeds 3145728 bytes"}']));
+        expect(answers.map((a) => [a.status, a.headers.connection, a.body])).toEqual(
+          Array(8).fill([413, 'close', '{"error":"request body exceeds 3145728 bytes"}']),
+        );
       }
       const { sent, wrong } = await legit.stop();
       expect(wrong).toEqual([]);
@@ -152,9 +187,12 @@ test(
       await legit.ready;
       const under = emptyObjects(3 * MiB - 1);
       const envList = review(pod({ name: 'env' }), { uid: 'env-list' });
-      ((envList.request as JsonObject).object as { spec: { containers: JsonObject[] } }).spec.containers[0]!.env = Array.from({ length: 65_000 }, (_, i) => ({ name: `V${i}` }));
+      ((envList.request as JsonObject).object as { spec: { containers: JsonObject[] } }).spec.containers[0]!.env =
+        Array.from({ length: 65_000 }, (_, i) => ({ name: `V${i}` }));
       const keys = review(pod({ name: 'keys' }), { uid: 'many-keys' });
-      ((keys.request as JsonObject).object as { metadata: JsonObject }).metadata.labels = Object.fromEntries(Array.from({ length: 130_000 }, (_, i) => [`k${i.toString(36)}`, '']));
+      ((keys.request as JsonObject).object as { metadata: JsonObject }).metadata.labels = Object.fromEntries(
+        Array.from({ length: 130_000 }, (_, i) => [`k${i.toString(36)}`, '']),
+      );
       const reviews = [envList, keys].map((v) => Buffer.from(JSON.stringify(v)));
       for (const b of reviews) expect(b.length).toBeLessThan(3 * MiB);
 
@@ -169,7 +207,8 @@ test(
         const statuses = answers.map((a) => a.status);
         expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
         expect(statuses).toContain(200);
-        for (const a of answers.filter((x) => x.status === 200)) expect(JSON.parse(a.body).response.uid).toBe(JSON.parse(b.toString()).request.uid);
+        for (const a of answers.filter((x) => x.status === 200))
+          expect(JSON.parse(a.body).response.uid).toBe(JSON.parse(b.toString()).request.uid);
         for (const a of answers.filter((x) => x.status === 429)) expect(a.headers['retry-after']).toBe('1');
       }
       const { wrong } = await legit.stop();
@@ -190,7 +229,9 @@ test(
     try {
       const legit = legitimateReviews(r);
       await legit.ready;
-      const sevenMiB = await Promise.all(Array.from({ length: 36 }, () => post(r, Buffer.alloc(7 * MiB - 1, ' '), 7 * MiB)));
+      const sevenMiB = await Promise.all(
+        Array.from({ length: 36 }, () => post(r, Buffer.alloc(7 * MiB - 1, ' '), 7 * MiB)),
+      );
       expect(tally(sevenMiB.map((a) => a.status))).toEqual({ 413: 36 });
 
       // At the limit: sockets that send all but the last byte and then wait, never closing.
@@ -213,7 +254,9 @@ test(
       // JSON value). Wait until the server has accounted for all 36.
       const accounted = async () => {
         const m = (await request({ port: r.port, ca: r.ca, path: '/metrics' })).body;
-        const refused = Number(/^tokenguard_http_errors_total\{endpoint="validate",code="429"\} (\d+)$/m.exec(m)?.[1] ?? 0);
+        const refused = Number(
+          /^tokenguard_http_errors_total\{endpoint="validate",code="429"\} (\d+)$/m.exec(m)?.[1] ?? 0,
+        );
         const charged = Number(/^tokenguard_admission_charged_bytes (\d+)$/m.exec(m)?.[1]);
         return { refused, held: charged / (4 * limit) };
       };
@@ -222,10 +265,12 @@ test(
       expect(seen.refused + seen.held).toBe(36);
       expect(seen.held).toBeGreaterThan(0);
       expect(seen.refused).toBeGreaterThan(0);
-      while (sockets.filter((e) => e.answer !== '').length < seen.refused) await new Promise((resolve) => setTimeout(resolve, 20));
+      while (sockets.filter((e) => e.answer !== '').length < seen.refused)
+        await new Promise((resolve) => setTimeout(resolve, 20));
       const answered = sockets.filter((e) => e.answer !== '');
       await Promise.all(answered.map((e) => e.closed)); // closed by the server after its answer
-      for (const e of answered) expect(e.answer).toMatch(/^HTTP\/1\.1 429 Too Many Requests\r\n[\s\S]*Retry-After: 1\r\n/i);
+      for (const e of answered)
+        expect(e.answer).toMatch(/^HTTP\/1\.1 429 Too Many Requests\r\n[\s\S]*Retry-After: 1\r\n/i);
       const { wrong } = await legit.stop(); // answered while the held bodies sit in the server
       expect(wrong).toEqual([]);
       await expectUnharmed(r);
@@ -248,14 +293,17 @@ test(
       const closed: Promise<void>[] = [];
       const open = (tls: boolean) =>
         new Promise<void>((resolve) => {
-          const s = tls ? tlsConnect({ host: '127.0.0.1', port: r.port, ca: r.ca, servername: 'localhost' }) : netConnect({ host: '127.0.0.1', port: r.port });
+          const s = tls
+            ? tlsConnect({ host: '127.0.0.1', port: r.port, ca: r.ca, servername: 'localhost' })
+            : netConnect({ host: '127.0.0.1', port: r.port });
           sockets.push(s);
           s.on('error', () => {});
           closed.push(closing(s));
           s.once(tls ? 'secureConnect' : 'connect', () => resolve());
           s.once('close', () => resolve());
         });
-      for (let i = 0; i < MAX_CONNECTIONS + 200; i += 100) await Promise.all(Array.from({ length: 100 }, () => open(true)));
+      for (let i = 0; i < MAX_CONNECTIONS + 200; i += 100)
+        await Promise.all(Array.from({ length: 100 }, () => open(true)));
       await Promise.all(Array.from({ length: 100 }, () => open(false)));
       // The legitimate connection was there first, and keeps its place.
       await Promise.all(closed); // the server closes every one: the test's timeout is the guard
@@ -263,7 +311,10 @@ test(
       expect(wrong).toEqual([]);
       expect(sent).toBeGreaterThan(1);
       const metrics = (await request({ port: r.port, ca: r.ca, path: '/metrics' })).body;
-      const count = (reason: string) => Number(new RegExp(`^tokenguard_connections_closed_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
+      const count = (reason: string) =>
+        Number(
+          new RegExp(`^tokenguard_connections_closed_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(metrics)?.[1],
+        );
       expect(count('limit')).toBeGreaterThan(0);
       expect(count('idle')).toBeGreaterThan(0);
       expect(count('limit') + count('idle') + count('handshake-timeout')).toBe(MAX_CONNECTIONS + 300);

@@ -18,7 +18,14 @@ const CANARY_B64 = Buffer.from(CANARY).toString('base64');
 const FORMS = [CANARY, CANARY_B64, Buffer.from(CANARY_B64).toString('base64'), encodeURIComponent(CANARY)];
 
 function secret(name: string, type: string): JsonObject {
-  const manifest = { apiVersion: 'v1', kind: 'Secret', type, metadata: { name, namespace: 'team-a' }, data: { token: CANARY_B64 }, stringData: { password: CANARY } };
+  const manifest = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type,
+    metadata: { name, namespace: 'team-a' },
+    data: { token: CANARY_B64 },
+    stringData: { password: CANARY },
+  };
   return {
     ...manifest,
     metadata: {
@@ -40,13 +47,23 @@ function reviews(): { endpoint: 'mutate' | 'validate'; body: unknown }[] {
   const bodies: unknown[] = [
     review(legacy, { kind: 'Secret', name: 'ci-token', uid: 'log-1' }),
     review(opaque, { kind: 'Secret', name: 'app-creds', uid: 'log-2' }),
-    review(opaque, { kind: 'Secret', name: 'app-creds', uid: 'log-3', operation: 'UPDATE', oldObject: secret('app-creds', 'Opaque') }),
+    review(opaque, {
+      kind: 'Secret',
+      name: 'app-creds',
+      uid: 'log-3',
+      operation: 'UPDATE',
+      oldObject: secret('app-creds', 'Opaque'),
+    }),
     review(null, { kind: 'Secret', name: 'ci-token', uid: 'log-4', operation: 'DELETE', oldObject: legacy }),
     review(legacy, { kind: 'Secret', name: 'ci-token', uid: 'log-5', dryRun: true }),
     review(legacy, { kind: 'Secret', name: 'ci-token', uid: 'log-6', namespace: 'kube-system' }),
     review(withEnv, { uid: 'log-7' }),
     // Malformed, with a uid: answered as invalid.
-    { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'log-8', operation: 'EXPLODE', object: legacy } },
+    {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: { uid: 'log-8', operation: 'EXPLODE', object: legacy },
+    },
     // Malformed, without a uid: HTTP 400.
     { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { object: legacy } },
   ];
@@ -66,7 +83,13 @@ describe('a run admitting Secrets with a canary', () => {
   beforeAll(async () => {
     s = await startTestServer({ logLevel: 'trace' });
     for (const { endpoint, body } of reviews()) {
-      const r = await postReview({ port: s.port, ca: s.ca, endpoint, review: body, headers: { Authorization: `Bearer ${CANARY}` } });
+      const r = await postReview({
+        port: s.port,
+        ca: s.ca,
+        endpoint,
+        review: body,
+        headers: { Authorization: `Bearer ${CANARY}` },
+      });
       answers.push(r.body);
     }
     // Not JSON, with the canary inside: a 400 that must not quote it.
@@ -106,8 +129,14 @@ describe('a run admitting Secrets with a canary', () => {
       durationMs: expect.any(Number),
       msg: 'review',
     });
-    expect(lines.find((l) => l.uid === 'log-1' && l.endpoint === 'validate')).toMatchObject({ decision: 'denied', policies: ['legacy-token-secrets'] });
-    expect(lines.find((l) => l.uid === 'log-8' && l.endpoint === 'validate')).toMatchObject({ decision: 'invalid', error: 'unknown operation "EXPLODE"' });
+    expect(lines.find((l) => l.uid === 'log-1' && l.endpoint === 'validate')).toMatchObject({
+      decision: 'denied',
+      policies: ['legacy-token-secrets'],
+    });
+    expect(lines.find((l) => l.uid === 'log-8' && l.endpoint === 'validate')).toMatchObject({
+      decision: 'invalid',
+      error: 'unknown operation "EXPLODE"',
+    });
     expect(s.sink.lines().filter((l) => l.event === 'http-error').length).toBe(3);
   });
 
@@ -159,7 +188,11 @@ test('redactSecrets returns a clean value itself, copies only what it censors, a
   const out = redactSecrets(dirty) as typeof dirty;
   expect(out).not.toBe(dirty);
   expect(JSON.stringify(dirty)).toBe(before);
-  expect(out).toEqual({ event: 'review', nested: { list: [{ name: 'x' }, { Token: '[REDACTED]' }] }, untouched: { a: 1 } });
+  expect(out).toEqual({
+    event: 'review',
+    nested: { list: [{ name: 'x' }, { Token: '[REDACTED]' }] },
+    untouched: { a: 1 },
+  });
   // Many distinct keys (the key memo is bounded) are still judged one by one.
   const wide: Record<string, unknown> = {};
   for (let i = 0; i < 6000; i++) wide[`k${i}`] = i;
@@ -167,4 +200,3 @@ test('redactSecrets returns a clean value itself, copies only what it censors, a
   expect(JSON.stringify(redactSecrets(wide))).not.toContain(CANARY);
   expect(redactSecrets({ k5999: 1, k42: 2 })).toEqual({ k5999: 1, k42: 2 });
 });
-

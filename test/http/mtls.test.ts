@@ -8,7 +8,15 @@ import { join } from 'node:path';
 import type { CertificateSet } from '../../src/certs/generate.js';
 import { runServeCommand } from '../../src/cli/commands/serve.js';
 import { pod, review } from '../helpers/pods.js';
-import { clientCertificate, makeCertificates, postReview, request, startTestServer, tempDir, type TestServer } from './helpers.js';
+import {
+  clientCertificate,
+  makeCertificates,
+  postReview,
+  request,
+  startTestServer,
+  tempDir,
+  type TestServer,
+} from './helpers.js';
 
 const TIMEOUT = 30_000;
 const body = review(pod({ name: 'web' }), { uid: 'mtls-uid' });
@@ -31,7 +39,14 @@ describeWithOpenssl('client certificate authentication', () => {
   test('a client certificate issued by the client CA is accepted', async () => {
     const client = clientCertificate({ cert: clientCa.caCert, key: clientCa.caKey });
     for (const endpoint of ['mutate', 'validate'] as const) {
-      const r = await postReview({ port: s.port, ca: s.ca, endpoint, review: body, cert: client.cert, key: client.key });
+      const r = await postReview({
+        port: s.port,
+        ca: s.ca,
+        endpoint,
+        review: body,
+        cert: client.cert,
+        key: client.key,
+      });
       expect(r.status).toBe(200);
       expect(JSON.parse(r.body).response.uid).toBe('mtls-uid');
     }
@@ -58,15 +73,21 @@ describeWithOpenssl('client certificate authentication', () => {
   test('a certificate from another CA is refused at the connection', async () => {
     const other = await makeCertificates();
     const client = clientCertificate({ cert: other.caCert, key: other.caKey });
-    await expect(postReview({ port: s.port, ca: s.ca, endpoint: 'mutate', review: body, cert: client.cert, key: client.key })).rejects.toThrow();
-    await expect(request({ port: s.port, ca: s.ca, path: '/healthz', cert: client.cert, key: client.key })).rejects.toThrow();
+    await expect(
+      postReview({ port: s.port, ca: s.ca, endpoint: 'mutate', review: body, cert: client.cert, key: client.key }),
+    ).rejects.toThrow();
+    await expect(
+      request({ port: s.port, ca: s.ca, path: '/healthz', cert: client.cert, key: client.key }),
+    ).rejects.toThrow();
     const refused = s.sink.lines().filter((l) => l.event === 'tls' && l.msg === 'client certificate refused');
     expect(refused.length).toBeGreaterThan(0);
   });
 
   test('a serving certificate from the right CA is refused too (no clientAuth usage)', async () => {
     const serving = await makeCertificates({ cert: clientCa.caCert, key: clientCa.caKey });
-    await expect(postReview({ port: s.port, ca: s.ca, endpoint: 'mutate', review: body, cert: serving.cert, key: serving.key })).rejects.toThrow();
+    await expect(
+      postReview({ port: s.port, ca: s.ca, endpoint: 'mutate', review: body, cert: serving.cert, key: serving.key }),
+    ).rejects.toThrow();
     const refused = s.sink.lines().filter((l) => l.event === 'tls' && l.msg === 'client certificate refused');
     expect(refused.at(-1)?.error).toMatch(/purpose/i);
   });
@@ -97,7 +118,14 @@ describeWithOpenssl('client certificate subjects (--client-subject)', () => {
   };
   const call = (s: TestServer, cn: string, dnsNames: string[] = []) => {
     const client = clientCertificate({ cert: clientCa.caCert, key: clientCa.caKey }, cn, dnsNames);
-    return postReview({ port: s.port, ca: s.ca, endpoint: 'validate', review: body, cert: client.cert, key: client.key });
+    return postReview({
+      port: s.port,
+      ca: s.ca,
+      endpoint: 'validate',
+      review: body,
+      cert: client.cert,
+      key: client.key,
+    });
   };
 
   test(
@@ -141,17 +169,24 @@ describeWithOpenssl('client certificate subjects (--client-subject)', () => {
 
 test('--client-subject without --client-ca is a usage error', async () => {
   let err = '';
-  const code = await runServeCommand(['--no-cluster', '--client-subject', 'kube-apiserver'], { stdout: { write: () => true }, stderr: { write: (t: string) => (err += t) } });
+  const code = await runServeCommand(['--no-cluster', '--client-subject', 'kube-apiserver'], {
+    stdout: { write: () => true },
+    stderr: { write: (t: string) => (err += t) },
+  });
   expect(code).toBe(2);
   expect(err).toContain('--client-subject needs --client-ca');
 });
 
-test('without --client-ca, no client certificate is asked for', async () => {
-  const s = await startTestServer();
-  try {
-    const r = await postReview({ port: s.port, ca: s.ca, endpoint: 'mutate', review: body });
-    expect(r.status).toBe(200);
-  } finally {
-    await s.close();
-  }
-}, TIMEOUT);
+test(
+  'without --client-ca, no client certificate is asked for',
+  async () => {
+    const s = await startTestServer();
+    try {
+      const r = await postReview({ port: s.port, ca: s.ca, endpoint: 'mutate', review: body });
+      expect(r.status).toBe(200);
+    } finally {
+      await s.close();
+    }
+  },
+  TIMEOUT,
+);

@@ -23,17 +23,31 @@ export interface Proc {
 
 export interface BuiltCli {
   /** `node [nodeFlags] dist/cli/main.js serve [args]` in `cwd`, with `env` added; in `cgroup` when given. */
-  start(args: string[], cwd: string, options?: { nodeFlags?: readonly string[]; env?: Record<string, string>; cgroup?: MemoryCgroup }): Proc;
+  start(
+    args: string[],
+    cwd: string,
+    options?: { nodeFlags?: readonly string[]; env?: Record<string, string>; cgroup?: MemoryCgroup },
+  ): Proc;
   remove(): void;
 }
 
 /** Compiles src/ into a temporary folder (ES modules, the repository's node_modules). */
 export function buildCli(): BuiltCli {
   const buildDir = mkdtempSync(join(tmpdir(), 'tokenguard-http-build-'));
-  execFileSync(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO, 'tsconfig.build.json'), '--outDir', join(buildDir, 'dist')], {
-    cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  execFileSync(
+    process.execPath,
+    [
+      join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      join(REPO, 'tsconfig.build.json'),
+      '--outDir',
+      join(buildDir, 'dist'),
+    ],
+    {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   // dist/*.js are ES modules because of "type": "module"; dependencies come from the repository.
   writeFileSync(join(buildDir, 'package.json'), '{"type":"module"}\n');
   symlinkSync(join(REPO, 'node_modules'), join(buildDir, 'node_modules'));
@@ -44,13 +58,27 @@ export function buildCli(): BuiltCli {
   };
 }
 
-function startCli(cli: string, args: string[], cwd: string, options: { nodeFlags?: readonly string[]; env?: Record<string, string>; cgroup?: MemoryCgroup }): Proc {
+function startCli(
+  cli: string,
+  args: string[],
+  cwd: string,
+  options: { nodeFlags?: readonly string[]; env?: Record<string, string>; cgroup?: MemoryCgroup },
+): Proc {
   const argv = [...(options.nodeFlags ?? []), cli, 'serve', ...args];
-  const [command, commandArgs] = options.cgroup ? options.cgroup.command([process.execPath, ...argv]) : [process.execPath, argv];
-  const child = spawn(command, commandArgs, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  const [command, commandArgs] = options.cgroup
+    ? options.cgroup.command([process.execPath, ...argv])
+    : [process.execPath, argv];
+  const child = spawn(command, commandArgs, {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
-  const waiters: { predicate: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  const waiters: {
+    predicate: (l: Record<string, unknown>) => boolean;
+    resolve: (l: Record<string, unknown>) => void;
+  }[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => {
     let parsed: Record<string, unknown>;
     try {
@@ -69,12 +97,17 @@ function startCli(cli: string, args: string[], cwd: string, options: { nodeFlags
   child.stderr!.on('data', (c: Buffer) => {
     stderr += c.toString();
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   const waitForLog = (predicate: (l: Record<string, unknown>) => boolean) => {
     const found = logs.find(predicate);
     if (found) return Promise.resolve(found);
     return new Promise<Record<string, unknown>>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`log line not seen within ${EVENT_WAIT_LIMIT_MS} ms; stderr: ${stderr}`)), EVENT_WAIT_LIMIT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`log line not seen within ${EVENT_WAIT_LIMIT_MS} ms; stderr: ${stderr}`)),
+        EVENT_WAIT_LIMIT_MS,
+      );
       waiters.push({
         predicate,
         resolve: (l) => {

@@ -103,7 +103,9 @@ test(
       dir.swap({ 'legacy.yaml': '# off for now\n', 'automount.yaml': AUTOMOUNT });
       expect(await reloaded).toMatchObject({ result: 'success', loaded: 1, emptied: [join(dir.dir, 'legacy.yaml')] });
       expect(await legacySecretAllowed(s, 'allowed')).toBe(true);
-      expect(s.sink.lines()).toContainEqual(expect.objectContaining({ level: 'warn', event: 'policy-file-emptied', file: join(dir.dir, 'legacy.yaml') }));
+      expect(s.sink.lines()).toContainEqual(
+        expect.objectContaining({ level: 'warn', event: 'policy-file-emptied', file: join(dir.dir, 'legacy.yaml') }),
+      );
     } finally {
       await s.close();
     }

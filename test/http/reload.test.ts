@@ -14,7 +14,16 @@ import { loadPolicies } from '../../src/policy/load.js';
 import type { CertReloadEvent } from '../../src/server/tls.js';
 import type { PolicyReloadEvent } from '../../src/server/policies.js';
 import { pod, review } from '../helpers/pods.js';
-import { makeCertificates, nextEvent, postReview, request, startTestServer, type TestServer, tempDir, VolumeDir } from './helpers.js';
+import {
+  makeCertificates,
+  nextEvent,
+  postReview,
+  request,
+  startTestServer,
+  type TestServer,
+  tempDir,
+  VolumeDir,
+} from './helpers.js';
 
 const TIMEOUT = 60_000;
 /** Requests at least; the loop goes on until every phase has been seen, never past MAX_REQUESTS. */
@@ -59,7 +68,10 @@ async function expectedResponse(files: Record<string, string>, uid: string): Pro
   new VolumeDir(dir, files);
   const loaded = loadPolicies([dir]);
   if (loaded.errors.length > 0) throw new Error('expected a valid set');
-  const r = await handleReview('validate', legacySecretReview(uid), { policies: () => loaded.policies, facts: noFacts });
+  const r = await handleReview('validate', legacySecretReview(uid), {
+    policies: () => loaded.policies,
+    facts: noFacts,
+  });
   if (!r.ok) throw new Error('unexpected 400');
   return r.outcome.review.response;
 }
@@ -75,7 +87,12 @@ interface Sent<P extends string> {
  * Runs WORKERS request loops until `done()` and at least MIN_REQUESTS have been sent; records
  * the phase each request was sent in. Never sends more than MAX_REQUESTS.
  */
-async function load<P extends string>(send: (i: number) => Promise<{ status: number; body: string; serial: string | undefined }>, phase: () => P, done: () => boolean, results: Sent<P>[]) {
+async function load<P extends string>(
+  send: (i: number) => Promise<{ status: number; body: string; serial: string | undefined }>,
+  phase: () => P,
+  done: () => boolean,
+  results: Sent<P>[],
+) {
   let next = 0;
   const worker = async () => {
     while (next < MAX_REQUESTS && (next < MIN_REQUESTS || !done())) {
@@ -148,18 +165,26 @@ test(
 
       expect(results.length).toBeGreaterThanOrEqual(MIN_REQUESTS);
       expect(results.filter((r) => r.status !== 200)).toEqual([]);
-      const normalized = results.map((r) => ({ phase: r.phase, response: { ...(r.body as { response: object }).response, uid: 'UID' } }));
+      const normalized = results.map((r) => ({
+        phase: r.phase,
+        response: { ...(r.body as { response: object }).response, uid: 'UID' },
+      }));
       for (const r of normalized) {
-        if (r.phase === 'A' || r.phase === 'to-broken' || r.phase === 'broken-rejected') expect(r.response).toEqual(answerA);
+        if (r.phase === 'A' || r.phase === 'to-broken' || r.phase === 'broken-rejected')
+          expect(r.response).toEqual(answerA);
         else if (r.phase === 'B') expect(r.response).toEqual(answerB);
         else expect([answerA, answerB]).toContainEqual(r.response);
       }
-      for (const p of ['A', 'to-broken', 'broken-rejected', 'B'] as const) expect(normalized.some((r) => r.phase === p)).toBe(true);
+      for (const p of ['A', 'to-broken', 'broken-rejected', 'B'] as const)
+        expect(normalized.some((r) => r.phase === p)).toBe(true);
 
       // The broken set was reported with its exact errors, in the log and in metrics.
       expect(failure.errors.length).toBeGreaterThan(0);
       expect(failure.errors.every((e) => e.startsWith(join(dir.dir, 'legacy.yaml')))).toBe(true);
-      const logged = s.sink.lines().filter((l) => l.event === 'policy-error').map((l) => l.error);
+      const logged = s.sink
+        .lines()
+        .filter((l) => l.event === 'policy-error')
+        .map((l) => l.error);
       expect(logged).toEqual(failure.errors);
       const metrics = (await request({ port: s.port, ca: s.ca, path: '/metrics' })).body;
       expect(metrics).toContain('tokenguard_policy_reloads_total{result="failure"} 1');
@@ -188,7 +213,12 @@ test(
       const metrics = (await request({ port: s.port, ca: s.ca, path: '/metrics' })).body;
       expect(metrics).toContain('tokenguard_policy_last_reload_success 0');
       expect((await request({ port: s.port, ca: s.ca, path: '/readyz' })).status).toBe(200);
-      const r = await postReview({ port: s.port, ca: s.ca, endpoint: 'validate', review: legacySecretReview('still-a') });
+      const r = await postReview({
+        port: s.port,
+        ca: s.ca,
+        endpoint: 'validate',
+        review: legacySecretReview('still-a'),
+      });
       expect({ ...JSON.parse(r.body).response, uid: 'UID' }).toEqual(await expectedResponse(SET_A, 'UID'));
     } finally {
       await s.close();
@@ -198,7 +228,9 @@ test(
 );
 
 /** A server started on a fresh certificate from a kubelet-style volume folder, closed after `body`. */
-async function withCertVolume(body: (t: { first: CertificateSet; certDir: VolumeDir; s: TestServer }) => Promise<void>): Promise<void> {
+async function withCertVolume(
+  body: (t: { first: CertificateSet; certDir: VolumeDir; s: TestServer }) => Promise<void>,
+): Promise<void> {
   const first = await makeCertificates();
   const certDir = new VolumeDir(tempDir('tls'), { 'tls.crt': first.cert, 'tls.key': first.key });
   const s = await startTestServer({ certs: first, certDir: certDir.dir });
@@ -248,7 +280,13 @@ test(
             // Half the requests reuse kept-alive connections, half open a new one.
             const fresh = i % 2 === 0;
             const sentIn = phase;
-            const r = await postReview({ port: s.port, ca: s.ca, agent: fresh ? false : keepAlive, endpoint: 'mutate', review: review(pod({ name: `p${i}` }), { uid: `tls-${i}` }) });
+            const r = await postReview({
+              port: s.port,
+              ca: s.ca,
+              agent: fresh ? false : keepAlive,
+              endpoint: 'mutate',
+              review: review(pod({ name: `p${i}` }), { uid: `tls-${i}` }),
+            });
             results.push({ phase: sentIn, status: r.status, body: null, serial: r.serial, fresh, answeredIn: phase });
             return r;
           },
@@ -269,7 +307,9 @@ test(
 
         const metrics = (await request({ port: s.port, ca: s.ca, path: '/metrics' })).body;
         expect(metrics).toContain('tokenguard_certificate_reloads_total{result="success"} 1');
-        expect(metrics).toContain(`tokenguard_certificate_expiry_timestamp_seconds ${Math.floor(new Date(new X509Certificate(second.cert).validTo).getTime() / 1000)}`);
+        expect(metrics).toContain(
+          `tokenguard_certificate_expiry_timestamp_seconds ${Math.floor(new Date(new X509Certificate(second.cert).validTo).getTime() / 1000)}`,
+        );
       } finally {
         keepAlive.destroy();
       }
@@ -282,7 +322,14 @@ test(
   () =>
     withCertVolume(async ({ first, certDir, s }) => {
       const day = 86_400_000;
-      const base = { service: 'tokenguard', namespace: 'tokenguard-system', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], ca: { cert: first.caCert, key: first.caKey }, days: 1 };
+      const base = {
+        service: 'tokenguard',
+        namespace: 'tokenguard-system',
+        dnsNames: ['localhost'],
+        ipAddresses: ['127.0.0.1'],
+        ca: { cert: first.caCert, key: first.caKey },
+        days: 1,
+      };
       const expired = await generateCertificates({ ...base, now: new Date(Date.now() - 3 * day) });
       const future = await generateCertificates({ ...base, now: new Date(Date.now() + 3 * day) });
       for (const bad of [expired, future]) {
@@ -290,7 +337,9 @@ test(
         certDir.swap({ 'tls.crt': bad.cert, 'tls.key': bad.key });
         const event = await failed;
         expect(event.result).toBe('failure');
-        expect(event.error).toMatch(/^the new certificate is not valid now \(valid .* to .*\); keeping the one in use$/);
+        expect(event.error).toMatch(
+          /^the new certificate is not valid now \(valid .* to .*\); keeping the one in use$/,
+        );
         const r = await request({ port: s.port, ca: s.ca, path: '/healthz' });
         expect(r.serial).toBe(serialOf(first.cert));
       }
@@ -337,7 +386,9 @@ test(
       certDir.swap({ 'tls.crt': second.cert, 'tls.key': first.key });
       const event = await failed;
       expect(event.result).toBe('failure');
-      expect(event.error).toBe(`${join(certDir.dir, 'tls.key')}: the private key does not belong to the certificate in ${join(certDir.dir, 'tls.crt')}`);
+      expect(event.error).toBe(
+        `${join(certDir.dir, 'tls.key')}: the private key does not belong to the certificate in ${join(certDir.dir, 'tls.crt')}`,
+      );
       const r = await request({ port: s.port, ca: s.ca, path: '/healthz' });
       expect(r.status).toBe(200);
       expect(r.serial).toBe(serialOf(first.cert));

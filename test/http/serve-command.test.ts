@@ -51,11 +51,29 @@ test('serve --help prints the usage and exits 0', async () => {
 test('an unreadable certificate fails start-up with exit code 2 and names the file', async () => {
   const dir = tempDir('nocert');
   const o = io();
-  const code = await runServeCommand(['--port', '0', '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--policies', SHIPPED_POLICIES, '--no-cluster'], o, {
-    logDestination: new LogSink(),
-  });
+  const code = await runServeCommand(
+    [
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--tls-cert',
+      join(dir, 'tls.crt'),
+      '--tls-key',
+      join(dir, 'tls.key'),
+      '--policies',
+      SHIPPED_POLICIES,
+      '--no-cluster',
+    ],
+    o,
+    {
+      logDestination: new LogSink(),
+    },
+  );
   expect(code).toBe(2);
-  expect(o.err()).toBe(`tokenguard serve: unusable TLS certificate:\n  ${join(dir, 'tls.crt')}: cannot read the certificate: ENOENT\n`);
+  expect(o.err()).toBe(
+    `tokenguard serve: unusable TLS certificate:\n  ${join(dir, 'tls.crt')}: cannot read the certificate: ENOENT\n`,
+  );
 });
 
 test('a key that does not match the certificate fails start-up', async () => {
@@ -65,9 +83,25 @@ test('a key that does not match the certificate fails start-up', async () => {
   writeFileSync(join(dir, 'tls.crt'), a.cert);
   writeFileSync(join(dir, 'tls.key'), b.key);
   const o = io();
-  const code = await runServeCommand(['--port', '0', '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--policies', SHIPPED_POLICIES, '--no-cluster'], o, {
-    logDestination: new LogSink(),
-  });
+  const code = await runServeCommand(
+    [
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--tls-cert',
+      join(dir, 'tls.crt'),
+      '--tls-key',
+      join(dir, 'tls.key'),
+      '--policies',
+      SHIPPED_POLICIES,
+      '--no-cluster',
+    ],
+    o,
+    {
+      logDestination: new LogSink(),
+    },
+  );
   expect(code).toBe(2);
   expect(o.err()).toContain('the private key does not belong to the certificate');
   expect(o.err()).not.toContain(b.key.split('\n')[1]);
@@ -85,7 +119,21 @@ test(
     let running: RunningServer | undefined;
     const listening = new Promise<RunningServer>((resolve) => {
       void runServeCommand(
-        ['--port', '0', '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--policies', SHIPPED_POLICIES, '--no-cluster', '--shutdown-delay', '0'],
+        [
+          '--port',
+          '0',
+          '--host',
+          '127.0.0.1',
+          '--tls-cert',
+          join(dir, 'tls.crt'),
+          '--tls-key',
+          join(dir, 'tls.key'),
+          '--policies',
+          SHIPPED_POLICIES,
+          '--no-cluster',
+          '--shutdown-delay',
+          '0',
+        ],
         io(),
         {
           signals,
@@ -137,7 +185,22 @@ test.each([
     let done: Promise<number> | undefined;
     const r = await new Promise<RunningServer>((resolve) => {
       done = runServeCommand(
-        ['--port', '0', '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--policies', SHIPPED_POLICIES, '--no-cluster', '--shutdown-delay', '0', ...flags],
+        [
+          '--port',
+          '0',
+          '--host',
+          '127.0.0.1',
+          '--tls-cert',
+          join(dir, 'tls.crt'),
+          '--tls-key',
+          join(dir, 'tls.key'),
+          '--policies',
+          SHIPPED_POLICIES,
+          '--no-cluster',
+          '--shutdown-delay',
+          '0',
+          ...flags,
+        ],
         io(),
         { signals, logDestination: new LogSink(), onListening: resolve },
       );
@@ -178,7 +241,19 @@ test('a port in use fails start-up with exit code 2', async () => {
     const port = (blocker.address() as AddressInfo).port;
     const o = io();
     const code = await runServeCommand(
-      ['--port', String(port), '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--policies', SHIPPED_POLICIES, '--no-cluster'],
+      [
+        '--port',
+        String(port),
+        '--host',
+        '127.0.0.1',
+        '--tls-cert',
+        join(dir, 'tls.crt'),
+        '--tls-key',
+        join(dir, 'tls.key'),
+        '--policies',
+        SHIPPED_POLICIES,
+        '--no-cluster',
+      ],
       o,
       { logDestination: new LogSink() },
     );
@@ -194,7 +269,9 @@ describe('cluster credentials', () => {
     expect(() => loadKubeConfig(undefined, { HOME: '/nonexistent-home' })).toThrow(
       'no cluster credentials (in-cluster, KUBECONFIG or ~/.kube/config): pass --kubeconfig FILE, or --no-cluster',
     );
-    expect(() => loadKubeConfig('/nonexistent/kubeconfig', {})).toThrow('cannot read kubeconfig /nonexistent/kubeconfig (ENOENT)');
+    expect(() => loadKubeConfig('/nonexistent/kubeconfig', {})).toThrow(
+      'cannot read kubeconfig /nonexistent/kubeconfig (ENOENT)',
+    );
   });
 
   test('a kubeconfig file is read, and --no-cluster excludes --kubeconfig', async () => {
@@ -206,7 +283,10 @@ describe('cluster credentials', () => {
     );
     expect(loadKubeConfig(file, {}).server).toBe('https://127.0.0.1:6443');
     let err = '';
-    const code = await runServeCommand(['--no-cluster', '--kubeconfig', file], { stdout: { write: () => true }, stderr: { write: (s: string) => (err += s) } });
+    const code = await runServeCommand(['--no-cluster', '--kubeconfig', file], {
+      stdout: { write: () => true },
+      stderr: { write: (s: string) => (err += s) },
+    });
     expect(code).toBe(2);
     expect(err).toContain('--no-cluster and --kubeconfig exclude each other');
   });
@@ -232,7 +312,22 @@ describe('cluster credentials', () => {
       try {
         const r = await new Promise<RunningServer>((resolve, reject) => {
           runServeCommand(
-            ['--port', '0', '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--policies', SHIPPED_POLICIES, '--kubeconfig', kubeconfig, '--shutdown-delay', '0'],
+            [
+              '--port',
+              '0',
+              '--host',
+              '127.0.0.1',
+              '--tls-cert',
+              join(dir, 'tls.crt'),
+              '--tls-key',
+              join(dir, 'tls.key'),
+              '--policies',
+              SHIPPED_POLICIES,
+              '--kubeconfig',
+              kubeconfig,
+              '--shutdown-delay',
+              '0',
+            ],
             io(),
             { signals, logDestination: sink, onListening: resolve },
           ).then((code) => {
@@ -240,9 +335,16 @@ describe('cluster credentials', () => {
             reject(new Error(`serve returned ${code} before listening`));
           }, reject);
         });
-        for (let i = 0; i < 200 && (await request({ port: r.port, ca: certs.caCert, path: '/readyz' })).status !== 200; i++) await new Promise((res) => setTimeout(res, 25));
+        for (
+          let i = 0;
+          i < 200 && (await request({ port: r.port, ca: certs.caCert, path: '/readyz' })).status !== 200;
+          i++
+        )
+          await new Promise((res) => setTimeout(res, 25));
         expect((await request({ port: r.port, ca: certs.caCert, path: '/readyz' })).status).toBe(200);
-        expect(api.requests.some((q) => q.startsWith('GET /api/v1/namespaces?') && q.includes('watch=true'))).toBe(true);
+        expect(api.requests.some((q) => q.startsWith('GET /api/v1/namespaces?') && q.includes('watch=true'))).toBe(
+          true,
+        );
         expect(sink.text()).not.toContain('not-a-real-token');
         signals.emit('SIGTERM');
         for (let i = 0; i < 400 && exitCode === undefined; i++) await new Promise((res) => setTimeout(res, 10));

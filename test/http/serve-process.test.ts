@@ -48,7 +48,21 @@ test(
   async () => {
     const { dir, certs } = await folderWithCertificates('tokenguard-http-sigterm-');
     const p = startCli(
-      ['--port', '0', '--host', '127.0.0.1', '--tls-cert', 'tls.crt', '--tls-key', 'tls.key', '--policies', SHIPPED_POLICIES, '--no-cluster', '--shutdown-delay', '2s'],
+      [
+        '--port',
+        '0',
+        '--host',
+        '127.0.0.1',
+        '--tls-cert',
+        'tls.crt',
+        '--tls-key',
+        'tls.key',
+        '--policies',
+        SHIPPED_POLICIES,
+        '--no-cluster',
+        '--shutdown-delay',
+        '2s',
+      ],
       dir,
     );
     const agent = new Agent({ keepAlive: true, ca: certs.caCert });
@@ -63,12 +77,14 @@ test(
       // Load: 4 loops over kept-alive connections until the server says it is draining (the
       // load balancer's cue to stop sending); at most 2000 requests.
       let draining = false;
-      void p.waitForLog((l) => l.event === 'shutdown' && l.phase === 'drain').then(
-        () => {
-          draining = true;
-        },
-        () => {},
-      );
+      void p
+        .waitForLog((l) => l.event === 'shutdown' && l.phase === 'drain')
+        .then(
+          () => {
+            draining = true;
+          },
+          () => {},
+        );
       const results: { uid: string; status: number | string; answeredUid?: string }[] = [];
       let sent = 0;
       let signalled = false;
@@ -76,7 +92,14 @@ test(
         while (!draining && sent < 2000) {
           const uid = `load-${sent++}`;
           try {
-            const r = await postReview({ port, ca, agent, endpoint: 'validate', review: review(pod({ name: uid }), { uid }), query: '?timeout=10s' });
+            const r = await postReview({
+              port,
+              ca,
+              agent,
+              endpoint: 'validate',
+              review: review(pod({ name: uid }), { uid }),
+              query: '?timeout=10s',
+            });
             results.push({ uid, status: r.status, answeredUid: JSON.parse(r.body).response?.uid });
           } catch (e) {
             results.push({ uid, status: String(e) });
@@ -94,7 +117,12 @@ test(
       const ready = await request({ port, ca, path: '/readyz' });
       expect(ready.status).toBe(503);
       expect(JSON.parse(ready.body)).toEqual({ status: 'not ready', reasons: ['shutting down'] });
-      const during = await postReview({ port, ca, endpoint: 'mutate', review: review(pod({ name: 'late' }), { uid: 'during-drain' }) });
+      const during = await postReview({
+        port,
+        ca,
+        endpoint: 'mutate',
+        review: review(pod({ name: 'late' }), { uid: 'during-drain' }),
+      });
       expect(during.status).toBe(200);
       expect(during.headers.connection).toBe('close');
 
@@ -126,13 +154,21 @@ test(
   'without --tls-cert/--tls-key, development certificates are created under certs/ and served',
   async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tokenguard-http-devcerts-'));
-    const p = startCli(['--port', '0', '--host', '127.0.0.1', '--policies', SHIPPED_POLICIES, '--no-cluster', '--shutdown-delay', '0s'], dir);
+    const p = startCli(
+      ['--port', '0', '--host', '127.0.0.1', '--policies', SHIPPED_POLICIES, '--no-cluster', '--shutdown-delay', '0s'],
+      dir,
+    );
     try {
       const listening = await p.waitForLog((l) => l.event === 'listening');
       expect(existsSync(join(dir, 'certs', 'tls.crt'))).toBe(true);
       expect(p.logs.find((l) => l.event === 'dev-certificates')).toMatchObject({ generated: true });
       const ca = readFileSync(join(dir, 'certs', 'ca.crt'), 'utf8');
-      const r = await postReview({ port: listening.port as number, ca, endpoint: 'validate', review: review(pod({ name: 'dev' }), { uid: 'dev-uid' }) });
+      const r = await postReview({
+        port: listening.port as number,
+        ca,
+        endpoint: 'validate',
+        review: review(pod({ name: 'dev' }), { uid: 'dev-uid' }),
+      });
       expect(r.status).toBe(200);
       p.child.kill('SIGINT');
       expect(await p.exited).toEqual({ code: 0, signal: null });
@@ -148,8 +184,26 @@ test(
   'an invalid policy set fails start-up with exit code 2 and every error on stderr',
   async () => {
     const { dir } = await folderWithCertificates('tokenguard-http-badpolicy-');
-    writeFileSync(join(dir, 'bad.yaml'), 'apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata:\n  name: bad\nspec:\n  mode: Sometimes\n');
-    const p = startCli(['--port', '0', '--host', '127.0.0.1', '--tls-cert', 'tls.crt', '--tls-key', 'tls.key', '--policies', 'bad.yaml', '--no-cluster'], dir);
+    writeFileSync(
+      join(dir, 'bad.yaml'),
+      'apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata:\n  name: bad\nspec:\n  mode: Sometimes\n',
+    );
+    const p = startCli(
+      [
+        '--port',
+        '0',
+        '--host',
+        '127.0.0.1',
+        '--tls-cert',
+        'tls.crt',
+        '--tls-key',
+        'tls.key',
+        '--policies',
+        'bad.yaml',
+        '--no-cluster',
+      ],
+      dir,
+    );
     try {
       expect(await p.exited).toEqual({ code: 2, signal: null });
       expect(p.stderr()).toMatch(/^tokenguard serve: invalid policy set:\n {2}bad\.yaml:1: spec\.mode: /);
@@ -173,9 +227,27 @@ async function gcServing(
 ): Promise<{ count: number; scavenges: number; reviews: number }> {
   const { dir, certs } = await folderWithCertificates('tokenguard-http-gc-');
   const p = startCli(
-    ['--port', '0', '--host', '127.0.0.1', '--tls-cert', 'tls.crt', '--tls-key', 'tls.key', '--policies', SHIPPED_POLICIES, '--no-cluster', '--shutdown-delay', '0s'],
+    [
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--tls-cert',
+      'tls.crt',
+      '--tls-key',
+      'tls.key',
+      '--policies',
+      SHIPPED_POLICIES,
+      '--no-cluster',
+      '--shutdown-delay',
+      '0s',
+    ],
     dir,
-    { nodeFlags: [...start.nodeFlags, '--trace-gc'], env: start.nodeOptions ? { NODE_OPTIONS: start.nodeOptions } : {}, cgroup },
+    {
+      nodeFlags: [...start.nodeFlags, '--trace-gc'],
+      env: start.nodeOptions ? { NODE_OPTIONS: start.nodeOptions } : {},
+      cgroup,
+    },
   );
   const agent = new Agent({ keepAlive: true, ca: certs.caCert });
   try {
@@ -197,7 +269,11 @@ async function gcServing(
     expect(await p.exited).toEqual({ code: 0, signal: null });
     const traced = p.logs.map((l) => l.unparsed).filter((u): u is string => typeof u === 'string');
     expect(traced.some((l) => l.includes('Scavenge'))).toBe(true); // the trace is there at all
-    return { count: traced.filter((l) => l.includes('Mark-Compact')).length, scavenges: traced.filter((l) => l.includes('Scavenge')).length, reviews: answered };
+    return {
+      count: traced.filter((l) => l.includes('Mark-Compact')).length,
+      scavenges: traced.filter((l) => l.includes('Scavenge')).length,
+      reviews: answered,
+    };
   } finally {
     agent.destroy();
     if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
@@ -214,7 +290,10 @@ test(
     expect(asShipped).toMatchObject({ count: 0, reviews: 3000 });
     // Without the ENTRYPOINT's flags, the same start under the Deployment's heap cap runs one
     // while loading: the reason for the flag, checked so that this test can fail.
-    const plain = await gcServing({ nodeFlags: [], nodeOptions: shipped.nodeOptions }, { reviews: 3000, concurrency: 4 });
+    const plain = await gcServing(
+      { nodeFlags: [], nodeOptions: shipped.nodeOptions },
+      { reviews: 3000, concurrency: 4 },
+    );
     expect(plain.reviews).toBe(3000);
     expect(plain.count).toBeGreaterThan(0);
   },
@@ -229,7 +308,10 @@ test(
     try {
       const asShipped = await gcServing(shipped, { reviews: 20_000, concurrency: 50 }, cgroup);
       expect(asShipped).toMatchObject({ count: 0, reviews: 20_000 });
-      const withoutSemi = { ...shipped, nodeOptions: shipped.nodeOptions.replace(/--max-semi-space-size=\d+/, '').trim() };
+      const withoutSemi = {
+        ...shipped,
+        nodeOptions: shipped.nodeOptions.replace(/--max-semi-space-size=\d+/, '').trim(),
+      };
       expect(withoutSemi.nodeOptions).not.toBe(shipped.nodeOptions);
       const tiny = await gcServing(withoutSemi, { reviews: 20_000, concurrency: 50 }, cgroup);
       expect(tiny.reviews).toBe(20_000);

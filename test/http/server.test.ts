@@ -21,7 +21,9 @@ const TIMEOUT = 30_000;
 /** What the CLI path answers: the AdmissionReview, or the HTTP 400 the server must send. */
 async function expected(endpoint: Endpoint, body: unknown, policies: readonly TokenPolicy[], facts: FactsProvider) {
   const r = await handleReview(endpoint, body, { policies: () => policies, facts });
-  return r.ok ? { status: 200, body: r.outcome.review as unknown } : { status: 400, body: { error: r.message } as unknown };
+  return r.ok
+    ? { status: 200, body: r.outcome.review as unknown }
+    : { status: 400, body: { error: r.message } as unknown };
 }
 
 /** Realistic reviews built the way the API server sends them. */
@@ -32,13 +34,20 @@ function realisticReviews(): [string, JsonObject][] {
         apiVersion: 'v1',
         kind: 'Secret',
         type,
-        metadata: { name: 'ci-token', namespace: 'team-a', annotations: { 'kubernetes.io/service-account.name': 'ci' } },
+        metadata: {
+          name: 'ci-token',
+          namespace: 'team-a',
+          annotations: { 'kubernetes.io/service-account.name': 'ci' },
+        },
       },
       { kind: 'Secret', operation, name: 'ci-token' },
     );
   return [
     ['pod on CREATE', review(pod({ name: 'web' }))],
-    ['pod with init containers', review(pod({ name: 'job', initContainers: ['init'], containers: ['app', 'sidecar'] }))],
+    [
+      'pod with init containers',
+      review(pod({ name: 'job', initContainers: ['init'], containers: ['app', 'sidecar'] })),
+    ],
     ['pod opted in by annotation', review(pod({ name: 'ctl', annotations: { 'tokenguard.dev/api-access': 'true' } }))],
     ['pod with generateName', review(pod({ generateName: 'web-7d4b9-' }))],
     ['pod without the token plugin', review(pod({ name: 'plain', plugin: false }))],
@@ -46,7 +55,10 @@ function realisticReviews(): [string, JsonObject][] {
     ['pod dry run', review(pod({ name: 'dry' }), { dryRun: true })],
     ['pod UPDATE', review(pod({ name: 'web' }), { operation: 'UPDATE', oldObject: pod({ name: 'web' }) })],
     ['pod DELETE', review(null, { operation: 'DELETE', oldObject: pod({ name: 'web' }) })],
-    ['pod status subresource', review(pod({ name: 'web' }), { operation: 'UPDATE', subResource: 'status', oldObject: pod({ name: 'web' }) })],
+    [
+      'pod status subresource',
+      review(pod({ name: 'web' }), { operation: 'UPDATE', subResource: 'status', oldObject: pod({ name: 'web' }) }),
+    ],
     ['legacy token Secret CREATE', secret('kubernetes.io/service-account-token')],
     ['legacy token Secret UPDATE', secret('kubernetes.io/service-account-token', 'UPDATE')],
     ['Opaque Secret', secret('Opaque')],
@@ -79,7 +91,9 @@ describe('endpoints of the real server (shipped policies, no cluster)', () => {
     const r = await request({ port: s.port, path: '/metrics', ca: s.ca });
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
-    expect(r.body).toContain('tokenguard_admission_requests_total{endpoint="validate",kind="Secret",operation="CREATE",decision="denied"} 1');
+    expect(r.body).toContain(
+      'tokenguard_admission_requests_total{endpoint="validate",kind="Secret",operation="CREATE",decision="denied"} 1',
+    );
     expect(r.body).toContain('tokenguard_admission_duration_seconds_bucket{le="0.0005",endpoint="validate"}');
     expect(r.body).toContain('tokenguard_policies_loaded 4');
     expect(r.body).toContain('tokenguard_policy_last_reload_success 1');
@@ -88,14 +102,17 @@ describe('endpoints of the real server (shipped policies, no cluster)', () => {
     expect(r.body).toContain('process_cpu_user_seconds_total');
   });
 
-  test.each(realisticReviews())('%s: /mutate and /validate answer exactly what handleReview answers', async (_name, body) => {
-    for (const endpoint of ['mutate', 'validate'] as const) {
-      const r = await postReview({ port: s.port, ca: s.ca, endpoint, review: body });
-      const want = await expected(endpoint, body, policies, noFacts);
-      expect({ status: r.status, body: JSON.parse(r.body) }).toEqual(want);
-      expect(r.headers['content-type']).toBe('application/json');
-    }
-  });
+  test.each(realisticReviews())(
+    '%s: /mutate and /validate answer exactly what handleReview answers',
+    async (_name, body) => {
+      for (const endpoint of ['mutate', 'validate'] as const) {
+        const r = await postReview({ port: s.port, ca: s.ca, endpoint, review: body });
+        const want = await expected(endpoint, body, policies, noFacts);
+        expect({ status: r.status, body: JSON.parse(r.body) }).toEqual(want);
+        expect(r.headers['content-type']).toBe('application/json');
+      }
+    },
+  );
 
   test('the query string the API server adds (?timeout=10s) is accepted', async () => {
     const body = review(pod({ name: 'web' }), { uid: 'with-timeout' });
@@ -111,7 +128,13 @@ describe('endpoints of the real server (shipped policies, no cluster)', () => {
     try {
       const ports = new Set<number>();
       for (let i = 0; i < 20; i++) {
-        const r = await postReview({ port: s.port, ca: s.ca, agent, endpoint: 'mutate', review: review(pod({ name: `p${i}` }), { uid: `uid-${i}` }) });
+        const r = await postReview({
+          port: s.port,
+          ca: s.ca,
+          agent,
+          endpoint: 'mutate',
+          review: review(pod({ name: `p${i}` }), { uid: `uid-${i}` }),
+        });
         expect(r.status).toBe(200);
         expect(r.headers['keep-alive']).toBe('timeout=120');
         expect(JSON.parse(r.body).response.uid).toBe(`uid-${i}`);
@@ -139,10 +162,20 @@ describe('endpoints of the real server (shipped policies, no cluster)', () => {
     await expect(
       new Promise((resolve, reject) => {
         import('node:tls').then(({ connect }) => {
-          const socket = connect({ host: '127.0.0.1', port: s.port, ca: s.ca, servername: 'localhost', maxVersion: 'TLSv1.1', minVersion: 'TLSv1' }, () => {
-            socket.end();
-            resolve('connected');
-          });
+          const socket = connect(
+            {
+              host: '127.0.0.1',
+              port: s.port,
+              ca: s.ca,
+              servername: 'localhost',
+              maxVersion: 'TLSv1.1',
+              minVersion: 'TLSv1',
+            },
+            () => {
+              socket.end();
+              resolve('connected');
+            },
+          );
           socket.on('error', reject);
         });
       }),

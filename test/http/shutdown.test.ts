@@ -15,13 +15,25 @@ test(
     const s = await startTestServer({ shutdownDelayMs: 1500 });
     const agent = new Agent({ keepAlive: true, ca: s.ca });
     try {
-      const before = await postReview({ port: s.port, ca: s.ca, agent, endpoint: 'mutate', review: review(pod({ name: 'a' }), { uid: 'before' }) });
+      const before = await postReview({
+        port: s.port,
+        ca: s.ca,
+        agent,
+        endpoint: 'mutate',
+        review: review(pod({ name: 'a' }), { uid: 'before' }),
+      });
       expect(before.status).toBe(200);
       const closing = s.running.close();
       expect(s.running.readiness()).toEqual({ ready: false, reasons: ['shutting down'] });
       const ready = await request({ port: s.port, ca: s.ca, path: '/readyz' });
       expect(ready.status).toBe(503);
-      const during = await postReview({ port: s.port, ca: s.ca, agent, endpoint: 'mutate', review: review(pod({ name: 'b' }), { uid: 'during' }) });
+      const during = await postReview({
+        port: s.port,
+        ca: s.ca,
+        agent,
+        endpoint: 'mutate',
+        review: review(pod({ name: 'b' }), { uid: 'during' }),
+      });
       expect(during.status).toBe(200);
       expect(during.headers.connection).toBe('close');
       expect(await closing).toEqual({ forcedConnections: 0 });

@@ -16,7 +16,11 @@ const TIMEOUT = 120_000;
 function negotiate(port: number, args: string[]): Promise<string> {
   return new Promise((resolve) => {
     // stdin is /dev/null: s_client ends the connection once the handshake is done.
-    const child = spawn(OPENSSL as string, ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(
+      OPENSSL as string,
+      ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', ...args],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     let out = '';
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
@@ -37,7 +41,13 @@ async function allTls12Suites(): Promise<string[]> {
 const servers: Record<'ecdsa' | 'rsa', TestServer | undefined> = { ecdsa: undefined, rsa: undefined };
 beforeAll(async () => {
   servers.ecdsa = await startTestServer();
-  const rsa = await generateCertificates({ service: 'tokenguard', namespace: 'tokenguard-system', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], keyType: 'rsa-2048' });
+  const rsa = await generateCertificates({
+    service: 'tokenguard',
+    namespace: 'tokenguard-system',
+    dnsNames: ['localhost'],
+    ipAddresses: ['127.0.0.1'],
+    keyType: 'rsa-2048',
+  });
   servers.rsa = await startTestServer({ certs: rsa });
 }, TIMEOUT);
 afterAll(async () => {

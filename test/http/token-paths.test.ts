@@ -37,7 +37,20 @@ async function serve(args: string[]): Promise<Served> {
   let exit: Promise<number> = Promise.resolve(-1);
   const running = await new Promise<RunningServer>((resolve, reject) => {
     exit = runServeCommand(
-      ['--port', '0', '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--no-cluster', '--shutdown-delay', '0', ...args],
+      [
+        '--port',
+        '0',
+        '--host',
+        '127.0.0.1',
+        '--tls-cert',
+        join(dir, 'tls.crt'),
+        '--tls-key',
+        join(dir, 'tls.key'),
+        '--no-cluster',
+        '--shutdown-delay',
+        '0',
+        ...args,
+      ],
       { stdout: { write: () => true }, stderr: { write: (t: string) => reject(new Error(t)) } },
       { signals, logDestination: sink, onListening: resolve },
     );
@@ -64,18 +77,40 @@ function patchOf(response: JsonObject): { op: string; path: string; value?: unkn
 }
 
 /** A pod with a projected token volume of its own, mounted at `mountPath`. */
-function podWithToken(name: string, token: JsonObject, o: { mountPath?: string; plugin?: boolean; needsApi?: boolean } = {}): JsonObject {
-  const p = pod({ name: 'web', plugin: o.plugin ?? true, ...(o.needsApi ? { annotations: { 'tokenguard.dev/api-access': 'true' } } : {}) });
+function podWithToken(
+  name: string,
+  token: JsonObject,
+  o: { mountPath?: string; plugin?: boolean; needsApi?: boolean } = {},
+): JsonObject {
+  const p = pod({
+    name: 'web',
+    plugin: o.plugin ?? true,
+    ...(o.needsApi ? { annotations: { 'tokenguard.dev/api-access': 'true' } } : {}),
+  });
   const spec = p.spec as { volumes: JsonObject[]; containers: { volumeMounts: JsonObject[] }[] };
-  spec.volumes.unshift({ name, projected: { defaultMode: 420, sources: [{ serviceAccountToken: { path: 'token', ...token } }] } });
-  if (o.mountPath !== '') spec.containers[0]?.volumeMounts.push({ name, mountPath: o.mountPath ?? '/var/run/own', readOnly: true });
+  spec.volumes.unshift({
+    name,
+    projected: { defaultMode: 420, sources: [{ serviceAccountToken: { path: 'token', ...token } }] },
+  });
+  if (o.mountPath !== '')
+    spec.containers[0]?.volumeMounts.push({ name, mountPath: o.mountPath ?? '/var/run/own', readOnly: true });
   return p;
 }
 
 function tokenRequest(spec: JsonObject): JsonObject {
   return review(
-    { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', metadata: { name: 'default', namespace: 'team-a' }, spec },
-    { kind: 'TokenRequest', subResource: 'token', name: 'default', user: { username: 'alice@example.com', groups: ['system:authenticated'] } },
+    {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      metadata: { name: 'default', namespace: 'team-a' },
+      spec,
+    },
+    {
+      kind: 'TokenRequest',
+      subResource: 'token',
+      name: 'default',
+      user: { username: 'alice@example.com', groups: ['system:authenticated'] },
+    },
   );
 }
 
@@ -92,19 +127,33 @@ describe('shipped policies (tokenguard serve --no-cluster)', () => {
     const body = review(podWithToken('own-api', { expirationSeconds: 3607 }));
     const v = await answer(s, 'validate', body);
     expect(v.allowed).toBe(false);
-    expect((v.status as JsonObject).message).toBe('tokenguard: token-bounds/token-bounds: own-api: expirationSeconds 3607 (extended to 31536000 s) outside [600, 86400]');
+    expect((v.status as JsonObject).message).toBe(
+      'tokenguard: token-bounds/token-bounds: own-api: expirationSeconds 3607 (extended to 31536000 s) outside [600, 86400]',
+    );
     const m = await answer(s, 'mutate', body);
-    expect(patchOf(m)).toEqual([{ op: 'replace', path: '/spec/volumes/0/projected/sources/0/serviceAccountToken/expirationSeconds', value: 3606 }]);
-    expect((await answer(s, 'validate', review(podWithToken('own-api', { expirationSeconds: 3606 })))).allowed).toBe(true);
+    expect(patchOf(m)).toEqual([
+      { op: 'replace', path: '/spec/volumes/0/projected/sources/0/serviceAccountToken/expirationSeconds', value: 3606 },
+    ]);
+    expect((await answer(s, 'validate', review(podWithToken('own-api', { expirationSeconds: 3606 })))).allowed).toBe(
+      true,
+    );
   });
 
   test('2. a kube-api-access-* volume of 2^32 s at the API path is bounded; the plugin volume itself is not', async () => {
-    const body = review(podWithToken('kube-api-access-evil', { expirationSeconds: 4294967296 }, { mountPath: API_PATH, plugin: false }));
+    const body = review(
+      podWithToken('kube-api-access-evil', { expirationSeconds: 4294967296 }, { mountPath: API_PATH, plugin: false }),
+    );
     const v = await answer(s, 'validate', body);
     expect(v.allowed).toBe(false);
-    expect((v.status as JsonObject).message).toBe('tokenguard: token-bounds/token-bounds: kube-api-access-evil: expirationSeconds 4294967296 outside [600, 86400]');
+    expect((v.status as JsonObject).message).toBe(
+      'tokenguard: token-bounds/token-bounds: kube-api-access-evil: expirationSeconds 4294967296 outside [600, 86400]',
+    );
     expect(patchOf(await answer(s, 'mutate', body))).toEqual([
-      { op: 'replace', path: '/spec/volumes/0/projected/sources/0/serviceAccountToken/expirationSeconds', value: 86400 },
+      {
+        op: 'replace',
+        path: '/spec/volumes/0/projected/sources/0/serviceAccountToken/expirationSeconds',
+        value: 86400,
+      },
     ]);
     expect((await answer(s, 'validate', review(pod({ name: 'web' })))).allowed).toBe(true);
   });
@@ -115,10 +164,17 @@ describe('shipped policies (tokenguard serve --no-cluster)', () => {
     const v = await answer(s, 'validate', review(bad));
     expect(v).toMatchObject({
       allowed: false,
-      status: { code: 400, reason: 'BadRequest', message: 'tokenguard: malformed AdmissionReview: request.object.spec.volumes must be an array, not a string' },
+      status: {
+        code: 400,
+        reason: 'BadRequest',
+        message: 'tokenguard: malformed AdmissionReview: request.object.spec.volumes must be an array, not a string',
+      },
     });
     const m = await answer(s, 'mutate', review(bad));
-    expect(m).toMatchObject({ allowed: true, warnings: ['tokenguard: malformed AdmissionReview: request.object.spec.volumes must be an array, not a string'] });
+    expect(m).toMatchObject({
+      allowed: true,
+      warnings: ['tokenguard: malformed AdmissionReview: request.object.spec.volumes must be an array, not a string'],
+    });
     expect(m.patch).toBeUndefined();
     const badToken = podWithToken('own', { expirationSeconds: '4294967296' as unknown as number });
     expect(((await answer(s, 'validate', review(badToken))).status as JsonObject).message).toContain(
@@ -138,19 +194,45 @@ describe('strict policies: API audiences, unmounted volumes, ephemeral container
   });
 
   test('3. a token for https://kubernetes.default.svc.cluster.local in a pod that does not need the API is denied; a vault token is allowed', async () => {
-    const body = review(podWithToken('svc', { audience: 'https://kubernetes.default.svc.cluster.local', expirationSeconds: 3600 }, { plugin: false }));
+    const body = review(
+      podWithToken(
+        'svc',
+        { audience: 'https://kubernetes.default.svc.cluster.local', expirationSeconds: 3600 },
+        { plugin: false },
+      ),
+    );
     const v = await answer(s, 'validate', body);
-    expect((v.status as JsonObject).message).toBe('tokenguard: strict/automount: pod mounts API token svc but does not need API access');
+    expect((v.status as JsonObject).message).toBe(
+      'tokenguard: strict/automount: pod mounts API token svc but does not need API access',
+    );
     expect((await answer(s, 'mutate', body)).warnings).toEqual([
       'tokenguard: strict: not fixed: pod mounts API token svc (its own volume, not removed) but does not need API access',
     ]);
-    expect((await answer(s, 'validate', review(podWithToken('v', { audience: 'vault', expirationSeconds: 3600 }, { plugin: false })))).allowed).toBe(true);
+    expect(
+      (
+        await answer(
+          s,
+          'validate',
+          review(podWithToken('v', { audience: 'vault', expirationSeconds: 3600 }, { plugin: false })),
+        )
+      ).allowed,
+    ).toBe(true);
   });
 
   test('5. an API token volume no container mounts is denied; the pod that needs the API keeps it', async () => {
-    const v = await answer(s, 'validate', review(podWithToken('spare', { expirationSeconds: 3600 }, { mountPath: '', plugin: false })));
-    expect((v.status as JsonObject).message).toBe('tokenguard: strict/automount: pod has API token spare (no container mounts it yet) but does not need API access');
-    const ok = await answer(s, 'validate', review(podWithToken('spare', { expirationSeconds: 3600 }, { mountPath: '', plugin: false, needsApi: true })));
+    const v = await answer(
+      s,
+      'validate',
+      review(podWithToken('spare', { expirationSeconds: 3600 }, { mountPath: '', plugin: false })),
+    );
+    expect((v.status as JsonObject).message).toBe(
+      'tokenguard: strict/automount: pod has API token spare (no container mounts it yet) but does not need API access',
+    );
+    const ok = await answer(
+      s,
+      'validate',
+      review(podWithToken('spare', { expirationSeconds: 3600 }, { mountPath: '', plugin: false, needsApi: true })),
+    );
     expect(ok.allowed).toBe(true);
   });
 
@@ -158,42 +240,85 @@ describe('strict policies: API audiences, unmounted volumes, ephemeral container
     const before = pod({ name: 'web' });
     const debug = (mounts: JsonObject[]) => {
       const after = structuredClone(before);
-      (after.spec as JsonObject).ephemeralContainers = [{ name: 'debugger', image: 'busybox', targetContainerName: 'app', volumeMounts: mounts }];
+      (after.spec as JsonObject).ephemeralContainers = [
+        { name: 'debugger', image: 'busybox', targetContainerName: 'app', volumeMounts: mounts },
+      ];
       return review(after, { operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject: before, name: 'web' });
     };
-    const v = await answer(s, 'validate', debug([{ name: 'kube-api-access-x7k2p', mountPath: API_PATH, readOnly: true }]));
+    const v = await answer(
+      s,
+      'validate',
+      debug([{ name: 'kube-api-access-x7k2p', mountPath: API_PATH, readOnly: true }]),
+    );
     expect((v.status as JsonObject).message).toBe(
       'tokenguard: strict/ephemeral-token: ephemeral container debugger mounts API token kube-api-access-x7k2p, but the pod does not need API access',
     );
-    expect(await answer(s, 'mutate', debug([{ name: 'kube-api-access-x7k2p', mountPath: API_PATH }]))).toEqual({ uid: expect.any(String), allowed: true });
+    expect(await answer(s, 'mutate', debug([{ name: 'kube-api-access-x7k2p', mountPath: API_PATH }]))).toEqual({
+      uid: expect.any(String),
+      allowed: true,
+    });
     expect((await answer(s, 'validate', debug([]))).allowed).toBe(true);
   });
 });
 
 describe('TokenRequests (allowedAudiences [vault], maximum 7200 s) and --api-audience', () => {
   test(
-    '1 and 4. without --api-audience: the defaulted audience is allowed, a pod-bound 3607 s request denied; with it, the cluster\'s issuer is the API audience',
+    "1 and 4. without --api-audience: the defaulted audience is allowed, a pod-bound 3607 s request denied; with it, the cluster's issuer is the API audience",
     async () => {
-      const pod3607 = { expirationSeconds: 3607, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'web', uid: 'u' } };
+      const pod3607 = {
+        expirationSeconds: 3607,
+        boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'web', uid: 'u' },
+      };
       const eks = 'https://oidc.eks.eu-west-1.amazonaws.com/id/ABC';
       const plain = await serve(['--policies', TOKEN_REQUESTS]);
       try {
-        expect((await answer(plain, 'validate', tokenRequest({ audiences: ['https://kubernetes.default.svc'], expirationSeconds: 3600 }))).allowed).toBe(true);
-        const long = await answer(plain, 'validate', tokenRequest({ audiences: ['https://kubernetes.default.svc'], ...pod3607 }));
+        expect(
+          (
+            await answer(
+              plain,
+              'validate',
+              tokenRequest({ audiences: ['https://kubernetes.default.svc'], expirationSeconds: 3600 }),
+            )
+          ).allowed,
+        ).toBe(true);
+        const long = await answer(
+          plain,
+          'validate',
+          tokenRequest({ audiences: ['https://kubernetes.default.svc'], ...pod3607 }),
+        );
         expect((long.status as JsonObject).message).toBe(
           'tokenguard: token-requests-vault/token-request: requested expirationSeconds 3607 (extended to 31536000 s) exceeds the maximum 7200',
         );
-        expect((await answer(plain, 'validate', tokenRequest({ audiences: [eks], expirationSeconds: 3600 }))).allowed).toBe(false);
+        expect(
+          (await answer(plain, 'validate', tokenRequest({ audiences: [eks], expirationSeconds: 3600 }))).allowed,
+        ).toBe(false);
       } finally {
         expect(await plain.stop()).toBe(0);
       }
-      const configured = await serve(['--policies', TOKEN_REQUESTS, '--api-audience', 'https://oidc.eks.*.amazonaws.com/id/*']);
+      const configured = await serve([
+        '--policies',
+        TOKEN_REQUESTS,
+        '--api-audience',
+        'https://oidc.eks.*.amazonaws.com/id/*',
+      ]);
       try {
         expect(configured.sink.lines().some((l) => l.event === 'api-audiences')).toBe(true);
-        expect((await answer(configured, 'validate', tokenRequest({ audiences: [eks], expirationSeconds: 3600 }))).allowed).toBe(true);
-        expect((await answer(configured, 'validate', tokenRequest({ audiences: [eks], ...pod3607 }))).allowed).toBe(false);
+        expect(
+          (await answer(configured, 'validate', tokenRequest({ audiences: [eks], expirationSeconds: 3600 }))).allowed,
+        ).toBe(true);
+        expect((await answer(configured, 'validate', tokenRequest({ audiences: [eks], ...pod3607 }))).allowed).toBe(
+          false,
+        );
         // The defaults no longer apply: that audience is now someone else's.
-        expect((await answer(configured, 'validate', tokenRequest({ audiences: ['https://kubernetes.default.svc'], expirationSeconds: 3600 }))).allowed).toBe(false);
+        expect(
+          (
+            await answer(
+              configured,
+              'validate',
+              tokenRequest({ audiences: ['https://kubernetes.default.svc'], expirationSeconds: 3600 }),
+            )
+          ).allowed,
+        ).toBe(false);
       } finally {
         expect(await configured.stop()).toBe(0);
       }

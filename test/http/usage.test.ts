@@ -67,8 +67,25 @@ test(
     const server = await new Promise<RunningServer>((resolve) => {
       done = runServeCommand(
         [
-          ...['--port', '0', '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key')],
-          ...['--policies', join(dir, 'policies'), '--no-cluster', '--shutdown-delay', '0', '--usage', join(dir, 'usage', 'usage.yaml')],
+          ...[
+            '--port',
+            '0',
+            '--host',
+            '127.0.0.1',
+            '--tls-cert',
+            join(dir, 'tls.crt'),
+            '--tls-key',
+            join(dir, 'tls.key'),
+          ],
+          ...[
+            '--policies',
+            join(dir, 'policies'),
+            '--no-cluster',
+            '--shutdown-delay',
+            '0',
+            '--usage',
+            join(dir, 'usage', 'usage.yaml'),
+          ],
         ],
         io(),
         { signals, logDestination: sink, onListening: resolve },
@@ -94,7 +111,15 @@ test(
     // A broken file: refused, logged with its field, the last good facts stay in force.
     volume.swap({ 'usage.yaml': usage(undefined).replace('requests: 4', 'requests: -4') });
     await until('failed reload', () => loads('failure') === 1);
-    expect(sink.lines().some((l) => l.event === 'usage-error' && String(l.error).includes('spec.serviceAccounts[0].requests: must be a whole number'))).toBe(true);
+    expect(
+      sink
+        .lines()
+        .some(
+          (l) =>
+            l.event === 'usage-error' &&
+            String(l.error).includes('spec.serviceAccounts[0].requests: must be a whole number'),
+        ),
+    ).toBe(true);
     expect((await mutate()).patch).toBeDefined();
 
     signals.emit('SIGTERM');
@@ -108,10 +133,27 @@ test('an invalid --usage file fails start-up with exit 2 and every error named',
   const certs = await makeCertificates();
   writeFileSync(join(dir, 'tls.crt'), certs.cert);
   writeFileSync(join(dir, 'tls.key'), certs.key);
-  writeFileSync(join(dir, 'usage.yaml'), 'apiVersion: tokenguard.dev/v1alpha1\nkind: TokenUsage\nspec:\n  window: {from: yesterday}\n');
+  writeFileSync(
+    join(dir, 'usage.yaml'),
+    'apiVersion: tokenguard.dev/v1alpha1\nkind: TokenUsage\nspec:\n  window: {from: yesterday}\n',
+  );
   const o = io();
-  const args = ['--port', '0', '--host', '127.0.0.1', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--no-cluster', '--usage', join(dir, 'usage.yaml')];
+  const args = [
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--tls-cert',
+    join(dir, 'tls.crt'),
+    '--tls-key',
+    join(dir, 'tls.key'),
+    '--no-cluster',
+    '--usage',
+    join(dir, 'usage.yaml'),
+  ];
   const code = await runServeCommand(args, o, { logDestination: new LogSink() });
   expect(code).toBe(2);
-  expect(o.err()).toBe(`tokenguard serve: --usage ${join(dir, 'usage.yaml')} is invalid:\n  ${join(dir, 'usage.yaml')}:1: spec.window.from: must be an RFC 3339 time such as 2026-01-31T12:00:00Z\n`);
+  expect(o.err()).toBe(
+    `tokenguard serve: --usage ${join(dir, 'usage.yaml')} is invalid:\n  ${join(dir, 'usage.yaml')}:1: spec.window.from: must be an RFC 3339 time such as 2026-01-31T12:00:00Z\n`,
+  );
 });

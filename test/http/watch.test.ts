@@ -32,7 +32,12 @@ function changeCounter() {
 test('the folder watch alone notices a ConfigMap-style swap (poll effectively off)', async () => {
   const vol = new VolumeDir(tempDir('watch'), { 'a.yaml': 'one' });
   const c = changeCounter();
-  const w = watchForChanges({ dirs: [vol.dir], fingerprint: () => contentFingerprint([vol.dir]), onChange: c.onChange, pollIntervalMs: 3_600_000 });
+  const w = watchForChanges({
+    dirs: [vol.dir],
+    fingerprint: () => contentFingerprint([vol.dir]),
+    onChange: c.onChange,
+    pollIntervalMs: 3_600_000,
+  });
   try {
     const next = c.next();
     vol.swap({ 'a.yaml': 'two' });
@@ -87,14 +92,21 @@ test('the fingerprint follows the visible files through ..data and ignores dot e
   expect(contentFingerprint([vol.dir])).toBe(first);
   vol.swap({ 'a.yaml': 'one', 'b.yaml': 'y' });
   expect(contentFingerprint([vol.dir])).not.toBe(first);
-  expect(contentFingerprint([join(vol.dir, 'missing.yaml')])).not.toBe(contentFingerprint([join(vol.dir, 'other-missing.yaml')]));
+  expect(contentFingerprint([join(vol.dir, 'missing.yaml')])).not.toBe(
+    contentFingerprint([join(vol.dir, 'other-missing.yaml')]),
+  );
 });
 
 test('a missing folder is no error: the poll notices when it appears', async () => {
   const base = tempDir('later');
   const dir = join(base, 'policies');
   const c = changeCounter();
-  const w = watchForChanges({ dirs: [dir], fingerprint: () => contentFingerprint([dir]), onChange: c.onChange, pollIntervalMs: 20 });
+  const w = watchForChanges({
+    dirs: [dir],
+    fingerprint: () => contentFingerprint([dir]),
+    onChange: c.onChange,
+    pollIntervalMs: 20,
+  });
   try {
     const next = c.next();
     new VolumeDir(dir, { 'p.yaml': 'content' });

@@ -12,9 +12,22 @@ const RUNS = Number(process.env.PROPERTY_RUNS ?? 300);
 const name = fc.constantFrom('app', 'web', 'sidecar', 'init', 'proxy', 'worker');
 const audience = fc.constantFrom('vault', 'sts.amazonaws.com', 'evil', 'api');
 /** A user token's audience: also none, or the API server's own, spelled out (both API tokens). */
-const tokenAudience = fc.constantFrom<string | undefined>('vault', 'sts.amazonaws.com', 'evil', 'api', undefined, 'https://kubernetes.default.svc.cluster.local');
+const tokenAudience = fc.constantFrom<string | undefined>(
+  'vault',
+  'sts.amazonaws.com',
+  'evil',
+  'api',
+  undefined,
+  'https://kubernetes.default.svc.cluster.local',
+);
 const expiration = fc.constantFrom(undefined, 600, 1200, 3600, 3607, 7200, 86400, 604800);
-const mountPath = fc.constantFrom('/var/run/secrets/tokens/vault', '/vault', '/sts', '/data', '/var/run/secrets/eks.amazonaws.com/serviceaccount');
+const mountPath = fc.constantFrom(
+  '/var/run/secrets/tokens/vault',
+  '/vault',
+  '/sts',
+  '/data',
+  '/var/run/secrets/eks.amazonaws.com/serviceaccount',
+);
 
 /** A pod as the API server hands it over: the plugin's token volume and mounts, user volumes, unknown future fields. */
 const podArb = fc
@@ -27,7 +40,14 @@ const podArb = fc
     annotate: fc.constantFrom(undefined, 'true', 'false'),
     labels: fc.constantFrom({}, { app: 'web' }),
     tokens: fc.array(
-      fc.record({ audience: tokenAudience, expiration, mountPath, container: fc.nat(3), mounted: fc.constantFrom(true, true, false), lookalike: fc.boolean() }),
+      fc.record({
+        audience: tokenAudience,
+        expiration,
+        mountPath,
+        container: fc.nat(3),
+        mounted: fc.constantFrom(true, true, false),
+        lookalike: fc.boolean(),
+      }),
       { maxLength: 3 },
     ),
     // The plugin's token as the plugin wrote it, or as an earlier apiTokenExpirationSeconds left it.
@@ -36,12 +56,17 @@ const podArb = fc
   })
   .map((o) => {
     const vol = apiTokenVolume('b4z9q');
-    ((vol.projected as { sources: { serviceAccountToken?: JsonObject }[] }).sources[0]?.serviceAccountToken as JsonObject).expirationSeconds = o.pluginExpiration;
+    (
+      (vol.projected as { sources: { serviceAccountToken?: JsonObject }[] }).sources[0]
+        ?.serviceAccountToken as JsonObject
+    ).expirationSeconds = o.pluginExpiration;
     const volumes: JsonObject[] = [];
     const container = (n: string): JsonObject => ({
       name: n,
       image: 'registry.example/app:1',
-      volumeMounts: o.plugin ? [{ name: vol.name as string, readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }] : [],
+      volumeMounts: o.plugin
+        ? [{ name: vol.name as string, readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }]
+        : [],
       ...(o.future ? { futureContainerField: { keep: 'me' } } : {}),
     });
     const containers = o.containers.map(container);
@@ -49,12 +74,17 @@ const podArb = fc
     o.tokens.forEach((t, i) => {
       // A volume of the author's under the plugin's prefix (without the plugin, which would reuse it).
       const volumeName = t.lookalike && !o.plugin ? `kube-api-access-mine${i}` : `user-token-${i}`;
-      const token = { ...(t.audience !== undefined ? { audience: t.audience } : {}), path: 'token', ...(t.expiration ? { expirationSeconds: t.expiration } : {}) };
+      const token = {
+        ...(t.audience !== undefined ? { audience: t.audience } : {}),
+        path: 'token',
+        ...(t.expiration ? { expirationSeconds: t.expiration } : {}),
+      };
       volumes.push({ name: volumeName, projected: { sources: [{ serviceAccountToken: token }] } });
       if (!t.mounted) return;
       const c = containers[t.container % containers.length] as JsonObject;
       const mounts = c.volumeMounts as JsonObject[];
-      if (!mounts.some((m) => m.mountPath === t.mountPath)) mounts.push({ name: volumeName, mountPath: t.mountPath, readOnly: true });
+      if (!mounts.some((m) => m.mountPath === t.mountPath))
+        mounts.push({ name: volumeName, mountPath: t.mountPath, readOnly: true });
     });
     if (o.plugin) volumes.push(vol);
     const spec: JsonObject = {
@@ -124,27 +154,48 @@ const specArb: fc.Arbitrary<TokenPolicySpec> = fc
     },
   }));
 
-const policiesArb = fc.uniqueArray(fc.record({ name: fc.constantFrom('alpha', 'beta', 'gamma', 'delta'), spec: specArb }), {
-  minLength: 1,
-  maxLength: 3,
-  selector: (p) => p.name,
-}).map((ps) => ps.map((p, i): TokenPolicy => ({ ...p, source: { file: 'gen.yaml', document: i + 1 } })));
+const policiesArb = fc
+  .uniqueArray(fc.record({ name: fc.constantFrom('alpha', 'beta', 'gamma', 'delta'), spec: specArb }), {
+    minLength: 1,
+    maxLength: 3,
+    selector: (p) => p.name,
+  })
+  .map((ps) => ps.map((p, i): TokenPolicy => ({ ...p, source: { file: 'gen.yaml', document: i + 1 } })));
 
 const factsArb = fc.record({ bound: fc.constantFrom(undefined, true, false), saAnnotated: fc.boolean() });
 
-async function run(endpoint: 'mutate' | 'validate', object: JsonObject, policies: readonly TokenPolicy[], f: { bound?: boolean | undefined; saAnnotated: boolean }) {
+async function run(
+  endpoint: 'mutate' | 'validate',
+  object: JsonObject,
+  policies: readonly TokenPolicy[],
+  f: { bound?: boolean | undefined; saAnnotated: boolean },
+) {
   const sa = (object.spec as JsonObject).serviceAccountName as string;
   const objects: JsonObject[] = [
-    { kind: 'ServiceAccount', apiVersion: 'v1', metadata: { name: sa, namespace: 'team-a', ...(f.saAnnotated ? { annotations: { 'tokenguard.dev/api-access': 'true' } } : {}) } },
+    {
+      kind: 'ServiceAccount',
+      apiVersion: 'v1',
+      metadata: {
+        name: sa,
+        namespace: 'team-a',
+        ...(f.saAnnotated ? { annotations: { 'tokenguard.dev/api-access': 'true' } } : {}),
+      },
+    },
   ];
-  if (f.bound) objects.push({ kind: 'RoleBinding', metadata: { name: 'rb', namespace: 'team-a' }, subjects: [{ kind: 'ServiceAccount', name: sa }] });
+  if (f.bound)
+    objects.push({
+      kind: 'RoleBinding',
+      metadata: { name: 'rb', namespace: 'team-a' },
+      subjects: [{ kind: 'ServiceAccount', name: sa }],
+    });
   const facts = staticFacts(objects, { bindingsComplete: f.bound === false });
   const r = await handleReview(endpoint, review(object), { policies: () => policies, facts });
   if (!r.ok) throw new Error(r.message);
   return r.outcome.review.response;
 }
 
-const patchOf = (res: { patch?: string }) => (res.patch ? (JSON.parse(Buffer.from(res.patch, 'base64').toString()) as fastJsonPatch.Operation[]) : []);
+const patchOf = (res: { patch?: string }) =>
+  res.patch ? (JSON.parse(Buffer.from(res.patch, 'base64').toString()) as fastJsonPatch.Operation[]) : [];
 
 test('mutation: the patch applies, the pod stays valid, unknown fields survive, a second pass changes nothing, validation admits the result', async () => {
   await fc.assert(
@@ -187,7 +238,10 @@ test('the answer does not depend on the order of policies', async () => {
 /** Injections with distinct volume names and mount paths, as the policy validator demands within a policy. */
 function distinctInjections(policies: readonly TokenPolicy[]): boolean {
   const all = policies.flatMap((p) => p.spec.projectedTokens?.inject ?? []);
-  return new Set(all.map((i) => i.mountPath)).size === all.length && new Set(all.map((i) => i.volumeName)).size === all.length;
+  return (
+    new Set(all.map((i) => i.mountPath)).size === all.length &&
+    new Set(all.map((i) => i.volumeName)).size === all.length
+  );
 }
 
 test('validation is at least as strict as mutation promises: what mutate cannot fix, validate denies (Enforce)', async () => {
@@ -207,12 +261,16 @@ test('validation is at least as strict as mutation promises: what mutate cannot 
 
 test('hostile JSON never throws: any value as request.object is answered with the uid', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.jsonValue({ maxDepth: 6 }), fc.constantFrom('mutate', 'validate') as fc.Arbitrary<'mutate' | 'validate'>, async (value, endpoint) => {
-      const body = review(null);
-      (body.request as JsonObject).object = value as JsonObject;
-      const r = await handleReview(endpoint, body, { policies: () => [], facts: staticFacts([]) });
-      expect(r.ok && r.outcome.review.response.uid).toBe('705ab4f5-6393-11e8-b7cc-42010a800002');
-    }),
+    fc.asyncProperty(
+      fc.jsonValue({ maxDepth: 6 }),
+      fc.constantFrom('mutate', 'validate') as fc.Arbitrary<'mutate' | 'validate'>,
+      async (value, endpoint) => {
+        const body = review(null);
+        (body.request as JsonObject).object = value as JsonObject;
+        const r = await handleReview(endpoint, body, { policies: () => [], facts: staticFacts([]) });
+        expect(r.ok && r.outcome.review.response.uid).toBe('705ab4f5-6393-11e8-b7cc-42010a800002');
+      },
+    ),
     { numRuns: RUNS },
   );
 });

@@ -19,7 +19,10 @@ const isPlaceholder = (tag: string) => tag === 'TAG' || /^"?\$/.test(tag);
 
 /** The text files users read or run (tracked or new, not ignored): everything but tests, benchmarks and lockfiles. */
 function files(): string[] {
-  const out = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  const out = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+  });
   return out
     .split('\n')
     .filter((f) => f && /(\.(md|ya?ml|json|ts|mjs|sh|tpl|txt)|Dockerfile|Kustomization|\/run)$/.test(f))
@@ -49,7 +52,9 @@ function scan(pattern: RegExp): Hit[] {
 }
 
 test('every ghcr.io name is the image or the chart repository', () => {
-  const stray = scan(/ghcr\.io\/[\w.-]+(?:\/[\w.-]+)*/g).filter((h) => h.text !== IMAGE && h.text !== CHART && h.text !== `${CHART}/tokenguard`);
+  const stray = scan(/ghcr\.io\/[\w.-]+(?:\/[\w.-]+)*/g).filter(
+    (h) => h.text !== IMAGE && h.text !== CHART && h.text !== `${CHART}/tokenguard`,
+  );
   expect(stray).toEqual([]);
 });
 
@@ -61,18 +66,37 @@ test(`the image's tag, where one is given, is ${VERSION} (package.json) or a pla
 });
 
 test('no other image name for tokenguard: no bare `image: tokenguard`, no other registry, kustomize edit set image for the published name', () => {
-  const bare = [...scan(/image:\s*["']?tokenguard(?::[\w.-]+)?["']?\s*$/g), ...scan(/set image (?!ghcr\.io\/tokenguard\/tokenguard=)\S+=\S*/g)];
-  const otherRegistry = scan(/\b(?:docker\.io|quay\.io|gcr\.io|registry\.k8s\.io|[\w-]+\.azurecr\.io|[\w.-]+\.amazonaws\.com)\/[\w.-]*\/?tokenguard\b/g);
+  const bare = [
+    ...scan(/image:\s*["']?tokenguard(?::[\w.-]+)?["']?\s*$/g),
+    ...scan(/set image (?!ghcr\.io\/tokenguard\/tokenguard=)\S+=\S*/g),
+  ];
+  const otherRegistry = scan(
+    /\b(?:docker\.io|quay\.io|gcr\.io|registry\.k8s\.io|[\w-]+\.azurecr\.io|[\w.-]+\.amazonaws\.com)\/[\w.-]*\/?tokenguard\b/g,
+  );
   expect({ bare, otherRegistry }).toEqual({ bare: [], otherRegistry: [] });
 });
 
 test('deploy/, the chart, the Actions example and the release workflow agree on the image', () => {
-  const values = parse(readFileSync(join(REPO_ROOT, 'charts/tokenguard/values.yaml'), 'utf8')) as { image: { repository: string } };
+  const values = parse(readFileSync(join(REPO_ROOT, 'charts/tokenguard/values.yaml'), 'utf8')) as {
+    image: { repository: string };
+  };
   const chart = parse(readFileSync(join(REPO_ROOT, 'charts/tokenguard/Chart.yaml'), 'utf8')) as { appVersion: string };
-  const workflow = parse(readFileSync(join(REPO_ROOT, '.github/workflows/release.yaml'), 'utf8')) as { env: Record<string, string> };
-  const deployment = /^\s+image: (\S+)$/m.exec(readFileSync(join(REPO_ROOT, 'deploy/base/deployment.yaml'), 'utf8'))?.[1];
-  const example = /TOKENGUARD_IMAGE: (\S+)/.exec(readFileSync(join(REPO_ROOT, 'examples/github-actions.yaml'), 'utf8'))?.[1];
-  expect({ values: values.image.repository, appVersion: chart.appVersion, workflow: workflow.env.IMAGE, deployment, example }).toEqual({
+  const workflow = parse(readFileSync(join(REPO_ROOT, '.github/workflows/release.yaml'), 'utf8')) as {
+    env: Record<string, string>;
+  };
+  const deployment = /^\s+image: (\S+)$/m.exec(
+    readFileSync(join(REPO_ROOT, 'deploy/base/deployment.yaml'), 'utf8'),
+  )?.[1];
+  const example = /TOKENGUARD_IMAGE: (\S+)/.exec(
+    readFileSync(join(REPO_ROOT, 'examples/github-actions.yaml'), 'utf8'),
+  )?.[1];
+  expect({
+    values: values.image.repository,
+    appVersion: chart.appVersion,
+    workflow: workflow.env.IMAGE,
+    deployment,
+    example,
+  }).toEqual({
     values: IMAGE,
     appVersion: VERSION,
     workflow: IMAGE,

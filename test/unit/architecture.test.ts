@@ -10,7 +10,10 @@ function sources(dir: string): string[] {
 
 function imports(file: string): { spec: string; typeOnly: boolean }[] {
   const text = readFileSync(file, 'utf8');
-  return [...text.matchAll(/^\s*(import|export)\s+(type\s+)?[^'"]*?from\s+'([^']+)'/gm)].map((m) => ({ spec: m[3] as string, typeOnly: Boolean(m[2]) }));
+  return [...text.matchAll(/^\s*(import|export)\s+(type\s+)?[^'"]*?from\s+'([^']+)'/gm)].map((m) => ({
+    spec: m[3] as string,
+    typeOnly: Boolean(m[2]),
+  }));
 }
 
 /** The file a relative import names (`./x.js` is `x.ts` on disk), or undefined for a package or `node:` module. */
@@ -33,7 +36,13 @@ const rel = (file: string) => relative(REPO, file);
 const GROUND = ['json.ts', 'glob.ts', 'constants.ts', 'duration.ts'].map((f) => join(SRC, f));
 
 test('the ground files exist and import nothing of src/', () => {
-  const offending = GROUND.flatMap((file) => (existsSync(file) ? imports(file).filter(({ spec }) => spec.startsWith('.')).map(({ spec }) => `${rel(file)} imports ${spec}`) : [`${rel(file)} is missing`]));
+  const offending = GROUND.flatMap((file) =>
+    existsSync(file)
+      ? imports(file)
+          .filter(({ spec }) => spec.startsWith('.'))
+          .map(({ spec }) => `${rel(file)} imports ${spec}`)
+      : [`${rel(file)} is missing`],
+  );
   expect(offending).toEqual([]);
 });
 
@@ -54,11 +63,15 @@ test('src/engine imports, of src/, only itself, the ground files and src/policy/
 });
 
 test('src/engine and src/policy (except load.ts) use no clock, randomness, environment or console', () => {
-  const pure = [...sources(join(SRC, 'engine')), ...sources(join(SRC, 'policy')).filter((f) => !/load\.ts$|write-schema\.ts$/.test(f))];
+  const pure = [
+    ...sources(join(SRC, 'engine')),
+    ...sources(join(SRC, 'policy')).filter((f) => !/load\.ts$|write-schema\.ts$/.test(f)),
+  ];
   const offending: string[] = [];
   for (const file of pure) {
     for (const { spec } of imports(file)) {
-      if (spec.startsWith('node:') || ['express', 'pino', 'prom-client', '@kubernetes/client-node'].includes(spec)) offending.push(`${rel(file)} imports ${spec}`);
+      if (spec.startsWith('node:') || ['express', 'pino', 'prom-client', '@kubernetes/client-node'].includes(spec))
+        offending.push(`${rel(file)} imports ${spec}`);
     }
     const text = readFileSync(file, 'utf8');
     for (const banned of ['Date.now(', 'new Date(', 'Math.random(', 'process.env', 'console.']) {
@@ -92,14 +105,26 @@ const NO_IO_PACKAGES = ['fast-json-patch', 'yaml', '@bufbuild/cel', '@bufbuild/c
 
 test('src/admission, src/dryrun and src/export do no I/O, through anything they import: no file system, network, process, clock or console', () => {
   const offending = new Set<string>();
-  for (const start of [...sources(join(SRC, 'admission')), ...sources(join(SRC, 'dryrun')), ...sources(join(SRC, 'export'))]) {
+  for (const start of [
+    ...sources(join(SRC, 'admission')),
+    ...sources(join(SRC, 'dryrun')),
+    ...sources(join(SRC, 'export')),
+  ]) {
     for (const [file, external] of closure(start)) {
       for (const spec of external) {
         const ok = spec.startsWith('node:') ? NO_IO_NODE.includes(spec) : NO_IO_PACKAGES.includes(spec);
         if (!ok) offending.add(`${rel(start)} reaches ${rel(file)}, which imports ${spec}`);
       }
       const text = code(file);
-      for (const banned of ['process.', 'console.', 'fetch(', 'Date.now(', 'new Date(', 'setTimeout(', 'setInterval(']) {
+      for (const banned of [
+        'process.',
+        'console.',
+        'fetch(',
+        'Date.now(',
+        'new Date(',
+        'setTimeout(',
+        'setInterval(',
+      ]) {
         if (text.includes(banned)) offending.add(`${rel(start)} reaches ${rel(file)}, which uses ${banned}`);
       }
     }
@@ -110,7 +135,9 @@ test('src/admission, src/dryrun and src/export do no I/O, through anything they 
 // Library internals change in minor releases without notice: only packages' public entry points.
 test('no file imports a path inside pino/ or prom-client/, statically, dynamically or with require', () => {
   const files = ['src', 'test', 'bench'].flatMap((d) => sources(join(REPO, d)));
-  const offending = files.filter((file) => /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*)['"`](?:pino|prom-client)\//.test(readFileSync(file, 'utf8')));
+  const offending = files.filter((file) =>
+    /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*)['"`](?:pino|prom-client)\//.test(readFileSync(file, 'utf8')),
+  );
   expect(offending.map(rel)).toEqual([]);
 });
 
@@ -118,7 +145,9 @@ test('no file imports a path inside pino/ or prom-client/, statically, dynamical
 // serve path talks to the API server through src/kube instead. Tests and benchmarks may still use it.
 test('nothing under src/ imports @kubernetes/client-node, statically or dynamically', () => {
   const offending = sources(SRC).filter((file) =>
-    /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"]@kubernetes\/client-node(?:\/[^'"]*)?['"]/m.test(readFileSync(file, 'utf8')),
+    /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"]@kubernetes\/client-node(?:\/[^'"]*)?['"]/m.test(
+      readFileSync(file, 'utf8'),
+    ),
   );
   expect(offending.map(rel)).toEqual([]);
 });
@@ -145,8 +174,10 @@ test('src/scan: pure except collect.ts and apply.ts', () => {
   for (const file of sources(join(REPO, 'src', 'scan'))) {
     if (io.has(file.split('/').pop() ?? '')) continue;
     for (const { spec, typeOnly } of imports(file)) {
-      if (spec.startsWith('node:') || ['express', 'pino', 'prom-client', '@kubernetes/client-node'].includes(spec)) offending.push(`${relative(REPO, file)} imports ${spec}`);
-      if (!typeOnly && /\.\.\/(server|kube)\/|\.\/(collect|apply)\.js$/.test(spec)) offending.push(`${relative(REPO, file)} imports ${spec}`);
+      if (spec.startsWith('node:') || ['express', 'pino', 'prom-client', '@kubernetes/client-node'].includes(spec))
+        offending.push(`${relative(REPO, file)} imports ${spec}`);
+      if (!typeOnly && /\.\.\/(server|kube)\/|\.\/(collect|apply)\.js$/.test(spec))
+        offending.push(`${relative(REPO, file)} imports ${spec}`);
     }
     const text = readFileSync(file, 'utf8');
     for (const banned of ['Date.now(', 'new Date()', 'Math.random(', 'process.', 'console.', 'performance.']) {

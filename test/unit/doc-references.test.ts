@@ -29,7 +29,9 @@ function headings(file: string): Set<string> {
 /** `docs/x.md "A", "B"`, `docs/x.md, "A"`, and in docs/ itself `[x.md](x.md), "A"`: the file and the sections. */
 function references(text: string, inDocs: boolean): { file: string; sections: string[] }[] {
   const out: { file: string; sections: string[] }[] = [];
-  const pattern = inDocs ? /(?:docs\/|\]\()([a-z0-9-]+\.md)\)?((?:,? "[^"\n]+")*)/g : /docs\/([a-z0-9-]+\.md)((?:,? "[^"\n]+")*)/g;
+  const pattern = inDocs
+    ? /(?:docs\/|\]\()([a-z0-9-]+\.md)\)?((?:,? "[^"\n]+")*)/g
+    : /docs\/([a-z0-9-]+\.md)((?:,? "[^"\n]+")*)/g;
   for (const m of text.matchAll(pattern)) {
     out.push({ file: m[1] as string, sections: [...(m[2] ?? '').matchAll(/"([^"\n]+)"/g)].map((s) => s[1] as string) });
   }
@@ -50,7 +52,8 @@ test('every docs/ file and section cited exists', () => {
       }
       const h = cache.get(target) ?? headings(target);
       cache.set(target, h);
-      for (const s of ref.sections) if (!h.has(s)) missing.push(`${relative(REPO, file)}: docs/${ref.file} has no section "${s}"`);
+      for (const s of ref.sections)
+        if (!h.has(s)) missing.push(`${relative(REPO, file)}: docs/${ref.file} has no section "${s}"`);
     }
   }
   expect(missing).toEqual([]);
@@ -59,6 +62,8 @@ test('every docs/ file and section cited exists', () => {
 test('nothing cites notes that are not in the repository', () => {
   const offending = cited
     .map((f) => relative(REPO, f))
-    .filter((f) => /KUBERNETES-FACTS|RELIABILITY-NOTES|PRODUCT\.md|\bfacts? \d+\.\d+/.test(readFileSync(join(REPO, f), 'utf8')));
+    .filter((f) =>
+      /KUBERNETES-FACTS|RELIABILITY-NOTES|PRODUCT\.md|\bfacts? \d+\.\d+/.test(readFileSync(join(REPO, f), 'utf8')),
+    );
   expect(offending).toEqual([]);
 });

@@ -27,7 +27,10 @@ function churn(): number {
 function observedEntryTypes(fn: () => void): string[] {
   const original = PerformanceObserver.prototype.observe;
   const types: string[] = [];
-  PerformanceObserver.prototype.observe = function (this: PerformanceObserver, options: Parameters<PerformanceObserver['observe']>[0]) {
+  PerformanceObserver.prototype.observe = function (
+    this: PerformanceObserver,
+    options: Parameters<PerformanceObserver['observe']>[0],
+  ) {
     const o = options as { entryTypes?: readonly string[]; type?: string };
     types.push(...(o.entryTypes ?? []), ...(o.type ? [o.type] : []));
     return original.call(this, options);
@@ -84,7 +87,9 @@ describe('process and Node.js metrics', () => {
     expect(value('process_start_time_seconds')).toBeCloseTo(Date.now() / 1000 - process.uptime(), -1);
     expect(value('nodejs_heap_space_size_used_bytes\\{space="old"\\}')).toBeGreaterThan(0);
     expect(value('process_open_fds')).toBeGreaterThan(2);
-    expect(text).toContain(`nodejs_version_info{version="${process.version}",major="${process.versions.node.split('.')[0]}"`);
+    expect(text).toContain(
+      `nodejs_version_info{version="${process.version}",major="${process.versions.node.split('.')[0]}"`,
+    );
   });
 
   it('with gcMetrics, has all of them: the GC histogram as prom-client times it, counting GCs', async () => {

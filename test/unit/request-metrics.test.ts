@@ -16,7 +16,13 @@ describe('per-request metrics counted locally and exposed on scrape', () => {
   test('the histogram reads exactly as prom-client Histogram', async () => {
     const theirs = new Registry();
     const ours = new Registry();
-    const h = new Histogram({ name: 'd_seconds', help: 'h', labelNames: ['endpoint'], buckets: [...DURATION_BUCKETS], registers: [theirs] });
+    const h = new Histogram({
+      name: 'd_seconds',
+      help: 'h',
+      labelNames: ['endpoint'],
+      buckets: [...DURATION_BUCKETS],
+      registers: [theirs],
+    });
     const s = new ScrapedHistogram(ours, 'd_seconds', 'h', 'endpoint', DURATION_BUCKETS);
     expect(await ours.metrics()).toBe(await theirs.metrics()); // nothing observed yet
     for (const [endpoint, v] of observations) {
@@ -29,7 +35,8 @@ describe('per-request metrics counted locally and exposed on scrape', () => {
     expect(text).toContain('d_seconds_bucket{le="+Inf",endpoint="validate"} 2');
     expect(text).toContain('d_seconds_count{endpoint="mutate"} 4');
     // prom-client adds `exemplar: null` to its values; exemplars are not enabled either way.
-    const plain = (x: unknown) => JSON.parse(JSON.stringify(x, (k, v: unknown) => (k === 'exemplar' ? undefined : v))) as unknown;
+    const plain = (x: unknown) =>
+      JSON.parse(JSON.stringify(x, (k, v: unknown) => (k === 'exemplar' ? undefined : v))) as unknown;
     expect(plain(await ours.getMetricsAsJSON())).toEqual(plain(await theirs.getMetricsAsJSON()));
     s.reset();
     h.reset();

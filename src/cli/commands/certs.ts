@@ -110,17 +110,33 @@ const CHECK: CommandSpec = {
   flags: { 'warn-days': { type: 'string' }, service: { type: 'string' }, namespace: { type: 'string' } },
 };
 
-const DEV: CommandSpec = { name: 'certs dev', summary: 'create development certificates', usage: CERTS_USAGE, flags: {} };
+const DEV: CommandSpec = {
+  name: 'certs dev',
+  summary: 'create development certificates',
+  usage: CERTS_USAGE,
+  flags: {},
+};
 
 /** `tokenguard certs generate|check|dev`: their flags. */
-export const CERTS_COMMAND: CommandSpec = { name: 'certs', usage: CERTS_USAGE, flags: {}, subcommands: [GENERATE, CHECK, DEV] };
+export const CERTS_COMMAND: CommandSpec = {
+  name: 'certs',
+  usage: CERTS_USAGE,
+  flags: {},
+  subcommands: [GENERATE, CHECK, DEV],
+};
 
 /**
  * Parses a subcommand's arguments (a parse error throws, and is reported with the usage); true
  * in `help` when `--help`/`-h` was given.
  */
-function parseSub<V>(spec: CommandSpec, args: readonly string[]): { values: V & { help?: boolean }; positionals: string[] } {
-  return parseArgs({ args: [...args], allowPositionals: true, strict: true, options: flagsWithHelp(spec) }) as { values: V & { help?: boolean }; positionals: string[] };
+function parseSub<V>(
+  spec: CommandSpec,
+  args: readonly string[],
+): { values: V & { help?: boolean }; positionals: string[] } {
+  return parseArgs({ args: [...args], allowPositionals: true, strict: true, options: flagsWithHelp(spec) }) as {
+    values: V & { help?: boolean };
+    positionals: string[];
+  };
 }
 
 async function runGenerate(args: readonly string[], io: CommandIo): Promise<number> {
@@ -148,12 +164,17 @@ async function runGenerate(args: readonly string[], io: CommandIo): Promise<numb
   const days = values.days === undefined ? 365 : integer(values.days, '--days');
   const caDays = values['ca-days'] === undefined ? undefined : integer(values['ca-days'], '--ca-days');
   if (values.renew && values.force) throw new UsageError('--renew and --force exclude each other');
-  if (values.renew && caDays !== undefined) throw new UsageError('--ca-days does not apply to --renew (the CA is kept)');
+  if (values.renew && caDays !== undefined)
+    throw new UsageError('--ca-days does not apply to --renew (the CA is kept)');
   let ca: { cert: string; key: string } | undefined;
   if (values.renew) {
     const missing = [CERT_FILES.caCert, CERT_FILES.caKey].filter((f) => !existsSync(join(out, f)));
-    if (missing.length > 0) throw new UsageError(`--renew needs the CA in ${out}, but ${missing.join(' and ')} is missing`);
-    ca = { cert: readFileSync(join(out, CERT_FILES.caCert), 'utf8'), key: readFileSync(join(out, CERT_FILES.caKey), 'utf8') };
+    if (missing.length > 0)
+      throw new UsageError(`--renew needs the CA in ${out}, but ${missing.join(' and ')} is missing`);
+    ca = {
+      cert: readFileSync(join(out, CERT_FILES.caCert), 'utf8'),
+      key: readFileSync(join(out, CERT_FILES.caKey), 'utf8'),
+    };
   } else {
     const existing = Object.values(CERT_FILES).filter((f) => existsSync(join(out, f)));
     if (existing.length > 0 && !values.force) {
@@ -235,7 +256,8 @@ function required(value: string | undefined, flag: string): string {
 }
 
 function integer(text: string, flag: string, min = 1): number {
-  if (!/^\d+$/.test(text) || Number(text) < min) throw new UsageError(`${flag} must be an integer >= ${min}, got "${text}"`);
+  if (!/^\d+$/.test(text) || Number(text) < min)
+    throw new UsageError(`${flag} must be an integer >= ${min}, got "${text}"`);
   return Number(text);
 }
 

@@ -21,7 +21,9 @@ export async function runCompletionCommand(argv: readonly string[], io: CliIo): 
   if (typeof parsed === 'number') return parsed;
   const [shell, ...extra] = parsed.positionals;
   if (shell === undefined || !(SHELLS as readonly string[]).includes(shell) || extra.length > 0) {
-    io.stderr.write(`tokenguard completion: ${shell === undefined ? 'say which shell' : `give one of ${SHELLS.join(', ')}`}\n${USAGE}`);
+    io.stderr.write(
+      `tokenguard completion: ${shell === undefined ? 'say which shell' : `give one of ${SHELLS.join(', ')}`}\n${USAGE}`,
+    );
     return EXIT_USAGE;
   }
   const commands = [];

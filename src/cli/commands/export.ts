@@ -31,7 +31,13 @@ export const EXPORT_COMMAND: CommandSpec = {
   name: 'export',
   usage: USAGE,
   flags: {},
-  subcommands: (['vap', 'map'] as const).map((w) => ({ name: `export ${w}`, summary: w === 'vap' ? 'ValidatingAdmissionPolicies' : 'MutatingAdmissionPolicies', usage: USAGE, flags: FLAGS, positionals: false })),
+  subcommands: (['vap', 'map'] as const).map((w) => ({
+    name: `export ${w}`,
+    summary: w === 'vap' ? 'ValidatingAdmissionPolicies' : 'MutatingAdmissionPolicies',
+    usage: USAGE,
+    flags: FLAGS,
+    positionals: false,
+  })),
 };
 
 /** `tokenguard export vap|map`: loads the policies, compiles them (src/export), writes the YAML. */
@@ -48,9 +54,12 @@ export function runExportCommand(argv: readonly string[], io: CliIo, cwd: string
     io.stderr.write(`tokenguard export: ${loaded.errors.length} policy error(s); nothing was exported\n`);
     return EXIT_USAGE;
   }
-  const result = exportPolicies(loaded.policies, { ...(values['api-audience'] ? { apiAudiences: values['api-audience'] } : {}) });
+  const result = exportPolicies(loaded.policies, {
+    ...(values['api-audience'] ? { apiAudiences: values['api-audience'] } : {}),
+  });
   const sources = new Map(loaded.policies.map((p) => [p.name, relative(cwd, p.source.file).split('\\').join('/')]));
-  for (const p of result.policies) for (const n of p.notExported) io.stderr.write(`tokenguard export: ${p.policy}: not exported: ${n}\n`);
+  for (const p of result.policies)
+    for (const n of p.notExported) io.stderr.write(`tokenguard export: ${p.policy}: not exported: ${n}\n`);
   const out = values.out ?? '-';
   if (out === '-') {
     io.stdout.write(renderStream(result, which, sources));

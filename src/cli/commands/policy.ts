@@ -29,7 +29,10 @@ export function runPolicyCommand(argv: readonly string[], io: CliIo): number {
   const { policies, errors, warnings, files, byFile } = loadPolicies(paths);
   for (const w of warnings) io.stderr.write(`warning: ${formatPolicyError(w)}\n`);
   for (const [file, names] of byFile) {
-    if (names.length === 0) io.stderr.write(`warning: ${file}: holds no policies (empty, or only comments); a server would refuse it in place of a file that held some\n`);
+    if (names.length === 0)
+      io.stderr.write(
+        `warning: ${file}: holds no policies (empty, or only comments); a server would refuse it in place of a file that held some\n`,
+      );
   }
   if (errors.length > 0) {
     for (const e of errors) io.stderr.write(`${formatPolicyError(e)}\n`);

@@ -6,7 +6,8 @@ import { formatPolicyError } from '../../policy/types.js';
 import { type CommandSpec, parseCommand } from '../command.js';
 import { type CliIo, EXIT_OK, EXIT_USAGE, readFacts, readInput } from '../io.js';
 
-const USAGE = 'usage: tokenguard review [--endpoint mutate|validate] [--policies PATH] [--facts FILE] [--api-audience A]... FILE|-\n';
+const USAGE =
+  'usage: tokenguard review [--endpoint mutate|validate] [--policies PATH] [--facts FILE] [--api-audience A]... FILE|-\n';
 
 /** `tokenguard review`: its flags. */
 export const REVIEW_COMMAND: CommandSpec = {
@@ -29,7 +30,12 @@ export const REVIEW_COMMAND: CommandSpec = {
 export async function runReviewCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const parsed = parseCommand(REVIEW_COMMAND, argv, io);
   if (typeof parsed === 'number') return parsed;
-  const values = parsed.values as { endpoint?: string; policies?: string[]; facts?: string[]; 'api-audience'?: string[] };
+  const values = parsed.values as {
+    endpoint?: string;
+    policies?: string[];
+    facts?: string[];
+    'api-audience'?: string[];
+  };
   const positionals = parsed.positionals;
   const endpoint = values.endpoint as Endpoint;
   if (endpoint !== 'mutate' && endpoint !== 'validate') {
@@ -61,7 +67,9 @@ export async function runReviewCommand(argv: readonly string[], io: CliIo): Prom
   } catch (e) {
     // V8's message quotes the input around the error, and a review may carry Secret data: only the position.
     const position = /at position (\d+)/.exec((e as Error).message)?.[1];
-    io.stderr.write(`${source}: not a JSON AdmissionReview${position !== undefined ? ` (invalid at character ${position})` : ''}\n`);
+    io.stderr.write(
+      `${source}: not a JSON AdmissionReview${position !== undefined ? ` (invalid at character ${position})` : ''}\n`,
+    );
     return EXIT_USAGE;
   }
   // The cluster's API audiences, as `serve --api-audience` takes them (docs/tokens.md).

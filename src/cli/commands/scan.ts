@@ -87,7 +87,11 @@ export interface ScanCommandOptions {
 }
 
 /** `tokenguard scan` (see USAGE). */
-export async function runScanCommand(argv: readonly string[], io: CliIo, options: ScanCommandOptions = {}): Promise<number> {
+export async function runScanCommand(
+  argv: readonly string[],
+  io: CliIo,
+  options: ScanCommandOptions = {},
+): Promise<number> {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   const parsed = parseCommand(SCAN_COMMAND, argv, io);
@@ -118,23 +122,33 @@ export async function runScanCommand(argv: readonly string[], io: CliIo, options
   const failOn = values['fail-on'] as FailOn;
   if (!FAIL_ON.includes(failOn)) return usage(`--fail-on must be one of ${FAIL_ON.join(', ')}`);
   const periodDays = parsePeriodDays(values['clean-up-period'] ?? '');
-  if (periodDays === undefined) return usage(`--clean-up-period must be a positive duration such as 365d or 8760h, got "${values['clean-up-period']}"`);
+  if (periodDays === undefined)
+    return usage(
+      `--clean-up-period must be a positive duration such as 365d or 8760h, got "${values['clean-up-period']}"`,
+    );
   const minUnusedDays = Number(values['min-unused-days']);
-  if (!/^\d+$/.test(values['min-unused-days'] ?? '')) return usage(`--min-unused-days must be a whole number of days, got "${values['min-unused-days']}"`);
+  if (!/^\d+$/.test(values['min-unused-days'] ?? ''))
+    return usage(`--min-unused-days must be a whole number of days, got "${values['min-unused-days']}"`);
   const pageSize = Number(values['page-size']);
-  if (!/^\d+$/.test(values['page-size'] ?? '') || pageSize < 1 || pageSize > 10_000) return usage(`--page-size must be between 1 and 10000, got "${values['page-size']}"`);
+  if (!/^\d+$/.test(values['page-size'] ?? '') || pageSize < 1 || pageSize > 10_000)
+    return usage(`--page-size must be between 1 and 10000, got "${values['page-size']}"`);
   const timeoutMs = parseSeconds(values['request-timeout'] ?? '');
-  if (timeoutMs === undefined) return usage(`--request-timeout must be a duration such as 30s or 2m, got "${values['request-timeout']}"`);
+  if (timeoutMs === undefined)
+    return usage(`--request-timeout must be a duration such as 30s or 2m, got "${values['request-timeout']}"`);
   if (values['api-audience']?.some((a) => a.trim() === '')) return usage('--api-audience must not be empty');
   // `--audit-log a b c`: what a shell glob after the flag expands to.
   if (positionals.length > 0 && !values['audit-log']) return usage(`unexpected argument "${positionals[0]}"`);
   const auditLogs = values['audit-log'] ? [...values['audit-log'], ...positionals] : undefined;
-  if (values.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(values.namespace)) return usage(`--namespace must be a namespace name, got "${values.namespace}"`);
+  if (values.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(values.namespace))
+    return usage(`--namespace must be a namespace name, got "${values.namespace}"`);
 
   const policyPaths = values.policies ?? ['policies'];
   const loaded = loadPolicies(policyPaths.map((p) => resolve(cwd, p)));
   if (loaded.errors.length > 0) {
-    for (const e of loaded.errors) io.stderr.write(`${shownPath(e.file, cwd)}${e.line !== undefined ? `:${e.line}` : ''}: ${e.path ? `${e.path}: ` : ''}${e.message}${e.document > 0 ? ` (document ${e.document})` : ''}\n`);
+    for (const e of loaded.errors)
+      io.stderr.write(
+        `${shownPath(e.file, cwd)}${e.line !== undefined ? `:${e.line}` : ''}: ${e.path ? `${e.path}: ` : ''}${e.message}${e.document > 0 ? ` (document ${e.document})` : ''}\n`,
+      );
     io.stderr.write(`tokenguard scan: ${loaded.errors.length} policy error(s); nothing was scanned\n`);
     return EXIT_USAGE;
   }
@@ -151,19 +165,29 @@ export async function runScanCommand(argv: readonly string[], io: CliIo, options
     const files = expandPaths(auditLogs, cwd);
     if (files.length === 0) return usage(`--audit-log: no files found in ${auditLogs.join(', ')}`);
     try {
-      logged = await aggregateAuditLogs(files, { display: (f) => shownPath(f, cwd), ...(options.stdin ? { stdin: options.stdin } : {}) });
+      logged = await aggregateAuditLogs(files, {
+        display: (f) => shownPath(f, cwd),
+        ...(options.stdin ? { stdin: options.stdin } : {}),
+      });
     } catch (e) {
       if (!(e instanceof AuditLogError)) throw e;
       io.stderr.write(`tokenguard scan: --audit-log: ${e.message}\n`);
       return EXIT_USAGE;
     }
     const first = logged.problems[0];
-    if (first) io.stderr.write(`tokenguard scan: --audit-log: ${logged.problemCount} line(s) held no readable audit event; the first: ${first.file}:${first.line}: ${first.reason} (tokenguard usage lists them)\n`);
+    if (first)
+      io.stderr.write(
+        `tokenguard scan: --audit-log: ${logged.problemCount} line(s) held no readable audit event; the first: ${first.file}:${first.line}: ${first.reason} (tokenguard usage lists them)\n`,
+      );
   }
 
   let kubeConfig: KubeConfig;
   try {
-    kubeConfig = loadKubeConfig(values.kubeconfig, env, values.context !== undefined ? { context: values.context } : {});
+    kubeConfig = loadKubeConfig(
+      values.kubeconfig,
+      env,
+      values.context !== undefined ? { context: values.context } : {},
+    );
   } catch (e) {
     io.stderr.write(`tokenguard scan: ${(e as Error).message}\n`);
     return EXIT_USAGE;
@@ -188,7 +212,10 @@ export async function runScanCommand(argv: readonly string[], io: CliIo, options
     progress?.done();
     const notes = [...collected.notes];
     const minor = /^v?1\.(\d+)\./.exec(collected.version ?? '');
-    if (minor && Number(minor[1]) < 29) notes.push(`Kubernetes ${collected.version}: the legacy-token cleaner is off by default before 1.29, so the dates it would act on may never come`);
+    if (minor && Number(minor[1]) < 29)
+      notes.push(
+        `Kubernetes ${collected.version}: the legacy-token cleaner is off by default before 1.29, so the dates it would act on may never come`,
+      );
     const analysis = analyze({
       now,
       server: new URL(kubeConfig.server).host,
@@ -198,7 +225,13 @@ export async function runScanCommand(argv: readonly string[], io: CliIo, options
       policyFile: (p) => shownPath(p.source.file, cwd),
       periodDays,
       minUnusedDays,
-      tracking: minor && Number(minor[1]) < 29 && collected.tracking.state === 'since' ? { state: 'off', reason: `the cleaner is off by default before Kubernetes 1.29 (tracking since ${collected.tracking.since})` } : collected.tracking,
+      tracking:
+        minor && Number(minor[1]) < 29 && collected.tracking.state === 'since'
+          ? {
+              state: 'off',
+              reason: `the cleaner is off by default before Kubernetes 1.29 (tracking since ${collected.tracking.since})`,
+            }
+          : collected.tracking,
       secrets: collected.secrets,
       facts: collected.facts,
       workloads: collected.table.entries(),
@@ -220,7 +253,9 @@ export async function runScanCommand(argv: readonly string[], io: CliIo, options
     if (planDir) {
       const files = planFiles({ report, plans: analysis.plans, facts: collected.facts, policyArgs: policyPaths });
       writePlan(planDir, files);
-      io.stderr.write(`tokenguard scan: wrote the plan to ${values.plan} (${analysis.plans.filter((p) => p.patched).length} workload(s) patched, ${files.size} file(s))\n`);
+      io.stderr.write(
+        `tokenguard scan: wrote the plan to ${values.plan} (${analysis.plans.filter((p) => p.patched).length} workload(s) patched, ${files.size} file(s))\n`,
+      );
     }
     if (values.apply) {
       written = await applyReports(policyReports(report), { client, requestTimeoutMs: timeoutMs });
@@ -241,7 +276,13 @@ export async function runScanCommand(argv: readonly string[], io: CliIo, options
     client.close();
   }
 
-  io.stdout.write(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : format === 'policyreport' ? formatPolicyReports(report) : formatScanText(report, { failOn }));
+  io.stdout.write(
+    format === 'json'
+      ? `${JSON.stringify(report, null, 2)}\n`
+      : format === 'policyreport'
+        ? formatPolicyReports(report)
+        : formatScanText(report, { failOn }),
+  );
   const r = report.summary.results;
   if (r.error > 0) return EXIT_USAGE;
   if (failOn === 'never') return EXIT_OK;
@@ -308,7 +349,9 @@ function progressLine(io: CliIo): { update: (p: Progress) => void; done: () => v
     update: (p) => {
       shown = true;
       const rate = p.elapsedMs > 0 ? Math.round((p.total * 1000) / p.elapsedMs) : 0;
-      io.stderr.write(`\r\u001b[Kscan: ${p.resource} page ${p.pages} (${p.objects.toLocaleString('en-US')}), ${p.total.toLocaleString('en-US')} objects, ${rate.toLocaleString('en-US')}/s`);
+      io.stderr.write(
+        `\r\u001b[Kscan: ${p.resource} page ${p.pages} (${p.objects.toLocaleString('en-US')}), ${p.total.toLocaleString('en-US')} objects, ${rate.toLocaleString('en-US')}/s`,
+      );
     },
     done: () => {
       if (shown) io.stderr.write('\r\u001b[K');

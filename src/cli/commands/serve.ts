@@ -6,7 +6,15 @@ import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { checkRotationConfig, type RotationConfig } from '../../certs/controller.js';
 import { LOG_LEVELS } from '../../log.js';
-import { DEFAULT_SHUTDOWN_DELAY_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, type ManageCertificatesOptions, runServe, type ServeHooks, type ServeOptions, StartupError } from '../../server/serve.js';
+import {
+  DEFAULT_SHUTDOWN_DELAY_MS,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  type ManageCertificatesOptions,
+  runServe,
+  type ServeHooks,
+  type ServeOptions,
+  StartupError,
+} from '../../server/serve.js';
 import { type CommandSpec, flagsWithHelp } from '../command.js';
 import { type CliIo, EXIT_OK, EXIT_USAGE } from '../io.js';
 
@@ -124,7 +132,10 @@ export const SERVE_COMMAND: CommandSpec = {
 };
 
 /** What the flags say: options to serve with, the help text, or what is wrong with them. */
-export type ServeArgs = { readonly ok: true; readonly options: ServeOptions } | { readonly ok: false; readonly help: true } | { readonly ok: false; readonly help?: false; readonly error: string };
+export type ServeArgs =
+  | { readonly ok: true; readonly options: ServeOptions }
+  | { readonly ok: false; readonly help: true }
+  | { readonly ok: false; readonly help?: false; readonly error: string };
 
 /** Parses and checks `tokenguard serve`'s flags. Pure: reads no file, opens no socket. */
 export function parseServeArgs(argv: readonly string[]): ServeArgs {
@@ -175,14 +186,18 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
   if (values.help) return { ok: false, help: true };
   const error = (message: string): ServeArgs => ({ ok: false, error: message });
   const port = Number(values.port);
-  if (!/^\d+$/.test(values.port ?? '') || port > 65535) return error(`--port must be a port number (0-65535), got "${values.port}"`);
+  if (!/^\d+$/.test(values.port ?? '') || port > 65535)
+    return error(`--port must be a port number (0-65535), got "${values.port}"`);
   const logLevel = values['log-level'] ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) return error(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const shutdownDelayMs = parseDuration(values['shutdown-delay'] ?? '');
-  if (shutdownDelayMs === undefined) return error(`--shutdown-delay must be a duration such as 5s or 500ms, got "${values['shutdown-delay']}"`);
+  if (shutdownDelayMs === undefined)
+    return error(`--shutdown-delay must be a duration such as 5s or 500ms, got "${values['shutdown-delay']}"`);
   const shutdownTimeoutMs = parseDuration(values['shutdown-timeout'] ?? '');
-  if (shutdownTimeoutMs === undefined) return error(`--shutdown-timeout must be a duration such as 10s, got "${values['shutdown-timeout']}"`);
-  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) return error('--tls-cert and --tls-key go together');
+  if (shutdownTimeoutMs === undefined)
+    return error(`--shutdown-timeout must be a duration such as 10s, got "${values['shutdown-timeout']}"`);
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined))
+    return error('--tls-cert and --tls-key go together');
   if (values['no-cluster'] && values.kubeconfig) return error('--no-cluster and --kubeconfig exclude each other');
   if (values['client-subject'] && !values['client-ca']) return error('--client-subject needs --client-ca');
   if (values['api-audience']?.some((a) => a.trim() === '')) return error('--api-audience must not be empty');
@@ -190,11 +205,14 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
   if (values['manage-certificates']) {
     const managed = parseManageCertificates(values);
     if (typeof managed === 'string') return error(managed);
-    if (values['tls-cert'] !== undefined) return error('--manage-certificates and --tls-cert/--tls-key exclude each other');
+    if (values['tls-cert'] !== undefined)
+      return error('--manage-certificates and --tls-cert/--tls-key exclude each other');
     if (values['no-cluster']) return error('--manage-certificates and --no-cluster exclude each other');
     manageCertificates = managed;
   } else {
-    const given = Object.keys(values).filter((k) => CERTIFICATE_FLAGS.includes(k) && argv.some((a) => a === `--${k}` || a.startsWith(`--${k}=`)));
+    const given = Object.keys(values).filter(
+      (k) => CERTIFICATE_FLAGS.includes(k) && argv.some((a) => a === `--${k}` || a.startsWith(`--${k}=`)),
+    );
     if (given.length > 0) return error(`--${given[0]} needs --manage-certificates`);
   }
   return {
@@ -222,15 +240,29 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
 }
 
 const CERTIFICATE_FLAGS = [
-  'certificate-secret', 'certificate-namespace', 'certificate-service', 'certificate-dns-name', 'certificate-ip', 'validating-webhook-configuration',
-  'mutating-webhook-configuration', 'leader-election-lease', 'ca-validity', 'ca-renew-before', 'certificate-validity', 'certificate-renew-before',
-  'ca-propagation', 'certificate-poll-interval', 'certificate-dir',
+  'certificate-secret',
+  'certificate-namespace',
+  'certificate-service',
+  'certificate-dns-name',
+  'certificate-ip',
+  'validating-webhook-configuration',
+  'mutating-webhook-configuration',
+  'leader-election-lease',
+  'ca-validity',
+  'ca-renew-before',
+  'certificate-validity',
+  'certificate-renew-before',
+  'ca-propagation',
+  'certificate-poll-interval',
+  'certificate-dir',
 ];
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** The `--manage-certificates` flags, checked; a string says what is wrong. */
-function parseManageCertificates(values: Record<string, string | string[] | boolean | undefined>): ManageCertificatesOptions | string {
+function parseManageCertificates(
+  values: Record<string, string | string[] | boolean | undefined>,
+): ManageCertificatesOptions | string {
   const text = (k: string) => values[k] as string | undefined;
   const durations: Record<keyof RotationConfig, string> = {
     caValidityMs: '--ca-validity',
@@ -248,19 +280,23 @@ function parseManageCertificates(values: Record<string, string | string[] | bool
   const problems = checkRotationConfig(rotation as RotationConfig, durations);
   if (problems.length > 0) return problems[0] as string;
   const pollIntervalMs = parseDuration(text('certificate-poll-interval') ?? '');
-  if (pollIntervalMs === undefined || pollIntervalMs < 100) return `--certificate-poll-interval must be a duration of at least 100ms, got "${text('certificate-poll-interval')}"`;
+  if (pollIntervalMs === undefined || pollIntervalMs < 100)
+    return `--certificate-poll-interval must be a duration of at least 100ms, got "${text('certificate-poll-interval')}"`;
   for (const flag of ['certificate-secret', 'leader-election-lease']) {
     const v = text(flag) ?? '';
     if (!DNS1123_SUBDOMAIN.test(v) || v.length > 253) return `--${flag} must be a Kubernetes object name, got "${v}"`;
   }
   for (const flag of ['validating-webhook-configuration', 'mutating-webhook-configuration']) {
     const v = text(flag) ?? '';
-    if (v !== '' && (!DNS1123_SUBDOMAIN.test(v) || v.length > 253)) return `--${flag} must be a Kubernetes object name (or empty for none), got "${v}"`;
+    if (v !== '' && (!DNS1123_SUBDOMAIN.test(v) || v.length > 253))
+      return `--${flag} must be a Kubernetes object name (or empty for none), got "${v}"`;
   }
   const ns = text('certificate-namespace');
-  if (ns !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns)) return `--certificate-namespace must be a namespace name, got "${ns}"`;
+  if (ns !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns))
+    return `--certificate-namespace must be a namespace name, got "${ns}"`;
   const service = text('certificate-service') ?? '';
-  if (!/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/.test(service)) return `--certificate-service must be a Service name, got "${service}"`;
+  if (!/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/.test(service))
+    return `--certificate-service must be a Service name, got "${service}"`;
   const ips = (values['certificate-ip'] as string[] | undefined) ?? [];
   const badIp = ips.find((ip) => isIP(ip) === 0);
   if (badIp !== undefined) return `--certificate-ip must be an IPv4 or IPv6 address, got "${badIp}"`;

@@ -1,4 +1,15 @@
-import { accessSync, closeSync, constants, mkdirSync, openSync, readdirSync, readSync, realpathSync, statSync, writeSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  realpathSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { type DocumentChunk, DocumentSplitter } from '../../dryrun/documents.js';
@@ -75,7 +86,11 @@ interface InputFile {
  * `tokenguard test`: reads manifests, policies and facts, runs {@link runDryRun}, prints the
  * report and writes `--mutated` copies. The only part of `test` that touches the file system.
  */
-export async function runTestCommand(argv: readonly string[], io: CliIo, options: TestCommandOptions = {}): Promise<number> {
+export async function runTestCommand(
+  argv: readonly string[],
+  io: CliIo,
+  options: TestCommandOptions = {},
+): Promise<number> {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   const parsed = parseCommand(TEST_COMMAND, argv, io);
@@ -136,15 +151,28 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
         for (const o of parseDocumentChunk(chunk, f.display).objects) manifestFacts.push(...manifestFact(o.object));
       }
     } catch (e) {
-      errors.push({ file: f.display, line: 0, message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+      errors.push({
+        file: f.display,
+        line: 0,
+        message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      });
     }
   }
   let webhook: Parameters<typeof createDryRun>[0]['webhook'];
   if (engine === 'vap') {
-    const [{ exportPolicies }, { admissionPolicyWebhookFor }] = await Promise.all([import('../../export/export.js'), import('../../dryrun/admission-policies.js')]);
-    const exported = exportPolicies(loaded.policies, { ...(values['api-audience'] ? { apiAudiences: values['api-audience'] } : {}) });
-    for (const p of exported.policies) for (const n of p.notExported) io.stderr.write(`tokenguard test: --engine vap: ${p.policy}: not judged: ${n}\n`);
-    const objectsOf = { validating: exported.policies.flatMap((p) => p.validating), mutating: exported.policies.flatMap((p) => p.mutating) };
+    const [{ exportPolicies }, { admissionPolicyWebhookFor }] = await Promise.all([
+      import('../../export/export.js'),
+      import('../../dryrun/admission-policies.js'),
+    ]);
+    const exported = exportPolicies(loaded.policies, {
+      ...(values['api-audience'] ? { apiAudiences: values['api-audience'] } : {}),
+    });
+    for (const p of exported.policies)
+      for (const n of p.notExported) io.stderr.write(`tokenguard test: --engine vap: ${p.policy}: not judged: ${n}\n`);
+    const objectsOf = {
+      validating: exported.policies.flatMap((p) => p.validating),
+      mutating: exported.policies.flatMap((p) => p.mutating),
+    };
     webhook = (ctx, request) => admissionPolicyWebhookFor(objectsOf, ctx, request);
   }
   const dryRun = createDryRun({
@@ -166,7 +194,8 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
   let changedFiles = 0;
   let writeError: string | undefined;
   for (const f of files) {
-    const out = mutatedDir && writeError === undefined ? openMutated(mutatedDir, f, (e) => (writeError = e)) : undefined;
+    const out =
+      mutatedDir && writeError === undefined ? openMutated(mutatedDir, f, (e) => (writeError = e)) : undefined;
     let changed = false;
     try {
       for (const chunk of documentsOf(f)) {
@@ -176,7 +205,12 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
         for (const m of parsed.objects) {
           const r = dryRun.evaluate(m);
           objectReports.push(r);
-          if (r.manifestEdits.length > 0) edits.push({ document: r.document, ...(r.item !== undefined ? { item: r.item } : {}), edits: r.manifestEdits });
+          if (r.manifestEdits.length > 0)
+            edits.push({
+              document: r.document,
+              ...(r.item !== undefined ? { item: r.item } : {}),
+              edits: r.manifestEdits,
+            });
         }
         if (out) {
           const text = edits.length > 0 ? rewriteChunk(chunk, edits) : chunk.text;
@@ -186,7 +220,11 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
         if (chunk.document > 0) progress?.(++done, documents);
       }
     } catch (e) {
-      errors.push({ file: f.display, line: 0, message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+      errors.push({
+        file: f.display,
+        line: 0,
+        message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      });
     }
     if (out) {
       out.close();
@@ -196,7 +234,8 @@ export async function runTestCommand(argv: readonly string[], io: CliIo, options
   const report = dryRun.report(objectReports, errors);
 
   for (const e of report.errors) io.stderr.write(`${e.line > 0 ? `${e.file}:${e.line}` : e.file}: ${e.message}\n`);
-  for (const o of report.objects) if (o.outcome === 'error') io.stderr.write(`${o.file}:${o.line}: ${o.kind} ${o.name}: ${o.reason}\n`);
+  for (const o of report.objects)
+    if (o.outcome === 'error') io.stderr.write(`${o.file}:${o.line}: ${o.kind} ${o.name}: ${o.reason}\n`);
 
   const failOnWarn = failOn === 'warn';
   const version = options.version ?? versionOrUnknown();
@@ -236,7 +275,11 @@ function readInputs(paths: readonly string[], io: CliIo, cwd: string): { files: 
       accessSync(file, constants.R_OK);
       files.push({ display: shown, outName: outName(shown, file, root), source: { path: file } });
     } catch (e) {
-      errors.push({ file: shown, line: 0, message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+      errors.push({
+        file: shown,
+        line: 0,
+        message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      });
     }
   };
   let stdinRead = false;
@@ -246,7 +289,11 @@ function readInputs(paths: readonly string[], io: CliIo, cwd: string): { files: 
       stdinRead = true;
       try {
         const text = readInput('-', io);
-        files.push({ display: 'stdin', outName: /^\s*[{[]/.test(text) ? 'stdin.json' : 'stdin.yaml', source: { text } });
+        files.push({
+          display: 'stdin',
+          outName: /^\s*[{[]/.test(text) ? 'stdin.json' : 'stdin.yaml',
+          source: { text },
+        });
       } catch (e) {
         errors.push({ file: 'stdin', line: 0, message: `cannot read: ${(e as Error).message}` });
       }
@@ -257,7 +304,11 @@ function readInputs(paths: readonly string[], io: CliIo, cwd: string): { files: 
     try {
       st = statSync(p);
     } catch (e) {
-      errors.push({ file: display(p, cwd), line: 0, message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+      errors.push({
+        file: display(p, cwd),
+        line: 0,
+        message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      });
       continue;
     }
     if (!st.isDirectory()) {
@@ -265,7 +316,8 @@ function readInputs(paths: readonly string[], io: CliIo, cwd: string): { files: 
       continue;
     }
     const found = manifestFilesIn(p, new Set([safeRealpath(p)]));
-    if (found.length === 0) errors.push({ file: display(p, cwd), line: 0, message: 'no manifests (*.yaml, *.yml, *.json) found' });
+    if (found.length === 0)
+      errors.push({ file: display(p, cwd), line: 0, message: 'no manifests (*.yaml, *.yml, *.json) found' });
     for (const f of found) add(f, p);
   }
   return { files, errors };
@@ -274,7 +326,9 @@ function readInputs(paths: readonly string[], io: CliIo, cwd: string): { files: 
 /** Manifest files under a folder, sorted, recursively; entries starting with `.` are skipped, symlink loops too. */
 function manifestFilesIn(dir: string, visited: Set<string>): string[] {
   const out: string[] = [];
-  for (const name of readdirSync(dir).filter((n) => !n.startsWith('.')).sort()) {
+  for (const name of readdirSync(dir)
+    .filter((n) => !n.startsWith('.'))
+    .sort()) {
     const full = join(dir, name);
     let st: ReturnType<typeof statSync>;
     try {
@@ -311,7 +365,9 @@ function display(file: string, cwd: string): string {
 /** Where a file's mutated copy goes under `--mutated DIR`: its shown name, or, outside the working directory, its path from the argument's parent. */
 function outName(shown: string, file: string, root: string): string {
   if (!isAbsolute(shown) && !shown.startsWith('..')) return shown;
-  return relative(dirname(resolve(root)), resolve(file)).split(sep).join('/');
+  return relative(dirname(resolve(root)), resolve(file))
+    .split(sep)
+    .join('/');
 }
 
 /** Bytes read from a manifest file at a time. */
@@ -348,11 +404,17 @@ function* documentsOf(f: InputFile): Generator<DocumentChunk> {
  * Secret type (a token Secret is a fact for the pods that mount it).
  */
 function mayHoldFacts(text: string): boolean {
-  return /kind["']?\s*:\s*["']?(?:ServiceAccount|Namespace|RoleBinding|ClusterRoleBinding|\w*List)\b|service-account-token|[&*]|<<|\\u/.test(text);
+  return /kind["']?\s*:\s*["']?(?:ServiceAccount|Namespace|RoleBinding|ClusterRoleBinding|\w*List)\b|service-account-token|[&*]|<<|\\u/.test(
+    text,
+  );
 }
 
 /** The mutated copy of one input under `--mutated DIR`, written as it is evaluated. */
-function openMutated(dir: string, f: InputFile, fail: (message: string) => void): { write(text: string): void; close(): void } | undefined {
+function openMutated(
+  dir: string,
+  f: InputFile,
+  fail: (message: string) => void,
+): { write(text: string): void; close(): void } | undefined {
   try {
     const target = join(dir, f.outName);
     mkdirSync(dirname(target), { recursive: true });

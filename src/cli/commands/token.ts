@@ -2,8 +2,21 @@ import { readFileSync, statSync } from 'node:fs';
 import type { JSONWebKeySet } from 'jose';
 import { DEFAULT_API_AUDIENCES } from '../../constants.js';
 import { isApiAudience } from '../../engine/api-token.js';
-import { duration, judgeToken, type TokenFinding, type TokenLimit, tokenApiAudiences, tokenLimits } from '../../engine/token-limits.js';
-import { classifyToken, decodeToken, LEGACY_ISSUER, MAX_TOKEN_LENGTH, type TokenClassification } from '../../engine/tokens.js';
+import {
+  duration,
+  judgeToken,
+  type TokenFinding,
+  type TokenLimit,
+  tokenApiAudiences,
+  tokenLimits,
+} from '../../engine/token-limits.js';
+import {
+  classifyToken,
+  decodeToken,
+  LEGACY_ISSUER,
+  MAX_TOKEN_LENGTH,
+  type TokenClassification,
+} from '../../engine/tokens.js';
 import { loadPolicies } from '../../policy/load.js';
 import { formatPolicyError, type TokenPolicy } from '../../policy/types.js';
 import { readKeysFile, type VerifyResult, verifyToken } from '../../tokens/verify.js';
@@ -105,7 +118,8 @@ async function inspect(argv: readonly string[], io: CliIo): Promise<number> {
   if (typeof parsed === 'number') return parsed;
   const values = parsed.values as Options;
   const positionals = parsed.positionals;
-  if (positionals.length !== 1) throw new UsageError(`give exactly one TOKEN, FILE or - (got ${positionals.length})\n${USAGE}`);
+  if (positionals.length !== 1)
+    throw new UsageError(`give exactly one TOKEN, FILE or - (got ${positionals.length})\n${USAGE}`);
   const output = values.output;
   if (output !== 'text' && output !== 'json') throw new UsageError('--output must be text or json');
   const now = values.now !== undefined ? new Date(values.now) : new Date();
@@ -113,7 +127,8 @@ async function inspect(argv: readonly string[], io: CliIo): Promise<number> {
   let maxFlag: number | undefined;
   if (values['max-expiration'] !== undefined) {
     maxFlag = Number(values['max-expiration']);
-    if (!Number.isInteger(maxFlag) || maxFlag <= 0) throw new UsageError('--max-expiration must be a positive whole number of seconds');
+    if (!Number.isInteger(maxFlag) || maxFlag <= 0)
+      throw new UsageError('--max-expiration must be a positive whole number of seconds');
   }
 
   let policies: TokenPolicy[] = [];
@@ -164,7 +179,9 @@ async function inspect(argv: readonly string[], io: CliIo): Promise<number> {
       try {
         bearerToken = readFileSync(values['bearer-token-file'], 'utf8').trim();
       } catch (e) {
-        io.stderr.write(`${values['bearer-token-file']}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+        io.stderr.write(
+          `${values['bearer-token-file']}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`,
+        );
         return EXIT_USAGE;
       }
     }
@@ -190,7 +207,13 @@ async function inspect(argv: readonly string[], io: CliIo): Promise<number> {
     ...(values['allowed-audience'] !== undefined ? { allowedAudiences: values['allowed-audience'] } : {}),
   });
   const findings = [
-    ...judgeToken({ token, signed: decoded.signed, limits, apiAudiences, nowSeconds: Math.floor(now.getTime() / 1000) }),
+    ...judgeToken({
+      token,
+      signed: decoded.signed,
+      limits,
+      apiAudiences,
+      nowSeconds: Math.floor(now.getTime() / 1000),
+    }),
     ...signatureFindings(token, verification, values),
   ];
 
@@ -250,14 +273,21 @@ function readTokenInput(arg: string, io: CliIo): TokenInput {
     // Nothing exists by that name, so the argument may well be a token or password pasted in
     // the wrong place (a short one, not a JWT): say so without echoing it.
     const code = (e as NodeJS.ErrnoException).code ?? 'unreadable';
-    return { ok: false, message: `the argument (${arg.length} characters) is neither a readable file (${code}) nor a well-formed JWT (three base64url parts); it is not shown, as it may be a secret` };
+    return {
+      ok: false,
+      message: `the argument (${arg.length} characters) is neither a readable file (${code}) nor a well-formed JWT (three base64url parts); it is not shown, as it may be a secret`,
+    };
   }
-  if (size > MAX_INPUT_BYTES) return { ok: false, message: `${shown(arg)}: over ${MAX_INPUT_BYTES} bytes; not a token file` };
+  if (size > MAX_INPUT_BYTES)
+    return { ok: false, message: `${shown(arg)}: over ${MAX_INPUT_BYTES} bytes; not a token file` };
   let text: string;
   try {
     text = readFileSync(arg, 'utf8');
   } catch (e) {
-    return { ok: false, message: `${shown(arg)}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+    return {
+      ok: false,
+      message: `${shown(arg)}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    };
   }
   return fromText(text, arg);
 }
@@ -268,13 +298,20 @@ function shown(arg: string): string {
 
 /** A file's (or stdin's) token: the whole text, or the one JWT found inside it (a kubeconfig). */
 function fromText(text: string, source: string): TokenInput {
-  if (text.length > MAX_INPUT_BYTES) return { ok: false, message: `${source}: over ${MAX_INPUT_BYTES} bytes; not a token file` };
+  if (text.length > MAX_INPUT_BYTES)
+    return { ok: false, message: `${source}: over ${MAX_INPUT_BYTES} bytes; not a token file` };
   const trimmed = text.trim();
   if (trimmed.length === 0) return { ok: false, message: `${source}: empty` };
-  if (BARE_JWT.test(trimmed) || (!/\s/.test(trimmed) && trimmed.length > MAX_TOKEN_LENGTH)) return { ok: true, token: trimmed, source };
+  if (BARE_JWT.test(trimmed) || (!/\s/.test(trimmed) && trimmed.length > MAX_TOKEN_LENGTH))
+    return { ok: true, token: trimmed, source };
   const found = embeddedJwts(trimmed, 8);
-  if (found.length === 1) return { ok: true, token: found[0] as string, source, note: `note: inspected the token found inside ${source}` };
-  if (found.length > 1) return { ok: false, message: `${source}: holds ${found.length >= 8 ? '8 or more' : found.length} tokens; give one` };
+  if (found.length === 1)
+    return { ok: true, token: found[0] as string, source, note: `note: inspected the token found inside ${source}` };
+  if (found.length > 1)
+    return {
+      ok: false,
+      message: `${source}: holds ${found.length >= 8 ? '8 or more' : found.length} tokens; give one`,
+    };
   if (!/\s/.test(trimmed)) return { ok: true, token: trimmed, source }; // let the decoder say what is wrong
   return { ok: false, message: `${source}: no JWT found` };
 }
@@ -304,13 +341,22 @@ function embeddedJwts(text: string, max: number): string[] {
  * What the signature check found, or (without keys) whether the claims match the `--issuer` and
  * `--audience` asked about.
  */
-function signatureFindings(token: TokenClassification, verification: (VerifyResult & { checked: boolean }) | undefined, values: Options): TokenFinding[] {
+function signatureFindings(
+  token: TokenClassification,
+  verification: (VerifyResult & { checked: boolean }) | undefined,
+  values: Options,
+): TokenFinding[] {
   const findings: TokenFinding[] = [];
   const add = (code: string, message: string) => findings.push({ level: 'error', code, message });
   if (verification?.checked) {
-    if (!verification.verified) add('not-verified', `signature verification failed: ${verification.reason ?? 'unknown reason'}`);
+    if (!verification.verified)
+      add('not-verified', `signature verification failed: ${verification.reason ?? 'unknown reason'}`);
   } else if (verification === undefined) {
-    if (values.issuer !== undefined && token.issuer !== values.issuer && !(token.kind === 'legacy' && token.issuer === LEGACY_ISSUER)) {
+    if (
+      values.issuer !== undefined &&
+      token.issuer !== values.issuer &&
+      !(token.kind === 'legacy' && token.issuer === LEGACY_ISSUER)
+    ) {
       add('issuer-mismatch', `issuer is not ${values.issuer}`);
     }
     if (values.audience !== undefined && !token.audiences.some((a) => values.audience?.includes(a))) {
@@ -382,14 +428,19 @@ function jsonReport(r: Report) {
 function textReport(r: Report): string {
   const t = r.token;
   const lines: [string, string | undefined][] = [];
-  const refText = (o: { name: string; uid?: string } | undefined) => (o ? `${o.name}${o.uid ? ` (uid ${o.uid})` : ''}` : undefined);
+  const refText = (o: { name: string; uid?: string } | undefined) =>
+    o ? `${o.name}${o.uid ? ` (uid ${o.uid})` : ''}` : undefined;
   lines.push(['source', r.source]);
   lines.push(['kind', kindText(t)]);
   lines.push(['issuer', t.issuer]);
   lines.push(['subject', t.subject]);
   lines.push(['namespace', t.namespace]);
   lines.push(['service account', refText(t.serviceAccount)]);
-  if (t.boundObject) lines.push(['bound object', `${t.boundObject.kind} ${t.boundObject.name}${t.boundObject.uid ? ` (uid ${t.boundObject.uid})` : ''}`]);
+  if (t.boundObject)
+    lines.push([
+      'bound object',
+      `${t.boundObject.kind} ${t.boundObject.name}${t.boundObject.uid ? ` (uid ${t.boundObject.uid})` : ''}`,
+    ]);
   if (t.node && t.boundObject?.kind !== 'Node') lines.push(['node', refText(t.node)]);
   if (t.secretName !== undefined) lines.push(['secret', t.secretName]);
   lines.push(['algorithm', t.algorithm ? `${t.algorithm}${t.keyId ? ` (kid ${t.keyId})` : ''}` : undefined]);
@@ -398,9 +449,13 @@ function textReport(r: Report): string {
   if (t.expiresAt === undefined) lines.push(['expires', 'never (no exp)']);
   else {
     const rem = t.remainingSeconds ?? 0;
-    lines.push(['expires', `${iso(t.expiresAt)} (${rem > 0 ? `in ${duration(rem)}` : `expired ${duration(-rem)} ago`})`]);
+    lines.push([
+      'expires',
+      `${iso(t.expiresAt)} (${rem > 0 ? `in ${duration(rem)}` : `expired ${duration(-rem)} ago`})`,
+    ]);
   }
-  if (t.lifetimeSeconds !== undefined) lines.push(['lifetime', `${t.lifetimeSeconds} s (${duration(t.lifetimeSeconds)})`]);
+  if (t.lifetimeSeconds !== undefined)
+    lines.push(['lifetime', `${t.lifetimeSeconds} s (${duration(t.lifetimeSeconds)})`]);
   if (t.warnAfter !== undefined) {
     const wr = t.warnRemainingSeconds ?? 0;
     lines.push([
@@ -410,7 +465,9 @@ function textReport(r: Report): string {
   }
   lines.push([
     'audiences',
-    t.audiences.length === 0 ? '(none)' : t.audiences.map((a) => (isApiAudience(a, r.apiAudiences) ? `${a} (API server)` : a)).join(', '),
+    t.audiences.length === 0
+      ? '(none)'
+      : t.audiences.map((a) => (isApiAudience(a, r.apiAudiences) ? `${a} (API server)` : a)).join(', '),
   ]);
   if (t.jti !== undefined) lines.push(['token id (jti)', t.jti]);
   const v = r.verification;
@@ -436,7 +493,8 @@ function textReport(r: Report): string {
   if (r.findings.length === 0) out += 'findings: none\n';
   else {
     out += 'findings:\n';
-    for (const f of r.findings) out += `  ${f.level.toUpperCase().padEnd(8)}${f.code}: ${f.message}${f.source ? ` [${f.source}]` : ''}\n`;
+    for (const f of r.findings)
+      out += `  ${f.level.toUpperCase().padEnd(8)}${f.code}: ${f.message}${f.source ? ` [${f.source}]` : ''}\n`;
   }
   return out;
 }

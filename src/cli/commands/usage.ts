@@ -65,11 +65,22 @@ export interface UsageCommandOptions {
 }
 
 /** `tokenguard usage`: the one place of this command that touches files, the clock and the network. */
-export async function runUsageCommand(argv: readonly string[], io: CliIo, options: UsageCommandOptions = {}): Promise<number> {
+export async function runUsageCommand(
+  argv: readonly string[],
+  io: CliIo,
+  options: UsageCommandOptions = {},
+): Promise<number> {
   const cwd = options.cwd ?? process.cwd();
   const parsed = parseCommand(USAGE_COMMAND, argv, io);
   if (typeof parsed === 'number') return parsed;
-  const values = parsed.values as { 'audit-log'?: string[]; since?: string; output?: string; facts?: string[]; kubeconfig?: string; name?: string };
+  const values = parsed.values as {
+    'audit-log'?: string[];
+    since?: string;
+    output?: string;
+    facts?: string[];
+    kubeconfig?: string;
+    name?: string;
+  };
   const positionals = parsed.positionals;
   const format = values.output as Format;
   if (!FORMATS.includes(format)) {
@@ -118,8 +129,18 @@ export async function runUsageCommand(argv: readonly string[], io: CliIo, option
     throw e;
   }
   const { summary, read, problems, problemCount, problemReasons } = logged;
-  const report: UsageReport = { summary, recommendations: recommend(summary, inventory), read, problems, problemCount, problemReasons };
-  if (problemCount > 0 && format !== 'text') io.stderr.write(`tokenguard usage: ${problemCount} line(s) held no readable audit event; the first: ${problems[0]?.file}:${problems[0]?.line}: ${problems[0]?.reason}\n`);
+  const report: UsageReport = {
+    summary,
+    recommendations: recommend(summary, inventory),
+    read,
+    problems,
+    problemCount,
+    problemReasons,
+  };
+  if (problemCount > 0 && format !== 'text')
+    io.stderr.write(
+      `tokenguard usage: ${problemCount} line(s) held no readable audit event; the first: ${problems[0]?.file}:${problems[0]?.line}: ${problems[0]?.reason}\n`,
+    );
   if (format === 'facts') io.stdout.write(stringify(toTokenUsageDocument(summary, values.name), { lineWidth: 0 }));
   else if (format === 'json') io.stdout.write(formatUsageJson(report, options.version ?? packageVersion()));
   else io.stdout.write(formatUsageText(report));
@@ -145,7 +166,9 @@ async function readInventory(
       const list = options.listCluster ?? defaultListCluster;
       objects.push(...(await list(resolve(cwd, values.kubeconfig))));
     } catch (e) {
-      io.stderr.write(`--kubeconfig ${values.kubeconfig}: cannot list ServiceAccounts and bindings: ${(e as Error).message}\n`);
+      io.stderr.write(
+        `--kubeconfig ${values.kubeconfig}: cannot list ServiceAccounts and bindings: ${(e as Error).message}\n`,
+      );
       return null;
     }
   }

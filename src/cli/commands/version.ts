@@ -26,7 +26,9 @@ export function runVersionCommand(argv: readonly string[], io: CliIo): number {
     return EXIT_OK;
   }
   if (output === 'json') {
-    io.stdout.write(`${JSON.stringify({ version: packageVersion(), node: process.version, platform: `${process.platform}/${process.arch}` }, null, 2)}\n`);
+    io.stdout.write(
+      `${JSON.stringify({ version: packageVersion(), node: process.version, platform: `${process.platform}/${process.arch}` }, null, 2)}\n`,
+    );
     return EXIT_OK;
   }
   io.stderr.write(`--output must be text or json\n${USAGE}`);

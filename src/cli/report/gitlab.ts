@@ -58,15 +58,29 @@ export function formatGitlab(report: Report): string {
     const identity = [o.kind, o.namespace, o.name, o.item ?? ''];
     if (o.outcome === 'error') {
       const why = o.reason ?? 'could not be evaluated';
-      add({ check_name: 'tokenguard/input', description: `${who}: ${why}`, severity: 'critical', location: at(o.file, o.line) }, [...identity, why]);
+      add(
+        {
+          check_name: 'tokenguard/input',
+          description: `${who}: ${why}`,
+          severity: 'critical',
+          location: at(o.file, o.line),
+        },
+        [...identity, why],
+      );
       continue;
     }
     for (const p of o.policies) {
-      const severity: Severity | undefined = p.status === 'fail' ? 'critical' : p.status === 'warn' ? 'major' : p.status === 'mutate' ? 'info' : undefined;
+      const severity: Severity | undefined =
+        p.status === 'fail' ? 'critical' : p.status === 'warn' ? 'major' : p.status === 'mutate' ? 'info' : undefined;
       if (!severity) continue;
       for (const r of p.results) {
         add(
-          { check_name: `tokenguard/${p.policy}/${r.rule}`, description: `${who}: ${r.message}`, severity, location: at(o.file, o.line) },
+          {
+            check_name: `tokenguard/${p.policy}/${r.rule}`,
+            description: `${who}: ${r.message}`,
+            severity,
+            location: at(o.file, o.line),
+          },
           [...identity, r.message],
         );
       }

@@ -77,7 +77,10 @@ export const reportJsonSchema = {
       errors: int,
       inputErrors: int,
     }),
-    policies: { type: 'array', items: closed({ name: str, mode: { enum: ['Enforce', 'Audit', 'Off'] }, file: str, document: int }) },
+    policies: {
+      type: 'array',
+      items: closed({ name: str, mode: { enum: ['Enforce', 'Audit', 'Off'] }, file: str, document: int }),
+    },
     errors: { type: 'array', items: closed({ file: str, line: int, message: str }) },
     objects: {
       type: 'array',
@@ -100,7 +103,11 @@ export const reportJsonSchema = {
         changes: { type: 'array', items: finding },
         patch: {
           type: 'array',
-          items: { type: 'object', required: ['op', 'path'], properties: { op: { enum: ['add', 'remove', 'replace'] }, path: str } },
+          items: {
+            type: 'object',
+            required: ['op', 'path'],
+            properties: { op: { enum: ['add', 'remove', 'replace'] }, path: str },
+          },
         },
         manifestChanges: strings,
         plugin: nullable(

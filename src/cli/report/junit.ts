@@ -39,11 +39,18 @@ export function formatJunit(report: Report, options: JunitOptions): string {
     return s;
   };
   for (const e of report.errors) {
-    suite(e.file).cases.push({ name: `line ${e.line}`, at: `${e.file}:${e.line}`, error: { type: 'unreadable', message: e.message } });
+    suite(e.file).cases.push({
+      name: `line ${e.line}`,
+      at: `${e.file}:${e.line}`,
+      error: { type: 'unreadable', message: e.message },
+    });
   }
   for (const o of report.objects) {
     const s = suite(o.file);
-    if (o.outcome === 'skipped' || o.outcome === 'fact') s.notJudged.push(`${o.outcome === 'fact' ? 'fact' : 'not evaluated'}: ${title(o)} (line ${o.line}): ${o.reason ?? o.outcome}`);
+    if (o.outcome === 'skipped' || o.outcome === 'fact')
+      s.notJudged.push(
+        `${o.outcome === 'fact' ? 'fact' : 'not evaluated'}: ${title(o)} (line ${o.line}): ${o.reason ?? o.outcome}`,
+      );
     else s.cases.push(...casesFor(o, options));
   }
   const count = (list: readonly Case[]) => ({
@@ -52,16 +59,26 @@ export function formatJunit(report: Report, options: JunitOptions): string {
     errors: list.filter((c) => c.error).length,
   });
   // No timings: reports are reproducible, and evaluating an object takes no measurable time.
-  const attrs = (c: ReturnType<typeof count>) => `tests="${c.tests}" failures="${c.failures}" errors="${c.errors}" time="0"`;
+  const attrs = (c: ReturnType<typeof count>) =>
+    `tests="${c.tests}" failures="${c.failures}" errors="${c.errors}" time="0"`;
   const all = [...suites.values()].flatMap((s) => s.cases);
-  const out: string[] = ['<?xml version="1.0" encoding="UTF-8"?>', `<testsuites name="tokenguard test" ${attrs(count(all))}>`];
+  const out: string[] = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="tokenguard test" ${attrs(count(all))}>`,
+  ];
   for (const [file, s] of suites) {
     out.push(`  <testsuite name="${esc(file)}" ${attrs(count(s.cases))} file="${esc(file)}">`);
     for (const c of s.cases) {
       const head = `    <testcase classname="${esc(file)}" name="${esc(c.name)}" time="0">`;
       const inner: string[] = [];
-      if (c.failure) inner.push(`      <failure type="${esc(c.failure.type)}" message="${esc(c.failure.message)}">${esc(`${c.failure.body}\nat ${c.at}`)}</failure>`);
-      if (c.error) inner.push(`      <error type="${esc(c.error.type)}" message="${esc(c.error.message)}">${esc(`${c.error.message}\nat ${c.at}`)}</error>`);
+      if (c.failure)
+        inner.push(
+          `      <failure type="${esc(c.failure.type)}" message="${esc(c.failure.message)}">${esc(`${c.failure.body}\nat ${c.at}`)}</failure>`,
+        );
+      if (c.error)
+        inner.push(
+          `      <error type="${esc(c.error.type)}" message="${esc(c.error.message)}">${esc(`${c.error.message}\nat ${c.at}`)}</error>`,
+        );
       if (c.out !== undefined) inner.push(`      <system-out>${esc(`${c.out}\nat ${c.at}`)}</system-out>`);
       out.push(`${head}\n${inner.join('\n')}\n    </testcase>`);
     }
@@ -75,7 +92,8 @@ export function formatJunit(report: Report, options: JunitOptions): string {
 function casesFor(o: ObjectReport, options: JunitOptions): Case[] {
   const who = title(o);
   const at = `${o.file}:${o.line}`;
-  if (o.outcome === 'error') return [{ name: who, at, error: { type: 'not evaluated', message: o.reason ?? 'could not be evaluated' } }];
+  if (o.outcome === 'error')
+    return [{ name: who, at, error: { type: 'not evaluated', message: o.reason ?? 'could not be evaluated' } }];
   return o.policies.map((p) => policyCase(o, p, who, at, options));
 }
 
@@ -90,7 +108,10 @@ function policyCase(o: ObjectReport, p: PolicyVerdict, who: string, at: string, 
   }
   // A policy with nothing against the object passes it; saying "skipped" would make a clean run look untested.
   if (p.status === 'skip') return { name, at, out: `passed: ${p.results.map((r) => r.message).join('; ')}` };
-  const extra = [...(o.tokens ?? []).map((t) => `token ${t.volume}: lifetime ${t.lifetimeSeconds} s (${t.note})`), ...o.notes];
+  const extra = [
+    ...(o.tokens ?? []).map((t) => `token ${t.volume}: lifetime ${t.lifetimeSeconds} s (${t.note})`),
+    ...o.notes,
+  ];
   const verb = p.status === 'mutate' ? 'mutated' : p.status === 'warn' ? 'warned' : 'passed';
   return { name, at, out: [verb, ...lines, ...extra].join('\n') };
 }

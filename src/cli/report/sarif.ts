@@ -53,7 +53,8 @@ export function formatSarif(report: Report, options: SarifOptions): string {
   const results: unknown[] = [];
   for (const o of report.objects) {
     for (const p of o.policies) {
-      const level: Level | undefined = p.status === 'fail' ? 'error' : p.status === 'warn' ? 'warning' : p.status === 'mutate' ? 'note' : undefined;
+      const level: Level | undefined =
+        p.status === 'fail' ? 'error' : p.status === 'warn' ? 'warning' : p.status === 'mutate' ? 'note' : undefined;
       if (!level) continue;
       for (const r of p.results) {
         const index = ruleFor(p.policy, r.rule, level);
@@ -68,10 +69,18 @@ export function formatSarif(report: Report, options: SarifOptions): string {
     }
   }
   const notifications = [
-    ...report.errors.map((e) => ({ level: 'error', message: { text: e.message }, locations: [location(e.file, e.line)] })),
+    ...report.errors.map((e) => ({
+      level: 'error',
+      message: { text: e.message },
+      locations: [location(e.file, e.line)],
+    })),
     ...report.objects
       .filter((o) => o.outcome === 'error')
-      .map((o) => ({ level: 'error', message: { text: `${title(o)}: ${o.reason ?? 'could not be evaluated'}` }, locations: [location(o.file, o.line, o)] })),
+      .map((o) => ({
+        level: 'error',
+        message: { text: `${title(o)}: ${o.reason ?? 'could not be evaluated'}` },
+        locations: [location(o.file, o.line, o)],
+      })),
   ];
   const log = {
     $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
@@ -109,7 +118,11 @@ function location(file: string, line: number, o?: ObjectReport) {
   };
   if (o) {
     loc.logicalLocations = [
-      { name: o.name || o.kind, fullyQualifiedName: `${o.kind}/${o.namespace ? `${o.namespace}/` : ''}${o.name}`, kind: 'object' },
+      {
+        name: o.name || o.kind,
+        fullyQualifiedName: `${o.kind}/${o.namespace ? `${o.namespace}/` : ''}${o.name}`,
+        kind: 'object',
+      },
     ];
   }
   return loc;

@@ -63,23 +63,30 @@ function objectLines(o: ObjectReport, paint: (code: string, s: string) => string
   const reason = o.reason ? `: ${o.reason}` : '';
   lines.push(`  ${paint(COLOR[o.outcome], label.padEnd(8))} ${title(o)} (${where})${reason}`);
   const pad = '           ';
-  for (const d of o.denials) lines.push(`${pad}${paint('31', 'x')} ${d.policy ? `${d.policy}/${d.rule}: ` : ''}${d.message}`);
+  for (const d of o.denials)
+    lines.push(`${pad}${paint('31', 'x')} ${d.policy ? `${d.policy}/${d.rule}: ` : ''}${d.message}`);
   for (const w of o.warnings) lines.push(`${pad}${paint('33', '!')} ${w}`);
   for (const c of o.changes) lines.push(`${pad}${paint('36', '~')} ${c.policy}/${c.rule}: ${c.message}`);
   const pluginChanges = (o.plugin?.changes ?? []).filter((c) => !c.startsWith('serviceAccountName defaulted'));
-  if (pluginChanges.length > 0) lines.push(`${pad}${paint('2', `> before the webhook, the ServiceAccount plugin ${pluginChanges.join('; ')}`)}`);
+  if (pluginChanges.length > 0)
+    lines.push(`${pad}${paint('2', `> before the webhook, the ServiceAccount plugin ${pluginChanges.join('; ')}`)}`);
   for (const t of o.tokens ?? []) lines.push(`${pad}${paint('2', '*')} ${tokenLine(t, paint)}`);
   // A legacy token Secret the pod takes a token from: said in full unless a denial says it (a warning is cut at 120 characters).
-  const legacy = [...new Set(o.policies.flatMap((p) => p.results.filter((r) => r.rule === 'legacy-token-mount').map((r) => r.message)))];
-  for (const m of legacy) if (!o.denials.some((d) => d.message === m)) lines.push(`${pad}${paint('33', '*')} never-expiring token: ${m}`);
+  const legacy = [
+    ...new Set(
+      o.policies.flatMap((p) => p.results.filter((r) => r.rule === 'legacy-token-mount').map((r) => r.message)),
+    ),
+  ];
+  for (const m of legacy)
+    if (!o.denials.some((d) => d.message === m)) lines.push(`${pad}${paint('33', '*')} never-expiring token: ${m}`);
   if (o.tokens?.length === 0 && o.plugin && legacy.length === 0) {
     const why = o.plugin.mirror
       ? 'a mirror pod may not have one'
       : o.changes.some((c) => c.rule === 'automount')
         ? 'the webhook removes the API token'
         : o.plugin.automount
-        ? 'no container takes one'
-        : `automountServiceAccountToken is false (set on the ${automountWhere(o.plugin.automountFrom)})`;
+          ? 'no container takes one'
+          : `automountServiceAccountToken is false (set on the ${automountWhere(o.plugin.automountFrom)})`;
     lines.push(`${pad}${paint('2', '*')} no ServiceAccount token: ${why}`);
   }
   for (const n of o.notes) lines.push(`${pad}${paint('2', 'i')} ${n}`);
@@ -101,7 +108,11 @@ function tokenLine(t: TokenLifetime, paint: (code: string, s: string) => string)
   const aud = t.audience ? `audience ${t.audience}` : 'API server audience';
   const where = t.containers.length > 0 ? ` in ${t.containers.join(', ')}` : '';
   const life = t.extended ? paint('33', `lives 1 year (${t.lifetimeSeconds} s)`) : `lives ${t.lifetimeSeconds} s`;
-  const why = t.extended ? `: ${t.note}` : t.containers.length === 0 ? `: ${t.note.split('; ').slice(1).join('; ')}` : '';
+  const why = t.extended
+    ? `: ${t.note}`
+    : t.containers.length === 0
+      ? `: ${t.note.split('; ').slice(1).join('; ')}`
+      : '';
   return `token ${t.volume} (${aud}, ${t.expirationSeconds} s)${where}: ${life}${why}`;
 }
 

@@ -44,7 +44,14 @@ export function mutateApiTokenExpiration({ spec, max, apiAudiences, mode }: Muta
     if (s.lifetimeSeconds > max.value) {
       const target = boundedExpiration(s.expirationSeconds, 0, max.value, true) as number; // min 0: always found
       writableToken(spec, s).expirationSeconds = target;
-      results.push(result(max, mode, 'mutate', `API token ${s.volumeName} ${describeLifetime(s.expirationSeconds, s.lifetimeSeconds, max.value)} -> ${target}`));
+      results.push(
+        result(
+          max,
+          mode,
+          'mutate',
+          `API token ${s.volumeName} ${describeLifetime(s.expirationSeconds, s.lifetimeSeconds, max.value)} -> ${target}`,
+        ),
+      );
     } else results.push(result(max, mode, 'pass', `${s.volumeName}: expirationSeconds ${s.expirationSeconds}`));
   }
   return results;
@@ -62,7 +69,14 @@ export function validateApiTokenExpiration({ sources, max, mode }: ValidateApiTo
   for (const s of sources) {
     if (!s.isApiToken) continue;
     if (s.lifetimeSeconds > max.value) {
-      results.push(result(max, mode, 'fail', `API token ${s.volumeName} ${describeLifetime(s.expirationSeconds, s.lifetimeSeconds, max.value)} > ${max.value}`));
+      results.push(
+        result(
+          max,
+          mode,
+          'fail',
+          `API token ${s.volumeName} ${describeLifetime(s.expirationSeconds, s.lifetimeSeconds, max.value)} > ${max.value}`,
+        ),
+      );
     } else results.push(result(max, mode, 'pass', `${s.volumeName}: expirationSeconds ${s.expirationSeconds}`));
   }
   return results;

@@ -8,7 +8,14 @@ import { formatDuration, parseDuration } from '../../duration.js';
 import { isObject, type JsonObject, objectAt, objectsAt, stringAt, stringIn } from '../../json.js';
 import type { AutomountSpec, TokenPolicy } from '../../policy/types.js';
 import { serviceAccountPatternMatches } from '../match.js';
-import { allContainers, mountedVolumeNames, pluginTokenVolumeNames, type TokenSource, tokenSources, writableContainer } from '../pod.js';
+import {
+  allContainers,
+  mountedVolumeNames,
+  pluginTokenVolumeNames,
+  type TokenSource,
+  tokenSources,
+  writableContainer,
+} from '../pod.js';
 import type { RuleMode, RuleResult, ServiceAccountFacts } from '../types.js';
 
 /**
@@ -76,8 +83,10 @@ function decide(needed: AutomountSpec['needed'], pod: JsonObject, owner: PodOwne
   const who = `ServiceAccount ${namespace}/${serviceAccount}`;
   if (!needed) return { disable: true, reason: 'API access not needed', evidence: 'none' };
   if (needed.annotation) {
-    if (stringIn(objectAt(objectAt(pod, 'metadata'), 'annotations'), needed.annotation) === 'true') return kept(`pod annotation ${needed.annotation}=true`, 'annotation');
-    if (saFacts?.annotations[needed.annotation] === 'true') return kept(`${who} annotation ${needed.annotation}=true`, 'annotation');
+    if (stringIn(objectAt(objectAt(pod, 'metadata'), 'annotations'), needed.annotation) === 'true')
+      return kept(`pod annotation ${needed.annotation}=true`, 'annotation');
+    if (saFacts?.annotations[needed.annotation] === 'true')
+      return kept(`${who} annotation ${needed.annotation}=true`, 'annotation');
   }
   if (needed.serviceAccounts?.some((pat) => serviceAccountPatternMatches(pat, namespace, serviceAccount))) {
     return kept(`${who} is listed as needing API access`, 'list');
@@ -97,11 +106,23 @@ function decide(needed: AutomountSpec['needed'], pod: JsonObject, owner: PodOwne
     if (o.kind === 'unknown') unknown.push(o.text);
     else notSeen = o.text;
   }
-  if (unknown.length > 0 && (needed.whenUnknown ?? 'Needed') === 'Needed') return kept(`${unknown.join('; ')}; kept (whenUnknown: Needed)`, 'unknown');
+  if (unknown.length > 0 && (needed.whenUnknown ?? 'Needed') === 'Needed')
+    return kept(`${unknown.join('; ')}; kept (whenUnknown: Needed)`, 'unknown');
   // Without observedWithin the reason stays as it always read; with it, it names the evidence.
-  const why = needed.observedWithin === undefined ? [] : [...(notSeen ? [notSeen] : []), ...(unknown.length > 0 ? [`${unknown.join('; ')} (whenUnknown: NotNeeded)`] : [])];
-  const evidence: AutomountEvidence = unknown.length > 0 ? 'unknown' : notSeen ? 'observed' : needed.rbacBound ? 'rbac' : 'none';
-  return { disable: true, reason: why.length > 0 ? `API access not needed: ${why.join('; ')}` : 'API access not needed', evidence };
+  const why =
+    needed.observedWithin === undefined
+      ? []
+      : [
+          ...(notSeen ? [notSeen] : []),
+          ...(unknown.length > 0 ? [`${unknown.join('; ')} (whenUnknown: NotNeeded)`] : []),
+        ];
+  const evidence: AutomountEvidence =
+    unknown.length > 0 ? 'unknown' : notSeen ? 'observed' : needed.rbacBound ? 'rbac' : 'none';
+  return {
+    disable: true,
+    reason: why.length > 0 ? `API access not needed: ${why.join('; ')}` : 'API access not needed',
+    evidence,
+  };
 }
 
 function kept(reason: string, evidence: AutomountEvidence): Decision {
@@ -113,17 +134,31 @@ function kept(reason: string, evidence: AutomountEvidence): Decision {
  * used in it (`seen`), not used although the log covers it all (`not-seen`), or `unknown`: no
  * log, or a log that starts after the window began or ends before it.
  */
-function observedUse(within: string, { saFacts, now }: PodOwner, who: string): { kind: 'seen' | 'not-seen' | 'unknown'; text: string } {
+function observedUse(
+  within: string,
+  { saFacts, now }: PodOwner,
+  who: string,
+): { kind: 'seen' | 'not-seen' | 'unknown'; text: string } {
   const seconds = parseDuration(within);
-  if (typeof seconds !== 'number') return { kind: 'unknown', text: `observedWithin ${JSON.stringify(within)}: ${seconds.error}` };
+  if (typeof seconds !== 'number')
+    return { kind: 'unknown', text: `observedWithin ${JSON.stringify(within)}: ${seconds.error}` };
   const o = saFacts?.observed;
-  if (now === undefined || o === undefined) return { kind: 'unknown', text: `use of ${who}'s tokens is unknown (no audit log facts)` };
+  if (now === undefined || o === undefined)
+    return { kind: 'unknown', text: `use of ${who}'s tokens is unknown (no audit log facts)` };
   const start = now - seconds * 1000;
   if (o.lastSeen !== undefined && o.lastSeen >= start) {
     return { kind: 'seen', text: `${who} used a token ${ago(now - o.lastSeen)} ago (observed use within ${within})` };
   }
-  if (o.to < start) return { kind: 'unknown', text: `the audit log ends ${ago(now - o.to)} ago, before the ${within} of observedWithin` };
-  if (o.from > start) return { kind: 'unknown', text: `the audit log covers only the last ${ago(now - o.from)} of the ${within} of observedWithin for ${who}` };
+  if (o.to < start)
+    return {
+      kind: 'unknown',
+      text: `the audit log ends ${ago(now - o.to)} ago, before the ${within} of observedWithin`,
+    };
+  if (o.from > start)
+    return {
+      kind: 'unknown',
+      text: `the audit log covers only the last ${ago(now - o.from)} of the ${within} of observedWithin for ${who}`,
+    };
   return { kind: 'not-seen', text: `${who} used no token in the last ${within} of audit log (observed use)` };
 }
 
@@ -182,7 +217,10 @@ export function mutateAutomount({ spec, verdicts, apiAudiences, mode }: MutateAu
   );
   for (const v of verdicts.filter((a) => a.disable)) {
     if (names.size > 0 || wasTrue) {
-      const what = names.size > 0 ? `removed API token ${[...names].join(', ')} (${mounts} mount${mounts === 1 ? '' : 's'}), ` : '';
+      const what =
+        names.size > 0
+          ? `removed API token ${[...names].join(', ')} (${mounts} mount${mounts === 1 ? '' : 's'}), `
+          : '';
       r(v.policy, 'mutate', `${what}automount off: ${v.reason}`);
     } else if (own.length === 0) r(v.policy, 'pass', 'pod carries no API token');
     if (own.length > 0) r(v.policy, 'fail', `${own.join('; ')} but does not need API access`);
@@ -230,6 +268,9 @@ function carriedApiTokens(sources: readonly TokenSource[], mounted: ReadonlySet<
   const off = names.filter((n) => !mounted.has(n));
   const out: string[] = [];
   if (on.length > 0) out.push(`pod mounts API token ${on.join(', ')}${own ? ' (its own volume, not removed)' : ''}`);
-  if (off.length > 0) out.push(`pod has API token ${off.join(', ')} (${own ? 'its own volume, not removed; ' : ''}no container mounts it yet)`);
+  if (off.length > 0)
+    out.push(
+      `pod has API token ${off.join(', ')} (${own ? 'its own volume, not removed; ' : ''}no container mounts it yet)`,
+    );
   return out;
 }

@@ -31,7 +31,13 @@ export function planBounds(policies: readonly TokenPolicy[]): PlannedBounds | un
   for (const p of policies) {
     const b = p.spec.projectedTokens?.bounds;
     if (!b) continue;
-    bounds ??= { policies: [], min: MIN_EXPIRATION_SECONDS, max: MAX_EXPIRATION_SECONDS, audienceLists: [], deny: false };
+    bounds ??= {
+      policies: [],
+      min: MIN_EXPIRATION_SECONDS,
+      max: MAX_EXPIRATION_SECONDS,
+      audienceLists: [],
+      deny: false,
+    };
     bounds.policies.push(p.name);
     bounds.min = Math.max(bounds.min, b.minExpirationSeconds ?? MIN_EXPIRATION_SECONDS);
     bounds.max = Math.min(bounds.max, b.maxExpirationSeconds ?? MAX_EXPIRATION_SECONDS);
@@ -70,14 +76,22 @@ export function mutateBounds({ spec, bounds: b, apiTokenMax, apiAudiences, mode 
     const api = s.isApiToken ? apiTokenMax : undefined;
     const max = api !== undefined ? Math.min(b.max, api) : b.max;
     if (b.min > max) {
-      r('token-bounds', 'fail', `${s.volumeName}: no expiration is within [${b.min}, ${b.max}] and apiTokenExpirationSeconds ${api}`);
+      r(
+        'token-bounds',
+        'fail',
+        `${s.volumeName}: no expiration is within [${b.min}, ${b.max}] and apiTokenExpirationSeconds ${api}`,
+      );
     } else if (b.deny ? outside(s, b) : outside(s, b) || s.lifetimeSeconds > max) {
       const target = boundedExpiration(s.expirationSeconds, b.min, max, s.isApiToken);
       if (b.deny || target === undefined) {
         r('token-bounds', 'fail', boundsFailure(s, b));
       } else {
         writableToken(spec, s).expirationSeconds = target;
-        r('token-bounds', 'mutate', `${s.volumeName}: ${describeLifetime(s.expirationSeconds, s.lifetimeSeconds, b.max)} -> ${target}`);
+        r(
+          'token-bounds',
+          'mutate',
+          `${s.volumeName}: ${describeLifetime(s.expirationSeconds, s.lifetimeSeconds, b.max)} -> ${target}`,
+        );
       }
     }
     const aud = audienceProblem(s.audience, b.audienceLists, apiAudiences);
@@ -122,10 +136,15 @@ function boundsFailure(s: TokenSource, b: PlannedBounds): string {
  * Why an audience is not allowed, or undefined. Tokens for the API server (no audience, or one
  * of the API audiences) are always allowed.
  */
-function audienceProblem(audience: string, lists: readonly (readonly string[])[], apiAudiences: readonly string[]): string | undefined {
+function audienceProblem(
+  audience: string,
+  lists: readonly (readonly string[])[],
+  apiAudiences: readonly string[],
+): string | undefined {
   if (isApiAudience(audience, apiAudiences)) return undefined;
   for (const list of lists) {
-    if (!anyGlob(list, audience)) return `audience ${quoted(audience)} not allowed (allowed: ${list.join(', ') || 'none'})`;
+    if (!anyGlob(list, audience))
+      return `audience ${quoted(audience)} not allowed (allowed: ${list.join(', ') || 'none'})`;
   }
   return undefined;
 }

@@ -26,10 +26,19 @@ export interface ValidateEphemeralArgs {
 }
 
 /** One result per failure, then a pass for every policy (automount or injection) without one. */
-export function validateEphemeralContainers({ pod, oldPod, verdicts, injections, apiAudiences, mode }: ValidateEphemeralArgs): RuleResult[] {
+export function validateEphemeralContainers({
+  pod,
+  oldPod,
+  verdicts,
+  injections,
+  apiAudiences,
+  mode,
+}: ValidateEphemeralArgs): RuleResult[] {
   const results: RuleResult[] = [];
   const spec = objectAt(pod, 'spec') ?? {};
-  const before = new Set(objectsAt(objectAt(oldPod, 'spec'), 'ephemeralContainers').map((c) => stringAt(c, 'name') ?? ''));
+  const before = new Set(
+    objectsAt(objectAt(oldPod, 'spec'), 'ephemeralContainers').map((c) => stringAt(c, 'name') ?? ''),
+  );
   const added = objectsAt(spec, 'ephemeralContainers').filter((c) => !before.has(stringAt(c, 'name') ?? ''));
   if (added.length === 0) return results;
   const sources = tokenSources(spec, apiAudiences);
@@ -44,11 +53,15 @@ export function validateEphemeralContainers({ pod, oldPod, verdicts, injections,
       const vol = stringAt(m, 'name') ?? '';
       const api = sources.some((s) => s.volumeName === vol && s.isApiToken);
       for (const v of api ? withheld : []) {
-        failures.push({ policy: v.policy, message: `ephemeral container ${name} mounts API token ${vol}, but the pod does not need API access` });
+        failures.push({
+          policy: v.policy,
+          message: `ephemeral container ${name} mounts API token ${vol}, but the pod does not need API access`,
+        });
       }
       const volume = volumes.find((x) => stringAt(x, 'name') === vol);
       for (const inj of injections) {
-        if (inj.volumeName !== vol || !volume || !isInjectionVolume(volume, inj) || anyGlob(inj.containers, name)) continue;
+        if (inj.volumeName !== vol || !volume || !isInjectionVolume(volume, inj) || anyGlob(inj.containers, name))
+          continue;
         failures.push({
           policy: inj.policy,
           message: `ephemeral container ${name} mounts token ${vol} (audience ${inj.audience}), injected only into ${inj.containers.join(', ')}`,
@@ -56,11 +69,18 @@ export function validateEphemeralContainers({ pod, oldPod, verdicts, injections,
       }
     }
   }
-  for (const f of failures) results.push({ policies: [f.policy], rule: 'ephemeral-token', mode, status: 'fail', message: f.message });
+  for (const f of failures)
+    results.push({ policies: [f.policy], rule: 'ephemeral-token', mode, status: 'fail', message: f.message });
   const names = added.map((c) => stringAt(c, 'name') ?? '').join(', ');
   for (const p of policies) {
     if (!failures.some((f) => f.policy === p)) {
-      results.push({ policies: [p], rule: 'ephemeral-token', mode, status: 'pass', message: `ephemeral container(s) ${names} mount no withheld token` });
+      results.push({
+        policies: [p],
+        rule: 'ephemeral-token',
+        mode,
+        status: 'pass',
+        message: `ephemeral container(s) ${names} mount no withheld token`,
+      });
     }
   }
   return results;

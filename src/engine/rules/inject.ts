@@ -4,7 +4,11 @@
  * token of that audience and path at the mount path, whatever the volume is called.
  */
 import type { TokenInjection, TokenPolicy } from '../../policy/types.js';
-import { API_TOKEN_VOLUME_PREFIX, DEFAULT_PROJECTED_EXPIRATION_SECONDS, PROJECTED_DEFAULT_MODE } from '../../constants.js';
+import {
+  API_TOKEN_VOLUME_PREFIX,
+  DEFAULT_PROJECTED_EXPIRATION_SECONDS,
+  PROJECTED_DEFAULT_MODE,
+} from '../../constants.js';
 import { anyGlob } from '../../glob.js';
 import { isObject, type JsonObject, objectAt, objectsAt, stringAt } from '../../json.js';
 import { boundedExpiration, isApiAudience, podBoundLifetime } from '../api-token.js';
@@ -54,7 +58,8 @@ export function planInjections(policies: readonly TokenPolicy[]): InjectionPlan 
       const planned = withDefaults(p.name, inj);
       const same = injections.find((i) => i.volumeName === planned.volumeName);
       if (!same) injections.push(planned);
-      else if (!sameContent(same, planned)) conflicts.push({ policy: p.name, volumeName: planned.volumeName, claimedBy: same.policy });
+      else if (!sameContent(same, planned))
+        conflicts.push({ policy: p.name, volumeName: planned.volumeName, claimedBy: same.policy });
     }
   }
   return { injections, conflicts };
@@ -133,14 +138,22 @@ function injectedExpiration(inj: PlannedInjection, b: PlannedBounds, apiAudience
   if (b.min > b.max) return inj.expirationSeconds;
   const lifetime = podBoundLifetime(inj.expirationSeconds, [inj.audience], apiAudiences);
   if (lifetime >= b.min && lifetime <= b.max) return inj.expirationSeconds;
-  return boundedExpiration(inj.expirationSeconds, b.min, b.max, isApiAudience(inj.audience, apiAudiences)) ?? inj.expirationSeconds;
+  return (
+    boundedExpiration(inj.expirationSeconds, b.min, b.max, isApiAudience(inj.audience, apiAudiences)) ??
+    inj.expirationSeconds
+  );
 }
 
-function inject(spec: JsonObject, inj: PlannedInjection, expiration: number): { status: RuleResult['status']; message: string }[] {
+function inject(
+  spec: JsonObject,
+  inj: PlannedInjection,
+  expiration: number,
+): { status: RuleResult['status']; message: string }[] {
   const out: { status: RuleResult['status']; message: string }[] = [];
   const targets = injectionTargets(spec, inj).filter((c) => !satisfied(spec, c, inj));
   if (targets.length === 0) {
-    if (injectionTargets(spec, inj).length > 0) out.push({ status: 'pass', message: `token "${inj.volumeName}" already mounted` });
+    if (injectionTargets(spec, inj).length > 0)
+      out.push({ status: 'pass', message: `token "${inj.volumeName}" already mounted` });
     else out.push({ status: 'skip', message: `no container matches ${inj.containers.join(', ')}` });
     return out;
   }
@@ -166,7 +179,11 @@ function inject(spec: JsonObject, inj: PlannedInjection, expiration: number): { 
       });
       continue;
     }
-    arrayField(writableContainer(spec, c), 'volumeMounts').push({ name: inj.volumeName, mountPath: inj.mountPath, readOnly: true });
+    arrayField(writableContainer(spec, c), 'volumeMounts').push({
+      name: inj.volumeName,
+      mountPath: inj.mountPath,
+      readOnly: true,
+    });
     added.push(c.name);
   }
   if (added.length > 0 && !existing) {
@@ -201,9 +218,13 @@ export interface ValidateInjectionsArgs {
 export function validateInjections({ spec, plan, mode }: ValidateInjectionsArgs): RuleResult[] {
   const results = conflictResults(plan.conflicts, mode);
   for (const inj of plan.injections) {
-    const missing = injectionTargets(spec, inj).filter((c) => !satisfied(spec, c, inj)).map((c) => c.name);
-    const r = (status: RuleResult['status'], message: string) => results.push({ policies: [inj.policy], rule: 'inject-token', mode, status, message });
-    if (missing.length > 0) r('fail', `token ${inj.volumeName} (audience ${inj.audience}) missing in container(s) ${missing.join(', ')}`);
+    const missing = injectionTargets(spec, inj)
+      .filter((c) => !satisfied(spec, c, inj))
+      .map((c) => c.name);
+    const r = (status: RuleResult['status'], message: string) =>
+      results.push({ policies: [inj.policy], rule: 'inject-token', mode, status, message });
+    if (missing.length > 0)
+      r('fail', `token ${inj.volumeName} (audience ${inj.audience}) missing in container(s) ${missing.join(', ')}`);
     else r('pass', `token "${inj.volumeName}" mounted`);
   }
   return results;
@@ -219,7 +240,9 @@ export function isInjectionVolume(volume: JsonObject, inj: PlannedInjection): bo
   const sources = objectAt(volume, 'projected')?.sources;
   if (!Array.isArray(sources) || sources.length !== 1 || !isObject(sources[0])) return false;
   const t = objectAt(sources[0], 'serviceAccountToken');
-  return t !== undefined && (stringAt(t, 'audience') ?? '') === inj.audience && (stringAt(t, 'path') ?? '') === inj.path;
+  return (
+    t !== undefined && (stringAt(t, 'audience') ?? '') === inj.audience && (stringAt(t, 'path') ?? '') === inj.path
+  );
 }
 
 /** The container already sees a token of this audience and path at the mount path, however it got there. */
@@ -234,7 +257,11 @@ function satisfied(spec: JsonObject, c: { container: JsonObject }, inj: PlannedI
       Array.isArray(sources) &&
       sources.some((s) => {
         const t = isObject(s) ? objectAt(s, 'serviceAccountToken') : undefined;
-        return t !== undefined && (stringAt(t, 'audience') ?? '') === inj.audience && (stringAt(t, 'path') ?? '') === inj.path;
+        return (
+          t !== undefined &&
+          (stringAt(t, 'audience') ?? '') === inj.audience &&
+          (stringAt(t, 'path') ?? '') === inj.path
+        );
       })
     );
   });

@@ -21,7 +21,12 @@ export function secretServiceAccount(secret: JsonObject): string | undefined {
  * spellings are warned about, as is the ServiceAccount annotation on a Secret of another type.
  * Secret data is never read here, and nothing of it reaches a message.
  */
-export function validateLegacySecret(secret: JsonObject, namespace: string, policy: TokenPolicy, mode: RuleMode): RuleResult[] {
+export function validateLegacySecret(
+  secret: JsonObject,
+  namespace: string,
+  policy: TokenPolicy,
+  mode: RuleMode,
+): RuleResult[] {
   const spec = policy.spec.legacyTokenSecrets;
   if (!spec) return [];
   const type = stringAt(secret, 'type') ?? 'Opaque';
@@ -31,17 +36,29 @@ export function validateLegacySecret(secret: JsonObject, namespace: string, poli
   ];
   if (type !== SERVICE_ACCOUNT_TOKEN_SECRET_TYPE) {
     if (type.trim().toLowerCase() === SERVICE_ACCOUNT_TOKEN_SECRET_TYPE) {
-      return r('warn', `type ${quoted(type)} is not exactly ${SERVICE_ACCOUNT_TOKEN_SECRET_TYPE}; no token will be issued`);
+      return r(
+        'warn',
+        `type ${quoted(type)} is not exactly ${SERVICE_ACCOUNT_TOKEN_SECRET_TYPE}; no token will be issued`,
+      );
     }
     if (sa !== undefined) {
-      return r('warn', `Secret of type ${quoted(type)} names ServiceAccount ${sa}; only ${SERVICE_ACCOUNT_TOKEN_SECRET_TYPE} Secrets get tokens`);
+      return r(
+        'warn',
+        `Secret of type ${quoted(type)} names ServiceAccount ${sa}; only ${SERVICE_ACCOUNT_TOKEN_SECRET_TYPE} Secrets get tokens`,
+      );
     }
     return [];
   }
   if (spec.action === 'Allow') return r('pass', 'legacy token Secrets allowed by policy');
   const who = `${namespace}/${sa ?? ''}`;
-  if (sa !== undefined && (spec.exemptServiceAccounts ?? []).some((p) => p.includes('/') && serviceAccountPatternMatches(p, namespace, sa))) {
+  if (
+    sa !== undefined &&
+    (spec.exemptServiceAccounts ?? []).some((p) => p.includes('/') && serviceAccountPatternMatches(p, namespace, sa))
+  ) {
     return r('pass', `ServiceAccount ${who} is exempt`);
   }
-  return r('fail', `legacy token Secret for ServiceAccount ${who}: such tokens never expire; use kubectl create token or a projected token`);
+  return r(
+    'fail',
+    `legacy token Secret for ServiceAccount ${who}: such tokens never expire; use kubectl create token or a projected token`,
+  );
 }

@@ -38,13 +38,28 @@ export interface ValidateTokenMountsArgs {
  * `Ignore`. A token Secret of an exempt ServiceAccount (`exemptServiceAccounts`, which allows
  * creating such Secrets) is still a never-expiring token in a pod: it is warned about, never denied.
  */
-export function validateTokenMounts({ pod, oldPod, namespace, tokenSecrets, policies, mode }: ValidateTokenMountsArgs): RuleResult[] {
+export function validateTokenMounts({
+  pod,
+  oldPod,
+  namespace,
+  tokenSecrets,
+  policies,
+  mode,
+}: ValidateTokenMountsArgs): RuleResult[] {
   if (!tokenSecrets || tokenSecrets.size === 0) return [];
-  const judged = [...policies].sort(byName).filter((p) => p.spec.legacyTokenSecrets && (p.spec.legacyTokenSecrets.mountedTokens ?? 'Warn') !== 'Ignore');
+  const judged = [...policies]
+    .sort(byName)
+    .filter((p) => p.spec.legacyTokenSecrets && (p.spec.legacyTokenSecrets.mountedTokens ?? 'Warn') !== 'Ignore');
   if (judged.length === 0) return [];
-  let uses = secretUses(objectAt(pod, 'spec') ?? {}, (name) => tokenSecrets.has(name)).filter((u) => TOKEN_USES.has(u.kind));
+  let uses = secretUses(objectAt(pod, 'spec') ?? {}, (name) => tokenSecrets.has(name)).filter((u) =>
+    TOKEN_USES.has(u.kind),
+  );
   if (oldPod !== undefined) {
-    const before = new Set(objectsAt(objectAt(oldPod, 'spec'), 'ephemeralContainers').map((c) => `ephemeralContainers/${stringAt(c, 'name') ?? ''}`));
+    const before = new Set(
+      objectsAt(objectAt(oldPod, 'spec'), 'ephemeralContainers').map(
+        (c) => `ephemeralContainers/${stringAt(c, 'name') ?? ''}`,
+      ),
+    );
     uses = uses.filter((u) => u.container?.startsWith('ephemeralContainers/') && !before.has(u.container));
   }
   if (uses.length === 0) return [];
@@ -54,8 +69,18 @@ export function validateTokenMounts({ pod, oldPod, namespace, tokenSecrets, poli
     const deny = (spec.mountedTokens ?? 'Warn') === 'Deny';
     for (const u of uses) {
       const sa = tokenSecrets.get(u.secret) ?? '';
-      const exempt = sa !== '' && (spec.exemptServiceAccounts ?? []).some((x) => x.includes('/') && serviceAccountPatternMatches(x, namespace, sa));
-      results.push({ policies: [p.name], rule: 'legacy-token-mount', mode, status: deny && !exempt ? 'fail' : 'warn', message: tokenMountMessage(u) });
+      const exempt =
+        sa !== '' &&
+        (spec.exemptServiceAccounts ?? []).some(
+          (x) => x.includes('/') && serviceAccountPatternMatches(x, namespace, sa),
+        );
+      results.push({
+        policies: [p.name],
+        rule: 'legacy-token-mount',
+        mode,
+        status: deny && !exempt ? 'fail' : 'warn',
+        message: tokenMountMessage(u),
+      });
     }
   }
   return results;
@@ -67,5 +92,7 @@ export function validateTokenMounts({ pod, oldPod, namespace, tokenSecrets, poli
  */
 export function tokenMountMessage(u: SecretUse): string {
   const label = `legacy token Secret ${u.secret}`;
-  return u.kind === 'env' || u.kind === 'envFrom' ? envTokenMessage(label, describeUse(u)) : volumeTokenMessage(label, describeUse(u));
+  return u.kind === 'env' || u.kind === 'envFrom'
+    ? envTokenMessage(label, describeUse(u))
+    : volumeTokenMessage(label, describeUse(u));
 }

@@ -43,14 +43,24 @@ export function planTokenRequest(
   apiAudiences: readonly string[],
 ): TokenRequestPlan | undefined {
   if (isKubeletPodRequest(request, user)) return undefined;
-  let plan: { policies: string[]; max: number | undefined; audienceLists: string[][]; deny: boolean; apiAudiences: readonly string[] } | undefined;
+  let plan:
+    | {
+        policies: string[];
+        max: number | undefined;
+        audienceLists: string[][];
+        deny: boolean;
+        apiAudiences: readonly string[];
+      }
+    | undefined;
   for (const p of [...policies].sort(byName)) {
     const tr = p.spec.tokenRequests;
     if (!tr) continue;
-    if (user && (anyGlob(tr.exemptUsers, user.username) || user.groups.some((g) => anyGlob(tr.exemptGroups, g)))) continue;
+    if (user && (anyGlob(tr.exemptUsers, user.username) || user.groups.some((g) => anyGlob(tr.exemptGroups, g))))
+      continue;
     plan ??= { policies: [], max: undefined, audienceLists: [], deny: false, apiAudiences };
     plan.policies.push(p.name);
-    if (tr.maxExpirationSeconds !== undefined) plan.max = Math.min(plan.max ?? Number.POSITIVE_INFINITY, tr.maxExpirationSeconds);
+    if (tr.maxExpirationSeconds !== undefined)
+      plan.max = Math.min(plan.max ?? Number.POSITIVE_INFINITY, tr.maxExpirationSeconds);
     if (tr.allowedAudiences) plan.audienceLists.push([...tr.allowedAudiences]);
     if ((tr.onViolation ?? 'Deny') === 'Deny') plan.deny = true;
   }
@@ -82,14 +92,23 @@ export function validateTokenRequest(request: JsonObject, plan: TokenRequestPlan
 
 function judge(request: JsonObject, plan: TokenRequestPlan, mode: RuleMode, edit: boolean): RuleResult[] {
   const results: RuleResult[] = [];
-  const r = (status: RuleResult['status'], message: string) => results.push({ policies: plan.policies, rule: 'token-request', mode, status, message });
+  const r = (status: RuleResult['status'], message: string) =>
+    results.push({ policies: plan.policies, rule: 'token-request', mode, status, message });
   const spec = objectAt(request, 'spec');
-  const exp = typeof spec?.expirationSeconds === 'number' ? spec.expirationSeconds : DEFAULT_PROJECTED_EXPIRATION_SECONDS;
-  const audiences = Array.isArray(spec?.audiences) ? spec.audiences.filter((a): a is string => typeof a === 'string') : [];
+  const exp =
+    typeof spec?.expirationSeconds === 'number' ? spec.expirationSeconds : DEFAULT_PROJECTED_EXPIRATION_SECONDS;
+  const audiences = Array.isArray(spec?.audiences)
+    ? spec.audiences.filter((a): a is string => typeof a === 'string')
+    : [];
   const podBound = isPodReference(objectAt(spec, 'boundObjectRef'));
   const lifetime = podBound ? podBoundLifetime(exp, audiences, plan.apiAudiences) : exp;
   if (plan.max !== undefined && lifetime > plan.max) {
-    const target = boundedExpiration(exp, 0, plan.max, podBound && audiences.every((a) => isApiAudience(a, plan.apiAudiences))) as number;
+    const target = boundedExpiration(
+      exp,
+      0,
+      plan.max,
+      podBound && audiences.every((a) => isApiAudience(a, plan.apiAudiences)),
+    ) as number;
     const asked = describeLifetime(exp, lifetime, plan.max);
     if (edit && !plan.deny && spec) {
       spec.expirationSeconds = target;
@@ -98,9 +117,11 @@ function judge(request: JsonObject, plan: TokenRequestPlan, mode: RuleMode, edit
   }
   for (const list of plan.audienceLists) {
     const bad = audiences.filter((a) => !isApiAudience(a, plan.apiAudiences) && !anyGlob(list, a));
-    if (bad.length > 0) r('fail', `audience ${bad.map(quoted).join(', ')} not allowed (allowed: ${list.join(', ') || 'none'})`);
+    if (bad.length > 0)
+      r('fail', `audience ${bad.map(quoted).join(', ')} not allowed (allowed: ${list.join(', ') || 'none'})`);
   }
-  if (results.length === 0) r('pass', `expirationSeconds ${exp}, audiences ${audiences.length > 0 ? audiences.join(', ') : '(API server)'}`);
+  if (results.length === 0)
+    r('pass', `expirationSeconds ${exp}, audiences ${audiences.length > 0 ? audiences.join(', ') : '(API server)'}`);
   return results;
 }
 

@@ -1,7 +1,12 @@
 import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkCertificates } from '../../../src/certs/check.js';
-import { type CertificateSet, generateCertificates, toCaBundle, writeCertificates } from '../../../src/certs/generate.js';
+import {
+  type CertificateSet,
+  generateCertificates,
+  toCaBundle,
+  writeCertificates,
+} from '../../../src/certs/generate.js';
 import { assertNoKeyMaterial, DAY_MS, openssl, tempDir } from './helpers.js';
 
 // openssl is a test dependency (.ci/run installs it when missing): these tests always run.
@@ -79,7 +84,13 @@ describe('checkCertificates', () => {
   });
 
   it('reports an expiring or expired CA, even while the serving certificate is fine', async () => {
-    const certs = await generateCertificates({ service: 'tokenguard', namespace: 'tokenguard-system', now: NOW, days: 100, caDays: 100 });
+    const certs = await generateCertificates({
+      service: 'tokenguard',
+      namespace: 'tokenguard-system',
+      now: NOW,
+      days: 100,
+      caDays: 100,
+    });
     const dir = await folder(certs);
     expect(checkCertificates(dir, { now: at(80) }).findings).toContainEqual({
       file: 'ca.crt',
@@ -87,12 +98,20 @@ describe('checkCertificates', () => {
       message: `CA certificate expires on ${at(100).toISOString()}, in 20 days (warning at 30)`,
     });
     const renewed = await generateCertificates({
-      service: 'tokenguard', namespace: 'tokenguard-system', now: at(50), days: 50, ca: { cert: certs.caCert, key: certs.caKey },
+      service: 'tokenguard',
+      namespace: 'tokenguard-system',
+      now: at(50),
+      days: 50,
+      ca: { cert: certs.caCert, key: certs.caKey },
     });
     const dir2 = await folder(renewed);
     writeFileSync(join(dir2, 'ca.crt'), certs.caCert);
     expect(checkCertificates(dir2, { now: at(101) }).findings).toContainEqual(
-      expect.objectContaining({ file: 'ca.crt', level: 'error', message: expect.stringMatching(/^CA certificate expired on/) }),
+      expect.objectContaining({
+        file: 'ca.crt',
+        level: 'error',
+        message: expect.stringMatching(/^CA certificate expired on/),
+      }),
     );
   });
 
@@ -165,12 +184,17 @@ describe('checkCertificates', () => {
     expect(checkCertificates(dir, { now: NOW }).ok).toBe(true);
     writeFileSync(join(dir, 'caBundle'), toCaBundle(other.caCert));
     expect(checkCertificates(dir, { now: NOW }).findings).toContainEqual(
-      expect.objectContaining({ file: 'tls.crt', message: 'does not verify against the CA certificate(s) in caBundle' }),
+      expect.objectContaining({
+        file: 'tls.crt',
+        message: 'does not verify against the CA certificate(s) in caBundle',
+      }),
     );
     rmSync(join(dir, 'caBundle'));
     const result = checkCertificates(dir, { now: NOW });
     expect(result.ok).toBe(true);
-    expect(result.findings).toContainEqual(expect.objectContaining({ file: 'ca.crt', level: 'info', message: expect.stringMatching(/not checked/) }));
+    expect(result.findings).toContainEqual(
+      expect.objectContaining({ file: 'ca.crt', level: 'info', message: expect.stringMatching(/not checked/) }),
+    );
   });
 
   it('reports a serving certificate that lacks the expected service name', async () => {
@@ -189,20 +213,41 @@ describe('checkCertificates', () => {
     mkdirSync(dir);
     const req = (extra: string[]) =>
       openssl([
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30',
-        '-subj', '/CN=tokenguard.tokenguard-system.svc',
-        '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt'), ...extra,
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '30',
+        '-subj',
+        '/CN=tokenguard.tokenguard-system.svc',
+        '-keyout',
+        join(dir, 'tls.key'),
+        '-out',
+        join(dir, 'tls.crt'),
+        ...extra,
       ]);
     req([]);
     const noSan = checkCertificates(dir, { warnDays: 1 });
     expect(noSan.ok).toBe(false);
     expect(noSan.findings).toContainEqual(
-      expect.objectContaining({ file: 'tls.crt', level: 'error', message: expect.stringMatching(/has no subjectAltName/) }),
+      expect.objectContaining({
+        file: 'tls.crt',
+        level: 'error',
+        message: expect.stringMatching(/has no subjectAltName/),
+      }),
     );
     req(['-addext', 'subjectAltName=DNS:example.com']);
     const noSvc = checkCertificates(dir, { warnDays: 1 });
     expect(noSvc.findings).toContainEqual(
-      expect.objectContaining({ file: 'tls.crt', level: 'warn', message: expect.stringMatching(/no <service>.<namespace>.svc/) }),
+      expect.objectContaining({
+        file: 'tls.crt',
+        level: 'warn',
+        message: expect.stringMatching(/no <service>.<namespace>.svc/),
+      }),
     );
   });
 
@@ -214,7 +259,11 @@ describe('checkCertificates', () => {
     expect(empty.notAfter).toBeUndefined();
     expect(empty.findings).toEqual([{ file: 'tls.crt', level: 'error', message: 'missing' }]);
     copyFileSync(join(await folder(year), 'tls.crt'), join(dir, 'tls.crt'));
-    expect(checkCertificates(dir, { now: NOW }).findings).toContainEqual({ file: 'tls.key', level: 'error', message: 'missing' });
+    expect(checkCertificates(dir, { now: NOW }).findings).toContainEqual({
+      file: 'tls.key',
+      level: 'error',
+      message: 'missing',
+    });
   });
 
   it('reports a tls.crt that is not a certificate', async () => {
@@ -238,7 +287,13 @@ describe('checkCertificates', () => {
     writeFileSync(join(dir, 'tls.crt'), year.caCert);
     writeFileSync(join(dir, 'tls.key'), year.caKey);
     const result = checkCertificates(dir, { now: NOW });
-    expect(result.findings).toContainEqual(expect.objectContaining({ file: 'tls.crt', level: 'error', message: expect.stringMatching(/is a CA certificate/) }));
+    expect(result.findings).toContainEqual(
+      expect.objectContaining({
+        file: 'tls.crt',
+        level: 'error',
+        message: expect.stringMatching(/is a CA certificate/),
+      }),
+    );
   });
 
   it('mentions world-readable key files without failing', async () => {
@@ -246,6 +301,10 @@ describe('checkCertificates', () => {
     chmodSync(join(dir, 'tls.key'), 0o644);
     const result = checkCertificates(dir, { now: NOW });
     expect(result.ok).toBe(true);
-    expect(result.findings).toContainEqual({ file: 'tls.key', level: 'info', message: 'is readable by every user (mode 0644); chmod 600 it' });
+    expect(result.findings).toContainEqual({
+      file: 'tls.key',
+      level: 'info',
+      message: 'is readable by every user (mode 0644); chmod 600 it',
+    });
   });
 });

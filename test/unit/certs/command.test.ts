@@ -30,14 +30,34 @@ describe('tokenguard certs generate', () => {
     expect(r.err).toMatch(/valid until \d{4}-/);
     expect(statSync(join(out, 'tls.key')).mode & 0o777).toBe(0o600);
     expect(statSync(join(out, 'ca.key')).mode & 0o777).toBe(0o600);
-    assertNoKeyMaterial(r.out + r.err, [readFileSync(join(out, 'tls.key'), 'utf8'), readFileSync(join(out, 'ca.key'), 'utf8')]);
+    assertNoKeyMaterial(r.out + r.err, [
+      readFileSync(join(out, 'tls.key'), 'utf8'),
+      readFileSync(join(out, 'ca.key'), 'utf8'),
+    ]);
   });
 
   it('honours --days, --key-type, and repeated --dns / --ip', async () => {
     const out = newDir();
     const r = await run([
-      'generate', '--service', 'hook', '--namespace', 'ns', '--out', out, '--days', '30', '--key-type', 'rsa-2048',
-      '--dns', 'localhost', '--dns', 'hook.example.com', '--ip', '127.0.0.1', '--ip', '::1',
+      'generate',
+      '--service',
+      'hook',
+      '--namespace',
+      'ns',
+      '--out',
+      out,
+      '--days',
+      '30',
+      '--key-type',
+      'rsa-2048',
+      '--dns',
+      'localhost',
+      '--dns',
+      'hook.example.com',
+      '--ip',
+      '127.0.0.1',
+      '--ip',
+      '::1',
     ]);
     expect(r.code).toBe(0);
     const leaf = new X509Certificate(readFileSync(join(out, 'tls.crt')));
@@ -100,9 +120,18 @@ describe('tokenguard certs generate', () => {
     [['generate', '--service', 's', '--namespace', 'ns'], /--out is required/],
     [['generate', '--service', 's', '--namespace', 'ns', '--out', 'x', '--days', 'ten'], /--days must be an integer/],
     [['generate', '--service', 's', '--namespace', 'ns', '--out', 'x', '--days', '0'], /--days must be an integer/],
-    [['generate', '--service', 's', '--namespace', 'ns', '--out', 'x', '--days', '99999'], /days: must be an integer from 1 to 3650/],
-    [['generate', '--service', 's', '--namespace', 'ns', '--out', 'x', '--key-type', 'dsa'], /--key-type must be one of/],
-    [['generate', '--service', 's', '--namespace', 'ns', '--out', 'x', '--days', '400', '--ca-days', '300'], /caDays: must be an integer from days/],
+    [
+      ['generate', '--service', 's', '--namespace', 'ns', '--out', 'x', '--days', '99999'],
+      /days: must be an integer from 1 to 3650/,
+    ],
+    [
+      ['generate', '--service', 's', '--namespace', 'ns', '--out', 'x', '--key-type', 'dsa'],
+      /--key-type must be one of/,
+    ],
+    [
+      ['generate', '--service', 's', '--namespace', 'ns', '--out', 'x', '--days', '400', '--ca-days', '300'],
+      /caDays: must be an integer from days/,
+    ],
     [['generate', '--service', 'Bad_Name', '--namespace', 'ns', '--out', 'x'], /not a valid Service name/],
     [['generate', '--service', 's', '--namespace', 'ns', '--out', 'x', '--ip', 'localhost'], /not an IPv4 or IPv6/],
     [['generate', '--service', 's', '--namespace', 'ns', '--out', 'x', '--bogus'], /Unknown option '--bogus'/],
@@ -133,8 +162,14 @@ describe('tokenguard certs check', () => {
   beforeAll(async () => {
     fresh = newDir();
     expiring = newDir();
-    await writeCertificates(fresh, await generateCertificates({ service: 'tokenguard', namespace: 'tokenguard-system' }));
-    await writeCertificates(expiring, await generateCertificates({ service: 'tokenguard', namespace: 'tokenguard-system', days: 10 }));
+    await writeCertificates(
+      fresh,
+      await generateCertificates({ service: 'tokenguard', namespace: 'tokenguard-system' }),
+    );
+    await writeCertificates(
+      expiring,
+      await generateCertificates({ service: 'tokenguard', namespace: 'tokenguard-system', days: 10 }),
+    );
   });
 
   it('exits 0 for valid certificates', async () => {

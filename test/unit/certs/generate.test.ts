@@ -144,11 +144,23 @@ describe.each<KeyType>(['ecdsa-p256', 'rsa-2048'])('generateCertificates (%s)', 
   });
 
   itOpenssl('fails openssl verify against another CA', async () => {
-    const other = await generateCertificates({ service: 'tokenguard', namespace: 'tokenguard-system', keyType, now: NOW });
+    const other = await generateCertificates({
+      service: 'tokenguard',
+      namespace: 'tokenguard-system',
+      keyType,
+      now: NOW,
+    });
     const otherCa = join(tmp.dir, 'other-ca.crt');
     writeFileSync(otherCa, other.caCert);
     expect(() =>
-      openssl(['verify', '-attime', String(Math.floor(NOW.getTime() / 1000)), '-CAfile', otherCa, join(tmp.dir, 'tls.crt')]),
+      openssl([
+        'verify',
+        '-attime',
+        String(Math.floor(NOW.getTime() / 1000)),
+        '-CAfile',
+        otherCa,
+        join(tmp.dir, 'tls.crt'),
+      ]),
     ).toThrow();
   });
 });
@@ -176,7 +188,12 @@ describe('generateCertificates defaults and options', () => {
   });
 
   it('encodes validity past 2049 as GeneralizedTime that parses back', async () => {
-    const certs = await generateCertificates({ service: 'webhook', namespace: 'ns', now: new Date('2049-12-01T00:00:00Z'), days: 60 });
+    const certs = await generateCertificates({
+      service: 'webhook',
+      namespace: 'ns',
+      now: new Date('2049-12-01T00:00:00Z'),
+      days: 60,
+    });
     expect(new Date(new X509Certificate(certs.cert).validTo).toISOString()).toBe('2050-01-30T00:00:00.000Z');
   });
 
@@ -207,7 +224,9 @@ describe('CA validity and reuse', () => {
   it('honours caDays, and refuses a CA shorter than the serving certificate', async () => {
     const certs = await generateCertificates({ service: 'webhook', namespace: 'ns', now: NOW, days: 30, caDays: 60 });
     expect(new Date(new X509Certificate(certs.caCert).validTo).getTime()).toBe(NOW.getTime() + 60 * DAY_MS);
-    await expect(generateCertificates({ service: 'webhook', namespace: 'ns', days: 30, caDays: 20 })).rejects.toThrow(/caDays/);
+    await expect(generateCertificates({ service: 'webhook', namespace: 'ns', days: 30, caDays: 20 })).rejects.toThrow(
+      /caDays/,
+    );
     // days beyond the default CA validity stretch the default CA with them
     const long = await generateCertificates({ service: 'webhook', namespace: 'ns', now: NOW, days: 3650 });
     expect(new X509Certificate(long.caCert).validTo).toBe(new X509Certificate(long.cert).validTo);
@@ -218,7 +237,12 @@ describe('CA validity and reuse', () => {
     let renewed: CertificateSet;
     const tmp = tempDir(`renew-${caType}`);
     beforeAll(async () => {
-      first = await generateCertificates({ service: 'tokenguard', namespace: 'tokenguard-system', now: NOW, keyType: caType });
+      first = await generateCertificates({
+        service: 'tokenguard',
+        namespace: 'tokenguard-system',
+        now: NOW,
+        keyType: caType,
+      });
       renewed = await generateCertificates({
         service: 'tokenguard',
         namespace: 'tokenguard-system',
@@ -246,10 +270,24 @@ describe('CA validity and reuse', () => {
     itOpenssl('verifies with openssl, authority key identifier matching the CA', () => {
       const at = String(Math.floor(NOW.getTime() / 1000) + 301 * 86400);
       expect(
-        openssl(['verify', '-x509_strict', '-purpose', 'sslserver', '-attime', at, '-CAfile', join(tmp.dir, 'ca.crt'), join(tmp.dir, 'tls.crt')]).trim(),
+        openssl([
+          'verify',
+          '-x509_strict',
+          '-purpose',
+          'sslserver',
+          '-attime',
+          at,
+          '-CAfile',
+          join(tmp.dir, 'ca.crt'),
+          join(tmp.dir, 'tls.crt'),
+        ]).trim(),
       ).toBe(`${join(tmp.dir, 'tls.crt')}: OK`);
-      const ski = /Subject Key Identifier:\s*\n\s*([0-9A-F:]+)/.exec(openssl(['x509', '-noout', '-text', '-in', join(tmp.dir, 'ca.crt')]))?.[1];
-      const aki = /Authority Key Identifier:\s*\n\s*(?:keyid:)?([0-9A-F:]+)/.exec(openssl(['x509', '-noout', '-text', '-in', join(tmp.dir, 'tls.crt')]))?.[1];
+      const ski = /Subject Key Identifier:\s*\n\s*([0-9A-F:]+)/.exec(
+        openssl(['x509', '-noout', '-text', '-in', join(tmp.dir, 'ca.crt')]),
+      )?.[1];
+      const aki = /Authority Key Identifier:\s*\n\s*(?:keyid:)?([0-9A-F:]+)/.exec(
+        openssl(['x509', '-noout', '-text', '-in', join(tmp.dir, 'tls.crt')]),
+      )?.[1];
       expect(ski).toBeDefined();
       expect(aki).toBe(ski);
     });
@@ -258,14 +296,22 @@ describe('CA validity and reuse', () => {
   it('rejects a CA that expires before the new certificate would, or that is no CA, or whose key does not match', async () => {
     const shortCa = await generateCertificates({ service: 'webhook', namespace: 'ns', now: NOW, days: 10, caDays: 10 });
     const base = { service: 'webhook', namespace: 'ns', now: NOW };
-    await expect(generateCertificates({ ...base, days: 30, ca: { cert: shortCa.caCert, key: shortCa.caKey } })).rejects.toThrow(
-      /ca\.cert: expires on .* before the new certificate would/,
+    await expect(
+      generateCertificates({ ...base, days: 30, ca: { cert: shortCa.caCert, key: shortCa.caKey } }),
+    ).rejects.toThrow(/ca\.cert: expires on .* before the new certificate would/);
+    await expect(
+      generateCertificates({ ...base, days: 5, ca: { cert: shortCa.cert, key: shortCa.key } }),
+    ).rejects.toThrow(/not a CA certificate/);
+    await expect(
+      generateCertificates({ ...base, days: 5, ca: { cert: shortCa.caCert, key: shortCa.key } }),
+    ).rejects.toThrow(/does not match/);
+    await expect(generateCertificates({ ...base, days: 5, ca: { cert: 'nope', key: shortCa.caKey } })).rejects.toThrow(
+      CertificateOptionsError,
     );
-    await expect(generateCertificates({ ...base, days: 5, ca: { cert: shortCa.cert, key: shortCa.key } })).rejects.toThrow(/not a CA certificate/);
-    await expect(generateCertificates({ ...base, days: 5, ca: { cert: shortCa.caCert, key: shortCa.key } })).rejects.toThrow(/does not match/);
-    await expect(generateCertificates({ ...base, days: 5, ca: { cert: 'nope', key: shortCa.caKey } })).rejects.toThrow(CertificateOptionsError);
     const garbage = '-----BEGIN PRIVATE KEY-----\nU0VDUkVU\n-----END PRIVATE KEY-----\n';
-    const err = await generateCertificates({ ...base, days: 5, ca: { cert: shortCa.caCert, key: garbage } }).catch((e: Error) => e);
+    const err = await generateCertificates({ ...base, days: 5, ca: { cert: shortCa.caCert, key: garbage } }).catch(
+      (e: Error) => e,
+    );
     expect(err).toBeInstanceOf(CertificateOptionsError);
     expect((err as Error).message).not.toContain('U0VDUkVU');
   });

@@ -19,7 +19,12 @@ export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
 }
 
 /** Collects what a command writes. */
-export function captureIo(): { stdout: { write(s: string): boolean }; stderr: { write(s: string): boolean }; out: () => string; err: () => string } {
+export function captureIo(): {
+  stdout: { write(s: string): boolean };
+  stderr: { write(s: string): boolean };
+  out: () => string;
+  err: () => string;
+} {
   let out = '';
   let err = '';
   return {

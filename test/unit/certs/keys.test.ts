@@ -8,7 +8,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkCertificates } from '../../../src/certs/check.js';
 import { type CertificateSet, generateCertificates, writeCertificates } from '../../../src/certs/generate.js';
-import { NOT_A_CERTIFICATE, NOT_A_PRIVATE_KEY, parseCertificate, parsePrivateKey, privateKeyFor } from '../../../src/certs/keys.js';
+import {
+  NOT_A_CERTIFICATE,
+  NOT_A_PRIVATE_KEY,
+  parseCertificate,
+  parsePrivateKey,
+  privateKeyFor,
+} from '../../../src/certs/keys.js';
 import { CertificateError, loadServingCert } from '../../../src/server/tls.js';
 import { assertNoKeyMaterial, tempDir } from './helpers.js';
 
@@ -24,7 +30,9 @@ let encryptedKey: string;
 const cleanups: (() => void)[] = [];
 beforeAll(async () => {
   [a, b] = await Promise.all([generateCertificates(base), generateCertificates(base)]);
-  encryptedKey = createPrivateKey(a.key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' }).toString();
+  encryptedKey = createPrivateKey(a.key)
+    .export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' })
+    .toString();
 });
 afterAll(() => {
   for (const c of cleanups) c();
@@ -116,9 +124,15 @@ describe('certs check keeps its wording', () => {
 
   test('unreadable, encrypted and mismatched keys', async () => {
     expect(await findingsWithKey(a.key)).toEqual([]);
-    expect(await findingsWithKey(GARBAGE_KEY)).toEqual([{ file: 'tls.key', level: 'error', message: 'is not a readable unencrypted PEM private key' }]);
-    expect(await findingsWithKey(encryptedKey)).toEqual([{ file: 'tls.key', level: 'error', message: 'is not a readable unencrypted PEM private key' }]);
-    expect(await findingsWithKey(b.key)).toEqual([{ file: 'tls.key', level: 'error', message: 'private key does not match the certificate in tls.crt' }]);
+    expect(await findingsWithKey(GARBAGE_KEY)).toEqual([
+      { file: 'tls.key', level: 'error', message: 'is not a readable unencrypted PEM private key' },
+    ]);
+    expect(await findingsWithKey(encryptedKey)).toEqual([
+      { file: 'tls.key', level: 'error', message: 'is not a readable unencrypted PEM private key' },
+    ]);
+    expect(await findingsWithKey(b.key)).toEqual([
+      { file: 'tls.key', level: 'error', message: 'private key does not match the certificate in tls.crt' },
+    ]);
   });
 });
 
@@ -128,9 +142,13 @@ describe('certs generate with an existing CA keeps its wording and its order of 
   test('each failure, in the order cert, key, CA:true, match', async () => {
     await expect(withCa({ cert: GARBAGE_CERT, key: GARBAGE_KEY })).rejects.toThrow(`ca.cert: ${NOT_A_CERTIFICATE}`);
     await expect(withCa({ cert: a.caCert, key: GARBAGE_KEY })).rejects.toThrow(`ca.key: ${NOT_A_PRIVATE_KEY}`);
-    await expect(withCa({ cert: a.caCert, key: encryptedKey })).rejects.toThrow('ca.key: not an unencrypted PEM private key');
+    await expect(withCa({ cert: a.caCert, key: encryptedKey })).rejects.toThrow(
+      'ca.key: not an unencrypted PEM private key',
+    );
     // Not a CA and not its key either: the CA check comes first.
-    await expect(withCa({ cert: a.cert, key: b.key })).rejects.toThrow('ca.cert: not a CA certificate (basicConstraints CA:true)');
+    await expect(withCa({ cert: a.cert, key: b.key })).rejects.toThrow(
+      'ca.cert: not a CA certificate (basicConstraints CA:true)',
+    );
     await expect(withCa({ cert: a.caCert, key: b.caKey })).rejects.toThrow('ca.key: does not match ca.cert');
     const renewed = await withCa({ cert: a.caCert, key: a.caKey });
     expect(renewed.caCert).toBe(a.caCert);

@@ -106,7 +106,10 @@ describe('TLS handshake with development certificates', () => {
     try {
       expect(await get(port, { ca })).toEqual({ status: 200, body: 'ok' }); // IP SAN 127.0.0.1
       expect(await get(port, { servername: 'localhost', ca })).toEqual({ status: 200, body: 'ok' });
-      expect(await get(port, { servername: 'tokenguard.tokenguard-system.svc', ca })).toEqual({ status: 200, body: 'ok' });
+      expect(await get(port, { servername: 'tokenguard.tokenguard-system.svc', ca })).toEqual({
+        status: 200,
+        body: 'ok',
+      });
       expect((await get(port, { servername: 'evil.example', ca })).error).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
     } finally {
       server.close();

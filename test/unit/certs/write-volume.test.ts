@@ -3,7 +3,10 @@ import { join } from 'node:path';
 import { writeVolume } from '../../../src/server/cert-manager.js';
 import { tempDir } from './helpers.js';
 
-const read = (dir: string) => ({ cert: readFileSync(join(dir, 'tls.crt'), 'utf8'), key: readFileSync(join(dir, 'tls.key'), 'utf8') });
+const read = (dir: string) => ({
+  cert: readFileSync(join(dir, 'tls.crt'), 'utf8'),
+  key: readFileSync(join(dir, 'tls.key'), 'utf8'),
+});
 
 test('writes the kubelet layout: visible links through ..data to one timestamped folder, the older one removed', async () => {
   const { dir, cleanup } = tempDir('volume');
@@ -25,9 +28,15 @@ test('two writes at once leave a readable pair, one or the other, never a dangli
   const { dir, cleanup } = tempDir('volume');
   try {
     for (let round = 0; round < 20; round++) {
-      await Promise.all([writeVolume(dir, { 'tls.crt': `a${round}`, 'tls.key': `ka${round}` }), writeVolume(dir, { 'tls.crt': `b${round}`, 'tls.key': `kb${round}` })]);
+      await Promise.all([
+        writeVolume(dir, { 'tls.crt': `a${round}`, 'tls.key': `ka${round}` }),
+        writeVolume(dir, { 'tls.crt': `b${round}`, 'tls.key': `kb${round}` }),
+      ]);
       const pair = read(dir);
-      expect([{ cert: `a${round}`, key: `ka${round}` }, { cert: `b${round}`, key: `kb${round}` }]).toContainEqual(pair);
+      expect([
+        { cert: `a${round}`, key: `ka${round}` },
+        { cert: `b${round}`, key: `kb${round}` },
+      ]).toContainEqual(pair);
     }
   } finally {
     cleanup();

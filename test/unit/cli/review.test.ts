@@ -20,7 +20,14 @@ const fixture = (name: string, file: string) => join(REPO, 'test', 'fixtures', '
 test('review prints exactly the golden response of each endpoint', async () => {
   const name = 'secret-legacy-create-denied';
   for (const endpoint of ['mutate', 'validate']) {
-    const r = await cli(['review', '--endpoint', endpoint, '--policies', join(REPO, 'policies'), fixture(name, 'review.json')]);
+    const r = await cli([
+      'review',
+      '--endpoint',
+      endpoint,
+      '--policies',
+      join(REPO, 'policies'),
+      fixture(name, 'review.json'),
+    ]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual(JSON.parse(readFileSync(fixture(name, `expected.${endpoint}.json`), 'utf8')));
   }
@@ -30,7 +37,10 @@ test('review reads standard input and takes facts', async () => {
   const name = 'pod-deployment-unbound-sa-token-removed';
   const facts = join(mkdtempSync(join(tmpdir(), 'tg-')), 'facts.yaml');
   writeFileSync(facts, 'apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default, namespace: team-a}\n');
-  const r = await cli(['review', '--policies', join(REPO, 'policies'), '--facts', facts, '-'], readFileSync(fixture(name, 'review.json'), 'utf8'));
+  const r = await cli(
+    ['review', '--policies', join(REPO, 'policies'), '--facts', facts, '-'],
+    readFileSync(fixture(name, 'review.json'), 'utf8'),
+  );
   expect(r.code).toBe(0);
   // Bindings from a facts file are not taken as complete, so the token is kept.
   expect(JSON.parse(r.stdout).response.patch).toBeUndefined();
@@ -39,11 +49,20 @@ test('review reads standard input and takes facts', async () => {
 test('review: bad input is exit 2 with a message naming it', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tg-'));
   writeFileSync(join(dir, 'bad.json'), '{not json');
-  expect(await cli(['review', join(dir, 'bad.json')])).toMatchObject({ code: 2, stderr: expect.stringContaining('bad.json: not a JSON AdmissionReview') });
+  expect(await cli(['review', join(dir, 'bad.json')])).toMatchObject({
+    code: 2,
+    stderr: expect.stringContaining('bad.json: not a JSON AdmissionReview'),
+  });
   writeFileSync(join(dir, 'nouid.json'), '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}');
-  expect(await cli(['review', join(dir, 'nouid.json')])).toMatchObject({ code: 2, stderr: expect.stringContaining('request.uid is missing') });
+  expect(await cli(['review', join(dir, 'nouid.json')])).toMatchObject({
+    code: 2,
+    stderr: expect.stringContaining('request.uid is missing'),
+  });
   expect(await cli(['review', '--endpoint', 'bogus', join(dir, 'bad.json')])).toMatchObject({ code: 2 });
-  expect(await cli(['review', '--policies', join(dir, 'nowhere'), join(dir, 'bad.json')])).toMatchObject({ code: 2, stderr: expect.stringContaining('cannot read: ENOENT') });
+  expect(await cli(['review', '--policies', join(dir, 'nowhere'), join(dir, 'bad.json')])).toMatchObject({
+    code: 2,
+    stderr: expect.stringContaining('cannot read: ENOENT'),
+  });
 });
 
 test('policy validate: exit 0 for the shipped policies, 1 with every error listed', async () => {
@@ -51,7 +70,10 @@ test('policy validate: exit 0 for the shipped policies, 1 with every error liste
   expect(ok.code).toBe(0);
   expect(ok.stdout).toContain('4 policies in 3 file(s) are valid');
   const dir = mkdtempSync(join(tmpdir(), 'tg-'));
-  writeFileSync(join(dir, 'bad.yaml'), 'apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata: {name: x}\nspec: {mode: Maybe, automount: {action: Keep}, extra: 1}\n');
+  writeFileSync(
+    join(dir, 'bad.yaml'),
+    'apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata: {name: x}\nspec: {mode: Maybe, automount: {action: Keep}, extra: 1}\n',
+  );
   const bad = await cli(['policy', 'validate', dir]);
   expect(bad.code).toBe(1);
   expect(bad.stderr).toBe(

@@ -15,7 +15,9 @@ import { runExportCommand } from '../../../src/cli/commands/export.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const COMMITTED = join(ROOT, 'deploy', 'admission-policies');
-const KUBECTL = ['/usr/bin/kubectl', ...(process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'kubectl'))].find((p) => p && existsSync(p));
+const KUBECTL = ['/usr/bin/kubectl', ...(process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'kubectl'))].find(
+  (p) => p && existsSync(p),
+);
 
 interface K8sObject {
   apiVersion: string;
@@ -27,7 +29,11 @@ interface K8sObject {
 /** `tokenguard export WHICH --policies policies --out DIR`, run from the repository root as the README says. */
 function exportTo(which: 'vap' | 'map', dir: string): void {
   const err: string[] = [];
-  const code = runExportCommand([which, '--policies', 'policies', '--out', dir], { stdout: { write: () => true }, stderr: { write: (s: string) => err.push(s) } }, ROOT);
+  const code = runExportCommand(
+    [which, '--policies', 'policies', '--out', dir],
+    { stdout: { write: () => true }, stderr: { write: (s: string) => err.push(s) } },
+    ROOT,
+  );
   if (code !== 0) throw new Error(`tokenguard export ${which} exited ${code}: ${err.join('')}`);
 }
 
@@ -51,8 +57,10 @@ const named = (objs: readonly K8sObject[]) => objs.map((o) => `${o.kind}/${o.met
 let fresh: string;
 beforeAll(() => {
   fresh = mkdtempSync(join(tmpdir(), 'tokenguard-admission-policies-'));
-  for (const which of ['vap', 'map'] as const) exportTo(which, process.env.UPDATE_ADMISSION_POLICIES === '1' ? join(COMMITTED, which) : join(fresh, which));
-  if (process.env.UPDATE_ADMISSION_POLICIES === '1') for (const which of ['vap', 'map'] as const) exportTo(which, join(fresh, which));
+  for (const which of ['vap', 'map'] as const)
+    exportTo(which, process.env.UPDATE_ADMISSION_POLICIES === '1' ? join(COMMITTED, which) : join(fresh, which));
+  if (process.env.UPDATE_ADMISSION_POLICIES === '1')
+    for (const which of ['vap', 'map'] as const) exportTo(which, join(fresh, which));
 });
 afterAll(() => rmSync(fresh, { recursive: true, force: true }));
 
@@ -67,14 +75,26 @@ describe('overlays/admission-policies: the ValidatingAdmissionPolicies next to t
     const objs = kustomize(join(ROOT, 'deploy', 'overlays', 'admission-policies'));
     const exported = kustomize(join(fresh, 'vap'));
     expect(exported.length).toBeGreaterThan(0);
-    expect(named(kinds(objs, 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'))).toEqual(named(exported));
-    expect(kinds(objs, 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding')).toEqual(expect.arrayContaining(exported));
-    expect(kinds(objs, 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding').filter((o) => o.metadata.namespace !== undefined)).toEqual([]);
+    expect(named(kinds(objs, 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'))).toEqual(
+      named(exported),
+    );
+    expect(kinds(objs, 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding')).toEqual(
+      expect.arrayContaining(exported),
+    );
+    expect(
+      kinds(objs, 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding').filter(
+        (o) => o.metadata.namespace !== undefined,
+      ),
+    ).toEqual([]);
     const validating = kinds(objs, 'ValidatingWebhookConfiguration');
     expect(validating).toHaveLength(1);
-    expect((validating[0]?.webhooks ?? []).map((w) => [w.name, w.failurePolicy])).toEqual((validating[0]?.webhooks ?? []).map((w) => [w.name, 'Ignore']));
+    expect((validating[0]?.webhooks ?? []).map((w) => [w.name, w.failurePolicy])).toEqual(
+      (validating[0]?.webhooks ?? []).map((w) => [w.name, 'Ignore']),
+    );
     // The rest of the installation is the cert-manager one.
-    expect(named(objs.filter((o) => !o.kind.includes('AdmissionPolicy')))).toEqual(named(kustomize(join(ROOT, 'deploy', 'overlays', 'cert-manager'))));
+    expect(named(objs.filter((o) => !o.kind.includes('AdmissionPolicy')))).toEqual(
+      named(kustomize(join(ROOT, 'deploy', 'overlays', 'cert-manager'))),
+    );
   });
 });
 

@@ -23,9 +23,16 @@ const NAMESPACE = 'tokenguard-system';
 const SHIPPED_POLICY_FILES = ['legacy-token-secrets.yaml', 'automount.yaml', 'token-bounds.yaml'];
 const AUDIT_POLICY_DIR = join(ROOT, 'deploy/components/audit-only/policies');
 /** Resources a webhook rule may name: pods and secrets, plus the subresources later issues add. */
-const ALLOWED_RULE_RESOURCES = new Set(['pods', 'pods/ephemeralcontainers', 'secrets', 'serviceaccounts', 'serviceaccounts/token']);
+const ALLOWED_RULE_RESOURCES = new Set([
+  'pods',
+  'pods/ephemeralcontainers',
+  'secrets',
+  'serviceaccounts',
+  'serviceaccounts/token',
+]);
 const MUST_EXCLUDE_NAMESPACES = ['kube-system', 'kube-node-lease', NAMESPACE];
-const MIRROR_POD_CONDITION = "!has(object.metadata.annotations) || !('kubernetes.io/config.mirror' in object.metadata.annotations)";
+const MIRROR_POD_CONDITION =
+  "!has(object.metadata.annotations) || !('kubernetes.io/config.mirror' in object.metadata.annotations)";
 const READ_VERBS = new Set(['get', 'list', 'watch']);
 
 // ---- minimal shapes of what is asserted ----------------------------------------------------
@@ -56,9 +63,16 @@ interface Webhook {
   matchPolicy?: string;
   reinvocationPolicy?: string;
   timeoutSeconds?: number;
-  clientConfig: { caBundle?: string; url?: string; service?: { name: string; namespace: string; path?: string; port?: number } };
+  clientConfig: {
+    caBundle?: string;
+    url?: string;
+    service?: { name: string; namespace: string; path?: string; port?: number };
+  };
   rules?: Rule[];
-  namespaceSelector?: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] };
+  namespaceSelector?: {
+    matchLabels?: Record<string, string>;
+    matchExpressions?: { key: string; operator: string; values?: string[] }[];
+  };
   objectSelector?: unknown;
   matchConditions?: { name: string; expression: string }[];
 }
@@ -107,13 +121,22 @@ interface PodSpec {
   hostIPC?: boolean;
   securityContext?: SecurityContext & { fsGroup?: number };
   nodeSelector?: Record<string, string>;
-  topologySpreadConstraints?: { topologyKey: string; whenUnsatisfiable: string; maxSkew: number; labelSelector?: { matchLabels?: Record<string, string> } }[];
+  topologySpreadConstraints?: {
+    topologyKey: string;
+    whenUnsatisfiable: string;
+    maxSkew: number;
+    labelSelector?: { matchLabels?: Record<string, string> };
+  }[];
   containers: Container[];
   initContainers?: Container[];
   volumes?: { name: string; secret?: { secretName: string }; configMap?: { name: string }; hostPath?: unknown }[];
 }
 interface Deployment extends K8sObject {
-  spec: { replicas?: number; selector: { matchLabels: Record<string, string> }; template: { metadata: Meta; spec: PodSpec } };
+  spec: {
+    replicas?: number;
+    selector: { matchLabels: Record<string, string> };
+    template: { metadata: Meta; spec: PodSpec };
+  };
 }
 interface Service extends K8sObject {
   spec: { selector: Record<string, string>; ports: { name?: string; port: number; targetPort?: string | number }[] };
@@ -204,7 +227,10 @@ describe.each(NAMES)('%s: webhook configurations', (name) => {
   it('has one mutating and one validating configuration with the expected webhooks', () => {
     const mutating = one<WebhookConfiguration>(name, 'MutatingWebhookConfiguration', 'tokenguard');
     const validating = one<WebhookConfiguration>(name, 'ValidatingWebhookConfiguration', 'tokenguard');
-    expect(mutating.webhooks.map((w) => w.name)).toEqual(['mutate.tokenguard.dev', 'mutate-token-requests.tokenguard.dev']);
+    expect(mutating.webhooks.map((w) => w.name)).toEqual([
+      'mutate.tokenguard.dev',
+      'mutate-token-requests.tokenguard.dev',
+    ]);
     expect(validating.webhooks.map((w) => w.name)).toEqual([
       'validate-pods.tokenguard.dev',
       'validate-ephemeral-containers.tokenguard.dev',
@@ -214,11 +240,15 @@ describe.each(NAMES)('%s: webhook configurations', (name) => {
     ]);
   });
 
-  it('takes every webhook\'s excluded namespaces from the one list in base/excluded-namespaces.yaml, which is not applied', () => {
-    const list = (parse(readFileSync(join(ROOT, 'deploy/base/excluded-namespaces.yaml'), 'utf8')) as { namespaces: string[] }).namespaces;
+  it("takes every webhook's excluded namespaces from the one list in base/excluded-namespaces.yaml, which is not applied", () => {
+    const list = (
+      parse(readFileSync(join(ROOT, 'deploy/base/excluded-namespaces.yaml'), 'utf8')) as { namespaces: string[] }
+    ).namespaces;
     expect(list).toEqual(expect.arrayContaining(MUST_EXCLUDE_NAMESPACES));
     for (const { webhook } of webhooks(name)) {
-      const e = webhook.namespaceSelector?.matchExpressions?.find((x) => x.key === 'kubernetes.io/metadata.name' && x.operator === 'NotIn');
+      const e = webhook.namespaceSelector?.matchExpressions?.find(
+        (x) => x.key === 'kubernetes.io/metadata.name' && x.operator === 'NotIn',
+      );
       expect({ webhook: webhook.name, values: e?.values }).toEqual({ webhook: webhook.name, values: list });
     }
     expect(objects(name).filter((o) => o.kind === 'ExcludedNamespaces')).toEqual([]);
@@ -260,7 +290,10 @@ describe.each(NAMES)('%s: webhook configurations', (name) => {
         expect(rule.operations).not.toContain('CONNECT');
       }
     }
-    const resources = (w: string) => webhooks(name).find((x) => x.webhook.name === w)?.webhook.rules?.flatMap((r) => r.resources);
+    const resources = (w: string) =>
+      webhooks(name)
+        .find((x) => x.webhook.name === w)
+        ?.webhook.rules?.flatMap((r) => r.resources);
     expect(resources('mutate.tokenguard.dev')).toEqual(['pods']);
     expect(resources('validate-pods.tokenguard.dev')).toEqual(['pods']);
     expect(resources('validate-ephemeral-containers.tokenguard.dev')).toEqual(['pods/ephemeralcontainers']);
@@ -270,7 +303,10 @@ describe.each(NAMES)('%s: webhook configurations', (name) => {
     expect(resources('mutate-token-requests.tokenguard.dev')).toEqual(['serviceaccounts/token']);
     // Only the embedded-token scan sees UPDATEs of Secrets (and only of Secrets that are not
     // token Secrets); pods are seen on CREATE, and on UPDATE only of pods/ephemeralcontainers.
-    const ops = (w: string) => webhooks(name).find((x) => x.webhook.name === w)?.webhook.rules?.flatMap((r) => r.operations);
+    const ops = (w: string) =>
+      webhooks(name)
+        .find((x) => x.webhook.name === w)
+        ?.webhook.rules?.flatMap((r) => r.operations);
     const want: Record<string, string[]> = {
       'scan-secrets.tokenguard.dev': ['CREATE', 'UPDATE'],
       'validate-ephemeral-containers.tokenguard.dev': ['UPDATE'],
@@ -315,17 +351,30 @@ describe.each(NAMES)('%s: webhook configurations', (name) => {
   it('has the documented failurePolicy choice', () => {
     const expected = INSTALLATIONS[name];
     // The detective webhooks (embedded-token scan, token requests) always fail open.
-    const detective = ['scan-secrets.tokenguard.dev', 'validate-token-requests.tokenguard.dev', 'mutate-token-requests.tokenguard.dev'];
+    const detective = [
+      'scan-secrets.tokenguard.dev',
+      'validate-token-requests.tokenguard.dev',
+      'mutate-token-requests.tokenguard.dev',
+    ];
     for (const { kind, webhook } of webhooks(name)) {
-      const want = detective.includes(webhook.name) ? 'Ignore' : kind === 'MutatingWebhookConfiguration' ? expected.mutating : expected.validating;
-      expect({ name: webhook.name, failurePolicy: webhook.failurePolicy }).toEqual({ name: webhook.name, failurePolicy: want });
+      const want = detective.includes(webhook.name)
+        ? 'Ignore'
+        : kind === 'MutatingWebhookConfiguration'
+          ? expected.mutating
+          : expected.validating;
+      expect({ name: webhook.name, failurePolicy: webhook.failurePolicy }).toEqual({
+        name: webhook.name,
+        failurePolicy: want,
+      });
     }
   });
 });
 
 describe.each(NAMES)('%s: RBAC', (name) => {
   it('grants nothing on secrets and no write verb, only reads of the objects tokenguard looks up', () => {
-    const roles = objects(name).filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role') as (K8sObject & { rules?: PolicyRule[] })[];
+    const roles = objects(name).filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role') as (K8sObject & {
+      rules?: PolicyRule[];
+    })[];
     expect(roles.map((r) => `${r.kind}/${r.metadata.name}`)).toEqual(['ClusterRole/tokenguard']);
     const granted: string[] = [];
     for (const role of roles) {
@@ -339,18 +388,24 @@ describe.each(NAMES)('%s: RBAC', (name) => {
       }
     }
     expect(granted.sort()).toEqual(
-      ['/namespaces', '/serviceaccounts', 'rbac.authorization.k8s.io/clusterrolebindings', 'rbac.authorization.k8s.io/rolebindings'].sort(),
+      [
+        '/namespaces',
+        '/serviceaccounts',
+        'rbac.authorization.k8s.io/clusterrolebindings',
+        'rbac.authorization.k8s.io/rolebindings',
+      ].sort(),
     );
     expect(ofKind(name, 'Role')).toHaveLength(0);
     expect(ofKind(name, 'RoleBinding')).toHaveLength(0);
   });
 
   it('binds the ClusterRole to the tokenguard ServiceAccount only', () => {
-    const binding = one<K8sObject & { roleRef: { kind: string; name: string }; subjects: { kind: string; name: string; namespace?: string }[] }>(
-      name,
-      'ClusterRoleBinding',
-      'tokenguard',
-    );
+    const binding = one<
+      K8sObject & {
+        roleRef: { kind: string; name: string };
+        subjects: { kind: string; name: string; namespace?: string }[];
+      }
+    >(name, 'ClusterRoleBinding', 'tokenguard');
     expect(binding.roleRef).toMatchObject({ kind: 'ClusterRole', name: 'tokenguard' });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'tokenguard', namespace: NAMESPACE }]);
     expect(podSpec(name).serviceAccountName).toBe('tokenguard');
@@ -360,10 +415,19 @@ describe.each(NAMES)('%s: RBAC', (name) => {
 
 describe.each(NAMES)('%s: Deployment, Service, PDB', (name) => {
   it('puts every namespaced object into tokenguard-system, and creates that namespace', () => {
-    const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
+    const clusterScoped = new Set([
+      'Namespace',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'MutatingWebhookConfiguration',
+      'ValidatingWebhookConfiguration',
+    ]);
     for (const o of objects(name)) {
       if (clusterScoped.has(o.kind)) expect(o.metadata.namespace).toBeUndefined();
-      else expect(`${o.kind}/${o.metadata.name} in ${o.metadata.namespace}`).toBe(`${o.kind}/${o.metadata.name} in ${NAMESPACE}`);
+      else
+        expect(`${o.kind}/${o.metadata.name} in ${o.metadata.namespace}`).toBe(
+          `${o.kind}/${o.metadata.name} in ${NAMESPACE}`,
+        );
     }
     one(name, 'Namespace', NAMESPACE);
   });
@@ -375,7 +439,9 @@ describe.each(NAMES)('%s: Deployment, Service, PDB', (name) => {
     expect(spec.priorityClassName).toBe('system-cluster-critical');
     const spread = spec.topologySpreadConstraints ?? [];
     expect(spread.find((c) => c.topologyKey === 'kubernetes.io/hostname')).toBeDefined();
-    expect(spread.find((c) => c.topologyKey === 'topology.kubernetes.io/zone')?.whenUnsatisfiable).toBe('ScheduleAnyway');
+    expect(spread.find((c) => c.topologyKey === 'topology.kubernetes.io/zone')?.whenUnsatisfiable).toBe(
+      'ScheduleAnyway',
+    );
     for (const c of spread) expect(c.labelSelector?.matchLabels).toEqual(deployment.spec.selector.matchLabels);
     const pdb = one<K8sObject & { spec: { minAvailable?: number; selector: { matchLabels: Record<string, string> } } }>(
       name,
@@ -411,7 +477,10 @@ describe.each(NAMES)('%s: Deployment, Service, PDB', (name) => {
   it('runs on Linux nodes, labels its pods part-of tokenguard, and names the published image', () => {
     const deployment = one<Deployment>(name, 'Deployment', 'tokenguard');
     expect(podSpec(name).nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
-    expect(deployment.spec.template.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': 'tokenguard', 'app.kubernetes.io/part-of': 'tokenguard' });
+    expect(deployment.spec.template.metadata.labels).toMatchObject({
+      'app.kubernetes.io/name': 'tokenguard',
+      'app.kubernetes.io/part-of': 'tokenguard',
+    });
     const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
     expect(container(name).image).toBe(`ghcr.io/tokenguard/tokenguard:${version}`);
   });
@@ -479,7 +548,8 @@ describe.each(NAMES)('%s: Deployment, Service, PDB', (name) => {
       if (INSTALLATIONS[name].audit) expect(modes.every((m) => m === 'Audit')).toBe(true);
     }
     if (!INSTALLATIONS[name].audit) {
-      for (const file of SHIPPED_POLICY_FILES) expect(cm.data[file]).toBe(readFileSync(join(ROOT, 'policies', file), 'utf8'));
+      for (const file of SHIPPED_POLICY_FILES)
+        expect(cm.data[file]).toBe(readFileSync(join(ROOT, 'policies', file), 'utf8'));
     }
   });
 });
@@ -521,7 +591,10 @@ interface NetworkPolicy extends K8sObject {
   spec: {
     podSelector: { matchLabels?: Record<string, string> };
     policyTypes: string[];
-    ingress?: { from?: { ipBlock?: { cidr: string; except?: string[] }; namespaceSelector?: unknown; podSelector?: unknown }[]; ports?: { protocol?: string; port: string | number }[] }[];
+    ingress?: {
+      from?: { ipBlock?: { cidr: string; except?: string[] }; namespaceSelector?: unknown; podSelector?: unknown }[];
+      ports?: { protocol?: string; port: string | number }[];
+    }[];
     egress?: unknown;
   };
 }
@@ -551,8 +624,10 @@ components:
   - ../../deploy/components/network-policy
 ${patch}`;
 
-  it('as shipped, holds a placeholder that is no CIDR, so the API server refuses it until the API server\'s range is set', () => {
-    const policy = renderCustom('np-unset', withComponent('')).filter((o) => o.kind === 'NetworkPolicy') as NetworkPolicy[];
+  it("as shipped, holds a placeholder that is no CIDR, so the API server refuses it until the API server's range is set", () => {
+    const policy = renderCustom('np-unset', withComponent('')).filter(
+      (o) => o.kind === 'NetworkPolicy',
+    ) as NetworkPolicy[];
     expect(policy).toHaveLength(1);
     const cidr = policy[0]?.spec.ingress?.[0]?.from?.[0]?.ipBlock?.cidr ?? '';
     expect(cidr).toBe('SET-THE-API-SERVER-CIDR');
@@ -575,11 +650,15 @@ ${patch}`;
     const policy = objs.find((o) => o.kind === 'NetworkPolicy') as NetworkPolicy;
     expect(policy.metadata.namespace).toBe(NAMESPACE);
     const deployment = objs.find((o) => o.kind === 'Deployment') as Deployment;
-    expect(deployment.spec.template.metadata.labels).toMatchObject(policy.spec.podSelector.matchLabels ?? { missing: 'selector' });
+    expect(deployment.spec.template.metadata.labels).toMatchObject(
+      policy.spec.podSelector.matchLabels ?? { missing: 'selector' },
+    );
     expect(Object.keys(policy.spec.podSelector.matchLabels ?? {}).length).toBeGreaterThan(0);
     expect(policy.spec.policyTypes).toEqual(['Ingress']);
     expect(policy.spec.egress).toBeUndefined();
-    expect(policy.spec.ingress).toEqual([{ from: [{ ipBlock: { cidr: '10.0.0.0/24' } }], ports: [{ protocol: 'TCP', port: 'https' }] }]);
+    expect(policy.spec.ingress).toEqual([
+      { from: [{ ipBlock: { cidr: '10.0.0.0/24' } }], ports: [{ protocol: 'TCP', port: 'https' }] },
+    ]);
     const port = deployment.spec.template.spec.containers[0]?.ports?.find((p) => p.name === 'https');
     expect(port?.containerPort).toBe(8443);
     // The rest of the installation is untouched.
@@ -588,7 +667,7 @@ ${patch}`;
 });
 
 describe('components/client-auth', () => {
-  it('makes the webhooks require the API server\'s client certificate, from a mounted ConfigMap, and changes nothing else', () => {
+  it("makes the webhooks require the API server's client certificate, from a mounted ConfigMap, and changes nothing else", () => {
     const objs = renderCustom(
       'client-auth',
       `apiVersion: kustomize.config.k8s.io/v1beta1
@@ -602,19 +681,31 @@ components:
     const deployment = objs.find((o) => o.kind === 'Deployment') as Deployment;
     const c = deployment.spec.template.spec.containers[0] as Container;
     const base = container('overlays/cert-manager');
-    expect(c.args).toEqual([...(base.args ?? []), '--client-ca', '/etc/tokenguard/client-ca/ca.crt', '--client-subject', 'kube-apiserver']);
+    expect(c.args).toEqual([
+      ...(base.args ?? []),
+      '--client-ca',
+      '/etc/tokenguard/client-ca/ca.crt',
+      '--client-subject',
+      'kube-apiserver',
+    ]);
     const mount = c.volumeMounts?.find((m) => m.mountPath === '/etc/tokenguard/client-ca');
     expect(mount).toMatchObject({ readOnly: true });
     expect(mount?.subPath).toBeUndefined();
     const volume = deployment.spec.template.spec.volumes?.find((v) => v.name === mount?.name);
     expect(volume?.configMap?.name).toBe('tokenguard-client-ca');
-    expect(objs.filter((o) => o.kind !== 'Deployment')).toEqual(objects('overlays/cert-manager').filter((o) => o.kind !== 'Deployment'));
+    expect(objs.filter((o) => o.kind !== 'Deployment')).toEqual(
+      objects('overlays/cert-manager').filter((o) => o.kind !== 'Deployment'),
+    );
   });
 });
 
 describe('overlays/cert-manager', () => {
   it('issues tokenguard-tls from a private CA for every service name, and injects that CA', () => {
-    const certificate = one<K8sObject & { spec: Record<string, unknown> }>('overlays/cert-manager', 'Certificate', 'tokenguard-tls');
+    const certificate = one<K8sObject & { spec: Record<string, unknown> }>(
+      'overlays/cert-manager',
+      'Certificate',
+      'tokenguard-tls',
+    );
     expect(certificate.spec.secretName).toBe('tokenguard-tls');
     expect(certificate.spec.dnsNames).toEqual([
       'tokenguard',
@@ -624,10 +715,18 @@ describe('overlays/cert-manager', () => {
     ]);
     expect(certificate.spec.usages).toContain('server auth');
     expect(certificate.spec.issuerRef).toEqual({ kind: 'Issuer', name: 'tokenguard-ca' });
-    const ca = one<K8sObject & { spec: Record<string, unknown> }>('overlays/cert-manager', 'Certificate', 'tokenguard-ca');
+    const ca = one<K8sObject & { spec: Record<string, unknown> }>(
+      'overlays/cert-manager',
+      'Certificate',
+      'tokenguard-ca',
+    );
     expect(ca.spec.isCA).toBe(true);
     expect(ca.spec.issuerRef).toEqual({ kind: 'Issuer', name: 'tokenguard-selfsigned' });
-    const caIssuer = one<K8sObject & { spec: { ca?: { secretName: string } } }>('overlays/cert-manager', 'Issuer', 'tokenguard-ca');
+    const caIssuer = one<K8sObject & { spec: { ca?: { secretName: string } } }>(
+      'overlays/cert-manager',
+      'Issuer',
+      'tokenguard-ca',
+    );
     expect(caIssuer.spec.ca?.secretName).toBe(ca.spec.secretName);
     one('overlays/cert-manager', 'Issuer', 'tokenguard-selfsigned');
     for (const { webhook } of webhooks('overlays/cert-manager')) expect(webhook.clientConfig.caBundle).toBeUndefined();
@@ -674,14 +773,32 @@ describe('overlays/self-managed-controller', () => {
     const d = named('Deployment', 'tokenguard')[0] as Deployment;
     const c = d.spec.template.spec.containers[0] as Container & { env?: { name: string; valueFrom?: unknown }[] };
     expect(c.args).toEqual([
-      'serve', '--port', '8443', '--manage-certificates', '--certificate-secret', 'tokenguard-certificates', '--leader-election-lease', 'tokenguard-certificates',
-      '--certificate-service', 'tokenguard', '--validating-webhook-configuration', 'tokenguard', '--mutating-webhook-configuration', 'tokenguard',
-      '--certificate-dir', '/tmp/certificates', '--policies', '/etc/tokenguard/policies',
+      'serve',
+      '--port',
+      '8443',
+      '--manage-certificates',
+      '--certificate-secret',
+      'tokenguard-certificates',
+      '--leader-election-lease',
+      'tokenguard-certificates',
+      '--certificate-service',
+      'tokenguard',
+      '--validating-webhook-configuration',
+      'tokenguard',
+      '--mutating-webhook-configuration',
+      'tokenguard',
+      '--certificate-dir',
+      '/tmp/certificates',
+      '--policies',
+      '/etc/tokenguard/policies',
     ]);
     expect(named('Service', 'tokenguard')).toHaveLength(1);
     expect(named('MutatingWebhookConfiguration', 'tokenguard')).toHaveLength(1);
     expect(named('ValidatingWebhookConfiguration', 'tokenguard')).toHaveLength(1);
-    expect(c.env?.find((e) => e.name === 'POD_NAMESPACE')).toEqual({ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } });
+    expect(c.env?.find((e) => e.name === 'POD_NAMESPACE')).toEqual({
+      name: 'POD_NAMESPACE',
+      valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } },
+    });
     // The certificate directory is in the writable in-memory /tmp volume; no TLS Secret is mounted.
     expect(d.spec.template.spec.volumes?.map((v) => v.name)).toEqual(['policies', 'tmp']);
     expect(c.volumeMounts?.map((m) => m.mountPath)).toEqual(['/etc/tokenguard/policies', '/tmp']);
@@ -690,7 +807,8 @@ describe('overlays/self-managed-controller', () => {
   it('ships no Secret and no caBundle: the controller makes both, and re-applying the overlay leaves them', () => {
     expect(objs.filter((o) => o.kind === 'Secret')).toEqual([]);
     for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
-      for (const w of (named(kind, 'tokenguard')[0] as WebhookConfiguration).webhooks) expect(w.clientConfig.caBundle).toBeUndefined();
+      for (const w of (named(kind, 'tokenguard')[0] as WebhookConfiguration).webhooks)
+        expect(w.clientConfig.caBundle).toBeUndefined();
     }
   });
 
@@ -698,23 +816,50 @@ describe('overlays/self-managed-controller', () => {
     const role = named('Role', 'tokenguard-certificates')[0] as K8sObject & { rules: PolicyRule[] };
     expect(role.metadata.namespace).toBe(NAMESPACE);
     expect(role.rules).toEqual([
-      { apiGroups: [''], resources: ['secrets'], resourceNames: ['tokenguard-certificates'], verbs: ['get', 'update', 'patch'] },
-      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['tokenguard-certificates'], verbs: ['get', 'update', 'patch'] },
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: ['tokenguard-certificates'],
+        verbs: ['get', 'update', 'patch'],
+      },
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        resourceNames: ['tokenguard-certificates'],
+        verbs: ['get', 'update', 'patch'],
+      },
       { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
     ]);
     const clusterRole = named('ClusterRole', 'tokenguard-certificates')[0] as K8sObject & { rules: PolicyRule[] };
     expect(clusterRole.rules).toEqual([
-      { apiGroups: ['admissionregistration.k8s.io'], resources: ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'], resourceNames: ['tokenguard'], verbs: ['get', 'patch'] },
+      {
+        apiGroups: ['admissionregistration.k8s.io'],
+        resources: ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'],
+        resourceNames: ['tokenguard'],
+        verbs: ['get', 'patch'],
+      },
     ]);
     const subjects = [{ kind: 'ServiceAccount', name: 'tokenguard', namespace: NAMESPACE }];
-    expect((named('RoleBinding', 'tokenguard-certificates')[0] as K8sObject & { subjects: unknown }).subjects).toEqual(subjects);
-    expect((named('ClusterRoleBinding', 'tokenguard-certificates')[0] as K8sObject & { subjects: unknown }).subjects).toEqual(subjects);
+    expect((named('RoleBinding', 'tokenguard-certificates')[0] as K8sObject & { subjects: unknown }).subjects).toEqual(
+      subjects,
+    );
+    expect(
+      (named('ClusterRoleBinding', 'tokenguard-certificates')[0] as K8sObject & { subjects: unknown }).subjects,
+    ).toEqual(subjects);
   });
 
   it('changes nothing else of the base', () => {
-    const controllerOnly = new Set(['Role/tokenguard-certificates', 'RoleBinding/tokenguard-certificates', 'ClusterRole/tokenguard-certificates', 'ClusterRoleBinding/tokenguard-certificates', 'Deployment/tokenguard']);
-    expect(objs.filter((o) => !controllerOnly.has(`${o.kind}/${o.metadata.name}`))).toEqual(objects('base').filter((o) => o.kind !== 'Deployment'));
+    const controllerOnly = new Set([
+      'Role/tokenguard-certificates',
+      'RoleBinding/tokenguard-certificates',
+      'ClusterRole/tokenguard-certificates',
+      'ClusterRoleBinding/tokenguard-certificates',
+      'Deployment/tokenguard',
+    ]);
+    expect(objs.filter((o) => !controllerOnly.has(`${o.kind}/${o.metadata.name}`))).toEqual(
+      objects('base').filter((o) => o.kind !== 'Deployment'),
+    );
   });
 });
 
@@ -734,35 +879,47 @@ describe('overlays/self-managed without certificates', () => {
 });
 
 describe('the kustomizations deploy/README.md shows users', () => {
-  const overlay = (n: string, text: string, files?: Record<string, string>) => kustomize(writeUserOverlay(join(work, 'user', n), text.replaceAll('../tokenguard/', '../../'), files));
+  const overlay = (n: string, text: string, files?: Record<string, string>) =>
+    kustomize(writeUserOverlay(join(work, 'user', n), text.replaceAll('../tokenguard/', '../../'), files));
 
   it('your own policies: a configMapGenerator merge adds policies/vault.yaml to the shipped ones in the served ConfigMap', () => {
     const vault = readmePolicy();
-    const objs = overlay('own-policies', documentedKustomization(DOCUMENTED.ownPolicies, 'own policies'), { 'policies/vault.yaml': vault });
+    const objs = overlay('own-policies', documentedKustomization(DOCUMENTED.ownPolicies, 'own policies'), {
+      'policies/vault.yaml': vault,
+    });
     const cms = objs.filter((o) => o.kind === 'ConfigMap') as (K8sObject & { data: Record<string, string> })[];
     expect(cms.map((c) => `${c.metadata.namespace}/${c.metadata.name}`)).toEqual([`${NAMESPACE}/tokenguard-policies`]);
     expect(Object.keys(cms[0]?.data ?? {}).sort()).toEqual([...SHIPPED_POLICY_FILES, 'vault.yaml'].sort());
     expect(cms[0]?.data['vault.yaml']).toBe(vault);
     expect(parsePolicyDocuments(vault, 'vault.yaml').errors).toEqual([]);
     const deployment = objs.find((o) => o.kind === 'Deployment') as Deployment;
-    expect(deployment.spec.template.spec.volumes?.find((v) => v.name === 'policies')?.configMap?.name).toBe('tokenguard-policies');
+    expect(deployment.spec.template.spec.volumes?.find((v) => v.name === 'policies')?.configMap?.name).toBe(
+      'tokenguard-policies',
+    );
   });
 
   it('excluded namespaces: one patch of the list adds the namespace to all seven webhooks and keeps the defaults', () => {
     const objs = overlay('excluded', documentedKustomization(DOCUMENTED.excludedNamespaces, 'excluded namespaces'));
-    const hooks = objs.filter((o) => o.kind.endsWith('WebhookConfiguration')).flatMap((c) => (c as WebhookConfiguration).webhooks);
+    const hooks = objs
+      .filter((o) => o.kind.endsWith('WebhookConfiguration'))
+      .flatMap((c) => (c as WebhookConfiguration).webhooks);
     expect(hooks).toHaveLength(7);
     for (const w of hooks) {
       const e = w.namespaceSelector?.matchExpressions?.find((x) => x.key === 'kubernetes.io/metadata.name');
-      expect({ webhook: w.name, values: e?.values }).toEqual({ webhook: w.name, values: [...MUST_EXCLUDE_NAMESPACES, 'cert-manager'] });
+      expect({ webhook: w.name, values: e?.values }).toEqual({
+        webhook: w.name,
+        values: [...MUST_EXCLUDE_NAMESPACES, 'cert-manager'],
+      });
     }
     expect(objs.filter((o) => o.kind === 'ExcludedNamespaces')).toEqual([]);
   });
 
-  it('the image: an images: entry for the published name changes the Deployment\'s image', () => {
+  it("the image: an images: entry for the published name changes the Deployment's image", () => {
     const objs = overlay('image', documentedKustomization(DOCUMENTED.image, 'the image'));
     const d = objs.find((o) => o.kind === 'Deployment') as Deployment;
-    expect(d.spec.template.spec.containers.map((c) => c.image)).toEqual(['registry.example/platform/tokenguard:0.1.0-patched']);
+    expect(d.spec.template.spec.containers.map((c) => c.image)).toEqual([
+      'registry.example/platform/tokenguard:0.1.0-patched',
+    ]);
   });
 });
 
@@ -770,8 +927,12 @@ describe('audit-only policies', () => {
   it('are the shipped policies with every spec.mode set to Audit (regenerate with UPDATE_AUDIT_POLICIES=1)', () => {
     expect(readdirSync(AUDIT_POLICY_DIR).sort()).toEqual([...SHIPPED_POLICY_FILES].sort());
     for (const file of SHIPPED_POLICY_FILES) {
-      const original = parseAllDocuments(readFileSync(join(ROOT, 'policies', file), 'utf8')).map((d) => d.toJS() as { spec: { mode: string } });
-      const audit = parseAllDocuments(readFileSync(join(AUDIT_POLICY_DIR, file), 'utf8')).map((d) => d.toJS() as { spec: { mode: string } });
+      const original = parseAllDocuments(readFileSync(join(ROOT, 'policies', file), 'utf8')).map(
+        (d) => d.toJS() as { spec: { mode: string } },
+      );
+      const audit = parseAllDocuments(readFileSync(join(AUDIT_POLICY_DIR, file), 'utf8')).map(
+        (d) => d.toJS() as { spec: { mode: string } },
+      );
       expect(audit.map((d) => d.spec.mode)).toEqual(original.map(() => 'Audit'));
       expect(audit).toEqual(original.map((d) => ({ ...d, spec: { ...d.spec, mode: 'Audit' } })));
     }
@@ -819,7 +980,17 @@ describe('Dockerfile', () => {
 
   it('keeps keys, certificates and local state out of the build context', () => {
     const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
-    for (const entry of ['node_modules', 'dist', '.git', 'certs', 'deploy', 'test', '**/*.key', '**/*.crt', '**/caBundle']) {
+    for (const entry of [
+      'node_modules',
+      'dist',
+      '.git',
+      'certs',
+      'deploy',
+      'test',
+      '**/*.key',
+      '**/*.crt',
+      '**/caBundle',
+    ]) {
       expect(ignored).toContain(entry);
     }
   });

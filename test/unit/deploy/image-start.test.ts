@@ -13,6 +13,8 @@ test('the image gives V8 an initial old generation, the Deployment caps the heap
   expect(shipped.nodeFlags).toContainEqual(expect.stringMatching(/^--initial-old-space-size=\d+$/));
   expect(shipped.nodeOptions).toMatch(/--max-old-space-size=\d+/);
   expect(shipped.memoryLimitBytes).toBe(256 * 1024 * 1024);
-  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? '';
+  const start =
+    (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts
+      .start ?? '';
   expect(start).toContain(`node ${shipped.nodeFlags.join(' ')} dist/cli/main.js serve`);
 });

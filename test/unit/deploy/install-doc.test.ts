@@ -26,7 +26,10 @@ function schemaNode(key: string): SchemaNode | string {
   const parts = key.split(/(?<!\\)\./).map((p) => p.replace(/\\\./g, '.'));
   let node: SchemaNode = SCHEMA;
   for (const [i, p] of parts.entries()) {
-    const next = node.properties?.[p] ?? Object.entries(node.patternProperties ?? {}).find(([re]) => new RegExp(re).test(p))?.[1] ?? (typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined);
+    const next =
+      node.properties?.[p] ??
+      Object.entries(node.patternProperties ?? {}).find(([re]) => new RegExp(re).test(p))?.[1] ??
+      (typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined);
     if (!next) return `no ${parts.slice(0, i + 1).join('.')}`;
     node = next;
   }
@@ -37,7 +40,8 @@ test('every deploy/ overlay, component and transformer the docs name exists', ()
   const missing: string[] = [];
   for (const f of DOCS) {
     for (const m of text(f).matchAll(/deploy\/(overlays|components|transformers)\/([a-z0-9-]+)/g)) {
-      if (!existsSync(join(REPO, 'deploy', m[1] as string, m[2] as string))) missing.push(`${f}: deploy/${m[1]}/${m[2]}`);
+      if (!existsSync(join(REPO, 'deploy', m[1] as string, m[2] as string)))
+        missing.push(`${f}: deploy/${m[1]}/${m[2]}`);
     }
   }
   expect(missing).toEqual([]);
@@ -52,8 +56,14 @@ test('every chart value the docs set exists in values.schema.json, with a value 
       const [, key, value] = m as unknown as [string, string, string];
       const node = schemaNode(key);
       if (typeof node === 'string') problems.push(`${f}: --set ${key}: ${node}`);
-      else if (node.enum && !node.enum.includes(value) && !node.enum.includes(value === 'true' ? true : value === 'false' ? false : value)) problems.push(`${f}: --set ${key}=${value}: not one of ${JSON.stringify(node.enum)}`);
-      else if (node.type === 'boolean' && !['true', 'false'].includes(value)) problems.push(`${f}: --set ${key}=${value}: not a boolean`);
+      else if (
+        node.enum &&
+        !node.enum.includes(value) &&
+        !node.enum.includes(value === 'true' ? true : value === 'false' ? false : value)
+      )
+        problems.push(`${f}: --set ${key}=${value}: not one of ${JSON.stringify(node.enum)}`);
+      else if (node.type === 'boolean' && !['true', 'false'].includes(value))
+        problems.push(`${f}: --set ${key}=${value}: not a boolean`);
     }
   }
   expect(problems).toEqual([]);
@@ -63,7 +73,9 @@ test('every chart value the docs set exists in values.schema.json, with a value 
 test('the Secret and Lease docs/install.md deletes on uninstall are the ones the certificate controller is given', () => {
   const rbac = readFileSync(join(REPO, 'deploy/overlays/self-managed-controller/rbac.yaml'), 'utf8');
   const role = parse(rbac.split(/^---$/m)[0] ?? '') as { rules: { resources: string[]; resourceNames?: string[] }[] };
-  const named = Object.fromEntries(role.rules.filter((r) => r.resourceNames).map((r) => [r.resources[0], r.resourceNames?.[0]]));
+  const named = Object.fromEntries(
+    role.rules.filter((r) => r.resourceNames).map((r) => [r.resources[0], r.resourceNames?.[0]]),
+  );
   const install = text('docs/install.md');
   const deleted = /kubectl -n tokenguard-system delete secret\/(\S+) lease\/(\S+)/.exec(install);
   expect({ secret: deleted?.[1], lease: deleted?.[2] }).toEqual({ secret: named.secrets, lease: named.leases });
@@ -77,7 +89,10 @@ test('the Secret and Lease docs/install.md deletes on uninstall are the ones the
 
 test("README's install section leads to docs/install.md, and names the default certificates", () => {
   const readme = text('README.md');
-  const section = readme.slice(readme.indexOf('## Install into a cluster'), readme.indexOf('\n## ', readme.indexOf('## Install into a cluster') + 1));
+  const section = readme.slice(
+    readme.indexOf('## Install into a cluster'),
+    readme.indexOf('\n## ', readme.indexOf('## Install into a cluster') + 1),
+  );
   expect(section).toContain('[docs/install.md](docs/install.md)');
   expect(section).toMatch(/renew themselves/);
 });

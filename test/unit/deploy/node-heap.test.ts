@@ -17,7 +17,9 @@ const PRINT_LIMIT = 'process.stdout.write(String(require("node:v8").getHeapStati
 function heapLimitMiB(nodeOptions: string, cgroup?: MemoryCgroup): number {
   const argv = [process.execPath, '-e', PRINT_LIMIT];
   const [command, args] = cgroup ? cgroup.command(argv) : [process.execPath, argv.slice(1)];
-  return Number(execFileSync(command, args, { env: { ...process.env, NODE_OPTIONS: nodeOptions }, encoding: 'utf8' })) / MIB;
+  return (
+    Number(execFileSync(command, args, { env: { ...process.env, NODE_OPTIONS: nodeOptions }, encoding: 'utf8' })) / MIB
+  );
 }
 
 const option = (options: string, name: string): number => {
@@ -38,14 +40,17 @@ describe("the Deployment's NODE_OPTIONS", () => {
     expect((oldMiB + 3 * semiMiB) * MIB).toBeLessThan(shipped.memoryLimitBytes * 0.85);
   });
 
-  (canCreateMemoryCgroup() ? it : it.skip)('inside the container memory limit (a cgroup v1 memory group): the same heap; without --max-semi-space-size V8 would pick 1 MiB semi-spaces', () => {
-    const cgroup = createMemoryCgroup(`tokenguard-test-${process.pid}`, shipped.memoryLimitBytes);
-    try {
-      expect(heapLimitMiB(shipped.nodeOptions, cgroup)).toBe(oldMiB + 3 * semiMiB);
-      const withoutSemi = shipped.nodeOptions.replace(/--max-semi-space-size=\d+/, '').trim();
-      expect(heapLimitMiB(withoutSemi, cgroup)).toBe(oldMiB + 3 * 1);
-    } finally {
-      cgroup.remove();
-    }
-  });
+  (canCreateMemoryCgroup() ? it : it.skip)(
+    'inside the container memory limit (a cgroup v1 memory group): the same heap; without --max-semi-space-size V8 would pick 1 MiB semi-spaces',
+    () => {
+      const cgroup = createMemoryCgroup(`tokenguard-test-${process.pid}`, shipped.memoryLimitBytes);
+      try {
+        expect(heapLimitMiB(shipped.nodeOptions, cgroup)).toBe(oldMiB + 3 * semiMiB);
+        const withoutSemi = shipped.nodeOptions.replace(/--max-semi-space-size=\d+/, '').trim();
+        expect(heapLimitMiB(withoutSemi, cgroup)).toBe(oldMiB + 3 * 1);
+      } finally {
+        cgroup.remove();
+      }
+    },
+  );
 });

@@ -18,11 +18,31 @@ const policy = (needed: AutomountNeeded): TokenPolicy => ({
   source: { file: 'f.yaml', document: 1 },
 });
 
-const input: EngineInput = { operation: 'CREATE', kind: 'Pod', subResource: '', object: pod({ plugin: true }), oldObject: undefined, namespace: 'team-a', dryRun: false, name: '', user: undefined };
+const input: EngineInput = {
+  operation: 'CREATE',
+  kind: 'Pod',
+  subResource: '',
+  object: pod({ plugin: true }),
+  oldObject: undefined,
+  namespace: 'team-a',
+  dryRun: false,
+  name: '',
+  user: undefined,
+};
 
-function facts(observed: ObservedUse | undefined, extra: Partial<ClusterFacts['serviceAccount']> = {}, now: number | null = NOW): ClusterFacts {
+function facts(
+  observed: ObservedUse | undefined,
+  extra: Partial<ClusterFacts['serviceAccount']> = {},
+  now: number | null = NOW,
+): ClusterFacts {
   return {
-    serviceAccount: { namespace: 'team-a', name: 'default', annotations: {}, ...(observed ? { observed } : {}), ...extra },
+    serviceAccount: {
+      namespace: 'team-a',
+      name: 'default',
+      annotations: {},
+      ...(observed ? { observed } : {}),
+      ...extra,
+    },
     ...(now !== null ? { now } : {}),
   };
 }
@@ -34,7 +54,11 @@ function automount(needed: AutomountNeeded, f: ClusterFacts) {
 }
 
 const within30 = { observedWithin: '30d' };
-const covered = (lastSeen?: number): ObservedUse => ({ from: NOW - 40 * DAY, to: NOW - HOUR, ...(lastSeen !== undefined ? { lastSeen } : {}) });
+const covered = (lastSeen?: number): ObservedUse => ({
+  from: NOW - 40 * DAY,
+  to: NOW - HOUR,
+  ...(lastSeen !== undefined ? { lastSeen } : {}),
+});
 
 test('seen within the window: kept, because of observed use', () => {
   expect(automount(within30, facts(covered(NOW - 2 * HOUR)))).toEqual({
@@ -46,15 +70,33 @@ test('seen within the window: kept, because of observed use', () => {
 test('not seen in a log that covers the whole window: the token goes, and the reason says so', () => {
   const r = automount(within30, facts(covered(NOW - 35 * DAY)));
   expect(r.kept).toBe(false);
-  expect(r.message).toBe('removed API token kube-api-access-x7k2p (1 mount), automount off: API access not needed: ServiceAccount team-a/default used no token in the last 30d of audit log (observed use)');
+  expect(r.message).toBe(
+    'removed API token kube-api-access-x7k2p (1 mount), automount off: API access not needed: ServiceAccount team-a/default used no token in the last 30d of audit log (observed use)',
+  );
   expect(automount(within30, facts(covered())).kept).toBe(false);
 });
 
 test.each([
-  ['no audit log facts', facts(undefined), "use of ServiceAccount team-a/default's tokens is unknown (no audit log facts)"],
-  ['no clock (facts without now)', facts(covered(), {}, null), "use of ServiceAccount team-a/default's tokens is unknown (no audit log facts)"],
-  ['a log that begins inside the window', facts({ from: NOW - 3 * DAY, to: NOW - HOUR }), 'the audit log covers only the last 3d of the 30d of observedWithin for ServiceAccount team-a/default'],
-  ['a log that ended before the window began', facts({ from: NOW - 90 * DAY, to: NOW - 31 * DAY }), 'the audit log ends 31d ago, before the 30d of observedWithin'],
+  [
+    'no audit log facts',
+    facts(undefined),
+    "use of ServiceAccount team-a/default's tokens is unknown (no audit log facts)",
+  ],
+  [
+    'no clock (facts without now)',
+    facts(covered(), {}, null),
+    "use of ServiceAccount team-a/default's tokens is unknown (no audit log facts)",
+  ],
+  [
+    'a log that begins inside the window',
+    facts({ from: NOW - 3 * DAY, to: NOW - HOUR }),
+    'the audit log covers only the last 3d of the 30d of observedWithin for ServiceAccount team-a/default',
+  ],
+  [
+    'a log that ended before the window began',
+    facts({ from: NOW - 90 * DAY, to: NOW - 31 * DAY }),
+    'the audit log ends 31d ago, before the 30d of observedWithin',
+  ],
 ])('unknown (%s): whenUnknown decides, default keep', (_name, f, why) => {
   expect(automount(within30, f)).toEqual({ kept: true, message: `API token kept: ${why}; kept (whenUnknown: Needed)` });
   const strict = automount({ ...within30, whenUnknown: 'NotNeeded' }, f);
@@ -64,19 +106,27 @@ test.each([
 
 test('any one rule is enough: an annotation, the list or a binding keeps the token of a ServiceAccount not seen', () => {
   const notSeen = covered(NOW - 35 * DAY);
-  expect(automount({ ...within30, annotation: 'tokenguard.dev/api-access' }, facts(notSeen, { annotations: { 'tokenguard.dev/api-access': 'true' } })).message).toBe(
-    'API token kept: ServiceAccount team-a/default annotation tokenguard.dev/api-access=true',
+  expect(
+    automount(
+      { ...within30, annotation: 'tokenguard.dev/api-access' },
+      facts(notSeen, { annotations: { 'tokenguard.dev/api-access': 'true' } }),
+    ).message,
+  ).toBe('API token kept: ServiceAccount team-a/default annotation tokenguard.dev/api-access=true');
+  expect(automount({ ...within30, serviceAccounts: ['team-a/*'] }, facts(notSeen)).message).toBe(
+    'API token kept: ServiceAccount team-a/default is listed as needing API access',
   );
-  expect(automount({ ...within30, serviceAccounts: ['team-a/*'] }, facts(notSeen)).message).toBe('API token kept: ServiceAccount team-a/default is listed as needing API access');
-  expect(automount({ ...within30, rbacBound: true }, facts(notSeen, { bound: true, boundBy: ['RoleBinding team-a/view'] })).message).toBe(
-    'API token kept: ServiceAccount team-a/default is bound by RBAC (RoleBinding team-a/view)',
-  );
+  expect(
+    automount({ ...within30, rbacBound: true }, facts(notSeen, { bound: true, boundBy: ['RoleBinding team-a/view'] }))
+      .message,
+  ).toBe('API token kept: ServiceAccount team-a/default is bound by RBAC (RoleBinding team-a/view)');
   // Observed use keeps a token that the binding rule alone would remove.
   expect(automount({ ...within30, rbacBound: true }, facts(covered(NOW - HOUR), { bound: false })).message).toBe(
     'API token kept: ServiceAccount team-a/default used a token 1h ago (observed use within 30d)',
   );
   // Unknown bindings and a log that shows no use: the unknown still keeps it (whenUnknown: Needed).
-  expect(automount({ ...within30, rbacBound: true }, facts(notSeen)).message).toBe('API token kept: RBAC bindings of ServiceAccount team-a/default are unknown; kept (whenUnknown: Needed)');
+  expect(automount({ ...within30, rbacBound: true }, facts(notSeen)).message).toBe(
+    'API token kept: RBAC bindings of ServiceAccount team-a/default are unknown; kept (whenUnknown: Needed)',
+  );
 });
 
 test('validating side agrees: a pod that keeps its token is allowed, one that loses it is denied while it still carries one', () => {

@@ -20,14 +20,26 @@ const policy = (mode: PolicyMode): TokenPolicy => ({
 function podWithOwnApiToken(plugin: boolean): JsonObject {
   const p = pod({
     plugin,
-    extraVolumes: [{ name: 'mytok', projected: { sources: [{ serviceAccountToken: { expirationSeconds: 3600, path: 'token' } }] } }],
+    extraVolumes: [
+      { name: 'mytok', projected: { sources: [{ serviceAccountToken: { expirationSeconds: 3600, path: 'token' } }] } },
+    ],
   });
   const container = (p.spec as { containers: JsonObject[] }).containers[0] as { volumeMounts: JsonObject[] };
   container.volumeMounts.push({ name: 'mytok', mountPath: '/var/run/mytok', readOnly: true });
   return p;
 }
 
-const input = (object: JsonObject): EngineInput => ({ operation: 'CREATE', kind: 'Pod', subResource: '', object, oldObject: undefined, namespace: 'team-a', dryRun: false, name: '', user: undefined });
+const input = (object: JsonObject): EngineInput => ({
+  operation: 'CREATE',
+  kind: 'Pod',
+  subResource: '',
+  object,
+  oldObject: undefined,
+  namespace: 'team-a',
+  dryRun: false,
+  name: '',
+  user: undefined,
+});
 
 describe.each([true, false])('own API-token volume (plugin volume too: %s)', (plugin) => {
   test('Enforce: mutate keeps the volume and warns "not fixed"; validate denies', () => {
@@ -36,15 +48,27 @@ describe.each([true, false])('own API-token volume (plugin volume too: %s)', (pl
     const volumes = ((m.mutated ?? object).spec as { volumes: { name: string }[] }).volumes.map((v) => v.name);
     expect(volumes).toContain('mytok');
     expect(volumes.some((n) => n.startsWith('kube-api-access-'))).toBe(false);
-    expect(m.results).toContainEqual(expect.objectContaining({ rule: 'automount', status: 'fail', message: expect.stringContaining('mytok') }));
+    expect(m.results).toContainEqual(
+      expect.objectContaining({ rule: 'automount', status: 'fail', message: expect.stringContaining('mytok') }),
+    );
     expect(m.warnings.some((w) => w.includes('not fixed') && w.includes('mytok'))).toBe(true);
-    const v = evaluate({ policies: [policy('Enforce')], input: input(m.mutated ?? object), facts: {}, phase: 'validate' });
+    const v = evaluate({
+      policies: [policy('Enforce')],
+      input: input(m.mutated ?? object),
+      facts: {},
+      phase: 'validate',
+    });
     expect(v.allowed).toBe(false);
     expect(v.denials.join()).toContain('mytok');
   });
 
   test('Audit: both phases report it as "would deny", nothing is denied', () => {
-    const m = evaluate({ policies: [policy('Audit')], input: input(podWithOwnApiToken(plugin)), facts: {}, phase: 'mutate' });
+    const m = evaluate({
+      policies: [policy('Audit')],
+      input: input(podWithOwnApiToken(plugin)),
+      facts: {},
+      phase: 'mutate',
+    });
     expect(m.allowed).toBe(true);
     expect(m.warnings.some((w) => w.includes('would deny') && w.includes('mytok'))).toBe(true);
   });

@@ -23,19 +23,43 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-const policy = (name: string, mode: PolicyMode, spec: Omit<TokenPolicySpec, 'mode'>): TokenPolicy => ({ name, spec: { mode, ...spec }, source: { file: 'f.yaml', document: 1 } });
+const policy = (name: string, mode: PolicyMode, spec: Omit<TokenPolicySpec, 'mode'>): TokenPolicy => ({
+  name,
+  spec: { mode, ...spec },
+  source: { file: 'f.yaml', document: 1 },
+});
 
 const RULES: Record<string, Omit<TokenPolicySpec, 'mode'>> = {
   automount: { automount: { action: 'DisableUnlessNeeded', needed: { annotation: 'tokenguard.dev/api-access' } } },
   apiToken: { projectedTokens: { apiTokenExpirationSeconds: 600 } },
-  inject: { projectedTokens: { inject: [{ volumeName: 'vault-token', audience: 'vault', expirationSeconds: 3600, mountPath: '/var/run/secrets/tokens/vault', containers: ['*'] }] } },
+  inject: {
+    projectedTokens: {
+      inject: [
+        {
+          volumeName: 'vault-token',
+          audience: 'vault',
+          expirationSeconds: 3600,
+          mountPath: '/var/run/secrets/tokens/vault',
+          containers: ['*'],
+        },
+      ],
+    },
+  },
   bounds: { projectedTokens: { bounds: { maxExpirationSeconds: 7200, onViolation: 'Mutate' } } },
 };
 
 /** Pods that make each rule write: a long user token, a container without volumeMounts, a spec without volumes. */
 function pods(): [string, JsonObject][] {
-  const longToken = { name: 'sts', projected: { sources: [{ serviceAccountToken: { audience: 'sts', expirationSeconds: 172800, path: 'token' } }] } };
-  const typical = pod({ labels: { app: 'web' }, initContainers: ['init'], containers: ['app', 'sidecar'], extraVolumes: [longToken] });
+  const longToken = {
+    name: 'sts',
+    projected: { sources: [{ serviceAccountToken: { audience: 'sts', expirationSeconds: 172800, path: 'token' } }] },
+  };
+  const typical = pod({
+    labels: { app: 'web' },
+    initContainers: ['init'],
+    containers: ['app', 'sidecar'],
+    extraVolumes: [longToken],
+  });
   const noMounts = pod({ containers: ['app', 'bare'] });
   delete ((noMounts.spec as JsonObject).containers as JsonObject[])[1]?.volumeMounts;
   const noVolumes = pod({ plugin: false, containers: ['app'] });
@@ -47,7 +71,15 @@ function pods(): [string, JsonObject][] {
   ];
 }
 
-const input = (object: JsonObject): EngineInput => ({ operation: 'CREATE', kind: 'Pod', subResource: '', object, oldObject: undefined, namespace: 'team-a', dryRun: false });
+const input = (object: JsonObject): EngineInput => ({
+  operation: 'CREATE',
+  kind: 'Pod',
+  subResource: '',
+  object,
+  oldObject: undefined,
+  namespace: 'team-a',
+  dryRun: false,
+});
 
 const combos: [string, TokenPolicy[]][] = [];
 for (const [rule, spec] of Object.entries(RULES)) {
@@ -55,26 +87,50 @@ for (const [rule, spec] of Object.entries(RULES)) {
   combos.push([`${rule} (Audit)`, [policy(rule, 'Audit', spec)]]);
 }
 combos.push(['every rule Enforce', Object.entries(RULES).map(([n, s]) => policy(n, 'Enforce', s))]);
-combos.push(['inject + bounds Enforce, automount + apiToken Audit', [policy('inject', 'Enforce', RULES.inject!), policy('bounds', 'Enforce', RULES.bounds!), policy('automount', 'Audit', RULES.automount!), policy('apiToken', 'Audit', RULES.apiToken!)]]);
-combos.push(['apiToken + bounds Enforce, inject Audit', [policy('apiToken', 'Enforce', RULES.apiToken!), policy('bounds', 'Enforce', RULES.bounds!), policy('inject', 'Audit', RULES.inject!)]]);
+combos.push([
+  'inject + bounds Enforce, automount + apiToken Audit',
+  [
+    policy('inject', 'Enforce', RULES.inject!),
+    policy('bounds', 'Enforce', RULES.bounds!),
+    policy('automount', 'Audit', RULES.automount!),
+    policy('apiToken', 'Audit', RULES.apiToken!),
+  ],
+]);
+combos.push([
+  'apiToken + bounds Enforce, inject Audit',
+  [
+    policy('apiToken', 'Enforce', RULES.apiToken!),
+    policy('bounds', 'Enforce', RULES.bounds!),
+    policy('inject', 'Audit', RULES.inject!),
+  ],
+]);
 
 describe.each(pods())('%s pod', (_name, original) => {
-  test.each(combos)('%s: no write reaches the frozen input; the patch is the one a full copy gives', (_combo, policies) => {
-    const frozen = deepFreeze(cloneJson(original));
-    const result = evaluate({ policies, input: input(frozen), facts: {}, phase: 'mutate' });
-    expect(frozen).toEqual(original);
-    if (result.mutated) {
-      const ops = diff(frozen, result.mutated);
-      // The same comparison on unshared copies: sharing must not change a single operation.
-      expect(ops).toEqual(fastJsonPatch.compare(cloneJson(original), cloneJson(result.mutated)));
-      expect(fastJsonPatch.applyPatch(cloneJson(original), ops as fastJsonPatch.Operation[], true, false).newDocument).toEqual(result.mutated);
-    }
-    for (const op of result.auditPatch) expect(op.path.startsWith('/spec/')).toBe(true);
-  });
+  test.each(combos)(
+    '%s: no write reaches the frozen input; the patch is the one a full copy gives',
+    (_combo, policies) => {
+      const frozen = deepFreeze(cloneJson(original));
+      const result = evaluate({ policies, input: input(frozen), facts: {}, phase: 'mutate' });
+      expect(frozen).toEqual(original);
+      if (result.mutated) {
+        const ops = diff(frozen, result.mutated);
+        // The same comparison on unshared copies: sharing must not change a single operation.
+        expect(ops).toEqual(fastJsonPatch.compare(cloneJson(original), cloneJson(result.mutated)));
+        expect(
+          fastJsonPatch.applyPatch(cloneJson(original), ops as fastJsonPatch.Operation[], true, false).newDocument,
+        ).toEqual(result.mutated);
+      }
+      for (const op of result.auditPatch) expect(op.path.startsWith('/spec/')).toBe(true);
+    },
+  );
 });
 
 test('podEditCopy copies the pod, the spec and its arrays; the write helpers copy the path they return', () => {
-  const p = pod({ initContainers: ['init'], containers: ['app'], extraVolumes: [{ name: 'cfg', configMap: { name: 'c' } }] });
+  const p = pod({
+    initContainers: ['init'],
+    containers: ['app'],
+    extraVolumes: [{ name: 'cfg', configMap: { name: 'c' } }],
+  });
   const c = podEditCopy(p);
   expect(c).toEqual(p);
   expect(c).not.toBe(p);
@@ -95,9 +151,13 @@ test('podEditCopy copies the pod, the spec and its arrays; the write helpers cop
   expect(copyVolumes[0]).toBe(volumes[0]);
   expect(copyVolumes[1]).not.toBe(volumes[1]);
   expect(JSON.stringify(volumes[1])).toContain('3607');
-  expect(diff(p, c)).toEqual([{ op: 'replace', path: '/spec/volumes/1/projected/sources/0/serviceAccountToken/expirationSeconds', value: 600 }]);
+  expect(diff(p, c)).toEqual([
+    { op: 'replace', path: '/spec/volumes/1/projected/sources/0/serviceAccountToken/expirationSeconds', value: 600 },
+  ]);
   // The other sources of the projection are still shared.
-  expect(((copyVolumes[1]!.projected as JsonObject).sources as JsonObject[])[1]).toBe(((volumes[1]!.projected as JsonObject).sources as JsonObject[])[1]);
+  expect(((copyVolumes[1]!.projected as JsonObject).sources as JsonObject[])[1]).toBe(
+    ((volumes[1]!.projected as JsonObject).sources as JsonObject[])[1],
+  );
 
   const app = allContainers(copySpec).find((x) => x.name === 'app')!;
   (writableContainer(copySpec, app).volumeMounts as JsonObject[]).push({ name: 'cfg', mountPath: '/cfg' });

@@ -13,12 +13,23 @@ import { pod, review } from '../../helpers/pods.js';
 const AUDIENCE = `aud-${'x'.repeat(60_000)}`;
 const policy = (mode: PolicyMode): TokenPolicy => ({
   name: 'bounded',
-  spec: { mode, projectedTokens: { bounds: { allowedAudiences: ['vault'], onViolation: 'Deny' } }, tokenRequests: { allowedAudiences: ['vault'] } },
+  spec: {
+    mode,
+    projectedTokens: { bounds: { allowedAudiences: ['vault'], onViolation: 'Deny' } },
+    tokenRequests: { allowedAudiences: ['vault'] },
+  },
   source: { file: 'f.yaml', document: 1 },
 });
 
 function podWithAudience(audience: string): JsonObject {
-  return pod({ extraVolumes: [{ name: 'big', projected: { sources: [{ serviceAccountToken: { audience, expirationSeconds: 3600, path: 'token' } }] } }] });
+  return pod({
+    extraVolumes: [
+      {
+        name: 'big',
+        projected: { sources: [{ serviceAccountToken: { audience, expirationSeconds: 3600, path: 'token' } }] },
+      },
+    ],
+  });
 }
 
 test('quoted: JSON of the value, cut at the limit with … after the closing quote, never inside a surrogate pair', () => {
@@ -33,16 +44,24 @@ test('quoted: JSON of the value, cut at the limit with … after the closing quo
 });
 
 test('a pod token with a 60 KB audience: the denial quotes its first 256 characters', async () => {
-  const r = await handleReview('validate', review(podWithAudience(AUDIENCE)), { policies: () => [policy('Enforce')], facts: noFacts });
+  const r = await handleReview('validate', review(podWithAudience(AUDIENCE)), {
+    policies: () => [policy('Enforce')],
+    facts: noFacts,
+  });
   if (!r.ok) throw new Error(r.message);
   const message = r.outcome.review.response.status?.message ?? '';
   expect(r.outcome.review.response.allowed).toBe(false);
-  expect(message).toBe(`tokenguard: bounded/token-audience: big: audience ${quoted(AUDIENCE)} not allowed (allowed: vault)`);
+  expect(message).toBe(
+    `tokenguard: bounded/token-audience: big: audience ${quoted(AUDIENCE)} not allowed (allowed: vault)`,
+  );
   expect(message.length).toBeLessThan(400);
 });
 
 test('the same pod under an Audit policy: the audit annotation and the warning stay short', async () => {
-  const r = await handleReview('validate', review(podWithAudience(AUDIENCE)), { policies: () => [policy('Audit')], facts: noFacts });
+  const r = await handleReview('validate', review(podWithAudience(AUDIENCE)), {
+    policies: () => [policy('Audit')],
+    facts: noFacts,
+  });
   if (!r.ok) throw new Error(r.message);
   const answer = r.outcome.review.response;
   expect(answer.allowed).toBe(true);
@@ -51,8 +70,18 @@ test('the same pod under an Audit policy: the audit annotation and the warning s
 });
 
 test('a TokenRequest for a 60 KB audience: the denial quotes its first 256 characters', async () => {
-  const tokenRequest: JsonObject = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', metadata: { name: 'ci', namespace: 'team-a' }, spec: { audiences: [AUDIENCE], expirationSeconds: 3600 } };
-  const body = review(tokenRequest, { kind: 'TokenRequest', name: 'ci', subResource: 'token', user: { username: 'alice', groups: ['system:authenticated'] } });
+  const tokenRequest: JsonObject = {
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'TokenRequest',
+    metadata: { name: 'ci', namespace: 'team-a' },
+    spec: { audiences: [AUDIENCE], expirationSeconds: 3600 },
+  };
+  const body = review(tokenRequest, {
+    kind: 'TokenRequest',
+    name: 'ci',
+    subResource: 'token',
+    user: { username: 'alice', groups: ['system:authenticated'] },
+  });
   const r = await handleReview('validate', body, { policies: () => [policy('Enforce')], facts: noFacts });
   if (!r.ok) throw new Error(r.message);
   const message = r.outcome.review.response.status?.message ?? '';

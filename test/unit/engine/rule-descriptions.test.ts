@@ -11,7 +11,8 @@ function ruleIdsInEngine(): string[] {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (p.endsWith('.ts')) for (const m of readFileSync(p, 'utf8').matchAll(/\brule: '([a-z-]+)'/g)) ids.add(m[1] as string);
+      else if (p.endsWith('.ts'))
+        for (const m of readFileSync(p, 'utf8').matchAll(/\brule: '([a-z-]+)'/g)) ids.add(m[1] as string);
     }
   };
   walk(join(REPO, 'src', 'engine'));

@@ -10,11 +10,23 @@ import { type JsonObject, stringIn } from '../../../src/json.js';
 import type { PolicyMode, TokenPolicy, TokenPolicySpec } from '../../../src/policy/types.js';
 import { pod } from '../../helpers/pods.js';
 
-const policy = (name: string, mode: PolicyMode, spec: Omit<TokenPolicySpec, 'mode'>): TokenPolicy => ({ name, spec: { mode, ...spec }, source: { file: 'f.yaml', document: 1 } });
+const policy = (name: string, mode: PolicyMode, spec: Omit<TokenPolicySpec, 'mode'>): TokenPolicy => ({
+  name,
+  spec: { mode, ...spec },
+  source: { file: 'f.yaml', document: 1 },
+});
 
 const POLICIES = [
   policy('selected', 'Enforce', {
-    match: { objectSelector: { matchLabels: { app: 'web' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['front'] }, { key: 'zone', operator: 'DoesNotExist' }] } },
+    match: {
+      objectSelector: {
+        matchLabels: { app: 'web' },
+        matchExpressions: [
+          { key: 'tier', operator: 'In', values: ['front'] },
+          { key: 'zone', operator: 'DoesNotExist' },
+        ],
+      },
+    },
     automount: { action: 'DisableUnlessNeeded', needed: { annotation: 'tokenguard.dev/api-access' } },
   }),
   policy('secrets', 'Enforce', { legacyTokenSecrets: { action: 'Deny' } }),
@@ -23,7 +35,10 @@ const POLICIES = [
 /** A map of `size` entries behind a proxy that counts every read and every enumeration. */
 function countedMap(size: number, extra: Record<string, string>) {
   const counts = { reads: 0, enumerations: 0 };
-  const target: Record<string, string> = { ...Object.fromEntries(Array.from({ length: size }, (_, i) => [`k${i.toString(36)}`, ''])), ...extra };
+  const target: Record<string, string> = {
+    ...Object.fromEntries(Array.from({ length: size }, (_, i) => [`k${i.toString(36)}`, ''])),
+    ...extra,
+  };
   const map = new Proxy(target, {
     get: (t, k) => {
       counts.reads += 1;
@@ -45,25 +60,43 @@ function countedMap(size: number, extra: Record<string, string>) {
   return { map: map as unknown as JsonObject, counts };
 }
 
-const input = (object: JsonObject, kind: 'Pod' | 'Secret'): EngineInput => ({ operation: 'CREATE', kind, subResource: '', object, oldObject: undefined, namespace: 'team-a', dryRun: false });
-
-test.each(['mutate', 'validate'] as const)("%s: a pod's 130,000 labels and annotations are read only at the keys the policies name", (phase) => {
-  const labels = countedMap(130_000, { app: 'web', tier: 'front' });
-  const annotations = countedMap(130_000, { 'tokenguard.dev/api-access': 'true' });
-  const p = pod({ name: 'many' });
-  p.metadata = { ...(p.metadata as JsonObject), labels: labels.map, annotations: annotations.map };
-  const r = evaluate({ policies: POLICIES, input: input(p, 'Pod'), facts: {}, phase });
-  // The policy matched (labels read right) and the annotation kept the token (annotations read right).
-  expect(r.results.filter((x) => x.rule === 'automount')).toEqual([expect.objectContaining({ status: 'pass', policies: ['selected'] })]);
-  expect(labels.counts.enumerations).toBe(0);
-  expect(annotations.counts.enumerations).toBe(0);
-  expect(labels.counts.reads).toBeLessThan(20);
-  expect(annotations.counts.reads).toBeLessThan(20);
+const input = (object: JsonObject, kind: 'Pod' | 'Secret'): EngineInput => ({
+  operation: 'CREATE',
+  kind,
+  subResource: '',
+  object,
+  oldObject: undefined,
+  namespace: 'team-a',
+  dryRun: false,
 });
+
+test.each(['mutate', 'validate'] as const)(
+  "%s: a pod's 130,000 labels and annotations are read only at the keys the policies name",
+  (phase) => {
+    const labels = countedMap(130_000, { app: 'web', tier: 'front' });
+    const annotations = countedMap(130_000, { 'tokenguard.dev/api-access': 'true' });
+    const p = pod({ name: 'many' });
+    p.metadata = { ...(p.metadata as JsonObject), labels: labels.map, annotations: annotations.map };
+    const r = evaluate({ policies: POLICIES, input: input(p, 'Pod'), facts: {}, phase });
+    // The policy matched (labels read right) and the annotation kept the token (annotations read right).
+    expect(r.results.filter((x) => x.rule === 'automount')).toEqual([
+      expect.objectContaining({ status: 'pass', policies: ['selected'] }),
+    ]);
+    expect(labels.counts.enumerations).toBe(0);
+    expect(annotations.counts.enumerations).toBe(0);
+    expect(labels.counts.reads).toBeLessThan(20);
+    expect(annotations.counts.reads).toBeLessThan(20);
+  },
+);
 
 test("a Secret's 130,000 annotations are read only at the ServiceAccount name annotation", () => {
   const annotations = countedMap(130_000, { 'kubernetes.io/service-account.name': 'ci' });
-  const secret: JsonObject = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/service-account-token', metadata: { name: 's', namespace: 'team-a', annotations: annotations.map } };
+  const secret: JsonObject = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'kubernetes.io/service-account-token',
+    metadata: { name: 's', namespace: 'team-a', annotations: annotations.map },
+  };
   const r = evaluate({ policies: POLICIES, input: input(secret, 'Secret'), facts: {}, phase: 'validate' });
   expect(r.allowed).toBe(false);
   expect(annotations.counts.enumerations).toBe(0);

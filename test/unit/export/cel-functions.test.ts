@@ -47,7 +47,8 @@ function calls(e: Expr | undefined, out: Call[] = []): Call[] {
       }
       break;
     case 'comprehensionExpr':
-      for (const x of [k.value.iterRange, k.value.accuInit, k.value.loopCondition, k.value.loopStep, k.value.result]) calls(x, out);
+      for (const x of [k.value.iterRange, k.value.accuInit, k.value.loopCondition, k.value.loopStep, k.value.result])
+        calls(x, out);
       break;
     default:
       break;
@@ -56,12 +57,17 @@ function calls(e: Expr | undefined, out: Call[] = []): Call[] {
 }
 
 /** Every CEL expression in an exported object, with where it is. */
-function expressions(o: unknown, path: string, out: { where: string; expression: string }[] = []): { where: string; expression: string }[] {
+function expressions(
+  o: unknown,
+  path: string,
+  out: { where: string; expression: string }[] = [],
+): { where: string; expression: string }[] {
   if (Array.isArray(o)) {
     for (const [i, x] of o.entries()) expressions(x, `${path}[${i}]`, out);
   } else if (o !== null && typeof o === 'object') {
     for (const [k, v] of Object.entries(o)) {
-      if (typeof v === 'string' && /^(expression|messageExpression|valueExpression)$/.test(k)) out.push({ where: `${path}.${k}`, expression: v });
+      if (typeof v === 'string' && /^(expression|messageExpression|valueExpression)$/.test(k))
+        out.push({ where: `${path}.${k}`, expression: v });
       else expressions(v, `${path}.${k}`, out);
     }
   }
@@ -72,30 +78,42 @@ const SETS = ['shipped', ...readdirSync(join(REPO, 'test', 'fixtures', 'policies
 
 function exported(set: string): { where: string; expression: string }[] {
   const result = exportPolicies(policySet(set));
-  return [...exportedObjects(result, 'validating'), ...exportedObjects(result, 'mutating')].flatMap((o) => expressions(o.spec, `${set}: ${o.kind} ${o.metadata.name}.spec`));
+  return [...exportedObjects(result, 'validating'), ...exportedObjects(result, 'mutating')].flatMap((o) =>
+    expressions(o.spec, `${set}: ${o.kind} ${o.metadata.name}.spec`),
+  );
 }
 
-test.each(SETS)('policy set %s: every CEL function the exported objects call is one the offline evaluator has', (set) => {
-  const all = exported(set);
-  const missing: string[] = [];
-  for (const { where, expression } of all) {
-    for (const c of calls(parse(rewriteJsonPatch(expression)).expr)) {
-      if (BUILT_INTO_THE_PLANNER.has(c.name) || celFunctionKnown(c.name, c.member, c.arity)) continue;
-      missing.push(`${c.member ? `<target>.${c.name}` : c.name}(${c.arity} arguments) in ${where}`);
+test.each(SETS)(
+  'policy set %s: every CEL function the exported objects call is one the offline evaluator has',
+  (set) => {
+    const all = exported(set);
+    const missing: string[] = [];
+    for (const { where, expression } of all) {
+      for (const c of calls(parse(rewriteJsonPatch(expression)).expr)) {
+        if (BUILT_INTO_THE_PLANNER.has(c.name) || celFunctionKnown(c.name, c.member, c.arity)) continue;
+        missing.push(`${c.member ? `<target>.${c.name}` : c.name}(${c.arity} arguments) in ${where}`);
+      }
     }
-  }
-  expect(missing).toEqual([]);
-});
+    expect(missing).toEqual([]);
+  },
+);
 
 test('the walk sees the calls the exporter is known to emit (a walk that finds nothing proves nothing)', () => {
-  const seen = new Set(SETS.flatMap(exported).flatMap(({ expression }) => calls(parse(rewriteJsonPatch(expression)).expr).map((c) => `${c.member ? '.' : ''}${c.name}/${c.arity}`)));
+  const seen = new Set(
+    SETS.flatMap(exported).flatMap(({ expression }) =>
+      calls(parse(rewriteJsonPatch(expression)).expr).map((c) => `${c.member ? '.' : ''}${c.name}/${c.arity}`),
+    ),
+  );
   // Kubernetes' list indexOf, the strings extension's join and replace, and standard functions.
-  for (const c of ['.indexOf/1', '.join/1', '.replace/2', '.matches/1', '.startsWith/1', 'size/1', '@in/2', '_==_/2']) expect(seen).toContain(c);
+  for (const c of ['.indexOf/1', '.join/1', '.replace/2', '.matches/1', '.startsWith/1', 'size/1', '@in/2', '_==_/2'])
+    expect(seen).toContain(c);
 });
 
 test('a function the evaluator lacks is reported, and the planner operators are really the planner own', () => {
   expect(celFunctionKnown('isSorted', true, 0)).toBe(false);
   expect(celFunctionKnown('of', true, 1)).toBe(false);
   expect(celFunctionKnown('indexOf', true, 1)).toBe(true);
-  expect(calls(parse('[1].all(x, x > 0) && (true || false) ? [2][0] : 3').expr).map((c) => c.name)).toEqual(expect.arrayContaining([...BUILT_INTO_THE_PLANNER]));
+  expect(calls(parse('[1].all(x, x > 0) && (true || false) ? [2][0] : 3').expr).map((c) => c.name)).toEqual(
+    expect.arrayContaining([...BUILT_INTO_THE_PLANNER]),
+  );
 });

@@ -123,5 +123,10 @@ test('docs/vap.md lists every fixture that does not come out the same', () => {
 test('the comparison sees a difference: a policy set that drops the bounds changes the answer', () => {
   const outcome = fixtureOutcome('pod-token-too-long-denied');
   expect(compare(outcome)).toBe('same');
-  expect(compare({ ...outcome, policies: outcome.policies ? { ...outcome.policies, allowed: !outcome.policies.allowed } : undefined })).toBe('differs');
+  expect(
+    compare({
+      ...outcome,
+      policies: outcome.policies ? { ...outcome.policies, allowed: !outcome.policies.allowed } : undefined,
+    }),
+  ).toBe('differs');
 });

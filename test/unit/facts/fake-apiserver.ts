@@ -22,7 +22,12 @@ type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 const KIND: Record<Resource, { kind: string; apiVersion: string; path: string; namespaced: boolean }> = {
   serviceaccounts: { kind: 'ServiceAccount', apiVersion: 'v1', path: '/api/v1/serviceaccounts', namespaced: true },
   namespaces: { kind: 'Namespace', apiVersion: 'v1', path: '/api/v1/namespaces', namespaced: false },
-  rolebindings: { kind: 'RoleBinding', apiVersion: 'rbac.authorization.k8s.io/v1', path: '/apis/rbac.authorization.k8s.io/v1/rolebindings', namespaced: true },
+  rolebindings: {
+    kind: 'RoleBinding',
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    path: '/apis/rbac.authorization.k8s.io/v1/rolebindings',
+    namespaced: true,
+  },
   clusterrolebindings: {
     kind: 'ClusterRoleBinding',
     apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -37,7 +42,8 @@ interface Watcher {
   timer?: NodeJS.Timeout;
 }
 
-const keyOf = (o: { metadata: { name: string; namespace?: string } }) => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name);
+const keyOf = (o: { metadata: { name: string; namespace?: string } }) =>
+  o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
 
 export class FakeApiServer {
   /** Every request received, as `METHOD path?query`. */
@@ -154,7 +160,14 @@ export class FakeApiServer {
   /** Sends a BOOKMARK at the current resourceVersion to every watcher. */
   bookmark(): void {
     for (const w of this.#watchers) {
-      this.#write(w, { type: 'BOOKMARK', object: { kind: KIND[w.resource].kind, apiVersion: KIND[w.resource].apiVersion, metadata: { resourceVersion: this.resourceVersion } } });
+      this.#write(w, {
+        type: 'BOOKMARK',
+        object: {
+          kind: KIND[w.resource].kind,
+          apiVersion: KIND[w.resource].apiVersion,
+          metadata: { resourceVersion: this.resourceVersion },
+        },
+      });
     }
   }
 
@@ -273,7 +286,8 @@ export class FakeApiServer {
     }
     this.#watchers.add(w);
     res.on('close', () => this.#end(w));
-    for (const e of this.#history) if (e.resource === resource && e.rv > from) this.#write(w, { type: e.type, object: e.object });
+    for (const e of this.#history)
+      if (e.resource === resource && e.rv > from) this.#write(w, { type: e.type, object: e.object });
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? '0');
     if (timeout > 0) {
       w.timer = setTimeout(() => this.#end(w), timeout * 1000);
@@ -308,7 +322,11 @@ export async function waitFor(what: string, cond: () => boolean | Promise<boolea
 
 /** Object builders. */
 export const k8s = {
-  sa: (namespace: string, name: string, extra: { annotations?: Record<string, string>; automount?: boolean } = {}): Obj => ({
+  sa: (
+    namespace: string,
+    name: string,
+    extra: { annotations?: Record<string, string>; automount?: boolean } = {},
+  ): Obj => ({
     metadata: {
       name,
       namespace,
@@ -335,7 +353,11 @@ export const k8s = {
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
     subjects,
   }),
-  saSubject: (name: string, namespace?: string) => ({ kind: 'ServiceAccount', name, ...(namespace ? { namespace } : {}) }),
+  saSubject: (name: string, namespace?: string) => ({
+    kind: 'ServiceAccount',
+    name,
+    ...(namespace ? { namespace } : {}),
+  }),
   group: (name: string) => ({ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name }),
   user: (name: string) => ({ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name }),
 };

@@ -30,7 +30,8 @@ function watchRequests(server: FakeApiServer, resource: FactsResource): string[]
 
 /** How many list requests (pages) the server received for a resource. */
 function listRequests(server: FakeApiServer, resource: FactsResource): number {
-  return server.requests.filter((r) => r.startsWith(`GET ${WATCH_PATHS[resource]}?`) && !r.includes('watch=true')).length;
+  return server.requests.filter((r) => r.startsWith(`GET ${WATCH_PATHS[resource]}?`) && !r.includes('watch=true'))
+    .length;
 }
 
 /** The resourceVersion a request asked for. */
@@ -44,7 +45,15 @@ function resourceVersionOf(request: string | undefined): string | null {
  * closed; `stillOpen(ids)` which of them are still open.
  */
 function trackHandles() {
-  const types = new Set(['Timeout', 'TCPWRAP', 'TCPCONNECTWRAP', 'PIPEWRAP', 'PROCESSWRAP', 'TLSWRAP', 'GETADDRINFOREQWRAP']);
+  const types = new Set([
+    'Timeout',
+    'TCPWRAP',
+    'TCPCONNECTWRAP',
+    'PIPEWRAP',
+    'PROCESSWRAP',
+    'TLSWRAP',
+    'GETADDRINFOREQWRAP',
+  ]);
   const open = new Map<number, string>();
   let recording = true;
   const hook = createHook({
@@ -72,7 +81,10 @@ function seed(server: FakeApiServer): void {
   server.apply('namespaces', k8s.ns('team-b'));
   server.apply('namespaces', k8s.ns('grp'));
   server.apply('serviceaccounts', k8s.sa('team-a', 'default'));
-  server.apply('serviceaccounts', k8s.sa('team-a', 'bound', { annotations: { 'tokenguard.dev/api-access': 'false', other: 'x' } }));
+  server.apply(
+    'serviceaccounts',
+    k8s.sa('team-a', 'bound', { annotations: { 'tokenguard.dev/api-access': 'false', other: 'x' } }),
+  );
   server.apply('serviceaccounts', k8s.sa('team-a', 'unbound', { automount: false }));
   server.apply('serviceaccounts', k8s.sa('team-b', 'by-user'));
   server.apply('serviceaccounts', k8s.sa('grp', 'any'));
@@ -83,7 +95,11 @@ function seed(server: FakeApiServer): void {
   // Every real cluster has this one (kube-apiserver bootstrap policy); it must not make every SA "bound".
   server.apply('clusterrolebindings', {
     ...k8s.crb('system:service-account-issuer-discovery', [k8s.group('system:serviceaccounts')]),
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:service-account-issuer-discovery' },
+    roleRef: {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'system:service-account-issuer-discovery',
+    },
   });
 }
 
@@ -149,16 +165,28 @@ describe('cluster facts from informers (fake API server)', () => {
       expect(bound).not.toBeInstanceOf(Promise); // a cache hit costs no await
       expect(bound).toEqual(BOUND_IN_TEAM_A);
       expect(f.lookup({ namespace: 'team-a', serviceAccount: 'unbound' })).toEqual({
-        serviceAccount: { namespace: 'team-a', name: 'unbound', annotations: {}, automountServiceAccountToken: false, bound: false },
+        serviceAccount: {
+          namespace: 'team-a',
+          name: 'unbound',
+          annotations: {},
+          automountServiceAccountToken: false,
+          bound: false,
+        },
         namespace: { name: 'team-a', labels: { 'kubernetes.io/metadata.name': 'team-a', tier: 'apps' } },
       });
       // people and their groups bind no ServiceAccount
-      expect(f.lookup({ namespace: 'team-a', serviceAccount: 'default' })).toMatchObject({ serviceAccount: { bound: false } });
+      expect(f.lookup({ namespace: 'team-a', serviceAccount: 'default' })).toMatchObject({
+        serviceAccount: { bound: false },
+      });
       expect(f.lookup({ namespace: 'team-b', serviceAccount: 'by-user' })).toMatchObject({
         serviceAccount: { bound: true, boundBy: ['ClusterRoleBinding by-user'] },
       });
-      expect(f.lookup({ namespace: 'grp', serviceAccount: 'any' })).toMatchObject({ serviceAccount: { bound: true, boundBy: ['ClusterRoleBinding grp-view'] } });
-      expect(f.lookup({ namespace: 'team-b' })).toEqual({ namespace: { name: 'team-b', labels: { 'kubernetes.io/metadata.name': 'team-b' } } });
+      expect(f.lookup({ namespace: 'grp', serviceAccount: 'any' })).toMatchObject({
+        serviceAccount: { bound: true, boundBy: ['ClusterRoleBinding grp-view'] },
+      });
+      expect(f.lookup({ namespace: 'team-b' })).toEqual({
+        namespace: { name: 'team-b', labels: { 'kubernetes.io/metadata.name': 'team-b' } },
+      });
       // nothing but lists and watches went to the server
       expect(server.requests.filter((r) => r.includes('/namespaces/'))).toEqual([]);
       expect(f.snapshot().bindings).toEqual({
@@ -193,8 +221,16 @@ describe('cluster facts from informers (fake API server)', () => {
 
       // A group binding for every ServiceAccount counts for all of them, in every namespace.
       server.apply('clusterrolebindings', k8s.crb('all-sas', [k8s.group('system:serviceaccounts')]));
-      await waitFor('all bound', () => sa('team-a', 'unbound').serviceAccount?.bound === true && sa('team-b', 'by-user').serviceAccount?.boundBy?.length === 2);
-      expect(sa('team-b', 'by-user').serviceAccount?.boundBy).toEqual(['ClusterRoleBinding by-user', 'ClusterRoleBinding all-sas']);
+      await waitFor(
+        'all bound',
+        () =>
+          sa('team-a', 'unbound').serviceAccount?.bound === true &&
+          sa('team-b', 'by-user').serviceAccount?.boundBy?.length === 2,
+      );
+      expect(sa('team-b', 'by-user').serviceAccount?.boundBy).toEqual([
+        'ClusterRoleBinding by-user',
+        'ClusterRoleBinding all-sas',
+      ]);
       server.delete('clusterrolebindings', 'all-sas');
       await waitFor('group unbind', () => sa('team-a', 'unbound').serviceAccount?.bound === false);
       // So does a binding of system:authenticated, which every ServiceAccount is in; its default
@@ -210,20 +246,40 @@ describe('cluster facts from informers (fake API server)', () => {
       await waitFor('authenticated unbind', () => sa('team-a', 'unbound').serviceAccount?.bound === false);
       // A per-namespace group binding counts only in its namespace.
       server.apply('rolebindings', k8s.rb('team-b', 'ns-group', [k8s.group('system:serviceaccounts:team-b')]));
-      await waitFor('ns group', () => sa('team-b', 'by-user').serviceAccount?.boundBy?.includes('RoleBinding team-b/ns-group') === true);
+      await waitFor(
+        'ns group',
+        () => sa('team-b', 'by-user').serviceAccount?.boundBy?.includes('RoleBinding team-b/ns-group') === true,
+      );
       expect(sa('team-a', 'unbound').serviceAccount?.bound).toBe(false);
 
       // Namespace label change moves the namespace in or out of a selector.
       server.apply('namespaces', k8s.ns('team-b', { tier: 'apps' }));
-      await waitFor('label added', () => (f.lookup({ namespace: 'team-b' }) as ClusterFacts).namespace?.labels.tier === 'apps');
+      await waitFor(
+        'label added',
+        () => (f.lookup({ namespace: 'team-b' }) as ClusterFacts).namespace?.labels.tier === 'apps',
+      );
       server.apply('namespaces', k8s.ns('team-b'));
-      await waitFor('label removed', () => (f.lookup({ namespace: 'team-b' }) as ClusterFacts).namespace?.labels.tier === undefined);
+      await waitFor(
+        'label removed',
+        () => (f.lookup({ namespace: 'team-b' }) as ClusterFacts).namespace?.labels.tier === undefined,
+      );
       // ServiceAccount annotation change (an opt-in annotation).
-      server.apply('serviceaccounts', k8s.sa('team-a', 'unbound', { automount: false, annotations: { 'tokenguard.dev/api-access': 'true' } }));
-      await waitFor('annotation', () => sa('team-a', 'unbound').serviceAccount?.annotations['tokenguard.dev/api-access'] === 'true');
+      server.apply(
+        'serviceaccounts',
+        k8s.sa('team-a', 'unbound', { automount: false, annotations: { 'tokenguard.dev/api-access': 'true' } }),
+      );
+      await waitFor(
+        'annotation',
+        () => sa('team-a', 'unbound').serviceAccount?.annotations['tokenguard.dev/api-access'] === 'true',
+      );
       server.delete('serviceaccounts', 'unbound', 'team-a');
       await waitFor('SA deleted', () => f.status().objects.serviceaccounts === 4);
-      expect(f.status().reconnects).toEqual({ serviceaccounts: 0, namespaces: 0, rolebindings: 0, clusterrolebindings: 0 });
+      expect(f.status().reconnects).toEqual({
+        serviceaccounts: 0,
+        namespaces: 0,
+        rolebindings: 0,
+        clusterrolebindings: 0,
+      });
     },
     T,
   );
@@ -236,7 +292,11 @@ describe('cluster facts from informers (fake API server)', () => {
       const reads = () => server.requests.filter((r) => r.startsWith('GET /api/v1/namespaces/')).length;
 
       // Created a moment ago: the watch has not delivered it yet.
-      server.apply('serviceaccounts', k8s.sa('team-a', 'fresh', { annotations: { 'tokenguard.dev/api-access': 'true' } }), { silent: true });
+      server.apply(
+        'serviceaccounts',
+        k8s.sa('team-a', 'fresh', { annotations: { 'tokenguard.dev/api-access': 'true' } }),
+        { silent: true },
+      );
       const pending = f.lookup({ namespace: 'team-a', serviceAccount: 'fresh' });
       const again = f.lookup({ namespace: 'team-a', serviceAccount: 'fresh' });
       expect(pending).toBeInstanceOf(Promise);
@@ -259,7 +319,11 @@ describe('cluster facts from informers (fake API server)', () => {
       expect(f.lookup({ namespace: 'team-a', serviceAccount: 'ghost' })).not.toBeInstanceOf(Promise);
       // ...until the informer sees it created.
       server.apply('serviceaccounts', k8s.sa('team-a', 'ghost'));
-      await waitFor('ghost arrives', () => (f.lookup({ namespace: 'team-a', serviceAccount: 'ghost' }) as ClusterFacts).serviceAccount?.name === 'ghost');
+      await waitFor(
+        'ghost arrives',
+        () =>
+          (f.lookup({ namespace: 'team-a', serviceAccount: 'ghost' }) as ClusterFacts).serviceAccount?.name === 'ghost',
+      );
 
       // A namespace created a moment ago is read the same way.
       server.apply('namespaces', k8s.ns('brand-new', { tier: 'apps' }), { silent: true });
@@ -269,14 +333,18 @@ describe('cluster facts from informers (fake API server)', () => {
 
       // Names no API object can have are not even asked for.
       const before = reads();
-      await expect(lookup({ namespace: 'team-a', serviceAccount: '../../secrets' })).resolves.toMatchObject({ namespace: { name: 'team-a' } });
+      await expect(lookup({ namespace: 'team-a', serviceAccount: '../../secrets' })).resolves.toMatchObject({
+        namespace: { name: 'team-a' },
+      });
       await expect(lookup({ namespace: '', serviceAccount: 'x' })).resolves.toEqual({});
       expect(reads()).toBe(before);
 
       // The API server does not answer: unknown facts within the deadline, no exception.
       server.hangReads = true;
       const slow = await lookup({ namespace: 'team-a', serviceAccount: 'slow' });
-      expect(slow).toEqual({ namespace: { name: 'team-a', labels: { 'kubernetes.io/metadata.name': 'team-a', tier: 'apps' } } });
+      expect(slow).toEqual({
+        namespace: { name: 'team-a', labels: { 'kubernetes.io/metadata.name': 'team-a', tier: 'apps' } },
+      });
       const both = await lookup({ namespace: 'nowhere', serviceAccount: 'slow' });
       expect(both).toEqual({});
       // A timeout is not cached: the next lookup tries again.
@@ -296,12 +364,21 @@ describe('cluster facts from informers (fake API server)', () => {
       const readsOf = (path: string) => server.requests.filter((r) => r === `GET ${path}`).length;
       const notNames = ['a..b', 'a.-b', 'a-.b', '.a', 'a.', '-a', 'a-', 'A', 'a_b', 'a b', '', 'a'.repeat(254)];
       for (const name of notNames) {
-        await expect(lookup({ namespace: 'team-a', serviceAccount: name })).resolves.toMatchObject({ namespace: { name: 'team-a' } });
+        await expect(lookup({ namespace: 'team-a', serviceAccount: name })).resolves.toMatchObject({
+          namespace: { name: 'team-a' },
+        });
         await expect(lookup({ namespace: name, serviceAccount: 'x' })).resolves.toEqual({});
-        expect([readsOf(`/api/v1/namespaces/team-a/serviceaccounts/${encodeURIComponent(name)}`), readsOf(`/api/v1/namespaces/${encodeURIComponent(name)}`)]).toEqual([0, 0]);
+        expect([
+          readsOf(`/api/v1/namespaces/team-a/serviceaccounts/${encodeURIComponent(name)}`),
+          readsOf(`/api/v1/namespaces/${encodeURIComponent(name)}`),
+        ]).toEqual([0, 0]);
       }
       // Subdomains, dotted and at the length limit, are read (and answered 404 here).
-      for (const name of ['a.b', 'a-1.b-2.c', `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`]) {
+      for (const name of [
+        'a.b',
+        'a-1.b-2.c',
+        `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`,
+      ]) {
         expect(name.length).toBeLessThanOrEqual(253);
         await lookup({ namespace: 'team-a', serviceAccount: name });
         expect(readsOf(`/api/v1/namespaces/team-a/serviceaccounts/${name}`)).toBe(1);
@@ -338,12 +415,19 @@ describe('cluster facts from informers (fake API server)', () => {
       server.apply('serviceaccounts', k8s.sa('team-a', 'two'));
       const lastDelivered = server.resourceVersion;
       server.apply('namespaces', k8s.ns('later')); // the server moves on; the ServiceAccount watch never sees this one
-      await waitFor('events applied', () => f.status().objects.serviceaccounts === 7 && f.status().objects.namespaces === 4);
+      await waitFor(
+        'events applied',
+        () => f.status().objects.serviceaccounts === 7 && f.status().objects.namespaces === 4,
+      );
       const lists = listRequests(server, 'serviceaccounts');
       const watches = watchRequests(server, 'serviceaccounts').length;
 
       server.endWatches(); // as the server-side timeoutSeconds does
-      await waitFor('the watch reopened', () => watchRequests(server, 'serviceaccounts').length === watches + 1 && server.watchers('serviceaccounts') === 1);
+      await waitFor(
+        'the watch reopened',
+        () =>
+          watchRequests(server, 'serviceaccounts').length === watches + 1 && server.watchers('serviceaccounts') === 1,
+      );
       expect(lastDelivered).not.toBe(listRv);
       expect(lastDelivered).not.toBe(server.resourceVersion);
       expect(resourceVersionOf(watchRequests(server, 'serviceaccounts').at(-1))).toBe(lastDelivered);
@@ -388,11 +472,16 @@ describe('cluster facts from informers (fake API server)', () => {
         server.apply('serviceaccounts', k8s.sa('team-a', 'fresh-1'), { silent: true });
         server.apply('serviceaccounts', k8s.sa('team-a', 'fresh-2'), { silent: true });
         // Two reads at once take two connections; the hanging read below reuses one, the other stays idle in the pool.
-        const found = await Promise.all([lookup({ namespace: 'team-a', serviceAccount: 'fresh-1' }), lookup({ namespace: 'team-a', serviceAccount: 'fresh-2' })]);
+        const found = await Promise.all([
+          lookup({ namespace: 'team-a', serviceAccount: 'fresh-1' }),
+          lookup({ namespace: 'team-a', serviceAccount: 'fresh-2' }),
+        ]);
         expect(found.map((x) => x.serviceAccount?.name)).toEqual(['fresh-1', 'fresh-2']);
         server.hangReads = true;
         const pending = f.lookup({ namespace: 'team-a', serviceAccount: 'in-flight' });
-        await waitFor('the direct read reached the server', () => server.requests.some((r) => r.endsWith('/serviceaccounts/in-flight')));
+        await waitFor('the direct read reached the server', () =>
+          server.requests.some((r) => r.endsWith('/serviceaccounts/in-flight')),
+        );
         expect(server.watchers()).toBe(4);
         expect(server.connections()).toBeGreaterThanOrEqual(6); // four watches, the hanging read, at least one idle
 
@@ -447,7 +536,11 @@ describe('cluster facts from informers (fake API server)', () => {
       const during = f.lookup({ namespace: 'team-a', serviceAccount: 'bound' });
       expect(during).not.toBeInstanceOf(Promise); // from the cache, no network
       expect(during).toEqual({
-        serviceAccount: { namespace: 'team-a', name: 'bound', annotations: { 'tokenguard.dev/api-access': 'false', other: 'x' } },
+        serviceAccount: {
+          namespace: 'team-a',
+          name: 'bound',
+          annotations: { 'tokenguard.dev/api-access': 'false', other: 'x' },
+        },
         namespace: { name: 'team-a', labels: { 'kubernetes.io/metadata.name': 'team-a', tier: 'apps' } },
       });
       expect(f.ready()).toBe(true); // readiness is about the first sync; staleness degrades to `whenUnknown`
@@ -460,8 +553,12 @@ describe('cluster facts from informers (fake API server)', () => {
       await server.up();
       await waitFor('fresh again', () => !f.status().stale);
       await waitFor('changes replayed', () => f.status().objects.serviceaccounts === 6);
-      expect(f.lookup({ namespace: 'team-a', serviceAccount: 'bound' })).toMatchObject({ serviceAccount: { bound: false } });
-      expect(f.lookup({ namespace: 'team-b', serviceAccount: 'made-while-down' })).toMatchObject({ serviceAccount: { bound: false } });
+      expect(f.lookup({ namespace: 'team-a', serviceAccount: 'bound' })).toMatchObject({
+        serviceAccount: { bound: false },
+      });
+      expect(f.lookup({ namespace: 'team-b', serviceAccount: 'made-while-down' })).toMatchObject({
+        serviceAccount: { bound: false },
+      });
       const up = f.status();
       expect(Object.values(up.resources).every((r) => r.watching && !r.stale && r.reconnects > 0)).toBe(true);
       expect(log.lines.some((l) => l.level === 'warn' && l.msg === 'facts watch failed; reconnecting')).toBe(true);
@@ -481,19 +578,31 @@ describe('cluster facts from informers (fake API server)', () => {
       // A burst of events...
       for (let i = 0; i < 120; i++) server.apply('serviceaccounts', k8s.sa('team-a', `burst-${i}`));
       for (let i = 0; i < 120; i += 4) server.delete('serviceaccounts', `burst-${i}`, 'team-a');
-      for (let i = 0; i < 60; i++) server.apply('rolebindings', k8s.rb('team-a', `rb-${i}`, [k8s.saSubject(`burst-${i}`)]));
-      for (let i = 0; i < 60; i += 3) server.apply('rolebindings', k8s.rb('team-a', `rb-${i}`, [k8s.saSubject(`burst-${i + 1}`), k8s.group('system:serviceaccounts:team-b')]));
+      for (let i = 0; i < 60; i++)
+        server.apply('rolebindings', k8s.rb('team-a', `rb-${i}`, [k8s.saSubject(`burst-${i}`)]));
+      for (let i = 0; i < 60; i += 3)
+        server.apply(
+          'rolebindings',
+          k8s.rb('team-a', `rb-${i}`, [k8s.saSubject(`burst-${i + 1}`), k8s.group('system:serviceaccounts:team-b')]),
+        );
       for (let i = 0; i < 60; i += 5) server.delete('rolebindings', `rb-${i}`, 'team-a');
       await waitFor('burst applied', () => f.status().objects.rolebindings === 2 + 60 - 12);
       // ...then events the client never sees (lost in a gap) and a compaction: only a relist can recover.
       for (let i = 120; i < 150; i++) server.apply('serviceaccounts', k8s.sa('team-a', `burst-${i}`), { silent: true });
       for (let i = 1; i < 120; i += 4) server.delete('serviceaccounts', `burst-${i}`, 'team-a', { silent: true });
-      server.apply('rolebindings', k8s.rb('team-a', 'rb-1', [k8s.user('system:serviceaccount:team-b:by-user')]), { silent: true });
+      server.apply('rolebindings', k8s.rb('team-a', 'rb-1', [k8s.user('system:serviceaccount:team-b:by-user')]), {
+        silent: true,
+      });
       server.delete('clusterrolebindings', 'grp-view', undefined, { silent: true });
       server.delete('namespaces', 'grp', undefined, { silent: true });
       server.goneAsHttpStatus = httpGone;
       server.expire();
-      const relistedAfterGone = () => new Set(log.lines.filter((l) => l.msg === 'facts relisted' && String(l.obj.reason).includes('410')).map((l) => l.obj.resource));
+      const relistedAfterGone = () =>
+        new Set(
+          log.lines
+            .filter((l) => l.msg === 'facts relisted' && String(l.obj.reason).includes('410'))
+            .map((l) => l.obj.resource),
+        );
       await waitFor('every informer relisted after 410 Gone', () => relistedAfterGone().size === 4);
       expect(Object.values(f.status().resources).every((r) => r.relists >= 1 && r.watching)).toBe(true);
       await waitFor('converged', () => JSON.stringify(f.snapshot()) === JSON.stringify(expected(server)));
@@ -504,7 +613,12 @@ describe('cluster facts from informers (fake API server)', () => {
         rolebindings: server.objects('rolebindings').length,
         clusterrolebindings: server.objects('clusterrolebindings').length,
       });
-      expect(f.status().reconnects).toEqual({ serviceaccounts: 0, namespaces: 0, rolebindings: 0, clusterrolebindings: 0 });
+      expect(f.status().reconnects).toEqual({
+        serviceaccounts: 0,
+        namespaces: 0,
+        rolebindings: 0,
+        clusterrolebindings: 0,
+      });
     },
     T,
   );
@@ -545,12 +659,24 @@ describe('cluster facts from informers (fake API server)', () => {
       await f.start();
       expect(f.status()).toMatchObject({ stale: false, lastEventAgeSeconds: { serviceaccounts: 0, rolebindings: 0 } });
       clock += 60_001;
-      expect(f.status()).toMatchObject({ stale: true, lastEventAgeSeconds: { serviceaccounts: 60.001, clusterrolebindings: 60.001 } });
-      expect((f.lookup({ namespace: 'team-a', serviceAccount: 'bound' }) as ClusterFacts).serviceAccount?.bound).toBeUndefined();
+      expect(f.status()).toMatchObject({
+        stale: true,
+        lastEventAgeSeconds: { serviceaccounts: 60.001, clusterrolebindings: 60.001 },
+      });
+      expect(
+        (f.lookup({ namespace: 'team-a', serviceAccount: 'bound' }) as ClusterFacts).serviceAccount?.bound,
+      ).toBeUndefined();
       server.bookmark();
       await waitFor('fresh after bookmark', () => !f.status().stale);
-      expect(f.status().lastEventAgeSeconds).toEqual({ serviceaccounts: 0, namespaces: 0, rolebindings: 0, clusterrolebindings: 0 });
-      expect((f.lookup({ namespace: 'team-a', serviceAccount: 'bound' }) as ClusterFacts).serviceAccount?.bound).toBe(true);
+      expect(f.status().lastEventAgeSeconds).toEqual({
+        serviceaccounts: 0,
+        namespaces: 0,
+        rolebindings: 0,
+        clusterrolebindings: 0,
+      });
+      expect((f.lookup({ namespace: 'team-a', serviceAccount: 'bound' }) as ClusterFacts).serviceAccount?.bound).toBe(
+        true,
+      );
     },
     T,
   );
@@ -562,9 +688,16 @@ describe('cluster facts from informers (fake API server)', () => {
       await f.start();
       server.hangWatches = true;
       server.endWatches();
-      await waitFor('stall detected', () => log.lines.some((l) => l.level === 'warn' && String(l.obj.error).includes('stalled')), 15_000);
+      await waitFor(
+        'stall detected',
+        () => log.lines.some((l) => l.level === 'warn' && String(l.obj.error).includes('stalled')),
+        15_000,
+      );
       server.hangWatches = false;
-      await waitFor('watching again', () => !f.status().stale && Object.values(f.status().resources).every((r) => r.watching));
+      await waitFor(
+        'watching again',
+        () => !f.status().stale && Object.values(f.status().resources).every((r) => r.watching),
+      );
       server.apply('serviceaccounts', k8s.sa('team-a', 'after-stall'));
       await waitFor('events flow again', () => f.status().objects.serviceaccounts === 6);
     },
@@ -580,10 +713,18 @@ describe('cluster facts from informers (fake API server)', () => {
       server.delete('rolebindings', 'bound-reader', 'team-a', { silent: true });
       await waitFor('healed', () => JSON.stringify(f.snapshot()) === JSON.stringify(expected(server)));
       const healed = (resource: string) =>
-        log.lines.some((l) => l.level === 'warn' && l.msg.startsWith('facts relisted: the periodic resync found') && l.obj.resource === resource && l.obj.changes === 1);
+        log.lines.some(
+          (l) =>
+            l.level === 'warn' &&
+            l.msg.startsWith('facts relisted: the periodic resync found') &&
+            l.obj.resource === resource &&
+            l.obj.changes === 1,
+        );
       await waitFor('the missed changes are reported', () => healed('serviceaccounts') && healed('rolebindings'));
       // relists that find nothing new stay quiet
-      expect(log.lines.some((l) => l.level !== 'debug' && l.msg.includes('relisted') && l.obj.resource === 'namespaces')).toBe(false);
+      expect(
+        log.lines.some((l) => l.level !== 'debug' && l.msg.includes('relisted') && l.obj.resource === 'namespaces'),
+      ).toBe(false);
       expect(f.status().resources.serviceaccounts.relists).toBeGreaterThanOrEqual(1);
     },
     T,
@@ -603,7 +744,9 @@ describe('cluster facts from informers (fake API server)', () => {
       await server.up();
       await started;
       expect(f.ready()).toBe(true);
-      expect(f.lookup({ namespace: 'team-a', serviceAccount: 'bound' })).toMatchObject({ serviceAccount: { bound: true } });
+      expect(f.lookup({ namespace: 'team-a', serviceAccount: 'bound' })).toMatchObject({
+        serviceAccount: { bound: true },
+      });
     },
     T,
   );
@@ -645,7 +788,8 @@ describe('cluster facts from informers (fake API server)', () => {
     async () => {
       const f = make();
       await f.start();
-      const watches = () => server.requests.filter((r) => r.startsWith('GET /api/v1/serviceaccounts?') && r.includes('watch=true')).length;
+      const watches = () =>
+        server.requests.filter((r) => r.startsWith('GET /api/v1/serviceaccounts?') && r.includes('watch=true')).length;
       const before = watches();
       server.endWatchesAtOnce = true;
       server.endWatches();
@@ -686,11 +830,20 @@ describe('readClusterFacts: one read-only listing for `tokenguard test --kubecon
       expect(server.requests.filter((r) => r.includes('continue=')).length).toBeGreaterThan(0); // paged
       expect(facts.serviceAccounts.size).toBe(5);
       expect(facts.lookup({ namespace: 'team-a', serviceAccount: 'bound' })).toEqual(BOUND_IN_TEAM_A);
-      expect(facts.lookup({ namespace: 'team-a', serviceAccount: 'unbound' })).toMatchObject({ serviceAccount: { bound: false, automountServiceAccountToken: false } });
-      expect(facts.lookup({ namespace: 'grp', serviceAccount: 'any' })).toMatchObject({ serviceAccount: { bound: true } });
+      expect(facts.lookup({ namespace: 'team-a', serviceAccount: 'unbound' })).toMatchObject({
+        serviceAccount: { bound: false, automountServiceAccountToken: false },
+      });
+      expect(facts.lookup({ namespace: 'grp', serviceAccount: 'any' })).toMatchObject({
+        serviceAccount: { bound: true },
+      });
       // The same objects, to merge with a set of manifests.
       const objects = await listClusterObjects(server.kubeConfig());
-      expect(objects.map((o) => o.kind).sort()).toEqual([...Array(3).fill('ClusterRoleBinding'), ...Array(3).fill('Namespace'), ...Array(2).fill('RoleBinding'), ...Array(5).fill('ServiceAccount')]);
+      expect(objects.map((o) => o.kind).sort()).toEqual([
+        ...Array(3).fill('ClusterRoleBinding'),
+        ...Array(3).fill('Namespace'),
+        ...Array(2).fill('RoleBinding'),
+        ...Array(5).fill('ServiceAccount'),
+      ]);
     } finally {
       await server.close();
     }
@@ -714,22 +867,36 @@ function expected(server: FakeApiServer) {
       const automount = o.automountServiceAccountToken;
       return [
         `${md.namespace}/${md.name}`,
-        { namespace: md.namespace, name: md.name, annotations: md.annotations ?? {}, ...(typeof automount === 'boolean' ? { automountServiceAccountToken: automount } : {}) },
+        {
+          namespace: md.namespace,
+          name: md.name,
+          annotations: md.annotations ?? {},
+          ...(typeof automount === 'boolean' ? { automountServiceAccountToken: automount } : {}),
+        },
       ];
     }),
   );
-  const namespaces = sorted(server.objects('namespaces').map((o) => [o.metadata.name, { name: o.metadata.name, labels: (o.metadata as { labels?: Record<string, string> }).labels ?? {} }]));
+  const namespaces = sorted(
+    server
+      .objects('namespaces')
+      .map((o) => [
+        o.metadata.name,
+        { name: o.metadata.name, labels: (o.metadata as { labels?: Record<string, string> }).labels ?? {} },
+      ]),
+  );
   const bindings: Record<string, string[]> = {};
   for (const kind of ['rolebindings', 'clusterrolebindings'] as const) {
     for (const o of server.objects(kind)) {
       const ns = o.metadata.namespace ?? '';
-      const id = kind === 'rolebindings' ? `RoleBinding ${ns}/${o.metadata.name}` : `ClusterRoleBinding ${o.metadata.name}`;
+      const id =
+        kind === 'rolebindings' ? `RoleBinding ${ns}/${o.metadata.name}` : `ClusterRoleBinding ${o.metadata.name}`;
       const roleRef = o.roleRef as { kind: string; name: string };
       if (roleRef.kind === 'ClusterRole' && roleRef.name === 'system:service-account-issuer-discovery') continue; // grants nothing
       for (const s of (o.subjects as { kind: string; name: string; namespace?: string }[]) ?? []) {
         let key: string | undefined;
         if (s.kind === 'ServiceAccount') key = `${s.namespace || ns}/${s.name}`;
-        else if (s.kind === 'User' && s.name.startsWith('system:serviceaccount:')) key = s.name.slice('system:serviceaccount:'.length).replace(':', '/');
+        else if (s.kind === 'User' && s.name.startsWith('system:serviceaccount:'))
+          key = s.name.slice('system:serviceaccount:'.length).replace(':', '/');
         else if (s.kind === 'Group' && s.name.startsWith('system:serviceaccounts')) key = `group:${s.name}`;
         if (!key) continue;
         bindings[key] = [...new Set([...(bindings[key] ?? []), id])].sort();

@@ -16,7 +16,8 @@ function reference(pattern: string, value: string): boolean {
 // Few distinct characters, so that patterns and values collide often; a surrogate pair (an
 // emoji is two code units), a non-ASCII letter, a line break and regex specials.
 const alphabet = ['a', 'b', '.', '-', 'é', '\n', '(', '\u{1F600}'];
-const textOf = (chars: fc.Arbitrary<string>, maxLength: number) => fc.array(chars, { maxLength }).map((a) => a.join(''));
+const textOf = (chars: fc.Arbitrary<string>, maxLength: number) =>
+  fc.array(chars, { maxLength }).map((a) => a.join(''));
 const valueArb = textOf(fc.constantFrom(...alphabet), 40);
 const patternArb = textOf(fc.constantFrom(...alphabet, '*', '?', '*', '?'), 14);
 
@@ -31,11 +32,17 @@ describe('globMatch agrees with the regular expression it replaced', () => {
   });
 
   test('on values built to match: a pattern with its stars and ? filled in', () => {
-    const filled = fc.tuple(patternArb, fc.array(valueArb, { minLength: 16, maxLength: 16 }), fc.array(fc.constantFrom(...alphabet.join('').split('')), { minLength: 16, maxLength: 16 }));
+    const filled = fc.tuple(
+      patternArb,
+      fc.array(valueArb, { minLength: 16, maxLength: 16 }),
+      fc.array(fc.constantFrom(...alphabet.join('').split('')), { minLength: 16, maxLength: 16 }),
+    );
     fc.assert(
       fc.property(filled, ([pattern, runs, singles]) => {
         let k = 0;
-        const value = [...pattern].map((c) => (c === '*' ? (runs[k++ % 16] ?? '') : c === '?' ? (singles[k++ % 16] ?? 'a') : c)).join('');
+        const value = [...pattern]
+          .map((c) => (c === '*' ? (runs[k++ % 16] ?? '') : c === '?' ? (singles[k++ % 16] ?? 'a') : c))
+          .join('');
         expect(globMatch(pattern, value)).toBe(reference(pattern, value));
         expect(globMatch(pattern, value)).toBe(true);
       }),
@@ -44,7 +51,9 @@ describe('globMatch agrees with the regular expression it replaced', () => {
   });
 
   test('on runs longer than one 32-bit automaton word', () => {
-    const longRun = fc.tuple(textOf(fc.constantFrom('a', 'b', '?'), 80), valueArb, valueArb).map(([run, x, y]) => ({ pattern: `*${run}*`, value: `${x}${run.replace(/\?/g, 'b')}${y}` }));
+    const longRun = fc
+      .tuple(textOf(fc.constantFrom('a', 'b', '?'), 80), valueArb, valueArb)
+      .map(([run, x, y]) => ({ pattern: `*${run}*`, value: `${x}${run.replace(/\?/g, 'b')}${y}` }));
     fc.assert(
       fc.property(longRun, textOf(fc.constantFrom('a', 'b'), 200), ({ pattern, value }, noise) => {
         expect(globMatch(pattern, value)).toBe(reference(pattern, value));
@@ -88,15 +97,18 @@ describe('bounded work', () => {
     ['a?*?a*??b*?', (n) => 'a'.repeat(n)],
   ];
 
-  test.each(cases)('%s against hostile values up to the cap: at most one step per character (plus the ends)', (pattern, make) => {
-    for (const n of [100, 1000, MAX_GLOB_VALUE_LENGTH]) {
-      const value = make(n);
-      expect(value.length).toBe(n);
-      const { matched, steps } = matchCounting(pattern, value);
-      expect(matched).toBe(false);
-      expect(steps).toBeLessThanOrEqual(n + pattern.length);
-    }
-  });
+  test.each(cases)(
+    '%s against hostile values up to the cap: at most one step per character (plus the ends)',
+    (pattern, make) => {
+      for (const n of [100, 1000, MAX_GLOB_VALUE_LENGTH]) {
+        const value = make(n);
+        expect(value.length).toBe(n);
+        const { matched, steps } = matchCounting(pattern, value);
+        expect(matched).toBe(false);
+        expect(steps).toBeLessThanOrEqual(n + pattern.length);
+      }
+    },
+  );
 
   test('a value over the cap matches nothing, not even *, and costs nothing', () => {
     const long = hostile(MAX_GLOB_VALUE_LENGTH + 1);

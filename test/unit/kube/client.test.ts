@@ -6,7 +6,17 @@ import type { CertificateSet } from '../../../src/certs/generate.js';
 import { apiError, KubeApiError, KubeClient, LineSplitter, type WatchEvent } from '../../../src/kube/client.js';
 import type { KubeConfig, UserConfig } from '../../../src/kube/config.js';
 import { waitFor } from '../facts/fake-apiserver.js';
-import { hangingPlugin, httpsServer, isRunning, json, serverCertificates, status, type TestServer, writeFiles, writePlugin } from './helpers.js';
+import {
+  hangingPlugin,
+  httpsServer,
+  isRunning,
+  json,
+  serverCertificates,
+  status,
+  type TestServer,
+  writeFiles,
+  writePlugin,
+} from './helpers.js';
 
 let certs: CertificateSet; // the API server's, for 127.0.0.1
 let client: CertificateSet; // another CA's leaf, presented as a client certificate
@@ -52,7 +62,11 @@ describe('Accept and bodies', () => {
       ok(res);
     });
     const c = connect(s);
-    await c.getJson('/api/v1/secrets', { limit: 1 }, { accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1' });
+    await c.getJson(
+      '/api/v1/secrets',
+      { limit: 1 },
+      { accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1' },
+    );
     await c.getJson('/api/v1/pods');
     expect(accepts).toEqual(['application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1', 'application/json']);
   });
@@ -69,9 +83,17 @@ describe('Accept and bodies', () => {
       });
     });
     const c = connect(s, { token: 't' });
-    const answer = await c.sendJson('PATCH', '/apis/x/v1/r/n', '{"a":1}', { query: { fieldManager: 'tokenguard', force: 'true' }, contentType: 'application/apply-patch+yaml' });
+    const answer = await c.sendJson('PATCH', '/apis/x/v1/r/n', '{"a":1}', {
+      query: { fieldManager: 'tokenguard', force: 'true' },
+      contentType: 'application/apply-patch+yaml',
+    });
     expect(answer).toEqual({ kind: 'PolicyReport', echoed: { a: 1 } });
-    expect(seen[0]).toEqual({ method: 'PATCH', url: '/apis/x/v1/r/n?fieldManager=tokenguard&force=true', type: 'application/apply-patch+yaml', body: '{"a":1}' });
+    expect(seen[0]).toEqual({
+      method: 'PATCH',
+      url: '/apis/x/v1/r/n?fieldManager=tokenguard&force=true',
+      type: 'application/apply-patch+yaml',
+      body: '{"a":1}',
+    });
     const err = await rejection(c.sendJson('PATCH', '/denied', '{}', { contentType: 'application/json' }));
     expect(err).toMatchObject({ statusCode: 403, message: 'HTTP 403 Forbidden: no' });
   });
@@ -94,14 +116,24 @@ describe('authentication against a real HTTPS server on loopback', () => {
 
   test('the server certificate is verified: against the CA, the system roots without one, or tls-server-name', async () => {
     const s = await serve((_req, res) => ok(res));
-    await expect(connect(s, {}, { certificateAuthority: undefined }).getJson('/x')).rejects.toThrow(/self[- ]signed|unable to verify|local issuer/i);
+    await expect(connect(s, {}, { certificateAuthority: undefined }).getJson('/x')).rejects.toThrow(
+      /self[- ]signed|unable to verify|local issuer/i,
+    );
     await expect(connect(s, {}, { certificateAuthority: client.caCert }).getJson('/x')).rejects.toThrow();
-    await expect(connect(s, {}, { certificateAuthority: undefined, insecureSkipTlsVerify: true }).getJson('/x')).resolves.toMatchObject({ kind: 'Namespace' });
+    await expect(
+      connect(s, {}, { certificateAuthority: undefined, insecureSkipTlsVerify: true }).getJson('/x'),
+    ).resolves.toMatchObject({ kind: 'Namespace' });
     // a certificate without 127.0.0.1, only Service names: valid with tls-server-name, refused without
     const named = await serverCertificates({ ip: false });
     const n = await serve((_req, res) => ok(res), named);
     const c = (tlsServerName?: string) => {
-      const k = new KubeClient({ source: 'test', server: n.url, certificateAuthority: named.caCert, user: {}, ...(tlsServerName ? { tlsServerName } : {}) });
+      const k = new KubeClient({
+        source: 'test',
+        server: n.url,
+        certificateAuthority: named.caCert,
+        user: {},
+        ...(tlsServerName ? { tlsServerName } : {}),
+      });
       clients.push(k);
       return k;
     };
@@ -111,8 +143,18 @@ describe('authentication against a real HTTPS server on loopback', () => {
 
   test('a 401 re-runs the exec plugin and retries once with the new token', async () => {
     const plugin = writePlugin();
-    const s = await serve((req, res) => (req.headers.authorization === 'Bearer tok-2' ? ok(res) : json(res, 401, status(401, 'Unauthorized', 'Unauthorized'))));
-    const exec = { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: [plugin.script], env: [{ name: 'PLUGIN_LOG', value: plugin.log }], interactiveMode: 'Never' };
+    const s = await serve((req, res) =>
+      req.headers.authorization === 'Bearer tok-2'
+        ? ok(res)
+        : json(res, 401, status(401, 'Unauthorized', 'Unauthorized')),
+    );
+    const exec = {
+      apiVersion: 'client.authentication.k8s.io/v1',
+      command: process.execPath,
+      args: [plugin.script],
+      env: [{ name: 'PLUGIN_LOG', value: plugin.log }],
+      interactiveMode: 'Never',
+    };
     const c = connect(s, { exec });
     await expect(c.getJson('/api/v1/namespaces/a')).resolves.toMatchObject({ kind: 'Namespace' });
     await expect(c.getJson('/api/v1/namespaces/a')).resolves.toMatchObject({ kind: 'Namespace' }); // cached, no new run
@@ -151,7 +193,11 @@ describe('authentication against a real HTTPS server on loopback', () => {
   test('a 401 re-reads the token file and retries once if it changed; still refused: a 401 error', async () => {
     const dir = writeFiles({ token: 'one' });
     let accepted = 'one';
-    const s = await serve((req, res) => (req.headers.authorization === `Bearer ${accepted}` ? ok(res) : json(res, 401, status(401, 'Unauthorized', 'Unauthorized'))));
+    const s = await serve((req, res) =>
+      req.headers.authorization === `Bearer ${accepted}`
+        ? ok(res)
+        : json(res, 401, status(401, 'Unauthorized', 'Unauthorized')),
+    );
     const c = connect(s, { tokenFile: join(dir, 'token') });
     await c.getJson('/a');
     accepted = 'two'; // the API server no longer takes the old token, and the file has not rotated yet
@@ -180,17 +226,28 @@ describe('errors', () => {
     const forbidden = await rejection(c.getJson('/forbidden'));
     expect(forbidden).toBeInstanceOf(KubeApiError);
     expect(forbidden).toMatchObject({ statusCode: 403, reason: 'Forbidden' });
-    expect(forbidden?.message.startsWith('HTTP 403 Forbidden: serviceaccounts "x" is forbidden: User "system:serviceaccount:tokenguard-system:tokenguard"')).toBe(true);
+    expect(
+      forbidden?.message.startsWith(
+        'HTTP 403 Forbidden: serviceaccounts "x" is forbidden: User "system:serviceaccount:tokenguard-system:tokenguard"',
+      ),
+    ).toBe(true);
     expect(forbidden?.message.length).toBeLessThan(330);
-    expect(await rejection(c.getJson('/gone'))).toMatchObject({ statusCode: 410, reason: 'Expired', message: 'HTTP 410 Expired: too old resource version: 1 (5)' });
+    expect(await rejection(c.getJson('/gone'))).toMatchObject({
+      statusCode: 410,
+      reason: 'Expired',
+      message: 'HTTP 410 Expired: too old resource version: 1 (5)',
+    });
     const proxy = await rejection(c.getJson('/proxy'));
     expect(proxy).toMatchObject({ statusCode: 502, message: 'HTTP 502 Bad Gateway' });
-    for (const e of [forbidden, proxy]) expect(`${e?.message} ${e?.stack} ${JSON.stringify(e)}`).not.toContain('secret-bearer');
+    for (const e of [forbidden, proxy])
+      expect(`${e?.message} ${e?.stack} ${JSON.stringify(e)}`).not.toContain('secret-bearer');
   });
 
   test('apiError never echoes a body that is not a Status', () => {
     expect(apiError(500, 'Authorization: Bearer abc').message).toBe('HTTP 500 Internal Server Error');
-    expect(apiError(404, JSON.stringify(status(404, 'NotFound', 'namespaces "x" not found'))).message).toBe('HTTP 404 NotFound: namespaces "x" not found');
+    expect(apiError(404, JSON.stringify(status(404, 'NotFound', 'namespaces "x" not found'))).message).toBe(
+      'HTTP 404 NotFound: namespaces "x" not found',
+    );
   });
 
   test('the deadline really ends a request that never answers; so does the caller’s signal', async () => {
@@ -207,52 +264,96 @@ describe('errors', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.write('{"kind":');
     });
-    await expect(connect(t).getJson('/half', {}, { timeoutMs: 200 })).rejects.toThrow('GET /half: no answer within 200 ms');
+    await expect(connect(t).getJson('/half', {}, { timeoutMs: 200 })).rejects.toThrow(
+      'GET /half: no answer within 200 ms',
+    );
   });
 });
 
 describe('lists', () => {
   test('pages with limit/continue, keeps the first resourceVersion, maps items as they arrive', async () => {
-    const items = Array.from({ length: 5 }, (_, i) => ({ metadata: { name: `sa-${i}`, resourceVersion: String(10 + i) } }));
+    const items = Array.from({ length: 5 }, (_, i) => ({
+      metadata: { name: `sa-${i}`, resourceVersion: String(10 + i) },
+    }));
     const s = await serve((req, res) => {
       const u = new URL(req.url ?? '/', 'https://x');
       const from = Number(u.searchParams.get('continue') ?? '0');
       const limit = Number(u.searchParams.get('limit'));
       const next = from + limit < items.length ? String(from + limit) : undefined;
-      json(res, 200, { kind: 'ServiceAccountList', metadata: { resourceVersion: '42', ...(next ? { continue: next } : {}) }, items: items.slice(from, from + limit) });
+      json(res, 200, {
+        kind: 'ServiceAccountList',
+        metadata: { resourceVersion: '42', ...(next ? { continue: next } : {}) },
+        items: items.slice(from, from + limit),
+      });
     });
-    const list = await connect(s).listAll('/api/v1/serviceaccounts', { pageSize: 2, pageTimeoutMs: 5_000 }, (o) => (o.metadata as { name: string }).name);
+    const list = await connect(s).listAll(
+      '/api/v1/serviceaccounts',
+      { pageSize: 2, pageTimeoutMs: 5_000 },
+      (o) => (o.metadata as { name: string }).name,
+    );
     expect(list).toEqual({ resourceVersion: '42', items: ['sa-0', 'sa-1', 'sa-2', 'sa-3', 'sa-4'] });
-    expect(s.seen.map((r) => r.url)).toEqual(['/api/v1/serviceaccounts?limit=2', '/api/v1/serviceaccounts?limit=2&continue=2', '/api/v1/serviceaccounts?limit=2&continue=4']);
+    expect(s.seen.map((r) => r.url)).toEqual([
+      '/api/v1/serviceaccounts?limit=2',
+      '/api/v1/serviceaccounts?limit=2&continue=2',
+      '/api/v1/serviceaccounts?limit=2&continue=4',
+    ]);
   });
 
   test('an expired continue token (410): one whole list instead, as client-go’s pager does', async () => {
     const s = await serve((req, res) => {
       const u = new URL(req.url ?? '/', 'https://x');
       if (u.searchParams.get('continue')) json(res, 410, status(410, 'Expired', 'continue token expired'));
-      else if (u.searchParams.get('limit')) json(res, 200, { metadata: { resourceVersion: '1', continue: 'c' }, items: [{ metadata: { name: 'a' } }] });
-      else json(res, 200, { metadata: { resourceVersion: '7' }, items: [{ metadata: { name: 'a' } }, { metadata: { name: 'b' } }] });
+      else if (u.searchParams.get('limit'))
+        json(res, 200, { metadata: { resourceVersion: '1', continue: 'c' }, items: [{ metadata: { name: 'a' } }] });
+      else
+        json(res, 200, {
+          metadata: { resourceVersion: '7' },
+          items: [{ metadata: { name: 'a' } }, { metadata: { name: 'b' } }],
+        });
     });
-    const list = await connect(s).listAll('/api/v1/namespaces', { pageSize: 1, pageTimeoutMs: 5_000 }, (o) => (o.metadata as { name: string }).name);
+    const list = await connect(s).listAll(
+      '/api/v1/namespaces',
+      { pageSize: 1, pageTimeoutMs: 5_000 },
+      (o) => (o.metadata as { name: string }).name,
+    );
     expect(list).toEqual({ resourceVersion: '7', items: ['a', 'b'] });
-    expect(s.seen.map((r) => r.url)).toEqual(['/api/v1/namespaces?limit=1', '/api/v1/namespaces?limit=1&continue=c', '/api/v1/namespaces']);
+    expect(s.seen.map((r) => r.url)).toEqual([
+      '/api/v1/namespaces?limit=1',
+      '/api/v1/namespaces?limit=1&continue=c',
+      '/api/v1/namespaces',
+    ]);
   });
 });
 
 describe('watches', () => {
-  const event = (type: string, name: string, rv: string) => JSON.stringify({ type, object: { metadata: { name, resourceVersion: rv, annotations: { note: 'ü€😀' } } } });
+  const event = (type: string, name: string, rv: string) =>
+    JSON.stringify({ type, object: { metadata: { name, resourceVersion: rv, annotations: { note: 'ü€😀' } } } });
 
   test('the chunked body is split into lines whatever the chunk boundaries (UTF-8 included); a clean end resolves', async () => {
-    const body = Buffer.from(`${event('ADDED', 'a', '11')}\n${event('MODIFIED', 'b', '12')}\n\n${event('BOOKMARK', '', '13')}\n${event('DELETED', 'a', '14')}`);
-    const cuts = [3, 40, 41, 97, 98, 99, body.indexOf(Buffer.from('😀')) + 1, body.indexOf(Buffer.from('€')) + 2, body.length - 1];
+    const body = Buffer.from(
+      `${event('ADDED', 'a', '11')}\n${event('MODIFIED', 'b', '12')}\n\n${event('BOOKMARK', '', '13')}\n${event('DELETED', 'a', '14')}`,
+    );
+    const cuts = [
+      3,
+      40,
+      41,
+      97,
+      98,
+      99,
+      body.indexOf(Buffer.from('😀')) + 1,
+      body.indexOf(Buffer.from('€')) + 2,
+      body.length - 1,
+    ];
     const s = await serve((req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       let at = 0;
-      const parts = [...new Set(cuts)].sort((a, b) => a - b).map((cut) => {
-        const p = body.subarray(at, cut);
-        at = cut;
-        return p;
-      });
+      const parts = [...new Set(cuts)]
+        .sort((a, b) => a - b)
+        .map((cut) => {
+          const p = body.subarray(at, cut);
+          at = cut;
+          return p;
+        });
       parts.push(body.subarray(at));
       const send = () => {
         const p = parts.shift();
@@ -260,7 +361,9 @@ describe('watches', () => {
         res.write(p);
         setTimeout(send, 5);
       };
-      expect(req.url).toBe('/api/v1/serviceaccounts?watch=true&resourceVersion=10&allowWatchBookmarks=true&timeoutSeconds=30');
+      expect(req.url).toBe(
+        '/api/v1/serviceaccounts?watch=true&resourceVersion=10&allowWatchBookmarks=true&timeoutSeconds=30',
+      );
       send();
     });
     const events: WatchEvent[] = [];
@@ -280,7 +383,9 @@ describe('watches', () => {
       ['BOOKMARK', '13'],
       ['DELETED', '14'], // the last line had no newline
     ]);
-    expect(events.every((e) => (e.object.metadata as { annotations: { note: string } }).annotations.note === 'ü€😀')).toBe(true);
+    expect(
+      events.every((e) => (e.object.metadata as { annotations: { note: string } }).annotations.note === 'ü€😀'),
+    ).toBe(true);
   });
 
   test('HTTP 410 on opening, a broken connection, an unparseable line and a throwing handler all reject', async () => {
@@ -294,8 +399,13 @@ describe('watches', () => {
     });
     const c = connect(s);
     const watch = (path: string, onEvent: (e: WatchEvent) => void = () => {}) => rejection(c.watch(path, { onEvent }));
-    expect(await watch('/gone')).toMatchObject({ statusCode: 410, message: 'HTTP 410 Expired: too old resource version' });
-    expect((await watch('/broken'))?.message).toMatch(/^watch \/broken: the connection broke in the middle of the stream/);
+    expect(await watch('/gone')).toMatchObject({
+      statusCode: 410,
+      message: 'HTTP 410 Expired: too old resource version',
+    });
+    expect((await watch('/broken'))?.message).toMatch(
+      /^watch \/broken: the connection broke in the middle of the stream/,
+    );
     expect((await watch('/garbage'))?.message).toBe('watch /garbage: the server sent a line that is not JSON');
     expect(
       (

@@ -31,13 +31,19 @@ describe('token files are re-read once older than a minute (bound tokens rotate)
   test('nothing read yet: the kubeconfig token is the fallback; without one, an error naming the file but no content', async () => {
     const dir = writeFiles({ empty: '  \n' });
     await expect(new TokenFile(join(dir, 'nope'), 'from-kubeconfig').token()).resolves.toBe('from-kubeconfig');
-    await expect(new TokenFile(join(dir, 'nope'), undefined).token()).rejects.toThrow(`cannot read the token file ${join(dir, 'nope')} (ENOENT)`);
+    await expect(new TokenFile(join(dir, 'nope'), undefined).token()).rejects.toThrow(
+      `cannot read the token file ${join(dir, 'nope')} (ENOENT)`,
+    );
     await expect(new TokenFile(join(dir, 'empty'), undefined).token()).rejects.toThrow('(it is empty)');
   });
 
   test('the credential source sends the file token, re-reads it on a 401 and asks for a retry only if it changed', async () => {
     const dir = writeFiles({ token: 'one' });
-    const source = credentialSource({ source: 't', server: 'https://x', user: { token: 'one', tokenFile: join(dir, 'token') } });
+    const source = credentialSource({
+      source: 't',
+      server: 'https://x',
+      user: { token: 'one', tokenFile: join(dir, 'token') },
+    });
     const used = await source.get();
     expect(used.authorization).toBe('Bearer one');
     expect(await source.refused(used)).toBe(false); // same content: retrying would not help
@@ -49,8 +55,13 @@ describe('token files are re-read once older than a minute (bound tokens rotate)
   test('static token, basic auth, client certificate, nothing', async () => {
     const get = (user: object) => credentialSource({ source: 't', server: 'https://x', user }).get();
     await expect(get({ token: 'abc' })).resolves.toEqual({ authorization: 'Bearer abc' });
-    await expect(get({ username: 'admin', password: 'p:w' })).resolves.toEqual({ authorization: `Basic ${Buffer.from('admin:p:w').toString('base64')}` });
-    await expect(get({ clientCertificate: 'C', clientKey: 'K' })).resolves.toEqual({ clientCertificate: 'C', clientKey: 'K' });
+    await expect(get({ username: 'admin', password: 'p:w' })).resolves.toEqual({
+      authorization: `Basic ${Buffer.from('admin:p:w').toString('base64')}`,
+    });
+    await expect(get({ clientCertificate: 'C', clientKey: 'K' })).resolves.toEqual({
+      clientCertificate: 'C',
+      clientKey: 'K',
+    });
     await expect(get({})).resolves.toEqual({});
   });
 });
@@ -79,14 +90,21 @@ describe('exec credential plugins', () => {
 
   test('runs the command with its args, env and KUBERNETES_EXEC_INFO; caches the token until expirationTimestamp', async () => {
     let clock = Date.parse('2030-01-01T00:00:00Z');
-    const p = new ExecCredentialPlugin(config({ cluster: { server: 'https://c1.example' } }, { PLUGIN_EXPIRES: '2030-01-01T00:10:00Z' }), { now: () => clock });
+    const p = new ExecCredentialPlugin(
+      config({ cluster: { server: 'https://c1.example' } }, { PLUGIN_EXPIRES: '2030-01-01T00:10:00Z' }),
+      { now: () => clock },
+    );
     const [a, b] = await Promise.all([p.get(), p.get()]); // concurrent callers share one run
     expect(a).toEqual({ token: 'tok-1', expiresAt: Date.parse('2030-01-01T00:10:00Z') });
     expect(b).toBe(a);
     expect(runs()).toEqual([
       {
         args: ['get-token', '--cluster=c1'],
-        info: { apiVersion: V1, kind: 'ExecCredential', spec: { interactive: false, cluster: { server: 'https://c1.example' } } },
+        info: {
+          apiVersion: V1,
+          kind: 'ExecCredential',
+          spec: { interactive: false, cluster: { server: 'https://c1.example' } },
+        },
         extra: 'from-kubeconfig',
       },
     ]);
@@ -110,16 +128,24 @@ describe('exec credential plugins', () => {
   });
 
   test('through the credential source: Bearer from the plugin; a client certificate from the plugin too', async () => {
-    const dir = writeFiles({ 'c.pem': '-----BEGIN CERTIFICATE-----\nA\n', 'k.pem': '-----BEGIN PRIVATE KEY-----\nB\n' });
+    const dir = writeFiles({
+      'c.pem': '-----BEGIN CERTIFICATE-----\nA\n',
+      'k.pem': '-----BEGIN PRIVATE KEY-----\nB\n',
+    });
     const token = credentialSource({ source: 't', server: 'https://x', user: { exec: config() } });
     expect((await token.get()).authorization).toBe('Bearer tok-1');
     const cert = credentialSource({
       source: 't',
       server: 'https://x',
-      user: { exec: config({}, { PLUGIN_MODE: 'cert', PLUGIN_CERT: join(dir, 'c.pem'), PLUGIN_KEY: join(dir, 'k.pem') }) },
+      user: {
+        exec: config({}, { PLUGIN_MODE: 'cert', PLUGIN_CERT: join(dir, 'c.pem'), PLUGIN_KEY: join(dir, 'k.pem') }),
+      },
     });
     const got = await cert.get();
-    expect(got).toMatchObject({ clientCertificate: '-----BEGIN CERTIFICATE-----\nA\n', clientKey: '-----BEGIN PRIVATE KEY-----\nB\n' });
+    expect(got).toMatchObject({
+      clientCertificate: '-----BEGIN CERTIFICATE-----\nA\n',
+      clientKey: '-----BEGIN PRIVATE KEY-----\nB\n',
+    });
     expect(got.authorization).toBeUndefined();
     // a static token wins over exec (client-go: the plugin is not even run)
     rmSync(plugin.log, { force: true });
@@ -134,7 +160,9 @@ describe('exec credential plugins', () => {
       () => undefined,
       (e: Error) => e,
     );
-    expect(err?.message).toBe(`exec plugin "${process.execPath}" failed (exit code 3); its stderr ended with: "some progress" / "login required"`);
+    expect(err?.message).toBe(
+      `exec plugin "${process.execPath}" failed (exit code 3); its stderr ended with: "some progress" / "login required"`,
+    );
     expect(err?.message).not.toContain('leaked-secret');
     const garbage = await new ExecCredentialPlugin(config({}, { PLUGIN_MODE: 'garbage' })).get().catch((e: Error) => e);
     expect(String(garbage)).toContain(
@@ -144,7 +172,9 @@ describe('exec credential plugins', () => {
   });
 
   test('a failing plugin’s stderr: only its last lines, with tokens, keys and passwords redacted', async () => {
-    const err = await new ExecCredentialPlugin(config({}, { PLUGIN_MODE: 'fail-verbose' })).get().catch((e: Error) => e);
+    const err = await new ExecCredentialPlugin(config({}, { PLUGIN_MODE: 'fail-verbose' }))
+      .get()
+      .catch((e: Error) => e);
     expect(String(err)).not.toContain('leaked');
     expect(String(err)).not.toContain('AKIA');
     expect((err as Error).message).toBe(
@@ -162,13 +192,15 @@ describe('exec credential plugins', () => {
   });
 
   test('not found (with the install hint), the wrong apiVersion back, interactiveMode Always', async () => {
-    await expect(new ExecCredentialPlugin(config({ command: '/nonexistent/kubelogin', installHint: 'install kubelogin' })).get()).rejects.toThrow(
-      'exec plugin "/nonexistent/kubelogin" not found\n\ninstall kubelogin',
-    );
+    await expect(
+      new ExecCredentialPlugin(config({ command: '/nonexistent/kubelogin', installHint: 'install kubelogin' })).get(),
+    ).rejects.toThrow('exec plugin "/nonexistent/kubelogin" not found\n\ninstall kubelogin');
     await expect(new ExecCredentialPlugin(config({}, { PLUGIN_API: V1BETA1 })).get()).rejects.toThrow(
       `is configured to use API version ${V1}, plugin returned version "${V1BETA1}"`,
     );
-    await expect(new ExecCredentialPlugin(config({ interactiveMode: 'Always' })).get()).rejects.toThrow('interactiveMode is Always, and standard input is not a terminal');
+    await expect(new ExecCredentialPlugin(config({ interactiveMode: 'Always' })).get()).rejects.toThrow(
+      'interactiveMode is Always, and standard input is not a terminal',
+    );
   });
 
   test('a plugin that hangs is killed after the timeout', async () => {
@@ -196,8 +228,14 @@ describe('exec credential plugins', () => {
   test.each([
     [{ kind: 'ExecCredential', apiVersion: V1 }, "didn't return a status field"],
     [{ kind: 'ExecCredential', apiVersion: V1, status: {} }, "didn't return a token or cert/key pair"],
-    [{ kind: 'ExecCredential', apiVersion: V1, status: { clientCertificateData: 'c' } }, 'returned only certificate or key, not both'],
-    [{ kind: 'ExecCredential', apiVersion: V1, status: { token: 'secret-tok', expirationTimestamp: 'tomorrow' } }, 'not a RFC 3339 time'],
+    [
+      { kind: 'ExecCredential', apiVersion: V1, status: { clientCertificateData: 'c' } },
+      'returned only certificate or key, not both',
+    ],
+    [
+      { kind: 'ExecCredential', apiVersion: V1, status: { token: 'secret-tok', expirationTimestamp: 'tomorrow' } },
+      'not a RFC 3339 time',
+    ],
     [{ kind: 'Other', apiVersion: V1, status: { token: 'secret-tok' } }, 'printed kind "Other", not ExecCredential'],
   ])('parseExecCredential refuses %j', (doc, message) => {
     expect(() => parseExecCredential(JSON.stringify(doc), V1, 'p')).toThrow(message);
@@ -211,14 +249,23 @@ describe('exec credential plugins', () => {
 
 test.each([
   ['error: token expired', 'error: token expired'],
-  ['open https://login.microsoftonline.com/common/oauth2/devicecode and enter ABCD1234', 'open https://login.microsoftonline.com/common/oauth2/devicecode and enter ABCD1234'],
-  ['cache /home/ci/.kube/cache/oidc-login/0a1b2c3d4e5f60718293a4b5c6d7e8f9', 'cache /home/ci/.kube/cache/oidc-login/[redacted]'],
+  [
+    'open https://login.microsoftonline.com/common/oauth2/devicecode and enter ABCD1234',
+    'open https://login.microsoftonline.com/common/oauth2/devicecode and enter ABCD1234',
+  ],
+  [
+    'cache /home/ci/.kube/cache/oidc-login/0a1b2c3d4e5f60718293a4b5c6d7e8f9',
+    'cache /home/ci/.kube/cache/oidc-login/[redacted]',
+  ],
   ['id_token=abc.def.ghi', 'id_token=[redacted]'],
   ['"refresh_token": "1//0gABCDEF"', '"refresh_token": [redacted]'],
   ['Password: hunter2', 'Password: [redacted]'],
   ['got eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig', 'got [redacted]'],
   ['Authorization: Bearer abc', 'Authorization: [redacted] [redacted]'],
-  ['key AKIAIOSFODNN7EXAMPLE and secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'key [redacted] and secret [redacted]'],
+  [
+    'key AKIAIOSFODNN7EXAMPLE and secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+    'key [redacted] and secret [redacted]',
+  ],
   ['request 5b1c6d2e-0000-4000-8000-000000000001 failed', 'request [redacted] failed'],
 ])('redactSecrets(%j) is %j', (line, want) => {
   expect(redactSecrets(line)).toBe(want);

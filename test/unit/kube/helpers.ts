@@ -4,7 +4,12 @@
  */
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -50,13 +55,23 @@ export interface TestServer {
 }
 
 /** An HTTPS server on 127.0.0.1 that asks for (but does not verify) client certificates. */
-export async function httpsServer(certs: CertificateSet, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<TestServer> {
+export async function httpsServer(
+  certs: CertificateSet,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<TestServer> {
   const seen: SeenRequest[] = [];
-  const server: Server = createServer({ cert: certs.cert, key: certs.key, requestCert: true, rejectUnauthorized: false }, (req, res) => {
-    const peer = (req.socket as TLSSocket).getPeerCertificate();
-    seen.push({ url: req.url ?? '', authorization: req.headers.authorization, clientCert: peer && 'fingerprint256' in peer && peer.fingerprint256 ? peer.fingerprint256 : undefined });
-    handler(req, res);
-  });
+  const server: Server = createServer(
+    { cert: certs.cert, key: certs.key, requestCert: true, rejectUnauthorized: false },
+    (req, res) => {
+      const peer = (req.socket as TLSSocket).getPeerCertificate();
+      seen.push({
+        url: req.url ?? '',
+        authorization: req.headers.authorization,
+        clientCert: peer && 'fingerprint256' in peer && peer.fingerprint256 ? peer.fingerprint256 : undefined,
+      });
+      handler(req, res);
+    },
+  );
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
@@ -260,10 +275,13 @@ export async function startProxy(options: { hosts: Record<string, number>; auth?
     }
     const headers = { ...req.headers };
     delete headers['proxy-authorization'];
-    const upstream = httpRequest({ host: '127.0.0.1', port, path: `${url.pathname}${url.search}`, method: req.method, headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
+    const upstream = httpRequest(
+      { host: '127.0.0.1', port, path: `${url.pathname}${url.search}`, method: req.method, headers },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });

@@ -10,7 +10,8 @@ import { httpsServer, json, startProxy, type TestProxy, type TestServer } from '
 const HOST = 'kube.example.test';
 
 describe('which proxy, as Go’s httpproxy decides (golang.org/x/net/http/httpproxy proxy_test.go)', () => {
-  const proxyFor = (env: Record<string, string>, target = 'http://example.com') => proxyFromEnvironment(env).proxyFor(new URL(target))?.href;
+  const proxyFor = (env: Record<string, string>, target = 'http://example.com') =>
+    proxyFromEnvironment(env).proxyFor(new URL(target))?.href;
 
   test.each([
     [{ HTTP_PROXY: '127.0.0.1:8080' }, 'http://example.com', 'http://127.0.0.1:8080/'],
@@ -18,12 +19,28 @@ describe('which proxy, as Go’s httpproxy decides (golang.org/x/net/http/httppr
     [{ HTTP_PROXY: 'cache.corp.example.com' }, 'http://example.com', 'http://cache.corp.example.com/'],
     [{ HTTP_PROXY: 'localhost' }, 'http://example.com', 'http://localhost/'],
     [{ HTTP_PROXY: 'https://cache.corp.example.com' }, 'http://example.com', 'https://cache.corp.example.com/'],
-    [{ HTTP_PROXY: 'http.proxy.tld', HTTPS_PROXY: 'secure.proxy.tld' }, 'http://insecure.tld/', 'http://http.proxy.tld/'],
-    [{ HTTP_PROXY: 'http.proxy.tld', HTTPS_PROXY: 'secure.proxy.tld' }, 'https://secure.tld/', 'http://secure.proxy.tld/'],
-    [{ HTTP_PROXY: 'http.proxy.tld', HTTPS_PROXY: 'https://secure.proxy.tld' }, 'https://secure.tld/', 'https://secure.proxy.tld/'],
+    [
+      { HTTP_PROXY: 'http.proxy.tld', HTTPS_PROXY: 'secure.proxy.tld' },
+      'http://insecure.tld/',
+      'http://http.proxy.tld/',
+    ],
+    [
+      { HTTP_PROXY: 'http.proxy.tld', HTTPS_PROXY: 'secure.proxy.tld' },
+      'https://secure.tld/',
+      'http://secure.proxy.tld/',
+    ],
+    [
+      { HTTP_PROXY: 'http.proxy.tld', HTTPS_PROXY: 'https://secure.proxy.tld' },
+      'https://secure.tld/',
+      'https://secure.proxy.tld/',
+    ],
     [{ HTTP_PROXY: 'http.proxy.tld' }, 'https://secure.tld/', undefined],
     [{ HTTP_PROXY: 'http://10.1.2.3:8080', REQUEST_METHOD: 'GET' }, 'http://example.com', undefined], // CGI
-    [{ HTTPS_PROXY: 'https://secure.proxy.tld', REQUEST_METHOD: 'GET' }, 'https://secure.tld/', 'https://secure.proxy.tld/'],
+    [
+      { HTTPS_PROXY: 'https://secure.proxy.tld', REQUEST_METHOD: 'GET' },
+      'https://secure.tld/',
+      'https://secure.proxy.tld/',
+    ],
     [{}, 'http://example.com', undefined],
     [{ NO_PROXY: 'example.com', HTTP_PROXY: 'proxy' }, 'http://example.com/', undefined],
     [{ NO_PROXY: '.example.com', HTTP_PROXY: 'proxy' }, 'http://example.com/', 'http://proxy/'],
@@ -84,8 +101,12 @@ describe('which proxy, as Go’s httpproxy decides (golang.org/x/net/http/httppr
     expect(proxyFor({ HTTP_PROXY: 'proxy', NO_PROXY: ':1' }, 'http://example.com/')).toBe('http://proxy/');
     const socks = proxyFromEnvironment({ HTTPS_PROXY: 'socks5://127.0.0.1:1080' });
     expect(socks.proxyFor(new URL('https://x.example'))?.protocol).toBe('socks5:');
-    expect(socks.warnings).toEqual(['HTTPS_PROXY is a socks5 proxy; tokenguard supports http and https proxies only, so requests through it fail']);
-    expect(proxyFromEnvironment({ HTTPS_PROXY: 'http://proxy example' }).warnings).toEqual(['HTTPS_PROXY is not a URL; it is not used']);
+    expect(socks.warnings).toEqual([
+      'HTTPS_PROXY is a socks5 proxy; tokenguard supports http and https proxies only, so requests through it fail',
+    ]);
+    expect(proxyFromEnvironment({ HTTPS_PROXY: 'http://proxy example' }).warnings).toEqual([
+      'HTTPS_PROXY is not a URL; it is not used',
+    ]);
   });
 });
 
@@ -100,7 +121,9 @@ describe('through a real CONNECT proxy on loopback', () => {
   });
 
   async function apiServer(): Promise<TestServer> {
-    const s = await httpsServer(certs, (req, res) => json(res, 200, { kind: 'Namespace', metadata: { name: req.url?.split('/')[4] ?? '' } }));
+    const s = await httpsServer(certs, (req, res) =>
+      json(res, 200, { kind: 'Namespace', metadata: { name: req.url?.split('/')[4] ?? '' } }),
+    );
     cleanup.push(() => s.close());
     return s;
   }
@@ -137,12 +160,19 @@ describe('through a real CONNECT proxy on loopback', () => {
     const s = await apiServer();
     const p = await proxy({ auth: `Basic ${Buffer.from('ci@corp:p@ss:w0rd').toString('base64')}` });
     const withAuth = `http://ci%40corp:p%40ss%3Aw0rd@${p.url.slice('http://'.length)}`;
-    expect(await client(`https://${HOST}:${s.port}`, { https_proxy: withAuth }).getJson('/api/v1/namespaces/a')).toMatchObject({ kind: 'Namespace' });
+    expect(
+      await client(`https://${HOST}:${s.port}`, { https_proxy: withAuth }).getJson('/api/v1/namespaces/a'),
+    ).toMatchObject({ kind: 'Namespace' });
     const err = await client(`https://${HOST}:${s.port}`, { HTTPS_PROXY: `http://ci:wrong-secret@${p.url.slice(7)}` })
       .getJson('/api/v1/namespaces/a')
       .catch((e: Error) => e);
-    expect(String(err)).toBe(`Error: proxy ${p.url}: refused the tunnel to ${HOST}:${s.port}: HTTP 407 Proxy Authentication Required`);
-    expect(p.authorizations).toEqual([`Basic ${Buffer.from('ci@corp:p@ss:w0rd').toString('base64')}`, `Basic ${Buffer.from('ci:wrong-secret').toString('base64')}`]);
+    expect(String(err)).toBe(
+      `Error: proxy ${p.url}: refused the tunnel to ${HOST}:${s.port}: HTTP 407 Proxy Authentication Required`,
+    );
+    expect(p.authorizations).toEqual([
+      `Basic ${Buffer.from('ci@corp:p@ss:w0rd').toString('base64')}`,
+      `Basic ${Buffer.from('ci:wrong-secret').toString('base64')}`,
+    ]);
   });
 
   test('a proxy that refuses the target, or is not there: the error names proxy and target', async () => {
@@ -163,10 +193,16 @@ describe('through a real CONNECT proxy on loopback', () => {
   });
 
   test('loopback API servers are never proxied; NO_PROXY * turns the proxy off', async () => {
-    const s = await httpsServer(await generateCertificates({ service: 'k', namespace: 'd', ipAddresses: ['127.0.0.1'] }), (_req, res) => json(res, 200, { kind: 'Status' }));
+    const s = await httpsServer(
+      await generateCertificates({ service: 'k', namespace: 'd', ipAddresses: ['127.0.0.1'] }),
+      (_req, res) => json(res, 200, { kind: 'Status' }),
+    );
     cleanup.push(() => s.close());
     const p = await proxy();
-    const c = new KubeClient({ source: 'test', server: s.url, insecureSkipTlsVerify: true, user: {} }, { env: { HTTPS_PROXY: p.url } });
+    const c = new KubeClient(
+      { source: 'test', server: s.url, insecureSkipTlsVerify: true, user: {} },
+      { env: { HTTPS_PROXY: p.url } },
+    );
     cleanup.push(() => c.close());
     expect(c.proxy).toBeUndefined();
     expect(await c.getJson('/version')).toEqual({ kind: 'Status' });
@@ -188,9 +224,16 @@ describe('through a real CONNECT proxy on loopback', () => {
     const apiPort = Number(new URL(api.url).port);
     const p = await proxy({ hosts: { [HOST]: apiPort } });
     api.apply('namespaces', { metadata: { name: 'team-a' } });
-    const c = new KubeClient({ source: 'fake', server: `http://${HOST}:${apiPort}`, user: { token: 'not-a-real-token' } }, { env: { HTTP_PROXY: p.url } });
+    const c = new KubeClient(
+      { source: 'fake', server: `http://${HOST}:${apiPort}`, user: { token: 'not-a-real-token' } },
+      { env: { HTTP_PROXY: p.url } },
+    );
     cleanup.push(() => c.close());
-    const list = await c.listAll('/api/v1/namespaces', { pageSize: 0, pageTimeoutMs: 5_000 }, (o) => (o.metadata as { name: string }).name);
+    const list = await c.listAll(
+      '/api/v1/namespaces',
+      { pageSize: 0, pageTimeoutMs: 5_000 },
+      (o) => (o.metadata as { name: string }).name,
+    );
     expect(list.items).toEqual(['team-a']);
     const events: string[] = [];
     const stop = new AbortController();
@@ -225,7 +268,10 @@ describe('through a real CONNECT proxy on loopback', () => {
     await once(silent, 'listening');
     cleanup.push(() => new Promise<void>((r) => silent.close(() => r())));
     const port = (silent.address() as AddressInfo).port;
-    const c = new KubeClient({ source: 'test', server: `https://${HOST}:443`, user: {} }, { env: { HTTPS_PROXY: `http://127.0.0.1:${port}` } });
+    const c = new KubeClient(
+      { source: 'test', server: `https://${HOST}:443`, user: {} },
+      { env: { HTTPS_PROXY: `http://127.0.0.1:${port}` } },
+    );
     const pending = c.getJson('/version').catch((e: Error) => e.message);
     await waitFor('the proxy connection', () => held.size === 1);
     c.close();

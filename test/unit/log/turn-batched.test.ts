@@ -37,15 +37,21 @@ describe('turnBatched (the log destination of tokenguard serve)', () => {
     expect(writes).toEqual(['x\ny\n', 'z\n']);
   });
 
-  it('carries the logger\'s lines, review lines and pino lines alike, whole and in order', async () => {
+  it("carries the logger's lines, review lines and pino lines alike, whole and in order", async () => {
     const writes: string[] = [];
-    const logger = createLogger({ level: 'info' }, turnBatched((chunk) => writes.push(chunk)));
+    const logger = createLogger(
+      { level: 'info' },
+      turnBatched((chunk) => writes.push(chunk)),
+    );
     logger.info({ event: 'review', uid: 'u1' }, 'review');
     logger.warn({ event: 'http-error', status: 413 }, 'request rejected');
     logger.debug({ event: 'ignored' }, 'below the level');
     await nextTurn();
     expect(writes).toHaveLength(1);
-    const lines = (writes[0] as string).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const lines = (writes[0] as string)
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => [l.level, l.msg])).toEqual([
       ['info', 'review'],
       ['warn', 'request rejected'],
@@ -71,14 +77,24 @@ describe('turnBatched (the log destination of tokenguard serve)', () => {
     // A real Node process: the line is pending (the turn never ends) when the exception ends it.
     const script = [
       `import { turnBatched } from ${JSON.stringify(join(REPO, 'src', 'log.ts'))};`,
-      "const out = turnBatched((chunk) => process.stdout.write(chunk), { flushOnExit: true });",
+      'const out = turnBatched((chunk) => process.stdout.write(chunk), { flushOnExit: true });',
       "out.write('last line before the crash\\n');",
       "throw new Error('boom');",
     ].join('\n');
     const run = (flushOnExit: boolean) =>
       new Promise<{ code: number | null; stdout: string }>((resolve) => {
-        const child = execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', flushOnExit ? script : script.replace('{ flushOnExit: true }', '{}')], { cwd: REPO, timeout: 30_000 }, (err, stdout) =>
-          resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout: String(stdout) }),
+        const child = execFile(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            '--input-type=module',
+            '-e',
+            flushOnExit ? script : script.replace('{ flushOnExit: true }', '{}'),
+          ],
+          { cwd: REPO, timeout: 30_000 },
+          (err, stdout) =>
+            resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout: String(stdout) }),
         );
         child.stdin?.end();
       });

@@ -24,7 +24,9 @@ describe('symlink loops in a policy folder', () => {
     writeFileSync(join(dir, 'a.yaml'), policy('a'));
     symlinkSync('.', join(dir, 'loop'));
     const r = loadPolicies([dir]);
-    expect(r.errors.map(formatPolicyError)).toEqual([`${join(dir, 'loop')}:0: symlink loop: leads back to ${realpathSync(dir)}, a folder it is in; not followed`]);
+    expect(r.errors.map(formatPolicyError)).toEqual([
+      `${join(dir, 'loop')}:0: symlink loop: leads back to ${realpathSync(dir)}, a folder it is in; not followed`,
+    ]);
     expect(r.policies.map((p) => p.name)).toEqual(['a']);
     expect(r.files).toEqual([join(dir, 'a.yaml')]);
   });
@@ -63,7 +65,9 @@ describe('symlink loops in a policy folder', () => {
     symlinkSync('shared', join(dir, 'also-shared'));
     symlinkSync('itself', join(dir, 'itself'));
     const r = loadPolicies([dir]);
-    expect(r.errors.map(formatPolicyError)).toEqual([`${join(dir, 'itself')}:0: symlink loop: the link resolves to itself; not followed`]);
+    expect(r.errors.map(formatPolicyError)).toEqual([
+      `${join(dir, 'itself')}:0: symlink loop: the link resolves to itself; not followed`,
+    ]);
     expect(r.policies.map((p) => p.name)).toEqual(['s']);
   });
 

@@ -14,7 +14,12 @@ const head = (name: string) => `apiVersion: tokenguard.dev/v1alpha1\nkind: Token
 test('the shipped policies load without errors', () => {
   const r = loadPolicies([join(REPO, 'policies')]);
   expect(r.errors).toEqual([]);
-  expect(r.policies.map((p) => p.name).sort()).toEqual(['api-token-expiration', 'automount', 'legacy-token-secrets', 'token-bounds']);
+  expect(r.policies.map((p) => p.name).sort()).toEqual([
+    'api-token-expiration',
+    'automount',
+    'legacy-token-secrets',
+    'token-bounds',
+  ]);
 });
 
 test('policies/schema.json is the schema the loader uses, and the TokenUsage document', () => {
@@ -72,23 +77,38 @@ test('every problem of every document is listed as file:document: field: message
 
 test('broken YAML, duplicate keys and non-policy documents are reported, not thrown', () => {
   expect(errorsOf('spec: [unclosed\n')[0]).toMatch(/^p\.yaml:1: YAML: .*\(line \d+\)$/);
-  expect(errorsOf(`${head('dup')}spec:\n  mode: Enforce\n  mode: Audit\n`)[0]).toMatch(/^p\.yaml:1: YAML: Map keys must be unique/);
+  expect(errorsOf(`${head('dup')}spec:\n  mode: Enforce\n  mode: Audit\n`)[0]).toMatch(
+    /^p\.yaml:1: YAML: Map keys must be unique/,
+  );
   expect(errorsOf('just a string\n')).toEqual(['p.yaml:1: must be object (line 1)']);
-  expect(errorsOf(`apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\nspec: {mode: Enforce, automount: {action: Keep}}\n`)).toEqual([
+  expect(
+    errorsOf(
+      `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\nspec: {mode: Enforce, automount: {action: Keep}}\n`,
+    ),
+  ).toEqual([
     'p.yaml:1: apiVersion: must be "tokenguard.dev/v1alpha1" (line 1)',
     'p.yaml:1: kind: must be "TokenPolicy" (line 2)',
   ]);
 });
 
-test('a YAML error in a policy is reported at its own line, not the document\'s first', () => {
+test("a YAML error in a policy is reported at its own line, not the document's first", () => {
   // head() is four lines: the problems are on lines 6 and 7.
   expect(errorsOf(`${head('dup')}spec:\n  mode: Enforce\n  mode: Audit\n`)[0]).toMatch(/\(line 7\)$/);
-  expect(errorsOf(`${head('open')}spec:\n  automount: {action: Keep\n`)[0]).toMatch(/^p\.yaml:1: YAML: .*\(line [67]\)$/);
-  expect(errorsOf(`${head('one')}spec: {mode: Enforce, automount: {action: Keep}}\n---\n${head('two')}spec:\n  mode: Enforce\n  mode: Audit\n`)[0]).toMatch(/^p\.yaml:2: .*\(line 13\)$/);
+  expect(errorsOf(`${head('open')}spec:\n  automount: {action: Keep\n`)[0]).toMatch(
+    /^p\.yaml:1: YAML: .*\(line [67]\)$/,
+  );
+  expect(
+    errorsOf(
+      `${head('one')}spec: {mode: Enforce, automount: {action: Keep}}\n---\n${head('two')}spec:\n  mode: Enforce\n  mode: Audit\n`,
+    )[0],
+  ).toMatch(/^p\.yaml:2: .*\(line 13\)$/);
 });
 
 test('policy names are unique across files', () => {
-  const a = parsePolicyDocuments(`${head('same')}spec: {mode: Enforce, automount: {action: Keep}}\n`, 'a.yaml').policies;
+  const a = parsePolicyDocuments(
+    `${head('same')}spec: {mode: Enforce, automount: {action: Keep}}\n`,
+    'a.yaml',
+  ).policies;
   const b = parsePolicyDocuments(`${head('same')}spec: {mode: Audit, automount: {action: Keep}}\n`, 'b.yaml').policies;
   expect(checkPolicySet([...a, ...b]).map(formatPolicyError)).toEqual([
     'b.yaml:1: metadata.name: duplicate policy name "same" (first defined in a.yaml:1) (line 1)',
@@ -96,18 +116,29 @@ test('policy names are unique across files', () => {
 });
 
 test('loading a missing path or an empty folder is an error, never an empty policy set', () => {
-  expect(loadPolicies(['/nonexistent/policies']).errors.map(formatPolicyError)).toEqual(['/nonexistent/policies:0: cannot read: ENOENT']);
-  expect(loadPolicies([join(REPO, 'src', 'engine')]).errors.map((e) => e.message)).toEqual(['no policy files (*.yaml, *.yml) found']);
+  expect(loadPolicies(['/nonexistent/policies']).errors.map(formatPolicyError)).toEqual([
+    '/nonexistent/policies:0: cannot read: ENOENT',
+  ]);
+  expect(loadPolicies([join(REPO, 'src', 'engine')]).errors.map((e) => e.message)).toEqual([
+    'no policy files (*.yaml, *.yml) found',
+  ]);
 });
 
 test('the compiled policy schema the loader uses is current (npm run schema writes it)', () => {
-  expect(readFileSync(join(REPO, 'src', 'policy', 'schema-validator.generated.ts'), 'utf8')).toBe(policyValidatorSource());
+  expect(readFileSync(join(REPO, 'src', 'policy', 'schema-validator.generated.ts'), 'utf8')).toBe(
+    policyValidatorSource(),
+  );
 });
 
 test('automount.needed.observedWithin is a duration; anything else is named with its field', () => {
-  const policy = (within: string) => `${head('observed')}spec:\n  mode: Enforce\n  automount:\n    action: DisableUnlessNeeded\n    needed: {observedWithin: "${within}"}\n`;
+  const policy = (within: string) =>
+    `${head('observed')}spec:\n  mode: Enforce\n  automount:\n    action: DisableUnlessNeeded\n    needed: {observedWithin: "${within}"}\n`;
   expect(errorsOf(policy('30d'))).toEqual([]);
   expect(errorsOf(policy('1h30m'))).toEqual([]);
-  expect(errorsOf(policy('30 days'))).toEqual(['p.yaml:1: spec.automount.needed.observedWithin: "30 days" is not a duration (at character 1; e.g. 30d, 12h, 1h30m; units s, m, h, d, w) (line 9)']);
-  expect(errorsOf(policy('0s'))).toEqual(['p.yaml:1: spec.automount.needed.observedWithin: "0s" is not longer than zero (line 9)']);
+  expect(errorsOf(policy('30 days'))).toEqual([
+    'p.yaml:1: spec.automount.needed.observedWithin: "30 days" is not a duration (at character 1; e.g. 30d, 12h, 1h30m; units s, m, h, d, w) (line 9)',
+  ]);
+  expect(errorsOf(policy('0s'))).toEqual([
+    'p.yaml:1: spec.automount.needed.observedWithin: "0s" is not longer than zero (line 9)',
+  ]);
 });

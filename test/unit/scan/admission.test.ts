@@ -21,12 +21,37 @@ const POLICY_SETS = ['shipped', 'strict', 'selector', 'inject', 'deny-bounds', '
 function fixturePods(): JsonObject[] {
   const out: JsonObject[] = [];
   for (const f of admissionFixtures()) {
-    const req = (f.body as { request?: { kind?: { kind?: string }; operation?: string; subResource?: string; object?: JsonObject; namespace?: string } }).request;
-    if (req?.kind?.kind !== 'Pod' || req.operation !== 'CREATE' || req.subResource || !req.object || typeof req.object !== 'object') continue;
+    const req = (
+      f.body as {
+        request?: {
+          kind?: { kind?: string };
+          operation?: string;
+          subResource?: string;
+          object?: JsonObject;
+          namespace?: string;
+        };
+      }
+    ).request;
+    if (
+      req?.kind?.kind !== 'Pod' ||
+      req.operation !== 'CREATE' ||
+      req.subResource ||
+      !req.object ||
+      typeof req.object !== 'object'
+    )
+      continue;
     // Stored pods are valid ones: the malformed requests of the fixtures never get that far.
-    if (f.name.startsWith('malformed-') || typeof req.object.spec !== 'object' || !Array.isArray((req.object.spec as JsonObject).containers)) continue;
+    if (
+      f.name.startsWith('malformed-') ||
+      typeof req.object.spec !== 'object' ||
+      !Array.isArray((req.object.spec as JsonObject).containers)
+    )
+      continue;
     const md = (req.object.metadata ?? {}) as JsonObject;
-    out.push({ ...req.object, metadata: { ...md, namespace: (md.namespace as string | undefined) ?? req.namespace ?? 'default' } });
+    out.push({
+      ...req.object,
+      metadata: { ...md, namespace: (md.namespace as string | undefined) ?? req.namespace ?? 'default' },
+    });
   }
   return out;
 }
@@ -34,12 +59,20 @@ function fixturePods(): JsonObject[] {
 function facts(): FactsIndex {
   const f = new FactsIndex({ bindingsComplete: true });
   for (const ns of ['default', 'team-a', 'team-inject', 'apps', 'kube-system']) {
-    const fact = toNamespaceFact({ metadata: { name: ns, labels: { 'kubernetes.io/metadata.name': ns, ...(ns === 'apps' ? { tier: 'apps' } : {}) } } });
+    const fact = toNamespaceFact({
+      metadata: { name: ns, labels: { 'kubernetes.io/metadata.name': ns, ...(ns === 'apps' ? { tier: 'apps' } : {}) } },
+    });
     if (fact) f.addNamespace(fact);
   }
   for (const ns of ['default', 'team-a', 'team-inject', 'apps']) {
     for (const name of ['default', 'app', 'builder']) {
-      const sa = toServiceAccount({ metadata: { name, namespace: ns, ...(name === 'builder' ? { annotations: { 'tokenguard.dev/api-access': 'true' } } : {}) } });
+      const sa = toServiceAccount({
+        metadata: {
+          name,
+          namespace: ns,
+          ...(name === 'builder' ? { annotations: { 'tokenguard.dev/api-access': 'true' } } : {}),
+        },
+      });
       if (sa) f.addServiceAccount(sa);
     }
   }
@@ -52,12 +85,27 @@ function direct(pod: JsonObject, policies: string, index: FactsIndex) {
   const spec = pod.spec as JsonObject;
   const ns = md.namespace as string;
   const sa = (spec.serviceAccountName as string | undefined) || 'default';
-  const o = runDryRun({ policies: policySet(policies), objects: [{ object: pod, file: 'x', document: 1, line: 1 }], facts: index.factsFor(ns, sa), bindingsComplete: true, namespace: ns }).objects[0];
-  const name = ((spec.volumes as JsonObject[] | undefined) ?? []).find((v) => isPluginTokenVolume(v))?.name as string | undefined;
+  const o = runDryRun({
+    policies: policySet(policies),
+    objects: [{ object: pod, file: 'x', document: 1, line: 1 }],
+    facts: index.factsFor(ns, sa),
+    bindingsComplete: true,
+    namespace: ns,
+  }).objects[0];
+  const name = ((spec.volumes as JsonObject[] | undefined) ?? []).find((v) => isPluginTokenVolume(v))?.name as
+    | string
+    | undefined;
   const shown = (m: string) => (name ? m.split(name).join('kube-api-access-*') : m);
   if (!o || o.outcome === 'error') return { outcome: 'error' };
   return {
-    outcome: o.outcome === 'denied' ? 'denied' : o.changes.length > 0 ? 'changed' : o.warnings.length > 0 ? 'warned' : 'passed',
+    outcome:
+      o.outcome === 'denied'
+        ? 'denied'
+        : o.changes.length > 0
+          ? 'changed'
+          : o.warnings.length > 0
+            ? 'warned'
+            : 'passed',
     denials: o.denials.map((d) => shown(d.message)),
     changes: o.changes.map((d) => shown(d.message)),
     warnings: o.warnings.map(shown),
@@ -72,29 +120,52 @@ describe('the reduction changes no verdict', () => {
     expect(pods.length).toBeGreaterThan(30);
   });
 
-  test.each(POLICY_SETS)('policy set %s: every fixture pod, with random labels, annotations, names and nodes', (set) => {
-    const evaluate = createPodEvaluator({ policies: policySet(set), facts: index });
-    const extra = fc.record({
-      labels: fc.dictionary(fc.constantFrom('app', 'tier', 'statefulset.kubernetes.io/pod-name', 'x'), fc.constantFrom('a', 'web-0', 'apps')),
-      annotations: fc.dictionary(fc.constantFrom('tokenguard.dev/api-access', 'cni.example/ip', 'kubernetes.io/config.mirror'), fc.constantFrom('true', 'false', '10.0.0.1')),
-      name: fc.constantFrom('web-0', 'web-1', 'x-7d9f'),
-      node: fc.constantFrom('n1', 'n2'),
-    });
-    fc.assert(
-      fc.property(fc.constantFrom(...pods), extra, (pod, e) => {
-        const md = pod.metadata as JsonObject;
-        const full: JsonObject = {
-          ...pod,
-          metadata: { ...md, name: e.name, labels: { ...((md.labels as JsonObject) ?? {}), ...e.labels }, annotations: { ...((md.annotations as JsonObject) ?? {}), ...e.annotations } },
-          spec: { ...(pod.spec as JsonObject), nodeName: e.node },
-        };
-        const v = evaluate(full);
-        const want = direct({ ...full, spec: { ...(full.spec as JsonObject) } }, set, index);
-        expect(v.outcome === 'error' ? { outcome: 'error' } : { outcome: v.outcome, denials: v.denials.map((d) => d.message), changes: v.changes.map((d) => d.message), warnings: [...v.warnings] }).toEqual(want);
-      }),
-      { numRuns: 60, seed: 22 },
-    );
-  });
+  test.each(POLICY_SETS)(
+    'policy set %s: every fixture pod, with random labels, annotations, names and nodes',
+    (set) => {
+      const evaluate = createPodEvaluator({ policies: policySet(set), facts: index });
+      const extra = fc.record({
+        labels: fc.dictionary(
+          fc.constantFrom('app', 'tier', 'statefulset.kubernetes.io/pod-name', 'x'),
+          fc.constantFrom('a', 'web-0', 'apps'),
+        ),
+        annotations: fc.dictionary(
+          fc.constantFrom('tokenguard.dev/api-access', 'cni.example/ip', 'kubernetes.io/config.mirror'),
+          fc.constantFrom('true', 'false', '10.0.0.1'),
+        ),
+        name: fc.constantFrom('web-0', 'web-1', 'x-7d9f'),
+        node: fc.constantFrom('n1', 'n2'),
+      });
+      fc.assert(
+        fc.property(fc.constantFrom(...pods), extra, (pod, e) => {
+          const md = pod.metadata as JsonObject;
+          const full: JsonObject = {
+            ...pod,
+            metadata: {
+              ...md,
+              name: e.name,
+              labels: { ...((md.labels as JsonObject) ?? {}), ...e.labels },
+              annotations: { ...((md.annotations as JsonObject) ?? {}), ...e.annotations },
+            },
+            spec: { ...(pod.spec as JsonObject), nodeName: e.node },
+          };
+          const v = evaluate(full);
+          const want = direct({ ...full, spec: { ...(full.spec as JsonObject) } }, set, index);
+          expect(
+            v.outcome === 'error'
+              ? { outcome: 'error' }
+              : {
+                  outcome: v.outcome,
+                  denials: v.denials.map((d) => d.message),
+                  changes: v.changes.map((d) => d.message),
+                  warnings: [...v.warnings],
+                },
+          ).toEqual(want);
+        }),
+        { numRuns: 60, seed: 22 },
+      );
+    },
+  );
 });
 
 describe('one evaluation per distinct reduction', () => {
@@ -104,11 +175,28 @@ describe('one evaluation per distinct reduction', () => {
     const pod = (name: string, suffix: string): JsonObject => ({
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name, namespace: 'team-a', labels: { app: 'web', 'pod-template-hash': 'abc' }, annotations: { 'cni.example/ip': name } },
+      metadata: {
+        name,
+        namespace: 'team-a',
+        labels: { app: 'web', 'pod-template-hash': 'abc' },
+        annotations: { 'cni.example/ip': name },
+      },
       spec: {
         nodeName: `node-${name}`,
         serviceAccountName: 'default',
-        containers: [{ name: 'app', image: 'x', volumeMounts: [{ name: `kube-api-access-${suffix}`, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }] }],
+        containers: [
+          {
+            name: 'app',
+            image: 'x',
+            volumeMounts: [
+              {
+                name: `kube-api-access-${suffix}`,
+                mountPath: '/var/run/secrets/kubernetes.io/serviceaccount',
+                readOnly: true,
+              },
+            ],
+          },
+        ],
         volumes: [
           {
             name: `kube-api-access-${suffix}`,
@@ -117,7 +205,11 @@ describe('one evaluation per distinct reduction', () => {
               sources: [
                 { serviceAccountToken: { path: 'token', expirationSeconds: 3607 } },
                 { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-                { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+                {
+                  downwardAPI: {
+                    items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }],
+                  },
+                },
               ],
             },
           },
@@ -128,7 +220,9 @@ describe('one evaluation per distinct reduction', () => {
     expect(evaluate.stats).toEqual({ evaluations: 1, cached: 3 });
     expect(new Set(verdicts.map((v) => v.signature)).size).toBe(1);
     expect(verdicts[0]).toMatchObject({ outcome: 'changed', apiTokenBefore: true, apiTokenAfter: false });
-    expect(verdicts[0]?.changes[0]?.message).toBe('removed API token kube-api-access-* (1 mount), automount off: API access not needed');
+    expect(verdicts[0]?.changes[0]?.message).toBe(
+      'removed API token kube-api-access-* (1 mount), automount off: API access not needed',
+    );
     const reduced = reducePod(pod('web-abc-9', 'zz2b4'), new Set(['app']), new Set(['tokenguard.dev/api-access']));
     expect(reduced.metadata).toEqual({ name: 'pod', namespace: 'team-a', labels: { app: 'web' } });
     expect((reduced.spec as JsonObject).nodeName).toBeUndefined();
@@ -138,18 +232,49 @@ describe('one evaluation per distinct reduction', () => {
 describe('owners and references', () => {
   test('Pod -> ReplicaSet -> Deployment, Pod -> Job -> CronJob, StatefulSet, DaemonSet; a bare pod is its own workload', () => {
     const owners = new OwnerIndex();
-    const ref = (kind: string, name: string, apiVersion = 'apps/v1') => ({ apiVersion, kind, name, uid: `u-${name}`, controller: true });
-    owners.add('ReplicaSet', { metadata: { name: 'web-abc', namespace: 'ns', ownerReferences: [ref('Deployment', 'web')] } });
-    owners.add('Job', { metadata: { name: 'nightly-29', namespace: 'ns', ownerReferences: [ref('CronJob', 'nightly', 'batch/v1')] } });
+    const ref = (kind: string, name: string, apiVersion = 'apps/v1') => ({
+      apiVersion,
+      kind,
+      name,
+      uid: `u-${name}`,
+      controller: true,
+    });
+    owners.add('ReplicaSet', {
+      metadata: { name: 'web-abc', namespace: 'ns', ownerReferences: [ref('Deployment', 'web')] },
+    });
+    owners.add('Job', {
+      metadata: { name: 'nightly-29', namespace: 'ns', ownerReferences: [ref('CronJob', 'nightly', 'batch/v1')] },
+    });
     owners.add('ReplicaSet', { metadata: { name: 'bare-rs', namespace: 'ns' } });
     expect(owners.size).toBe(2);
-    const of = (ownerReferences?: JsonObject[]) => owners.workloadOf({ metadata: { name: 'p', namespace: 'ns', uid: 'pu', ...(ownerReferences ? { ownerReferences } : {}) } });
-    expect(of([ref('ReplicaSet', 'web-abc')])).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'ns', name: 'web', uid: 'u-web' });
-    expect(of([ref('Job', 'nightly-29', 'batch/v1')])).toEqual({ apiVersion: 'batch/v1', kind: 'CronJob', namespace: 'ns', name: 'nightly', uid: 'u-nightly' });
+    const of = (ownerReferences?: JsonObject[]) =>
+      owners.workloadOf({
+        metadata: { name: 'p', namespace: 'ns', uid: 'pu', ...(ownerReferences ? { ownerReferences } : {}) },
+      });
+    expect(of([ref('ReplicaSet', 'web-abc')])).toEqual({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      namespace: 'ns',
+      name: 'web',
+      uid: 'u-web',
+    });
+    expect(of([ref('Job', 'nightly-29', 'batch/v1')])).toEqual({
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      namespace: 'ns',
+      name: 'nightly',
+      uid: 'u-nightly',
+    });
     expect(of([ref('ReplicaSet', 'bare-rs')])).toMatchObject({ kind: 'ReplicaSet', name: 'bare-rs' });
     expect(of([ref('StatefulSet', 'db')])).toMatchObject({ kind: 'StatefulSet', name: 'db' });
     expect(of([ref('DaemonSet', 'agent')])).toMatchObject({ kind: 'DaemonSet', name: 'agent' });
-    expect(of([{ ...ref('ReplicaSet', 'web-abc'), controller: false }])).toEqual({ apiVersion: 'v1', kind: 'Pod', namespace: 'ns', name: 'p', uid: 'pu' });
+    expect(of([{ ...ref('ReplicaSet', 'web-abc'), controller: false }])).toEqual({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      namespace: 'ns',
+      name: 'p',
+      uid: 'pu',
+    });
   });
 
   test('every reference the cleaner counts, with what a migration needs', () => {
@@ -157,7 +282,14 @@ describe('owners and references', () => {
       imagePullSecrets: [{ name: 'tok' }, { name: 'other' }],
       initContainers: [{ name: 'init', envFrom: [{ secretRef: { name: 'tok' }, prefix: 'K_' }] }],
       containers: [
-        { name: 'a', env: [{ name: 'T', valueFrom: { secretKeyRef: { name: 'tok', key: 'token' } } }], volumeMounts: [{ name: 'v', mountPath: '/t' }, { name: 'p', mountPath: '/p', subPath: 'token' }] },
+        {
+          name: 'a',
+          env: [{ name: 'T', valueFrom: { secretKeyRef: { name: 'tok', key: 'token' } } }],
+          volumeMounts: [
+            { name: 'v', mountPath: '/t' },
+            { name: 'p', mountPath: '/p', subPath: 'token' },
+          ],
+        },
         { name: 'b', volumeMounts: [{ name: 'v', mountPath: '/b' }] },
       ],
       volumes: [

@@ -17,7 +17,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export type Obj = Record<string, unknown> & { metadata: Record<string, unknown> & { name: string; namespace?: string } };
+export type Obj = Record<string, unknown> & {
+  metadata: Record<string, unknown> & { name: string; namespace?: string };
+};
 
 export interface SeenRequest {
   readonly method: string;
@@ -120,30 +122,66 @@ export class FakeCluster {
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
     const query = Object.fromEntries(url.searchParams.entries());
-    this.requests.push({ method: req.method ?? '', path: url.pathname, query, accept: String(req.headers.accept ?? ''), contentType: req.headers['content-type'] });
+    this.requests.push({
+      method: req.method ?? '',
+      path: url.pathname,
+      query,
+      accept: String(req.headers.accept ?? ''),
+      contentType: req.headers['content-type'],
+    });
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       try {
-        this.#answer(req.method ?? 'GET', url.pathname, query, String(req.headers.accept ?? ''), Buffer.concat(chunks).toString('utf8'), res);
+        this.#answer(
+          req.method ?? 'GET',
+          url.pathname,
+          query,
+          String(req.headers.accept ?? ''),
+          Buffer.concat(chunks).toString('utf8'),
+          res,
+        );
       } catch (e) {
         json(res, 500, status(500, 'InternalError', (e as Error).message));
       }
     });
   }
 
-  #answer(method: string, path: string, query: Record<string, string>, accept: string, body: string, res: ServerResponse): undefined {
+  #answer(
+    method: string,
+    path: string,
+    query: Record<string, string>,
+    accept: string,
+    body: string,
+    res: ServerResponse,
+  ): undefined {
     if (this.forbidden.has(path)) return json(res, 403, status(403, 'Forbidden', `forbidden: cannot list ${path}`));
     if (path === '/version') return json(res, 200, { major: '1', minor: '34', gitVersion: this.version });
     if (path === '/apis/wgpolicyk8s.io/v1alpha2') {
-      if (!this.reportCrds) return json(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
-      return json(res, 200, { kind: 'APIResourceList', groupVersion: 'wgpolicyk8s.io/v1alpha2', resources: [{ name: 'policyreports', namespaced: true, kind: 'PolicyReport' }, { name: 'clusterpolicyreports', namespaced: false, kind: 'ClusterPolicyReport' }] });
+      if (!this.reportCrds)
+        return json(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+      return json(res, 200, {
+        kind: 'APIResourceList',
+        groupVersion: 'wgpolicyk8s.io/v1alpha2',
+        resources: [
+          { name: 'policyreports', namespaced: true, kind: 'PolicyReport' },
+          { name: 'clusterpolicyreports', namespaced: false, kind: 'ClusterPolicyReport' },
+        ],
+      });
     }
     const m = /^\/(?:api\/v1|apis\/([^/]+)\/([^/]+))(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?$/.exec(path);
     if (!m) return json(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
-    const [, group, version, ns, resource, name] = m as unknown as [string, string | undefined, string | undefined, string | undefined, string, string | undefined];
+    const [, group, version, ns, resource, name] = m as unknown as [
+      string,
+      string | undefined,
+      string | undefined,
+      string | undefined,
+      string,
+      string | undefined,
+    ];
     const meta = RESOURCES[resource];
-    if (!meta || (group ? `${group}/${version}` : 'v1') !== meta[1]) return json(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+    if (!meta || (group ? `${group}/${version}` : 'v1') !== meta[1])
+      return json(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
     const store = this.#objects.get(resource) ?? new Map<string, Obj>();
     if (name !== undefined) {
       const k = `${ns ?? ''}/${name}`;
@@ -158,14 +196,22 @@ export class FakeCluster {
     let items = [...store.values()].filter((o) => !ns || o.metadata.namespace === ns);
     for (const term of (query.fieldSelector ?? '').split(',').filter(Boolean)) {
       const [field, value] = term.split('=');
-      items = items.filter((o) => (field === 'metadata.name' ? o.metadata.name === value : field === 'type' ? o.type === value : true));
+      items = items.filter((o) =>
+        field === 'metadata.name' ? o.metadata.name === value : field === 'type' ? o.type === value : true,
+      );
     }
-    items.sort((a, b) => (`${a.metadata.namespace}/${a.metadata.name}` < `${b.metadata.namespace}/${b.metadata.name}` ? -1 : 1));
+    items.sort((a, b) =>
+      `${a.metadata.namespace}/${a.metadata.name}` < `${b.metadata.namespace}/${b.metadata.name}` ? -1 : 1,
+    );
     const limit = query.limit ? Number(query.limit) : items.length;
     const offset = query.continue ? Number(query.continue) : 0;
     if (query.continue && this.expireContinueOnce.has(path)) {
       this.expireContinueOnce.delete(path);
-      return json(res, 410, status(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.'));
+      return json(
+        res,
+        410,
+        status(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.'),
+      );
     }
     const page = items.slice(offset, offset + limit);
     const more = offset + limit < items.length;
@@ -174,7 +220,9 @@ export class FakeCluster {
       kind: metadataOnly ? 'PartialObjectMetadataList' : `${meta[0]}List`,
       apiVersion: metadataOnly ? 'meta.k8s.io/v1' : meta[1],
       metadata: { resourceVersion: '100', ...(more ? { continue: String(offset + limit) } : {}) },
-      items: metadataOnly ? page.map((o) => ({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata })) : page,
+      items: metadataOnly
+        ? page.map((o) => ({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata }))
+        : page,
     });
   }
 }

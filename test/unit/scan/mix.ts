@@ -25,15 +25,36 @@ function apiVolume(): { name: string; projected: Record<string, unknown> } {
       sources: [
         { serviceAccountToken: { path: 'token', expirationSeconds: 3607 } },
         { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-        { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+        {
+          downwardAPI: {
+            items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }],
+          },
+        },
       ],
     },
   };
 }
 
-function tokenSecret(namespace: string, name: string, serviceAccount: string, labels: Record<string, string> = {}, created = '2026-01-01T00:00:00Z'): Obj {
-  const data = { token: Buffer.from(`${CANARY}-token`).toString('base64'), 'ca.crt': Buffer.from('ca').toString('base64'), namespace: Buffer.from(namespace).toString('base64'), canary: Buffer.from(CANARY).toString('base64') };
-  const applied = { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, annotations: { 'kubernetes.io/service-account.name': serviceAccount } }, type: 'kubernetes.io/service-account-token', stringData: { canary: CANARY } };
+function tokenSecret(
+  namespace: string,
+  name: string,
+  serviceAccount: string,
+  labels: Record<string, string> = {},
+  created = '2026-01-01T00:00:00Z',
+): Obj {
+  const data = {
+    token: Buffer.from(`${CANARY}-token`).toString('base64'),
+    'ca.crt': Buffer.from('ca').toString('base64'),
+    namespace: Buffer.from(namespace).toString('base64'),
+    canary: Buffer.from(CANARY).toString('base64'),
+  };
+  const applied = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace, annotations: { 'kubernetes.io/service-account.name': serviceAccount } },
+    type: 'kubernetes.io/service-account-token',
+    stringData: { canary: CANARY },
+  };
   return {
     metadata: {
       name,
@@ -45,18 +66,29 @@ function tokenSecret(namespace: string, name: string, serviceAccount: string, la
         'kubernetes.io/service-account.uid': `uid-serviceaccounts-${namespace}-${serviceAccount}`,
         'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify(applied),
       },
-      managedFields: [{ manager: 'kubectl', operation: 'Update', fieldsV1: { 'f:data': { 'f:canary': {}, 'f:token': {} } } }],
+      managedFields: [
+        { manager: 'kubectl', operation: 'Update', fieldsV1: { 'f:data': { 'f:canary': {}, 'f:token': {} } } },
+      ],
     },
     type: 'kubernetes.io/service-account-token',
     data,
   };
 }
 
-function pod(namespace: string, name: string, spec: Record<string, unknown>, owner?: { kind: string; name: string; apiVersion: string }, annotations?: Record<string, string>): Obj {
+function pod(
+  namespace: string,
+  name: string,
+  spec: Record<string, unknown>,
+  owner?: { kind: string; name: string; apiVersion: string },
+  annotations?: Record<string, string>,
+): Obj {
   const api = spec.automountServiceAccountToken === false ? undefined : apiVolume();
   const containers = (spec.containers as Record<string, unknown>[]).map((c) => ({
     ...c,
-    volumeMounts: [...((c.volumeMounts as unknown[]) ?? []), ...(api ? [{ name: api.name, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }] : [])],
+    volumeMounts: [
+      ...((c.volumeMounts as unknown[]) ?? []),
+      ...(api ? [{ name: api.name, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }] : []),
+    ],
   }));
   return {
     metadata: {
@@ -64,9 +96,17 @@ function pod(namespace: string, name: string, spec: Record<string, unknown>, own
       namespace,
       labels: { app: name.split('-')[0] ?? name, 'pod-template-hash': 'abc' },
       ...(annotations ? { annotations } : {}),
-      ...(owner ? { ownerReferences: [{ ...owner, uid: `uid-${owner.name}`, controller: true, blockOwnerDeletion: true }] } : {}),
+      ...(owner
+        ? { ownerReferences: [{ ...owner, uid: `uid-${owner.name}`, controller: true, blockOwnerDeletion: true }] }
+        : {}),
     },
-    spec: { serviceAccountName: 'default', ...spec, nodeName: `node-${name}`, containers, volumes: [...((spec.volumes as unknown[]) ?? []), ...(api ? [api] : [])] },
+    spec: {
+      serviceAccountName: 'default',
+      ...spec,
+      nodeName: `node-${name}`,
+      containers,
+      volumes: [...((spec.volumes as unknown[]) ?? []), ...(api ? [api] : [])],
+    },
     status: { phase: 'Pending' },
   };
 }
@@ -76,8 +116,16 @@ const IMAGE = 'registry.invalid/app:1';
 /** Fills the fake cluster with the mix. */
 export function addMix(c: FakeCluster): void {
   nextSuffix = 0;
-  c.add('namespaces', { metadata: { name: 'team-a', labels: { 'kubernetes.io/metadata.name': 'team-a' } } }, { metadata: { name: 'team-b', labels: { 'kubernetes.io/metadata.name': 'team-b' } } }, { metadata: { name: 'kube-system', labels: { 'kubernetes.io/metadata.name': 'kube-system' } } });
-  const sa = (namespace: string, name: string, extra: Record<string, unknown> = {}): Obj => ({ metadata: { name, namespace }, ...extra });
+  c.add(
+    'namespaces',
+    { metadata: { name: 'team-a', labels: { 'kubernetes.io/metadata.name': 'team-a' } } },
+    { metadata: { name: 'team-b', labels: { 'kubernetes.io/metadata.name': 'team-b' } } },
+    { metadata: { name: 'kube-system', labels: { 'kubernetes.io/metadata.name': 'kube-system' } } },
+  );
+  const sa = (namespace: string, name: string, extra: Record<string, unknown> = {}): Obj => ({
+    metadata: { name, namespace },
+    ...extra,
+  });
   c.add(
     'serviceaccounts',
     sa('team-a', 'default'),
@@ -90,7 +138,11 @@ export function addMix(c: FakeCluster): void {
   );
   c.add('clusterrolebindings', {
     metadata: { name: 'system:service-account-issuer-discovery' },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:service-account-issuer-discovery' },
+    roleRef: {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'system:service-account-issuer-discovery',
+    },
     subjects: [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'system:serviceaccounts' }],
   });
   c.add(
@@ -103,33 +155,89 @@ export function addMix(c: FakeCluster): void {
     tokenSecret('team-a', 'cron-token', 'ci-bot'),
     tokenSecret('team-b', 'orphan-token', 'ghost'),
     tokenSecret('team-b', 'pull-token', 'puller'),
-    { metadata: { name: 'not-a-token', namespace: 'team-a', annotations: { note: CANARY } }, type: 'Opaque', data: { password: Buffer.from(CANARY).toString('base64') } },
+    {
+      metadata: { name: 'not-a-token', namespace: 'team-a', annotations: { note: CANARY } },
+      type: 'Opaque',
+      data: { password: Buffer.from(CANARY).toString('base64') },
+    },
   );
-  c.add('configmaps', { metadata: { name: 'kube-apiserver-legacy-service-account-token-tracking', namespace: 'kube-system' }, data: { since: '2024-01-01' } });
+  c.add('configmaps', {
+    metadata: { name: 'kube-apiserver-legacy-service-account-token-tracking', namespace: 'kube-system' },
+    data: { since: '2024-01-01' },
+  });
 
   const legacyVolume = { name: 'legacy', secret: { secretName: 'legacy-user-token' } };
   const legacyMount = { name: 'legacy', mountPath: '/var/run/secrets/legacy', readOnly: true };
   const deployment = (name: string, template: Record<string, unknown>): Obj => ({
-    metadata: { name, namespace: 'team-a', generation: 1, resourceVersion: '5', managedFields: [{ manager: 'kubectl' }] },
-    spec: { replicas: 2, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: template } },
+    metadata: {
+      name,
+      namespace: 'team-a',
+      generation: 1,
+      resourceVersion: '5',
+      managedFields: [{ manager: 'kubectl' }],
+    },
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: template },
+    },
     status: { replicas: 2 },
   });
   c.add(
     'deployments',
-    deployment('api-client', { containers: [{ name: 'app', image: IMAGE, volumeMounts: [legacyMount] }], volumes: [legacyVolume] }),
+    deployment('api-client', {
+      containers: [{ name: 'app', image: IMAGE, volumeMounts: [legacyMount] }],
+      volumes: [legacyVolume],
+    }),
     deployment('web', { containers: [{ name: 'app', image: IMAGE }] }),
     deployment('long-token', {
-      containers: [{ name: 'app', image: IMAGE, volumeMounts: [{ name: 'vault', mountPath: '/var/run/secrets/vault' }] }],
-      volumes: [{ name: 'vault', projected: { sources: [{ serviceAccountToken: { audience: 'vault', expirationSeconds: 172800, path: 'token' } }] } }],
+      containers: [
+        { name: 'app', image: IMAGE, volumeMounts: [{ name: 'vault', mountPath: '/var/run/secrets/vault' }] },
+      ],
+      volumes: [
+        {
+          name: 'vault',
+          projected: {
+            sources: [{ serviceAccountToken: { audience: 'vault', expirationSeconds: 172800, path: 'token' } }],
+          },
+        },
+      ],
     }),
   );
   const rs = (name: string, deploymentName: string): Obj => ({
-    metadata: { name, namespace: 'team-a', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: deploymentName, uid: `uid-deployments-team-a-${deploymentName}`, controller: true }] },
+    metadata: {
+      name,
+      namespace: 'team-a',
+      ownerReferences: [
+        {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          name: deploymentName,
+          uid: `uid-deployments-team-a-${deploymentName}`,
+          controller: true,
+        },
+      ],
+    },
     spec: { template: { spec: { containers: [] } } },
   });
   c.add('replicasets', rs('api-client-abc', 'api-client'), rs('web-xyz', 'web'), rs('long-token-r', 'long-token'));
-  const envSpec = { serviceAccountName: 'env-user', containers: [{ name: 'app', image: IMAGE, env: [{ name: 'API_TOKEN', valueFrom: { secretKeyRef: { name: 'env-user-token', key: 'token' } } }] }] };
-  c.add('statefulsets', { metadata: { name: 'env-reader', namespace: 'team-a' }, spec: { selector: { matchLabels: { app: 'env' } }, template: { metadata: { labels: { app: 'env' } }, spec: envSpec } } });
+  const envSpec = {
+    serviceAccountName: 'env-user',
+    containers: [
+      {
+        name: 'app',
+        image: IMAGE,
+        env: [{ name: 'API_TOKEN', valueFrom: { secretKeyRef: { name: 'env-user-token', key: 'token' } } }],
+      },
+    ],
+  };
+  c.add('statefulsets', {
+    metadata: { name: 'env-reader', namespace: 'team-a' },
+    spec: {
+      selector: { matchLabels: { app: 'env' } },
+      template: { metadata: { labels: { app: 'env' } }, spec: envSpec },
+    },
+  });
   c.add('cronjobs', {
     metadata: { name: 'nightly', namespace: 'team-a' },
     spec: {
@@ -140,8 +248,12 @@ export function addMix(c: FakeCluster): void {
             spec: {
               serviceAccountName: 'ci-bot',
               restartPolicy: 'Never',
-              containers: [{ name: 'job', image: IMAGE, volumeMounts: [{ name: 'ci', mountPath: '/etc/ci', readOnly: true }] }],
-              volumes: [{ name: 'ci', secret: { secretName: 'cron-token', items: [{ key: 'token', path: 'sa-token' }] } }],
+              containers: [
+                { name: 'job', image: IMAGE, volumeMounts: [{ name: 'ci', mountPath: '/etc/ci', readOnly: true }] },
+              ],
+              volumes: [
+                { name: 'ci', secret: { secretName: 'cron-token', items: [{ key: 'token', path: 'sa-token' }] } },
+              ],
             },
           },
         },
@@ -151,8 +263,18 @@ export function addMix(c: FakeCluster): void {
   const rsOwner = (name: string) => ({ apiVersion: 'apps/v1', kind: 'ReplicaSet', name });
   c.add(
     'pods',
-    pod('team-a', 'api-client-abc-1', { containers: [{ name: 'app', image: IMAGE, volumeMounts: [legacyMount] }], volumes: [legacyVolume] }, rsOwner('api-client-abc')),
-    pod('team-a', 'api-client-abc-2', { containers: [{ name: 'app', image: IMAGE, volumeMounts: [legacyMount] }], volumes: [legacyVolume] }, rsOwner('api-client-abc')),
+    pod(
+      'team-a',
+      'api-client-abc-1',
+      { containers: [{ name: 'app', image: IMAGE, volumeMounts: [legacyMount] }], volumes: [legacyVolume] },
+      rsOwner('api-client-abc'),
+    ),
+    pod(
+      'team-a',
+      'api-client-abc-2',
+      { containers: [{ name: 'app', image: IMAGE, volumeMounts: [legacyMount] }], volumes: [legacyVolume] },
+      rsOwner('api-client-abc'),
+    ),
     pod('team-a', 'web-xyz-1', { containers: [{ name: 'app', image: IMAGE }] }, rsOwner('web-xyz')),
     pod('team-a', 'web-xyz-2', { containers: [{ name: 'app', image: IMAGE }] }, rsOwner('web-xyz')),
     pod('team-a', 'web-xyz-3', { containers: [{ name: 'app', image: IMAGE }] }, rsOwner('web-xyz')),
@@ -161,12 +283,27 @@ export function addMix(c: FakeCluster): void {
       'team-a',
       'long-token-r-1',
       {
-        containers: [{ name: 'app', image: IMAGE, volumeMounts: [{ name: 'vault', mountPath: '/var/run/secrets/vault' }] }],
-        volumes: [{ name: 'vault', projected: { defaultMode: 420, sources: [{ serviceAccountToken: { audience: 'vault', expirationSeconds: 172800, path: 'token' } }] } }],
+        containers: [
+          { name: 'app', image: IMAGE, volumeMounts: [{ name: 'vault', mountPath: '/var/run/secrets/vault' }] },
+        ],
+        volumes: [
+          {
+            name: 'vault',
+            projected: {
+              defaultMode: 420,
+              sources: [{ serviceAccountToken: { audience: 'vault', expirationSeconds: 172800, path: 'token' } }],
+            },
+          },
+        ],
       },
       rsOwner('long-token-r'),
       { 'tokenguard.dev/api-access': 'true' },
     ),
-    pod('team-b', 'debug', { serviceAccountName: 'puller', automountServiceAccountToken: false, imagePullSecrets: [{ name: 'pull-token' }], containers: [{ name: 'sh', image: IMAGE }] }),
+    pod('team-b', 'debug', {
+      serviceAccountName: 'puller',
+      automountServiceAccountToken: false,
+      imagePullSecrets: [{ name: 'pull-token' }],
+      containers: [{ name: 'sh', image: IMAGE }],
+    }),
   );
 }

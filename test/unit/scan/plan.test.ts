@@ -24,7 +24,9 @@ const NS = 'team-a';
 
 function facts(): FactsIndex {
   const f = new FactsIndex({ bindingsComplete: true });
-  f.addNamespace(toNamespaceFact({ metadata: { name: NS, labels: { 'kubernetes.io/metadata.name': NS } } }) as JsonObject);
+  f.addNamespace(
+    toNamespaceFact({ metadata: { name: NS, labels: { 'kubernetes.io/metadata.name': NS } } }) as JsonObject,
+  );
   for (const name of ['default', 'bot', 'other']) {
     const sa = toServiceAccount({ metadata: { name, namespace: NS, uid: `uid-${name}` } });
     if (sa) f.addServiceAccount(sa);
@@ -33,15 +35,36 @@ function facts(): FactsIndex {
 }
 
 function token(name: string, serviceAccount = 'bot'): TokenSecret {
-  return { namespace: NS, name, uid: `u-${name}`, createdAt: 0, deleting: false, serviceAccountName: serviceAccount, serviceAccountUid: `uid-${serviceAccount}`, lastUsed: undefined, invalidSince: undefined };
+  return {
+    namespace: NS,
+    name,
+    uid: `u-${name}`,
+    createdAt: 0,
+    deleting: false,
+    serviceAccountName: serviceAccount,
+    serviceAccountUid: `uid-${serviceAccount}`,
+    lastUsed: undefined,
+    invalidSince: undefined,
+  };
 }
 
 function deployment(spec: JsonObject): JsonObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: 'app', namespace: NS, uid: 'u-app', resourceVersion: '7', generation: 3, annotations: { 'deployment.kubernetes.io/revision': '3' } },
-    spec: { replicas: 1, selector: { matchLabels: { app: 'app' } }, template: { metadata: { labels: { app: 'app' } }, spec } },
+    metadata: {
+      name: 'app',
+      namespace: NS,
+      uid: 'u-app',
+      resourceVersion: '7',
+      generation: 3,
+      annotations: { 'deployment.kubernetes.io/revision': '3' },
+    },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: 'app' } },
+      template: { metadata: { labels: { app: 'app' } }, spec },
+    },
     status: { replicas: 1 },
   };
 }
@@ -52,7 +75,9 @@ function plan(object: JsonObject, tokens: TokenSecret[], policies: readonly Toke
   for (const p of TEMPLATE_PATHS[kind] ?? []) template = template?.[p] as JsonObject | undefined;
   const names = new Set(tokens.map((t) => t.name));
   const uses = secretUses((template?.spec ?? {}) as JsonObject, (n) => names.has(n));
-  const bySecret = [...names].map((secret) => ({ secret, uses: uses.filter((u) => u.secret === secret), pods: 1, template: true })).filter((s) => s.uses.length > 0);
+  const bySecret = [...names]
+    .map((secret) => ({ secret, uses: uses.filter((u) => u.secret === secret), pods: 1, template: true }))
+    .filter((s) => s.uses.length > 0);
   return planWorkload({
     workload: { apiVersion: object.apiVersion as string, kind, namespace: NS, name: 'app' },
     object,
@@ -83,7 +108,19 @@ describe('the projected volume gives the same files', () => {
       deployment({
         serviceAccountName: 'bot',
         containers: [container([{ name: 't', mountPath: '/etc/t' }])],
-        volumes: [{ name: 't', secret: { secretName: 'tok', defaultMode: 0o440, items: [{ key: 'token', path: 'sa/token' }, { key: 'ca.crt', path: 'ca.pem', mode: 0o400 }] } }],
+        volumes: [
+          {
+            name: 't',
+            secret: {
+              secretName: 'tok',
+              defaultMode: 0o440,
+              items: [
+                { key: 'token', path: 'sa/token' },
+                { key: 'ca.crt', path: 'ca.pem', mode: 0o400 },
+              ],
+            },
+          },
+        ],
       }),
       [token('tok')],
     );
@@ -94,7 +131,10 @@ describe('the projected volume gives the same files', () => {
         name: 't',
         projected: {
           defaultMode: 0o440,
-          sources: [{ serviceAccountToken: { path: 'sa/token', expirationSeconds: 3600 } }, { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.pem', mode: 0o400 }] } }],
+          sources: [
+            { serviceAccountToken: { path: 'sa/token', expirationSeconds: 3600 } },
+            { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.pem', mode: 0o400 }] } },
+          ],
         },
       },
     ]);
@@ -111,31 +151,90 @@ describe('the projected volume gives the same files', () => {
       deployment({
         serviceAccountName: 'bot',
         containers: [container([{ name: 'p', mountPath: '/p' }])],
-        volumes: [{ name: 'p', projected: { sources: [{ configMap: { name: 'cfg' } }, { secret: { name: 'tok', items: [{ key: 'token', path: 'tk' }] } }] } }],
+        volumes: [
+          {
+            name: 'p',
+            projected: {
+              sources: [
+                { configMap: { name: 'cfg' } },
+                { secret: { name: 'tok', items: [{ key: 'token', path: 'tk' }] } },
+              ],
+            },
+          },
+        ],
       }),
       [token('tok')],
     );
     expect(volumesOf(p.patched)).toEqual([
-      { name: 'p', projected: { sources: [{ configMap: { name: 'cfg' } }, { serviceAccountToken: { path: 'tk', expirationSeconds: 3600 } }] } },
+      {
+        name: 'p',
+        projected: {
+          sources: [{ configMap: { name: 'cfg' } }, { serviceAccountToken: { path: 'tk', expirationSeconds: 3600 } }],
+        },
+      },
     ]);
   });
 });
 
 describe('what is left to a person', () => {
   test.each([
-    ['a key no projection gives', { volumes: [{ name: 't', secret: { secretName: 'tok', items: [{ key: 'kubernetes.kubeconfig', path: 'kc' }] } }], mounts: [{ name: 't', mountPath: '/t' }] }, 'volume t takes key "kubernetes.kubeconfig" of tok, which no projection gives: move that file elsewhere'],
-    ['a subPath mount', { volumes: [{ name: 't', secret: { secretName: 'tok' } }], mounts: [{ name: 't', mountPath: '/etc/token', subPath: 'token' }] }, 'containers/app mounts tok with subPath token at /etc/token: the kubelet never refreshes a subPath mount, so a rotating token cannot go there; mount the volume\'s directory instead'],
+    [
+      'a key no projection gives',
+      {
+        volumes: [{ name: 't', secret: { secretName: 'tok', items: [{ key: 'kubernetes.kubeconfig', path: 'kc' }] } }],
+        mounts: [{ name: 't', mountPath: '/t' }],
+      },
+      'volume t takes key "kubernetes.kubeconfig" of tok, which no projection gives: move that file elsewhere',
+    ],
+    [
+      'a subPath mount',
+      {
+        volumes: [{ name: 't', secret: { secretName: 'tok' } }],
+        mounts: [{ name: 't', mountPath: '/etc/token', subPath: 'token' }],
+      },
+      "containers/app mounts tok with subPath token at /etc/token: the kubelet never refreshes a subPath mount, so a rotating token cannot go there; mount the volume's directory instead",
+    ],
   ])('%s', (_name, o, manual) => {
-    const p = plan(deployment({ serviceAccountName: 'bot', containers: [container(o.mounts as JsonObject[])], volumes: o.volumes as JsonObject[] }), [token('tok')]);
-    expect(p).toMatchObject({ status: 'manual', manual: [manual], changes: [], replaces: [], patched: undefined, jsonPatch: [] });
+    const p = plan(
+      deployment({
+        serviceAccountName: 'bot',
+        containers: [container(o.mounts as JsonObject[])],
+        volumes: o.volumes as JsonObject[],
+      }),
+      [token('tok')],
+    );
+    expect(p).toMatchObject({
+      status: 'manual',
+      manual: [manual],
+      changes: [],
+      replaces: [],
+      patched: undefined,
+      jsonPatch: [],
+    });
   });
 
   test('tokens of two ServiceAccounts: a pod has one', () => {
     const p = plan(
-      deployment({ containers: [container([{ name: 'a', mountPath: '/a' }, { name: 'b', mountPath: '/b' }])], volumes: [{ name: 'a', secret: { secretName: 'ta' } }, { name: 'b', secret: { secretName: 'tb' } }] }),
+      deployment({
+        containers: [
+          container([
+            { name: 'a', mountPath: '/a' },
+            { name: 'b', mountPath: '/b' },
+          ]),
+        ],
+        volumes: [
+          { name: 'a', secret: { secretName: 'ta' } },
+          { name: 'b', secret: { secretName: 'tb' } },
+        ],
+      }),
       [token('ta', 'bot'), token('tb', 'other')],
     );
-    expect(p).toMatchObject({ status: 'manual', manual: ['it uses tokens of several ServiceAccounts (ta (bot), tb (other)), and a pod has one: split it, or choose one'] });
+    expect(p).toMatchObject({
+      status: 'manual',
+      manual: [
+        'it uses tokens of several ServiceAccounts (ta (bot), tb (other)), and a pod has one: split it, or choose one',
+      ],
+    });
   });
 });
 
@@ -144,13 +243,27 @@ describe('the expiration the policies allow', () => {
     ['shipped bounds (600 s to 1 day) and apiTokenExpirationSeconds 3600 (Audit)', '', 3600],
     ['a maximum of 1800 s', 'maxExpirationSeconds: 1800', 1800],
     ['a minimum of 7200 s', 'minExpirationSeconds: 7200', 7200],
-    ['a window starting at 3607 s, which would live a year', 'minExpirationSeconds: 3607\n      maxExpirationSeconds: 3610', 3608],
+    [
+      'a window starting at 3607 s, which would live a year',
+      'minExpirationSeconds: 3607\n      maxExpirationSeconds: 3610',
+      3608,
+    ],
   ];
   test.each(cases)('%s (%j) -> %d s, and the patched workload passes', (_name, bounds, want) => {
     const extra = bounds
-      ? policies(`apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata: {name: tight}\nspec:\n  mode: Enforce\n  projectedTokens:\n    bounds:\n      ${bounds}\n      onViolation: Deny\n`)
+      ? policies(
+          `apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata: {name: tight}\nspec:\n  mode: Enforce\n  projectedTokens:\n    bounds:\n      ${bounds}\n      onViolation: Deny\n`,
+        )
       : [];
-    const p = plan(deployment({ serviceAccountName: 'bot', containers: [container([{ name: 't', mountPath: '/t' }])], volumes: [{ name: 't', secret: { secretName: 'tok' } }] }), [token('tok')], [...policySet('shipped'), ...extra]);
+    const p = plan(
+      deployment({
+        serviceAccountName: 'bot',
+        containers: [container([{ name: 't', mountPath: '/t' }])],
+        volumes: [{ name: 't', secret: { secretName: 'tok' } }],
+      }),
+      [token('tok')],
+      [...policySet('shipped'), ...extra],
+    );
     expect(p.expirationSeconds).toBe(want);
     expect(p.check?.denials).toEqual([]);
     expect(p.status).toBe('ready');
@@ -161,18 +274,31 @@ describe('the two patches give the patched manifest', () => {
   const original = deployment({
     containers: [container([{ name: 'legacy', mountPath: '/var/run/secrets/legacy', readOnly: true }])],
     imagePullSecrets: [{ name: 'registry' }, { name: 'tok' }],
-    volumes: [{ name: 'cache', emptyDir: {} }, { name: 'legacy', secret: { secretName: 'tok' } }],
+    volumes: [
+      { name: 'cache', emptyDir: {} },
+      { name: 'legacy', secret: { secretName: 'tok' } },
+    ],
   });
   const p = plan(original, [token('tok')]);
 
   test('the plan: the token ServiceAccount, a projected volume, the opt-in, the imagePullSecrets entry gone', () => {
     expect(p.status).toBe('ready');
     expect(p.replaces).toEqual(['tok']);
-    expect(p.changes.map((c) => c.split(':')[0])).toEqual(['runs as ServiceAccount bot, the one the legacy token was for (was default)', 'removes tok from imagePullSecrets (a token Secret holds no registry credentials)', 'volume legacy', 'annotates the pod template tokenguard.dev/api-access']);
+    expect(p.changes.map((c) => c.split(':')[0])).toEqual([
+      'runs as ServiceAccount bot, the one the legacy token was for (was default)',
+      'removes tok from imagePullSecrets (a token Secret holds no registry credentials)',
+      'volume legacy',
+      'annotates the pod template tokenguard.dev/api-access',
+    ]);
   });
 
   test('JSON Patch of the live object = the patched manifest plus the server fields', () => {
-    const patched = fastJsonPatch.applyPatch(structuredClone(original), p.jsonPatch as fastJsonPatch.Operation[], true, false).newDocument as JsonObject;
+    const patched = fastJsonPatch.applyPatch(
+      structuredClone(original),
+      p.jsonPatch as fastJsonPatch.Operation[],
+      true,
+      false,
+    ).newDocument as JsonObject;
     expect(cleanManifest(patched)).toEqual(p.patched);
     expect(patched.status).toEqual({ replicas: 1 }); // only the template changed
   });
@@ -181,14 +307,19 @@ describe('the two patches give the patched manifest', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tg-kustomize-'));
     writeFileSync(join(dir, 'app.yaml'), stringify(cleanManifest(original)));
     writeFileSync(join(dir, 'patch.yaml'), stringify(p.strategicMerge));
-    writeFileSync(join(dir, 'kustomization.yaml'), 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [app.yaml]\npatches:\n  - path: patch.yaml\n');
+    writeFileSync(
+      join(dir, 'kustomization.yaml'),
+      'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [app.yaml]\npatches:\n  - path: patch.yaml\n',
+    );
     const built = parse(execFileSync(kubectlPath(), ['kustomize', dir], { encoding: 'utf8' })) as JsonObject;
     // Key order, and the order of volumes (kustomize puts a patched one first), carry no meaning.
     const normalize = (o: JsonObject) =>
       JSON.parse(
         JSON.stringify(o, (k, v) => {
           if (k === 'volumes' && Array.isArray(v)) return [...v].sort((a, b) => (a.name < b.name ? -1 : 1));
-          return Array.isArray(v) || typeof v !== 'object' || v === null ? v : Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)));
+          return Array.isArray(v) || typeof v !== 'object' || v === null
+            ? v
+            : Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)));
         }),
       );
     expect(normalize(built)).toEqual(normalize(p.patched as JsonObject));
@@ -201,15 +332,46 @@ describe('kinds', () => {
       apiVersion: 'batch/v1',
       kind: 'CronJob',
       metadata: { name: 'app', namespace: NS },
-      spec: { schedule: '@daily', jobTemplate: { spec: { template: { spec: { serviceAccountName: 'bot', restartPolicy: 'Never', containers: [container([{ name: 't', mountPath: '/t' }])], volumes: [{ name: 't', secret: { secretName: 'tok' } }] } } } } },
+      spec: {
+        schedule: '@daily',
+        jobTemplate: {
+          spec: {
+            template: {
+              spec: {
+                serviceAccountName: 'bot',
+                restartPolicy: 'Never',
+                containers: [container([{ name: 't', mountPath: '/t' }])],
+                volumes: [{ name: 't', secret: { secretName: 'tok' } }],
+              },
+            },
+          },
+        },
+      },
     };
     const p = plan(cron, [token('tok')]);
-    expect(p.jsonPatch.map((o) => o.path)).toEqual(['/spec/jobTemplate/spec/template/spec/volumes/0/secret', '/spec/jobTemplate/spec/template/spec/volumes/0/projected', '/spec/jobTemplate/spec/template/metadata']);
-    expect(p.strategicMerge).toMatchObject({ kind: 'CronJob', spec: { jobTemplate: { spec: { template: { spec: { volumes: [{ name: 't', secret: null }] } } } } } });
+    expect(p.jsonPatch.map((o) => o.path)).toEqual([
+      '/spec/jobTemplate/spec/template/spec/volumes/0/secret',
+      '/spec/jobTemplate/spec/template/spec/volumes/0/projected',
+      '/spec/jobTemplate/spec/template/metadata',
+    ]);
+    expect(p.strategicMerge).toMatchObject({
+      kind: 'CronJob',
+      spec: { jobTemplate: { spec: { template: { spec: { volumes: [{ name: 't', secret: null }] } } } } },
+    });
   });
 
   test('a kind tokenguard does not patch: said so', () => {
-    const p = planWorkload({ workload: { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: NS, name: 'r' }, object: undefined, secrets: [], tokenSecret: () => undefined, policies: [], facts: facts() });
-    expect(p).toMatchObject({ status: 'none', manual: ['Rollout team-a/r is not a kind tokenguard patches: change the resource that creates it'] });
+    const p = planWorkload({
+      workload: { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: NS, name: 'r' },
+      object: undefined,
+      secrets: [],
+      tokenSecret: () => undefined,
+      policies: [],
+      facts: facts(),
+    });
+    expect(p).toMatchObject({
+      status: 'none',
+      manual: ['Rollout team-a/r is not a kind tokenguard patches: change the resource that creates it'],
+    });
   });
 });

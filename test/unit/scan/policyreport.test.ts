@@ -18,13 +18,21 @@ import { REPO } from '../../helpers/fixtures.js';
 import { FakeCluster } from './fake-cluster.js';
 import { addMix, NOW } from './mix.js';
 
-type Schema = Record<string, unknown> & { properties?: Record<string, Schema>; items?: Schema; additionalProperties?: unknown; type?: string; enum?: unknown[] };
+type Schema = Record<string, unknown> & {
+  properties?: Record<string, Schema>;
+  items?: Schema;
+  additionalProperties?: unknown;
+  type?: string;
+  enum?: unknown[];
+};
 
 /** The v1alpha2 schema of each kind in a CRD file. */
 function schemas(file: string): Record<string, Schema> {
   const out: Record<string, Schema> = {};
   for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) {
-    const crd = doc.toJS() as { spec: { names: { kind: string }; versions: { name: string; schema: { openAPIV3Schema: Schema } }[] } };
+    const crd = doc.toJS() as {
+      spec: { names: { kind: string }; versions: { name: string; schema: { openAPIV3Schema: Schema } }[] };
+    };
     const v = crd.spec.versions.find((x) => x.name === 'v1alpha2');
     if (v) out[crd.spec.names.kind] = v.schema.openAPIV3Schema;
   }
@@ -36,7 +44,9 @@ function closed(s: Schema): Schema {
   const c: Schema = { ...s };
   delete c.description;
   if (s.properties) {
-    c.properties = Object.fromEntries(Object.entries(s.properties).map(([k, v]) => [k, k === 'metadata' ? v : closed(v)]));
+    c.properties = Object.fromEntries(
+      Object.entries(s.properties).map(([k, v]) => [k, k === 'metadata' ? v : closed(v)]),
+    );
     if (s.additionalProperties === undefined) c.additionalProperties = false;
   }
   if (s.items) c.items = closed(s.items);
@@ -58,7 +68,11 @@ afterEach(() => cluster.stop());
 async function run(args: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await runScanCommand(['--kubeconfig', cluster.kubeconfigFile(), '--policies', join(REPO, 'policies'), ...args], { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } }, { now: () => NOW, env: {} });
+  const code = await runScanCommand(
+    ['--kubeconfig', cluster.kubeconfigFile(), '--policies', join(REPO, 'policies'), ...args],
+    { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } },
+    { now: () => NOW, env: {} },
+  );
   return { code, stdout, stderr };
 }
 
@@ -71,7 +85,12 @@ async function reports(): Promise<Record<string, unknown>[]> {
 describe('--output policyreport', () => {
   test('one PolicyReport per namespace and a ClusterPolicyReport, results per object', async () => {
     const docs = await reports();
-    expect(docs.map((d) => `${d.kind} ${(d.metadata as { namespace?: string }).namespace ?? ''}/${(d.metadata as { name: string }).name}`)).toEqual([
+    expect(
+      docs.map(
+        (d) =>
+          `${d.kind} ${(d.metadata as { namespace?: string }).namespace ?? ''}/${(d.metadata as { name: string }).name}`,
+      ),
+    ).toEqual([
       'PolicyReport kube-system/tokenguard-scan',
       'PolicyReport team-a/tokenguard-scan',
       'PolicyReport team-b/tokenguard-scan',
@@ -87,8 +106,17 @@ describe('--output policyreport', () => {
       result: 'fail',
       severity: 'low',
       scored: true,
-      message: 'orphaned: ServiceAccount ghost does not exist: the token authenticates nothing, and nothing uses it; safe to delete.',
-      resources: [{ apiVersion: 'v1', kind: 'Secret', name: 'orphan-token', namespace: 'team-b', uid: 'uid-secrets-team-b-orphan-token' }],
+      message:
+        'orphaned: ServiceAccount ghost does not exist: the token authenticates nothing, and nothing uses it; safe to delete.',
+      resources: [
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          name: 'orphan-token',
+          namespace: 'team-b',
+          uid: 'uid-secrets-team-b-orphan-token',
+        },
+      ],
       properties: { verdict: 'orphaned', serviceAccount: 'ghost', unusedDays: '343', consumers: '0' },
       timestamp: { seconds: NOW / 1000, nanos: 0 },
     });
@@ -111,13 +139,29 @@ describe('--output policyreport', () => {
 
   test('the check catches what the schema does not know', () => {
     const validate = validator(schemas(join(REPO, 'test/fixtures/crds/policyreports.yaml')).PolicyReport as Schema);
-    expect(validate({ apiVersion: 'wgpolicyk8s.io/v1alpha2', kind: 'PolicyReport', metadata: {}, results: [{ policy: 'p', result: 'mutate' }] })).toBe(false);
-    expect(validate({ apiVersion: 'wgpolicyk8s.io/v1alpha2', kind: 'PolicyReport', metadata: {}, results: [{ policy: 'p', resource: {} }] })).toBe(false);
+    expect(
+      validate({
+        apiVersion: 'wgpolicyk8s.io/v1alpha2',
+        kind: 'PolicyReport',
+        metadata: {},
+        results: [{ policy: 'p', result: 'mutate' }],
+      }),
+    ).toBe(false);
+    expect(
+      validate({
+        apiVersion: 'wgpolicyk8s.io/v1alpha2',
+        kind: 'PolicyReport',
+        metadata: {},
+        results: [{ policy: 'p', resource: {} }],
+      }),
+    ).toBe(false);
   });
 
   const upstream = process.env.TOKENGUARD_UPSTREAM_CRDS;
   (upstream ? describe : describe.skip)('against the upstream CRDs (TOKENGUARD_UPSTREAM_CRDS)', () => {
-    const files = ['wgpolicyk8s.io_policyreports.yaml', 'wgpolicyk8s.io_clusterpolicyreports.yaml'].map((f) => join(upstream ?? '', f));
+    const files = ['wgpolicyk8s.io_policyreports.yaml', 'wgpolicyk8s.io_clusterpolicyreports.yaml'].map((f) =>
+      join(upstream ?? '', f),
+    );
 
     test('the files are there', () => {
       for (const f of files) expect(existsSync(f)).toBe(true);
@@ -138,7 +182,8 @@ describe('--output policyreport', () => {
       const walk = (a: Schema, b: Schema | undefined, path: string) => {
         if (!b) return missing.push(path);
         if (a.type !== b.type) missing.push(`${path}: type ${a.type} vs ${b.type}`);
-        if (a.enum && JSON.stringify([...a.enum].sort()) !== JSON.stringify([...(b.enum ?? [])].sort())) missing.push(`${path}: enum`);
+        if (a.enum && JSON.stringify([...a.enum].sort()) !== JSON.stringify([...(b.enum ?? [])].sort()))
+          missing.push(`${path}: enum`);
         for (const [k, v] of Object.entries(a.properties ?? {})) walk(v, b.properties?.[k], `${path}.${k}`);
         if (a.items) walk(a.items, b.items, `${path}[]`);
       };
@@ -161,9 +206,17 @@ describe('--apply', () => {
       '/apis/wgpolicyk8s.io/v1alpha2/namespaces/team-b/policyreports/tokenguard-scan',
     ]);
     for (const w of writes) {
-      expect(w).toMatchObject({ method: 'PATCH', contentType: 'application/apply-patch+yaml', query: { fieldManager: 'tokenguard', force: 'true' } });
+      expect(w).toMatchObject({
+        method: 'PATCH',
+        contentType: 'application/apply-patch+yaml',
+        query: { fieldManager: 'tokenguard', force: 'true' },
+      });
     }
-    expect(cluster.objects('policyreports').map((o) => o.metadata.namespace)).toEqual(['kube-system', 'team-a', 'team-b']);
+    expect(cluster.objects('policyreports').map((o) => o.metadata.namespace)).toEqual([
+      'kube-system',
+      'team-a',
+      'team-b',
+    ]);
   });
 
   test('a clear error, exit 2 and nothing printed, when the CRDs are missing', async () => {

@@ -39,7 +39,10 @@ async function scan(args: readonly string[], o: { stderrTTY?: boolean; env?: Nod
   let stderr = '';
   const code = await runScanCommand(
     ['--kubeconfig', kubeconfig, '--policies', POLICIES, ...args],
-    { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s), isTTY: o.stderrTTY === true } as { write(s: string): unknown } },
+    {
+      stdout: { write: (s: string) => (stdout += s) },
+      stderr: { write: (s: string) => (stderr += s), isTTY: o.stderrTTY === true } as { write(s: string): unknown },
+    },
     { now: () => NOW, env: o.env ?? {}, cwd: REPO },
   );
   return { code, stdout, stderr };
@@ -66,7 +69,10 @@ describe('what the scan asks the API server', () => {
     }
     // Everything but /version and the tracking ConfigMap is a list with a limit.
     const singles = reqs.filter((r) => !('limit' in r.query)).map((r) => r.path);
-    expect(singles).toEqual(['/version', '/api/v1/namespaces/kube-system/configmaps/kube-apiserver-legacy-service-account-token-tracking']);
+    expect(singles).toEqual([
+      '/version',
+      '/api/v1/namespaces/kube-system/configmaps/kube-apiserver-legacy-service-account-token-tracking',
+    ]);
     expect(new Set(reqs.filter((r) => 'limit' in r.query).map((r) => r.query.limit))).toEqual(new Set(['2']));
     expect(reqs.some((r) => r.query.continue !== undefined)).toBe(true);
   });
@@ -78,13 +84,16 @@ describe('what the scan asks the API server', () => {
     expect(paths).toContain('/api/v1/namespaces/team-b/secrets');
     expect(paths).toContain('/apis/rbac.authorization.k8s.io/v1/rolebindings');
     expect([...paths].filter((p) => p.includes('/namespaces/team-a'))).toEqual([]);
-    expect(cluster.requests.find((r) => r.path === '/api/v1/namespaces')?.query.fieldSelector).toBe('metadata.name=team-b');
+    expect(cluster.requests.find((r) => r.path === '/api/v1/namespaces')?.query.fieldSelector).toBe(
+      'metadata.name=team-b',
+    );
   });
 
   test('no byte of any Secret data, nor of its last-applied annotation, reaches any output, the plan or the reports', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tg-plan-'));
     const outputs = [];
-    for (const format of ['text', 'json', 'policyreport']) outputs.push(await scan(['--output', format, '--plan', dir, '--apply']));
+    for (const format of ['text', 'json', 'policyreport'])
+      outputs.push(await scan(['--output', format, '--plan', dir, '--apply']));
     const planText = readdirSync(dir, { recursive: true, withFileTypes: true })
       .filter((e) => e.isFile())
       .map((e) => readFileSync(join(e.parentPath, e.name), 'utf8'))
@@ -128,30 +137,86 @@ describe('the report', () => {
     );
     const cron = r.legacyTokens.find((t) => t.name === 'cron-token');
     expect(cron?.consumers).toEqual([
-      { workload: expect.objectContaining({ kind: 'CronJob', name: 'nightly' }), pods: 0, template: true, uses: [{ kind: 'volume', text: 'volume ci (key token) at /etc/ci in containers/job', container: 'containers/job', mountPath: '/etc/ci' }] },
+      {
+        workload: expect.objectContaining({ kind: 'CronJob', name: 'nightly' }),
+        pods: 0,
+        template: true,
+        uses: [
+          {
+            kind: 'volume',
+            text: 'volume ci (key token) at /etc/ci in containers/job',
+            container: 'containers/job',
+            mountPath: '/etc/ci',
+          },
+        ],
+      },
     ]);
-    expect(r.legacyTokens.find((t) => t.name === 'legacy-user-token')?.consumers[0]).toMatchObject({ workload: { kind: 'Deployment', namespace: 'team-a', name: 'api-client' }, pods: 2, template: true });
+    expect(r.legacyTokens.find((t) => t.name === 'legacy-user-token')?.consumers[0]).toMatchObject({
+      workload: { kind: 'Deployment', namespace: 'team-a', name: 'api-client' },
+      pods: 2,
+      template: true,
+    });
     expect(r.serviceAccounts).toEqual([
-      expect.objectContaining({ namespace: 'team-a', name: 'listed', secrets: [{ name: 'listed-token', tokenSecret: true }, { name: 'not-a-token', tokenSecret: false }] }),
+      expect.objectContaining({
+        namespace: 'team-a',
+        name: 'listed',
+        secrets: [
+          { name: 'listed-token', tokenSecret: true },
+          { name: 'not-a-token', tokenSecret: false },
+        ],
+      }),
     ]);
   });
 
   test('pods grouped by workload, judged as if created now, the API token they would lose counted', async () => {
     const r = await json();
     const web = r.workloads.find((w) => w.workload.name === 'web');
-    expect(web).toMatchObject({ workload: { kind: 'Deployment', namespace: 'team-a', name: 'web' }, pods: 3, apiTokenPods: 3, wouldLoseApiTokenPods: 3, outcome: 'changed' });
+    expect(web).toMatchObject({
+      workload: { kind: 'Deployment', namespace: 'team-a', name: 'web' },
+      pods: 3,
+      apiTokenPods: 3,
+      wouldLoseApiTokenPods: 3,
+      outcome: 'changed',
+    });
     // Three pods with three different kube-api-access-xxxxx names: one verdict.
     expect(web?.variants).toEqual([
-      { pods: 3, outcome: 'changed', examplePod: 'web-xyz-1', denials: [], changes: ['automount/automount: removed API token kube-api-access-* (1 mount), automount off: API access not needed'], warnings: [] },
+      {
+        pods: 3,
+        outcome: 'changed',
+        examplePod: 'web-xyz-1',
+        denials: [],
+        changes: [
+          'automount/automount: removed API token kube-api-access-* (1 mount), automount off: API access not needed',
+        ],
+        warnings: [],
+      },
     ]);
-    expect(r.workloads.find((w) => w.workload.name === 'long-token')?.variants[0]?.changes).toEqual(['token-bounds/token-bounds: vault: expirationSeconds 172800 -> 86400']);
+    expect(r.workloads.find((w) => w.workload.name === 'long-token')?.variants[0]?.changes).toEqual([
+      'token-bounds/token-bounds: vault: expirationSeconds 172800 -> 86400',
+    ]);
     // One result per workload, policy and rule; a pod counted once, whatever the rule said of it.
-    expect(r.results.filter((x) => x.resource?.name === 'long-token').map((x) => `${x.policy}/${x.rule} ${x.result} ${x.severity}: ${x.message}`)).toEqual([
+    expect(
+      r.results
+        .filter((x) => x.resource?.name === 'long-token')
+        .map((x) => `${x.policy}/${x.rule} ${x.result} ${x.severity}: ${x.message}`),
+    ).toEqual([
       'api-token-expiration/api-token-expiration warn low: admission would warn (1 of 1 pod): API token kube-api-access-* expirationSeconds 3607 -> 3600; API token kube-api-access-* expirationSeconds 3607 > 3600',
       'automount/automount pass info: passes (1 of 1 pod): API token allowed: pod annotation tokenguard.dev/api-access=true',
       'token-bounds/token-bounds fail medium: admission would change these pods now (1 of 1 pod): vault: expirationSeconds 172800 -> 86400',
     ]);
-    expect(r.summary).toMatchObject({ legacyTokens: 8, inUse: 4, safeToDelete: 1, invalidated: 1, orphaned: 1, findClient: 1, pods: 8, apiTokenPods: 7, wouldLoseApiTokenPods: 6, wouldLoseApiTokenShare: 0.75, oldestUnused: { namespace: 'team-a', name: 'stale-token', days: 343 } });
+    expect(r.summary).toMatchObject({
+      legacyTokens: 8,
+      inUse: 4,
+      safeToDelete: 1,
+      invalidated: 1,
+      orphaned: 1,
+      findClient: 1,
+      pods: 8,
+      apiTokenPods: 7,
+      wouldLoseApiTokenPods: 6,
+      wouldLoseApiTokenShare: 0.75,
+      oldestUnused: { namespace: 'team-a', name: 'stale-token', days: 343 },
+    });
     expect(r.namespaces.map((n) => [n.namespace, n.legacyTokens, n.pods])).toEqual([
       ['kube-system', 0, 0],
       ['team-a', 6, 7],
@@ -162,8 +227,12 @@ describe('the report', () => {
   test('the text report tells the same, widest first', async () => {
     const r = await scan([]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain('  team-a/listed-token: ServiceAccount listed, listed in its .secrets; created 2026-01-01 (343 days ago); last used 2026-03-01\n    SAFE TO DELETE: unused for 284 days');
-    expect(r.stdout).toContain('  Deployment team-a/web: 3 pods, ServiceAccount default; 3 with an API token, 3 would lose it\n    CHANGED (3 pods, e.g. web-xyz-1):\n');
+    expect(r.stdout).toContain(
+      '  team-a/listed-token: ServiceAccount listed, listed in its .secrets; created 2026-01-01 (343 days ago); last used 2026-03-01\n    SAFE TO DELETE: unused for 284 days',
+    );
+    expect(r.stdout).toContain(
+      '  Deployment team-a/web: 3 pods, ServiceAccount default; 3 with an API token, 3 would lose it\n    CHANGED (3 pods, e.g. web-xyz-1):\n',
+    );
     expect(r.stdout).toContain('  pods carrying an API token they would lose: 6 of 8 (75.0 %)\n');
     expect(r.stdout).toMatch(/results: 16 fail, 2 warn, 0 error, 2 pass; 16 at or above --fail-on fail\n$/);
   });
@@ -190,7 +259,9 @@ describe('the plan (--plan DIR)', () => {
       ]),
     );
     expect(files.some((f) => f.includes('env-reader'))).toBe(false); // env only: by hand
-    const api = parseAllDocuments(readFileSync(join(dir, 'workloads/team-a/deployment-api-client.yaml'), 'utf8'))[0]?.toJS();
+    const api = parseAllDocuments(
+      readFileSync(join(dir, 'workloads/team-a/deployment-api-client.yaml'), 'utf8'),
+    )[0]?.toJS();
     expect(api.spec.template.spec.serviceAccountName).toBe('legacy-user');
     expect(api.spec.template.metadata.annotations).toEqual({ 'tokenguard.dev/api-access': 'true' });
     expect(api.spec.template.spec.volumes).toEqual([
@@ -200,16 +271,24 @@ describe('the plan (--plan DIR)', () => {
           sources: [
             { serviceAccountToken: { path: 'token', expirationSeconds: 3600 } },
             { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-            { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+            {
+              downwardAPI: {
+                items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }],
+              },
+            },
           ],
         },
       },
     ]);
-    expect(api.spec.template.spec.containers[0].volumeMounts).toEqual([{ name: 'legacy', mountPath: '/var/run/secrets/legacy', readOnly: true }]);
+    expect(api.spec.template.spec.containers[0].volumeMounts).toEqual([
+      { name: 'legacy', mountPath: '/var/run/secrets/legacy', readOnly: true },
+    ]);
     expect(api.metadata).toEqual({ name: 'api-client', namespace: 'team-a' }); // no server fields
     expect(api.status).toBeUndefined();
     const cron = parseAllDocuments(readFileSync(join(dir, 'workloads/team-a/cronjob-nightly.yaml'), 'utf8'))[0]?.toJS();
-    expect(cron.spec.jobTemplate.spec.template.spec.volumes[0].projected.sources).toEqual([{ serviceAccountToken: { path: 'sa-token', expirationSeconds: 3600 } }]);
+    expect(cron.spec.jobTemplate.spec.template.spec.volumes[0].projected.sources).toEqual([
+      { serviceAccountToken: { path: 'sa-token', expirationSeconds: 3600 } },
+    ]);
     const debug = parseAllDocuments(readFileSync(join(dir, 'workloads/team-b/pod-debug.yaml'), 'utf8'))[0]?.toJS();
     expect(debug.spec.imagePullSecrets).toBeUndefined();
 
@@ -232,10 +311,23 @@ describe('the plan (--plan DIR)', () => {
 
     // tokenguard test of the patched workloads, with the same policies and the facts the plan wrote.
     let out = '';
-    const code = await runTestCommand(['--policies', POLICIES, '--facts', join(dir, 'facts.yaml'), '--bindings-complete', '--output', 'json', join(dir, 'workloads')], {
-      stdout: { write: (s: string) => (out += s) },
-      stderr: { write: () => true },
-    }, { version: 'test', cwd: REPO, env: {} });
+    const code = await runTestCommand(
+      [
+        '--policies',
+        POLICIES,
+        '--facts',
+        join(dir, 'facts.yaml'),
+        '--bindings-complete',
+        '--output',
+        'json',
+        join(dir, 'workloads'),
+      ],
+      {
+        stdout: { write: (s: string) => (out += s) },
+        stderr: { write: () => true },
+      },
+      { version: 'test', cwd: REPO, env: {} },
+    );
     expect(code).toBe(0);
     const test = JSON.parse(out) as { objects: { name: string; outcome: string; denials: unknown[] }[] };
     expect(test.objects.map((o) => [o.name, o.outcome])).toEqual([
@@ -263,8 +355,18 @@ describe('exit codes and errors', () => {
   test('--fail-on: 1 for fail results by default; warn counts warnings too; never exits 0', async () => {
     expect((await scan(['--fail-on', 'never'])).code).toBe(0);
     expect((await scan(['--namespace', 'kube-system'])).code).toBe(0); // nothing there
-    cluster.add('serviceaccounts', { metadata: { name: 'listed', namespace: 'kube-system' }, secrets: [{ name: 'x' }] });
-    cluster.add('secrets', { metadata: { name: 'x', namespace: 'kube-system', annotations: { 'kubernetes.io/service-account.name': 'listed' } }, type: 'kubernetes.io/service-account-token' });
+    cluster.add('serviceaccounts', {
+      metadata: { name: 'listed', namespace: 'kube-system' },
+      secrets: [{ name: 'x' }],
+    });
+    cluster.add('secrets', {
+      metadata: {
+        name: 'x',
+        namespace: 'kube-system',
+        annotations: { 'kubernetes.io/service-account.name': 'listed' },
+      },
+      type: 'kubernetes.io/service-account-token',
+    });
     // The shipped policies exclude kube-system: the Secret is a warning only (no policy judges it), and so is the list.
     const warned = await scan(['--namespace', 'kube-system', '--output', 'json']);
     expect(warned.code).toBe(0);
@@ -285,16 +387,25 @@ describe('exit codes and errors', () => {
     cluster.forbidden.add('/api/v1/pods');
     const forbidden = await scan([]);
     expect(forbidden.code).toBe(2);
-    expect(forbidden.stderr).toBe('tokenguard scan: cannot list pods: HTTP 403 Forbidden: forbidden: cannot list /api/v1/pods (grant the ClusterRole tokenguard-scan of deploy/scan, or a Role with the same rules for --namespace)\n');
+    expect(forbidden.stderr).toBe(
+      'tokenguard scan: cannot list pods: HTTP 403 Forbidden: forbidden: cannot list /api/v1/pods (grant the ClusterRole tokenguard-scan of deploy/scan, or a Role with the same rules for --namespace)\n',
+    );
     expect(forbidden.stdout).toBe('');
     await cluster.stop();
     const down = await scan([]);
     expect(down.code).toBe(2);
     expect(down.stderr).toMatch(/^tokenguard scan: cannot reach the API server: .*ECONNREFUSED/);
     const badPolicy = join(mkdtempSync(join(tmpdir(), 'tg-pol-')), 'p.yaml');
-    writeFileSync(badPolicy, 'apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata: {name: x}\nspec: {mode: Sometimes, automount: {action: Keep}}\n');
+    writeFileSync(
+      badPolicy,
+      'apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata: {name: x}\nspec: {mode: Sometimes, automount: {action: Keep}}\n',
+    );
     let stderr = '';
-    const code = await runScanCommand(['--kubeconfig', kubeconfig, '--policies', badPolicy], { stdout: { write: () => true }, stderr: { write: (s: string) => (stderr += s) } }, { env: {} });
+    const code = await runScanCommand(
+      ['--kubeconfig', kubeconfig, '--policies', badPolicy],
+      { stdout: { write: () => true }, stderr: { write: (s: string) => (stderr += s) } },
+      { env: {} },
+    );
     expect(code).toBe(2);
     expect(stderr).toMatch(/p\.yaml:\d+: spec\.mode: .*\ntokenguard scan: 1 policy error\(s\); nothing was scanned\n$/);
   });
@@ -302,7 +413,11 @@ describe('exit codes and errors', () => {
   test('forbidden bindings are not fatal: they count as unknown, and the report says so', async () => {
     cluster.forbidden.add('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings');
     const r = await json();
-    expect(r.notes).toEqual([expect.stringMatching(/^clusterrolebindings cannot be listed \(HTTP 403 Forbidden: .*\): RBAC bindings count as unknown/)]);
+    expect(r.notes).toEqual([
+      expect.stringMatching(
+        /^clusterrolebindings cannot be listed \(HTTP 403 Forbidden: .*\): RBAC bindings count as unknown/,
+      ),
+    ]);
     // Unknown bindings keep the token (the shipped automount policy's whenUnknown: Needed).
     expect(r.workloads.find((w) => w.workload.name === 'web')?.wouldLoseApiTokenPods).toBe(0);
   });
@@ -333,7 +448,9 @@ describe('progress', () => {
 
 describe('deploy/scan: the RBAC the scan needs', () => {
   type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
-  const docs = parseAllDocuments(readFileSync(join(REPO, 'deploy/scan/rbac.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string }; rules: Rule[] });
+  const docs = parseAllDocuments(readFileSync(join(REPO, 'deploy/scan/rbac.yaml'), 'utf8')).map(
+    (d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string }; rules: Rule[] },
+  );
   const role = (name: string) => docs.find((d) => d.metadata.name === name) as (typeof docs)[number];
 
   /** The RBAC attributes of a request, as the API server derives them. */
@@ -344,21 +461,47 @@ describe('deploy/scan: the RBAC the scan needs', () => {
     return { group: m[1] ?? '', namespace: m[2], resource: m[3] as string, name: m[4], verb };
   }
   const allows = (rules: Rule[], a: ReturnType<typeof attributes>) =>
-    'resource' in a && rules.some((rule) => rule.apiGroups.includes(a.group ?? '') && rule.resources.includes(a.resource ?? '') && rule.verbs.includes(a.verb ?? '') && (!rule.resourceNames || rule.resourceNames.includes(a.name ?? '')));
+    'resource' in a &&
+    rules.some(
+      (rule) =>
+        rule.apiGroups.includes(a.group ?? '') &&
+        rule.resources.includes(a.resource ?? '') &&
+        rule.verbs.includes(a.verb ?? '') &&
+        (!rule.resourceNames || rule.resourceNames.includes(a.name ?? '')),
+    );
 
   test('every request of a scan (and of --apply) is allowed by the roles; /version is public', async () => {
     await scan(['--apply', '--page-size', '3']);
     const scanRules = [...role('tokenguard-scan').rules, ...role('tokenguard-scan-tracking').rules];
     const denied = cluster.requests
       .map(attributes)
-      .filter((a) => !('nonResource' in a && a.nonResource === '/version') && !('nonResource' in a && a.nonResource === '/apis/wgpolicyk8s.io/v1alpha2'))
+      .filter(
+        (a) =>
+          !('nonResource' in a && a.nonResource === '/version') &&
+          !('nonResource' in a && a.nonResource === '/apis/wgpolicyk8s.io/v1alpha2'),
+      )
       .filter((a) => !allows(scanRules, a) && !allows(role('tokenguard-scan-reports').rules, a));
     expect(denied).toEqual([]);
   });
 
   test('list only; nothing on Secrets but list; no write outside the reports role', () => {
     expect(role('tokenguard-scan').rules.flatMap((r) => r.verbs)).toEqual(['list', 'list', 'list', 'list']);
-    expect(role('tokenguard-scan-tracking')).toMatchObject({ metadata: { namespace: 'kube-system' }, rules: [{ resources: ['configmaps'], resourceNames: ['kube-apiserver-legacy-service-account-token-tracking'], verbs: ['get'] }] });
-    expect(role('tokenguard-scan-reports').rules).toEqual([{ apiGroups: ['wgpolicyk8s.io'], resources: ['policyreports', 'clusterpolicyreports'], verbs: ['get', 'create', 'patch'] }]);
+    expect(role('tokenguard-scan-tracking')).toMatchObject({
+      metadata: { namespace: 'kube-system' },
+      rules: [
+        {
+          resources: ['configmaps'],
+          resourceNames: ['kube-apiserver-legacy-service-account-token-tracking'],
+          verbs: ['get'],
+        },
+      ],
+    });
+    expect(role('tokenguard-scan-reports').rules).toEqual([
+      {
+        apiGroups: ['wgpolicyk8s.io'],
+        resources: ['policyreports', 'clusterpolicyreports'],
+        verbs: ['get', 'create', 'patch'],
+      },
+    ]);
   });
 });

@@ -80,7 +80,13 @@ describe('the limits', () => {
 });
 
 describe('createAdmissionBudget', () => {
-  const small: AdmissionLimits = { ...ADMISSION_LIMITS, memoryBudgetBytes: 100, largeRequestBytes: 20, largeShareBytes: 60, maxReviewsInFlight: 4 };
+  const small: AdmissionLimits = {
+    ...ADMISSION_LIMITS,
+    memoryBudgetBytes: 100,
+    largeRequestBytes: 20,
+    largeShareBytes: 60,
+    maxReviewsInFlight: 4,
+  };
 
   test('refuses a growth past the budget, charging nothing for it, and gives it back on release', () => {
     const budget = createAdmissionBudget(small);
@@ -147,7 +153,9 @@ describe('createAdmissionBudget', () => {
           const values = [...charged.values()];
           expect(budget.inUse()).toBe(values.reduce((a, b) => a + b, 0));
           expect(budget.inUse()).toBeLessThanOrEqual(small.memoryBudgetBytes);
-          expect(values.filter((v) => v > small.largeRequestBytes).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(small.largeShareBytes);
+          expect(values.filter((v) => v > small.largeRequestBytes).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(
+            small.largeShareBytes,
+          );
         }
       }),
     );

@@ -60,10 +60,18 @@ describe('decodeToken', () => {
     ['standard base64 padding', 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0=.c2ln', 'bad-base64url'],
     ['impossible length', 'eyJhbGciOiJSUzI1NiJ9.eyJzd.c2ln', 'bad-base64url'],
     ['header not JSON', `${Buffer.from('{alg:RS256').toString('base64url')}.eyJzdWIiOiJ4In0.c2ln`, 'header-not-json'],
-    ['claims not JSON', `eyJhbGciOiJSUzI1NiJ9.${Buffer.from('not json').toString('base64url')}.c2ln`, 'claims-not-json'],
+    [
+      'claims not JSON',
+      `eyJhbGciOiJSUzI1NiJ9.${Buffer.from('not json').toString('base64url')}.c2ln`,
+      'claims-not-json',
+    ],
     ['claims an array', `eyJhbGciOiJSUzI1NiJ9.${Buffer.from('[1,2]').toString('base64url')}.c2ln`, 'claims-not-object'],
     ['header null', `${Buffer.from('null').toString('base64url')}.eyJzdWIiOiJ4In0.c2ln`, 'header-not-object'],
-    ['claims not UTF-8', `eyJhbGciOiJSUzI1NiJ9.${Buffer.from([0x7b, 0xff, 0xfe, 0x7d]).toString('base64url')}.c2ln`, 'bad-utf8'],
+    [
+      'claims not UTF-8',
+      `eyJhbGciOiJSUzI1NiJ9.${Buffer.from([0x7b, 0xff, 0xfe, 0x7d]).toString('base64url')}.c2ln`,
+      'bad-utf8',
+    ],
     ['empty', '   ', 'empty'],
   ])('refuses a malformed token: %s', (_name, token, code) => {
     const d = decodeToken(token);
@@ -83,10 +91,17 @@ describe('decodeToken', () => {
 
   test('never throws, whatever the input', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.array(fc.base64String(), { maxLength: 4 }).map((a) => a.join('.'))), (s) => {
-        const d = decodeToken(s);
-        expect(typeof d.ok).toBe('boolean');
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.string({ unit: 'binary' }),
+          fc.array(fc.base64String(), { maxLength: 4 }).map((a) => a.join('.')),
+        ),
+        (s) => {
+          const d = decodeToken(s);
+          expect(typeof d.ok).toBe('boolean');
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -124,7 +139,13 @@ describe('classifyToken', () => {
     const claims = boundPodClaims({ exp: IAT + 3600 });
     delete (claims['kubernetes.io'] as Record<string, unknown>).warnafter;
     const c = classify(await sign(claims, ec));
-    expect(c).toMatchObject({ kind: 'bound-pod', extended: false, lifetimeSeconds: 3600, algorithm: 'ES256', problems: [] });
+    expect(c).toMatchObject({
+      kind: 'bound-pod',
+      extended: false,
+      lifetimeSeconds: 3600,
+      algorithm: 'ES256',
+      problems: [],
+    });
     expect(c.warnAfter).toBeUndefined();
   });
 
@@ -140,8 +161,17 @@ describe('classifyToken', () => {
       problems: [],
     });
     const node = classify(await sign(boundNodeClaims(), rsa));
-    expect(node).toMatchObject({ kind: 'bound-node', boundObject: { kind: 'Node', name: 'worker-1' }, node: { name: 'worker-1' }, problems: [] });
-    expect(classify(await sign(unboundClaims(), rsa))).toMatchObject({ kind: 'unbound', lifetimeSeconds: 7200, problems: [] });
+    expect(node).toMatchObject({
+      kind: 'bound-node',
+      boundObject: { kind: 'Node', name: 'worker-1' },
+      node: { name: 'worker-1' },
+      problems: [],
+    });
+    expect(classify(await sign(unboundClaims(), rsa))).toMatchObject({
+      kind: 'unbound',
+      lifetimeSeconds: 7200,
+      problems: [],
+    });
   });
 
   test('a legacy token (docs/tokens.md "Token claims"): four private claims, no expiry', async () => {
@@ -162,16 +192,24 @@ describe('classifyToken', () => {
   });
 
   test('other tokens are not-kubernetes; inconsistencies are problems, not errors', async () => {
-    expect(classify(await sign({ iss: 'https://accounts.example', sub: 'alice', exp: IAT + 60 }, ec)).kind).toBe('not-kubernetes');
+    expect(classify(await sign({ iss: 'https://accounts.example', sub: 'alice', exp: IAT + 60 }, ec)).kind).toBe(
+      'not-kubernetes',
+    );
     const incomplete = legacyClaims();
     delete incomplete['kubernetes.io/serviceaccount/service-account.uid'];
-    expect(classify(await sign(incomplete, rsa)).problems).toEqual(['legacy claim kubernetes.io/serviceaccount/service-account.uid (serviceAccountUid) is missing']);
-    expect(classify(await sign(unboundClaims({ sub: 'system:serviceaccount:ci:admin' }), rsa)).problems).toEqual(['sub does not name ServiceAccount ci/deployer']);
+    expect(classify(await sign(incomplete, rsa)).problems).toEqual([
+      'legacy claim kubernetes.io/serviceaccount/service-account.uid (serviceAccountUid) is missing',
+    ]);
+    expect(classify(await sign(unboundClaims({ sub: 'system:serviceaccount:ci:admin' }), rsa)).problems).toEqual([
+      'sub does not name ServiceAccount ci/deployer',
+    ]);
     expect(classify(unsignedToken(legacyClaims())).problems).toEqual(['unsigned token (alg none)']);
     const both = boundSecretClaims();
     (both['kubernetes.io'] as Record<string, unknown>).pod = { name: 'p', uid: 'u' };
     expect(classify(await sign(both, rsa)).problems).toContain('bound to a secret and to a pod or node at once');
-    expect(classify(await sign(boundPodClaims({ exp: 'tomorrow' }), rsa)).problems).toContain('exp is not a NumericDate');
+    expect(classify(await sign(boundPodClaims({ exp: 'tomorrow' }), rsa)).problems).toContain(
+      'exp is not a NumericDate',
+    );
   });
 
   test('remaining time goes negative after expiry', async () => {
@@ -215,7 +253,10 @@ current-context: prod
     expect(isLegacyServiceAccountJwt(JSON.stringify({ auth: { bearer: legacy } }))).toBe(true);
     // A whole token Secret pasted into a value: its data.token is base64 of the JWT.
     expect(isLegacyServiceAccountJwt(`apiVersion: v1\nkind: Secret\ndata:\n  token: ${b64(legacy)}\n`)).toBe(true);
-    expect(scanForLegacyTokens(kubeconfig)).toEqual({ subjects: ['system:serviceaccount:ci:legacy-runner'], complete: true });
+    expect(scanForLegacyTokens(kubeconfig)).toEqual({
+      subjects: ['system:serviceaccount:ci:legacy-runner'],
+      complete: true,
+    });
   });
 
   test('bounded work on hostile input (1 MiB)', () => {
@@ -266,7 +307,11 @@ describe('findLegacyTokens', () => {
   });
 
   test('reports the key and subject of a legacy token in base64 Secret data, never the token', () => {
-    const found = findLegacyTokens({ 'ca.crt': b64('-----BEGIN CERTIFICATE-----\n'), token: b64(legacy), namespace: b64('ci') });
+    const found = findLegacyTokens({
+      'ca.crt': b64('-----BEGIN CERTIFICATE-----\n'),
+      token: b64(legacy),
+      namespace: b64('ci'),
+    });
     expect(found).toEqual([{ key: 'token', subject: 'system:serviceaccount:ci:legacy-runner' }]);
     const text = JSON.stringify(found);
     expect(text).not.toContain(legacy);
@@ -276,12 +321,22 @@ describe('findLegacyTokens', () => {
 
   test('finds a kubeconfig in data, and stringData', () => {
     const kubeconfig = `users:\n- name: ci\n  user:\n    token: ${legacy}\n`;
-    expect(findLegacyTokens({ config: b64(kubeconfig) })).toEqual([{ key: 'config', subject: 'system:serviceaccount:ci:legacy-runner' }]);
-    expect(findLegacyTokens({}, { '.env': `TOKEN=${legacy}` })).toEqual([{ key: '.env', subject: 'system:serviceaccount:ci:legacy-runner' }]);
+    expect(findLegacyTokens({ config: b64(kubeconfig) })).toEqual([
+      { key: 'config', subject: 'system:serviceaccount:ci:legacy-runner' },
+    ]);
+    expect(findLegacyTokens({}, { '.env': `TOKEN=${legacy}` })).toEqual([
+      { key: '.env', subject: 'system:serviceaccount:ci:legacy-runner' },
+    ]);
   });
 
   test('an Opaque Secret without tokens, or with a bound token only, has nothing found', () => {
-    expect(findLegacyTokens({ username: b64('admin'), password: b64('s3cr3t'), 'tls.key': b64('-----BEGIN PRIVATE KEY-----\nMIIE\n') })).toEqual([]);
+    expect(
+      findLegacyTokens({
+        username: b64('admin'),
+        password: b64('s3cr3t'),
+        'tls.key': b64('-----BEGIN PRIVATE KEY-----\nMIIE\n'),
+      }),
+    ).toEqual([]);
     expect(findLegacyTokens({ token: b64(bound) })).toEqual([]);
     expect(findLegacyTokens(undefined)).toEqual([]);
     expect(findLegacyTokens({ weird: 42 as unknown as string })).toEqual([]);
@@ -298,7 +353,11 @@ describe('findLegacyTokens', () => {
 
   test('a Secret flooded with look-alikes is reported as incomplete, never silently passed', async () => {
     const lookAlike = await sign({ ...legacyClaims(), exp: IAT + 60 }, ec);
-    const found = findLegacyTokens({ a: b64('nothing'), b: b64(`${lookAlike}\n`.repeat(MAX_SCAN_CANDIDATES + 1)), c: b64(legacy) });
+    const found = findLegacyTokens({
+      a: b64('nothing'),
+      b: b64(`${lookAlike}\n`.repeat(MAX_SCAN_CANDIDATES + 1)),
+      c: b64(legacy),
+    });
     expect(found).toEqual([{ key: 'b', subject: 'unknown', incomplete: true }]);
   });
 
@@ -320,7 +379,8 @@ describe('base64 wrapped over lines', () => {
     bound = await sign(boundPodClaims(), rsa);
   });
   /** `base64` as GNU coreutils writes it: `width` characters a line, a line break after each. */
-  const wrapped = (s: string, width = 76, eol = '\n') => `${(b64(s).match(new RegExp(`.{1,${width}}`, 'g')) ?? []).join(eol)}${eol}`;
+  const wrapped = (s: string, width = 76, eol = '\n') =>
+    `${(b64(s).match(new RegExp(`.{1,${width}}`, 'g')) ?? []).join(eol)}${eol}`;
   const found = [{ key: 'token', subject: 'system:serviceaccount:ci:legacy-runner' }];
 
   test('a legacy token base64-encoded by `base64` (76 columns) and stored as a Secret value is found', () => {
@@ -335,7 +395,9 @@ describe('base64 wrapped over lines', () => {
       .split('\n')
       .map((l) => (l ? `  ${l}` : l))
       .join('\n')}`;
-    expect(findLegacyTokens({ 'values.yaml': b64(`replicas: 2\n${yaml}other: x\n`) })).toEqual([{ key: 'values.yaml', subject: 'system:serviceaccount:ci:legacy-runner' }]);
+    expect(findLegacyTokens({ 'values.yaml': b64(`replicas: 2\n${yaml}other: x\n`) })).toEqual([
+      { key: 'values.yaml', subject: 'system:serviceaccount:ci:legacy-runner' },
+    ]);
     // A base64 line of prose before the block does not hide it, whatever its length.
     expect(findLegacyTokens({}, { token: `dGhpcyBpcyBub3QgaXQ\n${wrapped(legacy)}` })).toEqual(found);
     expect(findLegacyTokens({}, { token: `${'QUJD'.repeat(5)}\n${wrapped(legacy)}` })).toEqual(found);

@@ -32,7 +32,11 @@ export function jwksOf(...keys: SigningKey[]): JSONWebKeySet {
   return { keys: keys.map((k) => k.jwk) };
 }
 
-export async function sign(claims: Record<string, unknown>, key: SigningKey, header: Record<string, unknown> = {}): Promise<string> {
+export async function sign(
+  claims: Record<string, unknown>,
+  key: SigningKey,
+  header: Record<string, unknown> = {},
+): Promise<string> {
   return new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, ...header }).sign(key.privateKey);
 }
 
@@ -99,7 +103,10 @@ export function unboundClaims(overrides: Record<string, unknown> = {}): Record<s
     exp: IAT + 7200,
     iat: IAT,
     iss: ISSUER,
-    'kubernetes.io': { namespace: 'ci', serviceaccount: { name: 'deployer', uid: '5b7f0b6e-3d2a-4c1e-9f8d-6a5b4c3d2e1f' } },
+    'kubernetes.io': {
+      namespace: 'ci',
+      serviceaccount: { name: 'deployer', uid: '5b7f0b6e-3d2a-4c1e-9f8d-6a5b4c3d2e1f' },
+    },
     nbf: IAT,
     sub: 'system:serviceaccount:ci:deployer',
     ...overrides,

@@ -36,7 +36,11 @@ beforeAll(async () => {
 });
 afterAll(() => dir.cleanup());
 
-async function token(claims: Record<string, unknown>, key: SigningKey = rsa, header: Record<string, unknown> = {}): Promise<string> {
+async function token(
+  claims: Record<string, unknown>,
+  key: SigningKey = rsa,
+  header: Record<string, unknown> = {},
+): Promise<string> {
   const t = await sign(claims, key, header);
   remember(t);
   return t;
@@ -76,7 +80,12 @@ async function run(args: string[], stdin?: string) {
 function teamPodClaims(lifetime: number, aud: string[] = [ISSUER]): Record<string, unknown> {
   const claims = boundPodClaims({ exp: IAT + lifetime, aud, sub: 'system:serviceaccount:team-a:web' });
   const k8s = claims['kubernetes.io'] as Record<string, unknown>;
-  claims['kubernetes.io'] = { ...k8s, namespace: 'team-a', serviceaccount: { name: 'web', uid: 'u-1' }, warnafter: undefined };
+  claims['kubernetes.io'] = {
+    ...k8s,
+    namespace: 'team-a',
+    serviceaccount: { name: 'web', uid: 'u-1' },
+    warnafter: undefined,
+  };
   return claims;
 }
 
@@ -94,12 +103,16 @@ describe('token inspect: what it prints', () => {
     expect(lines).toMatch(/^subject: +system:serviceaccount:kube-system:coredns$/m);
     expect(lines).toMatch(/^namespace: +kube-system$/m);
     expect(lines).toMatch(/^service account: +coredns \(uid a087d5a0-e1dd-43ec-93ac-f13d89cd13af\)$/m);
-    expect(lines).toMatch(/^bound object: +Pod coredns-69cbfb9798-jv9gn \(uid 778a530c-b3f4-47c0-9cd5-ab018fb64f33\)$/m);
+    expect(lines).toMatch(
+      /^bound object: +Pod coredns-69cbfb9798-jv9gn \(uid 778a530c-b3f4-47c0-9cd5-ab018fb64f33\)$/m,
+    );
     expect(lines).toMatch(/^node: +127\.0\.0\.1 /m);
     expect(lines).toMatch(/^issued: +2023-11-15T19:43:33Z$/m);
     expect(lines).toMatch(/^expires: +2024-11-14T19:43:33Z \(in 364d 23h 50m\)$/m);
     expect(lines).toMatch(/^lifetime: +31536000 s \(365d\)$/m);
-    expect(lines).toMatch(/^warnafter: +2023-11-15T20:43:40Z \(in 50m 7s\): extended; requested for 3607 s, accepted until exp, 365d after issue/m);
+    expect(lines).toMatch(
+      /^warnafter: +2023-11-15T20:43:40Z \(in 50m 7s\): extended; requested for 3607 s, accepted until exp, 365d after issue/m,
+    );
     expect(lines).toMatch(/^audiences: +https:\/\/kubernetes\.default\.svc\.cluster\.local \(API server\)$/m);
     expect(lines).toMatch(/^signature: +verified with keys from .*jwks\.json$/m);
     expect(lines).toMatch(/^ {2}WARNING extended-expiration: /m);
@@ -123,7 +136,9 @@ describe('token inspect: what it prints', () => {
       keyId: rsa.kid,
       signature: { checked: true, verified: true, keySource: jwksFile },
     });
-    expect(json.findings.map((x: { code: string; level: string }) => `${x.level}:${x.code}`)).toEqual(['warning:extended-expiration']);
+    expect(json.findings.map((x: { code: string; level: string }) => `${x.level}:${x.code}`)).toEqual([
+      'warning:extended-expiration',
+    ]);
   });
 
   test('a legacy token never expires: exit 1, whatever else', async () => {
@@ -132,7 +147,11 @@ describe('token inspect: what it prints', () => {
       const r = await run(['inspect', file('legacy.jwt', t), '--jwks', jwksFile, '--output', output, ...NOW]);
       expect(r.code).toBe(1);
       if (output === 'json') {
-        expect(r.json()).toMatchObject({ kind: 'legacy', secretName: 'build-robot-secret', signature: { verified: true } });
+        expect(r.json()).toMatchObject({
+          kind: 'legacy',
+          secretName: 'build-robot-secret',
+          signature: { verified: true },
+        });
         expect(r.json().findings).toEqual([expect.objectContaining({ level: 'error', code: 'no-expiry' })]);
       } else {
         expect(r.stdout).toMatch(/^kind: +legacy \(Secret-based, never expires\)$/m);
@@ -151,14 +170,28 @@ describe('token inspect: what it prints', () => {
     expect(r1.stdout).toMatch(/ERROR {3}not-verified: /);
 
     const expired = await token(unboundClaims(), rsa);
-    const r2 = await run(['inspect', file('expired.jwt', expired), '--jwks', jwksFile, '--output', 'json', '--now', new Date((IAT + 7300) * 1000).toISOString()]);
+    const r2 = await run([
+      'inspect',
+      file('expired.jwt', expired),
+      '--jwks',
+      jwksFile,
+      '--output',
+      'json',
+      '--now',
+      new Date((IAT + 7300) * 1000).toISOString(),
+    ]);
     expect(r2.code).toBe(1);
     expect(r2.json().findings.map((x: { code: string }) => x.code)).toEqual(['expired', 'not-verified']);
 
     const none = remember(unsignedToken(legacyClaims()));
     const r3 = await run(['inspect', file('none.jwt', none), '--jwks', jwksFile, '--output', 'json', ...NOW]);
     expect(r3.code).toBe(1);
-    expect(r3.json().findings.map((x: { code: string }) => x.code)).toEqual(['unsigned', 'inconsistent-claims', 'no-expiry', 'not-verified']);
+    expect(r3.json().findings.map((x: { code: string }) => x.code)).toEqual([
+      'unsigned',
+      'inconsistent-claims',
+      'no-expiry',
+      'not-verified',
+    ]);
     expect(r3.json().signature.reason).toMatch(/"none" is not accepted/);
   });
 
@@ -168,16 +201,39 @@ describe('token inspect: what it prints', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^signature: +not checked \(give --jwks FILE\|URL or an https --issuer\)$/m);
     expect(r.stdout).toMatch(/^findings: none$/m);
-    const mismatch = await run(['inspect', f, '--issuer', 'kubernetes/serviceaccount', '--audience', 'vault', '--output', 'json', ...NOW]);
+    const mismatch = await run([
+      'inspect',
+      f,
+      '--issuer',
+      'kubernetes/serviceaccount',
+      '--audience',
+      'vault',
+      '--output',
+      'json',
+      ...NOW,
+    ]);
     expect(mismatch.code).toBe(1);
-    expect(mismatch.json().findings.map((x: { code: string }) => x.code)).toEqual(['issuer-mismatch', 'audience-mismatch']);
+    expect(mismatch.json().findings.map((x: { code: string }) => x.code)).toEqual([
+      'issuer-mismatch',
+      'audience-mismatch',
+    ]);
   });
 });
 
 describe('token inspect: limits from flags and policies', () => {
   test('--max-expiration and --allowed-audience; the API server audience is always allowed', async () => {
     const f = file('sts.jwt', await token(unboundClaims({ aud: ['sts.amazonaws.com', ISSUER] })));
-    const r = await run(['inspect', f, '--max-expiration', '3600', '--allowed-audience', 'vault', '--output', 'json', ...NOW]);
+    const r = await run([
+      'inspect',
+      f,
+      '--max-expiration',
+      '3600',
+      '--allowed-audience',
+      'vault',
+      '--output',
+      'json',
+      ...NOW,
+    ]);
     expect(r.code).toBe(1);
     expect(r.json().findings).toEqual([
       {
@@ -197,28 +253,50 @@ describe('token inspect: limits from flags and policies', () => {
     // An API server with --api-audiences set: say which audiences are its own.
     const api = file('api-aud.jwt', await token(unboundClaims({ aud: ['https://api.example'] })));
     expect((await run(['inspect', api, '--allowed-audience', 'vault', ...NOW])).code).toBe(1);
-    expect((await run(['inspect', api, '--allowed-audience', 'vault', '--api-audience', 'https://api.example', ...NOW])).code).toBe(0);
+    expect(
+      (await run(['inspect', api, '--allowed-audience', 'vault', '--api-audience', 'https://api.example', ...NOW]))
+        .code,
+    ).toBe(0);
   });
 
   test('an extended token is held to what it lives, a year, not to its 3607 s warn threshold', async () => {
     const f = file('ext.jwt', await token(boundPodClaims()));
     const over = await run(['inspect', f, '--max-expiration', '3607', '--output', 'json', ...NOW]);
     expect(over.code).toBe(1);
-    expect(over.json().findings.map((x: { code: string }) => x.code)).toEqual(['extended-expiration', 'lifetime-over-maximum']);
-    expect(over.json().findings[1]).toMatchObject({ code: 'lifetime-over-maximum', message: 'lifetime 31536000 s (365d) is over the maximum 3607 s (1h 0m 7s)' });
+    expect(over.json().findings.map((x: { code: string }) => x.code)).toEqual([
+      'extended-expiration',
+      'lifetime-over-maximum',
+    ]);
+    expect(over.json().findings[1]).toMatchObject({
+      code: 'lifetime-over-maximum',
+      message: 'lifetime 31536000 s (365d) is over the maximum 3607 s (1h 0m 7s)',
+    });
     const ok = await run(['inspect', f, '--max-expiration', '31536000', '--output', 'json', ...NOW]);
     expect(ok.code).toBe(0);
     expect(ok.json().findings.map((x: { code: string }) => x.code)).toEqual(['extended-expiration']);
   });
 
-  test('an explicit API server audience is the API server\'s own: allowed by every audience list, by default and with --api-audience globs', async () => {
+  test("an explicit API server audience is the API server's own: allowed by every audience list, by default and with --api-audience globs", async () => {
     const f = file('svc.jwt', await token(unboundClaims({ aud: ['https://kubernetes.default.svc'] }))); // not the issuer
     expect((await run(['inspect', f, '--allowed-audience', 'vault', ...NOW])).code).toBe(0);
-    const r = await run(['inspect', f, '--allowed-audience', 'vault', '--api-audience', 'https://api.*.example', '--output', 'json', ...NOW]);
+    const r = await run([
+      'inspect',
+      f,
+      '--allowed-audience',
+      'vault',
+      '--api-audience',
+      'https://api.*.example',
+      '--output',
+      'json',
+      ...NOW,
+    ]);
     expect(r.code).toBe(1);
     expect(r.json().findings.map((x: { code: string }) => x.code)).toEqual(['audience-not-allowed']);
     const g = file('glob.jwt', await token(unboundClaims({ aud: ['https://api.eu.example'] })));
-    expect((await run(['inspect', g, '--allowed-audience', 'vault', '--api-audience', 'https://api.*.example', ...NOW])).code).toBe(0);
+    expect(
+      (await run(['inspect', g, '--allowed-audience', 'vault', '--api-audience', 'https://api.*.example', ...NOW]))
+        .code,
+    ).toBe(0);
   });
 
   test('the shipped policies: pod-bound tokens against projectedTokens.bounds, kube-system excluded', async () => {
@@ -226,7 +304,9 @@ describe('token inspect: limits from flags and policies', () => {
     const long = file('long.jwt', await token(teamPodClaims(2 * 86400, ['vault'])));
     const r = await run(['inspect', long, '--policies', policies, '--output', 'json', ...NOW]);
     expect(r.code).toBe(1);
-    expect(r.json().limits).toEqual([{ source: 'policy token-bounds (spec.projectedTokens.bounds)', level: 'error', maxExpirationSeconds: 86400 }]);
+    expect(r.json().limits).toEqual([
+      { source: 'policy token-bounds (spec.projectedTokens.bounds)', level: 'error', maxExpirationSeconds: 86400 },
+    ]);
     expect(r.json().findings).toEqual([
       {
         level: 'error',
@@ -237,28 +317,89 @@ describe('token inspect: limits from flags and policies', () => {
     ]);
     const text = await run(['inspect', long, '--policies', policies, ...NOW]);
     expect(text.stdout).toMatch(/^limit: +max 86400 s from policy token-bounds \(spec\.projectedTokens\.bounds\)$/m);
-    expect((await run(['inspect', file('short.jwt', await token(teamPodClaims(3600, ['vault']))), '--policies', policies, ...NOW])).code).toBe(0);
-    const system = await run(['inspect', file('sys.jwt', await token(boundPodClaims({ exp: IAT + 2 * 86400 }))), '--policies', policies, '--output', 'json', ...NOW]);
+    expect(
+      (
+        await run([
+          'inspect',
+          file('short.jwt', await token(teamPodClaims(3600, ['vault']))),
+          '--policies',
+          policies,
+          ...NOW,
+        ])
+      ).code,
+    ).toBe(0);
+    const system = await run([
+      'inspect',
+      file('sys.jwt', await token(boundPodClaims({ exp: IAT + 2 * 86400 }))),
+      '--policies',
+      policies,
+      '--output',
+      'json',
+      ...NOW,
+    ]);
     expect(system.json().limits).toEqual([]);
   });
 
   test("the pod's API token is held to apiTokenExpirationSeconds, not to bounds, as pod admission holds it", async () => {
     const policies = join(REPO, 'policies');
     // Two days: over token-bounds' 86400, which pod admission does not apply to the API token.
-    const api = await run(['inspect', file('api-long.jwt', await token(teamPodClaims(2 * 86400))), '--policies', policies, '--output', 'json', ...NOW]);
-    expect(api.json().limits).toEqual([{ source: 'policy api-token-expiration (spec.projectedTokens.apiTokenExpirationSeconds)', level: 'warning', maxExpirationSeconds: 3600 }]);
-    expect(api.json().findings).toEqual([expect.objectContaining({ level: 'warning', code: 'lifetime-over-maximum', source: 'policy api-token-expiration (spec.projectedTokens.apiTokenExpirationSeconds)' })]);
+    const api = await run([
+      'inspect',
+      file('api-long.jwt', await token(teamPodClaims(2 * 86400))),
+      '--policies',
+      policies,
+      '--output',
+      'json',
+      ...NOW,
+    ]);
+    expect(api.json().limits).toEqual([
+      {
+        source: 'policy api-token-expiration (spec.projectedTokens.apiTokenExpirationSeconds)',
+        level: 'warning',
+        maxExpirationSeconds: 3600,
+      },
+    ]);
+    expect(api.json().findings).toEqual([
+      expect.objectContaining({
+        level: 'warning',
+        code: 'lifetime-over-maximum',
+        source: 'policy api-token-expiration (spec.projectedTokens.apiTokenExpirationSeconds)',
+      }),
+    ]);
     expect(api.code).toBe(0); // the shipped api-token-expiration policy is Audit
     // Under one policy's apiTokenExpirationSeconds but over another's bounds maximum: no finding.
     const doc = (name: string, projected: string) =>
       `apiVersion: tokenguard.dev/v1alpha1\nkind: TokenPolicy\nmetadata: {name: ${name}}\nspec:\n  mode: Enforce\n  projectedTokens: ${projected}\n`;
-    const tight = file('tight.yaml', `${doc('tight', '{apiTokenExpirationSeconds: 7200}')}---\n${doc('bounds', '{bounds: {maxExpirationSeconds: 1800}}')}`);
-    const ok = await run(['inspect', file('api-1h.jwt', await token(teamPodClaims(3600))), '--policies', tight, '--output', 'json', ...NOW]);
+    const tight = file(
+      'tight.yaml',
+      `${doc('tight', '{apiTokenExpirationSeconds: 7200}')}---\n${doc('bounds', '{bounds: {maxExpirationSeconds: 1800}}')}`,
+    );
+    const ok = await run([
+      'inspect',
+      file('api-1h.jwt', await token(teamPodClaims(3600))),
+      '--policies',
+      tight,
+      '--output',
+      'json',
+      ...NOW,
+    ]);
     expect(ok.code).toBe(0);
     expect(ok.json().findings).toEqual([]);
-    const over = await run(['inspect', file('api-3h.jwt', await token(teamPodClaims(3 * 3600))), '--policies', tight, '--output', 'json', ...NOW]);
+    const over = await run([
+      'inspect',
+      file('api-3h.jwt', await token(teamPodClaims(3 * 3600))),
+      '--policies',
+      tight,
+      '--output',
+      'json',
+      ...NOW,
+    ]);
     expect(over.code).toBe(1);
-    expect(over.json().findings[0]).toMatchObject({ level: 'error', code: 'lifetime-over-maximum', source: 'policy tight (spec.projectedTokens.apiTokenExpirationSeconds)' });
+    expect(over.json().findings[0]).toMatchObject({
+      level: 'error',
+      code: 'lifetime-over-maximum',
+      source: 'policy tight (spec.projectedTokens.apiTokenExpirationSeconds)',
+    });
   });
 
   test('TokenRequest tokens against spec.tokenRequests; Audit policies warn', async () => {
@@ -276,7 +417,9 @@ spec:
     const f = file('ci.jwt', await token(unboundClaims({ aud: ['sts.amazonaws.com'] })));
     const r = await run(['inspect', f, '--policies', enforce, '--output', 'json', ...NOW]);
     expect(r.code).toBe(1);
-    expect(r.json().findings.map((x: { level: string; code: string; source: string }) => `${x.level}:${x.code}:${x.source}`)).toEqual([
+    expect(
+      r.json().findings.map((x: { level: string; code: string; source: string }) => `${x.level}:${x.code}:${x.source}`),
+    ).toEqual([
       'error:lifetime-over-maximum:policy token-requests (spec.tokenRequests)',
       'error:audience-not-allowed:policy token-requests (spec.tokenRequests)',
     ]);
@@ -284,7 +427,15 @@ spec:
     expect(a.code).toBe(0);
     expect(a.json().findings.map((x: { level: string }) => x.level)).toEqual(['warning', 'warning']);
     // Another namespace: the policy does not apply.
-    const other = file('other.jwt', await token(unboundClaims({ sub: 'system:serviceaccount:prod:deployer', 'kubernetes.io': { namespace: 'prod', serviceaccount: { name: 'deployer', uid: 'u' } } })));
+    const other = file(
+      'other.jwt',
+      await token(
+        unboundClaims({
+          sub: 'system:serviceaccount:prod:deployer',
+          'kubernetes.io': { namespace: 'prod', serviceaccount: { name: 'deployer', uid: 'u' } },
+        }),
+      ),
+    );
     expect((await run(['inspect', other, '--policies', enforce, ...NOW])).code).toBe(0);
   });
 });
@@ -299,7 +450,10 @@ describe('token inspect: inputs', () => {
     const stdin = await run(['inspect', '-', '--jwks', jwksFile, ...NOW], `Bearer ${t}\n`);
     expect(stdin.code).toBe(0);
     expect(stdin.stdout).toMatch(/^source: +stdin$/m);
-    const kubeconfig = file('kubeconfig', `apiVersion: v1\nkind: Config\nusers:\n- name: ci\n  user:\n    token: ${t}\n`);
+    const kubeconfig = file(
+      'kubeconfig',
+      `apiVersion: v1\nkind: Config\nusers:\n- name: ci\n  user:\n    token: ${t}\n`,
+    );
     const kc = await run(['inspect', kubeconfig, '--jwks', jwksFile, ...NOW]);
     expect(kc.code).toBe(0);
     expect(kc.stdout).toMatch(/^signature: +verified with keys from /m);
@@ -317,14 +471,18 @@ describe('token inspect: inputs', () => {
     expect(byName.code).toBe(0);
     expect(byName.stdout).toMatch(/^source: +token\.v1\.jwt$/m);
     const two = file('two', `a: ${t}\nb: ${await token(legacyClaims())}\n`);
-    expect(await run(['inspect', two, ...NOW])).toMatchObject({ code: 2, stderr: expect.stringMatching(/holds 2 tokens; give one/) });
+    expect(await run(['inspect', two, ...NOW])).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/holds 2 tokens; give one/),
+    });
   });
 
   test('keys from a server: a JWKS URL or the issuer', async () => {
     const server = http.createServer((req, res) => {
       const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       if (req.url === '/openid/v1/jwks') res.writeHead(200).end(JSON.stringify(jwksOf(rsa, ec)));
-      else if (req.url === '/.well-known/openid-configuration') res.writeHead(200).end(JSON.stringify({ issuer: ISSUER, jwks_uri: `${base}/openid/v1/jwks` }));
+      else if (req.url === '/.well-known/openid-configuration')
+        res.writeHead(200).end(JSON.stringify({ issuer: ISSUER, jwks_uri: `${base}/openid/v1/jwks` }));
       else res.writeHead(404).end();
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -350,12 +508,30 @@ describe('token inspect: inputs', () => {
     const [h, c] = good.split('.') as [string, string];
     const twoParts = remember(`${h}.${c}`);
     const badJson = remember(`${h}.${Buffer.from('{"sub":').toString('base64url')}.${signatureOf(good)}`);
-    const huge = remember(`${h}.${Buffer.from(JSON.stringify({ pad: 'x'.repeat(20_000) })).toString('base64url')}.${signatureOf(good)}`);
+    const huge = remember(
+      `${h}.${Buffer.from(JSON.stringify({ pad: 'x'.repeat(20_000) })).toString('base64url')}.${signatureOf(good)}`,
+    );
     const cases: [string[], string | undefined, RegExp][] = [
-      [['inspect', join(dir.dir, 'missing.jwt')], undefined, /^the argument \(\d+ characters\) is neither a readable file \(ENOENT\) nor a well-formed JWT/],
-      [['inspect', twoParts], undefined, /^argument: not a readable JWT: a JWT has 3 dot-separated parts; this has 2\n$/],
-      [['inspect', h], undefined, /^the argument \(\d+ characters\) is neither a readable file \(ENOENT\) nor a well-formed JWT \(three base64url parts\); it is not shown, as it may be a secret\n$/],
-      [['inspect', file('two-parts.jwt', twoParts)], undefined, /not a readable JWT: a JWT has 3 dot-separated parts; this has 2/],
+      [
+        ['inspect', join(dir.dir, 'missing.jwt')],
+        undefined,
+        /^the argument \(\d+ characters\) is neither a readable file \(ENOENT\) nor a well-formed JWT/,
+      ],
+      [
+        ['inspect', twoParts],
+        undefined,
+        /^argument: not a readable JWT: a JWT has 3 dot-separated parts; this has 2\n$/,
+      ],
+      [
+        ['inspect', h],
+        undefined,
+        /^the argument \(\d+ characters\) is neither a readable file \(ENOENT\) nor a well-formed JWT \(three base64url parts\); it is not shown, as it may be a secret\n$/,
+      ],
+      [
+        ['inspect', file('two-parts.jwt', twoParts)],
+        undefined,
+        /not a readable JWT: a JWT has 3 dot-separated parts; this has 2/,
+      ],
       [['inspect', file('bad-json.jwt', badJson)], undefined, /not a readable JWT: the claims are not JSON/],
       [['inspect', badJson], undefined, /argument: not a readable JWT: the claims are not JSON/],
       [['inspect', file('huge.jwt', huge)], undefined, /not a readable JWT: token is over 16384 bytes/],
@@ -363,8 +539,16 @@ describe('token inspect: inputs', () => {
       [['inspect', file('prose.txt', 'hello world\n')], undefined, /no JWT found/],
       [['inspect', file('ok.jwt', good), '--output', 'yaml'], undefined, /--output must be text or json/],
       [['inspect', file('ok.jwt', good), '--now', 'yesterday'], undefined, /--now must be an ISO date/],
-      [['inspect', file('ok.jwt', good), '--max-expiration', '1h'], undefined, /--max-expiration must be a positive whole number/],
-      [['inspect', file('ok.jwt', good), '--jwks', join(dir.dir, 'nokeys.json')], undefined, /nokeys\.json: cannot read: ENOENT/],
+      [
+        ['inspect', file('ok.jwt', good), '--max-expiration', '1h'],
+        undefined,
+        /--max-expiration must be a positive whole number/,
+      ],
+      [
+        ['inspect', file('ok.jwt', good), '--jwks', join(dir.dir, 'nokeys.json')],
+        undefined,
+        /nokeys\.json: cannot read: ENOENT/,
+      ],
       [['inspect', file('ok.jwt', good), '--policies', join(dir.dir, 'nopolicies')], undefined, /nopolicies/],
       [['inspect', file('ok.jwt', good), '--bogus'], undefined, /Unknown option '--bogus'/],
       [['inspect'], undefined, /give exactly one TOKEN, FILE or -/],
@@ -373,7 +557,10 @@ describe('token inspect: inputs', () => {
     ];
     for (const [args, stdin, message] of cases) {
       const r = await run([args[0] as string, ...NOW, ...args.slice(1)], stdin);
-      expect({ args: args.map((a) => a.slice(0, 40)), code: r.code }).toEqual({ args: args.map((a) => a.slice(0, 40)), code: 2 });
+      expect({ args: args.map((a) => a.slice(0, 40)), code: r.code }).toEqual({
+        args: args.map((a) => a.slice(0, 40)),
+        code: 2,
+      });
       expect(r.stderr).toMatch(message);
       expect(r.stdout).toBe('');
     }

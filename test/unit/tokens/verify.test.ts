@@ -43,7 +43,10 @@ describe('verifyToken with a local key set', () => {
       keyId: rsa.kid,
     });
     const secret = await sign(boundSecretClaims(), ec);
-    expect(await verifyToken(secret, { jwks, now: during, audience: ['sts', 'vault'] })).toMatchObject({ verified: true, algorithm: 'ES256' });
+    expect(await verifyToken(secret, { jwks, now: during, audience: ['sts', 'vault'] })).toMatchObject({
+      verified: true,
+      algorithm: 'ES256',
+    });
   });
 
   test('a legacy token (no exp) verifies through compactVerify, whatever issuer the cluster has', async () => {
@@ -53,7 +56,9 @@ describe('verifyToken with a local key set', () => {
       // Years later: a legacy token never expires.
       expect(await verifyToken(legacy, { jwks, now: at(IAT + 10 * 365 * 86400) })).toMatchObject({ verified: true });
       expect(await verifyToken(legacy, { jwks, now: during, issuer: ISSUER })).toMatchObject({ verified: true });
-      expect(await verifyToken(legacy, { jwks, now: during, issuer: 'https://other.example' })).toMatchObject({ verified: true });
+      expect(await verifyToken(legacy, { jwks, now: during, issuer: 'https://other.example' })).toMatchObject({
+        verified: true,
+      });
       expect(await verifyToken(legacy, { jwks, now: during, audience: ISSUER })).toMatchObject({
         verified: false,
         reason: 'signature valid, but the token has no aud claim (legacy tokens carry none)',
@@ -65,13 +70,19 @@ describe('verifyToken with a local key set', () => {
       reason: `signature valid, but iss is not ${ISSUER}`,
     });
     const wrong = await sign(legacyClaims(), otherRsa, { kid: rsa.kid });
-    expect(await verifyToken(wrong, { jwks, now: during })).toMatchObject({ verified: false, reason: 'signature does not match the key' });
+    expect(await verifyToken(wrong, { jwks, now: during })).toMatchObject({
+      verified: false,
+      reason: 'signature does not match the key',
+    });
   });
 
   test('a token signed by another key fails, whether or not its kid matches', async () => {
     const jwks = jwksOf(rsa, ec);
     const sameKid = await sign(boundPodClaims(), otherRsa, { kid: rsa.kid });
-    expect(await verifyToken(sameKid, { jwks, now: during })).toMatchObject({ verified: false, reason: 'signature does not match the key' });
+    expect(await verifyToken(sameKid, { jwks, now: during })).toMatchObject({
+      verified: false,
+      reason: 'signature does not match the key',
+    });
     const otherKid = await sign(boundPodClaims(), otherRsa);
     expect(await verifyToken(otherKid, { jwks, now: during })).toMatchObject({
       verified: false,
@@ -82,7 +93,9 @@ describe('verifyToken with a local key set', () => {
   test('without a kid, every key of the right type is tried', async () => {
     const noKid = (k: SigningKey) => ({ ...k.jwk, kid: undefined });
     const token = await new SignJWT(boundPodClaims()).setProtectedHeader({ alg: 'RS256' }).sign(rsa.privateKey);
-    expect(await verifyToken(token, { jwks: { keys: [noKid(otherRsa), noKid(rsa), noKid(ec)] }, now: during })).toMatchObject({ verified: true });
+    expect(
+      await verifyToken(token, { jwks: { keys: [noKid(otherRsa), noKid(rsa), noKid(ec)] }, now: during }),
+    ).toMatchObject({ verified: true });
     expect(await verifyToken(token, { jwks: { keys: [noKid(otherRsa), noKid(ec)] }, now: during })).toMatchObject({
       verified: false,
       reason: 'signature does not match the key',
@@ -97,10 +110,19 @@ describe('verifyToken with a local key set', () => {
     expect(expired.reason).toMatch(/^expired/);
     const short = await sign(unboundClaims({ nbf: IAT + 600, iat: IAT }), rsa);
     expect((await verifyToken(short, { jwks, now: during })).reason).toMatch(/nbf/);
-    expect(await verifyToken(pod, { jwks, now: at(IAT - 120) })).toMatchObject({ verified: false, reason: 'issued in the future (iat is after now)' });
-    expect(await verifyToken(pod, { jwks, now: at(IAT - 120), clockToleranceSeconds: 300 })).toMatchObject({ verified: true });
-    expect((await verifyToken(pod, { jwks, now: during, issuer: 'https://other.example' })).reason).toMatch(/claim check failed: .*iss/);
-    expect((await verifyToken(pod, { jwks, now: during, audience: 'vault' })).reason).toMatch(/claim check failed: .*aud/);
+    expect(await verifyToken(pod, { jwks, now: at(IAT - 120) })).toMatchObject({
+      verified: false,
+      reason: 'issued in the future (iat is after now)',
+    });
+    expect(await verifyToken(pod, { jwks, now: at(IAT - 120), clockToleranceSeconds: 300 })).toMatchObject({
+      verified: true,
+    });
+    expect((await verifyToken(pod, { jwks, now: during, issuer: 'https://other.example' })).reason).toMatch(
+      /claim check failed: .*iss/,
+    );
+    expect((await verifyToken(pod, { jwks, now: during, audience: 'vault' })).reason).toMatch(
+      /claim check failed: .*aud/,
+    );
   });
 
   test('alg none, HMAC and unsigned tokens are refused before any key is looked at', async () => {
@@ -109,11 +131,18 @@ describe('verifyToken with a local key set', () => {
       verified: false,
       reason: 'algorithm "none" is not accepted (only RS256, ES256, ES384, ES512)',
     });
-    expect(await verifyToken(unsignedToken(boundPodClaims()), { jwks, now: during })).toMatchObject({ verified: false });
-    const hmac = await new SignJWT(boundPodClaims()).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('k'.repeat(32)));
+    expect(await verifyToken(unsignedToken(boundPodClaims()), { jwks, now: during })).toMatchObject({
+      verified: false,
+    });
+    const hmac = await new SignJWT(boundPodClaims())
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode('k'.repeat(32)));
     expect((await verifyToken(hmac, { jwks, now: during })).reason).toMatch(/"HS256" is not accepted/);
     const stripped = (await sign(boundPodClaims(), rsa)).replace(/\.[^.]*$/, '.');
-    expect(await verifyToken(stripped, { jwks, now: during })).toMatchObject({ verified: false, reason: 'the token has no signature' });
+    expect(await verifyToken(stripped, { jwks, now: during })).toMatchObject({
+      verified: false,
+      reason: 'the token has no signature',
+    });
   });
 
   test('malformed and huge tokens are refused with a reason that does not quote them', async () => {
@@ -129,10 +158,18 @@ describe('verifyToken with a local key set', () => {
 
   test('a key set with private or symmetric keys, or no keys at all, is unavailable, not a failure of the token', async () => {
     const token = await sign(boundPodClaims(), rsa);
-    expect(await verifyToken(token, { jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] }, now: during })).toMatchObject({ verified: false, keysUnavailable: true });
-    expect(await verifyToken(token, { jwks: { keys: [{ ...rsa.jwk, d: 'x' }] }, now: during })).toMatchObject({ verified: false, keysUnavailable: true });
+    expect(await verifyToken(token, { jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] }, now: during })).toMatchObject({
+      verified: false,
+      keysUnavailable: true,
+    });
+    expect(await verifyToken(token, { jwks: { keys: [{ ...rsa.jwk, d: 'x' }] }, now: during })).toMatchObject({
+      verified: false,
+      keysUnavailable: true,
+    });
     expect(await verifyToken(token, { now: during })).toMatchObject({ verified: false, keysUnavailable: true });
-    expect(await verifyToken(token, { now: during, issuer: 'kubernetes/serviceaccount' })).toMatchObject({ keysUnavailable: true });
+    expect(await verifyToken(token, { now: during, issuer: 'kubernetes/serviceaccount' })).toMatchObject({
+      keysUnavailable: true,
+    });
   });
 
   test('PEM public keys (the cluster sa.pub) and key files', async () => {
@@ -142,8 +179,12 @@ describe('verifyToken with a local key set', () => {
       writeFileSync(pem, `${rsa.pem}\n${ec.pem}`);
       const jwks = readKeysFile(pem);
       expect(jwks.keys.map((k) => k.kid)).toEqual([rsa.kid, ec.kid]); // the kid Kubernetes computes (docs/tokens.md "Signatures and discovery")
-      expect(await verifyToken(await sign(boundPodClaims(), rsa, { kid: undefined }), { jwks, now: during })).toMatchObject({ verified: true });
-      expect(await verifyToken(await sign(legacyClaims(), ec), { jwks, now: during })).toMatchObject({ verified: true });
+      expect(
+        await verifyToken(await sign(boundPodClaims(), rsa, { kid: undefined }), { jwks, now: during }),
+      ).toMatchObject({ verified: true });
+      expect(await verifyToken(await sign(legacyClaims(), ec), { jwks, now: during })).toMatchObject({
+        verified: true,
+      });
       const file = join(dir.dir, 'jwks.json');
       writeFileSync(file, JSON.stringify(jwksOf(rsa)));
       expect(readKeysFile(file)).toEqual(jwksOf(rsa));
@@ -172,7 +213,8 @@ function apiServerHandler(jwks: unknown, options: { requireBearer?: string } = {
       res.writeHead(401).end('{"kind":"Status","code":401}');
       return;
     }
-    const json = (body: unknown, type = 'application/json') => res.writeHead(200, { 'content-type': type }).end(JSON.stringify(body));
+    const json = (body: unknown, type = 'application/json') =>
+      res.writeHead(200, { 'content-type': type }).end(JSON.stringify(body));
     if (req.url === '/openid/v1/jwks') {
       // As kube-apiserver (go-restful, Produces application/jwk-set+json): 406 unless accepted.
       if (!/application\/jwk-set\+json|\*\/\*/.test(req.headers.accept ?? '')) return res.writeHead(406).end();
@@ -221,21 +263,35 @@ describe('verifyToken with keys from a server (node:http on 127.0.0.1)', () => {
 
   test('from /openid/v1/jwks, from the discovery document, and from the issuer', async () => {
     const token = await sign(boundPodClaims(), rsa);
-    for (const url of [`${api.url}/openid/v1/jwks`, `${api.url}/.well-known/openid-configuration`, api.url, `${api.url}/`]) {
+    for (const url of [
+      `${api.url}/openid/v1/jwks`,
+      `${api.url}/.well-known/openid-configuration`,
+      api.url,
+      `${api.url}/`,
+    ]) {
       expect(await verifyToken(token, { jwks: new URL(url), now: during, issuer: ISSUER })).toMatchObject({
         verified: true,
         keySource: `${api.url}/openid/v1/jwks`,
       });
     }
-    expect(await verifyToken(await sign(legacyClaims(), ec), { jwks: new URL(`${api.url}/openid/v1/jwks`), now: during })).toMatchObject({ verified: true });
-    const wrong = await verifyToken(await sign(boundPodClaims(), otherRsa, { kid: rsa.kid }), { jwks: new URL(api.url), now: during });
+    expect(
+      await verifyToken(await sign(legacyClaims(), ec), { jwks: new URL(`${api.url}/openid/v1/jwks`), now: during }),
+    ).toMatchObject({ verified: true });
+    const wrong = await verifyToken(await sign(boundPodClaims(), otherRsa, { kid: rsa.kid }), {
+      jwks: new URL(api.url),
+      now: during,
+    });
     expect(wrong).toMatchObject({ verified: false, reason: 'signature does not match the key' });
     expect(wrong.keysUnavailable).toBeUndefined();
   });
 
   test('a bearer token is never sent over plain http', async () => {
     api.requests.length = 0;
-    await verifyToken(await sign(boundPodClaims(), rsa), { jwks: new URL(`${api.url}/openid/v1/jwks`), now: during, bearerToken: 'sekret' });
+    await verifyToken(await sign(boundPodClaims(), rsa), {
+      jwks: new URL(`${api.url}/openid/v1/jwks`),
+      now: during,
+      bearerToken: 'sekret',
+    });
     expect(api.requests).toEqual([{ path: '/openid/v1/jwks', authorization: undefined }]);
   });
 
@@ -268,18 +324,35 @@ describe('verifyToken with keys from a server (node:http on 127.0.0.1)', () => {
 
 describe('verifyToken against a cluster over https', () => {
   test('discovers from an https issuer with a CA file and a bearer token', async () => {
-    const certs = await generateCertificates({ service: 'kubernetes', namespace: 'default', ipAddresses: ['127.0.0.1'] });
+    const certs = await generateCertificates({
+      service: 'kubernetes',
+      namespace: 'default',
+      ipAddresses: ['127.0.0.1'],
+    });
     const dir = tempDir('tokens');
-    const api = await serve(apiServerHandler(jwksOf(rsa), { requireBearer: 'reader-token' }), { cert: certs.cert, key: certs.key });
+    const api = await serve(apiServerHandler(jwksOf(rsa), { requireBearer: 'reader-token' }), {
+      cert: certs.cert,
+      key: certs.key,
+    });
     try {
       const caFile = join(dir.dir, 'ca.crt');
       writeFileSync(caFile, certs.caCert);
       const token = await sign(boundPodClaims(), rsa);
-      expect(await verifyToken(token, { issuer: api.url, now: during, caFile, bearerToken: 'reader-token' })).toMatchObject({
+      expect(
+        await verifyToken(token, { issuer: api.url, now: during, caFile, bearerToken: 'reader-token' }),
+      ).toMatchObject({
         verified: false,
         reason: expect.stringMatching(/claim check failed: .*iss/), // the token's issuer is the in-cluster name
       });
-      expect(await verifyToken(token, { jwks: new URL(api.url), issuer: ISSUER, now: during, caFile, bearerToken: 'reader-token' })).toMatchObject({
+      expect(
+        await verifyToken(token, {
+          jwks: new URL(api.url),
+          issuer: ISSUER,
+          now: during,
+          caFile,
+          bearerToken: 'reader-token',
+        }),
+      ).toMatchObject({
         verified: true,
         keySource: `${api.url}/openid/v1/jwks`,
       });
@@ -296,7 +369,11 @@ describe('verifyToken against a cluster over https', () => {
   });
 
   test('the bearer token is not sent to a jwks_uri on another origin', async () => {
-    const certs = await generateCertificates({ service: 'kubernetes', namespace: 'default', ipAddresses: ['127.0.0.1'] });
+    const certs = await generateCertificates({
+      service: 'kubernetes',
+      namespace: 'default',
+      ipAddresses: ['127.0.0.1'],
+    });
     const dir = tempDir('tokens');
     const keys = await serve(apiServerHandler(jwksOf(rsa)), { cert: certs.cert, key: certs.key });
     const discovery = await serve(
@@ -306,7 +383,12 @@ describe('verifyToken against a cluster over https', () => {
     try {
       const caFile = join(dir.dir, 'ca.crt');
       writeFileSync(caFile, certs.caCert);
-      const r = await verifyToken(await sign(boundPodClaims(), rsa), { jwks: new URL(discovery.url), now: during, caFile, bearerToken: 'reader-token' });
+      const r = await verifyToken(await sign(boundPodClaims(), rsa), {
+        jwks: new URL(discovery.url),
+        now: during,
+        caFile,
+        bearerToken: 'reader-token',
+      });
       expect(r).toMatchObject({ verified: true, keySource: `${keys.url}/openid/v1/jwks` });
       expect(discovery.requests).toEqual([{ path: '/', authorization: 'Bearer reader-token' }]);
       expect(keys.requests).toEqual([{ path: '/openid/v1/jwks', authorization: undefined }]);

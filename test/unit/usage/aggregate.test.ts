@@ -9,11 +9,19 @@ function aggregate(events: EventOptions[], options: UsageOptions = {}) {
 }
 
 const api = 'system:serviceaccount:shop:api';
-const sa = (summary: ReturnType<typeof aggregate>, key: string) => summary.serviceAccounts.find((s) => `${s.namespace}/${s.name}` === key);
+const sa = (summary: ReturnType<typeof aggregate>, key: string) =>
+  summary.serviceAccounts.find((s) => `${s.namespace}/${s.name}` === key);
 
 test('service account user names: exactly system:serviceaccount:<ns>:<name>', () => {
   expect(serviceAccountOf('system:serviceaccount:shop:api')).toEqual(['shop', 'api']);
-  for (const u of ['alice', 'system:serviceaccount:shop', 'system:serviceaccount::api', 'system:serviceaccount:shop:', 'system:serviceaccount:a:b:c', 'system:serviceaccounts:shop']) {
+  for (const u of [
+    'alice',
+    'system:serviceaccount:shop',
+    'system:serviceaccount::api',
+    'system:serviceaccount:shop:',
+    'system:serviceaccount:a:b:c',
+    'system:serviceaccounts:shop',
+  ]) {
     expect(serviceAccountOf(u)).toBeUndefined();
   }
 });
@@ -22,13 +30,22 @@ describe('a request is counted once, whatever stages the policy logs', () => {
   test.each([
     ['RequestReceived and ResponseComplete', ['RequestReceived', 'ResponseComplete']],
     ['ResponseComplete only (omitStages: [RequestReceived])', ['ResponseComplete']],
-    ['a watch: RequestReceived, ResponseStarted, ResponseComplete', ['RequestReceived', 'ResponseStarted', 'ResponseComplete']],
+    [
+      'a watch: RequestReceived, ResponseStarted, ResponseComplete',
+      ['RequestReceived', 'ResponseStarted', 'ResponseComplete'],
+    ],
     ['ResponseStarted and ResponseComplete', ['ResponseStarted', 'ResponseComplete']],
     ['a panic', ['RequestReceived', 'Panic']],
     ['RequestReceived only (the log ends before the answer)', ['RequestReceived']],
   ])('%s', (_name, stages) => {
-    const s = aggregate(stages.map((stage) => ({ auditID: 'one', stage, user: api, pod: { name: 'api-1', uid: 'p1' } })));
-    expect(sa(s, 'shop/api')).toMatchObject({ requests: 1, pods: [{ name: 'api-1', requests: 1 }], resources: [{ resource: 'pods', verbs: { list: 1 } }] });
+    const s = aggregate(
+      stages.map((stage) => ({ auditID: 'one', stage, user: api, pod: { name: 'api-1', uid: 'p1' } })),
+    );
+    expect(sa(s, 'shop/api')).toMatchObject({
+      requests: 1,
+      pods: [{ name: 'api-1', requests: 1 }],
+      resources: [{ resource: 'pods', verbs: { list: 1 } }],
+    });
   });
 
   test('two requests are two, and a refusal (403) is counted once even when two stages carry it', () => {
@@ -62,16 +79,42 @@ describe('a request is counted once, whatever stages the policy logs', () => {
 
 test('first and last use, pods with nodes and their last credential id, requests without a pod', () => {
   const s = aggregate([
-    { user: api, pod: { name: 'api-1', uid: 'p1' }, node: { name: 'n1', uid: 'nu1' }, jti: 'j1', time: '2026-12-01T10:00:00Z' },
+    {
+      user: api,
+      pod: { name: 'api-1', uid: 'p1' },
+      node: { name: 'n1', uid: 'nu1' },
+      jti: 'j1',
+      time: '2026-12-01T10:00:00Z',
+    },
     { user: api, pod: { name: 'api-1', uid: 'p1' }, jti: 'j2', time: '2026-12-01T09:00:00Z' },
     { user: api, pod: { name: 'api-2', uid: 'p2' }, time: '2026-12-01T11:00:00Z' },
     { user: api, time: '2026-12-01T12:00:00Z' },
   ]);
   const a = sa(s, 'shop/api');
-  expect(a).toMatchObject({ requests: 4, podlessRequests: 1, firstSeen: Date.parse('2026-12-01T09:00:00Z'), lastSeen: Date.parse('2026-12-01T12:00:00Z') });
+  expect(a).toMatchObject({
+    requests: 4,
+    podlessRequests: 1,
+    firstSeen: Date.parse('2026-12-01T09:00:00Z'),
+    lastSeen: Date.parse('2026-12-01T12:00:00Z'),
+  });
   expect(a?.pods).toEqual([
-    { name: 'api-1', uid: 'p1', node: 'n1', nodeUid: 'nu1', firstSeen: Date.parse('2026-12-01T09:00:00Z'), lastSeen: Date.parse('2026-12-01T10:00:00Z'), requests: 2, lastCredentialId: 'JTI=j2' },
-    { name: 'api-2', uid: 'p2', firstSeen: Date.parse('2026-12-01T11:00:00Z'), lastSeen: Date.parse('2026-12-01T11:00:00Z'), requests: 1 },
+    {
+      name: 'api-1',
+      uid: 'p1',
+      node: 'n1',
+      nodeUid: 'nu1',
+      firstSeen: Date.parse('2026-12-01T09:00:00Z'),
+      lastSeen: Date.parse('2026-12-01T10:00:00Z'),
+      requests: 2,
+      lastCredentialId: 'JTI=j2',
+    },
+    {
+      name: 'api-2',
+      uid: 'p2',
+      firstSeen: Date.parse('2026-12-01T11:00:00Z'),
+      lastSeen: Date.parse('2026-12-01T11:00:00Z'),
+      requests: 1,
+    },
   ]);
 });
 
@@ -113,16 +156,33 @@ test('legacy tokens: named Secrets with their kind, where the calls came from, a
     [`authentication.k8s.io/legacy-token-${kind}-secret`]: secret,
   });
   const s = aggregate([
-    { user: 'system:serviceaccount:ci:runner', annotations: legacy('runner-token', 'manual'), sourceIP: '192.168.1.5', userAgent: 'curl/8', time: '2026-12-01T10:00:00Z' },
-    { user: 'system:serviceaccount:ci:runner', annotations: legacy('runner-token', 'manual'), sourceIP: '192.168.1.6', time: '2026-12-01T11:00:00Z' },
+    {
+      user: 'system:serviceaccount:ci:runner',
+      annotations: legacy('runner-token', 'manual'),
+      sourceIP: '192.168.1.5',
+      userAgent: 'curl/8',
+      time: '2026-12-01T10:00:00Z',
+    },
+    {
+      user: 'system:serviceaccount:ci:runner',
+      annotations: legacy('runner-token', 'manual'),
+      sourceIP: '192.168.1.6',
+      time: '2026-12-01T11:00:00Z',
+    },
     { user: 'system:serviceaccount:ci:runner', annotations: legacy('runner-token-x1', 'autogenerated') },
     // Refused: authentication failed, so the event has no user; the annotations name the subject and Secret.
     {
       user: '',
       code: 401,
-      annotations: { 'authentication.k8s.io/legacy-token': 'system:serviceaccount:ci:runner', 'authentication.k8s.io/legacy-token-invalidated': 'old-token/ci' },
+      annotations: {
+        'authentication.k8s.io/legacy-token': 'system:serviceaccount:ci:runner',
+        'authentication.k8s.io/legacy-token-invalidated': 'old-token/ci',
+      },
     },
-    { user: 'system:serviceaccount:ci:runner', annotations: { 'authentication.k8s.io/legacy-token': 'system:serviceaccount:ci:runner' } },
+    {
+      user: 'system:serviceaccount:ci:runner',
+      annotations: { 'authentication.k8s.io/legacy-token': 'system:serviceaccount:ci:runner' },
+    },
   ]);
   const a = sa(s, 'ci/runner');
   expect(a?.requests).toBe(4);
@@ -137,20 +197,42 @@ test('legacy tokens: named Secrets with their kind, where the calls came from, a
 
 test('a refused legacy token alone does not make its ServiceAccount seen using a token', () => {
   const s = aggregate([
-    { user: '', code: 401, annotations: { 'authentication.k8s.io/legacy-token': 'system:serviceaccount:ci:old', 'authentication.k8s.io/legacy-token-invalidated': 'old-token/ci' } },
+    {
+      user: '',
+      code: 401,
+      annotations: {
+        'authentication.k8s.io/legacy-token': 'system:serviceaccount:ci:old',
+        'authentication.k8s.io/legacy-token-invalidated': 'old-token/ci',
+      },
+    },
   ]);
   expect(sa(s, 'ci/old')).toMatchObject({ requests: 0, legacy: [{ secret: 'old-token', refused: 1 }] });
   expect(sa(s, 'ci/old')?.lastSeen).toBeUndefined();
 });
 
 describe('TokenReviews', () => {
-  const review = (o: EventOptions): EventOptions => ({ verb: 'create', resource: 'tokenreviews', group: 'authentication.k8s.io', namespace: '', ...o });
+  const review = (o: EventOptions): EventOptions => ({
+    verb: 'create',
+    resource: 'tokenreviews',
+    group: 'authentication.k8s.io',
+    namespace: '',
+    ...o,
+  });
 
   test('at RequestResponse: the reviewer, and whose tokens were presented, from which pods', () => {
     const s = aggregate([
       review({ auditID: 'r1', stage: 'RequestReceived', user: 'system:serviceaccount:vault:vault' }),
-      review({ auditID: 'r1', user: 'system:serviceaccount:vault:vault', responseObject: reviewResponse(api, { name: 'api-1', uid: 'p1' }), time: '2026-12-01T10:00:00Z' }),
-      review({ user: 'system:serviceaccount:vault:vault', responseObject: reviewResponse(api, { name: 'api-2', uid: 'p2' }), time: '2026-12-01T11:00:00Z' }),
+      review({
+        auditID: 'r1',
+        user: 'system:serviceaccount:vault:vault',
+        responseObject: reviewResponse(api, { name: 'api-1', uid: 'p1' }),
+        time: '2026-12-01T10:00:00Z',
+      }),
+      review({
+        user: 'system:serviceaccount:vault:vault',
+        responseObject: reviewResponse(api, { name: 'api-2', uid: 'p2' }),
+        time: '2026-12-01T11:00:00Z',
+      }),
       review({ user: 'system:serviceaccount:vault:vault', responseObject: reviewResponse(undefined) }),
       review({ user: 'system:kube-controller-manager', responseObject: reviewResponse('alice') }),
     ]);
@@ -194,7 +276,14 @@ describe('TokenReviews', () => {
 });
 
 test('TokenRequests: who asked for a ServiceAccount token (kubelets as one), without making it seen', () => {
-  const tr = (user: string): EventOptions => ({ user, verb: 'create', resource: 'serviceaccounts', subresource: 'token', name: 'api', namespace: 'shop' });
+  const tr = (user: string): EventOptions => ({
+    user,
+    verb: 'create',
+    resource: 'serviceaccounts',
+    subresource: 'token',
+    name: 'api',
+    namespace: 'shop',
+  });
   const s = aggregate([tr('system:node:n1'), tr('system:node:n2'), tr('alice'), { ...tr('alice'), verb: 'get' }]);
   expect(sa(s, 'shop/api')).toMatchObject({ tokenRequests: { alice: 1, 'system:node:*': 2 }, requests: 0 });
   expect(sa(s, 'shop/api')?.lastSeen).toBeUndefined();
@@ -209,7 +298,13 @@ test('--since skips earlier events; the window is that of the events read', () =
     ],
     { since: Date.parse('2026-11-15T00:00:00Z') },
   );
-  expect(s).toMatchObject({ events: 3, beforeSince: 1, otherEvents: 1, from: Date.parse('2026-12-01T00:00:00Z'), to: Date.parse('2026-12-02T00:00:00Z') });
+  expect(s).toMatchObject({
+    events: 3,
+    beforeSince: 1,
+    otherEvents: 1,
+    from: Date.parse('2026-12-01T00:00:00Z'),
+    to: Date.parse('2026-12-02T00:00:00Z'),
+  });
   expect(sa(s, 'shop/api')?.requests).toBe(1);
 });
 
@@ -221,7 +316,16 @@ test('memory follows identities, not events: the summary of 10x the events is th
         const id = `${i}-${k}`;
         const user = `system:serviceaccount:ns${k % 4}:sa${k % 5}`;
         for (const stage of ['RequestReceived', 'ResponseComplete']) {
-          for (const r of decodeLine(line({ auditID: id, stage, user, pod: { name: `pod-${k % 7}`, uid: `u${k % 7}` }, verb: k % 2 ? 'get' : 'list' })).records) u.add(r);
+          for (const r of decodeLine(
+            line({
+              auditID: id,
+              stage,
+              user,
+              pod: { name: `pod-${k % 7}`, uid: `u${k % 7}` },
+              verb: k % 2 ? 'get' : 'list',
+            }),
+          ).records)
+            u.add(r);
         }
       }
     }
@@ -236,8 +340,26 @@ test('memory follows identities, not events: the summary of 10x the events is th
 
 test('requests refused before any user was known (401) are counted with where they came from, under no identity', () => {
   const s = aggregate([
-    { auditID: 'f1', stage: 'ResponseStarted', user: '', code: 401, uri: '/api', verb: 'get', sourceIP: '10.9.9.9', userAgent: 'curl/8' },
-    { auditID: 'f1', stage: 'ResponseComplete', user: '', code: 401, uri: '/api', verb: 'get', sourceIP: '10.9.9.9', userAgent: 'curl/8' },
+    {
+      auditID: 'f1',
+      stage: 'ResponseStarted',
+      user: '',
+      code: 401,
+      uri: '/api',
+      verb: 'get',
+      sourceIP: '10.9.9.9',
+      userAgent: 'curl/8',
+    },
+    {
+      auditID: 'f1',
+      stage: 'ResponseComplete',
+      user: '',
+      code: 401,
+      uri: '/api',
+      verb: 'get',
+      sourceIP: '10.9.9.9',
+      userAgent: 'curl/8',
+    },
     { user: '', code: 200, uri: '/healthz', verb: 'get' },
   ]);
   expect(s.refusedAuthentication).toEqual({ requests: 1, sourceIPs: ['10.9.9.9'], userAgents: ['curl/8'] });

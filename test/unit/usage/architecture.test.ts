@@ -14,11 +14,15 @@ test('src/usage: everything but read.ts and load.ts is pure (no node:, no clock,
     for (const m of text.matchAll(/^\s*(?:import|export)\s+(type\s+)?[^'"]*?from\s+'([^']+)'/gm)) {
       const spec = m[2] as string;
       const typeOnly = Boolean(m[1]);
-      if (spec.startsWith('node:') || (!typeOnly && (spec === './read.js' || spec === './load.js' || /^\.\.\/(cli|server|facts|kube)\//.test(spec)))) {
+      if (
+        spec.startsWith('node:') ||
+        (!typeOnly && (spec === './read.js' || spec === './load.js' || /^\.\.\/(cli|server|facts|kube)\//.test(spec)))
+      ) {
         offending.push(`${name} imports ${spec}`);
       }
     }
-    for (const banned of ['Date.now(', 'Math.random(', 'process.', 'console.']) if (text.includes(banned)) offending.push(`${name} uses ${banned}`);
+    for (const banned of ['Date.now(', 'Math.random(', 'process.', 'console.'])
+      if (text.includes(banned)) offending.push(`${name} uses ${banned}`);
   }
   expect(offending).toEqual([]);
 });

@@ -23,15 +23,53 @@ const api = 'system:serviceaccount:shop:api';
 function logDir() {
   const dir = mkdtempSync(join(tmpdir(), 'tg-usage-cmd-'));
   const rotated = [
-    line({ auditID: 'r1', stage: 'RequestReceived', user: api, pod: { name: 'api-1', uid: 'p1' }, time: '2026-11-01T10:00:00Z' }),
-    line({ auditID: 'r1', stage: 'ResponseComplete', user: api, pod: { name: 'api-1', uid: 'p1' }, time: '2026-11-01T10:00:00Z' }),
+    line({
+      auditID: 'r1',
+      stage: 'RequestReceived',
+      user: api,
+      pod: { name: 'api-1', uid: 'p1' },
+      time: '2026-11-01T10:00:00Z',
+    }),
+    line({
+      auditID: 'r1',
+      stage: 'ResponseComplete',
+      user: api,
+      pod: { name: 'api-1', uid: 'p1' },
+      time: '2026-11-01T10:00:00Z',
+    }),
   ].join('\n');
   const current = [
-    line({ auditID: 'c1', user: api, pod: { name: 'api-2', uid: 'p2' }, verb: 'get', resource: 'configmaps', time: '2026-12-01T10:00:00Z' }),
+    line({
+      auditID: 'c1',
+      user: api,
+      pod: { name: 'api-2', uid: 'p2' },
+      verb: 'get',
+      resource: 'configmaps',
+      time: '2026-12-01T10:00:00Z',
+    }),
     '{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"cut',
-    line({ auditID: 'c2', user: 'system:serviceaccount:ci:runner', annotations: { 'authentication.k8s.io/legacy-token': 'system:serviceaccount:ci:runner', 'authentication.k8s.io/legacy-token-manual-secret': 'runner-token' }, sourceIP: '192.168.9.9', userAgent: 'curl/8.5', time: '2026-12-01T11:00:00Z' }),
+    line({
+      auditID: 'c2',
+      user: 'system:serviceaccount:ci:runner',
+      annotations: {
+        'authentication.k8s.io/legacy-token': 'system:serviceaccount:ci:runner',
+        'authentication.k8s.io/legacy-token-manual-secret': 'runner-token',
+      },
+      sourceIP: '192.168.9.9',
+      userAgent: 'curl/8.5',
+      time: '2026-12-01T11:00:00Z',
+    }),
     JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v1beta1', auditID: 'old', stage: 'ResponseComplete' }),
-    line({ auditID: 'c3', user: 'system:serviceaccount:vault:vault', verb: 'create', resource: 'tokenreviews', group: 'authentication.k8s.io', namespace: '', responseObject: reviewResponse('system:serviceaccount:shop:web', { name: 'web-1', uid: 'w1' }), time: '2026-12-01T12:00:00Z' }),
+    line({
+      auditID: 'c3',
+      user: 'system:serviceaccount:vault:vault',
+      verb: 'create',
+      resource: 'tokenreviews',
+      group: 'authentication.k8s.io',
+      namespace: '',
+      responseObject: reviewResponse('system:serviceaccount:shop:web', { name: 'web-1', uid: 'w1' }),
+      time: '2026-12-01T12:00:00Z',
+    }),
     line({ auditID: 'c4', user: 'alice', time: '2026-12-01T12:30:00Z' }),
   ].join('\n');
   writeFileSync(join(dir, 'audit-2026-11-30T00-00-00.000.log.gz'), gzipSync(`${rotated}\n`));
@@ -43,7 +81,9 @@ test('text: every ServiceAccount with its pods, resources, legacy Secret and Tok
   const dir = logDir();
   const r = await usage(['--audit-log', dir], { cwd: dir, now: () => NOW });
   expect(r.code).toBe(0);
-  expect(r.stdout).toBe(`tokenguard usage: 4 ServiceAccounts seen in 6 events of 2 files, 2026-11-01T10:00:00Z to 2026-12-01T12:30:00Z
+  expect(
+    r.stdout,
+  ).toBe(`tokenguard usage: 4 ServiceAccounts seen in 6 events of 2 files, 2026-11-01T10:00:00Z to 2026-12-01T12:30:00Z
 
 ServiceAccount ci/runner
   1 request, first 2026-12-01T11:00:00Z, last 2026-12-01T11:00:00Z
@@ -94,7 +134,18 @@ test('--since DURATION counts from the injected clock; --facts adds the bound/un
       'apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: idle-edit, namespace: shop}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}\nsubjects: [{kind: ServiceAccount, name: idle, namespace: shop}]',
     ].join('\n---\n'),
   );
-  const r = await usage(['--audit-log', join(dir, 'audit.log'), join(dir, 'audit-2026-11-30T00-00-00.000.log.gz'), '--since', '7d', '--facts', 'rbac.yaml'], { cwd: dir, now: () => NOW });
+  const r = await usage(
+    [
+      '--audit-log',
+      join(dir, 'audit.log'),
+      join(dir, 'audit-2026-11-30T00-00-00.000.log.gz'),
+      '--since',
+      '7d',
+      '--facts',
+      'rbac.yaml',
+    ],
+    { cwd: dir, now: () => NOW },
+  );
   expect(r.code).toBe(0);
   expect(r.stdout).toContain('  since 2026-11-25T00:00:00Z: 2 earlier events skipped\n');
   expect(r.stdout).toContain('ServiceAccount shop/api\n  1 request, first 2026-12-01T10:00:00Z');
@@ -116,7 +167,12 @@ test('json: the whole report, times in RFC 3339, lines not read listed', async (
   const body = JSON.parse(r.stdout);
   expect(body.tool).toEqual({ name: 'tokenguard', version: '0.0.0-test' });
   expect(body.window).toEqual({ from: '2026-11-01T10:00:00.000Z', to: '2026-12-01T12:30:00.000Z' });
-  expect(body.serviceAccounts.map((s: { namespace: string; name: string; requests: number }) => [`${s.namespace}/${s.name}`, s.requests])).toEqual([
+  expect(
+    body.serviceAccounts.map((s: { namespace: string; name: string; requests: number }) => [
+      `${s.namespace}/${s.name}`,
+      s.requests,
+    ]),
+  ).toEqual([
     ['ci/runner', 1],
     ['shop/api', 2],
     ['shop/web', 0],
@@ -147,8 +203,12 @@ test('facts: a TokenUsage document that reads back; standard input works too', a
 test('bad arguments and unreadable inputs are exit 2 with a message; a folder of nothing too', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tg-usage-bad-'));
   expect((await usage([], { cwd: dir })).stderr).toContain('no audit log given');
-  expect((await usage(['--audit-log', 'x', '-o', 'yaml'], { cwd: dir })).stderr).toContain('--output must be one of text, json, facts');
-  expect((await usage(['--audit-log', 'x', '--since', 'a week'], { cwd: dir })).stderr).toContain('--since: "a week" is not a duration');
+  expect((await usage(['--audit-log', 'x', '-o', 'yaml'], { cwd: dir })).stderr).toContain(
+    '--output must be one of text, json, facts',
+  );
+  expect((await usage(['--audit-log', 'x', '--since', 'a week'], { cwd: dir })).stderr).toContain(
+    '--since: "a week" is not a duration',
+  );
   const missing = await usage(['--audit-log', 'missing.log'], { cwd: dir });
   expect(missing).toMatchObject({ code: 2, stdout: '' });
   expect(missing.stderr).toBe('tokenguard usage: missing.log: cannot read: ENOENT\n');
@@ -159,12 +219,18 @@ test('bad arguments and unreadable inputs are exit 2 with a message; a folder of
       throw new Error('connection refused');
     },
   });
-  expect(kube).toMatchObject({ code: 2, stderr: '--kubeconfig kc: cannot list ServiceAccounts and bindings: connection refused\n' });
+  expect(kube).toMatchObject({
+    code: 2,
+    stderr: '--kubeconfig kc: cannot list ServiceAccounts and bindings: connection refused\n',
+  });
 });
 
 test('tokenguard usage is a command of the CLI', async () => {
   let out = '';
-  const code = await main(['usage', '--help'], { stdout: { write: (s: string) => (out += s) }, stderr: { write: () => undefined } });
+  const code = await main(['usage', '--help'], {
+    stdout: { write: (s: string) => (out += s) },
+    stderr: { write: () => undefined },
+  });
   expect(code).toBe(0);
   expect(out).toContain('usage: tokenguard usage --audit-log PATH...');
   let help = '';

@@ -49,7 +49,15 @@ export function auditEvent(o: EventOptions = {}): Record<string, unknown> {
     stage,
     requestURI: o.uri ?? `/api/v1/namespaces/${o.namespace ?? 'shop'}/${resource}`,
     verb: o.verb ?? 'list',
-    user: user === '' ? {} : { username: user, uid: 'uid-1', groups: ['system:serviceaccounts', 'system:authenticated'], ...(Object.keys(extra).length > 0 ? { extra } : {}) },
+    user:
+      user === ''
+        ? {}
+        : {
+            username: user,
+            uid: 'uid-1',
+            groups: ['system:serviceaccounts', 'system:authenticated'],
+            ...(Object.keys(extra).length > 0 ? { extra } : {}),
+          },
     sourceIPs: [o.sourceIP ?? '10.0.0.1'],
     userAgent: o.userAgent ?? 'app/1.0',
     ...(o.uri && !o.resource
@@ -89,7 +97,14 @@ export function reviewResponse(username: string | undefined, pod?: { name: strin
             authenticated: true,
             user: {
               username,
-              ...(pod ? { extra: { 'authentication.kubernetes.io/pod-name': [pod.name], 'authentication.kubernetes.io/pod-uid': [pod.uid] } } : {}),
+              ...(pod
+                ? {
+                    extra: {
+                      'authentication.kubernetes.io/pod-name': [pod.name],
+                      'authentication.kubernetes.io/pod-uid': [pod.uid],
+                    },
+                  }
+                : {}),
             },
           },
   };

@@ -12,13 +12,32 @@ function summarize(events: EventOptions[], since?: number) {
   return u.summary();
 }
 
-const legacyManual = { 'authentication.k8s.io/legacy-token': 'system:serviceaccount:ci:runner', 'authentication.k8s.io/legacy-token-manual-secret': 'runner-token' };
+const legacyManual = {
+  'authentication.k8s.io/legacy-token': 'system:serviceaccount:ci:runner',
+  'authentication.k8s.io/legacy-token-manual-secret': 'runner-token',
+};
 const events: EventOptions[] = [
   { user: 'system:serviceaccount:shop:api', time: '2026-12-01T10:00:00Z' },
   { user: 'system:serviceaccount:shop:api', time: '2026-12-01T12:00:00Z' },
   { user: 'system:serviceaccount:ci:runner', annotations: legacyManual, time: '2026-12-01T11:00:00Z' },
-  { user: 'system:serviceaccount:vault:vault', resource: 'tokenreviews', group: 'authentication.k8s.io', verb: 'create', namespace: '', responseObject: reviewResponse('system:serviceaccount:shop:web'), time: '2026-12-01T11:30:00Z' },
-  { user: 'alice', verb: 'create', resource: 'serviceaccounts', subresource: 'token', name: 'batch', namespace: 'shop', time: '2026-12-01T09:00:00Z' },
+  {
+    user: 'system:serviceaccount:vault:vault',
+    resource: 'tokenreviews',
+    group: 'authentication.k8s.io',
+    verb: 'create',
+    namespace: '',
+    responseObject: reviewResponse('system:serviceaccount:shop:web'),
+    time: '2026-12-01T11:30:00Z',
+  },
+  {
+    user: 'alice',
+    verb: 'create',
+    resource: 'serviceaccounts',
+    subresource: 'token',
+    name: 'batch',
+    namespace: 'shop',
+    time: '2026-12-01T09:00:00Z',
+  },
 ];
 
 test('the TokenUsage document round-trips through YAML into facts', () => {
@@ -36,11 +55,32 @@ test('the TokenUsage document round-trips through YAML into facts', () => {
           firstSeen: '2026-12-01T11:00:00.000Z',
           lastSeen: '2026-12-01T11:00:00.000Z',
           requests: 1,
-          legacySecrets: [{ name: 'runner-token', kind: 'manual', lastSeen: '2026-12-01T11:00:00.000Z', requests: 1, refused: 0 }],
+          legacySecrets: [
+            { name: 'runner-token', kind: 'manual', lastSeen: '2026-12-01T11:00:00.000Z', requests: 1, refused: 0 },
+          ],
         },
-        { namespace: 'shop', name: 'api', firstSeen: '2026-12-01T10:00:00.000Z', lastSeen: '2026-12-01T12:00:00.000Z', requests: 2 },
-        { namespace: 'shop', name: 'web', firstSeen: '2026-12-01T11:30:00.000Z', lastSeen: '2026-12-01T11:30:00.000Z', requests: 0, presented: 1 },
-        { namespace: 'vault', name: 'vault', firstSeen: '2026-12-01T11:30:00.000Z', lastSeen: '2026-12-01T11:30:00.000Z', requests: 1 },
+        {
+          namespace: 'shop',
+          name: 'api',
+          firstSeen: '2026-12-01T10:00:00.000Z',
+          lastSeen: '2026-12-01T12:00:00.000Z',
+          requests: 2,
+        },
+        {
+          namespace: 'shop',
+          name: 'web',
+          firstSeen: '2026-12-01T11:30:00.000Z',
+          lastSeen: '2026-12-01T11:30:00.000Z',
+          requests: 0,
+          presented: 1,
+        },
+        {
+          namespace: 'vault',
+          name: 'vault',
+          firstSeen: '2026-12-01T11:30:00.000Z',
+          lastSeen: '2026-12-01T11:30:00.000Z',
+          requests: 1,
+        },
       ],
     },
   });
@@ -62,9 +102,15 @@ test('the TokenUsage document round-trips through YAML into facts', () => {
 
 test('with --since, the window starts there when the log reaches back that far, else at its first event', () => {
   const since = Date.parse('2026-12-01T09:30:00Z');
-  expect((toTokenUsageDocument(summarize(events, since)).spec as { window: unknown }).window).toEqual({ from: '2026-12-01T09:30:00.000Z', to: '2026-12-01T12:00:00.000Z' });
+  expect((toTokenUsageDocument(summarize(events, since)).spec as { window: unknown }).window).toEqual({
+    from: '2026-12-01T09:30:00.000Z',
+    to: '2026-12-01T12:00:00.000Z',
+  });
   const later = Date.parse('2026-11-01T00:00:00Z');
-  expect((toTokenUsageDocument(summarize(events, later)).spec as { window: unknown }).window).toEqual({ from: '2026-12-01T09:00:00.000Z', to: '2026-12-01T12:00:00.000Z' });
+  expect((toTokenUsageDocument(summarize(events, later)).spec as { window: unknown }).window).toEqual({
+    from: '2026-12-01T09:00:00.000Z',
+    to: '2026-12-01T12:00:00.000Z',
+  });
 });
 
 test('several documents merge: latest times, summed counts, the widest window', () => {
@@ -72,7 +118,18 @@ test('several documents merge: latest times, summed counts, the widest window', 
     apiVersion: 'tokenguard.dev/v1alpha1',
     kind: 'TokenUsage',
     metadata: { name: 'u' },
-    spec: { window: { from, to }, serviceAccounts: [{ namespace: 'shop', name: 'api', lastSeen, requests, legacySecrets: [{ name: 't', kind: 'unknown', lastSeen, requests }] }] },
+    spec: {
+      window: { from, to },
+      serviceAccounts: [
+        {
+          namespace: 'shop',
+          name: 'api',
+          lastSeen,
+          requests,
+          legacySecrets: [{ name: 't', kind: 'unknown', lastSeen, requests }],
+        },
+      ],
+    },
   });
   const { facts } = usageFactsFrom([
     { object: doc('2026-11-01T00:00:00Z', '2026-11-15T00:00:00Z', '2026-11-14T00:00:00Z', 3), where: 'a' },
@@ -80,12 +137,37 @@ test('several documents merge: latest times, summed counts, the widest window', 
   ]);
   expect(facts?.from).toBe(Date.parse('2026-11-01T00:00:00Z'));
   expect(facts?.to).toBe(Date.parse('2026-12-01T00:00:00Z'));
-  expect(facts?.serviceAccounts.get('shop/api')).toMatchObject({ lastSeen: Date.parse('2026-11-20T00:00:00Z'), requests: 7, legacySecrets: [{ name: 't', requests: 7 }] });
+  expect(facts?.serviceAccounts.get('shop/api')).toMatchObject({
+    lastSeen: Date.parse('2026-11-20T00:00:00Z'),
+    requests: 7,
+    legacySecrets: [{ name: 't', requests: 7 }],
+  });
 });
 
 test('every problem of a TokenUsage document is named with its field, and none gives facts', () => {
   const { facts, errors } = usageFactsFrom([
-    { object: { apiVersion: 'tokenguard.dev/v1', kind: 'TokenUsage', spec: { window: { from: 'yesterday' }, extra: 1, serviceAccounts: [{ namespace: 'Shop', name: 'api', requests: -1, lastSeen: '2026-12-01', colour: 'x', legacySecrets: [{ kind: 'old' }] }, 'x'] } }, where: 'u.yaml:3' },
+    {
+      object: {
+        apiVersion: 'tokenguard.dev/v1',
+        kind: 'TokenUsage',
+        spec: {
+          window: { from: 'yesterday' },
+          extra: 1,
+          serviceAccounts: [
+            {
+              namespace: 'Shop',
+              name: 'api',
+              requests: -1,
+              lastSeen: '2026-12-01',
+              colour: 'x',
+              legacySecrets: [{ kind: 'old' }],
+            },
+            'x',
+          ],
+        },
+      },
+      where: 'u.yaml:3',
+    },
     { object: { apiVersion: 'tokenguard.dev/v1alpha1', kind: 'TokenUsage' }, where: 'u.yaml:20' },
   ]);
   expect(facts).toBeUndefined();
@@ -108,15 +190,44 @@ test('every problem of a TokenUsage document is named with its field, and none g
 test('legacy Secret evidence for scan: used, refused, unused, unknown, and unnamed uses of old API servers', () => {
   const s = summarize([
     ...events,
-    { user: '', annotations: { 'authentication.k8s.io/legacy-token': 'system:serviceaccount:ci:runner', 'authentication.k8s.io/legacy-token-invalidated': 'old/ci' } },
-    { user: 'system:serviceaccount:ci:runner', annotations: { 'authentication.k8s.io/legacy-token': 'system:serviceaccount:ci:runner' } },
+    {
+      user: '',
+      annotations: {
+        'authentication.k8s.io/legacy-token': 'system:serviceaccount:ci:runner',
+        'authentication.k8s.io/legacy-token-invalidated': 'old/ci',
+      },
+    },
+    {
+      user: 'system:serviceaccount:ci:runner',
+      annotations: { 'authentication.k8s.io/legacy-token': 'system:serviceaccount:ci:runner' },
+    },
   ]);
   const { facts } = usageFactsFrom([{ object: toTokenUsageDocument(s), where: 'x' }]);
   if (!facts) throw new Error('no facts');
-  expect(legacySecretEvidence(facts, 'ci', 'runner', 'runner-token')).toEqual({ status: 'used', lastSeen: Date.parse('2026-12-01T11:00:00Z'), requests: 1, refused: 0, unnamedUses: 1 });
-  expect(legacySecretEvidence(facts, 'ci', 'runner', 'old')).toMatchObject({ status: 'refused', requests: 0, refused: 1 });
-  expect(legacySecretEvidence(facts, 'ci', 'runner', 'other')).toEqual({ status: 'unused', requests: 0, refused: 0, unnamedUses: 1 });
-  expect(legacySecretEvidence(facts, 'shop', 'api', 'api-token')).toEqual({ status: 'unused', requests: 0, refused: 0, unnamedUses: 0 });
+  expect(legacySecretEvidence(facts, 'ci', 'runner', 'runner-token')).toEqual({
+    status: 'used',
+    lastSeen: Date.parse('2026-12-01T11:00:00Z'),
+    requests: 1,
+    refused: 0,
+    unnamedUses: 1,
+  });
+  expect(legacySecretEvidence(facts, 'ci', 'runner', 'old')).toMatchObject({
+    status: 'refused',
+    requests: 0,
+    refused: 1,
+  });
+  expect(legacySecretEvidence(facts, 'ci', 'runner', 'other')).toEqual({
+    status: 'unused',
+    requests: 0,
+    refused: 0,
+    unnamedUses: 1,
+  });
+  expect(legacySecretEvidence(facts, 'shop', 'api', 'api-token')).toEqual({
+    status: 'unused',
+    requests: 0,
+    refused: 0,
+    unnamedUses: 0,
+  });
   expect(legacySecretEvidence(NO_USAGE, 'ci', 'runner', 'runner-token').status).toBe('unknown');
 });
 
@@ -134,11 +245,14 @@ describe('recommendations', () => {
     ]);
     const r = recommend(
       s,
-      inventory(['shop/api', 'shop/web', 'shop/idle', 'shop/quiet', 'shop/disco', 'shop/denied', 'ci/runner', 'vault/vault'], {
-        'shop/api': ['RoleBinding shop/api-view'],
-        'shop/idle': ['ClusterRoleBinding idle-admin'],
-        'vault/vault': ['ClusterRoleBinding vault-auth-delegator'],
-      }),
+      inventory(
+        ['shop/api', 'shop/web', 'shop/idle', 'shop/quiet', 'shop/disco', 'shop/denied', 'ci/runner', 'vault/vault'],
+        {
+          'shop/api': ['RoleBinding shop/api-view'],
+          'shop/idle': ['ClusterRoleBinding idle-admin'],
+          'vault/vault': ['ClusterRoleBinding vault-auth-delegator'],
+        },
+      ),
     );
     expect(r.inventory).toBe(true);
     expect(r.boundNeverSeen).toEqual([{ namespace: 'shop', name: 'idle', boundBy: ['ClusterRoleBinding idle-admin'] }]);
@@ -147,10 +261,24 @@ describe('recommendations', () => {
       ['ci/runner', ['uses pods: allowed by a group binding or another authorizer']],
       ['shop/denied', ['1 of its 1 requests were refused (403): it calls the API without the permission to']],
       ['shop/disco', ['calls discovery (/apis), which every authenticated user may']],
-      ['shop/web', ['its token is presented to TokenReview by system:serviceaccount:vault:vault (1x): a login to another system depends on it']],
+      [
+        'shop/web',
+        [
+          'its token is presented to TokenReview by system:serviceaccount:vault:vault (1x): a login to another system depends on it',
+        ],
+      ],
     ]);
     expect(r.legacyInUse).toEqual([
-      { namespace: 'ci', name: 'runner', secret: 'runner-token', kind: 'manual', requests: 1, refused: 0, lastSeen: Date.parse('2026-12-01T11:00:00Z'), from: ['10.0.0.1', 'app/1.0'] },
+      {
+        namespace: 'ci',
+        name: 'runner',
+        secret: 'runner-token',
+        kind: 'manual',
+        requests: 1,
+        refused: 0,
+        lastSeen: Date.parse('2026-12-01T11:00:00Z'),
+        from: ['10.0.0.1', 'app/1.0'],
+      },
     ]);
   });
 
@@ -167,8 +295,11 @@ test('durations: Go units plus days and weeks, errors that say why', () => {
   expect(parseDuration('2w1d')).toBe(15 * 86400);
   expect(parseDuration('1.5h')).toBe(5400);
   expect(parseDuration('90s')).toBe(90);
-  for (const bad of ['', '30', 'd', '1y', '0s', '-1h', '1h ', '101000000h']) expect(typeof parseDuration(bad)).toBe('object');
-  expect(parseDuration('30x')).toEqual({ error: '"30x" is not a duration (at character 1; e.g. 30d, 12h, 1h30m; units s, m, h, d, w)' });
+  for (const bad of ['', '30', 'd', '1y', '0s', '-1h', '1h ', '101000000h'])
+    expect(typeof parseDuration(bad)).toBe('object');
+  expect(parseDuration('30x')).toEqual({
+    error: '"30x" is not a duration (at character 1; e.g. 30d, 12h, 1h30m; units s, m, h, d, w)',
+  });
   for (const s of [90, 5400, 30 * 86400, 14 * 86400, 8 * 86400, 3661]) expect(parseDuration(formatDuration(s))).toBe(s);
   expect(formatDuration(14 * 86400)).toBe('2w');
   expect(formatDuration(8 * 86400)).toBe('8d');
@@ -179,13 +310,31 @@ test('policies/schema.json accepts the TokenUsage documents tokenguard writes an
   const { join } = await import('node:path');
   const { Ajv } = await import('ajv');
   const { REPO } = await import('../../helpers/fixtures.js');
-  const validate = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(join(REPO, 'policies', 'schema.json'), 'utf8')));
+  const validate = new Ajv({ allErrors: true, strict: false }).compile(
+    JSON.parse(readFileSync(join(REPO, 'policies', 'schema.json'), 'utf8')),
+  );
   const doc = parse(stringify(toTokenUsageDocument(summarize(events))));
   expect(validate(doc)).toBe(true);
-  expect(validate({ ...doc, spec: { ...doc.spec, serviceAccounts: [{ namespace: 'shop', name: 'api', lastSeen: 'yesterday' }] } })).toBe(false);
+  expect(
+    validate({
+      ...doc,
+      spec: { ...doc.spec, serviceAccounts: [{ namespace: 'shop', name: 'api', lastSeen: 'yesterday' }] },
+    }),
+  ).toBe(false);
   expect(validate({ ...doc, spec: { ...doc.spec, colour: 'blue' } })).toBe(false);
   for (const f of readdirSync(join(REPO, 'policies')).filter((n) => n.endsWith('.yaml'))) {
-    for (const d of readFileSync(join(REPO, 'policies', f), 'utf8').split(/^---$/m).map((t) => parse(t)).filter(Boolean)) expect(validate(d)).toBe(true);
+    for (const d of readFileSync(join(REPO, 'policies', f), 'utf8')
+      .split(/^---$/m)
+      .map((t) => parse(t))
+      .filter(Boolean))
+      expect(validate(d)).toBe(true);
   }
-  expect(validate({ apiVersion: 'tokenguard.dev/v1alpha1', kind: 'TokenPolicy', metadata: { name: 'x' }, spec: { mode: 'Sometimes' } })).toBe(false);
+  expect(
+    validate({
+      apiVersion: 'tokenguard.dev/v1alpha1',
+      kind: 'TokenPolicy',
+      metadata: { name: 'x' },
+      spec: { mode: 'Sometimes' },
+    }),
+  ).toBe(false);
 });

@@ -12,7 +12,12 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'tg-usage-'));
 async function read(files: string[], options: { stdin?: Readable; maxLineBytes?: number; chunkBytes?: number } = {}) {
   const records: AuditRecord[] = [];
   const problems: LineProblem[] = [];
-  const stats = await readAuditLogs(files, { onRecord: (r) => records.push(r), onProblem: (p) => problems.push(p), display: (f) => f.split('/').pop() ?? f, ...options });
+  const stats = await readAuditLogs(files, {
+    onRecord: (r) => records.push(r),
+    onProblem: (p) => problems.push(p),
+    display: (f) => f.split('/').pop() ?? f,
+    ...options,
+  });
   return { ids: records.map((r) => r.auditID), problems, stats };
 }
 
@@ -33,7 +38,9 @@ test('lines split across small read buffers are joined; lines count from 1 in ev
   writeFileSync(join(dir, 'x.log'), text);
   const r = await read([join(dir, 'x.log')], { chunkBytes: 7 });
   expect(r.ids).toEqual(['x1', 'x2']);
-  expect(r.problems).toEqual([{ file: 'x.log', line: 2, reason: expect.stringMatching(/^not JSON \(cut short or corrupt/) }]);
+  expect(r.problems).toEqual([
+    { file: 'x.log', line: 2, reason: expect.stringMatching(/^not JSON \(cut short or corrupt/) },
+  ]);
 });
 
 test('a line longer than the limit is reported and skipped, the next one is read', async () => {
@@ -72,10 +79,16 @@ test('standard input, plain or gzip', async () => {
 test('folders: rotated logs oldest first (name order), hidden files skipped, a file named twice read once', () => {
   const dir = tmp();
   mkdirSync(join(dir, 'logs'));
-  for (const n of ['audit.log', 'audit-2026-12-01T10-00-00.000.log.gz', 'audit-2026-11-30T10-00-00.000.log', '.hidden']) writeFileSync(join(dir, 'logs', n), '');
+  for (const n of ['audit.log', 'audit-2026-12-01T10-00-00.000.log.gz', 'audit-2026-11-30T10-00-00.000.log', '.hidden'])
+    writeFileSync(join(dir, 'logs', n), '');
   symlinkSync(join(dir, 'logs', 'audit.log'), join(dir, 'link.log'));
   const files = expandPaths(['logs', 'link.log', 'logs/audit.log', '-', '-'], dir).map((f) => f.replace(`${dir}/`, ''));
-  expect(files).toEqual(['logs/audit-2026-11-30T10-00-00.000.log', 'logs/audit-2026-12-01T10-00-00.000.log.gz', 'logs/audit.log', '-']);
+  expect(files).toEqual([
+    'logs/audit-2026-11-30T10-00-00.000.log',
+    'logs/audit-2026-12-01T10-00-00.000.log.gz',
+    'logs/audit.log',
+    '-',
+  ]);
 });
 
 test('a file that cannot be opened is an error naming it', async () => {

@@ -22,7 +22,10 @@ spec:
 `;
 
 const PODS = ['api', 'web']
-  .map((sa) => `apiVersion: v1\nkind: Pod\nmetadata: {name: ${sa}, namespace: shop}\nspec:\n  serviceAccountName: ${sa}\n  containers: [{name: c, image: nginx}]\n`)
+  .map(
+    (sa) =>
+      `apiVersion: v1\nkind: Pod\nmetadata: {name: ${sa}, namespace: shop}\nspec:\n  serviceAccountName: ${sa}\n  containers: [{name: c, image: nginx}]\n`,
+  )
   .join('---\n');
 
 const usageDoc = (from: string) => `apiVersion: tokenguard.dev/v1alpha1

@@ -30,7 +30,7 @@ import { connect } from 'node:tls';
 import { freePorts } from './cluster.js';
 import { type E2EState, loadState, readSince, sleep, tailFile, waitFor } from './env.js';
 import { webhookMetrics } from './health.js';
-import { ensureNamespace, kubectlOk, podManifest } from './kube.js';
+import { apiRequest, ensureNamespace, kubectlOk, podManifest } from './kube.js';
 import { CLI, initPolicyDir, policyFiles, WEBHOOK_CLIENT_CN } from './tokenguard.js';
 import { renderWebhookConfigs, type WebhookConfiguration } from './webhooks.js';
 
@@ -170,33 +170,7 @@ function lines(r: Replica): LogLine[] {
 
 const agent = new Agent({ keepAlive: true, maxSockets: 4 });
 function api(method: 'GET' | 'POST', path: string, body?: object): Promise<{ status: number; body: string }> {
-  const u = new URL(path, state.apiserverUrl);
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        method,
-        hostname: u.hostname,
-        port: u.port,
-        path: u.pathname + u.search,
-        ca: readFileSync(state.caFile),
-        cert: readFileSync(state.adminCertFile),
-        key: readFileSync(state.adminKeyFile),
-        agent,
-        timeout: 30_000,
-        headers: payload ? { 'content-type': 'application/json' } : {},
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timeout`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
+  return apiRequest(method, path, body, state, agent);
 }
 async function getJson<T>(path: string): Promise<T> {
   const r = await api('GET', path);
